@@ -1,0 +1,111 @@
+# sockit — build, test and run.
+#   make            build/sockit, build/libsockit.a, build/unit_tests, examples
+#   make test       unit + integration tests, normal build then ASan+UBSan build
+#   make test-fast  the same, normal build only
+#   make run        install missing build deps, build, start `sockit serve`
+#   make SANITIZE=1 ...   use the sanitizer build (output in build/san/)
+#   make CC=clang ...     build with clang
+CC ?= cc
+SANITIZE ?=
+
+ifeq ($(SANITIZE),1)
+BUILD := build/san
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+OPT := -O1
+else
+BUILD := build
+SANFLAGS :=
+OPT := -O2
+endif
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) -Iinclude -Ilib -pthread -MMD -MP $(SANFLAGS) $(EXTRA_CFLAGS)
+LDFLAGS := -pthread $(SANFLAGS)
+LDLIBS := -lssl -lcrypto
+
+LIB_SRC := $(sort $(wildcard lib/*.c lib/util/*.c))
+CLI_SRC := $(sort $(wildcard src/*.c))
+UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
+EX_SRC := $(sort $(wildcard examples/*.c))
+FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
+EX_BIN := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
+FUZZ_REPLAY := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%_replay)
+
+PYTEST ?= /usr/bin/python3 -m pytest
+
+.PHONY: all test test-fast test-unit test-integration run deps test-deps fuzz clean lint
+
+all: $(BUILD)/sockit $(BUILD)/libsockit.a $(BUILD)/unit_tests $(EX_BIN) $(FUZZ_REPLAY)
+
+$(BUILD)/libsockit.a: $(LIB_OBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(BUILD)/sockit: $(CLI_OBJ) $(BUILD)/libsockit.a
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libsockit.a $(LDLIBS)
+
+$(BUILD)/unit_tests: $(UNIT_OBJ) $(BUILD)/libsockit.a
+	$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(BUILD)/libsockit.a -lcriterion $(LDLIBS)
+
+$(BUILD)/examples/%: examples/%.c $(BUILD)/libsockit.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libsockit.a $(LDLIBS)
+
+# Each fuzz target also builds as a plain program that replays fuzz/corpus/<target>/,
+# so `make test` runs the corpus without libFuzzer.
+$(BUILD)/fuzz/%_replay: fuzz/%.c fuzz/replay_main.c $(BUILD)/libsockit.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< fuzz/replay_main.c $(BUILD)/libsockit.a $(LDLIBS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+test-unit: $(BUILD)/unit_tests
+	$(BUILD)/unit_tests --jobs 2 --timeout 60
+
+test-integration: all
+	SOCKIT_BIN=$(abspath $(BUILD)/sockit) SOCKIT_BUILD=$(abspath $(BUILD)) \
+	    $(PYTEST) -q -p no:cacheprovider tests/integration
+
+test-fuzz-replay: $(FUZZ_REPLAY)
+	@for t in $(FUZZ_REPLAY); do n=$$(basename $$t _replay); \
+	    $$t fuzz/corpus/$$n || exit 1; done
+
+test-fast: all
+	$(MAKE) test-unit test-fuzz-replay test-integration
+
+test:
+	$(MAKE) test-fast
+	$(MAKE) SANITIZE=1 test-fast
+
+# libFuzzer targets (clang); each runs for FUZZ_SECONDS.
+FUZZ_SECONDS ?= 30
+fuzz:
+	@mkdir -p build/fuzz-lf
+	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	    clang -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Ilib -fsanitize=fuzzer,address,undefined \
+	        -o build/fuzz-lf/$$n $$f $(LIB_SRC) -pthread $(LDLIBS) || exit 1; \
+	    mkdir -p build/fuzz-lf/corpus-$$n; \
+	    build/fuzz-lf/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	        build/fuzz-lf/corpus-$$n fuzz/corpus/$$n || exit 1; done
+
+deps:
+	scripts/deps.sh build
+
+test-deps:
+	scripts/deps.sh test
+
+run:
+	scripts/deps.sh build
+	$(MAKE) $(BUILD)/sockit
+	$(BUILD)/sockit serve $(ARGS)
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)

@@ -1,0 +1,23 @@
+/* libsockit: the public API, one include for all of it.
+ *
+ * Conventions (see docs/library.md): functions return 0 or a positive count
+ * on success and a negative code (include/sockit/err.h) on failure; the
+ * library never prints or exits; every object has one owner and one release
+ * function that accepts NULL. */
+#ifndef SOCKIT_H
+#define SOCKIT_H
+
+#define SOCKIT_VERSION "0.1.0"
+
+#include "sockit/addr.h"
+#include "sockit/buf.h"
+#include "sockit/err.h"
+#include "sockit/framing.h"
+#include "sockit/log.h"
+#include "sockit/loop.h"
+#include "sockit/scope.h"
+#include "sockit/server.h"
+/* fetch: */
+/* bench: */
+
+#endif

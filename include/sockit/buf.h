@@ -1,0 +1,30 @@
+/* A growable byte buffer with a read offset: append at the end, consume at
+ * the front. Zero-initialise (`struct sk_buf b = {0};`) before use; an empty
+ * buffer owns no memory, which is how idle connections stay small. */
+#ifndef SOCKIT_BUF_H
+#define SOCKIT_BUF_H
+
+#include <stddef.h>
+
+struct sk_buf {
+    char *data;
+    size_t off; /* first unread byte */
+    size_t len; /* end of valid bytes (data[off..len) is the content) */
+    size_t cap;
+};
+
+static inline size_t sk_buf_size(const struct sk_buf *b) { return b->len - b->off; }
+static inline const char *sk_buf_head(const struct sk_buf *b) { return b->data + b->off; }
+
+/* Appends n bytes. Returns 0, or SK_ERR(ENOMEM). */
+int sk_buf_append(struct sk_buf *b, const void *p, size_t n);
+/* Makes room for n more bytes and returns where to write them (commit with
+ * sk_buf_commit), or NULL on allocation failure. */
+char *sk_buf_reserve(struct sk_buf *b, size_t n);
+void sk_buf_commit(struct sk_buf *b, size_t n);
+/* Drops n bytes from the front; frees the memory once the buffer is empty. */
+void sk_buf_consume(struct sk_buf *b, size_t n);
+/* Releases the memory; the buffer is empty and reusable afterwards. */
+void sk_buf_free(struct sk_buf *b);
+
+#endif

@@ -1,0 +1,184 @@
+/* Endpoint parsing, address formatting, listening and connecting sockets. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sockit/addr.h"
+#include "sockit/err.h"
+#include "sockit/loop.h"
+#include "sockit/scope.h"
+
+static int parse_port(const char *s, unsigned short *port)
+{
+    if (*s == '\0' || strlen(s) > 5)
+        return SK_EPARSE;
+    unsigned long v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return SK_EPARSE;
+        v = v * 10 + (unsigned long)(*p - '0');
+    }
+    if (v > 65535)
+        return SK_EPARSE;
+    *port = (unsigned short)v;
+    return 0;
+}
+
+int sk_endpoint_parse(const char *s, struct sk_endpoint *ep)
+{
+    const char *host, *host_end, *port;
+    if (s[0] == '[') {
+        host = s + 1;
+        host_end = strchr(host, ']');
+        if (!host_end || host_end[1] != ':')
+            return SK_EPARSE;
+        port = host_end + 2;
+    } else {
+        host = s;
+        host_end = strrchr(s, ':');
+        if (!host_end)
+            return SK_EPARSE;
+        /* An unbracketed IPv6 literal is ambiguous: refuse it. */
+        if (memchr(s, ':', (size_t)(host_end - s)))
+            return SK_EPARSE;
+        port = host_end + 1;
+    }
+    size_t hlen = (size_t)(host_end - host);
+    if (hlen == 0 || hlen >= sizeof ep->host)
+        return SK_EPARSE;
+    if (parse_port(port, &ep->port) < 0)
+        return SK_EPARSE;
+    memcpy(ep->host, host, hlen);
+    ep->host[hlen] = '\0';
+    return 0;
+}
+
+char *sk_addr_format(const struct sockaddr *sa, char *buf, size_t len)
+{
+    char ip[INET6_ADDRSTRLEN];
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
+        snprintf(buf, len, "%s:%u", ip, ntohs(in->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
+        snprintf(buf, len, "[%s]:%u", ip, ntohs(in6->sin6_port));
+    } else {
+        snprintf(buf, len, "?");
+    }
+    return buf;
+}
+
+static void freeaddrinfop(struct addrinfo **ai)
+{
+    if (*ai)
+        freeaddrinfo(*ai);
+}
+
+static int resolve(const struct sk_endpoint *ep, int type, int flags, struct addrinfo **out)
+{
+    char port[8];
+    snprintf(port, sizeof port, "%u", ep->port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = type, .ai_flags = flags};
+    int rc = getaddrinfo(ep->host, port, &hints, out);
+    if (rc == EAI_SYSTEM)
+        return SK_ERR(errno);
+    return rc == 0 ? 0 : SK_ERESOLVE;
+}
+
+int sk_listen(const struct sk_endpoint *ep, int type, int backlog)
+{
+    SK_AUTO(freeaddrinfop) struct addrinfo *ai = NULL;
+    int rc = resolve(ep, type, AI_PASSIVE | AI_NUMERICSERV, &ai);
+    if (rc < 0)
+        return rc;
+    SK_AUTO_CLOSE int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return SK_ERR(errno);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (ai->ai_family == AF_INET6) /* [::]:P must not also claim 0.0.0.0:P */
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0)
+        return SK_ERR(errno);
+    if (type == SOCK_STREAM && listen(fd, backlog > 0 ? backlog : SOMAXCONN) < 0)
+        return SK_ERR(errno);
+    return SK_TAKE_FD(fd);
+}
+
+/* Waits for a non-blocking connect on fd to finish. */
+static int connect_wait(int fd, int timeout_ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    uint64_t deadline = sk_now_ms() + (uint64_t)timeout_ms;
+    for (;;) {
+        int wait = -1;
+        if (timeout_ms > 0) {
+            uint64_t now = sk_now_ms();
+            if (now >= deadline)
+                return SK_ETIMEDOUT;
+            wait = (int)(deadline - now);
+        }
+        int n = poll(&p, 1, wait);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return SK_ERR(errno);
+        if (n == 0)
+            return SK_ETIMEDOUT;
+        int soerr = 0;
+        socklen_t sl = sizeof soerr;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
+            return SK_ERR(errno);
+        return soerr ? SK_ERR(soerr) : 0;
+    }
+}
+
+static int connect_one(const struct addrinfo *a, int timeout_ms, bool nonblock)
+{
+    SK_AUTO_CLOSE int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return SK_ERR(errno);
+    if (connect(fd, a->ai_addr, a->ai_addrlen) < 0) {
+        if (errno != EINPROGRESS)
+            return SK_ERR(errno);
+        int rc = connect_wait(fd, timeout_ms);
+        if (rc < 0)
+            return rc;
+    }
+    if (a->ai_socktype == SOCK_STREAM) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    if (!nonblock) {
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+            return SK_ERR(errno);
+    }
+    return SK_TAKE_FD(fd);
+}
+
+int sk_connect(const struct sk_endpoint *ep, int type, int timeout_ms, bool nonblock)
+{
+    SK_AUTO(freeaddrinfop) struct addrinfo *ai = NULL;
+    int rc = resolve(ep, type, AI_NUMERICSERV | AI_ADDRCONFIG, &ai);
+    if (rc == SK_ERESOLVE) /* AI_ADDRCONFIG hides ::1 on hosts with no global v6 */
+        rc = resolve(ep, type, AI_NUMERICSERV, &ai);
+    if (rc < 0)
+        return rc;
+    for (const struct addrinfo *a = ai; a; a = a->ai_next) {
+        rc = connect_one(a, timeout_ms, nonblock);
+        if (rc >= 0)
+            return rc;
+    }
+    return rc;
+}

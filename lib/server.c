@@ -1,0 +1,370 @@
+/* Greeting server lifecycle: listeners, worker threads, accept, shutdown. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "server_int.h"
+#include "sockit/err.h"
+
+#define ACCEPT_BATCH 64
+#define ACCEPT_RETRY_MS 100
+#define READ_SCRATCH (64 * 1024)
+
+static const char busy_line[] = "Error: server busy, too many connections\n";
+
+static void fill_defaults(struct sk_server_config *cfg)
+{
+    if (cfg->nlisten == 0) {
+        strcpy(cfg->listen[0].host, "127.0.0.1");
+        cfg->listen[0].port = 8888;
+        cfg->nlisten = 1;
+    }
+    if (cfg->workers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg->workers = n > 0 ? (unsigned)n : 1;
+    }
+    if (cfg->max_msg == 0)
+        cfg->max_msg = SK_MSG_MAX_DEFAULT;
+    if (cfg->out_pause == 0)
+        cfg->out_pause = 256 * 1024;
+    if (cfg->out_limit == 0)
+        cfg->out_limit = 4 * 1024 * 1024;
+    if (cfg->grace_ms == 0)
+        cfg->grace_ms = 2000;
+}
+
+static int bind_all(struct sk_server *srv, size_t *failed_at)
+{
+    const struct sk_server_config *cfg = &srv->cfg;
+    size_t want = cfg->nlisten * (cfg->udp ? 2 : 1);
+    srv->listeners = calloc(want, sizeof *srv->listeners);
+    if (!srv->listeners)
+        return SK_ERR(ENOMEM);
+    for (size_t i = 0; i < cfg->nlisten; i++) {
+        struct sk_endpoint ep = cfg->listen[i];
+        int fd = sk_listen(&ep, SOCK_STREAM, cfg->backlog);
+        if (fd < 0) {
+            if (failed_at)
+                *failed_at = i;
+            return fd;
+        }
+        srv->listeners[srv->nlisteners++] = (struct sk__listener){.fd = fd};
+        if (!cfg->udp)
+            continue;
+        /* UDP on the same port as TCP, also when TCP picked it (port 0). */
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+            ep.port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        fd = sk_listen(&ep, SOCK_DGRAM, 0);
+        if (fd < 0) {
+            if (failed_at)
+                *failed_at = i;
+            return fd;
+        }
+        srv->listeners[srv->nlisteners++] = (struct sk__listener){.fd = fd, .udp = true};
+    }
+    return 0;
+}
+
+int sk_server_new(const struct sk_server_config *cfg, struct sk_server **out, size_t *failed_at)
+{
+    struct sk_server *srv = calloc(1, sizeof *srv);
+    if (!srv)
+        return SK_ERR(ENOMEM);
+    srv->cfg = *cfg;
+    fill_defaults(&srv->cfg);
+    int rc = bind_all(srv, failed_at);
+    if (rc < 0) {
+        sk_server_free(srv);
+        return rc;
+    }
+    *out = srv;
+    return 0;
+}
+
+size_t sk_server_nsockets(const struct sk_server *srv)
+{
+    return srv->nlisteners;
+}
+
+int sk_server_socket_addr(const struct sk_server *srv, size_t i, char *buf, size_t len, bool *udp)
+{
+    if (i >= srv->nlisteners)
+        return SK_EUSAGE;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(srv->listeners[i].fd, (struct sockaddr *)&ss, &sl) < 0)
+        return SK_ERR(errno);
+    sk_addr_format((struct sockaddr *)&ss, buf, len);
+    if (udp)
+        *udp = srv->listeners[i].udp;
+    return 0;
+}
+
+/* ---- accepting ---- */
+
+static void listen_cb(struct sk_loop *loop, struct sk_io *io, unsigned events);
+
+static void accept_retry_cb(struct sk_loop *loop, struct sk_timer *t)
+{
+    struct sk__worker *w = SK_CONTAINER_OF(t, struct sk__worker, accept_retry);
+    (void)loop;
+    if (w->stopping)
+        return;
+    for (size_t i = 0; i < w->srv->nlisteners; i++)
+        if (w->lh[i].active && !w->lh[i].l->udp)
+            sk_io_set(w->loop, &w->lh[i].io, SK_READ);
+}
+
+/* Out of fds: stop watching the listeners for a moment instead of spinning
+ * on a readiness we cannot act on. */
+static void accept_backoff(struct sk__worker *w)
+{
+    for (size_t i = 0; i < w->srv->nlisteners; i++)
+        if (w->lh[i].active && !w->lh[i].l->udp)
+            sk_io_set(w->loop, &w->lh[i].io, 0);
+    if (!sk_timer_armed(&w->accept_retry)) {
+        sk_log_printf(w->srv->cfg.log, "accept: %s; pausing accepts for %d ms",
+                      strerror(errno), ACCEPT_RETRY_MS);
+        sk_timer_start(w->loop, &w->accept_retry, ACCEPT_RETRY_MS, accept_retry_cb);
+    }
+}
+
+static void refuse(struct sk__worker *w, int fd)
+{
+    /* Best effort: the socket is fresh, so the line fits in its buffer. */
+    ssize_t n = send(fd, busy_line, sizeof busy_line - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)n;
+    close(fd);
+    w->stats.refused++;
+}
+
+static void accept_some(struct sk__worker *w, int lfd)
+{
+    size_t max = w->srv->cfg.max_conns;
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        struct sockaddr_storage peer;
+        socklen_t pl = sizeof peer;
+        int fd = accept4(lfd, (struct sockaddr *)&peer, &pl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                accept_backoff(w);
+            return; /* EAGAIN: drained */
+        }
+        size_t open = atomic_fetch_add(&w->srv->open_sessions, 1) + 1;
+        if (max && open > max) {
+            atomic_fetch_sub(&w->srv->open_sessions, 1);
+            char addr[SK_ADDRSTR_MAX];
+            sk_log_printf(w->srv->cfg.log, "refuse %s reason=max-conns limit=%zu",
+                          sk_addr_format((struct sockaddr *)&peer, addr, sizeof addr), max);
+            refuse(w, fd);
+            continue;
+        }
+        sk__session_accepted(w, fd, (struct sockaddr *)&peer);
+    }
+}
+
+static void listen_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
+{
+    (void)loop;
+    (void)events;
+    struct sk__listen_handle *h = SK_CONTAINER_OF(io, struct sk__listen_handle, io);
+    if (h->l->udp)
+        sk__udp_readable(h->w, h->l->fd);
+    else
+        accept_some(h->w, h->l->fd);
+}
+
+/* ---- workers ---- */
+
+static void stop_listening(struct sk__worker *w)
+{
+    for (size_t i = 0; i < w->srv->nlisteners; i++) {
+        if (w->lh[i].active)
+            sk_io_stop(w->loop, &w->lh[i].io);
+        w->lh[i].active = false;
+    }
+    sk_timer_stop(w->loop, &w->accept_retry);
+}
+
+static void grace_cb(struct sk_loop *loop, struct sk_timer *t)
+{
+    struct sk__worker *w = SK_CONTAINER_OF(t, struct sk__worker, grace_timer);
+    (void)loop;
+    while (w->s_head)
+        sk__session_close(w->s_head, SK__CLOSE_SHUTDOWN);
+}
+
+static void stop_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
+{
+    struct sk__worker *w = SK_CONTAINER_OF(io, struct sk__worker, stop_io);
+    (void)events;
+    uint64_t v;
+    ssize_t n = read(w->stop_fd, &v, sizeof v);
+    (void)n;
+    if (w->stopping)
+        return;
+    w->stopping = true;
+    sk_io_stop(loop, &w->stop_io);
+    stop_listening(w);
+    sk_timer_stop(loop, &w->idle_timer);
+    sk__worker_drain(w);
+    /* Sessions still flushing get the grace period; the loop ends by itself
+     * once the last handle is gone. */
+    if (w->s_head)
+        sk_timer_start(loop, &w->grace_timer, w->srv->cfg.grace_ms, grace_cb);
+}
+
+static void *worker_main(void *arg)
+{
+    struct sk__worker *w = arg;
+    sk_loop_run(w->loop);
+    return NULL;
+}
+
+static void worker_free(struct sk__worker *w)
+{
+    if (w->loop) {
+        stop_listening(w);
+        if (!w->stopping && w->stop_fd >= 0)
+            sk_io_stop(w->loop, &w->stop_io);
+        while (w->s_head)
+            sk__session_close(w->s_head, SK__CLOSE_SHUTDOWN);
+        sk_timer_stop(w->loop, &w->idle_timer);
+        sk_timer_stop(w->loop, &w->delay_timer);
+        sk_timer_stop(w->loop, &w->grace_timer);
+        sk_loop_free(w->loop);
+        w->loop = NULL;
+    }
+    if (w->stop_fd >= 0)
+        close(w->stop_fd);
+    w->stop_fd = -1;
+    sk__udp_worker_free(w);
+    sk_buf_free(&w->wbuf);
+    free(w->rbuf);
+    free(w->lh);
+    w->rbuf = NULL;
+    w->lh = NULL;
+}
+
+static int worker_init(struct sk_server *srv, struct sk__worker *w)
+{
+    int rc = 0;
+    w->srv = srv;
+    w->stop_fd = -1;
+    w->loop = sk_loop_new(&rc);
+    if (!w->loop)
+        return rc;
+    w->rbuf_size = READ_SCRATCH;
+    w->rbuf = malloc(w->rbuf_size);
+    w->lh = calloc(srv->nlisteners, sizeof *w->lh);
+    if (!w->rbuf || !w->lh)
+        return SK_ERR(ENOMEM);
+    w->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->stop_fd < 0)
+        return SK_ERR(errno);
+    rc = sk_io_start(w->loop, &w->stop_io, w->stop_fd, SK_READ, stop_cb);
+    if (rc < 0)
+        return rc;
+    if (srv->cfg.udp && (rc = sk__udp_worker_init(w)) < 0)
+        return rc;
+    for (size_t i = 0; i < srv->nlisteners; i++) {
+        w->lh[i].w = w;
+        w->lh[i].l = &srv->listeners[i];
+        rc = sk_io_start_exclusive(w->loop, &w->lh[i].io, srv->listeners[i].fd, listen_cb);
+        if (rc < 0)
+            return rc;
+        w->lh[i].active = true;
+    }
+    return 0;
+}
+
+int sk_server_start(struct sk_server *srv)
+{
+    if (srv->started)
+        return SK_EUSAGE;
+    srv->workers = calloc(srv->cfg.workers, sizeof *srv->workers);
+    if (!srv->workers)
+        return SK_ERR(ENOMEM);
+    int rc = 0;
+    for (unsigned i = 0; i < srv->cfg.workers && rc == 0; i++) {
+        srv->workers[i].stop_fd = -1;
+        rc = worker_init(srv, &srv->workers[i]);
+        srv->nworkers = i + 1;
+    }
+    /* Worker threads take no signals: the caller's thread handles them. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    unsigned started = 0;
+    for (; rc == 0 && started < srv->nworkers; started++) {
+        int e = pthread_create(&srv->workers[started].thread, NULL, worker_main,
+                               &srv->workers[started]);
+        if (e != 0)
+            rc = SK_ERR(e);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc < 0) {
+        /* Stop and join the threads that did start, then free everything. */
+        for (unsigned i = 0; i < started; i++) {
+            sk_loop_stop(srv->workers[i].loop);
+            pthread_join(srv->workers[i].thread, NULL);
+        }
+        for (unsigned i = 0; i < srv->nworkers; i++)
+            worker_free(&srv->workers[i]);
+        free(srv->workers);
+        srv->workers = NULL;
+        srv->nworkers = 0;
+        return rc;
+    }
+    srv->started = true;
+    return 0;
+}
+
+void sk_server_stop(struct sk_server *srv)
+{
+    uint64_t one = 1;
+    for (unsigned i = 0; i < srv->nworkers; i++) {
+        ssize_t n = write(srv->workers[i].stop_fd, &one, sizeof one);
+        (void)n; /* an eventfd write only fails when the counter is full */
+    }
+}
+
+int sk_server_wait(struct sk_server *srv, struct sk_server_stats *stats)
+{
+    if (!srv->started)
+        return SK_EUSAGE;
+    memset(stats, 0, sizeof *stats);
+    for (unsigned i = 0; i < srv->nworkers; i++) {
+        struct sk__worker *w = &srv->workers[i];
+        pthread_join(w->thread, NULL);
+        stats->conns += w->stats.conns;
+        stats->refused += w->stats.refused;
+        stats->msgs += w->stats.msgs;
+        stats->bytes_in += w->stats.bytes_in;
+        stats->bytes_out += w->stats.bytes_out;
+        stats->datagrams += w->stats.datagrams;
+        worker_free(w);
+    }
+    free(srv->workers);
+    srv->workers = NULL;
+    srv->nworkers = 0;
+    srv->started = false;
+    return 0;
+}
+
+void sk_server_free(struct sk_server *srv)
+{
+    if (!srv)
+        return;
+    for (size_t i = 0; i < srv->nlisteners; i++)
+        close(srv->listeners[i].fd);
+    free(srv->listeners);
+    free(srv);
+}

@@ -1,0 +1,113 @@
+/* Server internals shared by server.c (lifecycle, accept), session.c (TCP
+ * sessions) and udp.c (datagrams). */
+#ifndef SOCKIT_SERVER_INT_H
+#define SOCKIT_SERVER_INT_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "sockit/buf.h"
+#include "sockit/loop.h"
+#include "sockit/server.h"
+
+struct sk__worker;
+
+/* A listening socket shared by all workers; each worker has its own io
+ * handle on it. */
+struct sk__listener {
+    int fd;
+    bool udp;
+};
+
+/* A reply waiting for its --delay to pass. Entries sit in their worker's
+ * FIFO (every entry has the same delay, so arrival order is due order) and
+ * in their session's list, so a closing session can drop its own. */
+struct sk__delayed {
+    struct sk__delayed *wprev, *wnext; /* worker FIFO */
+    struct sk__delayed *cnext;         /* session list */
+    struct sk__session *s;
+    uint64_t due_ms;
+    uint32_t len;
+    char data[];
+};
+
+/* Why a session ended (logged on close). */
+enum sk__close_reason {
+    SK__CLOSE_EXIT, SK__CLOSE_EOF, SK__CLOSE_RESET, SK__CLOSE_IDLE, SK__CLOSE_OVERFLOW,
+    SK__CLOSE_TOOLONG, SK__CLOSE_SHUTDOWN, SK__CLOSE_ERROR
+};
+
+/* One TCP session. Kept small: an idle session owns no buffer memory. */
+struct sk__session {
+    struct sk_io io;
+    struct sk__worker *w;
+    struct sk__session *prev, *next; /* worker list, least recently active first */
+    uint64_t last_active_ms;
+    uint64_t msgs;
+    struct sk_buf in;  /* line framing: a partial line, only while one is pending */
+    struct sk_buf out; /* replies the socket did not take yet */
+    struct sk__delayed *dq_head, *dq_tail;
+    uint32_t dq_bytes;
+    bool read_closed; /* peer sent FIN (or we stopped reading for good) */
+    bool exiting;     /* "exit" seen: close once the pending output is sent */
+    bool paused;      /* reading paused: too much output pending */
+    struct sockaddr_in6 peer; /* holds a sockaddr_in too */
+};
+
+/* A worker's handle on one shared listener. */
+struct sk__listen_handle {
+    struct sk_io io;
+    struct sk__worker *w;
+    const struct sk__listener *l;
+    bool active;
+};
+
+struct sk__worker {
+    struct sk_server *srv;
+    struct sk_loop *loop;
+    pthread_t thread;
+    struct sk__listen_handle *lh; /* one per listener */
+    struct sk_io stop_io;    /* eventfd: sk_server_stop() */
+    int stop_fd;
+    struct sk_timer accept_retry; /* EMFILE back-off */
+    struct sk_timer idle_timer;
+    struct sk_timer delay_timer;
+    struct sk_timer grace_timer;
+    struct sk__session *s_head, *s_tail;
+    size_t nsessions;
+    struct sk__delayed *d_head, *d_tail;
+    struct sk_buf wbuf;   /* replies of one read, before the write */
+    char *rbuf;           /* read scratch, rbuf_size bytes */
+    size_t rbuf_size;
+    bool stopping;
+    struct sk_server_stats stats;
+    /* UDP batch buffers (udp.c), allocated only with --udp. */
+    void *udp;
+};
+
+struct sk_server {
+    struct sk_server_config cfg;
+    struct sk__listener *listeners;
+    size_t nlisteners;
+    struct sk__worker *workers;
+    unsigned nworkers;
+    atomic_size_t open_sessions; /* across workers, for --max-conns */
+    bool started;
+};
+
+/* session.c */
+void sk__session_accepted(struct sk__worker *w, int fd, const struct sockaddr *peer);
+void sk__session_close(struct sk__session *s, enum sk__close_reason why);
+void sk__worker_idle_cb(struct sk_loop *loop, struct sk_timer *t);
+void sk__worker_delay_cb(struct sk_loop *loop, struct sk_timer *t);
+/* Shutdown: stop reading everywhere, close sessions with nothing pending. */
+void sk__worker_drain(struct sk__worker *w);
+
+/* udp.c */
+int sk__udp_worker_init(struct sk__worker *w);
+void sk__udp_worker_free(struct sk__worker *w);
+void sk__udp_readable(struct sk__worker *w, int fd);
+
+#endif

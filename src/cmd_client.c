@@ -1,0 +1,276 @@
+/* sockit client: talk to a greeting server (the seed's test program). */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "sockit.h"
+
+static const char client_help[] =
+    "usage: sockit client HOST:PORT [--udp] [--framing chunk|line] [--timeout SEC]\n"
+    "                     [MSG...]\n"
+    "\n"
+    "Connect to a greeting server, print its greeting, send each MSG and print\n"
+    "each reply on its own line, then send \"exit\" and close. Without MSG, read\n"
+    "messages from standard input, one per line, until end of input.\n"
+    "\n"
+    "Options:\n"
+    "  -u, --udp              send datagrams instead (no greeting; each reply is\n"
+    "                         awaited, and re-sent for after a timeout)\n"
+    "  -f, --framing MODE     chunk (default) or line: must match the server\n"
+    "  -t, --timeout SEC      limit for the connect and for each reply (default 10;\n"
+    "                         fractions allowed)\n"
+    "  -h, --help             this help\n"
+    "\n"
+    "Exit status: 0 when every message was answered; 1 when the connection failed\n"
+    "(refused, timed out, closed early) or the server refused the session;\n"
+    "2 on a bad command line.\n";
+
+struct client_opts {
+    struct sk_endpoint ep;
+    enum sk_framing framing;
+    int timeout_ms;
+    bool udp;
+    char **msgs;
+    int nmsgs;
+};
+
+/* A connection plus the bytes received but not consumed yet. */
+struct conn {
+    int fd;
+    int timeout_ms;
+    struct sk_buf in;
+};
+
+#define REPLY_MAX (16u << 20) /* bound on one reply we are willing to hold */
+
+/* Receives more bytes into c->in within the timeout. Returns the number of
+ * bytes, 0 at end of stream, or a negative code. */
+static int recv_more(struct conn *c)
+{
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    int n;
+    while ((n = poll(&p, 1, c->timeout_ms)) < 0 && errno == EINTR)
+        ;
+    if (n < 0)
+        return SK_ERR(errno);
+    if (n == 0)
+        return SK_ETIMEDOUT;
+    char *dst = sk_buf_reserve(&c->in, 65536);
+    if (!dst)
+        return SK_ERR(ENOMEM);
+    ssize_t k;
+    while ((k = recv(c->fd, dst, 65536, 0)) < 0 && errno == EINTR)
+        ;
+    if (k < 0)
+        return SK_ERR(errno);
+    sk_buf_commit(&c->in, (size_t)k);
+    return (int)k;
+}
+
+/* Reads one reply. Line framing: up to "\n". Chunk framing: what arrives,
+ * continued while it is still a proper prefix of `expect` (TCP may split a
+ * reply). On success *len is the reply's length at sk_buf_head(&c->in);
+ * the caller consumes it. */
+static int read_reply(struct conn *c, enum sk_framing f, const char *expect, size_t elen,
+                      size_t *len)
+{
+    for (;;) {
+        const char *h = sk_buf_head(&c->in);
+        size_t have = sk_buf_size(&c->in);
+        if (f == SK_FRAMING_LINE) {
+            const char *nl = have ? memchr(h, '\n', have) : NULL;
+            if (nl) {
+                *len = (size_t)(nl - h) + 1;
+                return 0;
+            }
+        } else if (have > 0 && (have >= elen || memcmp(h, expect, have) != 0)) {
+            *len = have;
+            return 0;
+        }
+        if (have > REPLY_MAX)
+            return SK_ETOOBIG;
+        int rc = recv_more(c);
+        if (rc < 0)
+            return rc;
+        if (rc == 0)
+            return SK_ECLOSED;
+    }
+}
+
+/* Prints one reply without its line terminator, then "\n". */
+static void print_reply(const char *p, size_t n, enum sk_framing f)
+{
+    if (f == SK_FRAMING_LINE && n > 0 && p[n - 1] == '\n')
+        n -= (n > 1 && p[n - 2] == '\r') ? 2 : 1;
+    fwrite(p, 1, n, stdout);
+    fputc('\n', stdout);
+    fflush(stdout);
+}
+
+static int send_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return SK_ERR(errno);
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+static int exchange(struct conn *c, const struct client_opts *o, const char *msg, size_t n,
+                    unsigned long idx)
+{
+    int rc = send_all(c->fd, msg, n);
+    if (rc == 0 && o->framing == SK_FRAMING_LINE)
+        rc = send_all(c->fd, "\n", 1);
+    if (rc < 0) {
+        cli_error("client: sending message %lu: %s", idx, sk_strerror(rc));
+        return EXIT_FAIL;
+    }
+    SK_AUTO_FREE char *expect = malloc(sk_reply_len(SK_FRAMING_CHUNK, n));
+    if (!expect) {
+        cli_error("client: out of memory");
+        return EXIT_FAIL;
+    }
+    size_t elen = sk_reply_write(SK_FRAMING_CHUNK, msg, n, expect);
+    size_t len = 0;
+    rc = read_reply(c, o->framing, expect, elen, &len);
+    if (rc < 0) {
+        cli_error("client: no reply to message %lu: %s", idx,
+                  rc == SK_ECLOSED ? "connection closed by server" : sk_strerror(rc));
+        return EXIT_FAIL;
+    }
+    print_reply(sk_buf_head(&c->in), len, o->framing);
+    sk_buf_consume(&c->in, len);
+    return EXIT_OK;
+}
+
+static void conn_release(struct conn *c)
+{
+    sk_closep(&c->fd);
+    sk_buf_free(&c->in);
+}
+
+static int run_tcp(const struct client_opts *o)
+{
+    SK_AUTO(conn_release) struct conn c = {.fd = -1, .timeout_ms = o->timeout_ms};
+    c.fd = sk_connect(&o->ep, SOCK_STREAM, o->timeout_ms, false);
+    if (c.fd < 0) {
+        cli_error("client: cannot connect to %s:%u: %s", o->ep.host, o->ep.port,
+                  sk_strerror(c.fd));
+        return EXIT_FAIL;
+    }
+    size_t glen, len = 0;
+    const char *greeting = sk_greeting(SK_FRAMING_CHUNK, &glen);
+    int rc = read_reply(&c, o->framing, greeting, glen, &len);
+    if (rc < 0) {
+        cli_error("client: no greeting from server: %s",
+                  rc == SK_ECLOSED ? "connection closed by server" : sk_strerror(rc));
+        return EXIT_FAIL;
+    }
+    if (len < glen || memcmp(sk_buf_head(&c.in), greeting, glen) != 0) {
+        /* e.g. "Error: server busy" from a server at its --max-conns */
+        size_t show = len;
+        const char *h = sk_buf_head(&c.in);
+        while (show > 0 && (h[show - 1] == '\n' || h[show - 1] == '\r'))
+            show--;
+        cli_error("client: unexpected greeting: %.*s", (int)(show > 200 ? 200 : show), h);
+        return EXIT_FAIL;
+    }
+    print_reply(sk_buf_head(&c.in), len, o->framing);
+    sk_buf_consume(&c.in, len);
+
+    unsigned long idx = 0;
+    if (o->nmsgs > 0) {
+        for (int i = 0; i < o->nmsgs; i++)
+            if ((rc = exchange(&c, o, o->msgs[i], strlen(o->msgs[i]), ++idx)) != EXIT_OK)
+                return rc;
+    } else {
+        SK_AUTO_FREE char *line = NULL;
+        size_t cap = 0;
+        ssize_t n;
+        while ((n = getline(&line, &cap, stdin)) >= 0) {
+            if (n > 0 && line[n - 1] == '\n')
+                n--;
+            if ((rc = exchange(&c, o, line, (size_t)n, ++idx)) != EXIT_OK)
+                return rc;
+        }
+    }
+    const char *bye = o->framing == SK_FRAMING_LINE ? "exit\n" : "exit";
+    send_all(c.fd, bye, strlen(bye)); /* the server may already be gone: fine */
+    return cli_stdout_ok() ? EXIT_OK : EXIT_FAIL;
+}
+
+static const struct option client_options[] = {
+    {"udp", no_argument, NULL, 'u'},
+    {"framing", required_argument, NULL, 'f'},
+    {"timeout", required_argument, NULL, 't'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static bool parse_timeout(const char *s, int *ms)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (*s == '\0' || *end != '\0' || errno || !(v > 0) || v > 86400) {
+        cli_error("--timeout must be a number of seconds in (0, 86400]: %s", s);
+        return false;
+    }
+    *ms = (int)(v * 1000 + 0.5);
+    if (*ms == 0)
+        *ms = 1;
+    return true;
+}
+
+int cmd_client(int argc, char **argv)
+{
+    struct client_opts o = {.framing = SK_FRAMING_CHUNK, .timeout_ms = 10000};
+    int c;
+    optind = 1;
+    /* GNU getopt permutes: options may come before or after HOST:PORT and the
+     * messages; a message that starts with '-' goes after "--". */
+    while ((c = getopt_long(argc, argv, "uf:t:h", client_options, NULL)) != -1) {
+        switch (c) {
+        case 'u': o.udp = true; break;
+        case 'f':
+            if (sk_framing_parse(optarg, &o.framing) < 0) {
+                cli_error("--framing must be chunk or line: %s", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 't':
+            if (!parse_timeout(optarg, &o.timeout_ms))
+                return EXIT_USAGE;
+            break;
+        case 'h':
+            fputs(client_help, stdout);
+            return cli_stdout_ok() ? EXIT_OK : EXIT_FAIL;
+        default:
+            fprintf(stderr, "Try 'sockit client --help'.\n");
+            return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        cli_error("client: missing HOST:PORT (try 'sockit client --help')");
+        return EXIT_USAGE;
+    }
+    if (sk_endpoint_parse(argv[optind], &o.ep) < 0 || o.ep.port == 0) {
+        cli_error("client: expected HOST:PORT or [IPv6]:PORT: %s", argv[optind]);
+        return EXIT_USAGE;
+    }
+    o.msgs = argv + optind + 1;
+    o.nmsgs = argc - optind - 1;
+    return run_tcp(&o);
+}

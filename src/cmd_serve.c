@@ -1,0 +1,227 @@
+/* sockit serve: the greeting server. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "sockit.h"
+
+static const char serve_help[] =
+    "usage: sockit serve [--listen HOST:PORT]... [--udp] [--framing chunk|line]\n"
+    "                    [--delay MS] [--max-conns N] [--idle-timeout SEC]\n"
+    "                    [--workers N] [--backlog N] [--max-line BYTES] [--quiet]\n"
+    "\n"
+    "Run the greeting server: each client gets \"Welcome!\", each message M is\n"
+    "answered \"Hello, M!\", the message \"exit\" (or end of stream) ends the session.\n"
+    "\n"
+    "Options:\n"
+    "  -l, --listen HOST:PORT  address to serve (repeatable); default 127.0.0.1:8888;\n"
+    "                          IPv6 as [::1]:8888; port 0 picks a free port\n"
+    "  -u, --udp               also answer UDP datagrams on the same addresses\n"
+    "  -f, --framing MODE      chunk (default: one read is one message) or\n"
+    "                          line (messages end with \\n, replies too)\n"
+    "  -d, --delay MS          delay each reply by MS milliseconds (default 0);\n"
+    "                          other clients are never held up\n"
+    "  -m, --max-conns N       refuse sessions over N with one error line (default:\n"
+    "                          no limit but the open-file limit)\n"
+    "  -t, --idle-timeout SEC  close sessions idle for SEC seconds (default: never)\n"
+    "  -w, --workers N         event-loop threads (default: online CPUs)\n"
+    "  -b, --backlog N         listen backlog (default: the system maximum)\n"
+    "      --max-line BYTES    longest message in line framing (default 65536);\n"
+    "                          longer: an error line, then the session closes\n"
+    "  -q, --quiet             no per-connection log lines\n"
+    "  -h, --help              this help\n"
+    "\n"
+    "Log lines go to stderr: \"listening on ADDR (tcp|udp)\" per socket, then\n"
+    "\"open PEER\" and \"close PEER reason=R messages=N\" per session.\n"
+    "SIGINT/SIGTERM stop accepting, give sessions 2 s to finish, print a summary\n"
+    "and exit 0.\n"
+    "\n"
+    "Limits: pending output over 256 KiB pauses reading from that client; over\n"
+    "4 MiB closes it.\n"
+    "\n"
+    "Exit status: 0 after a signal-initiated shutdown, 1 on a runtime error\n"
+    "(e.g. address in use), 2 on a bad command line.\n";
+
+enum { OPT_MAX_LINE = 256 };
+
+static const struct option serve_options[] = {
+    {"listen", required_argument, NULL, 'l'},
+    {"udp", no_argument, NULL, 'u'},
+    {"framing", required_argument, NULL, 'f'},
+    {"delay", required_argument, NULL, 'd'},
+    {"max-conns", required_argument, NULL, 'm'},
+    {"idle-timeout", required_argument, NULL, 't'},
+    {"workers", required_argument, NULL, 'w'},
+    {"backlog", required_argument, NULL, 'b'},
+    {"max-line", required_argument, NULL, OPT_MAX_LINE},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* Returns 0, EXIT_OK to stop with success (--help), or EXIT_USAGE. */
+static int parse_args(int argc, char **argv, struct sk_server_config *cfg, bool *quiet)
+{
+    long long v;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "l:uf:d:m:t:w:b:qh", serve_options, NULL)) != -1) {
+        switch (c) {
+        case 'l':
+            if (cfg->nlisten == SK_SERVER_MAX_LISTEN) {
+                cli_error("--listen given more than %d times", SK_SERVER_MAX_LISTEN);
+                return EXIT_USAGE;
+            }
+            if (sk_endpoint_parse(optarg, &cfg->listen[cfg->nlisten]) < 0) {
+                cli_error("--listen expects HOST:PORT or [IPv6]:PORT: %s", optarg);
+                return EXIT_USAGE;
+            }
+            cfg->nlisten++;
+            break;
+        case 'u': cfg->udp = true; break;
+        case 'f':
+            if (sk_framing_parse(optarg, &cfg->framing) < 0) {
+                cli_error("--framing must be chunk or line: %s", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'd':
+            if (!cli_parse_num("--delay", optarg, 0, 3600000, &v))
+                return EXIT_USAGE;
+            cfg->delay_ms = (unsigned)v;
+            break;
+        case 'm':
+            if (!cli_parse_num("--max-conns", optarg, 1, 100000000, &v))
+                return EXIT_USAGE;
+            cfg->max_conns = (size_t)v;
+            break;
+        case 't':
+            if (!cli_parse_num("--idle-timeout", optarg, 0, 86400 * 365, &v))
+                return EXIT_USAGE;
+            cfg->idle_timeout_s = (unsigned)v;
+            break;
+        case 'w':
+            if (!cli_parse_num("--workers", optarg, 1, 1024, &v))
+                return EXIT_USAGE;
+            cfg->workers = (unsigned)v;
+            break;
+        case 'b':
+            if (!cli_parse_num("--backlog", optarg, 1, 1 << 20, &v))
+                return EXIT_USAGE;
+            cfg->backlog = (int)v;
+            break;
+        case OPT_MAX_LINE:
+            if (!cli_parse_num("--max-line", optarg, 1, 16 << 20, &v))
+                return EXIT_USAGE;
+            cfg->max_msg = (size_t)v;
+            break;
+        case 'q': *quiet = true; break;
+        case 'h':
+            fputs(serve_help, stdout);
+            return cli_stdout_ok() ? EXIT_OK : EXIT_FAIL;
+        default:
+            fprintf(stderr, "Try 'sockit serve --help'.\n");
+            return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        cli_error("serve: unexpected argument: %s", argv[optind]);
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
+/* Raises the open-file soft limit to the hard limit: every session is an fd. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static void log_freep(struct sk_log **log)
+{
+    sk_log_free(*log);
+}
+
+static void server_freep(struct sk_server **srv)
+{
+    sk_server_free(*srv);
+}
+
+static int run_server(struct sk_server_config *cfg, bool quiet)
+{
+    int err = 0;
+    /* The logger always exists for the start-up and summary lines; --quiet
+     * only keeps it away from the sessions. */
+    SK_AUTO(log_freep) struct sk_log *log = sk_log_new(STDERR_FILENO, 1 << 20, &err);
+    if (!log) {
+        cli_error("serve: cannot start logger: %s", sk_strerror(err));
+        return EXIT_FAIL;
+    }
+    cfg->log = quiet ? NULL : log;
+
+    SK_AUTO(server_freep) struct sk_server *srv = NULL;
+    size_t failed = 0;
+    int rc = sk_server_new(cfg, &srv, &failed);
+    if (rc < 0) {
+        const struct sk_endpoint *ep = &cfg->listen[failed];
+        if (cfg->nlisten == 0)
+            cli_error("serve: cannot listen on 127.0.0.1:8888: %s", sk_strerror(rc));
+        else
+            cli_error("serve: cannot listen on %s%s%s:%u: %s", strchr(ep->host, ':') ? "[" : "",
+                      ep->host, strchr(ep->host, ':') ? "]" : "", ep->port, sk_strerror(rc));
+        return EXIT_FAIL;
+    }
+    /* Signals are taken synchronously by this thread; workers block them. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+    rc = sk_server_start(srv);
+    if (rc < 0) {
+        cli_error("serve: cannot start workers: %s", sk_strerror(rc));
+        return EXIT_FAIL;
+    }
+    for (size_t i = 0; i < sk_server_nsockets(srv); i++) {
+        char addr[SK_ADDRSTR_MAX];
+        bool udp = false;
+        if (sk_server_socket_addr(srv, i, addr, sizeof addr, &udp) == 0)
+            sk_log_printf(log, "listening on %s (%s, framing %s)", addr, udp ? "udp" : "tcp",
+                          sk_framing_name(cfg->framing));
+    }
+    int sig = 0;
+    while (sigwait(&sigs, &sig) != 0)
+        ;
+    sk_log_printf(log, "received %s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    sk_server_stop(srv);
+    struct sk_server_stats st;
+    sk_server_wait(srv, &st);
+    sk_log_printf(log,
+                  "summary: connections=%llu refused=%llu messages=%llu datagrams=%llu "
+                  "bytes_in=%llu bytes_out=%llu",
+                  (unsigned long long)st.conns, (unsigned long long)st.refused,
+                  (unsigned long long)st.msgs, (unsigned long long)st.datagrams,
+                  (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out);
+    return EXIT_OK;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    struct sk_server_config cfg = {0};
+    bool quiet = false;
+    int rc = parse_args(argc, argv, &cfg, &quiet);
+    if (rc >= 0)
+        return rc;
+    raise_nofile();
+    return run_server(&cfg, quiet);
+}
