@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "client.h"
 #include "sockit.h"
 
 static const char client_help[] =
@@ -30,15 +31,6 @@ static const char client_help[] =
     "Exit status: 0 when every message was answered; 1 when the connection failed\n"
     "(refused, timed out, closed early) or the server refused the session;\n"
     "2 on a bad command line.\n";
-
-struct client_opts {
-    struct sk_endpoint ep;
-    enum sk_framing framing;
-    int timeout_ms;
-    bool udp;
-    char **msgs;
-    int nmsgs;
-};
 
 /* A connection plus the bytes received but not consumed yet. */
 struct conn {
@@ -272,5 +264,5 @@ int cmd_client(int argc, char **argv)
     }
     o.msgs = argv + optind + 1;
     o.nmsgs = argc - optind - 1;
-    return run_tcp(&o);
+    return o.udp ? client_udp(&o) : run_tcp(&o);
 }
