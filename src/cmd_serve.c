@@ -158,6 +158,17 @@ static void server_freep(struct sk_server **srv)
 
 static int run_server(struct sk_server_config *cfg, bool quiet)
 {
+    /* Signals are taken synchronously by this thread (sigwait below). Block
+     * them before any thread exists: a thread started earlier (the logger's)
+     * would otherwise inherit them unblocked, and a SIGTERM delivered to it
+     * while this thread is not yet (or no longer) in sigwait kills the
+     * process by the default action instead of stopping it cleanly. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
     int err = 0;
     /* The logger always exists for the start-up and summary lines; --quiet
      * only keeps it away from the sessions. */
@@ -180,13 +191,6 @@ static int run_server(struct sk_server_config *cfg, bool quiet)
                       ep->host, strchr(ep->host, ':') ? "]" : "", ep->port, sk_strerror(rc));
         return EXIT_FAIL;
     }
-    /* Signals are taken synchronously by this thread; workers block them. */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-
     rc = sk_server_start(srv);
     if (rc < 0) {
         cli_error("serve: cannot start workers: %s", sk_strerror(rc));
