@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "server_int.h"
@@ -334,6 +335,14 @@ void sk_server_stop(struct sk_server *srv)
         ssize_t n = write(srv->workers[i].stop_fd, &one, sizeof one);
         (void)n; /* an eventfd write only fails when the counter is full */
     }
+    /* Stop accepting at once, not when the last session has gone: a TCP
+     * listener that is shut down leaves the LISTEN state, so new connects
+     * are refused and those still queued in the backlog are reset instead
+     * of hanging until exit. The fd stays valid (a worker may be in accept4
+     * on it: that returns EINVAL) and is closed by sk_server_free. */
+    for (size_t i = 0; i < srv->nlisteners; i++)
+        if (!srv->listeners[i].udp)
+            shutdown(srv->listeners[i].fd, SHUT_RDWR);
 }
 
 int sk_server_wait(struct sk_server *srv, struct sk_server_stats *stats)
