@@ -121,10 +121,26 @@ def serve():
         return srv
 
     yield start
+    # Every server still running is stopped the way a user would (SIGTERM)
+    # and must exit 0 with a summary; under the sanitizer build that is also
+    # where leaks are reported. A server must never have crashed.
+    problems = []
     for srv in started:
         if srv.proc.poll() is None:
-            srv.proc.kill()
-            srv.proc.wait()
+            try:
+                rc = srv.stop(signal.SIGTERM, timeout=10)
+                if rc != 0:
+                    problems.append(f"pid {srv.proc.pid}: exit {rc} after SIGTERM")
+            except AssertionError as e:
+                problems.append(f"pid {srv.proc.pid}: {e}")
+        else:
+            srv.reader.join(5)
+        with srv.cond:
+            bad = [l for l in srv.lines
+                   if "Sanitizer" in l or "runtime error:" in l or "LeakSanitizer" in l]
+        if bad:
+            problems.append(f"pid {srv.proc.pid}: " + " | ".join(bad[:5]))
+    assert not problems, problems
 
 
 def recv_exact(sock, n, timeout=5.0):
