@@ -140,6 +140,12 @@ static void refuse(struct sk__worker *w, int fd)
     /* Best effort: the socket is fresh, so the line fits in its buffer. */
     ssize_t n = send(fd, busy_line, sizeof busy_line - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
     (void)n;
+    /* A close with unread input sends a reset instead of a FIN, and a reset
+     * can destroy the line before the peer reads it: send our FIN first and
+     * discard what the peer already sent (a few reads, never blocking). */
+    shutdown(fd, SHUT_WR);
+    for (int i = 0; i < 4 && recv(fd, w->rbuf, w->rbuf_size, MSG_DONTWAIT) > 0; i++)
+        ;
     close(fd);
     w->stats.refused++;
 }
@@ -198,8 +204,7 @@ static void grace_cb(struct sk_loop *loop, struct sk_timer *t)
 {
     struct sk__worker *w = SK_CONTAINER_OF(t, struct sk__worker, grace_timer);
     (void)loop;
-    while (w->s_head)
-        sk__session_close(w->s_head, SK__CLOSE_SHUTDOWN);
+    sk__worker_close_all(w, SK__CLOSE_SHUTDOWN);
 }
 
 static void stop_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
@@ -218,7 +223,7 @@ static void stop_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
     sk__worker_drain(w);
     /* Sessions still flushing get the grace period; the loop ends by itself
      * once the last handle is gone. */
-    if (w->s_head)
+    if (sk__worker_has_sessions(w))
         sk_timer_start(loop, &w->grace_timer, w->srv->cfg.grace_ms, grace_cb);
 }
 
@@ -235,9 +240,9 @@ static void worker_free(struct sk__worker *w)
         stop_listening(w);
         if (!w->stopping && w->stop_fd >= 0)
             sk_io_stop(w->loop, &w->stop_io);
-        while (w->s_head)
-            sk__session_close(w->s_head, SK__CLOSE_SHUTDOWN);
+        sk__worker_close_all(w, SK__CLOSE_SHUTDOWN);
         sk_timer_stop(w->loop, &w->idle_timer);
+        sk_timer_stop(w->loop, &w->linger_timer);
         sk_timer_stop(w->loop, &w->delay_timer);
         sk_timer_stop(w->loop, &w->grace_timer);
         sk_loop_free(w->loop);

@@ -16,6 +16,11 @@
 
 /* Reads per readiness event before yielding to other sessions. */
 #define READS_PER_EVENT 4
+/* A session ended by an error (its error line sent, then our FIN) goes on
+ * reading and discarding what the peer still sends for at most this long:
+ * closing with unread input would make the kernel send a reset, which can
+ * destroy the error line before the peer reads it. */
+#define LINGER_MS 2000
 
 static const char *reason_name[] = {
     [SK__CLOSE_EXIT] = "exit",         [SK__CLOSE_EOF] = "eof",
@@ -30,37 +35,41 @@ static void session_cb(struct sk_loop *loop, struct sk_io *io, unsigned events);
 
 /* ---- the worker's session list (least recently active first) ---- */
 
-static void list_unlink(struct sk__worker *w, struct sk__session *s)
+static void list_unlink(struct sk__session **head, struct sk__session **tail,
+                        struct sk__session *s)
 {
     if (s->prev)
         s->prev->next = s->next;
     else
-        w->s_head = s->next;
+        *head = s->next;
     if (s->next)
         s->next->prev = s->prev;
     else
-        w->s_tail = s->prev;
+        *tail = s->prev;
     s->prev = s->next = NULL;
 }
 
-static void list_append(struct sk__worker *w, struct sk__session *s)
+static void list_append(struct sk__session **head, struct sk__session **tail,
+                        struct sk__session *s)
 {
-    s->prev = w->s_tail;
+    s->prev = *tail;
     s->next = NULL;
-    if (w->s_tail)
-        w->s_tail->next = s;
+    if (*tail)
+        (*tail)->next = s;
     else
-        w->s_head = s;
-    w->s_tail = s;
+        *head = s;
+    *tail = s;
 }
 
 static void touch(struct sk__session *s)
 {
     struct sk__worker *w = s->w;
+    if (s->lingering)
+        return; /* last_active_ms is its linger deadline */
     s->last_active_ms = sk_loop_now(w->loop);
     if (w->srv->cfg.idle_timeout_s && w->s_tail != s) {
-        list_unlink(w, s);
-        list_append(w, s);
+        list_unlink(&w->s_head, &w->s_tail, s);
+        list_append(&w->s_head, &w->s_tail, s);
     }
 }
 
@@ -95,27 +104,43 @@ static void dq_unlink(struct sk__worker *w, struct sk__delayed *d)
         w->d_tail = d->wprev;
 }
 
+/* Drops the replies still waiting for their --delay. */
+static void dq_drop(struct sk__session *s)
+{
+    for (struct sk__delayed *d = s->dq_head, *next; d; d = next) {
+        next = d->cnext;
+        dq_unlink(s->w, d);
+        free(d);
+    }
+    s->dq_head = s->dq_tail = NULL;
+    s->dq_bytes = 0;
+}
+
 void sk__session_close(struct sk__session *s, enum sk__close_reason why)
 {
     struct sk__worker *w = s->w;
+    if (s->lingering)
+        why = (enum sk__close_reason)s->linger_why; /* what really ended it */
     char addr[SK_ADDRSTR_MAX];
     sk_log_printf(w->srv->cfg.log, "close %s reason=%s messages=%llu",
                   sk_addr_format((struct sockaddr *)&s->peer, addr, sizeof addr),
                   reason_name[why], (unsigned long long)s->msgs);
     sk_io_stop(w->loop, &s->io);
     close(s->io.fd);
-    list_unlink(w, s);
-    for (struct sk__delayed *d = s->dq_head, *next; d; d = next) {
-        next = d->cnext;
-        dq_unlink(w, d);
-        free(d);
+    if (s->lingering) {
+        list_unlink(&w->l_head, &w->l_tail, s);
+        if (!w->l_head)
+            sk_timer_stop(w->loop, &w->linger_timer);
+    } else {
+        list_unlink(&w->s_head, &w->s_tail, s);
     }
+    dq_drop(s);
     sk_buf_free(&s->in);
     sk_buf_free(&s->out);
     free(s);
     w->nsessions--;
     atomic_fetch_sub(&w->srv->open_sessions, 1);
-    if (w->stopping && !w->s_head) {
+    if (w->stopping && !sk__worker_has_sessions(w)) {
         /* Last session of a draining worker: let the loop end now. */
         sk_timer_stop(w->loop, &w->grace_timer);
         sk_timer_stop(w->loop, &w->delay_timer);
@@ -132,9 +157,10 @@ static size_t pending(const struct sk__session *s)
 static void update_interest(struct sk__session *s)
 {
     const struct sk_server_config *cfg = &s->w->srv->cfg;
-    s->paused = pending(s) > cfg->out_pause;
+    s->paused = !s->lingering && pending(s) > cfg->out_pause;
     unsigned mask = 0;
-    if (!s->read_closed && !s->exiting && !s->paused)
+    if (s->lingering ? !s->read_closed
+                     : !s->read_closed && !s->exiting && !s->paused && !s->w->stopping)
         mask |= SK_READ;
     if (sk_buf_size(&s->out))
         mask |= SK_WRITE;
@@ -175,6 +201,19 @@ static bool send_or_queue(struct sk__session *s, const char *p, size_t n)
  * Returns false when it was closed. */
 static bool maybe_finish(struct sk__session *s)
 {
+    if (s->lingering) {
+        if (sk_buf_size(&s->out) > 0)
+            return true;
+        if (!s->wr_shut) {
+            shutdown(s->io.fd, SHUT_WR); /* the error line is out: our FIN follows */
+            s->wr_shut = true;
+        }
+        if (s->read_closed || s->w->stopping) {
+            sk__session_close(s, SK__CLOSE_ERROR);
+            return false;
+        }
+        return true;
+    }
     if (pending(s) > 0 || s->dq_head)
         return true;
     if (s->exiting) {
@@ -205,6 +244,67 @@ static void flush_out(struct sk__session *s)
     }
     if (maybe_finish(s))
         update_interest(s);
+}
+
+/* ---- ending a session with an error line ---- */
+
+static void linger_cb(struct sk_loop *loop, struct sk_timer *t)
+{
+    struct sk__worker *w = SK_CONTAINER_OF(t, struct sk__worker, linger_timer);
+    while (w->l_head && w->l_head->last_active_ms <= sk_loop_now(loop))
+        sk__session_close(w->l_head, SK__CLOSE_ERROR);
+    if (w->l_head)
+        sk_timer_start_at(loop, t, w->l_head->last_active_ms, linger_cb);
+}
+
+/* Sends `line` after the replies already queued, then our FIN, then closes
+ * once the peer's FIN arrives or LINGER_MS have passed, whichever is first;
+ * input is discarded meanwhile. The close is logged with reason `why`.
+ * Replies still waiting for their --delay are dropped. */
+static void linger_start(struct sk__session *s, enum sk__close_reason why, const char *line,
+                         size_t len)
+{
+    struct sk__worker *w = s->w;
+    dq_drop(s);
+    sk_buf_free(&s->in);
+    list_unlink(&w->s_head, &w->s_tail, s);
+    s->lingering = true;
+    s->linger_why = (uint8_t)why;
+    s->last_active_ms = sk_loop_now(w->loop) + LINGER_MS;
+    list_append(&w->l_head, &w->l_tail, s);
+    if (!sk_timer_armed(&w->linger_timer))
+        sk_timer_start_at(w->loop, &w->linger_timer, w->l_head->last_active_ms, linger_cb);
+    if (send_or_queue(s, line, len))
+        flush_out(s);
+}
+
+/* A lingering session is readable: discard. */
+static void linger_read(struct sk__session *s)
+{
+    struct sk__worker *w = s->w;
+    for (int i = 0; i < READS_PER_EVENT && !s->read_closed; i++) {
+        ssize_t n = recv(s->io.fd, w->rbuf, w->rbuf_size, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN)
+                break;
+            sk__session_close(s, SK__CLOSE_RESET);
+            return;
+        }
+        if (n == 0)
+            s->read_closed = true;
+        w->stats.bytes_in += (size_t)n;
+    }
+    flush_out(s);
+}
+
+void sk__worker_close_all(struct sk__worker *w, enum sk__close_reason why)
+{
+    while (w->s_head)
+        sk__session_close(w->s_head, why);
+    while (w->l_head)
+        sk__session_close(w->l_head, why);
 }
 
 /* ---- delayed replies (--delay) ---- */
@@ -307,13 +407,11 @@ static bool on_line_data(struct sk__session *s, const char *data, size_t n)
         int rc = sk_line_next(data + used, n - used, max, &mlen, &consumed);
         if (rc == SK_ETOOBIG) {
             /* Answer what came before, then the error line, then close. */
-            send_or_queue(s, sk_buf_head(&s->w->wbuf), sk_buf_size(&s->w->wbuf));
+            bool alive = send_or_queue(s, sk_buf_head(&s->w->wbuf), sk_buf_size(&s->w->wbuf));
             s->w->wbuf.off = s->w->wbuf.len = 0;
-            ssize_t k = send(s->io.fd, too_long_line, sizeof too_long_line - 1,
-                             MSG_NOSIGNAL | MSG_DONTWAIT);
-            (void)k;
-            sk__session_close(s, SK__CLOSE_TOOLONG);
-            return false;
+            if (alive)
+                linger_start(s, SK__CLOSE_TOOLONG, too_long_line, sizeof too_long_line - 1);
+            return false; /* closed, or lingering: no more input is parsed */
         }
         if (rc == 0)
             break;
@@ -336,6 +434,10 @@ static void on_readable(struct sk__session *s)
 {
     struct sk__worker *w = s->w;
     bool line = w->srv->cfg.framing == SK_FRAMING_LINE;
+    if (s->lingering) {
+        linger_read(s);
+        return;
+    }
     for (int i = 0; i < READS_PER_EVENT && !s->exiting && !s->read_closed; i++) {
         ssize_t n = recv(s->io.fd, w->rbuf, w->rbuf_size, 0);
         if (n < 0) {
@@ -353,8 +455,12 @@ static void on_readable(struct sk__session *s)
         w->stats.bytes_in += (size_t)n;
         bool alive = line ? on_line_data(s, w->rbuf, (size_t)n)
                           : on_message(s, w->rbuf, (size_t)n);
-        if (!alive)
+        if (!alive) {
+            /* Replies built for a session that is gone must not go to the
+             * next session served by this worker. */
+            w->wbuf.off = w->wbuf.len = 0;
             return;
+        }
         /* One send() for all the replies of this read. */
         alive = send_or_queue(s, sk_buf_head(&w->wbuf), sk_buf_size(&w->wbuf));
         w->wbuf.off = w->wbuf.len = 0; /* keep the memory for the next read */
@@ -399,7 +505,7 @@ void sk__session_accepted(struct sk__worker *w, int fd, const struct sockaddr *p
                                               : sizeof(struct sockaddr_in);
     memcpy(&s->peer, peer, plen);
     s->last_active_ms = sk_loop_now(w->loop);
-    list_append(w, s);
+    list_append(&w->s_head, &w->s_tail, s);
     w->nsessions++;
     w->stats.conns++;
     char addr[SK_ADDRSTR_MAX];
@@ -415,9 +521,12 @@ void sk__session_accepted(struct sk__worker *w, int fd, const struct sockaddr *p
 
 void sk__worker_drain(struct sk__worker *w)
 {
-    for (struct sk__session *s = w->s_head, *next; s; s = next) {
-        next = s->next;
-        if (maybe_finish(s))
-            update_interest(s);
+    struct sk__session *lists[2] = {w->s_head, w->l_head};
+    for (int i = 0; i < 2; i++) {
+        for (struct sk__session *s = lists[i], *next; s; s = next) {
+            next = s->next;
+            if (maybe_finish(s))
+                update_interest(s);
+        }
     }
 }

@@ -141,7 +141,9 @@ def test_signal_stops_accepting_and_flushes_delayed_reply(serve):
                 except (ConnectionResetError, socket.timeout):
                     got = b""
                 assert got == b"", f"new session greeted during shutdown: {got!r}"
-        except ConnectionRefusedError:
+        except (ConnectionRefusedError, ConnectionResetError):
+            # Refused; or (racing the listener's shutdown) the handshake
+            # completed into the backlog and was then reset.
             pass
         # The reply already promised still arrives, then the close.
         assert recv_until(s, b"\x00never", timeout=5) == b"Hello, late!"
@@ -190,3 +192,45 @@ def test_grace_period_bounds_shutdown_with_a_stuck_reader(serve):
         s.close()
     assert srv.log_count(r"reason=shutdown") == 1
     assert srv.log_count(r"summary:") == 1
+
+
+def test_error_line_delivered_to_a_peer_that_keeps_sending(serve):
+    # After "message too long" the server sends its FIN and discards input
+    # for a bounded time: the line is never lost to a reset, and a peer that
+    # never stops sending is still closed within the linger period.
+    srv = serve("--framing", "line", "--max-line", "1000")
+    base = srv.fd_count()
+    s = srv.connect()
+    try:
+        greet(s, True)
+        s.sendall(b"ok\n" + b"x" * 5000)
+        assert recv_until(s, b"\x00never", timeout=5) == b"Hello, ok!\nError: message too long\n"
+        t0 = time.monotonic()
+        s.setblocking(False)
+        closed = False
+        while time.monotonic() - t0 < 6 and not closed:
+            try:
+                s.send(b"y" * 4096)
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed = True
+            time.sleep(0.01)
+        assert closed, "server still reading a peer it has given up on"
+        assert time.monotonic() - t0 < 4
+    finally:
+        s.close()
+    srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=message-too-long messages=1")
+    wait_until(lambda: srv.fd_count() == base, 5, "fds back to baseline")
+
+
+def test_shutdown_does_not_wait_for_a_lingering_session(serve):
+    srv = serve("--framing", "line", "--max-line", "10")
+    with srv.connect() as s:
+        greet(s, True)
+        s.sendall(b"z" * 100)
+        assert recv_until(s, b"\x00never", timeout=5) == b"Error: message too long\n"
+        t0 = time.monotonic()
+        assert srv.stop(timeout=5) == 0
+        assert time.monotonic() - t0 < 1.0
+    assert srv.log_count(r"reason=message-too-long") == 1

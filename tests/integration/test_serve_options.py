@@ -49,8 +49,11 @@ def test_listen_ipv6_loopback(serve):
 def test_listen_repeatable_v4_and_v6(serve):
     srv = serve("--listen", "127.0.0.1:0", "--listen", "[::1]:0", "--listen", "127.0.0.1:0")
     srv.wait_log(r"listening on", count=3)
-    addrs = [a for a, proto in srv.addrs]
-    assert len(addrs) == 3 and all(p == "tcp" for _, p in srv.addrs)
+    with srv.cond:
+        found = [(m.group(1), m.group(2)) for line in srv.lines
+                 for m in [srv.LISTEN_RE.search(line)] if m]
+    addrs = [a for a, proto in found]
+    assert len(addrs) == 3 and all(p == "tcp" for _, p in found)
     assert addrs[1].startswith("[::1]:")
     ports = set()
     for a in addrs:
@@ -195,6 +198,22 @@ def test_max_conns_extra_gets_one_error_line_then_close(serve):
     assert srv.log_count(r" open ") == 4
     assert srv.stop() == 0
     assert srv.log_count(r"summary: connections=4 refused=1 ") == 1
+
+
+def test_max_conns_busy_line_survives_a_peer_that_already_sent(serve):
+    # The refused peer sent data before reading: closing with unread input
+    # must not reset the busy line away.
+    srv = serve("--max-conns", "1", "--framing", "line")
+    with srv.connect() as held:
+        assert recv_exact(held, 9) == b"Welcome!\n"
+        for _ in range(20):
+            with srv.connect() as extra:
+                extra.sendall(b"hello\n" * 100)
+                time.sleep(0.02)
+                got = recv_until(extra, b"\x00never", timeout=5)
+                assert got == b"Error: server busy, too many connections\n"
+        ask(held, b"fine", line=True)
+    srv.wait_log(r"refuse .* reason=max-conns", count=20)
 
 
 # ---- --idle-timeout ----
