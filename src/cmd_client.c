@@ -19,6 +19,8 @@ static const char client_help[] =
     "Connect to a greeting server, print its greeting, send each MSG and print\n"
     "each reply on its own line, then send \"exit\" and close. Without MSG, read\n"
     "messages from standard input, one per line, until end of input.\n"
+    "In chunk framing an empty message cannot be sent: an empty MSG is an error\n"
+    "and empty input lines are skipped.\n"
     "\n"
     "Options:\n"
     "  -u, --udp              send datagrams instead (no greeting; each reply is\n"
@@ -142,7 +144,20 @@ static int exchange(struct conn *c, const struct client_opts *o, const char *msg
                   rc == SK_ECLOSED ? "connection closed by server" : sk_strerror(rc));
         return EXIT_FAIL;
     }
-    print_reply(sk_buf_head(&c->in), len, o->framing);
+    /* Anything but "Hello, M!" (e.g. "Error: message too long" from a server
+     * at its --max-line, just before it closes) is a failure, not a reply. */
+    const char *h = sk_buf_head(&c->in);
+    size_t body = len;
+    if (o->framing == SK_FRAMING_LINE && body > 0 && h[body - 1] == '\n')
+        body -= (body > 1 && h[body - 2] == '\r') ? 2 : 1;
+    if (body != elen || memcmp(h, expect, elen) != 0) {
+        size_t show = 0;
+        while (show < body && show < 200 && h[show] != '\n' && h[show] != '\r')
+            show++;
+        cli_error("client: unexpected reply to message %lu: %.*s", idx, (int)show, h);
+        return EXIT_FAIL;
+    }
+    print_reply(h, len, o->framing);
     sk_buf_consume(&c->in, len);
     return EXIT_OK;
 }
@@ -194,6 +209,8 @@ static int run_tcp(const struct client_opts *o)
         while ((n = getline(&line, &cap, stdin)) >= 0) {
             if (n > 0 && line[n - 1] == '\n')
                 n--;
+            if (n == 0 && o->framing == SK_FRAMING_CHUNK)
+                continue; /* nothing to send: see the check in cmd_client */
             if ((rc = exchange(&c, o, line, (size_t)n, ++idx)) != EXIT_OK)
                 return rc;
         }
@@ -264,5 +281,15 @@ int cmd_client(int argc, char **argv)
     }
     o.msgs = argv + optind + 1;
     o.nmsgs = argc - optind - 1;
+    /* In chunk framing a message is what one write carries, and an empty
+     * write carries nothing: the server would never see it, and we would
+     * wait for a reply that cannot come. */
+    for (int i = 0; i < o.nmsgs && !o.udp; i++) {
+        if (o.msgs[i][0] == '\0' && o.framing == SK_FRAMING_CHUNK) {
+            cli_error("client: message %d is empty: chunk framing cannot carry an empty "
+                      "message (use --framing line)", i + 1);
+            return EXIT_USAGE;
+        }
+    }
     return o.udp ? client_udp(&o) : run_tcp(&o);
 }
