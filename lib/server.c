@@ -113,26 +113,47 @@ static void listen_cb(struct sk_loop *loop, struct sk_io *io, unsigned events);
 static void accept_retry_cb(struct sk_loop *loop, struct sk_timer *t)
 {
     struct sk__worker *w = SK_CONTAINER_OF(t, struct sk__worker, accept_retry);
-    (void)loop;
     if (w->stopping)
         return;
-    for (size_t i = 0; i < w->srv->nlisteners; i++)
-        if (w->lh[i].active && !w->lh[i].l->udp)
-            sk_io_set(w->loop, &w->lh[i].io, SK_READ);
+    bool again = false;
+    for (size_t i = 0; i < w->srv->nlisteners; i++) {
+        struct sk__listen_handle *h = &w->lh[i];
+        if (!h->backoff)
+            continue;
+        if (sk_io_start_exclusive(loop, &h->io, h->l->fd, listen_cb) == 0) {
+            h->active = true;
+            h->backoff = false;
+        } else {
+            again = true;
+        }
+    }
+    if (again)
+        sk_timer_start(loop, &w->accept_retry, ACCEPT_RETRY_MS, accept_retry_cb);
 }
 
 /* Out of fds: stop watching the listeners for a moment instead of spinning
- * on a readiness we cannot act on. */
-static void accept_backoff(struct sk__worker *w)
+ * on a readiness we cannot act on. The handles are removed from the loop
+ * and added back later: an EPOLLEXCLUSIVE registration cannot be modified
+ * (EPOLL_CTL_MOD fails with EINVAL), so merely clearing its interest left
+ * the listener armed and the worker spinning on accept. One log line per
+ * episode, not one per retry. */
+static void accept_backoff(struct sk__worker *w, int err)
 {
-    for (size_t i = 0; i < w->srv->nlisteners; i++)
-        if (w->lh[i].active && !w->lh[i].l->udp)
-            sk_io_set(w->loop, &w->lh[i].io, 0);
-    if (!sk_timer_armed(&w->accept_retry)) {
-        sk_log_printf(w->srv->cfg.log, "accept: %s; pausing accepts for %d ms",
-                      strerror(errno), ACCEPT_RETRY_MS);
-        sk_timer_start(w->loop, &w->accept_retry, ACCEPT_RETRY_MS, accept_retry_cb);
+    for (size_t i = 0; i < w->srv->nlisteners; i++) {
+        struct sk__listen_handle *h = &w->lh[i];
+        if (h->active && !h->l->udp) {
+            sk_io_stop(w->loop, &h->io);
+            h->active = false;
+            h->backoff = true;
+        }
     }
+    if (!w->fd_starved) {
+        w->fd_starved = true;
+        sk_log_printf(w->srv->cfg.log, "accept: %s; pausing accepts for %d ms at a time",
+                      strerror(err), ACCEPT_RETRY_MS);
+    }
+    if (!sk_timer_armed(&w->accept_retry))
+        sk_timer_start(w->loop, &w->accept_retry, ACCEPT_RETRY_MS, accept_retry_cb);
 }
 
 static void refuse(struct sk__worker *w, int fd)
@@ -161,8 +182,12 @@ static void accept_some(struct sk__worker *w, int lfd)
             if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
                 continue;
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-                accept_backoff(w);
+                accept_backoff(w, errno);
             return; /* EAGAIN: drained */
+        }
+        if (w->fd_starved) {
+            w->fd_starved = false;
+            sk_log_printf(w->srv->cfg.log, "accept: accepting again");
         }
         size_t open = atomic_fetch_add(&w->srv->open_sessions, 1) + 1;
         if (max && open > max) {
@@ -196,6 +221,7 @@ static void stop_listening(struct sk__worker *w)
         if (w->lh[i].active)
             sk_io_stop(w->loop, &w->lh[i].io);
         w->lh[i].active = false;
+        w->lh[i].backoff = false;
     }
     sk_timer_stop(w->loop, &w->accept_retry);
 }

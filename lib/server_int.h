@@ -67,7 +67,8 @@ struct sk__listen_handle {
     struct sk_io io;
     struct sk__worker *w;
     const struct sk__listener *l;
-    bool active;
+    bool active;  /* registered with the loop */
+    bool backoff; /* unregistered for a while: out of fds */
 };
 
 struct sk__worker {
@@ -78,6 +79,7 @@ struct sk__worker {
     struct sk_io stop_io;    /* eventfd: sk_server_stop() */
     int stop_fd;
     struct sk_timer accept_retry; /* EMFILE back-off */
+    bool fd_starved;              /* in a back-off episode (logged once) */
     struct sk_timer idle_timer;
     struct sk_timer delay_timer;
     struct sk_timer grace_timer;
