@@ -23,12 +23,13 @@ class Server:
 
     LISTEN_RE = re.compile(r"listening on (\S+) \((tcp|udp)")
 
-    def __init__(self, args, timeout=10.0):
+    def __init__(self, args, timeout=10.0, **popen_kw):
         self.args = [SOCKIT, "serve"] + list(args)
         if not any(a in ("--listen", "-l") for a in args):
             self.args += ["--listen", "127.0.0.1:0"]
         self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     **popen_kw)
         self.lines = []
         self.cond = threading.Condition()
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -115,8 +116,8 @@ def serve():
     """serve(*args) starts a server; all are stopped after the test."""
     started = []
 
-    def start(*args, timeout=10.0):
-        srv = Server(args, timeout)
+    def start(*args, timeout=10.0, **popen_kw):
+        srv = Server(args, timeout, **popen_kw)
         started.append(srv)
         return srv
 
