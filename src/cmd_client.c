@@ -107,10 +107,10 @@ static void print_reply(const char *p, size_t n, enum sk_framing f)
     fflush(stdout);
 }
 
-static int send_all(int fd, const char *p, size_t n)
+static int send_all(int fd, const char *p, size_t n, int flags)
 {
     while (n > 0) {
-        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+        ssize_t k = send(fd, p, n, MSG_NOSIGNAL | flags);
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0)
@@ -124,9 +124,11 @@ static int send_all(int fd, const char *p, size_t n)
 static int exchange(struct conn *c, const struct client_opts *o, const char *msg, size_t n,
                     unsigned long idx)
 {
-    int rc = send_all(c->fd, msg, n);
-    if (rc == 0 && o->framing == SK_FRAMING_LINE)
-        rc = send_all(c->fd, "\n", 1);
+    /* In line framing the message and its "\n" leave in one segment. */
+    bool line = o->framing == SK_FRAMING_LINE;
+    int rc = send_all(c->fd, msg, n, line ? MSG_MORE : 0);
+    if (rc == 0 && line)
+        rc = send_all(c->fd, "\n", 1, 0);
     if (rc < 0) {
         cli_error("client: sending message %lu: %s", idx, sk_strerror(rc));
         return EXIT_FAIL;
@@ -216,7 +218,7 @@ static int run_tcp(const struct client_opts *o)
         }
     }
     const char *bye = o->framing == SK_FRAMING_LINE ? "exit\n" : "exit";
-    send_all(c.fd, bye, strlen(bye)); /* the server may already be gone: fine */
+    send_all(c.fd, bye, strlen(bye), 0); /* the server may already be gone: fine */
     return cli_stdout_ok() ? EXIT_OK : EXIT_FAIL;
 }
 
