@@ -121,6 +121,9 @@ void sk__session_close(struct sk__session *s, enum sk__close_reason why)
     struct sk__worker *w = s->w;
     if (s->lingering)
         why = (enum sk__close_reason)s->linger_why; /* what really ended it */
+    /* Free the --max-conns slot before the close is logged: whoever reads
+     * the log line may connect again at once. */
+    atomic_fetch_sub(&w->srv->open_sessions, 1);
     char addr[SK_ADDRSTR_MAX];
     sk_log_printf(w->srv->cfg.log, "close %s reason=%s messages=%llu",
                   sk_addr_format((struct sockaddr *)&s->peer, addr, sizeof addr),
@@ -139,7 +142,6 @@ void sk__session_close(struct sk__session *s, enum sk__close_reason why)
     sk_buf_free(&s->out);
     free(s);
     w->nsessions--;
-    atomic_fetch_sub(&w->srv->open_sessions, 1);
     if (w->stopping && !sk__worker_has_sessions(w)) {
         /* Last session of a draining worker: let the loop end now. */
         sk_timer_stop(w->loop, &w->grace_timer);
