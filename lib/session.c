@@ -481,7 +481,12 @@ static void session_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
 {
     (void)loop;
     struct sk__session *s = SK_CONTAINER_OF(io, struct sk__session, io);
-    if ((events & SK_ERROR) && !(events & SK_WRITE) && sk_buf_size(&s->out)) {
+    if ((events & (SK_HUP | SK_ERROR)) && (s->read_closed || (events & SK_ERROR))) {
+        /* A socket error, or a hang-up after the peer's FIN was read: the
+         * peer is gone, nothing more can be read or sent. epoll reports
+         * these whatever the interest mask, so a session waiting with no
+         * interest (a delayed reply pending, or paused) must not wait here:
+         * it would be woken again at once, for as long as it waited. */
         sk__session_close(s, SK__CLOSE_RESET);
         return;
     }

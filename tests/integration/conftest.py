@@ -268,3 +268,10 @@ class GoodClient:
         self._thread.join(timeout)
         assert not self._thread.is_alive(), "good client thread hung"
         return self.count
+
+
+def cpu_seconds(pid):
+    """User + system CPU time used so far by process pid."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

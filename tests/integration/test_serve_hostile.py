@@ -6,7 +6,7 @@ import struct
 import threading
 import time
 
-from conftest import (SANITIZED, GoodClient, recv_exact, recv_until, wait_fds,
+from conftest import (SANITIZED, GoodClient, cpu_seconds, recv_exact, recv_until, wait_fds,
                       wait_until)
 
 # RSS growth allowed while under attack. The real bound is a few hundred KiB
@@ -228,3 +228,33 @@ def test_pipelined_flood_from_a_reader_is_answered_in_order(serve):
         t.join(10)
         assert got == want
     check_after(srv, good, base)
+
+
+def test_reset_while_a_delayed_reply_waits_does_not_spin(serve):
+    # Half-close (the server reads the FIN), then reset, while the reply is
+    # still waiting for its --delay: the session has no interest left, but
+    # epoll reports the hang-up regardless; it must close at once, not spin
+    # until the delay is over.
+    srv = serve("--delay", "2500", "--workers", "1")
+    base = srv.fd_count()
+    peers = []
+    for i in range(3):
+        s = srv.connect()
+        greet(s, line=False)
+        s.sendall(b"m%d" % i)
+        peers.append(s)
+    time.sleep(0.1)
+    for s in peers:
+        s.shutdown(socket.SHUT_WR)
+    time.sleep(0.1)
+    c0 = cpu_seconds(srv.proc.pid)
+    for s in peers:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+    srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=reset messages=1", count=3, timeout=1.0)
+    time.sleep(0.5)
+    used = cpu_seconds(srv.proc.pid) - c0
+    assert used < 0.2, f"server used {used:.2f}s of CPU in 0.5s with nothing to do"
+    with srv.connect() as s:  # and it still serves
+        greet(s, line=False)
+    wait_fds(srv, base)

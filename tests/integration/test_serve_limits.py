@@ -8,14 +8,8 @@ import subprocess
 import threading
 import time
 
-from conftest import (SANITIZED, SOCKIT, GoodClient, raise_nofile, recv_exact, recv_until,
-                      wait_fds, wait_until)
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+from conftest import (SANITIZED, SOCKIT, GoodClient, cpu_seconds, raise_nofile, recv_exact,
+                      recv_until, wait_fds, wait_until)
 
 
 def low_nofile(n):
