@@ -249,7 +249,9 @@ static void stop_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
     sk__worker_drain(w);
     /* Sessions still flushing get the grace period; the loop ends by itself
      * once the last handle is gone. */
-    if (sk__worker_has_sessions(w))
+    if (!sk__worker_has_sessions(w))
+        sk_timer_stop(loop, &w->delay_timer);
+    else
         sk_timer_start(loop, &w->grace_timer, w->srv->cfg.grace_ms, grace_cb);
 }
 

@@ -114,6 +114,10 @@ static void dq_drop(struct sk__session *s)
     }
     s->dq_head = s->dq_tail = NULL;
     s->dq_bytes = 0;
+    /* No reply left to wait for: a timer left armed would keep the loop
+     * (and a shutdown) waiting for up to --delay for nothing. */
+    if (!s->w->d_head)
+        sk_timer_stop(s->w->loop, &s->w->delay_timer);
 }
 
 void sk__session_close(struct sk__session *s, enum sk__close_reason why)

@@ -234,3 +234,18 @@ def test_shutdown_does_not_wait_for_a_lingering_session(serve):
         assert srv.stop(timeout=5) == 0
         assert time.monotonic() - t0 < 1.0
     assert srv.log_count(r"reason=message-too-long") == 1
+
+
+def test_shutdown_does_not_wait_for_a_dropped_delayed_reply(serve):
+    # The only delayed reply belonged to a session that was reset: nothing
+    # is left to send, so SIGTERM must not wait for the --delay to pass.
+    srv = serve("--delay", "20000", "--workers", "1")
+    s = srv.connect()
+    greet(s)
+    s.sendall(b"never answered")
+    time.sleep(0.1)
+    rst_close(s)
+    srv.wait_log(r"reason=reset messages=1")
+    t0 = time.monotonic()
+    assert srv.stop(timeout=5) == 0
+    assert time.monotonic() - t0 < 1.0
