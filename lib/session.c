@@ -85,8 +85,13 @@ void sk__worker_idle_cb(struct sk_loop *loop, struct sk_timer *t)
 {
     struct sk__worker *w = SK_CONTAINER_OF(t, struct sk__worker, idle_timer);
     uint64_t limit = w->srv->cfg.idle_timeout_s * 1000ull;
-    while (w->s_head && w->s_head->last_active_ms + limit <= sk_loop_now(loop))
-        sk__session_close(w->s_head, SK__CLOSE_IDLE);
+    while (w->s_head && w->s_head->last_active_ms + limit <= sk_loop_now(loop)) {
+        struct sk__session *s = w->s_head;
+        if (s->dq_head)
+            touch(s); /* waiting for our delayed reply: we are the idle one */
+        else
+            sk__session_close(s, SK__CLOSE_IDLE);
+    }
     arm_idle(w);
 }
 
@@ -361,8 +366,10 @@ void sk__worker_delay_cb(struct sk_loop *loop, struct sk_timer *t)
         s->dq_bytes -= d->len;
         bool alive = send_or_queue(s, d->data, d->len);
         free(d);
-        if (alive)
+        if (alive) {
+            touch(s); /* the peer's idle time starts when it has its reply */
             flush_out(s);
+        }
     }
     if (w->d_head)
         sk_timer_start_at(loop, t, w->d_head->due_ms, sk__worker_delay_cb);

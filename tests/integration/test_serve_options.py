@@ -249,6 +249,20 @@ def test_idle_timeout_applies_to_a_partial_line(serve):
     srv.wait_log(r"reason=idle-timeout messages=0")
 
 
+def test_idle_timeout_does_not_cut_a_session_waiting_for_our_delayed_reply(serve):
+    # The client waits for us, not the other way round: that is not idle.
+    srv = serve("--idle-timeout", "1", "--delay", "1800")
+    with srv.connect() as s:
+        greet(s)
+        s.sendall(b"patient")
+        assert recv_exact(s, 15, timeout=5) == b"Hello, patient!"
+        # After the reply the idle clock runs again: no message, closed.
+        t0 = time.monotonic()
+        assert recv_until(s, b"\x00never", timeout=5) == b""
+        assert 0.8 <= time.monotonic() - t0 <= 2.5
+    srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=idle-timeout messages=1")
+
+
 # ---- --workers ----
 
 def threads_of(pid):
