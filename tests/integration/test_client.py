@@ -138,6 +138,24 @@ def test_client_line_empty_msg_is_sent(serve):
     assert r.stdout == b"Welcome!\nHello, !\nHello, b!\n"
 
 
+def test_client_timeout_is_per_reply_not_for_slow_stdin(serve):
+    srv = serve("--framing", "line")
+    p = subprocess.Popen([SOCKIT, "client", "-f", "line", "--timeout", "0.5",
+                          f"127.0.0.1:{srv.port}"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        p.stdin.write(b"first\n")
+        p.stdin.flush()
+        time.sleep(1.2)  # longer than --timeout: we are slow, not the server
+        out, err = p.communicate(input=b"second\n", timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err
+    assert out == b"Welcome!\nHello, first!\nHello, second!\n"
+
+
 def test_client_ipv6(serve):
     srv = serve("--listen", "[::1]:0")
     r = run_sockit("client", f"[::1]:{srv.port}", "v6")

@@ -114,6 +114,23 @@ def test_framing_line_greeting_and_crlf(serve):
     srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=exit messages=3")
 
 
+def test_line_framing_crlf_split_across_reads_and_lone_cr_kept(serve):
+    srv = serve("--framing", "line", "--max-line", "10")
+    with srv.connect() as s:
+        greet(s, line=True)
+        for part in (b"0123456789", b"\r", b"\n"):  # the limit, its \r\n split up
+            s.sendall(part)
+            time.sleep(0.05)
+        assert recv_exact(s, 19) == b"Hello, 0123456789!\n"
+        s.sendall(b"a\rb\n")  # a \r inside a message is data
+        assert recv_exact(s, 12) == b"Hello, a\rb!\n"
+        s.sendall(b"exit\r")
+        time.sleep(0.05)
+        s.sendall(b"\n")
+        assert recv_until(s, b"\x00never") == b""
+    srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=exit messages=2")
+
+
 def test_framing_chunk_is_default(serve):
     srv = serve()
     assert "framing chunk" in srv.lines[0]
