@@ -32,6 +32,8 @@ static const char *reason_name[] = {
 static const char too_long_line[] = "Error: message too long\n";
 
 static void session_cb(struct sk_loop *loop, struct sk_io *io, unsigned events);
+static bool linger_start(struct sk__session *s, enum sk__close_reason why, const char *line,
+                         size_t len);
 
 /* ---- the worker's session list (least recently active first) ---- */
 
@@ -228,8 +230,12 @@ static bool maybe_finish(struct sk__session *s)
     if (pending(s) > 0 || s->dq_head)
         return true;
     if (s->exiting) {
-        sk__session_close(s, SK__CLOSE_EXIT);
-        return false;
+        /* Not a plain close: input the peer sent after "exit" may still be
+         * unread, and a close with unread input resets the connection,
+         * destroying replies not yet delivered. FIN, then linger. */
+        if (!linger_start(s, SK__CLOSE_EXIT, NULL, 0))
+            return false;
+        return maybe_finish(s);
     }
     if (s->read_closed || s->w->stopping) {
         sk__session_close(s, s->w->stopping ? SK__CLOSE_SHUTDOWN : SK__CLOSE_EOF);
@@ -268,11 +274,12 @@ static void linger_cb(struct sk_loop *loop, struct sk_timer *t)
         sk_timer_start_at(loop, t, w->l_head->last_active_ms, linger_cb);
 }
 
-/* Sends `line` after the replies already queued, then our FIN, then closes
- * once the peer's FIN arrives or LINGER_MS have passed, whichever is first;
- * input is discarded meanwhile. The close is logged with reason `why`.
- * Replies still waiting for their --delay are dropped. */
-static void linger_start(struct sk__session *s, enum sk__close_reason why, const char *line,
+/* Sends `line` (if any) after the replies already queued, then our FIN,
+ * then closes once the peer's FIN arrives or LINGER_MS have passed,
+ * whichever is first; input is discarded meanwhile. The close is logged
+ * with reason `why`. Replies still waiting for their --delay are dropped.
+ * Returns false when the session was closed; otherwise the caller flushes. */
+static bool linger_start(struct sk__session *s, enum sk__close_reason why, const char *line,
                          size_t len)
 {
     struct sk__worker *w = s->w;
@@ -285,8 +292,7 @@ static void linger_start(struct sk__session *s, enum sk__close_reason why, const
     list_append(&w->l_head, &w->l_tail, s);
     if (!sk_timer_armed(&w->linger_timer))
         sk_timer_start_at(w->loop, &w->linger_timer, w->l_head->last_active_ms, linger_cb);
-    if (send_or_queue(s, line, len))
-        flush_out(s);
+    return send_or_queue(s, line, len);
 }
 
 /* A lingering session is readable: discard. */
@@ -422,8 +428,9 @@ static bool on_line_data(struct sk__session *s, const char *data, size_t n)
             /* Answer what came before, then the error line, then close. */
             bool alive = send_or_queue(s, sk_buf_head(&s->w->wbuf), sk_buf_size(&s->w->wbuf));
             s->w->wbuf.off = s->w->wbuf.len = 0;
-            if (alive)
-                linger_start(s, SK__CLOSE_TOOLONG, too_long_line, sizeof too_long_line - 1);
+            if (alive && linger_start(s, SK__CLOSE_TOOLONG, too_long_line,
+                                      sizeof too_long_line - 1))
+                flush_out(s);
             return false; /* closed, or lingering: no more input is parsed */
         }
         if (rc == 0)
@@ -501,7 +508,8 @@ static void session_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
         sk__session_close(s, SK__CLOSE_RESET);
         return;
     }
-    if (events & SK_READ && !s->read_closed && !s->exiting && !s->paused) {
+    bool reading = !s->read_closed && (s->lingering || (!s->exiting && !s->paused));
+    if ((events & SK_READ) && reading) {
         on_readable(s);
         return; /* on_readable flushed already */
     }

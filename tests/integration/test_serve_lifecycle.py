@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import recv_exact, recv_until, wait_until
+from conftest import cpu_seconds, recv_exact, recv_until, wait_until
 
 
 def greet(s, line=False):
@@ -249,3 +249,45 @@ def test_shutdown_does_not_wait_for_a_dropped_delayed_reply(serve):
     t0 = time.monotonic()
     assert srv.stop(timeout=5) == 0
     assert time.monotonic() - t0 < 1.0
+
+
+def test_replies_before_exit_survive_input_sent_after_it(serve):
+    # A pipelining client sends "exit" and more behind it, and reads late.
+    # Closing with that input unread would reset the connection and destroy
+    # the replies still queued; they must all arrive, then the close.
+    srv = serve("--framing", "line")
+    n = 20000
+    want = b"Hello, a!\n" * n
+    for _ in range(3):
+        s = srv.connect()
+        try:
+            greet(s, True)
+            s.sendall(b"a\n" * n + b"exit\n")
+            s.setblocking(False)
+            try:
+                s.send(b"after exit\n" * 20000)
+            except BlockingIOError:
+                pass
+            s.setblocking(True)
+            time.sleep(0.3)
+            assert recv_until(s, b"\x00never", timeout=5, limit=1 << 30) == want
+            # The server has sent its FIN and is draining us: that must not
+            # cost CPU while we keep the connection open.
+            c0 = cpu_seconds(srv.proc.pid)
+            time.sleep(0.3)
+            assert cpu_seconds(srv.proc.pid) - c0 < 0.15
+        finally:
+            s.close()
+    srv.wait_log(rf"close 127\.0\.0\.1:\d+ reason=exit messages={n}$", count=3)
+
+
+def test_exit_without_the_peer_closing_ends_within_the_linger_time(serve):
+    srv = serve("--framing", "line")
+    base = srv.fd_count()
+    with srv.connect() as s:
+        greet(s, True)
+        s.sendall(b"x\nexit\n")
+        assert recv_until(s, b"\x00never") == b"Hello, x!\n"
+        # We do not close: the server gives up waiting for our FIN.
+        srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=exit messages=1", timeout=4)
+        wait_until(lambda: srv.fd_count() == base, 5, "fds back to baseline")
