@@ -20,7 +20,8 @@ static const char client_help[] =
     "each reply on its own line, then send \"exit\" and close. Without MSG, read\n"
     "messages from standard input, one per line, until end of input.\n"
     "In chunk framing an empty message cannot be sent: an empty MSG is an error\n"
-    "and empty input lines are skipped.\n"
+    "and empty input lines are skipped. The message \"exit\" ends the session\n"
+    "there: later messages are not sent.\n"
     "\n"
     "Options:\n"
     "  -u, --udp              send datagrams instead (no greeting; each reply is\n"
@@ -201,9 +202,13 @@ static int run_tcp(const struct client_opts *o)
 
     unsigned long idx = 0;
     if (o->nmsgs > 0) {
-        for (int i = 0; i < o->nmsgs; i++)
-            if ((rc = exchange(&c, o, o->msgs[i], strlen(o->msgs[i]), ++idx)) != EXIT_OK)
+        for (int i = 0; i < o->nmsgs; i++) {
+            size_t n = strlen(o->msgs[i]);
+            if (sk_is_exit(o->msgs[i], n))
+                break; /* ends the session: no reply comes, so stop here */
+            if ((rc = exchange(&c, o, o->msgs[i], n, ++idx)) != EXIT_OK)
                 return rc;
+        }
     } else {
         SK_AUTO_FREE char *line = NULL;
         size_t cap = 0;
@@ -211,8 +216,14 @@ static int run_tcp(const struct client_opts *o)
         while ((n = getline(&line, &cap, stdin)) >= 0) {
             if (n > 0 && line[n - 1] == '\n')
                 n--;
+            /* In line framing "\r\n" ends a message: the server drops the
+             * "\r", and so must the reply we expect. */
+            if (n > 0 && line[n - 1] == '\r' && o->framing == SK_FRAMING_LINE)
+                n--;
             if (n == 0 && o->framing == SK_FRAMING_CHUNK)
                 continue; /* nothing to send: see the check in cmd_client */
+            if (sk_is_exit(line, (size_t)n))
+                break; /* ends the session: no reply comes, so stop here */
             if ((rc = exchange(&c, o, line, (size_t)n, ++idx)) != EXIT_OK)
                 return rc;
         }

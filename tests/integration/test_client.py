@@ -156,6 +156,34 @@ def test_client_timeout_is_per_reply_not_for_slow_stdin(serve):
     assert out == b"Welcome!\nHello, first!\nHello, second!\n"
 
 
+def test_client_exit_message_ends_the_session(serve):
+    srv = serve()
+    r = run_sockit("client", "--timeout", "5", f"127.0.0.1:{srv.port}", "a", "exit", "b")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"Welcome!\nHello, a!\n"
+    r = run_sockit("client", "--timeout", "5", f"127.0.0.1:{srv.port}",
+                   input=b"a\nexit\nb\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"Welcome!\nHello, a!\n"
+    srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=exit messages=1", count=2)
+
+
+def test_client_line_framing_crlf_stdin(serve):
+    srv = serve("--framing", "line")
+    r = run_sockit("client", "-f", "line", "--timeout", "5", f"127.0.0.1:{srv.port}",
+                   input=b"dos\r\nunix\nexit\r\nnot sent\r\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"Welcome!\nHello, dos!\nHello, unix!\n"
+    srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=exit messages=2")
+
+
+def test_client_localhost_name(serve):
+    srv = serve()
+    r = run_sockit("client", "--timeout", "5", f"localhost:{srv.port}", "by name")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"Welcome!\nHello, by name!\n"
+
+
 def test_client_ipv6(serve):
     srv = serve("--listen", "[::1]:0")
     r = run_sockit("client", f"[::1]:{srv.port}", "v6")
