@@ -441,6 +441,16 @@ static bool on_line_data(struct sk__session *s, const char *data, size_t n)
     }
     if (data == sk_buf_head(&s->in)) {
         sk_buf_consume(&s->in, used);
+        /* The buffer grew to hold the whole read; a short partial line left
+         * over must not keep it (64 KiB held for a byte, per connection). */
+        size_t left = sk_buf_size(&s->in);
+        if (left > 0 && s->in.cap > 4 * left + 256) {
+            struct sk_buf small = {0};
+            if (sk_buf_append(&small, sk_buf_head(&s->in), left) == 0) {
+                sk_buf_free(&s->in);
+                s->in = small;
+            }
+        }
     } else if (used < n && !s->exiting && sk_buf_append(&s->in, data + used, n - used) < 0) {
         sk__session_close(s, SK__CLOSE_ERROR);
         return false;

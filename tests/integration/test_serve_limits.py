@@ -193,3 +193,34 @@ def test_idle_connections_cost_little_memory(serve):
     limit = 4096 if SANITIZED else 1024
     print(f"per idle connection: {per_conn:.0f} bytes")
     assert per_conn < limit, f"{per_conn:.0f} bytes of RSS per idle connection"
+
+
+def test_short_partial_line_does_not_keep_a_read_sized_buffer(serve):
+    # Each connection sends a 60 KB line followed by one byte of the next:
+    # what stays pending is one byte, and it must not keep the 64 KiB the
+    # read needed. (ASan's quarantine would hide freed memory from RSS: off.)
+    env = dict(os.environ, ASAN_OPTIONS="quarantine_size_mb=0:thread_local_quarantine_size_kb=0")
+    srv = serve("--framing", "line", "--quiet", "--workers", "1", env=env)
+    socks = [srv.connect() for _ in range(300)]
+    try:
+        for s in socks:
+            assert recv_exact(s, 9) == b"Welcome!\n"
+        time.sleep(0.2)
+        rss0 = srv.rss_kib()
+        for s in socks:
+            s.sendall(b"x")
+        time.sleep(0.1)
+        for s in socks:
+            s.sendall(b"a" * 60000 + b"\n" + b"y")
+        want = b"Hello, x" + b"a" * 60000 + b"!\n"
+        for s in socks:
+            assert recv_exact(s, len(want), timeout=10) == want
+        time.sleep(0.3)
+        per_conn = (srv.rss_kib() - rss0) * 1024 / len(socks)
+        # And the pending byte is still there: it starts the next message.
+        socks[0].sendall(b"z\n")
+        assert recv_exact(socks[0], 11) == b"Hello, yz!\n"
+    finally:
+        for s in socks:
+            s.close()
+    assert per_conn < 8192, f"{per_conn:.0f} bytes of RSS per connection holding one byte"
