@@ -21,6 +21,11 @@
  * closing with unread input would make the kernel send a reset, which can
  * destroy the error line before the peer reads it. */
 #define LINGER_MS 2000
+/* Line framing with --delay: each message costs an allocation of its own
+ * until its reply is due, so one read may not carry too many: a 64 KiB read
+ * of empty lines would be 65,536 of them (about 4 MiB) before the pause
+ * check. Reads are this small instead (a few hundred KiB of entries). */
+#define DELAY_LINE_READ 4096
 
 static const char *reason_name[] = {
     [SK__CLOSE_EXIT] = "exit",         [SK__CLOSE_EOF] = "eof",
@@ -346,7 +351,7 @@ static bool delay_push(struct sk__session *s, const char *msg, size_t n)
     else
         s->dq_head = d;
     s->dq_tail = d;
-    s->dq_bytes += (uint32_t)len;
+    s->dq_bytes += (uint32_t)(sizeof *d + len); /* what it really costs */
     d->wnext = NULL;
     d->wprev = w->d_tail;
     if (w->d_tail)
@@ -369,7 +374,7 @@ void sk__worker_delay_cb(struct sk_loop *loop, struct sk_timer *t)
         s->dq_head = d->cnext; /* d is always its session's oldest entry */
         if (!s->dq_head)
             s->dq_tail = NULL;
-        s->dq_bytes -= d->len;
+        s->dq_bytes -= (uint32_t)(sizeof *d + d->len);
         bool alive = send_or_queue(s, d->data, d->len);
         free(d);
         if (alive) {
@@ -468,8 +473,9 @@ static void on_readable(struct sk__session *s)
         linger_read(s);
         return;
     }
+    size_t want = line && w->srv->cfg.delay_ms ? DELAY_LINE_READ : w->rbuf_size;
     for (int i = 0; i < READS_PER_EVENT && !s->exiting && !s->read_closed; i++) {
-        ssize_t n = recv(s->io.fd, w->rbuf, w->rbuf_size, 0);
+        ssize_t n = recv(s->io.fd, w->rbuf, want, 0);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -498,7 +504,7 @@ static void on_readable(struct sk__session *s)
             return;
         if (pending(s) > w->srv->cfg.out_pause)
             break;
-        if ((size_t)n < w->rbuf_size)
+        if ((size_t)n < want)
             break; /* the socket is most likely drained */
     }
     touch(s);

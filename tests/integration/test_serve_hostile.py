@@ -1,6 +1,7 @@
 """Hostile peers while a good client keeps talking: the good client never
 fails, the server lives, its memory stays bounded and its open fds return
 to where they were."""
+import os
 import socket
 import struct
 import threading
@@ -257,4 +258,35 @@ def test_reset_while_a_delayed_reply_waits_does_not_spin(serve):
     assert used < 0.2, f"server used {used:.2f}s of CPU in 0.5s with nothing to do"
     with srv.connect() as s:  # and it still serves
         greet(s, line=False)
+    wait_fds(srv, base)
+
+
+def test_never_reading_peers_with_delay_stay_bounded(serve):
+    # With --delay every message waits in memory of its own; a peer that
+    # sends empty lines and never reads must still be paused near the
+    # documented bound (256 KiB pending), not after megabytes.
+    env = dict(os.environ, ASAN_OPTIONS="quarantine_size_mb=0:thread_local_quarantine_size_kb=0")
+    srv = serve("--framing", "line", "--delay", "1500", "--workers", "1", env=env)
+    base = srv.fd_count()
+    rss0 = srv.rss_kib()
+    peers = []
+    try:
+        for _ in range(10):
+            s = srv.connect()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            greet(s)
+            s.setblocking(False)
+            try:
+                for _ in range(200):
+                    s.send(b"\n" * 65536)
+            except BlockingIOError:
+                pass  # paused: the kernel buffers are full
+            peers.append(s)
+        time.sleep(0.5)
+        grown = srv.rss_kib() - rss0
+        limit = (3 if SANITIZED else 2) * 1024 * len(peers)
+        assert grown < limit, f"RSS grew {grown} KiB for {len(peers)} peers"
+    finally:
+        for s in peers:
+            s.close()
     wait_fds(srv, base)
