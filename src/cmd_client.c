@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -114,6 +115,8 @@ static int send_all(int fd, const char *p, size_t n, int flags)
         ssize_t k = send(fd, p, n, MSG_NOSIGNAL | flags);
         if (k < 0 && errno == EINTR)
             continue;
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return SK_ETIMEDOUT; /* SO_SNDTIMEO: the server stopped reading */
         if (k < 0)
             return SK_ERR(errno);
         p += k;
@@ -180,6 +183,10 @@ static int run_tcp(const struct client_opts *o)
                   sk_strerror(c.fd));
         return EXIT_FAIL;
     }
+    /* --timeout also bounds a send: a server that stops reading must not
+     * leave us blocked in send() for ever. */
+    struct timeval tv = {.tv_sec = o->timeout_ms / 1000, .tv_usec = (o->timeout_ms % 1000) * 1000};
+    setsockopt(c.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     size_t glen, len = 0;
     const char *greeting = sk_greeting(SK_FRAMING_CHUNK, &glen);
     int rc = read_reply(&c, o->framing, greeting, glen, &len);

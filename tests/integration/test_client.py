@@ -274,6 +274,22 @@ def test_client_timeout_on_a_reply():
     assert "message 1" in err and "timed out" in err.lower(), err
 
 
+def test_client_timeout_on_a_send_the_server_never_reads():
+    def greet_never_read(fs, c):
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        c.sendall(b"Welcome!")
+
+    with FakeServer(greet_never_read) as fs:
+        t0 = time.monotonic()
+        r = run_sockit("client", "--timeout", "1", f"127.0.0.1:{fs.port}",
+                       input=b"m" * (32 << 20) + b"\n", timeout=20)
+        took = time.monotonic() - t0
+    assert r.returncode == 1
+    assert took < 5, took
+    err = one_line_error(r)
+    assert "message 1" in err and "timed out" in err.lower(), err
+
+
 def test_client_connect_timeout_to_a_full_backlog():
     # A listener that never accepts, with its backlog already full: the
     # kernel drops further SYNs, so the connect itself must time out.
