@@ -310,6 +310,12 @@ int cmd_client(int argc, char **argv)
                       "message (use --framing line)", i + 1);
             return EXIT_USAGE;
         }
+        /* In line framing a newline ends a message: it cannot be inside one. */
+        if (o.framing == SK_FRAMING_LINE && strchr(o.msgs[i], '\n')) {
+            cli_error("client: message %d contains a newline, which line framing cannot "
+                      "carry", i + 1);
+            return EXIT_USAGE;
+        }
     }
     return o.udp ? client_udp(&o) : run_tcp(&o);
 }

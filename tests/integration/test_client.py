@@ -131,6 +131,19 @@ def test_client_chunk_empty_msg_arg_is_a_usage_error(serve):
     assert r.stdout == b""
 
 
+def test_client_line_framing_newline_in_msg_is_a_usage_error(serve):
+    srv = serve("--framing", "line")
+    r = run_sockit("client", "-f", "line", f"127.0.0.1:{srv.port}", "ok", "two\nlines")
+    assert r.returncode == 2
+    assert "newline" in one_line_error(r)
+    assert r.stdout == b""
+    # In chunk framing a newline is just a byte of the message.
+    srv2 = serve()
+    r = run_sockit("client", f"127.0.0.1:{srv2.port}", "two\nlines")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"Welcome!\nHello, two\nlines!\n"
+
+
 def test_client_line_empty_msg_is_sent(serve):
     srv = serve("--framing", "line")
     r = run_sockit("client", "-f", "line", f"127.0.0.1:{srv.port}", "", "b")
