@@ -1,5 +1,6 @@
 /* Greeting server lifecycle: listeners, worker threads, accept, shutdown. */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,11 @@ static void fill_defaults(struct sk_server_config *cfg)
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         cfg->workers = n > 0 ? (unsigned)n : 1;
     }
+    /* The system's maximum: listen() silently caps the backlog at
+     * net.core.somaxconn, which may be above the SOMAXCONN constant (4096)
+     * that sk_listen would otherwise use. */
+    if (cfg->backlog <= 0)
+        cfg->backlog = INT_MAX;
     if (cfg->max_msg == 0)
         cfg->max_msg = SK_MSG_MAX_DEFAULT;
     if (cfg->out_pause == 0)
