@@ -100,3 +100,29 @@ def test_burst_of_1000_connects_all_accepted_with_default_backlog(serve):
         for s in socks:
             s.close()
     wait_fds(srv, base, timeout=20)
+
+
+def test_sigterm_with_2000_open_sessions(serve):
+    raise_nofile(2000 + 200)
+    srv = serve("--framing", "line", "--workers", "2")
+    socks = open_many(srv, 2000)
+    try:
+        read_all(socks, b"Welcome!\n")
+        srv.wait_log(r" open ", count=2000)
+        t0 = time.monotonic()
+        assert srv.stop(timeout=10) == 0
+        took = time.monotonic() - t0
+        assert took < 2.0, f"shutdown with 2,000 idle sessions took {took:.2f}s"
+        # Every client sees the close.
+        sel_eof = 0
+        for s in socks:
+            s.setblocking(True)
+            s.settimeout(5)
+            if s.recv(10) == b"":
+                sel_eof += 1
+        assert sel_eof == 2000
+    finally:
+        for s in socks:
+            s.close()
+    assert srv.log_count(r"reason=shutdown messages=0") == 2000
+    assert srv.log_count(r"summary: connections=2000 refused=0 messages=0 ") == 1
