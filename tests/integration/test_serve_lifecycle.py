@@ -312,3 +312,17 @@ def test_line_framing_unterminated_tail_at_eof_is_not_a_message(serve):
         s.shutdown(socket.SHUT_WR)
         assert recv_until(s, b"\x00never") == b"Hello, one!\n"
     srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=eof messages=1")
+
+
+def test_replies_before_a_too_long_line_are_sent_first_with_delay(serve):
+    # As without --delay: what came before the offending line is answered,
+    # then the error line, then the close.
+    srv = serve("--framing", "line", "--max-line", "5", "--delay", "300")
+    with srv.connect() as s:
+        greet(s, True)
+        s.sendall(b"ok\nfine\n")
+        time.sleep(0.1)
+        s.sendall(b"far too long\n")
+        assert recv_until(s, b"\x00never", timeout=5) == \
+            b"Hello, ok!\nHello, fine!\nError: message too long\n"
+    srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=message-too-long messages=2")
