@@ -18,6 +18,7 @@ static void count_release(int *v)
 static int body(int path)
 {
     SK_AUTO(count_release) int res = 1;
+    (void)res;
     if (path == 1)
         return 10; /* early return */
     if (path == 2)
