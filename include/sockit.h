@@ -18,6 +18,8 @@
 #include "sockit/scope.h"
 #include "sockit/server.h"
 /* fetch: */
+#include "sockit/http.h"
+#include "sockit/url.h"
 /* bench: */
 
 #endif
