@@ -19,6 +19,8 @@
 #include "sockit/server.h"
 /* fetch: */
 #include "sockit/http.h"
+#include "sockit/outfile.h"
+#include "sockit/transport.h"
 #include "sockit/url.h"
 /* bench: */
 

@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -176,6 +177,32 @@ int sk_connect(const struct sk_endpoint *ep, int type, int timeout_ms, bool nonb
     if (rc < 0)
         return rc;
     for (const struct addrinfo *a = ai; a; a = a->ai_next) {
+        rc = connect_one(a, timeout_ms, nonblock);
+        if (rc >= 0)
+            return rc;
+    }
+    return rc;
+}
+
+int sk_connect_until(const struct sk_endpoint *ep, int type, uint64_t deadline_ms, bool nonblock)
+{
+    SK_AUTO(freeaddrinfop) struct addrinfo *ai = NULL;
+    int rc = resolve(ep, type, AI_NUMERICSERV | AI_ADDRCONFIG, &ai);
+    if (rc == SK_ERESOLVE)
+        rc = resolve(ep, type, AI_NUMERICSERV, &ai);
+    if (rc < 0)
+        return rc;
+    for (const struct addrinfo *a = ai; a; a = a->ai_next) {
+        int timeout_ms = 0;
+        if (deadline_ms) {
+            uint64_t now = sk_now_ms();
+            if (now >= deadline_ms)
+                return SK_ETIMEDOUT;
+            uint64_t left = deadline_ms - now;
+            if (a->ai_next)
+                left = (left + 1) / 2;
+            timeout_ms = left > INT_MAX ? INT_MAX : (int)left;
+        }
         rc = connect_one(a, timeout_ms, nonblock);
         if (rc >= 0)
             return rc;
