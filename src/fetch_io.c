@@ -63,7 +63,7 @@ int fetch_connect(struct fetch_state *fs, const struct sk_url *u, struct sk_conn
     if (fd == SK_ERESOLVE)
         return fetch_fail(fs, FX_RESOLVE, "could not resolve host %s", u->host);
     if (fd == SK_ETIMEDOUT) {
-        char doing[SK_HOST_MAX + 32];
+        char doing[SK_HOST_MAX + 64];
         snprintf(doing, sizeof doing, "connecting to %s", where);
         return fetch_fail_sk(fs, fd, doing);
     }
@@ -91,7 +91,7 @@ int fetch_connect(struct fetch_state *fs, const struct sk_url *u, struct sk_conn
     sk_conn_set_cancel(*out, &fetch_cancel);
     rc = sk_conn_handshake(*out, deadline);
     if (rc == SK_ETIMEDOUT || rc == SK_ERR(ECANCELED)) {
-        char doing[SK_HOST_MAX + 32];
+        char doing[SK_HOST_MAX + 64];
         snprintf(doing, sizeof doing, "TLS handshake with %s", where);
         return fetch_fail_sk(fs, rc, doing);
     }
