@@ -168,6 +168,21 @@ int fetch_send_request(struct fetch_state *fs, struct sk_conn *c, const struct s
     return FX_OK;
 }
 
+/* True when the parse error lies in the status line: the first line, cut
+ * at its CRLF, does not parse on its own. */
+static bool bad_status_line(const char *buf, size_t len)
+{
+    const char *crlf = memmem(buf, len, "\r\n", 2);
+    char line[256];
+    size_t n = crlf ? (size_t)(crlf - buf) : 0;
+    if (!crlf || n + 4 > sizeof line)
+        return true;
+    memcpy(line, buf, n);
+    memcpy(line + n, "\r\n\r\n", 4);
+    struct sk_http_resp r;
+    return sk_http_resp_parse(line, n + 4, &r, NULL, 0) < 0;
+}
+
 int fetch_read_head(struct fetch_state *fs, struct sk_conn *c, struct sk_http_resp *r,
                     struct sk_http_header *h, size_t *head_len, size_t *filled)
 {
@@ -196,7 +211,8 @@ int fetch_read_head(struct fetch_state *fs, struct sk_conn *c, struct sk_http_re
                                   SK_HTTP_HEAD_MAX / 1024, SK_HTTP_HEADERS_MAX);
             if (rc == SK_EPARSE)
                 return fetch_fail(fs, FX_PROTO, "malformed response: %s",
-                                  r->status ? "bad header field line" : "bad status line");
+                                  bad_status_line(fs->buf, have) ? "bad status line"
+                                                                 : "bad header field line");
         }
         int n = sk_conn_read(c, fs->buf + have, FETCH_BUF_SIZE - have,
                              fetch_deadline(fs, fs->o->idle_timeout_ms));

@@ -27,7 +27,10 @@ class Sleep:
 
 
 class HostileServer:
-    def __init__(self, host="127.0.0.1"):
+    def __init__(self, host="127.0.0.1", raw=None):
+        """raw: bytes sent as soon as a connection is accepted, before any
+        request is read (for clients that expect another protocol)."""
+        self.raw = raw
         self.routes = {}
         self.requests = []
         self.lock = threading.Lock()
@@ -64,6 +67,9 @@ class HostileServer:
     def _serve(self, conn):
         conn.settimeout(5)
         try:
+            if self.raw is not None:
+                conn.sendall(self.raw)
+                return
             raw = b""
             while b"\r\n\r\n" not in raw and len(raw) < 65536:
                 chunk = conn.recv(65536)

@@ -1,0 +1,353 @@
+"""sockit fetch against a hostile server: each bad input of issue 3 gives a
+non-zero exit within the time bounds, a one-line message, no crash, no leak
+(the sanitizer build runs these too) and an untouched output file."""
+import glob
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import SOCKIT
+from hostile_http import HostileServer, Sleep
+
+OK_HEAD = b"HTTP/1.1 200 OK\r\n"
+
+
+@pytest.fixture
+def srv():
+    s = HostileServer()
+    yield s
+    s.stop()
+
+
+def fetch(*args, cwd=None, timeout=30):
+    return subprocess.run([SOCKIT, "fetch"] + list(args), capture_output=True, cwd=cwd,
+                          timeout=timeout)
+
+
+def check_failure(r, code, words):
+    assert r.returncode >= 0, f"killed by signal {-r.returncode}"
+    assert b"Sanitizer" not in r.stderr and b"runtime error" not in r.stderr, r.stderr.decode()
+    assert r.returncode == code, (r.returncode, r.stderr)
+    lines = r.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sockit: "), lines
+    assert words in lines[0], lines[0]
+
+
+def run_bad(srv, tmp_path, response, code, words, extra=(), timeout=30):
+    srv.route("/f", lambda req: response)
+    out = tmp_path / "f.out"
+    out.write_bytes(b"untouched")
+    start = time.monotonic()
+    r = fetch(srv.url("/f"), "-o", str(out), "-s", *extra, timeout=timeout)
+    elapsed = time.monotonic() - start
+    check_failure(r, code, words)
+    assert out.read_bytes() == b"untouched"
+    assert os.listdir(tmp_path) == ["f.out"], os.listdir(tmp_path)
+    return r, elapsed
+
+
+BAD = [
+    ("malformed_status_line", b"HTTP/1.1 2OO OK\r\n\r\n", 7, "bad status line"),
+    ("not_http", b"SSH-2.0-OpenSSH_9.2\r\n", 7, "bad status line"),
+    ("http2_preface", b"HTTP/2 200\r\n\r\n", 7, "bad status line"),
+    ("header_without_colon", OK_HEAD + b"Content-Length 5\r\n\r\nhello", 7,
+     "bad header field line"),
+    ("obs_fold", OK_HEAD + b"X: a\r\n b\r\nContent-Length: 0\r\n\r\n", 7,
+     "bad header field line"),
+    ("bare_lf", b"HTTP/1.1 200 OK\nContent-Length: 0\n\n", 7, "bad status line"),
+    ("header_section_too_big", OK_HEAD + b"X: " + b"a" * 70000 + b"\r\n\r\n", 7, "too large"),
+    ("too_many_headers", OK_HEAD + b"".join(b"X-%d: v\r\n" % i for i in range(101)) + b"\r\n",
+     7, "too large"),
+    ("conflicting_content_length",
+     OK_HEAD + b"Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 7, "Content-Length"),
+    ("non_numeric_content_length", OK_HEAD + b"Content-Length: five\r\n\r\nhello", 7,
+     "Content-Length"),
+    ("negative_content_length", OK_HEAD + b"Content-Length: -1\r\n\r\n", 7, "Content-Length"),
+    ("cl_and_chunked", OK_HEAD + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+     b"5\r\nhello\r\n0\r\n\r\n", 7, "Content-Length"),
+    ("unknown_transfer_coding", OK_HEAD + b"Transfer-Encoding: gzip\r\n\r\nxx", 7,
+     "Transfer-Encoding"),
+    ("chunk_size_not_hex", OK_HEAD + b"Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n", 7,
+     "malformed chunked"),
+    ("chunk_size_too_large", OK_HEAD + b"Transfer-Encoding: chunked\r\n\r\n"
+     b"1000000000000000\r\nhello\r\n", 7, "exceeds limits"),
+    ("chunk_size_overflow", OK_HEAD + b"Transfer-Encoding: chunked\r\n\r\n"
+     b"1ffffffffffffffffffffffff\r\nhello\r\n", 7, "exceeds limits"),
+    ("chunk_data_overrun", OK_HEAD + b"Transfer-Encoding: chunked\r\n\r\n"
+     b"3\r\nhello\r\n0\r\n\r\n", 7, "malformed chunked"),
+    ("body_shorter_than_content_length", OK_HEAD + b"Content-Length: 100\r\n\r\nonly this", 8,
+     "after 9 of 100 bytes"),
+    ("close_inside_chunk", OK_HEAD + b"Transfer-Encoding: chunked\r\n\r\n10\r\nabc", 8,
+     "no final chunk"),
+    ("missing_final_chunk", OK_HEAD + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", 8,
+     "no final chunk"),
+    ("missing_final_crlf", OK_HEAD + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n",
+     8, "no final chunk"),
+    ("empty_reply", b"", 7, "empty reply"),
+    ("close_inside_head", OK_HEAD + b"Content-Le", 7, "inside the response head"),
+    ("switching_protocols", b"HTTP/1.1 101 Switching Protocols\r\n\r\n", 7, "101"),
+    ("redirect_without_location", b"HTTP/1.1 302 Found\r\nContent-Length: 0\r\n\r\n", 7,
+     "without a Location"),
+    ("redirect_to_unsupported_scheme",
+     b"HTTP/1.1 301 Moved\r\nLocation: gopher://127.0.0.1/\r\nContent-Length: 0\r\n\r\n", 7,
+     "unsupported scheme"),
+    ("redirect_to_invalid_url",
+     b"HTTP/1.1 301 Moved\r\nLocation: http://[::1/\r\nContent-Length: 0\r\n\r\n", 7,
+     "invalid URL"),
+    ("server_error", b"HTTP/1.1 500 Oops\r\nContent-Length: 4\r\n\r\nfail", 6, "HTTP 500 Oops"),
+]
+
+
+@pytest.mark.parametrize("response,code,words", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_bad_input(srv, tmp_path, response, code, words):
+    run_bad(srv, tmp_path, response, code, words)
+
+
+def test_redirect_loop(srv, tmp_path):
+    srv.route("/f", lambda req: b"HTTP/1.1 302 Found\r\nLocation: /g\r\nContent-Length: 0\r\n\r\n")
+    srv.route("/g", lambda req: b"HTTP/1.1 302 Found\r\nLocation: /f\r\nContent-Length: 0\r\n\r\n")
+    out = tmp_path / "f.out"
+    r = fetch(srv.url("/f"), "-o", str(out), "-s", "--max-redirs", "5")
+    check_failure(r, 7, "too many redirects (limit 5)")
+    assert len(srv.requests) == 6
+    assert not out.exists()
+
+
+def test_stalled_server_bounded_by_max_time(srv, tmp_path):
+    _, elapsed = run_bad(srv, tmp_path, [Sleep(20)], 9, "--max-time", extra=("--max-time", "1"))
+    assert elapsed < 5
+
+
+def test_stall_mid_body_bounded_by_idle_timeout(srv, tmp_path):
+    _, elapsed = run_bad(srv, tmp_path, [OK_HEAD + b"Content-Length: 10\r\n\r\nhal", Sleep(20)],
+                         9, "timed out", extra=("--idle-timeout", "0.5"))
+    assert elapsed < 5
+
+
+def test_connection_refused(tmp_path):
+    srv = HostileServer()
+    port = srv.port
+    srv.stop()
+    out = tmp_path / "o"
+    r = fetch(f"http://127.0.0.1:{port}/x", "-o", str(out))
+    check_failure(r, 4, "cannot connect to 127.0.0.1:")
+    assert not out.exists()
+
+
+def test_unresolvable_host(tmp_path):
+    r = fetch("http://no-such-host.invalid/x", "-o", str(tmp_path / "o"))
+    check_failure(r, 3, "could not resolve host")
+
+
+def test_tls_to_plain_server(tmp_path):
+    srv = HostileServer(raw=b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+    try:
+        r = fetch(f"https://127.0.0.1:{srv.port}/f", "-o", str(tmp_path / "o"),
+                  "--connect-timeout", "3")
+    finally:
+        srv.stop()
+    check_failure(r, 5, "TLS")
+    assert not (tmp_path / "o").exists()
+
+
+def test_tls_handshake_stall_bounded_by_connect_timeout(srv, tmp_path):
+    start = time.monotonic()
+    r = fetch(f"https://127.0.0.1:{srv.port}/f", "-o", str(tmp_path / "o"),
+              "--connect-timeout", "0.5")
+    check_failure(r, 9, "TLS handshake")
+    assert time.monotonic() - start < 4
+
+
+@pytest.mark.parametrize("url", ["ftp://x/y", "http://", "http://h:99999/", "not a url",
+                                 "http://user:pw@h/"])
+def test_bad_urls_are_usage_errors(url):
+    r = fetch(url)
+    assert r.returncode == 2
+    assert r.stderr.startswith(b"sockit: ")
+
+
+def test_usage_errors():
+    assert fetch().returncode == 2
+    assert fetch("http://a/", "http://b/").returncode == 2
+    assert fetch("http://a/", "--max-redirs", "x").returncode == 2
+    assert fetch("http://a/", "--max-time", "-1").returncode == 2
+    assert fetch("http://a/", "-C", "-o", "-").returncode == 2
+    assert fetch("http://a/", "--bogus").returncode == 2
+    r = fetch("--help")
+    assert r.returncode == 0
+    assert b"Exit status:" in r.stdout and b"--max-redirs" in r.stdout
+
+
+def test_retry_honours_retry_after(srv, tmp_path):
+    calls = []
+
+    def flaky(req):
+        calls.append(time.monotonic())
+        if len(calls) < 3:
+            return b"HTTP/1.1 503 Busy\r\nRetry-After: 0\r\nContent-Length: 0\r\n\r\n"
+        return OK_HEAD + b"Content-Length: 5\r\n\r\nhello"
+
+    srv.route("/f", flaky)
+    out = tmp_path / "o"
+    r = fetch(srv.url("/f"), "-o", str(out), "-s", "--retry", "3")
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == b"hello"
+    assert len(calls) == 3
+
+
+def test_retry_backoff_and_give_up(srv, tmp_path):
+    srv.route("/f", lambda req: b"HTTP/1.1 429 Slow down\r\nContent-Length: 0\r\n\r\n")
+    out = tmp_path / "o"
+    start = time.monotonic()
+    r = fetch(srv.url("/f"), "-o", str(out), "--retry", "2", "--retry-delay", "0.2")
+    elapsed = time.monotonic() - start
+    assert r.returncode == 6
+    assert len(srv.requests) == 3
+    assert 0.55 < elapsed < 5  # 0.2 s then 0.4 s
+    assert r.stderr.count(b"retrying") == 2
+    assert not out.exists()
+
+
+def test_no_retry_by_default_and_not_for_404(srv, tmp_path):
+    srv.route("/f", lambda req: b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n")
+    r = fetch(srv.url("/f"), "-o", str(tmp_path / "o"), "-s")
+    assert r.returncode == 6 and len(srv.requests) == 1
+    r = fetch(srv.url("/missing"), "-o", str(tmp_path / "o"), "-s", "--retry", "3")
+    assert r.returncode == 6 and len(srv.requests) == 2
+
+
+def test_retry_after_beyond_max_time_gives_up(srv, tmp_path):
+    srv.route("/f", lambda req: b"HTTP/1.1 503 Busy\r\nRetry-After: 30\r\nContent-Length: 0\r\n\r\n")
+    start = time.monotonic()
+    r = fetch(srv.url("/f"), "-o", str(tmp_path / "o"), "-s", "--retry", "3", "--max-time", "2")
+    assert r.returncode == 6
+    assert time.monotonic() - start < 2
+    assert len(srv.requests) == 1
+
+
+def test_sigint_removes_temporary_file(srv, tmp_path):
+    srv.route("/f", lambda req: [OK_HEAD + b"Content-Length: 100\r\n\r\n" + b"x" * 50, Sleep(20)])
+    out = tmp_path / "o"
+    p = subprocess.Popen([SOCKIT, "fetch", srv.url("/f"), "-o", str(out), "-s"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 5
+    while not glob.glob(str(tmp_path / ".o.sockit-*")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert glob.glob(str(tmp_path / ".o.sockit-*")), "temporary file never appeared"
+    p.send_signal(signal.SIGINT)
+    try:
+        p.wait(5)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        raise
+    err = p.stderr.read()
+    p.stderr.close()
+    assert p.returncode == 1, err
+    assert b"interrupted" in err
+    assert os.listdir(tmp_path) == []
+
+
+# -- resume (-C) ------------------------------------------------------------
+
+DATA = bytes(range(256)) * 400  # 102400 bytes
+
+
+def ranged(etag, cut=None, wrong_start=False):
+    """A resource with a strong ETag that honours Range + If-Range; cut:
+    close after that many body bytes of a full reply."""
+
+    def handler(req):
+        rng = req.headers.get("range")
+        if rng and req.headers.get("if-range") == etag:
+            start = int(rng.split("=")[1].rstrip("-"))
+            if start >= len(DATA):
+                return (b"HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */%d\r\n"
+                        b"Content-Length: 0\r\n\r\n" % len(DATA))
+            first = start + 7 if wrong_start else start
+            body = DATA[first:]
+            return (b"HTTP/1.1 206 Partial Content\r\nETag: %s\r\nContent-Range: bytes %d-%d/%d\r\n"
+                    b"Content-Length: %d\r\n\r\n" % (etag.encode(), first, len(DATA) - 1,
+                                                    len(DATA), len(body)) + body)
+        body = DATA if cut is None else DATA[:cut]
+        return (b"HTTP/1.1 200 OK\r\nETag: %s\r\nAccept-Ranges: bytes\r\nContent-Length: %d\r\n\r\n"
+                % (etag.encode(), len(DATA)) + body)
+
+    return handler
+
+
+def interrupted_first_run(srv, tmp_path, etag='"v1"', cut=40000):
+    srv.route("/f", ranged(etag, cut=cut))
+    out = tmp_path / "f.bin"
+    r = fetch(srv.url("/f"), "-o", str(out), "-C", "-s")
+    check_failure(r, 8, "after 40000 of 102400 bytes")
+    assert not out.exists(), "FILE must only ever appear complete"
+    assert (tmp_path / "f.bin.part").read_bytes() == DATA[:cut]
+    meta = (tmp_path / "f.bin.part.meta").read_text()
+    assert etag in meta and srv.url("/f") in meta
+    return out
+
+
+def test_resume_appends_only_a_matching_206(srv, tmp_path):
+    out = interrupted_first_run(srv, tmp_path)
+    srv.route("/f", ranged('"v1"'))
+    r = fetch(srv.url("/f"), "-o", str(out), "-C", "-s")
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == DATA
+    last = srv.requests[-1]
+    assert last.headers["range"] == "bytes=40000-"
+    assert last.headers["if-range"] == '"v1"'
+    assert sorted(os.listdir(tmp_path)) == ["f.bin"]
+
+
+def test_resume_restarts_when_resource_changed(srv, tmp_path):
+    out = interrupted_first_run(srv, tmp_path)
+    srv.route("/f", ranged('"v2"'))  # If-Range fails: the server sends a full 200
+    r = fetch(srv.url("/f"), "-o", str(out), "-C", "-s")
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == DATA
+    assert sorted(os.listdir(tmp_path)) == ["f.bin"]
+
+
+def test_resume_refuses_misplaced_content_range(srv, tmp_path):
+    out = interrupted_first_run(srv, tmp_path)
+    srv.route("/f", ranged('"v1"', wrong_start=True))
+    r = fetch(srv.url("/f"), "-o", str(out), "-C", "-s")
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == DATA  # restarted from zero, never appended at the wrong place
+    assert "range" not in srv.requests[-1].headers
+    assert sorted(os.listdir(tmp_path)) == ["f.bin"]
+
+
+def test_resume_complete_part_416(srv, tmp_path):
+    srv.route("/f", ranged('"v1"'))
+    out = tmp_path / "f.bin"
+    (tmp_path / "f.bin.part").write_bytes(DATA)
+    (tmp_path / "f.bin.part.meta").write_text(
+        f"sockit-resume 1\nurl {srv.url('/f')}\nvalidator \"v1\"\n")
+    r = fetch(srv.url("/f"), "-o", str(out), "-C", "-s")
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == DATA
+    assert sorted(os.listdir(tmp_path)) == ["f.bin"]
+
+
+def test_resume_part_for_another_url_is_not_trusted(srv, tmp_path):
+    srv.route("/f", ranged('"v1"'))
+    out = tmp_path / "f.bin"
+    (tmp_path / "f.bin.part").write_bytes(b"garbage" * 100)
+    (tmp_path / "f.bin.part.meta").write_text(
+        "sockit-resume 1\nurl http://elsewhere/f\nvalidator \"v1\"\n")
+    r = fetch(srv.url("/f"), "-o", str(out), "-C", "-s")
+    assert r.returncode == 0, r.stderr
+    assert "range" not in srv.requests[-1].headers
+    assert out.read_bytes() == DATA
+
+
+def test_without_continue_nothing_partial_is_kept(srv, tmp_path):
+    srv.route("/f", ranged('"v1"', cut=40000))
+    r = fetch(srv.url("/f"), "-o", str(tmp_path / "f.bin"), "-s")
+    check_failure(r, 8, "after 40000 of 102400 bytes")
+    assert os.listdir(tmp_path) == []
