@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <linux/falloc.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +97,17 @@ int sk_outfile_open_part(struct sk_outfile *of, const char *path, const char *pa
     }
     of->size = (uint64_t)st.st_size;
     return 0;
+}
+
+int sk_outfile_reserve(struct sk_outfile *of, uint64_t total)
+{
+    if (total <= of->size || total > (uint64_t)INT64_MAX)
+        return 0;
+    if (fallocate(of->fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)total) == 0)
+        return 0;
+    if (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL)
+        return 0;
+    return SK_ERR(errno);
 }
 
 int sk_outfile_write(struct sk_outfile *of, const void *buf, size_t n)

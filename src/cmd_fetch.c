@@ -250,8 +250,14 @@ static int plan_output(struct fetch_state *fs, const struct sk_url *u, char *nam
         fs->hdr_out = o->silent ? NULL : stderr;
         return FX_OK;
     }
+    struct stat st;
     if (o->output) {
         fs->out_path = o->output;
+        fs->out_special = stat(o->output, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+        if (fs->out_special && o->resume) {
+            cli_error("-C needs a regular file, not %s", o->output);
+            return FX_USAGE;
+        }
     } else {
         if (sk_url_basename(u, name, len) < 0 || strcmp(name, ".") == 0 ||
             strcmp(name, "..") == 0) {
@@ -260,7 +266,6 @@ static int plan_output(struct fetch_state *fs, const struct sk_url *u, char *nam
         }
         fs->out_path = name;
         fs->out_noreplace = true;
-        struct stat st;
         if (lstat(name, &st) == 0) {
             cli_error("%s exists; not replacing it (use -o %s to replace it)", name, name);
             return FX_WRITE;

@@ -53,8 +53,9 @@ struct fetch_progress {
 
 /* Where the body goes. */
 struct fetch_sink {
-    enum { SINK_DISCARD, SINK_STDOUT, SINK_FILE } kind;
-    struct sk_outfile *of;
+    enum { SINK_DISCARD, SINK_FD, SINK_FILE } kind;
+    int fd;                 /* SINK_FD: standard output, or a device or FIFO */
+    struct sk_outfile *of;  /* SINK_FILE */
     struct fetch_progress *pg;
 };
 
@@ -87,6 +88,7 @@ struct fetch_state {
     FILE *hdr_out;               /* where response heads go; NULL with -s */
     const char *out_path;        /* output file; NULL for stdout or -I */
     bool out_noreplace;          /* the name came from the URL: never clobber */
+    bool out_special;            /* -o names a device or FIFO: written in place */
     char url_text[SK_URL_TARGET_MAX + SK_HOST_MAX + 32]; /* the URL as asked */
     struct fetch_resume rs;
     /* Outcome of the last attempt, for messages and the retry decision. */

@@ -230,13 +230,14 @@ static int sink_write(struct fetch_state *fs, struct fetch_sink *s, const char *
 {
     if (n == 0)
         return FX_OK;
-    if (s->kind == SINK_STDOUT) {
+    if (s->kind == SINK_FD) {
         for (size_t off = 0; off < n;) {
-            ssize_t k = write(STDOUT_FILENO, p + off, n - off);
+            ssize_t k = write(s->fd, p + off, n - off);
             if (k < 0 && errno == EINTR)
                 continue;
             if (k < 0)
-                return fetch_fail(fs, FX_WRITE, "write error on standard output: %s",
+                return fetch_fail(fs, FX_WRITE, "write error on %s: %s",
+                                  s->fd == STDOUT_FILENO ? "standard output" : fs->out_path,
                                   strerror(errno));
             off += (size_t)k;
         }

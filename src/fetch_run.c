@@ -1,6 +1,7 @@
 /* sockit fetch: one attempt: follow redirects, then save the final body
  * through the atomic output file (or stdout), or refuse it. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -83,12 +84,23 @@ static int extract(struct fetch_state *fs, const struct sk_http_resp *r, bool he
     return FX_OK;
 }
 
-static int save_to_stdout(struct fetch_state *fs, struct sk_conn *c, const struct fetch_resp *rp,
-                          size_t pre_off, size_t pre_len)
+/* Standard output, or a device or FIFO named by -o: no temporary file can
+ * stand in for those, so the bytes go straight there. */
+static int save_to_fd(struct fetch_state *fs, struct sk_conn *c, const struct fetch_resp *rp,
+                      size_t pre_off, size_t pre_len)
 {
-    struct fetch_sink sink = {.kind = SINK_STDOUT};
-    fflush(stdout);
-    return fetch_body(fs, c, &rp->framing, &sink, pre_off, pre_len);
+    struct fetch_sink sink = {.kind = SINK_FD, .fd = STDOUT_FILENO};
+    if (fs->out_path) {
+        sink.fd = open(fs->out_path, O_WRONLY | O_CLOEXEC);
+        if (sink.fd < 0)
+            return fetch_fail(fs, FX_WRITE, "cannot open %s: %s", fs->out_path, strerror(errno));
+    } else {
+        fflush(stdout);
+    }
+    int rc = fetch_body(fs, c, &rp->framing, &sink, pre_off, pre_len);
+    if (sink.fd != STDOUT_FILENO && close(sink.fd) < 0 && rc == FX_OK)
+        rc = fetch_fail(fs, FX_WRITE, "cannot write %s: %s", fs->out_path, strerror(errno));
+    return rc;
 }
 
 static void progress_for(struct fetch_state *fs, struct fetch_progress *pg,
@@ -111,6 +123,11 @@ static int save_to_file(struct fetch_state *fs, struct sk_conn *c, const struct 
         return fetch_fail(fs, FX_WRITE, "cannot create a temporary file beside %s: %s",
                           fs->out_path, sk_strerror(rc));
     SK_WITH(w, &sk_outfile_with, &of);
+    if (rp->framing.kind == SK_HTTP_BODY_LENGTH &&
+        (rc = sk_outfile_reserve(&of, rp->framing.length)) < 0)
+        return w.err = fetch_fail(fs, FX_WRITE, "no room for %llu bytes beside %s: %s",
+                                  (unsigned long long)rp->framing.length, fs->out_path,
+                                  sk_strerror(rc));
     struct fetch_progress pg;
     progress_for(fs, &pg, rp, 0);
     struct fetch_sink sink = {.kind = SINK_FILE, .of = &of, .pg = &pg};
@@ -151,6 +168,10 @@ static int save_to_part(struct fetch_state *fs, struct sk_conn *c, const struct 
     int rc = fetch_resume_save(fs, rp, of);
     if (rc != FX_OK)
         return rc;
+    if (rp->framing.kind == SK_HTTP_BODY_LENGTH &&
+        (rc = sk_outfile_reserve(of, of->size + rp->framing.length)) < 0)
+        return fetch_fail(fs, FX_WRITE, "no room for %llu more bytes in %s: %s",
+                          (unsigned long long)rp->framing.length, of->tmp, sk_strerror(rc));
     struct fetch_progress pg;
     progress_for(fs, &pg, rp, of->size);
     struct fetch_sink sink = {.kind = SINK_FILE, .of = of, .pg = &pg};
@@ -183,8 +204,8 @@ static int finish(struct fetch_state *fs, struct sk_conn *c, const struct fetch_
                           *reason ? " " : "", reason);
     if (o->head)
         return FX_OK;
-    if (!fs->out_path)
-        return save_to_stdout(fs, c, rp, pre_off, pre_len);
+    if (!fs->out_path || fs->out_special)
+        return save_to_fd(fs, c, rp, pre_off, pre_len);
     if (part)
         return save_to_part(fs, c, rp, part, pre_off, pre_len);
     return save_to_file(fs, c, rp, pre_off, pre_len);

@@ -49,6 +49,10 @@ int sk_outfile_open_temp(struct sk_outfile *of, const char *path, unsigned flags
  * SK_EBUSY. Returns 0 or a negative code. */
 int sk_outfile_open_part(struct sk_outfile *of, const char *path, const char *part,
                          unsigned flags);
+/* Reserves disk space for `total` bytes (the file's size is unchanged), so
+ * a full disk is reported before the transfer instead of in the middle.
+ * File systems without fallocate(2) are fine. Returns 0 or -errno. */
+int sk_outfile_reserve(struct sk_outfile *of, uint64_t total);
 /* Appends n bytes. Returns 0 or -errno (ENOSPC, EIO...). */
 int sk_outfile_write(struct sk_outfile *of, const void *buf, size_t n);
 /* Empties the file (a restart from byte 0). Returns 0 or -errno. */
