@@ -59,6 +59,10 @@ int sk_tls_ctx_new(const struct sk_tls_config *cfg, struct sk_tls_ctx **out, cha
 {
     int rc = SK_ETLS;
     struct sk_tls_ctx *t = NULL;
+    /* Skip OpenSSL's atexit teardown: it frees every global table one by
+     * one and costs a short-lived client more than a whole TLS handshake
+     * of its own work; the process is ending anyway. */
+    OPENSSL_init_ssl(OPENSSL_INIT_NO_ATEXIT, NULL);
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     *out = NULL;
     if (!ctx) {

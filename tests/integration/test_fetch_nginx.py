@@ -322,3 +322,22 @@ def test_plain_http_to_tls_port_is_protocol_error(ng, tmp_path):
     assert_clean(r)
     assert r.returncode in (6, 7), r.stderr  # nginx answers 400 in plain text
     assert not out.exists()
+
+
+def test_output_to_device_is_written_in_place(ng):
+    r = fetch(ng.url("/small.bin"), "-o", "/dev/null", "-s")
+    assert_clean(r)
+    assert r.returncode == 0, r.stderr
+    assert os.path.exists("/dev/null") and not os.path.isfile("/dev/null")
+    assert not glob.glob("/dev/.null.sockit-*")
+    r = fetch(ng.url("/small.bin"), "-o", "/dev/full", "-s")
+    assert_clean(r)
+    assert r.returncode == 10
+    assert b"No space left" in r.stderr
+
+
+def test_output_folder_missing(ng, tmp_path):
+    r = fetch(ng.url("/small.bin"), "-o", str(tmp_path / "no" / "such" / "dir" / "f"), "-s")
+    assert_clean(r)
+    assert r.returncode == 10
+    assert b"cannot create a temporary file" in r.stderr
