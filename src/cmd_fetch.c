@@ -55,8 +55,9 @@ static const char fetch_help[] =
     "      --idle-timeout SEC  limit for waiting on the next byte (default 60)\n"
     "  -m, --max-time SEC      limit for the whole run, retries included\n"
     "      --retry N           retry up to N times after a connect failure, a\n"
-    "                          timeout, a 408, 429 or 5xx (default 0); waits\n"
-    "                          Retry-After, else 1 s doubling up to 60 s\n"
+    "                          timeout, a 408, 429 or 5xx, and with -C a truncated\n"
+    "                          body (default 0); waits Retry-After, else 1 s\n"
+    "                          doubling up to 60 s\n"
     "      --retry-delay SEC   first wait between retries (default 1)\n"
     "      --no-fail           treat any final status as success: save its body\n"
     "      --sync              fsync the file (and its folder) before the rename\n"
@@ -290,6 +291,8 @@ static bool retryable(const struct fetch_state *fs, int rc)
         return false;
     if (rc == FX_CONNECT || rc == FX_TIMEOUT)
         return true;
+    if (rc == FX_TRUNCATED && fs->rs.active)
+        return true; /* with -C a retry continues where the body stopped */
     int s = fs->last_status;
     return rc == FX_HTTP && (s == 408 || s == 429 || (s >= 500 && s <= 599));
 }

@@ -27,10 +27,14 @@ class Sleep:
 
 
 class HostileServer:
-    def __init__(self, host="127.0.0.1", raw=None):
+    def __init__(self, host="127.0.0.1", raw=None, tls=None, close_notify=True):
         """raw: bytes sent as soon as a connection is accepted, before any
-        request is read (for clients that expect another protocol)."""
+        request is read (for clients that expect another protocol).
+        tls: an ssl.SSLContext to serve HTTPS; close_notify=False ends each
+        TLS connection with a bare TCP close (a truncation attack)."""
         self.raw = raw
+        self.tls = tls
+        self.close_notify = close_notify
         self.routes = {}
         self.requests = []
         self.lock = threading.Lock()
@@ -45,8 +49,8 @@ class HostileServer:
         self.acceptor = threading.Thread(target=self._accept, daemon=True)
         self.acceptor.start()
 
-    def url(self, path):
-        return f"http://127.0.0.1:{self.port}{path}"
+    def url(self, path, host="127.0.0.1"):
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}{path}"
 
     def route(self, path, fn):
         """fn(request) -> bytes, or a list of bytes / Sleep pieces."""
@@ -66,6 +70,12 @@ class HostileServer:
 
     def _serve(self, conn):
         conn.settimeout(5)
+        if self.tls:
+            try:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            except OSError:
+                conn.close()
+                return
         try:
             if self.raw is not None:
                 conn.sendall(self.raw)
@@ -94,8 +104,10 @@ class HostileServer:
             pass
         finally:
             try:
+                if self.tls and self.close_notify:
+                    conn = conn.unwrap()  # sends close_notify
                 conn.shutdown(socket.SHUT_WR)
-            except OSError:
+            except (OSError, ValueError):
                 pass
             conn.close()
 

@@ -7,10 +7,13 @@ import signal
 import subprocess
 import time
 
+import ssl
+
 import pytest
 
 from conftest import SOCKIT
 from hostile_http import HostileServer, Sleep
+from nginx_util import make_certs
 
 OK_HEAD = b"HTTP/1.1 200 OK\r\n"
 
@@ -351,3 +354,76 @@ def test_without_continue_nothing_partial_is_kept(srv, tmp_path):
     r = fetch(srv.url("/f"), "-o", str(tmp_path / "f.bin"), "-s")
     check_failure(r, 8, "after 40000 of 102400 bytes")
     assert os.listdir(tmp_path) == []
+
+
+def test_resume_with_retry_finishes_in_one_run(srv, tmp_path):
+    calls = []
+
+    def first_cut(req):
+        calls.append(req)
+        return ranged('"v1"', cut=30000 if len(calls) == 1 else None)(req)
+
+    srv.route("/f", first_cut)
+    out = tmp_path / "f.bin"
+    r = fetch(srv.url("/f"), "-o", str(out), "-C", "--retry", "2", "--retry-delay", "0.05")
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == DATA
+    assert calls[1].headers["range"] == "bytes=30000-"
+    assert b"retrying" in r.stderr
+    assert sorted(os.listdir(tmp_path)) == ["f.bin"]
+
+
+def test_close_delimited_body_plain_http(srv, tmp_path):
+    srv.route("/f", lambda req: b"HTTP/1.0 200 OK\r\n\r\nuntil the end")
+    out = tmp_path / "o"
+    r = fetch(srv.url("/f"), "-o", str(out), "-s")
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == b"until the end"
+
+
+def test_every_address_is_tried(srv, tmp_path):
+    # "localhost" may resolve to ::1 first; the server listens on 127.0.0.1 only.
+    srv.route("/f", lambda req: OK_HEAD + b"Content-Length: 2\r\n\r\nok")
+    out = tmp_path / "o"
+    r = fetch(srv.url("/f", host="localhost"), "-o", str(out), "-s")
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == b"ok"
+
+
+@pytest.fixture(scope="module")
+def tls_ctx(tmp_path_factory):
+    certs = make_certs(str(tmp_path_factory.mktemp("certs")))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(certs["cert"], certs["key"])
+    return ctx, certs["ca"]
+
+
+@pytest.mark.parametrize("close_notify", [True, False])
+def test_tls_close_delimited_body_needs_close_notify(tls_ctx, tmp_path, close_notify):
+    ctx, ca = tls_ctx
+    srv = HostileServer(tls=ctx, close_notify=close_notify)
+    srv.route("/f", lambda req: b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it")
+    out = tmp_path / "o"
+    try:
+        r = fetch(srv.url("/f", host="localhost"), "-o", str(out), "-s", "--cacert", ca)
+    finally:
+        srv.stop()
+    if close_notify:
+        assert r.returncode == 0, r.stderr
+        assert out.read_bytes() == b"all of it"
+    else:
+        check_failure(r, 8, "close_notify")
+        assert not out.exists()
+
+
+def test_tls_truncated_length_body(tls_ctx, tmp_path):
+    ctx, ca = tls_ctx
+    srv = HostileServer(tls=ctx, close_notify=False)
+    srv.route("/f", lambda req: OK_HEAD + b"Content-Length: 50\r\n\r\nshort")
+    out = tmp_path / "o"
+    try:
+        r = fetch(srv.url("/f", host="localhost"), "-o", str(out), "-s", "--cacert", ca)
+    finally:
+        srv.stop()
+    check_failure(r, 8, "after 5 of 50 bytes")
+    assert not out.exists()
