@@ -59,9 +59,14 @@ int sk_outfile_open_temp(struct sk_outfile *of, const char *path, unsigned flags
         of->tmp[0] = '\0';
         return SK_ERR(errno);
     }
+    /* The mode a new file would get, or the mode of the file we replace. */
     mode_t mask = umask(0);
     umask(mask);
-    if (fchmod(of->fd, 0666 & ~mask) < 0) {
+    mode_t mode = 0666 & ~mask;
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+        mode = st.st_mode & 07777;
+    if (fchmod(of->fd, mode) < 0) {
         rc = SK_ERR(errno);
         sk_outfile_discard(of);
         return rc;

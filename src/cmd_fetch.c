@@ -254,7 +254,12 @@ static int plan_output(struct fetch_state *fs, const struct sk_url *u, char *nam
     struct stat st;
     if (o->output) {
         fs->out_path = o->output;
-        fs->out_special = stat(o->output, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+        bool exists = stat(o->output, &st) == 0;
+        if (exists && S_ISDIR(st.st_mode)) {
+            cli_error("%s is a folder; -o needs a file name", o->output);
+            return FX_USAGE;
+        }
+        fs->out_special = exists && !S_ISREG(st.st_mode);
         if (fs->out_special && o->resume) {
             cli_error("-C needs a regular file, not %s", o->output);
             return FX_USAGE;
@@ -316,8 +321,7 @@ static int run_with_retries(struct fetch_state *fs, const struct sk_url *url)
         int rc = fetch_attempt(fs, url);
         if (rc == FX_OK)
             return rc;
-        if (fs->rs.active && fs->rs.offset == 0 && !restarted &&
-            (rc == FX_PROTO || rc == FX_HTTP) && strstr(fs->msg, "restarting")) {
+        if (fs->restart && !restarted) {
             restarted = true; /* the part was not continuable: once more from zero */
             attempt--;
             continue;

@@ -97,6 +97,7 @@ struct fetch_state {
     long retry_after_ms;
     bool expired;                /* --max-time passed: never retry */
     bool complete;               /* -C: the part already held the whole file */
+    bool restart;                /* -C: the part cannot be continued; retry from 0 */
 };
 
 extern volatile sig_atomic_t fetch_cancel; /* set by SIGINT / SIGTERM */

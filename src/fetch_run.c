@@ -158,7 +158,8 @@ static int save_to_part(struct fetch_state *fs, struct sk_conn *c, const struct 
             int rc = sk_outfile_truncate(of);
             if (rc < 0)
                 return fetch_fail(fs, FX_WRITE, "cannot truncate %s: %s", of->tmp, sk_strerror(rc));
-            return fetch_fail(fs, FX_PROTO, "206 reply does not continue %s; restarting", of->tmp);
+            fs->restart = true;
+            return fetch_fail(fs, FX_PROTO, "the 206 reply does not continue %s", of->tmp);
         }
     } else if (of->size > 0) { /* a full reply: start over */
         int rc = sk_outfile_truncate(of);
@@ -196,8 +197,11 @@ static int finish(struct fetch_state *fs, struct sk_conn *c, const struct fetch_
     }
     if (part && rp->status == 416 && fs->rs.offset > 0) {
         fs->rs.offset = 0;
-        sk_outfile_truncate(part);
-        return fetch_fail(fs, FX_PROTO, "416 for the partial file; restarting");
+        int rc = sk_outfile_truncate(part);
+        if (rc < 0)
+            return fetch_fail(fs, FX_WRITE, "cannot truncate %s: %s", part->tmp, sk_strerror(rc));
+        fs->restart = true;
+        return fetch_fail(fs, FX_PROTO, "416 for the partial file %s", part->tmp);
     }
     if (!success && !o->no_fail)
         return fetch_fail(fs, FX_HTTP, "HTTP %d%s%s (body not saved)", rp->status,
@@ -279,6 +283,7 @@ static int run(struct fetch_state *fs, const struct sk_url *start, struct sk_out
 int fetch_attempt(struct fetch_state *fs, const struct sk_url *start)
 {
     fs->msg[0] = '\0';
+    fs->restart = false;
     fs->last_status = 0;
     fs->retry_after_ms = -1;
     if (!fs->rs.active)

@@ -41,8 +41,9 @@ struct sk_outfile {
     char tmp[PATH_MAX];    /* where the data goes until commit */
 };
 
-/* Creates a fresh temporary file beside path (".NAME.sockit-XXXXXX", mode
- * 0666 & ~umask). Returns 0 or -errno. */
+/* Creates a fresh temporary file beside path (".NAME.sockit-XXXXXX") with
+ * the mode of the file it will replace, else 0666 & ~umask. Returns 0 or
+ * -errno. */
 int sk_outfile_open_temp(struct sk_outfile *of, const char *path, unsigned flags);
 /* Opens or creates the resumable file `part` for target path, positioned at
  * its end (of->size). It is locked: a second download of the same part gets

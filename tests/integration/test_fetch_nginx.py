@@ -266,10 +266,15 @@ def test_default_name_and_no_clobber(ng, tmp_path):
 def test_explicit_output_replaces_atomically(ng, tmp_path):
     out = tmp_path / "out.bin"
     out.write_bytes(b"old")
+    os.chmod(out, 0o640)
     r = fetch(ng.url("/small.bin"), "-o", str(out), "-s")
     assert r.returncode == 0, r.stderr
     assert same(out, ng.small)
+    assert os.stat(out).st_mode & 0o777 == 0o640  # the replaced file's mode is kept
     assert no_temp_files(tmp_path)
+    r = fetch(ng.url("/small.bin"), "-o", str(tmp_path), "-s")
+    assert r.returncode == 2
+    assert b"is a folder" in r.stderr
 
 
 def test_request_headers(ng):
