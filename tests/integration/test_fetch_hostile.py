@@ -427,3 +427,39 @@ def test_tls_truncated_length_body(tls_ctx, tmp_path):
         srv.stop()
     check_failure(r, 8, "after 5 of 50 bytes")
     assert not out.exists()
+
+
+def slow_body(req):
+    piece = b"z" * 20000
+    return [OK_HEAD + b"Content-Length: 100000\r\n\r\n"] + [p for _ in range(5)
+                                                          for p in (piece, Sleep(0.15))]
+
+
+def test_progress_bar_only_on_a_terminal(srv, tmp_path):
+    import pty
+    srv.route("/f", slow_body)
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.Popen([SOCKIT, "fetch", srv.url("/f"), "-o", str(tmp_path / "a")],
+                             stdout=subprocess.DEVNULL, stderr=slave)
+        os.close(slave)
+        seen = b""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        assert p.wait(10) == 0
+    finally:
+        os.close(master)
+    assert b"\r" in seen and b"%" in seen, seen
+    assert b"100%" in seen
+    # Not a terminal: no bar at all.
+    r = fetch(srv.url("/f"), "-o", str(tmp_path / "b"))
+    assert r.returncode == 0
+    assert r.stderr == b""
+    assert (tmp_path / "b").read_bytes() == b"z" * 100000
