@@ -463,3 +463,30 @@ def test_progress_bar_only_on_a_terminal(srv, tmp_path):
     assert r.returncode == 0
     assert r.stderr == b""
     assert (tmp_path / "b").read_bytes() == b"z" * 100000
+
+
+def test_interim_1xx_responses_are_skipped(srv, tmp_path):
+    srv.route("/f", lambda req: b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\n"
+                                b"Link: </x>\r\n\r\n" + OK_HEAD + b"Content-Length: 2\r\n\r\nok")
+    out = tmp_path / "o"
+    r = fetch(srv.url("/f"), "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == b"ok"
+    assert r.stdout.startswith(OK_HEAD)
+
+
+def test_credentials_not_sent_to_another_origin(srv, tmp_path):
+    other = HostileServer()
+    try:
+        other.route("/g", lambda req: OK_HEAD + b"Content-Length: 2\r\n\r\nok")
+        srv.route("/f", lambda req: b"HTTP/1.1 302 Found\r\nLocation: %s\r\n"
+                  b"Content-Length: 0\r\n\r\n" % other.url("/g").encode())
+        r = fetch(srv.url("/f"), "-o", str(tmp_path / "o"), "-s", "-H", "Authorization: Bearer t",
+                  "-H", "X-Keep: 1")
+    finally:
+        other.stop()
+    assert r.returncode == 0, r.stderr
+    assert srv.requests[0].headers["authorization"] == "Bearer t"
+    assert "authorization" not in other.requests[0].headers
+    assert other.requests[0].headers["x-keep"] == "1"
+    assert other.requests[0].headers["host"] == f"127.0.0.1:{other.port}"
