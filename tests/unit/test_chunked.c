@@ -158,3 +158,59 @@ Test(chunked, done_uses_nothing_more)
     cr_assert(sk_chunked_done(&d));
     cr_assert_eq(sk_chunked_feed(&d, "abc", 3, &data, &dl), 0);
 }
+
+/* A whole chunked response (head and body) arriving in two pieces, split
+ * at every byte: the head parser and the decoder together always give the
+ * same head and the same body. */
+Test(chunked, whole_response_every_split_point)
+{
+    static const char resp[] = "HTTP/1.1 200 OK\r\n"
+                               "Transfer-Encoding: chunked\r\n"
+                               "\r\n"
+                               "4\r\nWiki\r\n"
+                               "6;x=1\r\npedia \r\n"
+                               "E\r\nin \r\n\r\nchunks.\r\n"
+                               "0\r\n\r\n";
+    const char *want = "Wikipedia in \r\n\r\nchunks.";
+    size_t len = sizeof resp - 1;
+    for (size_t split = 0; split <= len; split++) {
+        char *buf = malloc(len); /* the receive buffer: bytes arrive into it */
+        size_t have = split, head = 0;
+        memcpy(buf, resp, split);
+        struct sk_http_resp r;
+        struct sk_http_header h[8];
+        int rc = sk_http_resp_parse(buf, have, &r, h, 8);
+        if (rc == SK_HTTP_INCOMPLETE) {
+            memcpy(buf + have, resp + have, len - have);
+            have = len;
+            rc = sk_http_resp_parse(buf, have, &r, h, 8);
+        }
+        cr_assert_gt(rc, 0, "split %zu", split);
+        head = (size_t)rc;
+        struct sk_http_framing f;
+        cr_assert_eq(sk_http_framing(&r, false, &f), 0);
+        cr_assert_eq(f.kind, SK_HTTP_BODY_CHUNKED);
+        struct sk_chunked d = {0};
+        char out[64];
+        size_t o = 0, pos = head;
+        for (int round = 0; round < 2; round++) {
+            while (pos < have && !sk_chunked_done(&d)) {
+                const char *data;
+                size_t dl;
+                int used = sk_chunked_feed(&d, buf + pos, have - pos, &data, &dl);
+                cr_assert_geq(used, 0, "split %zu", split);
+                memcpy(out + o, data, dl);
+                o += dl;
+                pos += (size_t)used;
+            }
+            if (have < len) { /* the second piece arrives */
+                memcpy(buf + have, resp + have, len - have);
+                have = len;
+            }
+        }
+        cr_assert(sk_chunked_done(&d), "split %zu", split);
+        cr_assert_eq(o, strlen(want));
+        cr_assert_eq(memcmp(out, want, o), 0, "split %zu", split);
+        free(buf);
+    }
+}
