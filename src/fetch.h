@@ -27,6 +27,7 @@ enum fetch_exit {
 
 #define FETCH_HEADERS_MAX 64
 #define FETCH_BUF_SIZE (256 * 1024) /* one read; also bounds the response head */
+#define FETCH_INTERIM_MAX 16         /* 1xx responses skipped before the final one */
 
 struct fetch_opts {
     const char *url;

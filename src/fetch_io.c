@@ -187,17 +187,20 @@ int fetch_read_head(struct fetch_state *fs, struct sk_conn *c, struct sk_http_re
                     struct sk_http_header *h, size_t *head_len, size_t *filled)
 {
     size_t have = 0;
-    bool interim = false;
+    unsigned interim = 0;
     for (;;) {
         if (have > 0) {
             int rc = sk_http_resp_parse(fs->buf, have, r, h, SK_HTTP_HEADERS_MAX);
             if (rc > 0 && r->status >= 100 && r->status <= 199) {
                 if (r->status == 101)
                     return fetch_fail(fs, FX_PROTO, "unexpected 101 Switching Protocols");
-                /* Interim response (100 Continue, 103 Early Hints): skip it. */
+                /* Interim response (100 Continue, 103 Early Hints): skip it,
+                 * but not forever. */
+                if (++interim > FETCH_INTERIM_MAX)
+                    return fetch_fail(fs, FX_PROTO, "more than %d interim (1xx) responses",
+                                      FETCH_INTERIM_MAX);
                 memmove(fs->buf, fs->buf + rc, have - (size_t)rc);
                 have -= (size_t)rc;
-                interim = true;
                 continue;
             }
             if (rc > 0) {

@@ -92,6 +92,7 @@ BAD = [
     ("empty_reply", b"", 7, "empty reply"),
     ("close_inside_head", OK_HEAD + b"Content-Le", 7, "inside the response head"),
     ("switching_protocols", b"HTTP/1.1 101 Switching Protocols\r\n\r\n", 7, "101"),
+    ("endless_interim_responses", b"HTTP/1.1 100 Continue\r\n\r\n" * 1000, 7, "interim"),
     ("redirect_without_location", b"HTTP/1.1 302 Found\r\nContent-Length: 0\r\n\r\n", 7,
      "without a Location"),
     ("redirect_to_unsupported_scheme",
