@@ -240,9 +240,12 @@ static int parse_opts(int argc, char **argv, struct fetch_opts *o)
     return FX_OK;
 }
 
-/* Names the output and decides where headers go. */
+/* Names the output and decides where headers go. A symbolic link given to
+ * -o is followed: the file it points to is replaced (atomically, beside
+ * itself) and the link stays a link. */
 static int plan_output(struct fetch_state *fs, const struct sk_url *u, char *name, size_t len)
 {
+    static char resolved[PATH_MAX];
     const struct fetch_opts *o = fs->o;
     fs->hdr_out = o->silent ? NULL : stdout;
     if (o->head)
@@ -254,7 +257,9 @@ static int plan_output(struct fetch_state *fs, const struct sk_url *u, char *nam
     struct stat st;
     if (o->output) {
         fs->out_path = o->output;
-        bool exists = stat(o->output, &st) == 0;
+        if (lstat(o->output, &st) == 0 && S_ISLNK(st.st_mode) && realpath(o->output, resolved))
+            fs->out_path = resolved;
+        bool exists = stat(fs->out_path, &st) == 0;
         if (exists && S_ISDIR(st.st_mode)) {
             cli_error("%s is a folder; -o needs a file name", o->output);
             return FX_USAGE;

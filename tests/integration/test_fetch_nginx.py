@@ -346,3 +346,15 @@ def test_output_folder_missing(ng, tmp_path):
     assert_clean(r)
     assert r.returncode == 10
     assert b"cannot create a temporary file" in r.stderr
+
+
+def test_symlink_target_replaced_link_kept(ng, tmp_path):
+    real = tmp_path / "real.bin"
+    real.write_bytes(b"old")
+    link = tmp_path / "link.bin"
+    os.symlink("real.bin", link)
+    r = fetch(ng.url("/small.bin"), "-o", str(link), "-s")
+    assert r.returncode == 0, r.stderr
+    assert os.path.islink(link)
+    assert same(real, ng.small)
+    assert sorted(os.listdir(tmp_path)) == ["link.bin", "real.bin"]
