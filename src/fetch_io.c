@@ -37,7 +37,11 @@ int fetch_fail_sk(struct fetch_state *fs, int err, const char *doing)
             return fetch_fail(fs, FX_TIMEOUT, "%s: --max-time of %g s reached", doing,
                               fs->o->max_time_ms / 1000.0);
         }
-        return fetch_fail(fs, FX_TIMEOUT, "%s: timed out", doing);
+        if (strncmp(doing, "reading", 7) == 0 || strncmp(doing, "sending", 7) == 0)
+            return fetch_fail(fs, FX_TIMEOUT, "%s: timed out: nothing for %g s (--idle-timeout)",
+                              doing, fs->o->idle_timeout_ms / 1000.0);
+        return fetch_fail(fs, FX_TIMEOUT, "%s: timed out after %g s (--connect-timeout)", doing,
+                          fs->o->connect_timeout_ms / 1000.0);
     case SK_ERR(ECANCELED):
         return fetch_fail(fs, FX_FAIL, "%s: interrupted", doing);
     case SK_ECLOSED:
