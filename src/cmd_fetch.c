@@ -61,6 +61,8 @@ static const char fetch_help[] =
     "      --retry-delay SEC   first wait between retries (default 1)\n"
     "      --no-fail           treat any final status as success: save its body\n"
     "      --sync              fsync the file (and its folder) before the rename\n"
+    "      --sha256 HEX        the body's expected SHA-256: on a mismatch nothing\n"
+    "                          is saved (exit 11)\n"
     "  -h, --help              this help\n"
     "\n"
     "SEC may have a fraction (0.5). A progress bar appears on standard error when\n"
@@ -77,7 +79,8 @@ static const char fetch_help[] =
     "   7  protocol error: malformed response, bad redirect, redirect limit\n"
     "   8  body truncated: connection closed before its end\n"
     "   9  timeout: connect, a stalled server, or --max-time\n"
-    "  10  output error: FILE exists (no -o), cannot be created or written\n";
+    "  10  output error: FILE exists (no -o), cannot be created or written\n"
+    "  11  the body did not match --sha256 (nothing saved)\n";
 
 static void on_signal(int sig)
 {
@@ -142,7 +145,7 @@ static bool check_header(const char *h)
 }
 
 enum { OPT_CACERT = 256, OPT_MAXREDIRS, OPT_CONNTIMEOUT, OPT_IDLETIMEOUT, OPT_RETRY,
-       OPT_RETRYDELAY, OPT_DOWNGRADE, OPT_NOFAIL, OPT_SYNC };
+       OPT_RETRYDELAY, OPT_DOWNGRADE, OPT_NOFAIL, OPT_SYNC, OPT_SHA256 };
 
 static int parse_opts(int argc, char **argv, struct fetch_opts *o)
 {
@@ -164,6 +167,7 @@ static int parse_opts(int argc, char **argv, struct fetch_opts *o)
         {"allow-downgrade", no_argument, NULL, OPT_DOWNGRADE},
         {"no-fail", no_argument, NULL, OPT_NOFAIL},
         {"sync", no_argument, NULL, OPT_SYNC},
+        {"sha256", required_argument, NULL, OPT_SHA256},
         {NULL, 0, NULL, 0},
     };
     long long v;
@@ -180,6 +184,13 @@ static int parse_opts(int argc, char **argv, struct fetch_opts *o)
         case OPT_DOWNGRADE: o->allow_downgrade = true; break;
         case OPT_NOFAIL: o->no_fail = true; break;
         case OPT_SYNC: o->sync = true; break;
+        case OPT_SHA256:
+            if (fetch_parse_sha256(optarg, o->sha256) < 0) {
+                cli_error("--sha256 needs 64 hex digits: %s", optarg);
+                return FX_USAGE;
+            }
+            o->has_sha256 = true;
+            break;
         case 'H':
             if (o->nheaders == FETCH_HEADERS_MAX) {
                 cli_error("too many -H options (at most %d)", FETCH_HEADERS_MAX);

@@ -23,6 +23,7 @@ enum fetch_exit {
     FX_TRUNCATED = 8, /* the body ended early (length, final chunk, TLS close) */
     FX_TIMEOUT = 9,   /* connect timeout, stalled server, --max-time */
     FX_WRITE = 10,    /* output file: exists, cannot be created or written */
+    FX_CHECKSUM = 11, /* --sha256 did not match (body not saved) */
 };
 
 #define FETCH_HEADERS_MAX 64
@@ -36,6 +37,8 @@ struct fetch_opts {
     const char *headers[FETCH_HEADERS_MAX]; /* -H "Name: value" */
     size_t nheaders;
     bool insecure, silent, head, resume, no_fail, allow_downgrade, sync;
+    bool has_sha256;
+    unsigned char sha256[32]; /* --sha256: the expected digest of the body */
     long max_redirs;         /* 0: do not follow */
     long retries;
     int retry_delay_ms;
@@ -58,6 +61,7 @@ struct fetch_sink {
     int fd;                 /* SINK_FD: standard output, or a device or FIFO */
     struct sk_outfile *of;  /* SINK_FILE */
     struct fetch_progress *pg;
+    void *md;               /* EVP_MD_CTX * with --sha256, else NULL */
 };
 
 /* -C state: FILE.part and its validator file FILE.part.meta. */
@@ -131,6 +135,14 @@ bool fetch_resume_usable(const struct fetch_state *fs);
 int fetch_resume_save(struct fetch_state *fs, const struct fetch_resp *rp, struct sk_outfile *of);
 void fetch_resume_finish(struct fetch_state *fs, const struct sk_outfile *part, bool committed);
 int fetch_parse_content_range(const char *v, size_t n, struct fetch_resp *rp);
+
+/* fetch_digest.c: --sha256 */
+int fetch_parse_sha256(const char *hex, unsigned char out[32]);
+/* Starts the digest when asked, over prefix_len bytes of prefix_fd first. */
+int fetch_digest_begin(struct fetch_state *fs, struct fetch_sink *sink, int prefix_fd,
+                       uint64_t prefix_len);
+int fetch_digest_check(struct fetch_state *fs, struct fetch_sink *sink);
+void fetch_digest_free(struct fetch_sink *sink);
 
 /* fetch_progress.c */
 void fetch_progress_start(struct fetch_progress *pg, bool enabled, uint64_t total);

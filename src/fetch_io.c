@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "cli.h"
 #include "fetch.h"
 
@@ -253,6 +255,8 @@ static int sink_write(struct fetch_state *fs, struct fetch_sink *s, const char *
         if (rc < 0)
             return fetch_fail(fs, FX_WRITE, "cannot write %s: %s", s->of->tmp, sk_strerror(rc));
     }
+    if (s->md)
+        EVP_DigestUpdate(s->md, p, n);
     if (s->pg)
         fetch_progress_add(s->pg, n);
     return FX_OK;

@@ -97,7 +97,12 @@ static int save_to_fd(struct fetch_state *fs, struct sk_conn *c, const struct fe
     } else {
         fflush(stdout);
     }
-    int rc = fetch_body(fs, c, &rp->framing, &sink, pre_off, pre_len);
+    int rc = fetch_digest_begin(fs, &sink, -1, 0);
+    if (rc == FX_OK)
+        rc = fetch_body(fs, c, &rp->framing, &sink, pre_off, pre_len);
+    if (rc == FX_OK)
+        rc = fetch_digest_check(fs, &sink);
+    fetch_digest_free(&sink);
     if (sink.fd != STDOUT_FILENO && close(sink.fd) < 0 && rc == FX_OK)
         rc = fetch_fail(fs, FX_WRITE, "cannot write %s: %s", fs->out_path, strerror(errno));
     return rc;
@@ -131,7 +136,12 @@ static int save_to_file(struct fetch_state *fs, struct sk_conn *c, const struct 
     struct fetch_progress pg;
     progress_for(fs, &pg, rp, 0);
     struct fetch_sink sink = {.kind = SINK_FILE, .of = &of, .pg = &pg};
-    w.err = fetch_body(fs, c, &rp->framing, &sink, pre_off, pre_len);
+    w.err = fetch_digest_begin(fs, &sink, -1, 0);
+    if (w.err == FX_OK)
+        w.err = fetch_body(fs, c, &rp->framing, &sink, pre_off, pre_len);
+    if (w.err == FX_OK)
+        w.err = fetch_digest_check(fs, &sink); /* verified before the rename */
+    fetch_digest_free(&sink);
     fetch_progress_end(&pg);
     rc = sk_with_exit(&w); /* commit (rename) or roll back (unlink) */
     if (rc < 0 && rc == SK_ERR(EEXIST))
@@ -176,11 +186,16 @@ static int save_to_part(struct fetch_state *fs, struct sk_conn *c, const struct 
     struct fetch_progress pg;
     progress_for(fs, &pg, rp, of->size);
     struct fetch_sink sink = {.kind = SINK_FILE, .of = of, .pg = &pg};
-    rc = fetch_body(fs, c, &rp->framing, &sink, pre_off, pre_len);
+    rc = fetch_digest_begin(fs, &sink, of->fd, of->size);
+    if (rc == FX_OK)
+        rc = fetch_body(fs, c, &rp->framing, &sink, pre_off, pre_len);
     fetch_progress_end(&pg);
     if (rc == FX_OK && rp->status == 206 && rp->range_total && of->size != rp->range_total)
-        return fetch_fail(fs, FX_TRUNCATED, "%s holds %llu bytes, expected %llu", of->tmp,
-                          (unsigned long long)of->size, (unsigned long long)rp->range_total);
+        rc = fetch_fail(fs, FX_TRUNCATED, "%s holds %llu bytes, expected %llu", of->tmp,
+                        (unsigned long long)of->size, (unsigned long long)rp->range_total);
+    if (rc == FX_OK && (rc = fetch_digest_check(fs, &sink)) != FX_OK)
+        of->keep_on_error = false; /* the whole part is suspect: never resume from it */
+    fetch_digest_free(&sink);
     return rc;
 }
 

@@ -491,3 +491,39 @@ def test_credentials_not_sent_to_another_origin(srv, tmp_path):
     assert "authorization" not in other.requests[0].headers
     assert other.requests[0].headers["x-keep"] == "1"
     assert other.requests[0].headers["host"] == f"127.0.0.1:{other.port}"
+
+
+def test_sha256_checked_before_commit(srv, tmp_path):
+    import hashlib
+    srv.route("/f", ranged('"v1"'))
+    good = hashlib.sha256(DATA).hexdigest()
+    out = tmp_path / "f.bin"
+    out.write_bytes(b"untouched")
+    r = fetch(srv.url("/f"), "-o", str(out), "-s", "--sha256", "0" * 64)
+    check_failure(r, 11, "SHA-256 mismatch")
+    assert good.encode() in r.stderr
+    assert out.read_bytes() == b"untouched"
+    assert os.listdir(tmp_path) == ["f.bin"]
+    r = fetch(srv.url("/f"), "-o", str(out), "-s", "--sha256", good.upper())
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == DATA
+    r = fetch(srv.url("/f"), "-o", "-", "-s", "--sha256", good)
+    assert r.returncode == 0 and r.stdout == DATA
+    assert fetch(srv.url("/f"), "--sha256", "xyz").returncode == 2
+
+
+def test_sha256_covers_a_resumed_file(srv, tmp_path):
+    import hashlib
+    out = interrupted_first_run(srv, tmp_path)
+    srv.route("/f", ranged('"v1"'))
+    r = fetch(srv.url("/f"), "-o", str(out), "-C", "-s", "--sha256", "1" * 64)
+    check_failure(r, 11, "SHA-256 mismatch")
+    assert hashlib.sha256(DATA).hexdigest().encode() in r.stderr  # prefix + appended bytes
+    assert os.listdir(tmp_path) == [], "a part that failed its checksum is not kept"
+    interrupted_first_run(srv, tmp_path)
+    srv.route("/f", ranged('"v1"'))
+    r = fetch(srv.url("/f"), "-o", str(out), "-C", "-s", "--sha256",
+              hashlib.sha256(DATA).hexdigest())
+    assert r.returncode == 0, r.stderr
+    assert srv.requests[-1].headers["range"] == "bytes=40000-"  # resumed, and still verified
+    assert out.read_bytes() == DATA
