@@ -199,8 +199,10 @@ Test(chunked, whole_response_every_split_point)
                 size_t dl;
                 int used = sk_chunked_feed(&d, buf + pos, have - pos, &data, &dl);
                 cr_assert_geq(used, 0, "split %zu", split);
-                memcpy(out + o, data, dl);
-                o += dl;
+                if (dl) {
+                    memcpy(out + o, data, dl);
+                    o += dl;
+                }
                 pos += (size_t)used;
             }
             if (have < len) { /* the second piece arrives */
