@@ -527,3 +527,33 @@ def test_sha256_covers_a_resumed_file(srv, tmp_path):
     assert r.returncode == 0, r.stderr
     assert srv.requests[-1].headers["range"] == "bytes=40000-"  # resumed, and still verified
     assert out.read_bytes() == DATA
+
+
+def test_sigterm_with_continue_keeps_the_part(srv, tmp_path):
+    srv.route("/f", lambda req: [b"HTTP/1.1 200 OK\r\nETag: \"v1\"\r\nContent-Length: %d\r\n\r\n"
+                                 % len(DATA) + DATA[:5000], Sleep(20)])
+    out = tmp_path / "f.bin"
+    p = subprocess.Popen([SOCKIT, "fetch", srv.url("/f"), "-o", str(out), "-C", "-s"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    part = tmp_path / "f.bin.part"
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not (part.exists() and part.stat().st_size == 5000):
+        time.sleep(0.02)
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(5)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        raise
+    err = p.stderr.read()
+    p.stderr.close()
+    assert p.returncode == 1, err
+    assert not out.exists()
+    assert part.read_bytes() == DATA[:5000]
+    assert (tmp_path / "f.bin.part.meta").exists()
+    srv.route("/f", ranged('"v1"'))
+    r = fetch(srv.url("/f"), "-o", str(out), "-C", "-s")
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == DATA
+    assert srv.requests[-1].headers["range"] == "bytes=5000-"
