@@ -358,3 +358,21 @@ def test_symlink_target_replaced_link_kept(ng, tmp_path):
     assert os.path.islink(link)
     assert same(real, ng.small)
     assert sorted(os.listdir(tmp_path)) == ["link.bin", "real.bin"]
+
+
+def test_trust_store_from_environment(ng, tmp_path):
+    url = ng.url("/small.bin", tls=True, host="localhost")
+    env = dict(os.environ, SSL_CERT_FILE=ng.certs["ca"])
+    r = subprocess.run([SOCKIT, "fetch", url, "-o", str(tmp_path / "a"), "-s"], env=env,
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert same(tmp_path / "a", ng.small)
+    hashed = tmp_path / "certs"
+    hashed.mkdir()
+    subprocess.run(["cp", ng.certs["ca"], str(hashed / "test-ca.pem")], check=True)
+    subprocess.run(["openssl", "rehash", str(hashed)], check=True, capture_output=True)
+    env = dict(os.environ, SSL_CERT_DIR=str(hashed))
+    r = subprocess.run([SOCKIT, "fetch", url, "-o", str(tmp_path / "b"), "-s"], env=env,
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert same(tmp_path / "b", ng.small)
