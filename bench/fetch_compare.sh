@@ -5,7 +5,7 @@
 # same disk (removed before each run), verifies certificates against the same
 # test CA, and runs the same number of times.
 #
-#   bench/fetch_compare.sh              # 1 KiB: 40 runs, 1 GiB: 5 runs
+#   bench/fetch_compare.sh              # 1 KiB: 40 runs, 1 GiB: 5 runs, in 6 rotating rounds
 #   RUNS_SMALL=100 RUNS_BIG=7 bench/fetch_compare.sh
 #   SIZES=1k bench/fetch_compare.sh     # only the small file
 #
@@ -16,6 +16,7 @@ cd "$(dirname "$0")/.."
 
 RUNS_SMALL=${RUNS_SMALL:-40}
 RUNS_BIG=${RUNS_BIG:-5}
+ROUNDS=${ROUNDS:-6} # wall-time runs are split into this many interleaved rounds
 SIZES=${SIZES:-"1k 1g"}
 PY=/usr/bin/python3
 
@@ -125,8 +126,16 @@ for size in $SIZES; do
             $c
             cmp -s "$out" "$work/www/$size.bin" || { echo "wrong output from: $c" >&2; exit 1; }
         done
-        hyperfine -N --style none --warmup "$warm" --runs "$runs" --prepare "rm -f $out" \
-            --export-json "$work/h.json" "${cmds[@]}" >/dev/null 2>&1
+        # Wall time: hyperfine in rounds, the tools' order rotating each round, so a
+        # change in background load hits every tool alike; medians over all rounds.
+        rounds=$ROUNDS
+        (( rounds > runs )) && rounds=$runs
+        per=$(( (runs + rounds - 1) / rounds ))
+        for r in $(seq "$rounds"); do
+            rot=("${cmds[@]:$((r % 3))}" "${cmds[@]:0:$((r % 3))}")
+            hyperfine -N --style none --warmup "$warm" --runs "$per" --prepare "rm -f $out" \
+                --export-json "$work/h.$r.json" "${rot[@]}" >/dev/null 2>&1
+        done
         # Peak RSS: median of the same number of runs.
         for tool in sockit curl wget; do
             c=$(cmd_for $tool $scheme $size)
@@ -136,11 +145,13 @@ for size in $SIZES; do
                 rss+=("$(/usr/bin/time -f %M $c 2>&1 >/dev/null | tail -1)")
             done
             med_rss=$(printf '%s\n' "${rss[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-            med_ms=$($PY -c "import json,sys; d=json.load(open('$work/h.json'))
-print('%.2f' % (1000*[r['median'] for r in d['results'] if r['command'].startswith(sys.argv[1])][0]))" "${c%% *}")
+            med_ms=$($PY -c "import glob, json, statistics, sys
+times = [t for f in glob.glob('$work/h.*.json') for r in json.load(open(f))['results']
+         if r['command'].startswith(sys.argv[1]) for t in r['times']]
+print('%.2f' % (1000 * statistics.median(times)))" "${c%% *}")
             printf '%s\t%s\t%s\t%s\t%s\n' "$size" "$scheme" "$tool" "$med_ms" "$med_rss" >>"$results"
         done
-        rm -f "$out"
+        rm -f "$out" "$work"/h.*.json
     done
 done
 
