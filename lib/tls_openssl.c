@@ -24,6 +24,10 @@
 
 struct sk_tls_ctx {
     SSL_CTX *ssl_ctx;
+    char *cafile;      /* NULL: the system store */
+    bool store_ready;  /* the trust store has been loaded (or failed to) */
+    int store_rc;      /* 0, or SK_ETLS with store_err */
+    char store_err[320];
 };
 
 /* The oldest queued OpenSSL error as text, and clears the queue. */
@@ -54,49 +58,75 @@ static int load_default_store(SSL_CTX *ctx)
     return SSL_CTX_set_default_verify_paths(ctx);
 }
 
+/* Loads the trust store into the context, once. This runs while the
+ * ClientHello is in flight (see tls_handshake), so reading and parsing the
+ * CA certificates overlaps the server's turn instead of delaying the
+ * handshake; the verify callback makes sure it has happened before any
+ * chain is checked, whatever the timing. */
+static int ensure_store(struct sk_tls_ctx *t)
+{
+    if (t->store_ready)
+        return t->store_rc;
+    t->store_ready = true;
+    if (t->cafile) {
+        if (SSL_CTX_load_verify_locations(t->ssl_ctx, t->cafile, NULL) != 1) {
+            char what[300];
+            snprintf(what, sizeof what, "cannot load CA file %s", t->cafile);
+            take_ssl_error(t->store_err, sizeof t->store_err, what);
+            t->store_rc = SK_ETLS;
+        }
+    } else if (load_default_store(t->ssl_ctx) != 1) {
+        take_ssl_error(t->store_err, sizeof t->store_err, "cannot load the system CA store");
+        t->store_rc = SK_ETLS;
+    }
+    return t->store_rc;
+}
+
+static int verify_chain(X509_STORE_CTX *x, void *arg)
+{
+    if (ensure_store(arg) < 0) {
+        X509_STORE_CTX_set_error(x, X509_V_ERR_UNSPECIFIED);
+        return 0;
+    }
+    return X509_verify_cert(x);
+}
+
 int sk_tls_ctx_new(const struct sk_tls_config *cfg, struct sk_tls_ctx **out, char *err,
                    size_t errlen)
 {
-    int rc = SK_ETLS;
-    struct sk_tls_ctx *t = NULL;
+    int rc = SK_ERR(ENOMEM);
+    *out = NULL;
     /* Skip OpenSSL's atexit teardown: it frees every global table one by
      * one and costs a short-lived client more than a whole TLS handshake
      * of its own work; the process is ending anyway. */
     OPENSSL_init_ssl(OPENSSL_INIT_NO_ATEXIT, NULL);
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    *out = NULL;
-    if (!ctx) {
-        take_ssl_error(err, errlen, "cannot create TLS context");
+    struct sk_tls_ctx *t = calloc(1, sizeof *t);
+    if (!t || (cfg->cafile && !(t->cafile = strdup(cfg->cafile)))) {
+        snprintf(err, errlen, "out of memory");
         goto out;
     }
+    if (!(t->ssl_ctx = SSL_CTX_new(TLS_client_method()))) {
+        take_ssl_error(err, errlen, "cannot create TLS context");
+        rc = SK_ETLS;
+        goto out;
+    }
+    SSL_CTX *ctx = t->ssl_ctx;
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
     /* Read whole socket buffers at once: fewer syscalls on large bodies. */
     SSL_CTX_set_read_ahead(ctx, 1);
     SSL_CTX_set_default_read_buffer_len(ctx, 64 * 1024);
     SSL_CTX_set_verify(ctx, cfg->insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
-    if (cfg->cafile) {
-        if (SSL_CTX_load_verify_locations(ctx, cfg->cafile, NULL) != 1) {
-            char what[300];
-            snprintf(what, sizeof what, "cannot load CA file %s", cfg->cafile);
-            take_ssl_error(err, errlen, what);
-            goto out;
-        }
-    } else if (!cfg->insecure && load_default_store(ctx) != 1) {
-        take_ssl_error(err, errlen, "cannot load the system CA store");
-        goto out;
-    }
-    if (!(t = calloc(1, sizeof *t))) {
-        rc = SK_ERR(ENOMEM);
-        snprintf(err, errlen, "out of memory");
-        goto out;
-    }
-    t->ssl_ctx = ctx;
-    ctx = NULL; /* owned by t from here */
+    SSL_CTX_set_app_data(ctx, t);
+    if (cfg->insecure)
+        t->store_ready = true; /* nothing to verify against */
+    else
+        SSL_CTX_set_cert_verify_callback(ctx, verify_chain, t);
     *out = t;
+    t = NULL;
     rc = 0;
 out:
-    SSL_CTX_free(ctx);
+    sk_tls_ctx_free(t);
     return rc;
 }
 
@@ -105,6 +135,7 @@ void sk_tls_ctx_free(struct sk_tls_ctx *t)
     if (!t)
         return;
     SSL_CTX_free(t->ssl_ctx);
+    free(t->cafile);
     free(t);
 }
 
@@ -168,14 +199,21 @@ static int tls_write(struct sk_conn *c, const void *buf, size_t len)
 
 static int tls_handshake(struct sk_conn *c)
 {
+    struct sk_tls_ctx *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(c->tls));
     ERR_clear_error();
     int ok = SSL_connect(c->tls);
     if (ok == 1)
         return 0;
     long vr = SSL_get_verify_result(c->tls);
     int rc = tls_result(c, ok, 0, "TLS handshake");
-    if (rc == SK_EAGAIN_MORE)
+    if (rc == SK_EAGAIN_MORE) {
+        ensure_store(t); /* the ClientHello is out: use the server's turn */
         return rc;
+    }
+    if (t->store_rc < 0) {
+        snprintf(c->err, sizeof c->err, "%s", t->store_err);
+        return SK_ETLS;
+    }
     if (vr != X509_V_OK) {
         snprintf(c->err, sizeof c->err, "certificate verification failed: %s",
                  X509_verify_cert_error_string(vr));

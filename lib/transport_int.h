@@ -25,7 +25,7 @@ struct sk_conn {
     bool has_pending;
     void *tls;        /* SSL * for TLS */
     const volatile sig_atomic_t *cancel;
-    char err[256];
+    char err[400];
 };
 
 int sk__conn_alloc(int fd, const struct sk__conn_ops *ops, struct sk_conn **out);
