@@ -253,9 +253,16 @@ static int finish_connected(int fd, int type, bool nonblock)
 int sk_connect_until(const struct sk_endpoint *ep, int type, uint64_t deadline_ms, bool nonblock)
 {
     SK_AUTO(freeaddrinfop) struct addrinfo *ai = NULL;
-    int rc = resolve(ep, type, AI_NUMERICSERV | AI_ADDRCONFIG, &ai);
-    if (rc == SK_ERESOLVE)
-        rc = resolve(ep, type, AI_NUMERICSERV, &ai);
+    unsigned char ip[16];
+    int rc;
+    if (inet_pton(AF_INET, ep->host, ip) == 1 || inet_pton(AF_INET6, ep->host, ip) == 1) {
+        /* An address literal: no name service, no interface scan. */
+        rc = resolve(ep, type, AI_NUMERICSERV | AI_NUMERICHOST, &ai);
+    } else {
+        rc = resolve(ep, type, AI_NUMERICSERV | AI_ADDRCONFIG, &ai);
+        if (rc == SK_ERESOLVE) /* AI_ADDRCONFIG hides ::1 on hosts with no global v6 */
+            rc = resolve(ep, type, AI_NUMERICSERV, &ai);
+    }
     if (rc < 0)
         return rc;
     const struct addrinfo *order[SK__HE_MAX];
