@@ -244,6 +244,10 @@ static int parse_opts(int argc, char **argv, struct fetch_opts *o)
         cli_error("-C needs a file to save to (not -I or -o -)");
         return FX_USAGE;
     }
+    if (o->cacert && access(o->cacert, R_OK) < 0) { /* fail before any network work */
+        cli_error("cannot load CA file %s: %s", o->cacert, strerror(errno));
+        return FX_TLS;
+    }
     if (o->output && !*o->output) {
         cli_error("-o: empty file name");
         return FX_USAGE;
