@@ -319,6 +319,14 @@ def test_bad_cacert_file(ng, tmp_path):
               "--cacert", str(tmp_path / "nope.pem"))
     assert r.returncode == 5
     assert b"cannot load CA file" in r.stderr
+    junk = tmp_path / "junk.pem"
+    junk.write_bytes(b"not a certificate\n")
+    r = fetch(ng.url("/small.bin", tls=True, host="localhost"), "-o", str(tmp_path / "o"),
+              "--cacert", str(junk))
+    assert_clean(r)
+    assert r.returncode == 5
+    assert b"cannot load CA file" in r.stderr
+    assert not (tmp_path / "o").exists()
 
 
 def test_plain_http_to_tls_port_is_protocol_error(ng, tmp_path):
