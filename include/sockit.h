@@ -19,5 +19,6 @@
 #include "sockit/server.h"
 /* fetch: */
 /* bench: */
+#include "sockit/hist.h"
 
 #endif
