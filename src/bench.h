@@ -138,6 +138,8 @@ struct bench_worker {
     unsigned settled;         /* connections that reached ready or failed for good */
     unsigned rr;              /* open loop: round-robin cursor */
     bool ever_connected;
+    unsigned failures;        /* connection failures since the last success */
+    bool gave_up;             /* too many failures in a row: the run ended early */
 
     /* open loop schedule */
     uint64_t sched_start;     /* intended time of request 0 (0: not started) */
@@ -146,7 +148,9 @@ struct bench_worker {
     uint64_t dispatched;      /* of those, sent */
 
     struct sk_timer tick;     /* every 100 ms: timeouts, publishing */
-    struct sk_timer pace;     /* open loop: next intended send */
+    struct sk_io pace;        /* open loop: a timerfd at the next intended send
+                               * (sk_timer has only millisecond resolution) */
+    bool pace_on;             /* pace is registered with the loop */
     struct sk_timer end;      /* -d / --idle: the end */
     struct sk_timer kick;     /* start, at t0 */
     bool finishing;
@@ -198,6 +202,7 @@ struct bench_result {
     double hold_s;      /* idle mode */
     double open_s;      /* idle mode: time to open every connection */
     bool interrupted;
+    bool gave_up;
 };
 uint64_t bench_errors_total(const struct bench_stats *st);
 void bench_report_text(const struct bench_opts *o, const struct bench_result *r);

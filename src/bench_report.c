@@ -170,9 +170,9 @@ void bench_report_json(const struct bench_opts *o, const struct bench_result *r)
 {
     printf("{\"tool\":\"sockit bench\",\"version\":1,");
     json_settings(o);
-    printf(",\"interrupted\":%s,\"elapsed_s\":%.6f,\"sent\":%llu,\"replies\":%llu,"
+    printf(",\"interrupted\":%s,\"gave_up\":%s,\"elapsed_s\":%.6f,\"sent\":%llu,\"replies\":%llu,"
            "\"errors\":%llu,\"error_classes\":{",
-           r->interrupted ? "true" : "false", r->elapsed_s, (unsigned long long)r->st.sent,
+           r->interrupted ? "true" : "false", r->gave_up ? "true" : "false", r->elapsed_s, (unsigned long long)r->st.sent,
            (unsigned long long)r->st.replies, (unsigned long long)bench_errors_total(&r->st));
     for (int i = 0; i < BERR__COUNT; i++)
         printf("%s\"%s\":%llu", i ? "," : "", err_names[i], (unsigned long long)r->st.errors[i]);

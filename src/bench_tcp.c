@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -22,6 +24,8 @@
 #define TICK_MS 100
 #define RETRY_MS 100
 #define READS_PER_EVENT 4
+/* Failures in a row (no reply, no connect in between) that end the run. */
+#define GIVE_UP_AFTER(w) (3 * (w)->nconns + 3)
 
 enum conn_state { C_IDLE, C_CONNECTING, C_GREETING, C_READY, C_BACKOFF, C_DONE };
 
@@ -47,6 +51,14 @@ static void end_cb(struct sk_loop *loop, struct sk_timer *t);
 static bool open_loop(const struct bench_worker *w)
 {
     return w->o->rate > 0;
+}
+
+static void pace_stop(struct bench_worker *w)
+{
+    if (w->pace_on) {
+        sk_io_stop(w->loop, &w->pace);
+        w->pace_on = false;
+    }
 }
 
 /* ---- bookkeeping ---- */
@@ -75,6 +87,7 @@ static void maybe_done(struct bench_worker *w)
 
 static void record(struct bench_worker *w, const struct bench_req *r, uint64_t now)
 {
+    w->failures = 0;
     if (!bench_measured(w->sh, r->intended))
         return;
     w->st.replies++;
@@ -146,6 +159,12 @@ static void conn_fail(struct bench_conn *c, enum bench_err cls, int rc)
         return;
     }
     settle(w, c);
+    if (w->o->mode != BENCH_IDLE && ++w->failures > GIVE_UP_AFTER(w)) {
+        /* Every connection keeps failing: retrying would never end with -n. */
+        w->gave_up = true;
+        finish(w);
+        return;
+    }
     if (w->finishing || w->o->mode == BENCH_IDLE) {
         c->state = C_DONE; /* idle mode counts failures; it does not retry */
         pump_connects(w);
@@ -248,9 +267,24 @@ static void dispatch(struct bench_worker *w, uint64_t now)
     }
 }
 
-static void pace_cb(struct sk_loop *loop, struct sk_timer *t)
+/* Arms the pacing timerfd for the absolute time at_ns. */
+static void pace_arm(struct bench_worker *w, uint64_t at_ns)
 {
-    struct bench_worker *w = SK_CONTAINER_OF(t, struct bench_worker, pace);
+    struct itimerspec its = {.it_value = {.tv_sec = (time_t)(at_ns / 1000000000u),
+                                          .tv_nsec = (long)(at_ns % 1000000000u)}};
+    if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+        its.it_value.tv_nsec = 1; /* all zero would disarm it */
+    timerfd_settime(w->pace.fd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+static void pace_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
+{
+    (void)loop;
+    (void)events;
+    struct bench_worker *w = SK_CONTAINER_OF(io, struct bench_worker, pace);
+    uint64_t expirations;
+    while (read(io->fd, &expirations, sizeof expirations) < 0 && errno == EINTR)
+        ;
     uint64_t now = sk_now_ns();
     bool more = true;
     for (;;) {
@@ -271,17 +305,27 @@ static void pace_cb(struct sk_loop *loop, struct sk_timer *t)
         w->scheduled++;
     }
     dispatch(w, now);
-    if (more) {
-        uint64_t next = intended_at(w, w->scheduled);
-        sk_timer_start_at(loop, t, (next + 999999) / 1000000, pace_cb);
-    }
+    if (w->finishing)
+        return;
+    if (more)
+        pace_arm(w, intended_at(w, w->scheduled));
+    else
+        pace_stop(w);
     maybe_done(w);
 }
 
 static void start_schedule(struct bench_worker *w)
 {
     w->sched_start = sk_now_ns();
-    sk_timer_start(w->loop, &w->pace, 0, pace_cb);
+    if (sk_io_start(w->loop, &w->pace, w->pace.fd, SK_READ, pace_cb) < 0) {
+        w->fatal = SK_ERR(ENOMEM);
+        snprintf(w->fatal_what, sizeof w->fatal_what, "pacing timer");
+        atomic_store(&w->sh->stop, true);
+        finish(w);
+        return;
+    }
+    w->pace_on = true;
+    pace_arm(w, w->sched_start);
 }
 
 /* ---- connection states ---- */
@@ -578,7 +622,7 @@ static void finish(struct bench_worker *w)
             w->st.open += w->conns[i].state == C_READY;
     }
     sk_timer_stop(w->loop, &w->tick);
-    sk_timer_stop(w->loop, &w->pace);
+    pace_stop(w);
     sk_timer_stop(w->loop, &w->end);
     for (unsigned i = 0; i < w->nconns; i++) {
         struct bench_conn *c = &w->conns[i];
@@ -609,8 +653,12 @@ int bench_tcp_init(struct bench_worker *w)
         c->w = w;
         c->ring = w->slots + (size_t)i * o->depth;
     }
-    if (o->rate > 0)
+    if (o->rate > 0) {
         w->interval_ns = 1e9 / w->rate;
+        w->pace.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        if (w->pace.fd < 0)
+            return SK_ERR(errno);
+    }
     return 0;
 }
 
@@ -636,6 +684,8 @@ void bench_tcp_free(struct bench_worker *w)
     if (w->conns)
         for (unsigned i = 0; i < w->nconns; i++)
             sk_buf_free(&w->conns[i].out);
+    if (w->o->rate > 0 && w->pace.fd > 0)
+        close(w->pace.fd);
     free(w->conns);
     free(w->slots);
     free(w->reqs);

@@ -152,6 +152,7 @@ static void collect(const struct bench_opts *o, const struct bench_shared *sh,
         r->st.bytes_in += w->st.bytes_in;
         r->st.bytes_out += w->st.bytes_out;
         r->st.open += w->st.open;
+        r->gave_up |= w->gave_up;
         if (w->first_ns && (first == 0 || w->first_ns < first))
             first = w->first_ns;
         if (w->last_ns > last)
@@ -212,11 +213,15 @@ static int run(const struct bench_opts *o, struct bench_shared *sh, struct bench
         return EXIT_FAIL;
     }
     collect(o, sh, ws, &r, stopped);
+    if (r.gave_up)
+        cli_error("bench: gave up: every connection kept failing (%llu errors); "
+                  "is the target a %s server?", (unsigned long long)bench_errors_total(&r.st),
+                  o->raw ? "matching" : "greeting-protocol, same --framing,");
     if (o->json)
         bench_report_json(o, &r);
     else
         bench_report_text(o, &r);
-    bool clean = bench_errors_total(&r.st) == 0 && !r.interrupted;
+    bool clean = bench_errors_total(&r.st) == 0 && !r.interrupted && !r.gave_up;
     if (o->mode == BENCH_IDLE)
         clean = clean && r.st.open == o->conns;
     sk_hist_free(&r.lat);
