@@ -110,7 +110,9 @@ int sk_listen(const struct sk_endpoint *ep, int type, int backlog)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0)
         return SK_ERR(errno);
-    if (type == SOCK_STREAM && listen(fd, backlog > 0 ? backlog : SOMAXCONN) < 0)
+    /* The kernel caps the backlog at net.core.somaxconn: asking for more
+     * than any real limit gets the system's maximum. */
+    if (type == SOCK_STREAM && listen(fd, backlog > 0 ? backlog : 65535) < 0)
         return SK_ERR(errno);
     return SK_TAKE_FD(fd);
 }

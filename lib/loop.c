@@ -88,8 +88,10 @@ static int io_register(struct sk_loop *loop, struct sk_io *io, int fd, unsigned 
     io->mask = exclusive ? SK_READ : mask;
     io->cb = cb;
     int rc = sk__backend_add(loop, io, mask, exclusive);
-    if (rc == 0)
+    if (rc == 0) {
+        io->active = 1;
         loop->io_count++;
+    }
     return rc;
 }
 
@@ -115,6 +117,9 @@ int sk_io_set(struct sk_loop *loop, struct sk_io *io, unsigned mask)
 
 void sk_io_stop(struct sk_loop *loop, struct sk_io *io)
 {
+    if (!io->active)
+        return;
+    io->active = 0;
     sk__backend_del(loop, io);
     for (int i = 0; i < loop->npending; i++)
         if (loop->pending[i].io == io)

@@ -112,26 +112,33 @@ static void listen_cb(struct sk_loop *loop, struct sk_io *io, unsigned events);
 static void accept_retry_cb(struct sk_loop *loop, struct sk_timer *t)
 {
     struct sk__worker *w = SK_CONTAINER_OF(t, struct sk__worker, accept_retry);
-    (void)loop;
     if (w->stopping)
         return;
-    for (size_t i = 0; i < w->srv->nlisteners; i++)
-        if (w->lh[i].active && !w->lh[i].l->udp)
-            sk_io_set(w->loop, &w->lh[i].io, SK_READ);
+    for (size_t i = 0; i < w->srv->nlisteners; i++) {
+        struct sk__listen_handle *h = &w->lh[i];
+        if (!h->active && !h->l->udp &&
+            sk_io_start_exclusive(loop, &h->io, h->l->fd, listen_cb) == 0)
+            h->active = true;
+    }
 }
 
-/* Out of fds: stop watching the listeners for a moment instead of spinning
- * on a readiness we cannot act on. */
+/* Out of fds: stop watching the TCP listeners for a moment instead of
+ * spinning on a readiness we cannot act on. (An EPOLLEXCLUSIVE registration
+ * cannot be modified, only removed and added again.) */
 static void accept_backoff(struct sk__worker *w)
 {
-    for (size_t i = 0; i < w->srv->nlisteners; i++)
-        if (w->lh[i].active && !w->lh[i].l->udp)
-            sk_io_set(w->loop, &w->lh[i].io, 0);
-    if (!sk_timer_armed(&w->accept_retry)) {
-        sk_log_printf(w->srv->cfg.log, "accept: %s; pausing accepts for %d ms",
-                      strerror(errno), ACCEPT_RETRY_MS);
-        sk_timer_start(w->loop, &w->accept_retry, ACCEPT_RETRY_MS, accept_retry_cb);
+    if (sk_timer_armed(&w->accept_retry))
+        return;
+    sk_log_printf(w->srv->cfg.log, "accept: %s; pausing accepts for %d ms", strerror(errno),
+                  ACCEPT_RETRY_MS);
+    for (size_t i = 0; i < w->srv->nlisteners; i++) {
+        struct sk__listen_handle *h = &w->lh[i];
+        if (h->active && !h->l->udp) {
+            sk_io_stop(w->loop, &h->io);
+            h->active = false;
+        }
     }
+    sk_timer_start(w->loop, &w->accept_retry, ACCEPT_RETRY_MS, accept_retry_cb);
 }
 
 static void refuse(struct sk__worker *w, int fd)

@@ -307,8 +307,11 @@ static bool on_line_data(struct sk__session *s, const char *data, size_t n)
         int rc = sk_line_next(data + used, n - used, max, &mlen, &consumed);
         if (rc == SK_ETOOBIG) {
             /* Answer what came before, then the error line, then close. */
-            send_or_queue(s, sk_buf_head(&s->w->wbuf), sk_buf_size(&s->w->wbuf));
-            s->w->wbuf.off = s->w->wbuf.len = 0;
+            struct sk__worker *w = s->w;
+            bool alive = send_or_queue(s, sk_buf_head(&w->wbuf), sk_buf_size(&w->wbuf));
+            w->wbuf.off = w->wbuf.len = 0;
+            if (!alive)
+                return false; /* s is gone */
             ssize_t k = send(s->io.fd, too_long_line, sizeof too_long_line - 1,
                              MSG_NOSIGNAL | MSG_DONTWAIT);
             (void)k;

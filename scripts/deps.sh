@@ -6,7 +6,7 @@
 set -euo pipefail
 
 build_pkgs=(gcc make libc6-dev libssl-dev pkg-config)
-test_pkgs=(libcriterion-dev python3 python3-pytest nginx-light openssl clang libclang-rt-14-dev iproute2 procps curl)
+test_pkgs=(libcriterion-dev python3 python3-pytest nginx openssl clang libclang-rt-14-dev iproute2 procps curl)
 bench_pkgs=(redis-server redis-tools wrk hyperfine gnuplot-nox wget nodejs time)
 
 want=("${build_pkgs[@]}")
@@ -19,8 +19,8 @@ esac
 
 missing=()
 for p in "${want[@]}"; do
-    # nginx-light, nginx-full and nginx all provide the nginx binary.
-    if [[ $p == nginx-light ]] && command -v nginx >/dev/null 2>&1; then continue; fi
+    # nginx, nginx-light and nginx-full all provide the nginx binary.
+    if [[ $p == nginx ]] && command -v nginx >/dev/null 2>&1; then continue; fi
     if [[ $p == nodejs ]] && command -v node >/dev/null 2>&1; then continue; fi
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done

@@ -28,7 +28,7 @@ char *sk_addr_format(const struct sockaddr *sa, char *buf, size_t len);
 
 /* Opens a non-blocking, close-on-exec listening socket of `type`
  * (SOCK_STREAM or SOCK_DGRAM) on ep, with SO_REUSEADDR. backlog <= 0 means
- * SOMAXCONN. Returns the fd or a negative code. */
+ * the system's maximum (net.core.somaxconn). Returns the fd or a negative code. */
 int sk_listen(const struct sk_endpoint *ep, int type, int backlog);
 
 /* Connects to ep, trying every address getaddrinfo returns in turn, each

@@ -28,6 +28,7 @@ typedef void (*sk_timer_cb)(struct sk_loop *loop, struct sk_timer *t);
 struct sk_io {
     int fd;
     unsigned mask; /* SK_READ | SK_WRITE currently watched */
+    int active;    /* registered with a loop */
     sk_io_cb cb;
 };
 
@@ -51,7 +52,8 @@ int sk_io_start(struct sk_loop *loop, struct sk_io *io, int fd, unsigned mask, s
 int sk_io_start_exclusive(struct sk_loop *loop, struct sk_io *io, int fd, sk_io_cb cb);
 /* Changes the watched mask; a no-op when it is unchanged. */
 int sk_io_set(struct sk_loop *loop, struct sk_io *io, unsigned mask);
-/* Stops watching; the fd is not closed. Safe from inside any callback. */
+/* Stops watching; the fd is not closed. Safe from inside any callback, and
+ * on a handle that is already stopped. */
 void sk_io_stop(struct sk_loop *loop, struct sk_io *io);
 
 /* Arms t to fire once after delay_ms (re-arming moves it). */

@@ -1,0 +1,58 @@
+"""accept() failing with EMFILE must not spin the CPU, and serving resumes."""
+import os
+import re
+import socket
+import subprocess
+import time
+
+from conftest import SOCKIT
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def test_emfile_backs_off_then_recovers():
+    # 40 fds: stdio, listener, epoll, eventfds, logger... leave room for ~30 sessions
+    proc = subprocess.Popen(
+        ["bash", "-c", f"ulimit -n 40; exec {SOCKIT} serve --listen 127.0.0.1:0 --workers 1"],
+        stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    socks = []
+    try:
+        line = proc.stderr.readline().decode()
+        port = int(re.search(r":(\d+) \(tcp", line).group(1))
+        for _ in range(60):  # more than the fd limit allows
+            s = socket.socket()
+            s.settimeout(3)
+            s.connect(("127.0.0.1", port))  # completes in the kernel's backlog
+            socks.append(s)
+        time.sleep(0.5)
+        t0 = cpu_ticks(proc.pid)
+        time.sleep(2)
+        busy = cpu_ticks(proc.pid) - t0
+        assert busy < 50, f"server used {busy} ticks in 2 s while out of fds"  # 100 ticks/s = a spinning core
+        greeted = 0
+        for s in socks:  # greetings were sent long ago: no waiting needed
+            s.setblocking(False)
+            try:
+                greeted += s.recv(8) == b"Welcome!"
+            except BlockingIOError:
+                pass
+        assert 10 <= greeted < 60
+        for s in socks[:40]:
+            s.close()
+        # room again: the connections waiting in the backlog are accepted
+        for s in socks[40:]:
+            s.settimeout(5)
+            assert s.recv(8) == b"Welcome!"
+        assert proc.poll() is None
+    finally:
+        for s in socks:
+            s.close()
+        proc.terminate()
+        rc = proc.wait(10)
+        err = proc.stderr.read().decode()
+    assert rc == 0
+    assert "pausing accepts" in err
