@@ -212,8 +212,8 @@ static void push(struct bench_conn *c, unsigned k, uint64_t intended0, double st
         struct bench_req *r = &c->ring[(c->head + c->count + i) % depth];
         r->intended = step > 0 ? intended0 + (uint64_t)(step * i) : now;
         r->sent = now;
-        if (bench_measured(w->sh, r->intended))
-            w->st.sent++;
+        if (bench_measured(w->sh, r->intended) && w->o->mode != BENCH_CONNECT)
+            w->st.sent++; /* connect mode counts connects, in conn_start() */
     }
     note_first(w, step > 0 ? intended0 : now);
     c->count += k;
@@ -347,21 +347,31 @@ static void settle(struct bench_worker *w, struct bench_conn *c)
     }
 }
 
+/* Connect mode: one connection's cycle is complete; close and go again. */
+static void connect_done(struct bench_conn *c, uint64_t now)
+{
+    struct bench_req r = {.intended = c->started_ns, .sent = c->started_ns};
+    record(c->w, &r, now);
+    conn_close(c, true);
+    c->state = C_IDLE;
+    conn_start(c);
+}
+
 static void on_ready(struct bench_conn *c)
 {
     struct bench_worker *w = c->w;
     c->state = C_READY;
     switch (w->o->mode) {
-    case BENCH_CONNECT: {
-        uint64_t now = sk_now_ns();
-        struct bench_req r = {.intended = c->started_ns, .sent = c->started_ns};
-        record(w, &r, now);
-        conn_close(c, true);
-        c->state = C_IDLE;
+    case BENCH_CONNECT:
         settle(w, c);
-        conn_start(c);
+        if (w->o->raw && !w->o->greeting) {
+            /* No greeting to wait for: one request and its reply stand in
+             * for it (redis: PING, +PONG), so the server has to accept. */
+            push(c, 1, c->started_ns, 1, sk_now_ns());
+            return;
+        }
+        connect_done(c, sk_now_ns());
         return;
-    }
     case BENCH_IDLE:
         settle(w, c);
         pump_connects(w);
@@ -499,6 +509,10 @@ static bool on_data(struct bench_conn *c, const char *data, size_t n)
     if (done == 0)
         return true;
     uint64_t now = sk_now_ns();
+    if (w->o->mode == BENCH_CONNECT) {
+        connect_done(c, now);
+        return false; /* the bytes of this read belonged to the old socket */
+    }
     for (long i = 0; i < done; i++) {
         record(w, &c->ring[c->head], now);
         c->head = (c->head + 1) % w->o->depth;

@@ -236,6 +236,16 @@ def test_raw_mode_against_a_ping_server():
         assert ts.count == 4000 + 999 + 100
 
 
+def test_connect_mode_raw_does_one_request_per_connection():
+    with ThreadServer() as ts:
+        out, d = bench_json(f"127.0.0.1:{ts.port}", "--connect", "--raw", r"PING\r\n",
+                            "--expect", r"+PONG\r\n", "-n", "60", "-c", "3")
+        assert out.returncode == 0, out.stderr
+        assert d["replies"] == 60 and d["connects"] == 60 and d["errors"] == 0
+        time.sleep(0.2)
+        assert ts.count == 60
+
+
 def test_raw_mode_greeting_and_wrong_reply():
     with ThreadServer(req=b"x", reply=b"-ERR\r\n", greeting=b"HI\n") as ts:
         out, d = bench_json(f"127.0.0.1:{ts.port}", "--raw", "x", "--greeting", r"HI\n",
