@@ -3,7 +3,7 @@
 # its peers, side by side, on loopback; writes docs/performance.md and
 # docs/performance.png.
 #
-#   bench/compare.sh                 everything (about 7 minutes)
+#   bench/compare.sh                 everything (about 10 minutes)
 #   RUNS=5 DUR=5 bench/compare.sh    more and longer runs
 #
 # The generator runs on CPU $GEN_CPU and every server on CPU $SRV_CPU
@@ -15,7 +15,7 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-5}
 DUR=${DUR:-3}
 WARM=${WARM:-0.5}
 GEN_CPU=${GEN_CPU:-0}
@@ -111,14 +111,28 @@ gen_proto() { # NAME FRAMING -> protocol options for sockit bench
     fi
 }
 
-# bench OUTFILE TARGET ARGS...: one sockit bench run on GEN_CPU, JSON kept.
+# CPU time (user + system, clock ticks) a process has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# bench OUTFILE SERVER_PID TARGET ARGS...: one sockit bench run on GEN_CPU,
+# JSON kept. Also records the server's CPU time over the measured window
+# (OUTFILE.cpu, in ticks of 1/$(getconf CLK_TCK) s) and the generator's own
+# CPU time (OUTFILE.gen: user and system seconds): CPU per reply does not
+# depend on what else the machine runs, throughput does.
 bench() {
-    local out=$1
-    shift
+    local out=$1 spid=$2
+    shift 2
     echo "taskset -c $GEN_CPU sockit bench $*" >"$out.cmd"
-    taskset -c "$GEN_CPU" "$SOCKIT" bench "$@" --json --quiet --no-live >"$out" 2>"$out.err"
+    /usr/bin/time -f "%U %S" -o "$out.gen" taskset -c "$GEN_CPU" "$SOCKIT" bench "$@" \
+        --json --quiet --no-live >"$out" 2>"$out.err" &
+    local b=$! c0
+    sleep "$WARM"
+    c0=$(cpu_ticks "$spid")
+    wait "$b"
+    echo $(($(cpu_ticks "$spid") - c0)) >"$out.cpu"
 }
 
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 # ---- start the request/reply servers once, chunk and line framing ----
 CHUNK_SERVERS="sockit epoll redis node asyncio seed"
 LINE_SERVERS="sockit epoll redis node asyncio"
@@ -129,7 +143,7 @@ for s in $CHUNK_SERVERS; do
     eval start "${s}_chunk" "$p" $(server_cmd "$s" chunk "$p") || exit 1
 done
 for s in $LINE_SERVERS; do
-    [[ $s == redis ]] && { eval "PORT_redis_line=\$PORT_redis_chunk"; continue; }
+    [[ $s == redis ]] && { PORT_redis_line=$PORT_redis_chunk PID_redis_line=$PID_redis_chunk; continue; }
     p=$(free_port)
     # shellcheck disable=SC2046
     eval start "${s}_line" "$p" $(server_cmd "$s" line "$p") || exit 1
@@ -139,24 +153,24 @@ done
 #      D: connect rate. Interleaved runs. ----
 for r in $(seq "$RUNS"); do
     for s in $CHUNK_SERVERS; do
-        port_var=PORT_${s}_chunk
+        port_var=PORT_${s}_chunk pid_var=PID_${s}_chunk
         log "run $r: $s, 50 connections, not pipelined"
         # shellcheck disable=SC2046
-        bench "$RES/A.$s.$r" "127.0.0.1:${!port_var}" -c 50 -d "$DUR" --warmup "$WARM" \
+        bench "$RES/A.$s.$r" "${!pid_var}" "127.0.0.1:${!port_var}" -c 50 -d "$DUR" --warmup "$WARM" \
             $(gen_proto "$s" chunk)
     done
     for s in $LINE_SERVERS; do
-        port_var=PORT_${s}_line
+        port_var=PORT_${s}_line pid_var=PID_${s}_line
         log "run $r: $s, 50 connections, pipeline 16"
         # shellcheck disable=SC2046
-        bench "$RES/B.$s.$r" "127.0.0.1:${!port_var}" -c 50 -P 16 -d "$DUR" --warmup "$WARM" \
+        bench "$RES/B.$s.$r" "${!pid_var}" "127.0.0.1:${!port_var}" -c 50 -P 16 -d "$DUR" --warmup "$WARM" \
             $(gen_proto "$s" line)
     done
     for s in sockit epoll redis node asyncio; do
-        port_var=PORT_${s}_chunk
+        port_var=PORT_${s}_chunk pid_var=PID_${s}_chunk
         log "run $r: $s, connect rate"
         # shellcheck disable=SC2046
-        bench "$RES/D.$s.$r" "127.0.0.1:${!port_var}" --connect -c 50 -d "$DUR" \
+        bench "$RES/D.$s.$r" "${!pid_var}" "127.0.0.1:${!port_var}" --connect -c 50 -d "$DUR" \
             --warmup "$WARM" $(gen_proto "$s" chunk)
     done
 done
@@ -167,14 +181,15 @@ rport=$PORT_redis_chunk
 for r in $(seq "$RUNS"); do
     log "run $r: generators against redis, -c 50 -P 16 -n $GEN_N"
     redis-cli -p "$rport" config resetstat >/dev/null
-    bench "$RES/F.sockit.$r" "127.0.0.1:$rport" -c 50 -P 16 -n "$GEN_N" --raw 'PING\r\n' \
+    bench "$RES/F.sockit.$r" "$PID_redis_chunk" "127.0.0.1:$rport" -c 50 -P 16 -n "$GEN_N" --raw 'PING\r\n' \
         --expect '+PONG\r\n'
     redis-cli -p "$rport" info commandstats | grep -o 'cmdstat_ping:calls=[0-9]*' \
         | cut -d= -f2 >"$RES/F.sockit.$r.calls"
     redis-cli -p "$rport" config resetstat >/dev/null
     echo "taskset -c $GEN_CPU redis-benchmark -p PORT -c 50 -P 16 -n $GEN_N -t ping_inline --csv" \
         >"$RES/F.redis-benchmark.$r.cmd"
-    taskset -c "$GEN_CPU" redis-benchmark -p "$rport" -c 50 -P 16 -n "$GEN_N" -t ping_inline \
+    /usr/bin/time -f "%U %S" -o "$RES/F.redis-benchmark.$r.gen" \
+        taskset -c "$GEN_CPU" redis-benchmark -p "$rport" -c 50 -P 16 -n "$GEN_N" -t ping_inline \
         --csv 2>/dev/null | tail -1 >"$RES/F.redis-benchmark.$r"
     redis-cli -p "$rport" info commandstats | grep -o 'cmdstat_ping:calls=[0-9]*' \
         | cut -d= -f2 >"$RES/F.redis-benchmark.$r.calls"
@@ -183,10 +198,10 @@ done
 # ---- G: throughput and p99 against the number of connections (one run each) ----
 for c in $SCALE_CONNS; do
     for s in sockit epoll redis node asyncio; do
-        port_var=PORT_${s}_chunk
+        port_var=PORT_${s}_chunk pid_var=PID_${s}_chunk
         log "scaling: $s, $c connections"
         # shellcheck disable=SC2046
-        bench "$RES/G.$s.$c" "127.0.0.1:${!port_var}" -c "$c" -d 2 --warmup "$WARM" \
+        bench "$RES/G.$s.$c" "${!pid_var}" "127.0.0.1:${!port_var}" -c "$c" -d 2 --warmup "$WARM" \
             $(gen_proto "$s" chunk)
     done
 done
@@ -202,9 +217,9 @@ if grep -q '(udp' "$WORK/sockit_udp.log" && kill -0 "$PID_sockit_udp" 2>/dev/nul
     start bare_udp "$q" "$WORK/udp_server" "$q"
     for r in $(seq "$RUNS"); do
         for s in sockit bare; do
-            port_var=PORT_${s}_udp
+            port_var=PORT_${s}_udp pid_var=PID_${s}_udp
             log "run $r: UDP $s"
-            bench "$RES/E.$s.$r" "127.0.0.1:${!port_var}" --udp -c 8 -P 32 -d "$DUR" \
+            bench "$RES/E.$s.$r" "${!pid_var}" "127.0.0.1:${!port_var}" --udp -c 8 -P 32 -d "$DUR" \
                 --warmup "$WARM"
         done
     done
@@ -252,6 +267,8 @@ log "writing $OUT_MD and $OUT_PNG"
     echo "cc=$(cc --version | head -1)"
     echo "sockit=$(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet || echo +dirty)"
     echo "date=$(date -u +%Y-%m-%dT%H:%MZ)"
+    echo "load average at start=$LOAD0"
+    echo "load average at end=$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$RES/machine"
 python3 "$ROOT/bench/report.py" "$RES" "$OUT_MD" "$OUT_PNG" "$RUNS" "$DUR" "$WARM" \
     "$GEN_CPU" "$SRV_CPU" "$IDLE_CONNS" "$SEED_IDLE_CONNS" "$GEN_N" || exit 1

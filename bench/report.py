@@ -30,12 +30,22 @@ def load(path):
         return None
 
 
+TICK_US = 1e6 / os.sysconf("SC_CLK_TCK")
+
+
 def runs(test, server):
+    """The runs of one test on one server, None for a run with errors. Each
+    run gets "cpu_us": the server's CPU time per reply, in microseconds."""
     out = []
     for p in sorted(glob.glob(f"{RES}/{test}.{server}.*")):
         if re.search(r"\.\d+$", p):
             d = load(p)
             if d and d.get("errors") == 0 and d.get("replies", 0) > 0:
+                try:
+                    ticks = int(open(p + ".cpu").read().strip())
+                    d["cpu_us"] = ticks * TICK_US / d["replies"]
+                except (OSError, ValueError):
+                    d["cpu_us"] = None
                 out.append(d)
             else:
                 out.append(None)
@@ -43,7 +53,7 @@ def runs(test, server):
 
 
 def median_of(ds, key):
-    vals = [key(d) for d in ds if d]
+    vals = [key(d) for d in ds if d and key(d) is not None]
     return statistics.median(vals) if vals else None
 
 
@@ -53,7 +63,7 @@ def fmt(v, digits=0):
     return f"{v:,.{digits}f}"
 
 
-def table(test, servers, unit):
+def table(test, servers, unit, one):
     rows = []
     med = {}
     for s in servers:
@@ -62,15 +72,19 @@ def table(test, servers, unit):
         med[s] = (median_of(ok, lambda d: d["throughput"]),
                   median_of(ok, lambda d: d["latency_us"]["p50"]),
                   median_of(ok, lambda d: d["latency_us"]["p99"]),
-                  len(ok), len(ds))
-    base = med.get("sockit", (None,))[0] or med.get(servers[0], (None,))[0]
-    lines = [f"| server | {unit}/s (median) | p50 µs | p99 µs | ratio to sockit | good runs |",
-             "|---|---:|---:|---:|---:|---:|"]
+                  len(ok), len(ds),
+                  median_of(ok, lambda d: d["cpu_us"]))
+    base = med.get("sockit", (None,))[0]
+    base_cpu = med.get("sockit", (None,) * 6)[5]
+    lines = [f"| server | {unit}/s (median) | ratio to sockit | p50 µs | p99 µs "
+             f"| server CPU µs per {one} | CPU ratio to sockit | good runs |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for s in servers:
-        t, p50, p99, good, n = med[s]
+        t, p50, p99, good, n, cpu = med[s]
         ratio = f"{t / base:.2f}×" if t and base else "n/a"
-        lines.append(f"| {NAMES[s]} | {fmt(t)} | {fmt(p50, 1)} | {fmt(p99, 1)} | {ratio} "
-                     f"| {good}/{n} |")
+        cratio = f"{cpu / base_cpu:.2f}×" if cpu and base_cpu else "n/a"
+        lines.append(f"| {NAMES[s]} | {fmt(t)} | {ratio} | {fmt(p50, 1)} | {fmt(p99, 1)} "
+                     f"| {fmt(cpu, 2)} | {cratio} | {good}/{n} |")
     return lines, med
 
 
@@ -106,17 +120,17 @@ md += [f"- generator (`sockit bench`, one thread) pinned to CPU {GEN_CPU}, every
        "are throughput figures; latency is service time at that load", ""]
 
 md += ["## 1. 50 connections, one request in flight", ""]
-t, A = table("A", ["sockit", "epoll", "redis", "node", "asyncio", "seed"], "replies")
+t, A = table("A", ["sockit", "epoll", "redis", "node", "asyncio", "seed"], "replies", "reply")
 md += t + ["", f"`{cmd_of('A.sockit.1')}`", ""]
 
 md += ["## 2. Line framing, pipeline depth 16, 50 connections", ""]
-t, B = table("B", ["sockit", "epoll", "redis", "node", "asyncio"], "replies")
+t, B = table("B", ["sockit", "epoll", "redis", "node", "asyncio"], "replies", "reply")
 md += t + ["", f"`{cmd_of('B.sockit.1')}`", ""]
 
 md += ["## 3. Connect rate (connect, greeting, close), 50 connections", "",
        "Each cycle: connect, read the greeting (redis: send PING, read +PONG), close with a "
        "reset (no TIME_WAIT on the generator's side).", ""]
-t, D = table("D", ["sockit", "epoll", "redis", "node", "asyncio"], "connects")
+t, D = table("D", ["sockit", "epoll", "redis", "node", "asyncio"], "connects", "connect")
 md += t + ["", f"`{cmd_of('D.sockit.1')}`", ""]
 
 md += ["## 4. Memory per idle connection", "",
@@ -142,7 +156,7 @@ md += ["", f"`taskset -c {GEN_CPU} sockit bench 127.0.0.1:PORT --idle 6 -c {IDLE
 md += ["## 5. UDP datagrams per second", ""]
 E = {}
 if glob.glob(f"{RES}/E.*"):
-    t, E = table("E", ["sockit", "bare"], "datagrams")
+    t, E = table("E", ["sockit", "bare"], "datagrams", "datagram")
     md += t + ["", f"`{cmd_of('E.sockit.1')}`", ""]
 else:
     md += ["Not measured: `sockit serve --udp` was not available in this build.", ""]
@@ -150,11 +164,12 @@ else:
 md += ["## 6. The generator: sockit bench against redis-benchmark", "",
        f"Both drive the same redis with 50 connections, pipeline 16, {int(GEN_N):,} inline "
        "PINGs; redis counts the commands it ran (`INFO commandstats`, reset before each run).",
-       "", "| generator | PING/s (median) | commands redis counted (each run) |",
-       "|---|---:|---|"]
+       "", "| generator | PING/s (median) | generator CPU µs per PING (median) "
+       "| commands redis counted (each run) |",
+       "|---|---:|---:|---|"]
 F = {}
 for g in ["sockit", "redis-benchmark"]:
-    rates, calls = [], []
+    rates, calls, gcpu = [], [], []
     for p in sorted(glob.glob(f"{RES}/F.{g}.*")):
         if not re.search(r"\.\d+$", p):
             continue
@@ -162,6 +177,11 @@ for g in ["sockit", "redis-benchmark"]:
             calls.append(int(open(p + ".calls").read().strip() or 0))
         except (OSError, ValueError):
             calls.append(None)
+        try:
+            u, sy = map(float, open(p + ".gen").read().split()[-2:])
+            gcpu.append((u + sy) * 1e6 / int(GEN_N))
+        except (OSError, ValueError):
+            pass
         if g == "sockit":
             d = load(p)
             if d and d["errors"] == 0:
@@ -170,8 +190,10 @@ for g in ["sockit", "redis-benchmark"]:
             m = re.match(r'"PING_INLINE","([\d.]+)"', open(p).read().strip())
             if m:
                 rates.append(float(m.group(1)))
-    F[g] = (statistics.median(rates) if rates else None, calls)
-    md.append(f"| {g} | {fmt(F[g][0])} | {', '.join(fmt(c) for c in calls)} |")
+    F[g] = (statistics.median(rates) if rates else None, calls,
+            statistics.median(gcpu) if gcpu else None)
+    md.append(f"| {g} | {fmt(F[g][0])} | {fmt(F[g][2], 3)} | "
+              f"{', '.join(fmt(c) for c in calls)} |")
 md += ["", f"`{cmd_of('F.sockit.1')}`", "", f"`{cmd_of('F.redis-benchmark.1')}`", ""]
 
 # Scaling data and plot.
@@ -220,27 +242,52 @@ md += ["", "(replies/s / p99)", ""]
 
 gen_ratio = (F["sockit"][0] / F["redis-benchmark"][0]
              if F["sockit"][0] and F["redis-benchmark"][0] else None)
-md += ["## Targets of issue 4", "", "| target | verdict |", "|---|---|",
-       check(ge(A["sockit"][0], A["epoll"][0], 0.95) and ge(A["sockit"][0], A["redis"][0]),
-             f"50 conns: sockit ≥ 0.95× bare epoll and ≥ redis "
-             f"({fmt(A['sockit'][0])} vs {fmt(A['epoll'][0])} and {fmt(A['redis'][0])})"),
-       check(ge(B["sockit"][0], B["epoll"][0], 0.9),
-             f"pipeline 16: sockit ≥ 0.9× bare epoll ({fmt(B['sockit'][0])} vs "
-             f"{fmt(B['epoll'][0])})"),
-       check(ge(B["epoll"][0], B["redis"][0], 1.5),
-             f"pipeline 16: bare epoll ≥ 1.5× redis ({fmt(B['epoll'][0])} vs "
-             f"{fmt(B['redis'][0])})"),
-       check(None if C.get("sockit") is None else C["sockit"] <= 256,
-             f"{int(IDLE):,} idle connections: ≤ 256 B each ({fmt(C.get('sockit'))} B)"),
-       check(ge(D["sockit"][0], D["redis"][0]) and ge(D["sockit"][0], D["node"][0]),
-             f"connect rate: sockit ≥ redis and ≥ Node ({fmt(D['sockit'][0])} vs "
-             f"{fmt(D['redis'][0])} and {fmt(D['node'][0])})"),
-       check(ge(E["sockit"][0], E["bare"][0], 0.9) if E else None,
-             "UDP: sockit ≥ 0.9× bare recvmmsg/sendmmsg"
-             + (f" ({fmt(E['sockit'][0])} vs {fmt(E['bare'][0])})" if E else "")),
-       check(None if gen_ratio is None else gen_ratio >= 1.5,
-             f"sockit bench ≥ 1.5× redis-benchmark ({gen_ratio:.2f}×)" if gen_ratio else
-             "sockit bench ≥ 1.5× redis-benchmark"),
+def le_cpu(a, b, k=1.0):
+    """sockit's CPU per reply a against a peer's b, for a throughput target
+    "sockit >= k x peer": met when a <= b / k."""
+    if a is None or b is None:
+        return None
+    return a <= b / k
+
+
+def both(tbl, s, peer, k, text):
+    t_ok = ge(tbl[s][0], tbl[peer][0], k)
+    c_ok = le_cpu(tbl[s][5], tbl[peer][5], k)
+    return [check(t_ok, f"{text}, by throughput ({fmt(tbl[s][0])} vs {fmt(tbl[peer][0])})"),
+            check(c_ok, f"{text}, by server CPU per reply ({fmt(tbl[s][5], 2)} vs "
+                        f"{fmt(tbl[peer][5], 2)} µs)")]
+
+
+md += ["## Targets of issue 4", "",
+       "Throughput on this shared 2-core machine swings with whatever else runs on it (see the "
+       "load averages above), and at 50 connections without pipelining the single-threaded "
+       "generator is as busy as the server. Each throughput target is therefore also checked "
+       "by the server's CPU time per reply over the same runs: a server that needs k times "
+       "less CPU per reply would reach k times the rate once the generator is not the limit.",
+       "", "| target | verdict |", "|---|---|"]
+md += both(A, "sockit", "epoll", 0.95, "50 conns: sockit ≥ 0.95× bare epoll")
+md += both(A, "sockit", "redis", 1.0, "50 conns: sockit ≥ redis")
+md += both(B, "sockit", "epoll", 0.9, "pipeline 16: sockit ≥ 0.9× bare epoll")
+md += both(B, "epoll", "redis", 1.5, "pipeline 16: bare epoll ≥ 1.5× redis")
+md.append(check(None if C.get("sockit") is None else C["sockit"] <= 256,
+                f"{int(IDLE):,} idle connections: ≤ 256 B each ({fmt(C.get('sockit'))} B)"))
+md += both(D, "sockit", "redis", 1.0, "connect rate: sockit ≥ redis")
+md += both(D, "sockit", "node", 1.0, "connect rate: sockit ≥ Node")
+if E:
+    md += both(E, "sockit", "bare", 0.9, "UDP: sockit ≥ 0.9× bare recvmmsg/sendmmsg")
+else:
+    md.append(check(None, "UDP: sockit ≥ 0.9× bare recvmmsg/sendmmsg"))
+gen_ratio = (F["sockit"][0] / F["redis-benchmark"][0]
+             if F["sockit"][0] and F["redis-benchmark"][0] else None)
+gen_cpu_ratio = (F["redis-benchmark"][2] / F["sockit"][2]
+                 if F["sockit"][2] and F["redis-benchmark"][2] else None)
+md += [check(None if gen_ratio is None else gen_ratio >= 1.5,
+             f"sockit bench ≥ 1.5× redis-benchmark, by rate ({gen_ratio:.2f}×)" if gen_ratio
+             else "sockit bench ≥ 1.5× redis-benchmark, by rate"),
+       check(None if gen_cpu_ratio is None else gen_cpu_ratio >= 1.5,
+             f"sockit bench ≥ 1.5× redis-benchmark, by generator CPU per PING "
+             f"({gen_cpu_ratio:.2f}× less)" if gen_cpu_ratio
+             else "sockit bench ≥ 1.5× redis-benchmark, by generator CPU per PING"),
        check(all(c == int(GEN_N) for c in F["sockit"][1]) if F["sockit"][1] else None,
              "sockit bench: redis counted exactly the commands sent"),
        ""]
