@@ -109,6 +109,7 @@ struct bench_shared {
 
 struct bench_conn;
 struct bench_udp_sock;
+struct udp_batch;
 
 struct bench_req {
     uint64_t intended; /* when it should have been sent (open loop), else = sent */
@@ -128,6 +129,7 @@ struct bench_worker {
 
     struct bench_conn *conns; /* TCP modes */
     struct bench_udp_sock *socks; /* UDP mode */
+    struct udp_batch *batch;  /* UDP mode: recvmmsg headers */
     struct bench_req *slots;  /* nconns * depth in-flight slots */
     char *reqs;               /* the request repeated depth times */
     char *rbuf;               /* read scratch */

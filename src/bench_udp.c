@@ -27,7 +27,7 @@ struct bench_udp_sock {
     unsigned head, count;
 };
 
-/* Per-worker receive and send batches. */
+/* Per-worker receive batch (headers; the data goes to w->rbuf). */
 struct udp_batch {
     struct mmsghdr msgs[BATCH];
     struct iovec iov[BATCH];
@@ -126,7 +126,7 @@ static void sock_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
     (void)events;
     struct bench_udp_sock *s = SK_CONTAINER_OF(io, struct bench_udp_sock, io);
     struct bench_worker *w = s->w;
-    struct udp_batch *b = (struct udp_batch *)(void *)w->reqs;
+    struct udp_batch *b = w->batch;
     size_t each = w->rbuf_size / BATCH;
     for (int i = 0; i < BATCH; i++) {
         b->iov[i] = (struct iovec){.iov_base = w->rbuf + (size_t)i * each, .iov_len = each};
@@ -225,8 +225,8 @@ int bench_udp_init(struct bench_worker *w)
     if (o->reply.kind != MATCH_LEN && o->reply.len + 1 > 2048)
         w->rbuf_size = (size_t)BATCH * DGRAM_MAX;
     w->rbuf = malloc(w->rbuf_size);
-    w->reqs = malloc(sizeof(struct udp_batch)); /* recvmmsg headers */
-    if (!w->socks || !w->slots || !w->rbuf || !w->reqs)
+    w->batch = malloc(sizeof *w->batch);
+    if (!w->socks || !w->slots || !w->rbuf || !w->batch)
         return SK_ERR(ENOMEM);
     for (unsigned i = 0; i < w->nconns; i++) {
         w->socks[i].io.fd = -1;
@@ -282,8 +282,9 @@ void bench_udp_free(struct bench_worker *w)
     free(w->socks);
     free(w->slots);
     free(w->rbuf);
-    free(w->reqs);
+    free(w->batch);
     w->socks = NULL;
     w->slots = NULL;
-    w->rbuf = w->reqs = NULL;
+    w->rbuf = NULL;
+    w->batch = NULL;
 }
