@@ -13,8 +13,8 @@
 #include "server_int.h"
 #include "sockit/err.h"
 
-#define UDP_BATCH 16
-#define BATCHES_PER_EVENT 4
+#define UDP_BATCH 64
+#define BATCHES_PER_EVENT 8
 #define PREFIX 7                   /* "Hello, " */
 #define PAYLOAD_MAX 65535          /* more than any UDP payload */
 #define SLOT_SIZE (PREFIX + PAYLOAD_MAX + 1)
