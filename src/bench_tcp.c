@@ -678,6 +678,8 @@ int bench_tcp_init(struct bench_worker *w)
 
 void bench_tcp_run(struct bench_worker *w)
 {
+    if (w->has_quota && w->quota == 0 && w->o->mode != BENCH_IDLE)
+        return; /* -n smaller than --threads: nothing for this worker to do */
     sk_timer_start(w->loop, &w->tick, TICK_MS, tick_cb);
     if (w->sh->end_ns && w->o->mode != BENCH_IDLE) {
         uint64_t now = sk_now_ns();

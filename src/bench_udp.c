@@ -247,6 +247,8 @@ int bench_udp_init(struct bench_worker *w)
 
 void bench_udp_run(struct bench_worker *w)
 {
+    if (w->has_quota && w->quota == 0)
+        return; /* -n smaller than --threads: nothing for this worker to do */
     for (unsigned i = 0; i < w->nconns; i++) {
         struct bench_udp_sock *s = &w->socks[i];
         int rc = sk_io_start(w->loop, &s->io, s->io.fd, SK_READ, sock_cb);

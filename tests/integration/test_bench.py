@@ -181,6 +181,14 @@ def test_pipelined_line_framing_threads_exact(serve):
     assert summary_messages(srv) == 20001
 
 
+def test_fewer_requests_than_threads(serve):
+    srv = serve("--quiet")
+    out, d = bench_json(f"127.0.0.1:{srv.port}", "-n", "1", "-c", "4", "--threads", "3",
+                        timeout=20)
+    assert out.returncode == 0, out.stderr
+    assert d["replies"] == 1 and d["errors"] == 0
+
+
 def test_warmup_is_excluded_from_the_count(serve):
     srv = serve("--quiet")
     out, d = bench_json(f"127.0.0.1:{srv.port}", "-n", "2000", "-c", "4", "--warmup", "0.3")
