@@ -319,15 +319,14 @@ def test_udp_mode_counts_lost_datagrams():
 
 
 def test_udp_against_sockit_serve(serve):
-    try:
-        srv = serve("--quiet", "--udp", timeout=5)
-    except AssertionError:
-        pytest.skip("sockit serve --udp has not landed on this branch")
-    if not any(proto == "udp" for _, proto in srv.addrs):
-        pytest.skip("sockit serve --udp has not landed on this branch")
+    srv = serve("--quiet", "--udp")
+    srv.wait_log(r"listening on \S+ \(udp")  # the tcp line may come first
     out, d = bench_json(f"127.0.0.1:{srv.port}", "--udp", "-n", "5000", "-c", "4", "-P", "16")
     assert out.returncode == 0, out.stderr
     assert d["replies"] == 5000 and d["errors"] == 0
+    assert srv.stop() == 0
+    line = [x for x in srv.lines if "summary:" in x][-1]
+    assert int(re.search(r"datagrams=(\d+)", line).group(1)) == 5000
 
 
 def test_unreachable_target_fails_clearly():
