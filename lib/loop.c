@@ -115,17 +115,33 @@ int sk_io_set(struct sk_loop *loop, struct sk_io *io, unsigned mask)
     return rc;
 }
 
+static void io_forget(struct sk_loop *loop, struct sk_io *io)
+{
+    for (int i = 0; i < loop->npending; i++)
+        if (loop->pending[i].io == io)
+            loop->pending[i].io = NULL;
+    loop->io_count--;
+    io->mask = 0;
+}
+
 void sk_io_stop(struct sk_loop *loop, struct sk_io *io)
 {
     if (!io->active)
         return;
     io->active = 0;
     sk__backend_del(loop, io);
-    for (int i = 0; i < loop->npending; i++)
-        if (loop->pending[i].io == io)
-            loop->pending[i].io = NULL;
-    loop->io_count--;
-    io->mask = 0;
+    io_forget(loop, io);
+}
+
+void sk_io_close(struct sk_loop *loop, struct sk_io *io)
+{
+    if (io->active) {
+        io->active = 0;
+        io_forget(loop, io);
+    }
+    if (io->fd >= 0)
+        close(io->fd);
+    io->fd = -1;
 }
 
 /* ---- timers: a binary min-heap ordered by due_ms ---- */

@@ -56,6 +56,11 @@ int sk_io_set(struct sk_loop *loop, struct sk_io *io, unsigned mask);
  * on a handle that is already stopped. */
 void sk_io_stop(struct sk_loop *loop, struct sk_io *io);
 
+/* Stops watching and closes the fd in one step. Saves the EPOLL_CTL_DEL:
+ * closing the last descriptor of a file removes it from epoll anyway. Use
+ * it only when no other descriptor (dup, fork) refers to the same socket. */
+void sk_io_close(struct sk_loop *loop, struct sk_io *io);
+
 /* Arms t to fire once after delay_ms (re-arming moves it). */
 void sk_timer_start(struct sk_loop *loop, struct sk_timer *t, uint64_t delay_ms, sk_timer_cb cb);
 /* Arms t for an absolute time on the loop clock. */

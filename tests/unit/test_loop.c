@@ -1,5 +1,6 @@
 /* Unit tests: the event loop (fd readiness, timers, stop, close checks). */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -143,4 +144,23 @@ Test(loop, handle_stopped_by_earlier_callback_is_skipped)
     close(f1[1]);
     close(f2[0]);
     close(f2[1]);
+}
+
+Test(loop, io_close_unregisters_and_closes)
+{
+    int err = 0;
+    struct sk_loop *loop = sk_loop_new(&err);
+    int f[2];
+    cr_assert_eq(pipe(f), 0);
+    struct sk_io io = {0};
+    cr_assert_eq(sk_io_start(loop, &io, f[0], SK_READ, on_either), 0);
+    cr_assert_eq(sk_loop_handles(loop), 1);
+    int fd = f[0];
+    sk_io_close(loop, &io);
+    cr_assert_eq(sk_loop_handles(loop), 0);
+    cr_assert_eq(io.fd, -1);
+    cr_assert_lt(fcntl(fd, F_GETFD), 0, "the fd is closed");
+    sk_io_close(loop, &io); /* a second close is harmless */
+    cr_assert_eq(sk_loop_free(loop), 0);
+    close(f[1]);
 }
