@@ -402,3 +402,32 @@ def test_sigint_reports_what_was_measured(serve):
     assert d["interrupted"] is True and d["replies"] > 0
     assert d["elapsed_s"] < 5
     assert p.returncode == 1  # an interrupted run is not a clean run
+
+
+def test_live_line_on_a_terminal(serve):
+    import pty
+    srv = serve("--quiet")
+    master, slave = pty.openpty()
+    p = subprocess.Popen([SOCKIT, "bench", f"127.0.0.1:{srv.port}", "-d", "2.5", "-c", "2"],
+                         stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    live = b""
+    try:
+        out, _ = p.communicate(timeout=20)
+        while True:  # the pty holds what bench wrote to stderr
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            live += chunk
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(master)
+    assert p.returncode == 0
+    lines = re.findall(rb"\[ +\d+\.\ds\] +[\d.]+/s  total \d+  errors 0", live)
+    assert len(lines) >= 2, live
+    assert b"throughput" in out and b"[" not in out  # the live line stays off stdout
