@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# Server PIDs and ports live in PID_<name> / PORT_<name>, assigned through eval
+# in start(): shellcheck cannot see those assignments.
+# shellcheck disable=SC2034,SC2154
 # bench/compare.sh: the same `sockit bench` load against `sockit serve` and
 # its peers, side by side, on loopback; writes docs/performance.md and
 # docs/performance.png.
@@ -80,13 +83,17 @@ start() {
     wait_tcp "$port"
 }
 
-stop() {
-    local pid=$1
-    kill "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
+# forget PID: it has exited and been waited for; never signal it again.
+forget() {
     local keep=() p
-    for p in "${PIDS[@]}"; do [[ $p != "$pid" ]] && keep+=("$p"); done
+    for p in "${PIDS[@]}"; do [[ $p != "$1" ]] && keep+=("$p"); done
     PIDS=("${keep[@]}")
+}
+
+stop() {
+    kill "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+    forget "$1"
 }
 
 # The command line of each server (chunk and line framing) and how the
@@ -251,6 +258,7 @@ for s in sockit epoll redis node asyncio seed; do
     sleep 2
     during=$(rss_kib "${!pid_var}")
     wait "$bpid"
+    forget "$bpid"
     echo "$n $before $during" >"$RES/C.$s"
     stop "${!pid_var}"
 done
