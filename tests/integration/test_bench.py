@@ -40,8 +40,9 @@ class ThreadServer:
     """A tiny TCP server for raw mode: answers every `req` it reads with
     `reply`, counting requests. Stopped (joined) by close()."""
 
-    def __init__(self, req=b"PING\r\n", reply=b"+PONG\r\n", greeting=b""):
+    def __init__(self, req=b"PING\r\n", reply=b"+PONG\r\n", greeting=b"", dribble=False):
         self.req, self.reply, self.greeting = req, reply, greeting
+        self.dribble = dribble  # send replies one byte per send()
         self.lsock = socket.socket()
         self.lsock.bind(("127.0.0.1", 0))
         self.lsock.listen(64)
@@ -85,7 +86,12 @@ class ThreadServer:
                 buf = buf[buf.rfind(self.req) + len(self.req):] if n else buf
                 with self.lock:
                     self.count += n
-                conn.sendall(self.reply * n)
+                if self.dribble:
+                    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    for b in self.reply * n:
+                        conn.sendall(bytes([b]))
+                else:
+                    conn.sendall(self.reply * n)
 
     def close(self):
         self.stopping = True
@@ -242,6 +248,19 @@ def test_raw_mode_against_a_ping_server():
         assert out.returncode == 0 and d["replies"] == 100
         time.sleep(0.2)
         assert ts.count == 4000 + 999 + 100
+
+
+def test_raw_terminator_split_byte_by_byte():
+    # "aab" inside "aaab": a matcher that restarts from scratch on a mismatch
+    # misses it; the streaming matcher must not, even one byte per read.
+    with ThreadServer(req=b"q", reply=b"aaab", dribble=True) as ts:
+        out, d = bench_json(f"127.0.0.1:{ts.port}", "--raw", "q", "--reply-until", "aab",
+                            "-c", "2", "-P", "2", "-n", "200", "--timeout", "5")
+        assert out.returncode == 0, out.stderr
+        assert d["replies"] == 200 and d["errors"] == 0
+        out, d = bench_json(f"127.0.0.1:{ts.port}", "--raw", "q", "--expect", "aaab",
+                            "-c", "2", "-n", "100", "--timeout", "5")
+        assert out.returncode == 0 and d["replies"] == 100
 
 
 def test_connect_mode_raw_does_one_request_per_connection():
