@@ -137,6 +137,8 @@ struct bench_worker {
 
     unsigned next_connect;    /* first connection never started yet */
     unsigned connecting;      /* connects in progress */
+    unsigned greeting;        /* connections waiting for their greeting */
+    uint64_t inflight;        /* requests sent and not yet answered, all connections */
     unsigned settled;         /* connections that reached ready or failed for good */
     unsigned rr;              /* open loop: round-robin cursor */
     bool ever_connected;

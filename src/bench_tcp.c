@@ -74,14 +74,10 @@ static void settle(struct bench_worker *w, struct bench_conn *c);
 /* Finished when -n is used up and nothing is in flight any more. */
 static void maybe_done(struct bench_worker *w)
 {
-    if (w->finishing || !w->has_quota || w->quota > 0)
+    if (w->finishing || !w->has_quota || w->quota > 0 || w->inflight > 0)
         return;
-    for (unsigned i = 0; i < w->nconns; i++) {
-        const struct bench_conn *c = &w->conns[i];
-        if (c->count > 0 || (w->o->mode == BENCH_CONNECT &&
-                             (c->state == C_CONNECTING || c->state == C_GREETING)))
-            return;
-    }
+    if (w->o->mode == BENCH_CONNECT && (w->connecting > 0 || w->greeting > 0))
+        return;
     finish(w);
 }
 
@@ -120,10 +116,14 @@ static void conn_close(struct bench_conn *c, bool reset)
     }
     if (c->state == C_CONNECTING)
         c->w->connecting--;
+    else if (c->state == C_GREETING)
+        c->w->greeting--;
+    c->w->inflight -= c->count;
     sk_buf_free(&c->out);
     c->head = c->count = 0;
     c->ms = (struct match_state){0};
     c->greet_pos = 0;
+    c->state = C_IDLE; /* closed; the caller says what comes next */
 }
 
 static void retry_cb(struct sk_loop *loop, struct sk_timer *t)
@@ -217,6 +217,7 @@ static void push(struct bench_conn *c, unsigned k, uint64_t intended0, double st
     }
     note_first(w, step > 0 ? intended0 : now);
     c->count += k;
+    w->inflight += k;
     send_bytes(c, w->reqs, (size_t)k * w->o->req_len);
 }
 
@@ -360,6 +361,8 @@ static void connect_done(struct bench_conn *c, uint64_t now)
 static void on_ready(struct bench_conn *c)
 {
     struct bench_worker *w = c->w;
+    if (c->state == C_GREETING)
+        w->greeting--;
     c->state = C_READY;
     switch (w->o->mode) {
     case BENCH_CONNECT:
@@ -395,6 +398,7 @@ static void on_connected(struct bench_conn *c)
     w->st.connects++;
     if (w->o->greeting) {
         c->state = C_GREETING;
+        w->greeting++;
         sk_io_set(w->loop, &c->io, SK_READ);
     } else {
         sk_io_set(w->loop, &c->io, SK_READ);
@@ -518,6 +522,7 @@ static bool on_data(struct bench_conn *c, const char *data, size_t n)
         c->head = (c->head + 1) % w->o->depth;
     }
     c->count -= (unsigned)done;
+    w->inflight -= (uint64_t)done;
     if (open_loop(w))
         dispatch_on(c, now);
     else
@@ -643,6 +648,13 @@ static void finish(struct bench_worker *w)
         sk_timer_stop(w->loop, &c->retry);
         conn_close(c, false);
         c->state = C_DONE;
+    }
+    if ((w->inflight || w->greeting || w->connecting) && !w->fatal) {
+        /* The counters behind maybe_done() went wrong: say so, loudly. */
+        w->fatal = SK_EPROTO;
+        snprintf(w->fatal_what, sizeof w->fatal_what,
+                 "internal error: bench accounting (%llu/%u/%u)",
+                 (unsigned long long)w->inflight, w->greeting, w->connecting);
     }
     publish(w);
 }
