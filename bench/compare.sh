@@ -156,24 +156,38 @@ for s in $LINE_SERVERS; do
     eval start "${s}_line" "$p" $(server_cmd "$s" line "$p") || exit 1
 done
 
+# rotate N WORD...: the words, starting at the N-th (mod their count), so that
+# no server always runs first in a round (right after the previous round's
+# connect storm) or always last.
+rotate() {
+    local n=$1
+    shift
+    local words=("$@") i
+    for ((i = 0; i < ${#words[@]}; i++)); do
+        printf '%s ' "${words[(i + n) % ${#words[@]}]}"
+    done
+}
+
 # ---- A: 50 connections, one request in flight; B: line framing, -P 16;
-#      D: connect rate. Interleaved runs. ----
+#      D: connect rate. Interleaved runs, order rotated each round. ----
 for r in $(seq "$RUNS"); do
-    for s in $CHUNK_SERVERS; do
+    # shellcheck disable=SC2086
+    for s in $(rotate "$r" $CHUNK_SERVERS); do
         port_var=PORT_${s}_chunk pid_var=PID_${s}_chunk
         log "run $r: $s, 50 connections, not pipelined"
         # shellcheck disable=SC2046
         bench "$RES/A.$s.$r" "${!pid_var}" "127.0.0.1:${!port_var}" -c 50 -d "$DUR" --warmup "$WARM" \
             $(gen_proto "$s" chunk)
     done
-    for s in $LINE_SERVERS; do
+    # shellcheck disable=SC2086
+    for s in $(rotate "$r" $LINE_SERVERS); do
         port_var=PORT_${s}_line pid_var=PID_${s}_line
         log "run $r: $s, 50 connections, pipeline 16"
         # shellcheck disable=SC2046
         bench "$RES/B.$s.$r" "${!pid_var}" "127.0.0.1:${!port_var}" -c 50 -P 16 -d "$DUR" --warmup "$WARM" \
             $(gen_proto "$s" line)
     done
-    for s in sockit epoll redis node asyncio; do
+    for s in $(rotate "$r" sockit epoll redis node asyncio); do
         port_var=PORT_${s}_chunk pid_var=PID_${s}_chunk
         log "run $r: $s, connect rate"
         # shellcheck disable=SC2046
@@ -223,7 +237,7 @@ if grep -q '(udp' "$WORK/sockit_udp.log" && kill -0 "$PID_sockit_udp" 2>/dev/nul
     q=$(free_port)
     start bare_udp "$q" "$WORK/udp_server" "$q"
     for r in $(seq "$RUNS"); do
-        for s in sockit bare; do
+        for s in $(rotate "$r" sockit bare); do
             port_var=PORT_${s}_udp pid_var=PID_${s}_udp
             log "run $r: UDP $s"
             bench "$RES/E.$s.$r" "${!pid_var}" "127.0.0.1:${!port_var}" --udp -c 8 -P 32 -d "$DUR" \

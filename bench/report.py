@@ -114,7 +114,8 @@ md += [f"- {line.replace('=', ': ', 1)}" for line in machine]
 md += [f"- generator (`sockit bench`, one thread) pinned to CPU {GEN_CPU}, every server to CPU "
        f"{SRV_CPU} with `taskset`; loopback (127.0.0.1) only",
        f"- each figure is the median of {RUNS} runs of {DUR} s after a {WARM} s warm-up, "
-       "runs interleaved across servers (run 1 of each, then run 2, ...); runs with any error "
+       "runs interleaved across servers (run 1 of each, then run 2, ...), the order rotated "
+       "each round so no server always goes first; runs with any error "
        "are left out of the medians and shown in the last column",
        "- closed loop (each connection sends its next request when its reply arrives): these "
        "are throughput figures; latency is service time at that load", ""]
