@@ -1,7 +1,9 @@
 /* Non-blocking logger: a byte ring guarded by a mutex, drained by a thread. */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -23,32 +25,40 @@ struct sk_log {
     char *ring;
     size_t cap, head, used; /* bytes live at ring[head .. head+used) mod cap */
     uint64_t dropped, dropped_reported;
-    bool closing;
+    atomic_bool closing;
 };
 
-/* Writes all of p, retrying on EINTR; gives up after ~1 s of a stuck fd so
- * shutdown can never hang on a pipe nobody reads. */
-static void write_all(int fd, const char *p, size_t n)
+/* Writes all of p without ever blocking in write(): poll() first, then at
+ * most PIPE_BUF bytes, which a pipe that polls writable always takes. A
+ * reader that never drains keeps the writer waiting (and the ring drops new
+ * lines) until the logger closes; from then on one second without progress
+ * gives up. Returns false when the bytes were abandoned. */
+static bool write_all(struct sk_log *log, const char *p, size_t n)
 {
-    int stuck_ms = 0;
+    int stalled_ms = 0;
     while (n > 0) {
-        ssize_t w = write(fd, p, n);
+        struct pollfd pf = {.fd = log->fd, .events = POLLOUT};
+        int r = poll(&pf, 1, 100);
+        if (r < 0 && errno != EINTR)
+            return false;
+        if (r <= 0) {
+            stalled_ms += r == 0 ? 100 : 0;
+            if (atomic_load(&log->closing) && stalled_ms >= 1000)
+                return false;
+            continue;
+        }
+        if (pf.revents & (POLLERR | POLLNVAL))
+            return false;
+        ssize_t w = write(log->fd, p, n < PIPE_BUF ? n : PIPE_BUF);
         if (w > 0) {
             p += w;
             n -= (size_t)w;
-            stuck_ms = 0;
-            continue;
+            stalled_ms = 0;
+        } else if (w < 0 && errno != EINTR && errno != EAGAIN) {
+            return false; /* EPIPE, a closed stderr, ...: logging is best effort */
         }
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && errno == EAGAIN && stuck_ms < 1000) {
-            struct pollfd pf = {.fd = fd, .events = POLLOUT};
-            poll(&pf, 1, 50);
-            stuck_ms += 50;
-            continue;
-        }
-        return; /* EPIPE, a closed stderr, ... : logging is best effort */
     }
+    return true;
 }
 
 static void *writer_main(void *arg)
@@ -57,10 +67,10 @@ static void *writer_main(void *arg)
     char chunk[16384];
     pthread_mutex_lock(&log->mu);
     for (;;) {
-        while (log->used == 0 && !log->closing)
+        while (log->used == 0 && !atomic_load(&log->closing))
             pthread_cond_wait(&log->cv, &log->mu);
-        if (log->used == 0 && log->closing)
-            break;
+        if (log->used == 0)
+            break; /* closing, and everything is out */
         size_t n = log->used < sizeof chunk ? log->used : sizeof chunk;
         size_t first = log->cap - log->head < n ? log->cap - log->head : n;
         memcpy(chunk, log->ring + log->head, first);
@@ -68,8 +78,10 @@ static void *writer_main(void *arg)
         log->head = (log->head + n) % log->cap;
         log->used -= n;
         pthread_mutex_unlock(&log->mu);
-        write_all(log->fd, chunk, n);
+        bool ok = write_all(log, chunk, n);
         pthread_mutex_lock(&log->mu);
+        if (!ok && atomic_load(&log->closing))
+            log->used = 0; /* nobody reads: drop the rest rather than hang */
     }
     pthread_mutex_unlock(&log->mu);
     return NULL;
@@ -166,7 +178,7 @@ void sk_log_free(struct sk_log *log)
     if (!log)
         return;
     pthread_mutex_lock(&log->mu);
-    log->closing = true;
+    atomic_store(&log->closing, true);
     pthread_cond_signal(&log->cv);
     pthread_mutex_unlock(&log->mu);
     pthread_join(log->thread, NULL);

@@ -140,12 +140,14 @@ void sk__session_close(struct sk__session *s, enum sk__close_reason why)
     /* Free the --max-conns slot before the close is logged: whoever reads
      * the log line may connect again at once. */
     atomic_fetch_sub(&w->srv->open_sessions, 1);
-    char addr[SK_ADDRSTR_MAX];
-    sk_log_printf(w->srv->cfg.log, "close %s reason=%s messages=%llu",
-                  sk_addr_format((struct sockaddr *)&s->peer, addr, sizeof addr),
-                  reason_name[why], (unsigned long long)s->msgs);
-    sk_io_stop(w->loop, &s->io);
-    close(s->io.fd);
+    if (w->srv->cfg.log) { /* --quiet: not even the formatting */
+        char addr[SK_ADDRSTR_MAX];
+        sk_log_printf(w->srv->cfg.log, "close %s reason=%s messages=%llu",
+                      sk_addr_format((struct sockaddr *)&s->peer, addr, sizeof addr),
+                      reason_name[why], (unsigned long long)s->msgs);
+    }
+    /* The session's fd is never duplicated: close() alone leaves epoll. */
+    sk_io_close(w->loop, &s->io);
     if (s->lingering) {
         list_unlink(&w->l_head, &w->l_tail, s);
         if (!w->l_head)
@@ -564,9 +566,11 @@ void sk__session_accepted(struct sk__worker *w, int fd, const struct sockaddr *p
     list_append(&w->s_head, &w->s_tail, s);
     w->nsessions++;
     w->stats.conns++;
-    char addr[SK_ADDRSTR_MAX];
-    sk_log_printf(w->srv->cfg.log, "open %s",
-                  sk_addr_format((struct sockaddr *)&s->peer, addr, sizeof addr));
+    if (w->srv->cfg.log) {
+        char addr[SK_ADDRSTR_MAX];
+        sk_log_printf(w->srv->cfg.log, "open %s",
+                      sk_addr_format((struct sockaddr *)&s->peer, addr, sizeof addr));
+    }
     if (w->srv->cfg.idle_timeout_s && !sk_timer_armed(&w->idle_timer))
         arm_idle(w);
     size_t glen;

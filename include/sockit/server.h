@@ -26,7 +26,7 @@ struct sk_server_config {
     size_t max_conns;       /* 0: unlimited (bounded by RLIMIT_NOFILE) */
     unsigned idle_timeout_s;/* 0: never */
     unsigned workers;       /* 0: online CPUs */
-    int backlog;            /* <= 0: SOMAXCONN */
+    int backlog;            /* <= 0: the system's maximum (net.core.somaxconn) */
     size_t max_msg;         /* line framing: longest message; 0: 64 KiB */
     size_t out_pause;       /* pending output that pauses reading; 0: 256 KiB */
     size_t out_limit;       /* pending output that closes the session; 0: 4 MiB */

@@ -75,3 +75,22 @@ Test(log, full_ring_drops_and_counts_instead_of_blocking)
     pthread_join(th, NULL);
     close(p[0]);
 }
+
+Test(log, free_returns_when_nobody_ever_reads, .timeout = 20)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    int err = 0;
+    struct sk_log *log = sk_log_new(p[1], 1 << 20, &err);
+    cr_assert_not_null(log);
+    char line[512];
+    memset(line, 'y', sizeof line - 1);
+    line[sizeof line - 1] = '\0';
+    for (int i = 0; i < 1000; i++) /* 512 KB: far more than the pipe holds */
+        sk_log_printf(log, "%s", line);
+    uint64_t t0 = sk_now_ms();
+    sk_log_free(log); /* must give up on the stuck pipe, not hang */
+    cr_assert_lt(sk_now_ms() - t0, 10000);
+    close(p[0]);
+    close(p[1]);
+}
