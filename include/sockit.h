@@ -23,5 +23,6 @@
 #include "sockit/transport.h"
 #include "sockit/url.h"
 /* bench: */
+#include "sockit/hist.h"
 
 #endif

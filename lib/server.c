@@ -1,9 +1,11 @@
 /* Greeting server lifecycle: listeners, worker threads, accept, shutdown. */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "server_int.h"
@@ -26,6 +28,11 @@ static void fill_defaults(struct sk_server_config *cfg)
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         cfg->workers = n > 0 ? (unsigned)n : 1;
     }
+    /* The system's maximum: listen() silently caps the backlog at
+     * net.core.somaxconn, which may be above the SOMAXCONN constant (4096)
+     * that sk_listen would otherwise use. */
+    if (cfg->backlog <= 0)
+        cfg->backlog = INT_MAX;
     if (cfg->max_msg == 0)
         cfg->max_msg = SK_MSG_MAX_DEFAULT;
     if (cfg->out_pause == 0)
@@ -114,31 +121,45 @@ static void accept_retry_cb(struct sk_loop *loop, struct sk_timer *t)
     struct sk__worker *w = SK_CONTAINER_OF(t, struct sk__worker, accept_retry);
     if (w->stopping)
         return;
+    bool again = false;
     for (size_t i = 0; i < w->srv->nlisteners; i++) {
         struct sk__listen_handle *h = &w->lh[i];
-        if (!h->active && !h->l->udp &&
-            sk_io_start_exclusive(loop, &h->io, h->l->fd, listen_cb) == 0)
+        if (!h->backoff)
+            continue;
+        if (sk_io_start_exclusive(loop, &h->io, h->l->fd, listen_cb) == 0) {
             h->active = true;
+            h->backoff = false;
+        } else {
+            again = true;
+        }
     }
+    if (again)
+        sk_timer_start(loop, &w->accept_retry, ACCEPT_RETRY_MS, accept_retry_cb);
 }
 
-/* Out of fds: stop watching the TCP listeners for a moment instead of
- * spinning on a readiness we cannot act on. (An EPOLLEXCLUSIVE registration
- * cannot be modified, only removed and added again.) */
-static void accept_backoff(struct sk__worker *w)
+/* Out of fds: stop watching the listeners for a moment instead of spinning
+ * on a readiness we cannot act on. The handles are removed from the loop
+ * and added back later: an EPOLLEXCLUSIVE registration cannot be modified
+ * (EPOLL_CTL_MOD fails with EINVAL), so merely clearing its interest left
+ * the listener armed and the worker spinning on accept. One log line per
+ * episode, not one per retry. */
+static void accept_backoff(struct sk__worker *w, int err)
 {
-    if (sk_timer_armed(&w->accept_retry))
-        return;
-    sk_log_printf(w->srv->cfg.log, "accept: %s; pausing accepts for %d ms", strerror(errno),
-                  ACCEPT_RETRY_MS);
     for (size_t i = 0; i < w->srv->nlisteners; i++) {
         struct sk__listen_handle *h = &w->lh[i];
         if (h->active && !h->l->udp) {
             sk_io_stop(w->loop, &h->io);
             h->active = false;
+            h->backoff = true;
         }
     }
-    sk_timer_start(w->loop, &w->accept_retry, ACCEPT_RETRY_MS, accept_retry_cb);
+    if (!w->fd_starved) {
+        w->fd_starved = true;
+        sk_log_printf(w->srv->cfg.log, "accept: %s; pausing accepts for %d ms at a time",
+                      strerror(err), ACCEPT_RETRY_MS);
+    }
+    if (!sk_timer_armed(&w->accept_retry))
+        sk_timer_start(w->loop, &w->accept_retry, ACCEPT_RETRY_MS, accept_retry_cb);
 }
 
 static void refuse(struct sk__worker *w, int fd)
@@ -146,6 +167,12 @@ static void refuse(struct sk__worker *w, int fd)
     /* Best effort: the socket is fresh, so the line fits in its buffer. */
     ssize_t n = send(fd, busy_line, sizeof busy_line - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
     (void)n;
+    /* A close with unread input sends a reset instead of a FIN, and a reset
+     * can destroy the line before the peer reads it: send our FIN first and
+     * discard what the peer already sent (a few reads, never blocking). */
+    shutdown(fd, SHUT_WR);
+    for (int i = 0; i < 4 && recv(fd, w->rbuf, w->rbuf_size, MSG_DONTWAIT) > 0; i++)
+        ;
     close(fd);
     w->stats.refused++;
 }
@@ -161,8 +188,12 @@ static void accept_some(struct sk__worker *w, int lfd)
             if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
                 continue;
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-                accept_backoff(w);
+                accept_backoff(w, errno);
             return; /* EAGAIN: drained */
+        }
+        if (w->fd_starved) {
+            w->fd_starved = false;
+            sk_log_printf(w->srv->cfg.log, "accept: accepting again");
         }
         size_t open = atomic_fetch_add(&w->srv->open_sessions, 1) + 1;
         if (max && open > max) {
@@ -196,6 +227,7 @@ static void stop_listening(struct sk__worker *w)
         if (w->lh[i].active)
             sk_io_stop(w->loop, &w->lh[i].io);
         w->lh[i].active = false;
+        w->lh[i].backoff = false;
     }
     sk_timer_stop(w->loop, &w->accept_retry);
 }
@@ -204,8 +236,7 @@ static void grace_cb(struct sk_loop *loop, struct sk_timer *t)
 {
     struct sk__worker *w = SK_CONTAINER_OF(t, struct sk__worker, grace_timer);
     (void)loop;
-    while (w->s_head)
-        sk__session_close(w->s_head, SK__CLOSE_SHUTDOWN);
+    sk__worker_close_all(w, SK__CLOSE_SHUTDOWN);
 }
 
 static void stop_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
@@ -224,7 +255,9 @@ static void stop_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
     sk__worker_drain(w);
     /* Sessions still flushing get the grace period; the loop ends by itself
      * once the last handle is gone. */
-    if (w->s_head)
+    if (!sk__worker_has_sessions(w))
+        sk_timer_stop(loop, &w->delay_timer);
+    else
         sk_timer_start(loop, &w->grace_timer, w->srv->cfg.grace_ms, grace_cb);
 }
 
@@ -241,9 +274,9 @@ static void worker_free(struct sk__worker *w)
         stop_listening(w);
         if (!w->stopping && w->stop_fd >= 0)
             sk_io_stop(w->loop, &w->stop_io);
-        while (w->s_head)
-            sk__session_close(w->s_head, SK__CLOSE_SHUTDOWN);
+        sk__worker_close_all(w, SK__CLOSE_SHUTDOWN);
         sk_timer_stop(w->loop, &w->idle_timer);
+        sk_timer_stop(w->loop, &w->linger_timer);
         sk_timer_stop(w->loop, &w->delay_timer);
         sk_timer_stop(w->loop, &w->grace_timer);
         sk_loop_free(w->loop);
@@ -341,6 +374,14 @@ void sk_server_stop(struct sk_server *srv)
         ssize_t n = write(srv->workers[i].stop_fd, &one, sizeof one);
         (void)n; /* an eventfd write only fails when the counter is full */
     }
+    /* Stop accepting at once, not when the last session has gone: a TCP
+     * listener that is shut down leaves the LISTEN state, so new connects
+     * are refused and those still queued in the backlog are reset instead
+     * of hanging until exit. The fd stays valid (a worker may be in accept4
+     * on it: that returns EINVAL) and is closed by sk_server_free. */
+    for (size_t i = 0; i < srv->nlisteners; i++)
+        if (!srv->listeners[i].udp)
+            shutdown(srv->listeners[i].fd, SHUT_RDWR);
 }
 
 int sk_server_wait(struct sk_server *srv, struct sk_server_stats *stats)

@@ -53,6 +53,12 @@ struct sk__session {
     bool read_closed; /* peer sent FIN (or we stopped reading for good) */
     bool exiting;     /* "exit" seen: close once the pending output is sent */
     bool paused;      /* reading paused: too much output pending */
+    bool lingering;   /* ended by an error: the error line goes out, then our
+                       * FIN; input is read and discarded until the peer's
+                       * FIN or the linger deadline (last_active_ms), so the
+                       * close does not reset the line away */
+    bool wr_shut;     /* lingering: shutdown(SHUT_WR) done */
+    uint8_t linger_why; /* lingering: the reason logged on close */
     struct sockaddr_in6 peer; /* holds a sockaddr_in too */
 };
 
@@ -61,7 +67,8 @@ struct sk__listen_handle {
     struct sk_io io;
     struct sk__worker *w;
     const struct sk__listener *l;
-    bool active;
+    bool active;  /* registered with the loop */
+    bool backoff; /* unregistered for a while: out of fds */
 };
 
 struct sk__worker {
@@ -72,10 +79,13 @@ struct sk__worker {
     struct sk_io stop_io;    /* eventfd: sk_server_stop() */
     int stop_fd;
     struct sk_timer accept_retry; /* EMFILE back-off */
+    bool fd_starved;              /* in a back-off episode (logged once) */
     struct sk_timer idle_timer;
     struct sk_timer delay_timer;
     struct sk_timer grace_timer;
     struct sk__session *s_head, *s_tail;
+    struct sk__session *l_head, *l_tail; /* lingering, deadline order */
+    struct sk_timer linger_timer;
     size_t nsessions;
     struct sk__delayed *d_head, *d_tail;
     struct sk_buf wbuf;   /* replies of one read, before the write */
@@ -104,6 +114,12 @@ void sk__worker_idle_cb(struct sk_loop *loop, struct sk_timer *t);
 void sk__worker_delay_cb(struct sk_loop *loop, struct sk_timer *t);
 /* Shutdown: stop reading everywhere, close sessions with nothing pending. */
 void sk__worker_drain(struct sk__worker *w);
+/* Closes every session of the worker, lingering ones included. */
+void sk__worker_close_all(struct sk__worker *w, enum sk__close_reason why);
+static inline bool sk__worker_has_sessions(const struct sk__worker *w)
+{
+    return w->s_head || w->l_head;
+}
 
 /* udp.c */
 int sk__udp_worker_init(struct sk__worker *w);

@@ -16,6 +16,16 @@
 
 /* Reads per readiness event before yielding to other sessions. */
 #define READS_PER_EVENT 4
+/* A session ended by an error (its error line sent, then our FIN) goes on
+ * reading and discarding what the peer still sends for at most this long:
+ * closing with unread input would make the kernel send a reset, which can
+ * destroy the error line before the peer reads it. */
+#define LINGER_MS 2000
+/* Line framing with --delay: each message costs an allocation of its own
+ * until its reply is due, so one read may not carry too many: a 64 KiB read
+ * of empty lines would be 65,536 of them (about 4 MiB) before the pause
+ * check. Reads are this small instead (a few hundred KiB of entries). */
+#define DELAY_LINE_READ 4096
 
 static const char *reason_name[] = {
     [SK__CLOSE_EXIT] = "exit",         [SK__CLOSE_EOF] = "eof",
@@ -27,40 +37,46 @@ static const char *reason_name[] = {
 static const char too_long_line[] = "Error: message too long\n";
 
 static void session_cb(struct sk_loop *loop, struct sk_io *io, unsigned events);
+static bool linger_start(struct sk__session *s, enum sk__close_reason why, const char *line,
+                         size_t len);
 
 /* ---- the worker's session list (least recently active first) ---- */
 
-static void list_unlink(struct sk__worker *w, struct sk__session *s)
+static void list_unlink(struct sk__session **head, struct sk__session **tail,
+                        struct sk__session *s)
 {
     if (s->prev)
         s->prev->next = s->next;
     else
-        w->s_head = s->next;
+        *head = s->next;
     if (s->next)
         s->next->prev = s->prev;
     else
-        w->s_tail = s->prev;
+        *tail = s->prev;
     s->prev = s->next = NULL;
 }
 
-static void list_append(struct sk__worker *w, struct sk__session *s)
+static void list_append(struct sk__session **head, struct sk__session **tail,
+                        struct sk__session *s)
 {
-    s->prev = w->s_tail;
+    s->prev = *tail;
     s->next = NULL;
-    if (w->s_tail)
-        w->s_tail->next = s;
+    if (*tail)
+        (*tail)->next = s;
     else
-        w->s_head = s;
-    w->s_tail = s;
+        *head = s;
+    *tail = s;
 }
 
 static void touch(struct sk__session *s)
 {
     struct sk__worker *w = s->w;
+    if (s->lingering)
+        return; /* last_active_ms is its linger deadline */
     s->last_active_ms = sk_loop_now(w->loop);
     if (w->srv->cfg.idle_timeout_s && w->s_tail != s) {
-        list_unlink(w, s);
-        list_append(w, s);
+        list_unlink(&w->s_head, &w->s_tail, s);
+        list_append(&w->s_head, &w->s_tail, s);
     }
 }
 
@@ -76,8 +92,13 @@ void sk__worker_idle_cb(struct sk_loop *loop, struct sk_timer *t)
 {
     struct sk__worker *w = SK_CONTAINER_OF(t, struct sk__worker, idle_timer);
     uint64_t limit = w->srv->cfg.idle_timeout_s * 1000ull;
-    while (w->s_head && w->s_head->last_active_ms + limit <= sk_loop_now(loop))
-        sk__session_close(w->s_head, SK__CLOSE_IDLE);
+    while (w->s_head && w->s_head->last_active_ms + limit <= sk_loop_now(loop)) {
+        struct sk__session *s = w->s_head;
+        if (s->dq_head)
+            touch(s); /* waiting for our delayed reply: we are the idle one */
+        else
+            sk__session_close(s, SK__CLOSE_IDLE);
+    }
     arm_idle(w);
 }
 
@@ -95,27 +116,49 @@ static void dq_unlink(struct sk__worker *w, struct sk__delayed *d)
         w->d_tail = d->wprev;
 }
 
+/* Drops the replies still waiting for their --delay. */
+static void dq_drop(struct sk__session *s)
+{
+    for (struct sk__delayed *d = s->dq_head, *next; d; d = next) {
+        next = d->cnext;
+        dq_unlink(s->w, d);
+        free(d);
+    }
+    s->dq_head = s->dq_tail = NULL;
+    s->dq_bytes = 0;
+    /* No reply left to wait for: a timer left armed would keep the loop
+     * (and a shutdown) waiting for up to --delay for nothing. */
+    if (!s->w->d_head)
+        sk_timer_stop(s->w->loop, &s->w->delay_timer);
+}
+
 void sk__session_close(struct sk__session *s, enum sk__close_reason why)
 {
     struct sk__worker *w = s->w;
+    if (s->lingering)
+        why = (enum sk__close_reason)s->linger_why; /* what really ended it */
+    /* Free the --max-conns slot before the close is logged: whoever reads
+     * the log line may connect again at once. */
+    atomic_fetch_sub(&w->srv->open_sessions, 1);
     char addr[SK_ADDRSTR_MAX];
     sk_log_printf(w->srv->cfg.log, "close %s reason=%s messages=%llu",
                   sk_addr_format((struct sockaddr *)&s->peer, addr, sizeof addr),
                   reason_name[why], (unsigned long long)s->msgs);
     sk_io_stop(w->loop, &s->io);
     close(s->io.fd);
-    list_unlink(w, s);
-    for (struct sk__delayed *d = s->dq_head, *next; d; d = next) {
-        next = d->cnext;
-        dq_unlink(w, d);
-        free(d);
+    if (s->lingering) {
+        list_unlink(&w->l_head, &w->l_tail, s);
+        if (!w->l_head)
+            sk_timer_stop(w->loop, &w->linger_timer);
+    } else {
+        list_unlink(&w->s_head, &w->s_tail, s);
     }
+    dq_drop(s);
     sk_buf_free(&s->in);
     sk_buf_free(&s->out);
     free(s);
     w->nsessions--;
-    atomic_fetch_sub(&w->srv->open_sessions, 1);
-    if (w->stopping && !w->s_head) {
+    if (w->stopping && !sk__worker_has_sessions(w)) {
         /* Last session of a draining worker: let the loop end now. */
         sk_timer_stop(w->loop, &w->grace_timer);
         sk_timer_stop(w->loop, &w->delay_timer);
@@ -132,9 +175,10 @@ static size_t pending(const struct sk__session *s)
 static void update_interest(struct sk__session *s)
 {
     const struct sk_server_config *cfg = &s->w->srv->cfg;
-    s->paused = pending(s) > cfg->out_pause;
+    s->paused = !s->lingering && pending(s) > cfg->out_pause;
     unsigned mask = 0;
-    if (!s->read_closed && !s->exiting && !s->paused)
+    if (s->lingering ? !s->read_closed
+                     : !s->read_closed && !s->exiting && !s->paused && !s->w->stopping)
         mask |= SK_READ;
     if (sk_buf_size(&s->out))
         mask |= SK_WRITE;
@@ -175,11 +219,28 @@ static bool send_or_queue(struct sk__session *s, const char *p, size_t n)
  * Returns false when it was closed. */
 static bool maybe_finish(struct sk__session *s)
 {
+    if (s->lingering) {
+        if (sk_buf_size(&s->out) > 0)
+            return true;
+        if (!s->wr_shut) {
+            shutdown(s->io.fd, SHUT_WR); /* the error line is out: our FIN follows */
+            s->wr_shut = true;
+        }
+        if (s->read_closed || s->w->stopping) {
+            sk__session_close(s, SK__CLOSE_ERROR);
+            return false;
+        }
+        return true;
+    }
     if (pending(s) > 0 || s->dq_head)
         return true;
     if (s->exiting) {
-        sk__session_close(s, SK__CLOSE_EXIT);
-        return false;
+        /* Not a plain close: input the peer sent after "exit" may still be
+         * unread, and a close with unread input resets the connection,
+         * destroying replies not yet delivered. FIN, then linger. */
+        if (!linger_start(s, SK__CLOSE_EXIT, NULL, 0))
+            return false;
+        return maybe_finish(s);
     }
     if (s->read_closed || s->w->stopping) {
         sk__session_close(s, s->w->stopping ? SK__CLOSE_SHUTDOWN : SK__CLOSE_EOF);
@@ -207,6 +268,81 @@ static void flush_out(struct sk__session *s)
         update_interest(s);
 }
 
+/* ---- ending a session with an error line ---- */
+
+static void linger_cb(struct sk_loop *loop, struct sk_timer *t)
+{
+    struct sk__worker *w = SK_CONTAINER_OF(t, struct sk__worker, linger_timer);
+    while (w->l_head && w->l_head->last_active_ms <= sk_loop_now(loop))
+        sk__session_close(w->l_head, SK__CLOSE_ERROR);
+    if (w->l_head)
+        sk_timer_start_at(loop, t, w->l_head->last_active_ms, linger_cb);
+}
+
+/* Sends `line` (if any) after the replies already queued, then our FIN,
+ * then closes once the peer's FIN arrives or LINGER_MS have passed,
+ * whichever is first; input is discarded meanwhile. The close is logged
+ * with reason `why`. Replies still waiting for their --delay go out at
+ * once, before the line: the session is ending, and order is kept.
+ * Returns false when the session was closed; otherwise the caller flushes. */
+static bool linger_start(struct sk__session *s, enum sk__close_reason why, const char *line,
+                         size_t len)
+{
+    struct sk__worker *w = s->w;
+    while (s->dq_head) {
+        struct sk__delayed *d = s->dq_head;
+        s->dq_head = d->cnext;
+        if (!s->dq_head)
+            s->dq_tail = NULL;
+        s->dq_bytes -= (uint32_t)(sizeof *d + d->len);
+        dq_unlink(w, d);
+        bool alive = send_or_queue(s, d->data, d->len);
+        free(d);
+        if (!alive)
+            return false; /* closed: its other entries were dropped with it */
+    }
+    if (!w->d_head)
+        sk_timer_stop(w->loop, &w->delay_timer);
+    sk_buf_free(&s->in);
+    list_unlink(&w->s_head, &w->s_tail, s);
+    s->lingering = true;
+    s->linger_why = (uint8_t)why;
+    s->last_active_ms = sk_loop_now(w->loop) + LINGER_MS;
+    list_append(&w->l_head, &w->l_tail, s);
+    if (!sk_timer_armed(&w->linger_timer))
+        sk_timer_start_at(w->loop, &w->linger_timer, w->l_head->last_active_ms, linger_cb);
+    return send_or_queue(s, line, len);
+}
+
+/* A lingering session is readable: discard. */
+static void linger_read(struct sk__session *s)
+{
+    struct sk__worker *w = s->w;
+    for (int i = 0; i < READS_PER_EVENT && !s->read_closed; i++) {
+        ssize_t n = recv(s->io.fd, w->rbuf, w->rbuf_size, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN)
+                break;
+            sk__session_close(s, SK__CLOSE_RESET);
+            return;
+        }
+        if (n == 0)
+            s->read_closed = true;
+        w->stats.bytes_in += (size_t)n;
+    }
+    flush_out(s);
+}
+
+void sk__worker_close_all(struct sk__worker *w, enum sk__close_reason why)
+{
+    while (w->s_head)
+        sk__session_close(w->s_head, why);
+    while (w->l_head)
+        sk__session_close(w->l_head, why);
+}
+
 /* ---- delayed replies (--delay) ---- */
 
 static bool delay_push(struct sk__session *s, const char *msg, size_t n)
@@ -229,7 +365,7 @@ static bool delay_push(struct sk__session *s, const char *msg, size_t n)
     else
         s->dq_head = d;
     s->dq_tail = d;
-    s->dq_bytes += (uint32_t)len;
+    s->dq_bytes += (uint32_t)(sizeof *d + len); /* what it really costs */
     d->wnext = NULL;
     d->wprev = w->d_tail;
     if (w->d_tail)
@@ -252,11 +388,13 @@ void sk__worker_delay_cb(struct sk_loop *loop, struct sk_timer *t)
         s->dq_head = d->cnext; /* d is always its session's oldest entry */
         if (!s->dq_head)
             s->dq_tail = NULL;
-        s->dq_bytes -= d->len;
+        s->dq_bytes -= (uint32_t)(sizeof *d + d->len);
         bool alive = send_or_queue(s, d->data, d->len);
         free(d);
-        if (alive)
+        if (alive) {
+            touch(s); /* the peer's idle time starts when it has its reply */
             flush_out(s);
+        }
     }
     if (w->d_head)
         sk_timer_start_at(loop, t, w->d_head->due_ms, sk__worker_delay_cb);
@@ -307,16 +445,12 @@ static bool on_line_data(struct sk__session *s, const char *data, size_t n)
         int rc = sk_line_next(data + used, n - used, max, &mlen, &consumed);
         if (rc == SK_ETOOBIG) {
             /* Answer what came before, then the error line, then close. */
-            struct sk__worker *w = s->w;
-            bool alive = send_or_queue(s, sk_buf_head(&w->wbuf), sk_buf_size(&w->wbuf));
-            w->wbuf.off = w->wbuf.len = 0;
-            if (!alive)
-                return false; /* s is gone */
-            ssize_t k = send(s->io.fd, too_long_line, sizeof too_long_line - 1,
-                             MSG_NOSIGNAL | MSG_DONTWAIT);
-            (void)k;
-            sk__session_close(s, SK__CLOSE_TOOLONG);
-            return false;
+            bool alive = send_or_queue(s, sk_buf_head(&s->w->wbuf), sk_buf_size(&s->w->wbuf));
+            s->w->wbuf.off = s->w->wbuf.len = 0;
+            if (alive && linger_start(s, SK__CLOSE_TOOLONG, too_long_line,
+                                      sizeof too_long_line - 1))
+                flush_out(s);
+            return false; /* closed, or lingering: no more input is parsed */
         }
         if (rc == 0)
             break;
@@ -326,6 +460,16 @@ static bool on_line_data(struct sk__session *s, const char *data, size_t n)
     }
     if (data == sk_buf_head(&s->in)) {
         sk_buf_consume(&s->in, used);
+        /* The buffer grew to hold the whole read; a short partial line left
+         * over must not keep it (64 KiB held for a byte, per connection). */
+        size_t left = sk_buf_size(&s->in);
+        if (left > 0 && s->in.cap > 4 * left + 256) {
+            struct sk_buf small = {0};
+            if (sk_buf_append(&small, sk_buf_head(&s->in), left) == 0) {
+                sk_buf_free(&s->in);
+                s->in = small;
+            }
+        }
     } else if (used < n && !s->exiting && sk_buf_append(&s->in, data + used, n - used) < 0) {
         sk__session_close(s, SK__CLOSE_ERROR);
         return false;
@@ -339,8 +483,13 @@ static void on_readable(struct sk__session *s)
 {
     struct sk__worker *w = s->w;
     bool line = w->srv->cfg.framing == SK_FRAMING_LINE;
+    if (s->lingering) {
+        linger_read(s);
+        return;
+    }
+    size_t want = line && w->srv->cfg.delay_ms ? DELAY_LINE_READ : w->rbuf_size;
     for (int i = 0; i < READS_PER_EVENT && !s->exiting && !s->read_closed; i++) {
-        ssize_t n = recv(s->io.fd, w->rbuf, w->rbuf_size, 0);
+        ssize_t n = recv(s->io.fd, w->rbuf, want, 0);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -356,8 +505,12 @@ static void on_readable(struct sk__session *s)
         w->stats.bytes_in += (size_t)n;
         bool alive = line ? on_line_data(s, w->rbuf, (size_t)n)
                           : on_message(s, w->rbuf, (size_t)n);
-        if (!alive)
+        if (!alive) {
+            /* Replies built for a session that is gone must not go to the
+             * next session served by this worker. */
+            w->wbuf.off = w->wbuf.len = 0;
             return;
+        }
         /* One send() for all the replies of this read. */
         alive = send_or_queue(s, sk_buf_head(&w->wbuf), sk_buf_size(&w->wbuf));
         w->wbuf.off = w->wbuf.len = 0; /* keep the memory for the next read */
@@ -365,7 +518,7 @@ static void on_readable(struct sk__session *s)
             return;
         if (pending(s) > w->srv->cfg.out_pause)
             break;
-        if ((size_t)n < w->rbuf_size)
+        if ((size_t)n < want)
             break; /* the socket is most likely drained */
     }
     touch(s);
@@ -376,11 +529,17 @@ static void session_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
 {
     (void)loop;
     struct sk__session *s = SK_CONTAINER_OF(io, struct sk__session, io);
-    if ((events & SK_ERROR) && !(events & SK_WRITE) && sk_buf_size(&s->out)) {
+    if ((events & (SK_HUP | SK_ERROR)) && (s->read_closed || (events & SK_ERROR))) {
+        /* A socket error, or a hang-up after the peer's FIN was read: the
+         * peer is gone, nothing more can be read or sent. epoll reports
+         * these whatever the interest mask, so a session waiting with no
+         * interest (a delayed reply pending, or paused) must not wait here:
+         * it would be woken again at once, for as long as it waited. */
         sk__session_close(s, SK__CLOSE_RESET);
         return;
     }
-    if (events & SK_READ && !s->read_closed && !s->exiting && !s->paused) {
+    bool reading = !s->read_closed && (s->lingering || (!s->exiting && !s->paused));
+    if ((events & SK_READ) && reading) {
         on_readable(s);
         return; /* on_readable flushed already */
     }
@@ -402,7 +561,7 @@ void sk__session_accepted(struct sk__worker *w, int fd, const struct sockaddr *p
                                               : sizeof(struct sockaddr_in);
     memcpy(&s->peer, peer, plen);
     s->last_active_ms = sk_loop_now(w->loop);
-    list_append(w, s);
+    list_append(&w->s_head, &w->s_tail, s);
     w->nsessions++;
     w->stats.conns++;
     char addr[SK_ADDRSTR_MAX];
@@ -418,9 +577,12 @@ void sk__session_accepted(struct sk__worker *w, int fd, const struct sockaddr *p
 
 void sk__worker_drain(struct sk__worker *w)
 {
-    for (struct sk__session *s = w->s_head, *next; s; s = next) {
-        next = s->next;
-        if (maybe_finish(s))
-            update_interest(s);
+    struct sk__session *lists[2] = {w->s_head, w->l_head};
+    for (int i = 0; i < 2; i++) {
+        for (struct sk__session *s = lists[i], *next; s; s = next) {
+            next = s->next;
+            if (maybe_finish(s))
+                update_interest(s);
+        }
     }
 }

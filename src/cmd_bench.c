@@ -1,10 +1,280 @@
-/* sockit bench: placeholder until its issue lands; fails loudly. */
+/* sockit bench: a load generator for the greeting protocol (and, raw, for
+ * any request/reply protocol). This file runs the show: options, limits,
+ * worker threads, the live line, the report. The load itself is generated
+ * in bench_tcp.c and bench_udp.c, one event loop per thread, in the manner
+ * of redis-benchmark on ae. */
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench.h"
 #include "cli.h"
+
+#define POLL_MS 50
+
+static struct bench_shared *g_shared; /* for the signal handler only */
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (g_shared)
+        atomic_store(&g_shared->stop, true); /* lock-free: async-signal-safe */
+}
+
+static int resolve(const struct bench_opts *o, struct bench_shared *sh)
+{
+    struct addrinfo hints = {.ai_socktype = o->mode == BENCH_UDP ? SOCK_DGRAM : SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV};
+    char port[8];
+    snprintf(port, sizeof port, "%u", o->ep.port);
+    struct addrinfo *ai = NULL;
+    int rc = getaddrinfo(o->ep.host, port, &hints, &ai);
+    if (rc != 0) {
+        cli_error("cannot resolve %s: %s", o->ep.host, gai_strerror(rc));
+        return SK_ERESOLVE;
+    }
+    memcpy(&sh->addr, ai->ai_addr, ai->ai_addrlen);
+    sh->addrlen = ai->ai_addrlen;
+    freeaddrinfo(ai);
+    return 0;
+}
+
+/* Splits -c, --rate and -n between the workers and prepares each. */
+static int workers_init(const struct bench_opts *o, struct bench_shared *sh,
+                        struct bench_worker *ws)
+{
+    for (unsigned i = 0; i < o->threads; i++) {
+        struct bench_worker *w = &ws[i];
+        w->o = o;
+        w->sh = sh;
+        w->id = i;
+        w->nconns = o->conns / o->threads + (i < o->conns % o->threads);
+        w->rate = o->rate * w->nconns / o->conns;
+        w->has_quota = o->requests > 0;
+        w->quota = o->requests / o->threads + (i < o->requests % o->threads);
+        int rc = 0;
+        w->loop = sk_loop_new(&rc);
+        if (!w->loop)
+            return rc;
+        if ((rc = sk_hist_init(&w->lat)) < 0 || (rc = sk_hist_init(&w->svc)) < 0)
+            return rc;
+        rc = o->mode == BENCH_UDP ? bench_udp_init(w) : bench_tcp_init(w);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void workers_free(const struct bench_opts *o, struct bench_worker *ws)
+{
+    for (unsigned i = 0; i < o->threads; i++) {
+        struct bench_worker *w = &ws[i];
+        if (o->mode == BENCH_UDP)
+            bench_udp_free(w);
+        else
+            bench_tcp_free(w);
+        sk_hist_free(&w->lat);
+        sk_hist_free(&w->svc);
+        if (w->loop && sk_loop_free(w->loop) < 0)
+            cli_error("bench: internal error: worker %u left handles registered", i);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct bench_worker *w = arg;
+    if (w->o->mode == BENCH_UDP)
+        bench_udp_run(w);
+    else
+        bench_tcp_run(w);
+    atomic_store(&w->done, true);
+    return NULL;
+}
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL); /* EINTR (a signal) just ends the nap early */
+}
+
+/* Waits for the workers, printing the live line and the idle-mode notice. */
+static void watch(const struct bench_opts *o, struct bench_shared *sh, struct bench_worker *ws)
+{
+    uint64_t last_print = sh->t0_ns, last_replies = 0;
+    bool held = false;
+    for (;;) {
+        unsigned done = 0, settled = 0;
+        uint64_t replies = 0, errors = 0;
+        for (unsigned i = 0; i < o->threads; i++) {
+            done += atomic_load(&ws[i].done);
+            settled += atomic_load(&ws[i].pub_settled);
+            replies += atomic_load_explicit(&ws[i].pub_replies, memory_order_relaxed);
+            errors += atomic_load_explicit(&ws[i].pub_errors, memory_order_relaxed);
+        }
+        if (done == o->threads)
+            return;
+        if (o->mode == BENCH_IDLE && !held && settled == o->threads) {
+            held = true;
+            fprintf(stderr, "sockit: bench: holding connections for %.3g s\n", o->idle_s);
+        }
+        uint64_t now = sk_now_ns();
+        if (o->live && o->mode != BENCH_IDLE && now - last_print >= 1000000000u) {
+            double dt = (double)(now - last_print) / 1e9;
+            fprintf(stderr, "[%6.1fs] %12.1f/s  total %llu  errors %llu%s\n",
+                    (double)(now - sh->t0_ns) / 1e9, (double)(replies - last_replies) / dt,
+                    (unsigned long long)replies, (unsigned long long)errors,
+                    now < sh->measure_ns ? "  (warm-up)" : "");
+            last_print = now;
+            last_replies = replies;
+        }
+        sleep_ms(POLL_MS);
+    }
+}
+
+static void collect(const struct bench_opts *o, const struct bench_shared *sh,
+                    struct bench_worker *ws, struct bench_result *r, uint64_t stopped_ns)
+{
+    uint64_t first = 0, last = 0, hold_start = 0;
+    double hold = 0;
+    for (unsigned i = 0; i < o->threads; i++) {
+        struct bench_worker *w = &ws[i];
+        sk_hist_merge(&r->lat, &w->lat);
+        sk_hist_merge(&r->svc, &w->svc);
+        r->st.sent += w->st.sent;
+        r->st.replies += w->st.replies;
+        for (int k = 0; k < BERR__COUNT; k++)
+            r->st.errors[k] += w->st.errors[k];
+        r->st.connects += w->st.connects;
+        r->st.bytes_in += w->st.bytes_in;
+        r->st.bytes_out += w->st.bytes_out;
+        r->st.open += w->st.open;
+        r->gave_up |= w->gave_up;
+        if (w->first_ns && (first == 0 || w->first_ns < first))
+            first = w->first_ns;
+        if (w->last_ns > last)
+            last = w->last_ns;
+        if (w->hold_start_ns > hold_start)
+            hold_start = w->hold_start_ns;
+        if (w->hold_end_ns > w->hold_start_ns && w->hold_start_ns)
+            hold += (double)(w->hold_end_ns - w->hold_start_ns) / 1e9 / o->threads;
+    }
+    r->interrupted = atomic_load(&sh->stop);
+    if (o->mode == BENCH_IDLE) {
+        r->open_s = hold_start ? (double)(hold_start - sh->t0_ns) / 1e9 : 0;
+        r->hold_s = hold;
+        r->elapsed_s = hold;
+        return;
+    }
+    uint64_t begin = first > sh->measure_ns ? first : sh->measure_ns;
+    uint64_t end = sh->end_ns && !r->interrupted ? sh->end_ns : last;
+    if (sh->end_ns && r->interrupted && stopped_ns < sh->end_ns)
+        end = stopped_ns;
+    if (first == 0)
+        end = begin;
+    r->elapsed_s = end > begin ? (double)(end - begin) / 1e9 : 0;
+}
+
+static int run(const struct bench_opts *o, struct bench_shared *sh, struct bench_worker *ws)
+{
+    sh->t0_ns = sk_now_ns();
+    sh->measure_ns = sh->t0_ns + (uint64_t)(o->warmup_s * 1e9);
+    if (!o->requests && o->mode != BENCH_IDLE)
+        sh->end_ns = sh->measure_ns + (uint64_t)(o->duration_s * 1e9);
+    unsigned started = 0;
+    int rc = 0;
+    for (; started < o->threads; started++) {
+        rc = pthread_create(&ws[started].thread, NULL, worker_main, &ws[started]);
+        if (rc != 0) {
+            cli_error("bench: cannot start thread: %s", strerror(rc));
+            atomic_store(&sh->stop, true);
+            break;
+        }
+    }
+    if (rc == 0)
+        watch(o, sh, ws);
+    uint64_t stopped = sk_now_ns();
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(ws[i].thread, NULL);
+    if (rc != 0)
+        return EXIT_FAIL;
+    for (unsigned i = 0; i < o->threads; i++)
+        if (ws[i].fatal) {
+            cli_error("%s: %s", ws[i].fatal_what, sk_strerror(ws[i].fatal));
+            return EXIT_FAIL;
+        }
+    struct bench_result r = {0};
+    if (sk_hist_init(&r.lat) < 0 || sk_hist_init(&r.svc) < 0) {
+        sk_hist_free(&r.lat);
+        cli_error("out of memory");
+        return EXIT_FAIL;
+    }
+    collect(o, sh, ws, &r, stopped);
+    if (r.gave_up)
+        cli_error("bench: gave up: every connection kept failing (%llu errors); "
+                  "is the target a %s server?", (unsigned long long)bench_errors_total(&r.st),
+                  o->raw ? "matching" : "greeting-protocol, same --framing,");
+    if (o->json)
+        bench_report_json(o, &r);
+    else
+        bench_report_text(o, &r);
+    bool clean = bench_errors_total(&r.st) == 0 && !r.interrupted && !r.gave_up;
+    if (o->mode == BENCH_IDLE)
+        clean = clean && r.st.open == o->conns;
+    sk_hist_free(&r.lat);
+    sk_hist_free(&r.svc);
+    if (!cli_stdout_ok())
+        return EXIT_FAIL;
+    return clean ? EXIT_OK : EXIT_FAIL;
+}
 
 int cmd_bench(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    cli_error("bench: not implemented yet");
-    return EXIT_FAIL;
+    struct bench_opts o;
+    int rc = bench_parse(argc, argv, &o);
+    if (rc != 0) {
+        bench_opts_free(&o);
+        return rc < 0 ? EXIT_OK : rc; /* -1: --help was printed */
+    }
+    struct bench_shared sh = {0};
+    struct bench_worker *ws = NULL;
+    if (match_prepare(&o.reply) < 0) {
+        cli_error("out of memory");
+        rc = EXIT_FAIL;
+        goto out;
+    }
+    if (bench_limits_check(&o) < 0 || resolve(&o, &sh) < 0) {
+        rc = EXIT_FAIL;
+        goto out;
+    }
+    ws = calloc(o.threads, sizeof *ws);
+    if (!ws) {
+        cli_error("out of memory");
+        rc = EXIT_FAIL;
+        goto out;
+    }
+    rc = workers_init(&o, &sh, ws);
+    if (rc < 0) {
+        cli_error("bench: cannot set up: %s", sk_strerror(rc));
+        rc = EXIT_FAIL;
+        goto out;
+    }
+    g_shared = &sh;
+    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESETHAND};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    rc = run(&o, &sh, ws);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    g_shared = NULL;
+out:
+    if (ws)
+        workers_free(&o, ws);
+    free(ws);
+    bench_opts_free(&o);
+    return rc;
 }

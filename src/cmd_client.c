@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -19,13 +20,16 @@ static const char client_help[] =
     "Connect to a greeting server, print its greeting, send each MSG and print\n"
     "each reply on its own line, then send \"exit\" and close. Without MSG, read\n"
     "messages from standard input, one per line, until end of input.\n"
+    "In chunk framing an empty message cannot be sent: an empty MSG is an error\n"
+    "and empty input lines are skipped. The message \"exit\" ends the session\n"
+    "there: later messages are not sent.\n"
     "\n"
     "Options:\n"
     "  -u, --udp              send datagrams instead (no greeting; each reply is\n"
     "                         awaited, and re-sent for after a timeout)\n"
     "  -f, --framing MODE     chunk (default) or line: must match the server\n"
-    "  -t, --timeout SEC      limit for the connect and for each reply (default 10;\n"
-    "                         fractions allowed)\n"
+    "  -t, --timeout SEC      limit for the connect, for each reply, and for a send\n"
+    "                         that makes no progress (default 10; fractions allowed)\n"
     "  -h, --help             this help\n"
     "\n"
     "Exit status: 0 when every message was answered; 1 when the connection failed\n"
@@ -105,12 +109,14 @@ static void print_reply(const char *p, size_t n, enum sk_framing f)
     fflush(stdout);
 }
 
-static int send_all(int fd, const char *p, size_t n)
+static int send_all(int fd, const char *p, size_t n, int flags)
 {
     while (n > 0) {
-        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+        ssize_t k = send(fd, p, n, MSG_NOSIGNAL | flags);
         if (k < 0 && errno == EINTR)
             continue;
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return SK_ETIMEDOUT; /* SO_SNDTIMEO: the server stopped reading */
         if (k < 0)
             return SK_ERR(errno);
         p += k;
@@ -122,9 +128,11 @@ static int send_all(int fd, const char *p, size_t n)
 static int exchange(struct conn *c, const struct client_opts *o, const char *msg, size_t n,
                     unsigned long idx)
 {
-    int rc = send_all(c->fd, msg, n);
-    if (rc == 0 && o->framing == SK_FRAMING_LINE)
-        rc = send_all(c->fd, "\n", 1);
+    /* In line framing the message and its "\n" leave in one segment. */
+    bool line = o->framing == SK_FRAMING_LINE;
+    int rc = send_all(c->fd, msg, n, line ? MSG_MORE : 0);
+    if (rc == 0 && line)
+        rc = send_all(c->fd, "\n", 1, 0);
     if (rc < 0) {
         cli_error("client: sending message %lu: %s", idx, sk_strerror(rc));
         return EXIT_FAIL;
@@ -142,7 +150,20 @@ static int exchange(struct conn *c, const struct client_opts *o, const char *msg
                   rc == SK_ECLOSED ? "connection closed by server" : sk_strerror(rc));
         return EXIT_FAIL;
     }
-    print_reply(sk_buf_head(&c->in), len, o->framing);
+    /* Anything but "Hello, M!" (e.g. "Error: message too long" from a server
+     * at its --max-line, just before it closes) is a failure, not a reply. */
+    const char *h = sk_buf_head(&c->in);
+    size_t body = len;
+    if (o->framing == SK_FRAMING_LINE && body > 0 && h[body - 1] == '\n')
+        body -= (body > 1 && h[body - 2] == '\r') ? 2 : 1;
+    if (body != elen || memcmp(h, expect, elen) != 0) {
+        size_t show = 0;
+        while (show < body && show < 200 && h[show] != '\n' && h[show] != '\r')
+            show++;
+        cli_error("client: unexpected reply to message %lu: %.*s", idx, (int)show, h);
+        return EXIT_FAIL;
+    }
+    print_reply(h, len, o->framing);
     sk_buf_consume(&c->in, len);
     return EXIT_OK;
 }
@@ -162,6 +183,10 @@ static int run_tcp(const struct client_opts *o)
                   sk_strerror(c.fd));
         return EXIT_FAIL;
     }
+    /* --timeout also bounds a send: a server that stops reading must not
+     * leave us blocked in send() for ever. */
+    struct timeval tv = {.tv_sec = o->timeout_ms / 1000, .tv_usec = (o->timeout_ms % 1000) * 1000};
+    setsockopt(c.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     size_t glen, len = 0;
     const char *greeting = sk_greeting(SK_FRAMING_CHUNK, &glen);
     int rc = read_reply(&c, o->framing, greeting, glen, &len);
@@ -184,9 +209,13 @@ static int run_tcp(const struct client_opts *o)
 
     unsigned long idx = 0;
     if (o->nmsgs > 0) {
-        for (int i = 0; i < o->nmsgs; i++)
-            if ((rc = exchange(&c, o, o->msgs[i], strlen(o->msgs[i]), ++idx)) != EXIT_OK)
+        for (int i = 0; i < o->nmsgs; i++) {
+            size_t n = strlen(o->msgs[i]);
+            if (sk_is_exit(o->msgs[i], n))
+                break; /* ends the session: no reply comes, so stop here */
+            if ((rc = exchange(&c, o, o->msgs[i], n, ++idx)) != EXIT_OK)
                 return rc;
+        }
     } else {
         SK_AUTO_FREE char *line = NULL;
         size_t cap = 0;
@@ -194,12 +223,20 @@ static int run_tcp(const struct client_opts *o)
         while ((n = getline(&line, &cap, stdin)) >= 0) {
             if (n > 0 && line[n - 1] == '\n')
                 n--;
+            /* In line framing "\r\n" ends a message: the server drops the
+             * "\r", and so must the reply we expect. */
+            if (n > 0 && line[n - 1] == '\r' && o->framing == SK_FRAMING_LINE)
+                n--;
+            if (n == 0 && o->framing == SK_FRAMING_CHUNK)
+                continue; /* nothing to send: see the check in cmd_client */
+            if (sk_is_exit(line, (size_t)n))
+                break; /* ends the session: no reply comes, so stop here */
             if ((rc = exchange(&c, o, line, (size_t)n, ++idx)) != EXIT_OK)
                 return rc;
         }
     }
     const char *bye = o->framing == SK_FRAMING_LINE ? "exit\n" : "exit";
-    send_all(c.fd, bye, strlen(bye)); /* the server may already be gone: fine */
+    send_all(c.fd, bye, strlen(bye), 0); /* the server may already be gone: fine */
     return cli_stdout_ok() ? EXIT_OK : EXIT_FAIL;
 }
 
@@ -264,5 +301,21 @@ int cmd_client(int argc, char **argv)
     }
     o.msgs = argv + optind + 1;
     o.nmsgs = argc - optind - 1;
+    /* In chunk framing a message is what one write carries, and an empty
+     * write carries nothing: the server would never see it, and we would
+     * wait for a reply that cannot come. */
+    for (int i = 0; i < o.nmsgs && !o.udp; i++) {
+        if (o.msgs[i][0] == '\0' && o.framing == SK_FRAMING_CHUNK) {
+            cli_error("client: message %d is empty: chunk framing cannot carry an empty "
+                      "message (use --framing line)", i + 1);
+            return EXIT_USAGE;
+        }
+        /* In line framing a newline ends a message: it cannot be inside one. */
+        if (o.framing == SK_FRAMING_LINE && strchr(o.msgs[i], '\n')) {
+            cli_error("client: message %d contains a newline, which line framing cannot "
+                      "carry", i + 1);
+            return EXIT_USAGE;
+        }
+    }
     return o.udp ? client_udp(&o) : run_tcp(&o);
 }

@@ -37,12 +37,18 @@ static const char serve_help[] =
     "  -h, --help              this help\n"
     "\n"
     "Log lines go to stderr: \"listening on ADDR (tcp|udp)\" per socket, then\n"
-    "\"open PEER\" and \"close PEER reason=R messages=N\" per session.\n"
+    "\"open PEER\" and \"close PEER reason=R messages=N\" per session, R one of\n"
+    "exit, eof, reset, idle-timeout, message-too-long, output-limit, shutdown,\n"
+    "error.\n"
     "SIGINT/SIGTERM stop accepting, give sessions 2 s to finish, print a summary\n"
     "and exit 0.\n"
     "\n"
     "Limits: pending output over 256 KiB pauses reading from that client; over\n"
-    "4 MiB closes it.\n"
+    "4 MiB closes it. Over --max-conns a client gets \"Error: server busy, too\n"
+    "many connections\" and is closed. Out of file descriptors, accepting pauses\n"
+    "(100 ms at a time) instead of spinning. A session ended by \"exit\" or by an\n"
+    "error line gets its replies, then the server's FIN; what the client sends\n"
+    "after that is discarded for up to 2 s while waiting for its close.\n"
     "\n"
     "Exit status: 0 after a signal-initiated shutdown, 1 on a runtime error\n"
     "(e.g. address in use), 2 on a bad command line.\n";
@@ -158,6 +164,17 @@ static void server_freep(struct sk_server **srv)
 
 static int run_server(struct sk_server_config *cfg, bool quiet)
 {
+    /* Signals are taken synchronously by this thread (sigwait below). Block
+     * them before any thread exists: a thread started earlier (the logger's)
+     * would otherwise inherit them unblocked, and a SIGTERM delivered to it
+     * while this thread is not yet (or no longer) in sigwait kills the
+     * process by the default action instead of stopping it cleanly. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
     int err = 0;
     /* The logger always exists for the start-up and summary lines; --quiet
      * only keeps it away from the sessions. */
@@ -180,13 +197,6 @@ static int run_server(struct sk_server_config *cfg, bool quiet)
                       ep->host, strchr(ep->host, ':') ? "]" : "", ep->port, sk_strerror(rc));
         return EXIT_FAIL;
     }
-    /* Signals are taken synchronously by this thread; workers block them. */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-
     rc = sk_server_start(srv);
     if (rc < 0) {
         cli_error("serve: cannot start workers: %s", sk_strerror(rc));

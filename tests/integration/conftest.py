@@ -23,12 +23,13 @@ class Server:
 
     LISTEN_RE = re.compile(r"listening on (\S+) \((tcp|udp)")
 
-    def __init__(self, args, timeout=10.0):
+    def __init__(self, args, timeout=10.0, **popen_kw):
         self.args = [SOCKIT, "serve"] + list(args)
         if not any(a in ("--listen", "-l") for a in args):
             self.args += ["--listen", "127.0.0.1:0"]
         self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     **popen_kw)
         self.lines = []
         self.cond = threading.Condition()
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -115,16 +116,32 @@ def serve():
     """serve(*args) starts a server; all are stopped after the test."""
     started = []
 
-    def start(*args, timeout=10.0):
-        srv = Server(args, timeout)
+    def start(*args, timeout=10.0, **popen_kw):
+        srv = Server(args, timeout, **popen_kw)
         started.append(srv)
         return srv
 
     yield start
+    # Every server still running is stopped the way a user would (SIGTERM)
+    # and must exit 0 with a summary; under the sanitizer build that is also
+    # where leaks are reported. A server must never have crashed.
+    problems = []
     for srv in started:
         if srv.proc.poll() is None:
-            srv.proc.kill()
-            srv.proc.wait()
+            try:
+                rc = srv.stop(signal.SIGTERM, timeout=10)
+                if rc != 0:
+                    problems.append(f"pid {srv.proc.pid}: exit {rc} after SIGTERM")
+            except AssertionError as e:
+                problems.append(f"pid {srv.proc.pid}: {e}")
+        else:
+            srv.reader.join(5)
+        with srv.cond:
+            bad = [l for l in srv.lines
+                   if "Sanitizer" in l or "runtime error:" in l or "LeakSanitizer" in l]
+        if bad:
+            problems.append(f"pid {srv.proc.pid}: " + " | ".join(bad[:5]))
+    assert not problems, problems
 
 
 def recv_exact(sock, n, timeout=5.0):
@@ -152,3 +169,109 @@ def recv_until(sock, marker, timeout=5.0, limit=1 << 20):
 def run_sockit(*args, input=None, timeout=30.0):
     return subprocess.run([SOCKIT] + list(args), input=input, capture_output=True,
                           timeout=timeout)
+
+
+# ---- helpers for the serve/client suites ----
+
+SANITIZED = "/san/" in SOCKIT
+
+
+def raise_nofile(want):
+    """Raises this process's RLIMIT_NOFILE soft limit to at least `want`
+    (bounded by the hard limit); returns the new soft limit."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < want:
+        new = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        soft = new
+    return soft
+
+
+def wait_until(pred, timeout=10.0, what="condition", interval=0.02):
+    deadline = time.monotonic() + timeout
+    while True:
+        if pred():
+            return
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def wait_fds(srv, baseline, timeout=10.0):
+    """Waits until the server's open fd count is back to `baseline`."""
+    last = []
+
+    def back():
+        last[:] = [srv.fd_count()]
+        return last[0] == baseline
+    try:
+        wait_until(back, timeout, f"fd count back to {baseline}")
+    except AssertionError:
+        raise AssertionError(f"server fds: {last[0]} open, baseline {baseline}")
+
+
+class GoodClient:
+    """A well-behaved client in a thread: request/reply in a loop, every
+    reply checked. `stop()` ends it and returns the number of exchanges;
+    `errors` lists what went wrong (it must stay empty)."""
+
+    def __init__(self, srv, framing="line", pause=0.005, reply_timeout=5.0):
+        self.srv = srv
+        self.line = framing == "line"
+        self.pause = pause
+        self.reply_timeout = reply_timeout
+        self.errors = []
+        self.count = 0
+        self.max_latency = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        wait_until(lambda: self.count > 0 or self.errors, 10, "good client's first reply")
+        assert not self.errors, self.errors
+
+    def _run(self):
+        try:
+            s = self.srv.connect(timeout=self.reply_timeout)
+        except OSError as e:
+            self.errors.append(f"connect: {e!r}")
+            return
+        with s:
+            try:
+                greet = b"Welcome!\n" if self.line else b"Welcome!"
+                got = recv_exact(s, len(greet), self.reply_timeout)
+                if got != greet:
+                    self.errors.append(f"greeting {got!r}")
+                    return
+                i = 0
+                while not self._stop.is_set():
+                    msg = b"good %d" % i
+                    want = b"Hello, " + msg + b"!" + (b"\n" if self.line else b"")
+                    t0 = time.monotonic()
+                    s.sendall(msg + (b"\n" if self.line else b""))
+                    got = recv_exact(s, len(want), self.reply_timeout)
+                    self.max_latency = max(self.max_latency, time.monotonic() - t0)
+                    if got != want:
+                        self.errors.append(f"exchange {i}: sent {msg!r}, got {got!r}")
+                        return
+                    self.count += 1
+                    i += 1
+                    self._stop.wait(self.pause)
+                s.sendall(b"exit\n" if self.line else b"exit")
+                if s.recv(100) != b"":
+                    self.errors.append("no close after exit")
+            except OSError as e:
+                self.errors.append(f"after {self.count} exchanges: {e!r}")
+
+    def stop(self, timeout=10.0):
+        self._stop.set()
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "good client thread hung"
+        return self.count
+
+
+def cpu_seconds(pid):
+    """User + system CPU time used so far by process pid."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

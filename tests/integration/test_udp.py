@@ -1,4 +1,5 @@
 """UDP: `serve --udp` answers every sender; `client --udp` waits, retries, reports."""
+import re
 import socket
 import time
 
@@ -6,6 +7,9 @@ from conftest import run_sockit
 
 
 def udp_port(srv, family="127.0.0.1"):
+    # the listening lines arrive one by one: wait for the UDP one
+    srv.wait_log(r"listening on " + re.escape(family) + r"\S* \(udp")
+    srv._listening()
     for addr, proto in srv.addrs:
         if proto == "udp" and addr.startswith(family):
             return int(addr.rpartition(":")[2])

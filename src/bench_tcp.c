@@ -1,0 +1,724 @@
+/* sockit bench: one worker's TCP connections.
+ *
+ * Each connection runs through
+ *   IDLE -> CONNECTING -> GREETING -> READY -> (closed: BACKOFF or DONE)
+ * on the worker's event loop. READY connections carry requests: closed loop
+ * (a reply lets the connection send again, up to -P in flight) or open loop
+ * (--rate: the worker owns a schedule of intended send times and hands due
+ * requests to connections with room; latency counts from the intended time).
+ * --connect closes a connection as soon as it is READY and starts it again;
+ * --idle keeps every connection READY without sending anything. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#define TICK_MS 100
+#define RETRY_MS 100
+#define READS_PER_EVENT 4
+/* Failures in a row (no reply, no connect in between) that end the run. */
+#define GIVE_UP_AFTER(w) (3 * (w)->nconns + 3)
+
+enum conn_state { C_IDLE, C_CONNECTING, C_GREETING, C_READY, C_BACKOFF, C_DONE };
+
+struct bench_conn {
+    struct sk_io io;        /* io.fd is -1 while no socket is open */
+    struct bench_worker *w;
+    enum conn_state state;
+    bool settled;           /* counted in w->settled already */
+    struct sk_timer retry;
+    uint64_t started_ns;    /* connect began */
+    struct bench_req *ring; /* depth slots, oldest at head */
+    unsigned head, count;
+    struct match_state ms;
+    size_t greet_pos;
+    struct sk_buf out;      /* request bytes the socket did not take yet */
+};
+
+static void conn_cb(struct sk_loop *loop, struct sk_io *io, unsigned events);
+static void conn_start(struct bench_conn *c);
+static void finish(struct bench_worker *w);
+static void end_cb(struct sk_loop *loop, struct sk_timer *t);
+
+static bool open_loop(const struct bench_worker *w)
+{
+    return w->o->rate > 0;
+}
+
+static void pace_stop(struct bench_worker *w)
+{
+    if (w->pace_on) {
+        sk_io_stop(w->loop, &w->pace);
+        w->pace_on = false;
+    }
+}
+
+/* ---- bookkeeping ---- */
+
+static void publish(struct bench_worker *w)
+{
+    atomic_store_explicit(&w->pub_replies, w->st.replies, memory_order_relaxed);
+    atomic_store_explicit(&w->pub_errors, bench_errors_total(&w->st), memory_order_relaxed);
+}
+
+static void settle(struct bench_worker *w, struct bench_conn *c);
+
+/* Finished when -n is used up and nothing is in flight any more. */
+static void maybe_done(struct bench_worker *w)
+{
+    if (w->finishing || !w->has_quota || w->quota > 0 || w->inflight > 0)
+        return;
+    if (w->o->mode == BENCH_CONNECT && (w->connecting > 0 || w->greeting > 0))
+        return;
+    finish(w);
+}
+
+static void record(struct bench_worker *w, const struct bench_req *r, uint64_t now)
+{
+    w->failures = 0;
+    if (!bench_measured(w->sh, r->intended))
+        return;
+    w->st.replies++;
+    sk_hist_record(&w->lat, now - r->intended);
+    if (open_loop(w))
+        sk_hist_record(&w->svc, now - r->sent);
+    w->last_ns = now;
+}
+
+static void note_first(struct bench_worker *w, uint64_t t)
+{
+    if (bench_measured(w->sh, t) && (w->first_ns == 0 || t < w->first_ns))
+        w->first_ns = t;
+}
+
+/* ---- closing ---- */
+
+static void conn_close(struct bench_conn *c, bool reset)
+{
+    if (c->io.fd >= 0) {
+        if (reset) {
+            /* Connect mode: an RST leaves no TIME_WAIT behind on our side,
+             * so the run is not bounded by the ephemeral port range. */
+            struct linger lg = {.l_onoff = 1, .l_linger = 0};
+            setsockopt(c->io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        }
+        sk_io_stop(c->w->loop, &c->io);
+        close(c->io.fd);
+        c->io.fd = -1;
+    }
+    if (c->state == C_CONNECTING)
+        c->w->connecting--;
+    else if (c->state == C_GREETING)
+        c->w->greeting--;
+    c->w->inflight -= c->count;
+    sk_buf_free(&c->out);
+    c->head = c->count = 0;
+    c->ms = (struct match_state){0};
+    c->greet_pos = 0;
+    c->state = C_IDLE; /* closed; the caller says what comes next */
+}
+
+static void retry_cb(struct sk_loop *loop, struct sk_timer *t)
+{
+    (void)loop;
+    struct bench_conn *c = SK_CONTAINER_OF(t, struct bench_conn, retry);
+    conn_start(c);
+}
+
+static void pump_connects(struct bench_worker *w);
+
+/* Counts an error (each request in flight is one; a failed connect is one),
+ * closes the connection and schedules a new one. */
+static void conn_fail(struct bench_conn *c, enum bench_err cls, int rc)
+{
+    struct bench_worker *w = c->w;
+    uint64_t lost = 0;
+    for (unsigned i = 0; i < c->count; i++)
+        lost += bench_measured(w->sh, c->ring[(c->head + i) % w->o->depth].intended);
+    bool measured_attempt = c->count == 0 && bench_measured(w->sh, c->started_ns);
+    if (lost || measured_attempt || w->o->mode == BENCH_IDLE)
+        w->st.errors[cls] += lost ? lost : 1;
+    bool first = !w->ever_connected && c->state == C_CONNECTING;
+    conn_close(c, false);
+    if (first && w->o->mode != BENCH_IDLE) {
+        /* Nothing ever connected: the target is not there. Stop the run
+         * instead of retrying against it until the deadline. */
+        w->fatal = rc;
+        snprintf(w->fatal_what, sizeof w->fatal_what, "connect to %s", w->o->target);
+        atomic_store(&w->sh->stop, true);
+        c->state = C_DONE;
+        finish(w);
+        return;
+    }
+    settle(w, c);
+    if (w->o->mode != BENCH_IDLE && ++w->failures > GIVE_UP_AFTER(w)) {
+        /* Every connection keeps failing: retrying would never end with -n. */
+        w->gave_up = true;
+        finish(w);
+        return;
+    }
+    if (w->finishing || w->o->mode == BENCH_IDLE) {
+        c->state = C_DONE; /* idle mode counts failures; it does not retry */
+        pump_connects(w);
+        return;
+    }
+    c->state = C_BACKOFF;
+    sk_timer_start(w->loop, &c->retry, RETRY_MS, retry_cb);
+    pump_connects(w);
+    maybe_done(w);
+}
+
+/* ---- sending ---- */
+
+static bool send_bytes(struct bench_conn *c, const char *p, size_t n)
+{
+    struct bench_worker *w = c->w;
+    if (sk_buf_size(&c->out) == 0) {
+        ssize_t k = send(c->io.fd, p, n, MSG_NOSIGNAL);
+        if (k < 0 && errno != EAGAIN && errno != EINTR) {
+            conn_fail(c, BERR_RESET, SK_ERR(errno));
+            return false;
+        }
+        if (k > 0) {
+            w->st.bytes_out += (size_t)k;
+            p += k;
+            n -= (size_t)k;
+        }
+    }
+    if (n > 0) {
+        if (sk_buf_append(&c->out, p, n) < 0) {
+            conn_fail(c, BERR_RESET, SK_ERR(ENOMEM));
+            return false;
+        }
+        sk_io_set(w->loop, &c->io, SK_READ | SK_WRITE);
+    }
+    return true;
+}
+
+/* Puts k requests in flight, the i-th intended at intended(i). */
+static void push(struct bench_conn *c, unsigned k, uint64_t intended0, double step, uint64_t now)
+{
+    struct bench_worker *w = c->w;
+    unsigned depth = w->o->depth;
+    for (unsigned i = 0; i < k; i++) {
+        struct bench_req *r = &c->ring[(c->head + c->count + i) % depth];
+        r->intended = step > 0 ? intended0 + (uint64_t)(step * i) : now;
+        r->sent = now;
+        if (bench_measured(w->sh, r->intended) && w->o->mode != BENCH_CONNECT)
+            w->st.sent++; /* connect mode counts connects, in conn_start() */
+    }
+    note_first(w, step > 0 ? intended0 : now);
+    c->count += k;
+    w->inflight += k;
+    send_bytes(c, w->reqs, (size_t)k * w->o->req_len);
+}
+
+/* Closed loop: fills the connection up to -P in flight. */
+static void fill(struct bench_conn *c)
+{
+    struct bench_worker *w = c->w;
+    unsigned room = w->o->depth - c->count;
+    if (room == 0 || w->finishing)
+        return;
+    uint64_t now = sk_now_ns();
+    if (w->sh->end_ns && now >= w->sh->end_ns)
+        return;
+    if (w->has_quota && now >= w->sh->measure_ns) {
+        if (w->quota < room)
+            room = (unsigned)w->quota;
+        w->quota -= room;
+    }
+    if (room)
+        push(c, room, 0, 0, now);
+}
+
+static uint64_t intended_at(const struct bench_worker *w, uint64_t k)
+{
+    return w->sched_start + (uint64_t)(w->interval_ns * (double)k);
+}
+
+/* Open loop: hands due requests to c while it has room. */
+static void dispatch_on(struct bench_conn *c, uint64_t now)
+{
+    struct bench_worker *w = c->w;
+    uint64_t backlog = w->scheduled - w->dispatched;
+    unsigned room = w->o->depth - c->count;
+    unsigned k = backlog < room ? (unsigned)backlog : room;
+    if (k == 0 || c->state != C_READY)
+        return;
+    uint64_t first = intended_at(w, w->dispatched);
+    w->dispatched += k;
+    push(c, k, first, w->interval_ns, now);
+}
+
+static void dispatch(struct bench_worker *w, uint64_t now)
+{
+    for (unsigned n = 0; n < w->nconns && w->scheduled > w->dispatched; n++) {
+        struct bench_conn *c = &w->conns[w->rr];
+        w->rr = (w->rr + 1) % w->nconns;
+        dispatch_on(c, now);
+    }
+}
+
+/* Arms the pacing timerfd for the absolute time at_ns. */
+static void pace_arm(struct bench_worker *w, uint64_t at_ns)
+{
+    struct itimerspec its = {.it_value = {.tv_sec = (time_t)(at_ns / 1000000000u),
+                                          .tv_nsec = (long)(at_ns % 1000000000u)}};
+    if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+        its.it_value.tv_nsec = 1; /* all zero would disarm it */
+    timerfd_settime(w->pace.fd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+static void pace_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
+{
+    (void)loop;
+    (void)events;
+    struct bench_worker *w = SK_CONTAINER_OF(io, struct bench_worker, pace);
+    uint64_t expirations;
+    while (read(io->fd, &expirations, sizeof expirations) < 0 && errno == EINTR)
+        ;
+    uint64_t now = sk_now_ns();
+    bool more = true;
+    for (;;) {
+        uint64_t at = intended_at(w, w->scheduled);
+        if (at > now)
+            break;
+        if (w->sh->end_ns && at >= w->sh->end_ns) {
+            more = false;
+            break;
+        }
+        if (w->has_quota && at >= w->sh->measure_ns) {
+            if (w->quota == 0) {
+                more = false;
+                break;
+            }
+            w->quota--;
+        }
+        w->scheduled++;
+    }
+    dispatch(w, now);
+    if (w->finishing)
+        return;
+    if (more)
+        pace_arm(w, intended_at(w, w->scheduled));
+    else
+        pace_stop(w);
+    maybe_done(w);
+}
+
+static void start_schedule(struct bench_worker *w)
+{
+    w->sched_start = sk_now_ns();
+    if (sk_io_start(w->loop, &w->pace, w->pace.fd, SK_READ, pace_cb) < 0) {
+        w->fatal = SK_ERR(ENOMEM);
+        snprintf(w->fatal_what, sizeof w->fatal_what, "pacing timer");
+        atomic_store(&w->sh->stop, true);
+        finish(w);
+        return;
+    }
+    w->pace_on = true;
+    pace_arm(w, w->sched_start);
+}
+
+/* ---- connection states ---- */
+
+static void settle(struct bench_worker *w, struct bench_conn *c)
+{
+    if (c->settled)
+        return;
+    c->settled = true;
+    if (++w->settled < w->nconns)
+        return;
+    if (w->o->mode == BENCH_IDLE) {
+        uint64_t now = sk_now_ns();
+        w->hold_start_ns = now;
+        atomic_store(&w->pub_settled, true);
+        sk_timer_start(w->loop, &w->end, (uint64_t)(w->o->idle_s * 1000), end_cb);
+    } else if (open_loop(w) && !w->sched_start) {
+        start_schedule(w);
+    }
+}
+
+/* Connect mode: one connection's cycle is complete; close and go again. */
+static void connect_done(struct bench_conn *c, uint64_t now)
+{
+    struct bench_req r = {.intended = c->started_ns, .sent = c->started_ns};
+    record(c->w, &r, now);
+    conn_close(c, true);
+    c->state = C_IDLE;
+    conn_start(c);
+}
+
+static void on_ready(struct bench_conn *c)
+{
+    struct bench_worker *w = c->w;
+    if (c->state == C_GREETING)
+        w->greeting--;
+    c->state = C_READY;
+    switch (w->o->mode) {
+    case BENCH_CONNECT:
+        settle(w, c);
+        if (w->o->raw && !w->o->greeting) {
+            /* No greeting to wait for: one request and its reply stand in
+             * for it (redis: PING, +PONG), so the server has to accept. */
+            push(c, 1, c->started_ns, 1, sk_now_ns());
+            return;
+        }
+        connect_done(c, sk_now_ns());
+        return;
+    case BENCH_IDLE:
+        settle(w, c);
+        pump_connects(w);
+        return;
+    default:
+        settle(w, c);
+        pump_connects(w);
+        if (open_loop(w))
+            dispatch_on(c, sk_now_ns());
+        else
+            fill(c);
+        return;
+    }
+}
+
+static void on_connected(struct bench_conn *c)
+{
+    struct bench_worker *w = c->w;
+    w->connecting--;
+    w->ever_connected = true;
+    w->st.connects++;
+    if (w->o->greeting) {
+        c->state = C_GREETING;
+        w->greeting++;
+        sk_io_set(w->loop, &c->io, SK_READ);
+    } else {
+        sk_io_set(w->loop, &c->io, SK_READ);
+        on_ready(c);
+    }
+}
+
+static void conn_start(struct bench_conn *c)
+{
+    struct bench_worker *w = c->w;
+    if (w->finishing || atomic_load_explicit(&w->sh->stop, memory_order_relaxed)) {
+        c->state = C_DONE;
+        return;
+    }
+    uint64_t now = sk_now_ns();
+    if (w->o->mode == BENCH_CONNECT) {
+        if (w->sh->end_ns && now >= w->sh->end_ns) {
+            c->state = C_DONE;
+            return;
+        }
+        if (w->has_quota && now >= w->sh->measure_ns) {
+            if (w->quota == 0) {
+                c->state = C_DONE;
+                maybe_done(w);
+                return;
+            }
+            w->quota--;
+        }
+        if (bench_measured(w->sh, now))
+            w->st.sent++;
+        note_first(w, now);
+    }
+    c->started_ns = now;
+    c->state = C_CONNECTING;
+    w->connecting++;
+    const struct sockaddr *sa = (const struct sockaddr *)&w->sh->addr;
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        conn_fail(c, BERR_CONNECT, SK_ERR(errno));
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->io.fd = fd;
+    int rc = connect(fd, sa, w->sh->addrlen);
+    if (rc < 0 && errno != EINPROGRESS) {
+        int e = errno;
+        close(fd);
+        c->io.fd = -1;
+        conn_fail(c, BERR_CONNECT, SK_ERR(e));
+        return;
+    }
+    if (sk_io_start(w->loop, &c->io, fd, SK_WRITE, conn_cb) < 0) {
+        close(fd);
+        c->io.fd = -1;
+        conn_fail(c, BERR_CONNECT, SK_ERR(ENOMEM));
+        return;
+    }
+    if (rc == 0)
+        on_connected(c);
+}
+
+static void pump_connects(struct bench_worker *w)
+{
+    while (w->next_connect < w->nconns && w->connecting < w->o->connect_concurrency &&
+           !w->finishing)
+        conn_start(&w->conns[w->next_connect++]);
+}
+
+/* ---- reading ---- */
+
+/* Consumes the greeting from data; returns how many bytes it took, or -1
+ * after failing the connection. */
+static long eat_greeting(struct bench_conn *c, const char *data, size_t n)
+{
+    const struct bench_opts *o = c->w->o;
+    size_t want = o->greeting_len - c->greet_pos;
+    size_t k = n < want ? n : want;
+    if (memcmp(data, o->greeting + c->greet_pos, k) != 0) {
+        conn_fail(c, BERR_PROTOCOL, SK_EPROTO);
+        return -1;
+    }
+    c->greet_pos += k;
+    if (c->greet_pos == o->greeting_len) {
+        on_ready(c);
+        if (c->state != C_READY)
+            return -1; /* connect mode closed it: the rest is not ours */
+    }
+    return (long)k;
+}
+
+/* Handles bytes received on a GREETING or READY connection. Returns false
+ * when the connection was closed. */
+static bool on_data(struct bench_conn *c, const char *data, size_t n)
+{
+    struct bench_worker *w = c->w;
+    if (c->state == C_GREETING) {
+        long k = eat_greeting(c, data, n);
+        if (k < 0)
+            return false;
+        data += k;
+        n -= (size_t)k;
+        if (n == 0)
+            return true;
+    }
+    long done = match_feed(&w->o->reply, &c->ms, data, n);
+    if (done < 0 || (unsigned long)done > c->count) {
+        /* A wrong reply, or a reply nobody asked for (idle mode included). */
+        conn_fail(c, BERR_PROTOCOL, SK_EPROTO);
+        return false;
+    }
+    if (done == 0)
+        return true;
+    uint64_t now = sk_now_ns();
+    if (w->o->mode == BENCH_CONNECT) {
+        connect_done(c, now);
+        return false; /* the bytes of this read belonged to the old socket */
+    }
+    for (long i = 0; i < done; i++) {
+        record(w, &c->ring[c->head], now);
+        c->head = (c->head + 1) % w->o->depth;
+    }
+    c->count -= (unsigned)done;
+    w->inflight -= (uint64_t)done;
+    if (open_loop(w))
+        dispatch_on(c, now);
+    else
+        fill(c);
+    maybe_done(w);
+    return c->io.fd >= 0;
+}
+
+static void on_readable(struct bench_conn *c)
+{
+    struct bench_worker *w = c->w;
+    for (int i = 0; i < READS_PER_EVENT; i++) {
+        ssize_t n = recv(c->io.fd, w->rbuf, w->rbuf_size, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN)
+                conn_fail(c, BERR_RESET, SK_ERR(errno));
+            return;
+        }
+        if (n == 0) {
+            conn_fail(c, BERR_RESET, SK_ECLOSED);
+            return;
+        }
+        w->st.bytes_in += (size_t)n;
+        if (!on_data(c, w->rbuf, (size_t)n) || c->state == C_IDLE)
+            return;
+        if ((size_t)n < w->rbuf_size)
+            return;
+    }
+}
+
+static void on_writable(struct bench_conn *c)
+{
+    while (sk_buf_size(&c->out) > 0) {
+        ssize_t k = send(c->io.fd, sk_buf_head(&c->out), sk_buf_size(&c->out), MSG_NOSIGNAL);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN)
+                return;
+            conn_fail(c, BERR_RESET, SK_ERR(errno));
+            return;
+        }
+        c->w->st.bytes_out += (size_t)k;
+        sk_buf_consume(&c->out, (size_t)k);
+    }
+    sk_io_set(c->w->loop, &c->io, SK_READ);
+}
+
+static void conn_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
+{
+    (void)loop;
+    struct bench_conn *c = SK_CONTAINER_OF(io, struct bench_conn, io);
+    if (c->state == C_CONNECTING) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+            err = errno;
+        if (err)
+            conn_fail(c, BERR_CONNECT, SK_ERR(err));
+        else
+            on_connected(c);
+        return;
+    }
+    if ((events & SK_WRITE) && sk_buf_size(&c->out)) {
+        on_writable(c);
+        if (c->io.fd < 0)
+            return;
+    }
+    if (events & SK_READ)
+        on_readable(c);
+}
+
+/* ---- timers ---- */
+
+static void tick_cb(struct sk_loop *loop, struct sk_timer *t)
+{
+    struct bench_worker *w = SK_CONTAINER_OF(t, struct bench_worker, tick);
+    publish(w);
+    if (atomic_load(&w->sh->stop)) {
+        finish(w);
+        return;
+    }
+    uint64_t now = sk_now_ns(), limit = (uint64_t)(w->o->timeout_s * 1e9);
+    for (unsigned i = 0; i < w->nconns && !w->finishing; i++) {
+        struct bench_conn *c = &w->conns[i];
+        bool late = false;
+        if (c->state == C_CONNECTING || c->state == C_GREETING)
+            late = now - c->started_ns > limit;
+        else if (c->state == C_READY && c->count > 0)
+            late = now - c->ring[c->head].sent > limit;
+        if (late)
+            conn_fail(c, BERR_TIMEOUT, SK_ETIMEDOUT);
+    }
+    if (!w->finishing)
+        sk_timer_start(loop, t, TICK_MS, tick_cb);
+}
+
+static void end_cb(struct sk_loop *loop, struct sk_timer *t)
+{
+    (void)loop;
+    struct bench_worker *w = SK_CONTAINER_OF(t, struct bench_worker, end);
+    finish(w);
+}
+
+/* Closes everything; the loop then has nothing left and returns. */
+static void finish(struct bench_worker *w)
+{
+    if (w->finishing)
+        return;
+    w->finishing = true;
+    if (w->o->mode == BENCH_IDLE) {
+        w->hold_end_ns = sk_now_ns();
+        for (unsigned i = 0; i < w->nconns; i++)
+            w->st.open += w->conns[i].state == C_READY;
+    }
+    sk_timer_stop(w->loop, &w->tick);
+    pace_stop(w);
+    sk_timer_stop(w->loop, &w->end);
+    for (unsigned i = 0; i < w->nconns; i++) {
+        struct bench_conn *c = &w->conns[i];
+        sk_timer_stop(w->loop, &c->retry);
+        conn_close(c, false);
+        c->state = C_DONE;
+    }
+    if ((w->inflight || w->greeting || w->connecting) && !w->fatal) {
+        /* The counters behind maybe_done() went wrong: say so, loudly. */
+        w->fatal = SK_EPROTO;
+        snprintf(w->fatal_what, sizeof w->fatal_what,
+                 "internal error: bench accounting (%llu/%u/%u)",
+                 (unsigned long long)w->inflight, w->greeting, w->connecting);
+    }
+    publish(w);
+}
+
+/* ---- life cycle ---- */
+
+int bench_tcp_init(struct bench_worker *w)
+{
+    const struct bench_opts *o = w->o;
+    w->conns = calloc(w->nconns, sizeof *w->conns);
+    w->slots = calloc((size_t)w->nconns * o->depth, sizeof *w->slots);
+    w->reqs = malloc(o->req_len * o->depth);
+    w->rbuf_size = 64 * 1024;
+    w->rbuf = malloc(w->rbuf_size);
+    if (!w->conns || !w->slots || !w->reqs || !w->rbuf)
+        return SK_ERR(ENOMEM);
+    for (unsigned i = 0; i < o->depth; i++)
+        memcpy(w->reqs + (size_t)i * o->req_len, o->req, o->req_len);
+    for (unsigned i = 0; i < w->nconns; i++) {
+        struct bench_conn *c = &w->conns[i];
+        c->io.fd = -1;
+        c->w = w;
+        c->ring = w->slots + (size_t)i * o->depth;
+    }
+    if (o->rate > 0) {
+        w->interval_ns = 1e9 / w->rate;
+        w->pace.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        if (w->pace.fd < 0)
+            return SK_ERR(errno);
+    }
+    return 0;
+}
+
+void bench_tcp_run(struct bench_worker *w)
+{
+    if (w->has_quota && w->quota == 0 && w->o->mode != BENCH_IDLE)
+        return; /* -n smaller than --threads: nothing for this worker to do */
+    sk_timer_start(w->loop, &w->tick, TICK_MS, tick_cb);
+    if (w->sh->end_ns && w->o->mode != BENCH_IDLE) {
+        uint64_t now = sk_now_ns();
+        uint64_t left = w->sh->end_ns > now ? w->sh->end_ns - now : 0;
+        sk_timer_start(w->loop, &w->end, (left + 999999) / 1000000, end_cb);
+    }
+    pump_connects(w); /* idle mode arms w->end once every connection is open */
+    int rc = sk_loop_run(w->loop);
+    if (rc < 0 && !w->fatal) {
+        w->fatal = rc;
+        snprintf(w->fatal_what, sizeof w->fatal_what, "event loop");
+    }
+    finish(w);
+}
+
+void bench_tcp_free(struct bench_worker *w)
+{
+    if (w->conns)
+        for (unsigned i = 0; i < w->nconns; i++)
+            sk_buf_free(&w->conns[i].out);
+    if (w->o->rate > 0 && w->pace.fd > 0)
+        close(w->pace.fd);
+    free(w->conns);
+    free(w->slots);
+    free(w->reqs);
+    free(w->rbuf);
+    w->conns = NULL;
+    w->slots = NULL;
+    w->reqs = w->rbuf = NULL;
+}

@@ -1,0 +1,292 @@
+/* sockit bench --udp: one worker's datagram sockets.
+ *
+ * Each socket is connect()ed to the target (so the kernel filters out
+ * datagrams from anyone else) and keeps up to -P datagrams in flight,
+ * sent with one sendmmsg() and received with recvmmsg(), so that the
+ * generator spends few system calls per datagram and the server, not the
+ * generator, is what gets measured. Replies are matched to requests in
+ * order (loopback does not reorder); a datagram with no reply within
+ * --timeout counts as lost and its slot is reused. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#define TICK_MS 100
+#define BATCH 64
+#define DGRAM_MAX 65536
+
+struct bench_udp_sock {
+    struct sk_io io;
+    struct bench_worker *w;
+    struct bench_req *ring;
+    unsigned head, count;
+};
+
+/* Per-worker receive batch (headers; the data goes to w->rbuf). */
+struct udp_batch {
+    struct mmsghdr msgs[BATCH];
+    struct iovec iov[BATCH];
+};
+
+static void udp_finish(struct bench_worker *w);
+
+static void publish(struct bench_worker *w)
+{
+    atomic_store_explicit(&w->pub_replies, w->st.replies, memory_order_relaxed);
+    atomic_store_explicit(&w->pub_errors, bench_errors_total(&w->st), memory_order_relaxed);
+}
+
+static void maybe_done(struct bench_worker *w)
+{
+    if (w->finishing || !w->has_quota || w->quota > 0)
+        return;
+    for (unsigned i = 0; i < w->nconns; i++)
+        if (w->socks[i].count > 0)
+            return;
+    udp_finish(w);
+}
+
+static void fatal(struct bench_worker *w, int rc)
+{
+    w->fatal = rc;
+    snprintf(w->fatal_what, sizeof w->fatal_what, "UDP to %s", w->o->target);
+    atomic_store(&w->sh->stop, true);
+    udp_finish(w);
+}
+
+/* Sends as many datagrams as the socket has room for. */
+static void fill(struct bench_udp_sock *s)
+{
+    struct bench_worker *w = s->w;
+    unsigned depth = w->o->depth, room = depth - s->count;
+    if (room == 0 || w->finishing)
+        return;
+    uint64_t now = sk_now_ns();
+    if (w->sh->end_ns && now >= w->sh->end_ns)
+        return;
+    bool measured = bench_measured(w->sh, now);
+    if (w->has_quota && now >= w->sh->measure_ns && w->quota < room)
+        room = (unsigned)w->quota;
+    if (room > BATCH)
+        room = BATCH;
+    if (room == 0)
+        return;
+    struct mmsghdr msgs[BATCH];
+    struct iovec iov = {.iov_base = w->o->req, .iov_len = w->o->req_len};
+    for (unsigned i = 0; i < room; i++)
+        msgs[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov, .msg_iovlen = 1}};
+    int n = sendmmsg(s->io.fd, msgs, room, MSG_DONTWAIT);
+    if (n < 0) {
+        if (errno == ECONNREFUSED && !w->ever_connected)
+            fatal(w, SK_ERR(errno));
+        else if (errno != EAGAIN && errno != EINTR && errno != ENOBUFS && errno != ECONNREFUSED)
+            fatal(w, SK_ERR(errno));
+        return; /* the tick tries again */
+    }
+    if (w->has_quota && now >= w->sh->measure_ns)
+        w->quota -= (unsigned)n;
+    for (int i = 0; i < n; i++) {
+        struct bench_req *r = &s->ring[(s->head + s->count + (unsigned)i) % depth];
+        r->intended = r->sent = now;
+    }
+    s->count += (unsigned)n;
+    w->st.bytes_out += (uint64_t)n * w->o->req_len;
+    if (measured) {
+        w->st.sent += (unsigned)n;
+        if (w->first_ns == 0)
+            w->first_ns = now;
+    }
+}
+
+static void pop(struct bench_udp_sock *s, uint64_t now, bool answered)
+{
+    struct bench_worker *w = s->w;
+    struct bench_req *r = &s->ring[s->head];
+    s->head = (s->head + 1) % w->o->depth;
+    s->count--;
+    if (!bench_measured(w->sh, r->intended))
+        return;
+    if (!answered) {
+        w->st.errors[BERR_LOST]++;
+        return;
+    }
+    w->st.replies++;
+    sk_hist_record(&w->lat, now - r->intended);
+    w->last_ns = now;
+}
+
+static void sock_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
+{
+    (void)loop;
+    (void)events;
+    struct bench_udp_sock *s = SK_CONTAINER_OF(io, struct bench_udp_sock, io);
+    struct bench_worker *w = s->w;
+    struct udp_batch *b = w->batch;
+    size_t each = w->rbuf_size / BATCH;
+    for (int i = 0; i < BATCH; i++) {
+        b->iov[i] = (struct iovec){.iov_base = w->rbuf + (size_t)i * each, .iov_len = each};
+        b->msgs[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &b->iov[i], .msg_iovlen = 1}};
+    }
+    int n = recvmmsg(io->fd, b->msgs, BATCH, MSG_DONTWAIT, NULL);
+    if (n < 0) {
+        if (errno == ECONNREFUSED) {
+            /* ICMP port unreachable: nobody listens there. */
+            if (!w->ever_connected)
+                fatal(w, SK_ERR(errno));
+            else
+                w->st.errors[BERR_CONNECT]++;
+        }
+        return;
+    }
+    w->ever_connected = true;
+    uint64_t now = sk_now_ns();
+    for (int i = 0; i < n; i++) {
+        size_t len = b->msgs[i].msg_len;
+        w->st.bytes_in += len;
+        struct match_state ms = {0};
+        bool ok = !(b->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) &&
+                  match_feed(&w->o->reply, &ms, b->iov[i].iov_base, len) == 1 && ms.pos == 0;
+        if (s->count == 0)
+            continue; /* a late reply to a datagram already counted lost */
+        if (!ok) {
+            bool measured = bench_measured(w->sh, s->ring[s->head].intended);
+            pop(s, now, false);
+            if (measured) { /* counted as lost by pop(): reclassify */
+                w->st.errors[BERR_LOST]--;
+                w->st.errors[BERR_PROTOCOL]++;
+            }
+            continue;
+        }
+        pop(s, now, true);
+    }
+    fill(s);
+    maybe_done(w);
+}
+
+static void tick_cb(struct sk_loop *loop, struct sk_timer *t)
+{
+    struct bench_worker *w = SK_CONTAINER_OF(t, struct bench_worker, tick);
+    publish(w);
+    if (atomic_load(&w->sh->stop)) {
+        udp_finish(w);
+        return;
+    }
+    uint64_t now = sk_now_ns(), limit = (uint64_t)(w->o->timeout_s * 1e9);
+    for (unsigned i = 0; i < w->nconns && !w->finishing; i++) {
+        struct bench_udp_sock *s = &w->socks[i];
+        while (s->count > 0 && now - s->ring[s->head].sent > limit)
+            pop(s, now, false);
+        fill(s);
+    }
+    if (!w->ever_connected && w->sh->t0_ns + limit < now && !w->finishing) {
+        fatal(w, SK_ETIMEDOUT);
+        return;
+    }
+    maybe_done(w);
+    if (!w->finishing)
+        sk_timer_start(loop, t, TICK_MS, tick_cb);
+}
+
+static void end_cb(struct sk_loop *loop, struct sk_timer *t)
+{
+    (void)loop;
+    udp_finish(SK_CONTAINER_OF(t, struct bench_worker, end));
+}
+
+static void udp_finish(struct bench_worker *w)
+{
+    if (w->finishing)
+        return;
+    w->finishing = true;
+    sk_timer_stop(w->loop, &w->tick);
+    sk_timer_stop(w->loop, &w->end);
+    for (unsigned i = 0; i < w->nconns; i++) {
+        struct bench_udp_sock *s = &w->socks[i];
+        if (s->io.fd >= 0) {
+            sk_io_stop(w->loop, &s->io);
+            close(s->io.fd);
+            s->io.fd = -1;
+        }
+    }
+    publish(w);
+}
+
+int bench_udp_init(struct bench_worker *w)
+{
+    const struct bench_opts *o = w->o;
+    w->socks = calloc(w->nconns, sizeof *w->socks);
+    w->slots = calloc((size_t)w->nconns * o->depth, sizeof *w->slots);
+    w->rbuf_size = (size_t)BATCH * 2048;
+    if (o->reply.kind != MATCH_LEN && o->reply.len + 1 > 2048)
+        w->rbuf_size = (size_t)BATCH * DGRAM_MAX;
+    w->rbuf = malloc(w->rbuf_size);
+    w->batch = malloc(sizeof *w->batch);
+    if (!w->socks || !w->slots || !w->rbuf || !w->batch)
+        return SK_ERR(ENOMEM);
+    for (unsigned i = 0; i < w->nconns; i++) {
+        w->socks[i].io.fd = -1;
+        w->socks[i].w = w;
+        w->socks[i].ring = w->slots + (size_t)i * o->depth;
+    }
+    const struct sockaddr *sa = (const struct sockaddr *)&w->sh->addr;
+    for (unsigned i = 0; i < w->nconns; i++) {
+        int fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return SK_ERR(errno);
+        w->socks[i].io.fd = fd;
+        if (connect(fd, sa, w->sh->addrlen) < 0)
+            return SK_ERR(errno);
+    }
+    return 0;
+}
+
+void bench_udp_run(struct bench_worker *w)
+{
+    if (w->has_quota && w->quota == 0)
+        return; /* -n smaller than --threads: nothing for this worker to do */
+    for (unsigned i = 0; i < w->nconns; i++) {
+        struct bench_udp_sock *s = &w->socks[i];
+        int rc = sk_io_start(w->loop, &s->io, s->io.fd, SK_READ, sock_cb);
+        if (rc < 0) {
+            close(s->io.fd);
+            s->io.fd = -1;
+            fatal(w, rc);
+            break;
+        }
+    }
+    if (!w->finishing) {
+        sk_timer_start(w->loop, &w->tick, TICK_MS, tick_cb);
+        if (w->sh->end_ns) {
+            uint64_t now = sk_now_ns();
+            uint64_t left = w->sh->end_ns > now ? w->sh->end_ns - now : 0;
+            sk_timer_start(w->loop, &w->end, (left + 999999) / 1000000, end_cb);
+        }
+        for (unsigned i = 0; i < w->nconns && !w->finishing; i++)
+            fill(&w->socks[i]);
+    }
+    int rc = sk_loop_run(w->loop);
+    if (rc < 0 && !w->fatal)
+        fatal(w, rc);
+    udp_finish(w);
+}
+
+void bench_udp_free(struct bench_worker *w)
+{
+    if (w->socks)
+        for (unsigned i = 0; i < w->nconns; i++)
+            if (w->socks[i].io.fd >= 0)
+                close(w->socks[i].io.fd);
+    free(w->socks);
+    free(w->slots);
+    free(w->rbuf);
+    free(w->batch);
+    w->socks = NULL;
+    w->slots = NULL;
+    w->rbuf = NULL;
+    w->batch = NULL;
+}

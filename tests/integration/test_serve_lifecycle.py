@@ -1,0 +1,328 @@
+"""Session log lines (one open and one close with the right reason per
+session) and the SIGINT/SIGTERM shutdown."""
+import re
+import signal
+import socket
+import struct
+import threading
+import time
+
+import pytest
+
+from conftest import cpu_seconds, recv_exact, recv_until, wait_until
+
+
+def greet(s, line=False):
+    want = b"Welcome!\n" if line else b"Welcome!"
+    assert recv_exact(s, len(want)) == want
+
+
+def sessions_balanced(srv):
+    """Every logged open has exactly one close for the same peer."""
+    opens, closes = {}, {}
+    for line in srv.lines:
+        m = re.search(r" open (\S+)$", line)
+        if m:
+            opens[m.group(1)] = opens.get(m.group(1), 0) + 1
+        m = re.search(r" close (\S+) reason=", line)
+        if m:
+            closes[m.group(1)] = closes.get(m.group(1), 0) + 1
+    assert all(n == 1 for n in opens.values()), opens
+    assert opens == closes, (opens, closes)
+    return len(opens)
+
+
+def rst_close(s):
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+
+
+def test_close_reasons_each_logged_once(serve):
+    srv = serve("--framing", "line", "--max-line", "16", "--idle-timeout", "2")
+    # exit
+    with srv.connect() as s:
+        greet(s, True)
+        s.sendall(b"a\nb\nexit\n")
+        recv_until(s, b"\x00never")
+    # eof
+    with srv.connect() as s:
+        greet(s, True)
+        s.sendall(b"a\n")
+        recv_exact(s, 10)
+    # message-too-long
+    with srv.connect() as s:
+        greet(s, True)
+        s.sendall(b"x" * 40 + b"\n")
+        assert recv_until(s, b"\x00never") == b"Error: message too long\n"
+    # reset
+    s = srv.connect()
+    greet(s, True)
+    s.sendall(b"a\n")
+    recv_exact(s, 10)
+    rst_close(s)
+    # idle-timeout
+    with srv.connect() as s:
+        greet(s, True)
+        assert recv_until(s, b"\x00never", timeout=5) == b""
+    srv.wait_log(r"reason=idle-timeout")
+    for reason, msgs in [("exit", 2), ("eof", 1), ("message-too-long", 0), ("reset", 1),
+                         ("idle-timeout", 0)]:
+        srv.wait_log(rf"close 127\.0\.0\.1:\d+ reason={reason} messages={msgs}$")
+        assert srv.log_count(rf"reason={reason} ") == 1, reason
+    assert sessions_balanced(srv) == 5
+    assert srv.stop() == 0
+    assert srv.log_count(r"summary: connections=5 refused=0 messages=4 ") == 1
+
+
+def test_output_limit_reason_for_a_peer_that_never_reads(serve):
+    # One 10 MiB line is answered with a 10 MiB reply: more than the 4 MiB
+    # bound on pending output once the socket buffers are full.
+    srv = serve("--framing", "line", "--max-line", str(16 << 20))
+    base = srv.fd_count()
+    s = srv.connect()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:
+        greet(s, True)
+        s.settimeout(20)
+        s.sendall(b"y" * (10 << 20) + b"\n")
+        srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=output-limit messages=1", timeout=20)
+    finally:
+        s.close()
+    wait_until(lambda: srv.fd_count() == base, 10, "fds back to baseline")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_with_idle_sessions_exits_quickly(serve, sig):
+    srv = serve("--framing", "line")
+    socks = [srv.connect() for _ in range(20)]
+    try:
+        for s in socks:
+            greet(s, True)
+        socks[0].sendall(b"one\n")
+        assert recv_exact(socks[0], 12) == b"Hello, one!\n"
+        socks[1].sendall(b"partial line")  # pending input does not hold up the stop
+        srv.wait_log(r" open ", count=20)
+        t0 = time.monotonic()
+        rc = srv.stop(sig, timeout=5)
+        took = time.monotonic() - t0
+        assert rc == 0
+        assert took < 1.5, f"shutdown took {took:.2f}s with idle sessions"
+        for s in socks:
+            assert recv_until(s, b"\x00never", timeout=3) == b""
+    finally:
+        for s in socks:
+            s.close()
+    name = "SIGINT" if sig == signal.SIGINT else "SIGTERM"
+    assert srv.log_count(rf"received {name}") == 1
+    assert srv.log_count(r"reason=shutdown") == 20
+    assert srv.log_count(r"summary:") == 1
+    summary = [l for l in srv.lines if "summary:" in l][0]
+    assert re.search(r"summary: connections=20 refused=0 messages=1 datagrams=0 "
+                     r"bytes_in=\d+ bytes_out=\d+$", summary), summary
+    assert sessions_balanced(srv) == 20
+    assert srv.lines[-1] == summary
+
+
+def test_signal_stops_accepting_and_flushes_delayed_reply(serve):
+    srv = serve("--delay", "800")
+    with srv.connect() as s:
+        greet(s)
+        s.sendall(b"late")
+        time.sleep(0.1)
+        srv.proc.send_signal(signal.SIGTERM)
+        srv.wait_log(r"received SIGTERM")
+        # No new sessions once stopping: the connect is refused, or at least
+        # the connection is never greeted.
+        try:
+            with srv.connect(timeout=2) as late:
+                late.settimeout(2)
+                try:
+                    got = late.recv(100)
+                except (ConnectionResetError, socket.timeout):
+                    got = b""
+                assert got == b"", f"new session greeted during shutdown: {got!r}"
+        except (ConnectionRefusedError, ConnectionResetError):
+            # Refused; or (racing the listener's shutdown) the handshake
+            # completed into the backlog and was then reset.
+            pass
+        # The reply already promised still arrives, then the close.
+        assert recv_until(s, b"\x00never", timeout=5) == b"Hello, late!"
+    assert srv.stop(timeout=5) == 0
+    assert srv.log_count(r"reason=shutdown messages=1") == 1
+    assert srv.log_count(r"summary: connections=1 refused=0 messages=1 ") == 1
+
+
+def test_signal_refuses_new_connections_immediately(serve):
+    srv = serve("--delay", "1500")
+    with srv.connect() as s:
+        greet(s)
+        s.sendall(b"keep the server in its grace period")
+        time.sleep(0.1)
+        srv.proc.send_signal(signal.SIGINT)
+        srv.wait_log(r"received SIGINT")
+        # Refused from the moment the stop is requested (allow the main
+        # thread a moment to get from its log line to the stop call).
+        refused_after = None
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 1.0:
+            try:
+                srv.connect(timeout=2).close()
+            except ConnectionRefusedError:
+                refused_after = time.monotonic() - t0
+                break
+            time.sleep(0.05)
+        assert refused_after is not None, "still accepting connects 1 s after SIGINT"
+        recv_until(s, b"\x00never", timeout=5)
+    assert srv.stop(timeout=5) == 0
+
+
+def test_grace_period_bounds_shutdown_with_a_stuck_reader(serve):
+    # A peer that never reads holds pending output; the server still exits
+    # after its grace period, not never.
+    srv = serve("--framing", "line")
+    s = srv.connect()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:
+        greet(s, True)
+        s.setblocking(False)
+        sent = 0
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 2:
+            try:
+                sent += s.send(b"\n" * 65536)
+            except BlockingIOError:
+                time.sleep(0.01)
+                if sent > (1 << 20):
+                    break
+        t0 = time.monotonic()
+        assert srv.stop(signal.SIGTERM, timeout=8) == 0
+        assert time.monotonic() - t0 < 4.0
+    finally:
+        s.close()
+    assert srv.log_count(r"reason=shutdown") == 1
+    assert srv.log_count(r"summary:") == 1
+
+
+def test_error_line_delivered_to_a_peer_that_keeps_sending(serve):
+    # After "message too long" the server sends its FIN and discards input
+    # for a bounded time: the line is never lost to a reset, and a peer that
+    # never stops sending is still closed within the linger period.
+    srv = serve("--framing", "line", "--max-line", "1000")
+    base = srv.fd_count()
+    s = srv.connect()
+    try:
+        greet(s, True)
+        s.sendall(b"ok\n" + b"x" * 5000)
+        assert recv_until(s, b"\x00never", timeout=5) == b"Hello, ok!\nError: message too long\n"
+        t0 = time.monotonic()
+        s.setblocking(False)
+        closed = False
+        while time.monotonic() - t0 < 6 and not closed:
+            try:
+                s.send(b"y" * 4096)
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed = True
+            time.sleep(0.01)
+        assert closed, "server still reading a peer it has given up on"
+        assert time.monotonic() - t0 < 4
+    finally:
+        s.close()
+    srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=message-too-long messages=1")
+    wait_until(lambda: srv.fd_count() == base, 5, "fds back to baseline")
+
+
+def test_shutdown_does_not_wait_for_a_lingering_session(serve):
+    srv = serve("--framing", "line", "--max-line", "10")
+    with srv.connect() as s:
+        greet(s, True)
+        s.sendall(b"z" * 100)
+        assert recv_until(s, b"\x00never", timeout=5) == b"Error: message too long\n"
+        t0 = time.monotonic()
+        assert srv.stop(timeout=5) == 0
+        assert time.monotonic() - t0 < 1.5  # the linger (and grace) period is 2 s
+    assert srv.log_count(r"reason=message-too-long") == 1
+
+
+def test_shutdown_does_not_wait_for_a_dropped_delayed_reply(serve):
+    # The only delayed reply belonged to a session that was reset: nothing
+    # is left to send, so SIGTERM must not wait for the --delay to pass.
+    srv = serve("--delay", "20000", "--workers", "1")
+    s = srv.connect()
+    greet(s)
+    s.sendall(b"never answered")
+    time.sleep(0.1)
+    rst_close(s)
+    srv.wait_log(r"reason=reset messages=1")
+    t0 = time.monotonic()
+    assert srv.stop(timeout=5) == 0
+    assert time.monotonic() - t0 < 1.5  # not the 20 s delay
+
+
+def test_replies_before_exit_survive_input_sent_after_it(serve):
+    # A pipelining client sends "exit" and more behind it, and reads late.
+    # Closing with that input unread would reset the connection and destroy
+    # the replies still queued; they must all arrive, then the close.
+    srv = serve("--framing", "line")
+    n = 20000
+    want = b"Hello, a!\n" * n
+    for _ in range(3):
+        s = srv.connect()
+        try:
+            greet(s, True)
+            s.sendall(b"a\n" * n + b"exit\n")
+            s.setblocking(False)
+            try:
+                s.send(b"after exit\n" * 20000)
+            except BlockingIOError:
+                pass
+            s.setblocking(True)
+            time.sleep(0.3)
+            assert recv_until(s, b"\x00never", timeout=5, limit=1 << 30) == want
+            # The server has sent its FIN and is draining us: that must not
+            # cost CPU while we keep the connection open.
+            c0 = cpu_seconds(srv.proc.pid)
+            time.sleep(0.3)
+            assert cpu_seconds(srv.proc.pid) - c0 < 0.15
+        finally:
+            s.close()
+    srv.wait_log(rf"close 127\.0\.0\.1:\d+ reason=exit messages={n}$", count=3)
+
+
+def test_exit_without_the_peer_closing_ends_within_the_linger_time(serve):
+    srv = serve("--framing", "line")
+    base = srv.fd_count()
+    with srv.connect() as s:
+        greet(s, True)
+        s.sendall(b"x\nexit\n")
+        assert recv_until(s, b"\x00never") == b"Hello, x!\n"
+        # We do not close: the server gives up waiting for our FIN.
+        srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=exit messages=1", timeout=4)
+        wait_until(lambda: srv.fd_count() == base, 5, "fds back to baseline")
+
+
+def test_line_framing_unterminated_tail_at_eof_is_not_a_message(serve):
+    # Messages end with "\n": bytes after the last one, then end of stream,
+    # are not answered; the session ends with eof.
+    srv = serve("--framing", "line")
+    with srv.connect() as s:
+        greet(s, True)
+        s.sendall(b"one\ntail without newline")
+        s.shutdown(socket.SHUT_WR)
+        assert recv_until(s, b"\x00never") == b"Hello, one!\n"
+    srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=eof messages=1")
+
+
+def test_replies_before_a_too_long_line_are_sent_first_with_delay(serve):
+    # As without --delay: what came before the offending line is answered,
+    # then the error line, then the close.
+    srv = serve("--framing", "line", "--max-line", "5", "--delay", "300")
+    with srv.connect() as s:
+        greet(s, True)
+        s.sendall(b"ok\nfine\n")
+        time.sleep(0.1)
+        s.sendall(b"far too long\n")
+        assert recv_until(s, b"\x00never", timeout=5) == \
+            b"Hello, ok!\nHello, fine!\nError: message too long\n"
+    srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=message-too-long messages=2")
