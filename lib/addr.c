@@ -98,6 +98,11 @@ static int resolve(const struct sk_endpoint *ep, int type, int flags, struct add
 
 int sk_listen(const struct sk_endpoint *ep, int type, int backlog)
 {
+    return sk_listen_ex(ep, type, backlog, 0);
+}
+
+int sk_listen_ex(const struct sk_endpoint *ep, int type, int backlog, unsigned flags)
+{
     SK_AUTO(freeaddrinfop) struct addrinfo *ai = NULL;
     int rc = resolve(ep, type, AI_PASSIVE | AI_NUMERICSERV, &ai);
     if (rc < 0)
@@ -107,6 +112,9 @@ int sk_listen(const struct sk_endpoint *ep, int type, int backlog)
         return SK_ERR(errno);
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if ((flags & SK_LISTEN_REUSEPORT) &&
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
+        return SK_ERR(errno);
     if (ai->ai_family == AF_INET6) /* [::]:P must not also claim 0.0.0.0:P */
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0)

@@ -43,36 +43,47 @@ static void fill_defaults(struct sk_server_config *cfg)
         cfg->grace_ms = 2000;
 }
 
+/* Binds one endpoint: one socket shared by all workers, or with reuseport
+ * one per worker (the first may pick the port; the others take the same). */
+static int bind_endpoint(struct sk_server *srv, struct sk_endpoint ep, int type)
+{
+    const struct sk_server_config *cfg = &srv->cfg;
+    unsigned copies = cfg->reuseport ? cfg->workers : 1;
+    unsigned flags = cfg->reuseport ? SK_LISTEN_REUSEPORT : 0;
+    for (unsigned k = 0; k < copies; k++) {
+        int fd = sk_listen_ex(&ep, type, type == SOCK_STREAM ? cfg->backlog : 0, flags);
+        if (fd < 0)
+            return fd;
+        srv->listeners[srv->nlisteners++] = (struct sk__listener){
+            .fd = fd, .udp = type == SOCK_DGRAM, .owner = cfg->reuseport ? (int)k : -1};
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        if (ep.port == 0 && getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+            ep.port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    }
+    return ep.port;
+}
+
 static int bind_all(struct sk_server *srv, size_t *failed_at)
 {
     const struct sk_server_config *cfg = &srv->cfg;
-    size_t want = cfg->nlisten * (cfg->udp ? 2 : 1);
+    size_t want = cfg->nlisten * (cfg->udp ? 2 : 1) * (cfg->reuseport ? cfg->workers : 1);
     srv->listeners = calloc(want, sizeof *srv->listeners);
     if (!srv->listeners)
         return SK_ERR(ENOMEM);
     for (size_t i = 0; i < cfg->nlisten; i++) {
         struct sk_endpoint ep = cfg->listen[i];
-        int fd = sk_listen(&ep, SOCK_STREAM, cfg->backlog);
-        if (fd < 0) {
+        int port = bind_endpoint(srv, ep, SOCK_STREAM);
+        if (port >= 0 && cfg->udp) {
+            /* UDP on the same port as TCP, also when TCP picked it (port 0). */
+            ep.port = (unsigned short)port;
+            port = bind_endpoint(srv, ep, SOCK_DGRAM);
+        }
+        if (port < 0) {
             if (failed_at)
                 *failed_at = i;
-            return fd;
+            return port;
         }
-        srv->listeners[srv->nlisteners++] = (struct sk__listener){.fd = fd};
-        if (!cfg->udp)
-            continue;
-        /* UDP on the same port as TCP, also when TCP picked it (port 0). */
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof ss;
-        if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-            ep.port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        fd = sk_listen(&ep, SOCK_DGRAM, 0);
-        if (fd < 0) {
-            if (failed_at)
-                *failed_at = i;
-            return fd;
-        }
-        srv->listeners[srv->nlisteners++] = (struct sk__listener){.fd = fd, .udp = true};
     }
     return 0;
 }
@@ -93,28 +104,51 @@ int sk_server_new(const struct sk_server_config *cfg, struct sk_server **out, si
     return 0;
 }
 
+/* The i-th listener with a distinct address: with reuseport, worker 0's
+ * socket stands for its siblings. */
+static const struct sk__listener *nth_address(const struct sk_server *srv, size_t i)
+{
+    for (size_t k = 0; k < srv->nlisteners; k++)
+        if (srv->listeners[k].owner <= 0 && i-- == 0)
+            return &srv->listeners[k];
+    return NULL;
+}
+
 size_t sk_server_nsockets(const struct sk_server *srv)
 {
-    return srv->nlisteners;
+    size_t n = 0;
+    for (size_t k = 0; k < srv->nlisteners; k++)
+        n += srv->listeners[k].owner <= 0;
+    return n;
 }
 
 int sk_server_socket_addr(const struct sk_server *srv, size_t i, char *buf, size_t len, bool *udp)
 {
-    if (i >= srv->nlisteners)
+    const struct sk__listener *l = nth_address(srv, i);
+    if (!l)
         return SK_EUSAGE;
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
-    if (getsockname(srv->listeners[i].fd, (struct sockaddr *)&ss, &sl) < 0)
+    if (getsockname(l->fd, (struct sockaddr *)&ss, &sl) < 0)
         return SK_ERR(errno);
     sk_addr_format((struct sockaddr *)&ss, buf, len);
     if (udp)
-        *udp = srv->listeners[i].udp;
+        *udp = l->udp;
     return 0;
 }
 
 /* ---- accepting ---- */
 
 static void listen_cb(struct sk_loop *loop, struct sk_io *io, unsigned events);
+
+/* Registers a worker's handle on a listener: a shared socket wakes one
+ * worker per event (EPOLLEXCLUSIVE), a worker's own socket is plain. */
+static int listen_register(struct sk__worker *w, struct sk__listen_handle *h)
+{
+    if (h->l->owner < 0)
+        return sk_io_start_exclusive(w->loop, &h->io, h->l->fd, listen_cb);
+    return sk_io_start(w->loop, &h->io, h->l->fd, SK_READ, listen_cb);
+}
 
 static void accept_retry_cb(struct sk_loop *loop, struct sk_timer *t)
 {
@@ -126,7 +160,7 @@ static void accept_retry_cb(struct sk_loop *loop, struct sk_timer *t)
         struct sk__listen_handle *h = &w->lh[i];
         if (!h->backoff)
             continue;
-        if (sk_io_start_exclusive(loop, &h->io, h->l->fd, listen_cb) == 0) {
+        if (listen_register(w, h) == 0) {
             h->active = true;
             h->backoff = false;
         } else {
@@ -314,10 +348,13 @@ static int worker_init(struct sk_server *srv, struct sk__worker *w)
         return rc;
     if (srv->cfg.udp && (rc = sk__udp_worker_init(w)) < 0)
         return rc;
+    int self = (int)(w - srv->workers);
     for (size_t i = 0; i < srv->nlisteners; i++) {
         w->lh[i].w = w;
         w->lh[i].l = &srv->listeners[i];
-        rc = sk_io_start_exclusive(w->loop, &w->lh[i].io, srv->listeners[i].fd, listen_cb);
+        if (srv->listeners[i].owner >= 0 && srv->listeners[i].owner != self)
+            continue; /* another worker's own socket */
+        rc = listen_register(w, &w->lh[i]);
         if (rc < 0)
             return rc;
         w->lh[i].active = true;

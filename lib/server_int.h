@@ -19,6 +19,7 @@ struct sk__worker;
 struct sk__listener {
     int fd;
     bool udp;
+    int owner; /* the one worker that watches it (--reuseport), or -1: all */
 };
 
 /* A reply waiting for its --delay to pass. Entries sit in their worker's

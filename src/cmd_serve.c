@@ -13,7 +13,8 @@
 static const char serve_help[] =
     "usage: sockit serve [--listen HOST:PORT]... [--udp] [--framing chunk|line]\n"
     "                    [--delay MS] [--max-conns N] [--idle-timeout SEC]\n"
-    "                    [--workers N] [--backlog N] [--max-line BYTES] [--quiet]\n"
+    "                    [--workers N] [--reuseport] [--backlog N] [--max-line BYTES]\n"
+    "                    [--quiet]\n"
     "\n"
     "Run the greeting server: each client gets \"Welcome!\", each message M is\n"
     "answered \"Hello, M!\", the message \"exit\" (or end of stream) ends the session.\n"
@@ -30,6 +31,9 @@ static const char serve_help[] =
     "                          no limit but the open-file limit)\n"
     "  -t, --idle-timeout SEC  close sessions idle for SEC seconds (default: never)\n"
     "  -w, --workers N         event-loop threads (default: online CPUs)\n"
+    "      --reuseport         one SO_REUSEPORT socket per worker, the kernel\n"
+    "                          spreading connections; default: one socket that\n"
+    "                          all workers watch, the next idle worker accepting\n"
     "  -b, --backlog N         listen backlog (default: the system maximum)\n"
     "      --max-line BYTES    longest message in line framing (default 65536);\n"
     "                          longer: an error line, then the session closes\n"
@@ -53,7 +57,7 @@ static const char serve_help[] =
     "Exit status: 0 after a signal-initiated shutdown, 1 on a runtime error\n"
     "(e.g. address in use), 2 on a bad command line.\n";
 
-enum { OPT_MAX_LINE = 256 };
+enum { OPT_MAX_LINE = 256, OPT_REUSEPORT };
 
 static const struct option serve_options[] = {
     {"listen", required_argument, NULL, 'l'},
@@ -65,6 +69,7 @@ static const struct option serve_options[] = {
     {"workers", required_argument, NULL, 'w'},
     {"backlog", required_argument, NULL, 'b'},
     {"max-line", required_argument, NULL, OPT_MAX_LINE},
+    {"reuseport", no_argument, NULL, OPT_REUSEPORT},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -121,6 +126,7 @@ static int parse_args(int argc, char **argv, struct sk_server_config *cfg, bool 
                 return EXIT_USAGE;
             cfg->backlog = (int)v;
             break;
+        case OPT_REUSEPORT: cfg->reuseport = true; break;
         case OPT_MAX_LINE:
             if (!cli_parse_num("--max-line", optarg, 1, 16 << 20, &v))
                 return EXIT_USAGE;

@@ -32,6 +32,12 @@ char *sk_addr_format(const struct sockaddr *sa, char *buf, size_t len);
  * the system's maximum (net.core.somaxconn). Returns the fd or a negative code. */
 int sk_listen(const struct sk_endpoint *ep, int type, int backlog);
 
+/* sk_listen with flags: SK_LISTEN_REUSEPORT sets SO_REUSEPORT, so several
+ * sockets (one per worker) can share the address and the kernel spreads
+ * connections and datagrams among them. */
+#define SK_LISTEN_REUSEPORT 1u
+int sk_listen_ex(const struct sk_endpoint *ep, int type, int backlog, unsigned flags);
+
 /* Connects to ep, trying every address getaddrinfo returns in turn, each
  * within timeout_ms (<= 0: no timeout). The returned fd is blocking unless
  * nonblock is true, and close-on-exec. Returns the fd or a negative code:

@@ -26,6 +26,8 @@ struct sk_server_config {
     size_t max_conns;       /* 0: unlimited (bounded by RLIMIT_NOFILE) */
     unsigned idle_timeout_s;/* 0: never */
     unsigned workers;       /* 0: online CPUs */
+    bool reuseport;         /* one SO_REUSEPORT socket per worker instead of
+                               one socket shared by all (EPOLLEXCLUSIVE) */
     int backlog;            /* <= 0: the system's maximum (net.core.somaxconn) */
     size_t max_msg;         /* line framing: longest message; 0: 64 KiB */
     size_t out_pause;       /* pending output that pauses reading; 0: 256 KiB */
