@@ -18,6 +18,10 @@
 #include "sockit/scope.h"
 #include "sockit/server.h"
 /* fetch: */
+#include "sockit/http.h"
+#include "sockit/outfile.h"
+#include "sockit/transport.h"
+#include "sockit/url.h"
 /* bench: */
 #include "sockit/hist.h"
 

@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -183,4 +184,151 @@ int sk_connect(const struct sk_endpoint *ep, int type, int timeout_ms, bool nonb
             return rc;
     }
     return rc;
+}
+
+/* Happy Eyeballs (RFC 8305, simplified): the addresses, families
+ * interleaved (the resolver's first family first), are tried in turn; a new
+ * attempt starts every SK__HE_DELAY_MS while earlier ones are still pending,
+ * or at once when one fails, and the first to connect wins. */
+#define SK__HE_DELAY_MS 250
+#define SK__HE_MAX 16
+
+/* Orders up to max addresses of ai, alternating families. */
+static size_t interleave(const struct addrinfo *ai, const struct addrinfo **out, size_t max)
+{
+    const struct addrinfo *a = ai, *b = ai;
+    int fam = ai->ai_family;
+    size_t n = 0;
+    while (n < max && (a || b)) {
+        while (a && a->ai_family != fam)
+            a = a->ai_next;
+        if (a && n < max) {
+            out[n++] = a;
+            a = a->ai_next;
+        }
+        while (b && b->ai_family == fam)
+            b = b->ai_next;
+        if (b && n < max) {
+            out[n++] = b;
+            b = b->ai_next;
+        }
+    }
+    return n;
+}
+
+/* Starts a non-blocking connect; returns the fd (connected or pending in
+ * *pending) or a negative code. */
+static int start_attempt(const struct addrinfo *a, bool *pending)
+{
+    int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return SK_ERR(errno);
+    *pending = false;
+    if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+        return fd;
+    if (errno == EINPROGRESS) {
+        *pending = true;
+        return fd;
+    }
+    int err = SK_ERR(errno);
+    close(fd);
+    return err;
+}
+
+static int finish_connected(int fd, int type, bool nonblock)
+{
+    if (type == SOCK_STREAM) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    int fl;
+    if (!nonblock && ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)) {
+        int err = SK_ERR(errno);
+        close(fd);
+        return err;
+    }
+    return fd;
+}
+
+int sk_connect_until(const struct sk_endpoint *ep, int type, uint64_t deadline_ms, bool nonblock)
+{
+    SK_AUTO(freeaddrinfop) struct addrinfo *ai = NULL;
+    unsigned char ip[16];
+    int rc;
+    if (inet_pton(AF_INET, ep->host, ip) == 1 || inet_pton(AF_INET6, ep->host, ip) == 1) {
+        /* An address literal: no name service, no interface scan. */
+        rc = resolve(ep, type, AI_NUMERICSERV | AI_NUMERICHOST, &ai);
+    } else {
+        rc = resolve(ep, type, AI_NUMERICSERV | AI_ADDRCONFIG, &ai);
+        if (rc == SK_ERESOLVE) /* AI_ADDRCONFIG hides ::1 on hosts with no global v6 */
+            rc = resolve(ep, type, AI_NUMERICSERV, &ai);
+    }
+    if (rc < 0)
+        return rc;
+    const struct addrinfo *order[SK__HE_MAX];
+    size_t count = interleave(ai, order, SK__HE_MAX), next = 0;
+    struct pollfd p[SK__HE_MAX];
+    nfds_t live = 0;
+    int last = SK_ERR(ECONNREFUSED), winner = -1;
+    uint64_t next_start = 0;
+    while (winner < 0) {
+        uint64_t now = sk_now_ms();
+        if (next < count && (live == 0 || now >= next_start)) {
+            bool pending;
+            int fd = start_attempt(order[next++], &pending);
+            if (fd >= 0 && !pending) {
+                winner = fd;
+                break;
+            }
+            if (fd < 0) {
+                last = fd;
+                continue; /* failed at once: the next address right away */
+            }
+            p[live++] = (struct pollfd){.fd = fd, .events = POLLOUT};
+            next_start = now + SK__HE_DELAY_MS;
+        }
+        if (live == 0)
+            return last;
+        if (deadline_ms && now >= deadline_ms) {
+            last = SK_ETIMEDOUT;
+            break;
+        }
+        uint64_t until = deadline_ms;
+        if (next < count && (until == 0 || next_start < until))
+            until = next_start;
+        int timeout = until == 0 ? -1 : until > now ? (int)(until - now) : 0;
+        int n = poll(p, live, timeout);
+        if (n < 0 && errno == EINTR) {
+            last = SK_ERR(EINTR); /* let the caller see a signal */
+            break;
+        }
+        if (n < 0) {
+            last = SK_ERR(errno);
+            break;
+        }
+        for (nfds_t i = 0; i < live && winner < 0;) {
+            if (!p[i].revents) {
+                i++;
+                continue;
+            }
+            int soerr = 0;
+            socklen_t sl = sizeof soerr;
+            if (getsockopt(p[i].fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
+                soerr = errno;
+            if (soerr == 0) {
+                winner = p[i].fd;
+                p[i] = p[--live];
+                break;
+            }
+            last = SK_ERR(soerr);
+            close(p[i].fd);
+            p[i] = p[--live];
+            next_start = 0; /* a failure starts the next attempt at once */
+        }
+    }
+    for (nfds_t i = 0; i < live; i++)
+        close(p[i].fd);
+    if (winner < 0)
+        return last;
+    return finish_connected(winner, type, nonblock);
 }

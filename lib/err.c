@@ -18,6 +18,8 @@ const char *sk_strerror(int err)
     case SK_EUSAGE: return "invalid argument";
     case SK_EPROTO: return "protocol error";
     case SK_EHTTP: return "HTTP error status";
+    case SK_EUNSUPPORTED: return "not supported";
+    case SK_ETLSVERIFY: return "certificate verification failed";
     default: break;
     }
     if (err < 0 && err > SK_E__BASE)

@@ -282,13 +282,27 @@ static void linger_cb(struct sk_loop *loop, struct sk_timer *t)
 /* Sends `line` (if any) after the replies already queued, then our FIN,
  * then closes once the peer's FIN arrives or LINGER_MS have passed,
  * whichever is first; input is discarded meanwhile. The close is logged
- * with reason `why`. Replies still waiting for their --delay are dropped.
+ * with reason `why`. Replies still waiting for their --delay go out at
+ * once, before the line: the session is ending, and order is kept.
  * Returns false when the session was closed; otherwise the caller flushes. */
 static bool linger_start(struct sk__session *s, enum sk__close_reason why, const char *line,
                          size_t len)
 {
     struct sk__worker *w = s->w;
-    dq_drop(s);
+    while (s->dq_head) {
+        struct sk__delayed *d = s->dq_head;
+        s->dq_head = d->cnext;
+        if (!s->dq_head)
+            s->dq_tail = NULL;
+        s->dq_bytes -= (uint32_t)(sizeof *d + d->len);
+        dq_unlink(w, d);
+        bool alive = send_or_queue(s, d->data, d->len);
+        free(d);
+        if (!alive)
+            return false; /* closed: its other entries were dropped with it */
+    }
+    if (!w->d_head)
+        sk_timer_stop(w->loop, &w->delay_timer);
     sk_buf_free(&s->in);
     list_unlink(&w->s_head, &w->s_tail, s);
     s->lingering = true;

@@ -6,7 +6,7 @@
 set -euo pipefail
 
 build_pkgs=(gcc make libc6-dev libssl-dev pkg-config)
-test_pkgs=(libcriterion-dev python3 python3-pytest nginx openssl clang libclang-rt-14-dev iproute2 procps curl)
+test_pkgs=(libcriterion-dev python3 python3-pytest nginx openssl clang libclang-rt-14-dev iproute2 procps curl time)
 bench_pkgs=(redis-server redis-tools wrk hyperfine gnuplot-nox wget nodejs time)
 
 want=("${build_pkgs[@]}")

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #define SK_HOST_MAX 256
@@ -36,5 +37,12 @@ int sk_listen(const struct sk_endpoint *ep, int type, int backlog);
  * nonblock is true, and close-on-exec. Returns the fd or a negative code:
  * SK_ERESOLVE, SK_ETIMEDOUT, or -errno of the last attempt. */
 int sk_connect(const struct sk_endpoint *ep, int type, int timeout_ms, bool nonblock);
+
+/* As sk_connect, but with Happy Eyeballs (RFC 8305, simplified) and one
+ * absolute deadline on the sk_now_ms() clock (0: none) for the whole set:
+ * addresses are tried families interleaved, a new attempt starts every
+ * 250 ms while earlier ones are pending (at once when one fails), and the
+ * first to connect wins. A signal ends the wait with SK_ERR(EINTR). */
+int sk_connect_until(const struct sk_endpoint *ep, int type, uint64_t deadline_ms, bool nonblock);
 
 #endif

@@ -22,6 +22,9 @@ enum {
     SK_EUSAGE = SK_E__BASE - 9,     /* bad argument */
     SK_EPROTO = SK_E__BASE - 10,    /* peer violated the protocol */
     SK_EHTTP = SK_E__BASE - 11,     /* HTTP status outside 2xx */
+    /* fetch (URL, HTTP, TLS): -20 .. -29 */
+    SK_EUNSUPPORTED = SK_E__BASE - 20, /* valid but unsupported (scheme, coding) */
+    SK_ETLSVERIFY = SK_E__BASE - 21,   /* peer certificate failed verification */
     SK_E__LAST = SK_E__BASE - 64
 };
 

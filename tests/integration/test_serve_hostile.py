@@ -23,9 +23,15 @@ def greet(s, line=True):
 
 
 def check_after(srv, good, base_fds):
+    # The good client is still being answered after the attack...
+    c = good.count
+    wait_until(lambda: good.count >= c + 3 or good.errors, 5, "good client progress")
     n = good.stop()
     assert not good.errors, good.errors
     assert n > 0
+    print(f"good client: {n} exchanges, slowest reply {good.max_latency * 1000:.1f} ms")
+    # Nobody else notices: no reply to the good client is held up for long.
+    assert good.max_latency < 2.0, f"good client waited {good.max_latency:.2f}s"
     assert srv.proc.poll() is None, "server died"
     wait_fds(srv, base_fds)
 
@@ -290,3 +296,72 @@ def test_never_reading_peers_with_delay_stay_bounded(serve):
         for s in peers:
             s.close()
     wait_fds(srv, base)
+
+
+def chaos_peer(srv, rng, stop_at, line):
+    """One connection doing random things until stop_at."""
+    try:
+        s = srv.connect(timeout=2)
+    except OSError:
+        return
+    try:
+        s.settimeout(0.2)
+        while time.monotonic() < stop_at:
+            op = rng.randrange(10)
+            if op < 4:
+                n = rng.choice([1, 5, 100, 5000, 70000])
+                data = bytes(rng.randrange(256) for _ in range(min(n, 64))) * (n // 64 + 1)
+                if line and rng.random() < 0.7:
+                    data = data.replace(b"\n", b"") + b"\n"
+                s.sendall(data[:n + 1])
+            elif op < 7:
+                try:
+                    s.recv(rng.choice([1, 100, 65536]))
+                except socket.timeout:
+                    pass
+            elif op == 7:
+                s.sendall(b"exit\n" if line else b"exit")
+            elif op == 8:
+                s.shutdown(socket.SHUT_WR)
+                try:
+                    while s.recv(65536):
+                        pass
+                except socket.timeout:
+                    pass
+                break
+            else:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                break
+    except OSError:
+        pass  # the server may close on us: that is one of the outcomes
+    finally:
+        s.close()
+
+
+def test_random_peers_do_not_disturb_the_server(serve):
+    import random
+    for args, line in ((["--framing", "line", "--max-line", "1000", "--delay", "50",
+                         "--idle-timeout", "1"], True),
+                       (["--framing", "chunk", "--max-conns", "16"], False)):
+        srv = serve(*args, "--workers", "2")
+        base = srv.fd_count()
+        good = GoodClient(srv, framing="line" if line else "chunk")
+        stop_at = time.monotonic() + 2.0
+        threads = []
+        for i in range(24):
+            rng = random.Random(1000 * len(threads) + (7 if line else 3))
+            t = threading.Thread(target=lambda r=rng: [chaos_peer(srv, r, stop_at, line)
+                                                       for _ in range(30)
+                                                       if time.monotonic() < stop_at],
+                                 daemon=True)
+            t.start()
+            threads.append(t)
+        for t in threads:
+            t.join(15)
+            assert not t.is_alive()
+        check_after(srv, good, base)
+        assert srv.stop() == 0
+        assert srv.log_count(r"summary:") == 1
+        opened = srv.log_count(r" open ")
+        print(f"chaos {args[1]}: {opened} sessions")
+        assert opened > 100  # the peers really came and went

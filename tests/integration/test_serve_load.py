@@ -100,3 +100,61 @@ def test_burst_of_1000_connects_all_accepted_with_default_backlog(serve):
         for s in socks:
             s.close()
     wait_fds(srv, base, timeout=20)
+
+
+def test_sigterm_with_2000_open_sessions(serve):
+    raise_nofile(2000 + 200)
+    srv = serve("--framing", "line", "--workers", "2")
+    socks = open_many(srv, 2000)
+    try:
+        read_all(socks, b"Welcome!\n")
+        srv.wait_log(r" open ", count=2000)
+        t0 = time.monotonic()
+        assert srv.stop(timeout=10) == 0
+        took = time.monotonic() - t0
+        assert took < 2.0, f"shutdown with 2,000 idle sessions took {took:.2f}s"
+        # Every client sees the close.
+        sel_eof = 0
+        for s in socks:
+            s.setblocking(True)
+            s.settimeout(5)
+            if s.recv(10) == b"":
+                sel_eof += 1
+        assert sel_eof == 2000
+    finally:
+        for s in socks:
+            s.close()
+    assert srv.log_count(r"reason=shutdown messages=0") == 2000
+    assert srv.log_count(r"summary: connections=2000 refused=0 messages=0 ") == 1
+
+
+def test_max_conns_is_exact_across_workers(serve):
+    raise_nofile(700 + 200)
+    srv = serve("--max-conns", "500", "--workers", "4", "--quiet")
+    socks = open_many(srv, 700)
+    try:
+        sel = selectors.DefaultSelector()
+        got = {}
+        for s in socks:
+            sel.register(s, selectors.EVENT_READ)
+            got[s] = b""
+        done = 0
+        deadline = time.monotonic() + 20
+        while done < len(socks):
+            assert time.monotonic() < deadline, f"{len(socks) - done} sockets silent"
+            for key, _ in sel.select(1.0):
+                s = key.fileobj
+                chunk = s.recv(100)
+                got[s] += chunk
+                if got[s] == b"Welcome!" or not chunk:
+                    sel.unregister(s)
+                    done += 1
+        sel.close()
+        welcomed = [s for s in socks if got[s] == b"Welcome!"]
+        busy = [s for s in socks if got[s] == b"Error: server busy, too many connections\n"]
+        assert len(welcomed) == 500 and len(busy) == 200, (len(welcomed), len(busy))
+    finally:
+        for s in socks:
+            s.close()
+    assert srv.stop() == 0
+    assert srv.log_count(r"summary: connections=500 refused=200 ") == 1

@@ -84,7 +84,14 @@ def test_bind_failure_address_in_use(serve):
         assert f"127.0.0.1:{port}" in err and "in use" in err, err
 
 
-def test_bind_failure_of_second_listener_releases_the_first(serve):
+def test_bind_failure_address_not_on_this_host():
+    r = run_sockit("serve", "--listen", "192.0.2.1:0", timeout=10)  # TEST-NET-1
+    assert r.returncode == 1
+    err = r.stderr.decode()
+    assert err.count("\n") == 1 and "192.0.2.1:0" in err, err
+
+
+def test_bind_failure_of_the_second_listener(serve):
     with socket.socket() as hold:
         hold.bind(("127.0.0.1", 0))
         hold.listen(1)

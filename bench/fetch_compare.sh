@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Compares `sockit fetch` with curl and wget: wall time (hyperfine, median)
+# and peak RSS (/usr/bin/time %M, median) for a 1 KiB and a 1 GiB file from a
+# local nginx, over HTTP and HTTPS. Every tool writes to a fresh file on the
+# same disk (removed before each run), verifies certificates against the same
+# test CA, and runs the same number of times.
+#
+#   bench/fetch_compare.sh              # 1 KiB: 40 runs, 1 GiB: 5 runs, in 6 rotating rounds
+#   RUNS_SMALL=100 RUNS_BIG=7 bench/fetch_compare.sh
+#   SIZES=1k bench/fetch_compare.sh     # only the small file
+#
+# Needs nginx, openssl, curl, wget, hyperfine, GNU time (scripts/deps.sh bench).
+# Uses about 2 GiB in $TMPDIR (the served file and one download); cleans up.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS_SMALL=${RUNS_SMALL:-40}
+RUNS_BIG=${RUNS_BIG:-5}
+ROUNDS=${ROUNDS:-6} # wall-time runs are split into this many interleaved rounds
+SIZES=${SIZES:-"1k 1g"}
+PY=/usr/bin/python3
+
+for tool in nginx openssl curl wget hyperfine /usr/bin/time; do
+    command -v "$tool" >/dev/null || { echo "missing $tool: scripts/deps.sh bench" >&2; exit 1; }
+done
+make -s -j2 build/sockit >/dev/null
+SOCKIT=$PWD/build/sockit
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/sockit-bench.XXXXXX")
+nginx_pid=
+cleanup() {
+    if [[ -n $nginx_pid ]] && kill -0 "$nginx_pid" 2>/dev/null; then
+        kill -QUIT "$nginx_pid"
+        for _ in $(seq 50); do kill -0 "$nginx_pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$nginx_pid" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() {
+    $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# A CA and a server certificate for localhost.
+(
+    cd "$work"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key \
+        -out ca.pem -days 2 -subj "/CN=bench CA" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout srv.key \
+        -out srv.csr -subj "/CN=localhost" 2>/dev/null
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >srv.ext
+    openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem \
+        -days 2 -extfile srv.ext 2>/dev/null
+)
+CA=$work/ca.pem
+
+mkdir -p "$work/www" "$work/out"
+head -c 1024 /dev/urandom >"$work/www/1k.bin"
+if [[ $SIZES == *1g* ]]; then head -c 1G /dev/urandom >"$work/www/1g.bin"; fi
+
+HTTP=$(free_port)
+HTTPS=$(free_port)
+cat >"$work/nginx.conf" <<CONF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $work/nginx.pid;
+error_log $work/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $work/t1; proxy_temp_path $work/t2; fastcgi_temp_path $work/t3;
+    uwsgi_temp_path $work/t4; scgi_temp_path $work/t5;
+    default_type application/octet-stream;
+    sendfile on;
+    tcp_nopush on;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    server {
+        listen 127.0.0.1:$HTTP;
+        listen 127.0.0.1:$HTTPS ssl;
+        ssl_certificate $work/srv.pem;
+        ssl_certificate_key $work/srv.key;
+        root $work/www;
+    }
+}
+CONF
+nginx -c "$work/nginx.conf" -p "$work" </dev/null >/dev/null 2>"$work/nginx.stderr" &
+nginx_pid=$!
+for port in $HTTP $HTTPS; do
+    for i in $(seq 100); do
+        if $PY -c "import socket; socket.create_connection(('127.0.0.1',$port),1).close()" 2>/dev/null; then
+            break
+        fi
+        [[ $i == 100 ]] && { echo "nginx did not start" >&2; cat "$work/nginx.stderr" >&2; exit 1; }
+        sleep 0.05
+    done
+done
+
+out=$work/out/file
+cmd_for() { # tool scheme size -> the command line
+    local url
+    if [[ $2 == https ]]; then url="https://localhost:$HTTPS/$3.bin"; else url="http://127.0.0.1:$HTTP/$3.bin"; fi
+    case $1 in
+    sockit) echo "$SOCKIT fetch -s $url -o $out --cacert $CA" ;;
+    curl) echo "curl -s -f $url -o $out --cacert $CA" ;;
+    wget) echo "wget -q $url -O $out --ca-certificate=$CA" ;;
+    esac
+}
+
+results=$work/results.tsv
+: >"$results"
+echo "sockit $(git rev-parse --short HEAD 2>/dev/null || echo '?'); $(curl --version | head -1 | cut -d' ' -f1-2);" \
+    "$(wget --version | head -1 | cut -d' ' -f1-3); $(nginx -v 2>&1 | cut -d' ' -f3); $(openssl version | cut -d' ' -f1-2)"
+echo "runs: 1 KiB x $RUNS_SMALL, 1 GiB x $RUNS_BIG (medians); $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg)"
+for size in $SIZES; do
+    runs=$RUNS_SMALL
+    warm=5
+    if [[ $size == 1g ]]; then runs=$RUNS_BIG; warm=1; cat "$work/www/1g.bin" >/dev/null; fi
+    for scheme in http https; do
+        cmds=()
+        for tool in sockit curl wget; do cmds+=("$(cmd_for $tool $scheme $size)"); done
+        # Correctness first: every tool must produce the served bytes.
+        for c in "${cmds[@]}"; do
+            rm -f "$out"
+            $c
+            cmp -s "$out" "$work/www/$size.bin" || { echo "wrong output from: $c" >&2; exit 1; }
+        done
+        # Wall time: hyperfine in rounds, the tools' order rotating each round, so a
+        # change in background load hits every tool alike; medians over all rounds.
+        rounds=$ROUNDS
+        (( rounds > runs )) && rounds=$runs
+        per=$(( (runs + rounds - 1) / rounds ))
+        for r in $(seq "$rounds"); do
+            rot=("${cmds[@]:$((r % 3))}" "${cmds[@]:0:$((r % 3))}")
+            hyperfine -N --style none --warmup "$warm" --runs "$per" --prepare "rm -f $out" \
+                --export-json "$work/h.$r.json" "${rot[@]}" >/dev/null 2>&1
+        done
+        # Peak RSS: median of the same number of runs.
+        for tool in sockit curl wget; do
+            c=$(cmd_for $tool $scheme $size)
+            rss=()
+            for _ in $(seq "$runs"); do
+                rm -f "$out"
+                rss+=("$(/usr/bin/time -f %M $c 2>&1 >/dev/null | tail -1)")
+            done
+            med_rss=$(printf '%s\n' "${rss[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+            med_ms=$($PY -c "import glob, json, statistics, sys
+times = [t for f in glob.glob('$work/h.*.json') for r in json.load(open(f))['results']
+         if r['command'].startswith(sys.argv[1]) for t in r['times']]
+print('%.2f' % (1000 * statistics.median(times)))" "${c%% *}")
+            printf '%s\t%s\t%s\t%s\t%s\n' "$size" "$scheme" "$tool" "$med_ms" "$med_rss" >>"$results"
+        done
+        rm -f "$out" "$work"/h.*.json
+    done
+done
+
+$PY - "$results" <<'PY'
+import sys
+rows = [l.split("\t") for l in open(sys.argv[1]).read().split("\n") if l]
+curl = {(r[0], r[1]): (float(r[3]), int(r[4])) for r in rows if r[2] == "curl"}
+print(f"{'file':5} {'scheme':6} {'tool':7} {'median ms':>10} {'x curl':>7} {'peak RSS KiB':>13} {'x curl':>7}")
+for size, scheme, tool, ms, rss in rows:
+    cms, crss = curl[(size, scheme)]
+    print(f"{size:5} {scheme:6} {tool:7} {float(ms):10.2f} {float(ms)/cms:7.2f} {int(rss):13d} "
+          f"{int(rss)/crss:7.2f}")
+PY

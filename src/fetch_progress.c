@@ -1,0 +1,69 @@
+/* sockit fetch: a progress bar on stderr, only when stderr is a terminal,
+ * only once a transfer has lasted long enough to need one, redrawn at most
+ * ten times a second. */
+#include <stdio.h>
+#include <string.h>
+
+#include "fetch.h"
+
+#define SHOW_AFTER_MS 300
+#define REDRAW_MS 100
+
+void fetch_progress_start(struct fetch_progress *pg, bool enabled, uint64_t total)
+{
+    memset(pg, 0, sizeof *pg);
+    pg->enabled = enabled;
+    pg->total = total;
+    pg->start_ms = pg->last_ms = enabled ? sk_now_ms() : 0;
+}
+
+static void human(char *buf, size_t len, double v)
+{
+    const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int i = 0;
+    while (v >= 1024 && i < 4) {
+        v /= 1024;
+        i++;
+    }
+    snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", v, unit[i]);
+}
+
+static void draw(struct fetch_progress *pg, uint64_t now)
+{
+    double secs = (double)(now - pg->start_ms) / 1000.0;
+    char done[32], rate[32];
+    human(done, sizeof done, (double)pg->done);
+    human(rate, sizeof rate, secs > 0 ? (double)pg->done / secs : 0);
+    if (pg->total) {
+        int pct = (int)(pg->done * 100 / pg->total);
+        int fill = pct * 30 / 100;
+        char bar[31];
+        memset(bar, '=', (size_t)fill);
+        memset(bar + fill, ' ', (size_t)(30 - fill));
+        bar[30] = '\0';
+        fprintf(stderr, "\r%3d%% [%s] %s %s/s ", pct, bar, done, rate);
+    } else {
+        fprintf(stderr, "\r%s %s/s ", done, rate);
+    }
+    pg->drawn = true;
+}
+
+void fetch_progress_add(struct fetch_progress *pg, size_t n)
+{
+    pg->done += n;
+    if (!pg->enabled)
+        return;
+    uint64_t now = sk_now_ms();
+    if (now - pg->start_ms < SHOW_AFTER_MS || now - pg->last_ms < REDRAW_MS)
+        return;
+    pg->last_ms = now;
+    draw(pg, now);
+}
+
+void fetch_progress_end(struct fetch_progress *pg)
+{
+    if (pg->enabled && pg->drawn) {
+        draw(pg, sk_now_ms());
+        fputc('\n', stderr);
+    }
+}

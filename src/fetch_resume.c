@@ -1,0 +1,146 @@
+/* sockit fetch -C: resume that can never corrupt the file.
+ *
+ * An interrupted download is kept only as FILE.part, beside FILE.part.meta
+ * which records the URL and the validator (a strong ETag, else
+ * Last-Modified) of the data in the part. A rerun sends
+ *     Range: bytes=SIZE-      If-Range: VALIDATOR
+ * and appends only to a 206 whose Content-Range starts at SIZE and runs to
+ * the end; a 200 (the resource changed, or no range support) restarts the
+ * part from zero; any other 206 or a 416 restarts with a plain request; a
+ * 416 "bytes * / SIZE" means the part is already complete. FILE itself is
+ * only ever written by the final rename. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "fetch.h"
+
+#define META_MAGIC "sockit-resume 1\n"
+
+static int read_meta(const char *path, char *url, size_t ulen, char *val, size_t vlen)
+{
+    char buf[SK_URL_TARGET_MAX + SK_HOST_MAX + 1024];
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    size_t m = strlen(META_MAGIC);
+    if (strncmp(buf, META_MAGIC, m) != 0 || strncmp(buf + m, "url ", 4) != 0)
+        return -1;
+    char *u = buf + m + 4, *nl = strchr(u, '\n');
+    if (!nl || strncmp(nl + 1, "validator ", 10) != 0)
+        return -1;
+    *nl = '\0';
+    char *v = nl + 11, *vnl = strchr(v, '\n');
+    if (!vnl || vnl[1] != '\0')
+        return -1;
+    *vnl = '\0';
+    if (snprintf(url, ulen, "%s", u) >= (int)ulen || snprintf(val, vlen, "%s", v) >= (int)vlen)
+        return -1;
+    return 0;
+}
+
+int fetch_resume_open(struct fetch_state *fs, struct sk_outfile *of)
+{
+    struct fetch_resume *rs = &fs->rs;
+    unsigned flags = (fs->out_noreplace ? SK_OUTFILE_NOREPLACE : 0) |
+                     (fs->o->sync ? SK_OUTFILE_SYNC : 0);
+    int rc = sk_outfile_open_part(of, fs->out_path, rs->part, flags);
+    if (rc == SK_EBUSY)
+        return fetch_fail(fs, FX_WRITE, "%s is in use by another download", rs->part);
+    if (rc < 0)
+        return fetch_fail(fs, FX_WRITE, "cannot open %s: %s", rs->part, sk_strerror(rc));
+    char url[sizeof fs->url_text];
+    rs->offset = 0;
+    rs->validator[0] = '\0';
+    if (of->size > 0 &&
+        read_meta(rs->meta, url, sizeof url, rs->validator, sizeof rs->validator) == 0 &&
+        strcmp(url, fs->url_text) == 0 && rs->validator[0]) {
+        rs->offset = of->size;
+        of->keep_on_error = true;
+    } else {
+        rs->validator[0] = '\0';
+    }
+    return FX_OK;
+}
+
+bool fetch_resume_usable(const struct fetch_state *fs)
+{
+    return fs->rs.active && fs->rs.offset > 0 && fs->rs.validator[0];
+}
+
+int fetch_resume_save(struct fetch_state *fs, const struct fetch_resp *rp, struct sk_outfile *of)
+{
+    struct fetch_resume *rs = &fs->rs;
+    const char *v = rp->validator[0] ? rp->validator : rp->status == 206 ? rs->validator : "";
+    if (!*v || strchr(v, '\n')) {
+        /* Nothing to check a later resume against: a partial file would be
+         * useless, so it is not kept. */
+        unlink(rs->meta);
+        of->keep_on_error = false;
+        return FX_OK;
+    }
+    char tmp[PATH_MAX + 8];
+    snprintf(tmp, sizeof tmp, "%s.tmp", rs->meta);
+    FILE *f = fopen(tmp, "we");
+    if (!f)
+        return fetch_fail(fs, FX_WRITE, "cannot create %s: %s", tmp, strerror(errno));
+    fprintf(f, META_MAGIC "url %s\nvalidator %s\n", fs->url_text, v);
+    if (fclose(f) != 0 || rename(tmp, rs->meta) < 0) {
+        int e = errno;
+        unlink(tmp);
+        return fetch_fail(fs, FX_WRITE, "cannot write %s: %s", rs->meta, strerror(e));
+    }
+    if (v != rs->validator)
+        snprintf(rs->validator, sizeof rs->validator, "%s", v);
+    of->keep_on_error = true;
+    return FX_OK;
+}
+
+void fetch_resume_finish(struct fetch_state *fs, const struct sk_outfile *part, bool committed)
+{
+    if (committed || !part->keep_on_error || part->size == 0)
+        unlink(fs->rs.meta);
+}
+
+/* Content-Range = "bytes" SP ( first "-" last "/" ( complete-length / "*" )
+ *                            / "*" "/" complete-length )       (RFC 9110 14.4) */
+int fetch_parse_content_range(const char *v, size_t n, struct fetch_resp *rp)
+{
+    char s[128];
+    if (n >= sizeof s || n < 6 || strncasecmp(v, "bytes ", 6) != 0)
+        return -1;
+    memcpy(s, v + 6, n - 6);
+    s[n - 6] = '\0';
+    char *slash = strchr(s, '/');
+    if (!slash)
+        return -1;
+    *slash = '\0';
+    const char *total = slash + 1;
+    rp->has_range = true;
+    rp->range_total = 0;
+    if (strcmp(total, "*") != 0 &&
+        (sk_http_parse_u64(total, strlen(total), &rp->range_total) < 0 || rp->range_total == 0))
+        return -1;
+    if (strcmp(s, "*") == 0) {
+        rp->range_unsatisfied = true;
+        return rp->range_total ? 0 : -1;
+    }
+    char *dash = strchr(s, '-');
+    if (!dash)
+        return -1;
+    *dash = '\0';
+    if (sk_http_parse_u64(s, strlen(s), &rp->range_start) < 0 ||
+        sk_http_parse_u64(dash + 1, strlen(dash + 1), &rp->range_end) < 0 ||
+        rp->range_end < rp->range_start ||
+        (rp->range_total && rp->range_end >= rp->range_total))
+        return -1;
+    return 0;
+}

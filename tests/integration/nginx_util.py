@@ -1,0 +1,143 @@
+"""A real nginx for the fetch tests: own config in a temporary folder, a
+free loopback port for HTTP and one for HTTPS, certificates made with the
+openssl CLI, stopped by PID. Every wait is bounded."""
+import os
+import signal
+import socket
+import subprocess
+import time
+
+NGINX = "/usr/sbin/nginx"
+
+
+def free_port(host="127.0.0.1"):
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def run(cmd, cwd):
+    subprocess.run(cmd, cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def make_certs(d):
+    """A CA, a server cert for localhost/127.0.0.1/::1 and one for another
+    host name, both signed by the CA. Returns a dict of paths."""
+    os.makedirs(d, exist_ok=True)
+    run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj",
+         "/CN=sockit test CA"], d)
+    for name, san in (("server", "DNS:localhost,IP:127.0.0.1,IP:::1"),
+                      ("wrong", "DNS:wrong.example")):
+        run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj",
+             f"/CN={name}"], d)
+        with open(os.path.join(d, f"{name}.ext"), "w") as f:
+            f.write(f"subjectAltName={san}\nbasicConstraints=CA:FALSE\n"
+                    "keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n")
+        run(["openssl", "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey",
+             "ca.key", "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile",
+             f"{name}.ext"], d)
+    return {k: os.path.join(d, v) for k, v in
+            (("ca", "ca.pem"), ("cert", "server.pem"), ("key", "server.key"),
+             ("wrong_cert", "wrong.pem"), ("wrong_key", "wrong.key"))}
+
+
+CONF = """
+daemon off;
+master_process off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/tmp_body;
+    proxy_temp_path {d}/tmp_proxy;
+    fastcgi_temp_path {d}/tmp_fastcgi;
+    uwsgi_temp_path {d}/tmp_uwsgi;
+    scgi_temp_path {d}/tmp_scgi;
+    default_type application/octet-stream;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_timeout 5;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    server {{
+        listen 127.0.0.1:{http};
+        listen [::1]:{http};
+        listen 127.0.0.1:{https} ssl;
+        listen [::1]:{https} ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        root {d}/www;
+        location /chunked/ {{ ssi on; ssi_types *; }}
+        location = /redir/a {{ return 302 /redir/b; }}
+        location = /redir/b {{ return 301 b2; }}
+        location = /redir/b2 {{ return 307 http://127.0.0.1:{http}/small.bin; }}
+        location = /redir/loop {{ return 302 /redir/loop; }}
+        location = /redir/ftp {{ return 302 ftp://127.0.0.1/x; }}
+        location = /redir/to-https {{ return 302 https://localhost:{https}/small.bin; }}
+        location = /redir/to-http {{ return 302 http://127.0.0.1:{http}/small.bin; }}
+        location = /echo-headers {{ return 200 "ua=$http_user_agent host=$http_host x=$http_x_test conn=$http_connection\\n"; }}
+        location = /teapot {{ return 418 "short and stout\\n"; }}
+    }}
+    server {{
+        listen 127.0.0.1:{wrong} ssl;
+        ssl_certificate {wrong_cert};
+        ssl_certificate_key {wrong_key};
+        root {d}/www;
+    }}
+}}
+"""
+
+
+class Nginx:
+    def __init__(self, d, certs, timeout=10.0):
+        self.dir = d
+        self.www = os.path.join(d, "www")
+        os.makedirs(self.www, exist_ok=True)
+        self.certs = certs
+        self.http = free_port()
+        self.https = free_port()
+        self.wrong = free_port()
+        conf = os.path.join(d, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(CONF.format(d=d, http=self.http, https=self.https, wrong=self.wrong, **certs))
+        self.proc = subprocess.Popen([NGINX, "-c", conf, "-p", d], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        for port in (self.http, self.https, self.wrong):
+            while True:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("nginx exited: " + self.proc.stderr.read().decode())
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        self.stop()
+                        raise RuntimeError(f"nginx did not listen on {port}")
+                    time.sleep(0.02)
+
+    def url(self, path, tls=False, host="127.0.0.1"):
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{'https' if tls else 'http'}://{host}:{self.https if tls else self.http}{path}"
+
+    def put(self, name, data):
+        path = os.path.join(self.www, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    def stop(self, timeout=10.0):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stderr.close()
