@@ -211,8 +211,12 @@ static int run_server(struct sk_server_config *cfg, bool quiet)
     for (size_t i = 0; i < sk_server_nsockets(srv); i++) {
         char addr[SK_ADDRSTR_MAX];
         bool udp = false;
-        if (sk_server_socket_addr(srv, i, addr, sizeof addr, &udp) == 0)
-            sk_log_printf(log, "listening on %s (%s, framing %s)", addr, udp ? "udp" : "tcp",
+        if (sk_server_socket_addr(srv, i, addr, sizeof addr, &udp) < 0)
+            continue;
+        if (udp) /* datagrams have no framing */
+            sk_log_printf(log, "listening on %s (udp)", addr);
+        else
+            sk_log_printf(log, "listening on %s (tcp, framing %s)", addr,
                           sk_framing_name(cfg->framing));
     }
     int sig = 0;
