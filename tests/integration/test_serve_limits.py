@@ -61,9 +61,9 @@ def test_out_of_fds_does_not_spin_and_recovers(serve):
     wait_fds(srv, base)
 
 
-def test_log_nobody_reads_never_blocks_serving():
-    # stderr is a pipe that is never read: once it is full, log lines are
-    # dropped, never waited for.
+def serve_with_stderr_pipe():
+    """Starts `sockit serve` on a free port with stderr a pipe this test
+    holds; returns (proc, port, read end of the pipe)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -71,6 +71,13 @@ def test_log_nobody_reads_never_blocks_serving():
     proc = subprocess.Popen([SOCKIT, "serve", "--listen", f"127.0.0.1:{port}"],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=w)
     os.close(w)
+    return proc, port, r
+
+
+def test_log_nobody_reads_never_blocks_serving():
+    # stderr is a pipe that is never read: once it is full, log lines are
+    # dropped, never waited for.
+    proc, port, r = serve_with_stderr_pipe()
     try:
         def up():
             try:
@@ -100,13 +107,7 @@ def test_log_nobody_reads_never_blocks_serving():
 
 
 def test_closed_stderr_does_not_kill_the_server():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    r, w = os.pipe()
-    proc = subprocess.Popen([SOCKIT, "serve", "--listen", f"127.0.0.1:{port}"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=w)
-    os.close(w)
+    proc, port, r = serve_with_stderr_pipe()
     try:
         os.read(r, 4096)  # the listening line: it is up
         os.close(r)       # from now on every log write gets EPIPE
