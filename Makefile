@@ -34,6 +34,9 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
 EX_BIN := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
 FUZZ_REPLAY := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%_replay)
+# Fuzz targets may exercise the program's own parsers too: everything but main().
+FUZZ_CLI_SRC := $(filter-out src/main.c,$(CLI_SRC))
+FUZZ_CLI_OBJ := $(FUZZ_CLI_SRC:%.c=$(BUILD)/obj/%.o)
 
 PYTEST ?= /usr/bin/python3 -m pytest
 
@@ -57,9 +60,9 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libsockit.a
 
 # Each fuzz target also builds as a plain program that replays fuzz/corpus/<target>/,
 # so `make test` runs the corpus without libFuzzer.
-$(BUILD)/fuzz/%_replay: fuzz/%.c fuzz/replay_main.c $(BUILD)/libsockit.a
+$(BUILD)/fuzz/%_replay: fuzz/%.c fuzz/replay_main.c $(FUZZ_CLI_OBJ) $(BUILD)/libsockit.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< fuzz/replay_main.c $(BUILD)/libsockit.a $(LDLIBS)
+	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< fuzz/replay_main.c $(FUZZ_CLI_OBJ) $(BUILD)/libsockit.a $(LDLIBS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -79,7 +82,9 @@ test-fuzz-replay: $(FUZZ_REPLAY)
 test-fast: all
 	$(MAKE) test-unit test-fuzz-replay test-integration
 
-test:
+# `make test` sets up what it needs first (scripts/deps.sh: apt-get as root or
+# through sudo; otherwise it prints the exact apt-get line and fails).
+test: test-deps
 	$(MAKE) test-fast
 	$(MAKE) SANITIZE=1 test-fast
 
@@ -88,8 +93,8 @@ FUZZ_SECONDS ?= 30
 fuzz:
 	@mkdir -p build/fuzz-lf
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
-	    clang -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Ilib -fsanitize=fuzzer,address,undefined \
-	        -o build/fuzz-lf/$$n $$f $(LIB_SRC) -pthread $(LDLIBS) || exit 1; \
+	    clang -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Ilib -Isrc -fsanitize=fuzzer,address,undefined \
+	        -o build/fuzz-lf/$$n $$f $(LIB_SRC) $(FUZZ_CLI_SRC) -pthread $(LDLIBS) || exit 1; \
 	    mkdir -p build/fuzz-lf/corpus-$$n; \
 	    build/fuzz-lf/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	        build/fuzz-lf/corpus-$$n fuzz/corpus/$$n || exit 1; done
