@@ -7,7 +7,9 @@
  *
  * SK_WITH(w, ops, self) is `with EXPR as w.value:` for the rest of the block:
  * ops->enter runs now, ops->exit runs on every path out of the block and
- * receives w.err, the error the block ended with (0 for none). */
+ * receives w.err, the error the block ended with. Success must be said:
+ * sk_with_exit(&w) with w.err == 0; leaving the block any other way hands
+ * exit SK_WITH_UNFINISHED (failure is the default). */
 #include <stdio.h>
 #include <string.h>
 
@@ -69,7 +71,7 @@ static int demo_work(bool fail)
         return sk_with_exit(&f); /* exit runs before we leave, and sees the error */
     }
     puts("hello with");
-    return 0; /* exit runs here, from the cleanup attribute */
+    return sk_with_exit(&f); /* the verdict: success, so exit sees 0 */
 }
 
 int main(int argc, char **argv)

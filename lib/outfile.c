@@ -1,72 +1,123 @@
-/* Atomic output files: write aside, rename into place on success only. */
+/* Atomic output files: write aside, rename into place on success only.
+ *
+ * Every name is opened relative to the folder's fd, never by path, and only
+ * with O_NOFOLLOW: a link planted in a shared folder cannot redirect a write
+ * elsewhere. The temporary file is created with O_EXCL (it is ours alone);
+ * a resumable part is reopened only if it is a plain file with one link,
+ * owned by us. */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <linux/falloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sockit/err.h"
 #include "sockit/outfile.h"
+#include "sockit/scope.h"
 
-static void reset(struct sk_outfile *of, const char *path, unsigned flags)
+#define TMP_SUFFIX ".sockit-XXXXXX"
+
+static void reset(struct sk_outfile *of, unsigned flags)
 {
     memset(of, 0, sizeof *of);
     of->fd = -1;
+    of->dirfd = -1;
     of->flags = flags;
-    snprintf(of->path, sizeof of->path, "%s", path);
 }
 
-/* Splits path into its folder (at least ".") and base name. */
-static int split(const char *path, char *dir, size_t dlen, const char **base)
+/* Copies path into dst; *base_off is where its base name starts. */
+static int name_of(const char *path, char *dst, size_t *base_off)
 {
-    const char *slash = strrchr(path, '/');
-    *base = slash ? slash + 1 : path;
-    if (**base == '\0')
-        return SK_ERR(EISDIR);
-    size_t n = slash ? (size_t)(slash - path) : 0;
-    if (slash && n == 0)
-        n = 1; /* "/name": the root folder */
-    if (!slash) {
-        snprintf(dir, dlen, ".");
-        return 0;
-    }
-    if (n >= dlen)
+    if (snprintf(dst, PATH_MAX, "%s", path) >= PATH_MAX)
         return SK_ERR(ENAMETOOLONG);
-    memcpy(dir, path, n);
-    dir[n] = '\0';
+    const char *slash = strrchr(dst, '/');
+    const char *base = slash ? slash + 1 : dst;
+    if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+        return SK_ERR(EISDIR);
+    if (strlen(base) > NAME_MAX)
+        return SK_ERR(ENAMETOOLONG);
+    *base_off = (size_t)(base - dst);
     return 0;
+}
+
+/* name_of(), then opens the folder: returns its fd or -errno. */
+static int open_dir(const char *path, char *dst, size_t *base_off)
+{
+    int rc = name_of(path, dst, base_off);
+    if (rc < 0)
+        return rc;
+    char dir[PATH_MAX] = ".";
+    if (*base_off > 0) {
+        size_t n = *base_off == 1 ? 1 : *base_off - 1; /* "/name": the root */
+        memcpy(dir, dst, n);
+        dir[n] = '\0';
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return fd < 0 ? SK_ERR(errno) : fd;
+}
+
+/* Fills the trailing X's of name with random letters and digits. */
+static void randomize(char *name)
+{
+    static const char set[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    static unsigned long counter;
+    unsigned char r[6];
+    if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+        unsigned long v = (unsigned long)time(NULL) ^ ((unsigned long)getpid() << 16) ^ ++counter;
+        for (size_t i = 0; i < sizeof r; i++, v >>= 5)
+            r[i] = (unsigned char)(v ^ (v >> 29));
+    }
+    char *x = name + strlen(name) - sizeof r;
+    for (size_t i = 0; i < sizeof r; i++)
+        x[i] = set[r[i] % (sizeof set - 1)];
 }
 
 int sk_outfile_open_temp(struct sk_outfile *of, const char *path, unsigned flags)
 {
-    reset(of, path, flags);
-    char dir[PATH_MAX];
-    const char *base;
-    int rc = split(path, dir, sizeof dir, &base);
+    reset(of, flags);
+    int rc = open_dir(path, of->path, &of->name_off);
     if (rc < 0)
         return rc;
-    int n = snprintf(of->tmp, sizeof of->tmp, "%s/.%s.sockit-XXXXXX", dir, base);
-    if (n < 0 || (size_t)n >= sizeof of->tmp)
+    of->dirfd = rc;
+    /* ".NAME.sockit-XXXXXX", NAME cut so that the whole stays a legal
+     * name: a 255-byte NAME must not make the download fail. */
+    const char *base = of->path + of->name_off;
+    int keep = (int)(NAME_MAX - 1 - strlen(TMP_SUFFIX));
+    char name[NAME_MAX + 1];
+    snprintf(name, sizeof name, ".%.*s" TMP_SUFFIX, keep, base);
+    int n = snprintf(of->tmp, sizeof of->tmp, "%.*s%s", (int)of->name_off, of->path, name);
+    if (n < 0 || (size_t)n >= sizeof of->tmp) {
+        sk_outfile_discard(of);
         return SK_ERR(ENAMETOOLONG);
-    of->fd = mkostemp(of->tmp, O_CLOEXEC);
-    if (of->fd < 0) {
-        of->tmp[0] = '\0';
-        return SK_ERR(errno);
     }
-    /* The mode a new file would get, or the mode of the file we replace. */
-    mode_t mask = umask(0);
-    umask(mask);
-    mode_t mode = 0666 & ~mask;
+    of->tmp_off = (size_t)n - strlen(name);
+    char *tmpname = of->tmp + of->tmp_off;
+    for (int tries = 0; tries < 100; tries++) {
+        randomize(tmpname);
+        /* 0666 & ~umask: the mode a new file gets. */
+        of->fd = openat(of->dirfd, tmpname,
+                        O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        if (of->fd >= 0 || errno != EEXIST)
+            break;
+    }
+    if (of->fd < 0) {
+        rc = SK_ERR(errno);
+        of->tmp[0] = '\0';
+        sk_outfile_discard(of);
+        return rc;
+    }
+    /* The file we replace keeps its permissions, but never setuid, setgid
+     * or sticky: those belonged to other bytes. */
     struct stat st;
-    if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
-        mode = st.st_mode & 07777;
-    if (fchmod(of->fd, mode) < 0) {
+    if (fstatat(of->dirfd, of->path + of->name_off, &st, 0) == 0 && S_ISREG(st.st_mode) &&
+        fchmod(of->fd, st.st_mode & 0777) < 0) {
         rc = SK_ERR(errno);
         sk_outfile_discard(of);
         return rc;
@@ -77,15 +128,31 @@ int sk_outfile_open_temp(struct sk_outfile *of, const char *path, unsigned flags
 int sk_outfile_open_part(struct sk_outfile *of, const char *path, const char *part,
                          unsigned flags)
 {
-    reset(of, path, flags);
-    if (snprintf(of->tmp, sizeof of->tmp, "%s", part) >= (int)sizeof of->tmp)
-        return SK_ERR(ENAMETOOLONG);
-    of->fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
-    if (of->fd < 0) {
+    reset(of, flags);
+    size_t part_off;
+    int rc = open_dir(part, of->tmp, &part_off);
+    if (rc < 0) {
         of->tmp[0] = '\0';
-        return SK_ERR(errno);
+        return rc;
     }
-    int rc = 0;
+    of->dirfd = rc;
+    of->tmp_off = part_off;
+    /* FILE.part sits beside FILE: one folder for both. */
+    if ((rc = name_of(path, of->path, &of->name_off)) < 0 ||
+        of->name_off != part_off || strncmp(of->path, of->tmp, part_off) != 0) {
+        of->tmp[0] = '\0';
+        sk_outfile_discard(of);
+        return rc < 0 ? rc : SK_ERR(EXDEV);
+    }
+    /* O_NONBLOCK: a FIFO or a device planted there must not block or act. */
+    of->fd = openat(of->dirfd, of->tmp + of->tmp_off,
+                    O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, 0666);
+    if (of->fd < 0) {
+        rc = SK_ERR(errno);
+        of->tmp[0] = '\0';
+        sk_outfile_discard(of);
+        return rc;
+    }
     struct stat st;
     if (flock(of->fd, LOCK_EX | LOCK_NB) < 0)
         rc = errno == EWOULDBLOCK ? SK_EBUSY : SK_ERR(errno);
@@ -93,10 +160,12 @@ int sk_outfile_open_part(struct sk_outfile *of, const char *path, const char *pa
         rc = SK_ERR(errno);
     else if (!S_ISREG(st.st_mode))
         rc = SK_ERR(EINVAL);
-    else if (lseek(of->fd, 0, SEEK_END) < 0)
+    else if (st.st_nlink != 1 || st.st_uid != geteuid())
+        rc = SK_ERR(EPERM); /* a hard link, or a file someone else made: not ours */
+    else if (fcntl(of->fd, F_SETFL, 0) < 0 || lseek(of->fd, 0, SEEK_END) < 0)
         rc = SK_ERR(errno);
     if (rc < 0) {
-        of->tmp[0] = '\0'; /* not ours to delete: someone else's download, or not a file */
+        of->tmp[0] = '\0'; /* not ours to delete: someone else's download, or not ours at all */
         sk_outfile_discard(of);
         return rc;
     }
@@ -139,46 +208,34 @@ int sk_outfile_truncate(struct sk_outfile *of)
     return 0;
 }
 
-static void sync_dir(const char *path)
-{
-    char dir[PATH_MAX];
-    const char *base;
-    if (split(path, dir, sizeof dir, &base) < 0)
-        return;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-}
-
-/* rename(2) that, with SK_OUTFILE_NOREPLACE, never replaces an existing
+/* renameat(2) that, with SK_OUTFILE_NOREPLACE, never replaces an existing
  * target, even one created while we were downloading. */
 static int place(const struct sk_outfile *of)
 {
+    const char *from = of->tmp + of->tmp_off, *to = of->path + of->name_off;
     if (!(of->flags & SK_OUTFILE_NOREPLACE))
-        return rename(of->tmp, of->path) < 0 ? SK_ERR(errno) : 0;
-    if (renameat2(AT_FDCWD, of->tmp, AT_FDCWD, of->path, RENAME_NOREPLACE) == 0)
+        return renameat(of->dirfd, from, of->dirfd, to) < 0 ? SK_ERR(errno) : 0;
+    if (renameat2(of->dirfd, from, of->dirfd, to, RENAME_NOREPLACE) == 0)
         return 0;
     if (errno != EINVAL && errno != ENOSYS)
         return SK_ERR(errno);
     /* File systems without RENAME_NOREPLACE: link() fails on an existing name. */
-    if (link(of->tmp, of->path) < 0)
+    if (linkat(of->dirfd, from, of->dirfd, to, 0) < 0)
         return SK_ERR(errno);
-    unlink(of->tmp);
+    unlinkat(of->dirfd, from, 0);
     return 0;
 }
 
 int sk_outfile_commit(struct sk_outfile *of)
 {
     if (of->done)
-        return 0;
+        return of->committed ? 0 : SK_ERR(EBADF); /* a discarded file is not saved */
     int rc = 0;
     if ((of->flags & SK_OUTFILE_SYNC) && fsync(of->fd) < 0)
         rc = SK_ERR(errno);
-    if (rc == 0 && close(of->fd) < 0) /* NFS reports write errors here */
+    int fd = sk_take_fd(&of->fd);
+    if (close(fd) < 0 && rc == 0) /* NFS reports write errors here */
         rc = SK_ERR(errno);
-    of->fd = -1;
     if (rc == 0)
         rc = place(of);
     if (rc < 0) {
@@ -186,8 +243,9 @@ int sk_outfile_commit(struct sk_outfile *of)
         return rc;
     }
     if (of->flags & SK_OUTFILE_SYNC)
-        sync_dir(of->path);
-    of->done = true;
+        (void)fsync(of->dirfd); /* the rename itself */
+    sk_closep(&of->dirfd);
+    of->done = of->committed = true;
     return 0;
 }
 
@@ -196,11 +254,10 @@ void sk_outfile_discard(struct sk_outfile *of)
     if (of->done)
         return;
     int saved = errno;
-    if (of->tmp[0] && !(of->keep_on_error && of->size > 0))
-        unlink(of->tmp);
-    if (of->fd >= 0)
-        close(of->fd);
-    of->fd = -1;
+    if (of->tmp[0] && of->dirfd >= 0 && !(of->keep_on_error && of->size > 0))
+        unlinkat(of->dirfd, of->tmp + of->tmp_off, 0);
+    sk_closep(&of->fd);
+    sk_closep(&of->dirfd);
     of->done = true;
     errno = saved;
 }

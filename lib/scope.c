@@ -41,5 +41,7 @@ int sk_with_exit(struct sk_with *w)
 
 void sk_with_release(struct sk_with *w)
 {
+    if (!w->exited && w->err == 0)
+        w->err = SK_WITH_UNFINISHED; /* no verdict: the scope did not succeed */
     (void)sk_with_exit(w);
 }

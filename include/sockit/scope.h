@@ -16,13 +16,19 @@
  * 2. struct sk_with, a context manager with __enter__/__exit__: the exit
  *    function learns how the scope ended (0, or the error code stored in
  *    `err`) and decides whether the error propagates (returns it) or is
- *    suppressed (returns 0). Declared with SK_WITH it exits automatically
- *    at the end of the scope; sk_with_exit() exits early and returns the
- *    verdict, after which the automatic exit does nothing. */
+ *    suppressed (returns 0). sk_with_exit() is the body's verdict: it exits
+ *    with `err` and returns what exit decided. Failure is the default: a
+ *    scope left any other way (a plain return, a goto, falling off the end)
+ *    exits automatically with `err`, or SK_WITH_UNFINISHED when `err` is
+ *    0, so an output file, say, is discarded unless the body committed it
+ *    explicitly (systemd's cleanup + TAKE pattern). */
 #ifndef SOCKIT_SCOPE_H
 #define SOCKIT_SCOPE_H
 
+#include <errno.h>
 #include <stdbool.h>
+
+#include "sockit/err.h"
 
 #define SK_AUTO(fn) __attribute__((cleanup(fn)))
 
@@ -68,12 +74,17 @@ struct sk_with {
     bool exited;
 };
 
+/* The error an automatic exit reports when the body set none: the scope
+ * ended without sk_with_exit(), so it did not succeed. */
+#define SK_WITH_UNFINISHED SK_ERR(ECANCELED)
+
 /* Calls ops->enter(self) and returns the live context. */
 struct sk_with sk_with_enter(const struct sk_with_ops *ops, void *self);
 /* Runs ops->exit(self, w->err) once; returns its verdict. Idempotent:
  * a second call returns w->err unchanged without calling exit again. */
 int sk_with_exit(struct sk_with *w);
-/* Cleanup handler behind SK_WITH. */
+/* Cleanup handler behind SK_WITH: exits with w->err, SK_WITH_UNFINISHED
+ * if that is 0, unless sk_with_exit() has run. */
 void sk_with_release(struct sk_with *w);
 
 /* SK_WITH(w, ops, self): `with ops(self) as w.value:` for the rest of the

@@ -146,3 +146,105 @@ Test(outfile, missing_folder, .init = setup, .fini = teardown)
     snprintf(path, sizeof path, "%s/", dir);
     cr_assert_eq(sk_outfile_open_temp(&of, path, 0), SK_ERR(EISDIR));
 }
+
+/* Issue 7: a failed fsync used to leak the fd and a later commit of the
+ * discarded file reported success. fsync(2) on a pipe fails (EINVAL). */
+Test(outfile, failed_fsync_closes_and_discards, .init = setup, .fini = teardown)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/out", dir);
+    struct sk_outfile of;
+    cr_assert_eq(sk_outfile_open_temp(&of, path, SK_OUTFILE_SYNC), 0);
+    cr_assert_eq(sk_outfile_write(&of, "abc", 3), 0);
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    int fd = of.fd;
+    cr_assert_eq(dup2(p[0], fd), fd); /* the file's fd now names a pipe */
+    close(p[0]);
+    cr_assert_eq(sk_outfile_commit(&of), SK_ERR(EINVAL));
+    cr_assert_eq(fcntl(fd, F_GETFD), -1, "the fd is closed");
+    cr_assert_eq(errno, EBADF);
+    cr_assert_eq(of.fd, -1);
+    cr_assert_eq(access(path, F_OK), -1);
+    cr_assert_eq(entries(), 0, "the temporary file is removed");
+    cr_assert_neq(sk_outfile_commit(&of), 0, "a discarded file is never reported saved");
+    close(p[1]);
+}
+
+static int scoped_plain_return(const char *path)
+{
+    struct sk_outfile of;
+    int rc = sk_outfile_open_temp(&of, path, 0);
+    if (rc < 0)
+        return rc;
+    SK_WITH(w, &sk_outfile_with, &of);
+    cr_assert_eq(sk_outfile_write(&of, "partial", 7), 0);
+    return 0; /* no verdict: w.err is 0 but sk_with_exit() never ran */
+}
+
+/* Issue 7: leaving the scope by a plain return committed the file. */
+Test(outfile, scope_left_without_commit_discards, .init = setup, .fini = teardown)
+{
+    char path[128], buf[64];
+    snprintf(path, sizeof path, "%s/out", dir);
+    cr_assert_eq(scoped_plain_return(path), 0);
+    cr_assert_eq(access(path, F_OK), -1, "never committed");
+    cr_assert_eq(entries(), 0);
+    spit(path, "old");
+    cr_assert_eq(scoped_plain_return(path), 0);
+    slurp(path, buf, sizeof buf);
+    cr_assert_str_eq(buf, "old");
+    cr_assert_eq(entries(), 1);
+}
+
+/* Issue 7: replacing a setuid/setgid file kept those bits on new bytes. */
+Test(outfile, special_mode_bits_are_not_carried_over, .init = setup, .fini = teardown)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/tool", dir);
+    spit(path, "old");
+    cr_assert_eq(chmod(path, 07755), 0);
+    cr_assert_eq(scoped_write(path, 0, 0), 0);
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0);
+    cr_assert_eq(st.st_mode & 07777, 0755, "mode %o", (unsigned)(st.st_mode & 07777));
+}
+
+/* Issue 7: a legal 255-byte name failed: the temporary name was longer. */
+Test(outfile, longest_legal_name, .init = setup, .fini = teardown)
+{
+    char path[PATH_MAX], name[NAME_MAX + 1], buf[64];
+    memset(name, 'n', NAME_MAX);
+    name[NAME_MAX] = '\0';
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    cr_assert_eq(scoped_write(path, 0, 0), 0);
+    slurp(path, buf, sizeof buf);
+    cr_assert_str_eq(buf, "new data");
+    cr_assert_eq(entries(), 1);
+}
+
+/* Issue 7: a link or another user's file planted at FILE.part was written
+ * through. */
+Test(outfile, part_refuses_links_and_foreign_files, .init = setup, .fini = teardown)
+{
+    char path[128], part[140], victim[140], buf[64];
+    snprintf(path, sizeof path, "%s/out", dir);
+    snprintf(part, sizeof part, "%s.part", path);
+    snprintf(victim, sizeof victim, "%s/victim", dir);
+    spit(victim, "precious");
+    struct sk_outfile of;
+    cr_assert_eq(symlink(victim, part), 0);
+    cr_assert_eq(sk_outfile_open_part(&of, path, part, 0), SK_ERR(ELOOP));
+    cr_assert_eq(unlink(part), 0);
+    cr_assert_eq(link(victim, part), 0);
+    cr_assert_eq(sk_outfile_open_part(&of, path, part, 0), SK_ERR(EPERM));
+    cr_assert_eq(unlink(part), 0);
+    spit(part, "theirs");
+    if (geteuid() == 0) { /* only root can give a file away */
+        cr_assert_eq(chown(part, 12345, 12345), 0);
+        cr_assert_eq(sk_outfile_open_part(&of, path, part, 0), SK_ERR(EPERM));
+    }
+    slurp(victim, buf, sizeof buf);
+    cr_assert_str_eq(buf, "precious");
+    cr_assert_eq(access(path, F_OK), -1);
+}

@@ -104,25 +104,22 @@ static int with_body(struct probe *p, int path)
     cr_assert_eq(p->enters, 1);
     cr_assert_str_eq((char *)w.value, "value");
     if (path == 1)
-        return 5; /* early return: exit(0) from the cleanup */
+        return 5; /* early return: exit from the cleanup, as a failure */
     if (path == 2) {
         w.err = SK_ETIMEDOUT; /* error path: exit sees it */
         return sk_with_exit(&w);
     }
-    return 0;
+    if (path == 3)
+        return sk_with_exit(&w); /* the explicit verdict: success */
+    return 0;                    /* falls out without a verdict */
 }
 
 Test(with, exit_runs_once_on_each_path_and_sees_the_error)
 {
     struct probe p = {0};
-    cr_assert_eq(with_body(&p, 0), 0);
+    cr_assert_eq(with_body(&p, 3), 0);
     cr_assert_eq(p.exits, 1);
-    cr_assert_eq(p.last_err, 0);
-
-    p = (struct probe){0};
-    cr_assert_eq(with_body(&p, 1), 5);
-    cr_assert_eq(p.exits, 1);
-    cr_assert_eq(p.last_err, 0);
+    cr_assert_eq(p.last_err, 0, "only sk_with_exit() with err 0 is a success");
 
     p = (struct probe){.verdict = SK_ETIMEDOUT}; /* exit propagates */
     cr_assert_eq(with_body(&p, 2), SK_ETIMEDOUT);
@@ -132,4 +129,20 @@ Test(with, exit_runs_once_on_each_path_and_sees_the_error)
     p = (struct probe){.verdict = 0}; /* exit suppresses */
     cr_assert_eq(with_body(&p, 2), 0);
     cr_assert_eq(p.last_err, SK_ETIMEDOUT);
+}
+
+/* Failure is the default: leaving the scope without sk_with_exit(), by a
+ * plain return or falling off its end, must never look like success. */
+Test(with, scope_left_without_a_verdict_exits_as_a_failure)
+{
+    struct probe p = {0};
+    cr_assert_eq(with_body(&p, 1), 5);
+    cr_assert_eq(p.exits, 1);
+    cr_assert_eq(p.last_err, SK_WITH_UNFINISHED);
+
+    p = (struct probe){0};
+    cr_assert_eq(with_body(&p, 0), 0);
+    cr_assert_eq(p.exits, 1);
+    cr_assert_eq(p.last_err, SK_WITH_UNFINISHED);
+    cr_assert_neq(SK_WITH_UNFINISHED, 0);
 }
