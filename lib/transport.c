@@ -79,6 +79,13 @@ const char *sk_conn_error(const struct sk_conn *c)
     return c ? c->err : "";
 }
 
+/* A signal that set the cancel flag while data keeps flowing never makes
+ * poll() fail with EINTR: the flag is looked at before every attempt. */
+static bool cancelled(const struct sk_conn *c)
+{
+    return c->cancel && *c->cancel;
+}
+
 /* Waits until c->fd is ready for c->want, or the deadline. */
 static int conn_wait(struct sk_conn *c, uint64_t deadline_ms)
 {
@@ -97,7 +104,7 @@ static int conn_wait(struct sk_conn *c, uint64_t deadline_ms)
             return 0;
         if (n < 0 && errno != EINTR)
             return SK_ERR(errno);
-        if (n < 0 && c->cancel && *c->cancel)
+        if (n < 0 && cancelled(c))
             return SK_ERR(ECANCELED);
     }
 }
@@ -125,6 +132,8 @@ int sk_conn_read(struct sk_conn *c, void *buf, size_t len, uint64_t deadline_ms)
         len = INT_MAX;
     size_t got = 0;
     for (;;) {
+        if (got == 0 && cancelled(c))
+            return SK_ERR(ECANCELED);
         int rc = c->ops->read(c, (char *)buf + got, len - got);
         if (rc > 0) {
             got += (size_t)rc;
@@ -150,6 +159,8 @@ int sk_conn_write(struct sk_conn *c, const void *buf, size_t len, uint64_t deadl
 {
     const char *p = buf;
     while (len > 0) {
+        if (cancelled(c))
+            return SK_ERR(ECANCELED);
         int rc = c->ops->write(c, p, len > INT_MAX ? INT_MAX : len);
         if (rc > 0) {
             p += rc;

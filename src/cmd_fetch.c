@@ -70,7 +70,8 @@ static const char fetch_help[] =
     "\n"
     "Exit status:\n"
     "   0  success (2xx; with -C also: the partial file was already complete)\n"
-    "   1  other failure (out of memory, interrupted by a signal)\n"
+    "   1  other failure (out of memory); interrupted by SIGINT, SIGTERM,\n"
+    "      SIGHUP or SIGQUIT (nothing is saved; with -C the part is kept)\n"
     "   2  bad command line or URL\n"
     "   3  host name could not be resolved\n"
     "   4  connection failed (refused, unreachable)\n"
@@ -79,24 +80,29 @@ static const char fetch_help[] =
     "   7  protocol error: malformed response, bad redirect, redirect limit\n"
     "   8  body truncated: connection closed before its end\n"
     "   9  timeout: connect, a stalled server, or --max-time\n"
-    "  10  output error: FILE exists (no -o), cannot be created or written\n"
+    "  10  output error: FILE exists (no -o), cannot be created or written;\n"
+    "      standard output closed (SIGPIPE)\n"
     "  11  the body did not match --sha256 (nothing saved)\n";
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    fetch_cancel = 1;
+    fetch_cancel = sig;
 }
 
-/* SIGINT/SIGTERM interrupt waits (no SA_RESTART): the transfer unwinds
- * through its scopes, so the temporary file is removed, not left behind. */
+/* Every signal a user sends to stop a download (Ctrl-C, kill, a closed
+ * terminal, Ctrl-\\, a closed standard output) sets fetch_cancel, which
+ * every read and write looks at, and interrupts waits (no SA_RESTART): the
+ * transfer unwinds through its scopes, so the temporary file is removed. */
 static void catch_signals(void)
 {
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE};
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        sigaddset(&sa.sa_mask, sigs[i]);
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        sigaction(sigs[i], &sa, NULL);
 }
 
 static bool parse_seconds(const char *what, const char *s, int *ms)
@@ -255,9 +261,34 @@ static int parse_opts(int argc, char **argv, struct fetch_opts *o)
     return FX_OK;
 }
 
+/* The file a chain of symbolic links at path ends on, existing or not (a
+ * dangling link names the file to create). 0, or an errno value. */
+static int follow_links(const char *path, char *out)
+{
+    if (snprintf(out, PATH_MAX, "%s", path) >= PATH_MAX)
+        return ENAMETOOLONG;
+    for (int hops = 0; hops < 40; hops++) { /* the kernel's own limit */
+        struct stat st;
+        if (lstat(out, &st) < 0 || !S_ISLNK(st.st_mode))
+            return 0;
+        char target[PATH_MAX];
+        ssize_t n = readlink(out, target, sizeof target - 1);
+        if (n < 0)
+            return errno;
+        target[n] = '\0';
+        const char *slash = strrchr(out, '/');
+        int dir = target[0] == '/' || !slash ? 0 : (int)(slash - out) + 1;
+        char next[PATH_MAX];
+        if (snprintf(next, sizeof next, "%.*s%s", dir, out, target) >= (int)sizeof next)
+            return ENAMETOOLONG;
+        memcpy(out, next, sizeof next);
+    }
+    return ELOOP;
+}
+
 /* Names the output and decides where headers go. A symbolic link given to
- * -o is followed: the file it points to is replaced (atomically, beside
- * itself) and the link stays a link. */
+ * -o is followed, dangling or not: the file it points to is replaced or
+ * created (atomically, beside itself) and the link stays a link. */
 static int plan_output(struct fetch_state *fs, const struct sk_url *u, char *name, size_t len)
 {
     static char resolved[PATH_MAX];
@@ -271,9 +302,12 @@ static int plan_output(struct fetch_state *fs, const struct sk_url *u, char *nam
     }
     struct stat st;
     if (o->output) {
-        fs->out_path = o->output;
-        if (lstat(o->output, &st) == 0 && S_ISLNK(st.st_mode) && realpath(o->output, resolved))
-            fs->out_path = resolved;
+        int e = follow_links(o->output, resolved);
+        if (e) {
+            cli_error("-o %s: %s", o->output, strerror(e));
+            return FX_WRITE;
+        }
+        fs->out_path = resolved;
         bool exists = stat(fs->out_path, &st) == 0;
         if (exists && S_ISDIR(st.st_mode)) {
             cli_error("%s is a folder; -o needs a file name", o->output);
@@ -326,6 +360,8 @@ static bool retryable(const struct fetch_state *fs, int rc)
 static bool nap(long ms)
 {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    if (fetch_cancel)
+        return false;
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
         if (fetch_cancel)
             return false;
@@ -355,7 +391,7 @@ static int run_with_retries(struct fetch_state *fs, const struct sk_url *url)
             cli_error("%s; retrying in %.1f s (%ld of %ld)", fs->msg, wait / 1000.0, attempt + 1,
                       o->retries);
         if (!nap(wait))
-            return fetch_fail(fs, FX_FAIL, "interrupted");
+            return fetch_interrupted(fs, "waiting to retry");
         backoff = backoff * 2 > 60000 ? 60000 : backoff * 2;
     }
 }
@@ -397,6 +433,6 @@ int cmd_fetch(int argc, char **argv)
     sk_tls_ctx_free(fs.tls);
     free(fs.buf);
     if (fetch_cancel && rc != FX_OK)
-        return FX_FAIL;
+        return fetch_cancel == SIGPIPE ? FX_WRITE : FX_FAIL;
     return rc;
 }

@@ -69,6 +69,7 @@ struct fetch_resume {
     bool active;
     char part[PATH_MAX], meta[PATH_MAX];
     uint64_t offset;     /* bytes already in the part that we ask to continue from */
+    uint64_t total;      /* the whole file's size, 0: unknown */
     char validator[512]; /* ETag (strong) or Last-Modified of the part's data */
 };
 
@@ -103,13 +104,17 @@ struct fetch_state {
     bool expired;                /* --max-time passed: never retry */
     bool complete;               /* -C: the part already held the whole file */
     bool restart;                /* -C: the part cannot be continued; retry from 0 */
+    bool sent_range;             /* the last request asked for a Range (-C, or -H) */
 };
 
-extern volatile sig_atomic_t fetch_cancel; /* set by SIGINT / SIGTERM */
+/* The signal that asked to stop (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE), or 0. */
+extern volatile sig_atomic_t fetch_cancel;
 
 /* Records a one-line reason in fs->msg; returns code. */
 int fetch_fail(struct fetch_state *fs, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The transfer was stopped by fetch_cancel's signal: 1, or 10 for SIGPIPE. */
+int fetch_interrupted(struct fetch_state *fs, const char *doing);
 /* Maps a libsockit error met while `doing` something to an exit status. */
 int fetch_fail_sk(struct fetch_state *fs, int err, const char *doing);
 /* The deadline for the next wait: now + ms, capped by --max-time. */

@@ -30,6 +30,19 @@ uint64_t fetch_deadline(const struct fetch_state *fs, int ms)
     return d;
 }
 
+int fetch_interrupted(struct fetch_state *fs, const char *doing)
+{
+    static const struct { int sig; const char *name; } names[] = {
+        {SIGINT, "SIGINT"}, {SIGTERM, "SIGTERM"}, {SIGHUP, "SIGHUP"}, {SIGQUIT, "SIGQUIT"},
+        {SIGPIPE, "SIGPIPE: output closed"}};
+    const char *name = "a signal";
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i].sig == fetch_cancel)
+            name = names[i].name;
+    return fetch_fail(fs, fetch_cancel == SIGPIPE ? FX_WRITE : FX_FAIL, "%s: interrupted (%s)",
+                      doing, name);
+}
+
 int fetch_fail_sk(struct fetch_state *fs, int err, const char *doing)
 {
     switch (err) {
@@ -45,7 +58,7 @@ int fetch_fail_sk(struct fetch_state *fs, int err, const char *doing)
         return fetch_fail(fs, FX_TIMEOUT, "%s: timed out after %g s (--connect-timeout)", doing,
                           fs->o->connect_timeout_ms / 1000.0);
     case SK_ERR(ECANCELED):
-        return fetch_fail(fs, FX_FAIL, "%s: interrupted", doing);
+        return fetch_interrupted(fs, doing);
     case SK_ECLOSED:
         return fetch_fail(fs, FX_TRUNCATED, "%s: connection closed early", doing);
     case SK_ERESOLVE:
@@ -158,10 +171,13 @@ int fetch_send_request(struct fetch_state *fs, struct sk_conn *c, const struct s
         ok = ok && addf(req, cap, &n, "User-Agent: sockit/%s\r\n", SOCKIT_VERSION);
     if (!user_has(o, "Accept"))
         ok = ok && addf(req, cap, &n, "Accept: */*\r\n");
-    if (fs->rs.active && fs->rs.offset > 0 && fs->rs.validator[0])
+    fs->sent_range = user_has(o, "Range");
+    if (fs->rs.active && fs->rs.offset > 0 && fs->rs.validator[0]) {
+        fs->sent_range = true;
         ok = ok &&
              addf(req, cap, &n, "Range: bytes=%llu-\r\nIf-Range: %s\r\n",
                   (unsigned long long)fs->rs.offset, fs->rs.validator);
+    }
     for (size_t i = 0; i < o->nheaders; i++)
         if (!(cross_origin && is_credential(o->headers[i])))
             ok = ok && addf(req, cap, &n, "%s\r\n", o->headers[i]);
@@ -172,6 +188,15 @@ int fetch_send_request(struct fetch_state *fs, struct sk_conn *c, const struct s
     if (rc < 0)
         return fetch_fail_sk(fs, rc, "sending the request");
     return FX_OK;
+}
+
+/* A failed read: a TLS failure (a corrupt record...) is a TLS
+ * error with OpenSSL's reason, the rest as fetch_fail_sk says. */
+static int read_fail(struct fetch_state *fs, struct sk_conn *c, int err, const char *doing)
+{
+    if (err == SK_ETLS)
+        return fetch_fail(fs, FX_TLS, "%s: %s", doing, sk_conn_error(c));
+    return fetch_fail_sk(fs, err, doing);
 }
 
 /* True when the parse error lies in the status line: the first line, cut
@@ -230,7 +255,7 @@ int fetch_read_head(struct fetch_state *fs, struct sk_conn *c, struct sk_http_re
                               have == 0 && !interim ? "empty reply from server"
                                                     : "connection closed inside the response head");
         if (n < 0)
-            return fetch_fail_sk(fs, n, "reading the response");
+            return read_fail(fs, c, n, "reading the response");
         have += (size_t)n;
     }
 }
@@ -271,7 +296,7 @@ static int body_read(struct fetch_state *fs, struct sk_conn *c, size_t want, con
         return n;
     if (n == 0 || n == SK_ECLOSED || n == SK_ERR(ECONNRESET))
         return -fetch_fail(fs, FX_TRUNCATED, "%s", eof_msg);
-    return -fetch_fail_sk(fs, n, "reading the body");
+    return -read_fail(fs, c, n, "reading the body");
 }
 
 static int body_length(struct fetch_state *fs, struct sk_conn *c, uint64_t len,
@@ -343,8 +368,10 @@ static int body_close(struct fetch_state *fs, struct sk_conn *c, struct fetch_si
         if (n == SK_ECLOSED)
             return fetch_fail(fs, FX_TRUNCATED,
                               "body may be truncated: TLS connection closed without close_notify");
+        if (n == SK_ERR(ECONNRESET)) /* a reset is not the end of the body: it cut it */
+            return fetch_fail(fs, FX_TRUNCATED, "body may be truncated: connection reset");
         if (n < 0)
-            return fetch_fail_sk(fs, n, "reading the body");
+            return read_fail(fs, c, n, "reading the body");
         rc = sink_write(fs, sink, fs->buf, (size_t)n);
     }
     return rc;

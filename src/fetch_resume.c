@@ -1,33 +1,42 @@
 /* sockit fetch -C: resume that can never corrupt the file.
  *
  * An interrupted download is kept only as FILE.part, beside FILE.part.meta
- * which records the URL and the validator (a strong ETag, else
- * Last-Modified) of the data in the part. A rerun sends
+ * which records the URL, the validator (a strong ETag, else Last-Modified)
+ * of the data in the part and the whole file's size when it was announced.
+ * A rerun sends
  *     Range: bytes=SIZE-      If-Range: VALIDATOR
- * and appends only to a 206 whose Content-Range starts at SIZE and runs to
- * the end; a 200 (the resource changed, or no range support) restarts the
- * part from zero; any other 206 or a 416 restarts with a plain request; a
- * 416 "bytes * / SIZE" means the part is already complete. FILE itself is
- * only ever written by the final rename. */
+ * and appends only to a 206 that carries the same validator and whose
+ * Content-Range starts at SIZE, runs to the end and agrees with the size
+ * on record; a 200 (the resource changed, or no range support) restarts
+ * the part from zero; any other 206 or a 416 restarts with a plain request;
+ * a 416 "bytes * / SIZE" means the part is complete only if SIZE is the
+ * size on record. FILE itself is only ever written by the final rename.
+ *
+ * The meta file is written as any output file is (a fresh O_EXCL file,
+ * renamed into place) and read only if it is ours: a regular file with one
+ * link, owned by us. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fetch.h"
 
-#define META_MAGIC "sockit-resume 1\n"
+#define META_MAGIC "sockit-resume 2\n"
 
-static int read_meta(const char *path, char *url, size_t ulen, char *val, size_t vlen)
+static int read_meta(const char *path, char *url, size_t ulen, char *val, size_t vlen,
+                     uint64_t *total)
 {
     char buf[SK_URL_TARGET_MAX + SK_HOST_MAX + 1024];
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
+    SK_AUTO_CLOSE int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+        st.st_uid != geteuid())
         return -1;
     ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
     if (n <= 0)
         return -1;
     buf[n] = '\0';
@@ -39,9 +48,15 @@ static int read_meta(const char *path, char *url, size_t ulen, char *val, size_t
         return -1;
     *nl = '\0';
     char *v = nl + 11, *vnl = strchr(v, '\n');
-    if (!vnl || vnl[1] != '\0')
+    if (!vnl || strncmp(vnl + 1, "size ", 5) != 0)
         return -1;
     *vnl = '\0';
+    char *sz = vnl + 6, *snl = strchr(sz, '\n');
+    if (!snl || snl[1] != '\0')
+        return -1;
+    *total = 0;
+    if (strcmp(sz, "*\n") != 0 && sk_http_parse_u64(sz, (size_t)(snl - sz), total) < 0)
+        return -1;
     if (snprintf(url, ulen, "%s", u) >= (int)ulen || snprintf(val, vlen, "%s", v) >= (int)vlen)
         return -1;
     return 0;
@@ -55,18 +70,24 @@ int fetch_resume_open(struct fetch_state *fs, struct sk_outfile *of)
     int rc = sk_outfile_open_part(of, fs->out_path, rs->part, flags);
     if (rc == SK_EBUSY)
         return fetch_fail(fs, FX_WRITE, "%s is in use by another download", rs->part);
+    if (rc == SK_ERR(ELOOP) || rc == SK_ERR(EPERM) || rc == SK_ERR(EINVAL))
+        return fetch_fail(fs, FX_WRITE, "refusing %s: a link, not a regular file, or not "
+                                        "created by this user", rs->part);
     if (rc < 0)
         return fetch_fail(fs, FX_WRITE, "cannot open %s: %s", rs->part, sk_strerror(rc));
     char url[sizeof fs->url_text];
     rs->offset = 0;
     rs->validator[0] = '\0';
     if (of->size > 0 &&
-        read_meta(rs->meta, url, sizeof url, rs->validator, sizeof rs->validator) == 0 &&
-        strcmp(url, fs->url_text) == 0 && rs->validator[0]) {
+        read_meta(rs->meta, url, sizeof url, rs->validator, sizeof rs->validator,
+                  &rs->total) == 0 &&
+        strcmp(url, fs->url_text) == 0 && rs->validator[0] &&
+        (rs->total == 0 || of->size <= rs->total)) {
         rs->offset = of->size;
         of->keep_on_error = true;
     } else {
         rs->validator[0] = '\0';
+        rs->total = 0;
     }
     return FX_OK;
 }
@@ -74,6 +95,24 @@ int fetch_resume_open(struct fetch_state *fs, struct sk_outfile *of)
 bool fetch_resume_usable(const struct fetch_state *fs)
 {
     return fs->rs.active && fs->rs.offset > 0 && fs->rs.validator[0];
+}
+
+/* Writes the meta file as an atomic output file: never through a link. */
+static int write_meta(const struct fetch_state *fs, const char *validator, uint64_t total)
+{
+    char text[sizeof fs->url_text + sizeof fs->rs.validator + 64], size[24] = "*";
+    if (total)
+        snprintf(size, sizeof size, "%llu", (unsigned long long)total);
+    int n = snprintf(text, sizeof text, META_MAGIC "url %s\nvalidator %s\nsize %s\n",
+                     fs->url_text, validator, size);
+    struct sk_outfile mf;
+    int rc = sk_outfile_open_temp(&mf, fs->rs.meta, 0);
+    if (rc < 0)
+        return rc;
+    SK_WITH(w, &sk_outfile_with, &mf);
+    if ((rc = sk_outfile_write(&mf, text, (size_t)n)) < 0)
+        return rc; /* discarded */
+    return sk_with_exit(&w);
 }
 
 int fetch_resume_save(struct fetch_state *fs, const struct fetch_resp *rp, struct sk_outfile *of)
@@ -87,19 +126,14 @@ int fetch_resume_save(struct fetch_state *fs, const struct fetch_resp *rp, struc
         of->keep_on_error = false;
         return FX_OK;
     }
-    char tmp[PATH_MAX + 8];
-    snprintf(tmp, sizeof tmp, "%s.tmp", rs->meta);
-    FILE *f = fopen(tmp, "we");
-    if (!f)
-        return fetch_fail(fs, FX_WRITE, "cannot create %s: %s", tmp, strerror(errno));
-    fprintf(f, META_MAGIC "url %s\nvalidator %s\n", fs->url_text, v);
-    if (fclose(f) != 0 || rename(tmp, rs->meta) < 0) {
-        int e = errno;
-        unlink(tmp);
-        return fetch_fail(fs, FX_WRITE, "cannot write %s: %s", rs->meta, strerror(e));
-    }
+    uint64_t total = rp->status == 206 ? (rp->range_total ? rp->range_total : rs->total)
+                     : rp->framing.kind == SK_HTTP_BODY_LENGTH ? rp->framing.length : 0;
+    int rc = write_meta(fs, v, total);
+    if (rc < 0)
+        return fetch_fail(fs, FX_WRITE, "cannot write %s: %s", rs->meta, sk_strerror(rc));
     if (v != rs->validator)
         snprintf(rs->validator, sizeof rs->validator, "%s", v);
+    rs->total = total;
     of->keep_on_error = true;
     return FX_OK;
 }

@@ -157,11 +157,17 @@ static int save_to_part(struct fetch_state *fs, struct sk_conn *c, const struct 
                         struct sk_outfile *of, size_t pre_off, size_t pre_len)
 {
     struct fetch_resume *rs = &fs->rs;
+    uint64_t span = 0, start = of->size;
     if (rp->status == 206) {
-        uint64_t span = rp->range_end - rp->range_start + 1;
+        span = rp->range_end - rp->range_start + 1;
+        /* Same data (the validator on record: a cache that ignores If-Range
+         * sends another version's bytes), from where the part ends, to the
+         * end of a file of the size on record. */
         bool continues = rs->offset > 0 && rp->has_range && !rp->range_unsatisfied &&
+                         strcmp(rp->validator, rs->validator) == 0 &&
                          rp->range_start == rs->offset && rp->range_start == of->size &&
                          (rp->range_total == 0 || rp->range_end + 1 == rp->range_total) &&
+                         (rs->total == 0 || rp->range_end + 1 == rs->total) &&
                          (rp->framing.kind != SK_HTTP_BODY_LENGTH || rp->framing.length == span);
         if (!continues) {
             fs->rs.offset = 0;
@@ -190,12 +196,33 @@ static int save_to_part(struct fetch_state *fs, struct sk_conn *c, const struct 
     if (rc == FX_OK)
         rc = fetch_body(fs, c, &rp->framing, &sink, pre_off, pre_len);
     fetch_progress_end(&pg);
-    if (rc == FX_OK && rp->status == 206 && rp->range_total && of->size != rp->range_total)
+    if (rc == FX_OK && rp->status == 206 && of->size - start != span) {
+        /* A chunked or close-delimited 206 body must be the range it claims. */
+        if (of->size - start > span)
+            of->keep_on_error = false; /* bytes beyond the range: the part is spoiled */
+        rc = fetch_fail(fs, of->size - start > span ? FX_PROTO : FX_TRUNCATED,
+                        "the 206 body holds %llu bytes, its Content-Range %llu",
+                        (unsigned long long)(of->size - start), (unsigned long long)span);
+    }
+    if (rc == FX_OK && rs->total && of->size != rs->total)
         rc = fetch_fail(fs, FX_TRUNCATED, "%s holds %llu bytes, expected %llu", of->tmp,
-                        (unsigned long long)of->size, (unsigned long long)rp->range_total);
+                        (unsigned long long)of->size, (unsigned long long)rs->total);
     if (rc == FX_OK && (rc = fetch_digest_check(fs, &sink)) != FX_OK)
         of->keep_on_error = false; /* the whole part is suspect: never resume from it */
     fetch_digest_free(&sink);
+    return rc;
+}
+
+/* -C, a 416 "bytes * / SIZE": the part is the whole file, if SIZE is the
+ * size on record, and it is committed only after --sha256 checked it. */
+static int finish_complete_part(struct fetch_state *fs, struct sk_outfile *part)
+{
+    struct fetch_sink sink = {.kind = SINK_DISCARD};
+    int rc = fetch_digest_begin(fs, &sink, part->fd, part->size);
+    if (rc == FX_OK && (rc = fetch_digest_check(fs, &sink)) != FX_OK)
+        part->keep_on_error = false; /* never resume from it */
+    fetch_digest_free(&sink);
+    fs->complete = rc == FX_OK;
     return rc;
 }
 
@@ -206,10 +233,8 @@ static int finish(struct fetch_state *fs, struct sk_conn *c, const struct fetch_
     const struct fetch_opts *o = fs->o;
     bool success = rp->status >= 200 && rp->status <= 299;
     if (part && rp->status == 416 && fs->rs.offset > 0 && rp->range_unsatisfied &&
-        rp->range_total == fs->rs.offset && part->size == fs->rs.offset) {
-        fs->complete = true; /* the part already holds the whole file */
-        return FX_OK;
-    }
+        fs->rs.total && rp->range_total == fs->rs.total && part->size == fs->rs.total)
+        return finish_complete_part(fs, part);
     if (part && rp->status == 416 && fs->rs.offset > 0) {
         fs->rs.offset = 0;
         int rc = sk_outfile_truncate(part);
@@ -221,6 +246,9 @@ static int finish(struct fetch_state *fs, struct sk_conn *c, const struct fetch_
     if (!success && !o->no_fail)
         return fetch_fail(fs, FX_HTTP, "HTTP %d%s%s (body not saved)", rp->status,
                           *reason ? " " : "", reason);
+    if (rp->status == 206 && !fs->sent_range) /* a part would pass for the whole */
+        return fetch_fail(fs, FX_PROTO, "206 Partial Content to a request without Range "
+                                        "(body not saved)");
     if (o->head)
         return FX_OK;
     if (!fs->out_path || fs->out_special)
@@ -270,7 +298,9 @@ static int run(struct fetch_state *fs, const struct sk_url *start, struct sk_out
             return rc;
         if (fs->hdr_out) {
             fwrite(fs->buf, 1, head_len, fs->hdr_out);
-            fflush(fs->hdr_out);
+            if (fflush(fs->hdr_out) != 0 && fs->hdr_out == stdout)
+                return fetch_fail(fs, FX_WRITE, "cannot write the response head to standard "
+                                                "output: %s", strerror(errno));
         }
         char reason[128];
         snprintf(reason, sizeof reason, "%.*s",
