@@ -1,10 +1,11 @@
 """A small scripted HTTP server for the bad-input tests: each path maps to a
 function that gets the parsed request and returns what to send, byte for
-byte, including malformed responses, early closes and stalls. Runs on a free
-loopback port in a thread; every socket has a timeout; stop() joins it."""
+byte, including malformed responses, early closes, resets, stalls and
+endless streams. Runs on a free loopback port in a thread; every socket has
+a timeout; stop() wakes every stall and joins the threads."""
 import socket
+import struct
 import threading
-import time
 
 
 class Request:
@@ -20,10 +21,31 @@ class Request:
 
 
 class Sleep:
-    """Pause before sending the next piece (a stalling server)."""
+    """Pause before sending the next piece (a stalling server); stop() ends
+    the pause at once."""
 
     def __init__(self, seconds):
         self.seconds = seconds
+
+
+class Mark:
+    """Sets a threading.Event once every piece before it has been sent: the
+    test waits on that instead of guessing how long sending takes."""
+
+    def __init__(self, event):
+        self.event = event
+
+
+class Reset:
+    """Ends the connection with a TCP reset (SO_LINGER 0) instead of a FIN."""
+
+
+class Raw:
+    """Bytes written to the TCP socket under TLS, bypassing the record
+    layer (a corrupt record)."""
+
+    def __init__(self, data):
+        self.data = data
 
 
 class HostileServer:
@@ -45,6 +67,7 @@ class HostileServer:
         self.sock.settimeout(0.05)
         self.port = self.sock.getsockname()[1]
         self.stopping = False
+        self.stopped = threading.Event()
         self.threads = []
         self.acceptor = threading.Thread(target=self._accept, daemon=True)
         self.acceptor.start()
@@ -53,7 +76,8 @@ class HostileServer:
         return f"{'https' if self.tls else 'http'}://{host}:{self.port}{path}"
 
     def route(self, path, fn):
-        """fn(request) -> bytes, or a list of bytes / Sleep pieces."""
+        """fn(request) -> bytes, or an iterable (a generator for an endless
+        stream) of bytes / Sleep / Mark / Reset / Raw pieces."""
         self.routes[path] = fn
 
     def _accept(self):
@@ -94,10 +118,18 @@ class HostileServer:
             if isinstance(out, bytes):
                 out = [out]
             for piece in out:
+                if self.stopping:
+                    break
                 if isinstance(piece, Sleep):
-                    end = time.monotonic() + piece.seconds
-                    while not self.stopping and time.monotonic() < end:
-                        time.sleep(0.02)
+                    self.stopped.wait(piece.seconds)
+                elif isinstance(piece, Mark):
+                    piece.event.set()
+                elif isinstance(piece, Reset):
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    conn.close()
+                    return
+                elif isinstance(piece, Raw):
+                    socket.socket.sendall(conn, piece.data)  # the TCP socket, not TLS
                 else:
                     conn.sendall(piece)
         except OSError:
@@ -113,6 +145,7 @@ class HostileServer:
 
     def stop(self):
         self.stopping = True
+        self.stopped.set()
         try:
             self.sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked accept()
         except OSError:
