@@ -5,7 +5,8 @@ import os
 import signal
 import socket
 import subprocess
-import time
+
+from fswait import wait_in_folder
 
 NGINX = "/usr/sbin/nginx"
 
@@ -106,19 +107,19 @@ class Nginx:
             f.write(CONF.format(d=d, http=self.http, https=self.https, wrong=self.wrong, **certs))
         self.proc = subprocess.Popen([NGINX, "-c", conf, "-p", d], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + timeout
+        # nginx writes its pid file once every listening socket is open (and
+        # its error log, in the same folder, when it fails): wait for that.
+        pid = os.path.join(d, "nginx.pid")
+        try:
+            wait_in_folder(d, lambda: os.path.exists(pid) or self.proc.poll() is not None,
+                           timeout, "nginx's pid file")
+        except AssertionError:
+            self.stop()
+            raise RuntimeError("nginx did not start")
+        if self.proc.poll() is not None:
+            raise RuntimeError("nginx exited: " + self.proc.stderr.read().decode())
         for port in (self.http, self.https, self.wrong):
-            while True:
-                if self.proc.poll() is not None:
-                    raise RuntimeError("nginx exited: " + self.proc.stderr.read().decode())
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        self.stop()
-                        raise RuntimeError(f"nginx did not listen on {port}")
-                    time.sleep(0.02)
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
 
     def url(self, path, tls=False, host="127.0.0.1"):
         if ":" in host:

@@ -12,6 +12,7 @@ import ssl
 import pytest
 
 from conftest import SOCKIT
+from fswait import wait_in_folder
 from hostile_http import HostileServer, Sleep
 from nginx_util import make_certs
 
@@ -237,10 +238,8 @@ def test_sigint_removes_temporary_file(srv, tmp_path):
     out = tmp_path / "o"
     p = subprocess.Popen([SOCKIT, "fetch", srv.url("/f"), "-o", str(out), "-s"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 5
-    while not glob.glob(str(tmp_path / ".o.sockit-*")) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert glob.glob(str(tmp_path / ".o.sockit-*")), "temporary file never appeared"
+    wait_in_folder(tmp_path, lambda: glob.glob(str(tmp_path / ".o.sockit-*")), 5,
+                   "the temporary file")
     p.send_signal(signal.SIGINT)
     try:
         p.wait(5)
@@ -331,10 +330,11 @@ def test_resume_complete_part_416(srv, tmp_path):
     out = tmp_path / "f.bin"
     (tmp_path / "f.bin.part").write_bytes(DATA)
     (tmp_path / "f.bin.part.meta").write_text(
-        f"sockit-resume 1\nurl {srv.url('/f')}\nvalidator \"v1\"\n")
+        f"sockit-resume 2\nurl {srv.url('/f')}\nvalidator \"v1\"\nsize {len(DATA)}\n")
     r = fetch(srv.url("/f"), "-o", str(out), "-C", "-s")
     assert r.returncode == 0, r.stderr
     assert out.read_bytes() == DATA
+    assert len(srv.requests) == 1 and srv.requests[0].headers["range"] == f"bytes={len(DATA)}-"
     assert sorted(os.listdir(tmp_path)) == ["f.bin"]
 
 
@@ -343,7 +343,7 @@ def test_resume_part_for_another_url_is_not_trusted(srv, tmp_path):
     out = tmp_path / "f.bin"
     (tmp_path / "f.bin.part").write_bytes(b"garbage" * 100)
     (tmp_path / "f.bin.part.meta").write_text(
-        "sockit-resume 1\nurl http://elsewhere/f\nvalidator \"v1\"\n")
+        "sockit-resume 2\nurl http://elsewhere/f\nvalidator \"v1\"\nsize *\n")
     r = fetch(srv.url("/f"), "-o", str(out), "-C", "-s")
     assert r.returncode == 0, r.stderr
     assert "range" not in srv.requests[-1].headers
@@ -536,9 +536,8 @@ def test_sigterm_with_continue_keeps_the_part(srv, tmp_path):
     p = subprocess.Popen([SOCKIT, "fetch", srv.url("/f"), "-o", str(out), "-C", "-s"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     part = tmp_path / "f.bin.part"
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and not (part.exists() and part.stat().st_size == 5000):
-        time.sleep(0.02)
+    wait_in_folder(tmp_path, lambda: part.exists() and part.stat().st_size == 5000, 5,
+                   "5000 bytes in the part")
     p.send_signal(signal.SIGTERM)
     try:
         p.wait(5)
