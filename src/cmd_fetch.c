@@ -92,7 +92,7 @@ static void on_signal(int sig)
 }
 
 /* Every signal a user sends to stop a download (Ctrl-C, kill, a closed
- * terminal, Ctrl-\\, a closed standard output) sets fetch_cancel, which
+ * terminal, the quit key, a closed standard output) sets fetch_cancel, which
  * every read and write looks at, and interrupts waits (no SA_RESTART): the
  * transfer unwinds through its scopes, so the temporary file is removed. */
 static void catch_signals(void)
