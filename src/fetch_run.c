@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -91,7 +92,15 @@ static int save_to_fd(struct fetch_state *fs, struct sk_conn *c, const struct fe
 {
     struct fetch_sink sink = {.kind = SINK_FD, .fd = STDOUT_FILENO};
     if (fs->out_path) {
-        sink.fd = open(fs->out_path, O_WRONLY | O_CLOEXEC);
+        /* The links were followed when the output was planned: one planted
+         * since, or a regular file swapped in, is refused. */
+        sink.fd = open(fs->out_path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        struct stat st;
+        if (sink.fd >= 0 && (fstat(sink.fd, &st) < 0 || S_ISREG(st.st_mode))) {
+            close(sink.fd);
+            sink.fd = -1;
+            errno = EEXIST;
+        }
         if (sink.fd < 0)
             return fetch_fail(fs, FX_WRITE, "cannot open %s: %s", fs->out_path, strerror(errno));
     } else {
