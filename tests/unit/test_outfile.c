@@ -178,6 +178,7 @@ static int scoped_plain_return(const char *path)
     if (rc < 0)
         return rc;
     SK_WITH(w, &sk_outfile_with, &of);
+    cr_assert_eq(w.value, &of);
     cr_assert_eq(sk_outfile_write(&of, "partial", 7), 0);
     return 0; /* no verdict: w.err is 0 but sk_with_exit() never ran */
 }
