@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 #include "fetch.h"
 
 volatile sig_atomic_t fetch_cancel;
+volatile sig_atomic_t fetch_conn_fd = -1;
 
 static const char fetch_help[] =
     "usage: sockit fetch URL [-o FILE] [-s] [-I] [-C] [-H 'Name: value']...\n"
@@ -89,6 +91,14 @@ static const char fetch_help[] =
 static void on_signal(int sig)
 {
     fetch_cancel = sig;
+    int fd = fetch_conn_fd;
+    if (fd >= 0) {
+        int saved = errno;
+        /* async-signal-safe; a stale number names a file (no effect) or
+         * another socket of this fetch (cancelled anyway) */
+        shutdown(fd, SHUT_RDWR);
+        errno = saved;
+    }
 }
 
 /* Every signal a user sends to stop a download (Ctrl-C, kill, a closed

@@ -109,6 +109,10 @@ struct fetch_state {
 
 /* The signal that asked to stop (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE), or 0. */
 extern volatile sig_atomic_t fetch_cancel;
+/* The socket of the current connection, or -1: the signal handler shuts it
+ * down, which wakes a wait that began just before the signal came (the
+ * flag alone would be seen only after the next byte or the idle timeout). */
+extern volatile sig_atomic_t fetch_conn_fd;
 
 /* Records a one-line reason in fs->msg; returns code. */
 int fetch_fail(struct fetch_state *fs, int code, const char *fmt, ...)

@@ -88,6 +88,9 @@ int fetch_connect(struct fetch_state *fs, const struct sk_url *u, struct sk_conn
     }
     if (fd < 0)
         return fetch_fail(fs, FX_CONNECT, "cannot connect to %s: %s", where, sk_strerror(fd));
+    fetch_conn_fd = fd;
+    if (fetch_cancel) /* the signal came before the handler knew the socket */
+        shutdown(fd, SHUT_RDWR);
     int rc;
     if (u->scheme == SK_URL_HTTP) {
         if ((rc = sk_conn_new_plain(fd, out)) < 0)
