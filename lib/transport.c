@@ -114,6 +114,8 @@ int sk_conn_handshake(struct sk_conn *c, uint64_t deadline_ms)
     if (!c->ops->handshake)
         return 0;
     for (;;) {
+        if (cancelled(c))
+            return SK_ERR(ECANCELED);
         int rc = c->ops->handshake(c);
         if (rc != SK_EAGAIN_MORE)
             return rc;
