@@ -352,6 +352,12 @@ static int plan_output(struct fetch_state *fs, const struct sk_url *u, char *nam
             cli_error("output name too long");
             return FX_USAGE;
         }
+        const char *slash = strrchr(rs->meta, '/');
+        if (strlen(slash ? slash + 1 : rs->meta) > NAME_MAX) {
+            cli_error("-C: the file name must leave room for '.part.meta' (at most %d bytes)",
+                      NAME_MAX - 10);
+            return FX_USAGE;
+        }
     }
     return FX_OK;
 }

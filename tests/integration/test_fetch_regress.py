@@ -354,3 +354,14 @@ def test_output_through_a_dangling_symlink_creates_its_target(srv, tmp_path):
     assert os.path.islink(tmp_path / "link"), "the link stays a link"
     assert (tmp_path / "sub" / "target").read_bytes() == b"ok"
     assert files(tmp_path / "sub") == ["target"]
+
+
+def test_continue_names_leave_room_for_the_meta_file(srv, tmp_path):
+    srv.route("/f", ranged('"v1"'))
+    r = fetch(srv.url("/f"), "-o", str(tmp_path / ("n" * 246)), "-C", "-s")
+    check_failure(r, 2, "at most 245 bytes")
+    assert files(tmp_path) == [] and srv.requests == []
+    out = tmp_path / ("n" * 245)
+    r = fetch(srv.url("/f"), "-o", str(out), "-C", "-s")
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == DATA
