@@ -255,11 +255,11 @@ static int finish(struct fetch_state *fs, struct sk_conn *c, const struct fetch_
     if (!success && !o->no_fail)
         return fetch_fail(fs, FX_HTTP, "HTTP %d%s%s (body not saved)", rp->status,
                           *reason ? " " : "", reason);
+    if (o->head)
+        return FX_OK;
     if (rp->status == 206 && !fs->sent_range) /* a part would pass for the whole */
         return fetch_fail(fs, FX_PROTO, "206 Partial Content to a request without Range "
                                         "(body not saved)");
-    if (o->head)
-        return FX_OK;
     if (!fs->out_path || fs->out_special)
         return save_to_fd(fs, c, rp, pre_off, pre_len);
     if (part)
