@@ -79,6 +79,8 @@ int fetch_connect(struct fetch_state *fs, const struct sk_url *u, struct sk_conn
         snprintf(where + strlen(where), sizeof where - strlen(where), ":%u", u->port);
     uint64_t deadline = fetch_deadline(fs, o->connect_timeout_ms);
     int fd = sk_connect_until(&ep, SOCK_STREAM, deadline, true);
+    if (fd < 0 && fetch_cancel)
+        return fetch_interrupted(fs, "connecting");
     if (fd == SK_ERESOLVE)
         return fetch_fail(fs, FX_RESOLVE, "could not resolve host %s", u->host);
     if (fd == SK_ETIMEDOUT) {
