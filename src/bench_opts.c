@@ -1,7 +1,6 @@
 /* sockit bench: the command line. */
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,27 +108,6 @@ static const struct option bench_options[] = {
     {"no-live", no_argument, NULL, OPT_NO_LIVE},
     {NULL, 0, NULL, 0},
 };
-
-/* Seconds, fractions allowed, in [min, max]. */
-static bool parse_seconds(const char *what, const char *s, double min, double max, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    const char *why = NULL;
-    if (*s == '\0' || *end != '\0' || isnan(v))
-        why = "is not a number";
-    else if (v < min)
-        why = v < 0 ? "must not be negative" : "is too small";
-    else if (v > max || errno == ERANGE)
-        why = "is too large";
-    if (why) {
-        cli_error("%s %s: %s", what, why, s);
-        return false;
-    }
-    *out = v;
-    return true;
-}
 
 static int hexval(char c)
 {
@@ -348,7 +326,7 @@ int bench_parse(int argc, char **argv, struct bench_opts *o)
             have_n = true;
             break;
         case 'd':
-            if (!parse_seconds("-d", optarg, 0.001, 86400 * 7, &o->duration_s))
+            if (!cli_parse_seconds("-d", optarg, 0.001, 86400 * 7, &o->duration_s))
                 return EXIT_USAGE;
             have_d = true;
             break;
@@ -358,11 +336,11 @@ int bench_parse(int argc, char **argv, struct bench_opts *o)
             o->depth = (unsigned)v;
             break;
         case 'r':
-            if (!parse_seconds("--rate", optarg, 0.001, 1e9, &o->rate))
+            if (!cli_parse_seconds("--rate", optarg, 0.001, 1e9, &o->rate))
                 return EXIT_USAGE;
             break;
         case 'w':
-            if (!parse_seconds("--warmup", optarg, 0, 3600, &o->warmup_s))
+            if (!cli_parse_seconds("--warmup", optarg, 0, 3600, &o->warmup_s))
                 return EXIT_USAGE;
             break;
         case 't':
@@ -386,7 +364,7 @@ int bench_parse(int argc, char **argv, struct bench_opts *o)
             return cli_stdout_ok() ? -1 : EXIT_FAIL;
         case OPT_CONNECT: o->mode = BENCH_CONNECT; break;
         case OPT_IDLE:
-            if (!parse_seconds("--idle", optarg, 0, 86400, &o->idle_s))
+            if (!cli_parse_seconds("--idle", optarg, 0, 86400, &o->idle_s))
                 return EXIT_USAGE;
             o->mode = BENCH_IDLE;
             break;
@@ -400,7 +378,7 @@ int bench_parse(int argc, char **argv, struct bench_opts *o)
         case OPT_EXPECT: ra.expect = optarg; ra.nmatch++; break;
         case OPT_GREETING: ra.greeting = optarg; break;
         case OPT_TIMEOUT:
-            if (!parse_seconds("--timeout", optarg, 0.001, 3600, &o->timeout_s))
+            if (!cli_parse_seconds("--timeout", optarg, 0.001, 3600, &o->timeout_s))
                 return EXIT_USAGE;
             break;
         case OPT_CONC:

@@ -248,21 +248,6 @@ static const struct option client_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-static bool parse_timeout(const char *s, int *ms)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (*s == '\0' || *end != '\0' || errno || !(v > 0) || v > 86400) {
-        cli_error("--timeout must be a number of seconds in (0, 86400]: %s", s);
-        return false;
-    }
-    *ms = (int)(v * 1000 + 0.5);
-    if (*ms == 0)
-        *ms = 1;
-    return true;
-}
-
 int cmd_client(int argc, char **argv)
 {
     struct client_opts o = {.framing = SK_FRAMING_CHUNK, .timeout_ms = 10000};
@@ -280,7 +265,7 @@ int cmd_client(int argc, char **argv)
             }
             break;
         case 't':
-            if (!parse_timeout(optarg, &o.timeout_ms))
+            if (!cli_parse_ms("--timeout", optarg, 0.001, 86400, &o.timeout_ms))
                 return EXIT_USAGE;
             break;
         case 'h':
