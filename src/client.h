@@ -16,6 +16,9 @@ struct client_opts {
     int nmsgs;
 };
 
+/* Prints one reply (or greeting) and a newline on stdout. */
+void client_print(const char *p, size_t n);
+
 /* Sends each message as a datagram and prints each reply. */
 int client_udp(const struct client_opts *o);
 
