@@ -157,6 +157,7 @@ struct bench_worker {
     bool pace_on;             /* pace is registered with the loop */
     struct sk_timer end;      /* -d / --idle: the end */
     struct sk_timer kick;     /* start, at t0 */
+    bool draining;            /* -d is over: waiting for the replies in flight */
     bool finishing;
 
     struct sk_hist lat;       /* from intended send time */

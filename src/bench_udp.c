@@ -220,6 +220,8 @@ int bench_udp_init(struct bench_worker *w)
 {
     const struct bench_opts *o = w->o;
     w->socks = calloc(w->nconns, sizeof *w->socks);
+    for (unsigned i = 0; w->socks && i < w->nconns; i++)
+        w->socks[i].io.fd = -1; /* before anything can fail: the release closes these */
     w->slots = calloc((size_t)w->nconns * o->depth, sizeof *w->slots);
     w->rbuf_size = (size_t)BATCH * 2048;
     if (o->reply.kind != MATCH_LEN && o->reply.len + 1 > 2048)
@@ -229,7 +231,6 @@ int bench_udp_init(struct bench_worker *w)
     if (!w->socks || !w->slots || !w->rbuf || !w->batch)
         return SK_ERR(ENOMEM);
     for (unsigned i = 0; i < w->nconns; i++) {
-        w->socks[i].io.fd = -1;
         w->socks[i].w = w;
         w->socks[i].ring = w->slots + (size_t)i * o->depth;
     }

@@ -43,12 +43,16 @@ static int resolve(const struct bench_opts *o, struct bench_shared *sh)
     return 0;
 }
 
-/* Splits -c, --rate and -n between the workers and prepares each. */
+/* Splits -c, --rate and -n between the workers and prepares each. *touched
+ * is how many workers the release must see: those set up, and the one that
+ * failed half-way (its fields are each either NULL or valid). */
 static int workers_init(const struct bench_opts *o, struct bench_shared *sh,
-                        struct bench_worker *ws)
+                        struct bench_worker *ws, unsigned *touched)
 {
     for (unsigned i = 0; i < o->threads; i++) {
         struct bench_worker *w = &ws[i];
+        *touched = i + 1;
+        w->pace.fd = -1;
         w->o = o;
         w->sh = sh;
         w->id = i;
@@ -69,9 +73,9 @@ static int workers_init(const struct bench_opts *o, struct bench_shared *sh,
     return 0;
 }
 
-static void workers_free(const struct bench_opts *o, struct bench_worker *ws)
+static void workers_free(const struct bench_opts *o, struct bench_worker *ws, unsigned n)
 {
-    for (unsigned i = 0; i < o->threads; i++) {
+    for (unsigned i = 0; i < n; i++) {
         struct bench_worker *w = &ws[i];
         if (o->mode == BENCH_UDP)
             bench_udp_free(w);
@@ -241,6 +245,7 @@ int cmd_bench(int argc, char **argv)
     }
     struct bench_shared sh = {0};
     struct bench_worker *ws = NULL;
+    unsigned touched = 0;
     if (match_prepare(&o.reply) < 0) {
         cli_error("out of memory");
         rc = EXIT_FAIL;
@@ -256,7 +261,7 @@ int cmd_bench(int argc, char **argv)
         rc = EXIT_FAIL;
         goto out;
     }
-    rc = workers_init(&o, &sh, ws);
+    rc = workers_init(&o, &sh, ws, &touched);
     if (rc < 0) {
         cli_error("bench: cannot set up: %s", sk_strerror(rc));
         rc = EXIT_FAIL;
@@ -273,7 +278,7 @@ int cmd_bench(int argc, char **argv)
     g_shared = NULL;
 out:
     if (ws)
-        workers_free(&o, ws);
+        workers_free(&o, ws, touched);
     free(ws);
     bench_opts_free(&o);
     return rc;
