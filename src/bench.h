@@ -175,6 +175,10 @@ struct bench_worker {
     char fatal_what[64];
 };
 
+/* --udp: the largest --message whose tagged reply fits a datagram
+ * ("Hello, " M "#" 16 hex digits "!" in 65507 bytes). */
+#define BENCH_UDP_MESSAGE_MAX (65507 - 8 - 17)
+
 /* bench_opts.c */
 int bench_parse(int argc, char **argv, struct bench_opts *o);
 void bench_opts_free(struct bench_opts *o);

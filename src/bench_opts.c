@@ -26,7 +26,8 @@ const char bench_help[] =
     "Load:\n"
     "  -c, --connections N   concurrent connections (UDP: sockets); default 50\n"
     "  -n, --requests N      measured requests in all: exactly N replies, or errors\n"
-    "  -d, --duration SEC    measure for SEC seconds (default 10 when no -n)\n"
+    "  -d, --duration SEC    measure for SEC seconds (default 10 when no -n), then\n"
+    "                        wait for the replies in flight (each up to --timeout)\n"
     "  -P, --pipeline DEPTH  requests in flight per connection (default 1); needs\n"
     "                        --framing line, --raw or --udp\n"
     "  -r, --rate R          open loop: R requests/s in all, on a fixed schedule;\n"
@@ -47,8 +48,10 @@ const char bench_help[] =
     "  -f, --framing MODE    chunk (default) or line: must match the server\n"
     "  -m, --message M       the message sent (default \"bench\"); the reply\n"
     "                        \"Hello, M!\" is checked byte for byte\n"
-    "  -u, --udp             datagrams: each M gets \"Hello, M!\" back; sent and\n"
-    "                        received in batches (sendmmsg, recvmmsg)\n"
+    "  -u, --udp             datagrams: each carries M#SEQ (a sequence number, so\n"
+    "                        a lost datagram cannot shift the others' replies)\n"
+    "                        and gets \"Hello, M#SEQ!\" back; sent and received\n"
+    "                        in batches (sendmmsg, recvmmsg)\n"
     "      --raw BYTES       send BYTES as the request (escapes \\r \\n \\t \\0 \\\\\n"
     "                        \\xHH); a reply is recognised by one of:\n"
     "      --reply-bytes N   a reply is N bytes\n"
@@ -73,6 +76,8 @@ const char bench_help[] =
     "when it can) and the ephemeral port range against -c, and says what to change\n"
     "instead of failing halfway. SIGINT ends the run early and reports what was\n"
     "measured.\n"
+    "\n"
+    "Numbers are plain decimal (SEC and R may have a fraction: 0.5).\n"
     "\n"
     "Exit status: 0 when every measured request got its reply; 1 when any error\n"
     "was counted or the target could not be reached; 2 on a bad command line.\n";
@@ -187,6 +192,11 @@ static int greeting_protocol(struct bench_opts *o)
     }
     if (o->mode != BENCH_UDP && o->framing == SK_FRAMING_CHUNK && mlen == 0) {
         cli_error("--message must not be empty in chunk framing (nothing would be sent)");
+        return EXIT_USAGE;
+    }
+    if (o->mode == BENCH_UDP && mlen > BENCH_UDP_MESSAGE_MAX) {
+        cli_error("--message is too long for --udp: at most %d bytes (the reply and the "
+                  "sequence tag must fit a datagram)", BENCH_UDP_MESSAGE_MAX);
         return EXIT_USAGE;
     }
     enum sk_framing f = o->mode == BENCH_UDP ? SK_FRAMING_CHUNK : o->framing;
