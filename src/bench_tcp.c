@@ -509,6 +509,12 @@ static long eat_greeting(struct bench_conn *c, const char *data, size_t n)
     }
     c->greet_pos += k;
     if (c->greet_pos == o->greeting_len) {
+        if (k < n && o->mode == BENCH_CONNECT) {
+            /* More than the greeting, before we sent anything: "Welcome!"
+             * is only its start (the server sends nothing unasked). */
+            conn_fail(c, BERR_PROTOCOL, SK_EPROTO);
+            return -1;
+        }
         on_ready(c);
         if (c->state != C_READY)
             return -1; /* connect mode closed it: the rest is not ours */
