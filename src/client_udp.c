@@ -95,8 +95,8 @@ static int exchange_udp(int fd, const struct client_opts *o, const char *msg, si
                   "its reply (last: \"%s\")", idx, o->timeout_ms, wrong,
                   wrong == 1 ? " came" : "s came", shown);
     } else {
-        cli_error("client: no reply to message %lu within %d ms, %d attempts (UDP may lose "
-                  "datagrams)", idx, o->timeout_ms, UDP_ATTEMPTS);
+        cli_error("client: no reply to message %lu after %d attempts in %d ms (UDP may lose "
+                  "datagrams)", idx, UDP_ATTEMPTS, o->timeout_ms);
     }
     return EXIT_FAIL;
 }
