@@ -26,16 +26,19 @@ static const char client_help[] =
     "\n"
     "Options:\n"
     "  -u, --udp              send datagrams instead (no greeting; each reply is\n"
-    "                         awaited, and re-sent for after a timeout)\n"
+    "                         awaited, and re-sent twice within --timeout)\n"
     "  -f, --framing MODE     chunk (default) or line: must match the server\n"
     "  -t, --timeout SEC      deadline for the connect, for sending each message and\n"
     "                         for each whole reply (UDP: for each message, all its\n"
     "                         attempts); default 10, fractions allowed (0.5)\n"
     "  -h, --help             this help\n"
     "\n"
+    "The greeting must be exactly \"Welcome!\" and each reply exactly \"Hello, MSG!\"\n"
+    "(line framing: then \"\\n\"; a MSG ending in \"\\r\" is answered without it).\n"
+    "\n"
     "Exit status: 0 when every message was answered; 1 when the connection failed\n"
-    "(refused, timed out, closed early) or the server refused the session;\n"
-    "2 on a bad command line.\n";
+    "(refused, timed out, reset, closed early), the server refused the session or\n"
+    "answered wrongly; 2 on a bad command line.\n";
 
 /* A connection plus the bytes received but not consumed yet. The socket is
  * non-blocking: every wait is a poll() up to a deadline. */
