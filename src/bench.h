@@ -194,6 +194,12 @@ long match_feed(const struct match_spec *m, struct match_state *st, const char *
  * needs. Returns 0, or SK_EUSAGE after printing why it cannot run. */
 int bench_limits_check(const struct bench_opts *o);
 
+/* cmd_bench.c: the one place where workers start timers (so that a timer
+ * that cannot be started, once sk_timer_start can say so, ends the run
+ * with an error in one place). */
+void bench_timer_start(struct bench_worker *w, struct sk_timer *t, uint64_t delay_ms,
+                       sk_timer_cb cb);
+
 /* bench_tcp.c / bench_udp.c: set up a worker's share (before the thread
  * starts), run it (in the thread), release it. */
 int bench_tcp_init(struct bench_worker *w);

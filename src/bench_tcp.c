@@ -174,7 +174,7 @@ static void conn_fail(struct bench_conn *c, enum bench_err cls, int rc)
         return;
     }
     c->state = C_BACKOFF;
-    sk_timer_start(w->loop, &c->retry, RETRY_MS, retry_cb);
+    bench_timer_start(w, &c->retry, RETRY_MS, retry_cb);
     pump_connects(w);
     maybe_done(w);
 }
@@ -368,7 +368,7 @@ static void settle(struct bench_worker *w, struct bench_conn *c)
         uint64_t now = sk_now_ns();
         w->hold_start_ns = now;
         atomic_store(&w->pub_settled, true);
-        sk_timer_start(w->loop, &w->end, (uint64_t)(w->o->idle_s * 1000), end_cb);
+        bench_timer_start(w, &w->end, (uint64_t)(w->o->idle_s * 1000), end_cb);
     } else if (open_loop(w) && !w->sched_start) {
         start_schedule(w);
     }
@@ -633,6 +633,7 @@ static void conn_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
 
 static void tick_cb(struct sk_loop *loop, struct sk_timer *t)
 {
+    (void)loop;
     struct bench_worker *w = SK_CONTAINER_OF(t, struct bench_worker, tick);
     publish(w);
     if (atomic_load(&w->sh->stop)) {
@@ -652,7 +653,7 @@ static void tick_cb(struct sk_loop *loop, struct sk_timer *t)
     }
     maybe_done(w);
     if (!w->finishing)
-        sk_timer_start(loop, t, TICK_MS, tick_cb);
+        bench_timer_start(w, t, TICK_MS, tick_cb);
 }
 
 /* -d is over (nothing new is sent from now on: fill and dispatch check
@@ -734,11 +735,11 @@ void bench_tcp_run(struct bench_worker *w)
 {
     if (w->has_quota && w->quota == 0 && w->o->mode != BENCH_IDLE)
         return; /* -n smaller than --threads: nothing for this worker to do */
-    sk_timer_start(w->loop, &w->tick, TICK_MS, tick_cb);
+    bench_timer_start(w, &w->tick, TICK_MS, tick_cb);
     if (w->sh->end_ns && w->o->mode != BENCH_IDLE) {
         uint64_t now = sk_now_ns();
         uint64_t left = w->sh->end_ns > now ? w->sh->end_ns - now : 0;
-        sk_timer_start(w->loop, &w->end, (left + 999999) / 1000000, end_cb);
+        bench_timer_start(w, &w->end, (left + 999999) / 1000000, end_cb);
     }
     pump_connects(w); /* idle mode arms w->end once every connection is open */
     int rc = sk_loop_run(w->loop);

@@ -237,6 +237,7 @@ static void sock_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
 
 static void tick_cb(struct sk_loop *loop, struct sk_timer *t)
 {
+    (void)loop;
     struct bench_worker *w = SK_CONTAINER_OF(t, struct bench_worker, tick);
     publish(w);
     if (atomic_load(&w->sh->stop)) {
@@ -256,7 +257,7 @@ static void tick_cb(struct sk_loop *loop, struct sk_timer *t)
     }
     maybe_done(w);
     if (!w->finishing)
-        sk_timer_start(loop, t, TICK_MS, tick_cb);
+        bench_timer_start(w, t, TICK_MS, tick_cb);
 }
 
 /* -d is over (fill sends nothing more): wait for the datagrams in flight,
@@ -332,11 +333,11 @@ void bench_udp_run(struct bench_worker *w)
         }
     }
     if (!w->finishing) {
-        sk_timer_start(w->loop, &w->tick, TICK_MS, tick_cb);
+        bench_timer_start(w, &w->tick, TICK_MS, tick_cb);
         if (w->sh->end_ns) {
             uint64_t now = sk_now_ns();
             uint64_t left = w->sh->end_ns > now ? w->sh->end_ns - now : 0;
-            sk_timer_start(w->loop, &w->end, (left + 999999) / 1000000, end_cb);
+            bench_timer_start(w, &w->end, (left + 999999) / 1000000, end_cb);
         }
         for (unsigned i = 0; i < w->nconns && !w->finishing; i++)
             fill(&w->socks[i]);

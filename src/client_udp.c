@@ -50,7 +50,7 @@ static int exchange_udp(int fd, const struct client_opts *o, const char *msg, si
     size_t elen = sk_reply_write(SK_FRAMING_CHUNK, msg, n, expect);
     uint64_t start = sk_now_ms();
     unsigned long wrong = 0;
-    size_t wrong_len = 0;
+    char last_wrong[CLIENT_QUOTE_CAP];
     for (int attempt = 1; attempt <= UDP_ATTEMPTS; attempt++) {
         if (send(fd, msg, n, 0) < 0) {
             cli_error("client: sending message %lu: %s", idx, strerror(errno));
@@ -73,15 +73,13 @@ static int exchange_udp(int fd, const struct client_opts *o, const char *msg, si
                 return EXIT_OK;
             }
             if (len >= 6 && memcmp(reply, "Error:", 6) == 0) {
-                char shown[4 * 200 + 4];
-                reply_show(reply, len < 200 ? len : 201, shown, sizeof shown);
-                cli_error("client: message %lu: server answered: \"%s\"", idx, shown);
+                cli_error("client: message %lu: server answered: \"%s\"", idx,
+                          client_quote(reply, len, last_wrong));
                 return EXIT_FAIL;
             }
             /* Maybe a late reply to an earlier message: keep waiting. */
             wrong++;
-            wrong_len = len < 200 ? len : 201;
-            memmove(reply + UDP_REPLY_MAX, reply, wrong_len);
+            client_quote(reply, len, last_wrong);
         }
         if (attempt < UDP_ATTEMPTS)
             cli_error("client: no reply to message %lu yet, resending "
@@ -89,11 +87,9 @@ static int exchange_udp(int fd, const struct client_opts *o, const char *msg, si
                       idx, attempt + 1, UDP_ATTEMPTS);
     }
     if (wrong) {
-        char shown[4 * 200 + 4];
-        reply_show(reply + UDP_REPLY_MAX, wrong_len, shown, sizeof shown);
         cli_error("client: no reply to message %lu within %d ms: %lu datagram%s that were not "
                   "its reply (last: \"%s\")", idx, o->timeout_ms, wrong,
-                  wrong == 1 ? " came" : "s came", shown);
+                  wrong == 1 ? " came" : "s came", last_wrong);
     } else {
         cli_error("client: no reply to message %lu after %d attempts in %d ms (UDP may lose "
                   "datagrams)", idx, UDP_ATTEMPTS, o->timeout_ms);
@@ -108,7 +104,7 @@ int client_udp(const struct client_opts *o)
         cli_error("client: cannot reach %s:%u: %s", o->ep.host, o->ep.port, sk_strerror(fd));
         return EXIT_FAIL;
     }
-    SK_AUTO_FREE char *reply = malloc(UDP_REPLY_MAX + 256); /* + the last wrong one */
+    SK_AUTO_FREE char *reply = malloc(UDP_REPLY_MAX);
     if (!reply) {
         cli_error("client: out of memory");
         return EXIT_FAIL;

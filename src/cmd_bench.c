@@ -88,6 +88,12 @@ static void workers_free(const struct bench_opts *o, struct bench_worker *ws, un
     }
 }
 
+void bench_timer_start(struct bench_worker *w, struct sk_timer *t, uint64_t delay_ms,
+                       sk_timer_cb cb)
+{
+    sk_timer_start(w->loop, t, delay_ms, cb);
+}
+
 static void *worker_main(void *arg)
 {
     struct bench_worker *w = arg;

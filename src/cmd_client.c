@@ -49,7 +49,6 @@ struct conn {
 };
 
 #define REPLY_MAX (16u << 20) /* bound on one reply we are willing to hold */
-#define SHOW_MAX 200          /* bytes of a wrong reply quoted in the error */
 
 /* Waits until fd is ready for events or the deadline passes. */
 static int wait_until(int fd, short events, uint64_t deadline)
@@ -117,13 +116,17 @@ static const char *why(int rc)
     return sk_strerror(rc);
 }
 
-/* Reports a reply (or greeting) that is not the expected one, quoted with
- * its control bytes and NULs escaped. */
+const char *client_quote(const char *p, size_t n, char buf[CLIENT_QUOTE_CAP])
+{
+    reply_show(p, n <= CLIENT_QUOTE_MAX ? n : CLIENT_QUOTE_MAX + 1, buf, CLIENT_QUOTE_CAP);
+    return buf;
+}
+
+/* Reports a reply (or greeting) that is not the expected one. */
 static void report_wrong(const char *what, const char *p, size_t n)
 {
-    char shown[4 * SHOW_MAX + 4];
-    reply_show(p, n < SHOW_MAX ? n : SHOW_MAX + 1, shown, sizeof shown);
-    cli_error("client: unexpected %s: \"%s\"", what, shown);
+    char q[CLIENT_QUOTE_CAP];
+    cli_error("client: unexpected %s: \"%s\"", what, client_quote(p, n, q));
 }
 
 /* Sends p[0..n) before a deadline --timeout from now. */
