@@ -66,13 +66,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t elen = data[1];
     if (elen == 0 || size - 2 < elen)
         return 0;
-    /* Exact-size heap copies: the sanitizers see any read past the end. */
+    /* Exact-size heap copies: the sanitizers see any read past the end. No
+     * data is NULL, as the head of an empty sk_buf is. */
     size_t n = size - 2 - elen;
-    char *exp = malloc(elen), *d = malloc(n ? n : 1);
-    if (!exp || !d)
+    char *exp = malloc(elen), *d = n ? malloc(n) : NULL;
+    if (!exp || (n && !d))
         abort();
     memcpy(exp, data + 2, elen);
-    memcpy(d, data + 2 + elen, n);
+    if (n)
+        memcpy(d, data + 2 + elen, n);
     size_t split = n ? (flags >> 2) % (n + 1) : 0;
 
     enum sk_framing f = (flags & 1) ? SK_FRAMING_LINE : SK_FRAMING_CHUNK;

@@ -16,11 +16,12 @@ enum reply_status reply_scan(enum sk_framing f, const char *expect, size_t elen,
         if (r->body > 0 && data[r->body - 1] == '\r')
             r->body--;
     } else {
-        if (have < elen && memcmp(data, expect, have) == 0)
+        if (have < elen && (have == 0 || memcmp(data, expect, have) == 0))
             return REPLY_MORE; /* nothing yet, or a proper prefix */
         r->len = r->body = have;
     }
-    return r->body == elen && memcmp(data, expect, elen) == 0 ? REPLY_OK : REPLY_BAD;
+    bool same = r->body == elen && (elen == 0 || memcmp(data, expect, elen) == 0);
+    return same ? REPLY_OK : REPLY_BAD;
 }
 
 size_t reply_message_len(enum sk_framing f, const char *msg, size_t n)
