@@ -94,7 +94,7 @@ bool cli_parse_seconds(const char *what, const char *s, double min, double max, 
     else if (!why && v < min)
         why = "is too small";
     if (why) {
-        cli_error("%s %s (%g to %g, fractions allowed): %s", what, why, min, max, s);
+        cli_error("%s %s (%.10g to %.10g, fractions allowed): %s", what, why, min, max, s);
         return false;
     }
     *out = v;
