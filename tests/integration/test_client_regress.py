@@ -208,3 +208,19 @@ def test_timeout_overflow_is_too_large():
     r = run_sockit("client", "--timeout", "9" * 30, "127.0.0.1:9", "x")
     assert r.returncode == 2
     assert "--timeout is too large" in one_line_error(r)
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["serve", "--max-conns", "99999999999999999999"], "--max-conns is too large"),
+    (["serve", "--max-conns", " 5"], "--max-conns is not a decimal number"),
+    (["serve", "--workers", "0x10"], "--workers is not a decimal number"),
+    (["bench", "127.0.0.1:9", "-n", "18446744073709551616"], "-n is too large"),
+    (["fetch", "--max-time", "1e3", "http://127.0.0.1:9/"], "--max-time is not a decimal number"),
+    (["fetch", "--retry", "-1", "http://127.0.0.1:9/"], "--retry must not be negative"),
+])
+def test_one_number_syntax_in_every_command(args, msg):
+    # One parser (src/cli.c) for every command: an overflow is "too large"
+    # (it used to be "too small"), and no hex, exponents or leading spaces.
+    r = run_sockit(*args, timeout=10)
+    assert r.returncode == 2
+    assert msg in one_line_error(r)
