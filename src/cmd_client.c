@@ -129,10 +129,9 @@ static void report_wrong(const char *what, const char *p, size_t n)
     cli_error("client: unexpected %s: \"%s\"", what, client_quote(p, n, q));
 }
 
-/* Sends p[0..n) before a deadline --timeout from now. */
-static int send_all(int fd, const char *p, size_t n, int flags, int timeout_ms)
+/* Sends p[0..n) before the deadline. */
+static int send_all(int fd, const char *p, size_t n, int flags, uint64_t deadline)
 {
-    uint64_t deadline = sk_now_ms() + (uint64_t)timeout_ms;
     while (n > 0) {
         ssize_t k = send(fd, p, n, MSG_NOSIGNAL | flags);
         if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -156,9 +155,10 @@ static int exchange(struct conn *c, const struct client_opts *o, const char *msg
 {
     /* In line framing the message and its "\n" leave in one segment. */
     bool line = o->framing == SK_FRAMING_LINE;
-    int rc = send_all(c->fd, msg, n, line ? MSG_MORE : 0, o->timeout_ms);
+    uint64_t deadline = sk_now_ms() + (uint64_t)o->timeout_ms; /* one for the whole message */
+    int rc = send_all(c->fd, msg, n, line ? MSG_MORE : 0, deadline);
     if (rc == 0 && line)
-        rc = send_all(c->fd, "\n", 1, 0, o->timeout_ms);
+        rc = send_all(c->fd, "\n", 1, 0, deadline);
     if (rc < 0) {
         cli_error("client: sending message %lu: %s", idx, why(rc));
         return EXIT_FAIL;
@@ -263,7 +263,8 @@ static int run_tcp(const struct client_opts *o)
         }
     }
     const char *bye = o->framing == SK_FRAMING_LINE ? "exit\n" : "exit";
-    send_all(c.fd, bye, strlen(bye), 0, o->timeout_ms); /* the server may already be gone: fine */
+    /* The server may already be gone: fine. */
+    send_all(c.fd, bye, strlen(bye), 0, sk_now_ms() + (uint64_t)o->timeout_ms);
     return cli_stdout_ok() ? EXIT_OK : EXIT_FAIL;
 }
 

@@ -224,3 +224,28 @@ def test_one_number_syntax_in_every_command(args, msg):
     r = run_sockit(*args, timeout=10)
     assert r.returncode == 2
     assert msg in one_line_error(r)
+
+
+def test_send_to_a_slow_reader_is_bounded_by_timeout():
+    # The server reads 64 KiB every 0.1 s: each send() makes progress, so
+    # only a deadline for the whole message ends a 20 MB one in time.
+    stop = threading.Event()
+
+    def slow_reader(fs, c):
+        c.sendall(b"Welcome!\n")
+        c.settimeout(5)
+        while not stop.is_set():
+            if not c.recv(65536):
+                return
+            time.sleep(0.1)  # the slow reader's pace
+
+    with FakeServer(slow_reader) as fs:
+        t0 = time.monotonic()
+        r = run_sockit("client", "-f", "line", "--timeout", "1", f"127.0.0.1:{fs.port}",
+                       input=b"x" * (20 << 20) + b"\n", timeout=60)
+        took = time.monotonic() - t0
+        stop.set()
+    assert r.returncode == 1
+    assert took < 4, took
+    err = one_line_error(r)
+    assert "sending message 1" in err and "timed out" in err.lower(), err
