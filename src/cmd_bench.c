@@ -227,11 +227,19 @@ static int run(const struct bench_opts *o, struct bench_shared *sh, struct bench
         cli_error("bench: gave up: every connection kept failing (%llu errors); "
                   "is the target a %s server?", (unsigned long long)bench_errors_total(&r.st),
                   o->raw ? "matching" : "greeting-protocol, same --framing,");
+    /* No measured request at all (e.g. every connection still waiting for
+     * a greeting in the other framing when -d ended) is no clean run. */
+    bool nothing = o->mode != BENCH_IDLE && r.st.sent == 0 && !r.interrupted && !r.gave_up;
+    if (nothing)
+        cli_error("bench: nothing was measured: no request was sent in the measured window "
+                  "(%llu connections made); is the target a %s server?",
+                  (unsigned long long)r.st.connects,
+                  o->raw ? "matching" : "greeting-protocol, same --framing,");
     if (o->json)
         bench_report_json(o, &r);
     else
         bench_report_text(o, &r);
-    bool clean = bench_errors_total(&r.st) == 0 && !r.interrupted && !r.gave_up;
+    bool clean = bench_errors_total(&r.st) == 0 && !r.interrupted && !r.gave_up && !nothing;
     if (o->mode == BENCH_IDLE)
         clean = clean && r.st.open == o->conns;
     sk_hist_free(&r.lat);

@@ -211,3 +211,13 @@ def test_one_number_syntax(args, msg):
     out = bench("127.0.0.1:9", *args)
     assert out.returncode == 2
     assert msg in out.stderr, out.stderr
+
+
+def test_duration_with_nothing_measured_is_not_a_clean_run(serve):
+    # Line framing against a chunk server: the greeting never completes, so
+    # -d ends with not one request sent. That is not "every request answered".
+    srv = serve("--quiet")
+    out, d = bench_json(f"127.0.0.1:{srv.port}", "--framing", "line", "-d", "0.5", "-c", "2")
+    assert out.returncode == 1, out.stderr
+    assert d["sent"] == 0
+    assert b"nothing was measured" in out.stderr, out.stderr
