@@ -34,9 +34,19 @@ struct bench_udp_sock {
     uint64_t head_seq;
 };
 
+static const char hex_digits[] = "0123456789abcdef";
+
 static bool tagged(const struct bench_opts *o)
 {
     return !o->raw;
+}
+
+/* Writes "#" and seq as 16 hex digits (no snprintf: this is per datagram). */
+static void put_tag(char out[TAG_LEN], uint64_t seq)
+{
+    out[0] = '#';
+    for (int i = 16; i >= 1; i--, seq >>= 4)
+        out[i] = hex_digits[seq & 15];
 }
 
 /* Per-worker receive batch (headers; the data goes to w->rbuf). */
@@ -91,13 +101,13 @@ static void fill(struct bench_udp_sock *s)
         return;
     struct mmsghdr msgs[BATCH];
     struct iovec iov[BATCH][2];
-    char tags[BATCH][TAG_LEN + 1];
+    char tags[BATCH][TAG_LEN];
     bool tag = tagged(w->o);
     uint64_t seq = s->head_seq + s->count;
     for (unsigned i = 0; i < room; i++) {
         iov[i][0] = (struct iovec){.iov_base = w->o->req, .iov_len = w->o->req_len};
         if (tag) {
-            snprintf(tags[i], sizeof tags[i], "#%016llx", (unsigned long long)(seq + i));
+            put_tag(tags[i], seq + i);
             iov[i][1] = (struct iovec){.iov_base = tags[i], .iov_len = TAG_LEN};
         }
         msgs[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = iov[i], .msg_iovlen = tag ? 2 : 1}};
@@ -159,16 +169,16 @@ static void settle_slot(struct bench_udp_sock *s, struct bench_req *r, uint64_t 
  * datagram is not such a reply. */
 static bool reply_seq(const struct bench_opts *o, const char *p, size_t n, uint64_t *seq)
 {
-    size_t mlen = strlen(o->message);
+    size_t mlen = o->req_len; /* the message: UDP requests carry no "\n" */
     if (n != 7 + mlen + TAG_LEN + 1 || memcmp(p, "Hello, ", 7) != 0 ||
-        memcmp(p + 7, o->message, mlen) != 0 || p[7 + mlen] != '#' || p[n - 1] != '!')
+        memcmp(p + 7, o->req, mlen) != 0 || p[7 + mlen] != '#' || p[n - 1] != '!')
         return false;
     uint64_t v = 0;
     for (const char *h = p + 8 + mlen; h < p + n - 1; h++) {
-        int d = *h >= '0' && *h <= '9' ? *h - '0' : *h >= 'a' && *h <= 'f' ? *h - 'a' + 10 : -1;
-        if (d < 0)
+        const char *d = *h ? memchr(hex_digits, *h, 16) : NULL;
+        if (!d)
             return false;
-        v = v << 4 | (uint64_t)d;
+        v = v << 4 | (uint64_t)(d - hex_digits);
     }
     *seq = v;
     return true;
