@@ -157,6 +157,7 @@ struct bench_worker {
     bool pace_on;             /* pace is registered with the loop */
     struct sk_timer end;      /* -d / --idle: the end */
     struct sk_timer kick;     /* start, at t0 */
+    bool draining;            /* -d is over: waiting for the replies in flight */
     bool finishing;
 
     struct sk_hist lat;       /* from intended send time */
@@ -174,6 +175,10 @@ struct bench_worker {
     char fatal_what[64];
 };
 
+/* --udp: the largest --message whose tagged reply fits a datagram
+ * ("Hello, " M "#" 16 hex digits "!" in 65507 bytes). */
+#define BENCH_UDP_MESSAGE_MAX (65507 - 8 - 17)
+
 /* bench_opts.c */
 int bench_parse(int argc, char **argv, struct bench_opts *o);
 void bench_opts_free(struct bench_opts *o);
@@ -188,6 +193,12 @@ long match_feed(const struct match_spec *m, struct match_state *st, const char *
 /* bench_limits.c: checks (and where possible raises) the limits the run
  * needs. Returns 0, or SK_EUSAGE after printing why it cannot run. */
 int bench_limits_check(const struct bench_opts *o);
+
+/* cmd_bench.c: the one place where workers start timers (so that a timer
+ * that cannot be started, once sk_timer_start can say so, ends the run
+ * with an error in one place). */
+void bench_timer_start(struct bench_worker *w, struct sk_timer *t, uint64_t delay_ms,
+                       sk_timer_cb cb);
 
 /* bench_tcp.c / bench_udp.c: set up a worker's share (before the thread
  * starts), run it (in the thread), release it. */

@@ -1,7 +1,6 @@
 /* sockit bench: the command line. */
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +26,8 @@ const char bench_help[] =
     "Load:\n"
     "  -c, --connections N   concurrent connections (UDP: sockets); default 50\n"
     "  -n, --requests N      measured requests in all: exactly N replies, or errors\n"
-    "  -d, --duration SEC    measure for SEC seconds (default 10 when no -n)\n"
+    "  -d, --duration SEC    measure for SEC seconds (default 10 when no -n), then\n"
+    "                        wait for the replies in flight (each up to --timeout)\n"
     "  -P, --pipeline DEPTH  requests in flight per connection (default 1); needs\n"
     "                        --framing line, --raw or --udp\n"
     "  -r, --rate R          open loop: R requests/s in all, on a fixed schedule;\n"
@@ -48,8 +48,10 @@ const char bench_help[] =
     "  -f, --framing MODE    chunk (default) or line: must match the server\n"
     "  -m, --message M       the message sent (default \"bench\"); the reply\n"
     "                        \"Hello, M!\" is checked byte for byte\n"
-    "  -u, --udp             datagrams: each M gets \"Hello, M!\" back; sent and\n"
-    "                        received in batches (sendmmsg, recvmmsg)\n"
+    "  -u, --udp             datagrams: each carries M#SEQ (a sequence number, so\n"
+    "                        a lost datagram cannot shift the others' replies)\n"
+    "                        and gets \"Hello, M#SEQ!\" back; sent and received\n"
+    "                        in batches (sendmmsg, recvmmsg)\n"
     "      --raw BYTES       send BYTES as the request (escapes \\r \\n \\t \\0 \\\\\n"
     "                        \\xHH); a reply is recognised by one of:\n"
     "      --reply-bytes N   a reply is N bytes\n"
@@ -74,6 +76,8 @@ const char bench_help[] =
     "when it can) and the ephemeral port range against -c, and says what to change\n"
     "instead of failing halfway. SIGINT ends the run early and reports what was\n"
     "measured.\n"
+    "\n"
+    "Numbers are plain decimal (SEC and R may have a fraction: 0.5).\n"
     "\n"
     "Exit status: 0 when every measured request got its reply; 1 when any error\n"
     "was counted or the target could not be reached; 2 on a bad command line.\n";
@@ -109,27 +113,6 @@ static const struct option bench_options[] = {
     {"no-live", no_argument, NULL, OPT_NO_LIVE},
     {NULL, 0, NULL, 0},
 };
-
-/* Seconds, fractions allowed, in [min, max]. */
-static bool parse_seconds(const char *what, const char *s, double min, double max, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    const char *why = NULL;
-    if (*s == '\0' || *end != '\0' || isnan(v))
-        why = "is not a number";
-    else if (v < min)
-        why = v < 0 ? "must not be negative" : "is too small";
-    else if (v > max || errno == ERANGE)
-        why = "is too large";
-    if (why) {
-        cli_error("%s %s: %s", what, why, s);
-        return false;
-    }
-    *out = v;
-    return true;
-}
 
 static int hexval(char c)
 {
@@ -209,6 +192,11 @@ static int greeting_protocol(struct bench_opts *o)
     }
     if (o->mode != BENCH_UDP && o->framing == SK_FRAMING_CHUNK && mlen == 0) {
         cli_error("--message must not be empty in chunk framing (nothing would be sent)");
+        return EXIT_USAGE;
+    }
+    if (o->mode == BENCH_UDP && mlen > BENCH_UDP_MESSAGE_MAX) {
+        cli_error("--message is too long for --udp: at most %d bytes (the reply and the "
+                  "sequence tag must fit a datagram)", BENCH_UDP_MESSAGE_MAX);
         return EXIT_USAGE;
     }
     enum sk_framing f = o->mode == BENCH_UDP ? SK_FRAMING_CHUNK : o->framing;
@@ -348,7 +336,7 @@ int bench_parse(int argc, char **argv, struct bench_opts *o)
             have_n = true;
             break;
         case 'd':
-            if (!parse_seconds("-d", optarg, 0.001, 86400 * 7, &o->duration_s))
+            if (!cli_parse_seconds("-d", optarg, 0.001, 86400 * 7, &o->duration_s))
                 return EXIT_USAGE;
             have_d = true;
             break;
@@ -358,11 +346,11 @@ int bench_parse(int argc, char **argv, struct bench_opts *o)
             o->depth = (unsigned)v;
             break;
         case 'r':
-            if (!parse_seconds("--rate", optarg, 0.001, 1e9, &o->rate))
+            if (!cli_parse_seconds("--rate", optarg, 0.001, 1e9, &o->rate))
                 return EXIT_USAGE;
             break;
         case 'w':
-            if (!parse_seconds("--warmup", optarg, 0, 3600, &o->warmup_s))
+            if (!cli_parse_seconds("--warmup", optarg, 0, 3600, &o->warmup_s))
                 return EXIT_USAGE;
             break;
         case 't':
@@ -386,7 +374,7 @@ int bench_parse(int argc, char **argv, struct bench_opts *o)
             return cli_stdout_ok() ? -1 : EXIT_FAIL;
         case OPT_CONNECT: o->mode = BENCH_CONNECT; break;
         case OPT_IDLE:
-            if (!parse_seconds("--idle", optarg, 0, 86400, &o->idle_s))
+            if (!cli_parse_seconds("--idle", optarg, 0, 86400, &o->idle_s))
                 return EXIT_USAGE;
             o->mode = BENCH_IDLE;
             break;
@@ -400,7 +388,7 @@ int bench_parse(int argc, char **argv, struct bench_opts *o)
         case OPT_EXPECT: ra.expect = optarg; ra.nmatch++; break;
         case OPT_GREETING: ra.greeting = optarg; break;
         case OPT_TIMEOUT:
-            if (!parse_seconds("--timeout", optarg, 0.001, 3600, &o->timeout_s))
+            if (!cli_parse_seconds("--timeout", optarg, 0.001, 3600, &o->timeout_s))
                 return EXIT_USAGE;
             break;
         case OPT_CONC:

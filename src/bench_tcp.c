@@ -71,10 +71,13 @@ static void publish(struct bench_worker *w)
 
 static void settle(struct bench_worker *w, struct bench_conn *c);
 
-/* Finished when -n is used up and nothing is in flight any more. */
+/* Finished when nothing more is to be sent (-n used up, or -d over) and
+ * nothing is in flight any more: every measured request gets its reply or
+ * its timeout, so "replies" and "sent" agree unless errors say why. */
 static void maybe_done(struct bench_worker *w)
 {
-    if (w->finishing || !w->has_quota || w->quota > 0 || w->inflight > 0)
+    bool no_more = w->has_quota ? w->quota == 0 : w->draining;
+    if (w->finishing || !no_more || w->inflight > 0)
         return;
     if (w->o->mode == BENCH_CONNECT && (w->connecting > 0 || w->greeting > 0))
         return;
@@ -148,7 +151,7 @@ static void conn_fail(struct bench_conn *c, enum bench_err cls, int rc)
         w->st.errors[cls] += lost ? lost : 1;
     bool first = !w->ever_connected && c->state == C_CONNECTING;
     conn_close(c, false);
-    if (first && w->o->mode != BENCH_IDLE) {
+    if (first) {
         /* Nothing ever connected: the target is not there. Stop the run
          * instead of retrying against it until the deadline. */
         w->fatal = rc;
@@ -171,7 +174,7 @@ static void conn_fail(struct bench_conn *c, enum bench_err cls, int rc)
         return;
     }
     c->state = C_BACKOFF;
-    sk_timer_start(w->loop, &c->retry, RETRY_MS, retry_cb);
+    bench_timer_start(w, &c->retry, RETRY_MS, retry_cb);
     pump_connects(w);
     maybe_done(w);
 }
@@ -252,7 +255,7 @@ static void dispatch_on(struct bench_conn *c, uint64_t now)
     uint64_t backlog = w->scheduled - w->dispatched;
     unsigned room = w->o->depth - c->count;
     unsigned k = backlog < room ? (unsigned)backlog : room;
-    if (k == 0 || c->state != C_READY)
+    if (k == 0 || c->state != C_READY || w->draining)
         return;
     uint64_t first = intended_at(w, w->dispatched);
     w->dispatched += k;
@@ -278,6 +281,23 @@ static void pace_arm(struct bench_worker *w, uint64_t at_ns)
     timerfd_settime(w->pace.fd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
+/* The number of schedule slots intended before t: the k with
+ * intended_at(k) < t. O(1): a division, corrected for its rounding. */
+static uint64_t slots_before(const struct bench_worker *w, uint64_t t)
+{
+    if (t <= w->sched_start)
+        return 0;
+    double q = (double)(t - w->sched_start) / w->interval_ns;
+    uint64_t k = q >= 1.8e19 ? UINT64_MAX / 2 : (uint64_t)q;
+    while (k > 0 && intended_at(w, k - 1) >= t)
+        k--;
+    while (intended_at(w, k) < t)
+        k++;
+    return k;
+}
+
+/* Open loop: every slot whose time has come is scheduled at once, however
+ * many (a high --rate or a late wake-up must not cost one step per slot). */
 static void pace_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
 {
     (void)loop;
@@ -287,24 +307,30 @@ static void pace_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
     while (read(io->fd, &expirations, sizeof expirations) < 0 && errno == EINTR)
         ;
     uint64_t now = sk_now_ns();
+    uint64_t due = slots_before(w, now + 1);
     bool more = true;
-    for (;;) {
-        uint64_t at = intended_at(w, w->scheduled);
-        if (at > now)
-            break;
-        if (w->sh->end_ns && at >= w->sh->end_ns) {
+    if (w->sh->end_ns) {
+        uint64_t last = slots_before(w, w->sh->end_ns); /* -d: none at or after the end */
+        if (due >= last) {
+            due = last;
             more = false;
-            break;
         }
-        if (w->has_quota && at >= w->sh->measure_ns) {
-            if (w->quota == 0) {
-                more = false;
-                break;
-            }
-            w->quota--;
-        }
-        w->scheduled++;
     }
+    if (w->has_quota && due > w->scheduled) {
+        /* -n: slots from the end of the warm-up on use up the quota. */
+        uint64_t from = slots_before(w, w->sh->measure_ns);
+        if (from < w->scheduled)
+            from = w->scheduled;
+        uint64_t need = due > from ? due - from : 0;
+        if (need >= w->quota) {
+            due = from + w->quota;
+            need = w->quota;
+            more = false;
+        }
+        w->quota -= need;
+    }
+    if (due > w->scheduled)
+        w->scheduled = due;
     dispatch(w, now);
     if (w->finishing)
         return;
@@ -342,7 +368,7 @@ static void settle(struct bench_worker *w, struct bench_conn *c)
         uint64_t now = sk_now_ns();
         w->hold_start_ns = now;
         atomic_store(&w->pub_settled, true);
-        sk_timer_start(w->loop, &w->end, (uint64_t)(w->o->idle_s * 1000), end_cb);
+        bench_timer_start(w, &w->end, (uint64_t)(w->o->idle_s * 1000), end_cb);
     } else if (open_loop(w) && !w->sched_start) {
         start_schedule(w);
     }
@@ -483,6 +509,12 @@ static long eat_greeting(struct bench_conn *c, const char *data, size_t n)
     }
     c->greet_pos += k;
     if (c->greet_pos == o->greeting_len) {
+        if (k < n && o->mode == BENCH_CONNECT) {
+            /* More than the greeting, before we sent anything: "Welcome!"
+             * is only its start (the server sends nothing unasked). */
+            conn_fail(c, BERR_PROTOCOL, SK_EPROTO);
+            return -1;
+        }
         on_ready(c);
         if (c->state != C_READY)
             return -1; /* connect mode closed it: the rest is not ours */
@@ -601,6 +633,7 @@ static void conn_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
 
 static void tick_cb(struct sk_loop *loop, struct sk_timer *t)
 {
+    (void)loop;
     struct bench_worker *w = SK_CONTAINER_OF(t, struct bench_worker, tick);
     publish(w);
     if (atomic_load(&w->sh->stop)) {
@@ -618,15 +651,25 @@ static void tick_cb(struct sk_loop *loop, struct sk_timer *t)
         if (late)
             conn_fail(c, BERR_TIMEOUT, SK_ETIMEDOUT);
     }
+    maybe_done(w);
     if (!w->finishing)
-        sk_timer_start(loop, t, TICK_MS, tick_cb);
+        bench_timer_start(w, t, TICK_MS, tick_cb);
 }
 
+/* -d is over (nothing new is sent from now on: fill and dispatch check
+ * end_ns): wait for the replies still in flight, each up to --timeout.
+ * --idle: the hold is over. */
 static void end_cb(struct sk_loop *loop, struct sk_timer *t)
 {
     (void)loop;
     struct bench_worker *w = SK_CONTAINER_OF(t, struct bench_worker, end);
-    finish(w);
+    if (w->o->mode == BENCH_IDLE) {
+        finish(w);
+        return;
+    }
+    w->draining = true;
+    pace_stop(w);
+    maybe_done(w);
 }
 
 /* Closes everything; the loop then has nothing left and returns. */
@@ -692,11 +735,11 @@ void bench_tcp_run(struct bench_worker *w)
 {
     if (w->has_quota && w->quota == 0 && w->o->mode != BENCH_IDLE)
         return; /* -n smaller than --threads: nothing for this worker to do */
-    sk_timer_start(w->loop, &w->tick, TICK_MS, tick_cb);
+    bench_timer_start(w, &w->tick, TICK_MS, tick_cb);
     if (w->sh->end_ns && w->o->mode != BENCH_IDLE) {
         uint64_t now = sk_now_ns();
         uint64_t left = w->sh->end_ns > now ? w->sh->end_ns - now : 0;
-        sk_timer_start(w->loop, &w->end, (left + 999999) / 1000000, end_cb);
+        bench_timer_start(w, &w->end, (left + 999999) / 1000000, end_cb);
     }
     pump_connects(w); /* idle mode arms w->end once every connection is open */
     int rc = sk_loop_run(w->loop);
@@ -712,7 +755,7 @@ void bench_tcp_free(struct bench_worker *w)
     if (w->conns)
         for (unsigned i = 0; i < w->nconns; i++)
             sk_buf_free(&w->conns[i].out);
-    if (w->o->rate > 0 && w->pace.fd > 0)
+    if (w->pace.fd >= 0)
         close(w->pace.fd);
     free(w->conns);
     free(w->slots);

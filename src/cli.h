@@ -20,9 +20,18 @@ int cmd_bench(int argc, char **argv);
 /* Prints "sockit: <message>\n" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Parses a decimal integer in [min, max]; on failure prints
- * "sockit: <what> <why>: <value>" and returns false. */
+/* The one number syntax of every option: decimal digits only (no spaces,
+ * signs, hex or exponents). On failure these print
+ * "sockit: <what> <why>: <value>" (why: "is not a decimal number", "must
+ * not be negative", "is too small", "is too large") and return false. */
+/* An integer in [min, max]. */
 bool cli_parse_num(const char *what, const char *s, long long min, long long max, long long *out);
+/* Seconds (or another quantity with a fraction: DIGITS[.DIGITS], .DIGITS)
+ * in [min, max]. */
+bool cli_parse_seconds(const char *what, const char *s, double min, double max, double *out);
+/* cli_parse_seconds, converted to milliseconds (rounded; a positive value
+ * never becomes 0). */
+bool cli_parse_ms(const char *what, const char *s, double min, double max, int *ms);
 
 /* Checks that stdout was written completely (fflush/ferror); prints the
  * error and returns false otherwise. */

@@ -4,6 +4,7 @@
 #define SOCKIT_CLIENT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "sockit.h"
 
@@ -15,6 +16,15 @@ struct client_opts {
     char **msgs;
     int nmsgs;
 };
+
+/* Quotes the first bytes of p[0..n) for a one-line error message (see
+ * reply_show); returns buf. */
+#define CLIENT_QUOTE_MAX 200
+#define CLIENT_QUOTE_CAP (4 * CLIENT_QUOTE_MAX + 4)
+const char *client_quote(const char *p, size_t n, char buf[CLIENT_QUOTE_CAP]);
+
+/* Prints one reply (or greeting) and a newline on stdout. */
+void client_print(const char *p, size_t n);
 
 /* Sends each message as a datagram and prints each reply. */
 int client_udp(const struct client_opts *o);

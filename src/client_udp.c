@@ -1,5 +1,6 @@
 /* sockit client --udp: send each message as one datagram and wait for its
- * reply, re-sending a bounded number of times (UDP may lose datagrams). */
+ * reply, re-sending a bounded number of times (UDP may lose datagrams)
+ * within one deadline per message. */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -10,33 +11,34 @@
 
 #include "cli.h"
 #include "client.h"
+#include "reply.h"
 
 #define UDP_ATTEMPTS 3
 #define UDP_REPLY_MAX 65536
 
-/* Waits up to ms for a datagram; returns its length, SK_ETIMEDOUT or -errno. */
-static ssize_t recv_within(int fd, char *buf, size_t cap, int ms)
+/* Waits for a datagram until the deadline; returns its length,
+ * SK_ETIMEDOUT or a negative code. */
+static ssize_t recv_until(int fd, char *buf, size_t cap, uint64_t deadline)
 {
-    uint64_t deadline = sk_now_ms() + (uint64_t)ms;
     for (;;) {
         uint64_t now = sk_now_ms();
         if (now >= deadline)
             return SK_ETIMEDOUT;
         struct pollfd p = {.fd = fd, .events = POLLIN};
         int n = poll(&p, 1, (int)(deadline - now));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
+        if (n < 0 && errno != EINTR)
             return SK_ERR(errno);
-        if (n == 0)
-            return SK_ETIMEDOUT;
-        ssize_t k = recv(fd, buf, cap, MSG_DONTWAIT);
+        if (n <= 0)
+            continue;
+        ssize_t k = recv(fd, buf, cap, MSG_DONTWAIT | MSG_TRUNC);
         if (k < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         return k < 0 ? SK_ERR(errno) : k;
     }
 }
 
+/* --timeout bounds the whole exchange, every attempt included: a server
+ * that keeps sending datagrams that are not the reply cannot hold us. */
 static int exchange_udp(int fd, const struct client_opts *o, const char *msg, size_t n,
                         unsigned long idx, char *reply)
 {
@@ -46,40 +48,52 @@ static int exchange_udp(int fd, const struct client_opts *o, const char *msg, si
         return EXIT_FAIL;
     }
     size_t elen = sk_reply_write(SK_FRAMING_CHUNK, msg, n, expect);
-    int per_try = o->timeout_ms / UDP_ATTEMPTS > 0 ? o->timeout_ms / UDP_ATTEMPTS : 1;
+    uint64_t start = sk_now_ms();
+    unsigned long wrong = 0;
+    char last_wrong[CLIENT_QUOTE_CAP];
     for (int attempt = 1; attempt <= UDP_ATTEMPTS; attempt++) {
         if (send(fd, msg, n, 0) < 0) {
             cli_error("client: sending message %lu: %s", idx, strerror(errno));
             return EXIT_FAIL;
         }
+        uint64_t deadline = start + (uint64_t)o->timeout_ms * (unsigned)attempt / UDP_ATTEMPTS;
         for (;;) {
-            ssize_t k = recv_within(fd, reply, UDP_REPLY_MAX, per_try);
+            ssize_t k = recv_until(fd, reply, UDP_REPLY_MAX, deadline);
             if (k == SK_ETIMEDOUT)
                 break;
             if (k < 0) { /* e.g. ECONNREFUSED: an ICMP port unreachable came back */
                 cli_error("client: message %lu: %s", idx, sk_strerror((int)k));
                 return EXIT_FAIL;
             }
-            if ((size_t)k == elen && memcmp(reply, expect, elen) == 0) {
-                fwrite(reply, 1, (size_t)k, stdout);
-                fputc('\n', stdout);
-                fflush(stdout);
+            size_t len = (size_t)k > UDP_REPLY_MAX ? UDP_REPLY_MAX : (size_t)k;
+            struct reply_scan r;
+            if ((size_t)k <= UDP_REPLY_MAX &&
+                reply_scan(SK_FRAMING_CHUNK, expect, elen, reply, len, &r) == REPLY_OK) {
+                client_print(reply, len);
                 return EXIT_OK;
             }
-            if (k >= 6 && memcmp(reply, "Error:", 6) == 0) {
-                cli_error("client: message %lu: server answered: %.*s", idx,
-                          (int)(k > 200 ? 200 : k), reply);
+            if (len >= 6 && memcmp(reply, "Error:", 6) == 0) {
+                cli_error("client: message %lu: server answered: \"%s\"", idx,
+                          client_quote(reply, len, last_wrong));
                 return EXIT_FAIL;
             }
-            /* A late reply to an earlier message: not ours, keep waiting. */
+            /* Maybe a late reply to an earlier message: keep waiting. */
+            wrong++;
+            client_quote(reply, len, last_wrong);
         }
         if (attempt < UDP_ATTEMPTS)
-            cli_error("client: no reply to message %lu within %d ms, resending "
+            cli_error("client: no reply to message %lu yet, resending "
                       "(UDP may lose datagrams; attempt %d of %d)",
-                      idx, per_try, attempt + 1, UDP_ATTEMPTS);
+                      idx, attempt + 1, UDP_ATTEMPTS);
     }
-    cli_error("client: no reply to message %lu after %d attempts (UDP may lose datagrams)",
-              idx, UDP_ATTEMPTS);
+    if (wrong) {
+        cli_error("client: no reply to message %lu within %d ms: %lu datagram%s that were not "
+                  "its reply (last: \"%s\")", idx, o->timeout_ms, wrong,
+                  wrong == 1 ? " came" : "s came", last_wrong);
+    } else {
+        cli_error("client: no reply to message %lu after %d attempts in %d ms (UDP may lose "
+                  "datagrams)", idx, UDP_ATTEMPTS, o->timeout_ms);
+    }
     return EXIT_FAIL;
 }
 

@@ -43,12 +43,16 @@ static int resolve(const struct bench_opts *o, struct bench_shared *sh)
     return 0;
 }
 
-/* Splits -c, --rate and -n between the workers and prepares each. */
+/* Splits -c, --rate and -n between the workers and prepares each. *touched
+ * is how many workers the release must see: those set up, and the one that
+ * failed half-way (its fields are each either NULL or valid). */
 static int workers_init(const struct bench_opts *o, struct bench_shared *sh,
-                        struct bench_worker *ws)
+                        struct bench_worker *ws, unsigned *touched)
 {
     for (unsigned i = 0; i < o->threads; i++) {
         struct bench_worker *w = &ws[i];
+        *touched = i + 1;
+        w->pace.fd = -1;
         w->o = o;
         w->sh = sh;
         w->id = i;
@@ -69,9 +73,9 @@ static int workers_init(const struct bench_opts *o, struct bench_shared *sh,
     return 0;
 }
 
-static void workers_free(const struct bench_opts *o, struct bench_worker *ws)
+static void workers_free(const struct bench_opts *o, struct bench_worker *ws, unsigned n)
 {
-    for (unsigned i = 0; i < o->threads; i++) {
+    for (unsigned i = 0; i < n; i++) {
         struct bench_worker *w = &ws[i];
         if (o->mode == BENCH_UDP)
             bench_udp_free(w);
@@ -82,6 +86,12 @@ static void workers_free(const struct bench_opts *o, struct bench_worker *ws)
         if (w->loop && sk_loop_free(w->loop) < 0)
             cli_error("bench: internal error: worker %u left handles registered", i);
     }
+}
+
+void bench_timer_start(struct bench_worker *w, struct sk_timer *t, uint64_t delay_ms,
+                       sk_timer_cb cb)
+{
+    sk_timer_start(w->loop, t, delay_ms, cb);
 }
 
 static void *worker_main(void *arg)
@@ -217,11 +227,19 @@ static int run(const struct bench_opts *o, struct bench_shared *sh, struct bench
         cli_error("bench: gave up: every connection kept failing (%llu errors); "
                   "is the target a %s server?", (unsigned long long)bench_errors_total(&r.st),
                   o->raw ? "matching" : "greeting-protocol, same --framing,");
+    /* No measured request at all (e.g. every connection still waiting for
+     * a greeting in the other framing when -d ended) is no clean run. */
+    bool nothing = o->mode != BENCH_IDLE && r.st.sent == 0 && !r.interrupted && !r.gave_up;
+    if (nothing)
+        cli_error("bench: nothing was measured: no request was sent in the measured window "
+                  "(%llu connections made); is the target a %s server?",
+                  (unsigned long long)r.st.connects,
+                  o->raw ? "matching" : "greeting-protocol, same --framing,");
     if (o->json)
         bench_report_json(o, &r);
     else
         bench_report_text(o, &r);
-    bool clean = bench_errors_total(&r.st) == 0 && !r.interrupted && !r.gave_up;
+    bool clean = bench_errors_total(&r.st) == 0 && !r.interrupted && !r.gave_up && !nothing;
     if (o->mode == BENCH_IDLE)
         clean = clean && r.st.open == o->conns;
     sk_hist_free(&r.lat);
@@ -241,6 +259,7 @@ int cmd_bench(int argc, char **argv)
     }
     struct bench_shared sh = {0};
     struct bench_worker *ws = NULL;
+    unsigned touched = 0;
     if (match_prepare(&o.reply) < 0) {
         cli_error("out of memory");
         rc = EXIT_FAIL;
@@ -256,7 +275,7 @@ int cmd_bench(int argc, char **argv)
         rc = EXIT_FAIL;
         goto out;
     }
-    rc = workers_init(&o, &sh, ws);
+    rc = workers_init(&o, &sh, ws, &touched);
     if (rc < 0) {
         cli_error("bench: cannot set up: %s", sk_strerror(rc));
         rc = EXIT_FAIL;
@@ -273,7 +292,7 @@ int cmd_bench(int argc, char **argv)
     g_shared = NULL;
 out:
     if (ws)
-        workers_free(&o, ws);
+        workers_free(&o, ws, touched);
     free(ws);
     bench_opts_free(&o);
     return rc;

@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "client.h"
+#include "reply.h"
 #include "sockit.h"
 
 static const char client_help[] =
@@ -26,17 +26,22 @@ static const char client_help[] =
     "\n"
     "Options:\n"
     "  -u, --udp              send datagrams instead (no greeting; each reply is\n"
-    "                         awaited, and re-sent for after a timeout)\n"
+    "                         awaited, and re-sent twice within --timeout)\n"
     "  -f, --framing MODE     chunk (default) or line: must match the server\n"
-    "  -t, --timeout SEC      limit for the connect, for each reply, and for a send\n"
-    "                         that makes no progress (default 10; fractions allowed)\n"
+    "  -t, --timeout SEC      deadline for the connect, for sending each message and\n"
+    "                         for each whole reply (UDP: for each message, all its\n"
+    "                         attempts); default 10, fractions allowed (0.5)\n"
     "  -h, --help             this help\n"
     "\n"
+    "The greeting must be exactly \"Welcome!\" and each reply exactly \"Hello, MSG!\"\n"
+    "(line framing: then \"\\n\"; a MSG ending in \"\\r\" is answered without it).\n"
+    "\n"
     "Exit status: 0 when every message was answered; 1 when the connection failed\n"
-    "(refused, timed out, closed early) or the server refused the session;\n"
-    "2 on a bad command line.\n";
+    "(refused, timed out, reset, closed early), the server refused the session or\n"
+    "answered wrongly; 2 on a bad command line.\n";
 
-/* A connection plus the bytes received but not consumed yet. */
+/* A connection plus the bytes received but not consumed yet. The socket is
+ * non-blocking: every wait is a poll() up to a deadline. */
 struct conn {
     int fd;
     int timeout_ms;
@@ -45,53 +50,56 @@ struct conn {
 
 #define REPLY_MAX (16u << 20) /* bound on one reply we are willing to hold */
 
-/* Receives more bytes into c->in within the timeout. Returns the number of
- * bytes, 0 at end of stream, or a negative code. */
-static int recv_more(struct conn *c)
-{
-    struct pollfd p = {.fd = c->fd, .events = POLLIN};
-    int n;
-    while ((n = poll(&p, 1, c->timeout_ms)) < 0 && errno == EINTR)
-        ;
-    if (n < 0)
-        return SK_ERR(errno);
-    if (n == 0)
-        return SK_ETIMEDOUT;
-    char *dst = sk_buf_reserve(&c->in, 65536);
-    if (!dst)
-        return SK_ERR(ENOMEM);
-    ssize_t k;
-    while ((k = recv(c->fd, dst, 65536, 0)) < 0 && errno == EINTR)
-        ;
-    if (k < 0)
-        return SK_ERR(errno);
-    sk_buf_commit(&c->in, (size_t)k);
-    return (int)k;
-}
-
-/* Reads one reply. Line framing: up to "\n". Chunk framing: what arrives,
- * continued while it is still a proper prefix of `expect` (TCP may split a
- * reply). On success *len is the reply's length at sk_buf_head(&c->in);
- * the caller consumes it. */
-static int read_reply(struct conn *c, enum sk_framing f, const char *expect, size_t elen,
-                      size_t *len)
+/* Waits until fd is ready for events or the deadline passes. */
+static int wait_until(int fd, short events, uint64_t deadline)
 {
     for (;;) {
-        const char *h = sk_buf_head(&c->in);
-        size_t have = sk_buf_size(&c->in);
-        if (f == SK_FRAMING_LINE) {
-            const char *nl = have ? memchr(h, '\n', have) : NULL;
-            if (nl) {
-                *len = (size_t)(nl - h) + 1;
-                return 0;
-            }
-        } else if (have > 0 && (have >= elen || memcmp(h, expect, have) != 0)) {
-            *len = have;
+        uint64_t now = sk_now_ms();
+        if (now >= deadline)
+            return SK_ETIMEDOUT;
+        struct pollfd p = {.fd = fd, .events = events};
+        int n = poll(&p, 1, (int)(deadline - now));
+        if (n < 0 && errno != EINTR)
+            return SK_ERR(errno);
+        if (n > 0)
             return 0;
-        }
-        if (have > REPLY_MAX)
+    }
+}
+
+/* Receives more bytes into c->in before the deadline. Returns the number of
+ * bytes, 0 at end of stream, or a negative code. */
+static int recv_more(struct conn *c, uint64_t deadline)
+{
+    for (;;) {
+        int rc = wait_until(c->fd, POLLIN, deadline);
+        if (rc < 0)
+            return rc;
+        char *dst = sk_buf_reserve(&c->in, 65536);
+        if (!dst)
+            return SK_ERR(ENOMEM);
+        ssize_t k = recv(c->fd, dst, 65536, 0);
+        if (k < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+            continue;
+        if (k < 0)
+            return SK_ERR(errno);
+        sk_buf_commit(&c->in, (size_t)k);
+        return (int)k;
+    }
+}
+
+/* Reads one reply (see reply_scan) within --timeout: one deadline for the
+ * whole reply, so a server that drips bytes cannot hold us for ever. */
+static int read_reply(struct conn *c, enum sk_framing f, const char *expect, size_t elen,
+                      struct reply_scan *r, enum reply_status *st)
+{
+    uint64_t deadline = sk_now_ms() + (uint64_t)c->timeout_ms;
+    for (;;) {
+        *st = reply_scan(f, expect, elen, sk_buf_head(&c->in), sk_buf_size(&c->in), r);
+        if (*st != REPLY_MORE)
+            return 0;
+        if (sk_buf_size(&c->in) > REPLY_MAX)
             return SK_ETOOBIG;
-        int rc = recv_more(c);
+        int rc = recv_more(c, deadline);
         if (rc < 0)
             return rc;
         if (rc == 0)
@@ -99,24 +107,41 @@ static int read_reply(struct conn *c, enum sk_framing f, const char *expect, siz
     }
 }
 
-/* Prints one reply without its line terminator, then "\n". */
-static void print_reply(const char *p, size_t n, enum sk_framing f)
+static const char *why(int rc)
 {
-    if (f == SK_FRAMING_LINE && n > 0 && p[n - 1] == '\n')
-        n -= (n > 1 && p[n - 2] == '\r') ? 2 : 1;
-    fwrite(p, 1, n, stdout);
-    fputc('\n', stdout);
-    fflush(stdout);
+    if (rc == SK_ECLOSED)
+        return "connection closed by server";
+    if (rc == SK_ERR(ECONNRESET))
+        return "connection reset by server";
+    return sk_strerror(rc);
 }
 
-static int send_all(int fd, const char *p, size_t n, int flags)
+const char *client_quote(const char *p, size_t n, char buf[CLIENT_QUOTE_CAP])
+{
+    reply_show(p, n <= CLIENT_QUOTE_MAX ? n : CLIENT_QUOTE_MAX + 1, buf, CLIENT_QUOTE_CAP);
+    return buf;
+}
+
+/* Reports a reply (or greeting) that is not the expected one. */
+static void report_wrong(const char *what, const char *p, size_t n)
+{
+    char q[CLIENT_QUOTE_CAP];
+    cli_error("client: unexpected %s: \"%s\"", what, client_quote(p, n, q));
+}
+
+/* Sends p[0..n) before the deadline. */
+static int send_all(int fd, const char *p, size_t n, int flags, uint64_t deadline)
 {
     while (n > 0) {
         ssize_t k = send(fd, p, n, MSG_NOSIGNAL | flags);
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            int rc = wait_until(fd, POLLOUT, deadline); /* the server stopped reading */
+            if (rc < 0)
+                return rc;
+            continue;
+        }
         if (k < 0 && errno == EINTR)
             continue;
-        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return SK_ETIMEDOUT; /* SO_SNDTIMEO: the server stopped reading */
         if (k < 0)
             return SK_ERR(errno);
         p += k;
@@ -130,42 +155,46 @@ static int exchange(struct conn *c, const struct client_opts *o, const char *msg
 {
     /* In line framing the message and its "\n" leave in one segment. */
     bool line = o->framing == SK_FRAMING_LINE;
-    int rc = send_all(c->fd, msg, n, line ? MSG_MORE : 0);
+    uint64_t deadline = sk_now_ms() + (uint64_t)o->timeout_ms; /* one for the whole message */
+    int rc = send_all(c->fd, msg, n, line ? MSG_MORE : 0, deadline);
     if (rc == 0 && line)
-        rc = send_all(c->fd, "\n", 1, 0);
+        rc = send_all(c->fd, "\n", 1, 0, deadline);
     if (rc < 0) {
-        cli_error("client: sending message %lu: %s", idx, sk_strerror(rc));
+        cli_error("client: sending message %lu: %s", idx, why(rc));
         return EXIT_FAIL;
     }
-    SK_AUTO_FREE char *expect = malloc(sk_reply_len(SK_FRAMING_CHUNK, n));
+    size_t m = reply_message_len(o->framing, msg, n);
+    SK_AUTO_FREE char *expect = malloc(sk_reply_len(SK_FRAMING_CHUNK, m));
     if (!expect) {
         cli_error("client: out of memory");
         return EXIT_FAIL;
     }
-    size_t elen = sk_reply_write(SK_FRAMING_CHUNK, msg, n, expect);
-    size_t len = 0;
-    rc = read_reply(c, o->framing, expect, elen, &len);
+    size_t elen = sk_reply_write(SK_FRAMING_CHUNK, msg, m, expect);
+    struct reply_scan r;
+    enum reply_status st;
+    rc = read_reply(c, o->framing, expect, elen, &r, &st);
     if (rc < 0) {
-        cli_error("client: no reply to message %lu: %s", idx,
-                  rc == SK_ECLOSED ? "connection closed by server" : sk_strerror(rc));
+        cli_error("client: no reply to message %lu: %s", idx, why(rc));
         return EXIT_FAIL;
     }
     /* Anything but "Hello, M!" (e.g. "Error: message too long" from a server
      * at its --max-line, just before it closes) is a failure, not a reply. */
-    const char *h = sk_buf_head(&c->in);
-    size_t body = len;
-    if (o->framing == SK_FRAMING_LINE && body > 0 && h[body - 1] == '\n')
-        body -= (body > 1 && h[body - 2] == '\r') ? 2 : 1;
-    if (body != elen || memcmp(h, expect, elen) != 0) {
-        size_t show = 0;
-        while (show < body && show < 200 && h[show] != '\n' && h[show] != '\r')
-            show++;
-        cli_error("client: unexpected reply to message %lu: %.*s", idx, (int)show, h);
+    if (st != REPLY_OK) {
+        char what[64];
+        snprintf(what, sizeof what, "reply to message %lu", idx);
+        report_wrong(what, sk_buf_head(&c->in), r.body);
         return EXIT_FAIL;
     }
-    print_reply(h, len, o->framing);
-    sk_buf_consume(&c->in, len);
+    client_print(sk_buf_head(&c->in), r.body);
+    sk_buf_consume(&c->in, r.len);
     return EXIT_OK;
+}
+
+void client_print(const char *p, size_t n)
+{
+    fwrite(p, 1, n, stdout);
+    fputc('\n', stdout);
+    fflush(stdout);
 }
 
 static void conn_release(struct conn *c)
@@ -177,35 +206,33 @@ static void conn_release(struct conn *c)
 static int run_tcp(const struct client_opts *o)
 {
     SK_AUTO(conn_release) struct conn c = {.fd = -1, .timeout_ms = o->timeout_ms};
-    c.fd = sk_connect(&o->ep, SOCK_STREAM, o->timeout_ms, false);
+    c.fd = sk_connect_until(&o->ep, SOCK_STREAM, sk_now_ms() + (uint64_t)o->timeout_ms, true);
+    if (c.fd == SK_ERR(ECONNRESET)) {
+        /* The handshake completed: the server accepted, then reset. */
+        cli_error("client: %s:%u accepted the connection, then reset it", o->ep.host,
+                  o->ep.port);
+        return EXIT_FAIL;
+    }
     if (c.fd < 0) {
         cli_error("client: cannot connect to %s:%u: %s", o->ep.host, o->ep.port,
                   sk_strerror(c.fd));
         return EXIT_FAIL;
     }
-    /* --timeout also bounds a send: a server that stops reading must not
-     * leave us blocked in send() for ever. */
-    struct timeval tv = {.tv_sec = o->timeout_ms / 1000, .tv_usec = (o->timeout_ms % 1000) * 1000};
-    setsockopt(c.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    size_t glen, len = 0;
+    size_t glen;
     const char *greeting = sk_greeting(SK_FRAMING_CHUNK, &glen);
-    int rc = read_reply(&c, o->framing, greeting, glen, &len);
+    struct reply_scan r;
+    enum reply_status st;
+    int rc = read_reply(&c, o->framing, greeting, glen, &r, &st);
     if (rc < 0) {
-        cli_error("client: no greeting from server: %s",
-                  rc == SK_ECLOSED ? "connection closed by server" : sk_strerror(rc));
+        cli_error("client: no greeting from server: %s", why(rc));
         return EXIT_FAIL;
     }
-    if (len < glen || memcmp(sk_buf_head(&c.in), greeting, glen) != 0) {
-        /* e.g. "Error: server busy" from a server at its --max-conns */
-        size_t show = len;
-        const char *h = sk_buf_head(&c.in);
-        while (show > 0 && (h[show - 1] == '\n' || h[show - 1] == '\r'))
-            show--;
-        cli_error("client: unexpected greeting: %.*s", (int)(show > 200 ? 200 : show), h);
+    if (st != REPLY_OK) {
+        report_wrong("greeting", sk_buf_head(&c.in), r.body); /* e.g. "Error: server busy" */
         return EXIT_FAIL;
     }
-    print_reply(sk_buf_head(&c.in), len, o->framing);
-    sk_buf_consume(&c.in, len);
+    client_print(sk_buf_head(&c.in), r.body);
+    sk_buf_consume(&c.in, r.len);
 
     unsigned long idx = 0;
     if (o->nmsgs > 0) {
@@ -236,7 +263,8 @@ static int run_tcp(const struct client_opts *o)
         }
     }
     const char *bye = o->framing == SK_FRAMING_LINE ? "exit\n" : "exit";
-    send_all(c.fd, bye, strlen(bye), 0); /* the server may already be gone: fine */
+    /* The server may already be gone: fine. */
+    send_all(c.fd, bye, strlen(bye), 0, sk_now_ms() + (uint64_t)o->timeout_ms);
     return cli_stdout_ok() ? EXIT_OK : EXIT_FAIL;
 }
 
@@ -247,21 +275,6 @@ static const struct option client_options[] = {
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
-
-static bool parse_timeout(const char *s, int *ms)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (*s == '\0' || *end != '\0' || errno || !(v > 0) || v > 86400) {
-        cli_error("--timeout must be a number of seconds in (0, 86400]: %s", s);
-        return false;
-    }
-    *ms = (int)(v * 1000 + 0.5);
-    if (*ms == 0)
-        *ms = 1;
-    return true;
-}
 
 int cmd_client(int argc, char **argv)
 {
@@ -280,7 +293,7 @@ int cmd_client(int argc, char **argv)
             }
             break;
         case 't':
-            if (!parse_timeout(optarg, &o.timeout_ms))
+            if (!cli_parse_ms("--timeout", optarg, 0.001, 86400, &o.timeout_ms))
                 return EXIT_USAGE;
             break;
         case 'h':

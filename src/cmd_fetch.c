@@ -119,17 +119,7 @@ static void catch_signals(void)
 
 static bool parse_seconds(const char *what, const char *s, int *ms)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (*s == '\0' || *end != '\0' || errno || !(v >= 0) || v > 86400.0 * 24) {
-        cli_error("%s is not a number of seconds (0 to 2073600): %s", what, s);
-        return false;
-    }
-    *ms = (int)(v * 1000.0 + 0.5);
-    if (*ms == 0 && v > 0)
-        *ms = 1;
-    return true;
+    return cli_parse_ms(what, s, 0, 86400.0 * 24, ms);
 }
 
 /* -H "Name: value": a token, a colon, a value without CR, LF or NUL. Headers

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import SOCKIT, run_sockit
+from conftest import SOCKIT, run_sockit, wait_until
 
 PCT_KEYS = {"count", "min", "mean", "p50", "p90", "p99", "p99_9", "p99_99", "max"}
 
@@ -246,7 +246,7 @@ def test_raw_mode_against_a_ping_server():
         out, d = bench_json(f"127.0.0.1:{ts.port}", "--raw", r"PING\r\n", "--reply-bytes",
                             "7", "-c", "1", "-n", "100")
         assert out.returncode == 0 and d["replies"] == 100
-        time.sleep(0.2)
+        wait_until(lambda: ts.count == 4000 + 999 + 100, 10, "the server's count")
         assert ts.count == 4000 + 999 + 100
 
 
@@ -269,7 +269,7 @@ def test_connect_mode_raw_does_one_request_per_connection():
                             "--expect", r"+PONG\r\n", "-n", "60", "-c", "3")
         assert out.returncode == 0, out.stderr
         assert d["replies"] == 60 and d["connects"] == 60 and d["errors"] == 0
-        time.sleep(0.2)
+        wait_until(lambda: ts.count == 60, 10, "the server's count")
         assert ts.count == 60
 
 
@@ -407,10 +407,13 @@ def test_nofile_limit_checked_before_start():
 
 def test_sigint_reports_what_was_measured(serve):
     srv = serve("--quiet")
+    base = srv.fd_count()
     p = subprocess.Popen([SOCKIT, "bench", f"127.0.0.1:{srv.port}", "-d", "30", "-c", "4",
                           "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        time.sleep(0.5)
+        # Running: its 4 connections are accepted (--quiet logs nothing, so
+        # watch the server's open files).
+        wait_until(lambda: srv.fd_count() >= base + 4, 10, "4 connections")
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=10)
     finally:

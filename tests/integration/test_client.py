@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import SEED_DIR, SOCKIT, recv_exact, run_sockit
+from conftest import SEED_DIR, SOCKIT, recv_exact, run_sockit, wait_until
 
 
 class FakeServer:
@@ -57,6 +57,33 @@ class FakeServer:
 
     def __exit__(self, *a):
         self.close()
+
+
+def read_line_within(f, timeout):
+    """One line from the pipe f, or b"" when none comes within timeout."""
+    import select
+    deadline = time.monotonic() + timeout
+    line = b""
+    while not line.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([f], [], [], left)[0]:
+            break
+        b = os.read(f.fileno(), 1)
+        if not b:
+            break
+        line += b
+    return line
+
+
+def listen_queue(port):
+    """Connections waiting in the accept queue of the IPv4 listener on port
+    (the rx_queue column of /proc/net/tcp for a LISTEN socket)."""
+    with open("/proc/net/tcp") as f:
+        for row in f.readlines()[1:]:
+            cols = row.split()
+            if cols[3] == "0A" and int(cols[1].split(":")[1], 16) == port:
+                return int(cols[4].split(":")[1], 16)
+    return 0
 
 
 def one_line_error(r):
@@ -159,14 +186,18 @@ def test_client_timeout_is_per_reply_not_for_slow_stdin(serve):
     try:
         p.stdin.write(b"first\n")
         p.stdin.flush()
-        time.sleep(1.2)  # longer than --timeout: we are slow, not the server
+        # Once the first reply is out, stay silent longer than --timeout:
+        # we are slow, not the server (this pause is what is tested).
+        assert read_line_within(p.stdout, 10) == b"Welcome!\n"
+        assert read_line_within(p.stdout, 10) == b"Hello, first!\n"
+        time.sleep(1.2)
         out, err = p.communicate(input=b"second\n", timeout=10)
     finally:
         if p.poll() is None:
             p.kill()
             p.wait()
     assert p.returncode == 0, err
-    assert out == b"Welcome!\nHello, first!\nHello, second!\n"
+    assert out == b"Hello, second!\n"
 
 
 def test_client_exit_message_ends_the_session(serve):
@@ -317,7 +348,8 @@ def test_client_connect_timeout_to_a_full_backlog():
             f.setblocking(False)
             f.connect_ex(("127.0.0.1", port))
             fillers.append(f)
-        time.sleep(0.2)
+        # The accept queue is full once the kernel shows it holding a connection.
+        wait_until(lambda: listen_queue(port) >= 1, 10, "a full accept queue")
         t0 = time.monotonic()
         r = run_sockit("client", "--timeout", "1", f"127.0.0.1:{port}", "hi", timeout=15)
         took = time.monotonic() - t0
@@ -374,6 +406,8 @@ def test_client_server_closes_mid_reply_line_framing():
 
 
 def test_client_reply_split_across_segments_chunk_framing():
+    # The pauses are the server's pacing (so the reply arrives in pieces),
+    # not a synchronisation.
     def slow_reply(fs, c):
         c.sendall(b"Wel")
         time.sleep(0.1)
