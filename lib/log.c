@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc_int.h"
 #include "sockit/err.h"
 #include "sockit/log.h"
 
@@ -89,8 +90,8 @@ static void *writer_main(void *arg)
 
 struct sk_log *sk_log_new(int fd, size_t cap, int *err)
 {
-    struct sk_log *log = calloc(1, sizeof *log);
-    char *ring = malloc(cap);
+    struct sk_log *log = sk__calloc(1, sizeof *log);
+    char *ring = sk__malloc(cap);
     if (!log || !ring || cap < 2 * LINE_MAX_BYTES) {
         free(log);
         free(ring);

@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc_int.h"
 #include "internal.h"
 #include "sockit/err.h"
 
@@ -36,7 +37,7 @@ static void wake_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
 
 struct sk_loop *sk_loop_new(int *err)
 {
-    struct sk_loop *loop = calloc(1, sizeof *loop);
+    struct sk_loop *loop = sk__calloc(1, sizeof *loop);
     if (!loop) {
         *err = SK_ERR(ENOMEM);
         return NULL;
@@ -204,7 +205,7 @@ void sk_timer_start_at(struct sk_loop *loop, struct sk_timer *t, uint64_t due_ms
     sk_timer_stop(loop, t);
     if (loop->heap_len == loop->heap_cap) {
         size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
-        struct sk_timer **h = realloc(loop->heap, cap * sizeof *h);
+        struct sk_timer **h = sk__realloc(loop->heap, cap * sizeof *h);
         if (!h)
             abort(); /* a timer cannot be dropped silently; out of memory here is fatal */
         loop->heap = h;

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "alloc_int.h"
 #include "server_int.h"
 #include "sockit/err.h"
 
@@ -68,7 +69,7 @@ static int bind_all(struct sk_server *srv, size_t *failed_at)
 {
     const struct sk_server_config *cfg = &srv->cfg;
     size_t want = cfg->nlisten * (cfg->udp ? 2 : 1) * (cfg->reuseport ? cfg->workers : 1);
-    srv->listeners = calloc(want, sizeof *srv->listeners);
+    srv->listeners = sk__calloc(want, sizeof *srv->listeners);
     if (!srv->listeners)
         return SK_ERR(ENOMEM);
     for (size_t i = 0; i < cfg->nlisten; i++) {
@@ -90,7 +91,7 @@ static int bind_all(struct sk_server *srv, size_t *failed_at)
 
 int sk_server_new(const struct sk_server_config *cfg, struct sk_server **out, size_t *failed_at)
 {
-    struct sk_server *srv = calloc(1, sizeof *srv);
+    struct sk_server *srv = sk__calloc(1, sizeof *srv);
     if (!srv)
         return SK_ERR(ENOMEM);
     srv->cfg = *cfg;
@@ -336,8 +337,8 @@ static int worker_init(struct sk_server *srv, struct sk__worker *w)
     if (!w->loop)
         return rc;
     w->rbuf_size = READ_SCRATCH;
-    w->rbuf = malloc(w->rbuf_size);
-    w->lh = calloc(srv->nlisteners, sizeof *w->lh);
+    w->rbuf = sk__malloc(w->rbuf_size);
+    w->lh = sk__calloc(srv->nlisteners, sizeof *w->lh);
     if (!w->rbuf || !w->lh)
         return SK_ERR(ENOMEM);
     w->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -366,7 +367,7 @@ int sk_server_start(struct sk_server *srv)
 {
     if (srv->started)
         return SK_EUSAGE;
-    srv->workers = calloc(srv->cfg.workers, sizeof *srv->workers);
+    srv->workers = sk__calloc(srv->cfg.workers, sizeof *srv->workers);
     if (!srv->workers)
         return SK_ERR(ENOMEM);
     int rc = 0;
