@@ -256,9 +256,10 @@ static void listen_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
 
 /* ---- workers ---- */
 
+/* Also on a worker whose start failed part-way: w->lh may be NULL. */
 static void stop_listening(struct sk__worker *w)
 {
-    for (size_t i = 0; i < w->srv->nlisteners; i++) {
+    for (size_t i = 0; w->lh && i < w->srv->nlisteners; i++) {
         if (w->lh[i].active)
             sk_io_stop(w->loop, &w->lh[i].io);
         w->lh[i].active = false;
