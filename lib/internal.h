@@ -31,6 +31,9 @@ struct sk_loop {
     int npending;
 };
 
+/* Adds 1 to an eventfd (a wake-up), retrying on EINTR; 0 or -errno. */
+int sk__eventfd_post(int fd);
+
 int sk__backend_init(struct sk_loop *loop);
 void sk__backend_free(struct sk_loop *loop);
 int sk__backend_add(struct sk_loop *loop, struct sk_io *io, unsigned mask, int exclusive);

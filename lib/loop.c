@@ -252,12 +252,26 @@ static int next_timeout(const struct sk_loop *loop)
     return d > 60000 ? 60000 : (int)d;
 }
 
+int sk__eventfd_post(int fd)
+{
+    uint64_t one = 1;
+    for (int tries = 0; tries < 100; tries++) {
+        if (write(fd, &one, sizeof one) == (ssize_t)sizeof one)
+            return 0;
+        if (errno == EAGAIN)
+            return 0; /* the counter is full: the reader is due a wake-up anyway */
+        if (errno != EINTR)
+            return SK_ERR(errno);
+    }
+    return SK_ERR(EINTR);
+}
+
 void sk_loop_stop(struct sk_loop *loop)
 {
+    int saved = errno; /* a signal handler may call this */
     atomic_store(&loop->stop, 1);
-    uint64_t one = 1;
-    ssize_t w = write(loop->wake_fd, &one, sizeof one);
-    (void)w; /* a full counter already guarantees a wake-up */
+    sk__eventfd_post(loop->wake_fd);
+    errno = saved;
 }
 
 int sk_loop_run(struct sk_loop *loop)

@@ -20,6 +20,7 @@
 #endif
 
 #include "alloc_int.h"
+#include "server_int.h"
 #include "sockit.h"
 
 static int open_fds(void)
@@ -103,4 +104,31 @@ Test(server_start, with_reuseport)
     cfg.reuseport = true;
     cfg.udp = true;
     every_allocation_fails_once(&cfg);
+}
+
+/* Regression: the stop request is one eventfd write per worker, and a write
+ * that failed was ignored: that worker ran for ever, sk_server_wait never
+ * returned, and `sockit serve` logged "stopping" and never exited. Here the
+ * first write goes to a descriptor that refuses it. */
+Test(server_start, a_failed_stop_write_is_resent, .timeout = 20)
+{
+    struct sk_server_config cfg = base_config();
+    cfg.workers = 2;
+    struct sk_server *srv = NULL;
+    cr_assert_eq(sk_server_new(&cfg, &srv, NULL), 0);
+    cr_assert_eq(sk_server_start(srv), 0);
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    struct sk__worker *w = &srv->workers[1];
+    int real = w->stop_fd;
+    w->stop_fd = p[0]; /* the read end: write() fails with EBADF */
+    sk_server_stop(srv);
+    w->stop_fd = real;
+    struct sk_server_stats st;
+    uint64_t t0 = sk_now_ms();
+    cr_assert_eq(sk_server_wait(srv, &st), 0);
+    cr_assert_lt(sk_now_ms() - t0, 5000);
+    sk_server_free(srv);
+    close(p[0]);
+    close(p[1]);
 }
