@@ -35,6 +35,29 @@ def sessions_balanced(srv):
     return len(opens)
 
 
+def tcp_queues(srv, sock):
+    """(bytes we sent that the server's kernel has not acknowledged, bytes
+    the server has not read) on the connection of `sock`, from
+    /proc/net/tcp (IPv4 loopback)."""
+    mine, unacked, unread = sock.getsockname()[1], None, None
+    with open(f"/proc/{srv.proc.pid}/net/tcp") as f:
+        for row in f.readlines()[1:]:
+            fields = row.split()
+            lport = int(fields[1].split(":")[1], 16)
+            rport = int(fields[2].split(":")[1], 16)
+            tx, rx = (int(v, 16) for v in fields[4].split(":"))
+            if lport == mine and rport == srv.port:
+                unacked = tx
+            elif lport == srv.port and rport == mine:
+                unread = rx
+    return unacked, unread
+
+
+def wait_server_read(srv, sock, timeout=5.0):
+    """Waits until the server has read everything sent on `sock` so far."""
+    wait_until(lambda: tcp_queues(srv, sock) == (0, 0), timeout, "server read our bytes")
+
+
 def rst_close(s):
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()
@@ -131,7 +154,7 @@ def test_signal_stops_accepting_and_flushes_delayed_reply(serve):
     with srv.connect() as s:
         greet(s)
         s.sendall(b"late")
-        time.sleep(0.1)
+        wait_server_read(srv, s)
         srv.proc.send_signal(signal.SIGTERM)
         srv.wait_log(r"received SIGTERM")
         # No new sessions once stopping: the connect is refused, or at least
@@ -160,7 +183,7 @@ def test_signal_refuses_new_connections_immediately(serve):
     with srv.connect() as s:
         greet(s)
         s.sendall(b"keep the server in its grace period")
-        time.sleep(0.1)
+        wait_server_read(srv, s)
         srv.proc.send_signal(signal.SIGINT)
         srv.wait_log(r"received SIGINT")
         # Refused from the moment the stop is requested (allow the main
@@ -256,7 +279,7 @@ def test_shutdown_does_not_wait_for_a_dropped_delayed_reply(serve):
     s = srv.connect()
     greet(s)
     s.sendall(b"never answered")
-    time.sleep(0.1)
+    wait_server_read(srv, s)
     rst_close(s)
     srv.wait_log(r"reason=reset messages=1")
     t0 = time.monotonic()
@@ -282,7 +305,7 @@ def test_replies_before_exit_survive_input_sent_after_it(serve):
             except BlockingIOError:
                 pass
             s.setblocking(True)
-            time.sleep(0.3)
+            time.sleep(0.3)  # the client reads late: the scenario, not a wait
             assert recv_until(s, b"\x00never", timeout=5, limit=1 << 30) == want
             # The server has sent its FIN and is draining us: that must not
             # cost CPU while we keep the connection open.
@@ -325,7 +348,7 @@ def test_replies_before_a_too_long_line_are_sent_first_with_delay(serve):
     with srv.connect() as s:
         greet(s, True)
         s.sendall(b"ok\nfine\n")
-        time.sleep(0.1)
+        wait_server_read(srv, s)  # the long line comes in a later read
         s.sendall(b"far too long\n")
         assert recv_until(s, b"\x00never", timeout=5) == \
             b"Hello, ok!\nHello, fine!\nError: message too long\n"
@@ -333,25 +356,6 @@ def test_replies_before_a_too_long_line_are_sent_first_with_delay(serve):
 
 
 # ---- signals other than INT/TERM, and a slow or absent stderr reader ----
-
-def server_rx_queue(srv, sock):
-    """Bytes the server has not read yet on the connection of `sock` (from
-    /proc/net/tcp: the server's side has our port as its remote port)."""
-    mine = sock.getsockname()[1]
-    with open(f"/proc/{srv.proc.pid}/net/tcp") as f:
-        for row in f.readlines()[1:]:
-            fields = row.split()
-            lport = int(fields[1].split(":")[1], 16)
-            rport = int(fields[2].split(":")[1], 16)
-            if lport == srv.port and rport == mine:
-                return int(fields[4].split(":")[1], 16)
-    return None
-
-
-def wait_server_read(srv, sock, timeout=5.0):
-    """Waits until the server has read everything sent on `sock` so far."""
-    wait_until(lambda: server_rx_queue(srv, sock) == 0, timeout, "server read our bytes")
-
 
 def exchange(srv):
     with srv.connect() as s:
