@@ -135,7 +135,7 @@ Test(log, full_ring_drops_and_counts_instead_of_blocking)
  * (1 MiB at 40 KiB/s: 25 s) and the last line (serve's summary) was lost
  * with the lines the full ring had dropped. Now the close keeps to its
  * deadline, and says what it dropped, then the last line. */
-Test(log, close_keeps_its_deadline_with_a_slow_reader_and_keeps_the_last_line, .timeout = 30)
+Test(log, close_keeps_its_deadline_with_a_slow_reader_and_keeps_the_last_line)
 {
     int p[2];
     cr_assert_eq(pipe(p), 0);
@@ -163,7 +163,7 @@ Test(log, close_keeps_its_deadline_with_a_slow_reader_and_keeps_the_last_line, .
     free(r.buf);
 }
 
-Test(log, close_counts_what_a_reader_that_never_reads_lost, .timeout = 30)
+Test(log, close_counts_what_a_reader_that_never_reads_lost)
 {
     int p[2];
     cr_assert_eq(pipe(p), 0);

@@ -120,7 +120,7 @@ static void never(struct sk_loop *loop, struct sk_timer *t)
     cr_assert_fail("timer should not fire");
 }
 
-Test(loop, stop_from_another_thread, .timeout = 30)
+Test(loop, stop_from_another_thread)
 {
     int err = 0;
     struct sk_loop *loop = sk_loop_new(&err);
