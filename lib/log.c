@@ -20,6 +20,7 @@
 #define LINE_MAX_BYTES 1024
 
 #define FINAL_WAIT_MS 250 /* at close: for the last line and the drop count */
+#define STALL_MS 1000     /* at close: an fd that took nothing for this long is given up */
 
 struct sk_log {
     int fd;
@@ -38,6 +39,8 @@ struct sk_log {
     size_t last_len;
     uint64_t last_end; /* `queued` just after it; 0: it never got in the ring */
     uint64_t deadline_ms; /* closing: stop writing at this time */
+    bool close_seen;      /* the writer has seen `closing` (writer's own) */
+    uint64_t progress_ms; /* the writer's last successful write (writer's own) */
     atomic_bool closing;
 };
 
@@ -53,7 +56,8 @@ static size_t count_lines(const char *p, size_t n)
  * PIPE_BUF bytes, which a pipe that polls writable always takes. Until the
  * logger closes, a reader that never drains keeps the writer waiting (and
  * the ring drops new lines); once closing, nothing is written after the
- * deadline. Returns the bytes written: fewer than n when the rest was
+ * deadline, nor after STALL_MS without progress (a reader that never reads
+ * does not hold the exit for the whole deadline). Returns the bytes written: fewer than n when the rest was
  * abandoned (the deadline, or a write error: logging is best effort). */
 static size_t write_some(struct sk_log *log, const char *p, size_t n)
 {
@@ -62,7 +66,11 @@ static size_t write_some(struct sk_log *log, const char *p, size_t n)
         int wait_ms = 100;
         if (atomic_load(&log->closing)) {
             uint64_t now = sk_now_ms();
-            if (now >= log->deadline_ms)
+            if (!log->close_seen) {
+                log->close_seen = true; /* the stall is counted from the close */
+                log->progress_ms = now;
+            }
+            if (now >= log->deadline_ms || now - log->progress_ms >= STALL_MS)
                 break;
             if (log->deadline_ms - now < 100)
                 wait_ms = (int)(log->deadline_ms - now);
@@ -77,9 +85,10 @@ static size_t write_some(struct sk_log *log, const char *p, size_t n)
             break;
         size_t want = n - done < PIPE_BUF ? n - done : PIPE_BUF;
         ssize_t w = write(log->fd, p + done, want);
-        if (w > 0)
+        if (w > 0) {
             done += (size_t)w;
-        else if (w < 0 && errno != EINTR && errno != EAGAIN)
+            log->progress_ms = sk_now_ms();
+        } else if (w < 0 && errno != EINTR && errno != EAGAIN)
             break; /* EPIPE, a closed stderr, ... */
     }
     return done;
