@@ -22,8 +22,9 @@ void sk_log_printf(struct sk_log *log, const char *fmt, ...)
 /* Lines dropped so far (the ring was full, or the fd failed). */
 uint64_t sk_log_dropped(struct sk_log *log);
 /* Writes out what is buffered until deadline_ms (monotonic, as sk_now_ms()),
- * or until the fd has taken nothing for 1 s, and drops the rest; stops the thread and frees the logger; returns within
- * deadline_ms + 0.25 s whatever the fd does. If lines were lost, a last
+ * or until the fd has taken nothing for 1 s, and drops the rest; stops the
+ * thread and frees the logger; returns within deadline_ms + 0.25 s whatever
+ * the fd does. If lines were lost, a last
  * "(logger: N lines dropped: output too slow)" line says how many, followed
  * by the last line logged when that one was among them. Returns the number
  * of lines lost for good (0: everything was written). NULL is accepted. */
