@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc_int.h"
 #include "sockit/buf.h"
 #include "sockit/err.h"
 
@@ -25,7 +26,7 @@ char *sk_buf_reserve(struct sk_buf *b, size_t n)
     size_t cap = b->cap ? b->cap : 256;
     while (cap < used + n)
         cap *= 2;
-    char *p = malloc(cap);
+    char *p = sk__malloc(cap);
     if (!p)
         return NULL;
     if (used)

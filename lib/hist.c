@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc_int.h"
 #include "sockit/err.h"
 #include "sockit/hist.h"
 
@@ -49,7 +50,7 @@ int sk_hist_init(struct sk_hist *h)
 {
     memset(h, 0, sizeof *h);
     h->min = UINT64_MAX;
-    h->counts = calloc(NBUCKETS, sizeof *h->counts);
+    h->counts = sk__calloc(NBUCKETS, sizeof *h->counts);
     if (!h->counts)
         return SK_ERR(ENOMEM);
     h->nbuckets = NBUCKETS;

@@ -23,13 +23,16 @@ struct sk_loop {
     atomic_int stop;
     uint64_t now_ms;
     size_t io_count; /* registered handles, wake_io excluded */
-    struct sk_timer **heap;
-    size_t heap_len, heap_cap;
+    struct sk_timer *timers; /* root of the pairing heap of armed timers */
+    size_t ntimers;
     /* Events of the current dispatch; sk_io_stop() clears matching slots so
      * a handle freed by an earlier callback is never touched. */
     struct sk__backend_event pending[SK__MAX_EVENTS];
     int npending;
 };
+
+/* Adds 1 to an eventfd (a wake-up), retrying on EINTR; 0 or -errno. */
+int sk__eventfd_post(int fd);
 
 int sk__backend_init(struct sk_loop *loop);
 void sk__backend_free(struct sk_loop *loop);

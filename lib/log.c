@@ -12,10 +12,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc_int.h"
 #include "sockit/err.h"
 #include "sockit/log.h"
+#include "sockit/loop.h"
 
 #define LINE_MAX_BYTES 1024
+
+#define FINAL_WAIT_MS 250 /* at close: for the last line and the drop count */
+#define STALL_MS 1000     /* at close: an fd that took nothing for this long is given up */
 
 struct sk_log {
     int fd;
@@ -24,41 +29,69 @@ struct sk_log {
     pthread_cond_t cv;
     char *ring;
     size_t cap, head, used; /* bytes live at ring[head .. head+used) mod cap */
-    uint64_t dropped, dropped_reported;
+    uint64_t dropped, dropped_reported; /* lines */
+    uint64_t queued, written;           /* bytes ever put in the ring / written */
+    bool ends_line;                     /* the last byte written was '\n' */
+    /* The last line logged, kept apart: at close it is written even when
+     * the lines before it had to be dropped (a program's last line, such as
+     * serve's summary, says how it ended). */
+    char last[LINE_MAX_BYTES];
+    size_t last_len;
+    uint64_t last_end; /* `queued` just after it; 0: it never got in the ring */
+    uint64_t deadline_ms; /* closing: stop writing at this time */
+    bool close_seen;      /* the writer has seen `closing` (writer's own) */
+    uint64_t progress_ms; /* the writer's last successful write (writer's own) */
     atomic_bool closing;
 };
 
-/* Writes all of p without ever blocking in write(): poll() first, then at
- * most PIPE_BUF bytes, which a pipe that polls writable always takes. A
- * reader that never drains keeps the writer waiting (and the ring drops new
- * lines) until the logger closes; from then on one second without progress
- * gives up. Returns false when the bytes were abandoned. */
-static bool write_all(struct sk_log *log, const char *p, size_t n)
+static size_t count_lines(const char *p, size_t n)
 {
-    int stalled_ms = 0;
-    while (n > 0) {
+    size_t k = 0;
+    for (const char *e = p + n; (p = memchr(p, '\n', (size_t)(e - p))) != NULL; p++)
+        k++;
+    return k;
+}
+
+/* Writes p without ever blocking in write(): poll() first, then at most
+ * PIPE_BUF bytes, which a pipe that polls writable always takes. Until the
+ * logger closes, a reader that never drains keeps the writer waiting (and
+ * the ring drops new lines); once closing, nothing is written after the
+ * deadline, nor after STALL_MS without progress (a reader that never reads
+ * does not hold the exit for the whole deadline). Returns the bytes written: fewer than n when the rest was
+ * abandoned (the deadline, or a write error: logging is best effort). */
+static size_t write_some(struct sk_log *log, const char *p, size_t n)
+{
+    size_t done = 0;
+    while (done < n) {
+        int wait_ms = 100;
+        if (atomic_load(&log->closing)) {
+            uint64_t now = sk_now_ms();
+            if (!log->close_seen) {
+                log->close_seen = true; /* the stall is counted from the close */
+                log->progress_ms = now;
+            }
+            if (now >= log->deadline_ms || now - log->progress_ms >= STALL_MS)
+                break;
+            if (log->deadline_ms - now < 100)
+                wait_ms = (int)(log->deadline_ms - now);
+        }
         struct pollfd pf = {.fd = log->fd, .events = POLLOUT};
-        int r = poll(&pf, 1, 100);
+        int r = poll(&pf, 1, wait_ms);
         if (r < 0 && errno != EINTR)
-            return false;
-        if (r <= 0) {
-            stalled_ms += r == 0 ? 100 : 0;
-            if (atomic_load(&log->closing) && stalled_ms >= 1000)
-                return false;
+            break;
+        if (r <= 0)
             continue;
-        }
         if (pf.revents & (POLLERR | POLLNVAL))
-            return false;
-        ssize_t w = write(log->fd, p, n < PIPE_BUF ? n : PIPE_BUF);
+            break;
+        size_t want = n - done < PIPE_BUF ? n - done : PIPE_BUF;
+        ssize_t w = write(log->fd, p + done, want);
         if (w > 0) {
-            p += w;
-            n -= (size_t)w;
-            stalled_ms = 0;
-        } else if (w < 0 && errno != EINTR && errno != EAGAIN) {
-            return false; /* EPIPE, a closed stderr, ...: logging is best effort */
-        }
+            done += (size_t)w;
+            log->progress_ms = sk_now_ms();
+        } else if (w < 0 && errno != EINTR && errno != EAGAIN)
+            break; /* EPIPE, a closed stderr, ... */
     }
-    return true;
+    return done;
 }
 
 static void *writer_main(void *arg)
@@ -70,7 +103,7 @@ static void *writer_main(void *arg)
         while (log->used == 0 && !atomic_load(&log->closing))
             pthread_cond_wait(&log->cv, &log->mu);
         if (log->used == 0)
-            break; /* closing, and everything is out */
+            break; /* closing, and everything is out (or abandoned) */
         size_t n = log->used < sizeof chunk ? log->used : sizeof chunk;
         size_t first = log->cap - log->head < n ? log->cap - log->head : n;
         memcpy(chunk, log->ring + log->head, first);
@@ -78,10 +111,12 @@ static void *writer_main(void *arg)
         log->head = (log->head + n) % log->cap;
         log->used -= n;
         pthread_mutex_unlock(&log->mu);
-        bool ok = write_all(log, chunk, n);
+        size_t done = write_some(log, chunk, n);
         pthread_mutex_lock(&log->mu);
-        if (!ok && atomic_load(&log->closing))
-            log->used = 0; /* nobody reads: drop the rest rather than hang */
+        log->written += done;
+        if (done > 0)
+            log->ends_line = chunk[done - 1] == '\n';
+        log->dropped += count_lines(chunk + done, n - done);
     }
     pthread_mutex_unlock(&log->mu);
     return NULL;
@@ -89,8 +124,8 @@ static void *writer_main(void *arg)
 
 struct sk_log *sk_log_new(int fd, size_t cap, int *err)
 {
-    struct sk_log *log = calloc(1, sizeof *log);
-    char *ring = malloc(cap);
+    struct sk_log *log = sk__calloc(1, sizeof *log);
+    char *ring = sk__malloc(cap);
     if (!log || !ring || cap < 2 * LINE_MAX_BYTES) {
         free(log);
         free(ring);
@@ -98,6 +133,7 @@ struct sk_log *sk_log_new(int fd, size_t cap, int *err)
         return NULL;
     }
     log->fd = fd;
+    log->ends_line = true;
     log->ring = ring;
     log->cap = cap;
     pthread_mutex_init(&log->mu, NULL);
@@ -155,12 +191,19 @@ void sk_log_printf(struct sk_log *log, const char *fmt, ...)
         int k = snprintf(note, sizeof note, "(logger: %llu lines dropped: output too slow)\n",
                          (unsigned long long)(log->dropped - log->dropped_reported));
         ring_put(log, note, (size_t)k);
+        log->queued += (size_t)k;
         log->dropped_reported = log->dropped;
     }
-    if (log->cap - log->used >= n)
+    if (log->cap - log->used >= n) {
         ring_put(log, line, n);
-    else
+        log->queued += n;
+        log->last_end = log->queued;
+    } else {
         log->dropped++;
+        log->last_end = 0;
+    }
+    memcpy(log->last, line, n);
+    log->last_len = n;
     pthread_cond_signal(&log->cv);
     pthread_mutex_unlock(&log->mu);
 }
@@ -173,17 +216,51 @@ uint64_t sk_log_dropped(struct sk_log *log)
     return d;
 }
 
-void sk_log_free(struct sk_log *log)
+/* After the writer has stopped: if lines were lost, one last write says how
+ * many and repeats the last line when it was among them. Returns the lines
+ * lost for good. */
+static uint64_t write_final(struct sk_log *log)
+{
+    bool redo = log->last_len > 0 && (log->last_end == 0 || log->written < log->last_end);
+    uint64_t unreported = log->dropped - log->dropped_reported - (redo ? 1 : 0);
+    if (!redo && unreported == 0)
+        return log->dropped;
+    char buf[LINE_MAX_BYTES + 128];
+    int k = snprintf(buf, sizeof buf, "%s(logger: %llu lines dropped: output too slow)\n",
+                     log->ends_line ? "" : "\n", (unsigned long long)unreported);
+    size_t n = (size_t)k;
+    if (redo) {
+        memcpy(buf + n, log->last, log->last_len);
+        n += log->last_len;
+    }
+    uint64_t now = sk_now_ms();
+    if (log->deadline_ms < now)
+        log->deadline_ms = now;
+    log->deadline_ms += FINAL_WAIT_MS;
+    if (write_some(log, buf, n) == n)
+        return log->dropped - (redo ? 1 : 0);
+    return log->dropped;
+}
+
+uint64_t sk_log_close(struct sk_log *log, uint64_t deadline_ms)
 {
     if (!log)
-        return;
+        return 0;
     pthread_mutex_lock(&log->mu);
+    log->deadline_ms = deadline_ms;
     atomic_store(&log->closing, true);
     pthread_cond_signal(&log->cv);
     pthread_mutex_unlock(&log->mu);
     pthread_join(log->thread, NULL);
+    uint64_t lost = write_final(log);
     pthread_mutex_destroy(&log->mu);
     pthread_cond_destroy(&log->cv);
     free(log->ring);
     free(log);
+    return lost;
+}
+
+void sk_log_free(struct sk_log *log)
+{
+    sk_log_close(log, sk_now_ms() + 1000);
 }

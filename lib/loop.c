@@ -1,10 +1,11 @@
-/* Event loop: handle registry, a binary min-heap of timers, the run loop. */
+/* Event loop: handle registry, a pairing heap of timers, the run loop. */
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc_int.h"
 #include "internal.h"
 #include "sockit/err.h"
 
@@ -36,7 +37,7 @@ static void wake_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
 
 struct sk_loop *sk_loop_new(int *err)
 {
-    struct sk_loop *loop = calloc(1, sizeof *loop);
+    struct sk_loop *loop = sk__calloc(1, sizeof *loop);
     if (!loop) {
         *err = SK_ERR(ENOMEM);
         return NULL;
@@ -64,7 +65,7 @@ struct sk_loop *sk_loop_new(int *err)
 
 size_t sk_loop_handles(const struct sk_loop *loop)
 {
-    return loop->io_count + loop->heap_len;
+    return loop->io_count + loop->ntimers;
 }
 
 int sk_loop_free(struct sk_loop *loop)
@@ -76,7 +77,6 @@ int sk_loop_free(struct sk_loop *loop)
     sk__backend_del(loop, &loop->wake_io);
     close(loop->wake_fd);
     sk__backend_free(loop);
-    free(loop->heap);
     free(loop);
     return 0;
 }
@@ -144,76 +144,87 @@ void sk_io_close(struct sk_loop *loop, struct sk_io *io)
     io->fd = -1;
 }
 
-/* ---- timers: a binary min-heap ordered by due_ms ---- */
+/* ---- timers: an intrusive pairing heap ordered by due_ms ----
+ * The links live in the timers themselves, so arming a timer allocates
+ * nothing and cannot fail: a loop never has to drop (or abort on) a timer
+ * because memory ran out. Insert is O(1), removal O(log n) amortised. */
 
-static void heap_set(struct sk_loop *loop, size_t i, struct sk_timer *t)
+/* Joins two heaps whose roots have no siblings; returns the new root. */
+static struct sk_timer *heap_meld(struct sk_timer *a, struct sk_timer *b)
 {
-    loop->heap[i] = t;
-    t->heap_idx = i + 1;
+    if (!a)
+        return b;
+    if (!b)
+        return a;
+    if (b->due_ms < a->due_ms) {
+        struct sk_timer *x = a;
+        a = b;
+        b = x;
+    }
+    b->prev = a;
+    b->next = a->child;
+    if (a->child)
+        a->child->prev = b;
+    a->child = b;
+    return a;
 }
 
-static void heap_up(struct sk_loop *loop, size_t i)
+/* The children of a removed node, melded in pairs left to right, then the
+ * pairs from right to left (the two passes that bound the amortised cost). */
+static struct sk_timer *heap_merge_pairs(struct sk_timer *first)
 {
-    struct sk_timer *t = loop->heap[i];
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (loop->heap[parent]->due_ms <= t->due_ms)
-            break;
-        heap_set(loop, i, loop->heap[parent]);
-        i = parent;
+    struct sk_timer *pairs = NULL; /* linked through next, last pair first */
+    while (first) {
+        struct sk_timer *a = first, *b = a->next;
+        first = b ? b->next : NULL;
+        a->prev = a->next = NULL;
+        if (b)
+            b->prev = b->next = NULL;
+        struct sk_timer *m = heap_meld(a, b);
+        m->next = pairs;
+        pairs = m;
     }
-    heap_set(loop, i, t);
-}
-
-static void heap_down(struct sk_loop *loop, size_t i)
-{
-    struct sk_timer *t = loop->heap[i];
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        uint64_t best = t->due_ms;
-        if (l < loop->heap_len && loop->heap[l]->due_ms < best) {
-            m = l;
-            best = loop->heap[l]->due_ms;
-        }
-        if (r < loop->heap_len && loop->heap[r]->due_ms < best)
-            m = r;
-        if (m == i)
-            break;
-        heap_set(loop, i, loop->heap[m]);
-        i = m;
+    struct sk_timer *root = NULL;
+    while (pairs) {
+        struct sk_timer *n = pairs->next;
+        pairs->next = NULL;
+        root = heap_meld(root, pairs);
+        pairs = n;
     }
-    heap_set(loop, i, t);
+    return root;
 }
 
 void sk_timer_stop(struct sk_loop *loop, struct sk_timer *t)
 {
-    if (!t->heap_idx)
+    if (!t->armed)
         return;
-    size_t i = t->heap_idx - 1;
-    t->heap_idx = 0;
-    struct sk_timer *last = loop->heap[--loop->heap_len];
-    if (i == loop->heap_len)
-        return;
-    heap_set(loop, i, last);
-    heap_up(loop, i);
-    heap_down(loop, last->heap_idx - 1);
+    t->armed = 0;
+    loop->ntimers--;
+    struct sk_timer *sub = heap_merge_pairs(t->child);
+    if (t == loop->timers) {
+        loop->timers = sub;
+    } else {
+        /* prev is the parent when t is its first child, else the left sibling. */
+        if (t->prev->child == t)
+            t->prev->child = t->next;
+        else
+            t->prev->next = t->next;
+        if (t->next)
+            t->next->prev = t->prev;
+        loop->timers = heap_meld(loop->timers, sub);
+    }
+    t->child = t->next = t->prev = NULL;
 }
 
 void sk_timer_start_at(struct sk_loop *loop, struct sk_timer *t, uint64_t due_ms, sk_timer_cb cb)
 {
     sk_timer_stop(loop, t);
-    if (loop->heap_len == loop->heap_cap) {
-        size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
-        struct sk_timer **h = realloc(loop->heap, cap * sizeof *h);
-        if (!h)
-            abort(); /* a timer cannot be dropped silently; out of memory here is fatal */
-        loop->heap = h;
-        loop->heap_cap = cap;
-    }
     t->due_ms = due_ms;
     t->cb = cb;
-    heap_set(loop, loop->heap_len++, t);
-    heap_up(loop, loop->heap_len - 1);
+    t->child = t->next = t->prev = NULL;
+    t->armed = 1;
+    loop->ntimers++;
+    loop->timers = heap_meld(loop->timers, t);
 }
 
 void sk_timer_start(struct sk_loop *loop, struct sk_timer *t, uint64_t delay_ms, sk_timer_cb cb)
@@ -223,8 +234,8 @@ void sk_timer_start(struct sk_loop *loop, struct sk_timer *t, uint64_t delay_ms,
 
 static void run_timers(struct sk_loop *loop)
 {
-    while (loop->heap_len > 0 && loop->heap[0]->due_ms <= loop->now_ms) {
-        struct sk_timer *t = loop->heap[0];
+    while (loop->timers && loop->timers->due_ms <= loop->now_ms) {
+        struct sk_timer *t = loop->timers;
         sk_timer_stop(loop, t);
         t->cb(loop, t);
     }
@@ -232,21 +243,35 @@ static void run_timers(struct sk_loop *loop)
 
 static int next_timeout(const struct sk_loop *loop)
 {
-    if (loop->heap_len == 0)
+    if (!loop->timers)
         return -1;
-    uint64_t due = loop->heap[0]->due_ms;
+    uint64_t due = loop->timers->due_ms;
     if (due <= loop->now_ms)
         return 0;
     uint64_t d = due - loop->now_ms;
     return d > 60000 ? 60000 : (int)d;
 }
 
+int sk__eventfd_post(int fd)
+{
+    uint64_t one = 1;
+    for (int tries = 0; tries < 100; tries++) {
+        if (write(fd, &one, sizeof one) == (ssize_t)sizeof one)
+            return 0;
+        if (errno == EAGAIN)
+            return 0; /* the counter is full: the reader is due a wake-up anyway */
+        if (errno != EINTR)
+            return SK_ERR(errno);
+    }
+    return SK_ERR(EINTR);
+}
+
 void sk_loop_stop(struct sk_loop *loop)
 {
+    int saved = errno; /* a signal handler may call this */
     atomic_store(&loop->stop, 1);
-    uint64_t one = 1;
-    ssize_t w = write(loop->wake_fd, &one, sizeof one);
-    (void)w; /* a full counter already guarantees a wake-up */
+    sk__eventfd_post(loop->wake_fd);
+    errno = saved;
 }
 
 int sk_loop_run(struct sk_loop *loop)

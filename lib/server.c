@@ -6,14 +6,18 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "alloc_int.h"
+#include "internal.h"
 #include "server_int.h"
 #include "sockit/err.h"
 
 #define ACCEPT_BATCH 64
 #define ACCEPT_RETRY_MS 100
 #define READ_SCRATCH (64 * 1024)
+#define STOP_RESEND_MS 100
 
 static const char busy_line[] = "Error: server busy, too many connections\n";
 
@@ -68,7 +72,7 @@ static int bind_all(struct sk_server *srv, size_t *failed_at)
 {
     const struct sk_server_config *cfg = &srv->cfg;
     size_t want = cfg->nlisten * (cfg->udp ? 2 : 1) * (cfg->reuseport ? cfg->workers : 1);
-    srv->listeners = calloc(want, sizeof *srv->listeners);
+    srv->listeners = sk__calloc(want, sizeof *srv->listeners);
     if (!srv->listeners)
         return SK_ERR(ENOMEM);
     for (size_t i = 0; i < cfg->nlisten; i++) {
@@ -90,7 +94,7 @@ static int bind_all(struct sk_server *srv, size_t *failed_at)
 
 int sk_server_new(const struct sk_server_config *cfg, struct sk_server **out, size_t *failed_at)
 {
-    struct sk_server *srv = calloc(1, sizeof *srv);
+    struct sk_server *srv = sk__calloc(1, sizeof *srv);
     if (!srv)
         return SK_ERR(ENOMEM);
     srv->cfg = *cfg;
@@ -255,9 +259,10 @@ static void listen_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
 
 /* ---- workers ---- */
 
+/* Also on a worker whose start failed part-way: w->lh may be NULL. */
 static void stop_listening(struct sk__worker *w)
 {
-    for (size_t i = 0; i < w->srv->nlisteners; i++) {
+    for (size_t i = 0; w->lh && i < w->srv->nlisteners; i++) {
         if (w->lh[i].active)
             sk_io_stop(w->loop, &w->lh[i].io);
         w->lh[i].active = false;
@@ -283,6 +288,7 @@ static void stop_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
     if (w->stopping)
         return;
     w->stopping = true;
+    atomic_store(&w->stop_seen, true);
     sk_io_stop(loop, &w->stop_io);
     stop_listening(w);
     sk_timer_stop(loop, &w->idle_timer);
@@ -336,8 +342,8 @@ static int worker_init(struct sk_server *srv, struct sk__worker *w)
     if (!w->loop)
         return rc;
     w->rbuf_size = READ_SCRATCH;
-    w->rbuf = malloc(w->rbuf_size);
-    w->lh = calloc(srv->nlisteners, sizeof *w->lh);
+    w->rbuf = sk__malloc(w->rbuf_size);
+    w->lh = sk__calloc(srv->nlisteners, sizeof *w->lh);
     if (!w->rbuf || !w->lh)
         return SK_ERR(ENOMEM);
     w->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -362,11 +368,44 @@ static int worker_init(struct sk_server *srv, struct sk__worker *w)
     return 0;
 }
 
+/* Joins a worker's thread. A stop that was asked for is resent every
+ * STOP_RESEND_MS until the thread has gone: one failed eventfd write must
+ * not leave a worker running for ever (and the process deaf to SIGTERM). */
+static void join_worker(struct sk__worker *w, bool (*resend)(struct sk__worker *))
+{
+    for (;;) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += STOP_RESEND_MS * 1000000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        if (pthread_timedjoin_np(w->thread, NULL, &ts) != ETIMEDOUT)
+            return;
+        if (resend(w))
+            sk_log_printf(w->srv->cfg.log, "worker %d: stop request resent",
+                          (int)(w - w->srv->workers));
+    }
+}
+
+static bool resend_loop_stop(struct sk__worker *w)
+{
+    sk_loop_stop(w->loop);
+    return false;
+}
+
+static bool resend_server_stop(struct sk__worker *w)
+{
+    if (!atomic_load(&w->srv->stop_requested) || atomic_load(&w->stop_seen))
+        return false;
+    sk__eventfd_post(w->stop_fd);
+    return true;
+}
+
 int sk_server_start(struct sk_server *srv)
 {
     if (srv->started)
         return SK_EUSAGE;
-    srv->workers = calloc(srv->cfg.workers, sizeof *srv->workers);
+    srv->workers = sk__calloc(srv->cfg.workers, sizeof *srv->workers);
     if (!srv->workers)
         return SK_ERR(ENOMEM);
     int rc = 0;
@@ -391,7 +430,7 @@ int sk_server_start(struct sk_server *srv)
         /* Stop and join the threads that did start, then free everything. */
         for (unsigned i = 0; i < started; i++) {
             sk_loop_stop(srv->workers[i].loop);
-            pthread_join(srv->workers[i].thread, NULL);
+            join_worker(&srv->workers[i], resend_loop_stop);
         }
         for (unsigned i = 0; i < srv->nworkers; i++)
             worker_free(&srv->workers[i]);
@@ -406,11 +445,10 @@ int sk_server_start(struct sk_server *srv)
 
 void sk_server_stop(struct sk_server *srv)
 {
-    uint64_t one = 1;
-    for (unsigned i = 0; i < srv->nworkers; i++) {
-        ssize_t n = write(srv->workers[i].stop_fd, &one, sizeof one);
-        (void)n; /* an eventfd write only fails when the counter is full */
-    }
+    /* A failed post is resent by sk_server_wait (join_worker). */
+    atomic_store(&srv->stop_requested, true);
+    for (unsigned i = 0; i < srv->nworkers; i++)
+        sk__eventfd_post(srv->workers[i].stop_fd);
     /* Stop accepting at once, not when the last session has gone: a TCP
      * listener that is shut down leaves the LISTEN state, so new connects
      * are refused and those still queued in the backlog are reset instead
@@ -428,7 +466,7 @@ int sk_server_wait(struct sk_server *srv, struct sk_server_stats *stats)
     memset(stats, 0, sizeof *stats);
     for (unsigned i = 0; i < srv->nworkers; i++) {
         struct sk__worker *w = &srv->workers[i];
-        pthread_join(w->thread, NULL);
+        join_worker(w, resend_server_stop);
         stats->conns += w->stats.conns;
         stats->refused += w->stats.refused;
         stats->msgs += w->stats.msgs;
@@ -441,6 +479,7 @@ int sk_server_wait(struct sk_server *srv, struct sk_server_stats *stats)
     srv->workers = NULL;
     srv->nworkers = 0;
     srv->started = false;
+    atomic_store(&srv->stop_requested, false);
     return 0;
 }
 

@@ -93,6 +93,7 @@ struct sk__worker {
     char *rbuf;           /* read scratch, rbuf_size bytes */
     size_t rbuf_size;
     bool stopping;
+    atomic_bool stop_seen; /* stopping, as seen from other threads */
     struct sk_server_stats stats;
     /* UDP batch buffers (udp.c), allocated only with --udp. */
     void *udp;
@@ -105,6 +106,7 @@ struct sk_server {
     struct sk__worker *workers;
     unsigned nworkers;
     atomic_size_t open_sessions; /* across workers, for --max-conns */
+    atomic_bool stop_requested;  /* sk_server_stop() was called */
     bool started;
 };
 

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "alloc_int.h"
 #include "server_int.h"
 #include "sockit/err.h"
 
@@ -352,7 +353,7 @@ static bool delay_push(struct sk__session *s, const char *msg, size_t n)
     struct sk__worker *w = s->w;
     enum sk_framing f = w->srv->cfg.framing;
     size_t len = sk_reply_len(f, n);
-    struct sk__delayed *d = malloc(sizeof *d + len);
+    struct sk__delayed *d = sk__malloc(sizeof *d + len);
     if (!d) {
         sk__session_close(s, SK__CLOSE_ERROR);
         return false;
@@ -551,7 +552,7 @@ static void session_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
 
 void sk__session_accepted(struct sk__worker *w, int fd, const struct sockaddr *peer)
 {
-    struct sk__session *s = calloc(1, sizeof *s);
+    struct sk__session *s = sk__calloc(1, sizeof *s);
     if (!s || sk_io_start(w->loop, &s->io, fd, SK_READ, session_cb) < 0) {
         free(s);
         close(fd);

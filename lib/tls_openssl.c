@@ -19,6 +19,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "alloc_int.h"
 #include "sockit/err.h"
 #include "transport_int.h"
 
@@ -100,8 +101,8 @@ int sk_tls_ctx_new(const struct sk_tls_config *cfg, struct sk_tls_ctx **out, cha
      * one and costs a short-lived client more than a whole TLS handshake
      * of its own work; the process is ending anyway. */
     OPENSSL_init_ssl(OPENSSL_INIT_NO_ATEXIT, NULL);
-    struct sk_tls_ctx *t = calloc(1, sizeof *t);
-    if (!t || (cfg->cafile && !(t->cafile = strdup(cfg->cafile)))) {
+    struct sk_tls_ctx *t = sk__calloc(1, sizeof *t);
+    if (!t || (cfg->cafile && !(t->cafile = sk__strdup(cfg->cafile)))) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }

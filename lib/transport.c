@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "alloc_int.h"
 #include "sockit/err.h"
 #include "sockit/loop.h"
 #include "sockit/scope.h"
@@ -55,7 +56,7 @@ int sk__conn_alloc(int fd, const struct sk__conn_ops *ops, struct sk_conn **out)
     int fl = fcntl(owned, F_GETFL);
     if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(owned, F_SETFL, fl | O_NONBLOCK) < 0))
         return SK_ERR(errno);
-    struct sk_conn *c = calloc(1, sizeof *c);
+    struct sk_conn *c = sk__calloc(1, sizeof *c);
     if (!c)
         return SK_ERR(ENOMEM);
     c->ops = ops;

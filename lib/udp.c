@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "alloc_int.h"
 #include "server_int.h"
 #include "sockit/err.h"
 
@@ -33,10 +34,10 @@ struct udp_batch {
 
 int sk__udp_worker_init(struct sk__worker *w)
 {
-    struct udp_batch *b = calloc(1, sizeof *b);
+    struct udp_batch *b = sk__calloc(1, sizeof *b);
     if (!b)
         return SK_ERR(ENOMEM);
-    b->slots = malloc((size_t)UDP_BATCH * SLOT_SIZE);
+    b->slots = sk__malloc((size_t)UDP_BATCH * SLOT_SIZE);
     if (!b->slots) {
         free(b);
         return SK_ERR(ENOMEM);

@@ -44,8 +44,11 @@ static const char serve_help[] =
     "\"open PEER\" and \"close PEER reason=R messages=N\" per session, R one of\n"
     "exit, eof, reset, idle-timeout, message-too-long, output-limit, shutdown,\n"
     "error.\n"
-    "SIGINT/SIGTERM stop accepting, give sessions 2 s to finish, print a summary\n"
-    "and exit 0.\n"
+    "SIGINT/SIGTERM/SIGQUIT stop accepting, give sessions 2 s to finish, print a\n"
+    "summary and exit 0, within 2.5 s: log lines stderr cannot take by then are\n"
+    "dropped and counted in a last \"(logger: N lines dropped ...)\" line, then\n"
+    "the summary if it was among them. SIGHUP, SIGUSR1, SIGUSR2 and SIGALRM are\n"
+    "logged and ignored; SIGPIPE is ignored.\n"
     "\n"
     "Limits: pending output over 256 KiB pauses reading from that client; over\n"
     "4 MiB closes it. Over --max-conns a client gets \"Error: server busy, too\n"
@@ -58,6 +61,9 @@ static const char serve_help[] =
     "(e.g. address in use), 2 on a bad command line.\n";
 
 enum { OPT_MAX_LINE = 256, OPT_REUSEPORT };
+
+#define GRACE_MS 2000     /* shutdown: time left to sessions and the log */
+#define LOG_FLUSH_MS 250  /* the log's least share of it, after the sessions */
 
 static const struct option serve_options[] = {
     {"listen", required_argument, NULL, 'l'},
@@ -168,6 +174,37 @@ static void server_freep(struct sk_server **srv)
     sk_server_free(*srv);
 }
 
+/* The signals serve takes (all others keep their default action). */
+static const struct {
+    int sig;
+    const char *name;
+    bool stops;
+} serve_signals[] = {
+    {SIGINT, "SIGINT", true},   {SIGTERM, "SIGTERM", true}, {SIGQUIT, "SIGQUIT", true},
+    {SIGHUP, "SIGHUP", false},  {SIGUSR1, "SIGUSR1", false}, {SIGUSR2, "SIGUSR2", false},
+    {SIGALRM, "SIGALRM", false},
+};
+
+/* Takes signals until one that stops the server; the others have no
+ * meaning yet (SIGHUP will reload certificates): logged and ignored. */
+static void wait_for_stop(const sigset_t *sigs, struct sk_log *log)
+{
+    for (;;) {
+        int sig = 0;
+        if (sigwait(sigs, &sig) != 0)
+            continue;
+        for (size_t i = 0; i < sizeof serve_signals / sizeof serve_signals[0]; i++) {
+            if (serve_signals[i].sig != sig)
+                continue;
+            if (serve_signals[i].stops) {
+                sk_log_printf(log, "received %s: stopping", serve_signals[i].name);
+                return;
+            }
+            sk_log_printf(log, "received %s: ignored", serve_signals[i].name);
+        }
+    }
+}
+
 static int run_server(struct sk_server_config *cfg, bool quiet)
 {
     /* Signals are taken synchronously by this thread (sigwait below). Block
@@ -177,9 +214,9 @@ static int run_server(struct sk_server_config *cfg, bool quiet)
      * process by the default action instead of stopping it cleanly. */
     sigset_t sigs;
     sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    for (size_t i = 0; i < sizeof serve_signals / sizeof serve_signals[0]; i++)
+        sigaddset(&sigs, serve_signals[i].sig);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* SIGPIPE: ignored by main() */
 
     int err = 0;
     /* The logger always exists for the start-up and summary lines; --quiet
@@ -190,6 +227,7 @@ static int run_server(struct sk_server_config *cfg, bool quiet)
         return EXIT_FAIL;
     }
     cfg->log = quiet ? NULL : log;
+    cfg->grace_ms = GRACE_MS;
 
     SK_AUTO(server_freep) struct sk_server *srv = NULL;
     size_t failed = 0;
@@ -219,10 +257,10 @@ static int run_server(struct sk_server_config *cfg, bool quiet)
             sk_log_printf(log, "listening on %s (tcp, framing %s)", addr,
                           sk_framing_name(cfg->framing));
     }
-    int sig = 0;
-    while (sigwait(&sigs, &sig) != 0)
-        ;
-    sk_log_printf(log, "received %s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    wait_for_stop(&sigs, log);
+    /* The grace period bounds the whole exit: sessions get grace_ms, the
+     * log what is left of it (at least LOG_FLUSH_MS) to write out. */
+    uint64_t deadline = sk_now_ms() + cfg->grace_ms;
     sk_server_stop(srv);
     struct sk_server_stats st;
     sk_server_wait(srv, &st);
@@ -232,6 +270,9 @@ static int run_server(struct sk_server_config *cfg, bool quiet)
                   (unsigned long long)st.conns, (unsigned long long)st.refused,
                   (unsigned long long)st.msgs, (unsigned long long)st.datagrams,
                   (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out);
+    uint64_t now = sk_now_ms();
+    sk_log_close(log, deadline > now + LOG_FLUSH_MS ? deadline : now + LOG_FLUSH_MS);
+    log = NULL;
     return EXIT_OK;
 }
 

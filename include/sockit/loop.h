@@ -34,8 +34,10 @@ struct sk_io {
 
 struct sk_timer {
     uint64_t due_ms;  /* on the loop's monotonic clock */
-    size_t heap_idx;  /* 0: not armed; otherwise position + 1 */
     sk_timer_cb cb;
+    /* The loop's heap links (the loop allocates nothing per timer). */
+    struct sk_timer *child, *next, *prev;
+    int armed;
 };
 
 /* Creates a loop. Returns NULL and sets *err on failure. */
@@ -61,12 +63,13 @@ void sk_io_stop(struct sk_loop *loop, struct sk_io *io);
  * it only when no other descriptor (dup, fork) refers to the same socket. */
 void sk_io_close(struct sk_loop *loop, struct sk_io *io);
 
-/* Arms t to fire once after delay_ms (re-arming moves it). */
+/* Arms t to fire once after delay_ms (re-arming moves it). Never fails:
+ * timers are linked through their own fields, nothing is allocated. */
 void sk_timer_start(struct sk_loop *loop, struct sk_timer *t, uint64_t delay_ms, sk_timer_cb cb);
 /* Arms t for an absolute time on the loop clock. */
 void sk_timer_start_at(struct sk_loop *loop, struct sk_timer *t, uint64_t due_ms, sk_timer_cb cb);
 void sk_timer_stop(struct sk_loop *loop, struct sk_timer *t);
-static inline int sk_timer_armed(const struct sk_timer *t) { return t->heap_idx != 0; }
+static inline int sk_timer_armed(const struct sk_timer *t) { return t->armed; }
 
 /* The loop's cached monotonic time in ms, refreshed once per iteration. */
 uint64_t sk_loop_now(const struct sk_loop *loop);

@@ -1,15 +1,18 @@
 """Session log lines (one open and one close with the right reason per
 session) and the SIGINT/SIGTERM shutdown."""
+import os
 import re
+import select
 import signal
 import socket
 import struct
+import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import cpu_seconds, recv_exact, recv_until, wait_until
+from conftest import SOCKIT, cpu_seconds, recv_exact, recv_until, wait_until
 
 
 def greet(s, line=False):
@@ -30,6 +33,29 @@ def sessions_balanced(srv):
     assert all(n == 1 for n in opens.values()), opens
     assert opens == closes, (opens, closes)
     return len(opens)
+
+
+def tcp_queues(srv, sock):
+    """(bytes we sent that the server's kernel has not acknowledged, bytes
+    the server has not read) on the connection of `sock`, from
+    /proc/net/tcp (IPv4 loopback)."""
+    mine, unacked, unread = sock.getsockname()[1], None, None
+    with open(f"/proc/{srv.proc.pid}/net/tcp") as f:
+        for row in f.readlines()[1:]:
+            fields = row.split()
+            lport = int(fields[1].split(":")[1], 16)
+            rport = int(fields[2].split(":")[1], 16)
+            tx, rx = (int(v, 16) for v in fields[4].split(":"))
+            if lport == mine and rport == srv.port:
+                unacked = tx
+            elif lport == srv.port and rport == mine:
+                unread = rx
+    return unacked, unread
+
+
+def wait_server_read(srv, sock, timeout=5.0):
+    """Waits until the server has read everything sent on `sock` so far."""
+    wait_until(lambda: tcp_queues(srv, sock) == (0, 0), timeout, "server read our bytes")
 
 
 def rst_close(s):
@@ -128,7 +154,7 @@ def test_signal_stops_accepting_and_flushes_delayed_reply(serve):
     with srv.connect() as s:
         greet(s)
         s.sendall(b"late")
-        time.sleep(0.1)
+        wait_server_read(srv, s)
         srv.proc.send_signal(signal.SIGTERM)
         srv.wait_log(r"received SIGTERM")
         # No new sessions once stopping: the connect is refused, or at least
@@ -157,7 +183,7 @@ def test_signal_refuses_new_connections_immediately(serve):
     with srv.connect() as s:
         greet(s)
         s.sendall(b"keep the server in its grace period")
-        time.sleep(0.1)
+        wait_server_read(srv, s)
         srv.proc.send_signal(signal.SIGINT)
         srv.wait_log(r"received SIGINT")
         # Refused from the moment the stop is requested (allow the main
@@ -253,7 +279,7 @@ def test_shutdown_does_not_wait_for_a_dropped_delayed_reply(serve):
     s = srv.connect()
     greet(s)
     s.sendall(b"never answered")
-    time.sleep(0.1)
+    wait_server_read(srv, s)
     rst_close(s)
     srv.wait_log(r"reason=reset messages=1")
     t0 = time.monotonic()
@@ -279,7 +305,7 @@ def test_replies_before_exit_survive_input_sent_after_it(serve):
             except BlockingIOError:
                 pass
             s.setblocking(True)
-            time.sleep(0.3)
+            time.sleep(0.3)  # the client reads late: the scenario, not a wait
             assert recv_until(s, b"\x00never", timeout=5, limit=1 << 30) == want
             # The server has sent its FIN and is draining us: that must not
             # cost CPU while we keep the connection open.
@@ -322,8 +348,176 @@ def test_replies_before_a_too_long_line_are_sent_first_with_delay(serve):
     with srv.connect() as s:
         greet(s, True)
         s.sendall(b"ok\nfine\n")
-        time.sleep(0.1)
+        wait_server_read(srv, s)  # the long line comes in a later read
         s.sendall(b"far too long\n")
         assert recv_until(s, b"\x00never", timeout=5) == \
             b"Hello, ok!\nHello, fine!\nError: message too long\n"
     srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=message-too-long messages=2")
+
+
+# ---- signals other than INT/TERM, and a slow or absent stderr reader ----
+
+def exchange(srv):
+    with srv.connect() as s:
+        greet(s)
+        s.sendall(b"ping")
+        assert recv_exact(s, 12) == b"Hello, ping!"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM],
+                         ids=lambda s: signal.Signals(s).name)
+def test_signals_without_a_meaning_are_logged_and_ignored(serve, sig):
+    srv = serve()
+    name = signal.Signals(sig).name
+    with srv.connect() as s:
+        greet(s)
+        for i in range(3):
+            srv.proc.send_signal(sig)
+            srv.wait_log(rf"received {name}: ignored$", count=i + 1)
+        # The session in progress and new ones are served as before.
+        s.sendall(b"still")
+        assert recv_exact(s, 13) == b"Hello, still!"
+    exchange(srv)
+    assert srv.proc.poll() is None
+    assert srv.stop() == 0
+    assert srv.log_count(r"summary: connections=2 ") == 1
+
+
+def test_sigquit_drains_like_sigterm(serve):
+    srv = serve("--delay", "500")
+    with srv.connect() as s:
+        greet(s)
+        s.sendall(b"late")
+        wait_server_read(srv, s)
+        assert srv.stop(signal.SIGQUIT, timeout=5) == 0
+        assert recv_until(s, b"\x00never", timeout=5) == b"Hello, late!"
+    assert srv.log_count(r"received SIGQUIT: stopping$") == 1
+    assert srv.log_count(r"reason=shutdown messages=1") == 1
+    assert srv.lines[-1].split(" ", 1)[1].startswith("summary: connections=1 ")
+
+
+def start_with_stderr_pipe(*args, stderr=subprocess.PIPE, reader=None):
+    """A server whose stderr pipe (or socket) the test reads itself; returns
+    the process, the stderr fd, the port (from the listening line) and what
+    was read up to it."""
+    # SIGPIPE as a shell leaves it (Python itself ignores it, and so would
+    # the child).
+    proc = subprocess.Popen([SOCKIT, "serve", "--listen", "127.0.0.1:0"] + list(args),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=stderr,
+                            preexec_fn=lambda: signal.signal(signal.SIGPIPE, signal.SIG_DFL))
+    fd = proc.stderr.fileno() if reader is None else reader.fileno()
+    got = b""
+    deadline = time.monotonic() + 10
+    try:
+        while b"\n" not in got:
+            assert time.monotonic() < deadline and proc.poll() is None, got
+            r, _, _ = select.select([fd], [], [], 0.5)
+            if r:
+                got += os.read(fd, 1)  # byte by byte: leave the rest in the pipe
+        port = int(re.search(rb"listening on 127\.0\.0\.1:(\d+)", got).group(1))
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc, fd, port, got
+
+
+def churn(port, n):
+    """n short sessions: two log lines each (open, close)."""
+    for _ in range(n):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            assert recv_exact(s, 8) == b"Welcome!"
+
+
+def stop_and_time(proc):
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        rc = proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise AssertionError("no exit 10 s after SIGTERM")
+    return rc, time.monotonic() - t0
+
+
+GRACE = 2.0
+BOUND = GRACE + 2.0  # the grace period plus a generous margin
+
+
+def test_sigpipe_on_a_closed_stderr_does_not_kill_the_server(serve):
+    # stderr a stream socket (as journald's): once the reader has gone, a
+    # write raises SIGPIPE, which must not kill the server (a guard: main()
+    # ignores SIGPIPE for every command).
+    ours, theirs = socket.socketpair()
+    proc, fd, port, _ = start_with_stderr_pipe(stderr=theirs, reader=ours)
+    theirs.close()
+    try:
+        ours.close()  # nobody reads the log any more: writes get EPIPE
+        churn(port, 5)
+        churn(port, 1)
+        assert proc.poll() is None, f"server died: {proc.returncode}"
+        rc, took = stop_and_time(proc)
+        assert rc == 0
+        assert took < BOUND
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_slowly_read_stderr_does_not_hold_up_the_exit(serve):
+    # Regression: stderr read at 4 KiB per 100 ms made SIGTERM take 25.9 s
+    # (the whole log backlog was written first) and the summary was lost.
+    proc, fd, port, head = start_with_stderr_pipe()
+    out = [head]
+    done = threading.Event()
+
+    def slow_reader():
+        while True:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                return
+            out.append(chunk)
+            if not done.is_set():
+                time.sleep(0.1)  # the pace of the slow reader, not a wait
+
+    th = threading.Thread(target=slow_reader, daemon=True)
+    th.start()
+    try:
+        churn(port, 3000)  # about 360 KB of log: 9 s at the reader's pace
+        rc, took = stop_and_time(proc)
+        done.set()
+        th.join(10)
+        assert not th.is_alive()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert rc == 0
+    assert took < BOUND, f"exit took {took:.1f}s after SIGTERM"
+    lines = b"".join(out).decode().splitlines()
+    assert re.search(r"Z summary: connections=3000 ", lines[-1]), lines[-3:]
+    notes = [int(m.group(1)) for l in lines
+             for m in [re.match(r"\(logger: (\d+) lines dropped", l)] if m]
+    assert notes, "lines were dropped without a count"
+    # Every line is either there whole or counted: listening, 3000 opens and
+    # closes, "received", summary (a line cut at the deadline is counted).
+    whole = [l for l in lines if re.match(r"\d{4}-\d\d-\d\dT[\d:.]+Z (listening|open|close|"
+                                          r"received|summary)", l)]
+    assert len(whole) + sum(notes) >= 1 + 6000 + 1 + 1, (len(whole), notes)
+
+
+def test_stderr_never_read_does_not_hold_up_the_exit(serve):
+    proc, fd, port, _ = start_with_stderr_pipe()
+    try:
+        churn(port, 1500)  # far more than the 64 KiB the pipe holds
+        rc, took = stop_and_time(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+    assert rc == 0
+    assert took < BOUND, f"exit took {took:.1f}s after SIGTERM"

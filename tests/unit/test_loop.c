@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include "alloc_int.h"
 #include "sockit.h"
 
 struct pipe_probe {
@@ -76,10 +77,39 @@ Test(loop, timers_fire_in_due_order_and_stop_cancels)
     cr_assert_eq(sk_loop_free(loop), 0);
 }
 
+/* The stopper waits until the loop has dispatched a callback (it is
+ * running, and goes back to a 60 s wait), then stops it from its thread. */
+struct stop_probe {
+    struct sk_io io;
+    struct sk_loop *loop;
+    int fds[2];
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int seen;
+};
+
+static void on_stop_probe(struct sk_loop *loop, struct sk_io *io, unsigned events)
+{
+    (void)events;
+    struct stop_probe *p = SK_CONTAINER_OF(io, struct stop_probe, io);
+    char c;
+    cr_assert_eq(read(io->fd, &c, 1), 1);
+    sk_io_stop(loop, io);
+    pthread_mutex_lock(&p->mu);
+    p->seen = 1;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
 static void *stopper(void *arg)
 {
-    usleep(20000);
-    sk_loop_stop(arg);
+    struct stop_probe *p = arg;
+    cr_assert_eq(write(p->fds[1], "x", 1), 1);
+    pthread_mutex_lock(&p->mu);
+    while (!p->seen)
+        pthread_cond_wait(&p->cv, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    sk_loop_stop(p->loop);
     return NULL;
 }
 
@@ -96,10 +126,18 @@ Test(loop, stop_from_another_thread)
     struct sk_loop *loop = sk_loop_new(&err);
     struct sk_timer t = {0};
     sk_timer_start(loop, &t, 60000, never);
+    struct stop_probe p = {.loop = loop, .mu = PTHREAD_MUTEX_INITIALIZER,
+                           .cv = PTHREAD_COND_INITIALIZER};
+    cr_assert_eq(pipe(p.fds), 0);
+    cr_assert_eq(sk_io_start(loop, &p.io, p.fds[0], SK_READ, on_stop_probe), 0);
     pthread_t th;
-    pthread_create(&th, NULL, stopper, loop);
+    pthread_create(&th, NULL, stopper, &p);
+    uint64_t t0 = sk_now_ms();
     cr_assert_eq(sk_loop_run(loop), 0);
+    cr_assert_lt(sk_now_ms() - t0, 30000, "woken by the stop, not by the timer");
     pthread_join(th, NULL);
+    close(p.fds[0]);
+    close(p.fds[1]);
     cr_assert_eq(sk_loop_free(loop), SK_EBUSY);
     sk_timer_stop(loop, &t);
     cr_assert_eq(sk_loop_free(loop), 0);
@@ -163,4 +201,90 @@ Test(loop, io_close_unregisters_and_closes)
     sk_io_close(loop, &io); /* a second close is harmless */
     cr_assert_eq(sk_loop_free(loop), 0);
     close(f[1]);
+}
+
+/* ---- the timer heap under allocation failure and random operations ---- */
+
+#define NT 300
+
+static struct tprobe many[NT];
+static uint64_t fired_due[NT];
+static int nfired;
+static struct sk_timer *victim; /* stopped by the next callback, if set */
+
+static void on_many(struct sk_loop *loop, struct sk_timer *t)
+{
+    cr_assert_not(sk_timer_armed(t));
+    fired_due[nfired++] = t->due_ms;
+    if (victim) {
+        sk_timer_stop(loop, victim);
+        victim = NULL;
+    }
+}
+
+/* Regression: the first timer of a loop allocated the heap, and a failed
+ * allocation there called abort(). Arming a timer allocates nothing now. */
+Test(loop, timers_start_while_allocations_fail)
+{
+    int err = 0;
+    struct sk_loop *loop = sk_loop_new(&err);
+    cr_assert_not_null(loop);
+    nfired = 0;
+    sk__alloc_fail_at(1);
+    uint64_t now = sk_loop_now(loop);
+    for (int i = 0; i < NT; i++)
+        sk_timer_start_at(loop, &many[i].t, now - 1 - (uint64_t)((i * 7919) % NT), on_many);
+    cr_assert_eq(sk__alloc_count(), 0, "arming timers allocated");
+    sk__alloc_fail_at(0);
+    cr_assert_eq(sk_loop_handles(loop), NT);
+    cr_assert_eq(sk_loop_run(loop), 0);
+    cr_assert_eq(nfired, NT);
+    for (int i = 1; i < NT; i++)
+        cr_assert_leq(fired_due[i - 1], fired_due[i], "fired out of order at %d", i);
+    cr_assert_eq(sk_loop_free(loop), 0);
+}
+
+static uint32_t rnd(uint32_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 17;
+    *s ^= *s << 5;
+    return *s;
+}
+
+/* Random arms, re-arms and stops (also from callbacks) against a model:
+ * exactly the armed timers fire, in due order. All are due already, so a
+ * run fires them at once. */
+Test(loop, timer_heap_matches_a_model_under_random_operations)
+{
+    int err = 0;
+    struct sk_loop *loop = sk_loop_new(&err);
+    uint32_t seed = 12345;
+    for (int round = 0; round < 200; round++) {
+        bool armed[NT] = {0};
+        uint64_t base = sk_loop_now(loop) - 100000;
+        for (int op = 0; op < 3 * NT; op++) {
+            int i = (int)(rnd(&seed) % NT);
+            if (rnd(&seed) % 3 == 0) {
+                sk_timer_stop(loop, &many[i].t);
+                armed[i] = false;
+            } else {
+                sk_timer_start_at(loop, &many[i].t, base + rnd(&seed) % 500, on_many);
+                armed[i] = true;
+            }
+        }
+        int want = 0, v = (int)(rnd(&seed) % NT);
+        for (int i = 0; i < NT; i++)
+            want += armed[i];
+        cr_assert_eq(sk_loop_handles(loop), (size_t)want);
+        /* The first callback stops timer v: it fires only if it came first. */
+        victim = armed[v] ? &many[v].t : NULL;
+        nfired = 0;
+        cr_assert_eq(sk_loop_run(loop), 0);
+        cr_assert(nfired == want || nfired == want - 1, "round %d: %d of %d", round, nfired, want);
+        for (int i = 1; i < nfired; i++)
+            cr_assert_leq(fired_due[i - 1], fired_due[i], "round %d: order at %d", round, i);
+        cr_assert_eq(sk_loop_handles(loop), 0);
+    }
+    cr_assert_eq(sk_loop_free(loop), 0);
 }
