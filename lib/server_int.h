@@ -59,6 +59,7 @@ struct sk__session {
                        * FIN or the linger deadline (last_active_ms), so the
                        * close does not reset the line away */
     bool wr_shut;     /* lingering: shutdown(SHUT_WR) done */
+    bool closed;      /* sk__session_close done; freed by sk__worker_reap */
     uint8_t linger_why; /* lingering: the reason logged on close */
     struct sockaddr_in6 peer; /* holds a sockaddr_in too */
 };
@@ -86,6 +87,7 @@ struct sk__worker {
     struct sk_timer grace_timer;
     struct sk__session *s_head, *s_tail;
     struct sk__session *l_head, *l_tail; /* lingering, deadline order */
+    struct sk__session *dead; /* closed, not yet freed (linked by next) */
     struct sk_timer linger_timer;
     size_t nsessions;
     struct sk__delayed *d_head, *d_tail;
@@ -110,7 +112,11 @@ struct sk_server {
 
 /* session.c */
 void sk__session_accepted(struct sk__worker *w, int fd, const struct sockaddr *peer);
+/* Closes (logs, releases the fd and buffers); idempotent. The memory stays
+ * valid until sk__worker_reap, which every entry point of session.c calls
+ * on return: a caller may still look at a session closed under it. */
 void sk__session_close(struct sk__session *s, enum sk__close_reason why);
+void sk__worker_reap(struct sk__worker *w);
 void sk__worker_idle_cb(struct sk_loop *loop, struct sk_timer *t);
 void sk__worker_delay_cb(struct sk_loop *loop, struct sk_timer *t);
 /* Shutdown: stop reading everywhere, close sessions with nothing pending. */

@@ -100,6 +100,7 @@ void sk__worker_idle_cb(struct sk_loop *loop, struct sk_timer *t)
             sk__session_close(s, SK__CLOSE_IDLE);
     }
     arm_idle(w);
+    sk__worker_reap(w);
 }
 
 /* ---- closing ---- */
@@ -135,6 +136,8 @@ static void dq_drop(struct sk__session *s)
 void sk__session_close(struct sk__session *s, enum sk__close_reason why)
 {
     struct sk__worker *w = s->w;
+    if (s->closed)
+        return;
     if (s->lingering)
         why = (enum sk__close_reason)s->linger_why; /* what really ended it */
     /* Free the --max-conns slot before the close is logged: whoever reads
@@ -158,12 +161,23 @@ void sk__session_close(struct sk__session *s, enum sk__close_reason why)
     dq_drop(s);
     sk_buf_free(&s->in);
     sk_buf_free(&s->out);
-    free(s);
+    s->closed = true;
+    s->next = w->dead;
+    w->dead = s;
     w->nsessions--;
     if (w->stopping && !sk__worker_has_sessions(w)) {
         /* Last session of a draining worker: let the loop end now. */
         sk_timer_stop(w->loop, &w->grace_timer);
         sk_timer_stop(w->loop, &w->delay_timer);
+    }
+}
+
+void sk__worker_reap(struct sk__worker *w)
+{
+    while (w->dead) {
+        struct sk__session *s = w->dead;
+        w->dead = s->next;
+        free(s);
     }
 }
 
@@ -176,6 +190,8 @@ static size_t pending(const struct sk__session *s)
 
 static void update_interest(struct sk__session *s)
 {
+    if (s->closed)
+        return;
     const struct sk_server_config *cfg = &s->w->srv->cfg;
     s->paused = !s->lingering && pending(s) > cfg->out_pause;
     unsigned mask = 0;
@@ -253,6 +269,8 @@ static bool maybe_finish(struct sk__session *s)
 
 static void flush_out(struct sk__session *s)
 {
+    if (s->closed)
+        return;
     while (sk_buf_size(&s->out) > 0) {
         ssize_t k = send(s->io.fd, sk_buf_head(&s->out), sk_buf_size(&s->out), MSG_NOSIGNAL);
         if (k < 0) {
@@ -279,6 +297,7 @@ static void linger_cb(struct sk_loop *loop, struct sk_timer *t)
         sk__session_close(w->l_head, SK__CLOSE_ERROR);
     if (w->l_head)
         sk_timer_start_at(loop, t, w->l_head->last_active_ms, linger_cb);
+    sk__worker_reap(w);
 }
 
 /* Sends `line` (if any) after the replies already queued, then our FIN,
@@ -343,6 +362,7 @@ void sk__worker_close_all(struct sk__worker *w, enum sk__close_reason why)
         sk__session_close(w->s_head, why);
     while (w->l_head)
         sk__session_close(w->l_head, why);
+    sk__worker_reap(w);
 }
 
 /* ---- delayed replies (--delay) ---- */
@@ -400,6 +420,7 @@ void sk__worker_delay_cb(struct sk_loop *loop, struct sk_timer *t)
     }
     if (w->d_head)
         sk_timer_start_at(loop, t, w->d_head->due_ms, sk__worker_delay_cb);
+    sk__worker_reap(w);
 }
 
 /* ---- input ---- */
@@ -447,8 +468,9 @@ static bool on_line_data(struct sk__session *s, const char *data, size_t n)
         int rc = sk_line_next(data + used, n - used, max, &mlen, &consumed);
         if (rc == SK_ETOOBIG) {
             /* Answer what came before, then the error line, then close. */
-            bool alive = send_or_queue(s, sk_buf_head(&s->w->wbuf), sk_buf_size(&s->w->wbuf));
-            s->w->wbuf.off = s->w->wbuf.len = 0;
+            struct sk__worker *w = s->w;
+            bool alive = send_or_queue(s, sk_buf_head(&w->wbuf), sk_buf_size(&w->wbuf));
+            w->wbuf.off = w->wbuf.len = 0;
             if (alive && linger_start(s, SK__CLOSE_TOOLONG, too_long_line,
                                       sizeof too_long_line - 1))
                 flush_out(s);
@@ -531,6 +553,7 @@ static void session_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
 {
     (void)loop;
     struct sk__session *s = SK_CONTAINER_OF(io, struct sk__session, io);
+    struct sk__worker *w = s->w;
     if ((events & (SK_HUP | SK_ERROR)) && (s->read_closed || (events & SK_ERROR))) {
         /* A socket error, or a hang-up after the peer's FIN was read: the
          * peer is gone, nothing more can be read or sent. epoll reports
@@ -538,15 +561,13 @@ static void session_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
          * interest (a delayed reply pending, or paused) must not wait here:
          * it would be woken again at once, for as long as it waited. */
         sk__session_close(s, SK__CLOSE_RESET);
-        return;
-    }
-    bool reading = !s->read_closed && (s->lingering || (!s->exiting && !s->paused));
-    if ((events & SK_READ) && reading) {
-        on_readable(s);
-        return; /* on_readable flushed already */
-    }
-    if (events & (SK_WRITE | SK_HUP | SK_ERROR))
+    } else if ((events & SK_READ) && !s->read_closed &&
+               (s->lingering || (!s->exiting && !s->paused))) {
+        on_readable(s); /* flushes too */
+    } else if (events & (SK_WRITE | SK_HUP | SK_ERROR)) {
         flush_out(s);
+    }
+    sk__worker_reap(w);
 }
 
 void sk__session_accepted(struct sk__worker *w, int fd, const struct sockaddr *peer)
@@ -577,6 +598,7 @@ void sk__session_accepted(struct sk__worker *w, int fd, const struct sockaddr *p
     const char *greeting = sk_greeting(w->srv->cfg.framing, &glen);
     if (send_or_queue(s, greeting, glen))
         update_interest(s);
+    sk__worker_reap(w);
 }
 
 void sk__worker_drain(struct sk__worker *w)
@@ -589,4 +611,5 @@ void sk__worker_drain(struct sk__worker *w)
                 update_interest(s);
         }
     }
+    sk__worker_reap(w);
 }
