@@ -52,6 +52,7 @@ struct sk__session {
     struct sk__delayed *dq_head, *dq_tail;
     size_t dq_bytes;  /* what the delayed replies cost (malloc's blocks) */
     size_t acct;      /* memory counted in the worker's total */
+    int outq;         /* unsent bytes in the socket at the last idle check */
     bool read_closed; /* peer sent FIN (or we stopped reading for good) */
     bool exiting;     /* "exit" seen: close once the pending output is sent */
     bool paused;      /* reading paused: too much output pending */

@@ -11,8 +11,10 @@
  * or, the heaviest first, when all sessions together hold more than
  * cfg.max_memory (memory). */
 #include <errno.h>
+#include <linux/sockios.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -121,10 +123,15 @@ void sk__worker_idle_cb(struct sk_loop *loop, struct sk_timer *t)
     uint64_t limit = w->srv->cfg.idle_timeout_s * 1000ull;
     while (w->s_head && w->s_head->last_active_ms + limit <= sk_loop_now(loop)) {
         struct sk__session *s = w->s_head;
+        int q = 0;
         if (s->dq_head)
             touch(s); /* waiting for our delayed reply: we are the idle one */
-        else
+        else if (ioctl(s->io.fd, SIOCOUTQ, &q) == 0 && q != s->outq) {
+            s->outq = q; /* the peer is still reading what the socket holds */
+            touch(s);
+        } else {
             sk__session_close(s, SK__CLOSE_IDLE);
+        }
     }
     arm_idle(w);
     sk__worker_reap(w);
