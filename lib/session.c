@@ -117,21 +117,29 @@ static void arm_idle(struct sk__worker *w)
                           sk__worker_idle_cb);
 }
 
+/* True (and the session touched) when the peer took some of what the
+ * socket's send buffer held since the last look: progress we do not see as
+ * a write event while the buffer stays over its wake-up mark. */
+static bool draining(struct sk__session *s)
+{
+    int q = 0;
+    if (ioctl(s->io.fd, SIOCOUTQ, &q) < 0 || q == s->outq)
+        return false;
+    s->outq = q;
+    touch(s);
+    return true;
+}
+
 void sk__worker_idle_cb(struct sk_loop *loop, struct sk_timer *t)
 {
     struct sk__worker *w = SK_CONTAINER_OF(t, struct sk__worker, idle_timer);
     uint64_t limit = w->srv->cfg.idle_timeout_s * 1000ull;
     while (w->s_head && w->s_head->last_active_ms + limit <= sk_loop_now(loop)) {
         struct sk__session *s = w->s_head;
-        int q = 0;
         if (s->dq_head)
             touch(s); /* waiting for our delayed reply: we are the idle one */
-        else if (ioctl(s->io.fd, SIOCOUTQ, &q) == 0 && q != s->outq) {
-            s->outq = q; /* the peer is still reading what the socket holds */
-            touch(s);
-        } else {
+        else if (!draining(s))
             sk__session_close(s, SK__CLOSE_IDLE);
-        }
     }
     arm_idle(w);
     sk__worker_reap(w);
@@ -296,10 +304,12 @@ static void mem_cb(struct sk_loop *loop, struct sk_timer *t)
         w->stall_scan_ms = now + STALL_SCAN_MS; /* a walk over every session: not too often */
         for (struct sk__session *s = w->s_head, *next; s; s = next) {
             next = s->next;
-            if (out_held(s) > limit && s->last_active_ms + OUT_STALL_MS <= now)
+            if (out_held(s) > limit && s->last_active_ms + OUT_STALL_MS <= now &&
+                !draining(s))
                 sk__session_close(s, SK__CLOSE_OVERFLOW);
         }
     }
+    publish(w);
     int shed = 0;
     for (; shed < SHED_PER_TICK && over_budget(w->srv); shed++) {
         struct sk__session *heaviest = NULL;
@@ -317,7 +327,7 @@ static void mem_cb(struct sk_loop *loop, struct sk_timer *t)
         publish(w);
     }
     if (w->mem >= SHED_MIN && !w->stopping)
-        sk_timer_start_at(loop, t, shed == SHED_PER_TICK ? now : now + MEM_CHECK_MS, mem_cb);
+        sk_timer_start_at(loop, t, now + (shed == SHED_PER_TICK ? 1 : MEM_CHECK_MS), mem_cb);
     sk__worker_reap(w);
 }
 
