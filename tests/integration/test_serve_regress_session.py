@@ -114,20 +114,24 @@ def test_twelve_mb_line_comes_back_whole_to_a_reading_client(serve):
     assert srv.log_count(r"reason=output-limit") == 0
 
 
-def test_pipelined_flood_read_slowly_gets_every_reply(serve):
-    # 65,536 messages sent at once, the replies read in small bites: the
-    # server stops reading at its pause mark and answers the rest as the
-    # client reads, never cutting it.
+def test_pipelined_flood_read_late_and_slowly_gets_every_reply(serve):
+    # 400,000 messages sent at once (4 MB of replies), read only later and
+    # in small bites: the server stops reading, and answering what it read,
+    # at its pause mark and answers the rest as the client reads, in order,
+    # never cutting it.
     srv = serve("--framing", "line")
-    n = 65536
-    payload = b"".join(b"%d\n" % (i % 1000) for i in range(n))
-    want = b"".join(b"Hello, %d!\n" % (i % 1000) for i in range(n))
+    n = 400000
+    payload = b"".join(b"%d\n" % (i % 10) for i in range(n))
+    want = b"".join(b"Hello, %d!\n" % (i % 10) for i in range(n))
     with srv.connect(timeout=30) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
         greet(s)
         t = threading.Thread(target=s.sendall, args=(payload,), daemon=True)
         t.start()
-        got = b""
+        # Not reading yet (no event marks "the server paused us": it is
+        # the absence of reads that is under test).
+        t.join(1.0)
+        got = bytearray()
         deadline = time.monotonic() + 60
         while len(got) < len(want) and time.monotonic() < deadline:
             chunk = s.recv(4096)
@@ -135,8 +139,11 @@ def test_pipelined_flood_read_slowly_gets_every_reply(serve):
                 break
             got += chunk
         t.join(30)
-        assert got == want
-    srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=(eof|reset) messages=65536$")
+        assert bytes(got) == want
+        s.sendall(b"exit\n")
+        assert recv_until(s, b"\x00never") == b""
+    srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=exit messages=%d$" % n)
+    assert srv.log_count(r"reason=output-limit") == 0
 
 
 # ---- idleness: no progress in either direction ----
