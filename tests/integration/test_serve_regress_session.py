@@ -362,3 +362,27 @@ def test_pause_mark_counts_what_is_really_held(serve):
         for s in peers:
             rst_close(s)
     wait_fds(srv, base, timeout=20)
+
+
+def test_peers_that_never_read_hold_about_the_pause_mark(serve):
+    # Each empty line asks for a 9-byte reply: one 64 KiB read used to queue
+    # 576 KiB at once, past the 256 KiB mark (~850 KiB of RSS per peer).
+    # Parsing now stops at the mark.
+    srv = serve("--framing", "line", "--workers", "1", "--quiet", env=NO_QUARANTINE)
+    base = srv.fd_count()
+    rss0 = srv.rss_kib()
+    peers = []
+    try:
+        for _ in range(50):
+            s = srv.connect()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.setblocking(False)
+            peers.append(s)
+        flood(peers, b"\n" * 65536, 4)
+        per_peer = (srv.rss_kib() - rss0) / len(peers)
+        print(f"{per_peer:.0f} KiB per peer")
+        assert per_peer < (360 if SANITIZED else 330), f"{per_peer:.0f} KiB per peer"
+    finally:
+        for s in peers:
+            rst_close(s)
+    wait_fds(srv, base, timeout=20)
