@@ -29,9 +29,8 @@
  * destroy the error line before the peer reads it. */
 #define LINGER_MS 2000
 /* Line framing with --delay: each message costs an allocation of its own
- * until its reply is due, so one read may not carry too many: a 64 KiB read
- * of empty lines would be 65,536 of them (about 4 MiB) before the pause
- * check. Reads are this small instead (a few hundred KiB of entries). */
+ * until its reply is due. Parsing stops at the pause mark and the rest of
+ * the read waits in s->in (a backlog): small reads keep that rest small. */
 #define DELAY_LINE_READ 4096
 /* Line framing: replies of one read are sent in steps of this size, so the
  * pause mark is checked while a read of small lines is answered. */
