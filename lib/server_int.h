@@ -37,7 +37,7 @@ struct sk__delayed {
 /* Why a session ended (logged on close). */
 enum sk__close_reason {
     SK__CLOSE_EXIT, SK__CLOSE_EOF, SK__CLOSE_RESET, SK__CLOSE_IDLE, SK__CLOSE_OVERFLOW,
-    SK__CLOSE_TOOLONG, SK__CLOSE_SHUTDOWN, SK__CLOSE_ERROR
+    SK__CLOSE_TOOLONG, SK__CLOSE_SHUTDOWN, SK__CLOSE_ERROR, SK__CLOSE_MEMORY
 };
 
 /* One TCP session. Kept small: an idle session owns no buffer memory. */
@@ -45,20 +45,25 @@ struct sk__session {
     struct sk_io io;
     struct sk__worker *w;
     struct sk__session *prev, *next; /* worker list, least recently active first */
-    uint64_t last_active_ms;
+    uint64_t last_active_ms; /* last progress, read or write (linger: deadline) */
     uint64_t msgs;
     struct sk_buf in;  /* line framing: a partial line, only while one is pending */
     struct sk_buf out; /* replies the socket did not take yet */
     struct sk__delayed *dq_head, *dq_tail;
-    uint32_t dq_bytes;
+    size_t dq_bytes;  /* what the delayed replies cost (malloc's blocks) */
+    size_t acct;      /* memory counted in the worker's total */
+    int outq;         /* unsent bytes in the socket at the last idle check */
     bool read_closed; /* peer sent FIN (or we stopped reading for good) */
     bool exiting;     /* "exit" seen: close once the pending output is sent */
     bool paused;      /* reading paused: too much output pending */
+    bool backlog;     /* line framing: s->in may hold complete lines not yet
+                       * answered (parsing stopped at the pause mark) */
     bool lingering;   /* ended by an error: the error line goes out, then our
                        * FIN; input is read and discarded until the peer's
                        * FIN or the linger deadline (last_active_ms), so the
                        * close does not reset the line away */
     bool wr_shut;     /* lingering: shutdown(SHUT_WR) done */
+    bool closed;      /* sk__session_close done; freed by sk__worker_reap */
     uint8_t linger_why; /* lingering: the reason logged on close */
     struct sockaddr_in6 peer; /* holds a sockaddr_in too */
 };
@@ -86,10 +91,15 @@ struct sk__worker {
     struct sk_timer grace_timer;
     struct sk__session *s_head, *s_tail;
     struct sk__session *l_head, *l_tail; /* lingering, deadline order */
+    struct sk__session *dead; /* closed, not yet freed (linked by next) */
     struct sk_timer linger_timer;
     size_t nsessions;
     struct sk__delayed *d_head, *d_tail;
     struct sk_buf wbuf;   /* replies of one read, before the write */
+    struct sk_timer mem_timer; /* output-limit and memory-budget checks */
+    size_t mem;                /* memory this worker's sessions hold */
+    long long mem_unpub;       /* change of mem not yet in srv->mem_held */
+    uint64_t stall_scan_ms;    /* next output-limit scan of the sessions */
     char *rbuf;           /* read scratch, rbuf_size bytes */
     size_t rbuf_size;
     bool stopping;
@@ -107,12 +117,21 @@ struct sk_server {
     unsigned nworkers;
     atomic_size_t open_sessions; /* across workers, for --max-conns */
     atomic_bool stop_requested;  /* sk_server_stop() was called */
+    /* Memory all sessions hold (--max-memory), each worker adding its
+     * changes in steps: read often, written rarely, kept off the cache line
+     * of open_sessions (padding: the struct is malloc'ed, not aligned). */
+    char pad_[64];
+    atomic_size_t mem_held;
     bool started;
 };
 
 /* session.c */
 void sk__session_accepted(struct sk__worker *w, int fd, const struct sockaddr *peer);
+/* Closes (logs, releases the fd and buffers); idempotent. The memory stays
+ * valid until sk__worker_reap, which every entry point of session.c calls
+ * on return: a caller may still look at a session closed under it. */
 void sk__session_close(struct sk__session *s, enum sk__close_reason why);
+void sk__worker_reap(struct sk__worker *w);
 void sk__worker_idle_cb(struct sk_loop *loop, struct sk_timer *t);
 void sk__worker_delay_cb(struct sk_loop *loop, struct sk_timer *t);
 /* Shutdown: stop reading everywhere, close sessions with nothing pending. */

@@ -2,12 +2,19 @@
  *
  * Replies to one read are built in the worker's scratch buffer and written
  * with one send(); only what the socket does not take is copied into the
- * session's own buffer. Reading pauses while a session's pending output is
- * over cfg.out_pause (a peer that sends but never reads cannot grow our
- * memory), and the session is closed if it still grows past cfg.out_limit. */
+ * session's own buffer. Memory is counted as malloc really holds it
+ * (capacities, block overhead, delayed replies). Input is answered only as
+ * fast as the peer reads: once a session's output reaches cfg.out_pause,
+ * reading, and parsing what was read, stop until it drains; a reply is
+ * never cut. Peers that do not read at all are closed: with more than
+ * cfg.out_limit pending and nothing read for OUT_STALL_MS (output-limit),
+ * or, the heaviest first, when all sessions together hold more than
+ * cfg.max_memory (memory). */
 #include <errno.h>
+#include <linux/sockios.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -23,16 +30,36 @@
  * destroy the error line before the peer reads it. */
 #define LINGER_MS 2000
 /* Line framing with --delay: each message costs an allocation of its own
- * until its reply is due, so one read may not carry too many: a 64 KiB read
- * of empty lines would be 65,536 of them (about 4 MiB) before the pause
- * check. Reads are this small instead (a few hundred KiB of entries). */
+ * until its reply is due. Parsing stops at the pause mark and the rest of
+ * the read waits in s->in (a backlog): small reads keep that rest small. */
 #define DELAY_LINE_READ 4096
+/* Line framing: replies of one read are sent in steps of this size, so the
+ * pause mark is checked while a read of small lines is answered. */
+#define REPLY_STEP (64 * 1024)
+/* The worker's reply scratch keeps its memory up to this size. */
+#define WBUF_KEEP (256 * 1024)
+/* A peer with more than out_limit pending that reads nothing for this long
+ * is closed (reason=output-limit). */
+#define OUT_STALL_MS 5000
+#define STALL_SCAN_MS 1000
+/* Over the memory budget: reading pauses at this much output, and sessions
+ * holding at least SHED_MIN are closed, the heaviest first. */
+#define PRESSURE_PAUSE (16 * 1024)
+#define SHED_MIN (16 * 1024)
+#define SHED_PER_TICK 16
+/* The output-limit and budget checks run this often while the worker's
+ * sessions hold SHED_MIN or more. */
+#define MEM_CHECK_MS 100
+/* A worker adds its memory changes to the server-wide total in steps of at
+ * least this (one atomic add per step, not per change). */
+#define MEM_PUBLISH (256 * 1024)
 
 static const char *reason_name[] = {
     [SK__CLOSE_EXIT] = "exit",         [SK__CLOSE_EOF] = "eof",
     [SK__CLOSE_RESET] = "reset",       [SK__CLOSE_IDLE] = "idle-timeout",
     [SK__CLOSE_OVERFLOW] = "output-limit", [SK__CLOSE_TOOLONG] = "message-too-long",
     [SK__CLOSE_SHUTDOWN] = "shutdown", [SK__CLOSE_ERROR] = "error",
+    [SK__CLOSE_MEMORY] = "memory",
 };
 
 static const char too_long_line[] = "Error: message too long\n";
@@ -40,6 +67,7 @@ static const char too_long_line[] = "Error: message too long\n";
 static void session_cb(struct sk_loop *loop, struct sk_io *io, unsigned events);
 static bool linger_start(struct sk__session *s, enum sk__close_reason why, const char *line,
                          size_t len);
+static void account(struct sk__session *s);
 
 /* ---- the worker's session list (least recently active first) ---- */
 
@@ -89,6 +117,19 @@ static void arm_idle(struct sk__worker *w)
                           sk__worker_idle_cb);
 }
 
+/* True (and the session touched) when the peer took some of what the
+ * socket's send buffer held since the last look: progress we do not see as
+ * a write event while the buffer stays over its wake-up mark. */
+static bool draining(struct sk__session *s)
+{
+    int q = 0;
+    if (ioctl(s->io.fd, SIOCOUTQ, &q) < 0 || q == s->outq)
+        return false;
+    s->outq = q;
+    touch(s);
+    return true;
+}
+
 void sk__worker_idle_cb(struct sk_loop *loop, struct sk_timer *t)
 {
     struct sk__worker *w = SK_CONTAINER_OF(t, struct sk__worker, idle_timer);
@@ -97,13 +138,19 @@ void sk__worker_idle_cb(struct sk_loop *loop, struct sk_timer *t)
         struct sk__session *s = w->s_head;
         if (s->dq_head)
             touch(s); /* waiting for our delayed reply: we are the idle one */
-        else
+        else if (!draining(s))
             sk__session_close(s, SK__CLOSE_IDLE);
     }
     arm_idle(w);
+    sk__worker_reap(w);
 }
 
 /* ---- closing ---- */
+
+static size_t dq_cost(const struct sk__delayed *d)
+{
+    return sk_alloc_cost(sizeof *d + d->len);
+}
 
 static void dq_unlink(struct sk__worker *w, struct sk__delayed *d)
 {
@@ -136,6 +183,8 @@ static void dq_drop(struct sk__session *s)
 void sk__session_close(struct sk__session *s, enum sk__close_reason why)
 {
     struct sk__worker *w = s->w;
+    if (s->closed)
+        return;
     if (s->lingering)
         why = (enum sk__close_reason)s->linger_why; /* what really ended it */
     /* Free the --max-conns slot before the close is logged: whoever reads
@@ -159,8 +208,13 @@ void sk__session_close(struct sk__session *s, enum sk__close_reason why)
     dq_drop(s);
     sk_buf_free(&s->in);
     sk_buf_free(&s->out);
-    free(s);
+    s->closed = true;
+    account(s);
+    s->next = w->dead;
+    w->dead = s;
     w->nsessions--;
+    if (!sk__worker_has_sessions(w))
+        sk_timer_stop(w->loop, &w->mem_timer);
     if (w->stopping && !sk__worker_has_sessions(w)) {
         /* Last session of a draining worker: let the loop end now. */
         sk_timer_stop(w->loop, &w->grace_timer);
@@ -168,17 +222,123 @@ void sk__session_close(struct sk__session *s, enum sk__close_reason why)
     }
 }
 
-/* ---- output ---- */
-
-static size_t pending(const struct sk__session *s)
+void sk__worker_reap(struct sk__worker *w)
 {
-    return sk_buf_size(&s->out) + s->dq_bytes;
+    while (w->dead) {
+        struct sk__session *s = w->dead;
+        w->dead = s->next;
+        free(s);
+    }
 }
+
+/* ---- memory ---- */
+
+/* Memory held for output: queued replies and replies waiting for --delay. */
+static size_t out_held(const struct sk__session *s)
+{
+    return sk_buf_held(&s->out) + s->dq_bytes;
+}
+
+static size_t held(const struct sk__session *s)
+{
+    return out_held(s) + sk_buf_held(&s->in);
+}
+
+static bool over_budget(const struct sk_server *srv)
+{
+    size_t max = srv->cfg.max_memory ? srv->cfg.max_memory : SK_SERVER_MAX_MEMORY;
+    return atomic_load_explicit(&srv->mem_held, memory_order_relaxed) > max;
+}
+
+/* True when the session must not take (or parse) more input for now. */
+static bool over_mark(const struct sk__session *s)
+{
+    size_t out = out_held(s);
+    return out > s->w->srv->cfg.out_pause || (out > PRESSURE_PAUSE && over_budget(s->w->srv));
+}
+
+static void mem_cb(struct sk_loop *loop, struct sk_timer *t);
+
+static void publish(struct sk__worker *w)
+{
+    if (w->mem_unpub > 0)
+        atomic_fetch_add_explicit(&w->srv->mem_held, (size_t)w->mem_unpub,
+                                  memory_order_relaxed);
+    else
+        atomic_fetch_sub_explicit(&w->srv->mem_held, (size_t)-w->mem_unpub,
+                                  memory_order_relaxed);
+    w->mem_unpub = 0;
+}
+
+/* Brings the worker's total up to date with what s holds now. */
+static void account(struct sk__session *s)
+{
+    struct sk__worker *w = s->w;
+    size_t h = s->closed ? 0 : held(s);
+    if (h == s->acct)
+        return;
+    w->mem += h - s->acct;
+    w->mem_unpub += (long long)h - (long long)s->acct;
+    s->acct = h;
+    if (w->mem_unpub < MEM_PUBLISH && w->mem_unpub > -MEM_PUBLISH)
+        return;
+    publish(w);
+    if (w->stopping || w->mem < SHED_MIN)
+        return;
+    if (over_budget(w->srv)) /* shed now, from an entry point of its own */
+        sk_timer_start_at(w->loop, &w->mem_timer, sk_loop_now(w->loop), mem_cb);
+    else if (!sk_timer_armed(&w->mem_timer))
+        sk_timer_start_at(w->loop, &w->mem_timer, sk_loop_now(w->loop) + MEM_CHECK_MS,
+                          mem_cb);
+}
+
+/* Closes peers that do not read: those over out_limit with nothing read
+ * for OUT_STALL_MS, then, while the server is over its budget, the
+ * heaviest sessions of this worker. */
+static void mem_cb(struct sk_loop *loop, struct sk_timer *t)
+{
+    struct sk__worker *w = SK_CONTAINER_OF(t, struct sk__worker, mem_timer);
+    uint64_t now = sk_loop_now(loop);
+    size_t limit = w->srv->cfg.out_limit;
+    if (w->mem > limit && now >= w->stall_scan_ms) {
+        w->stall_scan_ms = now + STALL_SCAN_MS; /* a walk over every session: not too often */
+        for (struct sk__session *s = w->s_head, *next; s; s = next) {
+            next = s->next;
+            if (out_held(s) > limit && s->last_active_ms + OUT_STALL_MS <= now &&
+                !draining(s))
+                sk__session_close(s, SK__CLOSE_OVERFLOW);
+        }
+    }
+    publish(w);
+    int shed = 0;
+    for (; shed < SHED_PER_TICK && over_budget(w->srv); shed++) {
+        struct sk__session *heaviest = NULL;
+        size_t most = SHED_MIN - 1;
+        struct sk__session *lists[2] = {w->s_head, w->l_head};
+        for (int i = 0; i < 2; i++)
+            for (struct sk__session *s = lists[i]; s; s = s->next)
+                if (held(s) > most) {
+                    most = held(s);
+                    heaviest = s;
+                }
+        if (!heaviest)
+            break;
+        sk__session_close(heaviest, SK__CLOSE_MEMORY);
+        publish(w);
+    }
+    if (w->mem >= SHED_MIN && !w->stopping)
+        sk_timer_start_at(loop, t, now + (shed == SHED_PER_TICK ? 1 : MEM_CHECK_MS), mem_cb);
+    sk__worker_reap(w);
+}
+
+/* ---- output ---- */
 
 static void update_interest(struct sk__session *s)
 {
-    const struct sk_server_config *cfg = &s->w->srv->cfg;
-    s->paused = !s->lingering && pending(s) > cfg->out_pause;
+    if (s->closed)
+        return;
+    account(s);
+    s->paused = !s->lingering && (s->backlog || over_mark(s));
     unsigned mask = 0;
     if (s->lingering ? !s->read_closed
                      : !s->read_closed && !s->exiting && !s->paused && !s->w->stopping)
@@ -206,10 +366,6 @@ static bool send_or_queue(struct sk__session *s, const char *p, size_t n)
         }
     }
     if (n > 0) {
-        if (pending(s) + n > w->srv->cfg.out_limit) {
-            sk__session_close(s, SK__CLOSE_OVERFLOW);
-            return false;
-        }
         if (sk_buf_append(&s->out, p, n) < 0) {
             sk__session_close(s, SK__CLOSE_ERROR);
             return false;
@@ -235,7 +391,7 @@ static bool maybe_finish(struct sk__session *s)
         }
         return true;
     }
-    if (pending(s) > 0 || s->dq_head)
+    if (sk_buf_size(&s->out) > 0 || s->dq_head || s->backlog)
         return true;
     if (s->exiting) {
         /* Not a plain close: input the peer sent after "exit" may still be
@@ -252,8 +408,13 @@ static bool maybe_finish(struct sk__session *s)
     return true;
 }
 
+static bool parse_backlog(struct sk__session *s);
+
 static void flush_out(struct sk__session *s)
 {
+    if (s->closed)
+        return;
+    bool progress = false;
     while (sk_buf_size(&s->out) > 0) {
         ssize_t k = send(s->io.fd, sk_buf_head(&s->out), sk_buf_size(&s->out), MSG_NOSIGNAL);
         if (k < 0) {
@@ -266,7 +427,13 @@ static void flush_out(struct sk__session *s)
         }
         s->w->stats.bytes_out += (size_t)k;
         sk_buf_consume(&s->out, (size_t)k);
+        progress = true;
     }
+    if (progress)
+        touch(s); /* a peer reading its replies is not idle */
+    /* Input read while the output was over the mark is answered now. */
+    if (s->backlog && !over_mark(s) && !parse_backlog(s))
+        return;
     if (maybe_finish(s))
         update_interest(s);
 }
@@ -280,6 +447,7 @@ static void linger_cb(struct sk_loop *loop, struct sk_timer *t)
         sk__session_close(w->l_head, SK__CLOSE_ERROR);
     if (w->l_head)
         sk_timer_start_at(loop, t, w->l_head->last_active_ms, linger_cb);
+    sk__worker_reap(w);
 }
 
 /* Sends `line` (if any) after the replies already queued, then our FIN,
@@ -297,7 +465,7 @@ static bool linger_start(struct sk__session *s, enum sk__close_reason why, const
         s->dq_head = d->cnext;
         if (!s->dq_head)
             s->dq_tail = NULL;
-        s->dq_bytes -= (uint32_t)(sizeof *d + d->len);
+        s->dq_bytes -= dq_cost(d);
         dq_unlink(w, d);
         bool alive = send_or_queue(s, d->data, d->len);
         free(d);
@@ -307,6 +475,7 @@ static bool linger_start(struct sk__session *s, enum sk__close_reason why, const
     if (!w->d_head)
         sk_timer_stop(w->loop, &w->delay_timer);
     sk_buf_free(&s->in);
+    s->backlog = false;
     list_unlink(&w->s_head, &w->s_tail, s);
     s->lingering = true;
     s->linger_why = (uint8_t)why;
@@ -344,6 +513,7 @@ void sk__worker_close_all(struct sk__worker *w, enum sk__close_reason why)
         sk__session_close(w->s_head, why);
     while (w->l_head)
         sk__session_close(w->l_head, why);
+    sk__worker_reap(w);
 }
 
 /* ---- delayed replies (--delay) ---- */
@@ -368,7 +538,7 @@ static bool delay_push(struct sk__session *s, const char *msg, size_t n)
     else
         s->dq_head = d;
     s->dq_tail = d;
-    s->dq_bytes += (uint32_t)(sizeof *d + len); /* what it really costs */
+    s->dq_bytes += dq_cost(d); /* what it really costs */
     d->wnext = NULL;
     d->wprev = w->d_tail;
     if (w->d_tail)
@@ -391,7 +561,7 @@ void sk__worker_delay_cb(struct sk_loop *loop, struct sk_timer *t)
         s->dq_head = d->cnext; /* d is always its session's oldest entry */
         if (!s->dq_head)
             s->dq_tail = NULL;
-        s->dq_bytes -= (uint32_t)(sizeof *d + d->len);
+        s->dq_bytes -= dq_cost(d);
         bool alive = send_or_queue(s, d->data, d->len);
         free(d);
         if (alive) {
@@ -401,6 +571,7 @@ void sk__worker_delay_cb(struct sk_loop *loop, struct sk_timer *t)
     }
     if (w->d_head)
         sk_timer_start_at(loop, t, w->d_head->due_ms, sk__worker_delay_cb);
+    sk__worker_reap(w);
 }
 
 /* ---- input ---- */
@@ -429,37 +600,72 @@ static bool on_message(struct sk__session *s, const char *msg, size_t n)
     return true;
 }
 
-/* Line framing: splits data into messages, keeping a partial line in s->in.
- * Returns false when the session was closed. */
+/* Sends the replies built in the worker's scratch buffer; what the socket
+ * does not take stays with the session. Returns false when it was closed. */
+static bool send_replies(struct sk__session *s)
+{
+    struct sk__worker *w = s->w;
+    bool alive = send_or_queue(s, sk_buf_head(&w->wbuf), sk_buf_size(&w->wbuf));
+    w->wbuf.off = w->wbuf.len = 0; /* keep the memory for the next read */
+    if (w->wbuf.cap > WBUF_KEEP)
+        sk_buf_free(&w->wbuf); /* but not a huge reply's */
+    return alive;
+}
+
+/* The message was too long: answer what came before, then the error line,
+ * then close. Returns false (closed, or lingering: no more input). */
+static bool too_long(struct sk__session *s)
+{
+    if (send_replies(s) &&
+        linger_start(s, SK__CLOSE_TOOLONG, too_long_line, sizeof too_long_line - 1))
+        flush_out(s);
+    return false;
+}
+
+/* Line framing: answers the complete lines of data[0..n) (NULL: of what
+ * s->in holds), keeping a partial line in s->in. Parsing stops at the pause
+ * mark, the rest kept in s->in as a backlog answered once the output
+ * drains. After the peer's FIN, a last line without "\n" is a message too.
+ * Returns false when the session was closed or ended. */
 static bool on_line_data(struct sk__session *s, const char *data, size_t n)
 {
-    size_t max = s->w->srv->cfg.max_msg;
-    if (sk_buf_size(&s->in) > 0) {
-        if (sk_buf_append(&s->in, data, n) < 0) {
+    struct sk__worker *w = s->w;
+    size_t max = w->srv->cfg.max_msg;
+    bool delay = w->srv->cfg.delay_ms != 0;
+    if (!data || sk_buf_size(&s->in) > 0) {
+        if (data && sk_buf_append(&s->in, data, n) < 0) {
             sk__session_close(s, SK__CLOSE_ERROR);
             return false;
         }
         data = sk_buf_head(&s->in);
         n = sk_buf_size(&s->in);
     }
+    s->backlog = false;
     size_t used = 0;
     while (used < n && !s->exiting) {
         size_t mlen, consumed;
         int rc = sk_line_next(data + used, n - used, max, &mlen, &consumed);
-        if (rc == SK_ETOOBIG) {
-            /* Answer what came before, then the error line, then close. */
-            bool alive = send_or_queue(s, sk_buf_head(&s->w->wbuf), sk_buf_size(&s->w->wbuf));
-            s->w->wbuf.off = s->w->wbuf.len = 0;
-            if (alive && linger_start(s, SK__CLOSE_TOOLONG, too_long_line,
-                                      sizeof too_long_line - 1))
-                flush_out(s);
-            return false; /* closed, or lingering: no more input is parsed */
+        if (rc == SK_ETOOBIG)
+            return too_long(s);
+        if (rc == 0) {
+            if (!s->read_closed)
+                break;
+            /* End of stream: the unterminated rest is the last message. */
+            mlen = consumed = n - used;
+            if (mlen > max)
+                return too_long(s);
         }
-        if (rc == 0)
-            break;
         if (!on_message(s, data + used, mlen))
             return false;
         used += consumed;
+        if (w->wbuf.len >= REPLY_STEP || delay) {
+            if (w->wbuf.len && !send_replies(s))
+                return false;
+            if (over_mark(s) && used < n && !s->exiting) {
+                s->backlog = true;
+                break;
+            }
+        }
     }
     if (data == sk_buf_head(&s->in)) {
         sk_buf_consume(&s->in, used);
@@ -477,9 +683,22 @@ static bool on_line_data(struct sk__session *s, const char *data, size_t n)
         sk__session_close(s, SK__CLOSE_ERROR);
         return false;
     }
-    if (s->exiting)
+    if (s->exiting) {
         sk_buf_free(&s->in); /* bytes after "exit" are ignored */
+        s->backlog = false;
+    }
     return true;
+}
+
+/* Answers the backlog (see on_line_data). Returns false when the session
+ * was closed or ended. */
+static bool parse_backlog(struct sk__session *s)
+{
+    if (!on_line_data(s, NULL, 0)) {
+        s->w->wbuf.off = s->w->wbuf.len = 0;
+        return false;
+    }
+    return send_replies(s);
 }
 
 static void on_readable(struct sk__session *s)
@@ -503,6 +722,9 @@ static void on_readable(struct sk__session *s)
         }
         if (n == 0) {
             s->read_closed = true;
+            /* A last line without "\n" is answered. */
+            if (line && sk_buf_size(&s->in) > 0 && !parse_backlog(s))
+                return;
             break;
         }
         w->stats.bytes_in += (size_t)n;
@@ -515,11 +737,9 @@ static void on_readable(struct sk__session *s)
             return;
         }
         /* One send() for all the replies of this read. */
-        alive = send_or_queue(s, sk_buf_head(&w->wbuf), sk_buf_size(&w->wbuf));
-        w->wbuf.off = w->wbuf.len = 0; /* keep the memory for the next read */
-        if (!alive)
+        if (!send_replies(s))
             return;
-        if (pending(s) > w->srv->cfg.out_pause)
+        if (s->backlog || over_mark(s))
             break;
         if ((size_t)n < want)
             break; /* the socket is most likely drained */
@@ -532,6 +752,7 @@ static void session_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
 {
     (void)loop;
     struct sk__session *s = SK_CONTAINER_OF(io, struct sk__session, io);
+    struct sk__worker *w = s->w;
     if ((events & (SK_HUP | SK_ERROR)) && (s->read_closed || (events & SK_ERROR))) {
         /* A socket error, or a hang-up after the peer's FIN was read: the
          * peer is gone, nothing more can be read or sent. epoll reports
@@ -539,15 +760,13 @@ static void session_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
          * interest (a delayed reply pending, or paused) must not wait here:
          * it would be woken again at once, for as long as it waited. */
         sk__session_close(s, SK__CLOSE_RESET);
-        return;
-    }
-    bool reading = !s->read_closed && (s->lingering || (!s->exiting && !s->paused));
-    if ((events & SK_READ) && reading) {
-        on_readable(s);
-        return; /* on_readable flushed already */
-    }
-    if (events & (SK_WRITE | SK_HUP | SK_ERROR))
+    } else if ((events & SK_READ) && !s->read_closed &&
+               (s->lingering || (!s->exiting && !s->paused))) {
+        on_readable(s); /* flushes too */
+    } else if (events & (SK_WRITE | SK_HUP | SK_ERROR)) {
         flush_out(s);
+    }
+    sk__worker_reap(w);
 }
 
 void sk__session_accepted(struct sk__worker *w, int fd, const struct sockaddr *peer)
@@ -578,6 +797,7 @@ void sk__session_accepted(struct sk__worker *w, int fd, const struct sockaddr *p
     const char *greeting = sk_greeting(w->srv->cfg.framing, &glen);
     if (send_or_queue(s, greeting, glen))
         update_interest(s);
+    sk__worker_reap(w);
 }
 
 void sk__worker_drain(struct sk__worker *w)
@@ -590,4 +810,5 @@ void sk__worker_drain(struct sk__worker *w)
                 update_interest(s);
         }
     }
+    sk__worker_reap(w);
 }

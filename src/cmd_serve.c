@@ -14,7 +14,7 @@ static const char serve_help[] =
     "usage: sockit serve [--listen HOST:PORT]... [--udp] [--framing chunk|line]\n"
     "                    [--delay MS] [--max-conns N] [--idle-timeout SEC]\n"
     "                    [--workers N] [--reuseport] [--backlog N] [--max-line BYTES]\n"
-    "                    [--quiet]\n"
+    "                    [--max-memory BYTES] [--quiet]\n"
     "\n"
     "Run the greeting server: each client gets \"Welcome!\", each message M is\n"
     "answered \"Hello, M!\", the message \"exit\" (or end of stream) ends the session.\n"
@@ -37,13 +37,16 @@ static const char serve_help[] =
     "  -b, --backlog N         listen backlog (default: the system maximum)\n"
     "      --max-line BYTES    longest message in line framing (default 65536);\n"
     "                          longer: an error line, then the session closes\n"
+    "      --max-memory BYTES  memory all sessions' buffers may hold (default\n"
+    "                          268435456, 0: no bound); over it the heaviest\n"
+    "                          sessions are closed (reason=memory)\n"
     "  -q, --quiet             no per-connection log lines\n"
     "  -h, --help              this help\n"
     "\n"
     "Log lines go to stderr: \"listening on ADDR (tcp|udp)\" per socket, then\n"
     "\"open PEER\" and \"close PEER reason=R messages=N\" per session, R one of\n"
-    "exit, eof, reset, idle-timeout, message-too-long, output-limit, shutdown,\n"
-    "error.\n"
+    "exit, eof, reset, idle-timeout, message-too-long, output-limit, memory,\n"
+    "shutdown, error.\n"
     "SIGINT/SIGTERM/SIGQUIT stop accepting, give sessions 2 s to finish, print a\n"
     "summary and exit 0, within 2.5 s: log lines stderr cannot take by then are\n"
     "dropped and counted in a last \"(logger: N lines dropped ...)\" line, then\n"
@@ -51,7 +54,8 @@ static const char serve_help[] =
     "logged and ignored; SIGPIPE is ignored.\n"
     "\n"
     "Limits: pending output over 256 KiB pauses reading from that client; over\n"
-    "4 MiB closes it. Over --max-conns a client gets \"Error: server busy, too\n"
+    "4 MiB with nothing read by the client for 5 s closes it. Idle means no\n"
+    "progress either way. Over --max-conns a client gets \"Error: server busy, too\n"
     "many connections\" and is closed. Out of file descriptors, accepting pauses\n"
     "(100 ms at a time) instead of spinning. A session ended by \"exit\" or by an\n"
     "error line gets its replies, then the server's FIN; what the client sends\n"
@@ -60,7 +64,7 @@ static const char serve_help[] =
     "Exit status: 0 after a signal-initiated shutdown, 1 on a runtime error\n"
     "(e.g. address in use), 2 on a bad command line.\n";
 
-enum { OPT_MAX_LINE = 256, OPT_REUSEPORT };
+enum { OPT_MAX_LINE = 256, OPT_REUSEPORT, OPT_MAX_MEMORY };
 
 #define GRACE_MS 2000     /* shutdown: time left to sessions and the log */
 #define LOG_FLUSH_MS 250  /* the log's least share of it, after the sessions */
@@ -76,6 +80,7 @@ static const struct option serve_options[] = {
     {"backlog", required_argument, NULL, 'b'},
     {"max-line", required_argument, NULL, OPT_MAX_LINE},
     {"reuseport", no_argument, NULL, OPT_REUSEPORT},
+    {"max-memory", required_argument, NULL, OPT_MAX_MEMORY},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -137,6 +142,11 @@ static int parse_args(int argc, char **argv, struct sk_server_config *cfg, bool 
             if (!cli_parse_num("--max-line", optarg, 1, 16 << 20, &v))
                 return EXIT_USAGE;
             cfg->max_msg = (size_t)v;
+            break;
+        case OPT_MAX_MEMORY:
+            if (!cli_parse_num("--max-memory", optarg, 0, 1LL << 50, &v))
+                return EXIT_USAGE;
+            cfg->max_memory = v ? (size_t)v : SIZE_MAX;
             break;
         case 'q': *quiet = true; break;
         case 'h':

@@ -16,6 +16,22 @@ struct sk_buf {
 static inline size_t sk_buf_size(const struct sk_buf *b) { return b->len - b->off; }
 static inline const char *sk_buf_head(const struct sk_buf *b) { return b->data + b->off; }
 
+/* What malloc really takes for a block of n bytes (glibc: an 8-byte header,
+ * 16-byte granules, 32 bytes at least; from 128 KiB on, whole mmapped
+ * pages). Memory limits count this, not the bytes in use. */
+static inline size_t sk_alloc_cost(size_t n)
+{
+    if (n >= 128 * 1024)
+        return (n + 16 + 4095) & ~(size_t)4095;
+    size_t c = (n + 8 + 15) & ~(size_t)15;
+    return c < 32 ? 32 : c;
+}
+/* The memory the buffer holds (its capacity, not its content). */
+static inline size_t sk_buf_held(const struct sk_buf *b)
+{
+    return b->cap ? sk_alloc_cost(b->cap) : 0;
+}
+
 /* Appends n bytes. Returns 0, or SK_ERR(ENOMEM). */
 int sk_buf_append(struct sk_buf *b, const void *p, size_t n);
 /* Makes room for n more bytes and returns where to write them (commit with

@@ -16,6 +16,7 @@
 #include "sockit/log.h"
 
 #define SK_SERVER_MAX_LISTEN 16
+#define SK_SERVER_MAX_MEMORY ((size_t)256 << 20) /* default of max_memory */
 
 struct sk_server_config {
     struct sk_endpoint listen[SK_SERVER_MAX_LISTEN];
@@ -33,6 +34,8 @@ struct sk_server_config {
     size_t out_pause;       /* pending output that pauses reading; 0: 256 KiB */
     size_t out_limit;       /* pending output that closes the session; 0: 4 MiB */
     unsigned grace_ms;      /* shutdown: time left to sessions; 0: 2000 */
+    size_t max_memory;      /* memory all sessions' buffers may hold, server-
+                               wide; 0: SK_SERVER_MAX_MEMORY; SIZE_MAX: none */
     struct sk_log *log;     /* NULL: quiet (not owned) */
 };
 

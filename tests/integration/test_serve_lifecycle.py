@@ -329,16 +329,17 @@ def test_exit_without_the_peer_closing_ends_within_the_linger_time(serve):
         wait_until(lambda: srv.fd_count() == base, 5, "fds back to baseline")
 
 
-def test_line_framing_unterminated_tail_at_eof_is_not_a_message(serve):
-    # Messages end with "\n": bytes after the last one, then end of stream,
-    # are not answered; the session ends with eof.
+def test_line_framing_unterminated_tail_at_eof_is_a_message(serve):
+    # End of stream ends the last line too (as most line servers do): bytes
+    # after the last "\n", then FIN, are answered; the session ends with eof.
     srv = serve("--framing", "line")
     with srv.connect() as s:
         greet(s, True)
         s.sendall(b"one\ntail without newline")
         s.shutdown(socket.SHUT_WR)
-        assert recv_until(s, b"\x00never") == b"Hello, one!\n"
-    srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=eof messages=1")
+        assert recv_until(s, b"\x00never") == \
+            b"Hello, one!\nHello, tail without newline!\n"
+    srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=eof messages=2")
 
 
 def test_replies_before_a_too_long_line_are_sent_first_with_delay(serve):

@@ -56,3 +56,24 @@ Test(buf, absurd_reserve_fails_cleanly)
     cr_assert_eq(sk_buf_size(&b), 1);
     sk_buf_free(&b);
 }
+
+Test(buf, held_counts_capacity_and_malloc_overhead)
+{
+    /* glibc: 8-byte header, 16-byte granules, 32 at least; mmapped pages
+     * from 128 KiB on. What a limit counts is never less than the content. */
+    cr_assert_eq(sk_alloc_cost(1), 32);
+    cr_assert_eq(sk_alloc_cost(24), 32);
+    cr_assert_eq(sk_alloc_cost(57), 80);
+    cr_assert_eq(sk_alloc_cost(256), 272);
+    cr_assert_eq(sk_alloc_cost(128 * 1024), 128 * 1024 + 4096);
+    struct sk_buf b = {0};
+    cr_assert_eq(sk_buf_held(&b), 0, "an empty buffer holds nothing");
+    cr_assert_eq(sk_buf_append(&b, "x", 1), 0);
+    cr_assert_geq(sk_buf_held(&b), b.cap, "the capacity counts, not the content");
+    char big[5000] = {0};
+    cr_assert_eq(sk_buf_append(&b, big, sizeof big), 0);
+    cr_assert_eq(sk_buf_held(&b), sk_alloc_cost(b.cap));
+    cr_assert_gt(sk_buf_held(&b), sk_buf_size(&b));
+    sk_buf_consume(&b, sk_buf_size(&b));
+    cr_assert_eq(sk_buf_held(&b), 0);
+}
