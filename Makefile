@@ -108,8 +108,9 @@ lint:
 
 # N minutes of mixed load on one server (docs/testing.md, "Soak"); not part of `make test`.
 MINUTES ?= 2
-soak: all
+soak:
 	scripts/deps.sh soak
+	$(MAKE) all
 	SOCKIT_BIN=$(abspath $(BUILD)/sockit) /usr/bin/python3 tests/soak/soak.py --minutes $(MINUTES)
 
 deps:

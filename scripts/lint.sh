@@ -53,6 +53,7 @@ cat "$out/scan.txt"
 nt=$(wc -l < "$out/tidy.txt"); nc=$(wc -l < "$out/cppcheck.txt"); ns=$(wc -l < "$out/scan.txt")
 echo "== lint summary: clang-tidy $nt, cppcheck $nc, scan-build $ns finding(s) (logs in $out/) =="
 for t in tidy cppcheck scan; do
-    [[ -s $out/$t.txt ]] && sed -E 's/.*\[([^]]+)\]$/\1/' "$out/$t.txt" | sort | uniq -c | sed "s/^/  $t: /"
+    [[ -s $out/$t.txt ]] && sed -E 's/.*\[([^]]+)\]$/\1/' "$out/$t.txt" | sort | uniq -c |
+        awk -v t="$t" '{ printf "  %-8s %3d  %s\n", t, $1, $2 }'
 done
 [[ $nt -eq 0 && $nc -eq 0 && $ns -eq 0 && $scan_rc -eq 0 ]]
