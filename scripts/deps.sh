@@ -37,7 +37,7 @@ for p in "${want[@]}"; do
 done
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 
-if [[ $(id -u) -eq 0 ]]; then SUDO=(); elif command -v sudo >/dev/null; then SUDO=(sudo); else
+if [[ $(id -u) -eq 0 ]]; then SUDO=(); elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then SUDO=(sudo -n); else
     echo "sockit: missing packages: ${missing[*]}" >&2
     echo "sockit: install them as root: apt-get install -y ${missing[*]}" >&2
     exit 1

@@ -30,6 +30,7 @@ def fakebin():
 
 
 def run_deps(path, what, as_nobody):
+    """Runs deps.sh with PATH=path; as root, as the user nobody (any other user: as itself)."""
     pre = [shutil.which("setpriv") or "/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] \
         if as_nobody and os.geteuid() == 0 else []
     with open(DEPS, "rb") as script:  # on stdin: the checkout need not be readable by nobody
@@ -38,8 +39,6 @@ def run_deps(path, what, as_nobody):
 
 
 def test_no_root_no_sudo_prints_the_apt_get_line_and_fails(fakebin):
-    if os.geteuid() != 0 and shutil.which("sudo"):
-        pytest.skip("needs root (to drop to nobody) or a machine without sudo")
     r = run_deps(fakebin, "test", as_nobody=True)
     err = r.stderr.decode()
     assert r.returncode == 1, err
@@ -53,20 +52,36 @@ def test_no_root_no_sudo_prints_the_apt_get_line_and_fails(fakebin):
     assert r.stdout == b""
 
 
-def test_with_sudo_installs_through_it(fakebin):
+def fake_sudo(fakebin, rc):
+    """A sudo that logs its arguments; rc 1: one that would ask for a password."""
     log = os.path.join(fakebin, "sudo.log")
     stub = os.path.join(fakebin, "sudo")
     with open(stub, "w") as f:
-        f.write(f'#!/bin/bash\necho "$*" >> {log}\n')
+        f.write(f'#!/bin/bash\necho "$*" >> {log}\nexit {rc}\n')
     os.chmod(stub, 0o755)
     os.chmod(fakebin, 0o777)  # nobody writes sudo.log
+    return log
+
+
+def test_with_sudo_installs_through_it(fakebin):
+    log = fake_sudo(fakebin, 0)
     r = run_deps(fakebin, "test", as_nobody=True)
     assert r.returncode == 0, r.stderr.decode()
     with open(log) as f:
         calls = f.read().splitlines()
-    assert calls[0] == "apt-get update -qq"
-    assert calls[1].startswith("apt-get install -y -qq --no-install-recommends ")
-    assert all(p in calls[1].split() for p in MUST)
+    assert calls[0] == "-n true"  # may we, without a password?
+    assert calls[1] == "-n apt-get update -qq"
+    assert calls[2].startswith("-n apt-get install -y -qq --no-install-recommends ")
+    assert all(p in calls[2].split() for p in MUST)
+
+
+def test_sudo_wanting_a_password_prints_the_line_and_fails(fakebin):
+    log = fake_sudo(fakebin, 1)
+    r = run_deps(fakebin, "test", as_nobody=True)
+    assert r.returncode == 1, r.stderr.decode()
+    assert b"sockit: install them as root: apt-get install -y " in r.stderr
+    with open(log) as f:
+        assert f.read().splitlines() == ["-n true"]  # asked, installed nothing
 
 
 def test_bad_set_is_a_usage_error(fakebin):
