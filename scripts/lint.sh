@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 out=build/lint
 mkdir -p "$out"
 flags=${LINT_FLAGS:?run through make lint}
+for tool in run-clang-tidy clang-tidy cppcheck scan-build clang; do
+    command -v "$tool" >/dev/null || { echo "lint: $tool not found (scripts/deps.sh lint)" >&2; exit 1; }
+done
 mapfile -t files < <(ls lib/*.c src/*.c examples/*.c fuzz/*.c bench/peers/*.c)
 
 # Compile commands, from the Makefile's own flags (-Isrc: fuzz targets use src/ headers).
