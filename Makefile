@@ -3,6 +3,8 @@
 #   make test       unit + integration tests, normal build then ASan+UBSan build
 #   make test-fast  the same, normal build only
 #   make run        install missing build deps, build, start `sockit serve`
+#   make lint       clang-tidy, cppcheck and scan-build; a summary per tool
+#   make soak MINUTES=N   N minutes of mixed load on one server; RSS and fds must stay flat
 #   make SANITIZE=1 ...   use the sanitizer build (output in build/san/)
 #   make CC=clang ...     build with clang
 CC ?= cc
@@ -40,7 +42,7 @@ FUZZ_CLI_OBJ := $(FUZZ_CLI_SRC:%.c=$(BUILD)/obj/%.o)
 
 PYTEST ?= /usr/bin/python3 -m pytest
 
-.PHONY: all test test-fast test-unit test-integration run deps test-deps fuzz clean lint
+.PHONY: all test test-fast test-unit test-integration run deps test-deps fuzz clean lint soak
 
 all: $(BUILD)/sockit $(BUILD)/libsockit.a $(BUILD)/unit_tests $(EX_BIN) $(FUZZ_REPLAY)
 
@@ -98,6 +100,18 @@ fuzz:
 	    mkdir -p build/fuzz-lf/corpus-$$n; \
 	    build/fuzz-lf/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	        build/fuzz-lf/corpus-$$n fuzz/corpus/$$n || exit 1; done
+
+# Static analysis with the build's own flags (docs/testing.md, "Static analysis").
+lint:
+	scripts/deps.sh lint
+	LINT_FLAGS='$(filter-out -MMD -MP -Werror,$(CFLAGS))' scripts/lint.sh
+
+# N minutes of mixed load on one server (docs/testing.md, "Soak"); not part of `make test`.
+MINUTES ?= 2
+soak:
+	scripts/deps.sh soak
+	$(MAKE) all
+	SOCKIT_BIN=$(abspath $(BUILD)/sockit) /usr/bin/python3 tests/soak/soak.py --minutes $(MINUTES)
 
 deps:
 	scripts/deps.sh build

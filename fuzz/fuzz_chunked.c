@@ -46,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t alen, blen;
     int ra = decode(s, n, n ? n : 1, a, &alen);
     int rb = decode(s, n, step, b, &blen);
-    if ((ra < 0) != (rb < 0) || (ra >= 0 && (ra != rb || alen != blen || memcmp(a, b, alen))))
+    if ((ra < 0) != (rb < 0) || (ra >= 0 && (ra != rb || alen != blen || memcmp(a, b, alen) != 0)))
         __builtin_trap();
     free(a);
     free(b);

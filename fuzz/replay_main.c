@@ -19,7 +19,7 @@ static int replay_file(const char *path)
     }
     struct stat st;
     if (fstat(fileno(f), &st) < 0 || st.st_size < 0) {
-        fclose(f);
+        (void)fclose(f); /* read-only: nothing to lose */
         return -1;
     }
     size_t n = (size_t)st.st_size;
@@ -27,10 +27,10 @@ static int replay_file(const char *path)
     uint8_t *buf = malloc(n ? n : 1);
     if (!buf || fread(buf, 1, n, f) != n) {
         free(buf);
-        fclose(f);
+        (void)fclose(f); /* read-only: nothing to lose */
         return -1;
     }
-    fclose(f);
+    (void)fclose(f);
     LLVMFuzzerTestOneInput(buf, n);
     free(buf);
     return 0;
@@ -49,7 +49,12 @@ static int replay_dir(const char *dir, int *count)
         if (e->d_name[0] == '.')
             continue;
         char path[4096];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        int k = snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (k < 0 || (size_t)k >= sizeof path) {
+            fprintf(stderr, "%s/%s: path too long\n", dir, e->d_name);
+            rc = -1;
+            break;
+        }
         struct stat st;
         if (stat(path, &st) < 0)
             continue;

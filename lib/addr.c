@@ -210,7 +210,7 @@ static size_t interleave(const struct addrinfo *ai, const struct addrinfo **out,
     while (n < max && (a || b)) {
         while (a && a->ai_family != fam)
             a = a->ai_next;
-        if (a && n < max) {
+        if (a) { /* n < max: the loop condition */
             out[n++] = a;
             a = a->ai_next;
         }
@@ -228,10 +228,10 @@ static size_t interleave(const struct addrinfo *ai, const struct addrinfo **out,
  * *pending) or a negative code. */
 static int start_attempt(const struct addrinfo *a, bool *pending)
 {
+    *pending = false; /* set on every path: callers may read it before checking fd */
     int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return SK_ERR(errno);
-    *pending = false;
     if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
         return fd;
     if (errno == EINPROGRESS) {

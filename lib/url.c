@@ -105,7 +105,9 @@ static int parse_authority(const char *s, size_t n, struct sk_url *u)
         return SK_ETOOBIG;
     for (size_t i = 0; i < hlen; i++) {
         char c = host[i];
-        u->host[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        u->host[i] = c;
     }
     u->host[hlen] = '\0';
     if (u->host_ipv6) {

@@ -1,24 +1,35 @@
 #!/usr/bin/env bash
 # Installs the Debian packages sockit needs, or says exactly what to install.
 #   scripts/deps.sh build   compiler, make, OpenSSL headers
-#   scripts/deps.sh test    the above plus Criterion, pytest, nginx, openssl CLI
-#   scripts/deps.sh bench   the above plus redis, wrk, hyperfine, gnuplot, curl, wget, node
+#   scripts/deps.sh lint    build plus clang-tidy, cppcheck, scan-build (`make lint`)
+#   scripts/deps.sh test    build and lint plus Criterion, pytest, nginx, openssl CLI, clang
+#   scripts/deps.sh soak    test plus gnuplot (`make soak` draws docs/soak.png)
+#   scripts/deps.sh bench   test plus redis, wrk, hyperfine, gnuplot, curl, wget, node
+# Not root and no sudo: prints the exact apt-get line and exits 1.
 set -euo pipefail
 
 build_pkgs=(gcc make libc6-dev libssl-dev pkg-config)
+# clang-tools: scan-build; clang-tidy: run-clang-tidy too.
+lint_pkgs=(clang clang-tidy clang-tools cppcheck python3)
 test_pkgs=(libcriterion-dev python3 python3-pytest nginx openssl clang libclang-rt-14-dev iproute2 procps curl time)
+soak_pkgs=(gnuplot-nox)
 bench_pkgs=(redis-server redis-tools wrk hyperfine gnuplot-nox wget nodejs time)
 
 want=("${build_pkgs[@]}")
 case "${1:-build}" in
 build) ;;
-test) want+=("${test_pkgs[@]}") ;;
-bench) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
-*) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
+lint) want+=("${lint_pkgs[@]}") ;;
+test) want+=("${lint_pkgs[@]}" "${test_pkgs[@]}") ;;
+soak) want+=("${lint_pkgs[@]}" "${test_pkgs[@]}" "${soak_pkgs[@]}") ;;
+bench) want+=("${lint_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+*) echo "usage: $0 build|lint|test|soak|bench" >&2; exit 2 ;;
 esac
 
 missing=()
+declare -A seen=()
 for p in "${want[@]}"; do
+    [[ -n ${seen[$p]:-} ]] && continue
+    seen[$p]=1
     # nginx, nginx-light and nginx-full all provide the nginx binary.
     if [[ $p == nginx ]] && command -v nginx >/dev/null 2>&1; then continue; fi
     if [[ $p == nodejs ]] && command -v node >/dev/null 2>&1; then continue; fi
@@ -26,7 +37,7 @@ for p in "${want[@]}"; do
 done
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 
-if [[ $(id -u) -eq 0 ]]; then SUDO=(); elif command -v sudo >/dev/null; then SUDO=(sudo); else
+if [[ $(id -u) -eq 0 ]]; then SUDO=(); elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then SUDO=(sudo -n); else
     echo "sockit: missing packages: ${missing[*]}" >&2
     echo "sockit: install them as root: apt-get install -y ${missing[*]}" >&2
     exit 1

@@ -214,7 +214,9 @@ static void on_accept(int lfd)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
+    char *end = NULL;
+    long port = argc >= 2 ? strtol(argv[1], &end, 10) : -1;
+    if (argc < 2 || end == argv[1] || *end || port < 0 || port > 65535) {
         fprintf(stderr, "usage: epoll_server PORT [chunk|line]\n");
         return 2;
     }
@@ -224,11 +226,11 @@ int main(int argc, char **argv)
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
     nstates = rl.rlim_cur > 1048576 ? 1048576 : rl.rlim_cur;
-    states = calloc(nstates, sizeof *states);
+    states = calloc(nstates, sizeof *states); // NOLINT(bugprone-sizeof-expression): an array of pointers
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[1])),
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (!states || bind(lfd, (struct sockaddr *)&a, sizeof a) < 0 || listen(lfd, 4096) < 0) {
         perror("epoll_server");

@@ -14,12 +14,14 @@
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
+    char *end = NULL;
+    long port = argc >= 2 ? strtol(argv[1], &end, 10) : -1;
+    if (argc < 2 || end == argv[1] || *end || port < 0 || port > 65535) {
         fprintf(stderr, "usage: udp_server PORT\n");
         return 2;
     }
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[1])),
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0) {
         perror("udp_server");
