@@ -40,7 +40,7 @@ FUZZ_CLI_OBJ := $(FUZZ_CLI_SRC:%.c=$(BUILD)/obj/%.o)
 
 PYTEST ?= /usr/bin/python3 -m pytest
 
-.PHONY: all test test-fast test-unit test-integration run deps test-deps fuzz clean lint
+.PHONY: all test test-fast test-unit test-integration run deps test-deps fuzz fuzz-net clean lint
 
 all: $(BUILD)/sockit $(BUILD)/libsockit.a $(BUILD)/unit_tests $(EX_BIN) $(FUZZ_REPLAY)
 
@@ -98,6 +98,14 @@ fuzz:
 	    mkdir -p build/fuzz-lf/corpus-$$n; \
 	    build/fuzz-lf/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	        build/fuzz-lf/corpus-$$n fuzz/corpus/$$n || exit 1; done
+
+# Hostile peers against the sanitizer build for MINUTES (tests/hostile/peers.py;
+# SEED=N replays one seed's scripts).
+MINUTES ?= 10
+fuzz-net:
+	$(MAKE) SANITIZE=1 build/san/sockit
+	/usr/bin/python3 tests/hostile/peers.py --sockit build/san/sockit --minutes $(MINUTES) \
+	    --seconds 60 $(if $(SEED),--seed $(SEED))
 
 deps:
 	scripts/deps.sh build
