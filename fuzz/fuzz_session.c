@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -62,19 +63,23 @@ static unsigned take(struct fz *f, unsigned bound)
     return *f->p++ % bound;
 }
 
-static void check(bool ok)
+/* A failed check names itself, so a crash input explains what broke. */
+#define check(c) ((c) ? (void)0 : fail(__LINE__, #c))
+static void fail(int line, const char *what)
 {
-    if (!ok)
-        abort();
+    fprintf(stderr, "fuzz_session.c:%d: check failed: %s\n", line, what);
+    abort();
 }
 
 /* ---- the loop, one iteration at a time on the virtual clock ---- */
 
-static void step(struct fz *f)
+/* Returns the number of io events dispatched. */
+static int step(struct fz *f)
 {
     struct sk_loop *loop = f->w.loop;
     check(sk__backend_wait(loop, 0) >= 0);
     loop->now_ms = f->now;
+    int n = loop->npending;
     for (int i = 0; i < loop->npending; i++) {
         struct sk_io *io = loop->pending[i].io;
         if (io)
@@ -86,6 +91,7 @@ static void step(struct fz *f)
         sk_timer_stop(loop, t);
         t->cb(loop, t);
     }
+    return n;
 }
 
 /* Moves the clock to the next timer (or by `ms` when none is armed). */
@@ -204,15 +210,19 @@ static void peer_write(struct fz *f, struct peer *p)
         (void)!send(p->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
-static void peer_read(struct fz *f, struct peer *p, size_t want)
+/* Returns the number of bytes read. */
+static size_t peer_read(struct fz *f, struct peer *p, size_t want)
 {
+    size_t got = 0;
     while (want > 0) {
         ssize_t k = recv(p->fd, sink, want < sizeof sink ? want : sizeof sink, MSG_DONTWAIT);
         if (k <= 0)
-            return;
+            break;
         check_bytes(f, p, sink, (size_t)k);
         want -= (size_t)k;
+        got += (size_t)k;
     }
+    return got;
 }
 
 static void peer_close(struct peer *p)
@@ -281,22 +291,24 @@ static int setup(struct fz *f)
     return 0;
 }
 
-/* Every peer reads all and sends its FIN: every session must end by itself. */
+/* Every peer reads all and sends its FIN: every session must end by itself.
+ * The clock moves on only when nothing else happens. */
 static void settle(struct fz *f)
 {
-    for (int round = 0; round < 64 && sk__worker_has_sessions(&f->w); round++) {
+    for (int round = 0; round < 5000 && sk__worker_has_sessions(&f->w); round++) {
+        size_t got = 0;
         for (int i = 0; i < MAX_PEERS; i++) {
             struct peer *p = &f->peers[i];
             if (p->fd < 0)
                 continue;
-            peer_read(f, p, SIZE_MAX);
+            got += peer_read(f, p, SIZE_MAX);
             if (!p->fin)
                 shutdown(p->fd, SHUT_WR);
             p->fin = true;
         }
-        step(f);
+        int events = step(f);
         check_worker(f);
-        if (round % 4 == 3)
+        if (got == 0 && events == 0)
             jump(f, 1000);
     }
     check(!sk__worker_has_sessions(&f->w));
