@@ -1,11 +1,16 @@
 /* Fuzz target: the TCP session state machine of `sockit serve` (lib/session.c),
  * in process. One worker is built by hand around a real sk_loop; each session
- * is one end of an AF_UNIX socketpair whose other end the fuzzer plays. The
- * input is a configuration, then a list of operations: accept a session,
- * write bytes (the input's own, or a line just under, at or far over
- * --max-line), read k bytes, FIN, SHUT_RD (our sends fail with EPIPE), close
- * (a reset when input is unread), run the loop once, advance its clock (idle,
- * delay and linger timers fire), stop the server (drain, grace). The loop's
+ * is the server's end of a loopback TCP connection or of an AF_UNIX
+ * socketpair, whose other end the fuzzer plays. TCP has the real semantics;
+ * the AF_UNIX pair reaches what TCP reaches only by a race: after the peer's
+ * SHUT_RD the server's send fails (EPIPE) while its input is still readable,
+ * as when a reset lands between the server's recv and its send. The input
+ * is a configuration, then a list of operations: accept a session (with a
+ * small SO_SNDBUF or not), write bytes (the input's own, or a line just
+ * under, at or far over --max-line), read k bytes, FIN, SHUT_RD, reset
+ * (SO_LINGER 0), close (a reset when input is unread), run the loop once,
+ * advance its clock (idle, delay and linger timers fire), stop the server
+ * (drain, grace). The loop's
  * clock is virtual (lib/internal.h gives the loop's fields): a timer fires
  * when the input says so, not when the machine is slow.
  *
@@ -16,6 +21,7 @@
  * at the end no handle is left in the loop. */
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,27 +163,68 @@ static void check_bytes(struct fz *f, struct peer *p, const char *b, size_t n)
 
 /* ---- the peers ---- */
 
+/* The loopback listener the peers connect through (one per process). */
+static int listener(struct sockaddr_in *addr)
+{
+    static int lfd = -1;
+    static struct sockaddr_in sa;
+    if (lfd < 0) {
+        socklen_t len = sizeof sa;
+        sa = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        check(lfd >= 0 && bind(lfd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+              listen(lfd, 16) == 0 && getsockname(lfd, (struct sockaddr *)&sa, &len) == 0);
+    }
+    *addr = sa;
+    return lfd;
+}
+
+/* A new session: a loopback TCP connection, the server's end handed to
+ * session.c as accept_some() does, with a fuzzer-chosen SO_SNDBUF. */
 static void accept_one(struct fz *f)
 {
     struct peer *p = NULL;
     for (int i = 0; i < MAX_PEERS && !p; i++)
         if (f->peers[i].fd < 0)
             p = &f->peers[i];
-    if (!p || f->w.stopping)
-        return;
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
-        return;
     static const int sndbuf[] = {0, 1, 4096, 32768};
     int sb = sndbuf[take(f, 4)];
+    bool unix_pair = take(f, 2);
+    if (!p || f->w.stopping)
+        return;
+    if (unix_pair) {
+        int sv[2];
+        check(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
+        if (sb)
+            setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sb, sizeof sb);
+        memset(p, 0, sizeof *p);
+        p->fd = sv[1];
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        atomic_fetch_add(&f->srv.open_sessions, 1);
+        sk__session_accepted(&f->w, sv[0], (const struct sockaddr *)&sa);
+        return;
+    }
+    struct sockaddr_in sa;
+    int lfd = listener(&sa);
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    check(c >= 0);
+    if (connect(c, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) {
+        close(c);
+        return;
+    }
+    struct sockaddr_in peer;
+    socklen_t pl = sizeof peer;
+    struct pollfd pfd = {.fd = lfd, .events = POLLIN};
+    int fd = poll(&pfd, 1, 5000) == 1
+                 ? accept4(lfd, (struct sockaddr *)&peer, &pl, SOCK_NONBLOCK | SOCK_CLOEXEC)
+                 : -1;
+    check(fd >= 0);
     if (sb)
-        setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sb, sizeof sb);
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sb, sizeof sb);
     memset(p, 0, sizeof *p);
-    p->fd = sv[1];
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(p - f->peers)),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    p->fd = c;
     atomic_fetch_add(&f->srv.open_sessions, 1); /* as accept_some() does */
-    sk__session_accepted(&f->w, sv[0], (const struct sockaddr *)&sa);
+    sk__session_accepted(&f->w, fd, (const struct sockaddr *)&peer);
 }
 
 static void peer_write(struct fz *f, struct peer *p)
@@ -225,8 +272,13 @@ static size_t peer_read(struct fz *f, struct peer *p, size_t want)
     return got;
 }
 
-static void peer_close(struct peer *p)
+/* A close: FIN, or a reset when input is unread; with rst, always a reset. */
+static void peer_close(struct peer *p, bool rst)
 {
+    if (rst) {
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(p->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
     close(p->fd);
     p->fd = -1;
 }
@@ -291,8 +343,30 @@ static int setup(struct fz *f)
     return 0;
 }
 
+/* Says what a session that did not end was waiting for. */
+static void dump_sessions(const struct fz *f)
+{
+    const struct sk_server_config *c = &f->srv.cfg;
+    fprintf(stderr, "config: framing=%s delay=%u idle=%u max_msg=%zu pause=%zu limit=%zu\n",
+            c->framing == SK_FRAMING_LINE ? "line" : "chunk", c->delay_ms, c->idle_timeout_s,
+            c->max_msg, c->out_pause, c->out_limit);
+    const struct sk__session *lists[2] = {f->w.s_head, f->w.l_head};
+    for (int i = 0; i < 2; i++)
+        for (const struct sk__session *s = lists[i]; s; s = s->next)
+            fprintf(stderr, "session: lingering=%d read_closed=%d exiting=%d paused=%d "
+                    "wr_shut=%d out=%zu in=%zu dq_bytes=%u mask=%u msgs=%llu\n",
+                    s->lingering, s->read_closed, s->exiting, s->paused, s->wr_shut,
+                    sk_buf_size(&s->out), sk_buf_size(&s->in), s->dq_bytes, s->io.mask,
+                    (unsigned long long)s->msgs);
+    fprintf(stderr, "timers: delay=%d idle=%d linger=%d grace=%d stopping=%d\n",
+            sk_timer_armed(&f->w.delay_timer), sk_timer_armed(&f->w.idle_timer),
+            sk_timer_armed(&f->w.linger_timer), sk_timer_armed(&f->w.grace_timer), f->w.stopping);
+}
+
 /* Every peer reads all and sends its FIN: every session must end by itself.
- * The clock moves on only when nothing else happens. */
+ * The clock moves on whenever no reply arrived: an AF_UNIX pair whose peer
+ * has gone reports a hang-up at every poll (TCP does not), so "no event" is
+ * not a usable sign of rest. */
 static void settle(struct fz *f)
 {
     for (int round = 0; round < 5000 && sk__worker_has_sessions(&f->w); round++) {
@@ -306,11 +380,13 @@ static void settle(struct fz *f)
                 shutdown(p->fd, SHUT_WR);
             p->fin = true;
         }
-        int events = step(f);
+        step(f);
         check_worker(f);
-        if (got == 0 && events == 0)
+        if (got == 0)
             jump(f, 1000);
     }
+    if (sk__worker_has_sessions(&f->w))
+        dump_sessions(f);
     check(!sk__worker_has_sessions(&f->w));
 }
 
@@ -327,7 +403,7 @@ static void teardown(struct fz *f)
     }
     for (int i = 0; i < MAX_PEERS; i++)
         if (f->peers[i].fd >= 0)
-            peer_close(&f->peers[i]);
+            peer_close(&f->peers[i], false);
     sk_buf_free(&w->wbuf);
     free(w->rbuf);
 }
@@ -348,7 +424,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     accept_one(f);
     while (f->n > 0) {
-        unsigned op = take(f, 12);
+        unsigned op = take(f, 13);
         struct peer *p = &f->peers[take(f, MAX_PEERS)];
         bool open = p->fd >= 0;
         switch (op) {
@@ -356,12 +432,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 1: case 2: if (open) peer_write(f, p); break;
         case 3: if (open) peer_read(f, p, 1 + take(f, 64) * (size_t)take(f, 64)); break;
         case 4: if (open && !p->fin) { shutdown(p->fd, SHUT_WR); p->fin = true; } break;
-        case 5: if (open) shutdown(p->fd, SHUT_RD); break;
-        case 6: if (open) peer_close(p); break;
+        case 5: if (open) peer_close(p, true); break;
+        case 6: if (open) peer_close(p, false); break;
         case 7: case 8: step(f); break;
         case 9: f->now += take(f, 256); step(f); break;
         case 10: jump(f, 1 + take(f, 256) * 16ull); step(f); break;
         case 11: stop_server(f); break;
+        case 12: if (open) shutdown(p->fd, SHUT_RD); break;
         }
         check_worker(f);
     }
@@ -373,6 +450,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         step(f);
         check_worker(f);
     }
+    if (sk__worker_has_sessions(&f->w))
+        dump_sessions(f);
     check(!sk__worker_has_sessions(&f->w)); /* the grace period bounds a stop */
     teardown(f);
     free(f);

@@ -2,11 +2,13 @@
 """Writes the seed corpus of fuzz/fuzz_session.c (fuzz/corpus/fuzz_session/).
 Input layout: config byte (1 line, 2 delay, 4 idle, 8 small out-limit),
 [delay], [idle], max-line index, pause index, then the first accept's
-SO_SNDBUF index, then operations (op, peer, args) as in LLVMFuzzerTestOneInput."""
+SO_SNDBUF index and transport (0 TCP, 1 AF_UNIX), then operations
+(op, peer, args) as in LLVMFuzzerTestOneInput."""
 import os
 import sys
 
-ACCEPT, WRITE, READ, FIN, SHUTRD, CLOSE, STEP, TICK, JUMP, STOP = 0, 1, 3, 4, 5, 6, 7, 9, 10, 11
+ACCEPT, WRITE, READ, FIN, RST, CLOSE, STEP, TICK, JUMP, STOP, SHUTRD = 0, 1, 3, 4, 5, 6, 7, 9, 10, 11, 12
+TCP, UNIX = 0, 1
 
 
 def raw(peer, data):
@@ -27,23 +29,23 @@ def read(peer, n):
 
 SEEDS = {
     # line framing: a conversation, then exit
-    "line_exit": bytes([1, 4, 2, 0]) + read(0, 9) + raw(0, b"hi\n") + op(STEP) + read(0, 11)
+    "line_exit": bytes([1, 4, 2, 0, TCP]) + read(0, 9) + raw(0, b"hi\n") + op(STEP) + read(0, 11)
     + raw(0, b"exit\n") + op(STEP) + op(STEP) + read(0, 60) + op(FIN) + op(STEP),
     # delay + idle timeout, a tiny send buffer, a run of empty lines
-    "delay_idle": bytes([1 | 2 | 4, 50, 0, 2, 0, 1]) + raw(0, b"\n" * 200) + op(STEP)
+    "delay_idle": bytes([1 | 2 | 4, 50, 0, 2, 0, 1, TCP]) + raw(0, b"\n" * 200) + op(STEP)
     + op(JUMP, 0, 1) + op(STEP) + read(0, 60) + op(TICK, 0, 255) + op(JUMP, 0, 255) + op(STEP),
     # chunk framing, exit, FIN
-    "chunk": bytes([0, 4, 1, 0]) + raw(0, b"hello") + op(STEP) + read(0, 60)
+    "chunk": bytes([0, 4, 1, 0, UNIX]) + raw(0, b"hello") + op(STEP) + read(0, 60)
     + raw(0, b"exit") + op(STEP) + op(JUMP, 0, 200) + op(STEP) + read(0, 60) + op(FIN) + op(STEP),
     # stop while replies wait for their delay
-    "stop_delayed": bytes([2, 100, 4, 2, 0]) + raw(0, b"x") + op(STEP) + op(STOP)
+    "stop_delayed": bytes([2, 100, 4, 2, 0, TCP]) + raw(0, b"x") + op(STEP) + op(STOP)
     + op(JUMP, 0, 1) + op(STEP) + op(JUMP, 0, 1) + op(STEP),
     # a peer that never reads: pause, then the output limit
-    "never_reads": bytes([1 | 8, 4, 0, 1]) + raw(0, b"a\n" * 100) + op(STEP) * 4
-    + raw(0, b"b\n" * 100) + op(STEP) * 4 + op(ACCEPT, 0, 0) + raw(1, b"ok\n") + op(STEP),
+    "never_reads": bytes([1 | 8, 4, 0, 1, TCP]) + raw(0, b"a\n" * 100) + op(STEP) * 4
+    + raw(0, b"b\n" * 100) + op(STEP) * 4 + op(ACCEPT, 0, 0, TCP) + raw(1, b"ok\n") + op(STEP),
     # two sessions, one closes with unread input (a reset)
-    "two_reset": bytes([1, 4, 2, 0]) + op(ACCEPT, 0, 2) + raw(1, b"q\n") + op(STEP)
-    + op(CLOSE, 1) + raw(0, b"w\nexit\n") + op(STEP) + op(STEP) + read(0, 100),
+    "two_reset": bytes([1, 4, 2, 0, TCP]) + op(ACCEPT, 0, 2, UNIX) + raw(1, b"q\n") + op(STEP)
+    + op(RST, 1) + raw(0, b"w\nexit\n") + op(STEP) + op(STEP) + read(0, 100),
 }
 
 
@@ -51,10 +53,14 @@ SEEDS = {
 # and join the corpus once the bug is fixed (make test replays the corpus).
 CRASHES = {
     # heap-use-after-free in on_line_data: complete lines + an over-long line
-    # in one write, and the reply's send fails (EPIPE: the peer shut its
-    # reading side, or closed after reading the greeting)
-    "toolong_shutrd": bytes([1, 3, 2, 0]) + read(0, 9) + synth(0, 13) + op(SHUTRD) + op(STEP),
-    "toolong_close": bytes([1, 3, 2, 0]) + read(0, 9) + synth(0, 13) + op(CLOSE) + op(STEP),
+    # in one write, and the reply's send fails (the peer reset, or closed
+    # after reading the greeting)
+    "toolong_shutrd": bytes([1, 3, 2, 0, UNIX]) + read(0, 9) + synth(0, 13) + op(SHUTRD) + op(STEP),
+    "toolong_close": bytes([1, 3, 2, 0, UNIX]) + read(0, 9) + synth(0, 13) + op(CLOSE) + op(STEP),
+    # clang's UBSan: "applying zero offset to null pointer" in sk_buf_head()
+    # (include/sockit/buf.h), from on_readable with --delay: the worker's
+    # reply buffer w->wbuf was never allocated (gcc's UBSan does not check it)
+    "ubsan_null_plus_zero_delay": bytes([2, 10, 4, 2, 0, TCP]) + raw(0, b"x") + op(STEP),
 }
 
 
