@@ -138,7 +138,7 @@ def test_paused_reader_resumes_and_gets_every_reply_in_order(serve):
         assert recv_exact(s, 9) == b"Welcome!\n"
         t = threading.Thread(target=s.sendall, args=(payload,), daemon=True)
         t.start()
-        wait_paused(srv, s, timeout=20)  # not reading: the server has to pause us
+        wait_paused(srv, s, timeout=20, input_waiting=False)  # not reading: the server has to pause us
         got = recv_exact(s, len(want), timeout=20)
         t.join(10)
         assert got == want
