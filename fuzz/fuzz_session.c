@@ -43,6 +43,7 @@
 struct peer {
     int fd;          /* -1: closed (or never opened) */
     bool fin;        /* shutdown(SHUT_WR) done */
+    bool shut_rd;    /* shutdown(SHUT_RD) done: it reads nothing more */
     size_t lines;    /* lines received */
     size_t col;      /* bytes of the current line */
     char head[24];   /* its first bytes */
@@ -54,6 +55,7 @@ struct fz {
     struct sk__worker w;
     struct peer peers[MAX_PEERS];
     uint64_t now;
+    unsigned real_waits; /* wait_tcp() calls */
     const uint8_t *p;
     size_t n;
 };
@@ -363,6 +365,25 @@ static void dump_sessions(const struct fz *f)
             sk_timer_armed(&f->w.linger_timer), sk_timer_armed(&f->w.grace_timer), f->w.stopping);
 }
 
+/* TCP's own timers (delayed ACKs, window probes) run on the real clock: a
+ * session with output queued may have to wait for one before its socket
+ * takes more. Waits (at most 50 ms, 5 s per input) until one of those
+ * sockets is writable; false when none is, or none became so. */
+static bool wait_tcp(struct fz *f)
+{
+    struct pollfd pfd[MAX_PEERS];
+    nfds_t n = 0;
+    const struct sk__session *lists[2] = {f->w.s_head, f->w.l_head};
+    for (int i = 0; i < 2; i++)
+        for (const struct sk__session *s = lists[i]; s && n < MAX_PEERS; s = s->next)
+            if (sk_buf_size(&s->out) > 0)
+                pfd[n++] = (struct pollfd){.fd = s->io.fd, .events = POLLOUT};
+    if (n == 0 || f->real_waits >= 100)
+        return false;
+    f->real_waits++;
+    return poll(pfd, n, 50) > 0;
+}
+
 /* Every peer reads all and sends its FIN: every session must end by itself.
  * The clock moves on whenever no reply arrived: an AF_UNIX pair whose peer
  * has gone reports a hang-up at every poll (TCP does not), so "no event" is
@@ -373,6 +394,8 @@ static void settle(struct fz *f)
         size_t got = 0;
         for (int i = 0; i < MAX_PEERS; i++) {
             struct peer *p = &f->peers[i];
+            if (p->fd >= 0 && p->shut_rd)
+                peer_close(p, false); /* it reads no more: its session waits for it */
             if (p->fd < 0)
                 continue;
             got += peer_read(f, p, SIZE_MAX);
@@ -382,7 +405,7 @@ static void settle(struct fz *f)
         }
         step(f);
         check_worker(f);
-        if (got == 0)
+        if (got == 0 && !wait_tcp(f))
             jump(f, 1000);
     }
     if (sk__worker_has_sessions(&f->w))
@@ -438,7 +461,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 9: f->now += take(f, 256); step(f); break;
         case 10: jump(f, 1 + take(f, 256) * 16ull); step(f); break;
         case 11: stop_server(f); break;
-        case 12: if (open) shutdown(p->fd, SHUT_RD); break;
+        case 12: if (open) { shutdown(p->fd, SHUT_RD); p->shut_rd = true; } break;
         }
         check_worker(f);
     }
