@@ -93,7 +93,7 @@ FUZZ_SECONDS ?= 30
 fuzz:
 	@mkdir -p build/fuzz-lf
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
-	    clang -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Ilib -Isrc -fsanitize=fuzzer,address,undefined \
+	    clang -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Ilib -Isrc -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	        -o build/fuzz-lf/$$n $$f $(LIB_SRC) $(FUZZ_CLI_SRC) -pthread $(LDLIBS) || exit 1; \
 	    mkdir -p build/fuzz-lf/corpus-$$n; \
 	    build/fuzz-lf/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
