@@ -338,6 +338,13 @@ def run(sockit, config, seconds, seed, peers=12, out=sys.stdout):
     try:
         base = srv.fd_count()
         good.start()
+        # The good client is in (and holds its --max-conns slot) before the peers come.
+        limit = time.monotonic() + 15
+        while good.count == 0 and not good.errors and time.monotonic() < limit:
+            time.sleep(0.01)  # polling a condition with a deadline
+        if good.count == 0:
+            raise Failure(f"config={config} seed={seed}: good client never answered: "
+                          f"{good.errors} {list(srv.tail)[-5:]}")
         deadline = time.monotonic() + seconds
 
         def worker(k):
