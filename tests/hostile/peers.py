@@ -416,9 +416,10 @@ def main():
     a = ap.parse_args()
     configs = list(CONFIGS) if a.config == "all" else [a.config]
     seed = a.seed if a.seed is not None else random.randrange(1 << 32)
-    failed = 0
-    rounds = 1
-    start = time.monotonic()
+    if a.minutes:  # a round of every configuration fits in the time asked for
+        a.seconds = min(a.seconds, max(5.0, a.minutes * 60 / len(configs)))
+    failed = runs = 0
+    end = time.monotonic() + (a.minutes or 0) * 60
     while True:
         for c in configs:
             try:
@@ -426,11 +427,13 @@ def main():
             except Failure as e:
                 failed += 1
                 print(f"FAIL {e}", flush=True)
-        if not a.minutes or time.monotonic() - start >= a.minutes * 60:
+            runs += 1
+            if a.minutes and time.monotonic() >= end:
+                break
+        if not a.minutes or time.monotonic() >= end:
             break
         seed += 1  # --minutes: new scripts every round
-        rounds += 1
-    print(f"hostile peers: {len(configs)} configurations x {rounds} rounds, {failed} failed")
+    print(f"hostile peers: {runs} runs ({len(configs)} configurations), {failed} failed")
     return 1 if failed else 0
 
 
