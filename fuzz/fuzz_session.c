@@ -10,12 +10,13 @@
  * under, at or far over --max-line), read k bytes, FIN, SHUT_RD, reset
  * (SO_LINGER 0), close (a reset when input is unread), run the loop once,
  * advance its clock (idle, delay and linger timers fire), stop the server
- * (drain, grace). The loop's
- * clock is virtual (lib/internal.h gives the loop's fields): a timer fires
- * when the input says so, not when the machine is slow.
+ * (drain, grace). The loop's clock is virtual (lib/internal.h gives the
+ * loop's fields; lib/server_int.h the worker's): a timer fires when the
+ * input says so, not when the machine is slow. No test hook in the library.
  *
- * Checks: the sanitizers; the worker's counts match its lists; a session
- * with output queued waits for POLLOUT; in line framing every line a peer
+ * Checks: the sanitizers; the worker's counts match its lists and the
+ * --max-conns counter; output stays within its limit; a session with output
+ * queued waits for POLLOUT; in line framing every line a peer
  * receives is the greeting, a reply or the error line; once every peer has
  * read everything and sent its FIN, every session ends without a server stop;
  * at the end no handle is left in the loop. */
