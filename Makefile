@@ -40,7 +40,7 @@ FUZZ_CLI_OBJ := $(FUZZ_CLI_SRC:%.c=$(BUILD)/obj/%.o)
 
 PYTEST ?= /usr/bin/python3 -m pytest
 
-.PHONY: all test test-fast test-unit test-integration run deps test-deps fuzz fuzz-net clean lint
+.PHONY: all test test-fast test-unit test-integration run deps test-deps fuzz clean lint
 
 all: $(BUILD)/sockit $(BUILD)/libsockit.a $(BUILD)/unit_tests $(EX_BIN) $(FUZZ_REPLAY)
 
@@ -102,6 +102,7 @@ fuzz:
 # Hostile peers against the sanitizer build for MINUTES (tests/hostile/peers.py;
 # SEED=N replays one seed's scripts).
 MINUTES ?= 10
+.PHONY: fuzz-net
 fuzz-net:
 	$(MAKE) SANITIZE=1 build/san/sockit
 	/usr/bin/python3 tests/hostile/peers.py --sockit build/san/sockit --minutes $(MINUTES) \
