@@ -95,7 +95,7 @@ FUZZ_SECONDS ?= 30
 fuzz:
 	@mkdir -p build/fuzz-lf
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
-	    clang -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Ilib -Isrc -fsanitize=fuzzer,address,undefined \
+	    clang -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Ilib -Isrc -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	        -o build/fuzz-lf/$$n $$f $(LIB_SRC) $(FUZZ_CLI_SRC) -pthread $(LDLIBS) || exit 1; \
 	    mkdir -p build/fuzz-lf/corpus-$$n; \
 	    build/fuzz-lf/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
@@ -107,11 +107,20 @@ lint:
 	LINT_FLAGS='$(filter-out -MMD -MP -Werror,$(CFLAGS))' scripts/lint.sh
 
 # N minutes of mixed load on one server (docs/testing.md, "Soak"); not part of `make test`.
-MINUTES ?= 2
+soak: MINUTES ?= 2
 soak:
 	scripts/deps.sh soak
 	$(MAKE) all
 	SOCKIT_BIN=$(abspath $(BUILD)/sockit) /usr/bin/python3 tests/soak/soak.py --minutes $(MINUTES)
+
+# Hostile peers against the sanitizer build for MINUTES (tests/hostile/peers.py;
+# SEED=N replays one seed's scripts).
+.PHONY: fuzz-net
+fuzz-net: MINUTES ?= 10
+fuzz-net:
+	$(MAKE) SANITIZE=1 build/san/sockit
+	/usr/bin/python3 tests/hostile/peers.py --sockit build/san/sockit --minutes $(MINUTES) \
+	    --seconds 60 $(if $(SEED),--seed $(SEED))
 
 deps:
 	scripts/deps.sh build

@@ -14,7 +14,8 @@ struct sk_buf {
 };
 
 static inline size_t sk_buf_size(const struct sk_buf *b) { return b->len - b->off; }
-static inline const char *sk_buf_head(const struct sk_buf *b) { return b->data + b->off; }
+/* An empty, never-allocated buffer has no data: NULL, not NULL + 0 (undefined). */
+static inline const char *sk_buf_head(const struct sk_buf *b) { return b->data ? b->data + b->off : NULL; }
 
 /* What malloc really takes for a block of n bytes (glibc: an 8-byte header,
  * 16-byte granules, 32 bytes at least; from 128 KiB on, whole mmapped

@@ -198,6 +198,63 @@ def wait_until(pred, timeout=10.0, what="condition", interval=0.02):
         time.sleep(interval)
 
 
+def _server_socket(srv, sock):
+    """The server's end of the connection `sock` as the kernel reports it in
+    /proc/net/tcp{,6}: (state, unsent bytes, unread bytes), or None."""
+    peer_port = sock.getsockname()[1]
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(name) as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                local, remote = fields[1], fields[2]
+                if (int(local.rsplit(":", 1)[1], 16) == srv.port
+                        and int(remote.rsplit(":", 1)[1], 16) == peer_port):
+                    tx, rx = fields[4].split(":")
+                    return int(fields[3], 16), int(tx, 16), int(rx, 16)
+    return None
+
+
+TCP_CLOSE_WAIT = 8
+
+
+def wait_read_by_server(srv, socks, timeout=10.0):
+    """Waits until the server has read everything sent on each of socks
+    (its socket's receive queue is empty)."""
+    def done():
+        return all((_server_socket(srv, s) or (0, 0, 0))[2] == 0 for s in socks)
+    wait_until(done, timeout, "the server to read what was sent")
+
+
+def wait_fin_seen(srv, socks, timeout=10.0):
+    """Waits until the server's end of each of socks has our FIN (CLOSE_WAIT)."""
+    def done():
+        return all((_server_socket(srv, s) or (0, 0, 0))[0] == TCP_CLOSE_WAIT for s in socks)
+    wait_until(done, timeout, "the server's socket to see our FIN")
+
+
+def wait_paused(srv, sock, timeout=10.0, polls=5, input_waiting=True):
+    """Waits until the server can do no more for sock without our reading:
+    its socket's queues have not moved for `polls` polls in a row, with
+    input left unread on its side (the server stopped reading) unless
+    input_waiting is False (it may also have read everything)."""
+    seen = []
+
+    def stalled():
+        st = _server_socket(srv, sock)
+        seen.append(st[1:] if st else None)
+        tail = seen[-polls:]
+        return (len(tail) == polls and len(set(tail)) == 1 and tail[0] is not None
+                and (tail[0][1] > 0 or not input_waiting))
+    wait_until(stalled, timeout, "the server to stop reading (paused)")
+
+
+def wait_writable(sock, timeout=1.0):
+    """Waits until sock can take more bytes (or timeout); True if it can."""
+    import select
+    return bool(select.select([], [sock], [], timeout)[1])
+
+
 def wait_fds(srv, baseline, timeout=10.0):
     """Waits until the server's open fd count is back to `baseline`."""
     last = []

@@ -8,7 +8,8 @@ import threading
 import time
 
 from conftest import (SANITIZED, GoodClient, cpu_seconds, recv_exact, recv_until, wait_fds,
-                      wait_until)
+                      wait_fin_seen, wait_paused, wait_read_by_server, wait_until,
+                      wait_writable)
 
 # RSS growth allowed while under attack. The real bound is a few hundred KiB
 # per peer (pending output pauses reading at 256 KiB); an unbounded server
@@ -67,10 +68,13 @@ def test_slowloris_byte_a_second_line_mode(serve):
     try:
         for s in slow:
             greet(s)
-        for ch in b"slow":  # one byte a second on every slow connection
+        for ch in b"slow":  # one byte at a time on every slow connection...
             for s in slow:
                 s.sendall(bytes([ch]))
-            time.sleep(1.0)
+            wait_read_by_server(srv, slow)
+            # ...paced by the good client: 100 replies to it between bytes
+            c = good.count
+            wait_until(lambda: good.count >= c + 100 or good.errors, 20, "good client replies")
         assert good.count > 0 and not good.errors
         for s in slow:
             s.sendall(b"\n")
@@ -137,14 +141,16 @@ def test_peer_that_never_reads_is_paused(serve):
                     stalled_since = time.monotonic()
                 elif time.monotonic() - stalled_since > 1.0:
                     break  # the server stopped reading from us
-                time.sleep(0.01)
+                wait_writable(s, 0.05)
             except OSError:
                 closed = True  # closed past the hard bound: also fine
                 break
         assert closed or stalled_since is not None, \
             f"server kept reading: {sent} bytes accepted in 3 s"
         assert sent < (64 << 20), f"server took {sent} bytes without our reading a reply"
-        time.sleep(0.3)
+        wait_paused(srv, s)
+        c = good.count  # the others are still served while we are paused
+        wait_until(lambda: good.count >= c + 3 or good.errors, 5, "good client progress")
         assert srv.proc.poll() is None
         rss = srv.rss_kib()
         assert rss - rss0 < RSS_SLACK_KIB, f"RSS grew {rss - rss0} KiB"
@@ -250,16 +256,16 @@ def test_reset_while_a_delayed_reply_waits_does_not_spin(serve):
         greet(s, line=False)
         s.sendall(b"m%d" % i)
         peers.append(s)
-    time.sleep(0.1)
+    wait_read_by_server(srv, peers)
     for s in peers:
         s.shutdown(socket.SHUT_WR)
-    time.sleep(0.1)
+    wait_fin_seen(srv, peers)
     c0 = cpu_seconds(srv.proc.pid)
     for s in peers:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         s.close()
     srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=reset messages=1", count=3, timeout=1.0)
-    time.sleep(0.5)
+    time.sleep(0.5)  # a measurement window, not a synchronisation
     used = cpu_seconds(srv.proc.pid) - c0
     assert used < 0.2, f"server used {used:.2f}s of CPU in 0.5s with nothing to do"
     with srv.connect() as s:  # and it still serves
@@ -288,7 +294,8 @@ def test_never_reading_peers_with_delay_stay_bounded(serve):
             except BlockingIOError:
                 pass  # paused: the kernel buffers are full
             peers.append(s)
-        time.sleep(0.5)
+        for s in peers:
+            wait_paused(srv, s)
         grown = srv.rss_kib() - rss0
         limit = (3 if SANITIZED else 2) * 1024 * len(peers)
         assert grown < limit, f"RSS grew {grown} KiB for {len(peers)} peers"

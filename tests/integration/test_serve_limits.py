@@ -9,7 +9,8 @@ import threading
 import time
 
 from conftest import (SANITIZED, SOCKIT, GoodClient, cpu_seconds, raise_nofile, recv_exact,
-                      recv_until, wait_fds, wait_until)
+                      recv_until, wait_fds, wait_paused, wait_read_by_server, wait_until,
+                      wait_writable)
 
 
 def low_nofile(n):
@@ -41,7 +42,7 @@ def test_out_of_fds_does_not_spin_and_recovers(serve):
         srv.wait_log(r"accept: Too many open files")
         # Waiting connections must not make the server spin.
         c0 = cpu_seconds(srv.proc.pid)
-        time.sleep(1.0)
+        time.sleep(1.0)  # a measurement window, not a synchronisation
         used = cpu_seconds(srv.proc.pid) - c0
         assert used < 0.3, f"server used {used:.2f}s of CPU in 1s while out of fds"
         # Pausing is logged, but not once per retry.
@@ -137,7 +138,7 @@ def test_paused_reader_resumes_and_gets_every_reply_in_order(serve):
         assert recv_exact(s, 9) == b"Welcome!\n"
         t = threading.Thread(target=s.sendall, args=(payload,), daemon=True)
         t.start()
-        time.sleep(1.0)  # not reading: the server has to pause us
+        wait_paused(srv, s, timeout=20, input_waiting=False)  # not reading: the server has to pause us
         got = recv_exact(s, len(want), timeout=20)
         t.join(10)
         assert got == want
@@ -160,7 +161,7 @@ def test_paused_never_reader_closed_by_idle_timeout(serve):
             try:
                 s.send(b"\n" * 65536)
             except BlockingIOError:
-                time.sleep(0.01)
+                wait_writable(s, 0.05)
         srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=idle-timeout", timeout=5)
     finally:
         s.close()
@@ -177,8 +178,8 @@ def test_idle_connections_cost_little_memory(serve):
         for _ in range(100):
             socks.append(srv.connect())
         for s in socks:
-            recv_exact(s, 8)
-        time.sleep(0.2)
+            recv_exact(s, 8)  # greeted: the session exists
+        base = srv.fd_count()
         rss0 = srv.rss_kib()
         more = []
         for _ in range(3000):
@@ -186,7 +187,7 @@ def test_idle_connections_cost_little_memory(serve):
         for s in more:
             assert recv_exact(s, 8) == b"Welcome!"
         socks += more
-        time.sleep(0.2)
+        wait_fds(srv, base + len(more))
         per_conn = (srv.rss_kib() - rss0) * 1024 / 3000
     finally:
         for s in socks:
@@ -206,17 +207,16 @@ def test_short_partial_line_does_not_keep_a_read_sized_buffer(serve):
     try:
         for s in socks:
             assert recv_exact(s, 9) == b"Welcome!\n"
-        time.sleep(0.2)
         rss0 = srv.rss_kib()
         for s in socks:
             s.sendall(b"x")
-        time.sleep(0.1)
+        wait_read_by_server(srv, socks)
         for s in socks:
             s.sendall(b"a" * 60000 + b"\n" + b"y")
         want = b"Hello, x" + b"a" * 60000 + b"!\n"
         for s in socks:
             assert recv_exact(s, len(want), timeout=10) == want
-        time.sleep(0.3)
+        wait_read_by_server(srv, socks)  # the "y" after each line too
         per_conn = (srv.rss_kib() - rss0) * 1024 / len(socks)
         # And the pending byte is still there: it starts the next message.
         socks[0].sendall(b"z\n")

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import SOCKIT, recv_exact, recv_until, run_sockit, wait_until
+from conftest import SOCKIT, recv_exact, recv_until, run_sockit, wait_read_by_server, wait_until
 
 
 def greet(s, line=False):
@@ -127,12 +127,12 @@ def test_line_framing_crlf_split_across_reads_and_lone_cr_kept(serve):
         greet(s, line=True)
         for part in (b"0123456789", b"\r", b"\n"):  # the limit, its \r\n split up
             s.sendall(part)
-            time.sleep(0.05)
+            wait_read_by_server(srv, [s])  # each part in a read of its own
         assert recv_exact(s, 19) == b"Hello, 0123456789!\n"
         s.sendall(b"a\rb\n")  # a \r inside a message is data
         assert recv_exact(s, 12) == b"Hello, a\rb!\n"
         s.sendall(b"exit\r")
-        time.sleep(0.05)
+        wait_read_by_server(srv, [s])
         s.sendall(b"\n")
         assert recv_until(s, b"\x00never") == b""
     srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=exit messages=2")
@@ -230,10 +230,10 @@ def test_max_conns_busy_line_survives_a_peer_that_already_sent(serve):
     srv = serve("--max-conns", "1", "--framing", "line")
     with srv.connect() as held:
         assert recv_exact(held, 9) == b"Welcome!\n"
-        for _ in range(20):
+        for i in range(20):
             with srv.connect() as extra:
                 extra.sendall(b"hello\n" * 100)
-                time.sleep(0.02)
+                srv.wait_log(r"refuse .* reason=max-conns", count=i + 1)
                 got = recv_until(extra, b"\x00never", timeout=5)
                 assert got == b"Error: server busy, too many connections\n"
         ask(held, b"fine", line=True)
