@@ -5,8 +5,11 @@
 #   make run        install missing build deps, build, start `sockit serve`
 #   make SANITIZE=1 ...   use the sanitizer build (output in build/san/)
 #   make CC=clang ...     build with clang
+#   make FAULT=1 [SANITIZE=1]  fault-injection build/fault[-san]/sockit (docs/testing.md)
+#   make torture          every k of every fault scenario (tests/torture/)
 CC ?= cc
 SANITIZE ?=
+FAULT ?=
 
 ifeq ($(SANITIZE),1)
 BUILD := build/san
@@ -18,9 +21,22 @@ SANFLAGS :=
 OPT := -O2
 endif
 
+# Fault-injection build: every function named X(...) in tests/fault/fault.c
+# is linked with --wrap, and the shim goes into libsockit.a.
+comma := ,
+ifeq ($(FAULT),1)
+BUILD := $(BUILD:build%=build/fault%)
+BUILD := $(subst fault/san,fault-san,$(BUILD))
+LP := (
+FAULT_FUNCS := $(patsubst X$(LP)%$(comma),%,$(filter X$(LP)%$(comma),$(file <tests/fault/fault.c)))
+LDFLAGS_FAULT := $(foreach f,$(FAULT_FUNCS),-Wl,--wrap=$(f))
+FAULT_OBJ := $(BUILD)/obj/tests/fault/fault.o
+.DEFAULT_GOAL := $(BUILD)/sockit
+endif
+
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) -Iinclude -Ilib -pthread -MMD -MP $(SANFLAGS) $(EXTRA_CFLAGS)
-LDFLAGS := -pthread $(SANFLAGS)
+LDFLAGS := -pthread $(SANFLAGS) $(LDFLAGS_FAULT)
 LDLIBS := -lssl -lcrypto
 
 LIB_SRC := $(sort $(wildcard lib/*.c lib/util/*.c))
@@ -29,7 +45,7 @@ UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 EX_SRC := $(sort $(wildcard examples/*.c))
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(FAULT_OBJ)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
 EX_BIN := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)

@@ -1,0 +1,520 @@
+#!/usr/bin/python3
+"""Fault-injection ("torture") driver for the build/fault-san/sockit build.
+
+For each scenario it counts N, the wrapped calls a fault-free run makes
+(SOCKIT_FAULT_COUNT), then runs it again for k = 1..N with SOCKIT_FAULT=k,
+so that the k-th call fails once, and checks what every run must do:
+no death by signal, no hang, a failure is one "sockit: ..." line with a
+documented exit status, success only with correct output, a failed fetch
+leaves the folder as it was, a server keeps serving and exits 0 on SIGTERM,
+no sanitizer report, no descriptor left open. See docs/testing.md.
+
+    tests/torture/torture.py [--all] [--scenario NAME]... [--cap K --stride S]
+"""
+import argparse
+import concurrent.futures
+import http.server
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import conftest  # noqa: E402  (the Server helper of the integration tests)
+import nginx_util  # noqa: E402  (make_certs)
+
+SOCKIT = os.path.abspath(os.environ.get("SOCKIT_FAULT_BIN")
+                         or os.path.join(ROOT, "build", "fault-san", "sockit"))
+conftest.SOCKIT = SOCKIT
+TIMEOUT = 20.0            # any one run of a command; longer is a hang
+SANITIZER = ("Sanitizer", "runtime error:")
+BODY = b"".join(b"%05d sockit torture body\n" % i for i in range(1500))  # 37.5 KB
+OLD = b"the file as it was before the fetch\n"
+
+
+class Run:
+    """One run of a scenario with SOCKIT_FAULT=k: what failed, what is wrong."""
+
+    def __init__(self, k):
+        self.k = k
+        self.calls = 0
+        self.failed = "-"
+        self.problems = []
+
+    def bad(self, what):
+        self.problems.append(what)
+
+    def read_report(self, path):
+        try:
+            with open(path) as f:
+                rep = dict(line.split(" ", 1) for line in f.read().splitlines())
+        except OSError:
+            rep = {}
+        self.failed = rep.get("failed", "-").strip()
+        if "calls" not in rep:
+            if not self.problems:  # a signal or a sanitizer says it already
+                self.bad("no fault report at exit (did not exit through exit())")
+            return
+        self.calls = int(rep["calls"])
+        if rep.get("fds", "0").strip() != "0":
+            self.bad(f"{rep['fds'].strip()} descriptor(s) left open at exit")
+
+
+def fault_env(k, report, **extra):
+    env = dict(os.environ, SOCKIT_FAULT=str(k), SOCKIT_FAULT_COUNT=report,
+               ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
+               UBSAN_OPTIONS="print_stacktrace=1")
+    env.update(extra)
+    return env
+
+
+def check_stderr(run, rc, err_lines, statuses, reported=False):
+    """The checks shared by every command: signal, sanitizer, exit status,
+    the one-line message of a failure (unless the output reported it)."""
+    san = [line for line in err_lines if any(s in line for s in SANITIZER)]
+    if san:
+        run.bad("sanitizer: " + san[0].strip())
+    if rc < 0:
+        run.bad(f"killed by signal {signal.Signals(-rc).name}")
+    elif rc != 0 and not san:
+        if rc not in statuses:
+            run.bad(f"exit {rc} is not a documented failure status {sorted(statuses)}")
+        msgs = [line for line in err_lines if line.startswith("sockit: ")]
+        if len(msgs) != 1 and not (reported and not msgs):
+            run.bad(f"failure with {len(msgs)} 'sockit: ' lines: {err_lines[-3:]}")
+
+
+def run_command(k, args, statuses, cwd=None, reported=None, **extra_env):
+    """Runs one sockit command with the fault at k; returns (Run, rc, out).
+    reported(stdout): the failure is in the output, so needs no message."""
+    run = Run(k)
+    with tempfile.TemporaryDirectory(prefix="torture-") as tmp:
+        report = os.path.join(tmp, "report")
+        try:
+            p = subprocess.run([SOCKIT] + args, env=fault_env(k, report, **extra_env),
+                               stdin=subprocess.DEVNULL, capture_output=True,
+                               timeout=TIMEOUT, cwd=cwd)
+        except subprocess.TimeoutExpired as e:
+            run.bad(f"hang: no exit within {TIMEOUT:.0f} s; stderr "
+                    f"{(e.stderr or b'')[-200:]!r}")
+            return run, None, b""
+        err_lines = p.stderr.decode("utf-8", "replace").splitlines()
+        check_stderr(run, p.returncode, err_lines, statuses,
+                     bool(reported and reported(p.stdout)))
+        run.read_report(report)
+        run.stderr = err_lines
+        return run, p.returncode, p.stdout
+
+
+# --- servers the scenarios talk to --------------------------------------
+
+def start_plain_server(*args):
+    """A fault-free sockit serve (SOCKIT_FAULT unset) for client and bench."""
+    env = dict(os.environ)
+    env.pop("SOCKIT_FAULT", None)
+    return conftest.Server(list(args) + ["--quiet"], env=env)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    """/start redirects to /body, which is sent chunked in uneven pieces."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        if self.path == "/start":
+            self.send_response(302)
+            self.send_header("Location", "/body")
+            self.send_header("Content-Length", "0")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        off, size = 0, 1000
+        while off < len(BODY):
+            piece = BODY[off:off + size]
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            off, size = off + len(piece), size * 2 + 7
+        self.wfile.write(b"0\r\n\r\n")
+
+
+class HttpServer:
+    def __init__(self, tls_dir=None):
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.scheme, self.cafile = "http", None
+        if tls_dir:
+            certs = nginx_util.make_certs(tls_dir)
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(certs["cert"], certs["key"])
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True,
+                                                do_handshake_on_connect=False)
+            self.scheme, self.cafile = "https", certs["ca"]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"{self.scheme}://127.0.0.1:{self.httpd.server_address[1]}/start"
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+# --- talking to a server under test ---------------------------------------
+
+def session(addr, framing, msgs, timeout=5.0):
+    """One greeting session; returns None when every reply was right, else
+    what went wrong ('closed ...' when the server ended it early)."""
+    term = b"\n" if framing == "line" else b""
+    try:
+        with socket.create_connection(addr, timeout=timeout) as s:
+            buf = [b""]
+
+            def expect(want):
+                while len(buf[0]) < len(want):
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        raise EOFError
+                    buf[0] += chunk
+                got, buf[0] = buf[0][:len(want)], buf[0][len(want):]
+                if got != want:
+                    raise ValueError(f"wrong bytes {got!r}, wanted {want!r}")
+
+            expect(b"Welcome!" + term)
+            if term:  # line framing: pipelined
+                s.sendall(b"".join(m + term for m in msgs))
+                for m in msgs:
+                    expect(b"Hello, %s!\n" % m)
+            else:     # chunk framing: one message per reply
+                for m in msgs:
+                    s.sendall(m)
+                    expect(b"Hello, %s!" % m)
+            s.sendall(b"exit" + term)
+            return None
+    except EOFError:
+        return "closed"
+    except ValueError as e:
+        return str(e)
+    except socket.timeout:
+        return f"no reply within {timeout:.0f} s"
+    except OSError as e:
+        return f"closed ({e.__class__.__name__})"
+
+
+def serving(addr, framing, tries=3):
+    """The server answers a new client: a fault may spoil one try, not all."""
+    last = None
+    for _ in range(tries):
+        last = session(addr, framing, [b"check"])
+        if last is None:
+            return None
+    return last
+
+
+def stop_server(run, srv, what):
+    """SIGTERM must end the server with 0; then its stderr and report count."""
+    try:
+        rc = srv.stop(signal.SIGTERM, timeout=10)
+    except AssertionError:
+        run.bad(f"{what}: did not exit within 10 s of SIGTERM")
+        return
+    with srv.cond:
+        lines = list(srv.lines)
+    check_stderr(run, rc, lines, {1})
+    if rc != 0 and rc > 0:
+        run.bad(f"{what}: exit {rc} after SIGTERM, not 0")
+
+
+# --- scenarios ---------------------------------------------------------------
+
+class Scenario:
+    name = "?"
+
+    def setup(self):
+        pass
+
+    def teardown(self):
+        pass
+
+
+class ClientTcp(Scenario):
+    name = "client-tcp"
+    udp = False
+
+    def setup(self):
+        self.srv = start_plain_server(*(["--udp"] if self.udp else []))
+
+    def teardown(self):
+        self.srv.stop()
+
+    def run(self, k):
+        addr = f"127.0.0.1:{self.srv.port}"
+        args = ["client", addr, "hi", "there", "--timeout", "2"]
+        want = b"Welcome!\nHello, hi!\nHello, there!\n"
+        if self.udp:
+            args.insert(1, "--udp")
+            want = b"Hello, hi!\nHello, there!\n"
+        run, rc, out = run_command(k, args, {1})
+        if rc == 0 and out != want:
+            run.bad(f"exit 0 with wrong output {out[:80]!r}")
+        return run
+
+
+class ClientUdp(ClientTcp):
+    name = "client-udp"
+    udp = True
+
+
+class Fetch(Scenario):
+    """fetch over a redirect to a chunked body into DIR/out.bin."""
+    statuses = {1, 3, 4, 5, 7, 8, 9, 10}
+
+    def __init__(self, tls, existing, sync):
+        self.tls, self.existing, self.sync = tls, existing, sync
+        self.name = "fetch-%s-%s%s" % ("https" if tls else "http",
+                                       "existing" if existing else "new",
+                                       "-sync" if sync else "")
+
+    def setup(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="torture-fetch-")
+        self.http = HttpServer(os.path.join(self.tmp.name, "tls") if self.tls else None)
+
+    def teardown(self):
+        self.http.stop()
+        self.tmp.cleanup()
+
+    def run(self, k):
+        d = tempfile.mkdtemp(dir=self.tmp.name)
+        out = os.path.join(d, "out.bin")
+        if self.existing:
+            with open(out, "wb") as f:
+                f.write(OLD)
+        args = ["fetch", self.http.url, "-o", out, "--max-time", "10"]
+        args += ["--cacert", self.http.cafile] if self.tls else []
+        args += ["--sync"] if self.sync else []
+        run, rc, stdout = run_command(k, args, self.statuses, cwd=d)
+        left = sorted(os.listdir(d))
+        if rc == 0:
+            if left != ["out.bin"] or open(out, "rb").read() != BODY:
+                run.bad(f"exit 0 but the folder holds {left} "
+                        f"({os.path.getsize(out) if os.path.exists(out) else '-'} bytes)")
+        elif rc is not None:
+            if self.existing:
+                if left != ["out.bin"] or open(out, "rb").read() != OLD:
+                    run.bad(f"failed fetch changed the folder: {left}"
+                            + ("" if not os.path.exists(out) else
+                               f", out.bin {os.path.getsize(out)} bytes"))
+            elif left:
+                run.bad(f"failed fetch left {left}")
+        return run
+
+
+class ServeStart(Scenario):
+    """serve start-up (2 workers, TCP+UDP, idle timer), one session, SIGTERM."""
+    name = "serve-start"
+    args = ["--workers", "2", "--udp", "--idle-timeout", "5"]
+
+    def run(self, k):
+        run = Run(k)
+        with tempfile.TemporaryDirectory(prefix="torture-") as tmp:
+            report = os.path.join(tmp, "report")
+            srv = conftest.Server.__new__(conftest.Server)
+            try:
+                srv.__init__(self.args, env=fault_env(k, report))
+            except AssertionError:
+                self.failed_start(run, srv, report)
+                return run
+            self.exercise(run, srv)
+            stop_server(run, srv, "serve")
+            run.read_report(report)
+        return run
+
+    def failed_start(self, run, srv, report):
+        """No listening line: the server must have exited cleanly, non-zero."""
+        try:
+            rc = srv.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            srv.proc.kill()
+            srv.proc.wait()
+            run.bad("server neither listened nor exited within 10 s")
+            return
+        srv.reader.join(5)
+        check_stderr(run, rc, list(srv.lines), {1})
+        if rc == 0:
+            run.bad("exited 0 without a signal")
+        run.read_report(report)
+
+    def exercise(self, run, srv):
+        why = serving(srv.addr, "chunk")
+        if why:
+            run.bad(f"serves no new client: {why}")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.settimeout(1.0)
+            for _ in range(3):
+                u.sendto(b"udp", srv.addr)
+                try:
+                    if u.recvfrom(100)[0] == b"Hello, udp!":
+                        break
+                except socket.timeout:
+                    continue
+            else:
+                run.bad("UDP answers no datagram")
+
+
+class ServeLoad(ServeStart):
+    """serve under load: counting starts at the first accepted connection."""
+    name = "serve-load"
+    args = ["--workers", "2", "--framing", "line", "--delay", "20",
+            "--idle-timeout", "0.5"]
+    clients = 4
+
+    def run(self, k):
+        run = Run(k)
+        with tempfile.TemporaryDirectory(prefix="torture-") as tmp:
+            report = os.path.join(tmp, "report")
+            srv = conftest.Server(self.args, env=fault_env(k, report,
+                                                           SOCKIT_FAULT_ARM="accept4"))
+            self.exercise(run, srv)
+            stop_server(run, srv, "serve")
+            run.read_report(report)
+        return run
+
+    def exercise(self, run, srv):
+        base = srv.fd_count()
+        results = [None] * self.clients
+        msgs = [b"m%d" % i for i in range(8)]
+
+        def load(i):
+            results[i] = session(srv.addr, "line", msgs)
+
+        def idle():  # a client that says nothing until the idle timeout
+            try:
+                with socket.create_connection(srv.addr, timeout=5) as s:
+                    while s.recv(100):
+                        pass
+            except OSError:
+                pass
+
+        threads = [threading.Thread(target=load, args=(i,)) for i in range(self.clients)]
+        threads.append(threading.Thread(target=idle))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(15)
+        wrong = [r for r in results if r and not r.startswith("closed")]
+        if wrong:
+            run.bad(f"a load client got {wrong[0]}")
+        if sum(1 for r in results if r) > 1:
+            run.bad(f"one fault broke {sum(1 for r in results if r)} sessions: {results}")
+        why = serving(srv.addr, "line")
+        if why:
+            run.bad(f"serves no new client after the fault: {why}")
+        deadline = time.monotonic() + 5
+        while srv.fd_count() > base and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if srv.fd_count() > base:
+            run.bad(f"{srv.fd_count() - base} descriptor(s) above the baseline after load")
+
+
+class Bench(Scenario):
+    name = "bench"
+
+    @staticmethod
+    def errors_counted(out):
+        """bench reports a failed connection in its 'errors N' line."""
+        m = re.search(rb"^  errors +([0-9]+)", out, re.M)
+        return bool(m and int(m.group(1)) > 0)
+
+    def setup(self):
+        self.srv = start_plain_server("--framing", "line")
+
+    def teardown(self):
+        self.srv.stop()
+
+    def run(self, k):
+        args = ["bench", f"127.0.0.1:{self.srv.port}", "-c", "4", "-n", "200",
+                "--threads", "2", "--framing", "line", "-P", "2", "--timeout", "2"]
+        run, rc, out = run_command(k, args, {1}, reported=self.errors_counted)
+        if rc == 0 and b"replies       200 of 200 sent" not in out:
+            run.bad(f"exit 0 without 200 of 200 replies: {out[-200:]!r}")
+        return run
+
+
+def scenarios():
+    return [ClientTcp(), ClientUdp(),
+            Fetch(False, False, False), Fetch(False, True, True),
+            Fetch(True, False, True), Fetch(True, True, False),
+            ServeStart(), ServeLoad(), Bench()]
+
+
+def sample(n, cap, stride):
+    """k = 1..cap, then every stride-th k up to n, and n itself."""
+    ks = list(range(1, min(n, cap) + 1))
+    ks += list(range(cap + stride, n + 1, stride))
+    if n > cap and n not in ks:
+        ks.append(n)
+    return ks
+
+
+def torture(sc, cap=None, stride=1, jobs=2, log=None):
+    """Runs one scenario; returns (n, ks, fired, failing runs)."""
+    sc.setup()
+    try:
+        base = sc.run(0)
+        n = base.calls
+        if base.problems:
+            return n, [], 0, [base]
+        ks = sample(n, cap, stride) if cap else list(range(1, n + 1))
+        with concurrent.futures.ThreadPoolExecutor(jobs) as ex:
+            runs = list(ex.map(sc.run, ks))
+        bad = [r for r in runs if r.problems]
+        fired = sum(1 for r in runs if r.failed != "-")
+        if log:
+            log(f"{sc.name}: N={n}, ran {len(ks)} k, fault fired in {fired}, "
+                f"{len(bad)} failing")
+        return n, ks, fired, bad
+    finally:
+        sc.teardown()
+
+
+def describe(name, r):
+    return f"{name} k={r.k} ({r.failed}): " + "; ".join(r.problems)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--all", action="store_true", help="every k (default: a sample)")
+    ap.add_argument("--cap", type=int, default=40)
+    ap.add_argument("--stride", type=int, default=7)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--scenario", action="append", help="run only these")
+    a = ap.parse_args()
+    if not os.access(SOCKIT, os.X_OK):
+        sys.exit(f"torture: {SOCKIT} is missing: make FAULT=1 SANITIZE=1")
+    failures = 0
+    for sc in scenarios():
+        if a.scenario and sc.name not in a.scenario:
+            continue
+        t = time.monotonic()
+        n, ks, fired, bad = torture(sc, None if a.all else a.cap, a.stride, a.jobs)
+        print(f"{sc.name}: N={n} ran={len(ks)} fired={fired} failing={len(bad)} "
+              f"({time.monotonic() - t:.1f} s)", flush=True)
+        for r in bad:
+            print("  " + describe(sc.name, r), flush=True)
+        failures += len(bad)
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
