@@ -56,7 +56,8 @@ FUZZ_CLI_OBJ := $(FUZZ_CLI_SRC:%.c=$(BUILD)/obj/%.o)
 
 PYTEST ?= /usr/bin/python3 -m pytest
 
-.PHONY: all test test-fast test-unit test-integration run deps test-deps fuzz clean lint
+.PHONY: all test test-fast test-unit test-integration run deps test-deps fuzz clean lint \
+	test-torture torture fault-san
 
 all: $(BUILD)/sockit $(BUILD)/libsockit.a $(BUILD)/unit_tests $(EX_BIN) $(FUZZ_REPLAY)
 
@@ -89,7 +90,7 @@ test-unit: $(BUILD)/unit_tests
 
 test-integration: all
 	SOCKIT_BIN=$(abspath $(BUILD)/sockit) SOCKIT_BUILD=$(abspath $(BUILD)) \
-	    $(PYTEST) -q -p no:cacheprovider tests/integration
+	    $(PYTEST) -q -p no:cacheprovider tests/integration --ignore=tests/integration/test_torture.py
 
 test-fuzz-replay: $(FUZZ_REPLAY)
 	@for t in $(FUZZ_REPLAY); do n=$$(basename $$t _replay); \
@@ -103,6 +104,20 @@ test-fast: all
 test: test-deps
 	$(MAKE) test-fast
 	$(MAKE) SANITIZE=1 test-fast
+	$(MAKE) test-torture
+
+# Fault injection (tests/torture, docs/testing.md) on the ASan+UBSan fault
+# build: test-torture runs a sample of k per scenario, torture every k.
+FAULT_BIN := build/fault-san/sockit
+fault-san:
+	$(MAKE) FAULT=1 SANITIZE=1 $(FAULT_BIN)
+
+test-torture: fault-san
+	SOCKIT_FAULT_BIN=$(abspath $(FAULT_BIN)) $(PYTEST) -q -p no:cacheprovider \
+	    tests/integration/test_torture.py
+
+torture: fault-san
+	SOCKIT_FAULT_BIN=$(abspath $(FAULT_BIN)) /usr/bin/python3 tests/torture/torture.py --all
 
 # libFuzzer targets (clang); each runs for FUZZ_SECONDS.
 FUZZ_SECONDS ?= 30

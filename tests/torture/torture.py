@@ -33,7 +33,6 @@ import nginx_util  # noqa: E402  (make_certs)
 
 SOCKIT = os.path.abspath(os.environ.get("SOCKIT_FAULT_BIN")
                          or os.path.join(ROOT, "build", "fault-san", "sockit"))
-conftest.SOCKIT = SOCKIT
 TIMEOUT = 20.0            # any one run of a command; longer is a hang
 SANITIZER = ("Sanitizer", "runtime error:")
 BODY = b"".join(b"%05d sockit torture body\n" % i for i in range(1500))  # 37.5 KB
@@ -120,7 +119,7 @@ def start_plain_server(*args):
     """A fault-free sockit serve (SOCKIT_FAULT unset) for client and bench."""
     env = dict(os.environ)
     env.pop("SOCKIT_FAULT", None)
-    return conftest.Server(list(args) + ["--quiet"], env=env)
+    return conftest.Server(list(args) + ["--quiet"], env=env, executable=SOCKIT)
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -354,7 +353,8 @@ class ServeStart(Scenario):
             report = os.path.join(tmp, "report")
             srv = conftest.Server.__new__(conftest.Server)
             try:
-                srv.__init__(self.args, env=fault_env(k, report, **self.env))
+                srv.__init__(self.args, env=fault_env(k, report, **self.env),
+                             executable=SOCKIT)
             except AssertionError:
                 # A failed write to stderr may lose the listening line
                 # (logging is best effort): find the port in /proc then.
