@@ -38,9 +38,10 @@
 /* Each wrapped function: its name and the groups it belongs to. */
 #define FAULT_FUNCS(X)                                                                   \
     X(malloc, "mem") X(calloc, "mem") X(realloc, "mem") X(strdup, "mem")                 \
-    X(socket, "net") X(bind, "net") X(connect, "net") X(accept4, "net")                  \
+    X(socket, "net") X(bind, "net") X(listen, "net") X(connect, "net")                   \
+    X(accept4, "net")                                                                    \
     X(recv, "net,io") X(recvmmsg, "net,io") X(send, "net,io") X(sendmmsg, "net,io")     \
-    X(read, "io") X(write, "io")                                                         \
+    X(read, "io") X(write, "io") X(pread, "file")                                        \
     X(open, "file") X(fopen, "file") X(mkostemp, "file") X(rename, "file")               \
     X(renameat2, "file") X(link, "file") X(fsync, "file") X(ftruncate, "file")           \
     X(fallocate, "file")                                                                 \
@@ -193,6 +194,8 @@ int __wrap_bind(int fd, const struct sockaddr *a, socklen_t l)
     FAIL(bind, EADDRINUSE, -1);
     return __real_bind(fd, a, l);
 }
+int __real_listen(int fd, int backlog);
+int __wrap_listen(int fd, int backlog) { FAIL(listen, EADDRINUSE, -1); return __real_listen(fd, backlog); }
 int __wrap_connect(int fd, const struct sockaddr *a, socklen_t l)
 {
     FAIL(connect, ECONNREFUSED, -1);
@@ -234,6 +237,12 @@ ssize_t __wrap_read(int fd, void *b, size_t n)
 {
     FAIL(read, io_errno(fd, 0), -1);
     return __real_read(fd, b, n);
+}
+ssize_t __real_pread(int fd, void *b, size_t n, off_t off);
+ssize_t __wrap_pread(int fd, void *b, size_t n, off_t off)
+{
+    FAIL(pread, EIO, -1);
+    return __real_pread(fd, b, n, off);
 }
 ssize_t __wrap_write(int fd, const void *b, size_t n)
 {

@@ -23,3 +23,32 @@ def test_torture_sample(scenario):
     assert not bad, "\n".join(torture.describe(scenario.name, r) for r in bad)
     assert n > 0 and ks, "the counting run made no wrapped call"
     assert fired > 0, "no k made a call fail: the shim is not linked in"
+
+
+# Calls that can fail like the wrapped ones: sockit must not call one the
+# shim does not wrap, or its error path would escape the torture runs.
+FALLIBLE = """malloc calloc realloc strdup strndup aligned_alloc posix_memalign
+reallocarray asprintf vasprintf socket socketpair bind listen connect accept
+accept4 recv recvfrom recvmsg recvmmsg read readv pread send sendto sendmsg
+sendmmsg write writev pwrite open openat creat fopen fdopen mkstemp mkostemp
+rename renameat renameat2 link linkat fsync fdatasync ftruncate fallocate
+epoll_create epoll_create1 epoll_ctl eventfd timerfd_create signalfd pipe
+pipe2 dup dup2 dup3 pthread_create SSL_do_handshake SSL_connect SSL_accept
+SSL_read SSL_read_ex SSL_peek SSL_write SSL_write_ex""".split()
+
+
+def test_every_fallible_call_is_wrapped():
+    import re
+    import subprocess
+    root = os.path.join(os.path.dirname(__file__), "..", "..")
+    with open(os.path.join(root, "tests", "fault", "fault.c")) as f:
+        wrapped = set(re.findall(r"X\((\w+), \"", f.read()))
+    objs = [os.path.join(d, n) for sub in ("lib", "src")
+            for d in [os.path.join(os.path.dirname(torture.SOCKIT), "obj", sub)]
+            if os.path.isdir(d) for n in os.listdir(d) if n.endswith(".o")]
+    assert objs, f"no objects beside {torture.SOCKIT}: make FAULT=1 SANITIZE=1"
+    out = subprocess.run(["nm", "-u"] + objs, capture_output=True, text=True,
+                         check=True).stdout
+    called = {line.split()[-1] for line in out.splitlines() if line.strip().startswith("U ")}
+    missing = sorted((called & set(FALLIBLE)) - wrapped)
+    assert not missing, f"called but not wrapped by tests/fault/fault.c: {missing}"
