@@ -117,7 +117,7 @@ test-torture: fault-san
 	    tests/integration/test_torture.py
 
 torture: fault-san
-	SOCKIT_FAULT_BIN=$(abspath $(FAULT_BIN)) /usr/bin/python3 tests/torture/torture.py --all
+	SOCKIT_FAULT_BIN=$(abspath $(FAULT_BIN)) /usr/bin/python3 tests/torture/torture.py --all --by-function
 
 # libFuzzer targets (clang); each runs for FUZZ_SECONDS.
 FUZZ_SECONDS ?= 30

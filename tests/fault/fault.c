@@ -57,6 +57,7 @@ static const char *const names[] = {FAULT_FUNCS(NAME)};
 static const char *const groups[] = {FAULT_FUNCS(GROUP)};
 
 static atomic_ulong counted;     /* calls counted so far (eligible and armed) */
+static atomic_ulong counted_by[F_COUNT]; /* the same, per function */
 static atomic_ulong arm_seen;    /* calls of the arming function so far */
 static atomic_int failed = -1;   /* which function was made to fail */
 static unsigned long fail_at;    /* k, 0 = never */
@@ -135,6 +136,7 @@ static int should_fail(int fn)
 {
     if (!eligible[fn] || (arm_fn >= 0 && atomic_load(&arm_seen) < arm_after))
         return 0;
+    atomic_fetch_add(&counted_by[fn], 1);
     unsigned long n = atomic_fetch_add(&counted, 1) + 1;
     if (fail_at == 0 || n != fail_at)
         return 0;
@@ -359,17 +361,26 @@ static int open_fds(int note)
     return n;
 }
 
-/* "failed F" when the fault fires; at exit also "calls N" and "fds N". */
+/* "failed F" when the fault fires; at exit also "calls N", "fds N" and
+ * "by F=N ..." (the counted calls of each function called). */
 static void write_report(int at_exit)
 {
-    char buf[256];
+    char buf[2048];
     if (!count_path)
         return;
     int f = atomic_load(&failed);
     int n = snprintf(buf, sizeof buf, "failed %s\n", f >= 0 ? names[f] : "-");
-    if (at_exit)
-        n += snprintf(buf + n, sizeof buf - (size_t)n, "calls %lu\nfds %d\n",
+    if (at_exit) {
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "calls %lu\nfds %d\nby",
                       atomic_load(&counted), open_fds(0));
+        for (int i = 0; i < F_COUNT; i++)
+            if (atomic_load(&counted_by[i]) && n < (int)sizeof buf)
+                n += snprintf(buf + n, sizeof buf - (size_t)n, " %s=%lu", names[i],
+                              atomic_load(&counted_by[i]));
+        n += n < (int)sizeof buf ? snprintf(buf + n, sizeof buf - (size_t)n, "\n") : 0;
+        if (n > (int)sizeof buf)
+            n = (int)sizeof buf;
+    }
     int fd = __real_open(count_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return;

@@ -45,6 +45,7 @@ class Run:
     def __init__(self, k):
         self.k = k
         self.calls = 0
+        self.by = {}
         self.failed = "-"
         self.problems = []
 
@@ -63,12 +64,17 @@ class Run:
                 self.bad("no fault report at exit (did not exit through exit())")
             return
         self.calls = int(rep["calls"])
+        self.by = {f: int(n) for f, _, n in
+                   (w.partition("=") for w in rep.get("by", "").split())}
         if rep.get("fds", "0").strip() != "0":
             self.bad(f"{rep['fds'].strip()} descriptor(s) left open at exit")
 
 
 def fault_env(k, report, **extra):
-    env = dict(os.environ, SOCKIT_FAULT=str(k), SOCKIT_FAULT_COUNT=report,
+    """k is a number, or (number, function) to count that function only."""
+    k, only = k if isinstance(k, tuple) else (k, "")
+    env = dict(os.environ, SOCKIT_FAULT=str(k), SOCKIT_FAULT_ONLY=only,
+               SOCKIT_FAULT_COUNT=report,
                ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
                UBSAN_OPTIONS="print_stacktrace=1")
     env.update(extra)
@@ -485,15 +491,22 @@ def sample(n, cap, stride):
     return ks
 
 
-def torture(sc, cap=None, stride=1, jobs=2, log=None):
-    """Runs one scenario; returns (n, ks, fired, failing runs)."""
+def torture(sc, cap=None, stride=1, jobs=2, log=None, by_function=False):
+    """Runs one scenario; returns (n, ks, fired, failing runs). With
+    by_function, k counts the calls of one wrapped function at a time, for
+    each function the scenario calls: every call of each is hit even when
+    the calls of others (recv, in threads) vary in number between runs."""
     sc.setup()
     try:
         base = sc.run(0)
         n = base.calls
         if base.problems:
             return n, [], 0, [base]
-        ks = sample(n, cap, stride) if cap else list(range(1, n + 1))
+        if by_function:
+            ks = [(k, f) for f, nf in sorted(base.by.items())
+                  for k in (sample(nf, cap, stride) if cap else range(1, nf + 1))]
+        else:
+            ks = sample(n, cap, stride) if cap else list(range(1, n + 1))
         with concurrent.futures.ThreadPoolExecutor(jobs) as ex:
             runs = list(ex.map(sc.run, ks))
         bad = [r for r in runs if r.problems]
@@ -507,7 +520,8 @@ def torture(sc, cap=None, stride=1, jobs=2, log=None):
 
 
 def describe(name, r):
-    return f"{name} k={r.k} ({r.failed}): " + "; ".join(r.problems)
+    k = f"k={r.k[0]} of {r.k[1]}" if isinstance(r.k, tuple) else f"k={r.k}"
+    return f"{name} {k} ({r.failed}): " + "; ".join(r.problems)
 
 
 def main():
@@ -517,20 +531,25 @@ def main():
     ap.add_argument("--stride", type=int, default=7)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--scenario", action="append", help="run only these")
+    ap.add_argument("--by-function", action="store_true",
+                    help="also count each wrapped function on its own")
     a = ap.parse_args()
     if not os.access(SOCKIT, os.X_OK):
         sys.exit(f"torture: {SOCKIT} is missing: make FAULT=1 SANITIZE=1")
     failures = 0
-    for sc in scenarios():
-        if a.scenario and sc.name not in a.scenario:
-            continue
-        t = time.monotonic()
-        n, ks, fired, bad = torture(sc, None if a.all else a.cap, a.stride, a.jobs)
-        print(f"{sc.name}: N={n} ran={len(ks)} fired={fired} failing={len(bad)} "
-              f"({time.monotonic() - t:.1f} s)", flush=True)
-        for r in bad:
-            print("  " + describe(sc.name, r), flush=True)
-        failures += len(bad)
+    for by in [False, True] if a.by_function else [False]:
+        for sc in scenarios():
+            if a.scenario and sc.name not in a.scenario:
+                continue
+            t = time.monotonic()
+            n, ks, fired, bad = torture(sc, None if a.all else a.cap, a.stride, a.jobs,
+                                        by_function=by)
+            print(f"{sc.name}{' by function' if by else ''}: N={n} ran={len(ks)} "
+                  f"fired={fired} failing={len(bad)} ({time.monotonic() - t:.1f} s)",
+                  flush=True)
+            for r in bad:
+                print("  " + describe(sc.name, r), flush=True)
+            failures += len(bad)
     sys.exit(1 if failures else 0)
 
 
