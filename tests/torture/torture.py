@@ -13,6 +13,7 @@ no sanitizer report, no descriptor left open. See docs/testing.md.
 """
 import argparse
 import concurrent.futures
+import hashlib
 import http.server
 import os
 import re
@@ -37,6 +38,7 @@ TIMEOUT = 20.0            # any one run of a command; longer is a hang
 SANITIZER = ("Sanitizer", "runtime error:")
 BODY = b"".join(b"%05d sockit torture body\n" % i for i in range(1500))  # 37.5 KB
 OLD = b"the file as it was before the fetch\n"
+PART = 10000  # bytes of BODY in the part a resumed fetch starts from
 
 
 class Run:
@@ -46,6 +48,7 @@ class Run:
         self.k = k
         self.calls = 0
         self.by = {}
+        self.rc = None
         self.failed = "-"
         self.problems = []
 
@@ -112,6 +115,7 @@ def run_command(k, args, statuses, cwd=None, reported=None, **extra_env):
                     f"{(e.stderr or b'')[-200:]!r}")
             return run, None, b""
         err_lines = p.stderr.decode("utf-8", "replace").splitlines()
+        run.rc = p.returncode
         check_stderr(run, p.returncode, err_lines, statuses,
                      bool(reported and reported(p.stdout)))
         run.read_report(report)
@@ -136,6 +140,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def do_GET(self):
+        if self.path == "/resume":
+            return self.resume()
         if self.path == "/start":
             self.send_response(302)
             self.send_header("Location", "/body")
@@ -153,6 +159,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
             off, size = off + len(piece), size * 2 + 7
         self.wfile.write(b"0\r\n\r\n")
+
+
+    def resume(self):
+        """Without Range: the body is cut after PART bytes (a download to
+        resume); with Range and If-Range "v1": a 206 with the rest."""
+        rng = self.headers.get("Range", "")
+        start = int(rng[6:-1]) if rng.startswith("bytes=") and rng.endswith("-") else 0
+        if start and self.headers.get("If-Range") == '"v1"' and start < len(BODY):
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(BODY) - 1}/{len(BODY)}")
+        else:
+            start = 0
+            self.send_response(200)
+        self.send_header("ETag", '"v1"')
+        self.send_header("Content-Length", str(len(BODY) - start))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(BODY[start:] if start else BODY[:PART])
 
 
 class QuietHTTPServer(http.server.ThreadingHTTPServer):
@@ -258,6 +282,7 @@ def stop_server(run, srv, what):
         return
     with srv.cond:
         lines = list(srv.lines)
+    run.rc = rc
     check_stderr(run, rc, lines, {1})
     if rc != 0 and rc > 0:
         run.bad(f"{what}: exit {rc} after SIGTERM, not 0")
@@ -344,6 +369,46 @@ class Fetch(Scenario):
                                f", out.bin {os.path.getsize(out)} bytes"))
             elif left:
                 run.bad(f"failed fetch left {left}")
+        return run
+
+
+class FetchResume(Fetch):
+    """fetch -C --sha256 resuming a part: a 206 completes it."""
+    name = "fetch-http-resume"
+    files = ["out.bin.part", "out.bin.part.meta"]
+
+    def __init__(self):
+        super().__init__(False, False, False)
+        self.name = FetchResume.name
+
+    def setup(self):
+        super().setup()
+        self.url = self.http.url.replace("/start", "/resume")
+        self.part = tempfile.mkdtemp(dir=self.tmp.name)
+        subprocess.run([SOCKIT, "fetch", "-C", self.url, "-o", "out.bin", "-s"],
+                       cwd=self.part, capture_output=True, timeout=TIMEOUT,
+                       env=fault_env(0, os.path.join(self.tmp.name, "r")))
+        assert sorted(os.listdir(self.part)) == self.files, os.listdir(self.part)
+
+    def run(self, k):
+        d = tempfile.mkdtemp(dir=self.tmp.name)
+        for name in self.files:
+            with open(os.path.join(self.part, name), "rb") as f, \
+                 open(os.path.join(d, name), "wb") as g:
+                g.write(f.read())
+        args = ["fetch", "-C", self.url, "-o", "out.bin", "--max-time", "10",
+                "--sha256", hashlib.sha256(BODY).hexdigest()]
+        run, rc, _ = run_command(k, args, self.statuses, cwd=d)
+        left = sorted(os.listdir(d))
+        if rc == 0:
+            if left != ["out.bin"] or open(os.path.join(d, "out.bin"), "rb").read() != BODY:
+                run.bad(f"exit 0 but the folder holds {left}")
+        elif rc is not None:
+            part = os.path.join(d, "out.bin.part")
+            if not set(left) <= set(self.files):
+                run.bad(f"failed fetch -C left {left}")
+            elif os.path.exists(part) and not BODY.startswith(open(part, "rb").read()):
+                run.bad("failed fetch -C left a part that is not a prefix of the body")
         return run
 
 
@@ -478,7 +543,7 @@ class Bench(Scenario):
 def scenarios():
     return [ClientTcp(), ClientUdp(),
             Fetch(False, False, False), Fetch(False, True, True),
-            Fetch(True, False, True), Fetch(True, True, False),
+            Fetch(True, False, True), Fetch(True, True, False), FetchResume(),
             ServeStart(), ServeLoad(), Bench()]
 
 
@@ -500,6 +565,8 @@ def torture(sc, cap=None, stride=1, jobs=2, log=None, by_function=False):
     try:
         base = sc.run(0)
         n = base.calls
+        if base.rc != 0:
+            base.bad(f"the run without a fault exited {base.rc}")
         if base.problems:
             return n, [], 0, [base]
         if by_function:
