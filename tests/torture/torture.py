@@ -517,7 +517,11 @@ class ServeLoad(ServeStart):
 
 
 class Bench(Scenario):
-    name = "bench"
+    """bench against a fault-free server: request mode over TCP (line
+    framing, pipelined, 2 threads), over UDP, or connect mode."""
+
+    def __init__(self, name, args, want, serve_args):
+        self.name, self.args, self.want, self.serve_args = name, args, want, serve_args
 
     @staticmethod
     def errors_counted(out):
@@ -526,17 +530,17 @@ class Bench(Scenario):
         return bool(m and int(m.group(1)) > 0)
 
     def setup(self):
-        self.srv = start_plain_server("--framing", "line")
+        self.srv = start_plain_server(*self.serve_args)
 
     def teardown(self):
         self.srv.stop()
 
     def run(self, k):
-        args = ["bench", f"127.0.0.1:{self.srv.port}", "-c", "4", "-n", "200",
-                "--threads", "2", "--framing", "line", "-P", "2", "--timeout", "2"]
+        args = ["bench", f"127.0.0.1:{self.srv.port}", "-c", "4", "--threads", "2",
+                "--timeout", "2"] + self.args
         run, rc, out = run_command(k, args, {1}, reported=self.errors_counted)
-        if rc == 0 and b"replies       200 of 200 sent" not in out:
-            run.bad(f"exit 0 without 200 of 200 replies: {out[-200:]!r}")
+        if rc == 0 and self.want not in out:
+            run.bad(f"exit 0 without {self.want!r}: {out[-200:]!r}")
         return run
 
 
@@ -544,7 +548,13 @@ def scenarios():
     return [ClientTcp(), ClientUdp(),
             Fetch(False, False, False), Fetch(False, True, True),
             Fetch(True, False, True), Fetch(True, True, False), FetchResume(),
-            ServeStart(), ServeLoad(), Bench()]
+            ServeStart(), ServeLoad(),
+            Bench("bench", ["-n", "200", "--framing", "line", "-P", "2"],
+                  b"replies       200 of 200 sent", ["--framing", "line"]),
+            Bench("bench-udp", ["--udp", "-n", "200"], b"replies       200 of 200 sent",
+                  ["--udp"]),
+            Bench("bench-connect", ["--connect", "-n", "50"], b"connects      50 of 50 sent",
+                  [])]
 
 
 def sample(n, cap, stride):
