@@ -7,8 +7,11 @@
 #   make soak MINUTES=N   N minutes of mixed load on one server; RSS and fds must stay flat
 #   make SANITIZE=1 ...   use the sanitizer build (output in build/san/)
 #   make CC=clang ...     build with clang
+#   make FAULT=1 [SANITIZE=1]  fault-injection build/fault[-san]/sockit (docs/testing.md)
+#   make torture          every k of every fault scenario (tests/torture/)
 CC ?= cc
 SANITIZE ?=
+FAULT ?=
 
 ifeq ($(SANITIZE),1)
 BUILD := build/san
@@ -20,9 +23,22 @@ SANFLAGS :=
 OPT := -O2
 endif
 
+# Fault-injection build: every function named X(...) in tests/fault/fault.c
+# is linked with --wrap, and the shim goes into libsockit.a.
+comma := ,
+ifeq ($(FAULT),1)
+BUILD := $(BUILD:build%=build/fault%)
+BUILD := $(subst fault/san,fault-san,$(BUILD))
+LP := (
+FAULT_FUNCS := $(patsubst X$(LP)%$(comma),%,$(filter X$(LP)%$(comma),$(file <tests/fault/fault.c)))
+LDFLAGS_FAULT := $(foreach f,$(FAULT_FUNCS),-Wl,--wrap=$(f))
+FAULT_OBJ := $(BUILD)/obj/tests/fault/fault.o
+.DEFAULT_GOAL := $(BUILD)/sockit
+endif
+
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) -Iinclude -Ilib -pthread -MMD -MP $(SANFLAGS) $(EXTRA_CFLAGS)
-LDFLAGS := -pthread $(SANFLAGS)
+LDFLAGS := -pthread $(SANFLAGS) $(LDFLAGS_FAULT)
 LDLIBS := -lssl -lcrypto
 
 LIB_SRC := $(sort $(wildcard lib/*.c lib/util/*.c))
@@ -31,7 +47,7 @@ UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 EX_SRC := $(sort $(wildcard examples/*.c))
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(FAULT_OBJ)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
 EX_BIN := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
@@ -42,7 +58,8 @@ FUZZ_CLI_OBJ := $(FUZZ_CLI_SRC:%.c=$(BUILD)/obj/%.o)
 
 PYTEST ?= /usr/bin/python3 -m pytest
 
-.PHONY: all test test-fast test-unit test-integration run deps test-deps fuzz clean lint soak
+.PHONY: all test test-fast test-unit test-integration run deps test-deps fuzz clean lint soak \
+	test-torture torture fault-san
 
 all: $(BUILD)/sockit $(BUILD)/libsockit.a $(BUILD)/unit_tests $(EX_BIN) $(FUZZ_REPLAY)
 
@@ -75,7 +92,7 @@ test-unit: $(BUILD)/unit_tests
 
 test-integration: all
 	SOCKIT_BIN=$(abspath $(BUILD)/sockit) SOCKIT_BUILD=$(abspath $(BUILD)) \
-	    $(PYTEST) -q -p no:cacheprovider tests/integration
+	    $(PYTEST) -q -p no:cacheprovider tests/integration --ignore=tests/integration/test_torture.py
 
 test-fuzz-replay: $(FUZZ_REPLAY)
 	@for t in $(FUZZ_REPLAY); do n=$$(basename $$t _replay); \
@@ -89,6 +106,20 @@ test-fast: all
 test: test-deps
 	$(MAKE) test-fast
 	$(MAKE) SANITIZE=1 test-fast
+	$(MAKE) test-torture
+
+# Fault injection (tests/torture, docs/testing.md) on the ASan+UBSan fault
+# build: test-torture runs a sample of k per scenario, torture every k.
+FAULT_BIN := build/fault-san/sockit
+fault-san:
+	$(MAKE) FAULT=1 SANITIZE=1 $(FAULT_BIN)
+
+test-torture: fault-san
+	SOCKIT_FAULT_BIN=$(abspath $(FAULT_BIN)) $(PYTEST) -q -p no:cacheprovider \
+	    tests/integration/test_torture.py
+
+torture: fault-san
+	SOCKIT_FAULT_BIN=$(abspath $(FAULT_BIN)) /usr/bin/python3 tests/torture/torture.py --all --by-function
 
 # libFuzzer targets (clang); each runs for FUZZ_SECONDS.
 FUZZ_SECONDS ?= 30
