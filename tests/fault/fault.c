@@ -42,8 +42,8 @@
     X(accept4, "net")                                                                    \
     X(recv, "net,io") X(recvmmsg, "net,io") X(send, "net,io") X(sendmmsg, "net,io")     \
     X(read, "io") X(write, "io") X(pread, "file")                                        \
-    X(open, "file") X(fopen, "file") X(mkostemp, "file") X(rename, "file")               \
-    X(renameat2, "file") X(link, "file") X(fsync, "file") X(ftruncate, "file")           \
+    X(open, "file") X(openat, "file") X(fopen, "file") X(mkostemp, "file") X(rename, "file")               \
+    X(renameat, "file") X(renameat2, "file") X(link, "file") X(linkat, "file") X(fsync, "file") X(ftruncate, "file")           \
     X(fallocate, "file")                                                                 \
     X(epoll_create1, "loop") X(epoll_ctl, "loop") X(eventfd, "loop")                     \
     X(timerfd_create, "loop") X(pthread_create, "thread")                                \
@@ -256,7 +256,10 @@ ssize_t __wrap_write(int fd, const void *b, size_t n)
 int __real_open(const char *p, int fl, ...);
 FILE *__real_fopen(const char *p, const char *m);
 int __real_mkostemp(char *t, int fl);
+int __real_openat(int d, const char *p, int fl, ...);
 int __real_rename(const char *a, const char *b);
+int __real_renameat(int da, const char *a, int db, const char *b);
+int __real_linkat(int da, const char *a, int db, const char *b, int fl);
 int __real_renameat2(int da, const char *a, int db, const char *b, unsigned fl);
 int __real_link(const char *a, const char *b);
 int __real_fsync(int fd);
@@ -274,6 +277,28 @@ int __wrap_open(const char *p, int fl, ...)
     }
     FAIL(open, EMFILE, -1);
     return __real_open(p, fl, mode);
+}
+int __wrap_openat(int d, const char *p, int fl, ...)
+{
+    mode_t mode = 0;
+    if (fl & (O_CREAT | O_TMPFILE)) {
+        va_list ap;
+        va_start(ap, fl);
+        mode = (mode_t)va_arg(ap, int);
+        va_end(ap);
+    }
+    FAIL(openat, EMFILE, -1);
+    return __real_openat(d, p, fl, mode);
+}
+int __wrap_renameat(int da, const char *a, int db, const char *b)
+{
+    FAIL(renameat, EIO, -1);
+    return __real_renameat(da, a, db, b);
+}
+int __wrap_linkat(int da, const char *a, int db, const char *b, int fl)
+{
+    FAIL(linkat, ENOSPC, -1);
+    return __real_linkat(da, a, db, b, fl);
 }
 FILE *__wrap_fopen(const char *p, const char *m) { FAIL(fopen, EMFILE, NULL); return __real_fopen(p, m); }
 int __wrap_mkostemp(char *t, int fl) { FAIL(mkostemp, EMFILE, -1); return __real_mkostemp(t, fl); }
