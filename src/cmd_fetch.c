@@ -4,6 +4,7 @@
  * retry loop. One attempt (redirects included) lives in fetch_run.c, the
  * wire in fetch_io.c, resume in fetch_resume.c. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -362,6 +363,26 @@ static int plan_output(struct fetch_state *fs, const struct sk_url *u, char *nam
     return FX_OK;
 }
 
+/* A closed standard stream's number goes to the next file opened (the
+ * socket, the output file), and what was meant for the stream (headers, a
+ * body, messages) would land there. Each closed one is held by /dev/null;
+ * true if standard output was closed. */
+static bool hold_std_fds(void)
+{
+    bool stdout_closed = false;
+    for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
+        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+            continue;
+        stdout_closed = stdout_closed || fd == STDOUT_FILENO;
+        int n = open("/dev/null", O_RDWR); /* the lowest free number: fd */
+        if (n >= 0 && n != fd) {
+            dup2(n, fd);
+            close(n);
+        }
+    }
+    return stdout_closed;
+}
+
 static bool retryable(const struct fetch_state *fs, int rc)
 {
     if (fs->expired || fetch_cancel)
@@ -421,6 +442,7 @@ int cmd_fetch(int argc, char **argv)
     int rc = parse_opts(argc, argv, &o);
     if (rc != FX_OK)
         return rc < 0 ? FX_OK : rc;
+    bool stdout_closed = hold_std_fds();
     static struct sk_url url;
     rc = sk_url_parse(o.url, strlen(o.url), &url);
     if (rc == SK_EUNSUPPORTED) {
@@ -437,6 +459,10 @@ int cmd_fetch(int argc, char **argv)
     char name[256];
     if ((rc = plan_output(&fs, &url, name, sizeof name)) != FX_OK)
         return rc;
+    if (stdout_closed && (fs.hdr_out == stdout || (!fs.out_path && !o.head))) {
+        cli_error("standard output is closed (use -s, or -o FILE)");
+        return FX_WRITE;
+    }
     if (!(fs.buf = malloc(FETCH_BUF_SIZE))) {
         cli_error("out of memory");
         return FX_FAIL;

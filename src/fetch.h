@@ -124,6 +124,17 @@ int fetch_fail_sk(struct fetch_state *fs, int err, const char *doing);
 /* The deadline for the next wait: now + ms, capped by --max-time. */
 uint64_t fetch_deadline(const struct fetch_state *fs, int ms);
 
+/* Standard output, a FIFO or a device cannot be bounded by poll(): a pipe
+ * write waits until all of it fits, opening a FIFO waits for a reader.
+ * While ticks are on, SIGALRM interrupts such a call every FETCH_TICK_MS so
+ * that its loop looks at the deadline and the cancel flag. */
+#define FETCH_TICK_MS 100
+void fetch_ticks(bool on);
+/* Writes n bytes to fd (standard output or error, a FIFO, a device; `what`
+ * names it), bounded by --idle-timeout (no progress) and --max-time, and
+ * stopped by a signal. Returns an exit status. */
+int fetch_write_fd(struct fetch_state *fs, int fd, const char *p, size_t n, const char *what);
+
 /* fetch_run.c: one attempt, redirects included. Returns an exit status. */
 int fetch_attempt(struct fetch_state *fs, const struct sk_url *start);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -52,7 +53,8 @@ int fetch_fail_sk(struct fetch_state *fs, int err, const char *doing)
             return fetch_fail(fs, FX_TIMEOUT, "%s: --max-time of %g s reached", doing,
                               fs->o->max_time_ms / 1000.0);
         }
-        if (strncmp(doing, "reading", 7) == 0 || strncmp(doing, "sending", 7) == 0)
+        if (strncmp(doing, "reading", 7) == 0 || strncmp(doing, "sending", 7) == 0 ||
+            strncmp(doing, "writing", 7) == 0 || strncmp(doing, "opening", 7) == 0)
             return fetch_fail(fs, FX_TIMEOUT, "%s: timed out: nothing for %g s (--idle-timeout)",
                               doing, fs->o->idle_timeout_ms / 1000.0);
         return fetch_fail(fs, FX_TIMEOUT, "%s: timed out after %g s (--connect-timeout)", doing,
@@ -265,21 +267,61 @@ int fetch_read_head(struct fetch_state *fs, struct sk_conn *c, struct sk_http_re
     }
 }
 
+static void on_tick(int sig)
+{
+    (void)sig; /* only there to interrupt a blocking call */
+}
+
+void fetch_ticks(bool on)
+{
+    static bool installed;
+    if (on && !installed) {
+        struct sigaction sa = {.sa_handler = on_tick}; /* no SA_RESTART */
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGALRM, &sa, NULL);
+        installed = true;
+    }
+    struct itimerval it = {0};
+    if (on)
+        it.it_value.tv_usec = it.it_interval.tv_usec = FETCH_TICK_MS * 1000;
+    setitimer(ITIMER_REAL, &it, NULL);
+}
+
+int fetch_write_fd(struct fetch_state *fs, int fd, const char *p, size_t n, const char *what)
+{
+    char doing[PATH_MAX + 16];
+    snprintf(doing, sizeof doing, "writing to %s", what);
+    uint64_t deadline = fetch_deadline(fs, fs->o->idle_timeout_ms);
+    int rc = FX_OK;
+    fetch_ticks(true);
+    for (size_t off = 0; off < n && rc == FX_OK;) {
+        if (fetch_cancel) {
+            rc = fetch_interrupted(fs, doing);
+            break;
+        }
+        ssize_t k = write(fd, p + off, n - off);
+        if (k > 0) {
+            off += (size_t)k;
+            deadline = fetch_deadline(fs, fs->o->idle_timeout_ms);
+        } else if (k < 0 && errno != EINTR) {
+            rc = fetch_fail(fs, FX_WRITE, "write error on %s: %s", what, strerror(errno));
+        } else if (deadline && sk_now_ms() >= deadline) { /* a tick, and no progress */
+            rc = fetch_fail_sk(fs, SK_ETIMEDOUT, doing);
+        }
+    }
+    fetch_ticks(false);
+    return rc;
+}
+
 static int sink_write(struct fetch_state *fs, struct fetch_sink *s, const char *p, size_t n)
 {
     if (n == 0)
         return FX_OK;
     if (s->kind == SINK_FD) {
-        for (size_t off = 0; off < n;) {
-            ssize_t k = write(s->fd, p + off, n - off);
-            if (k < 0 && errno == EINTR)
-                continue;
-            if (k < 0)
-                return fetch_fail(fs, FX_WRITE, "write error on %s: %s",
-                                  s->fd == STDOUT_FILENO ? "standard output" : fs->out_path,
-                                  strerror(errno));
-            off += (size_t)k;
-        }
+        int rc = fetch_write_fd(fs, s->fd, p, n,
+                                s->fd == STDOUT_FILENO ? "standard output" : fs->out_path);
+        if (rc != FX_OK)
+            return rc;
     } else if (s->kind == SINK_FILE) {
         int rc = sk_outfile_write(s->of, p, n);
         if (rc < 0)

@@ -85,6 +85,37 @@ static int extract(struct fetch_state *fs, const struct sk_http_resp *r, bool he
     return FX_OK;
 }
 
+/* Opens -o's device or FIFO. The links were followed when the output was
+ * planned: one planted since, or a regular file swapped in, is refused. A
+ * FIFO's open waits for a reader: bounded like a read, and by signals. */
+static int open_special(struct fetch_state *fs, int *out)
+{
+    uint64_t deadline = fetch_deadline(fs, fs->o->idle_timeout_ms);
+    int fd;
+    fetch_ticks(true);
+    while ((fd = open(fs->out_path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY)) < 0 &&
+           errno == EINTR && !fetch_cancel && !(deadline && sk_now_ms() >= deadline))
+        continue;
+    int e = errno;
+    fetch_ticks(false);
+    char doing[PATH_MAX + 16];
+    snprintf(doing, sizeof doing, "opening %s", fs->out_path);
+    if (fd < 0 && fetch_cancel)
+        return fetch_interrupted(fs, doing);
+    if (fd < 0 && e == EINTR)
+        return fetch_fail_sk(fs, SK_ETIMEDOUT, doing);
+    struct stat st;
+    if (fd >= 0 && (fstat(fd, &st) < 0 || S_ISREG(st.st_mode))) {
+        close(fd);
+        fd = -1;
+        e = EEXIST;
+    }
+    if (fd < 0)
+        return fetch_fail(fs, FX_WRITE, "cannot open %s: %s", fs->out_path, strerror(e));
+    *out = fd;
+    return FX_OK;
+}
+
 /* Standard output, or a device or FIFO named by -o: no temporary file can
  * stand in for those, so the bytes go straight there. */
 static int save_to_fd(struct fetch_state *fs, struct sk_conn *c, const struct fetch_resp *rp,
@@ -92,17 +123,9 @@ static int save_to_fd(struct fetch_state *fs, struct sk_conn *c, const struct fe
 {
     struct fetch_sink sink = {.kind = SINK_FD, .fd = STDOUT_FILENO};
     if (fs->out_path) {
-        /* The links were followed when the output was planned: one planted
-         * since, or a regular file swapped in, is refused. */
-        sink.fd = open(fs->out_path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-        struct stat st;
-        if (sink.fd >= 0 && (fstat(sink.fd, &st) < 0 || S_ISREG(st.st_mode))) {
-            close(sink.fd);
-            sink.fd = -1;
-            errno = EEXIST;
-        }
-        if (sink.fd < 0)
-            return fetch_fail(fs, FX_WRITE, "cannot open %s: %s", fs->out_path, strerror(errno));
+        int rc = open_special(fs, &sink.fd);
+        if (rc != FX_OK)
+            return rc;
     } else {
         fflush(stdout);
     }
@@ -305,11 +328,13 @@ static int run(struct fetch_state *fs, const struct sk_url *start, struct sk_out
             rc = fetch_read_head(fs, c, &r, h, &head_len, &filled);
         if (rc != FX_OK)
             return rc;
-        if (fs->hdr_out) {
-            fwrite(fs->buf, 1, head_len, fs->hdr_out);
-            if (fflush(fs->hdr_out) != 0 && fs->hdr_out == stdout)
-                return fetch_fail(fs, FX_WRITE, "cannot write the response head to standard "
-                                                "output: %s", strerror(errno));
+        if (fs->hdr_out) { /* bounded like the body: standard output may be a stalled pipe */
+            bool out = fs->hdr_out == stdout;
+            fflush(fs->hdr_out);
+            rc = fetch_write_fd(fs, fileno(fs->hdr_out), fs->buf, head_len,
+                                out ? "standard output" : "standard error");
+            if (rc != FX_OK && (out || rc != FX_WRITE)) /* a lost stderr is no failure */
+                return rc;
         }
         char reason[128];
         snprintf(reason, sizeof reason, "%.*s",

@@ -1,0 +1,207 @@
+"""Regression tests for what the red-team pass on `sockit fetch`
+(tests/redteam/fetch_attacks.py) found; each failed before its fix."""
+import os
+import signal
+import ssl
+import stat
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import SOCKIT
+from hostile_http import HostileServer, Mark
+from nginx_util import make_certs
+from test_fetch_hostile import check_failure, fetch
+
+OK_HEAD = b"HTTP/1.1 200 OK\r\n"
+
+
+@pytest.fixture
+def srv():
+    s = HostileServer()
+    yield s
+    s.stop()
+
+
+def hello(req):
+    return OK_HEAD + b"Content-Length: 5\r\n\r\nhello"
+
+
+def test_link_planted_at_output_lends_no_mode(srv, tmp_path):
+    """A symbolic link planted at -o FILE while the request is in flight
+    (after sockit planned the output) is replaced, and the mode of the file
+    it points to (another user's 0777 file) is not copied: the download
+    used to be committed world-writable."""
+    evil = tmp_path / "evil"
+    evil.write_text("attacker's")
+    os.chmod(evil, 0o777)
+    out = tmp_path / "out"
+
+    def plant(req):
+        os.symlink(evil, out)
+        return hello(req)
+    srv.route("/f", plant)
+    r = fetch(srv.url("/f"), "-o", str(out), "-s")
+    assert r.returncode == 0, r.stderr
+    st = os.lstat(out)
+    assert stat.S_ISREG(st.st_mode) and out.read_bytes() == b"hello"
+    assert evil.read_text() == "attacker's"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(st.st_mode) == 0o666 & ~umask, oct(st.st_mode)
+
+
+def shell_fetch(url, redirs, *args):
+    cmd = " ".join([SOCKIT, "fetch", url, *args, redirs])
+    return subprocess.run(["/bin/sh", "-c", cmd], capture_output=True, timeout=30)
+
+
+@pytest.mark.parametrize("args", [("-o", "-", "-s"), ("-o", "FILE"), ("-I",)],
+                         ids=["body", "headers", "head"])
+def test_closed_standard_output_is_refused(srv, tmp_path, args):
+    """With fd 1 closed the socket took its number: the body (-o -) was
+    sent back to the server, or the headers, and the exit was 0."""
+    srv.route("/f", hello)
+    args = [str(tmp_path / "o") if a == "FILE" else a for a in args]
+    r = shell_fetch(srv.url("/f"), ">&-", *args)
+    check_failure(r, 10, "standard output is closed")
+    assert srv.requests == [], "refused before any network work"
+    assert os.listdir(tmp_path) == []
+
+
+def test_closed_standard_streams_are_held(srv, tmp_path):
+    """Without a need for standard output, closed 0, 1 and 2 do not stop
+    a fetch, and nothing meant for them lands in the socket."""
+    srv.route("/f", hello)
+    r = shell_fetch(srv.url("/f"), "<&- >&- 2>&-", "-o", str(tmp_path / "o"), "-s")
+    assert r.returncode == 0
+    assert (tmp_path / "o").read_bytes() == b"hello"
+    assert len(srv.requests) == 1 and srv.requests[0].raw.endswith(b"\r\n\r\n")
+
+
+@pytest.fixture(scope="module")
+def tls_ctx(tmp_path_factory):
+    certs = make_certs(str(tmp_path_factory.mktemp("certs")))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(certs["cert"], certs["key"])
+    return ctx, certs["ca"]
+
+
+def test_tls_peer_gone_is_not_a_closed_output(tmp_path):
+    """A server that sends a bad TLS record and closes: OpenSSL's alert
+    write raised SIGPIPE, read as 'standard output closed' (exit 10)."""
+    srv = HostileServer(raw=b"\x16\x03\x01\xff\xff" + b"\x00" * 100)
+    try:
+        r = fetch(f"https://127.0.0.1:{srv.port}/f", "-o", str(tmp_path / "o"), "-s")
+    finally:
+        srv.stop()
+    check_failure(r, 5, "TLS")
+    assert os.listdir(tmp_path) == []
+
+
+def test_tls_request_to_a_closed_peer_is_not_a_closed_output(tls_ctx, tmp_path):
+    """The handshake completes, then the server resets before the request
+    is written: a socket error, never SIGPIPE's exit 10."""
+    ctx, ca = tls_ctx
+    srv = HostileServer(tls=ctx, raw=b"")  # closes right after the handshake
+    try:
+        r = fetch(srv.url("/f"), "-o", str(tmp_path / "o"), "-s", "--cacert", ca)
+    finally:
+        srv.stop()
+    assert r.returncode in (1, 7), r
+    assert b"SIGPIPE" not in r.stderr, r.stderr
+    assert os.listdir(tmp_path) == []
+
+
+def test_fifo_without_reader_is_bounded_by_max_time(srv, tmp_path):
+    """-o FIFO is written in place; opening it waited for a reader forever,
+    past --max-time."""
+    srv.route("/f", hello)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    start = time.monotonic()
+    r = fetch(srv.url("/f"), "-o", str(fifo), "-s", "--max-time", "1", timeout=15)
+    assert time.monotonic() - start < 5
+    check_failure(r, 9, "--max-time")
+    assert os.listdir(tmp_path) == ["fifo"]
+
+
+def stalled_stdout_fetch(srv, *extra):
+    """A fetch whose standard output is a pipe nobody reads, blocked in its
+    write once the pipe is full; returns (process, read end)."""
+    big = b"x" * (4 << 20)
+    srv.route("/big", lambda req: OK_HEAD + b"Content-Length: %d\r\n\r\n" % len(big) + big)
+    rfd, wfd = os.pipe()
+    p = subprocess.Popen([SOCKIT, "fetch", srv.url("/big"), "-o", "-", "-s", *extra],
+                         stdout=wfd, stderr=subprocess.PIPE)
+    os.close(wfd)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # polled with a deadline: the kernel's word for it
+        with open(f"/proc/{p.pid}/wchan") as f:
+            if "pipe" in f.read():
+                break
+        time.sleep(0.02)
+    else:
+        p.kill()
+        p.wait()
+        os.close(rfd)
+        raise AssertionError("never blocked on the pipe")
+    return p, rfd
+
+
+def finish(p, rfd, timeout):
+    try:
+        err = p.communicate(timeout=timeout)[1].decode()
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        raise AssertionError("hang: blocked writing to a stalled standard output")
+    finally:
+        os.close(rfd)
+    return err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
+def test_signal_stops_a_write_to_a_stalled_standard_output(srv, sig):
+    """The write loop retried on EINTR without looking at the cancel flag:
+    Ctrl-C was ignored while standard output did not drain."""
+    p, rfd = stalled_stdout_fetch(srv)
+    p.send_signal(sig)
+    err = finish(p, rfd, 5)
+    assert p.returncode == 1, err
+    assert "interrupted" in err and sig.name in err, err
+
+
+def test_stalled_standard_output_is_bounded_by_max_time(srv):
+    p, rfd = stalled_stdout_fetch(srv, "--max-time", "1")
+    err = finish(p, rfd, 8)
+    assert p.returncode == 9, err
+    assert err.startswith("sockit: ") and "--max-time" in err, err
+
+
+def test_stalled_standard_output_is_bounded_by_idle_timeout(srv):
+    p, rfd = stalled_stdout_fetch(srv, "--idle-timeout", "1")
+    err = finish(p, rfd, 8)
+    assert p.returncode == 9, err
+    assert "--idle-timeout" in err, err
+
+
+def test_slow_standard_output_reader_is_not_a_timeout(srv):
+    """The ticks that bound a blocked write must not break a reader that is
+    slow but steady: every byte arrives, exit 0."""
+    body = bytes(range(256)) * 4096  # 1 MiB
+    srv.route("/f", lambda req: OK_HEAD + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    p = subprocess.Popen([SOCKIT, "fetch", srv.url("/f"), "-o", "-", "-s", "--idle-timeout",
+                          "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    got = b""
+    while True:
+        chunk = p.stdout.read(32768)
+        if not chunk:
+            break
+        got += chunk
+        time.sleep(0.005)
+    err = p.communicate(timeout=10)[1]
+    assert p.returncode == 0, err
+    assert got == body
