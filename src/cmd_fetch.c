@@ -275,9 +275,12 @@ static int parse_opts(int argc, char **argv, struct fetch_opts *o)
 }
 
 /* The file a chain of symbolic links at path ends on, existing or not (a
- * dangling link names the file to create). 0, or an errno value. */
-static int follow_links(const char *path, char *out)
+ * dangling link names the file to create). A link of /proc that names no
+ * path (/dev/stdout on a pipe: "pipe:[N]") but that the kernel resolves is
+ * the last hop: *magic is set and out names that link. 0, or an errno value. */
+static int follow_links(const char *path, char *out, bool *magic)
 {
+    *magic = false;
     if (snprintf(out, PATH_MAX, "%s", path) >= PATH_MAX)
         return ENAMETOOLONG;
     for (int hops = 0; hops < 40; hops++) { /* the kernel's own limit */
@@ -294,6 +297,12 @@ static int follow_links(const char *path, char *out)
         char next[PATH_MAX];
         if (snprintf(next, sizeof next, "%.*s%s", dir, out, target) >= (int)sizeof next)
             return ENAMETOOLONG;
+        struct stat real;
+        if (target[0] != '/' && lstat(next, &st) < 0 && /* the kernel resolves it otherwise */
+            stat(out, &real) == 0 && !S_ISREG(real.st_mode) && !S_ISDIR(real.st_mode)) {
+            *magic = true;
+            return 0;
+        }
         memcpy(out, next, sizeof next);
     }
     return ELOOP;
@@ -315,7 +324,7 @@ static int plan_output(struct fetch_state *fs, const struct sk_url *u, char *nam
     }
     struct stat st;
     if (o->output) {
-        int e = follow_links(o->output, resolved);
+        int e = follow_links(o->output, resolved, &fs->out_magic);
         if (e) {
             cli_error("-o %s: %s", o->output, strerror(e));
             return FX_WRITE;

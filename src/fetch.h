@@ -95,6 +95,7 @@ struct fetch_state {
     const char *out_path;        /* output file; NULL for stdout or -I */
     bool out_noreplace;          /* the name came from the URL: never clobber */
     bool out_special;            /* -o names a device or FIFO: written in place */
+    bool out_magic;              /* out_path is a /proc link to a pipe (/dev/stdout) */
     char url_text[SK_URL_TARGET_MAX + SK_HOST_MAX + 32]; /* the URL as asked */
     struct fetch_resume rs;
     /* Outcome of the last attempt, for messages and the retry decision. */

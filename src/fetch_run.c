@@ -86,14 +86,16 @@ static int extract(struct fetch_state *fs, const struct sk_http_resp *r, bool he
 }
 
 /* Opens -o's device or FIFO. The links were followed when the output was
- * planned: one planted since, or a regular file swapped in, is refused. A
- * FIFO's open waits for a reader: bounded like a read, and by signals. */
+ * planned: one planted since, or a regular file swapped in, is refused
+ * (only a /proc link to a pipe, which no one else can plant, is followed).
+ * A FIFO's open waits for a reader: bounded like a read, and by signals. */
 static int open_special(struct fetch_state *fs, int *out)
 {
     uint64_t deadline = fetch_deadline(fs, fs->o->idle_timeout_ms);
+    int flags = O_WRONLY | O_CLOEXEC | O_NOCTTY | (fs->out_magic ? 0 : O_NOFOLLOW);
     int fd;
     fetch_ticks(true);
-    while ((fd = open(fs->out_path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY)) < 0 &&
+    while ((fd = open(fs->out_path, flags)) < 0 &&
            errno == EINTR && !fetch_cancel && !(deadline && sk_now_ms() >= deadline))
         continue;
     int e = errno;

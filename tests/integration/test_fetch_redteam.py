@@ -205,3 +205,15 @@ def test_slow_standard_output_reader_is_not_a_timeout(srv):
     err = p.communicate(timeout=10)[1]
     assert p.returncode == 0, err
     assert got == body
+
+
+@pytest.mark.parametrize("name", ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"])
+def test_output_to_dev_stdout_on_a_pipe(srv, name):
+    """-o /dev/stdout on a pipe: the /proc link names "pipe:[N]", which was
+    taken for a relative file name: exit 10, "cannot create a temporary
+    file beside /proc/self/fd/pipe:[N]"."""
+    srv.route("/f", hello)
+    r = subprocess.run([SOCKIT, "fetch", srv.url("/f"), "-s", "-o", name], capture_output=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"hello"
