@@ -821,6 +821,77 @@ def tls_handshake_dribble_bounded():
         t.join(5)
 
 
+def s_server_attack(proto, command, marker, codes, want=None):
+    """openssl s_server (its stdin commands: R renegotiates, k / K update
+    keys) sends half a body, runs `command`, then the rest."""
+    def fn():
+        c = certs()
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", 0))
+        port = lsock.getsockname()[1]
+        lsock.close()
+        srv = subprocess.Popen(["stdbuf", "-o0", "openssl", "s_server", "-accept", str(port), "-cert", c["cert"],
+                                "-key", c["key"], proto, "-crlf"], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        seen, cond = [], threading.Condition()
+
+        def reader():
+            for line in srv.stdout:
+                with cond:
+                    seen.append(line)
+                    cond.notify_all()
+
+        def wait_for(text):
+            with cond:
+                assert cond.wait_for(lambda: any(text in ln for ln in seen), 10), text
+        t = threading.Thread(target=reader, daemon=True)
+        t.start()
+        d = tempfile.mkdtemp(prefix="rt-", dir=WORK)
+        out = os.path.join(d, "o")
+        try:
+            wait_for(b"ACCEPT")
+            p = subprocess.Popen([BIN, "fetch", f"https://127.0.0.1:{port}/f", "--cacert",
+                                  c["ca"], "-o", out, "-s", "--max-time", "8"],
+                                 stderr=subprocess.PIPE, env=env())
+            wait_for(b"GET /f")
+            try:
+                srv.stdin.write(b"HTTP/1.1 200 OK\nContent-Length: 12\n\nhello\n")
+                srv.stdin.flush()
+                # one read of s_server's stdin per command: wait for each step
+                wait_in_folder(d, lambda: any(os.path.getsize(os.path.join(d, n)) >= 7
+                                              for n in os.listdir(d)), 10, "half the body")
+                srv.stdin.write(command + b"\n")
+                srv.stdin.flush()
+                wait_for(marker)
+                srv.stdin.write(b"abc\n")
+                srv.stdin.flush()
+            except BrokenPipeError:
+                pass
+            err = p.communicate(timeout=15)[1]
+            check(Result(p.returncode, b"", err, 0), codes)
+            if p.returncode == 0:
+                with open(out, "rb") as f:
+                    assert f.read() == want
+            else:
+                assert os.listdir(d) == []
+        finally:
+            srv.kill()
+            srv.communicate()
+            t.join(5)
+            shutil.rmtree(d)
+    return fn
+
+
+# Renegotiation is refused (SSL_OP_NO_RENEGOTIATION): the server then fails,
+# unless the whole body got through before it read the refusal.
+attack("tls", "renegotiation_refused")(s_server_attack("-tls1_2", b"R", b"SSL_do_handshake",
+                                                       (0, 5), b"hello\r\nabc\r\n"))
+attack("tls", "key_update")(s_server_attack("-tls1_3", b"k", b"SSL_do_handshake", 0,
+                                            b"hello\r\nabc\r\n"))
+attack("tls", "key_update_requested")(s_server_attack("-tls1_3", b"K", b"SSL_do_handshake", 0,
+                                                      b"hello\r\nabc\r\n"))
+
+
 # ---------------------------------------------------------------------------
 # (b) hostile local user
 
