@@ -217,3 +217,52 @@ def test_output_to_dev_stdout_on_a_pipe(srv, name):
                        timeout=30)
     assert r.returncode == 0, r.stderr
     assert r.stdout == b"hello"
+
+
+BIG_PART = 4 << 30  # sparse: hashing it takes seconds, storing it nothing
+
+
+def big_complete_part(srv, tmp_path, served):
+    """FILE.part of BIG_PART bytes (ours, with its meta): the server says it
+    is complete (416 bytes */SIZE), so --sha256 hashes all of it."""
+    part = tmp_path / "f.bin.part"
+    with open(part, "wb") as f:
+        f.truncate(BIG_PART)
+    (tmp_path / "f.bin.part.meta").write_text(
+        f"sockit-resume 2\nurl {srv.url('/f')}\nvalidator \"v1\"\nsize {BIG_PART}\n")
+    srv.route("/f", lambda req: [b"HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: "
+                                 b"bytes */%d\r\nContent-Length: 0\r\n\r\n" % BIG_PART,
+                                 Mark(served)])
+
+
+def test_signal_stops_hashing_a_large_part(srv, tmp_path):
+    """-C --sha256 hashes the bytes already in FILE.part: that loop looked
+    at neither the cancel flag nor the deadline, so Ctrl-C waited for
+    gigabytes to be read back."""
+    served = threading.Event()
+    big_complete_part(srv, tmp_path, served)
+    p = subprocess.Popen([SOCKIT, "fetch", srv.url("/f"), "-o", str(tmp_path / "f.bin"), "-C",
+                          "-s", "--sha256", "0" * 64], stderr=subprocess.PIPE)
+    try:
+        assert served.wait(10)
+        p.send_signal(signal.SIGINT)
+        start = time.monotonic()
+        err = p.communicate(timeout=30)[1].decode()
+        elapsed = time.monotonic() - start
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 1 and "interrupted (SIGINT)" in err, (p.returncode, err)
+    assert elapsed < 1.5, f"{elapsed:.1f} s to see SIGINT"
+    assert sorted(os.listdir(tmp_path)) == ["f.bin.part", "f.bin.part.meta"]
+
+
+def test_max_time_bounds_hashing_a_large_part(srv, tmp_path):
+    big_complete_part(srv, tmp_path, threading.Event())
+    start = time.monotonic()
+    r = fetch(srv.url("/f"), "-o", str(tmp_path / "f.bin"), "-C", "-s", "--sha256", "0" * 64,
+              "--max-time", "1", timeout=60)
+    assert time.monotonic() - start < 3
+    check_failure(r, 9, "--max-time")
+    assert sorted(os.listdir(tmp_path)) == ["f.bin.part", "f.bin.part.meta"]
