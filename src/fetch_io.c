@@ -1,6 +1,7 @@
 /* sockit fetch: the wire: connect (TCP, TLS), send the request, read the
  * response head, stream the body to its sink. */
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -303,11 +304,14 @@ int fetch_write_fd(struct fetch_state *fs, int fd, const char *p, size_t n, cons
         if (k > 0) {
             off += (size_t)k;
             deadline = fetch_deadline(fs, fs->o->idle_timeout_ms);
-        } else if (k < 0 && errno != EINTR) {
-            rc = fetch_fail(fs, FX_WRITE, "write error on %s: %s", what, strerror(errno));
-        } else if (deadline && sk_now_ms() >= deadline) { /* a tick, and no progress */
-            rc = fetch_fail_sk(fs, SK_ETIMEDOUT, doing);
+            continue;
         }
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) /* inherited O_NONBLOCK */
+            poll(&(struct pollfd){.fd = fd, .events = POLLOUT}, 1, FETCH_TICK_MS);
+        else if (k < 0 && errno != EINTR)
+            rc = fetch_fail(fs, FX_WRITE, "write error on %s: %s", what, strerror(errno));
+        if (rc == FX_OK && deadline && sk_now_ms() >= deadline) /* no progress */
+            rc = fetch_fail_sk(fs, SK_ETIMEDOUT, doing);
     }
     fetch_ticks(false);
     return rc;

@@ -1,10 +1,13 @@
 """Regression tests for what the red-team pass on `sockit fetch`
 (tests/redteam/fetch_attacks.py) found; each failed before its fix."""
+import array
+import fcntl
 import os
 import signal
 import ssl
 import stat
 import subprocess
+import termios
 import threading
 import time
 
@@ -266,3 +269,31 @@ def test_max_time_bounds_hashing_a_large_part(srv, tmp_path):
     assert time.monotonic() - start < 3
     check_failure(r, 9, "--max-time")
     assert sorted(os.listdir(tmp_path)) == ["f.bin.part", "f.bin.part.meta"]
+
+
+def test_non_blocking_standard_output(srv):
+    """Standard output inherited in O_NONBLOCK mode (a parent's choice, or
+    another process sharing the pipe): a full pipe gave EAGAIN, reported as
+    a write error (exit 10) instead of a wait for the reader."""
+    body = bytes(range(256)) * 2048  # 512 KiB: more than the pipe holds
+    srv.route("/f", lambda req: OK_HEAD + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    rfd, wfd = os.pipe()
+    fcntl.fcntl(wfd, fcntl.F_SETFL, fcntl.fcntl(wfd, fcntl.F_GETFL) | os.O_NONBLOCK)
+    p = subprocess.Popen([SOCKIT, "fetch", srv.url("/f"), "-o", "-", "-s"], stdout=wfd,
+                         stderr=subprocess.PIPE)
+    os.close(wfd)
+    got = b""
+    with os.fdopen(rfd, "rb") as r:
+        # Nothing is read until the pipe is full: sockit's next write gets EAGAIN.
+        size = fcntl.fcntl(rfd, 1032)  # F_GETPIPE_SZ
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and p.poll() is None:
+            n = array.array("i", [0])
+            fcntl.ioctl(rfd, termios.FIONREAD, n)
+            if n[0] >= size:
+                break
+            time.sleep(0.01)  # polling an observable condition, with a deadline
+        got = r.read()
+    err = p.communicate(timeout=10)[1]
+    assert p.returncode == 0, err
+    assert got == body
