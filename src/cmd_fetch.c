@@ -116,6 +116,9 @@ static void catch_signals(void)
         sigaddset(&sa.sa_mask, sigs[i]);
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
         sigaction(sigs[i], &sa, NULL);
+    /* A file size limit (ulimit -f) would kill us with the temporary file
+     * left behind: ignored, the write fails with EFBIG and is rolled back. */
+    signal(SIGXFSZ, SIG_IGN);
 }
 
 static bool parse_seconds(const char *what, const char *s, int *ms)

@@ -297,3 +297,16 @@ def test_non_blocking_standard_output(srv):
     err = p.communicate(timeout=10)[1]
     assert p.returncode == 0, err
     assert got == body
+
+
+@pytest.mark.parametrize("framing", ["length", "close"])
+def test_file_size_limit_is_a_write_error(srv, tmp_path, framing):
+    """ulimit -f: SIGXFSZ killed sockit (exit 153) with the temporary file
+    left behind."""
+    body = b"x" * 300000
+    head = b"Content-Length: %d\r\n" % len(body) if framing == "length" else b""
+    srv.route("/f", lambda req: OK_HEAD + head + b"\r\n" + body)
+    r = subprocess.run(["/bin/sh", "-c", f"ulimit -f 100; exec {SOCKIT} fetch -s "
+                        f"{srv.url('/f')} -o {tmp_path / 'out'}"], capture_output=True, timeout=30)
+    check_failure(r, 10, "File too large")
+    assert os.listdir(tmp_path) == []
