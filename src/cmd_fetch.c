@@ -74,7 +74,8 @@ static const char fetch_help[] =
     "Exit status:\n"
     "   0  success (2xx; with -C also: the partial file was already complete)\n"
     "   1  other failure (out of memory); interrupted by SIGINT, SIGTERM,\n"
-    "      SIGHUP or SIGQUIT (nothing is saved; with -C the part is kept)\n"
+    "      SIGHUP, SIGQUIT or SIGXCPU (nothing is saved; with -C the part is\n"
+    "      kept)\n"
     "   2  bad command line or URL\n"
     "   3  host name could not be resolved\n"
     "   4  connection failed (refused, unreachable)\n"
@@ -103,12 +104,13 @@ static void on_signal(int sig)
 }
 
 /* Every signal a user sends to stop a download (Ctrl-C, kill, a closed
- * terminal, the quit key, a closed standard output) sets fetch_cancel, which
+ * terminal, the quit key, a closed standard output, a CPU time limit:
+ * SIGKILL follows at the hard limit) sets fetch_cancel, which
  * every read and write looks at, and interrupts waits (no SA_RESTART): the
  * transfer unwinds through its scopes, so the temporary file is removed. */
 static void catch_signals(void)
 {
-    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE};
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGXCPU};
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);

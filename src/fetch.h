@@ -108,7 +108,8 @@ struct fetch_state {
     bool sent_range;             /* the last request asked for a Range (-C, or -H) */
 };
 
-/* The signal that asked to stop (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE), or 0. */
+/* The signal that asked to stop (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE,
+ * SIGXCPU), or 0. */
 extern volatile sig_atomic_t fetch_cancel;
 /* The socket of the current connection, or -1: the signal handler shuts it
  * down, which wakes a wait that began just before the signal came (the

@@ -36,7 +36,7 @@ int fetch_interrupted(struct fetch_state *fs, const char *doing)
 {
     static const struct { int sig; const char *name; } names[] = {
         {SIGINT, "SIGINT"}, {SIGTERM, "SIGTERM"}, {SIGHUP, "SIGHUP"}, {SIGQUIT, "SIGQUIT"},
-        {SIGPIPE, "SIGPIPE: output closed"}};
+        {SIGPIPE, "SIGPIPE: output closed"}, {SIGXCPU, "SIGXCPU: CPU time limit"}};
     const char *name = "a signal";
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (names[i].sig == fetch_cancel)

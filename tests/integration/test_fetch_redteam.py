@@ -310,3 +310,18 @@ def test_file_size_limit_is_a_write_error(srv, tmp_path, framing):
                         f"{srv.url('/f')} -o {tmp_path / 'out'}"], capture_output=True, timeout=30)
     check_failure(r, 10, "File too large")
     assert os.listdir(tmp_path) == []
+
+
+def test_cpu_time_limit_stops_and_cleans_up(srv, tmp_path):
+    """ulimit -t: SIGXCPU killed sockit (exit 152) with the temporary file
+    left behind."""
+    def endless(req):
+        yield OK_HEAD + b"\r\n"
+        piece = b"s" * 65536
+        while True:
+            yield piece
+    srv.route("/f", endless)
+    r = subprocess.run(["/bin/sh", "-c", f"ulimit -S -t 1; exec {SOCKIT} fetch -s "
+                        f"{srv.url('/f')} -o {tmp_path / 'out'}"], capture_output=True, timeout=60)
+    check_failure(r, 1, "interrupted (SIGXCPU")
+    assert os.listdir(tmp_path) == []
