@@ -1372,6 +1372,105 @@ def stdout_reader_goes_away(b):
     check(Result(p.returncode, b"", err, 0), 10, None)
 
 
+@attack("local-stdio")
+@with_box
+def dev_stdout_on_a_pipe(b):
+    ok_route(b)
+    for name in ("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"):
+        r = fetch(b.url(), "-s", "-o", name)
+        check(r, 0)
+        assert r.stdout == b"hello", (name, r.stdout)
+
+
+@attack("local-stdio")
+@with_box
+def non_blocking_stdout(b):
+    import array
+    import fcntl
+    import termios
+    body = b"n" * (512 << 10)
+    b.srv.route("/f", lambda req: OK_HEAD + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    rfd, wfd = os.pipe()
+    fcntl.fcntl(wfd, fcntl.F_SETFL, fcntl.fcntl(wfd, fcntl.F_GETFL) | os.O_NONBLOCK)
+    p = subprocess.Popen([BIN, "fetch", b.url(), "-o", "-", "-s"], stdout=wfd,
+                         stderr=subprocess.PIPE, env=env())
+    os.close(wfd)
+    with os.fdopen(rfd, "rb") as r:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and p.poll() is None:
+            n = array.array("i", [0])
+            fcntl.ioctl(rfd, termios.FIONREAD, n)
+            if n[0] >= 65536 - 8192:
+                break
+            time.sleep(0.01)
+        got = r.read()
+    err = p.communicate(timeout=10)[1]
+    check(Result(p.returncode, b"", err, 0), 0)
+    assert got == body
+
+
+@attack("local-limits")
+@with_box
+def file_size_limit(b):
+    body = b"x" * 300000
+    b.srv.route("/f", lambda req: OK_HEAD + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    b.srv.route("/c", lambda req: OK_HEAD + b"\r\n" + body)
+    for path in ("/f", "/c"):
+        r = fetch(b.url(path), "-s", "-o", b.path("out"), shell_redirs="", timeout=20,
+                  preexec_fn=lambda: __import__("resource").setrlimit(
+                      __import__("resource").RLIMIT_FSIZE, (100 * 1024, 100 * 1024)))
+        check(r, 10, "File too large")
+        assert listing(b.dir) == []
+
+
+@attack("local-limits")
+@with_box
+def cpu_time_limit(b):
+    def gen(req):
+        yield OK_HEAD + b"\r\n"
+        while True:
+            yield b"s" * 65536
+    b.srv.route("/f", gen)
+    import resource
+    r = fetch(b.url(), "-s", "-o", b.path("out"), timeout=60,
+              preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_CPU,
+                                                    (1, resource.RLIM_INFINITY)))
+    check(r, 1, "SIGXCPU")
+    assert listing(b.dir) == []
+
+
+@attack("local-limits")
+@with_box
+def hashing_a_huge_part_is_interruptible(b):
+    size = 4 << 30
+    with open(b.path("f.bin.part"), "wb") as f:
+        f.truncate(size)
+    with open(b.path("f.bin.part.meta"), "w") as f:
+        f.write(f"sockit-resume 2\nurl {b.url()}\nvalidator \"v1\"\nsize {size}\n")
+    b.srv.route("/f", lambda req: b"HTTP/1.1 416 R\r\nContent-Range: bytes */%d\r\n"
+                b"Content-Length: 0\r\n\r\n" % size)
+    r = fetch(b.url(), "-o", b.path("f.bin"), "-C", "-s", "--sha256", "0" * 64, "--max-time",
+              "1", timeout=60)
+    check(r, 9, "--max-time", 3)
+    assert listing(b.dir) == ["f.bin.part", "f.bin.part.meta"]
+
+
+@attack("local-limits")
+@with_box
+def no_fds_left_to_open(b):
+    ok_route(b)
+    import resource
+    for n in range(3, 16):
+        r = fetch(b.url(), "-s", "-o", b.path("out"), timeout=20,
+                  preexec_fn=lambda n=n: resource.setrlimit(resource.RLIMIT_NOFILE, (n, n)))
+        if r.returncode == 127 and b"loading shared libraries" in r.stderr:
+            continue  # too few for the dynamic loader itself
+        check(r, (0, 1, 4, 10))
+        if r.returncode == 0:
+            assert open(b.path("out")).read() == "hello"
+        no_temp(b.dir)
+
+
 # -- fd leaks ------------------------------------------------------------------------
 
 
