@@ -379,6 +379,13 @@ REDIRECTS = [
     ("location_too_long", b"/" + b"a" * 9000, 7, "too long"),
     ("location_host_too_long", b"http://" + b"a" * 300 + b".example/", 7, None),
     ("location_obs_text_404", b"/\xff\xfe \"<>", 6, "HTTP 404"),
+    ("location_expands_past_target_max", b"/" + b"\xff" * 2800, 7, "invalid URL"),
+    ("location_just_under_target_max", b"/" + b"\xff" * 2700, 6, "HTTP 404"),
+    ("location_dot_segments", b"/" + b"../" * 2500 + b"x", 6, "HTTP 404"),
+    ("location_relative_dots", b"a/./b/../../" * 600 + b"x", 6, "HTTP 404"),
+    ("location_ipv6_zone", b"http://[fe80::1%25eth0]/", 7, None),
+    ("location_query_only", b"?" + b"q" * 8000, (6, 7), None),
+    ("location_fragment_only", b"#frag", 7, "too many redirects"),
 ]
 
 
