@@ -85,6 +85,24 @@ static int extract(struct fetch_state *fs, const struct sk_http_resp *r, bool he
     return FX_OK;
 }
 
+/* A FIFO another user planted in a shared folder (/tmp) would hand them the
+ * body. As the kernel's protected_fifos does for O_CREAT, a FIFO in a sticky
+ * world-writable folder must be ours or the folder owner's. (Devices need
+ * root to create; a pipe behind /dev/stdout is in no folder.) */
+static bool planted_fifo(const char *path, const struct stat *st)
+{
+    if (!S_ISFIFO(st->st_mode) || st->st_uid == geteuid())
+        return false;
+    const char *slash = strrchr(path, '/');
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash == path ? 1 : slash - path) : 1,
+             slash ? path : ".");
+    struct stat ds;
+    if (stat(dir, &ds) < 0)
+        return true; /* cannot tell: refuse */
+    return (ds.st_mode & S_ISVTX) && (ds.st_mode & S_IWOTH) && st->st_uid != ds.st_uid;
+}
+
 /* Opens -o's device or FIFO. The links were followed when the output was
  * planned: one planted since, or a regular file swapped in, is refused
  * (only a /proc link to a pipe, which no one else can plant, is followed).
@@ -111,6 +129,10 @@ static int open_special(struct fetch_state *fs, int *out)
         close(fd);
         fd = -1;
         e = EEXIST;
+    } else if (fd >= 0 && !fs->out_magic && planted_fifo(fs->out_path, &st)) {
+        close(fd);
+        return fetch_fail(fs, FX_WRITE, "refusing %s: a FIFO of another user in a shared folder",
+                          fs->out_path);
     }
     if (fd < 0)
         return fetch_fail(fs, FX_WRITE, "cannot open %s: %s", fs->out_path, strerror(e));

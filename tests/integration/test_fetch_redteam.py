@@ -325,3 +325,47 @@ def test_cpu_time_limit_stops_and_cleans_up(srv, tmp_path):
                         f"{srv.url('/f')} -o {tmp_path / 'out'}"], capture_output=True, timeout=60)
     check_failure(r, 1, "interrupted (SIGXCPU")
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a FIFO to another user")
+def test_fifo_planted_by_another_user_in_a_shared_folder_is_refused(srv, tmp_path):
+    """-o /tmp/NAME where another user made NAME a FIFO and reads it: the
+    body (fetched with the victim's credentials, say) went to them."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)  # like /tmp
+    fifo = shared / "report"
+    os.mkfifo(fifo)
+    os.chown(fifo, 12345, 12345)
+    srv.route("/f", hello)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(open(fifo, "rb").read()))
+    reader.start()
+    try:
+        r = fetch(srv.url("/f"), "-o", str(fifo), "-s", "--max-time", "5")
+    finally:
+        if reader.is_alive():  # sockit never opened it: release the reader
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(5)
+    check_failure(r, 10, "refusing")
+    assert got == [b""], got
+
+
+def test_own_fifo_in_a_shared_folder_is_written(srv, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    fifo = shared / "mine"
+    os.mkfifo(fifo)
+    srv.route("/f", hello)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(open(fifo, "rb").read()))
+    reader.start()
+    try:
+        r = fetch(srv.url("/f"), "-o", str(fifo), "-s", "--max-time", "5")
+    finally:
+        if reader.is_alive():
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(5)
+    assert r.returncode == 0, r.stderr
+    assert got == [b"hello"]
