@@ -1052,6 +1052,27 @@ def output_fifo_with_reader(b):
 
 @attack("local-names")
 @with_box
+def output_fifo_of_another_user_in_shared_folder(b):
+    if os.geteuid() != 0:
+        raise Skip("needs root")
+    ok_route(b)
+    os.chmod(b.dir, 0o1777)
+    fifo = b.path("out")
+    os.mkfifo(fifo)
+    os.chown(fifo, 12345, 12345)
+    got = []
+    t = threading.Thread(target=lambda: got.append(open(fifo, "rb").read()))
+    t.start()
+    r = fetch(b.url(), "-o", fifo, "-s", "--max-time", "5", timeout=10)
+    if t.is_alive():
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    t.join(5)
+    check(r, 10, "refusing")
+    assert got == [b""], got
+
+
+@attack("local-names")
+@with_box
 def output_directory(b):
     ok_route(b)
     os.mkdir(b.path("out"))
