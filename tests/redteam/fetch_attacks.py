@@ -536,7 +536,8 @@ def endless_close_delimited_body_max_time(b):
         yield OK_HEAD + b"\r\n"
         while True:
             yield b"z" * 65536
-    bad_response(b, gen, 9, "--max-time", extra=("--max-time", "2"), max_s=8)  # unlinking GBs of temporary file, on a loaded machine
+    # bound: 2 s plus unlinking gigabytes of temporary file on a loaded machine
+    bad_response(b, gen, 9, "--max-time", extra=("--max-time", "2"), max_s=8)
 
 
 @attack("server-slow")
