@@ -74,8 +74,8 @@ static const char fetch_help[] =
     "Exit status:\n"
     "   0  success (2xx; with -C also: the partial file was already complete)\n"
     "   1  other failure (out of memory); interrupted by SIGINT, SIGTERM,\n"
-    "      SIGHUP, SIGQUIT or SIGXCPU (nothing is saved; with -C the part is\n"
-    "      kept)\n"
+    "      SIGHUP, SIGQUIT, SIGXCPU, SIGUSR1 or SIGUSR2 (nothing is saved;\n"
+    "      with -C the part is kept)\n"
     "   2  bad command line or URL\n"
     "   3  host name could not be resolved\n"
     "   4  connection failed (refused, unreachable)\n"
@@ -105,12 +105,14 @@ static void on_signal(int sig)
 
 /* Every signal a user sends to stop a download (Ctrl-C, kill, a closed
  * terminal, the quit key, a closed standard output, a CPU time limit:
- * SIGKILL follows at the hard limit) sets fetch_cancel, which
+ * SIGKILL follows at the hard limit; the user signals, whose default would
+ * kill us with the temporary file left) sets fetch_cancel, which
  * every read and write looks at, and interrupts waits (no SA_RESTART): the
  * transfer unwinds through its scopes, so the temporary file is removed. */
 static void catch_signals(void)
 {
-    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGXCPU};
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGXCPU, SIGUSR1,
+                               SIGUSR2};
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
@@ -121,6 +123,7 @@ static void catch_signals(void)
     /* A file size limit (ulimit -f) would kill us with the temporary file
      * left behind: ignored, the write fails with EFBIG and is rolled back. */
     signal(SIGXFSZ, SIG_IGN);
+    fetch_ticks(false); /* SIGALRM's handler: a stray one must not kill us either */
 }
 
 static bool parse_seconds(const char *what, const char *s, int *ms)
@@ -441,8 +444,8 @@ static int run_with_retries(struct fetch_state *fs, const struct sk_url *url)
         if (fs->deadline_ms && sk_now_ms() + (uint64_t)wait >= fs->deadline_ms)
             return rc; /* the wait alone would pass --max-time */
         if (!o->silent)
-            cli_error("%s; retrying in %.1f s (%ld of %ld)", fs->msg, wait / 1000.0, attempt + 1,
-                      o->retries);
+            fetch_notice(fs, "%s; retrying in %.1f s (%ld of %ld)", fs->msg, wait / 1000.0,
+                         attempt + 1, o->retries);
         if (!nap(wait))
             return fetch_interrupted(fs, "waiting to retry");
         backoff = backoff * 2 > 60000 ? 60000 : backoff * 2;
@@ -487,7 +490,7 @@ int cmd_fetch(int argc, char **argv)
     if (rc == FX_OK && fs.hdr_out == stdout && !cli_stdout_ok())
         rc = FX_WRITE;
     else if (rc != FX_OK)
-        cli_error("%s", fs.msg[0] ? fs.msg : "fetch failed");
+        fetch_notice(&fs, "%s", fs.msg[0] ? fs.msg : "fetch failed");
     sk_tls_ctx_free(fs.tls);
     free(fs.buf);
     if (fetch_cancel && rc != FX_OK)

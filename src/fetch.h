@@ -109,7 +109,7 @@ struct fetch_state {
 };
 
 /* The signal that asked to stop (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE,
- * SIGXCPU), or 0. */
+ * SIGXCPU, SIGUSR1, SIGUSR2), or 0. */
 extern volatile sig_atomic_t fetch_cancel;
 /* The socket of the current connection, or -1: the signal handler shuts it
  * down, which wakes a wait that began just before the signal came (the
@@ -136,6 +136,11 @@ void fetch_ticks(bool on);
  * names it), bounded by --idle-timeout (no progress) and --max-time, and
  * stopped by a signal. Returns an exit status. */
 int fetch_write_fd(struct fetch_state *fs, int fd, const char *p, size_t n, const char *what);
+/* A "sockit: ..." line on standard error once the transfer has begun:
+ * bounded like fetch_write_fd (a stalled stderr must not hang the exit),
+ * written even after a signal; a lost line is no failure. */
+void fetch_notice(struct fetch_state *fs, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* fetch_run.c: one attempt, redirects included. Returns an exit status. */
 int fetch_attempt(struct fetch_state *fs, const struct sk_url *start);

@@ -36,7 +36,8 @@ int fetch_interrupted(struct fetch_state *fs, const char *doing)
 {
     static const struct { int sig; const char *name; } names[] = {
         {SIGINT, "SIGINT"}, {SIGTERM, "SIGTERM"}, {SIGHUP, "SIGHUP"}, {SIGQUIT, "SIGQUIT"},
-        {SIGPIPE, "SIGPIPE: output closed"}, {SIGXCPU, "SIGXCPU: CPU time limit"}};
+        {SIGPIPE, "SIGPIPE: output closed"}, {SIGXCPU, "SIGXCPU: CPU time limit"},
+        {SIGUSR1, "SIGUSR1"}, {SIGUSR2, "SIGUSR2"}};
     const char *name = "a signal";
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (names[i].sig == fetch_cancel)
@@ -111,7 +112,7 @@ int fetch_connect(struct fetch_state *fs, const struct sk_url *u, struct sk_conn
             return fetch_fail(fs, FX_TLS, "%s", err);
         }
         if (o->insecure && !o->silent)
-            cli_error("warning: --insecure: server certificates are not verified");
+            fetch_notice(fs, "warning: --insecure: server certificates are not verified");
     }
     if ((rc = sk_conn_new_tls(fd, fs->tls, u->host, out)) < 0)
         return fetch_fail(fs, FX_TLS, "TLS set-up for %s failed: %s", where, sk_strerror(rc));
@@ -276,7 +277,7 @@ static void on_tick(int sig)
 void fetch_ticks(bool on)
 {
     static bool installed;
-    if (on && !installed) {
+    if (!installed) { /* also makes a stray SIGALRM harmless */
         struct sigaction sa = {.sa_handler = on_tick}; /* no SA_RESTART */
         sigemptyset(&sa.sa_mask);
         sigaction(SIGALRM, &sa, NULL);
@@ -288,7 +289,9 @@ void fetch_ticks(bool on)
     setitimer(ITIMER_REAL, &it, NULL);
 }
 
-int fetch_write_fd(struct fetch_state *fs, int fd, const char *p, size_t n, const char *what)
+/* fetch_write_fd(); a signal stops it only if `stoppable`. */
+static int write_bounded(struct fetch_state *fs, int fd, const char *p, size_t n,
+                         const char *what, bool stoppable)
 {
     char doing[PATH_MAX + 16];
     snprintf(doing, sizeof doing, "writing to %s", what);
@@ -296,7 +299,7 @@ int fetch_write_fd(struct fetch_state *fs, int fd, const char *p, size_t n, cons
     int rc = FX_OK;
     fetch_ticks(true);
     for (size_t off = 0; off < n && rc == FX_OK;) {
-        if (fetch_cancel) {
+        if (fetch_cancel && stoppable) {
             rc = fetch_interrupted(fs, doing);
             break;
         }
@@ -315,6 +318,28 @@ int fetch_write_fd(struct fetch_state *fs, int fd, const char *p, size_t n, cons
     }
     fetch_ticks(false);
     return rc;
+}
+
+int fetch_write_fd(struct fetch_state *fs, int fd, const char *p, size_t n, const char *what)
+{
+    return write_bounded(fs, fd, p, n, what, true);
+}
+
+void fetch_notice(struct fetch_state *fs, const char *fmt, ...)
+{
+    char line[1024] = "sockit: ";
+    size_t n = strlen(line);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
+    va_end(ap);
+    n = strlen(line);
+    line[n++] = '\n';
+    fflush(stderr);
+    char msg[sizeof fs->msg]; /* the reason being reported outlives a failed notice */
+    memcpy(msg, fs->msg, sizeof msg);
+    (void)write_bounded(fs, STDERR_FILENO, line, n, "standard error", false);
+    memcpy(fs->msg, msg, sizeof msg);
 }
 
 static int sink_write(struct fetch_state *fs, struct fetch_sink *s, const char *p, size_t n)

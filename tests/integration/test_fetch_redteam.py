@@ -14,7 +14,8 @@ import time
 import pytest
 
 from conftest import SOCKIT
-from hostile_http import HostileServer, Mark
+from fswait import wait_in_folder
+from hostile_http import HostileServer, Mark, Sleep
 from nginx_util import make_certs
 from test_fetch_hostile import check_failure, fetch
 
@@ -369,3 +370,49 @@ def test_own_fifo_in_a_shared_folder_is_written(srv, tmp_path):
         reader.join(5)
     assert r.returncode == 0, r.stderr
     assert got == [b"hello"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM],
+                         ids=lambda s: s.name)
+def test_user_signals_do_not_leave_the_temporary_file(srv, tmp_path, sig):
+    """Their default action killed sockit with .NAME.sockit-XXXXXX left."""
+    sent = threading.Event()
+    srv.route("/f", lambda req: [OK_HEAD + b"Content-Length: 100\r\n\r\nab", Mark(sent),
+                                 Sleep(30)])
+    p = subprocess.Popen([SOCKIT, "fetch", srv.url("/f"), "-o", str(tmp_path / "o"), "-s"],
+                         stderr=subprocess.PIPE)
+    assert sent.wait(10)
+    wait_in_folder(tmp_path, lambda: len(os.listdir(tmp_path)) == 1, 10, "the temporary file")
+    p.send_signal(sig)
+    if sig == signal.SIGALRM:  # harmless; SIGTERM (a higher number) is handled after it
+        p.send_signal(signal.SIGTERM)
+    err = p.communicate(timeout=10)[1].decode()
+    assert p.returncode == 1, (p.returncode, err)
+    want = "SIGTERM" if sig == signal.SIGALRM else sig.name
+    assert f"interrupted ({want}" in err, err
+    assert os.listdir(tmp_path) == []
+
+
+def test_stalled_standard_error_does_not_hold_the_exit(srv, tmp_path):
+    """The final message went through stdio to a full stderr pipe: the
+    process never exited, whatever --max-time said."""
+    srv.route("/f", lambda req: b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+    rfd, wfd = os.pipe()
+    os.set_blocking(wfd, False)
+    try:
+        while True:
+            os.write(wfd, b"x" * 4096)  # fill it: nobody will read
+    except BlockingIOError:
+        pass
+    os.set_blocking(wfd, True)
+    p = subprocess.Popen([SOCKIT, "fetch", srv.url("/f"), "-o", str(tmp_path / "o"), "-s",
+                          "--max-time", "1"], stderr=wfd)
+    os.close(wfd)
+    try:
+        assert p.wait(10) == 6
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        raise AssertionError("hang: the exit waited for standard error")
+    finally:
+        os.close(rfd)
