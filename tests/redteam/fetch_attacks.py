@@ -1500,6 +1500,53 @@ def no_fds_left_to_open(b):
         no_temp(b.dir)
 
 
+@attack("local-signals")
+@with_box
+def user_signals_clean_up(b):
+    for sig in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM, signal.SIGHUP, signal.SIGXCPU):
+        sent = threading.Event()
+        b.srv.route("/f", lambda req, sent=sent: [OK_HEAD + b"Content-Length: 100\r\n\r\nab",
+                                                  Mark(sent), Sleep(30)])
+        p = subprocess.Popen([BIN, "fetch", b.url(), "-o", b.path("o"), "-s"],
+                             stderr=subprocess.PIPE, env=env())
+        assert sent.wait(10)
+        wait_in_folder(b.dir, lambda: len(os.listdir(b.dir)) == 1, 10, "the temporary file")
+        p.send_signal(sig)
+        if sig == signal.SIGALRM:
+            p.send_signal(signal.SIGTERM)
+        err = p.communicate(timeout=10)[1]
+        check(Result(p.returncode, b"", err, 0), 1, "interrupted")
+        assert listing(b.dir) == [], (sig, listing(b.dir))
+
+
+@attack("local-stdio")
+@with_box
+def stalled_stderr(b):
+    b.srv.route("/f", lambda req: b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n")
+    rfd, wfd = os.pipe()
+    os.set_blocking(wfd, False)
+    try:
+        while True:
+            os.write(wfd, b"x" * 4096)
+    except BlockingIOError:
+        pass
+    os.set_blocking(wfd, True)
+    start = time.monotonic()
+    p = subprocess.Popen([BIN, "fetch", b.url(), "-o", b.path("o"), "--max-time", "2",
+                          "--retry", "3", "--retry-delay", "0.1"], stdout=subprocess.DEVNULL,
+                         stderr=wfd, env=env())
+    os.close(wfd)
+    try:
+        rc = p.wait(10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        raise AssertionError("hang on a stalled standard error")
+    finally:
+        os.close(rfd)
+    assert rc in (6, 9) and time.monotonic() - start < 5, rc
+
+
 # -- fd leaks ------------------------------------------------------------------------
 
 
