@@ -114,9 +114,11 @@ int sk_outfile_open_temp(struct sk_outfile *of, const char *path, unsigned flags
         return rc;
     }
     /* The file we replace keeps its permissions, but never setuid, setgid
-     * or sticky: those belonged to other bytes. */
+     * or sticky: those belonged to other bytes. A link at the name is
+     * replaced, not followed: its target (anyone's 0777 file) lends nothing. */
     struct stat st;
-    if (fstatat(of->dirfd, of->path + of->name_off, &st, 0) == 0 && S_ISREG(st.st_mode) &&
+    if (fstatat(of->dirfd, of->path + of->name_off, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISREG(st.st_mode) &&
         fchmod(of->fd, st.st_mode & 0777) < 0) {
         rc = SK_ERR(errno);
         sk_outfile_discard(of);

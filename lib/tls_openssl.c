@@ -10,9 +10,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -251,6 +253,54 @@ static const struct sk__conn_ops tls_ops = {
     .fill = true,
 };
 
+/* OpenSSL's socket BIO writes with write(2), so a peer that has gone away
+ * (a reset before our request, or our alert) raises SIGPIPE, which a client
+ * takes for its own output being closed (fetch exits 10). This BIO is the
+ * socket BIO with writes done by send(MSG_NOSIGNAL), as plain TCP does. */
+static int nosigpipe_write(BIO *b, const char *buf, int len)
+{
+    int fd = -1;
+    BIO_get_fd(b, &fd);
+    BIO_clear_retry_flags(b);
+    int n = (int)send(fd, buf, (size_t)len, MSG_NOSIGNAL);
+    if (n <= 0 && BIO_sock_should_retry(n))
+        BIO_set_retry_write(b);
+    return n;
+}
+
+static BIO_METHOD *nosigpipe_method;
+
+static void make_nosigpipe_method(void)
+{
+    const BIO_METHOD *s = BIO_s_socket();
+    BIO_METHOD *m = BIO_meth_new(BIO_TYPE_SOCKET, "socket without SIGPIPE");
+    if (!m)
+        return;
+    if (BIO_meth_set_write(m, nosigpipe_write) != 1 ||
+        BIO_meth_set_read(m, BIO_meth_get_read(s)) != 1 ||
+        BIO_meth_set_puts(m, BIO_meth_get_puts(s)) != 1 ||
+        BIO_meth_set_ctrl(m, BIO_meth_get_ctrl(s)) != 1 ||
+        BIO_meth_set_create(m, BIO_meth_get_create(s)) != 1 ||
+        BIO_meth_set_destroy(m, BIO_meth_get_destroy(s)) != 1) {
+        BIO_meth_free(m);
+        return;
+    }
+    nosigpipe_method = m; /* kept for the process's life, like OpenSSL's own */
+}
+
+/* Attaches fd to ssl through the BIO above. 1 on success, as SSL_set_fd. */
+static int set_socket(SSL *ssl, int fd)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, make_nosigpipe_method);
+    BIO *bio = nosigpipe_method ? BIO_new(nosigpipe_method) : NULL;
+    if (!bio)
+        return 0;
+    BIO_set_fd(bio, fd, BIO_NOCLOSE);
+    SSL_set_bio(ssl, bio, bio); /* ssl owns it: one reference for both ends */
+    return 1;
+}
+
 int sk_conn_new_tls(int fd, struct sk_tls_ctx *ctx, const char *host, struct sk_conn **out)
 {
     struct sk_conn *c = NULL;
@@ -265,7 +315,7 @@ int sk_conn_new_tls(int fd, struct sk_tls_ctx *ctx, const char *host, struct sk_
     c->tls = ssl; /* released by tls_free */
     unsigned char ip[16];
     bool is_ip = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
-    if (SSL_set_fd(ssl, c->fd) != 1 || (!is_ip && SSL_set_tlsext_host_name(ssl, host) != 1) ||
+    if (set_socket(ssl, c->fd) != 1 || (!is_ip && SSL_set_tlsext_host_name(ssl, host) != 1) ||
         SSL_set1_host(ssl, host) != 1) {
         take_ssl_error(c->err, sizeof c->err, "TLS set-up");
         rc = SK_ETLS;

@@ -4,6 +4,7 @@
  * retry loop. One attempt (redirects included) lives in fetch_run.c, the
  * wire in fetch_io.c, resume in fetch_resume.c. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -73,7 +74,8 @@ static const char fetch_help[] =
     "Exit status:\n"
     "   0  success (2xx; with -C also: the partial file was already complete)\n"
     "   1  other failure (out of memory); interrupted by SIGINT, SIGTERM,\n"
-    "      SIGHUP or SIGQUIT (nothing is saved; with -C the part is kept)\n"
+    "      SIGHUP, SIGQUIT, SIGXCPU, SIGUSR1 or SIGUSR2 (nothing is saved;\n"
+    "      with -C the part is kept)\n"
     "   2  bad command line or URL\n"
     "   3  host name could not be resolved\n"
     "   4  connection failed (refused, unreachable)\n"
@@ -102,12 +104,15 @@ static void on_signal(int sig)
 }
 
 /* Every signal a user sends to stop a download (Ctrl-C, kill, a closed
- * terminal, the quit key, a closed standard output) sets fetch_cancel, which
+ * terminal, the quit key, a closed standard output, a CPU time limit:
+ * SIGKILL follows at the hard limit; the user signals, whose default would
+ * kill us with the temporary file left) sets fetch_cancel, which
  * every read and write looks at, and interrupts waits (no SA_RESTART): the
  * transfer unwinds through its scopes, so the temporary file is removed. */
 static void catch_signals(void)
 {
-    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE};
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGXCPU, SIGUSR1,
+                               SIGUSR2};
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
@@ -115,6 +120,10 @@ static void catch_signals(void)
         sigaddset(&sa.sa_mask, sigs[i]);
     for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
         sigaction(sigs[i], &sa, NULL);
+    /* A file size limit (ulimit -f) would kill us with the temporary file
+     * left behind: ignored, the write fails with EFBIG and is rolled back. */
+    signal(SIGXFSZ, SIG_IGN);
+    fetch_ticks(false); /* SIGALRM's handler: a stray one must not kill us either */
 }
 
 static bool parse_seconds(const char *what, const char *s, int *ms)
@@ -264,9 +273,12 @@ static int parse_opts(int argc, char **argv, struct fetch_opts *o)
 }
 
 /* The file a chain of symbolic links at path ends on, existing or not (a
- * dangling link names the file to create). 0, or an errno value. */
-static int follow_links(const char *path, char *out)
+ * dangling link names the file to create). A link of /proc that names no
+ * path (/dev/stdout on a pipe: "pipe:[N]") but that the kernel resolves is
+ * the last hop: *magic is set and out names that link. 0, or an errno value. */
+static int follow_links(const char *path, char *out, bool *magic)
 {
+    *magic = false;
     if (snprintf(out, PATH_MAX, "%s", path) >= PATH_MAX)
         return ENAMETOOLONG;
     for (int hops = 0; hops < 40; hops++) { /* the kernel's own limit */
@@ -283,6 +295,12 @@ static int follow_links(const char *path, char *out)
         char next[PATH_MAX];
         if (snprintf(next, sizeof next, "%.*s%s", dir, out, target) >= (int)sizeof next)
             return ENAMETOOLONG;
+        struct stat real;
+        if (target[0] != '/' && lstat(next, &st) < 0 && /* the kernel resolves it otherwise */
+            stat(out, &real) == 0 && !S_ISREG(real.st_mode) && !S_ISDIR(real.st_mode)) {
+            *magic = true;
+            return 0;
+        }
         memcpy(out, next, sizeof next);
     }
     return ELOOP;
@@ -304,7 +322,7 @@ static int plan_output(struct fetch_state *fs, const struct sk_url *u, char *nam
     }
     struct stat st;
     if (o->output) {
-        int e = follow_links(o->output, resolved);
+        int e = follow_links(o->output, resolved, &fs->out_magic);
         if (e) {
             cli_error("-o %s: %s", o->output, strerror(e));
             return FX_WRITE;
@@ -352,6 +370,26 @@ static int plan_output(struct fetch_state *fs, const struct sk_url *u, char *nam
     return FX_OK;
 }
 
+/* A closed standard stream's number goes to the next file opened (the
+ * socket, the output file), and what was meant for the stream (headers, a
+ * body, messages) would land there. Each closed one is held by /dev/null;
+ * true if standard output was closed. */
+static bool hold_std_fds(void)
+{
+    bool stdout_closed = false;
+    for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
+        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+            continue;
+        stdout_closed = stdout_closed || fd == STDOUT_FILENO;
+        int n = open("/dev/null", O_RDWR); /* the lowest free number: fd */
+        if (n >= 0 && n != fd) {
+            dup2(n, fd);
+            close(n);
+        }
+    }
+    return stdout_closed;
+}
+
 static bool retryable(const struct fetch_state *fs, int rc)
 {
     if (fs->expired || fetch_cancel)
@@ -396,8 +434,8 @@ static int run_with_retries(struct fetch_state *fs, const struct sk_url *url)
         if (fs->deadline_ms && sk_now_ms() + (uint64_t)wait >= fs->deadline_ms)
             return rc; /* the wait alone would pass --max-time */
         if (!o->silent)
-            cli_error("%s; retrying in %.1f s (%ld of %ld)", fs->msg, wait / 1000.0, attempt + 1,
-                      o->retries);
+            fetch_notice(fs, "%s; retrying in %.1f s (%ld of %ld)", fs->msg, wait / 1000.0,
+                         attempt + 1, o->retries);
         if (!nap(wait))
             return fetch_interrupted(fs, "waiting to retry");
         backoff = backoff * 2 > 60000 ? 60000 : backoff * 2;
@@ -411,6 +449,7 @@ int cmd_fetch(int argc, char **argv)
     int rc = parse_opts(argc, argv, &o);
     if (rc != FX_OK)
         return rc < 0 ? FX_OK : rc;
+    bool stdout_closed = hold_std_fds();
     static struct sk_url url;
     rc = sk_url_parse(o.url, strlen(o.url), &url);
     if (rc == SK_EUNSUPPORTED) {
@@ -427,6 +466,10 @@ int cmd_fetch(int argc, char **argv)
     char name[256];
     if ((rc = plan_output(&fs, &url, name, sizeof name)) != FX_OK)
         return rc;
+    if (stdout_closed && (fs.hdr_out == stdout || (!fs.out_path && !o.head))) {
+        cli_error("standard output is closed (use -s, or -o FILE)");
+        return FX_WRITE;
+    }
     if (!(fs.buf = malloc(FETCH_BUF_SIZE))) {
         cli_error("out of memory");
         return FX_FAIL;
@@ -437,7 +480,7 @@ int cmd_fetch(int argc, char **argv)
     if (rc == FX_OK && fs.hdr_out == stdout && !cli_stdout_ok())
         rc = FX_WRITE;
     else if (rc != FX_OK)
-        cli_error("%s", fs.msg[0] ? fs.msg : "fetch failed");
+        fetch_notice(&fs, "%s", fs.msg[0] ? fs.msg : "fetch failed");
     sk_tls_ctx_free(fs.tls);
     free(fs.buf);
     if (fetch_cancel && rc != FX_OK)

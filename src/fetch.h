@@ -95,6 +95,7 @@ struct fetch_state {
     const char *out_path;        /* output file; NULL for stdout or -I */
     bool out_noreplace;          /* the name came from the URL: never clobber */
     bool out_special;            /* -o names a device or FIFO: written in place */
+    bool out_magic;              /* out_path is a /proc link to a pipe (/dev/stdout) */
     char url_text[SK_URL_TARGET_MAX + SK_HOST_MAX + 32]; /* the URL as asked */
     struct fetch_resume rs;
     /* Outcome of the last attempt, for messages and the retry decision. */
@@ -107,7 +108,8 @@ struct fetch_state {
     bool sent_range;             /* the last request asked for a Range (-C, or -H) */
 };
 
-/* The signal that asked to stop (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE), or 0. */
+/* The signal that asked to stop (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE,
+ * SIGXCPU, SIGUSR1, SIGUSR2), or 0. */
 extern volatile sig_atomic_t fetch_cancel;
 /* The socket of the current connection, or -1: the signal handler shuts it
  * down, which wakes a wait that began just before the signal came (the
@@ -123,6 +125,22 @@ int fetch_interrupted(struct fetch_state *fs, const char *doing);
 int fetch_fail_sk(struct fetch_state *fs, int err, const char *doing);
 /* The deadline for the next wait: now + ms, capped by --max-time. */
 uint64_t fetch_deadline(const struct fetch_state *fs, int ms);
+
+/* Standard output, a FIFO or a device cannot be bounded by poll(): a pipe
+ * write waits until all of it fits, opening a FIFO waits for a reader.
+ * While ticks are on, SIGALRM interrupts such a call every FETCH_TICK_MS so
+ * that its loop looks at the deadline and the cancel flag. */
+#define FETCH_TICK_MS 100
+void fetch_ticks(bool on);
+/* Writes n bytes to fd (standard output or error, a FIFO, a device; `what`
+ * names it), bounded by --idle-timeout (no progress) and --max-time, and
+ * stopped by a signal. Returns an exit status. */
+int fetch_write_fd(struct fetch_state *fs, int fd, const char *p, size_t n, const char *what);
+/* A "sockit: ..." line on standard error once the transfer has begun:
+ * bounded like fetch_write_fd (a stalled stderr must not hang the exit),
+ * written even after a signal; a lost line is no failure. */
+void fetch_notice(struct fetch_state *fs, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* fetch_run.c: one attempt, redirects included. Returns an exit status. */
 int fetch_attempt(struct fetch_state *fs, const struct sk_url *start);

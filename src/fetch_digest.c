@@ -47,6 +47,12 @@ int fetch_digest_begin(struct fetch_state *fs, struct fetch_sink *sink, int pref
      * it holds the first body bytes right now. */
     static char chunk[64 * 1024];
     for (uint64_t off = 0; off < prefix_len;) {
+        /* Gigabytes may be read back here: a signal or --max-time must not
+         * wait for the end. */
+        if (fetch_cancel)
+            return fetch_interrupted(fs, "checking the partial file");
+        if (fs->deadline_ms && sk_now_ms() >= fs->deadline_ms)
+            return fetch_fail_sk(fs, SK_ETIMEDOUT, "checking the partial file");
         size_t want = prefix_len - off < sizeof chunk ? (size_t)(prefix_len - off) : sizeof chunk;
         ssize_t n = pread(prefix_fd, chunk, want, (off_t)off);
         if (n < 0 && errno == EINTR)

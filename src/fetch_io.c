@@ -1,11 +1,13 @@
 /* sockit fetch: the wire: connect (TCP, TLS), send the request, read the
  * response head, stream the body to its sink. */
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -34,7 +36,8 @@ int fetch_interrupted(struct fetch_state *fs, const char *doing)
 {
     static const struct { int sig; const char *name; } names[] = {
         {SIGINT, "SIGINT"}, {SIGTERM, "SIGTERM"}, {SIGHUP, "SIGHUP"}, {SIGQUIT, "SIGQUIT"},
-        {SIGPIPE, "SIGPIPE: output closed"}};
+        {SIGPIPE, "SIGPIPE: output closed"}, {SIGXCPU, "SIGXCPU: CPU time limit"},
+        {SIGUSR1, "SIGUSR1"}, {SIGUSR2, "SIGUSR2"}};
     const char *name = "a signal";
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (names[i].sig == fetch_cancel)
@@ -52,7 +55,8 @@ int fetch_fail_sk(struct fetch_state *fs, int err, const char *doing)
             return fetch_fail(fs, FX_TIMEOUT, "%s: --max-time of %g s reached", doing,
                               fs->o->max_time_ms / 1000.0);
         }
-        if (strncmp(doing, "reading", 7) == 0 || strncmp(doing, "sending", 7) == 0)
+        if (strncmp(doing, "reading", 7) == 0 || strncmp(doing, "sending", 7) == 0 ||
+            strncmp(doing, "writing", 7) == 0 || strncmp(doing, "opening", 7) == 0)
             return fetch_fail(fs, FX_TIMEOUT, "%s: timed out: nothing for %g s (--idle-timeout)",
                               doing, fs->o->idle_timeout_ms / 1000.0);
         return fetch_fail(fs, FX_TIMEOUT, "%s: timed out after %g s (--connect-timeout)", doing,
@@ -108,7 +112,7 @@ int fetch_connect(struct fetch_state *fs, const struct sk_url *u, struct sk_conn
             return fetch_fail(fs, FX_TLS, "%s", err);
         }
         if (o->insecure && !o->silent)
-            cli_error("warning: --insecure: server certificates are not verified");
+            fetch_notice(fs, "warning: --insecure: server certificates are not verified");
     }
     if ((rc = sk_conn_new_tls(fd, fs->tls, u->host, out)) < 0)
         return fetch_fail(fs, FX_TLS, "TLS set-up for %s failed: %s", where, sk_strerror(rc));
@@ -265,21 +269,88 @@ int fetch_read_head(struct fetch_state *fs, struct sk_conn *c, struct sk_http_re
     }
 }
 
+static void on_tick(int sig)
+{
+    (void)sig; /* only there to interrupt a blocking call */
+}
+
+void fetch_ticks(bool on)
+{
+    static bool installed;
+    if (!installed) { /* also makes a stray SIGALRM harmless */
+        struct sigaction sa = {.sa_handler = on_tick}; /* no SA_RESTART */
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGALRM, &sa, NULL);
+        installed = true;
+    }
+    struct itimerval it = {0};
+    if (on)
+        it.it_value.tv_usec = it.it_interval.tv_usec = FETCH_TICK_MS * 1000;
+    setitimer(ITIMER_REAL, &it, NULL);
+}
+
+/* fetch_write_fd(); a signal stops it only if `stoppable`. */
+static int write_bounded(struct fetch_state *fs, int fd, const char *p, size_t n,
+                         const char *what, bool stoppable)
+{
+    char doing[PATH_MAX + 16];
+    snprintf(doing, sizeof doing, "writing to %s", what);
+    uint64_t deadline = fetch_deadline(fs, fs->o->idle_timeout_ms);
+    int rc = FX_OK;
+    fetch_ticks(true);
+    for (size_t off = 0; off < n && rc == FX_OK;) {
+        if (fetch_cancel && stoppable) {
+            rc = fetch_interrupted(fs, doing);
+            break;
+        }
+        ssize_t k = write(fd, p + off, n - off);
+        if (k > 0) {
+            off += (size_t)k;
+            deadline = fetch_deadline(fs, fs->o->idle_timeout_ms);
+            continue;
+        }
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) /* inherited O_NONBLOCK */
+            poll(&(struct pollfd){.fd = fd, .events = POLLOUT}, 1, FETCH_TICK_MS);
+        else if (k < 0 && errno != EINTR)
+            rc = fetch_fail(fs, FX_WRITE, "write error on %s: %s", what, strerror(errno));
+        if (rc == FX_OK && deadline && sk_now_ms() >= deadline) /* no progress */
+            rc = fetch_fail_sk(fs, SK_ETIMEDOUT, doing);
+    }
+    fetch_ticks(false);
+    return rc;
+}
+
+int fetch_write_fd(struct fetch_state *fs, int fd, const char *p, size_t n, const char *what)
+{
+    return write_bounded(fs, fd, p, n, what, true);
+}
+
+void fetch_notice(struct fetch_state *fs, const char *fmt, ...)
+{
+    char line[1024] = "sockit: ";
+    size_t n = strlen(line);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
+    va_end(ap);
+    n = strlen(line);
+    line[n++] = '\n';
+    fflush(stderr);
+    char msg[sizeof fs->msg]; /* the reason being reported outlives a failed notice */
+    memcpy(msg, fs->msg, sizeof msg);
+    (void)write_bounded(fs, STDERR_FILENO, line, n, "standard error", false);
+    memcpy(fs->msg, msg, sizeof msg);
+}
+
 static int sink_write(struct fetch_state *fs, struct fetch_sink *s, const char *p, size_t n)
 {
     if (n == 0)
         return FX_OK;
     if (s->kind == SINK_FD) {
-        for (size_t off = 0; off < n;) {
-            ssize_t k = write(s->fd, p + off, n - off);
-            if (k < 0 && errno == EINTR)
-                continue;
-            if (k < 0)
-                return fetch_fail(fs, FX_WRITE, "write error on %s: %s",
-                                  s->fd == STDOUT_FILENO ? "standard output" : fs->out_path,
-                                  strerror(errno));
-            off += (size_t)k;
-        }
+        int rc = fetch_write_fd(fs, s->fd, p, n,
+                                s->fd == STDOUT_FILENO ? "standard output" : fs->out_path);
+        if (rc != FX_OK)
+            return rc;
     } else if (s->kind == SINK_FILE) {
         int rc = sk_outfile_write(s->of, p, n);
         if (rc < 0)

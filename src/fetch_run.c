@@ -85,6 +85,61 @@ static int extract(struct fetch_state *fs, const struct sk_http_resp *r, bool he
     return FX_OK;
 }
 
+/* A FIFO another user planted in a shared folder (/tmp) would hand them the
+ * body. As the kernel's protected_fifos does for O_CREAT, a FIFO in a sticky
+ * world-writable folder must be ours or the folder owner's. (Devices need
+ * root to create; a pipe behind /dev/stdout is in no folder.) */
+static bool planted_fifo(const char *path, const struct stat *st)
+{
+    if (!S_ISFIFO(st->st_mode) || st->st_uid == geteuid())
+        return false;
+    const char *slash = strrchr(path, '/');
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash == path ? 1 : slash - path) : 1,
+             slash ? path : ".");
+    struct stat ds;
+    if (stat(dir, &ds) < 0)
+        return true; /* cannot tell: refuse */
+    return (ds.st_mode & S_ISVTX) && (ds.st_mode & S_IWOTH) && st->st_uid != ds.st_uid;
+}
+
+/* Opens -o's device or FIFO. The links were followed when the output was
+ * planned: one planted since, or a regular file swapped in, is refused
+ * (only a /proc link to a pipe, which no one else can plant, is followed).
+ * A FIFO's open waits for a reader: bounded like a read, and by signals. */
+static int open_special(struct fetch_state *fs, int *out)
+{
+    uint64_t deadline = fetch_deadline(fs, fs->o->idle_timeout_ms);
+    int flags = O_WRONLY | O_CLOEXEC | O_NOCTTY | (fs->out_magic ? 0 : O_NOFOLLOW);
+    int fd;
+    fetch_ticks(true);
+    while ((fd = open(fs->out_path, flags)) < 0 &&
+           errno == EINTR && !fetch_cancel && !(deadline && sk_now_ms() >= deadline))
+        continue;
+    int e = errno;
+    fetch_ticks(false);
+    char doing[PATH_MAX + 16];
+    snprintf(doing, sizeof doing, "opening %s", fs->out_path);
+    if (fd < 0 && fetch_cancel)
+        return fetch_interrupted(fs, doing);
+    if (fd < 0 && e == EINTR)
+        return fetch_fail_sk(fs, SK_ETIMEDOUT, doing);
+    struct stat st;
+    if (fd >= 0 && (fstat(fd, &st) < 0 || S_ISREG(st.st_mode))) {
+        close(fd);
+        fd = -1;
+        e = EEXIST;
+    } else if (fd >= 0 && !fs->out_magic && planted_fifo(fs->out_path, &st)) {
+        close(fd);
+        return fetch_fail(fs, FX_WRITE, "refusing %s: a FIFO of another user in a shared folder",
+                          fs->out_path);
+    }
+    if (fd < 0)
+        return fetch_fail(fs, FX_WRITE, "cannot open %s: %s", fs->out_path, strerror(e));
+    *out = fd;
+    return FX_OK;
+}
+
 /* Standard output, or a device or FIFO named by -o: no temporary file can
  * stand in for those, so the bytes go straight there. */
 static int save_to_fd(struct fetch_state *fs, struct sk_conn *c, const struct fetch_resp *rp,
@@ -92,17 +147,9 @@ static int save_to_fd(struct fetch_state *fs, struct sk_conn *c, const struct fe
 {
     struct fetch_sink sink = {.kind = SINK_FD, .fd = STDOUT_FILENO};
     if (fs->out_path) {
-        /* The links were followed when the output was planned: one planted
-         * since, or a regular file swapped in, is refused. */
-        sink.fd = open(fs->out_path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-        struct stat st;
-        if (sink.fd >= 0 && (fstat(sink.fd, &st) < 0 || S_ISREG(st.st_mode))) {
-            close(sink.fd);
-            sink.fd = -1;
-            errno = EEXIST;
-        }
-        if (sink.fd < 0)
-            return fetch_fail(fs, FX_WRITE, "cannot open %s: %s", fs->out_path, strerror(errno));
+        int rc = open_special(fs, &sink.fd);
+        if (rc != FX_OK)
+            return rc;
     } else {
         fflush(stdout);
     }
@@ -305,11 +352,13 @@ static int run(struct fetch_state *fs, const struct sk_url *start, struct sk_out
             rc = fetch_read_head(fs, c, &r, h, &head_len, &filled);
         if (rc != FX_OK)
             return rc;
-        if (fs->hdr_out) {
-            fwrite(fs->buf, 1, head_len, fs->hdr_out);
-            if (fflush(fs->hdr_out) != 0 && fs->hdr_out == stdout)
-                return fetch_fail(fs, FX_WRITE, "cannot write the response head to standard "
-                                                "output: %s", strerror(errno));
+        if (fs->hdr_out) { /* bounded like the body: standard output may be a stalled pipe */
+            bool out = fs->hdr_out == stdout;
+            fflush(fs->hdr_out);
+            rc = fetch_write_fd(fs, fileno(fs->hdr_out), fs->buf, head_len,
+                                out ? "standard output" : "standard error");
+            if (rc != FX_OK && (out || rc != FX_WRITE)) /* a lost stderr is no failure */
+                return rc;
         }
         char reason[128];
         snprintf(reason, sizeof reason, "%.*s",

@@ -51,7 +51,8 @@ struct sk_outfile {
 
 /* Creates a fresh temporary file beside path (".NAME.sockit-XXXXXX", NAME
  * shortened so the name fits NAME_MAX) with the permission bits of the file
- * it will replace (never setuid, setgid or sticky), else 0666 & ~umask.
+ * it will replace (a regular file: a link there lends nothing; never setuid,
+ * setgid or sticky), else 0666 & ~umask.
  * Returns 0 or -errno. */
 int sk_outfile_open_temp(struct sk_outfile *of, const char *path, unsigned flags);
 /* Opens or creates the resumable file `part` (in path's folder) for target
