@@ -1,0 +1,38 @@
+"""Regression tests for what the red-team pass on `sockit serve` found
+(tests/redteam/serve_attacks.py, issue 7)."""
+import socket
+import subprocess
+
+from conftest import SOCKIT, recv_exact, wait_until
+
+
+def good_client(srv):
+    with srv.connect() as s:
+        assert recv_exact(s, 9) == b"Welcome!\n"
+        s.sendall(b"still here\n")
+        want = b"Hello, still here!\n"
+        assert recv_exact(s, len(want)) == want
+
+
+def test_budget_holds_against_many_small_partial_lines(serve):
+    # 300 peers each hold an 8,000-byte partial line: 8 KiB of input each
+    # (below the 16 KiB a session needed to be shed), 2.4 MiB together
+    # against a 1 MiB budget. Nothing was ever shed: the budget was no bound
+    # for sessions that each stay small.
+    budget = 1 << 20
+    srv = serve("--framing", "line", "--max-memory", str(budget), "--workers", "1")
+    socks = []
+    try:
+        for _ in range(300):
+            s = srv.connect()
+            s.sendall(b"p" * 8000)
+            socks.append(s)
+        # Each holds about 8,208 bytes: about 172 must go to fit 1 MiB.
+        srv.wait_log(r"reason=memory", 150, timeout=15)
+        # Shedding stops once under the budget (plus one publish step of
+        # 256 KiB): the others keep their sessions.
+        good_client(srv)
+        assert srv.log_count(r"reason=memory") <= 200
+    finally:
+        for s in socks:
+            s.close()
