@@ -20,8 +20,9 @@ static const char serve_help[] =
     "answered \"Hello, M!\", the message \"exit\" (or end of stream) ends the session.\n"
     "\n"
     "Options:\n"
-    "  -l, --listen HOST:PORT  address to serve (repeatable); default 127.0.0.1:8888;\n"
-    "                          IPv6 as [::1]:8888; port 0 picks a free port\n"
+    "  -l, --listen HOST:PORT  address to serve (repeatable, each address once);\n"
+    "                          default 127.0.0.1:8888; IPv6 as [::1]:8888;\n"
+    "                          port 0 picks a free port (each time given)\n"
     "  -u, --udp               also answer UDP datagrams on the same addresses\n"
     "  -f, --framing MODE      chunk (default: one read is one message) or\n"
     "                          line (messages end with \\n, replies too)\n"
@@ -86,6 +87,17 @@ static const struct option serve_options[] = {
     {NULL, 0, NULL, 0},
 };
 
+/* True when the endpoint just parsed (cfg->listen[cfg->nlisten]) names a
+ * fixed port already given. */
+static bool listen_repeated(const struct sk_server_config *cfg)
+{
+    const struct sk_endpoint *ep = &cfg->listen[cfg->nlisten];
+    for (size_t i = 0; ep->port && i < cfg->nlisten; i++)
+        if (cfg->listen[i].port == ep->port && strcmp(cfg->listen[i].host, ep->host) == 0)
+            return true;
+    return false;
+}
+
 /* Returns 0, EXIT_OK to stop with success (--help), or EXIT_USAGE. */
 static int parse_args(int argc, char **argv, struct sk_server_config *cfg, bool *quiet)
 {
@@ -101,6 +113,12 @@ static int parse_args(int argc, char **argv, struct sk_server_config *cfg, bool 
             }
             if (sk_endpoint_parse(optarg, &cfg->listen[cfg->nlisten]) < 0) {
                 cli_error("--listen expects HOST:PORT or [IPv6]:PORT: %s", optarg);
+                return EXIT_USAGE;
+            }
+            if (listen_repeated(cfg)) {
+                /* With --reuseport the second bind would succeed: one port
+                 * served twice. Port 0 twice is two free ports: fine. */
+                cli_error("--listen given twice: %s", optarg);
                 return EXIT_USAGE;
             }
             cfg->nlisten++;

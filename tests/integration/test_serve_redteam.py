@@ -36,3 +36,32 @@ def test_budget_holds_against_many_small_partial_lines(serve):
     finally:
         for s in socks:
             s.close()
+
+
+def test_same_listen_address_twice_is_a_usage_error():
+    # With --reuseport the second bind of the same address succeeded: one
+    # server listening twice on one port, silently. Without it, the second
+    # bind failed at run time (exit 1). Either way it is a bad command line.
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    for extra in ([], ["--reuseport"], ["--udp"]):
+        r = subprocess.run([SOCKIT, "serve", "--listen", f"127.0.0.1:{port}", "--listen",
+                            "[::1]:0", "--listen", f"127.0.0.1:{port}"] + extra,
+                           capture_output=True, timeout=10, stdin=subprocess.DEVNULL)
+        err = r.stderr.decode()
+        assert r.returncode == 2, (extra, r.returncode, err)
+        assert err == f"sockit: --listen given twice: 127.0.0.1:{port}\n", err
+    # Port 0 twice is two sockets on two free ports: allowed.
+    r = subprocess.Popen([SOCKIT, "serve", "--listen", "127.0.0.1:0", "--listen",
+                          "127.0.0.1:0"], stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        seen = 0
+        while seen < 2:
+            line = r.stderr.readline()
+            assert line, "server ended before listening twice"
+            seen += b"listening on" in line
+    finally:
+        r.terminate()
+        assert r.wait(10) == 0
