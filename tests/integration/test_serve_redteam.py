@@ -65,3 +65,20 @@ def test_same_listen_address_twice_is_a_usage_error():
     finally:
         r.terminate()
         assert r.wait(10) == 0
+
+
+def test_udp_workers_touch_no_memory_until_used(serve):
+    # Each worker's UDP slots (64 x 64 KiB) had "Hello, " written into every
+    # slot at start-up: 256 KiB resident per worker whether or not a datagram
+    # ever came (--workers 1024 --udp: 256 MiB more than without --udp).
+    tcp = serve("--workers", "128")
+    udp = serve("--workers", "128", "--udp")
+    extra = udp.rss_kib() - tcp.rss_kib()
+    assert extra < 8 * 1024, f"--udp costs {extra} KiB resident for 128 idle workers"
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.settimeout(5)
+    u.sendto(b"", udp.addr)
+    assert u.recvfrom(100)[0] == b"Hello, !"
+    u.sendto(b"x" * 65499, udp.addr)
+    assert u.recvfrom(70000)[0] == b"Hello, " + b"x" * 65499 + b"!"
+    u.close()
