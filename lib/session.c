@@ -642,6 +642,18 @@ static bool on_line_data(struct sk__session *s, const char *data, size_t n)
     struct sk__worker *w = s->w;
     size_t max = w->srv->cfg.max_msg;
     bool delay = w->srv->cfg.delay_ms != 0;
+    if (data && sk_buf_size(&s->in) > 0 && !s->backlog && !memchr(data, '\n', n)) {
+        /* The partial line in s->in (it holds no "\n") goes on: scanning it
+         * again from its start on every read made a long line quadratic (a
+         * 16 MiB line read 4 KiB at a time: 4.6 s of CPU). */
+        if (sk_buf_size(&s->in) + n > max + 1)
+            return too_long(s);
+        if (sk_buf_append(&s->in, data, n) < 0) {
+            sk__session_close(s, SK__CLOSE_ERROR);
+            return false;
+        }
+        return true;
+    }
     if (!data || sk_buf_size(&s->in) > 0) {
         if (data && sk_buf_append(&s->in, data, n) < 0) {
             sk__session_close(s, SK__CLOSE_ERROR);

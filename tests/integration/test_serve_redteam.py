@@ -1,5 +1,6 @@
 """Regression tests for what the red-team pass on `sockit serve` found
 (tests/redteam/serve_attacks.py, issue 7)."""
+import os
 import socket
 import subprocess
 
@@ -82,3 +83,25 @@ def test_udp_workers_touch_no_memory_until_used(serve):
     u.sendto(b"x" * 65499, udp.addr)
     assert u.recvfrom(70000)[0] == b"Hello, " + b"x" * 65499 + b"!"
     u.close()
+
+
+def server_cpu_s(srv):
+    with open(f"/proc/{srv.proc.pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_long_line_costs_linear_cpu(serve):
+    # A partial line was scanned again from its start on every read: with
+    # --delay (reads of 4 KiB) one 16 MiB line cost the worker 4.6 s of CPU
+    # (sanitizer build), an amplification any client could use.
+    srv = serve("--framing", "line", "--max-line", str(16 << 20), "--delay", "1",
+                "--workers", "1")
+    before = server_cpu_s(srv)
+    with srv.connect(timeout=60) as s:
+        assert recv_exact(s, 9) == b"Welcome!\n"
+        s.sendall(b"L" * (16 << 20) + b"\n")
+        want = b"Hello, " + b"L" * (16 << 20) + b"!\n"
+        assert recv_exact(s, len(want), timeout=60) == want
+    used = server_cpu_s(srv) - before
+    assert used < 1.0, f"{used:.2f} s of CPU for one 16 MiB line"
