@@ -198,7 +198,7 @@ def cli_bad_numbers(ctx):
 @attack("cli")
 def cli_bad_listen(ctx):
     for v in ["127.0.0.1", ":80", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1",
-              "127.0.0.1:0x10", "[::1", "[::1]", "::1:80", "256.1.1.1:0", "[]:0", "a" * 300 + ":0", "127.0.0.1: 80", "127.0.0.1:80 ", "[::1]x:0",
+              "127.0.0.1:0x10", "[::1", "[::1]", "::1:80", "[]:0", "a" * 300 + ":0", "127.0.0.1: 80", "127.0.0.1:80 ", "[::1]x:0",
               "127.0.0.1:99999999999999999999", ""]:
         usage_error(["--listen", v], f"--listen {v!r}")
     usage_error(["--framing", "lines"], "--framing lines")
@@ -582,6 +582,63 @@ def udp_flood_and_unreachable(ctx):
             continue
     else:
         raise Fail("udp good client got no reply after flood")
+    ctx.finish()
+
+
+@attack("limits")
+def budget_many_small_partial_lines(ctx):
+    # Sessions each under the 16 KiB shed floor, together over the budget.
+    srv = ctx.serve("--framing", "line", "--max-memory", str(1 << 20), "--workers", "1")
+    socks = []
+    for _ in range(300):
+        s = srv.connect()
+        s.sendall(b"p" * 8000)
+        socks.append(s)
+    srv.wait_log(r"reason=memory", 150, timeout=15)
+    for s in socks:
+        s.close()
+    ctx.finish()
+
+
+@attack("limits")
+def long_line_cpu_amplification(ctx):
+    srv = ctx.serve("--framing", "line", "--max-line", str(16 << 20), "--delay", "1",
+                    "--workers", "1")
+    def cpu():
+        with open(f"/proc/{srv.proc.pid}/stat") as f:
+            x = f.read().rsplit(")", 1)[1].split()
+        return (int(x[11]) + int(x[12])) / os.sysconf("SC_CLK_TCK")
+    c0 = cpu()
+    with srv.connect(timeout=60) as s:
+        recv_exact(s, 9)
+        s.settimeout(60)
+        s.sendall(b"L" * (16 << 20) + b"\n")
+        want = (16 << 20) + 9
+        check(len(recv_exact(s, want, timeout=60)) == want, "16 MiB reply")
+    used = cpu() - c0
+    check(used < 1.0, f"{used:.2f} s CPU for one 16 MiB line")
+    ctx.finish()
+
+
+@attack("udp")
+def udp_idle_workers_rss(ctx):
+    a = ctx.serve("--workers", "128")
+    b = ctx.serve("--workers", "128", "--udp")
+    extra = b.rss_kib() - a.rss_kib()
+    check(extra < 8192, f"--udp: {extra} KiB resident for idle workers")
+    ctx.finish()
+
+
+@attack("delay")
+def idle_timeout_with_delay_and_backlog(ctx):
+    # A client waiting on delayed replies of a backlog is not idle; one that
+    # stops reading is closed as idle.
+    srv = ctx.serve("--framing", "line", "--delay", "1500", "--idle-timeout", "1")
+    with srv.connect(timeout=10) as s:
+        recv_exact(s, 9)
+        s.sendall(b"w\n" * 3 + b"exit\n")
+        got = recv_all(s, timeout=10)
+        check(got == b"Hello, w!\n" * 3, f"delayed replies: {got!r}")
     ctx.finish()
 
 
