@@ -642,6 +642,83 @@ def idle_timeout_with_delay_and_backlog(ctx):
     ctx.finish()
 
 
+def alongside(srv, stop, errors, line=True):
+    """A good client that runs while an attack goes on: every reply exact."""
+    while not stop.is_set():
+        try:
+            good_client(srv, line)
+        except Exception as e:  # noqa: BLE001
+            errors.append(repr(e))
+            return
+
+
+@attack("mixed")
+def good_client_alongside_hostile_mix(ctx):
+    srv = ctx.serve("--framing", "line", "--delay", "50", "--max-memory", str(4 << 20),
+                    "--workers", "2", "--max-line", "2000", "--idle-timeout", "2")
+    stop, errors = threading.Event(), []
+    t = threading.Thread(target=alongside, args=(srv, stop, errors))
+    t.start()
+    try:
+        end = time.monotonic() + 4
+        held = []
+        i = 0
+        while time.monotonic() < end and not errors:
+            i += 1
+            s = srv.connect()
+            k = i % 6
+            if k == 0:
+                s.sendall(b"a\n" * 20 + b"x" * 3000 + b"\n")
+                rst_close(s)
+            elif k == 1:
+                s.sendall(b"p" * 1900)  # partial, held
+                held.append(s)
+            elif k == 2:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                s.setblocking(False)
+                try:
+                    for _ in range(50):
+                        s.send(b"n" * 1999 + b"\n")
+                except BlockingIOError:
+                    pass
+                held.append(s)
+            elif k == 3:
+                s.sendall(b"e\n" * 10 + b"exit\n" + b"z" * 5000)
+                s.close()
+            elif k == 4:
+                s.sendall(b"h\n" * 100)
+                s.shutdown(socket.SHUT_WR)
+                held.append(s)
+            else:
+                rst_close(s)
+            if len(held) > 200:
+                for h in held[:100]:
+                    rst_close(h)
+                del held[:100]
+    finally:
+        stop.set()
+        t.join(20)
+    check(not errors, f"good client failed alongside: {errors[:2]}")
+    for h in held:
+        h.close()
+    ctx.finish()
+
+
+@attack("shutdown")
+def sigterm_while_shedding(ctx):
+    srv = ctx.serve("--framing", "line", "--max-memory", str(1 << 20), "--workers", "2",
+                    "--delay", "2000")
+    socks = []
+    for _ in range(200):
+        s = srv.connect()
+        s.sendall(b"p" * 8000 + b"\n" + b"q" * 8000)
+        socks.append(s)
+    srv.good = False
+    ctx.finish(good=False, fds=False)
+    for s in socks:
+        s.close()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=os.path.join(HERE, "..", "..", "build", "san", "sockit"))
