@@ -104,7 +104,8 @@ static int parse_args(int argc, char **argv, struct sk_server_config *cfg, bool 
     long long v;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "l:uf:d:m:t:w:b:qh", serve_options, NULL)) != -1) {
+    opterr = 0; /* getopt's own messages lack the "sockit: " prefix */
+    while ((c = getopt_long(argc, argv, ":l:uf:d:m:t:w:b:qh", serve_options, NULL)) != -1) {
         switch (c) {
         case 'l':
             if (cfg->nlisten == SK_SERVER_MAX_LISTEN) {
@@ -170,9 +171,16 @@ static int parse_args(int argc, char **argv, struct sk_server_config *cfg, bool 
         case 'h':
             fputs(serve_help, stdout);
             return cli_stdout_ok() ? EXIT_OK : EXIT_FAIL;
-        default:
-            fprintf(stderr, "Try 'sockit serve --help'.\n");
+        default: {
+            /* A long option as given; a short one by its letter (it may be
+             * inside a group such as -qZ). */
+            const char *arg = argv[optind - 1];
+            char shortopt[3] = {'-', (char)optopt, '\0'};
+            const char *name = strncmp(arg, "--", 2) == 0 || !optopt ? arg : shortopt;
+            cli_error("serve: %s %s (try 'sockit serve --help')",
+                      c == ':' ? "this option needs a value:" : "unknown option", name);
             return EXIT_USAGE;
+        }
         }
     }
     if (optind < argc) {

@@ -105,3 +105,19 @@ def test_long_line_costs_linear_cpu(serve):
         assert recv_exact(s, len(want), timeout=60) == want
     used = server_cpu_s(srv) - before
     assert used < 1.0, f"{used:.2f} s of CPU for one 16 MiB line"
+
+
+def test_option_errors_are_one_sockit_line():
+    # getopt's own messages ("serve: option '--listen' requires an argument",
+    # then a second line) had no "sockit: " prefix.
+    for args, want in ((["--listen"], "sockit: serve: this option needs a value: --listen"),
+                       (["-d"], "sockit: serve: this option needs a value: -d"),
+                       (["--no-such"], "sockit: serve: unknown option --no-such"),
+                       (["-Z"], "sockit: serve: unknown option -Z"),
+                       (["-qZ"], "sockit: serve: unknown option -Z"),
+                       (["-qd"], "sockit: serve: this option needs a value: -d")):
+        r = subprocess.run([SOCKIT, "serve"] + args, capture_output=True, timeout=10,
+                           stdin=subprocess.DEVNULL)
+        err = r.stderr.decode()
+        assert r.returncode == 2, (args, r.returncode, err)
+        assert err == want + " (try 'sockit serve --help')\n", (args, err)

@@ -447,8 +447,8 @@ def max_memory_one(ctx):
         try:
             for _ in range(100):
                 s.send(b"k" * 60000 + b"\n")
-        except BlockingIOError:
-            pass
+        except (BlockingIOError, ConnectionResetError, BrokenPipeError):
+            pass  # shed already (reason=memory): a reset of our unread input
         socks.append(s)
     srv.wait_log(r"reason=memory", 1, timeout=10)
     good_client(srv, True)
@@ -717,6 +717,23 @@ def sigterm_while_shedding(ctx):
     ctx.finish(good=False, fds=False)
     for s in socks:
         s.close()
+
+
+@attack("udp")
+def udp_ipv6_sizes(ctx):
+    srv = ctx.serve("--udp", "--listen", "[::1]:0", "--workers", "1")
+    srv.good = True
+    u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    u.settimeout(3)
+    u.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    for n in (0, 65499, 65500, 65527):
+        u.sendto(b"v" * n, srv.addr)
+        got = u.recvfrom(70000)[0]
+        want = (b"Hello, " + b"v" * n + b"!" if n <= 65499
+                else b"Error: datagram too long to answer (max 65499 bytes)")
+        check(got == want, f"udp6 {n}: {len(got)}")
+    u.close()
+    ctx.finish()
 
 
 def main():
