@@ -20,8 +20,9 @@ static const char serve_help[] =
     "answered \"Hello, M!\", the message \"exit\" (or end of stream) ends the session.\n"
     "\n"
     "Options:\n"
-    "  -l, --listen HOST:PORT  address to serve (repeatable); default 127.0.0.1:8888;\n"
-    "                          IPv6 as [::1]:8888; port 0 picks a free port\n"
+    "  -l, --listen HOST:PORT  address to serve (repeatable, each address once);\n"
+    "                          default 127.0.0.1:8888; IPv6 as [::1]:8888;\n"
+    "                          port 0 picks a free port (each time given)\n"
     "  -u, --udp               also answer UDP datagrams on the same addresses\n"
     "  -f, --framing MODE      chunk (default: one read is one message) or\n"
     "                          line (messages end with \\n, replies too)\n"
@@ -86,13 +87,25 @@ static const struct option serve_options[] = {
     {NULL, 0, NULL, 0},
 };
 
+/* True when the endpoint just parsed (cfg->listen[cfg->nlisten]) names a
+ * fixed port already given. */
+static bool listen_repeated(const struct sk_server_config *cfg)
+{
+    const struct sk_endpoint *ep = &cfg->listen[cfg->nlisten];
+    for (size_t i = 0; ep->port && i < cfg->nlisten; i++)
+        if (cfg->listen[i].port == ep->port && strcmp(cfg->listen[i].host, ep->host) == 0)
+            return true;
+    return false;
+}
+
 /* Returns 0, EXIT_OK to stop with success (--help), or EXIT_USAGE. */
 static int parse_args(int argc, char **argv, struct sk_server_config *cfg, bool *quiet)
 {
     long long v;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "l:uf:d:m:t:w:b:qh", serve_options, NULL)) != -1) {
+    opterr = 0; /* getopt's own messages lack the "sockit: " prefix */
+    while ((c = getopt_long(argc, argv, ":l:uf:d:m:t:w:b:qh", serve_options, NULL)) != -1) {
         switch (c) {
         case 'l':
             if (cfg->nlisten == SK_SERVER_MAX_LISTEN) {
@@ -101,6 +114,12 @@ static int parse_args(int argc, char **argv, struct sk_server_config *cfg, bool 
             }
             if (sk_endpoint_parse(optarg, &cfg->listen[cfg->nlisten]) < 0) {
                 cli_error("--listen expects HOST:PORT or [IPv6]:PORT: %s", optarg);
+                return EXIT_USAGE;
+            }
+            if (listen_repeated(cfg)) {
+                /* With --reuseport the second bind would succeed: one port
+                 * served twice. Port 0 twice is two free ports: fine. */
+                cli_error("--listen given twice: %s", optarg);
                 return EXIT_USAGE;
             }
             cfg->nlisten++;
@@ -152,9 +171,16 @@ static int parse_args(int argc, char **argv, struct sk_server_config *cfg, bool 
         case 'h':
             fputs(serve_help, stdout);
             return cli_stdout_ok() ? EXIT_OK : EXIT_FAIL;
-        default:
-            fprintf(stderr, "Try 'sockit serve --help'.\n");
+        default: {
+            /* A long option as given; a short one by its letter (it may be
+             * inside a group such as -qZ). */
+            const char *arg = argv[optind - 1];
+            char shortopt[3] = {'-', (char)optopt, '\0'};
+            const char *name = strncmp(arg, "--", 2) == 0 || !optopt ? arg : shortopt;
+            cli_error("serve: %s %s (try 'sockit serve --help')",
+                      c == ':' ? "this option needs a value:" : "unknown option", name);
             return EXIT_USAGE;
+        }
         }
     }
     if (optind < argc) {
