@@ -322,7 +322,8 @@ int bench_parse(int argc, char **argv, struct bench_opts *o)
     long long v;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "c:n:d:P:r:w:t:f:m:ujqh", bench_options, NULL)) != -1) {
+    opterr = 0; /* cli_bad_option says it, in one line */
+    while ((c = getopt_long(argc, argv, ":c:n:d:P:r:w:t:f:m:ujqh", bench_options, NULL)) != -1) {
         switch (c) {
         case 'c':
             if (!cli_parse_num("-c", optarg, 1, 1000000, &v))
@@ -397,9 +398,7 @@ int bench_parse(int argc, char **argv, struct bench_opts *o)
             o->connect_concurrency = (unsigned)v;
             break;
         case OPT_NO_LIVE: no_live = true; break;
-        default:
-            fprintf(stderr, "Try 'sockit bench --help'.\n");
-            return EXIT_USAGE;
+        default: return cli_bad_option("bench", c, argv);
         }
     }
     if (optind != argc - 1) {
