@@ -310,7 +310,15 @@ static int check(struct bench_opts *o, bool have_n, bool have_d, bool have_frami
     }
     if (o->timeout_s == 0)
         o->timeout_s = o->mode == BENCH_UDP ? 1 : 10;
-    return o->raw ? raw_protocol(o, a) : greeting_protocol(o);
+    int rc = o->raw ? raw_protocol(o, a) : greeting_protocol(o);
+    /* TCP sends -P requests as one burst from one buffer, and holds what the
+     * socket does not take: bound that, per connection. */
+    if (rc == 0 && o->mode != BENCH_UDP && (uint64_t)o->req_len * o->depth > BENCH_BURST_MAX) {
+        cli_error("-P %u requests of %zu bytes are more than %d MiB in flight per connection",
+                  o->depth, o->req_len, BENCH_BURST_MAX >> 20);
+        return EXIT_USAGE;
+    }
+    return rc;
 }
 
 int bench_parse(int argc, char **argv, struct bench_opts *o)

@@ -234,3 +234,11 @@ def test_bench_udp_raw_reply_over_2k_is_received_whole():
         u.close()
     assert out.returncode == 0, (out.stderr, d)
     assert d["replies"] == 20 and d["errors"] == 0, d
+
+
+def test_bench_burst_per_connection_is_bounded():
+    # 65536 x 1001 bytes = 65 MB per connection, held while the server does
+    # not read: a usage error before any connection is made.
+    out = run_sockit("bench", "127.0.0.1:9", "-P", "65536", "-f", "line", "-m", "m" * 1000)
+    assert out.returncode == 2
+    assert b"in flight per connection" in one_line(out.stderr)

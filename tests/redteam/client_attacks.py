@@ -896,6 +896,102 @@ b_attack("backpressure_rate", never_reads,
           "1", "-P", "64"], 1, max_time=10)
 
 
+@attack("bench")
+def bench_full_backlog():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(0)
+    port = s.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(8):
+            f = socket.socket()
+            f.setblocking(False)
+            try:
+                f.connect(("127.0.0.1", port))
+            except BlockingIOError:
+                pass
+            fillers.append(f)
+        time.sleep(0.2)  # the handshakes land in the queue
+        for extra in (["-n", "10"], ["--connect", "-n", "10"], ["--idle", "1"]):
+            r = bench(f"127.0.0.1:{port}", "-c", "4", "--timeout", "0.5", *extra)
+            check(r, 1, max_time=5, lines=2, silent_ok=bool(r.out))
+            if r.out:
+                check_counts(bench_json(r))
+    finally:
+        for f in fillers:
+            f.close()
+        s.close()
+
+
+b_attack("idle_never_greets", lambda srv, c, i: hold(srv, 20),
+         ["--idle", "1", "-c", "4", "--timeout", "0.5"], 1, counts=False, max_time=6)
+b_attack("warmup_wrong", greeting_server("line", lambda s, c, m, k: b"nope\n"),
+         ["-f", "line", "--warmup", "0.3", "-d", "0.5", "-c", "2", "--timeout", "0.5"], 1)
+b_attack("warmup_rst_later", greeting_server("line", lambda s, c, m, k: (
+    rst(c) if k > 50 else c.sendall(echo_line(s, c, m, k)))),
+    ["-f", "line", "--warmup", "0.2", "-d", "1", "-c", "2", "--timeout", "0.5"], 1)
+b_attack("raw_connect_greeting", greet_then(b"+OK\r\n"),
+         ["--connect", "--raw", "PING", "--greeting", "+OK\\r\\n", "--reply-bytes", "3", "-n",
+          "30", "-c", "2"], 0)
+b_attack("pipe_reorder_split", greeting_server("line", lambda s, c, m, k: echo_line(s, c, m, k)),
+         ["-f", "line", "-P", "64", "-n", "5000", "-c", "3", "--threads", "3"], 0, exact=5000)
+b_attack("rate_threads_silent", greeting_server("line", lambda s, c, m, k: b""),
+         ["-f", "line", "--rate", "2000", "-P", "8", "-d", "0.5", "-c", "4", "--threads", "2",
+          "--timeout", "0.5"], 1)
+
+
+@attack("bench")
+def bench_sigint_mid_run():
+    with TCP(greeting_server("line", echo_line)) as s:
+        p = subprocess.Popen([BIN, "bench", s.addr, "-f", "line", "-d", "30", "-c", "4", "--json",
+                              "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(1)
+        t0 = time.monotonic()
+        p.send_signal(2)
+        out, err = p.communicate(timeout=10)
+        took = time.monotonic() - t0
+    r = Result()
+    r.out, r.err, r.rc, r.took, r.hung = out, err, p.returncode, took, False
+    check(r, 1, max_time=2, silent_ok=True)
+    j = bench_json(r)
+    if not j.get("interrupted"):
+        raise Fail(f"not marked interrupted: {j}")
+    if j["replies"] > j["sent"]:
+        raise Fail(f"replies > sent: {j}")
+
+
+@attack("client")
+def client_ipv6_and_exit():
+    with TCP(greeting_server("line", lambda s, c, m, k: b"Hello, " + m + b"!\n")) as s:
+        r = run(["client", "-f", "line", "-t", "2", s.addr, "a", "exit", "b"])
+        check(r, 0, stdout=b"Welcome!\nHello, a!\n", max_time=3)
+    r = run(["client", "-t", "1", "[::1]:1", "x"])
+    check(r, 1, max_time=3)
+
+
+@attack("client")
+def client_many_args():
+    with TCP(greeting_server("line", lambda s, c, m, k: b"Hello, " + m + b"!\n")) as s:
+        msgs = [f"m{i}" for i in range(20000)]
+        r = run(["client", "-f", "line", "-t", "5", s.addr] + msgs, timeout=60)
+        want = b"Welcome!\n" + b"".join(b"Hello, %s!\n" % m.encode() for m in msgs)
+        check(r, 0, stdout=want, max_time=60)
+
+
+@attack("udp")
+def udp_late_reply_to_previous():
+    # the reply to message 1 comes only after its timeout, while 2 is awaited
+    def behave(u, d, p):
+        if d == b"a":
+            return
+        ok(u, b"a", p)
+        ok(u, d, p)
+    with UDP(behave) as u:
+        r = cudp(u.addr, "a", "b", t=0.6)
+        check(r, 1, "message 1", max_time=3, lines=3)
+
+
 # ---- bench UDP
 
 def bu(addr, *args, timeout=30):
