@@ -610,10 +610,20 @@ static void conn_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
         socklen_t len = sizeof err;
         if (getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
             err = errno;
-        if (err)
+        if (err == ECONNRESET || err == EPIPE) {
+            /* Only an accepted connection can be reset: the server is
+             * there and reset it before we looked, a reset, not a failed
+             * connect (which would end the run as "target not there"). */
+            c->w->connecting--;
+            c->w->ever_connected = true;
+            c->w->st.connects++;
+            c->state = C_READY;
+            conn_fail(c, BERR_RESET, SK_ERR(err));
+        } else if (err) {
             conn_fail(c, BERR_CONNECT, SK_ERR(err));
-        else
+        } else {
             on_connected(c);
+        }
         return;
     }
     if ((events & SK_WRITE) && sk_buf_size(&c->out)) {

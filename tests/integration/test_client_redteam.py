@@ -242,3 +242,40 @@ def test_bench_burst_per_connection_is_bounded():
     out = run_sockit("bench", "127.0.0.1:9", "-P", "65536", "-f", "line", "-m", "m" * 1000)
     assert out.returncode == 2
     assert b"in flight per connection" in one_line(out.stderr)
+
+
+def test_bench_connection_reset_on_accept_is_a_reset_not_an_unreachable_target():
+    # The server accepts and resets at once (in its accept loop, so the reset
+    # is quick). Whether bench sees the reset before or after it looks at
+    # the connect's outcome, the target was there: reset errors in a report,
+    # never "connect to ...: reset" and no report. (Before the fix about one
+    # run in two ended that way.)
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(64)
+    lst.settimeout(0.1)
+    done = threading.Event()
+
+    def loop():
+        while not done.is_set():
+            try:
+                c, _ = lst.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            rst(c)
+
+    t = threading.Thread(target=loop, daemon=True)
+    t.start()
+    try:
+        for _ in range(10):
+            out, d = bench_json(f"127.0.0.1:{lst.getsockname()[1]}", "-f", "line", "-n", "5",
+                                "-c", "1", "-q")
+            assert out.returncode == 1
+            assert b"connect to" not in out.stderr, out.stderr
+            assert d["gave_up"] and d["error_classes"]["reset"] > 0, d
+    finally:
+        done.set()
+        t.join(5)
+        lst.close()
