@@ -151,12 +151,12 @@ def greeting_server(framing, on_msg):
                     m, buf = buf.split(b"\n", 1)
                     out = on_msg(srv, c, m, k)
                     k += 1
-                    if out:
+                    if isinstance(out, bytes) and out:
                         c.sendall(out)
             else:
                 out = on_msg(srv, c, d, k)
                 k += 1
-                if out:
+                if isinstance(out, bytes) and out:
                     c.sendall(out)
     return behave
 
@@ -999,7 +999,9 @@ def bu(addr, *args, timeout=30):
                timeout=timeout, fd_watch=True)
 
 
-def bu_attack(name, behave, args, rc, contains=None, max_time=10, exact=None):
+def bu_attack(name, behave, args, rc, contains=None, max_time=20, exact=None):
+    # bound: every datagram unanswered holds its slot --timeout, in order:
+    # -n / (-c x -P) x (--timeout + a 0.1 s tick), here 300 / 16 x 0.6 s = 11 s
     def fn():
         with UDP(behave) as u:
             r = bu(u.addr, *args)
