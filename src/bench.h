@@ -179,6 +179,10 @@ struct bench_worker {
  * ("Hello, " M "#" 16 hex digits "!" in 65507 bytes). */
 #define BENCH_UDP_MESSAGE_MAX (65507 - 8 - 17)
 
+/* TCP: the most request bytes in flight on one connection (-P times the
+ * request). */
+#define BENCH_BURST_MAX (16 << 20)
+
 /* bench_opts.c */
 int bench_parse(int argc, char **argv, struct bench_opts *o);
 void bench_opts_free(struct bench_opts *o);

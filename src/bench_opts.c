@@ -29,7 +29,8 @@ const char bench_help[] =
     "  -d, --duration SEC    measure for SEC seconds (default 10 when no -n), then\n"
     "                        wait for the replies in flight (each up to --timeout)\n"
     "  -P, --pipeline DEPTH  requests in flight per connection (default 1); needs\n"
-    "                        --framing line, --raw or --udp\n"
+    "                        --framing line, --raw or --udp; over TCP at most\n"
+    "                        16 MiB of requests per connection\n"
     "  -r, --rate R          open loop: R requests/s in all, on a fixed schedule;\n"
     "                        latency counts from each request's intended send\n"
     "                        time, so a server that falls behind shows it\n"
@@ -310,7 +311,15 @@ static int check(struct bench_opts *o, bool have_n, bool have_d, bool have_frami
     }
     if (o->timeout_s == 0)
         o->timeout_s = o->mode == BENCH_UDP ? 1 : 10;
-    return o->raw ? raw_protocol(o, a) : greeting_protocol(o);
+    int rc = o->raw ? raw_protocol(o, a) : greeting_protocol(o);
+    /* TCP sends -P requests as one burst from one buffer, and holds what the
+     * socket does not take: bound that, per connection. */
+    if (rc == 0 && o->mode != BENCH_UDP && (uint64_t)o->req_len * o->depth > BENCH_BURST_MAX) {
+        cli_error("-P %u requests of %zu bytes are more than %d MiB in flight per connection",
+                  o->depth, o->req_len, BENCH_BURST_MAX >> 20);
+        return EXIT_USAGE;
+    }
+    return rc;
 }
 
 int bench_parse(int argc, char **argv, struct bench_opts *o)
@@ -322,7 +331,8 @@ int bench_parse(int argc, char **argv, struct bench_opts *o)
     long long v;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "c:n:d:P:r:w:t:f:m:ujqh", bench_options, NULL)) != -1) {
+    opterr = 0; /* cli_bad_option says it, in one line */
+    while ((c = getopt_long(argc, argv, ":c:n:d:P:r:w:t:f:m:ujqh", bench_options, NULL)) != -1) {
         switch (c) {
         case 'c':
             if (!cli_parse_num("-c", optarg, 1, 1000000, &v))
@@ -397,9 +407,7 @@ int bench_parse(int argc, char **argv, struct bench_opts *o)
             o->connect_concurrency = (unsigned)v;
             break;
         case OPT_NO_LIVE: no_live = true; break;
-        default:
-            fprintf(stderr, "Try 'sockit bench --help'.\n");
-            return EXIT_USAGE;
+        default: return cli_bad_option("bench", c, argv);
         }
     }
     if (optind != argc - 1) {

@@ -76,7 +76,7 @@ static void settle(struct bench_worker *w, struct bench_conn *c);
  * its timeout, so "replies" and "sent" agree unless errors say why. */
 static void maybe_done(struct bench_worker *w)
 {
-    bool no_more = w->has_quota ? w->quota == 0 : w->draining;
+    bool no_more = w->gave_up || (w->has_quota ? w->quota == 0 : w->draining);
     if (w->finishing || !no_more || w->inflight > 0)
         return;
     if (w->o->mode == BENCH_CONNECT && (w->connecting > 0 || w->greeting > 0))
@@ -162,15 +162,16 @@ static void conn_fail(struct bench_conn *c, enum bench_err cls, int rc)
         return;
     }
     settle(w, c);
-    if (w->o->mode != BENCH_IDLE && ++w->failures > GIVE_UP_AFTER(w)) {
-        /* Every connection keeps failing: retrying would never end with -n. */
+    if (w->o->mode != BENCH_IDLE && !w->gave_up && ++w->failures > GIVE_UP_AFTER(w)) {
+        /* Every connection keeps failing: retrying would never end with -n.
+         * Nothing more is sent; what is in flight elsewhere still gets its
+         * reply or its error (each up to --timeout), so the counts add up. */
         w->gave_up = true;
-        finish(w);
-        return;
     }
-    if (w->finishing || w->o->mode == BENCH_IDLE) {
+    if (w->finishing || w->gave_up || w->o->mode == BENCH_IDLE) {
         c->state = C_DONE; /* idle mode counts failures; it does not retry */
         pump_connects(w);
+        maybe_done(w);
         return;
     }
     c->state = C_BACKOFF;
@@ -229,7 +230,7 @@ static void fill(struct bench_conn *c)
 {
     struct bench_worker *w = c->w;
     unsigned room = w->o->depth - c->count;
-    if (room == 0 || w->finishing)
+    if (room == 0 || w->finishing || w->gave_up)
         return;
     uint64_t now = sk_now_ns();
     if (w->sh->end_ns && now >= w->sh->end_ns)
@@ -255,7 +256,7 @@ static void dispatch_on(struct bench_conn *c, uint64_t now)
     uint64_t backlog = w->scheduled - w->dispatched;
     unsigned room = w->o->depth - c->count;
     unsigned k = backlog < room ? (unsigned)backlog : room;
-    if (k == 0 || c->state != C_READY || w->draining)
+    if (k == 0 || c->state != C_READY || w->draining || w->gave_up)
         return;
     uint64_t first = intended_at(w, w->dispatched);
     w->dispatched += k;
@@ -435,8 +436,9 @@ static void on_connected(struct bench_conn *c)
 static void conn_start(struct bench_conn *c)
 {
     struct bench_worker *w = c->w;
-    if (w->finishing || atomic_load_explicit(&w->sh->stop, memory_order_relaxed)) {
+    if (w->finishing || w->gave_up || atomic_load_explicit(&w->sh->stop, memory_order_relaxed)) {
         c->state = C_DONE;
+        maybe_done(w);
         return;
     }
     uint64_t now = sk_now_ns();
@@ -490,7 +492,7 @@ static void conn_start(struct bench_conn *c)
 static void pump_connects(struct bench_worker *w)
 {
     while (w->next_connect < w->nconns && w->connecting < w->o->connect_concurrency &&
-           !w->finishing)
+           !w->finishing && !w->gave_up)
         conn_start(&w->conns[w->next_connect++]);
 }
 
@@ -509,15 +511,16 @@ static long eat_greeting(struct bench_conn *c, const char *data, size_t n)
     }
     c->greet_pos += k;
     if (c->greet_pos == o->greeting_len) {
-        if (k < n && o->mode == BENCH_CONNECT) {
+        if (k < n) {
             /* More than the greeting, before we sent anything: "Welcome!"
-             * is only its start (the server sends nothing unasked). */
+             * is only its start, or a "reply" came before its request
+             * (the server sends nothing unasked). */
             conn_fail(c, BERR_PROTOCOL, SK_EPROTO);
             return -1;
         }
         on_ready(c);
         if (c->state != C_READY)
-            return -1; /* connect mode closed it: the rest is not ours */
+            return -1; /* connect mode closed it */
     }
     return (long)k;
 }
@@ -527,15 +530,8 @@ static long eat_greeting(struct bench_conn *c, const char *data, size_t n)
 static bool on_data(struct bench_conn *c, const char *data, size_t n)
 {
     struct bench_worker *w = c->w;
-    if (c->state == C_GREETING) {
-        long k = eat_greeting(c, data, n);
-        if (k < 0)
-            return false;
-        data += k;
-        n -= (size_t)k;
-        if (n == 0)
-            return true;
-    }
+    if (c->state == C_GREETING)
+        return eat_greeting(c, data, n) >= 0; /* nothing may follow it in this read */
     long done = match_feed(&w->o->reply, &c->ms, data, n);
     if (done < 0 || (unsigned long)done > c->count) {
         /* A wrong reply, or a reply nobody asked for (idle mode included). */
@@ -614,10 +610,20 @@ static void conn_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
         socklen_t len = sizeof err;
         if (getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
             err = errno;
-        if (err)
+        if (err == ECONNRESET || err == EPIPE) {
+            /* Only an accepted connection can be reset: the server is
+             * there and reset it before we looked, a reset, not a failed
+             * connect (which would end the run as "target not there"). */
+            c->w->connecting--;
+            c->w->ever_connected = true;
+            c->w->st.connects++;
+            c->state = C_READY;
+            conn_fail(c, BERR_RESET, SK_ERR(err));
+        } else if (err) {
             conn_fail(c, BERR_CONNECT, SK_ERR(err));
-        else
+        } else {
             on_connected(c);
+        }
         return;
     }
     if ((events & SK_WRITE) && sk_buf_size(&c->out)) {

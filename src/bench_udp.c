@@ -305,8 +305,11 @@ int bench_udp_init(struct bench_worker *w)
     for (unsigned i = 0; w->socks && i < w->nconns; i++)
         w->socks[i].io.fd = -1; /* before anything can fail: the release closes these */
     w->slots = calloc((size_t)w->nconns * o->depth, sizeof *w->slots);
+    /* Room for the expected reply and more (a longer one must show as
+     * MSG_TRUNC, not pass): .len is the reply, its length or the
+     * terminator; --reply-until replies may be any size. */
     w->rbuf_size = (size_t)BATCH * 2048;
-    if (o->reply.kind != MATCH_LEN && o->reply.len + TAG_LEN + 1 > 2048)
+    if (o->reply.kind == MATCH_UNTIL || o->reply.len + TAG_LEN + 1 > 2048)
         w->rbuf_size = (size_t)BATCH * DGRAM_MAX;
     w->rbuf = malloc(w->rbuf_size);
     w->batch = malloc(sizeof *w->batch);

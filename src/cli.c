@@ -1,10 +1,13 @@
 /* Small helpers shared by the subcommands. */
 #include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -15,7 +18,36 @@ void cli_error(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "sockit: %s\n", line);
+    /* The message quotes outside text (option values, host names, bytes a
+     * server sent): a control byte in it would break the one line or drive
+     * the terminal (ESC), so each is written as \xHH. */
+    char out[4 * sizeof line];
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)line; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            o += (size_t)snprintf(out + o, sizeof out - o, "\\x%02x", *p);
+        else
+            out[o++] = (char)*p;
+    }
+    out[o] = '\0';
+    fprintf(stderr, "sockit: %s\n", out);
+}
+
+int cli_bad_option(const char *cmd, int c, char **argv)
+{
+    /* With opterr = 0 and an optstring starting with ':', getopt_long says
+     * ':' for a missing value and '?' for an unknown option; the element at
+     * optind - 1 is the option as typed, except inside a cluster (-ux). */
+    const char *arg = argv[optind - 1];
+    char shortopt[3] = {'-', (char)optopt, '\0'};
+    bool is_long = strncmp(arg, "--", 2) == 0;
+    if (c == ':')
+        cli_error("%s: option %s needs a value (try 'sockit %s --help')", cmd,
+                  is_long ? arg : shortopt, cmd);
+    else
+        cli_error("%s: unknown option %s (try 'sockit %s --help')", cmd,
+                  optopt > 0 && optopt < 256 ? shortopt : arg, cmd);
+    return EXIT_USAGE;
 }
 
 static bool is_digit(char c)
@@ -111,6 +143,20 @@ bool cli_parse_ms(const char *what, const char *s, double min, double max, int *
     if (*ms == 0 && v > 0)
         *ms = 1; /* a positive bound must not become "no bound" */
     return true;
+}
+
+void cli_reserve_stdio(void)
+{
+    /* A closed 0, 1 or 2 would be the next socket's number: the server's
+     * bytes read as our input, our output sent to the server. An O_PATH
+     * descriptor holds the number and fails every read and write with
+     * EBADF, as the closed one did. */
+    for (int fd = 0; fd <= 2; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+            int k = open("/dev/null", O_PATH | O_CLOEXEC);
+            if (k >= 0 && k != fd)
+                close(k); /* a lower one was free after all: not ours to fill */
+        }
 }
 
 bool cli_stdout_ok(void)

@@ -20,6 +20,11 @@ int cmd_bench(int argc, char **argv);
 /* Prints "sockit: <message>\n" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Reports the option getopt_long (run with opterr = 0 and an optstring
+ * starting with ':') could not take: c is its ':' (no value) or '?'
+ * (unknown). One "sockit: CMD: ..." line; returns EXIT_USAGE. */
+int cli_bad_option(const char *cmd, int c, char **argv);
+
 /* The one number syntax of every option: decimal digits only (no spaces,
  * signs, hex or exponents). On failure these print
  * "sockit: <what> <why>: <value>" (why: "is not a decimal number", "must
@@ -32,6 +37,11 @@ bool cli_parse_seconds(const char *what, const char *s, double min, double max, 
 /* cli_parse_seconds, converted to milliseconds (rounded; a positive value
  * never becomes 0). */
 bool cli_parse_ms(const char *what, const char *s, double min, double max, int *ms);
+
+/* Makes sure descriptors 0, 1 and 2 are taken (by a descriptor that fails
+ * every read and write, where one was closed), so that no socket gets one
+ * of those numbers. Call first. */
+void cli_reserve_stdio(void);
 
 /* Checks that stdout was written completely (fflush/ferror); prints the
  * error and returns false otherwise. */

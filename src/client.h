@@ -26,6 +26,10 @@ const char *client_quote(const char *p, size_t n, char buf[CLIENT_QUOTE_CAP]);
 /* Prints one reply (or greeting) and a newline on stdout. */
 void client_print(const char *p, size_t n);
 
+/* After the messages were read from stdin: false, after saying why, when
+ * reading failed (rather than ended). */
+bool client_stdin_ok(void);
+
 /* Sends each message as a datagram and prints each reply. */
 int client_udp(const struct client_opts *o);
 

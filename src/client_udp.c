@@ -123,6 +123,8 @@ int client_udp(const struct client_opts *o)
                 n--;
             rc = exchange_udp(fd, o, line, (size_t)n, ++idx, reply);
         }
+        if (rc == EXIT_OK && !client_stdin_ok())
+            rc = EXIT_FAIL;
     }
     if (rc == EXIT_OK && !cli_stdout_ok())
         rc = EXIT_FAIL;

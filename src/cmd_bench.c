@@ -251,6 +251,7 @@ static int run(const struct bench_opts *o, struct bench_shared *sh, struct bench
 
 int cmd_bench(int argc, char **argv)
 {
+    cli_reserve_stdio();
     struct bench_opts o;
     int rc = bench_parse(argc, argv, &o);
     if (rc != 0) {

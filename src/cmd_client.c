@@ -48,8 +48,6 @@ struct conn {
     struct sk_buf in;
 };
 
-#define REPLY_MAX (16u << 20) /* bound on one reply we are willing to hold */
-
 /* Waits until fd is ready for events or the deadline passes. */
 static int wait_until(int fd, short events, uint64_t deadline)
 {
@@ -94,11 +92,17 @@ static int read_reply(struct conn *c, enum sk_framing f, const char *expect, siz
 {
     uint64_t deadline = sk_now_ms() + (uint64_t)c->timeout_ms;
     for (;;) {
-        *st = reply_scan(f, expect, elen, sk_buf_head(&c->in), sk_buf_size(&c->in), r);
+        size_t have = sk_buf_size(&c->in);
+        *st = reply_scan(f, expect, elen, sk_buf_head(&c->in), have, r);
         if (*st != REPLY_MORE)
             return 0;
-        if (sk_buf_size(&c->in) > REPLY_MAX)
-            return SK_ETOOBIG;
+        if (have > elen + 2) {
+            /* Longer than the reply and its "\r\n", still no end: it is
+             * wrong already, so we hold no more than this of it. */
+            *st = REPLY_BAD;
+            r->len = r->body = have;
+            return 0;
+        }
         int rc = recv_more(c, deadline);
         if (rc < 0)
             return rc;
@@ -190,6 +194,14 @@ static int exchange(struct conn *c, const struct client_opts *o, const char *msg
     return EXIT_OK;
 }
 
+bool client_stdin_ok(void)
+{
+    if (!ferror(stdin))
+        return true;
+    cli_error("client: reading standard input: %s", strerror(errno));
+    return false;
+}
+
 void client_print(const char *p, size_t n)
 {
     fwrite(p, 1, n, stdout);
@@ -261,6 +273,8 @@ static int run_tcp(const struct client_opts *o)
             if ((rc = exchange(&c, o, line, (size_t)n, ++idx)) != EXIT_OK)
                 return rc;
         }
+        if (!client_stdin_ok())
+            return EXIT_FAIL;
     }
     const char *bye = o->framing == SK_FRAMING_LINE ? "exit\n" : "exit";
     /* The server may already be gone: fine. */
@@ -280,10 +294,12 @@ int cmd_client(int argc, char **argv)
 {
     struct client_opts o = {.framing = SK_FRAMING_CHUNK, .timeout_ms = 10000};
     int c;
+    cli_reserve_stdio();
     optind = 1;
+    opterr = 0; /* cli_bad_option says it, in one line */
     /* GNU getopt permutes: options may come before or after HOST:PORT and the
      * messages; a message that starts with '-' goes after "--". */
-    while ((c = getopt_long(argc, argv, "uf:t:h", client_options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":uf:t:h", client_options, NULL)) != -1) {
         switch (c) {
         case 'u': o.udp = true; break;
         case 'f':
@@ -299,9 +315,7 @@ int cmd_client(int argc, char **argv)
         case 'h':
             fputs(client_help, stdout);
             return cli_stdout_ok() ? EXIT_OK : EXIT_FAIL;
-        default:
-            fprintf(stderr, "Try 'sockit client --help'.\n");
-            return EXIT_USAGE;
+        default: return cli_bad_option("client", c, argv);
         }
     }
     if (optind >= argc) {
