@@ -190,7 +190,8 @@ static int parse_opts(int argc, char **argv, struct fetch_opts *o)
     long long v;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "o:sICH:km:h", longopts, NULL)) != -1) {
+    opterr = 0; /* cli_bad_option says it, in one line */
+    while ((c = getopt_long(argc, argv, ":o:sICH:km:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'o': o->output = optarg; break;
         case 's': o->silent = true; break;
@@ -246,9 +247,7 @@ static int parse_opts(int argc, char **argv, struct fetch_opts *o)
         case 'h':
             fputs(fetch_help, stdout);
             return cli_stdout_ok() ? -1 : FX_FAIL;
-        default:
-            fputs("Try 'sockit fetch --help'.\n", stderr);
-            return FX_USAGE;
+        default: return cli_bad_option("fetch", c, argv);
         }
     }
     if (optind != argc - 1) {

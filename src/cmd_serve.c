@@ -104,7 +104,7 @@ static int parse_args(int argc, char **argv, struct sk_server_config *cfg, bool 
     long long v;
     int c;
     optind = 1;
-    opterr = 0; /* getopt's own messages lack the "sockit: " prefix */
+    opterr = 0; /* cli_bad_option says it, in one line */
     while ((c = getopt_long(argc, argv, ":l:uf:d:m:t:w:b:qh", serve_options, NULL)) != -1) {
         switch (c) {
         case 'l':
@@ -171,16 +171,7 @@ static int parse_args(int argc, char **argv, struct sk_server_config *cfg, bool 
         case 'h':
             fputs(serve_help, stdout);
             return cli_stdout_ok() ? EXIT_OK : EXIT_FAIL;
-        default: {
-            /* A long option as given; a short one by its letter (it may be
-             * inside a group such as -qZ). */
-            const char *arg = argv[optind - 1];
-            char shortopt[3] = {'-', (char)optopt, '\0'};
-            const char *name = strncmp(arg, "--", 2) == 0 || !optopt ? arg : shortopt;
-            cli_error("serve: %s %s (try 'sockit serve --help')",
-                      c == ':' ? "this option needs a value:" : "unknown option", name);
-            return EXIT_USAGE;
-        }
+        default: return cli_bad_option("serve", c, argv);
         }
     }
     if (optind < argc) {
@@ -314,6 +305,7 @@ static int run_server(struct sk_server_config *cfg, bool quiet)
 
 int cmd_serve(int argc, char **argv)
 {
+    cli_reserve_stdio(); /* a closed stderr must not make a client's socket fd 2 */
     struct sk_server_config cfg = {0};
     bool quiet = false;
     int rc = parse_args(argc, argv, &cfg, &quiet);

@@ -110,14 +110,47 @@ def test_long_line_costs_linear_cpu(serve):
 def test_option_errors_are_one_sockit_line():
     # getopt's own messages ("serve: option '--listen' requires an argument",
     # then a second line) had no "sockit: " prefix.
-    for args, want in ((["--listen"], "sockit: serve: this option needs a value: --listen"),
-                       (["-d"], "sockit: serve: this option needs a value: -d"),
+    for args, want in ((["--listen"], "sockit: serve: option --listen needs a value"),
+                       (["-d"], "sockit: serve: option -d needs a value"),
                        (["--no-such"], "sockit: serve: unknown option --no-such"),
                        (["-Z"], "sockit: serve: unknown option -Z"),
                        (["-qZ"], "sockit: serve: unknown option -Z"),
-                       (["-qd"], "sockit: serve: this option needs a value: -d")):
+                       (["-qd"], "sockit: serve: option -d needs a value")):
         r = subprocess.run([SOCKIT, "serve"] + args, capture_output=True, timeout=10,
                            stdin=subprocess.DEVNULL)
         err = r.stderr.decode()
         assert r.returncode == 2, (args, r.returncode, err)
         assert err == want + " (try 'sockit serve --help')\n", (args, err)
+
+
+def test_closed_stderr_is_held_not_given_to_a_socket():
+    # With fd 2 closed, the first descriptor serve made (epoll, eventfd, a
+    # socket) took number 2 and the log wrote into it.
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    p = subprocess.Popen([SOCKIT, "serve", "--listen", f"127.0.0.1:{port}", "--workers", "1"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         preexec_fn=lambda: os.close(2))
+    try:
+        conns = []
+
+        def connected():
+            try:
+                conns.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+                return True
+            except ConnectionRefusedError:
+                return False
+        wait_until(connected, timeout=10, what="serve listening with stderr closed")
+        with conns[0] as c:
+            assert recv_exact(c, 8) == b"Welcome!"
+            c.sendall(b"Michael")
+            assert recv_exact(c, 15) == b"Hello, Michael!"
+        assert os.readlink(f"/proc/{p.pid}/fd/2") == "/dev/null"
+        p.terminate()
+        assert p.wait(timeout=10) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
