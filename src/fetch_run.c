@@ -103,8 +103,8 @@ static int save_to_fd(struct fetch_state *fs, struct sk_conn *c, const struct fe
         }
         if (sink.fd < 0)
             return fetch_fail(fs, FX_WRITE, "cannot open %s: %s", fs->out_path, strerror(errno));
-    } else {
-        fflush(stdout);
+    } else if (fflush(stdout) != 0) { /* the head first: the body goes to fd 1 directly */
+        return fetch_fail(fs, FX_WRITE, "cannot write to standard output: %s", strerror(errno));
     }
     int rc = fetch_digest_begin(fs, &sink, -1, 0);
     if (rc == FX_OK)
@@ -306,8 +306,8 @@ static int run(struct fetch_state *fs, const struct sk_url *start, struct sk_out
         if (rc != FX_OK)
             return rc;
         if (fs->hdr_out) {
-            fwrite(fs->buf, 1, head_len, fs->hdr_out);
-            if (fflush(fs->hdr_out) != 0 && fs->hdr_out == stdout)
+            if ((fwrite(fs->buf, 1, head_len, fs->hdr_out) != head_len ||
+                 fflush(fs->hdr_out) != 0) && fs->hdr_out == stdout)
                 return fetch_fail(fs, FX_WRITE, "cannot write the response head to standard "
                                                 "output: %s", strerror(errno));
         }
