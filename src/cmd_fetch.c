@@ -459,8 +459,7 @@ int cmd_fetch(int argc, char **argv)
         cli_error("invalid URL (%s): %s", sk_strerror(rc), o.url);
         return FX_USAGE;
     }
-    static struct fetch_state fs;
-    fs.o = &o;
+    struct fetch_state fs = {.o = &o}; /* on the stack: it points at o and name */
     sk_url_format(&url, fs.url_text, sizeof fs.url_text);
     char name[256];
     if ((rc = plan_output(&fs, &url, name, sizeof name)) != FX_OK)
