@@ -47,7 +47,7 @@ static void check_match(enum match_kind kind, const char *exp, size_t elen, cons
     struct match_state whole = {0}, parts = {0};
     long a = match_feed(&m, &whole, d, n);
     long b1 = match_feed(&m, &parts, d, split);
-    long b2 = b1 < 0 ? b1 : match_feed(&m, &parts, d + split, n - split);
+    long b2 = b1 < 0 ? b1 : match_feed(&m, &parts, d ? d + split : NULL, n - split);
     if (a < 0) {
         if (b1 >= 0 && b2 >= 0)
             abort();

@@ -83,6 +83,8 @@ static long feed_until(const struct match_spec *m, struct match_state *st, const
 
 long match_feed(const struct match_spec *m, struct match_state *st, const char *data, size_t n)
 {
+    if (n == 0)
+        return 0; /* data may be NULL then: no pointer arithmetic on it */
     switch (m->kind) {
     case MATCH_EXACT: return feed_exact(m, st, data, n);
     case MATCH_LEN: return feed_len(m, st, n);
