@@ -25,7 +25,8 @@ static void check_scan(enum sk_framing f, const char *exp, size_t elen, const ch
             abort();
         if (st == REPLY_OK && (r.body != elen || memcmp(d, exp, elen) != 0))
             abort();
-        if (f == SK_FRAMING_LINE && (d[r.len - 1] != '\n' || memchr(d, '\n', r.len - 1)))
+        if (f == SK_FRAMING_LINE &&
+            (r.len == 0 || d[r.len - 1] != '\n' || memchr(d, '\n', r.len - 1)))
             abort();
         if (f == SK_FRAMING_CHUNK && r.len != n)
             abort();

@@ -67,9 +67,9 @@ static int open_dir(const char *path, char *dst, size_t *base_off)
 static void randomize(char *name)
 {
     static const char set[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    static unsigned long counter;
     unsigned char r[6];
     if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+        static unsigned long counter;
         unsigned long v = (unsigned long)time(NULL) ^ ((unsigned long)getpid() << 16) ^ ++counter;
         for (size_t i = 0; i < sizeof r; i++, v >>= 5)
             r[i] = (unsigned char)(v ^ (v >> 29));
@@ -155,11 +155,11 @@ int sk_outfile_open_part(struct sk_outfile *of, const char *path, const char *pa
         sk_outfile_discard(of);
         return rc;
     }
-    struct stat st;
+    struct stat st = {0}; /* read only when every step succeeded (rc >= 0) */
     if (flock(of->fd, LOCK_EX | LOCK_NB) < 0)
         rc = errno == EWOULDBLOCK ? SK_EBUSY : SK_ERR(errno);
     else if (fstat(of->fd, &st) < 0)
-        rc = SK_ERR(errno);
+        rc = SK_ERR(errno); // NOLINT(bugprone-branch-clone): one arm per step; st is read between
     else if (!S_ISREG(st.st_mode))
         rc = SK_ERR(EINVAL);
     else if (st.st_nlink != 1 || st.st_uid != geteuid())

@@ -60,10 +60,10 @@ static int bind_endpoint(struct sk_server *srv, struct sk_endpoint ep, int type)
             return fd;
         srv->listeners[srv->nlisteners++] = (struct sk__listener){
             .fd = fd, .udp = type == SOCK_DGRAM, .owner = cfg->reuseport ? (int)k : -1};
-        struct sockaddr_storage ss;
+        struct sockaddr_in6 ss = {0}; /* sin_port and sin6_port share their offset */
         socklen_t sl = sizeof ss;
         if (ep.port == 0 && getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-            ep.port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+            ep.port = ntohs(ss.sin6_port);
     }
     return ep.port;
 }

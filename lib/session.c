@@ -11,6 +11,7 @@
  * or, the heaviest first, when all sessions together hold more than
  * cfg.max_memory (memory): sessions of SHED_MIN or more, and smaller ones
  * too from a worker holding more than its share of the budget. */
+#include <assert.h>
 #include <errno.h>
 #include <linux/sockios.h>
 #include <stdlib.h>
@@ -566,6 +567,7 @@ void sk__worker_delay_cb(struct sk_loop *loop, struct sk_timer *t)
     struct sk__worker *w = SK_CONTAINER_OF(t, struct sk__worker, delay_timer);
     while (w->d_head && w->d_head->due_ms <= sk_loop_now(loop)) {
         struct sk__delayed *d = w->d_head;
+        assert(!d->wprev); /* the head: dq_unlink moves w->d_head past it */
         struct sk__session *s = d->s;
         dq_unlink(w, d);
         s->dq_head = d->cnext; /* d is always its session's oldest entry */

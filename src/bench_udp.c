@@ -114,9 +114,8 @@ static void fill(struct bench_udp_sock *s)
     }
     int n = sendmmsg(s->io.fd, msgs, room, MSG_DONTWAIT);
     if (n < 0) {
-        if (errno == ECONNREFUSED && !w->ever_connected)
-            fatal(w, SK_ERR(errno));
-        else if (errno != EAGAIN && errno != EINTR && errno != ENOBUFS && errno != ECONNREFUSED)
+        if ((errno == ECONNREFUSED && !w->ever_connected) ||
+            (errno != EAGAIN && errno != EINTR && errno != ENOBUFS && errno != ECONNREFUSED))
             fatal(w, SK_ERR(errno));
         return; /* the tick tries again */
     }

@@ -145,18 +145,21 @@ bool cli_parse_ms(const char *what, const char *s, double min, double max, int *
     return true;
 }
 
-void cli_reserve_stdio(void)
+unsigned cli_reserve_stdio(void)
 {
     /* A closed 0, 1 or 2 would be the next socket's number: the server's
      * bytes read as our input, our output sent to the server. An O_PATH
      * descriptor holds the number and fails every read and write with
      * EBADF, as the closed one did. */
+    unsigned closed = 0;
     for (int fd = 0; fd <= 2; fd++)
         if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+            closed |= 1u << fd;
             int k = open("/dev/null", O_PATH | O_CLOEXEC);
             if (k >= 0 && k != fd)
                 close(k); /* a lower one was free after all: not ours to fill */
         }
+    return closed;
 }
 
 bool cli_stdout_ok(void)

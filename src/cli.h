@@ -40,8 +40,8 @@ bool cli_parse_ms(const char *what, const char *s, double min, double max, int *
 
 /* Makes sure descriptors 0, 1 and 2 are taken (by a descriptor that fails
  * every read and write, where one was closed), so that no socket gets one
- * of those numbers. Call first. */
-void cli_reserve_stdio(void);
+ * of those numbers. Call first. Returns the closed ones, bit n for fd n. */
+unsigned cli_reserve_stdio(void);
 
 /* Checks that stdout was written completely (fflush/ferror); prints the
  * error and returns false otherwise. */

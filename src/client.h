@@ -23,8 +23,9 @@ struct client_opts {
 #define CLIENT_QUOTE_CAP (4 * CLIENT_QUOTE_MAX + 4)
 const char *client_quote(const char *p, size_t n, char buf[CLIENT_QUOTE_CAP]);
 
-/* Prints one reply (or greeting) and a newline on stdout. */
-void client_print(const char *p, size_t n);
+/* Prints one reply (or greeting) and a newline on stdout; false, with the
+ * message, when standard output fails (the run stops: replies would be lost). */
+bool client_print(const char *p, size_t n);
 
 /* After the messages were read from stdin: false, after saying why, when
  * reading failed (rather than ended). */

@@ -69,8 +69,7 @@ static int exchange_udp(int fd, const struct client_opts *o, const char *msg, si
             struct reply_scan r;
             if ((size_t)k <= UDP_REPLY_MAX &&
                 reply_scan(SK_FRAMING_CHUNK, expect, elen, reply, len, &r) == REPLY_OK) {
-                client_print(reply, len);
-                return EXIT_OK;
+                return client_print(reply, len) ? EXIT_OK : EXIT_FAIL;
             }
             if (len >= 6 && memcmp(reply, "Error:", 6) == 0) {
                 cli_error("client: message %lu: server answered: \"%s\"", idx,
@@ -104,11 +103,7 @@ int client_udp(const struct client_opts *o)
         cli_error("client: cannot reach %s:%u: %s", o->ep.host, o->ep.port, sk_strerror(fd));
         return EXIT_FAIL;
     }
-    SK_AUTO_FREE char *reply = malloc(UDP_REPLY_MAX);
-    if (!reply) {
-        cli_error("client: out of memory");
-        return EXIT_FAIL;
-    }
+    static char reply[UDP_REPLY_MAX]; /* one client per process */
     int rc = EXIT_OK;
     unsigned long idx = 0;
     if (o->nmsgs > 0) {

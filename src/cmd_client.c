@@ -189,7 +189,8 @@ static int exchange(struct conn *c, const struct client_opts *o, const char *msg
         report_wrong(what, sk_buf_head(&c->in), r.body);
         return EXIT_FAIL;
     }
-    client_print(sk_buf_head(&c->in), r.body);
+    if (!client_print(sk_buf_head(&c->in), r.body))
+        return EXIT_FAIL;
     sk_buf_consume(&c->in, r.len);
     return EXIT_OK;
 }
@@ -202,11 +203,11 @@ bool client_stdin_ok(void)
     return false;
 }
 
-void client_print(const char *p, size_t n)
+bool client_print(const char *p, size_t n)
 {
-    fwrite(p, 1, n, stdout);
-    fputc('\n', stdout);
-    fflush(stdout);
+    if (fwrite(p, 1, n, stdout) == n && fputc('\n', stdout) != EOF && fflush(stdout) == 0)
+        return true;
+    return cli_stdout_ok(); /* false (ferror is set), with the message */
 }
 
 static void conn_release(struct conn *c)
@@ -243,7 +244,8 @@ static int run_tcp(const struct client_opts *o)
         report_wrong("greeting", sk_buf_head(&c.in), r.body); /* e.g. "Error: server busy" */
         return EXIT_FAIL;
     }
-    client_print(sk_buf_head(&c.in), r.body);
+    if (!client_print(sk_buf_head(&c.in), r.body))
+        return EXIT_FAIL;
     sk_buf_consume(&c.in, r.len);
 
     unsigned long idx = 0;

@@ -369,26 +369,6 @@ static int plan_output(struct fetch_state *fs, const struct sk_url *u, char *nam
     return FX_OK;
 }
 
-/* A closed standard stream's number goes to the next file opened (the
- * socket, the output file), and what was meant for the stream (headers, a
- * body, messages) would land there. Each closed one is held by /dev/null;
- * true if standard output was closed. */
-static bool hold_std_fds(void)
-{
-    bool stdout_closed = false;
-    for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
-        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
-            continue;
-        stdout_closed = stdout_closed || fd == STDOUT_FILENO;
-        int n = open("/dev/null", O_RDWR); /* the lowest free number: fd */
-        if (n >= 0 && n != fd) {
-            dup2(n, fd);
-            close(n);
-        }
-    }
-    return stdout_closed;
-}
-
 static bool retryable(const struct fetch_state *fs, int rc)
 {
     if (fs->expired || fetch_cancel)
@@ -448,7 +428,7 @@ int cmd_fetch(int argc, char **argv)
     int rc = parse_opts(argc, argv, &o);
     if (rc != FX_OK)
         return rc < 0 ? FX_OK : rc;
-    bool stdout_closed = hold_std_fds();
+    bool stdout_closed = cli_reserve_stdio() & (1u << STDOUT_FILENO);
     static struct sk_url url;
     rc = sk_url_parse(o.url, strlen(o.url), &url);
     if (rc == SK_EUNSUPPORTED) {
@@ -459,8 +439,7 @@ int cmd_fetch(int argc, char **argv)
         cli_error("invalid URL (%s): %s", sk_strerror(rc), o.url);
         return FX_USAGE;
     }
-    static struct fetch_state fs;
-    fs.o = &o;
+    struct fetch_state fs = {.o = &o}; /* on the stack: it points at o and name */
     sk_url_format(&url, fs.url_text, sizeof fs.url_text);
     char name[256];
     if ((rc = plan_output(&fs, &url, name, sizeof name)) != FX_OK)

@@ -150,8 +150,8 @@ static int save_to_fd(struct fetch_state *fs, struct sk_conn *c, const struct fe
         int rc = open_special(fs, &sink.fd);
         if (rc != FX_OK)
             return rc;
-    } else {
-        fflush(stdout);
+    } else if (fflush(stdout) != 0) { /* the head first: the body goes to fd 1 directly */
+        return fetch_fail(fs, FX_WRITE, "cannot write to standard output: %s", strerror(errno));
     }
     int rc = fetch_digest_begin(fs, &sink, -1, 0);
     if (rc == FX_OK)
@@ -354,7 +354,9 @@ static int run(struct fetch_state *fs, const struct sk_url *start, struct sk_out
             return rc;
         if (fs->hdr_out) { /* bounded like the body: standard output may be a stalled pipe */
             bool out = fs->hdr_out == stdout;
-            fflush(fs->hdr_out);
+            if (fflush(fs->hdr_out) != 0 && out)
+                return fetch_fail(fs, FX_WRITE, "cannot write to standard output: %s",
+                                  strerror(errno));
             rc = fetch_write_fd(fs, fileno(fs->hdr_out), fs->buf, head_len,
                                 out ? "standard output" : "standard error");
             if (rc != FX_OK && (out || rc != FX_WRITE)) /* a lost stderr is no failure */
