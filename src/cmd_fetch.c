@@ -428,6 +428,8 @@ int cmd_fetch(int argc, char **argv)
     int rc = parse_opts(argc, argv, &o);
     if (rc != FX_OK)
         return rc < 0 ? FX_OK : rc;
+    if (!o.url) /* parse_opts names a missing URL; this states it for the analyzer */
+        return FX_USAGE;
     bool stdout_closed = cli_reserve_stdio() & (1u << STDOUT_FILENO);
     static struct sk_url url;
     rc = sk_url_parse(o.url, strlen(o.url), &url);

@@ -335,7 +335,7 @@ void fetch_notice(struct fetch_state *fs, const char *fmt, ...)
     va_end(ap);
     n = strlen(line);
     line[n++] = '\n';
-    fflush(stderr);
+    (void)fflush(stderr); /* stdio's pending bytes first; the line goes by write() below */
     char msg[sizeof fs->msg]; /* the reason being reported outlives a failed notice */
     memcpy(msg, fs->msg, sizeof msg);
     (void)write_bounded(fs, STDERR_FILENO, line, n, "standard error", false);

@@ -114,8 +114,9 @@ static int open_special(struct fetch_state *fs, int *out)
     int fd;
     fetch_ticks(true);
     while ((fd = open(fs->out_path, flags)) < 0 &&
-           errno == EINTR && !fetch_cancel && !(deadline && sk_now_ms() >= deadline))
-        continue;
+           errno == EINTR && !fetch_cancel && !(deadline && sk_now_ms() >= deadline)) {
+        /* woken by the tick: try again until cancelled or out of time */
+    }
     int e = errno;
     fetch_ticks(false);
     char doing[PATH_MAX + 16];
