@@ -30,7 +30,9 @@ struct sk_log {
     char *ring;
     size_t cap, head, used; /* bytes live at ring[head .. head+used) mod cap */
     uint64_t dropped, dropped_reported; /* lines */
-    uint64_t queued, written;           /* bytes ever put in the ring / written */
+    uint64_t queued;                    /* bytes ever put in the ring */
+    uint64_t taken;                     /* bytes ever taken out by the writer */
+    uint64_t written_to;                /* position in `queued` written up to */
     bool ends_line;                     /* the last byte written was '\n' */
     /* The last line logged, kept apart: at close it is written even when
      * the lines before it had to be dropped (a program's last line, such as
@@ -44,12 +46,28 @@ struct sk_log {
     atomic_bool closing;
 };
 
-static size_t count_lines(const char *p, size_t n)
+#define NOTE_PREFIX "(logger: "
+
+/* The ring holds whole lines only: log lines (a timestamp first) and notes
+ * (NOTE_PREFIX first). The writer abandoned chunk[done..n): every log line
+ * ending there is dropped; a note that did not get out un-reports its count,
+ * so the final note says it again. A chunk always starts at a line start. */
+static void abandon(struct sk_log *log, const char *chunk, size_t done, size_t n)
 {
-    size_t k = 0;
-    for (const char *e = p + n; (p = memchr(p, '\n', (size_t)(e - p))) != NULL; p++)
-        k++;
-    return k;
+    size_t start = done;
+    while (start > 0 && chunk[start - 1] != '\n')
+        start--;
+    while (start < n) {
+        const char *nl = memchr(chunk + start, '\n', n - start);
+        size_t end = nl ? (size_t)(nl - chunk) + 1 : n;
+        unsigned long long k;
+        if (strncmp(chunk + start, NOTE_PREFIX, sizeof NOTE_PREFIX - 1) == 0 &&
+            sscanf(chunk + start, NOTE_PREFIX "%llu", &k) == 1)
+            log->dropped_reported -= k;
+        else
+            log->dropped++;
+        start = end;
+    }
 }
 
 /* Writes p without ever blocking in write(): poll() first, then at most
@@ -83,7 +101,14 @@ static size_t write_some(struct sk_log *log, const char *p, size_t n)
             continue;
         if (pf.revents & (POLLERR | POLLNVAL))
             break;
+        /* Whole lines where possible: a pipe takes up to PIPE_BUF bytes
+         * atomically, so a reader never sees half a line. */
         size_t want = n - done < PIPE_BUF ? n - done : PIPE_BUF;
+        if (want < n - done) {
+            const char *nl = memrchr(p + done, '\n', want);
+            if (nl)
+                want = (size_t)(nl - (p + done)) + 1;
+        }
         ssize_t w = write(log->fd, p + done, want);
         if (w > 0) {
             done += (size_t)w;
@@ -108,15 +133,20 @@ static void *writer_main(void *arg)
         size_t first = log->cap - log->head < n ? log->cap - log->head : n;
         memcpy(chunk, log->ring + log->head, first);
         memcpy(chunk + first, log->ring, n - first);
+        const char *nl = memrchr(chunk, '\n', n);
+        if (nl)
+            n = (size_t)(nl - chunk) + 1; /* whole lines: the ring holds nothing else */
         log->head = (log->head + n) % log->cap;
         log->used -= n;
+        uint64_t chunk_at = log->taken;
+        log->taken += n;
         pthread_mutex_unlock(&log->mu);
         size_t done = write_some(log, chunk, n);
         pthread_mutex_lock(&log->mu);
-        log->written += done;
+        log->written_to = chunk_at + done;
         if (done > 0)
             log->ends_line = chunk[done - 1] == '\n';
-        log->dropped += count_lines(chunk + done, n - done);
+        abandon(log, chunk, done, n);
     }
     pthread_mutex_unlock(&log->mu);
     return NULL;
@@ -182,13 +212,16 @@ void sk_log_printf(struct sk_log *log, const char *fmt, ...)
     va_end(ap);
     if (m < 0)
         return;
-    n += (size_t)m < sizeof line - n - 1 ? (size_t)m : sizeof line - n - 2;
+    size_t end = n + ((size_t)m < sizeof line - n - 1 ? (size_t)m : sizeof line - n - 2);
+    for (char *c = line + n; (c = memchr(c, '\n', (size_t)(line + end - c))) != NULL;)
+        *c = ' '; /* one call, one line: the counts and the notes rely on it */
+    n = end;
     line[n++] = '\n';
 
     pthread_mutex_lock(&log->mu);
     if (log->dropped > log->dropped_reported && log->cap - log->used >= 2 * LINE_MAX_BYTES) {
         char note[96];
-        int k = snprintf(note, sizeof note, "(logger: %llu lines dropped: output too slow)\n",
+        int k = snprintf(note, sizeof note, NOTE_PREFIX "%llu lines dropped: output too slow)\n",
                          (unsigned long long)(log->dropped - log->dropped_reported));
         ring_put(log, note, (size_t)k);
         log->queued += (size_t)k;
@@ -221,12 +254,12 @@ uint64_t sk_log_dropped(struct sk_log *log)
  * lost for good. */
 static uint64_t write_final(struct sk_log *log)
 {
-    bool redo = log->last_len > 0 && (log->last_end == 0 || log->written < log->last_end);
+    bool redo = log->last_len > 0 && (log->last_end == 0 || log->written_to < log->last_end);
     uint64_t unreported = log->dropped - log->dropped_reported - (redo ? 1 : 0);
     if (!redo && unreported == 0)
         return log->dropped;
     char buf[LINE_MAX_BYTES + 128];
-    int k = snprintf(buf, sizeof buf, "%s(logger: %llu lines dropped: output too slow)\n",
+    int k = snprintf(buf, sizeof buf, "%s" NOTE_PREFIX "%llu lines dropped: output too slow)\n",
                      log->ends_line ? "" : "\n", (unsigned long long)unreported);
     size_t n = (size_t)k;
     if (redo) {
