@@ -60,10 +60,9 @@ static void abandon(struct sk_log *log, const char *chunk, size_t done, size_t n
     while (start < n) {
         const char *nl = memchr(chunk + start, '\n', n - start);
         size_t end = nl ? (size_t)(nl - chunk) + 1 : n;
-        unsigned long long k;
-        if (strncmp(chunk + start, NOTE_PREFIX, sizeof NOTE_PREFIX - 1) == 0 &&
-            sscanf(chunk + start, NOTE_PREFIX "%llu", &k) == 1)
-            log->dropped_reported -= k;
+        if (strncmp(chunk + start, NOTE_PREFIX, sizeof NOTE_PREFIX - 1) == 0)
+            /* the count we wrote ourselves: digits, then " lines" */
+            log->dropped_reported -= strtoull(chunk + start + sizeof NOTE_PREFIX - 1, NULL, 10);
         else
             log->dropped++;
         start = end;
