@@ -163,12 +163,15 @@ $(BUILD)/sockit.pc: sockit.pc.in include/sockit/version.h FORCE
 	    -e 's|@VERSION@|$(VERSION)|g' sockit.pc.in > $@.tmp
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 
+# Every man/NAME.N there is (sockit.1, libsockit.3) goes to MANDIR/manN/NAME.N.
 MAN_PAGES := $(sort $(wildcard man/*.[1-8]))
+man_dest = $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(1)))/$(notdir $(1))
 HEADERS := $(sort $(wildcard include/sockit/*.h))
 
 install: all
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
-	    $(DESTDIR)$(INCLUDEDIR)/sockit
+	    $(DESTDIR)$(INCLUDEDIR)/sockit $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
+	    $(sort $(foreach m,$(MAN_PAGES),$(dir $(call man_dest,$(m)))))
 	$(INSTALL) -m 755 $(BUILD)/sockit $(DESTDIR)$(BINDIR)/sockit
 	$(INSTALL) -m 644 $(BUILD)/$(SO_FILE) $(DESTDIR)$(LIBDIR)/$(SO_FILE)
 	ln -sf $(SO_FILE) $(DESTDIR)$(LIBDIR)/$(SONAME)
@@ -177,15 +180,13 @@ install: all
 	$(INSTALL) -m 644 $(BUILD)/sockit.pc $(DESTDIR)$(PKGCONFIGDIR)/sockit.pc
 	$(INSTALL) -m 644 include/sockit.h $(DESTDIR)$(INCLUDEDIR)/sockit.h
 	$(INSTALL) -m 644 $(HEADERS) $(DESTDIR)$(INCLUDEDIR)/sockit/
-	@for m in $(MAN_PAGES); do s=$${m##*.}; \
-	    echo "$(INSTALL) -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/"; \
-	    $(INSTALL) -d $(DESTDIR)$(MANDIR)/man$$s && $(INSTALL) -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/ || exit 1; done
+	$(foreach m,$(MAN_PAGES),$(INSTALL) -m 644 $(m) $(call man_dest,$(m)) &&) true
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/sockit $(DESTDIR)$(LIBDIR)/libsockit.so* $(DESTDIR)$(LIBDIR)/libsockit.a \
 	    $(DESTDIR)$(PKGCONFIGDIR)/sockit.pc $(DESTDIR)$(INCLUDEDIR)/sockit.h \
 	    $(addprefix $(DESTDIR)$(INCLUDEDIR)/sockit/,$(notdir $(HEADERS))) \
-	    $(foreach m,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
+	    $(foreach m,$(MAN_PAGES),$(call man_dest,$(m)))
 	-rmdir $(DESTDIR)$(INCLUDEDIR)/sockit
 
 test-unit: $(BUILD)/unit_tests
@@ -221,9 +222,11 @@ package-test:
 	scripts/deps.sh package
 	scripts/package-test.sh
 
-# debian/libsockit0.symbols from the shared library's exports (new symbols get VERSION).
+# debian/libsockit0.symbols from the shared library's exports: symbols already
+# listed keep their version, new ones get VERSION; prints the difference.
+# A symbol that disappears breaks the ABI: bump SOCKIT_VERSION_MAJOR instead.
 symbols: $(BUILD)/$(SO_FILE)
-	scripts/gen-symbols.sh $(BUILD)/$(SO_FILE) $(VERSION) debian/libsockit0.symbols
+	dpkg-gensymbols -plibsockit0 -v$(VERSION) -e$(BUILD)/$(SO_FILE) -c0 -Odebian/libsockit0.symbols
 
 # `make test` sets up what it needs first (scripts/deps.sh: apt-get as root or
 # through sudo; otherwise it prints the exact apt-get line and fails).
