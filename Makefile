@@ -183,7 +183,7 @@ install: all
 	$(foreach m,$(MAN_PAGES),$(INSTALL) -m 644 $(m) $(call man_dest,$(m)) &&) true
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/sockit $(DESTDIR)$(LIBDIR)/libsockit.so* $(DESTDIR)$(LIBDIR)/libsockit.a \
+	rm -f $(DESTDIR)$(BINDIR)/sockit $(addprefix $(DESTDIR)$(LIBDIR)/,$(SO_FILE) $(SONAME) libsockit.so libsockit.a) \
 	    $(DESTDIR)$(PKGCONFIGDIR)/sockit.pc $(DESTDIR)$(INCLUDEDIR)/sockit.h \
 	    $(addprefix $(DESTDIR)$(INCLUDEDIR)/sockit/,$(notdir $(HEADERS))) \
 	    $(foreach m,$(MAN_PAGES),$(call man_dest,$(m)))
