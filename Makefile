@@ -1,5 +1,7 @@
 # sockit — build, test and run.
-#   make            build/sockit, build/libsockit.a, build/unit_tests, examples
+#   make            build/sockit, build/libsockit.a, build/libsockit.so*, examples, sockit.pc
+#   make install    PREFIX=/usr/local DESTDIR= BINDIR LIBDIR INCLUDEDIR MANDIR; make uninstall
+#   make test-progs build/unit_tests and the fuzz replays (need Criterion)
 #   make test       unit + integration tests, normal build then ASan+UBSan build
 #   make test-fast  the same, normal build only
 #   make run        install missing build deps, build, start `sockit serve`
@@ -9,18 +11,30 @@
 #   make CC=clang ...     build with clang
 #   make FAULT=1 [SANITIZE=1]  fault-injection build/fault[-san]/sockit (docs/testing.md)
 #   make torture          every k of every fault scenario (tests/torture/)
+#   make package-test     Debian packages: build, lintian, install, examples (as root)
+#   make symbols          rewrite debian/libsockit0.symbols from build/libsockit.so
+# CFLAGS, CPPFLAGS, LDFLAGS and LDLIBS are the user's (dpkg-buildflags passes
+# them); the project's own flags are SK_*. WERROR=1 adds -Werror; the test
+# targets turn it on.
 CC ?= cc
 SANITIZE ?=
 FAULT ?=
+WERROR ?=
+TEST_GOALS := test test-fast test-unit test-integration test-fuzz-replay test-progs test-torture \
+	torture fault-san test-install
+ifneq ($(filter $(TEST_GOALS),$(MAKECMDGOALS)),)
+WERROR := 1
+endif
+export WERROR
 
 ifeq ($(SANITIZE),1)
 BUILD := build/san
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-OPT := -O1
+CFLAGS ?= -O1 -g
 else
 BUILD := build
 SANFLAGS :=
-OPT := -O2
+CFLAGS ?= -O2 -g
 endif
 
 # Fault-injection build: every function named X(...) in tests/fault/fault.c
@@ -36,10 +50,39 @@ FAULT_OBJ := $(BUILD)/obj/tests/fault/fault.o
 .DEFAULT_GOAL := $(BUILD)/sockit
 endif
 
-WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) -Iinclude -Ilib -pthread -MMD -MP $(SANFLAGS) $(EXTRA_CFLAGS)
-LDFLAGS := -pthread $(SANFLAGS) $(LDFLAGS_FAULT)
-LDLIBS := -lssl -lcrypto
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes $(if $(filter 1,$(WERROR)),-Werror)
+SK_CPPFLAGS := -D_GNU_SOURCE -Iinclude -Ilib
+SK_CFLAGS := -std=c11 $(WARN) -pthread -MMD -MP $(SANFLAGS)
+SK_LDFLAGS := -pthread $(SANFLAGS) $(LDFLAGS_FAULT)
+SK_LDLIBS := -lssl -lcrypto
+# The user's flags come last, so their -O or -g wins; EXTRA_CFLAGS is an older spelling.
+COMPILE = $(CC) $(SK_CPPFLAGS) $(CPPFLAGS) $(SK_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
+LINK = $(CC) $(SK_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) $(SK_LDFLAGS) $(LDFLAGS)
+LIBS = $(SK_LDLIBS) $(LDLIBS)
+
+# The version (include/sockit/version.h is its one source) names the shared library.
+version_part = $(shell sed -n 's/^\#define SOCKIT_VERSION_$(1) \([0-9]*\)$$/\1/p' include/sockit/version.h)
+VERSION := $(call version_part,MAJOR).$(call version_part,MINOR).$(call version_part,PATCH)
+SONAME := libsockit.so.$(call version_part,MAJOR)
+SO_FILE := libsockit.so.$(VERSION)
+
+# Installation (GNU names, upper case). The .pc file records LIBDIR and INCLUDEDIR.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+INSTALL ?= install
+
+# Objects are rebuilt when the compiler or the flags change (not for WERROR,
+# which changes no output): $(BUILD)/.flags holds the last set used.
+FLAGS_NOW := $(CC) $(SK_CPPFLAGS) $(CPPFLAGS) $(filter-out -Werror,$(SK_CFLAGS)) $(CFLAGS) $(EXTRA_CFLAGS)
+FLAGS_STAMP := $(BUILD)/.flags
+ifneq ($(FLAGS_NOW),$(file <$(FLAGS_STAMP)))
+$(shell mkdir -p $(BUILD))
+$(file >$(FLAGS_STAMP),$(FLAGS_NOW))
+endif
 
 LIB_SRC := $(sort $(wildcard lib/*.c lib/util/*.c))
 CLI_SRC := $(sort $(wildcard src/*.c))
@@ -48,6 +91,9 @@ EX_SRC := $(sort $(wildcard examples/*.c))
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(FAULT_OBJ)
+# The shared library's objects: position-independent, in their own tree.
+PIC_OBJ := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
+SHLIB := $(BUILD)/$(SO_FILE) $(BUILD)/$(SONAME) $(BUILD)/libsockit.so
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
 EX_BIN := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
@@ -58,34 +104,90 @@ FUZZ_CLI_OBJ := $(FUZZ_CLI_SRC:%.c=$(BUILD)/obj/%.o)
 
 PYTEST ?= /usr/bin/python3 -m pytest
 
-.PHONY: all test test-fast test-unit test-integration run deps test-deps fuzz clean lint soak \
-	test-torture torture fault-san
+.PHONY: all test test-fast test-unit test-integration test-fuzz-replay test-progs run deps \
+	test-deps fuzz clean lint soak test-torture torture fault-san install uninstall test-install \
+	package-test symbols FORCE
 
-all: $(BUILD)/sockit $(BUILD)/libsockit.a $(BUILD)/unit_tests $(EX_BIN) $(FUZZ_REPLAY)
+# The fault build is the program alone; the shared library has no place in it.
+all: $(BUILD)/sockit $(BUILD)/libsockit.a $(if $(filter 1,$(FAULT)),,$(SHLIB)) $(EX_BIN) $(BUILD)/sockit.pc
+
+# What only the tests need: the Criterion runner and the fuzz corpus replays.
+test-progs: $(BUILD)/unit_tests $(FUZZ_REPLAY)
 
 $(BUILD)/libsockit.a: $(LIB_OBJ)
 	@mkdir -p $(@D)
+	rm -f $@
 	$(AR) rcs $@ $^
 
+# Exports: the version script lib/libsockit.map (public sk_* names, no sk__*).
+# --no-undefined records libssl/libcrypto as needed; the sanitizer build
+# leaves the runtime's symbols to the program, so it goes without.
+$(BUILD)/$(SO_FILE): $(PIC_OBJ) lib/libsockit.map
+	$(LINK) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=lib/libsockit.map \
+	    $(if $(SANITIZE),,-Wl,--no-undefined) -Wl,--as-needed -o $@ $(PIC_OBJ) $(LIBS)
+
+$(BUILD)/$(SONAME) $(BUILD)/libsockit.so: $(BUILD)/$(SO_FILE)
+	ln -sf $(if $(filter %.so,$@),$(SONAME),$(SO_FILE)) $@
+
+# The program links the static archive: the fault build wraps the library's
+# own calls with --wrap (which a shared library would not see), and the
+# program runs from the build tree without a library path.
 $(BUILD)/sockit: $(CLI_OBJ) $(BUILD)/libsockit.a
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libsockit.a $(LDLIBS)
+	$(LINK) -o $@ $(CLI_OBJ) $(BUILD)/libsockit.a $(LIBS)
 
 $(BUILD)/unit_tests: $(UNIT_OBJ) $(BUILD)/libsockit.a
-	$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(BUILD)/libsockit.a -lcriterion $(LDLIBS)
+	$(LINK) -o $@ $(UNIT_OBJ) $(BUILD)/libsockit.a -lcriterion $(LIBS)
 
-$(BUILD)/examples/%: examples/%.c $(BUILD)/libsockit.a
+$(BUILD)/examples/%: examples/%.c $(BUILD)/libsockit.a $(FLAGS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libsockit.a $(LDLIBS)
+	$(COMPILE) $(SK_LDFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libsockit.a $(LIBS)
 
 # Each fuzz target also builds as a plain program that replays fuzz/corpus/<target>/,
 # so `make test` runs the corpus without libFuzzer.
-$(BUILD)/fuzz/%_replay: fuzz/%.c fuzz/replay_main.c $(FUZZ_CLI_OBJ) $(BUILD)/libsockit.a
+$(BUILD)/fuzz/%_replay: fuzz/%.c fuzz/replay_main.c $(FUZZ_CLI_OBJ) $(BUILD)/libsockit.a $(FLAGS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< fuzz/replay_main.c $(FUZZ_CLI_OBJ) $(BUILD)/libsockit.a $(LDLIBS)
+	$(COMPILE) -Isrc $(SK_LDFLAGS) $(LDFLAGS) -o $@ $< fuzz/replay_main.c $(FUZZ_CLI_OBJ) $(BUILD)/libsockit.a $(LIBS)
 
-$(BUILD)/obj/%.o: %.c
+$(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(COMPILE) -c -o $@ $<
+
+$(BUILD)/pic/%.o: %.c $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(COMPILE) -fPIC -c -o $@ $<
+
+# Rewritten only when its text changes (PREFIX or LIBDIR given at install time).
+$(BUILD)/sockit.pc: sockit.pc.in include/sockit/version.h FORCE
+	@mkdir -p $(@D)
+	@sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	    -e 's|@VERSION@|$(VERSION)|g' sockit.pc.in > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+
+# Every man/NAME.N there is (sockit.1, libsockit.3) goes to MANDIR/manN/NAME.N.
+MAN_PAGES := $(sort $(wildcard man/*.[1-8]))
+man_dest = $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(1)))/$(notdir $(1))
+HEADERS := $(sort $(wildcard include/sockit/*.h))
+
+install: all
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+	    $(DESTDIR)$(INCLUDEDIR)/sockit $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
+	    $(sort $(foreach m,$(MAN_PAGES),$(dir $(call man_dest,$(m)))))
+	$(INSTALL) -m 755 $(BUILD)/sockit $(DESTDIR)$(BINDIR)/sockit
+	$(INSTALL) -m 644 $(BUILD)/$(SO_FILE) $(DESTDIR)$(LIBDIR)/$(SO_FILE)
+	ln -sf $(SO_FILE) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libsockit.so
+	$(INSTALL) -m 644 $(BUILD)/libsockit.a $(DESTDIR)$(LIBDIR)/libsockit.a
+	$(INSTALL) -m 644 $(BUILD)/sockit.pc $(DESTDIR)$(PKGCONFIGDIR)/sockit.pc
+	$(INSTALL) -m 644 include/sockit.h $(DESTDIR)$(INCLUDEDIR)/sockit.h
+	$(INSTALL) -m 644 $(HEADERS) $(DESTDIR)$(INCLUDEDIR)/sockit/
+	$(foreach m,$(MAN_PAGES),$(INSTALL) -m 644 $(m) $(call man_dest,$(m)) &&) true
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/sockit $(addprefix $(DESTDIR)$(LIBDIR)/,$(SO_FILE) $(SONAME) libsockit.so libsockit.a) \
+	    $(DESTDIR)$(PKGCONFIGDIR)/sockit.pc $(DESTDIR)$(INCLUDEDIR)/sockit.h \
+	    $(addprefix $(DESTDIR)$(INCLUDEDIR)/sockit/,$(notdir $(HEADERS))) \
+	    $(foreach m,$(MAN_PAGES),$(call man_dest,$(m)))
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/sockit
 
 test-unit: $(BUILD)/unit_tests
 	$(BUILD)/unit_tests --jobs 2 --timeout 60
@@ -98,8 +200,33 @@ test-fuzz-replay: $(FUZZ_REPLAY)
 	@for t in $(FUZZ_REPLAY); do n=$$(basename $$t _replay); \
 	    $$t fuzz/corpus/$$n || exit 1; done
 
-test-fast: all
-	$(MAKE) test-unit test-fuzz-replay test-integration
+test-fast: all test-progs
+	$(MAKE) test-unit test-fuzz-replay test-install test-integration
+
+# `make install` into a scratch DESTDIR, then tests/install checks the file
+# list, the .pc file and a program built against the installed library;
+# `make uninstall` must leave no file behind. No root needed.
+INSTALL_TEST_DIR := $(abspath $(BUILD)/destdir)
+test-install: all
+	rm -rf $(INSTALL_TEST_DIR)
+	$(MAKE) -s install DESTDIR=$(INSTALL_TEST_DIR) PREFIX=/usr
+	SOCKIT_DESTDIR=$(INSTALL_TEST_DIR) SOCKIT_PREFIX=/usr SOCKIT_BUILD=$(abspath $(BUILD)) \
+	    SOCKIT_CC='$(CC)' SOCKIT_SANFLAGS='$(SANFLAGS)' $(PYTEST) -q -p no:cacheprovider tests/install
+	$(MAKE) -s uninstall DESTDIR=$(INSTALL_TEST_DIR) PREFIX=/usr
+	@left=$$(find $(INSTALL_TEST_DIR) ! -type d); [ -z "$$left" ] || \
+	    { echo "make uninstall left: $$left" >&2; exit 1; }
+	rm -rf $(INSTALL_TEST_DIR)
+
+# The Debian packages end to end (scripts/package-test.sh; root, or sudo for dpkg).
+package-test:
+	scripts/deps.sh package
+	scripts/package-test.sh
+
+# debian/libsockit0.symbols from the shared library's exports: symbols already
+# listed keep their version, new ones get VERSION; prints the difference.
+# A symbol that disappears breaks the ABI: bump SOCKIT_VERSION_MAJOR instead.
+symbols: $(BUILD)/$(SO_FILE)
+	dpkg-gensymbols -plibsockit0 -v$(VERSION) -e$(BUILD)/$(SO_FILE) -c0 -Odebian/libsockit0.symbols
 
 # `make test` sets up what it needs first (scripts/deps.sh: apt-get as root or
 # through sudo; otherwise it prints the exact apt-get line and fails).
@@ -135,7 +262,7 @@ fuzz:
 # Static analysis with the build's own flags (docs/testing.md, "Static analysis").
 lint:
 	scripts/deps.sh lint
-	LINT_FLAGS='$(filter-out -MMD -MP -Werror,$(CFLAGS))' scripts/lint.sh
+	LINT_FLAGS='$(filter-out -MMD -MP -Werror,$(SK_CPPFLAGS) $(CPPFLAGS) $(SK_CFLAGS) $(CFLAGS))' scripts/lint.sh
 
 # N minutes of mixed load on one server (docs/testing.md, "Soak"); not part of `make test`.
 soak: MINUTES ?= 2
@@ -167,4 +294,4 @@ run:
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(PIC_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)

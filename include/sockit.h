@@ -3,11 +3,12 @@
  * Conventions (see docs/library.md): functions return 0 or a positive count
  * on success and a negative code (include/sockit/err.h) on failure; the
  * library never prints or exits; every object has one owner and one release
- * function that accepts NULL. */
+ * function that accepts NULL. Every header has its own extern "C" guard, so
+ * C++ includes this one as it is. */
 #ifndef SOCKIT_H
 #define SOCKIT_H
 
-#define SOCKIT_VERSION "0.1.0"
+#include "sockit/version.h"
 
 #include "sockit/addr.h"
 #include "sockit/buf.h"

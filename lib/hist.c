@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "alloc_int.h"
+#include "hist_int.h"
 #include "sockit/err.h"
 #include "sockit/hist.h"
 
@@ -18,7 +19,7 @@
 #define HALF_BITS (SK_HIST_SUB_BITS - 1)
 #define NBUCKETS ((size_t)(SK_HIST_MAX_BITS - HALF_BITS) * HALF + SK_HIST_SUB)
 
-size_t sk_hist_index(uint64_t v)
+size_t sk__hist_index(uint64_t v)
 {
     if (v > SK_HIST_MAX)
         v = SK_HIST_MAX;
@@ -29,7 +30,7 @@ size_t sk_hist_index(uint64_t v)
     return (size_t)shift * HALF + (size_t)(v >> shift);
 }
 
-uint64_t sk_hist_bucket_low(size_t idx)
+uint64_t sk__hist_bucket_low(size_t idx)
 {
     if (idx < SK_HIST_SUB)
         return idx;
@@ -38,12 +39,12 @@ uint64_t sk_hist_bucket_low(size_t idx)
     return sub << shift;
 }
 
-uint64_t sk_hist_bucket_high(size_t idx)
+uint64_t sk__hist_bucket_high(size_t idx)
 {
     if (idx < SK_HIST_SUB)
         return idx;
     size_t shift = idx / HALF - 1;
-    return sk_hist_bucket_low(idx) + ((UINT64_C(1) << shift) - 1);
+    return sk__hist_bucket_low(idx) + ((UINT64_C(1) << shift) - 1);
 }
 
 int sk_hist_init(struct sk_hist *h)
@@ -81,7 +82,7 @@ void sk_hist_record_n(struct sk_hist *h, uint64_t v, uint64_t n)
         h->saturated += n;
         v = SK_HIST_MAX;
     }
-    h->counts[sk_hist_index(v)] += n;
+    h->counts[sk__hist_index(v)] += n;
     h->total += n;
     h->sum += (long double)v * (long double)n;
     if (v < h->min)
@@ -126,11 +127,11 @@ uint64_t sk_hist_percentile(const struct sk_hist *h, double p)
     if (rank == 0)
         rank = 1;
     uint64_t seen = 0;
-    size_t top = sk_hist_index(h->max);
-    for (size_t i = sk_hist_index(h->min); i <= top; i++) {
+    size_t top = sk__hist_index(h->max);
+    for (size_t i = sk__hist_index(h->min); i <= top; i++) {
         seen += h->counts[i];
         if (seen >= rank) {
-            uint64_t v = sk_hist_bucket_high(i);
+            uint64_t v = sk__hist_bucket_high(i);
             return v > h->max ? h->max : v;
         }
     }

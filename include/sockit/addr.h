@@ -11,6 +11,10 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define SK_HOST_MAX 256
 
 struct sk_endpoint {
@@ -50,5 +54,9 @@ int sk_connect(const struct sk_endpoint *ep, int type, int timeout_ms, bool nonb
  * 250 ms while earlier ones are pending (at once when one fails), and the
  * first to connect wins. A signal ends the wait with SK_ERR(EINTR). */
 int sk_connect_until(const struct sk_endpoint *ep, int type, uint64_t deadline_ms, bool nonblock);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

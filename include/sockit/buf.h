@@ -6,6 +6,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct sk_buf {
     char *data;
     size_t off; /* first unread byte */
@@ -43,5 +47,9 @@ void sk_buf_commit(struct sk_buf *b, size_t n);
 void sk_buf_consume(struct sk_buf *b, size_t n);
 /* Releases the memory; the buffer is empty and reusable afterwards. */
 void sk_buf_free(struct sk_buf *b);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -7,6 +7,10 @@
 #ifndef SOCKIT_ERR_H
 #define SOCKIT_ERR_H
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define SK_ERR(e) (-(e))
 
 enum {
@@ -30,5 +34,9 @@ enum {
 
 /* A static, human-readable description of err (a negative code). */
 const char *sk_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -8,6 +8,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum sk_framing { SK_FRAMING_CHUNK = 0, SK_FRAMING_LINE = 1 };
 
 /* Default and hard bounds of one message. */
@@ -42,5 +46,9 @@ static inline bool sk_is_exit(const char *msg, size_t n)
 {
     return n == 4 && msg[0] == 'e' && msg[1] == 'x' && msg[2] == 'i' && msg[3] == 't';
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

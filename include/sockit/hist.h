@@ -16,6 +16,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define SK_HIST_SUB_BITS 11
 #define SK_HIST_SUB (1u << SK_HIST_SUB_BITS) /* 2048 */
 #define SK_HIST_MAX_BITS 44                   /* 2^44 ns: about 4.9 hours */
@@ -53,10 +57,8 @@ uint64_t sk_hist_percentile(const struct sk_hist *h, double p);
 /* Arithmetic mean of the recorded values (0 when empty). */
 double sk_hist_mean(const struct sk_hist *h);
 
-/* The bucket of v, and the lowest and highest value a bucket stands for
- * (exposed for tests). */
-size_t sk_hist_index(uint64_t v);
-uint64_t sk_hist_bucket_low(size_t idx);
-uint64_t sk_hist_bucket_high(size_t idx);
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -14,6 +14,10 @@
 
 #include "sockit/err.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define SK_HTTP_INCOMPLETE SK_EAGAIN_MORE
 #define SK_HTTP_HEAD_MAX (64 * 1024) /* bound on a response head (status line + fields) */
 #define SK_HTTP_HEADERS_MAX 100      /* a sensible capacity for the header array */
@@ -104,5 +108,9 @@ int sk_chunked_feed(struct sk_chunked *d, const char *in, size_t len, const char
 
 /* True once the last chunk, the trailers and the final CRLF have been seen. */
 bool sk_chunked_done(const struct sk_chunked *d);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

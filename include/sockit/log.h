@@ -10,6 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct sk_log;
 
 /* Starts a logger writing to fd (not owned) with a ring of cap bytes.
@@ -31,5 +35,9 @@ uint64_t sk_log_dropped(struct sk_log *log);
 uint64_t sk_log_close(struct sk_log *log, uint64_t deadline_ms);
 /* sk_log_close with a deadline 1 s from now. */
 void sk_log_free(struct sk_log *log);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -11,6 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define SK_CONTAINER_OF(ptr, type, member) \
     ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
@@ -84,5 +88,9 @@ int sk_loop_run(struct sk_loop *loop);
 void sk_loop_stop(struct sk_loop *loop);
 /* Number of registered io handles and armed timers (for leak checks). */
 size_t sk_loop_handles(const struct sk_loop *loop);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

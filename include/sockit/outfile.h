@@ -31,6 +31,10 @@
 
 #include "sockit/scope.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum {
     SK_OUTFILE_NOREPLACE = 1 << 0, /* commit fails with -EEXIST if the target exists */
     SK_OUTFILE_SYNC = 1 << 1,      /* fsync the data and the folder on commit */
@@ -79,5 +83,9 @@ void sk_outfile_discard(struct sk_outfile *of);
 
 /* The context manager: exit(0) commits, exit(err) discards and returns err. */
 extern const struct sk_with_ops sk_outfile_with;
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -30,6 +30,10 @@
 
 #include "sockit/err.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define SK_AUTO(fn) __attribute__((cleanup(fn)))
 
 /* Closes *fd if it is >= 0; errno is preserved. */
@@ -91,5 +95,9 @@ void sk_with_release(struct sk_with *w);
  * enclosing block. */
 #define SK_WITH(w, ops, self) \
     SK_AUTO(sk_with_release) struct sk_with w = sk_with_enter((ops), (self))
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -15,6 +15,10 @@
 #include "sockit/framing.h"
 #include "sockit/log.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define SK_SERVER_MAX_LISTEN 16
 #define SK_SERVER_MAX_MEMORY ((size_t)256 << 20) /* default of max_memory */
 
@@ -68,5 +72,9 @@ int sk_server_wait(struct sk_server *srv, struct sk_server_stats *stats);
 /* Closes the listeners and frees the server (after sk_server_wait, or
  * before sk_server_start). NULL is accepted. */
 void sk_server_free(struct sk_server *srv);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

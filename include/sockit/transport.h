@@ -15,6 +15,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct sk_conn;
 struct sk_tls_ctx;
 
@@ -57,5 +61,9 @@ const char *sk_conn_error(const struct sk_conn *c);
 void sk_conn_free(struct sk_conn *c, bool clean);
 /* Cleanup helper for SK_AUTO: an unclean release. */
 void sk_conn_freep(struct sk_conn **c);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

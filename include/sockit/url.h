@@ -13,6 +13,10 @@
 
 #include "sockit/addr.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define SK_URL_TARGET_MAX 8192 /* request-target: path and query */
 
 enum sk_url_scheme { SK_URL_HTTP, SK_URL_HTTPS };
@@ -49,5 +53,9 @@ int sk_url_basename(const struct sk_url *u, char *buf, size_t len);
 
 /* True when a and b have the same scheme, host and port. */
 bool sk_url_same_origin(const struct sk_url *a, const struct sk_url *b);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

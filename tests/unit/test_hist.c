@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "hist_int.h"
 #include "sockit.h"
 
 /* Relative error the histogram promises: one bucket width, under 1/1024. */
@@ -48,14 +49,14 @@ Test(hist, buckets_cover_every_value_once)
 {
     /* Consecutive buckets tile the value range with no gap or overlap,
      * and every bucket's width stays within the promised error. */
-    for (size_t i = 1; i < sk_hist_index(SK_HIST_MAX); i++) {
-        cr_assert_eq(sk_hist_bucket_low(i), sk_hist_bucket_high(i - 1) + 1, "bucket %zu", i);
-        uint64_t lo = sk_hist_bucket_low(i), hi = sk_hist_bucket_high(i);
+    for (size_t i = 1; i < sk__hist_index(SK_HIST_MAX); i++) {
+        cr_assert_eq(sk__hist_bucket_low(i), sk__hist_bucket_high(i - 1) + 1, "bucket %zu", i);
+        uint64_t lo = sk__hist_bucket_low(i), hi = sk__hist_bucket_high(i);
         cr_assert((double)(hi - lo) <= (double)lo * REL_ERR, "bucket %zu too wide", i);
-        cr_assert_eq(sk_hist_index(lo), i);
-        cr_assert_eq(sk_hist_index(hi), i);
+        cr_assert_eq(sk__hist_index(lo), i);
+        cr_assert_eq(sk__hist_index(hi), i);
     }
-    cr_assert_eq(sk_hist_index(SK_HIST_MAX + 1), sk_hist_index(SK_HIST_MAX));
+    cr_assert_eq(sk__hist_index(SK_HIST_MAX + 1), sk__hist_index(SK_HIST_MAX));
 }
 
 Test(hist, uniform_distribution_percentiles)
