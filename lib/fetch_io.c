@@ -233,16 +233,16 @@ static int sink_write(struct sk_fetch *f, struct sk__fetch_sink *s, const char *
     return 0;
 }
 
-/* The next read of the body: bytes (> 0), or an exit status (negated) with
- * the reason recorded. `what` describes a premature end. */
+/* The next read of the body: bytes (> 0), or a negative code with the
+ * reason recorded. eof_msg describes a premature end. */
 static int body_read(struct sk_fetch *f, struct sk_conn *c, size_t want, const char *eof_msg)
 {
     int n = sk_conn_read(c, f->buf, want, sk__fetch_deadline(f, f->o.idle_timeout_ms));
     if (n > 0)
         return n;
     if (n == 0 || n == SK_ECLOSED || n == SK_ERR(ECONNRESET))
-        return -sk__fetch_fail(f, SK_ETRUNCATED, "%s", eof_msg);
-    return -read_fail(f, c, n, "reading the body");
+        return sk__fetch_fail(f, SK_ETRUNCATED, "%s", eof_msg);
+    return read_fail(f, c, n, "reading the body");
 }
 
 static int body_length(struct sk_fetch *f, struct sk_conn *c, uint64_t len,
@@ -258,7 +258,7 @@ static int body_length(struct sk_fetch *f, struct sk_conn *c, uint64_t len,
                  (unsigned long long)(len - left), (unsigned long long)len);
         int n = body_read(f, c, left < SK__FETCH_BUF_SIZE ? (size_t)left : SK__FETCH_BUF_SIZE, msg);
         if (n < 0)
-            return -n;
+            return n;
         rc = sink_write(f, sink, f->buf, (size_t)n);
         left -= (uint64_t)n;
     }
@@ -297,7 +297,7 @@ static int body_chunked(struct sk_fetch *f, struct sk_conn *c, struct sk__fetch_
                           "body truncated: connection closed inside the chunked body "
                           "(no final chunk)");
         if (n < 0)
-            return -n;
+            return n;
         rc = chunked_span(f, &d, sink, f->buf, (size_t)n);
     }
     return rc;

@@ -138,8 +138,11 @@ static int save_to_file(struct sk_fetch *f, struct sk_conn *c, const struct sk__
         w.err = sk__fetch_digest_check(f, &sink); /* verified before the rename */
     sk__fetch_digest_free(&sink);
     (void)sk__fetch_event(f, SK_FETCH_EV_BODY_END, NULL, 0, sink.done, sink.total);
+    int failed = w.err;
     rc = sk_with_exit(&w); /* commit (rename) or roll back (unlink) */
-    if (rc < 0 && rc == SK_ERR(EEXIST))
+    if (failed)
+        return failed; /* the reason is recorded */
+    if (rc == SK_ERR(EEXIST))
         return sk__fetch_fail(f, SK_EWRITE, "%s appeared during the download; not replaced",
                           path);
     if (rc < 0)
@@ -329,9 +332,11 @@ int sk__fetch_attempt(struct sk_fetch *f)
     if (rc != 0)
         return rc;
     SK_WITH(w, &sk_outfile_with, &part);
-    w.err = run(f, &part);
+    int failed = w.err = run(f, &part);
     rc = sk_with_exit(&w); /* commit FILE.part onto FILE, or keep it for later */
     sk__fetch_resume_finish(f, &part, rc == 0);
+    if (failed)
+        return failed; /* the reason is recorded */
     if (rc < 0)
         return sk__fetch_fail(f, SK_EWRITE, "cannot save %s: %s", f->o.output, sk_strerror(rc));
     return rc;
