@@ -81,26 +81,11 @@ void sk_fetch_cancel_raise(struct sk_fetch_cancel *c, int sig)
     }
 }
 
-static int vfail(struct sk_fetch *f, int code, const char *fmt, va_list ap)
-{
-    vsnprintf(f->msg, sizeof f->msg, fmt, ap);
-    return code;
-}
-
-int sk__fetch_fail(struct sk_fetch *f, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vfail(f, code, fmt, ap);
-    va_end(ap);
-    return code;
-}
-
 int sk_fetch_set_error(struct sk_fetch *f, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vfail(f, code, fmt, ap);
+    vsnprintf(f->msg, sizeof f->msg, fmt, ap);
     va_end(ap);
     return code;
 }
@@ -115,53 +100,53 @@ uint64_t sk__fetch_deadline(const struct sk_fetch *f, int ms)
 
 int sk__fetch_interrupted(struct sk_fetch *f, const char *doing)
 {
-    static const struct { int sig; const char *name; } names[] = {
-        {SIGINT, "SIGINT"}, {SIGTERM, "SIGTERM"}, {SIGHUP, "SIGHUP"}, {SIGQUIT, "SIGQUIT"},
-        {SIGPIPE, "SIGPIPE: output closed"}, {SIGXCPU, "SIGXCPU: CPU time limit"},
-        {SIGUSR1, "SIGUSR1"}, {SIGUSR2, "SIGUSR2"}};
+    static const struct {
+        int sig;
+        const char *name;
+    } names[] = {{SIGINT, "SIGINT"},
+                 {SIGTERM, "SIGTERM"},
+                 {SIGHUP, "SIGHUP"},
+                 {SIGQUIT, "SIGQUIT"},
+                 {SIGPIPE, "SIGPIPE: output closed"},
+                 {SIGXCPU, "SIGXCPU: CPU time limit"},
+                 {SIGUSR1, "SIGUSR1"},
+                 {SIGUSR2, "SIGUSR2"}};
     const char *name = "a signal";
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (names[i].sig == f->cx->flag)
             name = names[i].name;
-    return sk__fetch_fail(f, SK_ERR(ECANCELED), "%s: interrupted (%s)", doing, name);
+    return sk_fetch_set_error(f, SK_ERR(ECANCELED), "%s: interrupted (%s)", doing, name);
 }
 
-int sk__fetch_fail_sk(struct sk_fetch *f, int err, const char *doing)
+int sk_fetch_fail_as(struct sk_fetch *f, int err, const char *doing)
 {
     switch (err) {
     case SK_ETIMEDOUT:
         if (f->deadline_ms && sk_now_ms() >= f->deadline_ms) {
             f->expired = true;
-            return sk__fetch_fail(f, err, "%s: --max-time of %g s reached", doing,
-                                  f->o.max_time_ms / 1000.0);
+            return sk_fetch_set_error(f, err, "%s: --max-time of %g s reached", doing,
+                                      f->o.max_time_ms / 1000.0);
         }
         if (strncmp(doing, "reading", 7) == 0 || strncmp(doing, "sending", 7) == 0 ||
             strncmp(doing, "writing", 7) == 0 || strncmp(doing, "opening", 7) == 0)
-            return sk__fetch_fail(f, err, "%s: timed out: nothing for %g s (--idle-timeout)",
-                                  doing, f->o.idle_timeout_ms / 1000.0);
-        return sk__fetch_fail(f, err, "%s: timed out after %g s (--connect-timeout)", doing,
-                              f->o.connect_timeout_ms / 1000.0);
-    case SK_ERR(ECANCELED):
-        return sk__fetch_interrupted(f, doing);
+            return sk_fetch_set_error(f, err, "%s: timed out: nothing for %g s (--idle-timeout)",
+                                      doing, f->o.idle_timeout_ms / 1000.0);
+        return sk_fetch_set_error(f, err, "%s: timed out after %g s (--connect-timeout)", doing,
+                                  f->o.connect_timeout_ms / 1000.0);
+    case SK_ERR(ECANCELED): return sk__fetch_interrupted(f, doing);
     case SK_ECLOSED:
-        return sk__fetch_fail(f, SK_ETRUNCATED, "%s: connection closed early", doing);
-    default:
-        return sk__fetch_fail(f, err, "%s: %s", doing, sk_strerror(err));
+        return sk_fetch_set_error(f, SK_ETRUNCATED, "%s: connection closed early", doing);
+    default: return sk_fetch_set_error(f, err, "%s: %s", doing, sk_strerror(err));
     }
 }
 
-int sk_fetch_fail_as(struct sk_fetch *f, int err, const char *doing)
-{
-    return sk__fetch_fail_sk(f, err, doing);
-}
-
-int sk__fetch_event(struct sk_fetch *f, enum sk_fetch_event_kind kind, const char *data,
-                    size_t len, uint64_t done, uint64_t total)
+int sk__fetch_event(struct sk_fetch *f, enum sk_fetch_event_kind kind, const char *data, size_t len,
+                    uint64_t done, uint64_t total)
 {
     if (!f->o.on_event)
         return 0;
-    struct sk_fetch_event ev = {.kind = kind, .data = data, .len = len, .done = done,
-                                .total = total};
+    struct sk_fetch_event ev = {
+        .kind = kind, .data = data, .len = len, .done = done, .total = total};
     return f->o.on_event(f->o.event_arg, &ev);
 }
 
@@ -235,10 +220,10 @@ int sk_fetch_run(struct sk_fetch *f, const char *url)
     f->last_status = 0;
     int rc = sk_url_parse(url, strlen(url), &f->start);
     if (rc == SK_EUNSUPPORTED)
-        return sk__fetch_fail(f, SK_EUSAGE, "unsupported URL scheme (only http and https): %s",
-                              url);
+        return sk_fetch_set_error(f, SK_EUSAGE, "unsupported URL scheme (only http and https): %s",
+                                  url);
     if (rc < 0)
-        return sk__fetch_fail(f, SK_EUSAGE, "invalid URL (%s): %s", sk_strerror(rc), url);
+        return sk_fetch_set_error(f, SK_EUSAGE, "invalid URL (%s): %s", sk_strerror(rc), url);
     sk_url_format(&f->start, f->url_text, sizeof f->url_text);
     if ((rc = sk__fetch_resume_plan(f)) < 0)
         return rc;

@@ -28,7 +28,7 @@ int sk__fetch_digest_begin(struct sk_fetch *f, struct sk__fetch_sink *sink, int 
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
         EVP_MD_CTX_free(md);
-        return sk__fetch_fail(f, SK_ERR(ENOMEM), "cannot set up SHA-256");
+        return sk_fetch_set_error(f, SK_ERR(ENOMEM), "cannot set up SHA-256");
     }
     sink->md = md;
     /* RESUME: the bytes already in FILE.part are part of the file. Not
@@ -39,15 +39,15 @@ int sk__fetch_digest_begin(struct sk_fetch *f, struct sk__fetch_sink *sink, int 
         if (f->cx->flag)
             return sk__fetch_interrupted(f, "checking the partial file");
         if (f->deadline_ms && sk_now_ms() >= f->deadline_ms)
-            return sk__fetch_fail_sk(f, SK_ETIMEDOUT, "checking the partial file");
-        size_t want = prefix_len - off < sizeof f->chunk ? (size_t)(prefix_len - off)
-                                                         : sizeof f->chunk;
+            return sk_fetch_fail_as(f, SK_ETIMEDOUT, "checking the partial file");
+        size_t want =
+            prefix_len - off < sizeof f->chunk ? (size_t)(prefix_len - off) : sizeof f->chunk;
         ssize_t n = pread(prefix_fd, f->chunk, want, (off_t)off);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            return sk__fetch_fail(f, SK_EWRITE, "cannot read back the partial file: %s",
-                                  n < 0 ? strerror(errno) : "unexpected end");
+            return sk_fetch_set_error(f, SK_EWRITE, "cannot read back the partial file: %s",
+                                      n < 0 ? strerror(errno) : "unexpected end");
         EVP_DigestUpdate(md, f->chunk, (size_t)n);
         off += (uint64_t)n;
     }
@@ -72,8 +72,8 @@ int sk__fetch_digest_check(struct sk_fetch *f, struct sk__fetch_sink *sink)
     char hex[65];
     for (int i = 0; i < 32; i++)
         snprintf(hex + 2 * i, 3, "%02x", got[i]);
-    return sk__fetch_fail(f, SK_ECHECKSUM, "SHA-256 mismatch: the body's is %s (body not saved)",
-                          hex);
+    return sk_fetch_set_error(f, SK_ECHECKSUM,
+                              "SHA-256 mismatch: the body's is %s (body not saved)", hex);
 }
 
 void sk__fetch_digest_free(struct sk__fetch_sink *sink)

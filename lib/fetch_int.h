@@ -70,13 +70,9 @@ static inline unsigned sk__fetch_outfile_flags(const struct sk_fetch *f)
            (f->o.flags & SK_FETCH_SYNC ? SK_OUTFILE_SYNC : 0);
 }
 
-/* Records a one-line reason in f->msg; returns code. */
-int sk__fetch_fail(struct sk_fetch *f, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-/* The cancel flag stopped the transfer while `doing`. */
+/* The cancel flag stopped the transfer while `doing`. (Other failures are
+ * recorded by the public sk_fetch_set_error() and sk_fetch_fail_as().) */
 int sk__fetch_interrupted(struct sk_fetch *f, const char *doing);
-/* A transport error met while `doing` something, with its reason. */
-int sk__fetch_fail_sk(struct sk_fetch *f, int err, const char *doing);
 /* now + ms (none if ms <= 0), capped by max_time. */
 uint64_t sk__fetch_deadline(const struct sk_fetch *f, int ms);
 /* An event to the application; its verdict (0 or a negative code). */

@@ -23,21 +23,22 @@ int sk__fetch_connect(struct sk_fetch *f, const struct sk_url *u, struct sk_conn
     if (fd < 0 && f->cx->flag)
         return sk__fetch_interrupted(f, "connecting");
     if (fd == SK_ERESOLVE)
-        return sk__fetch_fail(f, SK_ERESOLVE, "could not resolve host %s", u->host);
+        return sk_fetch_set_error(f, SK_ERESOLVE, "could not resolve host %s", u->host);
     if (fd == SK_ETIMEDOUT) {
         char doing[SK_HOST_MAX + 64];
         snprintf(doing, sizeof doing, "connecting to %s", where);
-        return sk__fetch_fail_sk(f, fd, doing);
+        return sk_fetch_fail_as(f, fd, doing);
     }
     if (fd < 0)
-        return sk__fetch_fail(f, SK_ECONNECT, "cannot connect to %s: %s", where, sk_strerror(fd));
+        return sk_fetch_set_error(f, SK_ECONNECT, "cannot connect to %s: %s", where,
+                                  sk_strerror(fd));
     f->cx->fd = fd;
     if (f->cx->flag) /* the signal came before the handler knew the socket */
         shutdown(fd, SHUT_RDWR);
     int rc;
     if (u->scheme == SK_URL_HTTP) {
         if ((rc = sk_conn_new_plain(fd, out)) < 0)
-            return sk__fetch_fail_sk(f, rc, "connecting");
+            return sk_fetch_fail_as(f, rc, "connecting");
         sk_conn_set_cancel(*out, &f->cx->flag);
         return 0;
     }
@@ -47,23 +48,24 @@ int sk__fetch_connect(struct sk_fetch *f, const struct sk_url *u, struct sk_conn
         char err[512];
         if (sk_tls_ctx_new(&cfg, &f->tls, err, sizeof err) < 0) {
             close(fd);
-            return sk__fetch_fail(f, SK_ETLS, "%s", err);
+            return sk_fetch_set_error(f, SK_ETLS, "%s", err);
         }
         if (insecure)
             sk__fetch_notice(f, "warning: --insecure: server certificates are not verified");
     }
     if ((rc = sk_conn_new_tls(fd, f->tls, u->host, out)) < 0)
-        return sk__fetch_fail(f, SK_ETLS, "TLS set-up for %s failed: %s", where, sk_strerror(rc));
+        return sk_fetch_set_error(f, SK_ETLS, "TLS set-up for %s failed: %s", where,
+                                  sk_strerror(rc));
     sk_conn_set_cancel(*out, &f->cx->flag);
     rc = sk_conn_handshake(*out, deadline);
     if (rc == SK_ETIMEDOUT || rc == SK_ERR(ECANCELED)) {
         char doing[SK_HOST_MAX + 64];
         snprintf(doing, sizeof doing, "TLS handshake with %s", where);
-        return sk__fetch_fail_sk(f, rc, doing);
+        return sk_fetch_fail_as(f, rc, doing);
     }
     if (rc < 0)
-        return sk__fetch_fail(f, SK_ETLS, "%s: %s", where,
-                          *sk_conn_error(*out) ? sk_conn_error(*out) : sk_strerror(rc));
+        return sk_fetch_set_error(f, SK_ETLS, "%s: %s", where,
+                                  *sk_conn_error(*out) ? sk_conn_error(*out) : sk_strerror(rc));
     return 0;
 }
 
@@ -123,29 +125,28 @@ int sk__fetch_send_request(struct sk_fetch *f, struct sk_conn *c, const struct s
     f->sent_range = user_has(o, "Range");
     if (f->rs.active && f->rs.offset > 0 && f->rs.validator[0]) {
         f->sent_range = true;
-        ok = ok &&
-             addf(req, cap, &n, "Range: bytes=%llu-\r\nIf-Range: %s\r\n",
-                  (unsigned long long)f->rs.offset, f->rs.validator);
+        ok = ok && addf(req, cap, &n, "Range: bytes=%llu-\r\nIf-Range: %s\r\n",
+                        (unsigned long long)f->rs.offset, f->rs.validator);
     }
     for (size_t i = 0; i < o->nheaders; i++)
         if (!(cross_origin && is_credential(o->headers[i])))
             ok = ok && addf(req, cap, &n, "%s\r\n", o->headers[i]);
     ok = ok && addf(req, cap, &n, "Connection: close\r\n\r\n");
     if (!ok)
-        return sk__fetch_fail(f, SK_EUSAGE, "request too large");
+        return sk_fetch_set_error(f, SK_EUSAGE, "request too large");
     int rc = sk_conn_write(c, req, n, sk__fetch_deadline(f, o->idle_timeout_ms));
     if (rc < 0)
-        return sk__fetch_fail_sk(f, rc, "sending the request");
+        return sk_fetch_fail_as(f, rc, "sending the request");
     return 0;
 }
 
 /* A failed read: a TLS failure (a corrupt record...) is a TLS
- * error with OpenSSL's reason, the rest as sk__fetch_fail_sk says. */
+ * error with OpenSSL's reason, the rest as sk_fetch_fail_as says. */
 static int read_fail(struct sk_fetch *f, struct sk_conn *c, int err, const char *doing)
 {
     if (err == SK_ETLS)
-        return sk__fetch_fail(f, SK_ETLS, "%s: %s", doing, sk_conn_error(c));
-    return sk__fetch_fail_sk(f, err, doing);
+        return sk_fetch_set_error(f, SK_ETLS, "%s: %s", doing, sk_conn_error(c));
+    return sk_fetch_fail_as(f, err, doing);
 }
 
 /* True when the parse error lies in the status line: the first line, cut
@@ -164,7 +165,7 @@ static bool bad_status_line(const char *buf, size_t len)
 }
 
 int sk__fetch_read_head(struct sk_fetch *f, struct sk_conn *c, struct sk_http_resp *r,
-                    struct sk_http_header *h, size_t *head_len, size_t *filled)
+                        struct sk_http_header *h, size_t *head_len, size_t *filled)
 {
     size_t have = 0;
     unsigned interim = 0;
@@ -173,12 +174,12 @@ int sk__fetch_read_head(struct sk_fetch *f, struct sk_conn *c, struct sk_http_re
             int rc = sk_http_resp_parse(f->buf, have, r, h, SK_HTTP_HEADERS_MAX);
             if (rc > 0 && r->status >= 100 && r->status <= 199) {
                 if (r->status == 101)
-                    return sk__fetch_fail(f, SK_EPROTO, "unexpected 101 Switching Protocols");
+                    return sk_fetch_set_error(f, SK_EPROTO, "unexpected 101 Switching Protocols");
                 /* Interim response (100 Continue, 103 Early Hints): skip it,
                  * but not forever. */
                 if (++interim > SK__FETCH_INTERIM_MAX)
-                    return sk__fetch_fail(f, SK_EPROTO, "more than %d interim (1xx) responses",
-                                      SK__FETCH_INTERIM_MAX);
+                    return sk_fetch_set_error(f, SK_EPROTO, "more than %d interim (1xx) responses",
+                                              SK__FETCH_INTERIM_MAX);
                 memmove(f->buf, f->buf + rc, have - (size_t)rc);
                 have -= (size_t)rc;
                 continue;
@@ -189,20 +190,21 @@ int sk__fetch_read_head(struct sk_fetch *f, struct sk_conn *c, struct sk_http_re
                 return 0;
             }
             if (rc == SK_ETOOBIG)
-                return sk__fetch_fail(f, SK_EPROTO,
-                                  "response head too large (over %d KiB or %d fields)",
-                                  SK_HTTP_HEAD_MAX / 1024, SK_HTTP_HEADERS_MAX);
+                return sk_fetch_set_error(f, SK_EPROTO,
+                                          "response head too large (over %d KiB or %d fields)",
+                                          SK_HTTP_HEAD_MAX / 1024, SK_HTTP_HEADERS_MAX);
             if (rc == SK_EPARSE)
-                return sk__fetch_fail(f, SK_EPROTO, "malformed response: %s",
-                                  bad_status_line(f->buf, have) ? "bad status line"
-                                                                 : "bad header field line");
+                return sk_fetch_set_error(f, SK_EPROTO, "malformed response: %s",
+                                          bad_status_line(f->buf, have) ? "bad status line"
+                                                                        : "bad header field line");
         }
         int n = sk_conn_read(c, f->buf + have, SK__FETCH_BUF_SIZE - have,
                              sk__fetch_deadline(f, f->o.idle_timeout_ms));
         if (n == 0 || n == SK_ECLOSED || n == SK_ERR(ECONNRESET))
-            return sk__fetch_fail(f, SK_EPROTO, "%s",
-                              have == 0 && !interim ? "empty reply from server"
-                                                    : "connection closed inside the response head");
+            return sk_fetch_set_error(f, SK_EPROTO, "%s",
+                                      have == 0 && !interim
+                                          ? "empty reply from server"
+                                          : "connection closed inside the response head");
         if (n < 0)
             return read_fail(f, c, n, "reading the response");
         have += (size_t)n;
@@ -216,19 +218,19 @@ static int sink_write(struct sk_fetch *f, struct sk__fetch_sink *s, const char *
     if (s->kind == SK__SINK_CALL && f->o.write) {
         int rc = f->o.write(f->o.write_arg, p, n);
         if (rc < 0) /* the callback may have said why */
-            return f->msg[0] ? rc : sk__fetch_fail_sk(f, rc, "writing the body");
+            return f->msg[0] ? rc : sk_fetch_fail_as(f, rc, "writing the body");
     } else if (s->kind == SK__SINK_FILE) {
         int rc = sk_outfile_write(s->of, p, n);
         if (rc < 0)
-            return sk__fetch_fail(f, SK_EWRITE, "cannot write %s: %s", s->of->tmp,
-                                  sk_strerror(rc));
+            return sk_fetch_set_error(f, SK_EWRITE, "cannot write %s: %s", s->of->tmp,
+                                      sk_strerror(rc));
     }
     sk__fetch_digest_add(s, p, n);
     s->done += n;
     if (s->progress) {
         int rc = sk__fetch_event(f, SK_FETCH_EV_PROGRESS, NULL, 0, s->done, s->total);
         if (rc < 0)
-            return f->msg[0] ? rc : sk__fetch_fail_sk(f, rc, "reporting progress");
+            return f->msg[0] ? rc : sk_fetch_fail_as(f, rc, "reporting progress");
     }
     return 0;
 }
@@ -241,7 +243,7 @@ static int body_read(struct sk_fetch *f, struct sk_conn *c, size_t want, const c
     if (n > 0)
         return n;
     if (n == 0 || n == SK_ECLOSED || n == SK_ERR(ECONNRESET))
-        return sk__fetch_fail(f, SK_ETRUNCATED, "%s", eof_msg);
+        return sk_fetch_set_error(f, SK_ETRUNCATED, "%s", eof_msg);
     return read_fail(f, c, n, "reading the body");
 }
 
@@ -274,10 +276,11 @@ static int chunked_span(struct sk_fetch *f, struct sk_chunked *d, struct sk__fet
         size_t dl;
         int used = sk_chunked_feed(d, p, n, &data, &dl);
         if (used == SK_ETOOBIG)
-            return sk__fetch_fail(f, SK_EPROTO, "chunked body exceeds limits (chunk size, "
-                                            "extension, trailers or framing overhead)");
+            return sk_fetch_set_error(f, SK_EPROTO,
+                                      "chunked body exceeds limits (chunk size, "
+                                      "extension, trailers or framing overhead)");
         if (used < 0)
-            return sk__fetch_fail(f, SK_EPROTO, "malformed chunked body");
+            return sk_fetch_set_error(f, SK_EPROTO, "malformed chunked body");
         int rc = sink_write(f, sink, data, dl);
         if (rc != 0)
             return rc;
@@ -308,14 +311,16 @@ static int body_close(struct sk_fetch *f, struct sk_conn *c, struct sk__fetch_si
 {
     int rc = sink_write(f, sink, f->buf + pre_off, pre_len);
     while (rc == 0) {
-        int n = sk_conn_read(c, f->buf, SK__FETCH_BUF_SIZE, sk__fetch_deadline(f, f->o.idle_timeout_ms));
+        int n = sk_conn_read(c, f->buf, SK__FETCH_BUF_SIZE,
+                             sk__fetch_deadline(f, f->o.idle_timeout_ms));
         if (n == 0)
             return 0; /* the end of a close-delimited body */
         if (n == SK_ECLOSED)
-            return sk__fetch_fail(f, SK_ETRUNCATED,
-                              "body may be truncated: TLS connection closed without close_notify");
+            return sk_fetch_set_error(
+                f, SK_ETRUNCATED,
+                "body may be truncated: TLS connection closed without close_notify");
         if (n == SK_ERR(ECONNRESET)) /* a reset is not the end of the body: it cut it */
-            return sk__fetch_fail(f, SK_ETRUNCATED, "body may be truncated: connection reset");
+            return sk_fetch_set_error(f, SK_ETRUNCATED, "body may be truncated: connection reset");
         if (n < 0)
             return read_fail(f, c, n, "reading the body");
         rc = sink_write(f, sink, f->buf, (size_t)n);
@@ -327,13 +332,9 @@ int sk__fetch_body(struct sk_fetch *f, struct sk_conn *c, const struct sk_http_f
                    struct sk__fetch_sink *sink, size_t pre_off, size_t pre_len)
 {
     switch (fr->kind) {
-    case SK_HTTP_BODY_LENGTH:
-        return body_length(f, c, fr->length, sink, pre_off, pre_len);
-    case SK_HTTP_BODY_CHUNKED:
-        return body_chunked(f, c, sink, pre_off, pre_len);
-    case SK_HTTP_BODY_CLOSE:
-        return body_close(f, c, sink, pre_off, pre_len);
-    default:
-        return 0;
+    case SK_HTTP_BODY_LENGTH: return body_length(f, c, fr->length, sink, pre_off, pre_len);
+    case SK_HTTP_BODY_CHUNKED: return body_chunked(f, c, sink, pre_off, pre_len);
+    case SK_HTTP_BODY_CLOSE: return body_close(f, c, sink, pre_off, pre_len);
+    default: return 0;
     }
 }

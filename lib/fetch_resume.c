@@ -69,15 +69,17 @@ int sk__fetch_resume_plan(struct sk_fetch *f)
     if (!(f->o.flags & SK_FETCH_RESUME))
         return 0;
     if (!f->o.output || (f->o.flags & SK_FETCH_HEAD))
-        return sk__fetch_fail(f, SK_EUSAGE, "resuming needs a file to save to");
+        return sk_fetch_set_error(f, SK_EUSAGE, "resuming needs a file to save to");
     rs->active = true;
     if (snprintf(rs->part, sizeof rs->part, "%s.part", f->o.output) >= (int)sizeof rs->part ||
         snprintf(rs->meta, sizeof rs->meta, "%s.part.meta", f->o.output) >= (int)sizeof rs->meta)
-        return sk__fetch_fail(f, SK_EUSAGE, "output name too long");
+        return sk_fetch_set_error(f, SK_EUSAGE, "output name too long");
     const char *slash = strrchr(rs->meta, '/');
     if (strlen(slash ? slash + 1 : rs->meta) > NAME_MAX)
-        return sk__fetch_fail(f, SK_EUSAGE, "-C: the file name must leave room for '.part.meta' "
-                                            "(at most %d bytes)", NAME_MAX - 10);
+        return sk_fetch_set_error(f, SK_EUSAGE,
+                                  "-C: the file name must leave room for '.part.meta' "
+                                  "(at most %d bytes)",
+                                  NAME_MAX - 10);
     return 0;
 }
 
@@ -86,18 +88,20 @@ int sk__fetch_resume_open(struct sk_fetch *f, struct sk_outfile *of)
     struct sk__fetch_resume *rs = &f->rs;
     int rc = sk_outfile_open_part(of, f->o.output, rs->part, sk__fetch_outfile_flags(f));
     if (rc == SK_EBUSY)
-        return sk__fetch_fail(f, SK_EWRITE, "%s is in use by another download", rs->part);
+        return sk_fetch_set_error(f, SK_EWRITE, "%s is in use by another download", rs->part);
     if (rc == SK_ERR(ELOOP) || rc == SK_ERR(EPERM) || rc == SK_ERR(EINVAL))
-        return sk__fetch_fail(f, SK_EWRITE, "refusing %s: a link, not a regular file, or not "
-                                        "created by this user", rs->part);
+        return sk_fetch_set_error(f, SK_EWRITE,
+                                  "refusing %s: a link, not a regular file, or not "
+                                  "created by this user",
+                                  rs->part);
     if (rc < 0)
-        return sk__fetch_fail(f, SK_EWRITE, "cannot open %s: %s", rs->part, sk_strerror(rc));
+        return sk_fetch_set_error(f, SK_EWRITE, "cannot open %s: %s", rs->part, sk_strerror(rc));
     char url[sizeof f->url_text];
     rs->offset = 0;
     rs->validator[0] = '\0';
     if (of->size > 0 &&
-        read_meta(rs->meta, url, sizeof url, rs->validator, sizeof rs->validator,
-                  &rs->total) == 0 &&
+        read_meta(rs->meta, url, sizeof url, rs->validator, sizeof rs->validator, &rs->total) ==
+            0 &&
         strcmp(url, f->url_text) == 0 && rs->validator[0] &&
         (rs->total == 0 || of->size <= rs->total)) {
         rs->offset = of->size;
@@ -115,8 +119,8 @@ static int write_meta(const struct sk_fetch *f, const char *validator, uint64_t 
     char text[sizeof f->url_text + sizeof f->rs.validator + 64], size[24] = "*";
     if (total)
         snprintf(size, sizeof size, "%llu", (unsigned long long)total);
-    int n = snprintf(text, sizeof text, META_MAGIC "url %s\nvalidator %s\nsize %s\n",
-                     f->url_text, validator, size);
+    int n = snprintf(text, sizeof text, META_MAGIC "url %s\nvalidator %s\nsize %s\n", f->url_text,
+                     validator, size);
     struct sk_outfile mf;
     int rc = sk_outfile_open_temp(&mf, f->rs.meta, 0);
     if (rc < 0)
@@ -127,7 +131,8 @@ static int write_meta(const struct sk_fetch *f, const char *validator, uint64_t 
     return sk_with_exit(&w);
 }
 
-int sk__fetch_resume_save(struct sk_fetch *f, const struct sk__fetch_resp *rp, struct sk_outfile *of)
+int sk__fetch_resume_save(struct sk_fetch *f, const struct sk__fetch_resp *rp,
+                          struct sk_outfile *of)
 {
     struct sk__fetch_resume *rs = &f->rs;
     const char *v = rp->validator[0] ? rp->validator : rp->status == 206 ? rs->validator : "";
@@ -139,10 +144,11 @@ int sk__fetch_resume_save(struct sk_fetch *f, const struct sk__fetch_resp *rp, s
         return 0;
     }
     uint64_t total = rp->status == 206 ? (rp->range_total ? rp->range_total : rs->total)
-                     : rp->framing.kind == SK_HTTP_BODY_LENGTH ? rp->framing.length : 0;
+                     : rp->framing.kind == SK_HTTP_BODY_LENGTH ? rp->framing.length
+                                                               : 0;
     int rc = write_meta(f, v, total);
     if (rc < 0)
-        return sk__fetch_fail(f, SK_EWRITE, "cannot write %s: %s", rs->meta, sk_strerror(rc));
+        return sk_fetch_set_error(f, SK_EWRITE, "cannot write %s: %s", rs->meta, sk_strerror(rc));
     if (v != rs->validator)
         snprintf(rs->validator, sizeof rs->validator, "%s", v);
     rs->total = total;
@@ -185,8 +191,7 @@ int sk__fetch_parse_content_range(const char *v, size_t n, struct sk__fetch_resp
     *dash = '\0';
     if (sk_http_parse_u64(s, strlen(s), &rp->range_start) < 0 ||
         sk_http_parse_u64(dash + 1, strlen(dash + 1), &rp->range_end) < 0 ||
-        rp->range_end < rp->range_start ||
-        (rp->range_total && rp->range_end >= rp->range_total))
+        rp->range_end < rp->range_start || (rp->range_total && rp->range_end >= rp->range_total))
         return -1;
     return 0;
 }

@@ -59,14 +59,14 @@ static int extract(struct sk_fetch *f, const struct sk_http_resp *r, bool head,
     rp->retry_after_ms = retry_after_ms(sk_http_header_find(r, "Retry-After"));
     int rc = sk_http_framing(r, head, &rp->framing);
     if (rc == SK_EUNSUPPORTED)
-        return sk__fetch_fail(f, SK_EPROTO, "unsupported Transfer-Encoding in the response");
+        return sk_fetch_set_error(f, SK_EPROTO, "unsupported Transfer-Encoding in the response");
     if (rc < 0)
-        return sk__fetch_fail(f, SK_EPROTO,
-                          "invalid or conflicting Content-Length / Transfer-Encoding");
+        return sk_fetch_set_error(f, SK_EPROTO,
+                                  "invalid or conflicting Content-Length / Transfer-Encoding");
     const struct sk_http_header *h = sk_http_header_find(r, "Location");
     if (h) {
         if (!copy_value(h, rp->location, sizeof rp->location))
-            return sk__fetch_fail(f, SK_EPROTO, "Location header too long");
+            return sk_fetch_set_error(f, SK_EPROTO, "Location header too long");
         rp->has_location = true;
     }
     /* Validator for a later resume: a strong ETag, else Last-Modified. */
@@ -80,7 +80,7 @@ static int extract(struct sk_fetch *f, const struct sk_http_resp *r, bool head,
     }
     h = sk_http_header_find(r, "Content-Range");
     if (h && sk__fetch_parse_content_range(h->value, h->value_len, rp) < 0)
-        return sk__fetch_fail(f, SK_EPROTO, "malformed Content-Range header");
+        return sk_fetch_set_error(f, SK_EPROTO, "malformed Content-Range header");
     return 0;
 }
 
@@ -92,7 +92,7 @@ static int body_begin(struct sk_fetch *f, struct sk__fetch_sink *sink,
     sink->done = already;
     sink->progress = true;
     int rc = sk__fetch_event(f, SK_FETCH_EV_BODY_BEGIN, NULL, 0, already, sink->total);
-    return rc < 0 && !f->msg[0] ? sk__fetch_fail_sk(f, rc, "starting the body") : rc;
+    return rc < 0 && !f->msg[0] ? sk_fetch_fail_as(f, rc, "starting the body") : rc;
 }
 
 /* With no output file the body goes to the write callback. */
@@ -120,14 +120,14 @@ static int save_to_file(struct sk_fetch *f, struct sk_conn *c, const struct sk__
     struct sk_outfile of;
     int rc = sk_outfile_open_temp(&of, path, sk__fetch_outfile_flags(f));
     if (rc < 0)
-        return sk__fetch_fail(f, SK_EWRITE, "cannot create a temporary file beside %s: %s",
-                          path, sk_strerror(rc));
+        return sk_fetch_set_error(f, SK_EWRITE, "cannot create a temporary file beside %s: %s",
+                                  path, sk_strerror(rc));
     SK_WITH(w, &sk_outfile_with, &of);
     if (rp->framing.kind == SK_HTTP_BODY_LENGTH &&
         (rc = sk_outfile_reserve(&of, rp->framing.length)) < 0)
-        return w.err = sk__fetch_fail(f, SK_EWRITE, "no room for %llu bytes beside %s: %s",
-                                  (unsigned long long)rp->framing.length, path,
-                                  sk_strerror(rc));
+        return w.err = sk_fetch_set_error(f, SK_EWRITE, "no room for %llu bytes beside %s: %s",
+                                          (unsigned long long)rp->framing.length, path,
+                                          sk_strerror(rc));
     struct sk__fetch_sink sink = {.kind = SK__SINK_FILE, .of = &of};
     w.err = body_begin(f, &sink, rp, 0);
     if (w.err == 0)
@@ -143,14 +143,34 @@ static int save_to_file(struct sk_fetch *f, struct sk_conn *c, const struct sk__
     if (failed)
         return failed; /* the reason is recorded */
     if (rc == SK_ERR(EEXIST))
-        return sk__fetch_fail(f, SK_EWRITE, "%s appeared during the download; not replaced",
-                          path);
+        return sk_fetch_set_error(f, SK_EWRITE, "%s appeared during the download; not replaced",
+                                  path);
     if (rc < 0)
-        return sk__fetch_fail(f, SK_EWRITE, "cannot save %s: %s", f->o.output, sk_strerror(rc));
+        return sk_fetch_set_error(f, SK_EWRITE, "cannot save %s: %s", f->o.output, sk_strerror(rc));
     return rc;
 }
 
-/* -C: the body continues or replaces FILE.part (opened by the caller). */
+static int truncate_part(struct sk_fetch *f, struct sk_outfile *of)
+{
+    int rc = sk_outfile_truncate(of);
+    return rc < 0 ? sk_fetch_set_error(f, SK_EWRITE, "cannot truncate %s: %s", of->tmp,
+                                       sk_strerror(rc))
+                  : 0;
+}
+
+/* The reply cannot continue the part: empty it, and let the retry loop ask
+ * once more from zero. */
+static int restart_part(struct sk_fetch *f, struct sk_outfile *of, const char *why)
+{
+    f->rs.offset = 0;
+    int rc = truncate_part(f, of);
+    if (rc < 0)
+        return rc;
+    f->restart = true;
+    return sk_fetch_set_error(f, SK_EPROTO, "%s %s", why, of->tmp);
+}
+
+/* RESUME (-C): the body continues or replaces FILE.part (opened by the caller). */
 static int save_to_part(struct sk_fetch *f, struct sk_conn *c, const struct sk__fetch_resp *rp,
                         struct sk_outfile *of, size_t pre_off, size_t pre_len)
 {
@@ -167,26 +187,20 @@ static int save_to_part(struct sk_fetch *f, struct sk_conn *c, const struct sk__
                          (rp->range_total == 0 || rp->range_end + 1 == rp->range_total) &&
                          (rs->total == 0 || rp->range_end + 1 == rs->total) &&
                          (rp->framing.kind != SK_HTTP_BODY_LENGTH || rp->framing.length == span);
-        if (!continues) {
-            f->rs.offset = 0;
-            int rc = sk_outfile_truncate(of);
-            if (rc < 0)
-                return sk__fetch_fail(f, SK_EWRITE, "cannot truncate %s: %s", of->tmp, sk_strerror(rc));
-            f->restart = true;
-            return sk__fetch_fail(f, SK_EPROTO, "the 206 reply does not continue %s", of->tmp);
-        }
+        if (!continues)
+            return restart_part(f, of, "the 206 reply does not continue");
     } else if (of->size > 0) { /* a full reply: start over */
-        int rc = sk_outfile_truncate(of);
+        int rc = truncate_part(f, of);
         if (rc < 0)
-            return sk__fetch_fail(f, SK_EWRITE, "cannot truncate %s: %s", of->tmp, sk_strerror(rc));
+            return rc;
     }
     int rc = sk__fetch_resume_save(f, rp, of);
     if (rc != 0)
         return rc;
     if (rp->framing.kind == SK_HTTP_BODY_LENGTH &&
         (rc = sk_outfile_reserve(of, of->size + rp->framing.length)) < 0)
-        return sk__fetch_fail(f, SK_EWRITE, "no room for %llu more bytes in %s: %s",
-                          (unsigned long long)rp->framing.length, of->tmp, sk_strerror(rc));
+        return sk_fetch_set_error(f, SK_EWRITE, "no room for %llu more bytes in %s: %s",
+                                  (unsigned long long)rp->framing.length, of->tmp, sk_strerror(rc));
     struct sk__fetch_sink sink = {.kind = SK__SINK_FILE, .of = of};
     rc = body_begin(f, &sink, rp, of->size);
     if (rc == 0)
@@ -198,13 +212,13 @@ static int save_to_part(struct sk_fetch *f, struct sk_conn *c, const struct sk__
         /* A chunked or close-delimited 206 body must be the range it claims. */
         if (of->size - start > span)
             of->keep_on_error = false; /* bytes beyond the range: the part is spoiled */
-        rc = sk__fetch_fail(f, of->size - start > span ? SK_EPROTO : SK_ETRUNCATED,
-                        "the 206 body holds %llu bytes, its Content-Range %llu",
-                        (unsigned long long)(of->size - start), (unsigned long long)span);
+        rc = sk_fetch_set_error(f, of->size - start > span ? SK_EPROTO : SK_ETRUNCATED,
+                                "the 206 body holds %llu bytes, its Content-Range %llu",
+                                (unsigned long long)(of->size - start), (unsigned long long)span);
     }
     if (rc == 0 && rs->total && of->size != rs->total)
-        rc = sk__fetch_fail(f, SK_ETRUNCATED, "%s holds %llu bytes, expected %llu", of->tmp,
-                        (unsigned long long)of->size, (unsigned long long)rs->total);
+        rc = sk_fetch_set_error(f, SK_ETRUNCATED, "%s holds %llu bytes, expected %llu", of->tmp,
+                                (unsigned long long)of->size, (unsigned long long)rs->total);
     if (rc == 0 && (rc = sk__fetch_digest_check(f, &sink)) != 0)
         of->keep_on_error = false; /* the whole part is suspect: never resume from it */
     sk__fetch_digest_free(&sink);
@@ -230,25 +244,20 @@ static int finish(struct sk_fetch *f, struct sk_conn *c, const struct sk__fetch_
 {
     unsigned flags = f->o.flags;
     bool success = rp->status >= 200 && rp->status <= 299;
-    if (part && rp->status == 416 && f->rs.offset > 0 && rp->range_unsatisfied &&
-        f->rs.total && rp->range_total == f->rs.total && part->size == f->rs.total)
+    if (part && rp->status == 416 && f->rs.offset > 0 && rp->range_unsatisfied && f->rs.total &&
+        rp->range_total == f->rs.total && part->size == f->rs.total)
         return finish_complete_part(f, part);
-    if (part && rp->status == 416 && f->rs.offset > 0) {
-        f->rs.offset = 0;
-        int rc = sk_outfile_truncate(part);
-        if (rc < 0)
-            return sk__fetch_fail(f, SK_EWRITE, "cannot truncate %s: %s", part->tmp, sk_strerror(rc));
-        f->restart = true;
-        return sk__fetch_fail(f, SK_EPROTO, "416 for the partial file %s", part->tmp);
-    }
+    if (part && rp->status == 416 && f->rs.offset > 0)
+        return restart_part(f, part, "416 for the partial file");
     if (!success && !(flags & SK_FETCH_NO_FAIL))
-        return sk__fetch_fail(f, SK_EHTTP, "HTTP %d%s%s (body not saved)", rp->status,
-                          *reason ? " " : "", reason);
+        return sk_fetch_set_error(f, SK_EHTTP, "HTTP %d%s%s (body not saved)", rp->status,
+                                  *reason ? " " : "", reason);
     if (flags & SK_FETCH_HEAD)
         return 0;
     if (rp->status == 206 && !f->sent_range) /* a part would pass for the whole */
-        return sk__fetch_fail(f, SK_EPROTO, "206 Partial Content to a request without Range "
-                                        "(body not saved)");
+        return sk_fetch_set_error(f, SK_EPROTO,
+                                  "206 Partial Content to a request without Range "
+                                  "(body not saved)");
     if (!f->o.output)
         return save_to_call(f, c, rp, pre_off, pre_len);
     if (part)
@@ -261,19 +270,23 @@ static int next_hop(struct sk_fetch *f, const struct sk_url *cur, const struct s
                     long redirs, struct sk_url *next)
 {
     if (!rp->has_location)
-        return sk__fetch_fail(f, SK_EPROTO, "redirect (%d) without a Location header", rp->status);
+        return sk_fetch_set_error(f, SK_EPROTO, "redirect (%d) without a Location header",
+                                  rp->status);
     if (redirs >= f->o.max_redirs)
-        return sk__fetch_fail(f, SK_EPROTO, "too many redirects (limit %ld); last Location: %.200s",
-                          f->o.max_redirs, rp->location);
+        return sk_fetch_set_error(f, SK_EPROTO,
+                                  "too many redirects (limit %ld); last Location: %.200s",
+                                  f->o.max_redirs, rp->location);
     int rc = sk_url_resolve(cur, rp->location, strlen(rp->location), next);
     if (rc == SK_EUNSUPPORTED)
-        return sk__fetch_fail(f, SK_EPROTO, "redirect to an unsupported scheme: %.200s", rp->location);
+        return sk_fetch_set_error(f, SK_EPROTO, "redirect to an unsupported scheme: %.200s",
+                                  rp->location);
     if (rc < 0)
-        return sk__fetch_fail(f, SK_EPROTO, "redirect to an invalid URL: %.200s", rp->location);
-    if (cur->scheme == SK_URL_HTTPS && next->scheme == SK_URL_HTTP && !(f->o.flags & SK_FETCH_ALLOW_DOWNGRADE))
-        return sk__fetch_fail(f, SK_EPROTO,
-                          "refusing redirect from https to http: %.200s (--allow-downgrade)",
-                          rp->location);
+        return sk_fetch_set_error(f, SK_EPROTO, "redirect to an invalid URL: %.200s", rp->location);
+    if (cur->scheme == SK_URL_HTTPS && next->scheme == SK_URL_HTTP &&
+        !(f->o.flags & SK_FETCH_ALLOW_DOWNGRADE))
+        return sk_fetch_set_error(
+            f, SK_EPROTO, "refusing redirect from https to http: %.200s (--allow-downgrade)",
+            rp->location);
     return 0;
 }
 
@@ -295,7 +308,7 @@ static int run(struct sk_fetch *f, struct sk_outfile *part)
         if (rc != 0)
             return rc;
         if ((rc = sk__fetch_event(f, SK_FETCH_EV_HEAD, f->buf, head_len, 0, 0)) < 0)
-            return f->msg[0] ? rc : sk__fetch_fail_sk(f, rc, "writing the response head");
+            return f->msg[0] ? rc : sk_fetch_fail_as(f, rc, "writing the response head");
         char reason[128];
         snprintf(reason, sizeof reason, "%.*s",
                  (int)(r.reason_len < sizeof reason ? r.reason_len : sizeof reason - 1), r.reason);
@@ -338,6 +351,6 @@ int sk__fetch_attempt(struct sk_fetch *f)
     if (failed)
         return failed; /* the reason is recorded */
     if (rc < 0)
-        return sk__fetch_fail(f, SK_EWRITE, "cannot save %s: %s", f->o.output, sk_strerror(rc));
+        return sk_fetch_set_error(f, SK_EWRITE, "cannot save %s: %s", f->o.output, sk_strerror(rc));
     return rc;
 }
