@@ -290,7 +290,8 @@ static int next_hop(struct sk_fetch *f, const struct sk_url *cur, const struct s
     return 0;
 }
 
-static int run(struct sk_fetch *f, struct sk_outfile *part)
+/* The redirect chain; its socket is published in f->cx->fd while open. */
+static int chain(struct sk_fetch *f, struct sk_outfile *part)
 {
     struct sk_url *cur = &f->cur, *next = &f->next; /* 8 KiB each: off the stack */
     *cur = f->start;
@@ -330,6 +331,13 @@ static int run(struct sk_fetch *f, struct sk_outfile *part)
         cross = cross || !sk_url_same_origin(cur, next);
         *cur = *next;
     }
+}
+
+static int run(struct sk_fetch *f, struct sk_outfile *part)
+{
+    int rc = chain(f, part);
+    f->cx->fd = -1; /* closed: a signal must not shut down whatever reuses the number */
+    return rc;
 }
 
 int sk__fetch_attempt(struct sk_fetch *f)
