@@ -33,21 +33,22 @@ const unsigned char sk__char_class[256] = {
     [0x80] = ROW16(X), ROW16(X), ROW16(X), ROW16(X), ROW16(X), ROW16(X), ROW16(X), ROW16(X),
 };
 
-#define HEX_ROW -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1
-const signed char sk__hex_value[256] = {
+#define N 0xff /* not a hex digit */
+#define HEX_ROW N, N, N, N, N, N, N, N, N, N, N, N, N, N, N, N
+const unsigned char sk__hex_value[256] = {
     HEX_ROW, HEX_ROW, HEX_ROW,
-    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, -1, -1, -1, -1, -1, -1,         /* 0x30 */
-    -1, 10, 11, 12, 13, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1, /* 0x40 */
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, N, N, N, N, N, N,     /* 0x30 */
+    N, 10, 11, 12, 13, 14, 15, N, N, N, N, N, N, N, N, N, /* 0x40 */
     HEX_ROW,
-    -1, 10, 11, 12, 13, 14, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1, /* 0x60 */
+    N, 10, 11, 12, 13, 14, 15, N, N, N, N, N, N, N, N, N, /* 0x60 */
     HEX_ROW, HEX_ROW, HEX_ROW, HEX_ROW, HEX_ROW, HEX_ROW, HEX_ROW, HEX_ROW, HEX_ROW,
 };
 
 int sk__hex_decode(const char *hex, unsigned char *out, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        int hi = sk__hex_value[(unsigned char)hex[2 * i]];
-        int lo = hi < 0 ? -1 : sk__hex_value[(unsigned char)hex[2 * i + 1]];
+        int hi = sk__hex_digit((unsigned char)hex[2 * i]);
+        int lo = hi < 0 ? -1 : sk__hex_digit((unsigned char)hex[2 * i + 1]);
         if (lo < 0)
             return -1;
         out[i] = (unsigned char)(hi << 4 | lo);

@@ -13,11 +13,17 @@ enum {
 };
 
 extern const unsigned char sk__char_class[256];
-extern const signed char sk__hex_value[256]; /* 0..15, or -1 */
+extern const unsigned char sk__hex_value[256]; /* 0..15, or 0xff */
 
 static inline bool sk__is(unsigned char c, unsigned cls)
 {
     return sk__char_class[c] & cls;
+}
+
+/* A hex digit's value, or -1. */
+static inline int sk__hex_digit(unsigned char c)
+{
+    return sk__hex_value[c] < 16 ? sk__hex_value[c] : -1;
 }
 
 /* Decodes 2*n hex digits of hex into out[0..n). Returns 0, or -1 at a byte

@@ -52,7 +52,7 @@ static int step(struct sk_chunked *d, unsigned char c)
 {
     switch (d->state) {
     case CH_SIZE: {
-        int v = sk__hex_value[c];
+        int v = sk__hex_digit(c);
         if (v >= 0) {
             if (d->digits == SK_CHUNK_HEX_MAX || d->remaining > (UINT64_MAX >> 4))
                 return SK_ETOOBIG;

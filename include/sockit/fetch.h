@@ -125,7 +125,8 @@ int sk_fetch_new(const struct sk_fetch_opts *o, struct sk_fetch **out);
 int sk_fetch_run(struct sk_fetch *f, const char *url);
 /* The one-line reason of the last failure ("" after a success). */
 const char *sk_fetch_error(const struct sk_fetch *f);
-/* The last final HTTP status seen (0: none). */
+/* The status of the last response read (the final one, or where a redirect
+ * chain failed); 0: none. */
 int sk_fetch_status(const struct sk_fetch *f);
 /* With SK_FETCH_RESUME: the part already held the whole file (nothing was
  * transferred). */
