@@ -19,6 +19,7 @@
 #include "sockit/scope.h"
 #include "sockit/server.h"
 /* fetch: */
+#include "sockit/fetch.h"
 #include "sockit/http.h"
 #include "sockit/outfile.h"
 #include "sockit/transport.h"

@@ -20,6 +20,10 @@ const char *sk_strerror(int err)
     case SK_EHTTP: return "HTTP error status";
     case SK_EUNSUPPORTED: return "not supported";
     case SK_ETLSVERIFY: return "certificate verification failed";
+    case SK_ECONNECT: return "connection failed";
+    case SK_ETRUNCATED: return "body truncated";
+    case SK_EWRITE: return "cannot write the output";
+    case SK_ECHECKSUM: return "checksum mismatch";
     default: break;
     }
     if (err < 0 && err > SK_E__BASE)

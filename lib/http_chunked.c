@@ -16,6 +16,7 @@
  * bytes read is refused). The failed state is sticky. */
 #include <limits.h>
 
+#include "chars_int.h"
 #include "sockit/http.h"
 
 enum {
@@ -34,20 +35,6 @@ enum {
 
 #define OVERHEAD_FLOOR (100u * 1024u)
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-static bool is_text(unsigned char c)
-{
-    return c == '\t' || (c >= 0x20 && c != 0x7f);
-}
 
 static int fail(struct sk_chunked *d, int err)
 {
@@ -65,7 +52,7 @@ static int step(struct sk_chunked *d, unsigned char c)
 {
     switch (d->state) {
     case CH_SIZE: {
-        int v = hexval(c);
+        int v = sk__hex_digit(c);
         if (v >= 0) {
             if (d->digits == SK_CHUNK_HEX_MAX || d->remaining > (UINT64_MAX >> 4))
                 return SK_ETOOBIG;
@@ -94,7 +81,7 @@ static int step(struct sk_chunked *d, unsigned char c)
             d->state = CH_SIZE_LF;
             return 0;
         }
-        if (!is_text(c))
+        if (!sk__is(c, SK__CH_TEXT))
             return SK_EPARSE;
         if (!d->seen) { /* BWS before the first ';' */
             if (c == ';')
@@ -143,7 +130,7 @@ static int step(struct sk_chunked *d, unsigned char c)
             d->state = CH_TRAILER_LF;
             return 0;
         }
-        if (!is_text(c))
+        if (!sk__is(c, SK__CH_TEXT))
             return SK_EPARSE;
         if (c == ':')
             d->seen = true;

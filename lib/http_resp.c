@@ -22,22 +22,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "chars_int.h"
 #include "sockit/http.h"
 
-static bool is_tchar(unsigned char c)
-{
-    /* tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
-     *         "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA */
-    if ((c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z'))
-        return true;
-    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-/* field-value and reason-phrase bytes: HTAB / SP / VCHAR / obs-text. */
-static bool is_text(unsigned char c)
-{
-    return c == '\t' || (c >= 0x20 && c != 0x7f);
-}
 
 /* The cursor over buf[0..len) used by the helpers below. Each helper
  * returns the advanced position, or NULL with *rc set (SK_HTTP_INCOMPLETE
@@ -64,7 +51,7 @@ static const char *eat_crlf(struct cur *c, const char *p)
 /* Skips text bytes up to the CR of the line's end; returns the CR. */
 static const char *scan_text(struct cur *c, const char *p)
 {
-    while (p < c->end && is_text((unsigned char)*p))
+    while (p < c->end && sk__is((unsigned char)*p, SK__CH_TEXT))
         p++;
     if (p == c->end)
         return c->rc = SK_HTTP_INCOMPLETE, NULL;
@@ -124,7 +111,7 @@ static const char *parse_status_line(struct cur *c, const char *p, struct sk_htt
 static const char *parse_field(struct cur *c, const char *p, struct sk_http_header *h)
 {
     const char *name = p;
-    while (p < c->end && is_tchar((unsigned char)*p))
+    while (p < c->end && sk__is((unsigned char)*p, SK__CH_TCHAR))
         p++;
     if (p == c->end)
         return c->rc = SK_HTTP_INCOMPLETE, NULL;
@@ -190,6 +177,14 @@ const struct sk_http_header *sk_http_header_find(const struct sk_http_resp *r, c
             return h;
     }
     return NULL;
+}
+
+bool sk_http_is_token(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!sk__is((unsigned char)s[i], SK__CH_TCHAR))
+            return false;
+    return n > 0;
 }
 
 int sk_http_parse_u64(const char *s, size_t n, uint64_t *out)

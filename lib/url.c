@@ -18,15 +18,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "chars_int.h"
 #include "sockit/err.h"
 #include "sockit/url.h"
 
 static bool is_alpha(unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
 static bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
-static bool is_hex(unsigned char c)
-{
-    return is_digit(c) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
-}
 
 static unsigned short default_port(enum sk_url_scheme s) { return s == SK_URL_HTTPS ? 443 : 80; }
 
@@ -174,8 +171,8 @@ static int parse_target(const char *s, size_t n, struct sk_url *u)
         unsigned char c = (unsigned char)s[i];
         if (c < 0x20 || c == 0x7f)
             return SK_EPARSE;
-        if (c == '%' && (i + 2 >= n || !is_hex((unsigned char)s[i + 1]) ||
-                         !is_hex((unsigned char)s[i + 2])))
+        if (c == '%' && (i + 2 >= n || !sk__is((unsigned char)s[i + 1], SK__CH_HEX) ||
+                         !sk__is((unsigned char)s[i + 2], SK__CH_HEX)))
             return SK_EPARSE;
         if (c == '?' && path_end == (size_t)-1)
             path_end = o;

@@ -1,8 +1,9 @@
 /* sockit fetch: download a URL over HTTP/1.1 or HTTPS, safely.
  *
- * This file is the command line: options, output naming, signals and the
- * retry loop. One attempt (redirects included) lives in fetch_run.c, the
- * wire in fetch_io.c, resume in fetch_resume.c. */
+ * This file is the command line: options, output naming, signals and exit
+ * statuses. The transfer itself (redirects, framing, resume, atomic output,
+ * retries) is the library's HTTP client (include/sockit/fetch.h); what it
+ * reports is printed by fetch_out.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -19,8 +20,7 @@
 #include "cli.h"
 #include "fetch.h"
 
-volatile sig_atomic_t fetch_cancel;
-volatile sig_atomic_t fetch_conn_fd = -1;
+struct sk_fetch_cancel fetch_cancel = SK_FETCH_CANCEL_INIT;
 
 static const char fetch_help[] =
     "usage: sockit fetch URL [-o FILE] [-s] [-I] [-C] [-H 'Name: value']...\n"
@@ -92,21 +92,15 @@ static const char fetch_help[] =
 
 static void on_signal(int sig)
 {
-    fetch_cancel = sig;
-    int fd = fetch_conn_fd;
-    if (fd >= 0) {
-        int saved = errno;
-        /* async-signal-safe; a stale number names a file (no effect) or
-         * another socket of this fetch (cancelled anyway) */
-        shutdown(fd, SHUT_RDWR);
-        errno = saved;
-    }
+    /* async-signal-safe: sets the flag, shuts the current socket down
+     * (which wakes a wait that began just before the signal came) */
+    sk_fetch_cancel_raise(&fetch_cancel, sig);
 }
 
 /* Every signal a user sends to stop a download (Ctrl-C, kill, a closed
  * terminal, the quit key, a closed standard output, a CPU time limit:
  * SIGKILL follows at the hard limit; the user signals, whose default would
- * kill us with the temporary file left) sets fetch_cancel, which
+ * kill us with the temporary file left) sets fetch_cancel.flag, which
  * every read and write looks at, and interrupts waits (no SA_RESTART): the
  * transfer unwinds through its scopes, so the temporary file is removed. */
 static void catch_signals(void)
@@ -136,17 +130,14 @@ static bool parse_seconds(const char *what, const char *s, int *ms)
 static bool check_header(const char *h)
 {
     const char *colon = strchr(h, ':');
-    static const char tchar[] = "!#$%&'*+-.^_`|~";
     if (!colon || colon == h) {
         cli_error("header must be 'Name: value': %s", h);
         return false;
     }
-    for (const char *p = h; p < colon; p++)
-        if (!((*p >= '0' && *p <= '9') || ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z') ||
-              strchr(tchar, *p))) {
-            cli_error("invalid header name: %s", h);
-            return false;
-        }
+    if (!sk_http_is_token(h, (size_t)(colon - h))) {
+        cli_error("invalid header name: %s", h);
+        return false;
+    }
     if (strpbrk(h, "\r\n")) {
         cli_error("header must not contain CR or LF");
         return false;
@@ -164,8 +155,9 @@ static bool check_header(const char *h)
 enum { OPT_CACERT = 256, OPT_MAXREDIRS, OPT_CONNTIMEOUT, OPT_IDLETIMEOUT, OPT_RETRY,
        OPT_RETRYDELAY, OPT_DOWNGRADE, OPT_NOFAIL, OPT_SYNC, OPT_SHA256 };
 
-static int parse_opts(int argc, char **argv, struct fetch_opts *o)
+static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
 {
+    struct sk_fetch_opts *o = &fc->o;
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'},
         {"silent", no_argument, NULL, 's'},
@@ -193,21 +185,21 @@ static int parse_opts(int argc, char **argv, struct fetch_opts *o)
     opterr = 0; /* cli_bad_option says it, in one line */
     while ((c = getopt_long(argc, argv, ":o:sICH:km:h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'o': o->output = optarg; break;
-        case 's': o->silent = true; break;
-        case 'I': o->head = true; break;
-        case 'C': o->resume = true; break;
-        case 'k': o->insecure = true; break;
+        case 'o': fc->output = optarg; break;
+        case 's': fc->silent = true; break;
+        case 'I': fc->head = true; break;
+        case 'C': fc->resume = true; break;
+        case 'k': o->flags |= SK_FETCH_INSECURE; break;
         case OPT_CACERT: o->cacert = optarg; break;
-        case OPT_DOWNGRADE: o->allow_downgrade = true; break;
-        case OPT_NOFAIL: o->no_fail = true; break;
-        case OPT_SYNC: o->sync = true; break;
+        case OPT_DOWNGRADE: o->flags |= SK_FETCH_ALLOW_DOWNGRADE; break;
+        case OPT_NOFAIL: o->flags |= SK_FETCH_NO_FAIL; break;
+        case OPT_SYNC: o->flags |= SK_FETCH_SYNC; break;
         case OPT_SHA256:
-            if (fetch_parse_sha256(optarg, o->sha256) < 0) {
+            if (sk_fetch_parse_sha256(optarg, fc->sha256) < 0) {
                 cli_error("--sha256 needs 64 hex digits: %s", optarg);
                 return FX_USAGE;
             }
-            o->has_sha256 = true;
+            o->sha256 = fc->sha256;
             break;
         case 'H':
             if (o->nheaders == FETCH_HEADERS_MAX) {
@@ -216,7 +208,7 @@ static int parse_opts(int argc, char **argv, struct fetch_opts *o)
             }
             if (!check_header(optarg))
                 return FX_USAGE;
-            o->headers[o->nheaders++] = optarg;
+            fc->headers[o->nheaders++] = optarg;
             break;
         case 'm':
             if (!parse_seconds("--max-time", optarg, &o->max_time_ms))
@@ -255,8 +247,8 @@ static int parse_opts(int argc, char **argv, struct fetch_opts *o)
                                  : "fetch: exactly one URL expected (try 'sockit fetch --help')");
         return FX_USAGE;
     }
-    o->url = argv[optind];
-    if (o->resume && (o->head || (o->output && strcmp(o->output, "-") == 0))) {
+    fc->url = argv[optind];
+    if (fc->resume && (fc->head || (fc->output && strcmp(fc->output, "-") == 0))) {
         cli_error("-C needs a file to save to (not -I or -o -)");
         return FX_USAGE;
     }
@@ -264,7 +256,7 @@ static int parse_opts(int argc, char **argv, struct fetch_opts *o)
         cli_error("cannot load CA file %s: %s", o->cacert, strerror(errno));
         return FX_TLS;
     }
-    if (o->output && !*o->output) {
+    if (fc->output && !*fc->output) {
         cli_error("-o: empty file name");
         return FX_USAGE;
     }
@@ -308,33 +300,32 @@ static int follow_links(const char *path, char *out, bool *magic)
 /* Names the output and decides where headers go. A symbolic link given to
  * -o is followed, dangling or not: the file it points to is replaced or
  * created (atomically, beside itself) and the link stays a link. */
-static int plan_output(struct fetch_state *fs, const struct sk_url *u, char *name, size_t len)
+static int plan_output(struct fetch_cli *fc, const struct sk_url *u, char *name, size_t len)
 {
     static char resolved[PATH_MAX];
-    const struct fetch_opts *o = fs->o;
-    fs->hdr_out = o->silent ? NULL : stdout;
-    if (o->head)
+    fc->hdr_fd = fc->silent ? -1 : STDOUT_FILENO;
+    if (fc->head)
         return FX_OK;
-    if (o->output && strcmp(o->output, "-") == 0) {
-        fs->hdr_out = o->silent ? NULL : stderr;
+    if (fc->output && strcmp(fc->output, "-") == 0) {
+        fc->hdr_fd = fc->silent ? -1 : STDERR_FILENO;
         return FX_OK;
     }
     struct stat st;
-    if (o->output) {
-        int e = follow_links(o->output, resolved, &fs->out_magic);
+    if (fc->output) {
+        int e = follow_links(fc->output, resolved, &fc->out_magic);
         if (e) {
-            cli_error("-o %s: %s", o->output, strerror(e));
+            cli_error("-o %s: %s", fc->output, strerror(e));
             return FX_WRITE;
         }
-        fs->out_path = resolved;
-        bool exists = stat(fs->out_path, &st) == 0;
+        fc->out_path = resolved;
+        bool exists = stat(fc->out_path, &st) == 0;
         if (exists && S_ISDIR(st.st_mode)) {
-            cli_error("%s is a folder; -o needs a file name", o->output);
+            cli_error("%s is a folder; -o needs a file name", fc->output);
             return FX_USAGE;
         }
-        fs->out_special = exists && !S_ISREG(st.st_mode);
-        if (fs->out_special && o->resume) {
-            cli_error("-C needs a regular file, not %s", o->output);
+        fc->out_special = exists && !S_ISREG(st.st_mode);
+        if (fc->out_special && fc->resume) {
+            cli_error("-C needs a regular file, not %s", fc->output);
             return FX_USAGE;
         }
     } else {
@@ -343,127 +334,100 @@ static int plan_output(struct fetch_state *fs, const struct sk_url *u, char *nam
             cli_error("cannot name the output after the URL; use -o FILE");
             return FX_USAGE;
         }
-        fs->out_path = name;
-        fs->out_noreplace = true;
+        fc->out_path = name;
+        fc->o.flags |= SK_FETCH_NOREPLACE;
         if (lstat(name, &st) == 0) {
             cli_error("%s exists; not replacing it (use -o %s to replace it)", name, name);
             return FX_WRITE;
         }
     }
-    if (o->resume) {
-        struct fetch_resume *rs = &fs->rs;
-        rs->active = true;
-        if (snprintf(rs->part, sizeof rs->part, "%s.part", fs->out_path) >= (int)sizeof rs->part ||
-            snprintf(rs->meta, sizeof rs->meta, "%s.part.meta", fs->out_path) >=
-                (int)sizeof rs->meta) {
-            cli_error("output name too long");
-            return FX_USAGE;
-        }
-        const char *slash = strrchr(rs->meta, '/');
-        if (strlen(slash ? slash + 1 : rs->meta) > NAME_MAX) {
-            cli_error("-C: the file name must leave room for '.part.meta' (at most %d bytes)",
-                      NAME_MAX - 10);
-            return FX_USAGE;
-        }
-    }
     return FX_OK;
 }
 
-static bool retryable(const struct fetch_state *fs, int rc)
+/* The library's verdict as the documented exit status. */
+static int exit_status(int rc)
 {
-    if (fs->expired || fetch_cancel)
-        return false;
-    if (rc == FX_CONNECT || rc == FX_TIMEOUT)
-        return true;
-    if (rc == FX_TRUNCATED && fs->rs.active)
-        return true; /* with -C a retry continues where the body stopped */
-    int s = fs->last_status;
-    return rc == FX_HTTP && (s == 408 || s == 429 || (s >= 500 && s <= 599));
+    switch (rc) {
+    case 0: return FX_OK;
+    case SK_EUSAGE: return FX_USAGE;
+    case SK_ERESOLVE: return FX_RESOLVE;
+    case SK_ECONNECT: return FX_CONNECT;
+    case SK_ETLS:
+    case SK_ETLSVERIFY: return FX_TLS;
+    case SK_EHTTP: return FX_HTTP;
+    case SK_EPROTO: return FX_PROTO;
+    case SK_ETRUNCATED:
+    case SK_ECLOSED: return FX_TRUNCATED;
+    case SK_ETIMEDOUT: return FX_TIMEOUT;
+    case SK_EWRITE: return FX_WRITE;
+    case SK_ECHECKSUM: return FX_CHECKSUM;
+    case SK_ERR(ECANCELED): return fetch_cancel.flag == SIGPIPE ? FX_WRITE : FX_FAIL;
+    default: return FX_FAIL;
+    }
 }
 
-/* Sleeps ms, or less if interrupted; false when interrupted. */
-static bool nap(long ms)
+/* The library's options for what the command line asked. */
+static void configure(struct fetch_cli *fc)
 {
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    if (fetch_cancel)
-        return false;
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        if (fetch_cancel)
-            return false;
-    return true;
-}
-
-static int run_with_retries(struct fetch_state *fs, const struct sk_url *url)
-{
-    const struct fetch_opts *o = fs->o;
-    long backoff = o->retry_delay_ms;
-    bool restarted = false;
-    for (long attempt = 0;; attempt++) {
-        int rc = fetch_attempt(fs, url);
-        if (rc == FX_OK)
-            return rc;
-        if (fs->restart && !restarted) {
-            restarted = true; /* the part was not continuable: once more from zero */
-            attempt--;
-            continue;
-        }
-        if (attempt >= o->retries || !retryable(fs, rc))
-            return rc;
-        long wait = fs->retry_after_ms >= 0 ? fs->retry_after_ms : backoff;
-        if (fs->deadline_ms && sk_now_ms() + (uint64_t)wait >= fs->deadline_ms)
-            return rc; /* the wait alone would pass --max-time */
-        if (!o->silent)
-            fetch_notice(fs, "%s; retrying in %.1f s (%ld of %ld)", fs->msg, wait / 1000.0,
-                         attempt + 1, o->retries);
-        if (!nap(wait))
-            return fetch_interrupted(fs, "waiting to retry");
-        backoff = backoff * 2 > 60000 ? 60000 : backoff * 2;
+    struct sk_fetch_opts *o = &fc->o;
+    o->headers = fc->headers;
+    o->flags |= (fc->head ? SK_FETCH_HEAD : 0) | (fc->resume ? SK_FETCH_RESUME : 0);
+    o->cancel = &fetch_cancel;
+    o->on_event = fetch_on_event;
+    o->event_arg = fc;
+    if (fc->out_path && !fc->out_special) {
+        o->output = fc->out_path;
+    } else if (!fc->head) {
+        o->write = fetch_write_out;
+        o->write_arg = fc;
     }
 }
 
 int cmd_fetch(int argc, char **argv)
 {
-    struct fetch_opts o = {.max_redirs = 10, .retry_delay_ms = 1000,
-                           .connect_timeout_ms = 30000, .idle_timeout_ms = 60000};
-    int rc = parse_opts(argc, argv, &o);
+    static struct fetch_cli fc; /* 1 per process; -H pointers and names outlive the run */
+    sk_fetch_opts_init(&fc.o);
+    fc.out_fd = -1;
+    int rc = parse_opts(argc, argv, &fc);
     if (rc != FX_OK)
         return rc < 0 ? FX_OK : rc;
-    if (!o.url) /* parse_opts names a missing URL; this states it for the analyzer */
+    if (!fc.url) /* parse_opts names a missing URL; this states it for the analyzer */
         return FX_USAGE;
     bool stdout_closed = cli_reserve_stdio() & (1u << STDOUT_FILENO);
     static struct sk_url url;
-    rc = sk_url_parse(o.url, strlen(o.url), &url);
+    rc = sk_url_parse(fc.url, strlen(fc.url), &url);
     if (rc == SK_EUNSUPPORTED) {
-        cli_error("unsupported URL scheme (only http and https): %s", o.url);
+        cli_error("unsupported URL scheme (only http and https): %s", fc.url);
         return FX_USAGE;
     }
     if (rc < 0) {
-        cli_error("invalid URL (%s): %s", sk_strerror(rc), o.url);
+        cli_error("invalid URL (%s): %s", sk_strerror(rc), fc.url);
         return FX_USAGE;
     }
-    struct fetch_state fs = {.o = &o}; /* on the stack: it points at o and name */
-    sk_url_format(&url, fs.url_text, sizeof fs.url_text);
-    char name[256];
-    if ((rc = plan_output(&fs, &url, name, sizeof name)) != FX_OK)
+    static char name[256];
+    if ((rc = plan_output(&fc, &url, name, sizeof name)) != FX_OK)
         return rc;
-    if (stdout_closed && (fs.hdr_out == stdout || (!fs.out_path && !o.head))) {
+    if (stdout_closed && (fc.hdr_fd == STDOUT_FILENO || (!fc.out_path && !fc.head))) {
         cli_error("standard output is closed (use -s, or -o FILE)");
         return FX_WRITE;
     }
-    if (!(fs.buf = malloc(FETCH_BUF_SIZE))) {
-        cli_error("out of memory");
+    configure(&fc);
+    if ((rc = sk_fetch_new(&fc.o, &fc.f)) < 0) {
+        cli_error("%s", sk_strerror(rc));
         return FX_FAIL;
     }
     catch_signals();
-    fs.deadline_ms = o.max_time_ms ? sk_now_ms() + (uint64_t)o.max_time_ms : 0;
-    rc = run_with_retries(&fs, &url);
-    if (rc == FX_OK && fs.hdr_out == stdout && !cli_stdout_ok())
+    rc = exit_status(sk_fetch_run(fc.f, fc.url));
+    if (fc.out_fd > STDERR_FILENO && close(fc.out_fd) < 0 && rc == FX_OK) {
+        sk_fetch_set_error(fc.f, SK_EWRITE, "cannot write %s: %s", fc.out_path, strerror(errno));
+        rc = FX_WRITE;
+    }
+    if (rc == FX_OK && fc.hdr_fd == STDOUT_FILENO && !cli_stdout_ok())
         rc = FX_WRITE;
     else if (rc != FX_OK)
-        fetch_notice(&fs, "%s", fs.msg[0] ? fs.msg : "fetch failed");
-    sk_tls_ctx_free(fs.tls);
-    free(fs.buf);
-    if (fetch_cancel && rc != FX_OK)
-        return fetch_cancel == SIGPIPE ? FX_WRITE : FX_FAIL;
+        fetch_notice(&fc, "%s", *sk_fetch_error(fc.f) ? sk_fetch_error(fc.f) : "fetch failed");
+    sk_fetch_free(fc.f);
+    if (fetch_cancel.flag && rc != FX_OK)
+        return fetch_cancel.flag == SIGPIPE ? FX_WRITE : FX_FAIL;
     return rc;
 }

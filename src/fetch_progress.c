@@ -9,11 +9,13 @@
 #define SHOW_AFTER_MS 300
 #define REDRAW_MS 100
 
-void fetch_progress_start(struct fetch_progress *pg, bool enabled, uint64_t total)
+void fetch_progress_start(struct fetch_progress *pg, bool enabled, uint64_t total,
+                          uint64_t done)
 {
     memset(pg, 0, sizeof *pg);
     pg->enabled = enabled;
     pg->total = total;
+    pg->done = done;
     pg->start_ms = pg->last_ms = enabled ? sk_now_ms() : 0;
 }
 
@@ -48,9 +50,9 @@ static void draw(struct fetch_progress *pg, uint64_t now)
     pg->drawn = true;
 }
 
-void fetch_progress_add(struct fetch_progress *pg, size_t n)
+void fetch_progress_update(struct fetch_progress *pg, uint64_t done)
 {
-    pg->done += n;
+    pg->done = done;
     if (!pg->enabled)
         return;
     uint64_t now = sk_now_ms();

@@ -29,6 +29,10 @@ enum {
     /* fetch (URL, HTTP, TLS): -20 .. -29 */
     SK_EUNSUPPORTED = SK_E__BASE - 20, /* valid but unsupported (scheme, coding) */
     SK_ETLSVERIFY = SK_E__BASE - 21,   /* peer certificate failed verification */
+    SK_ECONNECT = SK_E__BASE - 22,     /* no address accepted the connection */
+    SK_ETRUNCATED = SK_E__BASE - 23,   /* the body ended before its end */
+    SK_EWRITE = SK_E__BASE - 24,       /* the output cannot be created or written */
+    SK_ECHECKSUM = SK_E__BASE - 25,    /* the body does not match its expected digest */
     SK_E__LAST = SK_E__BASE - 64
 };
 

@@ -75,6 +75,8 @@ int sk_http_framing(const struct sk_http_resp *r, bool head_request, struct sk_h
 /* Parses a decimal number of at most 18 digits (no sign, no space).
  * Returns 0 or SK_EPARSE. */
 int sk_http_parse_u64(const char *s, size_t n, uint64_t *out);
+/* True if s[0..n) is a token (RFC 9110 5.6.2: a header name, a method). */
+bool sk_http_is_token(const char *s, size_t n);
 
 /* Streaming decoder of the chunked transfer coding. Zero-fill before use
  * (`struct sk_chunked d = {0};`). Once failed, it stays failed. */

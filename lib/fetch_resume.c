@@ -1,4 +1,4 @@
-/* sockit fetch -C: resume that can never corrupt the file.
+/* The HTTP client's resume (SK_FETCH_RESUME, fetch -C): resume that can never corrupt the file.
  *
  * An interrupted download is kept only as FILE.part, beside FILE.part.meta
  * which records the URL, the validator (a strong ETag, else Last-Modified)
@@ -23,7 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fetch.h"
+#include "fetch_int.h"
 
 #define META_MAGIC "sockit-resume 2\n"
 
@@ -62,26 +62,47 @@ static int read_meta(const char *path, char *url, size_t ulen, char *val, size_t
     return 0;
 }
 
-int fetch_resume_open(struct fetch_state *fs, struct sk_outfile *of)
+int sk__fetch_resume_plan(struct sk_fetch *f)
 {
-    struct fetch_resume *rs = &fs->rs;
-    unsigned flags = (fs->out_noreplace ? SK_OUTFILE_NOREPLACE : 0) |
-                     (fs->o->sync ? SK_OUTFILE_SYNC : 0);
-    int rc = sk_outfile_open_part(of, fs->out_path, rs->part, flags);
+    struct sk__fetch_resume *rs = &f->rs;
+    memset(rs, 0, sizeof *rs);
+    if (!(f->o.flags & SK_FETCH_RESUME))
+        return 0;
+    if (!f->o.output || (f->o.flags & SK_FETCH_HEAD))
+        return sk_fetch_set_error(f, SK_EUSAGE, "resuming needs a file to save to");
+    rs->active = true;
+    if (snprintf(rs->part, sizeof rs->part, "%s.part", f->o.output) >= (int)sizeof rs->part ||
+        snprintf(rs->meta, sizeof rs->meta, "%s.part.meta", f->o.output) >= (int)sizeof rs->meta)
+        return sk_fetch_set_error(f, SK_EUSAGE, "output name too long");
+    const char *slash = strrchr(rs->meta, '/');
+    if (strlen(slash ? slash + 1 : rs->meta) > NAME_MAX)
+        return sk_fetch_set_error(f, SK_EUSAGE,
+                                  "-C: the file name must leave room for '.part.meta' "
+                                  "(at most %d bytes)",
+                                  NAME_MAX - 10);
+    return 0;
+}
+
+int sk__fetch_resume_open(struct sk_fetch *f, struct sk_outfile *of)
+{
+    struct sk__fetch_resume *rs = &f->rs;
+    int rc = sk_outfile_open_part(of, f->o.output, rs->part, sk__fetch_outfile_flags(f));
     if (rc == SK_EBUSY)
-        return fetch_fail(fs, FX_WRITE, "%s is in use by another download", rs->part);
+        return sk_fetch_set_error(f, SK_EWRITE, "%s is in use by another download", rs->part);
     if (rc == SK_ERR(ELOOP) || rc == SK_ERR(EPERM) || rc == SK_ERR(EINVAL))
-        return fetch_fail(fs, FX_WRITE, "refusing %s: a link, not a regular file, or not "
-                                        "created by this user", rs->part);
+        return sk_fetch_set_error(f, SK_EWRITE,
+                                  "refusing %s: a link, not a regular file, or not "
+                                  "created by this user",
+                                  rs->part);
     if (rc < 0)
-        return fetch_fail(fs, FX_WRITE, "cannot open %s: %s", rs->part, sk_strerror(rc));
-    char url[sizeof fs->url_text];
+        return sk_fetch_set_error(f, SK_EWRITE, "cannot open %s: %s", rs->part, sk_strerror(rc));
+    char url[sizeof f->url_text];
     rs->offset = 0;
     rs->validator[0] = '\0';
     if (of->size > 0 &&
-        read_meta(rs->meta, url, sizeof url, rs->validator, sizeof rs->validator,
-                  &rs->total) == 0 &&
-        strcmp(url, fs->url_text) == 0 && rs->validator[0] &&
+        read_meta(rs->meta, url, sizeof url, rs->validator, sizeof rs->validator, &rs->total) ==
+            0 &&
+        strcmp(url, f->url_text) == 0 && rs->validator[0] &&
         (rs->total == 0 || of->size <= rs->total)) {
         rs->offset = of->size;
         of->keep_on_error = true;
@@ -89,24 +110,19 @@ int fetch_resume_open(struct fetch_state *fs, struct sk_outfile *of)
         rs->validator[0] = '\0';
         rs->total = 0;
     }
-    return FX_OK;
-}
-
-bool fetch_resume_usable(const struct fetch_state *fs)
-{
-    return fs->rs.active && fs->rs.offset > 0 && fs->rs.validator[0];
+    return 0;
 }
 
 /* Writes the meta file as an atomic output file: never through a link. */
-static int write_meta(const struct fetch_state *fs, const char *validator, uint64_t total)
+static int write_meta(const struct sk_fetch *f, const char *validator, uint64_t total)
 {
-    char text[sizeof fs->url_text + sizeof fs->rs.validator + 64], size[24] = "*";
+    char text[sizeof f->url_text + sizeof f->rs.validator + 64], size[24] = "*";
     if (total)
         snprintf(size, sizeof size, "%llu", (unsigned long long)total);
-    int n = snprintf(text, sizeof text, META_MAGIC "url %s\nvalidator %s\nsize %s\n",
-                     fs->url_text, validator, size);
+    int n = snprintf(text, sizeof text, META_MAGIC "url %s\nvalidator %s\nsize %s\n", f->url_text,
+                     validator, size);
     struct sk_outfile mf;
-    int rc = sk_outfile_open_temp(&mf, fs->rs.meta, 0);
+    int rc = sk_outfile_open_temp(&mf, f->rs.meta, 0);
     if (rc < 0)
         return rc;
     SK_WITH(w, &sk_outfile_with, &mf);
@@ -115,38 +131,40 @@ static int write_meta(const struct fetch_state *fs, const char *validator, uint6
     return sk_with_exit(&w);
 }
 
-int fetch_resume_save(struct fetch_state *fs, const struct fetch_resp *rp, struct sk_outfile *of)
+int sk__fetch_resume_save(struct sk_fetch *f, const struct sk__fetch_resp *rp,
+                          struct sk_outfile *of)
 {
-    struct fetch_resume *rs = &fs->rs;
+    struct sk__fetch_resume *rs = &f->rs;
     const char *v = rp->validator[0] ? rp->validator : rp->status == 206 ? rs->validator : "";
     if (!*v || strchr(v, '\n')) {
         /* Nothing to check a later resume against: a partial file would be
          * useless, so it is not kept. */
         unlink(rs->meta);
         of->keep_on_error = false;
-        return FX_OK;
+        return 0;
     }
     uint64_t total = rp->status == 206 ? (rp->range_total ? rp->range_total : rs->total)
-                     : rp->framing.kind == SK_HTTP_BODY_LENGTH ? rp->framing.length : 0;
-    int rc = write_meta(fs, v, total);
+                     : rp->framing.kind == SK_HTTP_BODY_LENGTH ? rp->framing.length
+                                                               : 0;
+    int rc = write_meta(f, v, total);
     if (rc < 0)
-        return fetch_fail(fs, FX_WRITE, "cannot write %s: %s", rs->meta, sk_strerror(rc));
+        return sk_fetch_set_error(f, SK_EWRITE, "cannot write %s: %s", rs->meta, sk_strerror(rc));
     if (v != rs->validator)
         snprintf(rs->validator, sizeof rs->validator, "%s", v);
     rs->total = total;
     of->keep_on_error = true;
-    return FX_OK;
+    return 0;
 }
 
-void fetch_resume_finish(struct fetch_state *fs, const struct sk_outfile *part, bool committed)
+void sk__fetch_resume_finish(struct sk_fetch *f, const struct sk_outfile *part, bool committed)
 {
     if (committed || !part->keep_on_error || part->size == 0)
-        unlink(fs->rs.meta);
+        unlink(f->rs.meta);
 }
 
 /* Content-Range = "bytes" SP ( first "-" last "/" ( complete-length / "*" )
  *                            / "*" "/" complete-length )       (RFC 9110 14.4) */
-int fetch_parse_content_range(const char *v, size_t n, struct fetch_resp *rp)
+int sk__fetch_parse_content_range(const char *v, size_t n, struct sk__fetch_resp *rp)
 {
     char s[128];
     if (n >= sizeof s || n < 6 || strncasecmp(v, "bytes ", 6) != 0)
@@ -173,8 +191,7 @@ int fetch_parse_content_range(const char *v, size_t n, struct fetch_resp *rp)
     *dash = '\0';
     if (sk_http_parse_u64(s, strlen(s), &rp->range_start) < 0 ||
         sk_http_parse_u64(dash + 1, strlen(dash + 1), &rp->range_end) < 0 ||
-        rp->range_end < rp->range_start ||
-        (rp->range_total && rp->range_end >= rp->range_total))
+        rp->range_end < rp->range_start || (rp->range_total && rp->range_end >= rp->range_total))
         return -1;
     return 0;
 }

@@ -1,0 +1,153 @@
+/* The HTTP client: download one URL (http:// or https://, HTTP/1.1) to a
+ * file or to a callback, safely.
+ *
+ *     struct sk_fetch_opts o;
+ *     sk_fetch_opts_init(&o);
+ *     o.output = "out.bin";                  // atomic: complete or untouched
+ *     struct sk_fetch *f;
+ *     int rc = sk_fetch_new(&o, &f);
+ *     if (rc == 0)
+ *         rc = sk_fetch_run(f, "https://example.org/file");
+ *     if (rc < 0)
+ *         fprintf(stderr, "%s\n", f ? sk_fetch_error(f) : sk_strerror(rc));
+ *     sk_fetch_free(f);
+ *
+ * What one sk_fetch_run() does: redirects (301/302/303/307/308, at most
+ * max_redirs; never https to http unless allowed; Authorization, Cookie
+ * and Proxy-Authorization headers are not sent to another origin), 1xx
+ * responses skipped, certificate and host-name verification, the body
+ * framed by Content-Length, chunked coding or the connection's end (a TLS
+ * end needs close_notify), a non-2xx body refused, the body written to a
+ * temporary file renamed onto `output` only once complete (and matching
+ * `sha256`), resume from FILE.part when SK_FETCH_RESUME is set (only onto a
+ * 206 that proves it continues the same data), retries, and every wait
+ * bounded by the timeouts and the cancel flag.
+ *
+ * Synchronous: the call returns when the transfer is over. All its state
+ * lives in struct sk_fetch; one object serves one thread at a time (and
+ * may run several URLs one after another). It never prints, exits or
+ * raises a signal: what a program shows goes through on_event.
+ *
+ * Failures are negative codes (include/sockit/err.h): SK_ERESOLVE,
+ * SK_ECONNECT, SK_ETLS / SK_ETLSVERIFY, SK_EHTTP (sk_fetch_status() has
+ * the status), SK_EPROTO, SK_ETRUNCATED, SK_ETIMEDOUT, SK_EWRITE,
+ * SK_ECHECKSUM, SK_EUSAGE, SK_ERR(ECANCELED) (the cancel flag), -ENOMEM;
+ * sk_fetch_error() gives the one-line reason. */
+#ifndef SOCKIT_FETCH_H
+#define SOCKIT_FETCH_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct sk_fetch;
+
+/* Cancelling from a signal handler: the application installs the handler
+ * and calls sk_fetch_cancel_raise() in it; the transfer (given it in
+ * sk_fetch_opts.cancel) checks flag at every read and write and publishes
+ * its socket in fd, so that a wait already begun is woken at once. */
+struct sk_fetch_cancel {
+    volatile sig_atomic_t flag; /* the signal number; 0: running */
+    volatile sig_atomic_t fd;   /* the current socket; -1: none */
+};
+#define SK_FETCH_CANCEL_INIT {0, -1}
+/* Async-signal-safe: c->flag = sig, and the current socket shut down. */
+void sk_fetch_cancel_raise(struct sk_fetch_cancel *c, int sig);
+
+enum {
+    SK_FETCH_NOREPLACE = 1 << 0,  /* never replace an existing output file */
+    SK_FETCH_SYNC = 1 << 1,       /* fsync the file and its folder before the rename */
+    SK_FETCH_RESUME = 1 << 2,     /* keep output.part on failure and continue it later */
+    SK_FETCH_HEAD = 1 << 3,       /* send HEAD: headers only, nothing saved */
+    SK_FETCH_NO_FAIL = 1 << 4,    /* any final status is success: its body is saved */
+    SK_FETCH_ALLOW_DOWNGRADE = 1 << 5, /* follow redirects from https to http */
+    SK_FETCH_INSECURE = 1 << 6,   /* do not verify the server certificate */
+};
+
+/* What a transfer reports while it runs (on_event). */
+enum sk_fetch_event_kind {
+    SK_FETCH_EV_HEAD,        /* a response head as received: data, len (each hop) */
+    SK_FETCH_EV_BODY_BEGIN,  /* the body starts: done (bytes already there), total (0: unknown) */
+    SK_FETCH_EV_PROGRESS,    /* body bytes: done, total */
+    SK_FETCH_EV_BODY_END,    /* the body stopped (complete or not) */
+    SK_FETCH_EV_NOTICE,      /* a one-line remark (a warning, a retry): data, len */
+};
+
+struct sk_fetch_event {
+    enum sk_fetch_event_kind kind;
+    const char *data;
+    size_t len;
+    uint64_t done, total;
+};
+
+/* Returns 0, or a negative code that stops the transfer (it fails with it). */
+typedef int (*sk_fetch_event_fn)(void *arg, const struct sk_fetch_event *ev);
+/* Takes n body bytes. Returns 0, or a negative code that stops the transfer
+ * (sk_fetch_set_error() may record why first). */
+typedef int (*sk_fetch_write_fn)(void *arg, const void *data, size_t n);
+
+struct sk_fetch_opts {
+    size_t size;                 /* sizeof(struct sk_fetch_opts), set by init */
+    const char *output;          /* the file to create or replace; NULL: write */
+    sk_fetch_write_fn write;     /* with output NULL: the body (NULL: discarded) */
+    void *write_arg;
+    unsigned flags;              /* SK_FETCH_* */
+    const char *cacert;          /* trust only these CAs (PEM); NULL: the system's */
+    const char *const *headers;  /* extra "Name: value" request lines (replace Host, */
+    size_t nheaders;             /* User-Agent, Accept of the same name) */
+    const unsigned char *sha256; /* 32 bytes: the body's expected digest; NULL: none */
+    long max_redirs;             /* 0: a redirect is the final (failed) response */
+    long retries;                /* after a connect failure, a timeout, 408/429/5xx,
+                                    and with RESUME a truncated body */
+    int retry_delay_ms;          /* first wait; doubled up to 60 s, or Retry-After */
+    int connect_timeout_ms;      /* per connection: TCP and TLS; 0: none */
+    int idle_timeout_ms;         /* longest wait for progress; 0: none */
+    int max_time_ms;             /* the whole call, retries included; 0: none */
+    struct sk_fetch_cancel *cancel; /* NULL, or a signal handler's way to stop it */
+    sk_fetch_event_fn on_event;  /* NULL: no events */
+    void *event_arg;
+    const char *user_agent;      /* NULL: "sockit/VERSION" */
+};
+
+/* Fills o with the defaults: 10 redirects, 30 s connect and 60 s idle
+ * timeouts, 1 s retry delay, no retries, verification on. */
+void sk_fetch_opts_init(struct sk_fetch_opts *o);
+
+/* Creates a transfer object; o (and what it points to) must outlive it.
+ * Returns 0, SK_EUSAGE (o->size is not one this library knows), -ENOMEM. */
+int sk_fetch_new(const struct sk_fetch_opts *o, struct sk_fetch **out);
+/* Downloads url. Returns 0 or a negative code (see above). */
+int sk_fetch_run(struct sk_fetch *f, const char *url);
+/* The one-line reason of the last failure ("" after a success). */
+const char *sk_fetch_error(const struct sk_fetch *f);
+/* The status of the last response read (the final one, or where a redirect
+ * chain failed); 0: none. */
+int sk_fetch_status(const struct sk_fetch *f);
+/* With SK_FETCH_RESUME: the part already held the whole file (nothing was
+ * transferred). */
+bool sk_fetch_was_complete(const struct sk_fetch *f);
+/* For a write callback that fails: records code and a reason; returns code. */
+int sk_fetch_set_error(struct sk_fetch *f, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* For a callback that fails: records the library's own reason for err met
+ * while `doing` (a timeout names the limit that passed, a cancel the
+ * signal); returns err (SK_ECLOSED becomes SK_ETRUNCATED). */
+int sk_fetch_fail_as(struct sk_fetch *f, int err, const char *doing);
+/* The absolute deadline (sk_now_ms() clock, 0: none) a write callback
+ * should respect: now + idle timeout, capped by the whole call's limit. */
+uint64_t sk_fetch_deadline(const struct sk_fetch *f);
+void sk_fetch_free(struct sk_fetch *f);
+
+/* Parses 64 hex digits into out. Returns 0 or SK_EPARSE. */
+int sk_fetch_parse_sha256(const char *hex, unsigned char out[32]);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

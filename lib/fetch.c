@@ -1,0 +1,232 @@
+/* The HTTP client's entry points: options, the object, errors, and the
+ * retry loop around one attempt (fetch_run.c). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "fetch_int.h"
+
+void sk_fetch_opts_init(struct sk_fetch_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->size = sizeof *o;
+    o->max_redirs = 10;
+    o->retry_delay_ms = 1000;
+    o->connect_timeout_ms = 30000;
+    o->idle_timeout_ms = 60000;
+}
+
+int sk_fetch_new(const struct sk_fetch_opts *o, struct sk_fetch **out)
+{
+    *out = NULL;
+    if (!o || o->size != sizeof *o) /* the only layout so far */
+        return SK_EUSAGE;
+    struct sk_fetch *f = calloc(1, sizeof *f);
+    if (!f)
+        return SK_ERR(ENOMEM);
+    if (!(f->buf = malloc(SK__FETCH_BUF_SIZE))) {
+        free(f);
+        return SK_ERR(ENOMEM);
+    }
+    f->o = *o;
+    f->own_cancel.fd = -1;
+    f->cx = o->cancel ? o->cancel : &f->own_cancel;
+    *out = f;
+    return 0;
+}
+
+void sk_fetch_free(struct sk_fetch *f)
+{
+    if (!f)
+        return;
+    sk_tls_ctx_free(f->tls);
+    free(f->buf);
+    free(f);
+}
+
+const char *sk_fetch_error(const struct sk_fetch *f)
+{
+    return f ? f->msg : "";
+}
+
+int sk_fetch_status(const struct sk_fetch *f)
+{
+    return f ? f->last_status : 0;
+}
+
+bool sk_fetch_was_complete(const struct sk_fetch *f)
+{
+    return f && f->complete;
+}
+
+uint64_t sk_fetch_deadline(const struct sk_fetch *f)
+{
+    return sk__fetch_deadline(f, f->o.idle_timeout_ms);
+}
+
+void sk_fetch_cancel_raise(struct sk_fetch_cancel *c, int sig)
+{
+    c->flag = sig;
+    int fd = c->fd;
+    if (fd >= 0) {
+        int saved = errno;
+        /* async-signal-safe; a stale number names a file (no effect) or
+         * another socket of this transfer (cancelled anyway) */
+        shutdown(fd, SHUT_RDWR);
+        errno = saved;
+    }
+}
+
+int sk_fetch_set_error(struct sk_fetch *f, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(f->msg, sizeof f->msg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+uint64_t sk__fetch_deadline(const struct sk_fetch *f, int ms)
+{
+    uint64_t d = ms > 0 ? sk_now_ms() + (uint64_t)ms : 0;
+    if (f->deadline_ms && (d == 0 || d > f->deadline_ms))
+        d = f->deadline_ms;
+    return d;
+}
+
+int sk__fetch_interrupted(struct sk_fetch *f, const char *doing)
+{
+    static const struct {
+        int sig;
+        const char *name;
+    } names[] = {{SIGINT, "SIGINT"},
+                 {SIGTERM, "SIGTERM"},
+                 {SIGHUP, "SIGHUP"},
+                 {SIGQUIT, "SIGQUIT"},
+                 {SIGPIPE, "SIGPIPE: output closed"},
+                 {SIGXCPU, "SIGXCPU: CPU time limit"},
+                 {SIGUSR1, "SIGUSR1"},
+                 {SIGUSR2, "SIGUSR2"}};
+    const char *name = "a signal";
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i].sig == f->cx->flag)
+            name = names[i].name;
+    return sk_fetch_set_error(f, SK_ERR(ECANCELED), "%s: interrupted (%s)", doing, name);
+}
+
+int sk_fetch_fail_as(struct sk_fetch *f, int err, const char *doing)
+{
+    switch (err) {
+    case SK_ETIMEDOUT:
+        if (f->deadline_ms && sk_now_ms() >= f->deadline_ms) {
+            f->expired = true;
+            return sk_fetch_set_error(f, err, "%s: --max-time of %g s reached", doing,
+                                      f->o.max_time_ms / 1000.0);
+        }
+        if (strncmp(doing, "reading", 7) == 0 || strncmp(doing, "sending", 7) == 0 ||
+            strncmp(doing, "writing", 7) == 0 || strncmp(doing, "opening", 7) == 0)
+            return sk_fetch_set_error(f, err, "%s: timed out: nothing for %g s (--idle-timeout)",
+                                      doing, f->o.idle_timeout_ms / 1000.0);
+        return sk_fetch_set_error(f, err, "%s: timed out after %g s (--connect-timeout)", doing,
+                                  f->o.connect_timeout_ms / 1000.0);
+    case SK_ERR(ECANCELED): return sk__fetch_interrupted(f, doing);
+    case SK_ECLOSED:
+        return sk_fetch_set_error(f, SK_ETRUNCATED, "%s: connection closed early", doing);
+    default: return sk_fetch_set_error(f, err, "%s: %s", doing, sk_strerror(err));
+    }
+}
+
+int sk__fetch_event(struct sk_fetch *f, enum sk_fetch_event_kind kind, const char *data, size_t len,
+                    uint64_t done, uint64_t total)
+{
+    if (!f->o.on_event)
+        return 0;
+    struct sk_fetch_event ev = {
+        .kind = kind, .data = data, .len = len, .done = done, .total = total};
+    return f->o.on_event(f->o.event_arg, &ev);
+}
+
+void sk__fetch_notice(struct sk_fetch *f, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n >= 0)
+        (void)sk__fetch_event(f, SK_FETCH_EV_NOTICE, line,
+                              (size_t)n < sizeof line ? (size_t)n : sizeof line - 1, 0, 0);
+}
+
+static bool retryable(const struct sk_fetch *f, int rc)
+{
+    if (f->expired || f->cx->flag)
+        return false;
+    if (rc == SK_ECONNECT || rc == SK_ETIMEDOUT)
+        return true;
+    if (rc == SK_ETRUNCATED && f->rs.active)
+        return true; /* with RESUME a retry continues where the body stopped */
+    int s = f->last_status;
+    return rc == SK_EHTTP && (s == 408 || s == 429 || (s >= 500 && s <= 599));
+}
+
+/* Sleeps ms, or less if cancelled; false when cancelled. */
+static bool nap(const struct sk_fetch *f, long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    if (f->cx->flag)
+        return false;
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        if (f->cx->flag)
+            return false;
+    return true;
+}
+
+static int run_with_retries(struct sk_fetch *f)
+{
+    const struct sk_fetch_opts *o = &f->o;
+    long backoff = o->retry_delay_ms;
+    bool restarted = false;
+    for (long attempt = 0;; attempt++) {
+        int rc = sk__fetch_attempt(f);
+        if (rc == 0)
+            return rc;
+        if (f->restart && !restarted) {
+            restarted = true; /* the part was not continuable: once more from zero */
+            attempt--;
+            continue;
+        }
+        if (attempt >= o->retries || !retryable(f, rc))
+            return rc;
+        long wait = f->retry_after_ms >= 0 ? f->retry_after_ms : backoff;
+        if (f->deadline_ms && sk_now_ms() + (uint64_t)wait >= f->deadline_ms)
+            return rc; /* the wait alone would pass max_time */
+        sk__fetch_notice(f, "%s; retrying in %.1f s (%ld of %ld)", f->msg, wait / 1000.0,
+                         attempt + 1, o->retries);
+        if (!nap(f, wait))
+            return sk__fetch_interrupted(f, "waiting to retry");
+        backoff = backoff * 2 > 60000 ? 60000 : backoff * 2;
+    }
+}
+
+int sk_fetch_run(struct sk_fetch *f, const char *url)
+{
+    f->msg[0] = '\0';
+    f->expired = f->complete = false;
+    f->last_status = 0;
+    int rc = sk_url_parse(url, strlen(url), &f->start);
+    if (rc == SK_EUNSUPPORTED)
+        return sk_fetch_set_error(f, SK_EUSAGE, "unsupported URL scheme (only http and https): %s",
+                                  url);
+    if (rc < 0)
+        return sk_fetch_set_error(f, SK_EUSAGE, "invalid URL (%s): %s", sk_strerror(rc), url);
+    sk_url_format(&f->start, f->url_text, sizeof f->url_text);
+    if ((rc = sk__fetch_resume_plan(f)) < 0)
+        return rc;
+    f->deadline_ms = f->o.max_time_ms ? sk_now_ms() + (uint64_t)f->o.max_time_ms : 0;
+    return run_with_retries(f);
+}

@@ -1,0 +1,114 @@
+/* The HTTP client's pieces (lib/fetch*.c), shared inside lib/ only. */
+#ifndef SOCKIT_FETCH_INT_H
+#define SOCKIT_FETCH_INT_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sockit.h"
+
+#define SK__FETCH_BUF_SIZE (256 * 1024) /* one read; also bounds the response head */
+#define SK__FETCH_INTERIM_MAX 16         /* 1xx responses skipped before the final one */
+#define SK__FETCH_URL_MAX (SK_URL_TARGET_MAX + SK_HOST_MAX + 32)
+
+/* Where the body goes. */
+struct sk__fetch_sink {
+    enum { SK__SINK_DISCARD, SK__SINK_CALL, SK__SINK_FILE } kind;
+    struct sk_outfile *of; /* SK__SINK_FILE */
+    bool progress;         /* report SK_FETCH_EV_PROGRESS */
+    uint64_t done, total;
+    void *md;              /* EVP_MD_CTX * with sha256, else NULL */
+};
+
+/* RESUME state: FILE.part and its validator file FILE.part.meta. */
+struct sk__fetch_resume {
+    bool active;
+    char part[PATH_MAX], meta[PATH_MAX];
+    uint64_t offset;     /* bytes already in the part that we ask to continue from */
+    uint64_t total;      /* the whole file's size, 0: unknown */
+    char validator[512]; /* ETag (strong) or Last-Modified of the part's data */
+};
+
+/* A parsed final or redirect response: what outlives the I/O buffer. */
+struct sk__fetch_resp {
+    int status;
+    struct sk_http_framing framing;
+    char location[SK__FETCH_URL_MAX];
+    bool has_location;
+    char validator[512]; /* strong ETag, else Last-Modified; "" if none */
+    bool has_range;      /* Content-Range present */
+    uint64_t range_start, range_end, range_total; /* range_total 0: "*" */
+    bool range_unsatisfied; /* "bytes * / total" form */
+    long retry_after_ms;    /* -1: none */
+};
+
+struct sk_fetch {
+    struct sk_fetch_opts o;      /* a copy of the caller's */
+    struct sk_fetch_cancel *cx;  /* o.cancel, or own_cancel */
+    struct sk_fetch_cancel own_cancel;
+    uint64_t deadline_ms;        /* max_time, absolute; 0: none */
+    struct sk_tls_ctx *tls;      /* created on the first https URL */
+    char *buf;                   /* SK__FETCH_BUF_SIZE bytes of I/O buffer */
+    char url_text[SK__FETCH_URL_MAX]; /* the URL as asked */
+    struct sk_url start, cur, next;
+    struct sk__fetch_resume rs;
+    char chunk[64 * 1024];       /* reading back a part for the digest */
+    /* Outcome of the last attempt, for messages and the retry decision. */
+    char msg[600];
+    int last_status;
+    long retry_after_ms;
+    bool expired;                /* max_time passed: never retry */
+    bool complete;               /* RESUME: the part already held the whole file */
+    bool restart;                /* RESUME: the part cannot be continued; retry from 0 */
+    bool sent_range;             /* the last request asked for a Range (RESUME, or a header) */
+};
+
+static inline unsigned sk__fetch_outfile_flags(const struct sk_fetch *f)
+{
+    return (f->o.flags & SK_FETCH_NOREPLACE ? SK_OUTFILE_NOREPLACE : 0) |
+           (f->o.flags & SK_FETCH_SYNC ? SK_OUTFILE_SYNC : 0);
+}
+
+/* The cancel flag stopped the transfer while `doing`. (Other failures are
+ * recorded by the public sk_fetch_set_error() and sk_fetch_fail_as().) */
+int sk__fetch_interrupted(struct sk_fetch *f, const char *doing);
+/* now + ms (none if ms <= 0), capped by max_time. */
+uint64_t sk__fetch_deadline(const struct sk_fetch *f, int ms);
+/* An event to the application; its verdict (0 or a negative code). */
+int sk__fetch_event(struct sk_fetch *f, enum sk_fetch_event_kind kind, const char *data,
+                    size_t len, uint64_t done, uint64_t total);
+void sk__fetch_notice(struct sk_fetch *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* fetch_run.c: one attempt, redirects included. */
+int sk__fetch_attempt(struct sk_fetch *f);
+
+/* fetch_io.c: the wire */
+int sk__fetch_connect(struct sk_fetch *f, const struct sk_url *u, struct sk_conn **out);
+int sk__fetch_send_request(struct sk_fetch *f, struct sk_conn *c, const struct sk_url *u,
+                           bool cross_origin);
+/* Reads the head of the final (non-1xx) response into f->buf; *head_len
+ * is its length and *filled the bytes in the buffer. */
+int sk__fetch_read_head(struct sk_fetch *f, struct sk_conn *c, struct sk_http_resp *r,
+                        struct sk_http_header *h, size_t *head_len, size_t *filled);
+int sk__fetch_body(struct sk_fetch *f, struct sk_conn *c, const struct sk_http_framing *fr,
+                   struct sk__fetch_sink *sink, size_t pre_off, size_t pre_len);
+
+/* fetch_resume.c */
+int sk__fetch_resume_plan(struct sk_fetch *f);
+int sk__fetch_resume_open(struct sk_fetch *f, struct sk_outfile *of);
+int sk__fetch_resume_save(struct sk_fetch *f, const struct sk__fetch_resp *rp,
+                          struct sk_outfile *of);
+void sk__fetch_resume_finish(struct sk_fetch *f, const struct sk_outfile *part, bool committed);
+int sk__fetch_parse_content_range(const char *v, size_t n, struct sk__fetch_resp *rp);
+
+/* fetch_digest.c: the sha256 option */
+/* Starts the digest when asked, over prefix_len bytes of prefix_fd first. */
+int sk__fetch_digest_begin(struct sk_fetch *f, struct sk__fetch_sink *sink, int prefix_fd,
+                           uint64_t prefix_len);
+void sk__fetch_digest_add(struct sk__fetch_sink *sink, const void *p, size_t n);
+int sk__fetch_digest_check(struct sk_fetch *f, struct sk__fetch_sink *sink);
+void sk__fetch_digest_free(struct sk__fetch_sink *sink);
+
+#endif

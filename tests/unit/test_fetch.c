@@ -1,0 +1,109 @@
+/* Unit tests: the HTTP client's API around a transfer (options, errors,
+ * the checksum and token helpers); transfers themselves are tested against
+ * real and hostile servers in tests/integration/test_fetch_*.py. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <string.h>
+
+#include "sockit.h"
+
+Test(fetch, opts_init_sets_size_and_defaults)
+{
+    struct sk_fetch_opts o;
+    memset(&o, 0xff, sizeof o);
+    sk_fetch_opts_init(&o);
+    cr_assert_eq(o.size, sizeof o);
+    cr_assert_eq(o.max_redirs, 10);
+    cr_assert_eq(o.connect_timeout_ms, 30000);
+    cr_assert_eq(o.idle_timeout_ms, 60000);
+    cr_assert_eq(o.flags, 0u);
+    cr_assert_null(o.output);
+    cr_assert_null(o.sha256);
+}
+
+Test(fetch, new_refuses_an_unknown_layout)
+{
+    struct sk_fetch_opts o;
+    sk_fetch_opts_init(&o);
+    o.size = sizeof o - 1;
+    struct sk_fetch *f = (struct sk_fetch *)&o;
+    cr_assert_eq(sk_fetch_new(&o, &f), SK_EUSAGE);
+    cr_assert_null(f);
+    sk_fetch_free(NULL);
+}
+
+Test(fetch, bad_urls_fail_before_any_network_work)
+{
+    struct sk_fetch_opts o;
+    sk_fetch_opts_init(&o);
+    struct sk_fetch *f;
+    cr_assert_eq(sk_fetch_new(&o, &f), 0);
+    cr_assert_eq(sk_fetch_run(f, "ftp://example.org/x"), SK_EUSAGE);
+    cr_assert(strstr(sk_fetch_error(f), "unsupported URL scheme"), "%s", sk_fetch_error(f));
+    cr_assert_eq(sk_fetch_run(f, "http://[::1/x"), SK_EUSAGE);
+    cr_assert(strstr(sk_fetch_error(f), "invalid URL"), "%s", sk_fetch_error(f));
+    cr_assert_eq(sk_fetch_status(f), 0);
+    sk_fetch_free(f);
+}
+
+Test(fetch, resume_needs_an_output_file)
+{
+    struct sk_fetch_opts o;
+    sk_fetch_opts_init(&o);
+    o.flags = SK_FETCH_RESUME;
+    struct sk_fetch *f;
+    cr_assert_eq(sk_fetch_new(&o, &f), 0);
+    cr_assert_eq(sk_fetch_run(f, "http://127.0.0.1:9/x"), SK_EUSAGE);
+    sk_fetch_free(f);
+}
+
+Test(fetch, a_cancel_before_the_run_stops_it_at_connect)
+{
+    struct sk_fetch_cancel c = SK_FETCH_CANCEL_INIT;
+    sk_fetch_cancel_raise(&c, 2);
+    cr_assert_eq(c.flag, 2);
+    struct sk_fetch_opts o;
+    sk_fetch_opts_init(&o);
+    o.cancel = &c;
+    o.retries = 5; /* a cancel is never retried */
+    struct sk_fetch *f;
+    cr_assert_eq(sk_fetch_new(&o, &f), 0);
+    int rc = sk_fetch_run(f, "http://127.0.0.1:1/x");
+    cr_assert_eq(rc, SK_ERR(ECANCELED), "%d %s", rc, sk_fetch_error(f));
+    cr_assert(strstr(sk_fetch_error(f), "interrupted (SIGINT)"), "%s", sk_fetch_error(f));
+    sk_fetch_free(f);
+}
+
+Test(fetch, sha256_hex_is_64_digits_either_case)
+{
+    unsigned char d[32];
+    const char *hex = "00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff";
+    cr_assert_eq(sk_fetch_parse_sha256(hex, d), 0);
+    cr_assert_eq(d[0], 0x00);
+    cr_assert_eq(d[10], 0xaa);
+    cr_assert_eq(d[31], 0xff);
+    cr_assert_eq(sk_fetch_parse_sha256("00", d), SK_EPARSE);
+    cr_assert_eq(sk_fetch_parse_sha256(
+                     "g0112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", d),
+                 SK_EPARSE);
+    cr_assert_eq(sk_fetch_parse_sha256(
+                     "0011223344556677889 aabbccddeeff00112233445566778899aabbccddeeff", d),
+                 SK_EPARSE);
+}
+
+Test(fetch, http_tokens)
+{
+    cr_assert(sk_http_is_token("X-Custom_1.2~!", 14));
+    cr_assert(!sk_http_is_token("", 0));
+    cr_assert(!sk_http_is_token("Bad Name", 8));
+    cr_assert(!sk_http_is_token("a:b", 3));
+    cr_assert(!sk_http_is_token("\x80", 1));
+}
+
+Test(fetch, every_fetch_error_kind_has_a_name)
+{
+    const int codes[] = {SK_ECONNECT, SK_ETRUNCATED, SK_EWRITE, SK_ECHECKSUM};
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+        cr_assert_str_neq(sk_strerror(codes[i]), "unknown error", "%d", codes[i]);
+    cr_assert_str_eq(sk_strerror(SK_ECHECKSUM), "checksum mismatch");
+}
