@@ -86,14 +86,14 @@ static int exchange_udp(int fd, const struct client_opts *o, const char *msg, si
                       "(UDP may lose datagrams; attempt %d of %d)",
                       idx, attempt + 1, UDP_ATTEMPTS);
     }
-    if (wrong) {
+    if (wrong) { /* wrong replies only: as over TCP, another protocol speaks */
         cli_error("no reply to message %lu within %d ms: %lu datagram%s that were not "
                   "its reply (last: \"%s\")", idx, o->timeout_ms, wrong,
                   wrong == 1 ? " came" : "s came", last_wrong);
-    } else {
-        cli_error("no reply to message %lu after %d attempts in %d ms (UDP may lose "
-                  "datagrams)", idx, UDP_ATTEMPTS, o->timeout_ms);
+        return EXIT_PROTO;
     }
+    cli_error("no reply to message %lu after %d attempts in %d ms (UDP may lose "
+              "datagrams)", idx, UDP_ATTEMPTS, o->timeout_ms);
     return EXIT_TIMEOUT;
 }
 
