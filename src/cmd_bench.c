@@ -192,18 +192,23 @@ static void collect(const struct bench_opts *o, const struct bench_shared *sh,
 
 /* A run that gave up could not work: its status is that of its one cause,
  * where every error was of one class (all timeouts: 9, as a client's); a
- * mix is 1. */
-static int gave_up_status(const struct bench_stats *st)
+ * mix is 1. *what: the cause in words, or "". */
+static int gave_up_status(const struct bench_stats *st, const char **what)
 {
     static const struct {
         enum bench_err cls;
         int status;
-    } causes[] = {{BERR_TIMEOUT, EXIT_TIMEOUT}, {BERR_PROTOCOL, EXIT_PROTO},
-                  {BERR_CONNECT, EXIT_CONNECT}};
+        const char *what;
+    } causes[] = {{BERR_TIMEOUT, EXIT_TIMEOUT, ", all timed out"},
+                  {BERR_PROTOCOL, EXIT_PROTO, ", all wrong replies"},
+                  {BERR_CONNECT, EXIT_CONNECT, ", all failed connects"}};
     uint64_t total = bench_errors_total(st);
+    *what = "";
     for (size_t i = 0; i < sizeof causes / sizeof causes[0]; i++)
-        if (total && st->errors[causes[i].cls] == total)
+        if (total && st->errors[causes[i].cls] == total) {
+            *what = causes[i].what;
             return causes[i].status;
+        }
     return EXIT_FAIL;
 }
 
@@ -248,10 +253,12 @@ static int run(const struct bench_opts *o, struct bench_shared *sh, struct bench
         return EXIT_FAIL;
     }
     collect(o, sh, ws, &r, stopped);
+    const char *cause;
+    int gave_up = gave_up_status(&r.st, &cause);
     if (r.gave_up)
-        cli_error("gave up: every connection kept failing (%llu errors); "
+        cli_error("gave up: every connection kept failing (%llu errors%s); "
                   "is the target a %s server?", (unsigned long long)bench_errors_total(&r.st),
-                  o->raw ? "matching" : "greeting-protocol, same --framing,");
+                  cause, o->raw ? "matching" : "greeting-protocol, same --framing,");
     /* No measured request at all (e.g. every connection still waiting for
      * a greeting in the other framing when -d ended) is no clean run. */
     bool nothing = o->mode != BENCH_IDLE && r.st.sent == 0 && !r.interrupted && !r.gave_up;
@@ -273,7 +280,7 @@ static int run(const struct bench_opts *o, struct bench_shared *sh, struct bench
         return EXIT_FAIL;
     if (clean)
         return EXIT_OK;
-    return r.gave_up ? gave_up_status(&r.st) : EXIT_FAIL;
+    return r.gave_up ? gave_up : EXIT_FAIL;
 }
 
 int cmd_bench(int argc, char **argv)
