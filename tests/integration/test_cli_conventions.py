@@ -302,3 +302,16 @@ def test_man_page_has_every_option_and_status():
     section = section[:section.index(".Sh ", 4)]
     for code in range(12):
         assert re.search(rf"^\.It {code}\b", section, re.M), code
+
+
+@pytest.mark.skipif(not os.path.exists(MAN), reason="no man page")
+def test_man_page_renders_clean():
+    # groff with every warning on (-ww) says nothing about the page; mandoc's
+    # lint too where it is installed (apt-get install mandoc).
+    r = subprocess.run(["groff", "-mandoc", "-Tutf8", "-ww", "-z", MAN], capture_output=True,
+                       timeout=30)
+    assert r.returncode == 0 and r.stderr == b"", r.stderr
+    if os.path.exists("/usr/bin/mandoc"):
+        r = subprocess.run(["mandoc", "-Tlint", "-W", "warning", MAN], capture_output=True,
+                           timeout=30)
+        assert r.returncode == 0 and r.stdout + r.stderr == b"", r.stdout + r.stderr
