@@ -458,7 +458,7 @@ for fr in FRAMINGS:
 
         reply_attack("wrong", lambda s, c, m, k: b"Hi there" + nl, ["a"], PROTO, "unexpected reply")
         reply_attack("too_long", lambda s, c, m, k: b"Hello, a!" + b"x" * (1 << 20) + nl, ["a"],
-                     1, "unexpected reply", t=3, max_time=5)
+                     PROTO, "unexpected reply", t=3, max_time=5)
         reply_attack("huge_no_end", lambda s, c, m, k: b"Hello, " + b"x" * (20 << 20), ["a"], PROTO,
                      "message 1", t=4, max_time=7)
         # chunk: the extra bytes come in the reply's own write, so reply 1 is wrong
@@ -468,7 +468,7 @@ for fr in FRAMINGS:
         reply_attack("duplicated", lambda s, c, m, k: hello(m) * 2, ["a", "b"], PROTO, which)
         reply_attack("nul_inside", lambda s, c, m, k: b"Hello, \0a!" + nl, ["a"], PROTO,
                      "\\0a!")
-        reply_attack("error_line", lambda s, c, m, k: b"Error: message too long" + nl, ["a"], PROTO,
+        reply_attack("error_line", lambda s, c, m, k: b"Error: message too long" + nl, ["a"], FAIL,
                      "Error: message too long")
         reply_attack("silent", lambda s, c, m, k: b"", ["a"], TIMEOUT, "timed out")
         reply_attack("binary", lambda s, c, m, k: bytes(range(256)) + nl, ["a"], PROTO,
