@@ -1,7 +1,9 @@
 /* Fuzz target: the command line's number syntax (cli_parse_num,
- * cli_parse_seconds, cli_parse_ms). Properties: anything accepted is plain
- * decimal (digits, at most one '.' for seconds), within the bounds asked
- * for, and means what strtoll/strtod read in it; anything else is refused. */
+ * cli_parse_real, and the durations: cli_parse_seconds, cli_parse_ms).
+ * Properties: anything accepted is plain decimal (digits, at most one '.'
+ * for fractions; a duration may end in one unit, ms s m h), within the
+ * bounds asked for, and means what strtoll/strtod read in it (times the
+ * unit); anything else is refused. */
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -53,17 +55,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     double dlo = (sel & 1) ? 0.001 : 0, dhi = smax[(sel >> 4) % 5], d = -1;
-    ok = cli_parse_seconds("s", s, dlo, dhi, &d);
     bool plain = plain_decimal(s, true) || (s[0] == '.' && plain_decimal(s + 1, false));
-    if (ok) {
-        double ref = strtod(s, NULL);
-        if (!plain || !(d >= dlo && d <= dhi) || fabs(d - ref) > 1e-9 * (ref > 1 ? ref : 1))
-            abort();
-    } else if (plain) {
-        double ref = strtod(s, NULL);
-        if (ref > dlo * (1 + 1e-12) && ref < dhi * (1 - 1e-12))
-            abort();
+    ok = cli_parse_real("r", s, dlo, dhi, &d);
+    double ref = strtod(s, NULL);
+    if (ok && (!plain || !(d >= dlo && d <= dhi) || fabs(d - ref) > 1e-9 * (ref > 1 ? ref : 1)))
+        abort();
+    if (!ok && plain && ref > dlo * (1 + 1e-12) && ref < dhi * (1 - 1e-12))
+        abort(); /* refused plain decimals must be out of range */
+
+    /* A duration: the number, then at most one unit. */
+    char num[65];
+    snprintf(num, sizeof num, "%s", s);
+    size_t n = strlen(num);
+    double unit = 1;
+    static const struct {
+        const char *name;
+        double seconds;
+    } units[] = {{"ms", 0.001}, {"s", 1}, {"m", 60}, {"h", 3600}};
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        size_t k = strlen(units[i].name);
+        if (n > k && strcmp(num + n - k, units[i].name) == 0) {
+            num[n - k] = '\0';
+            unit = units[i].seconds;
+            break;
+        }
     }
+    ok = cli_parse_seconds("s", s, dlo, dhi, &d);
+    plain = plain_decimal(num, true) || (num[0] == '.' && plain_decimal(num + 1, false));
+    ref = strtod(num, NULL) * unit;
+    if (ok && (!plain || !(d >= dlo && d <= dhi) || fabs(d - ref) > 1e-9 * (ref > 1 ? ref : 1)))
+        abort();
+    if (!ok && plain && ref > dlo * (1 + 1e-12) && ref < dhi * (1 - 1e-12))
+        abort();
     int ms = -1;
     if (cli_parse_ms("ms", s, dlo, dhi, &ms) != ok)
         abort();

@@ -173,6 +173,8 @@ struct bench_worker {
     atomic_bool done;
     int fatal;                /* negative code that ended the run, or 0 */
     char fatal_what[64];
+    int framing_seen;         /* -1, or the server's framing when a greeting
+                               * showed it is not ours (fatal is SK_EPROTO) */
 };
 
 /* --udp: the largest --message whose tagged reply fits a datagram
@@ -183,7 +185,7 @@ struct bench_worker {
  * request). */
 #define BENCH_BURST_MAX (16 << 20)
 
-/* bench_opts.c */
+/* bench_opts.c: returns 0, CLI_DONE (--help, --version) or an exit status. */
 int bench_parse(int argc, char **argv, struct bench_opts *o);
 void bench_opts_free(struct bench_opts *o);
 extern const char bench_help[];

@@ -10,11 +10,11 @@
 #include "cli.h"
 
 const char bench_help[] =
-    "usage: sockit bench HOST:PORT [-c CONNS] [-n REQUESTS | -d SECONDS] [-P DEPTH]\n"
+    "usage: sockit bench HOST:PORT [-c CONNS] [-n REQUESTS | -d DURATION] [-P DEPTH]\n"
     "                    [--framing chunk|line] [--udp] [--message M] [--rate R]\n"
-    "                    [--warmup SEC] [--threads N] [--json] [--timeout SEC]\n"
-    "       sockit bench HOST:PORT --connect [-c CONNS] [-n CONNECTS | -d SECONDS]\n"
-    "       sockit bench HOST:PORT --idle SEC [-c CONNS]\n"
+    "                    [--warmup DURATION] [--threads N] [--json] [--timeout DURATION]\n"
+    "       sockit bench HOST:PORT --connect [-c CONNS] [-n CONNECTS | -d DURATION]\n"
+    "       sockit bench HOST:PORT --idle DURATION [-c CONNS]\n"
     "       sockit bench HOST:PORT --raw BYTES (--reply-bytes N | --reply-until STR |\n"
     "                    --expect STR) [--greeting STR] [...]\n"
     "\n"
@@ -26,7 +26,7 @@ const char bench_help[] =
     "Load:\n"
     "  -c, --connections N   concurrent connections (UDP: sockets); default 50\n"
     "  -n, --requests N      measured requests in all: exactly N replies, or errors\n"
-    "  -d, --duration SEC    measure for SEC seconds (default 10 when no -n), then\n"
+    "  -d, --duration DURATION  measure that long (default 10 s when no -n), then\n"
     "                        wait for the replies in flight (each up to --timeout)\n"
     "  -P, --pipeline DEPTH  requests in flight per connection (default 1); needs\n"
     "                        --framing line, --raw or --udp; over TCP at most\n"
@@ -37,11 +37,11 @@ const char bench_help[] =
     "                        (coordinated omission corrected, as in wrk2). Without\n"
     "                        --rate the run is closed loop: a connection sends\n"
     "                        again only when a reply came back\n"
-    "  -w, --warmup SEC      run SEC seconds first, excluded from every figure\n"
+    "  -w, --warmup DURATION run that long first, excluded from every figure\n"
     "  -t, --threads N       event-loop threads (default 1); connections and rate\n"
     "                        are split between them\n"
-    "      --timeout SEC     a connect, greeting or reply later than this is an\n"
-    "                        error (default 10; UDP: 1, then the datagram is lost)\n"
+    "      --timeout DURATION  a connect, greeting or reply later than this is an\n"
+    "                        error (default 10 s; UDP: 1 s, then the datagram is lost)\n"
     "      --connect-concurrency N  connects in progress at once per thread\n"
     "                        (default 128), so a listen backlog does not overflow\n"
     "\n"
@@ -64,24 +64,33 @@ const char bench_help[] =
     "Modes:\n"
     "      --connect         connect rate: connect, read the greeting, close (with\n"
     "                        a reset, so no TIME_WAIT holds a local port); repeat\n"
-    "      --idle SEC        open every connection, read its greeting, hold them all\n"
-    "                        SEC seconds, close them (measure memory per connection)\n"
+    "      --idle DURATION   open every connection, read its greeting, hold them all\n"
+    "                        that long, close them (measure memory per connection)\n"
     "\n"
     "Output:\n"
     "  -j, --json            one JSON object on stdout with every figure and setting\n"
     "      --no-live         no per-second line (shown when stderr is a terminal)\n"
     "  -q, --quiet           no warnings from the pre-flight checks\n"
     "  -h, --help            this help\n"
+    "  -V, --version         print the version\n"
     "\n"
     "Before it starts, bench checks the open-file limit (raising the soft limit\n"
     "when it can) and the ephemeral port range against -c, and says what to change\n"
     "instead of failing halfway. SIGINT ends the run early and reports what was\n"
     "measured.\n"
     "\n"
-    "Numbers are plain decimal (SEC and R may have a fraction: 0.5).\n"
+    "Numbers are plain decimal (R may have a fraction: 0.5). A DURATION is\n"
+    "NUMBER[ms|s|m|h] (500ms, 1.5s, 2m); a plain number is seconds.\n"
+    "A greeting in the other framing (\"Welcome!\\n\" from a line server, or\n"
+    "\"Welcome!\" and no newline within 200 ms from a chunk server) ends the run\n"
+    "at once with a line that says so.\n"
     "\n"
-    "Exit status: 0 when every measured request got its reply; 1 when any error\n"
-    "was counted or the target could not be reached; 2 on a bad command line.\n";
+    "Exit status (the table of 'sockit --help'): 0 every measured request got its\n"
+    "reply; 1 errors were counted in a run that worked, or it was interrupted;\n"
+    "2 bad command line. A run that could not work says why: 3 the host name did\n"
+    "not resolve; 4 the first connect was refused or unreachable; 7 the server\n"
+    "speaks another framing or protocol; 9 a timeout (the first connect, or every\n"
+    "connection failing by timeouts until bench gave up).\n";
 
 enum {
     OPT_CONNECT = 256, OPT_IDLE, OPT_RAW, OPT_REPLY_BYTES, OPT_REPLY_UNTIL, OPT_EXPECT,
@@ -356,7 +365,7 @@ int bench_parse(int argc, char **argv, struct bench_opts *o)
             o->depth = (unsigned)v;
             break;
         case 'r':
-            if (!cli_parse_seconds("--rate", optarg, 0.001, 1e9, &o->rate))
+            if (!cli_parse_real("--rate", optarg, 0.001, 1e9, &o->rate))
                 return EXIT_USAGE;
             break;
         case 'w':
@@ -379,9 +388,7 @@ int bench_parse(int argc, char **argv, struct bench_opts *o)
         case 'u': o->mode = BENCH_UDP; break;
         case 'j': o->json = true; break;
         case 'q': o->quiet = true; break;
-        case 'h':
-            fputs(bench_help, stdout);
-            return cli_stdout_ok() ? -1 : EXIT_FAIL;
+        case 'h': return cli_print_help(bench_help);
         case OPT_CONNECT: o->mode = BENCH_CONNECT; break;
         case OPT_IDLE:
             if (!cli_parse_seconds("--idle", optarg, 0, 86400, &o->idle_s))
@@ -412,14 +419,14 @@ int bench_parse(int argc, char **argv, struct bench_opts *o)
     }
     if (optind != argc - 1) {
         if (optind >= argc)
-            cli_error("bench needs HOST:PORT (try 'sockit bench --help')");
+            cli_error("missing HOST:PORT (try 'sockit bench --help')");
         else
-            cli_error("bench takes one HOST:PORT; unexpected: %s", argv[optind + 1]);
+            cli_error("one HOST:PORT expected; unexpected: %s", argv[optind + 1]);
         return EXIT_USAGE;
     }
     o->target = argv[optind];
     if (sk_endpoint_parse(o->target, &o->ep) < 0 || o->ep.port == 0) {
-        cli_error("bench expects HOST:PORT or [IPv6]:PORT: %s", o->target);
+        cli_error("expected HOST:PORT or [IPv6]:PORT: %s", o->target);
         return EXIT_USAGE;
     }
     if (o->mode == BENCH_UDP && o->raw && ra.greeting) {

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "reply.h"
 
 #define TICK_MS 100
 #define RETRY_MS 100
@@ -40,6 +41,7 @@ struct bench_conn {
     unsigned head, count;
     struct match_state ms;
     size_t greet_pos;
+    uint64_t greet_ns;      /* the last greeting bytes came */
     struct sk_buf out;      /* request bytes the socket did not take yet */
 };
 
@@ -498,6 +500,33 @@ static void pump_connects(struct bench_worker *w)
 
 /* ---- reading ---- */
 
+/* The framing the greeting so far (what matched of it, then data[0..n))
+ * shows the server uses, when it is not ours (see reply_greeting_framing);
+ * else -1. */
+static int other_framing(const struct bench_conn *c, const char *data, size_t n)
+{
+    const struct bench_opts *o = c->w->o;
+    char seen[16];
+    if (o->raw || c->greet_pos + n > sizeof seen)
+        return -1; /* longer than any greeting */
+    memcpy(seen, o->greeting, c->greet_pos);
+    if (n)
+        memcpy(seen + c->greet_pos, data, n);
+    int f = reply_greeting_framing(seen, c->greet_pos + n);
+    return f >= 0 && f != (int)o->framing ? f : -1;
+}
+
+/* The server speaks the other framing: every connection would fail alike,
+ * so the run ends here, saying so (cmd_bench.c prints the advice). */
+static void framing_mismatch(struct bench_worker *w, int theirs)
+{
+    w->framing_seen = theirs;
+    w->fatal = SK_EPROTO;
+    snprintf(w->fatal_what, sizeof w->fatal_what, "greeting from %s", w->o->target);
+    atomic_store(&w->sh->stop, true);
+    finish(w);
+}
+
 /* Consumes the greeting from data; returns how many bytes it took, or -1
  * after failing the connection. */
 static long eat_greeting(struct bench_conn *c, const char *data, size_t n)
@@ -505,11 +534,17 @@ static long eat_greeting(struct bench_conn *c, const char *data, size_t n)
     const struct bench_opts *o = c->w->o;
     size_t want = o->greeting_len - c->greet_pos;
     size_t k = n < want ? n : want;
+    int theirs = other_framing(c, data, n);
+    if (theirs >= 0 && (k < n || memcmp(data, o->greeting + c->greet_pos, k) != 0)) {
+        framing_mismatch(c->w, theirs);
+        return -1;
+    }
     if (memcmp(data, o->greeting + c->greet_pos, k) != 0) {
         conn_fail(c, BERR_PROTOCOL, SK_EPROTO);
         return -1;
     }
     c->greet_pos += k;
+    c->greet_ns = sk_now_ns();
     if (c->greet_pos == o->greeting_len) {
         if (k < n) {
             /* More than the greeting, before we sent anything: "Welcome!"
@@ -650,6 +685,11 @@ static void tick_cb(struct sk_loop *loop, struct sk_timer *t)
     for (unsigned i = 0; i < w->nconns && !w->finishing; i++) {
         struct bench_conn *c = &w->conns[i];
         bool late = false;
+        if (c->state == C_GREETING && c->greet_pos && other_framing(c, NULL, 0) >= 0 &&
+            now - c->greet_ns > (uint64_t)REPLY_FRAMING_GRACE_MS * 1000000u) {
+            framing_mismatch(w, other_framing(c, NULL, 0)); /* "Welcome!", no "\n" */
+            return;
+        }
         if (c->state == C_CONNECTING || c->state == C_GREETING)
             late = now - c->started_ns > limit;
         else if (c->state == C_READY && c->count > 0)

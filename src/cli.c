@@ -1,4 +1,4 @@
-/* Small helpers shared by the subcommands. */
+/* The command-line convention shared by the subcommands: see cli.h. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -10,6 +10,49 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "sockit.h"
+
+const char cli_exit_table[] =
+    "   0  success\n"
+    "   1  failure not listed below (reset, closed early, server refused, I/O)\n"
+    "   2  bad command line\n"
+    "   3  a host name did not resolve\n"
+    "   4  connection refused, host or network unreachable\n"
+    "   5  TLS handshake or certificate verification failed\n"
+    "   6  HTTP status outside 2xx (fetch)\n"
+    "   7  the peer speaks another protocol or framing\n"
+    "   8  the data ended early (fetch: truncated body)\n"
+    "   9  timeout (connect, greeting, reply, transfer)\n"
+    "  10  an output file could not be written (fetch)\n"
+    "  11  --sha256 did not match (fetch)\n";
+
+int cli_exit_status(int rc)
+{
+    switch (rc) {
+    case 0: return EXIT_OK;
+    case SK_ERESOLVE: return EXIT_RESOLVE;
+    case SK_ERR(ECONNREFUSED):
+    case SK_ERR(EHOSTUNREACH):
+    case SK_ERR(ENETUNREACH):
+    case SK_ERR(EADDRNOTAVAIL): return EXIT_CONNECT;
+    case SK_ETIMEDOUT:
+    case SK_ERR(ETIMEDOUT): return EXIT_TIMEOUT;
+    case SK_ETLS:
+    case SK_ETLSVERIFY: return EXIT_TLS;
+    case SK_EPROTO: return EXIT_PROTO;
+    case SK_EHTTP: return EXIT_HTTP;
+    case SK_EUSAGE: return EXIT_USAGE;
+    default: return EXIT_FAIL;
+    }
+}
+
+/* The subcommand running, for the prefix of every message. */
+static const char *command;
+
+void cli_set_command(const char *name)
+{
+    command = name;
+}
 
 void cli_error(const char *fmt, ...)
 {
@@ -30,7 +73,21 @@ void cli_error(const char *fmt, ...)
             out[o++] = (char)*p;
     }
     out[o] = '\0';
-    fprintf(stderr, "sockit: %s\n", out);
+    size_t n = command ? strlen(command) : 0;
+    bool prefixed = !command || (strncmp(out, command, n) == 0 && out[n] == ':');
+    fprintf(stderr, "sockit: %s%s%s\n", prefixed ? "" : command, prefixed ? "" : ": ", out);
+}
+
+int cli_print_help(const char *text)
+{
+    fputs(text, stdout);
+    return cli_stdout_ok() ? CLI_DONE : EXIT_FAIL;
+}
+
+int cli_print_version(void)
+{
+    printf("sockit %s\n", SOCKIT_VERSION);
+    return cli_stdout_ok() ? CLI_DONE : EXIT_FAIL;
 }
 
 int cli_bad_option(const char *cmd, int c, char **argv)
@@ -41,6 +98,8 @@ int cli_bad_option(const char *cmd, int c, char **argv)
     const char *arg = argv[optind - 1];
     char shortopt[3] = {'-', (char)optopt, '\0'};
     bool is_long = strncmp(arg, "--", 2) == 0;
+    if (c == '?' && (optopt == 'V' || (optopt == 0 && strcmp(arg, "--version") == 0)))
+        return cli_print_version();
     if (c == ':')
         cli_error("%s: option %s needs a value (try 'sockit %s --help')", cmd,
                   is_long ? arg : shortopt, cmd);
@@ -56,11 +115,13 @@ static bool is_digit(char c)
 }
 
 /* The one number syntax of the command line: decimal digits, nothing else
- * (no spaces, signs, hex, exponents); seconds may add ".DIGITS". A leading
- * '-' is recognised only to say "must not be negative". Returns NULL and
- * the value in *v (and the integer part in *iv), or why the text is not a
- * number. *over: the integer part does not fit a long long. */
-static const char *scan(const char *s, bool fraction, double *v, long long *iv, bool *over)
+ * (no spaces, signs, hex, exponents); fractions may add ".DIGITS". A
+ * leading '-' is recognised only to say "must not be negative". Returns
+ * NULL and the value in *v (and the integer part in *iv), or why the text
+ * is not a number. *over: the integer part does not fit a long long.
+ * *rest: where the number ends (must be the end of s when rest is NULL). */
+static const char *scan(const char *s, bool fraction, double *v, long long *iv, bool *over,
+                        const char **rest)
 {
     const char *p = s;
     bool neg = *p == '-';
@@ -88,13 +149,23 @@ static const char *scan(const char *s, bool fraction, double *v, long long *iv, 
             return "is not a decimal number";
         any = true;
     }
-    if (!any || *p != '\0')
+    if (!any || (!rest && *p != '\0'))
         return "is not a decimal number";
     if (neg)
         return "must not be negative";
+    if (rest)
+        *rest = p;
     *iv = ip;
     *v = (double)ip + frac;
     return NULL;
+}
+
+/* The bounds check shared by the parsers: why v is out of [min, max]. */
+static const char *bounds(bool over, double v, double min, double max)
+{
+    if (over || v > max)
+        return "is too large";
+    return v < min ? "is too small" : NULL;
 }
 
 bool cli_parse_num(const char *what, const char *s, long long min, long long max, long long *out)
@@ -102,7 +173,7 @@ bool cli_parse_num(const char *what, const char *s, long long min, long long max
     double dv;
     long long v = 0;
     bool over;
-    const char *why = scan(s, false, &dv, &v, &over);
+    const char *why = scan(s, false, &dv, &v, &over, NULL);
     if (!why && (over || v > max))
         why = "is too large";
     else if (!why && v < min)
@@ -115,16 +186,14 @@ bool cli_parse_num(const char *what, const char *s, long long min, long long max
     return true;
 }
 
-bool cli_parse_seconds(const char *what, const char *s, double min, double max, double *out)
+bool cli_parse_real(const char *what, const char *s, double min, double max, double *out)
 {
     double v = 0;
     long long iv;
     bool over;
-    const char *why = scan(s, true, &v, &iv, &over);
-    if (!why && (over || v > max))
-        why = "is too large";
-    else if (!why && v < min)
-        why = "is too small";
+    const char *why = scan(s, true, &v, &iv, &over, NULL);
+    if (!why)
+        why = bounds(over, v, min, max);
     if (why) {
         cli_error("%s %s (%.10g to %.10g, fractions allowed): %s", what, why, min, max, s);
         return false;
@@ -133,16 +202,65 @@ bool cli_parse_seconds(const char *what, const char *s, double min, double max, 
     return true;
 }
 
-bool cli_parse_ms(const char *what, const char *s, double min, double max, int *ms)
+/* The units of a duration: seconds = number * mul / div (a division for
+ * ms, as 0.001 has no exact double: 86400000ms must be 86400 s exactly). */
+static const struct {
+    const char *name;
+    double mul, div;
+} units[] = {{"ms", 1, 1000}, {"s", 1, 1}, {"m", 60, 1}, {"h", 3600, 1}};
+
+bool cli_parse_duration(const char *what, const char *s, enum cli_unit plain, double min_s,
+                        double max_s, double *secs)
+{
+    double v = 0;
+    long long iv;
+    bool over;
+    const char *rest = NULL;
+    const char *why = scan(s, true, &v, &iv, &over, &rest);
+    if (!why) {
+        double mul = 1, div = plain == CLI_MILLISECONDS ? 1000 : 1;
+        bool known = *rest == '\0';
+        for (size_t i = 0; !known && i < sizeof units / sizeof units[0]; i++)
+            if (strcmp(rest, units[i].name) == 0) {
+                mul = units[i].mul;
+                div = units[i].div;
+                known = true;
+            }
+        v = v * mul / div;
+        why = known ? bounds(over, v, min_s, max_s) : "is not a duration";
+    } else if (strcmp(why, "is not a decimal number") == 0) {
+        why = "is not a duration";
+    }
+    if (why) {
+        cli_error("%s %s (NUMBER[ms|s|m|h], %s without a unit; %.10g s to %.10g s): %s", what,
+                  why, plain == CLI_MILLISECONDS ? "milliseconds" : "seconds", min_s, max_s, s);
+        return false;
+    }
+    *secs = v;
+    return true;
+}
+
+bool cli_parse_duration_ms(const char *what, const char *s, enum cli_unit plain, double min_s,
+                           double max_s, int *ms)
 {
     double v;
-    if (!cli_parse_seconds(what, s, min, max, &v))
+    if (!cli_parse_duration(what, s, plain, min_s, max_s, &v))
         return false;
     double m = v * 1000.0 + 0.5;
     *ms = m > 2147483647.0 ? 2147483647 : (int)m;
     if (*ms == 0 && v > 0)
         *ms = 1; /* a positive bound must not become "no bound" */
     return true;
+}
+
+bool cli_parse_seconds(const char *what, const char *s, double min, double max, double *out)
+{
+    return cli_parse_duration(what, s, CLI_SECONDS, min, max, out);
+}
+
+bool cli_parse_ms(const char *what, const char *s, double min, double max, int *ms)
+{
+    return cli_parse_duration_ms(what, s, CLI_SECONDS, min, max, ms);
 }
 
 unsigned cli_reserve_stdio(void)

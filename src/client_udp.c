@@ -44,7 +44,7 @@ static int exchange_udp(int fd, const struct client_opts *o, const char *msg, si
 {
     SK_AUTO_FREE char *expect = malloc(sk_reply_len(SK_FRAMING_CHUNK, n));
     if (!expect) {
-        cli_error("client: out of memory");
+        cli_error("out of memory");
         return EXIT_FAIL;
     }
     size_t elen = sk_reply_write(SK_FRAMING_CHUNK, msg, n, expect);
@@ -53,8 +53,9 @@ static int exchange_udp(int fd, const struct client_opts *o, const char *msg, si
     char last_wrong[CLIENT_QUOTE_CAP];
     for (int attempt = 1; attempt <= UDP_ATTEMPTS; attempt++) {
         if (send(fd, msg, n, 0) < 0) {
-            cli_error("client: sending message %lu: %s", idx, strerror(errno));
-            return EXIT_FAIL;
+            int e = errno; /* ECONNREFUSED: an earlier datagram's ICMP came back */
+            cli_error("sending message %lu: %s", idx, strerror(e));
+            return cli_exit_status(SK_ERR(e));
         }
         uint64_t deadline = start + (uint64_t)o->timeout_ms * (unsigned)attempt / UDP_ATTEMPTS;
         for (;;) {
@@ -62,8 +63,8 @@ static int exchange_udp(int fd, const struct client_opts *o, const char *msg, si
             if (k == SK_ETIMEDOUT)
                 break;
             if (k < 0) { /* e.g. ECONNREFUSED: an ICMP port unreachable came back */
-                cli_error("client: message %lu: %s", idx, sk_strerror((int)k));
-                return EXIT_FAIL;
+                cli_error("message %lu: %s", idx, sk_strerror((int)k));
+                return cli_exit_status((int)k);
             }
             size_t len = (size_t)k > UDP_REPLY_MAX ? UDP_REPLY_MAX : (size_t)k;
             struct reply_scan r;
@@ -72,7 +73,7 @@ static int exchange_udp(int fd, const struct client_opts *o, const char *msg, si
                 return client_print(reply, len) ? EXIT_OK : EXIT_FAIL;
             }
             if (len >= 6 && memcmp(reply, "Error:", 6) == 0) {
-                cli_error("client: message %lu: server answered: \"%s\"", idx,
+                cli_error("message %lu: server answered: \"%s\"", idx,
                           client_quote(reply, len, last_wrong));
                 return EXIT_FAIL;
             }
@@ -81,27 +82,27 @@ static int exchange_udp(int fd, const struct client_opts *o, const char *msg, si
             client_quote(reply, len, last_wrong);
         }
         if (attempt < UDP_ATTEMPTS)
-            cli_error("client: no reply to message %lu yet, resending "
+            cli_error("no reply to message %lu yet, resending "
                       "(UDP may lose datagrams; attempt %d of %d)",
                       idx, attempt + 1, UDP_ATTEMPTS);
     }
-    if (wrong) {
-        cli_error("client: no reply to message %lu within %d ms: %lu datagram%s that were not "
+    if (wrong) { /* wrong replies only: as over TCP, another protocol speaks */
+        cli_error("no reply to message %lu within %d ms: %lu datagram%s that were not "
                   "its reply (last: \"%s\")", idx, o->timeout_ms, wrong,
                   wrong == 1 ? " came" : "s came", last_wrong);
-    } else {
-        cli_error("client: no reply to message %lu after %d attempts in %d ms (UDP may lose "
-                  "datagrams)", idx, UDP_ATTEMPTS, o->timeout_ms);
+        return EXIT_PROTO;
     }
-    return EXIT_FAIL;
+    cli_error("no reply to message %lu after %d attempts in %d ms (UDP may lose "
+              "datagrams)", idx, UDP_ATTEMPTS, o->timeout_ms);
+    return EXIT_TIMEOUT;
 }
 
 int client_udp(const struct client_opts *o)
 {
     SK_AUTO_CLOSE int fd = sk_connect(&o->ep, SOCK_DGRAM, o->timeout_ms, false);
     if (fd < 0) {
-        cli_error("client: cannot reach %s:%u: %s", o->ep.host, o->ep.port, sk_strerror(fd));
-        return EXIT_FAIL;
+        cli_error("cannot reach %s:%u: %s", o->ep.host, o->ep.port, sk_strerror(fd));
+        return cli_exit_status(fd);
     }
     static char reply[UDP_REPLY_MAX]; /* one client per process */
     int rc = EXIT_OK;

@@ -13,6 +13,7 @@
 
 #include "bench.h"
 #include "cli.h"
+#include "reply.h"
 
 #define POLL_MS 50
 
@@ -53,6 +54,7 @@ static int workers_init(const struct bench_opts *o, struct bench_shared *sh,
         struct bench_worker *w = &ws[i];
         *touched = i + 1;
         w->pace.fd = -1;
+        w->framing_seen = -1;
         w->o = o;
         w->sh = sh;
         w->id = i;
@@ -84,7 +86,7 @@ static void workers_free(const struct bench_opts *o, struct bench_worker *ws, un
         sk_hist_free(&w->lat);
         sk_hist_free(&w->svc);
         if (w->loop && sk_loop_free(w->loop) < 0)
-            cli_error("bench: internal error: worker %u left handles registered", i);
+            cli_error("internal error: worker %u left handles registered", i);
     }
 }
 
@@ -188,6 +190,28 @@ static void collect(const struct bench_opts *o, const struct bench_shared *sh,
     r->elapsed_s = end > begin ? (double)(end - begin) / 1e9 : 0;
 }
 
+/* A run that gave up could not work: its status is that of its one cause,
+ * where every error was of one class (all timeouts: 9, as a client's); a
+ * mix is 1. *what: the cause in words, or "". */
+static int gave_up_status(const struct bench_stats *st, const char **what)
+{
+    static const struct {
+        enum bench_err cls;
+        int status;
+        const char *what;
+    } causes[] = {{BERR_TIMEOUT, EXIT_TIMEOUT, ", all timed out"},
+                  {BERR_PROTOCOL, EXIT_PROTO, ", all wrong replies"},
+                  {BERR_CONNECT, EXIT_CONNECT, ", all failed connects"}};
+    uint64_t total = bench_errors_total(st);
+    *what = "";
+    for (size_t i = 0; i < sizeof causes / sizeof causes[0]; i++)
+        if (total && st->errors[causes[i].cls] == total) {
+            *what = causes[i].what;
+            return causes[i].status;
+        }
+    return EXIT_FAIL;
+}
+
 static int run(const struct bench_opts *o, struct bench_shared *sh, struct bench_worker *ws)
 {
     sh->t0_ns = sk_now_ns();
@@ -199,7 +223,7 @@ static int run(const struct bench_opts *o, struct bench_shared *sh, struct bench
     for (; started < o->threads; started++) {
         rc = pthread_create(&ws[started].thread, NULL, worker_main, &ws[started]);
         if (rc != 0) {
-            cli_error("bench: cannot start thread: %s", strerror(rc));
+            cli_error("cannot start thread: %s", strerror(rc));
             atomic_store(&sh->stop, true);
             break;
         }
@@ -212,9 +236,15 @@ static int run(const struct bench_opts *o, struct bench_shared *sh, struct bench
     if (rc != 0)
         return EXIT_FAIL;
     for (unsigned i = 0; i < o->threads; i++)
+        if (ws[i].framing_seen >= 0) {
+            cli_error("%s: %s", o->target,
+                      reply_framing_advice((enum sk_framing)ws[i].framing_seen));
+            return EXIT_PROTO;
+        }
+    for (unsigned i = 0; i < o->threads; i++)
         if (ws[i].fatal) {
             cli_error("%s: %s", ws[i].fatal_what, sk_strerror(ws[i].fatal));
-            return EXIT_FAIL;
+            return cli_exit_status(ws[i].fatal);
         }
     struct bench_result r = {0};
     if (sk_hist_init(&r.lat) < 0 || sk_hist_init(&r.svc) < 0) {
@@ -223,15 +253,17 @@ static int run(const struct bench_opts *o, struct bench_shared *sh, struct bench
         return EXIT_FAIL;
     }
     collect(o, sh, ws, &r, stopped);
+    const char *cause;
+    int gave_up = gave_up_status(&r.st, &cause);
     if (r.gave_up)
-        cli_error("bench: gave up: every connection kept failing (%llu errors); "
+        cli_error("gave up: every connection kept failing (%llu errors%s); "
                   "is the target a %s server?", (unsigned long long)bench_errors_total(&r.st),
-                  o->raw ? "matching" : "greeting-protocol, same --framing,");
+                  cause, o->raw ? "matching" : "greeting-protocol, same --framing,");
     /* No measured request at all (e.g. every connection still waiting for
      * a greeting in the other framing when -d ended) is no clean run. */
     bool nothing = o->mode != BENCH_IDLE && r.st.sent == 0 && !r.interrupted && !r.gave_up;
     if (nothing)
-        cli_error("bench: nothing was measured: no request was sent in the measured window "
+        cli_error("nothing was measured: no request was sent in the measured window "
                   "(%llu connections made); is the target a %s server?",
                   (unsigned long long)r.st.connects,
                   o->raw ? "matching" : "greeting-protocol, same --framing,");
@@ -246,7 +278,9 @@ static int run(const struct bench_opts *o, struct bench_shared *sh, struct bench
     sk_hist_free(&r.svc);
     if (!cli_stdout_ok())
         return EXIT_FAIL;
-    return clean ? EXIT_OK : EXIT_FAIL;
+    if (clean)
+        return EXIT_OK;
+    return r.gave_up ? gave_up : EXIT_FAIL;
 }
 
 int cmd_bench(int argc, char **argv)
@@ -256,7 +290,7 @@ int cmd_bench(int argc, char **argv)
     int rc = bench_parse(argc, argv, &o);
     if (rc != 0) {
         bench_opts_free(&o);
-        return rc < 0 ? EXIT_OK : rc; /* -1: --help was printed */
+        return rc == CLI_DONE ? EXIT_OK : rc;
     }
     struct bench_shared sh = {0};
     struct bench_worker *ws = NULL;
@@ -266,8 +300,12 @@ int cmd_bench(int argc, char **argv)
         rc = EXIT_FAIL;
         goto out;
     }
-    if (bench_limits_check(&o) < 0 || resolve(&o, &sh) < 0) {
+    if (bench_limits_check(&o) < 0) {
         rc = EXIT_FAIL;
+        goto out;
+    }
+    if (resolve(&o, &sh) < 0) {
+        rc = EXIT_RESOLVE;
         goto out;
     }
     ws = calloc(o.threads, sizeof *ws);
@@ -278,7 +316,7 @@ int cmd_bench(int argc, char **argv)
     }
     rc = workers_init(&o, &sh, ws, &touched);
     if (rc < 0) {
-        cli_error("bench: cannot set up: %s", sk_strerror(rc));
+        cli_error("cannot set up: %s", sk_strerror(rc));
         rc = EXIT_FAIL;
         goto out;
     }

@@ -14,7 +14,7 @@
 #include "sockit.h"
 
 static const char client_help[] =
-    "usage: sockit client HOST:PORT [--udp] [--framing chunk|line] [--timeout SEC]\n"
+    "usage: sockit client HOST:PORT [--udp] [--framing chunk|line] [--timeout DURATION]\n"
     "                     [MSG...]\n"
     "\n"
     "Connect to a greeting server, print its greeting, send each MSG and print\n"
@@ -28,17 +28,23 @@ static const char client_help[] =
     "  -u, --udp              send datagrams instead (no greeting; each reply is\n"
     "                         awaited, and re-sent twice within --timeout)\n"
     "  -f, --framing MODE     chunk (default) or line: must match the server\n"
-    "  -t, --timeout SEC      deadline for the connect, for sending each message and\n"
+    "  -t, --timeout DURATION deadline for the connect, for sending each message and\n"
     "                         for each whole reply (UDP: for each message, all its\n"
-    "                         attempts); default 10, fractions allowed (0.5)\n"
+    "                         attempts); default 10 s; 500ms, 2m, 0.5 (seconds)\n"
     "  -h, --help             this help\n"
+    "  -V, --version          print the version\n"
     "\n"
     "The greeting must be exactly \"Welcome!\" and each reply exactly \"Hello, MSG!\"\n"
     "(line framing: then \"\\n\"; a MSG ending in \"\\r\" is answered without it).\n"
     "\n"
-    "Exit status: 0 when every message was answered; 1 when the connection failed\n"
-    "(refused, timed out, reset, closed early), the server refused the session or\n"
-    "answered wrongly; 2 on a bad command line.\n";
+    "A greeting in the other framing (\"Welcome!\\n\" from a line server, or\n"
+    "\"Welcome!\" and no newline within 200 ms from a chunk server) is reported\n"
+    "at once, not after --timeout.\n"
+    "\n"
+    "Exit status (the table of 'sockit --help'): 0 every message was answered;\n"
+    "1 reset, closed early, or the server refused (\"Error: ...\"); 2 bad command\n"
+    "line; 3 the host name did not resolve; 4 connection refused or unreachable;\n"
+    "7 the server speaks another framing or protocol; 9 timeout.\n";
 
 /* A connection plus the bytes received but not consumed yet. The socket is
  * non-blocking: every wait is a poll() up to a deadline. */
@@ -86,9 +92,11 @@ static int recv_more(struct conn *c, uint64_t deadline)
 }
 
 /* Reads one reply (see reply_scan) within --timeout: one deadline for the
- * whole reply, so a server that drips bytes cannot hold us for ever. */
+ * whole reply, so a server that drips bytes cannot hold us for ever.
+ * Returns SK_EPROTO when, in line framing, a chunk server's greeting came
+ * and its "\n" does not (see reply_greeting_framing). */
 static int read_reply(struct conn *c, enum sk_framing f, const char *expect, size_t elen,
-                      struct reply_scan *r, enum reply_status *st)
+                      bool greeting, struct reply_scan *r, enum reply_status *st)
 {
     uint64_t deadline = sk_now_ms() + (uint64_t)c->timeout_ms;
     for (;;) {
@@ -96,6 +104,12 @@ static int read_reply(struct conn *c, enum sk_framing f, const char *expect, siz
         *st = reply_scan(f, expect, elen, sk_buf_head(&c->in), have, r);
         if (*st != REPLY_MORE)
             return 0;
+        uint64_t until = deadline;
+        if (greeting && f == SK_FRAMING_LINE &&
+            reply_greeting_framing(sk_buf_head(&c->in), have) == SK_FRAMING_CHUNK) {
+            uint64_t grace = sk_now_ms() + REPLY_FRAMING_GRACE_MS;
+            until = grace < deadline ? grace : deadline;
+        }
         if (have > elen + 2) {
             /* Longer than the reply and its "\r\n", still no end: it is
              * wrong already, so we hold no more than this of it. */
@@ -103,7 +117,9 @@ static int read_reply(struct conn *c, enum sk_framing f, const char *expect, siz
             r->len = r->body = have;
             return 0;
         }
-        int rc = recv_more(c, deadline);
+        int rc = recv_more(c, until);
+        if (rc == SK_ETIMEDOUT && until < deadline)
+            return SK_EPROTO;
         if (rc < 0)
             return rc;
         if (rc == 0)
@@ -126,11 +142,14 @@ const char *client_quote(const char *p, size_t n, char buf[CLIENT_QUOTE_CAP])
     return buf;
 }
 
-/* Reports a reply (or greeting) that is not the expected one. */
-static void report_wrong(const char *what, const char *p, size_t n)
+/* Reports a reply (or greeting) that is not the expected one. Returns the
+ * exit status: an "Error: ..." line is the server refusing (1); anything
+ * else is another protocol speaking (7). */
+static int report_wrong(const char *what, const char *p, size_t n)
 {
     char q[CLIENT_QUOTE_CAP];
-    cli_error("client: unexpected %s: \"%s\"", what, client_quote(p, n, q));
+    cli_error("unexpected %s: \"%s\"", what, client_quote(p, n, q));
+    return n >= 6 && memcmp(p, "Error:", 6) == 0 ? EXIT_FAIL : EXIT_PROTO;
 }
 
 /* Sends p[0..n) before the deadline. */
@@ -164,30 +183,29 @@ static int exchange(struct conn *c, const struct client_opts *o, const char *msg
     if (rc == 0 && line)
         rc = send_all(c->fd, "\n", 1, 0, deadline);
     if (rc < 0) {
-        cli_error("client: sending message %lu: %s", idx, why(rc));
-        return EXIT_FAIL;
+        cli_error("sending message %lu: %s", idx, why(rc));
+        return cli_exit_status(rc);
     }
     size_t m = reply_message_len(o->framing, msg, n);
     SK_AUTO_FREE char *expect = malloc(sk_reply_len(SK_FRAMING_CHUNK, m));
     if (!expect) {
-        cli_error("client: out of memory");
+        cli_error("out of memory");
         return EXIT_FAIL;
     }
     size_t elen = sk_reply_write(SK_FRAMING_CHUNK, msg, m, expect);
     struct reply_scan r;
     enum reply_status st;
-    rc = read_reply(c, o->framing, expect, elen, &r, &st);
+    rc = read_reply(c, o->framing, expect, elen, false, &r, &st);
     if (rc < 0) {
-        cli_error("client: no reply to message %lu: %s", idx, why(rc));
-        return EXIT_FAIL;
+        cli_error("no reply to message %lu: %s", idx, why(rc));
+        return cli_exit_status(rc);
     }
     /* Anything but "Hello, M!" (e.g. "Error: message too long" from a server
      * at its --max-line, just before it closes) is a failure, not a reply. */
     if (st != REPLY_OK) {
         char what[64];
         snprintf(what, sizeof what, "reply to message %lu", idx);
-        report_wrong(what, sk_buf_head(&c->in), r.body);
-        return EXIT_FAIL;
+        return report_wrong(what, sk_buf_head(&c->in), r.body);
     }
     if (!client_print(sk_buf_head(&c->in), r.body))
         return EXIT_FAIL;
@@ -199,7 +217,7 @@ bool client_stdin_ok(void)
 {
     if (!ferror(stdin))
         return true;
-    cli_error("client: reading standard input: %s", strerror(errno));
+    cli_error("reading standard input: %s", strerror(errno));
     return false;
 }
 
@@ -222,28 +240,34 @@ static int run_tcp(const struct client_opts *o)
     c.fd = sk_connect_until(&o->ep, SOCK_STREAM, sk_now_ms() + (uint64_t)o->timeout_ms, true);
     if (c.fd == SK_ERR(ECONNRESET)) {
         /* The handshake completed: the server accepted, then reset. */
-        cli_error("client: %s:%u accepted the connection, then reset it", o->ep.host,
+        cli_error("%s:%u accepted the connection, then reset it", o->ep.host,
                   o->ep.port);
         return EXIT_FAIL;
     }
     if (c.fd < 0) {
-        cli_error("client: cannot connect to %s:%u: %s", o->ep.host, o->ep.port,
+        cli_error("cannot connect to %s:%u: %s", o->ep.host, o->ep.port,
                   sk_strerror(c.fd));
-        return EXIT_FAIL;
+        return cli_exit_status(c.fd);
     }
     size_t glen;
     const char *greeting = sk_greeting(SK_FRAMING_CHUNK, &glen);
     struct reply_scan r;
     enum reply_status st;
-    int rc = read_reply(&c, o->framing, greeting, glen, &r, &st);
+    int rc = read_reply(&c, o->framing, greeting, glen, true, &r, &st);
+    int theirs = rc == SK_EPROTO ? SK_FRAMING_CHUNK
+               : rc == 0 && st != REPLY_OK ? reply_greeting_framing(sk_buf_head(&c.in), r.len)
+               : -1;
+    if (theirs >= 0) {
+        cli_error("%s:%u: %s", o->ep.host, o->ep.port,
+                  reply_framing_advice((enum sk_framing)theirs));
+        return EXIT_PROTO;
+    }
     if (rc < 0) {
-        cli_error("client: no greeting from server: %s", why(rc));
-        return EXIT_FAIL;
+        cli_error("no greeting from server: %s", why(rc));
+        return cli_exit_status(rc);
     }
-    if (st != REPLY_OK) {
-        report_wrong("greeting", sk_buf_head(&c.in), r.body); /* e.g. "Error: server busy" */
-        return EXIT_FAIL;
-    }
+    if (st != REPLY_OK) /* e.g. "Error: server busy" */
+        return report_wrong("greeting", sk_buf_head(&c.in), r.body);
     if (!client_print(sk_buf_head(&c.in), r.body))
         return EXIT_FAIL;
     sk_buf_consume(&c.in, r.len);
@@ -292,11 +316,11 @@ static const struct option client_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-int cmd_client(int argc, char **argv)
+/* Returns 0, CLI_DONE (--help, --version) or EXIT_USAGE. */
+static int client_parse(int argc, char **argv, struct client_opts *out)
 {
     struct client_opts o = {.framing = SK_FRAMING_CHUNK, .timeout_ms = 10000};
     int c;
-    cli_reserve_stdio();
     optind = 1;
     opterr = 0; /* cli_bad_option says it, in one line */
     /* GNU getopt permutes: options may come before or after HOST:PORT and the
@@ -314,18 +338,16 @@ int cmd_client(int argc, char **argv)
             if (!cli_parse_ms("--timeout", optarg, 0.001, 86400, &o.timeout_ms))
                 return EXIT_USAGE;
             break;
-        case 'h':
-            fputs(client_help, stdout);
-            return cli_stdout_ok() ? EXIT_OK : EXIT_FAIL;
+        case 'h': return cli_print_help(client_help);
         default: return cli_bad_option("client", c, argv);
         }
     }
     if (optind >= argc) {
-        cli_error("client: missing HOST:PORT (try 'sockit client --help')");
+        cli_error("missing HOST:PORT (try 'sockit client --help')");
         return EXIT_USAGE;
     }
     if (sk_endpoint_parse(argv[optind], &o.ep) < 0 || o.ep.port == 0) {
-        cli_error("client: expected HOST:PORT or [IPv6]:PORT: %s", argv[optind]);
+        cli_error("expected HOST:PORT or [IPv6]:PORT: %s", argv[optind]);
         return EXIT_USAGE;
     }
     o.msgs = argv + optind + 1;
@@ -335,16 +357,27 @@ int cmd_client(int argc, char **argv)
      * wait for a reply that cannot come. */
     for (int i = 0; i < o.nmsgs && !o.udp; i++) {
         if (o.msgs[i][0] == '\0' && o.framing == SK_FRAMING_CHUNK) {
-            cli_error("client: message %d is empty: chunk framing cannot carry an empty "
+            cli_error("message %d is empty: chunk framing cannot carry an empty "
                       "message (use --framing line)", i + 1);
             return EXIT_USAGE;
         }
         /* In line framing a newline ends a message: it cannot be inside one. */
         if (o.framing == SK_FRAMING_LINE && strchr(o.msgs[i], '\n')) {
-            cli_error("client: message %d contains a newline, which line framing cannot "
+            cli_error("message %d contains a newline, which line framing cannot "
                       "carry", i + 1);
             return EXIT_USAGE;
         }
     }
+    *out = o;
+    return 0;
+}
+
+int cmd_client(int argc, char **argv)
+{
+    cli_reserve_stdio();
+    struct client_opts o;
+    int rc = client_parse(argc, argv, &o);
+    if (rc != 0)
+        return rc == CLI_DONE ? EXIT_OK : rc;
     return o.udp ? client_udp(&o) : run_tcp(&o);
 }

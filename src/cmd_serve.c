@@ -12,7 +12,7 @@
 
 static const char serve_help[] =
     "usage: sockit serve [--listen HOST:PORT]... [--udp] [--framing chunk|line]\n"
-    "                    [--delay MS] [--max-conns N] [--idle-timeout SEC]\n"
+    "                    [--delay MS] [--max-conns N] [--idle-timeout DURATION]\n"
     "                    [--workers N] [--reuseport] [--backlog N] [--max-line BYTES]\n"
     "                    [--max-memory BYTES] [--quiet]\n"
     "\n"
@@ -26,11 +26,13 @@ static const char serve_help[] =
     "  -u, --udp               also answer UDP datagrams on the same addresses\n"
     "  -f, --framing MODE      chunk (default: one read is one message) or\n"
     "                          line (messages end with \\n, replies too)\n"
-    "  -d, --delay MS          delay each reply by MS milliseconds (default 0);\n"
-    "                          other clients are never held up\n"
+    "  -d, --delay MS          delay each reply by MS milliseconds (default 0; also\n"
+    "                          with a unit: 1.5s); other clients are never held up\n"
     "  -m, --max-conns N       refuse sessions over N with one error line (default:\n"
     "                          no limit but the open-file limit)\n"
-    "  -t, --idle-timeout SEC  close sessions idle for SEC seconds (default: never)\n"
+    "  -t, --idle-timeout DURATION  close sessions idle that long (default: never;\n"
+    "                          NUMBER[ms|s|m|h], plain: seconds; whole seconds,\n"
+    "                          rounded up)\n"
     "  -w, --workers N         event-loop threads (default: online CPUs)\n"
     "      --reuseport         one SO_REUSEPORT socket per worker, the kernel\n"
     "                          spreading connections; default: one socket that\n"
@@ -43,6 +45,7 @@ static const char serve_help[] =
     "                          sessions are closed (reason=memory)\n"
     "  -q, --quiet             no per-connection log lines\n"
     "  -h, --help              this help\n"
+    "  -V, --version           print the version\n"
     "\n"
     "Log lines go to stderr: \"listening on ADDR (tcp|udp)\" per socket, then\n"
     "\"open PEER\" and \"close PEER reason=R messages=N\" per session, R one of\n"
@@ -98,10 +101,12 @@ static bool listen_repeated(const struct sk_server_config *cfg)
     return false;
 }
 
-/* Returns 0, EXIT_OK to stop with success (--help), or EXIT_USAGE. */
+/* Returns 0, CLI_DONE (--help, --version) or EXIT_USAGE. */
 static int parse_args(int argc, char **argv, struct sk_server_config *cfg, bool *quiet)
 {
     long long v;
+    double secs;
+    int ms;
     int c;
     optind = 1;
     opterr = 0; /* cli_bad_option says it, in one line */
@@ -132,9 +137,9 @@ static int parse_args(int argc, char **argv, struct sk_server_config *cfg, bool 
             }
             break;
         case 'd':
-            if (!cli_parse_num("--delay", optarg, 0, 3600000, &v))
+            if (!cli_parse_duration_ms("--delay", optarg, CLI_MILLISECONDS, 0, 3600, &ms))
                 return EXIT_USAGE;
-            cfg->delay_ms = (unsigned)v;
+            cfg->delay_ms = (unsigned)ms;
             break;
         case 'm':
             if (!cli_parse_num("--max-conns", optarg, 1, 100000000, &v))
@@ -142,9 +147,10 @@ static int parse_args(int argc, char **argv, struct sk_server_config *cfg, bool 
             cfg->max_conns = (size_t)v;
             break;
         case 't':
-            if (!cli_parse_num("--idle-timeout", optarg, 0, 86400 * 365, &v))
+            if (!cli_parse_seconds("--idle-timeout", optarg, 0, 86400 * 365, &secs))
                 return EXIT_USAGE;
-            cfg->idle_timeout_s = (unsigned)v;
+            /* The engine counts whole seconds: round up (500ms is 1 s, not never). */
+            cfg->idle_timeout_s = (unsigned)secs + ((double)(unsigned)secs < secs);
             break;
         case 'w':
             if (!cli_parse_num("--workers", optarg, 1, 1024, &v))
@@ -168,9 +174,7 @@ static int parse_args(int argc, char **argv, struct sk_server_config *cfg, bool 
             cfg->max_memory = v ? (size_t)v : SIZE_MAX;
             break;
         case 'q': *quiet = true; break;
-        case 'h':
-            fputs(serve_help, stdout);
-            return cli_stdout_ok() ? EXIT_OK : EXIT_FAIL;
+        case 'h': return cli_print_help(serve_help);
         default: return cli_bad_option("serve", c, argv);
         }
     }
@@ -178,7 +182,7 @@ static int parse_args(int argc, char **argv, struct sk_server_config *cfg, bool 
         cli_error("serve: unexpected argument: %s", argv[optind]);
         return EXIT_USAGE;
     }
-    return -1;
+    return 0;
 }
 
 /* Raises the open-file soft limit to the hard limit: every session is an fd. */
@@ -309,8 +313,8 @@ int cmd_serve(int argc, char **argv)
     struct sk_server_config cfg = {0};
     bool quiet = false;
     int rc = parse_args(argc, argv, &cfg, &quiet);
-    if (rc >= 0)
-        return rc;
+    if (rc != 0)
+        return rc == CLI_DONE ? EXIT_OK : rc;
     raise_nofile();
     return run_server(&cfg, quiet);
 }

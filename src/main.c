@@ -19,14 +19,55 @@ static const struct command commands[] = {
     {"bench", cmd_bench, "measure a greeting server under load"},
 };
 
-static void usage(FILE *out)
+static const struct command *find(const char *name)
 {
-    fprintf(out, "usage: sockit COMMAND [OPTIONS]\n"
-                 "       sockit --version | --help\n\n"
-                 "Commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\nRun 'sockit COMMAND --help' for a command's options.\n");
+        if (strcmp(name, commands[i].name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static int usage(void)
+{
+    printf("usage: sockit COMMAND [OPTIONS]\n"
+           "       sockit help [COMMAND]\n"
+           "       sockit --version | --help\n\n"
+           "Commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        printf("  %-8s %s\n", commands[i].name, commands[i].summary);
+    printf("\n'sockit help COMMAND' (or 'sockit COMMAND --help') prints a command's\n"
+           "options; 'sockit COMMAND --version' works for every command; man sockit.\n"
+           "\n"
+           "Every command takes durations as NUMBER[ms|s|m|h] (500ms, 10s, 2m; a plain\n"
+           "number is seconds, except serve --delay: milliseconds), and reports a\n"
+           "failure in one line \"sockit: COMMAND: what went wrong\" on stderr.\n"
+           "\n"
+           "Exit status, the same for every command:\n%s", cli_exit_table);
+    return cli_stdout_ok() ? EXIT_OK : EXIT_FAIL;
+}
+
+static int version(void)
+{
+    return cli_print_version() == CLI_DONE ? EXIT_OK : EXIT_FAIL;
+}
+
+/* sockit help [COMMAND]: the command's --help text (the one manual of each
+ * command; man sockit has the same in long form). */
+static int help(int argc, char **argv)
+{
+    if (argc < 3)
+        return usage();
+    const struct command *c = find(argv[2]);
+    if (!c || argc > 3) {
+        cli_error(c ? "help: one command at a time: %s" : "help: unknown command %s "
+                  "(try 'sockit --help')", argv[c ? 3 : 2]);
+        return EXIT_USAGE;
+    }
+    char name[16], opt[] = "--help";
+    snprintf(name, sizeof name, "%s", c->name);
+    char *args[] = {name, opt, NULL};
+    cli_set_command(c->name);
+    return c->run(2, args);
 }
 
 int main(int argc, char **argv)
@@ -34,21 +75,24 @@ int main(int argc, char **argv)
     /* A peer that goes away must never kill us: writes report EPIPE instead. */
     signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
-        usage(stderr);
+        cli_error("missing command (try 'sockit --help')");
         return EXIT_USAGE;
     }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        usage(stdout);
-        return cli_stdout_ok() ? EXIT_OK : EXIT_FAIL;
+    const char *a = argv[1];
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+        return usage();
+    if (strcmp(a, "help") == 0)
+        return help(argc, argv);
+    if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0 || strcmp(a, "version") == 0)
+        return version();
+    const struct command *c = find(a);
+    if (c) {
+        cli_set_command(c->name);
+        return c->run(argc - 1, argv + 1);
     }
-    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
-        printf("sockit %s\n", SOCKIT_VERSION);
-        return cli_stdout_ok() ? EXIT_OK : EXIT_FAIL;
-    }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(argv[1], commands[i].name) == 0)
-            return commands[i].run(argc - 1, argv + 1);
-    cli_error("unknown command: %s (try 'sockit --help')", argv[1]);
+    if (a[0] == '-')
+        cli_error("unknown option %s (try 'sockit --help')", a);
+    else
+        cli_error("unknown command %s (try 'sockit --help')", a);
     return EXIT_USAGE;
 }

@@ -24,6 +24,30 @@ enum reply_status reply_scan(enum sk_framing f, const char *expect, size_t elen,
     return same ? REPLY_OK : REPLY_BAD;
 }
 
+int reply_greeting_framing(const char *data, size_t have)
+{
+    size_t glen;
+    const char *g = sk_greeting(SK_FRAMING_CHUNK, &glen);
+    if (have < glen || memcmp(data, g, glen) != 0)
+        return -1;
+    if (have == glen)
+        return SK_FRAMING_CHUNK;
+    const char *end = data + glen;
+    size_t more = have - glen;
+    if ((more == 1 && end[0] == '\n') || (more == 2 && end[0] == '\r' && end[1] == '\n'))
+        return SK_FRAMING_LINE;
+    return -1;
+}
+
+const char *reply_framing_advice(enum sk_framing server)
+{
+    if (server == SK_FRAMING_LINE)
+        return "the server uses line framing (its greeting is \"Welcome!\\n\"): "
+               "use --framing line";
+    return "the server uses chunk framing (its greeting \"Welcome!\" has no newline): "
+           "use --framing chunk";
+}
+
 size_t reply_message_len(enum sk_framing f, const char *msg, size_t n)
 {
     if (f == SK_FRAMING_LINE && n > 0 && msg[n - 1] == '\r')

@@ -35,6 +35,20 @@ struct reply_scan {
 enum reply_status reply_scan(enum sk_framing f, const char *expect, size_t elen,
                              const char *data, size_t have, struct reply_scan *r);
 
+/* The one framing-mismatch detection of client and bench: the framing in
+ * which data[0..have), the first bytes a greeting server sent, is a
+ * complete greeting: SK_FRAMING_LINE for "Welcome!\n" (or "\r\n"),
+ * SK_FRAMING_CHUNK for exactly "Welcome!", or -1. A caller in chunk framing
+ * that sees LINE knows at once; a caller in line framing that holds a CHUNK
+ * greeting knows once REPLY_FRAMING_GRACE_MS pass without its "\n" (a line
+ * server sends the greeting in one write: the "\n" never lags behind). */
+int reply_greeting_framing(const char *data, size_t have);
+#define REPLY_FRAMING_GRACE_MS 200
+
+/* The one line that names a mismatch: "the server uses line framing (its
+ * greeting is "Welcome!\n"): use --framing line" (or chunk). */
+const char *reply_framing_advice(enum sk_framing server);
+
 /* The message the server sees when msg[0..n) is sent: in line framing the
  * server drops one "\r" before the "\n" (a "\r\n" line end). */
 size_t reply_message_len(enum sk_framing f, const char *msg, size_t n);

@@ -280,7 +280,7 @@ def test_raw_mode_greeting_and_wrong_reply():
         assert out.returncode == 0 and d["replies"] == 50
         out, d = bench_json(f"127.0.0.1:{ts.port}", "--raw", "x", "--greeting", r"HI\n",
                             "--expect", r"+OK\r\n", "-n", "50", "-c", "2", "--timeout", "2")
-        assert out.returncode == 1
+        assert out.returncode == 7
         assert d["error_classes"]["protocol"] > 0 and d["replies"] == 0
 
 
@@ -354,19 +354,24 @@ def test_unreachable_target_fails_clearly():
     port = s.getsockname()[1]
     s.close()  # nobody listens there now
     out = bench(f"127.0.0.1:{port}", "-n", "10", timeout=20)
-    assert out.returncode == 1
+    assert out.returncode == 4
     assert re.search(rb"connect to 127\.0\.0\.1:\d+: .*refused", out.stderr, re.I), out.stderr
 
 
-def test_wrong_framing_is_a_protocol_error(serve):
-    srv = serve("--quiet")  # chunk framing
-    # The greeting never completes ("Welcome!" without "\n"): each connection
-    # times out, and bench gives up instead of retrying forever.
-    out, d = bench_json(f"127.0.0.1:{srv.port}", "--framing", "line", "-n", "20", "-c", "2",
-                        "--timeout", "0.3", timeout=30)
-    assert out.returncode == 1
-    assert d["replies"] == 0 and d["error_classes"]["timeout"] >= 1
-    assert b"gave up" in out.stderr
+@pytest.mark.parametrize("server,ours,theirs", [("chunk", "line", "chunk"),
+                                                 ("line", "chunk", "line")])
+def test_wrong_framing_is_named_at_once(serve, server, ours, theirs):
+    # A line server's greeting is "Welcome!\n", a chunk server's "Welcome!"
+    # with no newline: the run ends with one line naming the mismatch and
+    # exit 7, not with --timeout's errors (the timeout here is far away).
+    srv = serve("--quiet", "--framing", server)
+    out = bench(f"127.0.0.1:{srv.port}", "--framing", ours, "-n", "20", "-c", "2",
+                "--timeout", "60", timeout=30)
+    assert out.returncode == 7, out.stderr
+    lines = out.stderr.decode().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("sockit: bench: ") and \
+        f"the server uses {theirs} framing" in lines[0] and f"--framing {theirs}" in lines[0], lines
 
 
 @pytest.mark.parametrize("args,msg", [

@@ -95,7 +95,7 @@ def one_line(err):
 ])
 def test_control_bytes_in_a_message_are_escaped(args):
     r = run_sockit(*args, timeout=20)
-    assert r.returncode in (1, 2), r
+    assert r.returncode in (1, 2, 3), r  # 3: the name with a newline does not resolve
     line = one_line(r.stderr)
     assert b"\\x0a" in line or b"\\x1b" in line or b"\\x0d" in line, line
 
@@ -168,7 +168,7 @@ def test_line_longer_than_expected_is_rejected_without_waiting(what):
         r = run_sockit("client", "-f", "line", "-t", "20", f"127.0.0.1:{s.port}", "hi",
                        timeout=40)
         took = time.monotonic() - t0
-    assert r.returncode == 1
+    assert r.returncode == 7
     assert b"unexpected " + what.encode() in one_line(r.stderr), r.stderr
     assert took < 10, took
 
@@ -184,7 +184,7 @@ def test_bench_reply_sent_with_the_greeting_is_not_a_reply():
     with Threaded(behave) as s:
         out, d = bench_json(f"127.0.0.1:{s.port}", "-f", "line", "-n", "1", "-c", "1",
                             "--timeout", "1", "-q")
-    assert out.returncode == 1, (out.stderr, d)
+    assert out.returncode == 7, (out.stderr, d)
     assert d["replies"] == 0 and d["error_classes"]["protocol"] >= 1, d
 
 

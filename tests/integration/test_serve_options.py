@@ -374,7 +374,7 @@ BAD = [
     ["--framing", "xml"],
     ["--delay", "-1"], ["--delay", "soon"], ["--delay", "3600001"],
     ["--max-conns", "0"], ["--max-conns", "many"], ["--max-conns", "-3"],
-    ["--idle-timeout", "-1"], ["--idle-timeout", "1.5"],
+    ["--idle-timeout", "-1"], ["--idle-timeout", "1.5x"], ["--idle-timeout", "2d"],
     ["--workers", "0"], ["--workers", "100000"],
     ["--backlog", "0"], ["--backlog", "x"],
     ["--max-line", "0"], ["--max-line", "99999999999999999999"],

@@ -53,7 +53,7 @@ def test_same_listen_address_twice_is_a_usage_error():
                            capture_output=True, timeout=10, stdin=subprocess.DEVNULL)
         err = r.stderr.decode()
         assert r.returncode == 2, (extra, r.returncode, err)
-        assert err == f"sockit: --listen given twice: 127.0.0.1:{port}\n", err
+        assert err == f"sockit: serve: --listen given twice: 127.0.0.1:{port}\n", err
     # Port 0 twice is two sockets on two free ports: allowed.
     r = subprocess.Popen([SOCKIT, "serve", "--listen", "127.0.0.1:0", "--listen",
                           "127.0.0.1:0"], stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)

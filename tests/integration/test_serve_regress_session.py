@@ -332,7 +332,7 @@ def test_max_memory_option_values(serve):
         r = run_sockit("serve", "--max-memory", bad, "--listen", "127.0.0.1:0", timeout=10)
         assert r.returncode == 2, bad
         err = r.stderr.decode().strip().splitlines()
-        assert len(err) == 1 and err[0].startswith("sockit: --max-memory"), err
+        assert len(err) == 1 and err[0].startswith("sockit: serve: --max-memory"), err
     srv = serve("--max-memory", "0")  # no bound
     with srv.connect() as s:
         greet(s, line=False)
