@@ -42,6 +42,10 @@ int cli_exit_status(int rc)
     case SK_EPROTO: return EXIT_PROTO;
     case SK_EHTTP: return EXIT_HTTP;
     case SK_EUSAGE: return EXIT_USAGE;
+    case SK_ECONNECT: return EXIT_CONNECT;
+    case SK_ETRUNCATED: return EXIT_TRUNCATED;
+    case SK_EWRITE: return EXIT_WRITE;
+    case SK_ECHECKSUM: return EXIT_CHECKSUM;
     default: return EXIT_FAIL;
     }
 }

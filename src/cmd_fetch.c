@@ -68,7 +68,8 @@ static const char fetch_help[] =
     "                          is saved (exit 11)\n"
     "  -h, --help              this help\n"
     "\n"
-    "SEC may have a fraction (0.5). A progress bar appears on standard error when\n"
+    "SEC is a duration: seconds (0.5) or with a unit (500ms, 10s, 2m, 1h). A\n"
+    "progress bar appears on standard error when "
     "it is a terminal and the transfer lasts.\n"
     "\n"
     "Exit status:\n"
@@ -197,70 +198,69 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
         case OPT_SHA256:
             if (sk_fetch_parse_sha256(optarg, fc->sha256) < 0) {
                 cli_error("--sha256 needs 64 hex digits: %s", optarg);
-                return FX_USAGE;
+                return EXIT_USAGE;
             }
             o->sha256 = fc->sha256;
             break;
         case 'H':
             if (o->nheaders == FETCH_HEADERS_MAX) {
                 cli_error("too many -H options (at most %d)", FETCH_HEADERS_MAX);
-                return FX_USAGE;
+                return EXIT_USAGE;
             }
             if (!check_header(optarg))
-                return FX_USAGE;
+                return EXIT_USAGE;
             fc->headers[o->nheaders++] = optarg;
             break;
         case 'm':
             if (!parse_seconds("--max-time", optarg, &o->max_time_ms))
-                return FX_USAGE;
+                return EXIT_USAGE;
             break;
         case OPT_CONNTIMEOUT:
             if (!parse_seconds("--connect-timeout", optarg, &o->connect_timeout_ms))
-                return FX_USAGE;
+                return EXIT_USAGE;
             break;
         case OPT_IDLETIMEOUT:
             if (!parse_seconds("--idle-timeout", optarg, &o->idle_timeout_ms))
-                return FX_USAGE;
+                return EXIT_USAGE;
             break;
         case OPT_RETRYDELAY:
             if (!parse_seconds("--retry-delay", optarg, &o->retry_delay_ms))
-                return FX_USAGE;
+                return EXIT_USAGE;
             break;
         case OPT_MAXREDIRS:
             if (!cli_parse_num("--max-redirs", optarg, 0, 1000, &v))
-                return FX_USAGE;
+                return EXIT_USAGE;
             o->max_redirs = (long)v;
             break;
         case OPT_RETRY:
             if (!cli_parse_num("--retry", optarg, 0, 1000, &v))
-                return FX_USAGE;
+                return EXIT_USAGE;
             o->retries = (long)v;
             break;
         case 'h':
-            fputs(fetch_help, stdout);
-            return cli_stdout_ok() ? -1 : FX_FAIL;
+            return cli_print_help(fetch_help);
         default: return cli_bad_option("fetch", c, argv);
         }
     }
     if (optind != argc - 1) {
         cli_error(optind == argc ? "fetch: missing URL (try 'sockit fetch --help')"
                                  : "fetch: exactly one URL expected (try 'sockit fetch --help')");
-        return FX_USAGE;
+        return EXIT_USAGE;
     }
     fc->url = argv[optind];
     if (fc->resume && (fc->head || (fc->output && strcmp(fc->output, "-") == 0))) {
         cli_error("-C needs a file to save to (not -I or -o -)");
-        return FX_USAGE;
+        return EXIT_USAGE;
     }
     if (o->cacert && access(o->cacert, R_OK) < 0) { /* fail before any network work */
         cli_error("cannot load CA file %s: %s", o->cacert, strerror(errno));
-        return FX_TLS;
+        return EXIT_TLS;
     }
     if (fc->output && !*fc->output) {
         cli_error("-o: empty file name");
-        return FX_USAGE;
+        return EXIT_USAGE;
     }
-    return FX_OK;
+    return EXIT_OK;
 }
 
 /* The file a chain of symbolic links at path ends on, existing or not (a
@@ -305,65 +305,53 @@ static int plan_output(struct fetch_cli *fc, const struct sk_url *u, char *name,
     static char resolved[PATH_MAX];
     fc->hdr_fd = fc->silent ? -1 : STDOUT_FILENO;
     if (fc->head)
-        return FX_OK;
+        return EXIT_OK;
     if (fc->output && strcmp(fc->output, "-") == 0) {
         fc->hdr_fd = fc->silent ? -1 : STDERR_FILENO;
-        return FX_OK;
+        return EXIT_OK;
     }
     struct stat st;
     if (fc->output) {
         int e = follow_links(fc->output, resolved, &fc->out_magic);
         if (e) {
             cli_error("-o %s: %s", fc->output, strerror(e));
-            return FX_WRITE;
+            return EXIT_WRITE;
         }
         fc->out_path = resolved;
         bool exists = stat(fc->out_path, &st) == 0;
         if (exists && S_ISDIR(st.st_mode)) {
             cli_error("%s is a folder; -o needs a file name", fc->output);
-            return FX_USAGE;
+            return EXIT_USAGE;
         }
         fc->out_special = exists && !S_ISREG(st.st_mode);
         if (fc->out_special && fc->resume) {
             cli_error("-C needs a regular file, not %s", fc->output);
-            return FX_USAGE;
+            return EXIT_USAGE;
         }
     } else {
         if (sk_url_basename(u, name, len) < 0 || strcmp(name, ".") == 0 ||
             strcmp(name, "..") == 0) {
             cli_error("cannot name the output after the URL; use -o FILE");
-            return FX_USAGE;
+            return EXIT_USAGE;
         }
         fc->out_path = name;
         fc->o.flags |= SK_FETCH_NOREPLACE;
         if (lstat(name, &st) == 0) {
             cli_error("%s exists; not replacing it (use -o %s to replace it)", name, name);
-            return FX_WRITE;
+            return EXIT_WRITE;
         }
     }
-    return FX_OK;
+    return EXIT_OK;
 }
 
 /* The library's verdict as the documented exit status. */
 static int exit_status(int rc)
 {
-    switch (rc) {
-    case 0: return FX_OK;
-    case SK_EUSAGE: return FX_USAGE;
-    case SK_ERESOLVE: return FX_RESOLVE;
-    case SK_ECONNECT: return FX_CONNECT;
-    case SK_ETLS:
-    case SK_ETLSVERIFY: return FX_TLS;
-    case SK_EHTTP: return FX_HTTP;
-    case SK_EPROTO: return FX_PROTO;
-    case SK_ETRUNCATED:
-    case SK_ECLOSED: return FX_TRUNCATED;
-    case SK_ETIMEDOUT: return FX_TIMEOUT;
-    case SK_EWRITE: return FX_WRITE;
-    case SK_ECHECKSUM: return FX_CHECKSUM;
-    case SK_ERR(ECANCELED): return fetch_cancel.flag == SIGPIPE ? FX_WRITE : FX_FAIL;
-    default: return FX_FAIL;
-    }
+    if (rc == SK_ECLOSED)
+        return EXIT_TRUNCATED; /* a body cut by the server's close */
+    if (rc == SK_ERR(ECANCELED))
+        return fetch_cancel.flag == SIGPIPE ? EXIT_WRITE : EXIT_FAIL;
+    return cli_exit_status(rc);
 }
 
 /* The library's options for what the command line asked. */
@@ -389,45 +377,45 @@ int cmd_fetch(int argc, char **argv)
     sk_fetch_opts_init(&fc.o);
     fc.out_fd = -1;
     int rc = parse_opts(argc, argv, &fc);
-    if (rc != FX_OK)
-        return rc < 0 ? FX_OK : rc;
+    if (rc != EXIT_OK)
+        return rc == CLI_DONE ? EXIT_OK : rc;
     if (!fc.url) /* parse_opts names a missing URL; this states it for the analyzer */
-        return FX_USAGE;
+        return EXIT_USAGE;
     bool stdout_closed = cli_reserve_stdio() & (1u << STDOUT_FILENO);
     static struct sk_url url;
     rc = sk_url_parse(fc.url, strlen(fc.url), &url);
     if (rc == SK_EUNSUPPORTED) {
         cli_error("unsupported URL scheme (only http and https): %s", fc.url);
-        return FX_USAGE;
+        return EXIT_USAGE;
     }
     if (rc < 0) {
         cli_error("invalid URL (%s): %s", sk_strerror(rc), fc.url);
-        return FX_USAGE;
+        return EXIT_USAGE;
     }
     static char name[256];
-    if ((rc = plan_output(&fc, &url, name, sizeof name)) != FX_OK)
+    if ((rc = plan_output(&fc, &url, name, sizeof name)) != EXIT_OK)
         return rc;
     if (stdout_closed && (fc.hdr_fd == STDOUT_FILENO || (!fc.out_path && !fc.head))) {
         cli_error("standard output is closed (use -s, or -o FILE)");
-        return FX_WRITE;
+        return EXIT_WRITE;
     }
     configure(&fc);
     if ((rc = sk_fetch_new(&fc.o, &fc.f)) < 0) {
         cli_error("%s", sk_strerror(rc));
-        return FX_FAIL;
+        return EXIT_FAIL;
     }
     catch_signals();
     rc = exit_status(sk_fetch_run(fc.f, fc.url));
-    if (fc.out_fd > STDERR_FILENO && close(fc.out_fd) < 0 && rc == FX_OK) {
+    if (fc.out_fd > STDERR_FILENO && close(fc.out_fd) < 0 && rc == EXIT_OK) {
         sk_fetch_set_error(fc.f, SK_EWRITE, "cannot write %s: %s", fc.out_path, strerror(errno));
-        rc = FX_WRITE;
+        rc = EXIT_WRITE;
     }
-    if (rc == FX_OK && fc.hdr_fd == STDOUT_FILENO && !cli_stdout_ok())
-        rc = FX_WRITE;
-    else if (rc != FX_OK)
+    if (rc == EXIT_OK && fc.hdr_fd == STDOUT_FILENO && !cli_stdout_ok())
+        rc = EXIT_WRITE;
+    else if (rc != EXIT_OK)
         fetch_notice(&fc, "%s", *sk_fetch_error(fc.f) ? sk_fetch_error(fc.f) : "fetch failed");
     sk_fetch_free(fc.f);
-    if (fetch_cancel.flag && rc != FX_OK)
-        return fetch_cancel.flag == SIGPIPE ? FX_WRITE : FX_FAIL;
+    if (fetch_cancel.flag && rc != EXIT_OK)
+        return fetch_cancel.flag == SIGPIPE ? EXIT_WRITE : EXIT_FAIL;
     return rc;
 }

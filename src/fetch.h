@@ -7,23 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cli.h"
 #include "sockit.h"
-
-/* Exit statuses of `sockit fetch` (documented in --help and README). */
-enum fetch_exit {
-    FX_OK = 0,
-    FX_FAIL = 1,      /* anything not below (out of memory...) */
-    FX_USAGE = 2,     /* bad command line */
-    FX_RESOLVE = 3,   /* host name did not resolve */
-    FX_CONNECT = 4,   /* no address accepted the connection */
-    FX_TLS = 5,       /* TLS handshake or certificate verification failed */
-    FX_HTTP = 6,      /* final status outside 2xx (body not saved) */
-    FX_PROTO = 7,     /* malformed response, bad redirect, redirect limit */
-    FX_TRUNCATED = 8, /* the body ended early (length, final chunk, TLS close) */
-    FX_TIMEOUT = 9,   /* connect timeout, stalled server, --max-time */
-    FX_WRITE = 10,    /* output file: exists, cannot be created or written */
-    FX_CHECKSUM = 11, /* --sha256 did not match (body not saved) */
-};
 
 #define FETCH_HEADERS_MAX 64
 

@@ -82,7 +82,7 @@ static int write_quiet(struct fetch_cli *fc, int fd, const char *p, size_t n, co
 
 void fetch_notice(struct fetch_cli *fc, const char *fmt, ...)
 {
-    char line[1024] = "sockit: ";
+    char line[1024] = "sockit: fetch: ";
     size_t n = strlen(line);
     va_list ap;
     va_start(ap, fmt);
