@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "greet.h"
 #include "internal.h"
 #include "server_int.h"
 
@@ -116,7 +117,7 @@ static void jump(struct fz *f, uint64_t ms)
 
 /* ---- invariants ---- */
 
-static size_t list_len(const struct sk__session *s)
+static size_t list_len(const struct sk_server_conn *s)
 {
     size_t k = 0;
     for (; s; s = s->next)
@@ -129,9 +130,9 @@ static void check_worker(struct fz *f)
     struct sk__worker *w = &f->w;
     check(list_len(w->s_head) + list_len(w->l_head) == w->nsessions);
     check(atomic_load(&f->srv.open_sessions) == w->nsessions);
-    const struct sk__session *lists[2] = {w->s_head, w->l_head};
+    const struct sk_server_conn *lists[2] = {w->s_head, w->l_head};
     for (int i = 0; i < 2; i++)
-        for (const struct sk__session *s = lists[i]; s; s = s->next) {
+        for (const struct sk_server_conn *s = lists[i]; s; s = s->next) {
             check(s->lingering == (i == 1));
             /* Reading stops at the pause mark; what one read then adds is one
              * reply step plus one whole reply (a reply is never cut). */
@@ -295,7 +296,7 @@ static void peer_close(struct peer *p, bool rst)
 static void grace_cb(struct sk_loop *loop, struct sk_timer *t)
 {
     (void)loop;
-    sk__worker_close_all(SK_CONTAINER_OF(t, struct sk__worker, grace_timer), SK__CLOSE_SHUTDOWN);
+    sk__worker_close_all(SK_CONTAINER_OF(t, struct sk__worker, grace_timer), SK_CLOSE_SHUTDOWN);
 }
 
 static void stop_server(struct fz *f)
@@ -328,6 +329,7 @@ static void configure(struct fz *f)
     c->out_limit = c->out_pause * ((b & 8) ? 2 : 16);
     c->grace_ms = 2000;
     c->workers = 1;
+    greet_setup(c); /* the protocol: src/greet.c, as `sockit serve` runs it */
 }
 
 static int setup(struct fz *f)
@@ -357,9 +359,9 @@ static void dump_sessions(const struct fz *f)
     fprintf(stderr, "config: framing=%s delay=%u idle=%u max_msg=%zu pause=%zu limit=%zu\n",
             c->framing == SK_FRAMING_LINE ? "line" : "chunk", c->delay_ms, c->idle_timeout_s,
             c->max_msg, c->out_pause, c->out_limit);
-    const struct sk__session *lists[2] = {f->w.s_head, f->w.l_head};
+    const struct sk_server_conn *lists[2] = {f->w.s_head, f->w.l_head};
     for (int i = 0; i < 2; i++)
-        for (const struct sk__session *s = lists[i]; s; s = s->next)
+        for (const struct sk_server_conn *s = lists[i]; s; s = s->next)
             fprintf(stderr, "session: lingering=%d read_closed=%d exiting=%d paused=%d "
                     "wr_shut=%d out=%zu in=%zu dq_bytes=%zu mask=%u msgs=%llu\n",
                     s->lingering, s->read_closed, s->exiting, s->paused, s->wr_shut,
@@ -378,9 +380,9 @@ static bool wait_tcp(struct fz *f)
 {
     struct pollfd pfd[MAX_PEERS];
     nfds_t n = 0;
-    const struct sk__session *lists[2] = {f->w.s_head, f->w.l_head};
+    const struct sk_server_conn *lists[2] = {f->w.s_head, f->w.l_head};
     for (int i = 0; i < 2; i++)
-        for (const struct sk__session *s = lists[i]; s && n < MAX_PEERS; s = s->next)
+        for (const struct sk_server_conn *s = lists[i]; s && n < MAX_PEERS; s = s->next)
             if (sk_buf_size(&s->out) > 0)
                 pfd[n++] = (struct pollfd){.fd = s->io.fd, .events = POLLOUT};
     if (n == 0 || f->real_waits >= 100)
@@ -422,7 +424,7 @@ static void teardown(struct fz *f)
 {
     struct sk__worker *w = &f->w;
     if (w->loop) {
-        sk__worker_close_all(w, SK__CLOSE_SHUTDOWN);
+        sk__worker_close_all(w, SK_CLOSE_SHUTDOWN);
         sk_timer_stop(w->loop, &w->idle_timer);
         sk_timer_stop(w->loop, &w->linger_timer);
         sk_timer_stop(w->loop, &w->delay_timer);

@@ -1,4 +1,4 @@
-/* Greeting server lifecycle: listeners, worker threads, accept, shutdown. */
+/* Server engine lifecycle: listeners, worker threads, accept, shutdown. */
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -19,15 +19,17 @@
 #define READ_SCRATCH (64 * 1024)
 #define STOP_RESEND_MS 100
 
-static const char busy_line[] = "Error: server busy, too many connections\n";
+/* The largest dgram_headroom (a slot is that much bigger per datagram). */
+#define DGRAM_HEADROOM_MAX 1024
+
+void sk__server_event(const struct sk_server *srv, const struct sk_server_event *ev)
+{
+    if (srv->cfg.on_event)
+        srv->cfg.on_event(srv->cfg.event_user, ev);
+}
 
 static void fill_defaults(struct sk_server_config *cfg)
 {
-    if (cfg->nlisten == 0) {
-        strcpy(cfg->listen[0].host, "127.0.0.1");
-        cfg->listen[0].port = 8888;
-        cfg->nlisten = 1;
-    }
     if (cfg->workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         cfg->workers = n > 0 ? (unsigned)n : 1;
@@ -94,6 +96,9 @@ static int bind_all(struct sk_server *srv, size_t *failed_at)
 
 int sk_server_new(const struct sk_server_config *cfg, struct sk_server **out, size_t *failed_at)
 {
+    if (cfg->nlisten == 0 || cfg->nlisten > SK_SERVER_MAX_LISTEN || !cfg->proto.message ||
+        (cfg->udp && !cfg->proto.datagram) || cfg->dgram_headroom > DGRAM_HEADROOM_MAX)
+        return SK_EUSAGE;
     struct sk_server *srv = sk__calloc(1, sizeof *srv);
     if (!srv)
         return SK_ERR(ENOMEM);
@@ -193,8 +198,9 @@ static void accept_backoff(struct sk__worker *w, int err)
     }
     if (!w->fd_starved) {
         w->fd_starved = true;
-        sk_log_printf(w->srv->cfg.log, "accept: %s; pausing accepts for %d ms at a time",
-                      strerror(err), ACCEPT_RETRY_MS);
+        sk__server_event(w->srv, &(struct sk_server_event){
+            .kind = SK_SERVER_ACCEPT_PAUSED, .err = err, .retry_ms = ACCEPT_RETRY_MS,
+            .worker = (unsigned)(w - w->srv->workers)});
     }
     if (!sk_timer_armed(&w->accept_retry))
         sk_timer_start(w->loop, &w->accept_retry, ACCEPT_RETRY_MS, accept_retry_cb);
@@ -203,8 +209,11 @@ static void accept_backoff(struct sk__worker *w, int err)
 static void refuse(struct sk__worker *w, int fd)
 {
     /* Best effort: the socket is fresh, so the line fits in its buffer. */
-    ssize_t n = send(fd, busy_line, sizeof busy_line - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-    (void)n;
+    const char *line = w->srv->cfg.proto.busy_reply;
+    if (line) {
+        ssize_t n = send(fd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)n;
+    }
     /* A close with unread input sends a reset instead of a FIN, and a reset
      * can destroy the line before the peer reads it: send our FIN first and
      * discard what the peer already sent (a few reads, never blocking). */
@@ -231,14 +240,15 @@ static void accept_some(struct sk__worker *w, int lfd)
         }
         if (w->fd_starved) {
             w->fd_starved = false;
-            sk_log_printf(w->srv->cfg.log, "accept: accepting again");
+            sk__server_event(w->srv, &(struct sk_server_event){
+                .kind = SK_SERVER_ACCEPT_RESUMED, .worker = (unsigned)(w - w->srv->workers)});
         }
         size_t open = atomic_fetch_add(&w->srv->open_sessions, 1) + 1;
         if (max && open > max) {
             atomic_fetch_sub(&w->srv->open_sessions, 1);
-            char addr[SK_ADDRSTR_MAX];
-            sk_log_printf(w->srv->cfg.log, "refuse %s reason=max-conns limit=%zu",
-                          sk_addr_format((struct sockaddr *)&peer, addr, sizeof addr), max);
+            sk__server_event(w->srv, &(struct sk_server_event){
+                .kind = SK_SERVER_REFUSE, .peer = (struct sockaddr *)&peer, .limit = max,
+                .worker = (unsigned)(w - w->srv->workers)});
             refuse(w, fd);
             continue;
         }
@@ -275,7 +285,7 @@ static void grace_cb(struct sk_loop *loop, struct sk_timer *t)
 {
     struct sk__worker *w = SK_CONTAINER_OF(t, struct sk__worker, grace_timer);
     (void)loop;
-    sk__worker_close_all(w, SK__CLOSE_SHUTDOWN);
+    sk__worker_close_all(w, SK_CLOSE_SHUTDOWN);
 }
 
 static void stop_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
@@ -314,7 +324,7 @@ static void worker_free(struct sk__worker *w)
         stop_listening(w);
         if (!w->stopping && w->stop_fd >= 0)
             sk_io_stop(w->loop, &w->stop_io);
-        sk__worker_close_all(w, SK__CLOSE_SHUTDOWN);
+        sk__worker_close_all(w, SK_CLOSE_SHUTDOWN);
         sk_timer_stop(w->loop, &w->idle_timer);
         sk_timer_stop(w->loop, &w->linger_timer);
         sk_timer_stop(w->loop, &w->delay_timer);
@@ -382,8 +392,8 @@ static void join_worker(struct sk__worker *w, bool (*resend)(struct sk__worker *
         if (pthread_timedjoin_np(w->thread, NULL, &ts) != ETIMEDOUT)
             return;
         if (resend(w))
-            sk_log_printf(w->srv->cfg.log, "worker %d: stop request resent",
-                          (int)(w - w->srv->workers));
+            sk__server_event(w->srv, &(struct sk_server_event){
+                .kind = SK_SERVER_STOP_RESENT, .worker = (unsigned)(w - w->srv->workers)});
     }
 }
 

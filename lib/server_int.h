@@ -1,5 +1,5 @@
-/* Server internals shared by server.c (lifecycle, accept), session.c (TCP
- * sessions) and udp.c (datagrams). */
+/* Server engine internals shared by server.c (lifecycle, accept),
+ * session.c (TCP connections) and udp.c (datagrams). */
 #ifndef SOCKIT_SERVER_INT_H
 #define SOCKIT_SERVER_INT_H
 
@@ -28,23 +28,18 @@ struct sk__listener {
 struct sk__delayed {
     struct sk__delayed *wprev, *wnext; /* worker FIFO */
     struct sk__delayed *cnext;         /* session list */
-    struct sk__session *s;
+    struct sk_server_conn *s;
     uint64_t due_ms;
     uint32_t len;
     char data[];
 };
 
-/* Why a session ended (logged on close). */
-enum sk__close_reason {
-    SK__CLOSE_EXIT, SK__CLOSE_EOF, SK__CLOSE_RESET, SK__CLOSE_IDLE, SK__CLOSE_OVERFLOW,
-    SK__CLOSE_TOOLONG, SK__CLOSE_SHUTDOWN, SK__CLOSE_ERROR, SK__CLOSE_MEMORY
-};
-
-/* One TCP session. Kept small: an idle session owns no buffer memory. */
-struct sk__session {
+/* One TCP connection (a session). Kept small: an idle session owns no
+ * buffer memory. */
+struct sk_server_conn {
     struct sk_io io;
     struct sk__worker *w;
-    struct sk__session *prev, *next; /* worker list, least recently active first */
+    struct sk_server_conn *prev, *next; /* worker list, least recently active first */
     uint64_t last_active_ms; /* last progress, read or write (linger: deadline) */
     uint64_t msgs;
     struct sk_buf in;  /* line framing: a partial line, only while one is pending */
@@ -64,7 +59,9 @@ struct sk__session {
                        * close does not reset the line away */
     bool wr_shut;     /* lingering: shutdown(SHUT_WR) done */
     bool closed;      /* sk__session_close done; freed by sk__worker_reap */
+    bool oom;         /* a write from a callback failed: close (error) */
     uint8_t linger_why; /* lingering: the reason logged on close */
+    void *data;       /* the protocol's (sk_server_conn_set_data) */
     struct sockaddr_in6 peer; /* holds a sockaddr_in too */
 };
 
@@ -89,9 +86,9 @@ struct sk__worker {
     struct sk_timer idle_timer;
     struct sk_timer delay_timer;
     struct sk_timer grace_timer;
-    struct sk__session *s_head, *s_tail;
-    struct sk__session *l_head, *l_tail; /* lingering, deadline order */
-    struct sk__session *dead; /* closed, not yet freed (linked by next) */
+    struct sk_server_conn *s_head, *s_tail;
+    struct sk_server_conn *l_head, *l_tail; /* lingering, deadline order */
+    struct sk_server_conn *dead; /* closed, not yet freed (linked by next) */
     struct sk_timer linger_timer;
     size_t nsessions;
     struct sk__delayed *d_head, *d_tail;
@@ -125,19 +122,22 @@ struct sk_server {
     bool started;
 };
 
+/* Reports an event to the application, if it asked for them. */
+void sk__server_event(const struct sk_server *srv, const struct sk_server_event *ev);
+
 /* session.c */
 void sk__session_accepted(struct sk__worker *w, int fd, const struct sockaddr *peer);
 /* Closes (logs, releases the fd and buffers); idempotent. The memory stays
  * valid until sk__worker_reap, which every entry point of session.c calls
  * on return: a caller may still look at a session closed under it. */
-void sk__session_close(struct sk__session *s, enum sk__close_reason why);
+void sk__session_close(struct sk_server_conn *s, enum sk_close_reason why);
 void sk__worker_reap(struct sk__worker *w);
 void sk__worker_idle_cb(struct sk_loop *loop, struct sk_timer *t);
 void sk__worker_delay_cb(struct sk_loop *loop, struct sk_timer *t);
 /* Shutdown: stop reading everywhere, close sessions with nothing pending. */
 void sk__worker_drain(struct sk__worker *w);
 /* Closes every session of the worker, lingering ones included. */
-void sk__worker_close_all(struct sk__worker *w, enum sk__close_reason why);
+void sk__worker_close_all(struct sk__worker *w, enum sk_close_reason why);
 static inline bool sk__worker_has_sessions(const struct sk__worker *w)
 {
     return w->s_head || w->l_head;

@@ -1,4 +1,5 @@
-/* A TCP session of the greeting protocol: read, frame, reply, flush.
+/* A TCP connection of the server engine: read, frame, hand each message to
+ * the protocol's callback, flush its replies.
  *
  * Replies to one read are built in the worker's scratch buffer and written
  * with one send(); only what the socket does not take is copied into the
@@ -56,25 +57,15 @@
  * least this (one atomic add per step, not per change). */
 #define MEM_PUBLISH (256 * 1024)
 
-static const char *reason_name[] = {
-    [SK__CLOSE_EXIT] = "exit",         [SK__CLOSE_EOF] = "eof",
-    [SK__CLOSE_RESET] = "reset",       [SK__CLOSE_IDLE] = "idle-timeout",
-    [SK__CLOSE_OVERFLOW] = "output-limit", [SK__CLOSE_TOOLONG] = "message-too-long",
-    [SK__CLOSE_SHUTDOWN] = "shutdown", [SK__CLOSE_ERROR] = "error",
-    [SK__CLOSE_MEMORY] = "memory",
-};
-
-static const char too_long_line[] = "Error: message too long\n";
-
 static void session_cb(struct sk_loop *loop, struct sk_io *io, unsigned events);
-static bool linger_start(struct sk__session *s, enum sk__close_reason why, const char *line,
+static bool linger_start(struct sk_server_conn *s, enum sk_close_reason why, const char *line,
                          size_t len);
-static void account(struct sk__session *s);
+static void account(struct sk_server_conn *s);
 
 /* ---- the worker's session list (least recently active first) ---- */
 
-static void list_unlink(struct sk__session **head, struct sk__session **tail,
-                        struct sk__session *s)
+static void list_unlink(struct sk_server_conn **head, struct sk_server_conn **tail,
+                        struct sk_server_conn *s)
 {
     if (s->prev)
         s->prev->next = s->next;
@@ -87,8 +78,8 @@ static void list_unlink(struct sk__session **head, struct sk__session **tail,
     s->prev = s->next = NULL;
 }
 
-static void list_append(struct sk__session **head, struct sk__session **tail,
-                        struct sk__session *s)
+static void list_append(struct sk_server_conn **head, struct sk_server_conn **tail,
+                        struct sk_server_conn *s)
 {
     s->prev = *tail;
     s->next = NULL;
@@ -99,7 +90,7 @@ static void list_append(struct sk__session **head, struct sk__session **tail,
     *tail = s;
 }
 
-static void touch(struct sk__session *s)
+static void touch(struct sk_server_conn *s)
 {
     struct sk__worker *w = s->w;
     if (s->lingering)
@@ -122,7 +113,7 @@ static void arm_idle(struct sk__worker *w)
 /* True (and the session touched) when the peer took some of what the
  * socket's send buffer held since the last look: progress we do not see as
  * a write event while the buffer stays over its wake-up mark. */
-static bool draining(struct sk__session *s)
+static bool draining(struct sk_server_conn *s)
 {
     int q = 0;
     if (ioctl(s->io.fd, SIOCOUTQ, &q) < 0 || q == s->outq)
@@ -137,11 +128,11 @@ void sk__worker_idle_cb(struct sk_loop *loop, struct sk_timer *t)
     struct sk__worker *w = SK_CONTAINER_OF(t, struct sk__worker, idle_timer);
     uint64_t limit = w->srv->cfg.idle_timeout_s * 1000ull;
     while (w->s_head && w->s_head->last_active_ms + limit <= sk_loop_now(loop)) {
-        struct sk__session *s = w->s_head;
+        struct sk_server_conn *s = w->s_head;
         if (s->dq_head)
             touch(s); /* waiting for our delayed reply: we are the idle one */
         else if (!draining(s))
-            sk__session_close(s, SK__CLOSE_IDLE);
+            sk__session_close(s, SK_CLOSE_IDLE);
     }
     arm_idle(w);
     sk__worker_reap(w);
@@ -167,7 +158,7 @@ static void dq_unlink(struct sk__worker *w, struct sk__delayed *d)
 }
 
 /* Drops the replies still waiting for their --delay. */
-static void dq_drop(struct sk__session *s)
+static void dq_drop(struct sk_server_conn *s)
 {
     for (struct sk__delayed *d = s->dq_head, *next; d; d = next) {
         next = d->cnext;
@@ -182,22 +173,22 @@ static void dq_drop(struct sk__session *s)
         sk_timer_stop(s->w->loop, &s->w->delay_timer);
 }
 
-void sk__session_close(struct sk__session *s, enum sk__close_reason why)
+void sk__session_close(struct sk_server_conn *s, enum sk_close_reason why)
 {
     struct sk__worker *w = s->w;
     if (s->closed)
         return;
     if (s->lingering)
-        why = (enum sk__close_reason)s->linger_why; /* what really ended it */
+        why = (enum sk_close_reason)s->linger_why; /* what really ended it */
     /* Free the --max-conns slot before the close is logged: whoever reads
      * the log line may connect again at once. */
     atomic_fetch_sub(&w->srv->open_sessions, 1);
-    if (w->srv->cfg.log) { /* --quiet: not even the formatting */
-        char addr[SK_ADDRSTR_MAX];
-        sk_log_printf(w->srv->cfg.log, "close %s reason=%s messages=%llu",
-                      sk_addr_format((struct sockaddr *)&s->peer, addr, sizeof addr),
-                      reason_name[why], (unsigned long long)s->msgs);
-    }
+    sk__server_event(w->srv, &(struct sk_server_event){
+        .kind = SK_SERVER_CLOSE, .peer = (struct sockaddr *)&s->peer, .reason = why,
+        .messages = s->msgs, .worker = (unsigned)(w - w->srv->workers)});
+    const struct sk_server_proto *proto = &w->srv->cfg.proto;
+    if (proto->close)
+        proto->close(proto->user, s, why);
     /* The session's fd is never duplicated: close() alone leaves epoll. */
     sk_io_close(w->loop, &s->io);
     if (s->lingering) {
@@ -227,7 +218,7 @@ void sk__session_close(struct sk__session *s, enum sk__close_reason why)
 void sk__worker_reap(struct sk__worker *w)
 {
     while (w->dead) {
-        struct sk__session *s = w->dead;
+        struct sk_server_conn *s = w->dead;
         w->dead = s->next;
         free(s);
     }
@@ -236,12 +227,12 @@ void sk__worker_reap(struct sk__worker *w)
 /* ---- memory ---- */
 
 /* Memory held for output: queued replies and replies waiting for --delay. */
-static size_t out_held(const struct sk__session *s)
+static size_t out_held(const struct sk_server_conn *s)
 {
     return sk_buf_held(&s->out) + s->dq_bytes;
 }
 
-static size_t held(const struct sk__session *s)
+static size_t held(const struct sk_server_conn *s)
 {
     return out_held(s) + sk_buf_held(&s->in);
 }
@@ -257,7 +248,7 @@ static bool over_budget(const struct sk_server *srv)
 }
 
 /* True when the session must not take (or parse) more input for now. */
-static bool over_mark(const struct sk__session *s)
+static bool over_mark(const struct sk_server_conn *s)
 {
     size_t out = out_held(s);
     return out > s->w->srv->cfg.out_pause || (out > PRESSURE_PAUSE && over_budget(s->w->srv));
@@ -277,7 +268,7 @@ static void publish(struct sk__worker *w)
 }
 
 /* Brings the worker's total up to date with what s holds now. */
-static void account(struct sk__session *s)
+static void account(struct sk_server_conn *s)
 {
     struct sk__worker *w = s->w;
     size_t h = s->closed ? 0 : held(s);
@@ -308,11 +299,11 @@ static void mem_cb(struct sk_loop *loop, struct sk_timer *t)
     size_t limit = w->srv->cfg.out_limit;
     if (w->mem > limit && now >= w->stall_scan_ms) {
         w->stall_scan_ms = now + STALL_SCAN_MS; /* a walk over every session: not too often */
-        for (struct sk__session *s = w->s_head, *next; s; s = next) {
+        for (struct sk_server_conn *s = w->s_head, *next; s; s = next) {
             next = s->next;
             if (out_held(s) > limit && s->last_active_ms + OUT_STALL_MS <= now &&
                 !draining(s))
-                sk__session_close(s, SK__CLOSE_OVERFLOW);
+                sk__session_close(s, SK_CLOSE_OUTPUT_LIMIT);
         }
     }
     publish(w);
@@ -323,18 +314,18 @@ static void mem_cb(struct sk_loop *loop, struct sk_timer *t)
     size_t floor = w->mem > budget(w->srv) / w->srv->nworkers ? 0 : SHED_MIN - 1;
     int shed = 0;
     for (; shed < SHED_PER_TICK && over_budget(w->srv); shed++) {
-        struct sk__session *heaviest = NULL;
+        struct sk_server_conn *heaviest = NULL;
         size_t most = floor;
-        struct sk__session *lists[2] = {w->s_head, w->l_head};
+        struct sk_server_conn *lists[2] = {w->s_head, w->l_head};
         for (int i = 0; i < 2; i++)
-            for (struct sk__session *s = lists[i]; s; s = s->next)
+            for (struct sk_server_conn *s = lists[i]; s; s = s->next)
                 if (held(s) > most) {
                     most = held(s);
                     heaviest = s;
                 }
         if (!heaviest)
             break;
-        sk__session_close(heaviest, SK__CLOSE_MEMORY);
+        sk__session_close(heaviest, SK_CLOSE_MEMORY);
         publish(w);
     }
     if (w->mem >= SHED_MIN && !w->stopping)
@@ -344,7 +335,7 @@ static void mem_cb(struct sk_loop *loop, struct sk_timer *t)
 
 /* ---- output ---- */
 
-static void update_interest(struct sk__session *s)
+static void update_interest(struct sk_server_conn *s)
 {
     if (s->closed)
         return;
@@ -361,13 +352,13 @@ static void update_interest(struct sk__session *s)
 
 /* Sends what it can of p[0..n) (after anything already queued) and queues
  * the rest. Returns false when the session was closed. */
-static bool send_or_queue(struct sk__session *s, const char *p, size_t n)
+static bool send_or_queue(struct sk_server_conn *s, const char *p, size_t n)
 {
     struct sk__worker *w = s->w;
     if (sk_buf_size(&s->out) == 0 && n > 0) {
         ssize_t k = send(s->io.fd, p, n, MSG_NOSIGNAL);
         if (k < 0 && errno != EAGAIN && errno != EINTR) {
-            sk__session_close(s, SK__CLOSE_RESET);
+            sk__session_close(s, SK_CLOSE_RESET);
             return false;
         }
         if (k > 0) {
@@ -378,7 +369,7 @@ static bool send_or_queue(struct sk__session *s, const char *p, size_t n)
     }
     if (n > 0) {
         if (sk_buf_append(&s->out, p, n) < 0) {
-            sk__session_close(s, SK__CLOSE_ERROR);
+            sk__session_close(s, SK_CLOSE_ERROR);
             return false;
         }
     }
@@ -387,7 +378,7 @@ static bool send_or_queue(struct sk__session *s, const char *p, size_t n)
 
 /* Closes the session if it has said goodbye and everything is sent.
  * Returns false when it was closed. */
-static bool maybe_finish(struct sk__session *s)
+static bool maybe_finish(struct sk_server_conn *s)
 {
     if (s->lingering) {
         if (sk_buf_size(&s->out) > 0)
@@ -397,7 +388,7 @@ static bool maybe_finish(struct sk__session *s)
             s->wr_shut = true;
         }
         if (s->read_closed || s->w->stopping) {
-            sk__session_close(s, SK__CLOSE_ERROR);
+            sk__session_close(s, SK_CLOSE_ERROR);
             return false;
         }
         return true;
@@ -408,20 +399,20 @@ static bool maybe_finish(struct sk__session *s)
         /* Not a plain close: input the peer sent after "exit" may still be
          * unread, and a close with unread input resets the connection,
          * destroying replies not yet delivered. FIN, then linger. */
-        if (!linger_start(s, SK__CLOSE_EXIT, NULL, 0))
+        if (!linger_start(s, SK_CLOSE_END, NULL, 0))
             return false;
         return maybe_finish(s);
     }
     if (s->read_closed || s->w->stopping) {
-        sk__session_close(s, s->w->stopping ? SK__CLOSE_SHUTDOWN : SK__CLOSE_EOF);
+        sk__session_close(s, s->w->stopping ? SK_CLOSE_SHUTDOWN : SK_CLOSE_EOF);
         return false;
     }
     return true;
 }
 
-static bool parse_backlog(struct sk__session *s);
+static bool parse_backlog(struct sk_server_conn *s);
 
-static void flush_out(struct sk__session *s)
+static void flush_out(struct sk_server_conn *s)
 {
     if (s->closed)
         return;
@@ -433,7 +424,7 @@ static void flush_out(struct sk__session *s)
                 continue;
             if (errno == EAGAIN)
                 break;
-            sk__session_close(s, SK__CLOSE_RESET);
+            sk__session_close(s, SK_CLOSE_RESET);
             return;
         }
         s->w->stats.bytes_out += (size_t)k;
@@ -455,7 +446,7 @@ static void linger_cb(struct sk_loop *loop, struct sk_timer *t)
 {
     struct sk__worker *w = SK_CONTAINER_OF(t, struct sk__worker, linger_timer);
     while (w->l_head && w->l_head->last_active_ms <= sk_loop_now(loop))
-        sk__session_close(w->l_head, SK__CLOSE_ERROR);
+        sk__session_close(w->l_head, SK_CLOSE_ERROR);
     if (w->l_head)
         sk_timer_start_at(loop, t, w->l_head->last_active_ms, linger_cb);
     sk__worker_reap(w);
@@ -467,7 +458,7 @@ static void linger_cb(struct sk_loop *loop, struct sk_timer *t)
  * with reason `why`. Replies still waiting for their --delay go out at
  * once, before the line: the session is ending, and order is kept.
  * Returns false when the session was closed; otherwise the caller flushes. */
-static bool linger_start(struct sk__session *s, enum sk__close_reason why, const char *line,
+static bool linger_start(struct sk_server_conn *s, enum sk_close_reason why, const char *line,
                          size_t len)
 {
     struct sk__worker *w = s->w;
@@ -498,7 +489,7 @@ static bool linger_start(struct sk__session *s, enum sk__close_reason why, const
 }
 
 /* A lingering session is readable: discard. */
-static void linger_read(struct sk__session *s)
+static void linger_read(struct sk_server_conn *s)
 {
     struct sk__worker *w = s->w;
     for (int i = 0; i < READS_PER_EVENT && !s->read_closed; i++) {
@@ -508,7 +499,7 @@ static void linger_read(struct sk__session *s)
                 continue;
             if (errno == EAGAIN)
                 break;
-            sk__session_close(s, SK__CLOSE_RESET);
+            sk__session_close(s, SK_CLOSE_RESET);
             return;
         }
         if (n == 0)
@@ -518,7 +509,7 @@ static void linger_read(struct sk__session *s)
     flush_out(s);
 }
 
-void sk__worker_close_all(struct sk__worker *w, enum sk__close_reason why)
+void sk__worker_close_all(struct sk__worker *w, enum sk_close_reason why)
 {
     while (w->s_head)
         sk__session_close(w->s_head, why);
@@ -529,20 +520,18 @@ void sk__worker_close_all(struct sk__worker *w, enum sk__close_reason why)
 
 /* ---- delayed replies (--delay) ---- */
 
-static bool delay_push(struct sk__session *s, const char *msg, size_t n)
+static bool delay_push(struct sk_server_conn *s, const char *reply, size_t len)
 {
     struct sk__worker *w = s->w;
-    enum sk_framing f = w->srv->cfg.framing;
-    size_t len = sk_reply_len(f, n);
     struct sk__delayed *d = sk__malloc(sizeof *d + len);
     if (!d) {
-        sk__session_close(s, SK__CLOSE_ERROR);
+        sk__session_close(s, SK_CLOSE_ERROR);
         return false;
     }
     d->s = s;
     d->due_ms = sk_loop_now(w->loop) + w->srv->cfg.delay_ms;
     d->len = (uint32_t)len;
-    sk_reply_write(f, msg, n, d->data);
+    memcpy(d->data, reply, len);
     d->cnext = NULL;
     if (s->dq_tail)
         s->dq_tail->cnext = d;
@@ -568,7 +557,7 @@ void sk__worker_delay_cb(struct sk_loop *loop, struct sk_timer *t)
     while (w->d_head && w->d_head->due_ms <= sk_loop_now(loop)) {
         struct sk__delayed *d = w->d_head;
         assert(!d->wprev); /* the head: dq_unlink moves w->d_head past it */
-        struct sk__session *s = d->s;
+        struct sk_server_conn *s = d->s;
         dq_unlink(w, d);
         s->dq_head = d->cnext; /* d is always its session's oldest entry */
         if (!s->dq_head)
@@ -588,33 +577,78 @@ void sk__worker_delay_cb(struct sk_loop *loop, struct sk_timer *t)
 
 /* ---- input ---- */
 
-/* Handles one message; replies go to the worker's scratch buffer (or the
- * delay queue). Returns false when the session was closed. */
-static bool on_message(struct sk__session *s, const char *msg, size_t n)
+/* ---- the protocol's side ---- */
+
+int sk_server_conn_write(struct sk_server_conn *c, const void *p, size_t n)
+{
+    if (sk_buf_append(&c->w->wbuf, p, n) < 0) {
+        c->oom = true;
+        return SK_ERR(ENOMEM);
+    }
+    return 0;
+}
+
+char *sk_server_conn_reserve(struct sk_server_conn *c, size_t n)
+{
+    char *p = sk_buf_reserve(&c->w->wbuf, n);
+    if (!p)
+        c->oom = true;
+    return p;
+}
+
+void sk_server_conn_commit(struct sk_server_conn *c, size_t k)
+{
+    sk_buf_commit(&c->w->wbuf, k);
+}
+
+void sk_server_conn_end(struct sk_server_conn *c)
+{
+    /* Replies still queued (or delayed) go out first; then we close. */
+    c->exiting = true;
+}
+
+const struct sockaddr *sk_server_conn_peer(const struct sk_server_conn *c)
+{
+    return (const struct sockaddr *)&c->peer;
+}
+
+void sk_server_conn_set_data(struct sk_server_conn *c, void *data)
+{
+    c->data = data;
+}
+
+void *sk_server_conn_data(const struct sk_server_conn *c)
+{
+    return c->data;
+}
+
+/* Hands one message to the protocol; its replies go to the worker's scratch
+ * buffer (with --delay: on to the delay queue). Returns false when the
+ * session was closed. */
+static bool on_message(struct sk_server_conn *s, const char *msg, size_t n)
 {
     struct sk__worker *w = s->w;
-    if (sk_is_exit(msg, n)) {
-        /* Replies still queued (or delayed) go out first; then we close. */
-        s->exiting = true;
-        return true;
-    }
-    s->msgs++;
-    w->stats.msgs++;
-    if (w->srv->cfg.delay_ms)
-        return delay_push(s, msg, n);
-    enum sk_framing f = w->srv->cfg.framing;
-    char *dst = sk_buf_reserve(&w->wbuf, sk_reply_len(f, n));
-    if (!dst) {
-        sk__session_close(s, SK__CLOSE_ERROR);
+    const struct sk_server_proto *proto = &w->srv->cfg.proto;
+    size_t mark = w->wbuf.len;
+    if (proto->message(proto->user, s, msg, n) < 0 || s->oom) {
+        sk__session_close(s, SK_CLOSE_ERROR);
         return false;
     }
-    sk_buf_commit(&w->wbuf, sk_reply_write(f, msg, n, dst));
+    if (s->exiting)
+        return true; /* the message that ended it is not counted */
+    s->msgs++;
+    w->stats.msgs++;
+    if (w->srv->cfg.delay_ms && w->wbuf.len > mark) {
+        bool alive = delay_push(s, w->wbuf.data + mark, w->wbuf.len - mark);
+        w->wbuf.len = mark;
+        return alive;
+    }
     return true;
 }
 
 /* Sends the replies built in the worker's scratch buffer; what the socket
  * does not take stays with the session. Returns false when it was closed. */
-static bool send_replies(struct sk__session *s)
+static bool send_replies(struct sk_server_conn *s)
 {
     struct sk__worker *w = s->w;
     bool alive = send_or_queue(s, sk_buf_head(&w->wbuf), sk_buf_size(&w->wbuf));
@@ -626,10 +660,10 @@ static bool send_replies(struct sk__session *s)
 
 /* The message was too long: answer what came before, then the error line,
  * then close. Returns false (closed, or lingering: no more input). */
-static bool too_long(struct sk__session *s)
+static bool too_long(struct sk_server_conn *s)
 {
-    if (send_replies(s) &&
-        linger_start(s, SK__CLOSE_TOOLONG, too_long_line, sizeof too_long_line - 1))
+    const char *line = s->w->srv->cfg.proto.too_long_reply;
+    if (send_replies(s) && linger_start(s, SK_CLOSE_TOO_LONG, line, line ? strlen(line) : 0))
         flush_out(s);
     return false;
 }
@@ -639,7 +673,7 @@ static bool too_long(struct sk__session *s)
  * mark, the rest kept in s->in as a backlog answered once the output
  * drains. After the peer's FIN, a last line without "\n" is a message too.
  * Returns false when the session was closed or ended. */
-static bool on_line_data(struct sk__session *s, const char *data, size_t n)
+static bool on_line_data(struct sk_server_conn *s, const char *data, size_t n)
 {
     struct sk__worker *w = s->w;
     size_t max = w->srv->cfg.max_msg;
@@ -651,14 +685,14 @@ static bool on_line_data(struct sk__session *s, const char *data, size_t n)
         if (sk_buf_size(&s->in) + n > max + 1)
             return too_long(s);
         if (sk_buf_append(&s->in, data, n) < 0) {
-            sk__session_close(s, SK__CLOSE_ERROR);
+            sk__session_close(s, SK_CLOSE_ERROR);
             return false;
         }
         return true;
     }
     if (!data || sk_buf_size(&s->in) > 0) {
         if (data && sk_buf_append(&s->in, data, n) < 0) {
-            sk__session_close(s, SK__CLOSE_ERROR);
+            sk__session_close(s, SK_CLOSE_ERROR);
             return false;
         }
         data = sk_buf_head(&s->in);
@@ -704,7 +738,7 @@ static bool on_line_data(struct sk__session *s, const char *data, size_t n)
             }
         }
     } else if (used < n && !s->exiting && sk_buf_append(&s->in, data + used, n - used) < 0) {
-        sk__session_close(s, SK__CLOSE_ERROR);
+        sk__session_close(s, SK_CLOSE_ERROR);
         return false;
     }
     if (s->exiting) {
@@ -716,7 +750,7 @@ static bool on_line_data(struct sk__session *s, const char *data, size_t n)
 
 /* Answers the backlog (see on_line_data). Returns false when the session
  * was closed or ended. */
-static bool parse_backlog(struct sk__session *s)
+static bool parse_backlog(struct sk_server_conn *s)
 {
     if (!on_line_data(s, NULL, 0)) {
         s->w->wbuf.off = s->w->wbuf.len = 0;
@@ -725,7 +759,7 @@ static bool parse_backlog(struct sk__session *s)
     return send_replies(s);
 }
 
-static void on_readable(struct sk__session *s)
+static void on_readable(struct sk_server_conn *s)
 {
     struct sk__worker *w = s->w;
     bool line = w->srv->cfg.framing == SK_FRAMING_LINE;
@@ -741,7 +775,7 @@ static void on_readable(struct sk__session *s)
                 continue;
             if (errno == EAGAIN)
                 break;
-            sk__session_close(s, SK__CLOSE_RESET);
+            sk__session_close(s, SK_CLOSE_RESET);
             return;
         }
         if (n == 0) {
@@ -775,7 +809,7 @@ static void on_readable(struct sk__session *s)
 static void session_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
 {
     (void)loop;
-    struct sk__session *s = SK_CONTAINER_OF(io, struct sk__session, io);
+    struct sk_server_conn *s = SK_CONTAINER_OF(io, struct sk_server_conn, io);
     struct sk__worker *w = s->w;
     if ((events & (SK_HUP | SK_ERROR)) && (s->read_closed || (events & SK_ERROR))) {
         /* A socket error, or a hang-up after the peer's FIN was read: the
@@ -783,7 +817,7 @@ static void session_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
          * these whatever the interest mask, so a session waiting with no
          * interest (a delayed reply pending, or paused) must not wait here:
          * it would be woken again at once, for as long as it waited. */
-        sk__session_close(s, SK__CLOSE_RESET);
+        sk__session_close(s, SK_CLOSE_RESET);
     } else if ((events & SK_READ) && !s->read_closed &&
                (s->lingering || (!s->exiting && !s->paused))) {
         on_readable(s); /* flushes too */
@@ -795,7 +829,7 @@ static void session_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
 
 void sk__session_accepted(struct sk__worker *w, int fd, const struct sockaddr *peer)
 {
-    struct sk__session *s = sk__calloc(1, sizeof *s);
+    struct sk_server_conn *s = sk__calloc(1, sizeof *s);
     if (!s || sk_io_start(w->loop, &s->io, fd, SK_READ, session_cb) < 0) {
         free(s);
         close(fd);
@@ -810,25 +844,26 @@ void sk__session_accepted(struct sk__worker *w, int fd, const struct sockaddr *p
     list_append(&w->s_head, &w->s_tail, s);
     w->nsessions++;
     w->stats.conns++;
-    if (w->srv->cfg.log) {
-        char addr[SK_ADDRSTR_MAX];
-        sk_log_printf(w->srv->cfg.log, "open %s",
-                      sk_addr_format((struct sockaddr *)&s->peer, addr, sizeof addr));
-    }
+    sk__server_event(w->srv, &(struct sk_server_event){
+        .kind = SK_SERVER_OPEN, .peer = (struct sockaddr *)&s->peer,
+        .worker = (unsigned)(w - w->srv->workers)});
     if (w->srv->cfg.idle_timeout_s && !sk_timer_armed(&w->idle_timer))
         arm_idle(w);
-    size_t glen;
-    const char *greeting = sk_greeting(w->srv->cfg.framing, &glen);
-    if (send_or_queue(s, greeting, glen))
+    const struct sk_server_proto *proto = &w->srv->cfg.proto;
+    if (proto->open && (proto->open(proto->user, s) < 0 || s->oom)) {
+        w->wbuf.off = w->wbuf.len = 0;
+        sk__session_close(s, SK_CLOSE_ERROR);
+    } else if (send_replies(s)) { /* the greeting, not delayed */
         update_interest(s);
+    }
     sk__worker_reap(w);
 }
 
 void sk__worker_drain(struct sk__worker *w)
 {
-    struct sk__session *lists[2] = {w->s_head, w->l_head};
+    struct sk_server_conn *lists[2] = {w->s_head, w->l_head};
     for (int i = 0; i < 2; i++) {
-        for (struct sk__session *s = lists[i], *next; s; s = next) {
+        for (struct sk_server_conn *s = lists[i], *next; s; s = next) {
             next = s->next;
             if (maybe_finish(s))
                 update_interest(s);
