@@ -16,7 +16,6 @@
 
 #define ACCEPT_BATCH 64
 #define ACCEPT_RETRY_MS 100
-#define READ_SCRATCH (64 * 1024)
 #define STOP_RESEND_MS 100
 
 /* The largest dgram_headroom (a slot is that much bigger per datagram). */
@@ -162,7 +161,7 @@ static int listen_register(struct sk__worker *w, struct sk__listen_handle *h)
 static void accept_retry_cb(struct sk_loop *loop, struct sk_timer *t)
 {
     struct sk__worker *w = SK_CONTAINER_OF(t, struct sk__worker, accept_retry);
-    if (w->stopping)
+    if (w->g.stopping)
         return;
     bool again = false;
     for (size_t i = 0; i < w->srv->nlisteners; i++) {
@@ -218,7 +217,7 @@ static void refuse(struct sk__worker *w, int fd)
      * can destroy the line before the peer reads it: send our FIN first and
      * discard what the peer already sent (a few reads, never blocking). */
     shutdown(fd, SHUT_WR);
-    for (int i = 0; i < 4 && recv(fd, w->rbuf, w->rbuf_size, MSG_DONTWAIT) > 0; i++)
+    for (int i = 0; i < 4 && recv(fd, w->g.rbuf, w->g.lim.read_size, MSG_DONTWAIT) > 0; i++)
         ;
     close(fd);
     w->stats.refused++;
@@ -285,7 +284,7 @@ static void grace_cb(struct sk_loop *loop, struct sk_timer *t)
 {
     struct sk__worker *w = SK_CONTAINER_OF(t, struct sk__worker, grace_timer);
     (void)loop;
-    sk__worker_close_all(w, SK_CLOSE_SHUTDOWN);
+    sk__stream_group_close_all(&w->g, SK_CLOSE_SHUTDOWN);
 }
 
 static void stop_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
@@ -295,14 +294,12 @@ static void stop_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
     uint64_t v;
     ssize_t n = read(w->stop_fd, &v, sizeof v);
     (void)n;
-    if (w->stopping)
+    if (w->g.stopping)
         return;
-    w->stopping = true;
     atomic_store(&w->stop_seen, true);
     sk_io_stop(loop, &w->stop_io);
     stop_listening(w);
-    sk_timer_stop(loop, &w->idle_timer);
-    sk__worker_drain(w);
+    sk__stream_group_drain(&w->g); /* sets g.stopping */
     /* Sessions still flushing get the grace period; the loop ends by itself
      * once the last handle is gone. */
     if (!sk__worker_has_sessions(w))
@@ -322,11 +319,9 @@ static void worker_free(struct sk__worker *w)
 {
     if (w->loop) {
         stop_listening(w);
-        if (!w->stopping && w->stop_fd >= 0)
+        if (!w->g.stopping && w->stop_fd >= 0)
             sk_io_stop(w->loop, &w->stop_io);
-        sk__worker_close_all(w, SK_CLOSE_SHUTDOWN);
-        sk_timer_stop(w->loop, &w->idle_timer);
-        sk_timer_stop(w->loop, &w->linger_timer);
+        sk__stream_group_fini(&w->g, SK_CLOSE_SHUTDOWN);
         sk_timer_stop(w->loop, &w->delay_timer);
         sk_timer_stop(w->loop, &w->grace_timer);
         sk_loop_free(w->loop);
@@ -337,9 +332,7 @@ static void worker_free(struct sk__worker *w)
     w->stop_fd = -1;
     sk__udp_worker_free(w);
     sk_buf_free(&w->wbuf);
-    free(w->rbuf);
     free(w->lh);
-    w->rbuf = NULL;
     w->lh = NULL;
 }
 
@@ -351,10 +344,10 @@ static int worker_init(struct sk_server *srv, struct sk__worker *w)
     w->loop = sk_loop_new(&rc);
     if (!w->loop)
         return rc;
-    w->rbuf_size = READ_SCRATCH;
-    w->rbuf = sk__malloc(w->rbuf_size);
+    if ((rc = sk__worker_streams_init(w)) < 0)
+        return rc;
     w->lh = sk__calloc(srv->nlisteners, sizeof *w->lh);
-    if (!w->rbuf || !w->lh)
+    if (!w->lh)
         return SK_ERR(ENOMEM);
     w->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (w->stop_fd < 0)
@@ -480,8 +473,8 @@ int sk_server_wait(struct sk_server *srv, struct sk_server_stats *stats)
         stats->conns += w->stats.conns;
         stats->refused += w->stats.refused;
         stats->msgs += w->stats.msgs;
-        stats->bytes_in += w->stats.bytes_in;
-        stats->bytes_out += w->stats.bytes_out;
+        stats->bytes_in += w->stats.bytes_in + w->g.bytes_in;
+        stats->bytes_out += w->stats.bytes_out + w->g.bytes_out;
         stats->datagrams += w->stats.datagrams;
         worker_free(w);
     }

@@ -26,6 +26,7 @@
 
 #include "sockit/addr.h"
 #include "sockit/framing.h"
+#include "sockit/stream.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -34,18 +35,7 @@ extern "C" {
 #define SK_SERVER_MAX_LISTEN 16
 #define SK_SERVER_MAX_MEMORY ((size_t)256 << 20) /* default of max_memory */
 
-/* Why a connection ended. */
-enum sk_close_reason {
-    SK_CLOSE_END,          /* the protocol ended it (sk_server_conn_end) */
-    SK_CLOSE_EOF,          /* the peer's FIN, everything answered */
-    SK_CLOSE_RESET,        /* the peer reset it, or a socket error */
-    SK_CLOSE_IDLE,         /* idle_timeout_s without progress either way */
-    SK_CLOSE_OUTPUT_LIMIT, /* over out_limit with nothing read for 5 s */
-    SK_CLOSE_TOO_LONG,     /* line framing: a line over max_msg */
-    SK_CLOSE_SHUTDOWN,     /* the server stopped (drain deadline) */
-    SK_CLOSE_ERROR,        /* out of memory, or the protocol returned an error */
-    SK_CLOSE_MEMORY,       /* shed: the server was over max_memory */
-};
+/* Why a connection ended: enum sk_close_reason (sockit/stream.h). */
 
 /* One TCP connection (opaque). Valid from the open callback to the end of
  * the close callback, on its worker's thread only. */
