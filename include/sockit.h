@@ -17,6 +17,7 @@
 #include "sockit/loop.h"
 #include "sockit/scope.h"
 #include "sockit/server.h"
+#include "sockit/stream.h"
 /* fetch: */
 #include "sockit/http.h"
 #include "sockit/outfile.h"

@@ -50,6 +50,18 @@
 #define DEFAULT_READ (64 * 1024)
 
 
+const char *sk_close_reason_name(enum sk_close_reason why)
+{
+    static const char *const names[] = {
+        [SK_CLOSE_END] = "end",          [SK_CLOSE_EOF] = "eof",
+        [SK_CLOSE_RESET] = "reset",       [SK_CLOSE_IDLE] = "idle-timeout",
+        [SK_CLOSE_OUTPUT_LIMIT] = "output-limit", [SK_CLOSE_TOO_LONG] = "message-too-long",
+        [SK_CLOSE_SHUTDOWN] = "shutdown", [SK_CLOSE_ERROR] = "error",
+        [SK_CLOSE_MEMORY] = "memory",
+    };
+    return (unsigned)why < sizeof names / sizeof names[0] ? names[why] : "?";
+}
+
 /* ---- the group's lists (least recently active first) ---- */
 
 static void list_unlink(struct sk_stream **head, struct sk_stream **tail, struct sk_stream *s)

@@ -194,14 +194,6 @@ static void raise_nofile(void)
     }
 }
 
-static const char *const reason_name[] = {
-    [SK_CLOSE_END] = "exit",         [SK_CLOSE_EOF] = "eof",
-    [SK_CLOSE_RESET] = "reset",       [SK_CLOSE_IDLE] = "idle-timeout",
-    [SK_CLOSE_OUTPUT_LIMIT] = "output-limit", [SK_CLOSE_TOO_LONG] = "message-too-long",
-    [SK_CLOSE_SHUTDOWN] = "shutdown", [SK_CLOSE_ERROR] = "error",
-    [SK_CLOSE_MEMORY] = "memory",
-};
-
 /* The engine's events as serve's log lines (on the worker threads). */
 static void log_event(void *user, const struct sk_server_event *ev)
 {
@@ -213,7 +205,9 @@ static void log_event(void *user, const struct sk_server_event *ev)
         break;
     case SK_SERVER_CLOSE:
         sk_log_printf(log, "close %s reason=%s messages=%llu",
-                      sk_addr_format(ev->peer, addr, sizeof addr), reason_name[ev->reason],
+                      sk_addr_format(ev->peer, addr, sizeof addr),
+                      /* the greeting protocol's end is its "exit" */
+                      ev->reason == SK_CLOSE_END ? "exit" : sk_close_reason_name(ev->reason),
                       (unsigned long long)ev->messages);
         break;
     case SK_SERVER_REFUSE:

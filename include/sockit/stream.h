@@ -54,6 +54,10 @@ enum sk_close_reason {
     SK_CLOSE_MEMORY,       /* shed: the group was over max_memory */
 };
 
+/* "end", "eof", "reset", "idle-timeout", "output-limit",
+ * "message-too-long", "shutdown", "error", "memory"; "?" out of range. */
+const char *sk_close_reason_name(enum sk_close_reason why);
+
 struct sk_stream;
 struct sk_stream_group;
 
