@@ -38,15 +38,15 @@ struct sk__delayed {
 /* One TCP connection (a session): a stream and the protocol's state. Kept
  * small: an idle session owns no buffer memory. */
 struct sk_server_conn {
-    struct sk_stream st; /* first: its memory is the session's (one free) */
-    struct sk__worker *w;
+    struct sk_stream st; /* first: its memory is the session's (one free);
+                          * its group is embedded in the worker */
     uint64_t msgs;
     struct sk__delayed *dq_head, *dq_tail; /* their cost: st.out_extra */
+    void *data;       /* the protocol's (sk_server_conn_set_data) */
     bool exiting;     /* sk_server_conn_end: close once the output is sent */
     bool backlog;     /* line framing: st.in may hold complete lines not yet
                        * answered (parsing stopped at the pause mark) */
     bool oom;         /* a write from a callback failed: close (error) */
-    void *data;       /* the protocol's (sk_server_conn_set_data) */
     struct sockaddr_in6 peer; /* holds a sockaddr_in too */
 };
 
@@ -103,6 +103,10 @@ void sk__server_event(const struct sk_server *srv, const struct sk_server_event 
 int sk__worker_streams_init(struct sk__worker *w);
 void sk__session_accepted(struct sk__worker *w, int fd, const struct sockaddr *peer);
 void sk__worker_delay_cb(struct sk_loop *loop, struct sk_timer *t);
+static inline struct sk__worker *sk__conn_worker(const struct sk_server_conn *c)
+{
+    return SK_CONTAINER_OF(c->st.g, struct sk__worker, g);
+}
 static inline bool sk__worker_has_sessions(const struct sk__worker *w)
 {
     return sk__stream_group_busy(&w->g);

@@ -68,15 +68,15 @@ static void dq_drop(struct sk_server_conn *s)
 {
     for (struct sk__delayed *d = s->dq_head, *next; d; d = next) {
         next = d->cnext;
-        dq_unlink(s->w, d);
+        dq_unlink(sk__conn_worker(s), d);
         free(d);
     }
     s->dq_head = s->dq_tail = NULL;
     s->st.out_extra = 0;
     /* No reply left to wait for: a timer left armed would keep the loop
      * (and a shutdown) waiting for up to --delay for nothing. */
-    if (!s->w->d_head)
-        sk_timer_stop(s->w->loop, &s->w->delay_timer);
+    if (!sk__conn_worker(s)->d_head)
+        sk_timer_stop(sk__conn_worker(s)->loop, &sk__conn_worker(s)->delay_timer);
 }
 
 /* ---- the stream's callbacks ---- */
@@ -103,7 +103,7 @@ static void update_interest(struct sk_server_conn *s)
 static bool linger_start(struct sk_server_conn *s, enum sk_close_reason why, const char *line,
                          size_t len)
 {
-    struct sk__worker *w = s->w;
+    struct sk__worker *w = sk__conn_worker(s);
     while (s->dq_head) {
         struct sk__delayed *d = s->dq_head;
         s->dq_head = d->cnext;
@@ -136,8 +136,8 @@ static bool maybe_finish(struct sk_server_conn *s)
             sk_stream_flush(&s->st);
         return false;
     }
-    if (s->st.read_closed || s->w->g.stopping) {
-        sk_stream_close(&s->st, s->w->g.stopping ? SK_CLOSE_SHUTDOWN : SK_CLOSE_EOF);
+    if (s->st.read_closed || sk__conn_worker(s)->g.stopping) {
+        sk_stream_close(&s->st, sk__conn_worker(s)->g.stopping ? SK_CLOSE_SHUTDOWN : SK_CLOSE_EOF);
         return false;
     }
     return true;
@@ -169,7 +169,7 @@ static bool session_idle(struct sk_stream *st)
 static void session_closing(struct sk_stream *st, enum sk_close_reason why)
 {
     struct sk_server_conn *s = SK_CONTAINER_OF(st, struct sk_server_conn, st);
-    struct sk__worker *w = s->w;
+    struct sk__worker *w = sk__conn_worker(s);
     /* Free the --max-conns slot before the close is reported: whoever
      * reads the log line may connect again at once. */
     atomic_fetch_sub(&w->srv->open_sessions, 1);
@@ -216,7 +216,8 @@ int sk__worker_streams_init(struct sk__worker *w)
         .max_memory = cfg->max_memory ? cfg->max_memory : SK_SERVER_MAX_MEMORY,
         .read_size = READ_SCRATCH,
     };
-    int rc = sk__stream_group_init(&w->g, w->loop, &lim, &w->srv->mem_held, cfg->workers);
+    int rc = sk__stream_group_init(&w->g, w->loop, &session_cbs, &lim, &w->srv->mem_held,
+                                   cfg->workers);
     w->g.emptied = worker_emptied;
     return rc;
 }
@@ -226,7 +227,7 @@ int sk__worker_streams_init(struct sk__worker *w)
 
 static bool delay_push(struct sk_server_conn *s, const char *reply, size_t len)
 {
-    struct sk__worker *w = s->w;
+    struct sk__worker *w = sk__conn_worker(s);
     struct sk__delayed *d = sk__malloc(sizeof *d + len);
     if (!d) {
         sk_stream_close(&s->st, SK_CLOSE_ERROR);
@@ -283,7 +284,7 @@ void sk__worker_delay_cb(struct sk_loop *loop, struct sk_timer *t)
 
 int sk_server_conn_write(struct sk_server_conn *c, const void *p, size_t n)
 {
-    if (sk_buf_append(&c->w->wbuf, p, n) < 0) {
+    if (sk_buf_append(&sk__conn_worker(c)->wbuf, p, n) < 0) {
         c->oom = true;
         return SK_ERR(ENOMEM);
     }
@@ -292,7 +293,7 @@ int sk_server_conn_write(struct sk_server_conn *c, const void *p, size_t n)
 
 char *sk_server_conn_reserve(struct sk_server_conn *c, size_t n)
 {
-    char *p = sk_buf_reserve(&c->w->wbuf, n);
+    char *p = sk_buf_reserve(&sk__conn_worker(c)->wbuf, n);
     if (!p)
         c->oom = true;
     return p;
@@ -300,7 +301,7 @@ char *sk_server_conn_reserve(struct sk_server_conn *c, size_t n)
 
 void sk_server_conn_commit(struct sk_server_conn *c, size_t k)
 {
-    sk_buf_commit(&c->w->wbuf, k);
+    sk_buf_commit(&sk__conn_worker(c)->wbuf, k);
 }
 
 void sk_server_conn_end(struct sk_server_conn *c)
@@ -329,7 +330,7 @@ void *sk_server_conn_data(const struct sk_server_conn *c)
  * session was closed. */
 static bool on_message(struct sk_server_conn *s, const char *msg, size_t n)
 {
-    struct sk__worker *w = s->w;
+    struct sk__worker *w = sk__conn_worker(s);
     const struct sk_server_proto *proto = &w->srv->cfg.proto;
     size_t mark = w->wbuf.len;
     if (proto->message(proto->user, s, msg, n) < 0 || s->oom) {
@@ -352,7 +353,7 @@ static bool on_message(struct sk_server_conn *s, const char *msg, size_t n)
  * does not take stays with the session. Returns false when it was closed. */
 static bool send_replies(struct sk_server_conn *s)
 {
-    struct sk__worker *w = s->w;
+    struct sk__worker *w = sk__conn_worker(s);
     bool alive = stream_write(s, sk_buf_head(&w->wbuf), sk_buf_size(&w->wbuf));
     w->wbuf.off = w->wbuf.len = 0; /* keep the memory for the next read */
     if (w->wbuf.cap > WBUF_KEEP)
@@ -364,7 +365,7 @@ static bool send_replies(struct sk_server_conn *s)
  * then close. Returns false (closed, or lingering: no more input). */
 static bool too_long(struct sk_server_conn *s)
 {
-    const char *line = s->w->srv->cfg.proto.too_long_reply;
+    const char *line = sk__conn_worker(s)->srv->cfg.proto.too_long_reply;
     if (send_replies(s) && linger_start(s, SK_CLOSE_TOO_LONG, line, line ? strlen(line) : 0))
         sk_stream_flush(&s->st);
     return false;
@@ -377,7 +378,7 @@ static bool too_long(struct sk_server_conn *s)
  * Returns false when the session was closed or ended. */
 static bool on_line_data(struct sk_server_conn *s, const char *data, size_t n)
 {
-    struct sk__worker *w = s->w;
+    struct sk__worker *w = sk__conn_worker(s);
     size_t max = w->srv->cfg.max_msg;
     bool delay = w->srv->cfg.delay_ms != 0;
     if (data && sk_buf_size(&s->st.in) > 0 && !s->backlog && !memchr(data, '\n', n)) {
@@ -455,7 +456,7 @@ static bool on_line_data(struct sk_server_conn *s, const char *data, size_t n)
 static bool parse_backlog(struct sk_server_conn *s)
 {
     if (!on_line_data(s, NULL, 0)) {
-        s->w->wbuf.off = s->w->wbuf.len = 0;
+        sk__conn_worker(s)->wbuf.off = sk__conn_worker(s)->wbuf.len = 0;
         return false;
     }
     return send_replies(s);
@@ -468,7 +469,7 @@ static bool parse_backlog(struct sk_server_conn *s)
 static bool session_read(struct sk_stream *st, const char *data, size_t n)
 {
     struct sk_server_conn *s = SK_CONTAINER_OF(st, struct sk_server_conn, st);
-    struct sk__worker *w = s->w;
+    struct sk__worker *w = sk__conn_worker(s);
     bool line = w->srv->cfg.framing == SK_FRAMING_LINE;
     if (n == 0) /* a last line without "\n" is answered */
         return !(line && sk_buf_size(&st->in) > 0) || parse_backlog(s);
@@ -488,14 +489,13 @@ static bool session_read(struct sk_stream *st, const char *data, size_t n)
 void sk__session_accepted(struct sk__worker *w, int fd, const struct sockaddr *peer)
 {
     struct sk_server_conn *s = sk__calloc(1, sizeof *s);
-    if (!s || sk_stream_open(&w->g, &s->st, fd, &session_cbs) < 0) {
+    if (!s || sk_stream_open(&w->g, &s->st, fd) < 0) {
         if (!s)
             close(fd);
         free(s);
         atomic_fetch_sub(&w->srv->open_sessions, 1);
         return;
     }
-    s->w = w;
     if (w->srv->cfg.framing == SK_FRAMING_LINE && w->srv->cfg.delay_ms)
         s->st.read_max = DELAY_LINE_READ;
     size_t plen = peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)

@@ -128,7 +128,7 @@ static void idle_cb(struct sk_loop *loop, struct sk_timer *t)
     uint64_t limit = g->lim.idle_ms;
     while (g->s_head && g->s_head->last_active_ms + limit <= sk_loop_now(loop)) {
         struct sk_stream *s = g->s_head;
-        if (s->cb->idle && s->cb->idle(s))
+        if (s->g->cb->idle && s->g->cb->idle(s))
             sk_stream_touch(s); /* the owner is the idle one (a reply waits) */
         else if (!draining(s))
             sk_stream_close(s, SK_CLOSE_IDLE);
@@ -146,7 +146,7 @@ void sk_stream_close(struct sk_stream *s, enum sk_close_reason why)
         return;
     if (s->lingering)
         why = (enum sk_close_reason)s->linger_why; /* what really ended it */
-    s->cb->close(s, why);
+    s->g->cb->close(s, why);
     /* The fd is never duplicated: close() alone leaves epoll. */
     sk_io_close(g->loop, &s->io);
     if (s->lingering) {
@@ -176,7 +176,7 @@ void sk__stream_group_reap(struct sk_stream_group *g)
     while (g->dead) {
         struct sk_stream *s = g->dead;
         g->dead = s->next;
-        s->cb->release(s);
+        s->g->cb->release(s);
     }
 }
 
@@ -338,7 +338,7 @@ static bool linger_finish(struct sk_stream *s)
 static void settle(struct sk_stream *s)
 {
     if (!s->lingering)
-        s->cb->flushed(s);
+        s->g->cb->flushed(s);
     else if (linger_finish(s))
         sk_stream_update(s, false);
 }
@@ -441,12 +441,12 @@ static void on_readable(struct sk_stream *s)
         }
         if (n == 0) {
             s->read_closed = true;
-            if (!s->cb->read(s, NULL, 0) && (s->closed || s->lingering))
+            if (!s->g->cb->read(s, NULL, 0) && (s->closed || s->lingering))
                 return;
             break;
         }
         g->bytes_in += (size_t)n;
-        if (!s->cb->read(s, g->rbuf, (size_t)n)) {
+        if (!s->g->cb->read(s, g->rbuf, (size_t)n)) {
             if (s->closed || s->lingering)
                 return;
             break;
@@ -478,8 +478,7 @@ static void stream_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
     sk__stream_group_reap(g);
 }
 
-int sk_stream_open(struct sk_stream_group *g, struct sk_stream *s, int fd,
-                   const struct sk_stream_cbs *cb)
+int sk_stream_open(struct sk_stream_group *g, struct sk_stream *s, int fd)
 {
     memset(s, 0, sizeof *s);
     int rc = sk_io_start(g->loop, &s->io, fd, SK_READ, stream_cb);
@@ -488,7 +487,6 @@ int sk_stream_open(struct sk_stream_group *g, struct sk_stream *s, int fd,
         return rc;
     }
     s->g = g;
-    s->cb = cb;
     s->reading = true;
     s->last_active_ms = sk_loop_now(g->loop);
     list_append(&g->s_head, &g->s_tail, s);
@@ -501,11 +499,12 @@ int sk_stream_open(struct sk_stream_group *g, struct sk_stream *s, int fd,
 /* ---- the group ---- */
 
 int sk__stream_group_init(struct sk_stream_group *g, struct sk_loop *loop,
-                          const struct sk_stream_limits *lim, atomic_size_t *total,
-                          unsigned nshare)
+                          const struct sk_stream_cbs *cb, const struct sk_stream_limits *lim,
+                          atomic_size_t *total, unsigned nshare)
 {
     memset(g, 0, sizeof *g);
     g->loop = loop;
+    g->cb = cb;
     g->lim = *lim;
     if (!g->lim.high_water)
         g->lim.high_water = DEFAULT_HIGH;
@@ -540,8 +539,8 @@ void sk__stream_group_drain(struct sk_stream_group *g)
     for (int i = 0; i < 2; i++) {
         for (struct sk_stream *s = lists[i], *next; s; s = next) {
             next = s->next;
-            if (!s->lingering && s->cb->stop)
-                s->cb->stop(s);
+            if (!s->lingering && s->g->cb->stop)
+                s->g->cb->stop(s);
             else
                 settle(s);
         }
@@ -562,12 +561,12 @@ void sk__stream_group_fini(struct sk_stream_group *g, enum sk_close_reason why)
     g->loop = NULL;
 }
 
-struct sk_stream_group *sk_stream_group_new(struct sk_loop *loop,
+struct sk_stream_group *sk_stream_group_new(struct sk_loop *loop, const struct sk_stream_cbs *cb,
                                             const struct sk_stream_limits *lim, int *err)
 {
     static const struct sk_stream_limits none = {0};
     struct sk_stream_group *g = sk__malloc(sizeof *g);
-    int rc = g ? sk__stream_group_init(g, loop, lim ? lim : &none, NULL, 1) : SK_ERR(ENOMEM);
+    int rc = g ? sk__stream_group_init(g, loop, cb, lim ? lim : &none, NULL, 1) : SK_ERR(ENOMEM);
     if (rc < 0) {
         if (g)
             sk__stream_group_fini(g, SK_CLOSE_SHUTDOWN);

@@ -9,6 +9,7 @@
 
 struct sk_stream_group {
     struct sk_loop *loop;
+    const struct sk_stream_cbs *cb;
     struct sk_stream_limits lim;
     struct sk_stream *s_head, *s_tail; /* open, least recently active first */
     struct sk_stream *l_head, *l_tail; /* lingering, deadline order */
@@ -32,8 +33,8 @@ struct sk_stream_group {
 /* Fills in the defaults, allocates the scratch. total: a memory account
  * shared by nshare groups (NULL: the group's own). Returns 0 or -ENOMEM. */
 int sk__stream_group_init(struct sk_stream_group *g, struct sk_loop *loop,
-                          const struct sk_stream_limits *lim, atomic_size_t *total,
-                          unsigned nshare);
+                          const struct sk_stream_cbs *cb, const struct sk_stream_limits *lim,
+                          atomic_size_t *total, unsigned nshare);
 /* Brings the group's memory total up to date with what s holds now. */
 void sk__stream_account(struct sk_stream *s);
 /* Closes every stream with why, stops the timers, frees the scratch. */

@@ -93,7 +93,6 @@ struct sk_stream_limits {
 struct sk_stream {
     struct sk_io io;
     struct sk_stream_group *g;
-    const struct sk_stream_cbs *cb;
     struct sk_stream *prev, *next; /* group list, least recently active first */
     uint64_t last_active_ms; /* last progress (lingering: its deadline) */
     struct sk_buf in;  /* the owner's partial input (counted as held) */
@@ -111,9 +110,10 @@ struct sk_stream {
     uint8_t linger_why;
 };
 
-/* A group of streams on loop. The memory account is the group's own.
- * Returns NULL and sets *err on failure. */
-struct sk_stream_group *sk_stream_group_new(struct sk_loop *loop,
+/* A group of streams on loop, sharing cb (not copied: it must outlive the
+ * group) and lim (NULL: the defaults). The memory account is the group's
+ * own. Returns NULL and sets *err on failure. */
+struct sk_stream_group *sk_stream_group_new(struct sk_loop *loop, const struct sk_stream_cbs *cb,
                                             const struct sk_stream_limits *lim, int *err);
 /* Closes every stream (reason SK_CLOSE_SHUTDOWN) and frees the group. NULL
  * is accepted. */
@@ -121,8 +121,7 @@ void sk_stream_group_free(struct sk_stream_group *g);
 
 /* Starts a stream on fd (connected, non-blocking; the stream owns it from
  * here, also on failure). Returns 0 or a negative code. */
-int sk_stream_open(struct sk_stream_group *g, struct sk_stream *s, int fd,
-                   const struct sk_stream_cbs *cb);
+int sk_stream_open(struct sk_stream_group *g, struct sk_stream *s, int fd);
 /* Sends what it can of p[0..n) after what is queued, queues the rest.
  * Returns 0, or a negative code when the stream closed (reset, or error
  * when out of memory). */

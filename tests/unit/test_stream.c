@@ -55,9 +55,9 @@ static int start(struct echo *e, struct sk_stream_group **g, const struct sk_str
     e->closed_why = -1;
     e->loop = sk_loop_new(&err);
     cr_assert_not_null(e->loop);
-    *g = sk_stream_group_new(e->loop, lim, &err);
+    *g = sk_stream_group_new(e->loop, &cbs, lim, &err);
     cr_assert_not_null(*g);
-    cr_assert_eq(sk_stream_open(*g, &e->st, sv[0], &cbs), 0);
+    cr_assert_eq(sk_stream_open(*g, &e->st, sv[0]), 0);
     return sv[1];
 }
 
