@@ -290,7 +290,7 @@ void sk_stream_update(struct sk_stream *s, bool want_read)
     unsigned mask = 0;
     if (s->lingering ? !s->read_closed : want_read && !s->read_closed && !s->g->stopping)
         mask |= SK_READ;
-    if (sk_buf_size(&s->out))
+    if (sk_buf_size(&s->out) || s->connecting)
         mask |= SK_WRITE;
     sk_io_set(s->g->loop, &s->io, mask);
 }
@@ -458,12 +458,33 @@ static void on_readable(struct sk_stream *s)
     sk_stream_flush(s);
 }
 
+/* The connect's outcome: writable (or an error) ends it. */
+static void connect_done(struct sk_stream *s)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(s->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    s->connecting = false;
+    if (s->g->cb->connected)
+        s->g->cb->connected(s, err ? SK_ERR(err) : 0);
+    if (err)
+        sk_stream_close(s, SK_CLOSE_RESET);
+    else if (!s->closed) {
+        sk_stream_touch(s);
+        sk_stream_update(s, s->reading);
+    }
+}
+
 static void stream_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
 {
     (void)loop;
     struct sk_stream *s = SK_CONTAINER_OF(io, struct sk_stream, io);
     struct sk_stream_group *g = s->g;
-    if ((events & (SK_HUP | SK_ERROR)) && (s->read_closed || (events & SK_ERROR))) {
+    if (s->connecting) {
+        if (events & (SK_WRITE | SK_HUP | SK_ERROR))
+            connect_done(s);
+    } else if ((events & (SK_HUP | SK_ERROR)) && (s->read_closed || (events & SK_ERROR))) {
         /* A socket error, or a hang-up after the peer's FIN was read: the
          * peer is gone, nothing more can be read or sent. epoll reports
          * these whatever the interest mask, so a stream waiting with no
@@ -493,6 +514,25 @@ int sk_stream_open(struct sk_stream_group *g, struct sk_stream *s, int fd)
     g->n++;
     if (g->lim.idle_ms && !sk_timer_armed(&g->idle_timer))
         arm_idle(g);
+    return 0;
+}
+
+int sk_stream_connect(struct sk_stream_group *g, struct sk_stream *s, const struct sockaddr *sa,
+                      socklen_t len)
+{
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return SK_ERR(errno);
+    if (connect(fd, sa, len) < 0 && errno != EINPROGRESS) {
+        int e = errno;
+        close(fd);
+        return SK_ERR(e);
+    }
+    int rc = sk_stream_open(g, s, fd);
+    if (rc < 0)
+        return rc;
+    s->connecting = true;
+    sk_io_set(g->loop, &s->io, SK_WRITE); /* writable: connected, or failed */
     return 0;
 }
 

@@ -34,6 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+
 #include "sockit/buf.h"
 #include "sockit/loop.h"
 
@@ -78,6 +80,10 @@ struct sk_stream_cbs {
     void (*close)(struct sk_stream *s, enum sk_close_reason why);
     /* The stream's memory may be freed now. */
     void (*release)(struct sk_stream *s);
+    /* sk_stream_connect finished: err 0 (reading starts unless the callback
+     * says otherwise with sk_stream_update), or a negative code (the stream
+     * then closes, reason SK_CLOSE_RESET). NULL: nothing to say. */
+    void (*connected)(struct sk_stream *s, int err);
 };
 
 struct sk_stream_limits {
@@ -107,6 +113,7 @@ struct sk_stream {
     bool lingering;    /* half-closed: see sk_stream_shutdown */
     bool wr_shut;
     bool closed;
+    bool connecting;   /* sk_stream_connect in progress */
     uint8_t linger_why;
 };
 
@@ -122,6 +129,11 @@ void sk_stream_group_free(struct sk_stream_group *g);
 /* Starts a stream on fd (connected, non-blocking; the stream owns it from
  * here, also on failure). Returns 0 or a negative code. */
 int sk_stream_open(struct sk_stream_group *g, struct sk_stream *s, int fd);
+/* Connects a new non-blocking TCP socket to sa and starts a stream on it;
+ * the connected callback says how it went. The group's idle deadline
+ * bounds the connect too. Returns 0, or a negative code (nothing started). */
+int sk_stream_connect(struct sk_stream_group *g, struct sk_stream *s, const struct sockaddr *sa,
+                      socklen_t len);
 /* Sends what it can of p[0..n) after what is queued, queues the rest.
  * Returns 0, or a negative code when the stream closed (reset, or error
  * when out of memory). */

@@ -1,6 +1,8 @@
 /* Unit tests: sk_stream on a real loop, over an AF_UNIX socketpair whose
  * other end the test plays. */
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -14,6 +16,8 @@ struct echo {
     int released;
     size_t got;
     bool echo; /* write back what is read */
+    int connect_err;
+    int connected;
 };
 
 static bool t_read(struct sk_stream *s, const char *data, size_t n)
@@ -42,8 +46,19 @@ static void t_release(struct sk_stream *s)
     SK_CONTAINER_OF(s, struct echo, st)->released++;
 }
 
-static const struct sk_stream_cbs cbs = {
-    .read = t_read, .flushed = t_flushed, .close = t_close, .release = t_release};
+static void t_connected(struct sk_stream *s, int err)
+{
+    struct echo *e = SK_CONTAINER_OF(s, struct echo, st);
+    e->connected++;
+    e->connect_err = err;
+    if (err == 0) { /* say hello, then end: the peer's FIN closes us */
+        sk_stream_write(s, "hi\n", 3);
+        sk_stream_shutdown(s, SK_CLOSE_END, NULL, 0);
+    }
+}
+
+static const struct sk_stream_cbs cbs = {.read = t_read, .flushed = t_flushed, .close = t_close,
+                                         .release = t_release, .connected = t_connected};
 
 /* A loop, a group with lim, and a stream on one end of a socketpair; the
  * other end is returned. */
@@ -127,4 +142,61 @@ Test(stream, reason_names)
     cr_assert_str_eq(sk_close_reason_name(SK_CLOSE_TOO_LONG), "message-too-long");
     cr_assert_str_eq(sk_close_reason_name(SK_CLOSE_IDLE), "idle-timeout");
     cr_assert_str_eq(sk_close_reason_name((enum sk_close_reason)99), "?");
+}
+
+/* A loopback listener on a free port; its address in *sa. */
+static int listener(struct sockaddr_in *sa)
+{
+    socklen_t len = sizeof *sa;
+    *sa = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(bind(fd, (struct sockaddr *)sa, sizeof *sa), 0);
+    cr_assert_eq(listen(fd, 4), 0);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)sa, &len), 0);
+    return fd;
+}
+
+Test(stream, connects_without_blocking_and_says_so)
+{
+    struct sockaddr_in sa;
+    int lfd = listener(&sa);
+    int err = 0;
+    struct echo e = {.closed_why = -1};
+    e.loop = sk_loop_new(&err);
+    struct sk_stream_limits lim = {.idle_ms = 5000}; /* bounds the connect too */
+    struct sk_stream_group *g = sk_stream_group_new(e.loop, &cbs, &lim, &err);
+    cr_assert_not_null(g);
+    cr_assert_eq(sk_stream_connect(g, &e.st, (struct sockaddr *)&sa, sizeof sa), 0);
+    cr_assert_eq(e.connected, 0, "the outcome comes from the loop");
+    int peer = accept(lfd, NULL, NULL); /* the handshake is done by the kernel */
+    cr_assert_geq(peer, 0);
+    shutdown(peer, SHUT_WR);
+    cr_assert_eq(sk_loop_run(e.loop), 0);
+    cr_assert_eq(e.connected, 1);
+    cr_assert_eq(e.connect_err, 0);
+    cr_assert_eq(e.closed_why, SK_CLOSE_END);
+    char buf[8];
+    cr_assert_eq(read(peer, buf, sizeof buf), 3);
+    cr_assert_eq(memcmp(buf, "hi\n", 3), 0);
+    close(peer);
+    close(lfd);
+    finish(&e, g);
+}
+
+Test(stream, a_refused_connect_is_reported_then_closed)
+{
+    struct sockaddr_in sa;
+    close(listener(&sa)); /* a port nobody listens on any more */
+    int err = 0;
+    struct echo e = {.closed_why = -1};
+    e.loop = sk_loop_new(&err);
+    struct sk_stream_group *g = sk_stream_group_new(e.loop, &cbs, NULL, &err);
+    cr_assert_eq(sk_stream_connect(g, &e.st, (struct sockaddr *)&sa, sizeof sa), 0);
+    cr_assert_eq(sk_loop_run(e.loop), 0);
+    cr_assert_eq(e.connected, 1);
+    cr_assert_eq(e.connect_err, SK_ERR(ECONNREFUSED));
+    cr_assert_eq(e.closed_why, SK_CLOSE_RESET);
+    cr_assert_eq(e.released, 1);
+    finish(&e, g);
 }
