@@ -177,8 +177,11 @@ static void session_closing(struct sk_stream *st, enum sk_close_reason why)
         .kind = SK_SERVER_CLOSE, .peer = (struct sockaddr *)&s->peer, .reason = why,
         .messages = s->msgs, .worker = (unsigned)(w - w->srv->workers)});
     const struct sk_server_proto *proto = &w->srv->cfg.proto;
-    if (proto->close)
+    if (proto->close) {
+        size_t mark = w->wbuf.len;
         proto->close(proto->user, s, why);
+        w->wbuf.len = mark; /* written to a closing connection: dropped */
+    }
     dq_drop(s);
 }
 

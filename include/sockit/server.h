@@ -59,7 +59,8 @@ struct sk_server_proto {
      * reserve/commit); they are sent once the read is handled, in order.
      * Returns 0, or a negative code to close (reason error). */
     int (*message)(void *user, struct sk_server_conn *c, const char *msg, size_t n);
-    /* The connection is closing; it is released on return. NULL: none. */
+    /* The connection is closing; it is released on return (what is written
+     * now is dropped). NULL: none. */
     void (*close)(void *user, struct sk_server_conn *c, enum sk_close_reason why);
     /* A UDP datagram: true sends d->data[0..d->len) back to the sender.
      * Required when cfg.udp is set. */
