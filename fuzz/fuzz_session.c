@@ -1,5 +1,5 @@
-/* Fuzz target: the TCP session state machine of `sockit serve` (lib/session.c),
- * in process. One worker is built by hand around a real sk_loop; each session
+/* Fuzz target: the TCP session state machine of `sockit serve` (lib/session.c
+ * on lib/stream.c, with src/greet.c's protocol), in process. One worker is built by hand around a real sk_loop; each session
  * is the server's end of a loopback TCP connection or of an AF_UNIX
  * socketpair, whose other end the fuzzer plays. TCP has the real semantics;
  * the AF_UNIX pair reaches what TCP reaches only by a race: after the peer's
@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "greet.h"
 #include "internal.h"
 #include "server_int.h"
 
@@ -116,7 +117,7 @@ static void jump(struct fz *f, uint64_t ms)
 
 /* ---- invariants ---- */
 
-static size_t list_len(const struct sk__session *s)
+static size_t list_len(const struct sk_stream *s)
 {
     size_t k = 0;
     for (; s; s = s->next)
@@ -127,17 +128,17 @@ static size_t list_len(const struct sk__session *s)
 static void check_worker(struct fz *f)
 {
     struct sk__worker *w = &f->w;
-    check(list_len(w->s_head) + list_len(w->l_head) == w->nsessions);
-    check(atomic_load(&f->srv.open_sessions) == w->nsessions);
-    const struct sk__session *lists[2] = {w->s_head, w->l_head};
+    check(list_len(w->g.s_head) + list_len(w->g.l_head) == w->g.n);
+    check(atomic_load(&f->srv.open_sessions) == w->g.n);
+    const struct sk_stream *lists[2] = {w->g.s_head, w->g.l_head};
     for (int i = 0; i < 2; i++)
-        for (const struct sk__session *s = lists[i]; s; s = s->next) {
+        for (const struct sk_stream *s = lists[i]; s; s = s->next) {
             check(s->lingering == (i == 1));
             /* Reading stops at the pause mark; what one read then adds is one
              * reply step plus one whole reply (a reply is never cut). */
             check(sk_buf_size(&s->out) <=
-                  f->srv.cfg.out_pause + w->rbuf_size + f->srv.cfg.max_msg + OUT_SLACK);
-            check(s->dq_bytes <= f->srv.cfg.out_pause + DQ_SLACK);
+                  f->srv.cfg.out_pause + w->g.lim.read_size + f->srv.cfg.max_msg + OUT_SLACK);
+            check(s->out_extra <= f->srv.cfg.out_pause + DQ_SLACK); /* delayed replies */
             if (sk_buf_size(&s->out) > 0)
                 check(s->io.mask & SK_WRITE); /* else it would never be sent */
         }
@@ -197,7 +198,7 @@ static void accept_one(struct fz *f)
     static const int sndbuf[] = {0, 1, 4096, 32768};
     int sb = sndbuf[take(f, 4)];
     bool unix_pair = take(f, 2);
-    if (!p || f->w.stopping)
+    if (!p || f->w.g.stopping)
         return;
     if (unix_pair) {
         int sv[2];
@@ -295,17 +296,16 @@ static void peer_close(struct peer *p, bool rst)
 static void grace_cb(struct sk_loop *loop, struct sk_timer *t)
 {
     (void)loop;
-    sk__worker_close_all(SK_CONTAINER_OF(t, struct sk__worker, grace_timer), SK__CLOSE_SHUTDOWN);
+    sk__stream_group_close_all(&SK_CONTAINER_OF(t, struct sk__worker, grace_timer)->g,
+                               SK_CLOSE_SHUTDOWN);
 }
 
 static void stop_server(struct fz *f)
 {
     struct sk__worker *w = &f->w;
-    if (w->stopping)
+    if (w->g.stopping)
         return;
-    w->stopping = true;
-    sk_timer_stop(w->loop, &w->idle_timer);
-    sk__worker_drain(w);
+    sk__stream_group_drain(&w->g);
     if (!sk__worker_has_sessions(w))
         sk_timer_stop(w->loop, &w->delay_timer);
     else
@@ -328,6 +328,7 @@ static void configure(struct fz *f)
     c->out_limit = c->out_pause * ((b & 8) ? 2 : 16);
     c->grace_ms = 2000;
     c->workers = 1;
+    greet_setup(c); /* the protocol: src/greet.c, as `sockit serve` runs it */
 }
 
 static int setup(struct fz *f)
@@ -338,12 +339,11 @@ static int setup(struct fz *f)
     f->w.loop = sk_loop_new(&err);
     if (!f->w.loop)
         return -1;
-    f->w.rbuf_size = SCRATCH;
-    f->w.rbuf = malloc(SCRATCH);
-    if (!f->w.rbuf)
-        return -1;
     f->srv.workers = &f->w;
     f->srv.nworkers = 1;
+    if (sk__worker_streams_init(&f->w) < 0)
+        return -1;
+    check(f->w.g.lim.read_size == SCRATCH);
     f->now = f->w.loop->now_ms;
     for (int i = 0; i < MAX_PEERS; i++)
         f->peers[i].fd = -1;
@@ -357,17 +357,20 @@ static void dump_sessions(const struct fz *f)
     fprintf(stderr, "config: framing=%s delay=%u idle=%u max_msg=%zu pause=%zu limit=%zu\n",
             c->framing == SK_FRAMING_LINE ? "line" : "chunk", c->delay_ms, c->idle_timeout_s,
             c->max_msg, c->out_pause, c->out_limit);
-    const struct sk__session *lists[2] = {f->w.s_head, f->w.l_head};
+    const struct sk_stream *lists[2] = {f->w.g.s_head, f->w.g.l_head};
     for (int i = 0; i < 2; i++)
-        for (const struct sk__session *s = lists[i]; s; s = s->next)
+        for (const struct sk_stream *st = lists[i]; st; st = st->next) {
+            const struct sk_server_conn *s = SK_CONTAINER_OF(st, struct sk_server_conn, st);
             fprintf(stderr, "session: lingering=%d read_closed=%d exiting=%d paused=%d "
                     "wr_shut=%d out=%zu in=%zu dq_bytes=%zu mask=%u msgs=%llu\n",
-                    s->lingering, s->read_closed, s->exiting, s->paused, s->wr_shut,
-                    sk_buf_size(&s->out), sk_buf_size(&s->in), s->dq_bytes, s->io.mask,
+                    st->lingering, st->read_closed, s->exiting, st->paused, st->wr_shut,
+                    sk_buf_size(&st->out), sk_buf_size(&st->in), st->out_extra, st->io.mask,
                     (unsigned long long)s->msgs);
+        }
     fprintf(stderr, "timers: delay=%d idle=%d linger=%d grace=%d stopping=%d\n",
-            sk_timer_armed(&f->w.delay_timer), sk_timer_armed(&f->w.idle_timer),
-            sk_timer_armed(&f->w.linger_timer), sk_timer_armed(&f->w.grace_timer), f->w.stopping);
+            sk_timer_armed(&f->w.delay_timer), sk_timer_armed(&f->w.g.idle_timer),
+            sk_timer_armed(&f->w.g.linger_timer), sk_timer_armed(&f->w.grace_timer),
+            f->w.g.stopping);
 }
 
 /* TCP's own timers (delayed ACKs, window probes) run on the real clock: a
@@ -378,9 +381,9 @@ static bool wait_tcp(struct fz *f)
 {
     struct pollfd pfd[MAX_PEERS];
     nfds_t n = 0;
-    const struct sk__session *lists[2] = {f->w.s_head, f->w.l_head};
+    const struct sk_stream *lists[2] = {f->w.g.s_head, f->w.g.l_head};
     for (int i = 0; i < 2; i++)
-        for (const struct sk__session *s = lists[i]; s && n < MAX_PEERS; s = s->next)
+        for (const struct sk_stream *s = lists[i]; s && n < MAX_PEERS; s = s->next)
             if (sk_buf_size(&s->out) > 0)
                 pfd[n++] = (struct pollfd){.fd = s->io.fd, .events = POLLOUT};
     if (n == 0 || f->real_waits >= 100)
@@ -422,9 +425,7 @@ static void teardown(struct fz *f)
 {
     struct sk__worker *w = &f->w;
     if (w->loop) {
-        sk__worker_close_all(w, SK__CLOSE_SHUTDOWN);
-        sk_timer_stop(w->loop, &w->idle_timer);
-        sk_timer_stop(w->loop, &w->linger_timer);
+        sk__stream_group_fini(&w->g, SK_CLOSE_SHUTDOWN);
         sk_timer_stop(w->loop, &w->delay_timer);
         sk_timer_stop(w->loop, &w->grace_timer);
         check(sk_loop_free(w->loop) == 0); /* no handle left behind */
@@ -433,7 +434,6 @@ static void teardown(struct fz *f)
         if (f->peers[i].fd >= 0)
             peer_close(&f->peers[i], false);
     sk_buf_free(&w->wbuf);
-    free(w->rbuf);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -470,7 +470,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         check_worker(f);
     }
-    if (!f->w.stopping)
+    if (!f->w.g.stopping)
         settle(f);
     stop_server(f);
     for (int i = 0; i < 64 && sk__worker_has_sessions(&f->w); i++) {

@@ -18,6 +18,7 @@
 #include "sockit/loop.h"
 #include "sockit/scope.h"
 #include "sockit/server.h"
+#include "sockit/stream.h"
 /* fetch: */
 #include "sockit/fetch.h"
 #include "sockit/http.h"

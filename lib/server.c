@@ -1,4 +1,4 @@
-/* Greeting server lifecycle: listeners, worker threads, accept, shutdown. */
+/* Server engine lifecycle: listeners, worker threads, accept, shutdown. */
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -16,18 +16,19 @@
 
 #define ACCEPT_BATCH 64
 #define ACCEPT_RETRY_MS 100
-#define READ_SCRATCH (64 * 1024)
 #define STOP_RESEND_MS 100
 
-static const char busy_line[] = "Error: server busy, too many connections\n";
+/* The largest dgram_headroom (a slot is that much bigger per datagram). */
+#define DGRAM_HEADROOM_MAX 1024
+
+void sk__server_event(const struct sk_server *srv, const struct sk_server_event *ev)
+{
+    if (srv->cfg.on_event)
+        srv->cfg.on_event(srv->cfg.event_user, ev);
+}
 
 static void fill_defaults(struct sk_server_config *cfg)
 {
-    if (cfg->nlisten == 0) {
-        strcpy(cfg->listen[0].host, "127.0.0.1");
-        cfg->listen[0].port = 8888;
-        cfg->nlisten = 1;
-    }
     if (cfg->workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         cfg->workers = n > 0 ? (unsigned)n : 1;
@@ -94,6 +95,9 @@ static int bind_all(struct sk_server *srv, size_t *failed_at)
 
 int sk_server_new(const struct sk_server_config *cfg, struct sk_server **out, size_t *failed_at)
 {
+    if (cfg->nlisten == 0 || cfg->nlisten > SK_SERVER_MAX_LISTEN || !cfg->proto.message ||
+        (cfg->udp && !cfg->proto.datagram) || cfg->dgram_headroom > DGRAM_HEADROOM_MAX)
+        return SK_EUSAGE;
     struct sk_server *srv = sk__calloc(1, sizeof *srv);
     if (!srv)
         return SK_ERR(ENOMEM);
@@ -157,7 +161,7 @@ static int listen_register(struct sk__worker *w, struct sk__listen_handle *h)
 static void accept_retry_cb(struct sk_loop *loop, struct sk_timer *t)
 {
     struct sk__worker *w = SK_CONTAINER_OF(t, struct sk__worker, accept_retry);
-    if (w->stopping)
+    if (w->g.stopping)
         return;
     bool again = false;
     for (size_t i = 0; i < w->srv->nlisteners; i++) {
@@ -193,8 +197,9 @@ static void accept_backoff(struct sk__worker *w, int err)
     }
     if (!w->fd_starved) {
         w->fd_starved = true;
-        sk_log_printf(w->srv->cfg.log, "accept: %s; pausing accepts for %d ms at a time",
-                      strerror(err), ACCEPT_RETRY_MS);
+        sk__server_event(w->srv, &(struct sk_server_event){
+            .kind = SK_SERVER_ACCEPT_PAUSED, .err = err, .retry_ms = ACCEPT_RETRY_MS,
+            .worker = (unsigned)(w - w->srv->workers)});
     }
     if (!sk_timer_armed(&w->accept_retry))
         sk_timer_start(w->loop, &w->accept_retry, ACCEPT_RETRY_MS, accept_retry_cb);
@@ -203,13 +208,16 @@ static void accept_backoff(struct sk__worker *w, int err)
 static void refuse(struct sk__worker *w, int fd)
 {
     /* Best effort: the socket is fresh, so the line fits in its buffer. */
-    ssize_t n = send(fd, busy_line, sizeof busy_line - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-    (void)n;
+    const char *line = w->srv->cfg.proto.busy_reply;
+    if (line) {
+        ssize_t n = send(fd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)n;
+    }
     /* A close with unread input sends a reset instead of a FIN, and a reset
      * can destroy the line before the peer reads it: send our FIN first and
      * discard what the peer already sent (a few reads, never blocking). */
     shutdown(fd, SHUT_WR);
-    for (int i = 0; i < 4 && recv(fd, w->rbuf, w->rbuf_size, MSG_DONTWAIT) > 0; i++)
+    for (int i = 0; i < 4 && recv(fd, w->g.rbuf, w->g.lim.read_size, MSG_DONTWAIT) > 0; i++)
         ;
     close(fd);
     w->stats.refused++;
@@ -231,14 +239,15 @@ static void accept_some(struct sk__worker *w, int lfd)
         }
         if (w->fd_starved) {
             w->fd_starved = false;
-            sk_log_printf(w->srv->cfg.log, "accept: accepting again");
+            sk__server_event(w->srv, &(struct sk_server_event){
+                .kind = SK_SERVER_ACCEPT_RESUMED, .worker = (unsigned)(w - w->srv->workers)});
         }
         size_t open = atomic_fetch_add(&w->srv->open_sessions, 1) + 1;
         if (max && open > max) {
             atomic_fetch_sub(&w->srv->open_sessions, 1);
-            char addr[SK_ADDRSTR_MAX];
-            sk_log_printf(w->srv->cfg.log, "refuse %s reason=max-conns limit=%zu",
-                          sk_addr_format((struct sockaddr *)&peer, addr, sizeof addr), max);
+            sk__server_event(w->srv, &(struct sk_server_event){
+                .kind = SK_SERVER_REFUSE, .peer = (struct sockaddr *)&peer, .limit = max,
+                .worker = (unsigned)(w - w->srv->workers)});
             refuse(w, fd);
             continue;
         }
@@ -275,7 +284,7 @@ static void grace_cb(struct sk_loop *loop, struct sk_timer *t)
 {
     struct sk__worker *w = SK_CONTAINER_OF(t, struct sk__worker, grace_timer);
     (void)loop;
-    sk__worker_close_all(w, SK__CLOSE_SHUTDOWN);
+    sk__stream_group_close_all(&w->g, SK_CLOSE_SHUTDOWN);
 }
 
 static void stop_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
@@ -285,14 +294,12 @@ static void stop_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
     uint64_t v;
     ssize_t n = read(w->stop_fd, &v, sizeof v);
     (void)n;
-    if (w->stopping)
+    if (w->g.stopping)
         return;
-    w->stopping = true;
     atomic_store(&w->stop_seen, true);
     sk_io_stop(loop, &w->stop_io);
     stop_listening(w);
-    sk_timer_stop(loop, &w->idle_timer);
-    sk__worker_drain(w);
+    sk__stream_group_drain(&w->g); /* sets g.stopping */
     /* Sessions still flushing get the grace period; the loop ends by itself
      * once the last handle is gone. */
     if (!sk__worker_has_sessions(w))
@@ -312,11 +319,9 @@ static void worker_free(struct sk__worker *w)
 {
     if (w->loop) {
         stop_listening(w);
-        if (!w->stopping && w->stop_fd >= 0)
+        if (!w->g.stopping && w->stop_fd >= 0)
             sk_io_stop(w->loop, &w->stop_io);
-        sk__worker_close_all(w, SK__CLOSE_SHUTDOWN);
-        sk_timer_stop(w->loop, &w->idle_timer);
-        sk_timer_stop(w->loop, &w->linger_timer);
+        sk__stream_group_fini(&w->g, SK_CLOSE_SHUTDOWN);
         sk_timer_stop(w->loop, &w->delay_timer);
         sk_timer_stop(w->loop, &w->grace_timer);
         sk_loop_free(w->loop);
@@ -327,9 +332,7 @@ static void worker_free(struct sk__worker *w)
     w->stop_fd = -1;
     sk__udp_worker_free(w);
     sk_buf_free(&w->wbuf);
-    free(w->rbuf);
     free(w->lh);
-    w->rbuf = NULL;
     w->lh = NULL;
 }
 
@@ -341,10 +344,10 @@ static int worker_init(struct sk_server *srv, struct sk__worker *w)
     w->loop = sk_loop_new(&rc);
     if (!w->loop)
         return rc;
-    w->rbuf_size = READ_SCRATCH;
-    w->rbuf = sk__malloc(w->rbuf_size);
+    if ((rc = sk__worker_streams_init(w)) < 0)
+        return rc;
     w->lh = sk__calloc(srv->nlisteners, sizeof *w->lh);
-    if (!w->rbuf || !w->lh)
+    if (!w->lh)
         return SK_ERR(ENOMEM);
     w->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (w->stop_fd < 0)
@@ -382,8 +385,8 @@ static void join_worker(struct sk__worker *w, bool (*resend)(struct sk__worker *
         if (pthread_timedjoin_np(w->thread, NULL, &ts) != ETIMEDOUT)
             return;
         if (resend(w))
-            sk_log_printf(w->srv->cfg.log, "worker %d: stop request resent",
-                          (int)(w - w->srv->workers));
+            sk__server_event(w->srv, &(struct sk_server_event){
+                .kind = SK_SERVER_STOP_RESENT, .worker = (unsigned)(w - w->srv->workers)});
     }
 }
 
@@ -470,8 +473,8 @@ int sk_server_wait(struct sk_server *srv, struct sk_server_stats *stats)
         stats->conns += w->stats.conns;
         stats->refused += w->stats.refused;
         stats->msgs += w->stats.msgs;
-        stats->bytes_in += w->stats.bytes_in;
-        stats->bytes_out += w->stats.bytes_out;
+        stats->bytes_in += w->stats.bytes_in + w->g.bytes_in;
+        stats->bytes_out += w->stats.bytes_out + w->g.bytes_out;
         stats->datagrams += w->stats.datagrams;
         worker_free(w);
     }

@@ -1,5 +1,5 @@
-/* Server internals shared by server.c (lifecycle, accept), session.c (TCP
- * sessions) and udp.c (datagrams). */
+/* Server engine internals shared by server.c (lifecycle, accept),
+ * session.c (TCP connections) and udp.c (datagrams). */
 #ifndef SOCKIT_SERVER_INT_H
 #define SOCKIT_SERVER_INT_H
 
@@ -11,6 +11,7 @@
 #include "sockit/buf.h"
 #include "sockit/loop.h"
 #include "sockit/server.h"
+#include "stream_int.h"
 
 struct sk__worker;
 
@@ -28,43 +29,24 @@ struct sk__listener {
 struct sk__delayed {
     struct sk__delayed *wprev, *wnext; /* worker FIFO */
     struct sk__delayed *cnext;         /* session list */
-    struct sk__session *s;
+    struct sk_server_conn *s;
     uint64_t due_ms;
     uint32_t len;
     char data[];
 };
 
-/* Why a session ended (logged on close). */
-enum sk__close_reason {
-    SK__CLOSE_EXIT, SK__CLOSE_EOF, SK__CLOSE_RESET, SK__CLOSE_IDLE, SK__CLOSE_OVERFLOW,
-    SK__CLOSE_TOOLONG, SK__CLOSE_SHUTDOWN, SK__CLOSE_ERROR, SK__CLOSE_MEMORY
-};
-
-/* One TCP session. Kept small: an idle session owns no buffer memory. */
-struct sk__session {
-    struct sk_io io;
-    struct sk__worker *w;
-    struct sk__session *prev, *next; /* worker list, least recently active first */
-    uint64_t last_active_ms; /* last progress, read or write (linger: deadline) */
+/* One TCP connection (a session): a stream and the protocol's state. Kept
+ * small: an idle session owns no buffer memory. */
+struct sk_server_conn {
+    struct sk_stream st; /* first: its memory is the session's (one free);
+                          * its group is embedded in the worker */
     uint64_t msgs;
-    struct sk_buf in;  /* line framing: a partial line, only while one is pending */
-    struct sk_buf out; /* replies the socket did not take yet */
-    struct sk__delayed *dq_head, *dq_tail;
-    size_t dq_bytes;  /* what the delayed replies cost (malloc's blocks) */
-    size_t acct;      /* memory counted in the worker's total */
-    int outq;         /* unsent bytes in the socket at the last idle check */
-    bool read_closed; /* peer sent FIN (or we stopped reading for good) */
-    bool exiting;     /* "exit" seen: close once the pending output is sent */
-    bool paused;      /* reading paused: too much output pending */
-    bool backlog;     /* line framing: s->in may hold complete lines not yet
+    struct sk__delayed *dq_head, *dq_tail; /* their cost: st.out_extra */
+    void *data;       /* the protocol's (sk_server_conn_set_data) */
+    bool exiting;     /* sk_server_conn_end: close once the output is sent */
+    bool backlog;     /* line framing: st.in may hold complete lines not yet
                        * answered (parsing stopped at the pause mark) */
-    bool lingering;   /* ended by an error: the error line goes out, then our
-                       * FIN; input is read and discarded until the peer's
-                       * FIN or the linger deadline (last_active_ms), so the
-                       * close does not reset the line away */
-    bool wr_shut;     /* lingering: shutdown(SHUT_WR) done */
-    bool closed;      /* sk__session_close done; freed by sk__worker_reap */
-    uint8_t linger_why; /* lingering: the reason logged on close */
+    bool oom;         /* a write from a callback failed: close (error) */
     struct sockaddr_in6 peer; /* holds a sockaddr_in too */
 };
 
@@ -85,24 +67,12 @@ struct sk__worker {
     struct sk_io stop_io;    /* eventfd: sk_server_stop() */
     int stop_fd;
     struct sk_timer accept_retry; /* EMFILE back-off */
-    bool fd_starved;              /* in a back-off episode (logged once) */
-    struct sk_timer idle_timer;
+    bool fd_starved;              /* in a back-off episode (reported once) */
+    struct sk_stream_group g;     /* the sessions' streams, limits, memory */
     struct sk_timer delay_timer;
     struct sk_timer grace_timer;
-    struct sk__session *s_head, *s_tail;
-    struct sk__session *l_head, *l_tail; /* lingering, deadline order */
-    struct sk__session *dead; /* closed, not yet freed (linked by next) */
-    struct sk_timer linger_timer;
-    size_t nsessions;
     struct sk__delayed *d_head, *d_tail;
     struct sk_buf wbuf;   /* replies of one read, before the write */
-    struct sk_timer mem_timer; /* output-limit and memory-budget checks */
-    size_t mem;                /* memory this worker's sessions hold */
-    long long mem_unpub;       /* change of mem not yet in srv->mem_held */
-    uint64_t stall_scan_ms;    /* next output-limit scan of the sessions */
-    char *rbuf;           /* read scratch, rbuf_size bytes */
-    size_t rbuf_size;
-    bool stopping;
     atomic_bool stop_seen; /* stopping, as seen from other threads */
     struct sk_server_stats stats;
     /* UDP batch buffers (udp.c), allocated only with --udp. */
@@ -125,22 +95,21 @@ struct sk_server {
     bool started;
 };
 
+/* Reports an event to the application, if it asked for them. */
+void sk__server_event(const struct sk_server *srv, const struct sk_server_event *ev);
+
 /* session.c */
+/* Initialises the worker's stream group (limits from the config). */
+int sk__worker_streams_init(struct sk__worker *w);
 void sk__session_accepted(struct sk__worker *w, int fd, const struct sockaddr *peer);
-/* Closes (logs, releases the fd and buffers); idempotent. The memory stays
- * valid until sk__worker_reap, which every entry point of session.c calls
- * on return: a caller may still look at a session closed under it. */
-void sk__session_close(struct sk__session *s, enum sk__close_reason why);
-void sk__worker_reap(struct sk__worker *w);
-void sk__worker_idle_cb(struct sk_loop *loop, struct sk_timer *t);
 void sk__worker_delay_cb(struct sk_loop *loop, struct sk_timer *t);
-/* Shutdown: stop reading everywhere, close sessions with nothing pending. */
-void sk__worker_drain(struct sk__worker *w);
-/* Closes every session of the worker, lingering ones included. */
-void sk__worker_close_all(struct sk__worker *w, enum sk__close_reason why);
+static inline struct sk__worker *sk__conn_worker(const struct sk_server_conn *c)
+{
+    return SK_CONTAINER_OF(c->st.g, struct sk__worker, g);
+}
 static inline bool sk__worker_has_sessions(const struct sk__worker *w)
 {
-    return w->s_head || w->l_head;
+    return sk__stream_group_busy(&w->g);
 }
 
 /* udp.c */

@@ -1,153 +1,50 @@
-/* A TCP session of the greeting protocol: read, frame, reply, flush.
+/* A TCP connection of the server engine (a session): a stream (stream.c)
+ * that frames its input, hands each message to the protocol's callback and
+ * sends the replies.
  *
  * Replies to one read are built in the worker's scratch buffer and written
  * with one send(); only what the socket does not take is copied into the
- * session's own buffer. Memory is counted as malloc really holds it
- * (capacities, block overhead, delayed replies). Input is answered only as
- * fast as the peer reads: once a session's output reaches cfg.out_pause,
+ * stream's queue. Input is answered only as fast as the peer reads: once a
+ * session's output reaches cfg.out_pause (the stream's high water mark),
  * reading, and parsing what was read, stop until it drains; a reply is
- * never cut. Peers that do not read at all are closed: with more than
- * cfg.out_limit pending and nothing read for OUT_STALL_MS (output-limit),
- * or, the heaviest first, when all sessions together hold more than
- * cfg.max_memory (memory): sessions of SHED_MIN or more, and smaller ones
- * too from a worker holding more than its share of the budget. */
+ * never cut. The stream closes the peers that do not read (output-limit,
+ * memory); the replies waiting for --delay count as its output. */
 #include <assert.h>
 #include <errno.h>
-#include <linux/sockios.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "alloc_int.h"
 #include "server_int.h"
 #include "sockit/err.h"
 
-/* Reads per readiness event before yielding to other sessions. */
-#define READS_PER_EVENT 4
-/* A session ended by an error (its error line sent, then our FIN) goes on
- * reading and discarding what the peer still sends for at most this long:
- * closing with unread input would make the kernel send a reset, which can
- * destroy the error line before the peer reads it. */
-#define LINGER_MS 2000
 /* Line framing with --delay: each message costs an allocation of its own
  * until its reply is due. Parsing stops at the pause mark and the rest of
- * the read waits in s->in (a backlog): small reads keep that rest small. */
+ * the read waits in the stream's input buffer (a backlog): small reads
+ * keep that rest small. */
 #define DELAY_LINE_READ 4096
 /* Line framing: replies of one read are sent in steps of this size, so the
  * pause mark is checked while a read of small lines is answered. */
 #define REPLY_STEP (64 * 1024)
 /* The worker's reply scratch keeps its memory up to this size. */
 #define WBUF_KEEP (256 * 1024)
-/* A peer with more than out_limit pending that reads nothing for this long
- * is closed (reason=output-limit). */
-#define OUT_STALL_MS 5000
-#define STALL_SCAN_MS 1000
-/* Over the memory budget: reading pauses at this much output, and sessions
- * holding at least SHED_MIN are closed, the heaviest first. */
-#define PRESSURE_PAUSE (16 * 1024)
-#define SHED_MIN (16 * 1024)
-#define SHED_PER_TICK 16
-/* The output-limit and budget checks run this often while the worker's
- * sessions hold SHED_MIN or more. */
-#define MEM_CHECK_MS 100
-/* A worker adds its memory changes to the server-wide total in steps of at
- * least this (one atomic add per step, not per change). */
-#define MEM_PUBLISH (256 * 1024)
+/* The read scratch of a worker's streams. */
+#define READ_SCRATCH (64 * 1024)
 
-static const char *reason_name[] = {
-    [SK__CLOSE_EXIT] = "exit",         [SK__CLOSE_EOF] = "eof",
-    [SK__CLOSE_RESET] = "reset",       [SK__CLOSE_IDLE] = "idle-timeout",
-    [SK__CLOSE_OVERFLOW] = "output-limit", [SK__CLOSE_TOOLONG] = "message-too-long",
-    [SK__CLOSE_SHUTDOWN] = "shutdown", [SK__CLOSE_ERROR] = "error",
-    [SK__CLOSE_MEMORY] = "memory",
-};
+static bool parse_backlog(struct sk_server_conn *s);
 
-static const char too_long_line[] = "Error: message too long\n";
-
-static void session_cb(struct sk_loop *loop, struct sk_io *io, unsigned events);
-static bool linger_start(struct sk__session *s, enum sk__close_reason why, const char *line,
-                         size_t len);
-static void account(struct sk__session *s);
-
-/* ---- the worker's session list (least recently active first) ---- */
-
-static void list_unlink(struct sk__session **head, struct sk__session **tail,
-                        struct sk__session *s)
+static bool stream_write(struct sk_server_conn *s, const char *p, size_t n)
 {
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        *head = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    else
-        *tail = s->prev;
-    s->prev = s->next = NULL;
+    return sk_stream_write(&s->st, p, n) == 0;
 }
 
-static void list_append(struct sk__session **head, struct sk__session **tail,
-                        struct sk__session *s)
+static bool over_mark(struct sk_server_conn *s)
 {
-    s->prev = *tail;
-    s->next = NULL;
-    if (*tail)
-        (*tail)->next = s;
-    else
-        *head = s;
-    *tail = s;
+    return sk_stream_over_high_water(&s->st);
 }
 
-static void touch(struct sk__session *s)
-{
-    struct sk__worker *w = s->w;
-    if (s->lingering)
-        return; /* last_active_ms is its linger deadline */
-    s->last_active_ms = sk_loop_now(w->loop);
-    if (w->srv->cfg.idle_timeout_s && w->s_tail != s) {
-        list_unlink(&w->s_head, &w->s_tail, s);
-        list_append(&w->s_head, &w->s_tail, s);
-    }
-}
-
-static void arm_idle(struct sk__worker *w)
-{
-    unsigned idle = w->srv->cfg.idle_timeout_s;
-    if (idle && w->s_head && !w->stopping)
-        sk_timer_start_at(w->loop, &w->idle_timer, w->s_head->last_active_ms + idle * 1000ull,
-                          sk__worker_idle_cb);
-}
-
-/* True (and the session touched) when the peer took some of what the
- * socket's send buffer held since the last look: progress we do not see as
- * a write event while the buffer stays over its wake-up mark. */
-static bool draining(struct sk__session *s)
-{
-    int q = 0;
-    if (ioctl(s->io.fd, SIOCOUTQ, &q) < 0 || q == s->outq)
-        return false;
-    s->outq = q;
-    touch(s);
-    return true;
-}
-
-void sk__worker_idle_cb(struct sk_loop *loop, struct sk_timer *t)
-{
-    struct sk__worker *w = SK_CONTAINER_OF(t, struct sk__worker, idle_timer);
-    uint64_t limit = w->srv->cfg.idle_timeout_s * 1000ull;
-    while (w->s_head && w->s_head->last_active_ms + limit <= sk_loop_now(loop)) {
-        struct sk__session *s = w->s_head;
-        if (s->dq_head)
-            touch(s); /* waiting for our delayed reply: we are the idle one */
-        else if (!draining(s))
-            sk__session_close(s, SK__CLOSE_IDLE);
-    }
-    arm_idle(w);
-    sk__worker_reap(w);
-}
-
-/* ---- closing ---- */
+/* ---- delayed replies: bookkeeping ---- */
 
 static size_t dq_cost(const struct sk__delayed *d)
 {
@@ -167,281 +64,88 @@ static void dq_unlink(struct sk__worker *w, struct sk__delayed *d)
 }
 
 /* Drops the replies still waiting for their --delay. */
-static void dq_drop(struct sk__session *s)
+static void dq_drop(struct sk_server_conn *s)
 {
     for (struct sk__delayed *d = s->dq_head, *next; d; d = next) {
         next = d->cnext;
-        dq_unlink(s->w, d);
+        dq_unlink(sk__conn_worker(s), d);
         free(d);
     }
     s->dq_head = s->dq_tail = NULL;
-    s->dq_bytes = 0;
+    s->st.out_extra = 0;
     /* No reply left to wait for: a timer left armed would keep the loop
      * (and a shutdown) waiting for up to --delay for nothing. */
-    if (!s->w->d_head)
-        sk_timer_stop(s->w->loop, &s->w->delay_timer);
+    if (!sk__conn_worker(s)->d_head)
+        sk_timer_stop(sk__conn_worker(s)->loop, &sk__conn_worker(s)->delay_timer);
 }
 
-void sk__session_close(struct sk__session *s, enum sk__close_reason why)
+/* ---- the stream's callbacks ---- */
+
+static void update_interest(struct sk_server_conn *s)
 {
-    struct sk__worker *w = s->w;
-    if (s->closed)
+    if (s->st.closed)
         return;
-    if (s->lingering)
-        why = (enum sk__close_reason)s->linger_why; /* what really ended it */
-    /* Free the --max-conns slot before the close is logged: whoever reads
-     * the log line may connect again at once. */
-    atomic_fetch_sub(&w->srv->open_sessions, 1);
-    if (w->srv->cfg.log) { /* --quiet: not even the formatting */
-        char addr[SK_ADDRSTR_MAX];
-        sk_log_printf(w->srv->cfg.log, "close %s reason=%s messages=%llu",
-                      sk_addr_format((struct sockaddr *)&s->peer, addr, sizeof addr),
-                      reason_name[why], (unsigned long long)s->msgs);
+    if (s->st.lingering) {
+        sk_stream_update(&s->st, false);
+        return;
     }
-    /* The session's fd is never duplicated: close() alone leaves epoll. */
-    sk_io_close(w->loop, &s->io);
-    if (s->lingering) {
-        list_unlink(&w->l_head, &w->l_tail, s);
-        if (!w->l_head)
-            sk_timer_stop(w->loop, &w->linger_timer);
-    } else {
-        list_unlink(&w->s_head, &w->s_tail, s);
+    sk__stream_account(&s->st); /* the budget check below sees it */
+    bool over = over_mark(s);
+    s->st.paused = over;
+    sk_stream_update(&s->st, !s->exiting && !s->backlog && !over);
+}
+
+/* Sends `line` (if any) after the replies already queued, then our FIN,
+ * then the stream closes once the peer's FIN arrives or its linger time
+ * has passed (reason `why`). Replies still waiting for their --delay go
+ * out at once, before the line: the session is ending, and order is kept.
+ * Returns false when the session was closed; otherwise the caller flushes. */
+static bool linger_start(struct sk_server_conn *s, enum sk_close_reason why, const char *line,
+                         size_t len)
+{
+    struct sk__worker *w = sk__conn_worker(s);
+    while (s->dq_head) {
+        struct sk__delayed *d = s->dq_head;
+        s->dq_head = d->cnext;
+        if (!s->dq_head)
+            s->dq_tail = NULL;
+        s->st.out_extra -= dq_cost(d);
+        dq_unlink(w, d);
+        bool alive = stream_write(s, d->data, d->len);
+        free(d);
+        if (!alive)
+            return false; /* closed: its other entries were dropped with it */
     }
-    dq_drop(s);
-    sk_buf_free(&s->in);
-    sk_buf_free(&s->out);
-    s->closed = true;
-    account(s);
-    s->next = w->dead;
-    w->dead = s;
-    w->nsessions--;
-    if (!sk__worker_has_sessions(w))
-        sk_timer_stop(w->loop, &w->mem_timer);
-    if (w->stopping && !sk__worker_has_sessions(w)) {
-        /* Last session of a draining worker: let the loop end now. */
-        sk_timer_stop(w->loop, &w->grace_timer);
+    if (!w->d_head)
         sk_timer_stop(w->loop, &w->delay_timer);
-    }
-}
-
-void sk__worker_reap(struct sk__worker *w)
-{
-    while (w->dead) {
-        struct sk__session *s = w->dead;
-        w->dead = s->next;
-        free(s);
-    }
-}
-
-/* ---- memory ---- */
-
-/* Memory held for output: queued replies and replies waiting for --delay. */
-static size_t out_held(const struct sk__session *s)
-{
-    return sk_buf_held(&s->out) + s->dq_bytes;
-}
-
-static size_t held(const struct sk__session *s)
-{
-    return out_held(s) + sk_buf_held(&s->in);
-}
-
-static size_t budget(const struct sk_server *srv)
-{
-    return srv->cfg.max_memory ? srv->cfg.max_memory : SK_SERVER_MAX_MEMORY;
-}
-
-static bool over_budget(const struct sk_server *srv)
-{
-    return atomic_load_explicit(&srv->mem_held, memory_order_relaxed) > budget(srv);
-}
-
-/* True when the session must not take (or parse) more input for now. */
-static bool over_mark(const struct sk__session *s)
-{
-    size_t out = out_held(s);
-    return out > s->w->srv->cfg.out_pause || (out > PRESSURE_PAUSE && over_budget(s->w->srv));
-}
-
-static void mem_cb(struct sk_loop *loop, struct sk_timer *t);
-
-static void publish(struct sk__worker *w)
-{
-    if (w->mem_unpub > 0)
-        atomic_fetch_add_explicit(&w->srv->mem_held, (size_t)w->mem_unpub,
-                                  memory_order_relaxed);
-    else
-        atomic_fetch_sub_explicit(&w->srv->mem_held, (size_t)-w->mem_unpub,
-                                  memory_order_relaxed);
-    w->mem_unpub = 0;
-}
-
-/* Brings the worker's total up to date with what s holds now. */
-static void account(struct sk__session *s)
-{
-    struct sk__worker *w = s->w;
-    size_t h = s->closed ? 0 : held(s);
-    if (h == s->acct)
-        return;
-    w->mem += h - s->acct;
-    w->mem_unpub += (long long)h - (long long)s->acct;
-    s->acct = h;
-    if (w->mem_unpub < MEM_PUBLISH && w->mem_unpub > -MEM_PUBLISH)
-        return;
-    publish(w);
-    if (w->stopping || w->mem < SHED_MIN)
-        return;
-    if (over_budget(w->srv)) /* shed now, from an entry point of its own */
-        sk_timer_start_at(w->loop, &w->mem_timer, sk_loop_now(w->loop), mem_cb);
-    else if (!sk_timer_armed(&w->mem_timer))
-        sk_timer_start_at(w->loop, &w->mem_timer, sk_loop_now(w->loop) + MEM_CHECK_MS,
-                          mem_cb);
-}
-
-/* Closes peers that do not read: those over out_limit with nothing read
- * for OUT_STALL_MS, then, while the server is over its budget, the
- * heaviest sessions of this worker. */
-static void mem_cb(struct sk_loop *loop, struct sk_timer *t)
-{
-    struct sk__worker *w = SK_CONTAINER_OF(t, struct sk__worker, mem_timer);
-    uint64_t now = sk_loop_now(loop);
-    size_t limit = w->srv->cfg.out_limit;
-    if (w->mem > limit && now >= w->stall_scan_ms) {
-        w->stall_scan_ms = now + STALL_SCAN_MS; /* a walk over every session: not too often */
-        for (struct sk__session *s = w->s_head, *next; s; s = next) {
-            next = s->next;
-            if (out_held(s) > limit && s->last_active_ms + OUT_STALL_MS <= now &&
-                !draining(s))
-                sk__session_close(s, SK__CLOSE_OVERFLOW);
-        }
-    }
-    publish(w);
-    /* Sessions under SHED_MIN are spared while this worker holds no more
-     * than its share of the budget (the excess is another worker's to
-     * shed); past its share, many small sessions are no less a hog than a
-     * few big ones, and the heaviest go too. */
-    size_t floor = w->mem > budget(w->srv) / w->srv->nworkers ? 0 : SHED_MIN - 1;
-    int shed = 0;
-    for (; shed < SHED_PER_TICK && over_budget(w->srv); shed++) {
-        struct sk__session *heaviest = NULL;
-        size_t most = floor;
-        struct sk__session *lists[2] = {w->s_head, w->l_head};
-        for (int i = 0; i < 2; i++)
-            for (struct sk__session *s = lists[i]; s; s = s->next)
-                if (held(s) > most) {
-                    most = held(s);
-                    heaviest = s;
-                }
-        if (!heaviest)
-            break;
-        sk__session_close(heaviest, SK__CLOSE_MEMORY);
-        publish(w);
-    }
-    if (w->mem >= SHED_MIN && !w->stopping)
-        sk_timer_start_at(loop, t, now + (shed == SHED_PER_TICK ? 1 : MEM_CHECK_MS), mem_cb);
-    sk__worker_reap(w);
-}
-
-/* ---- output ---- */
-
-static void update_interest(struct sk__session *s)
-{
-    if (s->closed)
-        return;
-    account(s);
-    s->paused = !s->lingering && (s->backlog || over_mark(s));
-    unsigned mask = 0;
-    if (s->lingering ? !s->read_closed
-                     : !s->read_closed && !s->exiting && !s->paused && !s->w->stopping)
-        mask |= SK_READ;
-    if (sk_buf_size(&s->out))
-        mask |= SK_WRITE;
-    sk_io_set(s->w->loop, &s->io, mask);
-}
-
-/* Sends what it can of p[0..n) (after anything already queued) and queues
- * the rest. Returns false when the session was closed. */
-static bool send_or_queue(struct sk__session *s, const char *p, size_t n)
-{
-    struct sk__worker *w = s->w;
-    if (sk_buf_size(&s->out) == 0 && n > 0) {
-        ssize_t k = send(s->io.fd, p, n, MSG_NOSIGNAL);
-        if (k < 0 && errno != EAGAIN && errno != EINTR) {
-            sk__session_close(s, SK__CLOSE_RESET);
-            return false;
-        }
-        if (k > 0) {
-            w->stats.bytes_out += (size_t)k;
-            p += k;
-            n -= (size_t)k;
-        }
-    }
-    if (n > 0) {
-        if (sk_buf_append(&s->out, p, n) < 0) {
-            sk__session_close(s, SK__CLOSE_ERROR);
-            return false;
-        }
-    }
-    return true;
+    s->backlog = false;
+    return sk_stream_shutdown(&s->st, why, line, len) == 0;
 }
 
 /* Closes the session if it has said goodbye and everything is sent.
- * Returns false when it was closed. */
-static bool maybe_finish(struct sk__session *s)
+ * Returns false when it was closed or ended (no interest to update). */
+static bool maybe_finish(struct sk_server_conn *s)
 {
-    if (s->lingering) {
-        if (sk_buf_size(&s->out) > 0)
-            return true;
-        if (!s->wr_shut) {
-            shutdown(s->io.fd, SHUT_WR); /* the error line is out: our FIN follows */
-            s->wr_shut = true;
-        }
-        if (s->read_closed || s->w->stopping) {
-            sk__session_close(s, SK__CLOSE_ERROR);
-            return false;
-        }
-        return true;
-    }
-    if (sk_buf_size(&s->out) > 0 || s->dq_head || s->backlog)
+    if (sk_stream_queued(&s->st) > 0 || s->dq_head || s->backlog)
         return true;
     if (s->exiting) {
-        /* Not a plain close: input the peer sent after "exit" may still be
-         * unread, and a close with unread input resets the connection,
+        /* Not a plain close: input the peer sent after the end may still
+         * be unread, and a close with unread input resets the connection,
          * destroying replies not yet delivered. FIN, then linger. */
-        if (!linger_start(s, SK__CLOSE_EXIT, NULL, 0))
-            return false;
-        return maybe_finish(s);
+        if (linger_start(s, SK_CLOSE_END, NULL, 0))
+            sk_stream_flush(&s->st);
+        return false;
     }
-    if (s->read_closed || s->w->stopping) {
-        sk__session_close(s, s->w->stopping ? SK__CLOSE_SHUTDOWN : SK__CLOSE_EOF);
+    if (s->st.read_closed || sk__conn_worker(s)->g.stopping) {
+        sk_stream_close(&s->st, sk__conn_worker(s)->g.stopping ? SK_CLOSE_SHUTDOWN : SK_CLOSE_EOF);
         return false;
     }
     return true;
 }
 
-static bool parse_backlog(struct sk__session *s);
-
-static void flush_out(struct sk__session *s)
+static void session_flushed(struct sk_stream *st)
 {
-    if (s->closed)
-        return;
-    bool progress = false;
-    while (sk_buf_size(&s->out) > 0) {
-        ssize_t k = send(s->io.fd, sk_buf_head(&s->out), sk_buf_size(&s->out), MSG_NOSIGNAL);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN)
-                break;
-            sk__session_close(s, SK__CLOSE_RESET);
-            return;
-        }
-        s->w->stats.bytes_out += (size_t)k;
-        sk_buf_consume(&s->out, (size_t)k);
-        progress = true;
-    }
-    if (progress)
-        touch(s); /* a peer reading its replies is not idle */
+    struct sk_server_conn *s = SK_CONTAINER_OF(st, struct sk_server_conn, st);
     /* Input read while the output was over the mark is answered now. */
     if (s->backlog && !over_mark(s) && !parse_backlog(s))
         return;
@@ -449,107 +153,100 @@ static void flush_out(struct sk__session *s)
         update_interest(s);
 }
 
-/* ---- ending a session with an error line ---- */
-
-static void linger_cb(struct sk_loop *loop, struct sk_timer *t)
+static void session_stop(struct sk_stream *st)
 {
-    struct sk__worker *w = SK_CONTAINER_OF(t, struct sk__worker, linger_timer);
-    while (w->l_head && w->l_head->last_active_ms <= sk_loop_now(loop))
-        sk__session_close(w->l_head, SK__CLOSE_ERROR);
-    if (w->l_head)
-        sk_timer_start_at(loop, t, w->l_head->last_active_ms, linger_cb);
-    sk__worker_reap(w);
+    struct sk_server_conn *s = SK_CONTAINER_OF(st, struct sk_server_conn, st);
+    if (maybe_finish(s))
+        update_interest(s);
 }
 
-/* Sends `line` (if any) after the replies already queued, then our FIN,
- * then closes once the peer's FIN arrives or LINGER_MS have passed,
- * whichever is first; input is discarded meanwhile. The close is logged
- * with reason `why`. Replies still waiting for their --delay go out at
- * once, before the line: the session is ending, and order is kept.
- * Returns false when the session was closed; otherwise the caller flushes. */
-static bool linger_start(struct sk__session *s, enum sk__close_reason why, const char *line,
-                         size_t len)
+static bool session_idle(struct sk_stream *st)
 {
-    struct sk__worker *w = s->w;
-    while (s->dq_head) {
-        struct sk__delayed *d = s->dq_head;
-        s->dq_head = d->cnext;
-        if (!s->dq_head)
-            s->dq_tail = NULL;
-        s->dq_bytes -= dq_cost(d);
-        dq_unlink(w, d);
-        bool alive = send_or_queue(s, d->data, d->len);
-        free(d);
-        if (!alive)
-            return false; /* closed: its other entries were dropped with it */
+    /* Waiting for our delayed reply: we are the idle one. */
+    return SK_CONTAINER_OF(st, struct sk_server_conn, st)->dq_head != NULL;
+}
+
+static void session_closing(struct sk_stream *st, enum sk_close_reason why)
+{
+    struct sk_server_conn *s = SK_CONTAINER_OF(st, struct sk_server_conn, st);
+    struct sk__worker *w = sk__conn_worker(s);
+    /* Free the --max-conns slot before the close is reported: whoever
+     * reads the log line may connect again at once. */
+    atomic_fetch_sub(&w->srv->open_sessions, 1);
+    sk__server_event(w->srv, &(struct sk_server_event){
+        .kind = SK_SERVER_CLOSE, .peer = (struct sockaddr *)&s->peer, .reason = why,
+        .messages = s->msgs, .worker = (unsigned)(w - w->srv->workers)});
+    const struct sk_server_proto *proto = &w->srv->cfg.proto;
+    if (proto->close) {
+        size_t mark = w->wbuf.len;
+        proto->close(proto->user, s, why);
+        w->wbuf.len = mark; /* written to a closing connection: dropped */
     }
-    if (!w->d_head)
-        sk_timer_stop(w->loop, &w->delay_timer);
-    sk_buf_free(&s->in);
-    s->backlog = false;
-    list_unlink(&w->s_head, &w->s_tail, s);
-    s->lingering = true;
-    s->linger_why = (uint8_t)why;
-    s->last_active_ms = sk_loop_now(w->loop) + LINGER_MS;
-    list_append(&w->l_head, &w->l_tail, s);
-    if (!sk_timer_armed(&w->linger_timer))
-        sk_timer_start_at(w->loop, &w->linger_timer, w->l_head->last_active_ms, linger_cb);
-    return send_or_queue(s, line, len);
+    dq_drop(s);
 }
 
-/* A lingering session is readable: discard. */
-static void linger_read(struct sk__session *s)
+static void session_release(struct sk_stream *st)
 {
-    struct sk__worker *w = s->w;
-    for (int i = 0; i < READS_PER_EVENT && !s->read_closed; i++) {
-        ssize_t n = recv(s->io.fd, w->rbuf, w->rbuf_size, 0);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN)
-                break;
-            sk__session_close(s, SK__CLOSE_RESET);
-            return;
-        }
-        if (n == 0)
-            s->read_closed = true;
-        w->stats.bytes_in += (size_t)n;
-    }
-    flush_out(s);
+    free(SK_CONTAINER_OF(st, struct sk_server_conn, st));
 }
 
-void sk__worker_close_all(struct sk__worker *w, enum sk__close_reason why)
+static bool session_read(struct sk_stream *st, const char *data, size_t n);
+
+static const struct sk_stream_cbs session_cbs = {
+    .read = session_read,
+    .flushed = session_flushed,
+    .stop = session_stop,
+    .idle = session_idle,
+    .close = session_closing,
+    .release = session_release,
+};
+
+static void worker_emptied(struct sk_stream_group *g)
 {
-    while (w->s_head)
-        sk__session_close(w->s_head, why);
-    while (w->l_head)
-        sk__session_close(w->l_head, why);
-    sk__worker_reap(w);
+    /* Last session of a draining worker: let the loop end now. */
+    struct sk__worker *w = SK_CONTAINER_OF(g, struct sk__worker, g);
+    sk_timer_stop(w->loop, &w->grace_timer);
+    sk_timer_stop(w->loop, &w->delay_timer);
+}
+
+int sk__worker_streams_init(struct sk__worker *w)
+{
+    const struct sk_server_config *cfg = &w->srv->cfg;
+    struct sk_stream_limits lim = {
+        .idle_ms = cfg->idle_timeout_s * 1000ull,
+        .high_water = cfg->out_pause,
+        .out_limit = cfg->out_limit,
+        .max_memory = cfg->max_memory ? cfg->max_memory : SK_SERVER_MAX_MEMORY,
+        .read_size = READ_SCRATCH,
+    };
+    int rc = sk__stream_group_init(&w->g, w->loop, &session_cbs, &lim, &w->srv->mem_held,
+                                   cfg->workers);
+    w->g.emptied = worker_emptied;
+    return rc;
 }
 
 /* ---- delayed replies (--delay) ---- */
 
-static bool delay_push(struct sk__session *s, const char *msg, size_t n)
+
+static bool delay_push(struct sk_server_conn *s, const char *reply, size_t len)
 {
-    struct sk__worker *w = s->w;
-    enum sk_framing f = w->srv->cfg.framing;
-    size_t len = sk_reply_len(f, n);
+    struct sk__worker *w = sk__conn_worker(s);
     struct sk__delayed *d = sk__malloc(sizeof *d + len);
     if (!d) {
-        sk__session_close(s, SK__CLOSE_ERROR);
+        sk_stream_close(&s->st, SK_CLOSE_ERROR);
         return false;
     }
     d->s = s;
     d->due_ms = sk_loop_now(w->loop) + w->srv->cfg.delay_ms;
     d->len = (uint32_t)len;
-    sk_reply_write(f, msg, n, d->data);
+    memcpy(d->data, reply, len);
     d->cnext = NULL;
     if (s->dq_tail)
         s->dq_tail->cnext = d;
     else
         s->dq_head = d;
     s->dq_tail = d;
-    s->dq_bytes += dq_cost(d); /* what it really costs */
+    s->st.out_extra += dq_cost(d); /* what it really costs */
     d->wnext = NULL;
     d->wprev = w->d_tail;
     if (w->d_tail)
@@ -568,56 +265,99 @@ void sk__worker_delay_cb(struct sk_loop *loop, struct sk_timer *t)
     while (w->d_head && w->d_head->due_ms <= sk_loop_now(loop)) {
         struct sk__delayed *d = w->d_head;
         assert(!d->wprev); /* the head: dq_unlink moves w->d_head past it */
-        struct sk__session *s = d->s;
+        struct sk_server_conn *s = d->s;
         dq_unlink(w, d);
         s->dq_head = d->cnext; /* d is always its session's oldest entry */
         if (!s->dq_head)
             s->dq_tail = NULL;
-        s->dq_bytes -= dq_cost(d);
-        bool alive = send_or_queue(s, d->data, d->len);
+        s->st.out_extra -= dq_cost(d);
+        bool alive = stream_write(s, d->data, d->len);
         free(d);
         if (alive) {
-            touch(s); /* the peer's idle time starts when it has its reply */
-            flush_out(s);
+            sk_stream_touch(&s->st); /* the peer's idle time starts when it has its reply */
+            sk_stream_flush(&s->st);
         }
     }
     if (w->d_head)
         sk_timer_start_at(loop, t, w->d_head->due_ms, sk__worker_delay_cb);
-    sk__worker_reap(w);
+    sk__stream_group_reap(&w->g);
 }
 
-/* ---- input ---- */
+/* ---- the protocol's side ---- */
 
-/* Handles one message; replies go to the worker's scratch buffer (or the
- * delay queue). Returns false when the session was closed. */
-static bool on_message(struct sk__session *s, const char *msg, size_t n)
+int sk_server_conn_write(struct sk_server_conn *c, const void *p, size_t n)
 {
-    struct sk__worker *w = s->w;
-    if (sk_is_exit(msg, n)) {
-        /* Replies still queued (or delayed) go out first; then we close. */
-        s->exiting = true;
-        return true;
+    if (sk_buf_append(&sk__conn_worker(c)->wbuf, p, n) < 0) {
+        c->oom = true;
+        return SK_ERR(ENOMEM);
     }
-    s->msgs++;
-    w->stats.msgs++;
-    if (w->srv->cfg.delay_ms)
-        return delay_push(s, msg, n);
-    enum sk_framing f = w->srv->cfg.framing;
-    char *dst = sk_buf_reserve(&w->wbuf, sk_reply_len(f, n));
-    if (!dst) {
-        sk__session_close(s, SK__CLOSE_ERROR);
+    return 0;
+}
+
+char *sk_server_conn_reserve(struct sk_server_conn *c, size_t n)
+{
+    char *p = sk_buf_reserve(&sk__conn_worker(c)->wbuf, n);
+    if (!p)
+        c->oom = true;
+    return p;
+}
+
+void sk_server_conn_commit(struct sk_server_conn *c, size_t k)
+{
+    sk_buf_commit(&sk__conn_worker(c)->wbuf, k);
+}
+
+void sk_server_conn_end(struct sk_server_conn *c)
+{
+    /* Replies still queued (or delayed) go out first; then we close. */
+    c->exiting = true;
+}
+
+const struct sockaddr *sk_server_conn_peer(const struct sk_server_conn *c)
+{
+    return (const struct sockaddr *)&c->peer;
+}
+
+void sk_server_conn_set_data(struct sk_server_conn *c, void *data)
+{
+    c->data = data;
+}
+
+void *sk_server_conn_data(const struct sk_server_conn *c)
+{
+    return c->data;
+}
+
+/* Hands one message to the protocol; its replies go to the worker's scratch
+ * buffer (with --delay: on to the delay queue). Returns false when the
+ * session was closed. */
+static bool on_message(struct sk_server_conn *s, const char *msg, size_t n)
+{
+    struct sk__worker *w = sk__conn_worker(s);
+    const struct sk_server_proto *proto = &w->srv->cfg.proto;
+    size_t mark = w->wbuf.len;
+    if (proto->message(proto->user, s, msg, n) < 0 || s->oom) {
+        sk_stream_close(&s->st, SK_CLOSE_ERROR);
         return false;
     }
-    sk_buf_commit(&w->wbuf, sk_reply_write(f, msg, n, dst));
+    if (s->exiting)
+        return true; /* the message that ended it is not counted */
+    s->msgs++;
+    w->stats.msgs++;
+    if (w->srv->cfg.delay_ms && w->wbuf.len > mark) {
+        bool alive = delay_push(s, w->wbuf.data + mark, w->wbuf.len - mark);
+        w->wbuf.len = mark;
+        return alive;
+    }
     return true;
 }
 
 /* Sends the replies built in the worker's scratch buffer; what the socket
  * does not take stays with the session. Returns false when it was closed. */
-static bool send_replies(struct sk__session *s)
+static bool send_replies(struct sk_server_conn *s)
 {
-    struct sk__worker *w = s->w;
-    bool alive = send_or_queue(s, sk_buf_head(&w->wbuf), sk_buf_size(&w->wbuf));
+    struct sk__worker *w = sk__conn_worker(s);
+    bool alive = stream_write(s, sk_buf_head(&w->wbuf), sk_buf_size(&w->wbuf));
     w->wbuf.off = w->wbuf.len = 0; /* keep the memory for the next read */
     if (w->wbuf.cap > WBUF_KEEP)
         sk_buf_free(&w->wbuf); /* but not a huge reply's */
@@ -626,43 +366,43 @@ static bool send_replies(struct sk__session *s)
 
 /* The message was too long: answer what came before, then the error line,
  * then close. Returns false (closed, or lingering: no more input). */
-static bool too_long(struct sk__session *s)
+static bool too_long(struct sk_server_conn *s)
 {
-    if (send_replies(s) &&
-        linger_start(s, SK__CLOSE_TOOLONG, too_long_line, sizeof too_long_line - 1))
-        flush_out(s);
+    const char *line = sk__conn_worker(s)->srv->cfg.proto.too_long_reply;
+    if (send_replies(s) && linger_start(s, SK_CLOSE_TOO_LONG, line, line ? strlen(line) : 0))
+        sk_stream_flush(&s->st);
     return false;
 }
 
 /* Line framing: answers the complete lines of data[0..n) (NULL: of what
- * s->in holds), keeping a partial line in s->in. Parsing stops at the pause
- * mark, the rest kept in s->in as a backlog answered once the output
+ * the stream's input buffer holds), keeping a partial line there. Parsing
+ * stops at the pause mark, the rest kept there as a backlog answered once the output
  * drains. After the peer's FIN, a last line without "\n" is a message too.
  * Returns false when the session was closed or ended. */
-static bool on_line_data(struct sk__session *s, const char *data, size_t n)
+static bool on_line_data(struct sk_server_conn *s, const char *data, size_t n)
 {
-    struct sk__worker *w = s->w;
+    struct sk__worker *w = sk__conn_worker(s);
     size_t max = w->srv->cfg.max_msg;
     bool delay = w->srv->cfg.delay_ms != 0;
-    if (data && sk_buf_size(&s->in) > 0 && !s->backlog && !memchr(data, '\n', n)) {
-        /* The partial line in s->in (it holds no "\n") goes on: scanning it
+    if (data && sk_buf_size(&s->st.in) > 0 && !s->backlog && !memchr(data, '\n', n)) {
+        /* The partial line in st.in (it holds no "\n") goes on: scanning it
          * again from its start on every read made a long line quadratic (a
          * 16 MiB line read 4 KiB at a time: 4.6 s of CPU). */
-        if (sk_buf_size(&s->in) + n > max + 1)
+        if (sk_buf_size(&s->st.in) + n > max + 1)
             return too_long(s);
-        if (sk_buf_append(&s->in, data, n) < 0) {
-            sk__session_close(s, SK__CLOSE_ERROR);
+        if (sk_buf_append(&s->st.in, data, n) < 0) {
+            sk_stream_close(&s->st, SK_CLOSE_ERROR);
             return false;
         }
         return true;
     }
-    if (!data || sk_buf_size(&s->in) > 0) {
-        if (data && sk_buf_append(&s->in, data, n) < 0) {
-            sk__session_close(s, SK__CLOSE_ERROR);
+    if (!data || sk_buf_size(&s->st.in) > 0) {
+        if (data && sk_buf_append(&s->st.in, data, n) < 0) {
+            sk_stream_close(&s->st, SK_CLOSE_ERROR);
             return false;
         }
-        data = sk_buf_head(&s->in);
-        n = sk_buf_size(&s->in);
+        data = sk_buf_head(&s->st.in);
+        n = sk_buf_size(&s->st.in);
     }
     s->backlog = false;
     size_t used = 0;
@@ -672,7 +412,7 @@ static bool on_line_data(struct sk__session *s, const char *data, size_t n)
         if (rc == SK_ETOOBIG)
             return too_long(s);
         if (rc == 0) {
-            if (!s->read_closed)
+            if (!s->st.read_closed)
                 break;
             /* End of stream: the unterminated rest is the last message. */
             mlen = consumed = n - used;
@@ -691,24 +431,24 @@ static bool on_line_data(struct sk__session *s, const char *data, size_t n)
             }
         }
     }
-    if (data == sk_buf_head(&s->in)) {
-        sk_buf_consume(&s->in, used);
+    if (data == sk_buf_head(&s->st.in)) {
+        sk_buf_consume(&s->st.in, used);
         /* The buffer grew to hold the whole read; a short partial line left
          * over must not keep it (64 KiB held for a byte, per connection). */
-        size_t left = sk_buf_size(&s->in);
-        if (left > 0 && s->in.cap > 4 * left + 256) {
+        size_t left = sk_buf_size(&s->st.in);
+        if (left > 0 && s->st.in.cap > 4 * left + 256) {
             struct sk_buf small = {0};
-            if (sk_buf_append(&small, sk_buf_head(&s->in), left) == 0) {
-                sk_buf_free(&s->in);
-                s->in = small;
+            if (sk_buf_append(&small, sk_buf_head(&s->st.in), left) == 0) {
+                sk_buf_free(&s->st.in);
+                s->st.in = small;
             }
         }
-    } else if (used < n && !s->exiting && sk_buf_append(&s->in, data + used, n - used) < 0) {
-        sk__session_close(s, SK__CLOSE_ERROR);
+    } else if (used < n && !s->exiting && sk_buf_append(&s->st.in, data + used, n - used) < 0) {
+        sk_stream_close(&s->st, SK_CLOSE_ERROR);
         return false;
     }
     if (s->exiting) {
-        sk_buf_free(&s->in); /* bytes after "exit" are ignored */
+        sk_buf_free(&s->st.in); /* bytes after "exit" are ignored */
         s->backlog = false;
     }
     return true;
@@ -716,123 +456,64 @@ static bool on_line_data(struct sk__session *s, const char *data, size_t n)
 
 /* Answers the backlog (see on_line_data). Returns false when the session
  * was closed or ended. */
-static bool parse_backlog(struct sk__session *s)
+static bool parse_backlog(struct sk_server_conn *s)
 {
     if (!on_line_data(s, NULL, 0)) {
-        s->w->wbuf.off = s->w->wbuf.len = 0;
+        sk__conn_worker(s)->wbuf.off = sk__conn_worker(s)->wbuf.len = 0;
         return false;
     }
     return send_replies(s);
 }
 
-static void on_readable(struct sk__session *s)
-{
-    struct sk__worker *w = s->w;
-    bool line = w->srv->cfg.framing == SK_FRAMING_LINE;
-    if (s->lingering) {
-        linger_read(s);
-        return;
-    }
-    size_t want = line && w->srv->cfg.delay_ms ? DELAY_LINE_READ : w->rbuf_size;
-    for (int i = 0; i < READS_PER_EVENT && !s->exiting && !s->read_closed; i++) {
-        ssize_t n = recv(s->io.fd, w->rbuf, want, 0);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN)
-                break;
-            sk__session_close(s, SK__CLOSE_RESET);
-            return;
-        }
-        if (n == 0) {
-            s->read_closed = true;
-            /* A last line without "\n" is answered. */
-            if (line && sk_buf_size(&s->in) > 0 && !parse_backlog(s))
-                return;
-            break;
-        }
-        w->stats.bytes_in += (size_t)n;
-        bool alive = line ? on_line_data(s, w->rbuf, (size_t)n)
-                          : on_message(s, w->rbuf, (size_t)n);
-        if (!alive) {
-            /* Replies built for a session that is gone must not go to the
-             * next session served by this worker. */
-            w->wbuf.off = w->wbuf.len = 0;
-            return;
-        }
-        /* One send() for all the replies of this read. */
-        if (!send_replies(s))
-            return;
-        if (s->backlog || over_mark(s))
-            break;
-        if ((size_t)n < want)
-            break; /* the socket is most likely drained */
-    }
-    touch(s);
-    flush_out(s);
-}
+/* ---- input ---- */
 
-static void session_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
+/* One read of the stream (n == 0: the peer's FIN). Returns false to read
+ * no more in this event. */
+static bool session_read(struct sk_stream *st, const char *data, size_t n)
 {
-    (void)loop;
-    struct sk__session *s = SK_CONTAINER_OF(io, struct sk__session, io);
-    struct sk__worker *w = s->w;
-    if ((events & (SK_HUP | SK_ERROR)) && (s->read_closed || (events & SK_ERROR))) {
-        /* A socket error, or a hang-up after the peer's FIN was read: the
-         * peer is gone, nothing more can be read or sent. epoll reports
-         * these whatever the interest mask, so a session waiting with no
-         * interest (a delayed reply pending, or paused) must not wait here:
-         * it would be woken again at once, for as long as it waited. */
-        sk__session_close(s, SK__CLOSE_RESET);
-    } else if ((events & SK_READ) && !s->read_closed &&
-               (s->lingering || (!s->exiting && !s->paused))) {
-        on_readable(s); /* flushes too */
-    } else if (events & (SK_WRITE | SK_HUP | SK_ERROR)) {
-        flush_out(s);
+    struct sk_server_conn *s = SK_CONTAINER_OF(st, struct sk_server_conn, st);
+    struct sk__worker *w = sk__conn_worker(s);
+    bool line = w->srv->cfg.framing == SK_FRAMING_LINE;
+    if (n == 0) /* a last line without "\n" is answered */
+        return !(line && sk_buf_size(&st->in) > 0) || parse_backlog(s);
+    bool alive = line ? on_line_data(s, data, n) : on_message(s, data, n);
+    if (!alive) {
+        /* Replies built for a session that is gone must not go to the
+         * next session served by this worker. */
+        w->wbuf.off = w->wbuf.len = 0;
+        return false;
     }
-    sk__worker_reap(w);
+    /* One send() for all the replies of this read. */
+    if (!send_replies(s))
+        return false;
+    return !s->exiting && !s->backlog && !over_mark(s);
 }
 
 void sk__session_accepted(struct sk__worker *w, int fd, const struct sockaddr *peer)
 {
-    struct sk__session *s = sk__calloc(1, sizeof *s);
-    if (!s || sk_io_start(w->loop, &s->io, fd, SK_READ, session_cb) < 0) {
+    struct sk_server_conn *s = sk__calloc(1, sizeof *s);
+    if (!s || sk_stream_open(&w->g, &s->st, fd) < 0) {
+        if (!s)
+            close(fd);
         free(s);
-        close(fd);
         atomic_fetch_sub(&w->srv->open_sessions, 1);
         return;
     }
-    s->w = w;
+    if (w->srv->cfg.framing == SK_FRAMING_LINE && w->srv->cfg.delay_ms)
+        s->st.read_max = DELAY_LINE_READ;
     size_t plen = peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                               : sizeof(struct sockaddr_in);
     memcpy(&s->peer, peer, plen);
-    s->last_active_ms = sk_loop_now(w->loop);
-    list_append(&w->s_head, &w->s_tail, s);
-    w->nsessions++;
     w->stats.conns++;
-    if (w->srv->cfg.log) {
-        char addr[SK_ADDRSTR_MAX];
-        sk_log_printf(w->srv->cfg.log, "open %s",
-                      sk_addr_format((struct sockaddr *)&s->peer, addr, sizeof addr));
-    }
-    if (w->srv->cfg.idle_timeout_s && !sk_timer_armed(&w->idle_timer))
-        arm_idle(w);
-    size_t glen;
-    const char *greeting = sk_greeting(w->srv->cfg.framing, &glen);
-    if (send_or_queue(s, greeting, glen))
+    sk__server_event(w->srv, &(struct sk_server_event){
+        .kind = SK_SERVER_OPEN, .peer = (struct sockaddr *)&s->peer,
+        .worker = (unsigned)(w - w->srv->workers)});
+    const struct sk_server_proto *proto = &w->srv->cfg.proto;
+    if (proto->open && (proto->open(proto->user, s) < 0 || s->oom)) {
+        w->wbuf.off = w->wbuf.len = 0;
+        sk_stream_close(&s->st, SK_CLOSE_ERROR);
+    } else if (send_replies(s)) { /* the greeting, not delayed */
         update_interest(s);
-    sk__worker_reap(w);
-}
-
-void sk__worker_drain(struct sk__worker *w)
-{
-    struct sk__session *lists[2] = {w->s_head, w->l_head};
-    for (int i = 0; i < 2; i++) {
-        for (struct sk__session *s = lists[i], *next; s; s = next) {
-            next = s->next;
-            if (maybe_finish(s))
-                update_interest(s);
-        }
     }
-    sk__worker_reap(w);
+    sk__stream_group_reap(&w->g);
 }

@@ -1,9 +1,10 @@
-/* UDP side of the greeting server: each datagram M gets "Hello, M!" back.
+/* UDP side of the server engine: each datagram goes to the protocol's
+ * datagram callback, whose reply goes back to the sender.
  *
  * Stateless: every sender is answered, no connect(). Datagrams are taken
- * and answered in batches (recvmmsg/sendmmsg). Each slot leaves room for
- * the 7-byte "Hello, " in front of the payload and the "!" after it, so a
- * reply is built in place without copying the message. */
+ * and answered in batches (recvmmsg/sendmmsg). Each slot leaves
+ * cfg.dgram_headroom bytes in front of the payload and TAILROOM after it,
+ * so a protocol can build its reply in place without copying the message. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -16,20 +17,15 @@
 
 #define UDP_BATCH 64
 #define BATCHES_PER_EVENT 8
-#define PREFIX 7                   /* "Hello, " */
 #define PAYLOAD_MAX 65535          /* more than any UDP payload */
-#define SLOT_SIZE (PREFIX + PAYLOAD_MAX + 1)
-/* The largest reply that fits one IPv4 UDP datagram is 65507 bytes, so the
- * longest message we can answer is 65507 - 8. */
-#define UDP_MSG_MAX (65507 - 8)
-
-static const char too_long[] = "Error: datagram too long to answer (max 65499 bytes)";
+#define TAILROOM 16
 
 struct udp_batch {
     struct mmsghdr msgs[UDP_BATCH];
     struct iovec iov[UDP_BATCH];
     struct sockaddr_in6 peers[UDP_BATCH];
-    char *slots; /* UDP_BATCH * SLOT_SIZE */
+    char *slots; /* UDP_BATCH * slot */
+    size_t slot, headroom;
 };
 
 int sk__udp_worker_init(struct sk__worker *w)
@@ -37,7 +33,9 @@ int sk__udp_worker_init(struct sk__worker *w)
     struct udp_batch *b = sk__calloc(1, sizeof *b);
     if (!b)
         return SK_ERR(ENOMEM);
-    b->slots = sk__malloc((size_t)UDP_BATCH * SLOT_SIZE);
+    b->headroom = w->srv->cfg.dgram_headroom;
+    b->slot = b->headroom + PAYLOAD_MAX + TAILROOM;
+    b->slots = sk__malloc((size_t)UDP_BATCH * b->slot);
     if (!b->slots) {
         free(b);
         return SK_ERR(ENOMEM);
@@ -60,7 +58,7 @@ void sk__udp_worker_free(struct sk__worker *w)
 static void prepare_recv(struct udp_batch *b)
 {
     for (int i = 0; i < UDP_BATCH; i++) {
-        b->iov[i].iov_base = b->slots + (size_t)i * SLOT_SIZE + PREFIX;
+        b->iov[i].iov_base = b->slots + (size_t)i * b->slot + b->headroom;
         b->iov[i].iov_len = PAYLOAD_MAX;
         b->msgs[i].msg_hdr = (struct msghdr){
             .msg_name = &b->peers[i],
@@ -71,23 +69,26 @@ static void prepare_recv(struct udp_batch *b)
     }
 }
 
-/* Turns received datagram i into its reply, in place. */
-static void make_reply(struct udp_batch *b, int i)
+/* Hands received datagram i to the protocol; its reply replaces it in the
+ * iov. Returns false when nothing is to be sent back. (A slot's pages are
+ * touched only when it is used: nothing is written at start-up.) */
+static bool make_reply(struct sk__worker *w, struct udp_batch *b, int i)
 {
-    char *slot = b->slots + (size_t)i * SLOT_SIZE;
+    const struct sk_server_proto *proto = &w->srv->cfg.proto;
     size_t n = b->msgs[i].msg_len;
-    if (n > UDP_MSG_MAX || (b->msgs[i].msg_hdr.msg_flags & MSG_TRUNC)) {
-        b->iov[i].iov_base = (void *)too_long;
-        b->iov[i].iov_len = sizeof too_long - 1;
-        return;
-    }
-    /* Written per reply, not once at start-up: that touched a page of
-     * every slot of every worker (256 KiB each, 256 MiB for 1,024 idle
-     * workers); a slot's pages are now touched only when it is used. */
-    memcpy(slot, "Hello, ", PREFIX);
-    slot[PREFIX + n] = '!';
-    b->iov[i].iov_base = slot;
-    b->iov[i].iov_len = PREFIX + n + 1;
+    struct sk_datagram d = {
+        .data = b->slots + (size_t)i * b->slot + b->headroom,
+        .len = n,
+        .headroom = b->headroom,
+        .tailroom = b->slot - b->headroom - n,
+        .truncated = (b->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0,
+        .peer = (const struct sockaddr *)&b->peers[i],
+    };
+    if (!proto->datagram(proto->user, &d))
+        return false;
+    b->iov[i].iov_base = d.data;
+    b->iov[i].iov_len = d.len;
+    return true;
 }
 
 void sk__udp_readable(struct sk__worker *w, int fd)
@@ -100,14 +101,22 @@ void sk__udp_readable(struct sk__worker *w, int fd)
             continue;
         if (n <= 0)
             return; /* EAGAIN, or an error that belongs to no one we can answer */
+        int m = 0; /* replies, packed to the front */
         for (int i = 0; i < n; i++) {
             w->stats.bytes_in += b->msgs[i].msg_len;
-            make_reply(b, i);
-            b->msgs[i].msg_hdr.msg_iov = &b->iov[i];
+            if (!make_reply(w, b, i))
+                continue;
+            if (m != i) {
+                b->iov[m] = b->iov[i];
+                b->peers[m] = b->peers[i];
+                b->msgs[m].msg_hdr.msg_namelen = b->msgs[i].msg_hdr.msg_namelen;
+            }
+            b->msgs[m].msg_hdr.msg_iov = &b->iov[m];
+            m++;
         }
         int sent = 0;
-        while (sent < n) {
-            int k = sendmmsg(fd, b->msgs + sent, (unsigned)(n - sent), MSG_DONTWAIT);
+        while (sent < m) {
+            int k = sendmmsg(fd, b->msgs + sent, (unsigned)(m - sent), MSG_DONTWAIT);
             if (k < 0 && errno == EINTR)
                 continue;
             if (k <= 0) {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "greet.h"
 #include "sockit.h"
 
 static const char serve_help[] =
@@ -70,6 +71,8 @@ static const char serve_help[] =
 
 enum { OPT_MAX_LINE = 256, OPT_REUSEPORT, OPT_MAX_MEMORY };
 
+#define DEFAULT_HOST "127.0.0.1"
+#define DEFAULT_PORT 8888
 #define GRACE_MS 2000     /* shutdown: time left to sessions and the log */
 #define LOG_FLUSH_MS 250  /* the log's least share of it, after the sessions */
 
@@ -195,6 +198,39 @@ static void raise_nofile(void)
     }
 }
 
+/* The engine's events as serve's log lines (on the worker threads). */
+static void log_event(void *user, const struct sk_server_event *ev)
+{
+    struct sk_log *log = user;
+    char addr[SK_ADDRSTR_MAX];
+    switch (ev->kind) {
+    case SK_SERVER_OPEN:
+        sk_log_printf(log, "open %s", sk_addr_format(ev->peer, addr, sizeof addr));
+        break;
+    case SK_SERVER_CLOSE:
+        sk_log_printf(log, "close %s reason=%s messages=%llu",
+                      sk_addr_format(ev->peer, addr, sizeof addr),
+                      /* the greeting protocol's end is its "exit" */
+                      ev->reason == SK_CLOSE_END ? "exit" : sk_close_reason_name(ev->reason),
+                      (unsigned long long)ev->messages);
+        break;
+    case SK_SERVER_REFUSE:
+        sk_log_printf(log, "refuse %s reason=max-conns limit=%zu",
+                      sk_addr_format(ev->peer, addr, sizeof addr), ev->limit);
+        break;
+    case SK_SERVER_ACCEPT_PAUSED:
+        sk_log_printf(log, "accept: %s; pausing accepts for %u ms at a time",
+                      strerror(ev->err), ev->retry_ms);
+        break;
+    case SK_SERVER_ACCEPT_RESUMED:
+        sk_log_printf(log, "accept: accepting again");
+        break;
+    case SK_SERVER_STOP_RESENT:
+        sk_log_printf(log, "worker %u: stop request resent", ev->worker);
+        break;
+    }
+}
+
 static void log_freep(struct sk_log **log)
 {
     sk_log_free(*log);
@@ -257,18 +293,18 @@ static int run_server(struct sk_server_config *cfg, bool quiet)
         cli_error("serve: cannot start logger: %s", sk_strerror(err));
         return EXIT_FAIL;
     }
-    cfg->log = quiet ? NULL : log;
+    /* --quiet: no events, so not even their formatting. */
+    cfg->on_event = quiet ? NULL : log_event;
+    cfg->event_user = log;
     cfg->grace_ms = GRACE_MS;
+    greet_setup(cfg);
 
     SK_AUTO(server_freep) struct sk_server *srv = NULL;
     size_t failed = 0;
     int rc = sk_server_new(cfg, &srv, &failed);
     if (rc < 0) {
         const struct sk_endpoint *ep = &cfg->listen[failed];
-        if (cfg->nlisten == 0)
-            cli_error("serve: cannot listen on 127.0.0.1:8888: %s", sk_strerror(rc));
-        else
-            cli_error("serve: cannot listen on %s%s%s:%u: %s", strchr(ep->host, ':') ? "[" : "",
+        cli_error("serve: cannot listen on %s%s%s:%u: %s", strchr(ep->host, ':') ? "[" : "",
                       ep->host, strchr(ep->host, ':') ? "]" : "", ep->port, sk_strerror(rc));
         return EXIT_FAIL;
     }
@@ -315,6 +351,11 @@ int cmd_serve(int argc, char **argv)
     int rc = parse_args(argc, argv, &cfg, &quiet);
     if (rc != 0)
         return rc == CLI_DONE ? EXIT_OK : rc;
+    if (cfg.nlisten == 0) { /* the default address */
+        strcpy(cfg.listen[0].host, DEFAULT_HOST);
+        cfg.listen[0].port = DEFAULT_PORT;
+        cfg.nlisten = 1;
+    }
     raise_nofile();
     return run_server(&cfg, quiet);
 }

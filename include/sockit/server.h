@@ -1,19 +1,32 @@
-/* The greeting server engine behind `sockit serve`.
+/* A protocol-agnostic TCP/UDP server engine.
  *
  * N worker threads, each running its own event loop; all workers watch the
- * same listening sockets (EPOLLEXCLUSIVE wakes one of them per connection).
- * Sessions live on one worker for their whole life, so nothing about a
- * session is shared between threads. */
+ * same listening sockets (EPOLLEXCLUSIVE wakes one of them per connection)
+ * or, with reuseport, one socket each. Connections live on one worker for
+ * their whole life, so nothing about a connection is shared between threads.
+ *
+ * The protocol plugs in through struct sk_server_proto: open, message,
+ * close and datagram callbacks with a user pointer. The engine reads, frames
+ * (chunk: one read is one message; line: see sk_line_next), buffers the
+ * replies with back-pressure, and enforces the limits. It prints nothing:
+ * what happens (a connection opened, closed and why, refused, accepting
+ * paused) is reported as a struct sk_server_event the application formats.
+ *
+ * Threads: the callbacks run on the worker thread that owns the connection
+ * (several workers: several callbacks at once, on different connections).
+ * sk_server_stop() may be called from any thread; the other functions from
+ * the thread that created the server. */
 #ifndef SOCKIT_SERVER_H
 #define SOCKIT_SERVER_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "sockit/addr.h"
 #include "sockit/framing.h"
-#include "sockit/log.h"
+#include "sockit/stream.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -22,12 +35,72 @@ extern "C" {
 #define SK_SERVER_MAX_LISTEN 16
 #define SK_SERVER_MAX_MEMORY ((size_t)256 << 20) /* default of max_memory */
 
+/* Why a connection ended: enum sk_close_reason (sockit/stream.h). */
+
+/* One TCP connection (opaque). Valid from the open callback to the end of
+ * the close callback, on its worker's thread only. */
+struct sk_server_conn;
+
+/* A datagram and, on return from the datagram callback, its reply. */
+struct sk_datagram {
+    char *data;      /* in: the payload; out: the reply (may point elsewhere) */
+    size_t len;
+    size_t headroom; /* bytes writable just before data (cfg.dgram_headroom) */
+    size_t tailroom; /* bytes writable just after data + len */
+    bool truncated;  /* larger than the receive buffer */
+    const struct sockaddr *peer;
+};
+
+struct sk_server_proto {
+    /* A connection was accepted: a greeting may be written. Returns 0, or
+     * a negative code to close it (reason error). NULL: nothing to do. */
+    int (*open)(void *user, struct sk_server_conn *c);
+    /* One message. Replies are written with sk_server_conn_write (or
+     * reserve/commit); they are sent once the read is handled, in order.
+     * Returns 0, or a negative code to close (reason error). */
+    int (*message)(void *user, struct sk_server_conn *c, const char *msg, size_t n);
+    /* The connection is closing; it is released on return (what is written
+     * now is dropped). NULL: none. */
+    void (*close)(void *user, struct sk_server_conn *c, enum sk_close_reason why);
+    /* A UDP datagram: true sends d->data[0..d->len) back to the sender.
+     * Required when cfg.udp is set. */
+    bool (*datagram)(void *user, struct sk_datagram *d);
+    /* Sent before the connection closes: over max_conns, a line over
+     * max_msg. NULL: nothing is sent. */
+    const char *busy_reply;
+    const char *too_long_reply;
+    void *user;
+};
+
+enum sk_server_event_kind {
+    SK_SERVER_OPEN,            /* peer */
+    SK_SERVER_CLOSE,           /* peer, reason, messages */
+    SK_SERVER_REFUSE,          /* peer, limit (over max_conns) */
+    SK_SERVER_ACCEPT_PAUSED,   /* err (out of fds); once per episode */
+    SK_SERVER_ACCEPT_RESUMED,
+    SK_SERVER_STOP_RESENT,     /* worker: its stop request was sent again */
+};
+
+struct sk_server_event {
+    enum sk_server_event_kind kind;
+    const struct sockaddr *peer;
+    enum sk_close_reason reason;
+    uint64_t messages;  /* messages the connection handled */
+    size_t limit;
+    int err;            /* an errno value */
+    unsigned retry_ms;  /* ACCEPT_PAUSED: accepting is retried this often */
+    unsigned worker;
+};
+
+/* Called on worker threads (STOP_RESENT: on the thread in sk_server_wait). */
+typedef void (*sk_server_event_cb)(void *user, const struct sk_server_event *ev);
+
 struct sk_server_config {
     struct sk_endpoint listen[SK_SERVER_MAX_LISTEN];
-    size_t nlisten;         /* 0: 127.0.0.1:8888 */
+    size_t nlisten;         /* at least 1 */
     bool udp;               /* also serve UDP on the same addresses */
     enum sk_framing framing;
-    unsigned delay_ms;      /* reply delay (the seed's sleep) */
+    unsigned delay_ms;      /* replies to messages are held this long */
     size_t max_conns;       /* 0: unlimited (bounded by RLIMIT_NOFILE) */
     unsigned idle_timeout_s;/* 0: never */
     unsigned workers;       /* 0: online CPUs */
@@ -36,27 +109,32 @@ struct sk_server_config {
     int backlog;            /* <= 0: the system's maximum (net.core.somaxconn) */
     size_t max_msg;         /* line framing: longest message; 0: 64 KiB */
     size_t out_pause;       /* pending output that pauses reading; 0: 256 KiB */
-    size_t out_limit;       /* pending output that closes the session; 0: 4 MiB */
-    unsigned grace_ms;      /* shutdown: time left to sessions; 0: 2000 */
-    size_t max_memory;      /* memory all sessions' buffers may hold, server-
+    size_t out_limit;       /* pending output that closes the connection (after
+                               5 s without reads); 0: 4 MiB */
+    unsigned grace_ms;      /* shutdown: time left to connections; 0: 2000 */
+    size_t max_memory;      /* memory all connections' buffers may hold, server-
                                wide; 0: SK_SERVER_MAX_MEMORY; SIZE_MAX: none */
-    struct sk_log *log;     /* NULL: quiet (not owned) */
+    size_t dgram_headroom;  /* room before a datagram's payload (<= 1024) */
+    struct sk_server_proto proto;
+    sk_server_event_cb on_event; /* NULL: no events (nothing formatted) */
+    void *event_user;
 };
 
 struct sk_server_stats {
-    uint64_t conns;     /* sessions accepted */
-    uint64_t refused;   /* over --max-conns */
-    uint64_t msgs;      /* messages answered */
+    uint64_t conns;     /* connections accepted */
+    uint64_t refused;   /* over max_conns */
+    uint64_t msgs;      /* messages handled */
     uint64_t bytes_in;
     uint64_t bytes_out;
-    uint64_t datagrams; /* UDP datagrams answered */
+    uint64_t datagrams; /* UDP replies sent */
 };
 
 struct sk_server;
 
 /* Binds every listener (fails as a whole: nothing stays bound on error).
- * Returns 0 and *out, or a negative code; *failed_at, when not NULL, gets
- * the index of the endpoint that failed. */
+ * Returns 0 and *out, or a negative code (SK_EUSAGE: no address, or no
+ * message callback); *failed_at, when not NULL, gets the index of the
+ * endpoint that failed. */
 int sk_server_new(const struct sk_server_config *cfg, struct sk_server **out, size_t *failed_at);
 /* Number of bound sockets and the address of the i-th ("127.0.0.1:41234"),
  * with its protocol in *udp: port 0 resolves to the real port here. */
@@ -64,14 +142,32 @@ size_t sk_server_nsockets(const struct sk_server *srv);
 int sk_server_socket_addr(const struct sk_server *srv, size_t i, char *buf, size_t len, bool *udp);
 /* Starts the worker threads. */
 int sk_server_start(struct sk_server *srv);
-/* Asks the server to stop: listeners close at once, sessions get grace_ms to
- * finish their pending replies, then are closed. Thread-safe. */
+/* Asks the server to stop: listeners close at once, connections get
+ * grace_ms to finish their pending replies, then are closed. Thread-safe. */
 void sk_server_stop(struct sk_server *srv);
 /* Waits for the workers to finish and adds up their counters. */
 int sk_server_wait(struct sk_server *srv, struct sk_server_stats *stats);
 /* Closes the listeners and frees the server (after sk_server_wait, or
  * before sk_server_start). NULL is accepted. */
 void sk_server_free(struct sk_server *srv);
+
+/* ---- inside the callbacks ---- */
+
+/* Queues n bytes to send. Returns 0 or SK_ERR(ENOMEM) (the connection then
+ * closes with reason error once the callback returns). */
+int sk_server_conn_write(struct sk_server_conn *c, const void *p, size_t n);
+/* Zero-copy form: room for n bytes (NULL: out of memory), then commit the
+ * k <= n bytes written there. */
+char *sk_server_conn_reserve(struct sk_server_conn *c, size_t n);
+void sk_server_conn_commit(struct sk_server_conn *c, size_t k);
+/* Ends the connection: the rest of the input is ignored, the replies
+ * queued so far are sent, then the server's FIN (reason end). The message
+ * that called it is not counted. */
+void sk_server_conn_end(struct sk_server_conn *c);
+/* The peer's address; the protocol's pointer for this connection. */
+const struct sockaddr *sk_server_conn_peer(const struct sk_server_conn *c);
+void sk_server_conn_set_data(struct sk_server_conn *c, void *data);
+void *sk_server_conn_data(const struct sk_server_conn *c);
 
 #ifdef __cplusplus
 }

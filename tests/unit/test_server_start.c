@@ -74,9 +74,23 @@ static void every_allocation_fails_once(const struct sk_server_config *cfg)
     assert_no_leaks();
 }
 
+static int no_reply(void *user, struct sk_server_conn *c, const char *msg, size_t n)
+{
+    (void)user, (void)c, (void)msg, (void)n;
+    return 0;
+}
+
+static bool no_dgram_reply(void *user, struct sk_datagram *d)
+{
+    (void)user, (void)d;
+    return false;
+}
+
 static struct sk_server_config base_config(void)
 {
     struct sk_server_config cfg = {0};
+    cfg.proto.message = no_reply;
+    cfg.proto.datagram = no_dgram_reply;
     cr_assert_eq(sk_endpoint_parse("127.0.0.1:0", &cfg.listen[0]), 0);
     cfg.nlisten = 1;
     cfg.workers = 3;

@@ -1,0 +1,167 @@
+/* A non-blocking byte stream on the event loop (plain TCP).
+ *
+ * A stream wraps a connected non-blocking socket: it reads when readable
+ * and hands the bytes to a read callback, queues what the socket does not
+ * take (sk_stream_write), and reports why it closed to a close callback.
+ * Streams belong to a group: one per loop, holding what they share (one
+ * idle timer over a least-recently-active list, one linger timer, the read
+ * scratch, the limits and a memory account), so an idle stream costs no
+ * timer and no buffer.
+ *
+ * Limits, all per group:
+ *   idle        no progress either way (a read, a write the peer took) for
+ *               idle_ms: closed, reason SK_CLOSE_IDLE (the idle callback may
+ *               spare it);
+ *   high water  output held over high_water: sk_stream_over_high_water()
+ *               is true until it is back under low_water; the owner stops
+ *               reading (sk_stream_update) and resumes in its flushed
+ *               callback;
+ *   out_limit   output held over out_limit with nothing taken by the peer
+ *               for 5 s: closed, reason SK_CLOSE_OUTPUT_LIMIT;
+ *   max_memory  all the streams sharing the account hold more: the
+ *               heaviest are closed, reason SK_CLOSE_MEMORY, and reading
+ *               pauses at 16 KiB of output.
+ *
+ * The struct is embedded in the owner's object (like struct sk_io); its
+ * fields are private. Threads: a group and its streams belong to the
+ * loop's thread. Closed streams are handed to the release callback at the
+ * end of the loop callback that closed them, never inside a call of yours,
+ * so a stream stays readable after a close under you. */
+#ifndef SOCKIT_STREAM_H
+#define SOCKIT_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sys/socket.h>
+
+#include "sockit/buf.h"
+#include "sockit/loop.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Why a stream (a server connection) ended. */
+enum sk_close_reason {
+    SK_CLOSE_END,          /* the owner ended it (server: sk_server_conn_end) */
+    SK_CLOSE_EOF,          /* the peer's FIN, everything answered */
+    SK_CLOSE_RESET,        /* the peer reset it, or a socket error */
+    SK_CLOSE_IDLE,         /* no progress either way for idle_ms */
+    SK_CLOSE_OUTPUT_LIMIT, /* over out_limit with nothing read for 5 s */
+    SK_CLOSE_TOO_LONG,     /* line framing: a line over the limit */
+    SK_CLOSE_SHUTDOWN,     /* the owner stopped (drain deadline) */
+    SK_CLOSE_ERROR,        /* out of memory, or the owner's error */
+    SK_CLOSE_MEMORY,       /* shed: the group was over max_memory */
+};
+
+/* "end", "eof", "reset", "idle-timeout", "output-limit",
+ * "message-too-long", "shutdown", "error", "memory"; "?" out of range. */
+const char *sk_close_reason_name(enum sk_close_reason why);
+
+struct sk_stream;
+struct sk_stream_group;
+
+struct sk_stream_cbs {
+    /* Bytes read (valid during the call); n == 0: the peer's FIN. Returns
+     * false to read no more in this event (paused, ended, closed). */
+    bool (*read)(struct sk_stream *s, const char *data, size_t n);
+    /* The queue changed (a write event made progress, or a read event was
+     * handled): resume reading, finish or close; then sk_stream_update. */
+    void (*flushed)(struct sk_stream *s);
+    /* The group is draining: finish or close (NULL: flushed is called). */
+    void (*stop)(struct sk_stream *s);
+    /* The idle deadline passed: true spares the stream (its clock restarts).
+     * NULL: it closes. */
+    bool (*idle)(struct sk_stream *s);
+    /* The stream is closing (its fd still open). No stream call but the
+     * accessors from here on. */
+    void (*close)(struct sk_stream *s, enum sk_close_reason why);
+    /* The stream's memory may be freed now. */
+    void (*release)(struct sk_stream *s);
+    /* sk_stream_connect finished: err 0 (reading starts unless the callback
+     * says otherwise with sk_stream_update), or a negative code (the stream
+     * then closes, reason SK_CLOSE_RESET). NULL: nothing to say. */
+    void (*connected)(struct sk_stream *s, int err);
+};
+
+struct sk_stream_limits {
+    uint64_t idle_ms;  /* 0: never */
+    size_t high_water; /* 0: 256 KiB */
+    size_t low_water;  /* resume mark, <= high_water; 0: high_water */
+    size_t out_limit;  /* 0: 4 MiB */
+    size_t max_memory; /* 0: 256 MiB; SIZE_MAX: none */
+    size_t read_size;  /* read scratch; 0: 64 KiB */
+};
+
+/* Private: the layout is here so that a stream can be embedded. */
+struct sk_stream {
+    struct sk_io io;
+    struct sk_stream_group *g;
+    struct sk_stream *prev, *next; /* group list, least recently active first */
+    uint64_t last_active_ms; /* last progress (lingering: its deadline) */
+    struct sk_buf in;  /* the owner's partial input (counted as held) */
+    struct sk_buf out; /* what the socket did not take yet */
+    size_t out_extra;  /* the owner's memory held for output (counted) */
+    size_t acct;       /* memory counted in the group's total */
+    uint32_t read_max; /* bytes per read; 0: the scratch's size */
+    int outq;          /* unsent bytes in the socket at the last idle check */
+    bool read_closed;  /* the peer's FIN was read */
+    bool reading;      /* the owner wants input */
+    bool paused;       /* over the high water mark (until the low one) */
+    bool lingering;    /* half-closed: see sk_stream_shutdown */
+    bool wr_shut;
+    bool closed;
+    bool connecting;   /* sk_stream_connect in progress */
+    uint8_t linger_why;
+};
+
+/* A group of streams on loop, sharing cb (not copied: it must outlive the
+ * group) and lim (NULL: the defaults). The memory account is the group's
+ * own. Returns NULL and sets *err on failure. */
+struct sk_stream_group *sk_stream_group_new(struct sk_loop *loop, const struct sk_stream_cbs *cb,
+                                            const struct sk_stream_limits *lim, int *err);
+/* Closes every stream (reason SK_CLOSE_SHUTDOWN) and frees the group. NULL
+ * is accepted. */
+void sk_stream_group_free(struct sk_stream_group *g);
+
+/* Starts a stream on fd (connected, non-blocking; the stream owns it from
+ * here, also on failure). Returns 0 or a negative code. */
+int sk_stream_open(struct sk_stream_group *g, struct sk_stream *s, int fd);
+/* Connects a new non-blocking TCP socket to sa and starts a stream on it;
+ * the connected callback says how it went. The group's idle deadline
+ * bounds the connect too. Returns 0, or a negative code (nothing started). */
+int sk_stream_connect(struct sk_stream_group *g, struct sk_stream *s, const struct sockaddr *sa,
+                      socklen_t len);
+/* Sends what it can of p[0..n) after what is queued, queues the rest.
+ * Returns 0, or a negative code when the stream closed (reset, or error
+ * when out of memory). */
+int sk_stream_write(struct sk_stream *s, const void *p, size_t n);
+/* Half-close: `last` goes out after the queued output, then the FIN; input
+ * is discarded until the peer's FIN or 2 s, then the stream closes with
+ * `why`. Returns 0, or a negative code when it closed at once. */
+int sk_stream_shutdown(struct sk_stream *s, enum sk_close_reason why, const void *last,
+                       size_t n);
+/* Closes now (the close callback runs); idempotent. */
+void sk_stream_close(struct sk_stream *s, enum sk_close_reason why);
+/* Re-arms the stream's interest: reading when want_read (and not half-
+ * closed), writing while output is queued; brings its memory up to date. */
+void sk_stream_update(struct sk_stream *s, bool want_read);
+/* Over the high water mark (see above), or the group over its budget. */
+bool sk_stream_over_high_water(struct sk_stream *s);
+/* Marks progress now (a reply that was waiting is out). */
+void sk_stream_touch(struct sk_stream *s);
+/* Sends what is queued; then the flushed callback runs. */
+void sk_stream_flush(struct sk_stream *s);
+
+static inline size_t sk_stream_queued(const struct sk_stream *s)
+{
+    return sk_buf_size(&s->out);
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
