@@ -252,9 +252,11 @@ static const struct {
     {SIGALRM, "SIGALRM", false},
 };
 
-/* Takes signals until one that stops the server; the others have no
- * meaning yet (SIGHUP will reload certificates): logged and ignored. */
-static void wait_for_stop(const sigset_t *sigs, struct sk_log *log)
+/* Takes signals until one that stops the server, and stops it; the others
+ * have no meaning yet (SIGHUP will reload certificates): logged and ignored.
+ * The stop comes before its log line: once "stopping" can be read, the
+ * listeners refuse new connections. */
+static void wait_for_stop(const sigset_t *sigs, struct sk_server *srv, struct sk_log *log)
 {
     for (;;) {
         int sig = 0;
@@ -264,6 +266,7 @@ static void wait_for_stop(const sigset_t *sigs, struct sk_log *log)
             if (serve_signals[i].sig != sig)
                 continue;
             if (serve_signals[i].stops) {
+                sk_server_stop(srv);
                 sk_log_printf(log, "received %s: stopping", serve_signals[i].name);
                 return;
             }
@@ -324,11 +327,10 @@ static int run_server(struct sk_server_config *cfg, bool quiet)
             sk_log_printf(log, "listening on %s (tcp, framing %s)", addr,
                           sk_framing_name(cfg->framing));
     }
-    wait_for_stop(&sigs, log);
+    wait_for_stop(&sigs, srv, log);
     /* The grace period bounds the whole exit: sessions get grace_ms, the
      * log what is left of it (at least LOG_FLUSH_MS) to write out. */
     uint64_t deadline = sk_now_ms() + cfg->grace_ms;
-    sk_server_stop(srv);
     struct sk_server_stats st;
     sk_server_wait(srv, &st);
     sk_log_printf(log,
