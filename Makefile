@@ -254,7 +254,7 @@ fuzz:
 	@mkdir -p build/fuzz-lf
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	    clang -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Ilib -Isrc -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	        -o build/fuzz-lf/$$n $$f $(LIB_SRC) $(FUZZ_CLI_SRC) -pthread $(LDLIBS) || exit 1; \
+	        -o build/fuzz-lf/$$n $$f $(LIB_SRC) $(FUZZ_CLI_SRC) -pthread $(LIBS) || exit 1; \
 	    mkdir -p build/fuzz-lf/corpus-$$n; \
 	    build/fuzz-lf/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	        build/fuzz-lf/corpus-$$n fuzz/corpus/$$n || exit 1; done
