@@ -375,7 +375,7 @@ static int client_parse(int argc, char **argv, struct client_opts *out)
 int cmd_client(int argc, char **argv)
 {
     cli_reserve_stdio();
-    struct client_opts o;
+    struct client_opts o = {0}; /* set by client_parse only when it returns 0 */
     int rc = client_parse(argc, argv, &o);
     if (rc != 0)
         return rc == CLI_DONE ? EXIT_OK : rc;
