@@ -23,9 +23,10 @@ class Server:
 
     LISTEN_RE = re.compile(r"listening on (\S+) \((tcp|udp)")
 
-    def __init__(self, args, timeout=10.0, **popen_kw):
-        self.args = [SOCKIT, "serve"] + list(args)
-        if not any(a in ("--listen", "-l") for a in args):
+    def __init__(self, args, timeout=10.0, command=None, **popen_kw):
+        """command: another program with the same log lines (an example)."""
+        self.args = (command or [SOCKIT, "serve"]) + list(args)
+        if command is None and not any(a in ("--listen", "-l") for a in args):
             self.args += ["--listen", "127.0.0.1:0"]
         self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,

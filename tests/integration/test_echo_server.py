@@ -2,11 +2,9 @@
 (built by `make` into build/examples/)."""
 import os
 import signal
-import socket
 import subprocess
-import threading
 
-from conftest import Server, recv_until, wait_until
+from conftest import Server, recv_until
 
 BUILD = os.environ.get("SOCKIT_BUILD") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build")
@@ -18,16 +16,7 @@ class EchoServer(Server):
     reading and waits, another program)."""
 
     def __init__(self, timeout=10.0):
-        self.args = [ECHO, "127.0.0.1:0"]
-        self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self.lines = []
-        self.cond = threading.Condition()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-        self.addrs = []
-        self.wait_for(lambda: self._listening(), timeout, "listening line")
-        self.host, self.port = self._split(self.addrs[0][0])
+        super().__init__(["127.0.0.1:0"], timeout, command=[ECHO])
 
 
 def test_lines_come_back_unchanged_without_greeting():
