@@ -230,7 +230,8 @@ static struct v2 v2_make(unsigned char ver_cmd, unsigned char fam, const void *b
     size_t lf = len_field >= 0 ? (size_t)len_field : n;
     v.b[14] = (unsigned char)(lf >> 8);
     v.b[15] = (unsigned char)lf;
-    memcpy(v.b + 16, body, n);
+    if (n)
+        memcpy(v.b + 16, body, n);
     v.len = 16 + n;
     return v;
 }
@@ -296,7 +297,8 @@ static size_t tlv(unsigned char *p, unsigned char type, const void *v, size_t n)
     p[0] = type;
     p[1] = (unsigned char)(n >> 8);
     p[2] = (unsigned char)n;
-    memcpy(p + 3, v, n);
+    if (n)
+        memcpy(p + 3, v, n);
     return 3 + n;
 }
 
@@ -435,7 +437,7 @@ Test(proxy_v2, signature)
  * deadline). */
 Test(proxy_v2, truncated_needs_more)
 {
-    unsigned char body[64];
+    unsigned char body[256];
     memcpy(body, inet_body, 12);
     size_t n = 12 + haproxy_tlvs(body + 12);
     struct v2 v = v2_make(0x21, 0x11, body, n, -1);
