@@ -78,19 +78,26 @@ frontend fe_v2
     default_backend be_v2
 backend be_v2
     server s1 127.0.0.1:{sport} send-proxy-v2 proxy-v2-options crc32c,unique-id
+frontend fe_cap
+    bind 127.0.0.1:{p_cap}
+    unique-id-format sockit-%rt
+    default_backend be_cap
+backend be_cap
+    server s1 127.0.0.1:{cport} send-proxy-v2 proxy-v2-options crc32c,unique-id
 backend be_check
     option tcp-check
     tcp-check expect string Welcome!
     server s1 127.0.0.1:{sport} send-proxy-v2 check inter 300ms rise 1 fall 1
 """
 
-    def __init__(self, d, sport):
+    def __init__(self, d, sport, cport=None):
+        """cport: where fe_cap relays (default: the server too)."""
         self.d = d
         self.ports = {k: free_port("::1" if k == "p_v1_6" else "127.0.0.1")
-                      for k in ("p_v1", "p_v1_6", "p_v2")}
+                      for k in ("p_v1", "p_v1_6", "p_v2", "p_cap")}
         self.conf = os.path.join(d, "haproxy.cfg")
         with open(self.conf, "w") as f:
-            f.write(self.CONF.format(d=d, sport=sport, **self.ports))
+            f.write(self.CONF.format(d=d, sport=sport, cport=cport or sport, **self.ports))
         self.log = open(os.path.join(d, "haproxy.log"), "wb")
         self.proc = subprocess.Popen([HAPROXY, "-db", "-f", self.conf], stdin=subprocess.DEVNULL,
                                      stdout=self.log, stderr=subprocess.STDOUT)
@@ -143,8 +150,8 @@ def haproxy(tmp_path):
         pytest.fail("haproxy is not installed: scripts/deps.sh test installs it")
     started = []
 
-    def start(sport):
-        h = HAProxy(str(tmp_path), sport)
+    def start(sport, cport=None):
+        h = HAProxy(str(tmp_path), sport, cport)
         started.append(h)
         return h
 
@@ -198,6 +205,40 @@ def test_haproxy_sockit_client_end_to_end(serve, haproxy):
         assert r.stdout == b"Welcome!\nHello, Michael!\nHello, Tracy Sarah!\n"
     srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=exit messages=2$", count=2)
     assert srv.log_count(r"open 127\.0\.0\.1:\d+ proxied_from=") == 2
+
+
+def test_haproxy_v2_tlvs_replayed(serve, haproxy):
+    """The header HAProxy really sends with TLVs (CRC32C, unique id), caught by a plain
+    socket, then sent to the server: accepted, the checksum verified; one bit changed in
+    its addresses: refused with bad-checksum."""
+    srv = proxy_server(serve)
+    with socket.socket() as cap:
+        cap.bind(("127.0.0.1", 0))
+        cap.listen(4)
+        cap.settimeout(10)
+        h = haproxy(srv.port, cport=cap.getsockname()[1])
+        with socket.create_connection(("127.0.0.1", h.ports["p_cap"]), timeout=5) as c:
+            me = c.getsockname()
+            c.sendall(b"Michael")
+            conn, _ = cap.accept()
+            with conn:
+                fixed = recv_exact(conn, 16)
+                assert fixed[:12] == SIG and fixed[12] == 0x21, fixed
+                hdr = fixed + recv_exact(conn, struct.unpack(">H", fixed[14:16])[0])
+                first = recv_exact(conn, 7)
+    assert first == b"Michael"
+    types, i = [], 16 + 12
+    while i < len(hdr):
+        types.append(hdr[i])
+        i += 3 + struct.unpack(">H", hdr[i + 1:i + 3])[0]
+    assert i == len(hdr) and 0x03 in types and 0x05 in types, (types, hdr)
+    with srv.connect() as s:
+        s.sendall(hdr + b"Michael")
+        assert recv_exact(s, 8 + 15) == b"Welcome!Hello, Michael!"
+    srv.wait_log(rf"open 127\.0\.0\.1:{me[1]} proxied_from=127\.0\.0\.1:\d+$")
+    bad = bytearray(hdr)
+    bad[16] ^= 1
+    expect_rejected(srv, bytes(bad), "bad-checksum")
 
 
 def test_haproxy_health_check_sends_local(serve, haproxy):
@@ -360,6 +401,21 @@ def test_max_conns_refusal_names_the_client(serve):
     with srv.connect() as c:
         c.sendall(b"PROXY TCP4 192.0.2.3 192.0.2.100 3333 80\r\n")
         assert recv_exact(c, 8) == b"Welcome!"
+
+
+def test_shutdown_while_waiting_for_header(serve):
+    srv = proxy_server(serve)
+    fds = srv.fd_count()
+    with srv.connect() as s:
+        me = s.getsockname()
+        s.sendall(b"PROXY TCP4 ")
+        # Accepted (no log line before the header: its fd is the sign).
+        wait_until(lambda: srv.fd_count() > fds, 10, "the connection accepted")
+        srv.proc.send_signal(signal.SIGTERM)
+        assert read_all(s) == b""
+    assert srv.stop() == 0
+    assert srv.log_count(rf"proxy-error 127\.0\.0\.1:{me[1]} reason=shutdown$") == 1, \
+        "\n".join(srv.lines)
 
 
 def test_errors_counted_in_summary(serve):
