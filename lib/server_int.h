@@ -47,8 +47,9 @@ struct sk_server_conn {
     bool backlog;     /* line framing: st.in may hold complete lines not yet
                        * answered (parsing stopped at the pause mark) */
     bool oom;         /* a write from a callback failed: close (error) */
-    uint8_t proxy;    /* enum sk__proxy_state: 0 once open */
-    uint8_t proxy_err;/* the parser's reason (enum sk_proxy_error), if any */
+    /* One byte, in the padding before peer (a session stays 216 bytes). */
+    unsigned proxy : 2;     /* enum sk__proxy_state: 0 once open */
+    unsigned proxy_err : 6; /* the parser's reason (enum sk_proxy_error), if any */
     struct sockaddr_in6 peer; /* holds a sockaddr_in too */
 };
 
