@@ -206,6 +206,13 @@ int bench_limits_check(const struct bench_opts *o);
 void bench_timer_start(struct bench_worker *w, struct sk_timer *t, uint64_t delay_ms,
                        sk_timer_cb cb);
 
+/* cmd_bench.c: publishes the counters the live line reads. */
+void bench_publish(struct bench_worker *w);
+/* cmd_bench.c: a worker's periodic tick starts here: publishes, then false
+ * when the run is stopped (the caller finishes), else the time and the
+ * --timeout in ns. */
+bool bench_tick(struct bench_worker *w, uint64_t *now, uint64_t *limit);
+
 /* bench_tcp.c / bench_udp.c: set up a worker's share (before the thread
  * starts), run it (in the thread), release it. */
 int bench_tcp_init(struct bench_worker *w);

@@ -65,11 +65,6 @@ static void pace_stop(struct bench_worker *w)
 
 /* ---- bookkeeping ---- */
 
-static void publish(struct bench_worker *w)
-{
-    atomic_store_explicit(&w->pub_replies, w->st.replies, memory_order_relaxed);
-    atomic_store_explicit(&w->pub_errors, bench_errors_total(&w->st), memory_order_relaxed);
-}
 
 static void settle(struct bench_worker *w, struct bench_conn *c);
 
@@ -676,12 +671,11 @@ static void tick_cb(struct sk_loop *loop, struct sk_timer *t)
 {
     (void)loop;
     struct bench_worker *w = SK_CONTAINER_OF(t, struct bench_worker, tick);
-    publish(w);
-    if (atomic_load(&w->sh->stop)) {
+    uint64_t now, limit;
+    if (!bench_tick(w, &now, &limit)) {
         finish(w);
         return;
     }
-    uint64_t now = sk_now_ns(), limit = (uint64_t)(w->o->timeout_s * 1e9);
     for (unsigned i = 0; i < w->nconns && !w->finishing; i++) {
         struct bench_conn *c = &w->conns[i];
         bool late = false;
@@ -745,7 +739,7 @@ static void finish(struct bench_worker *w)
                  "internal error: bench accounting (%llu/%u/%u)",
                  (unsigned long long)w->inflight, w->greeting, w->connecting);
     }
-    publish(w);
+    bench_publish(w);
 }
 
 /* ---- life cycle ---- */

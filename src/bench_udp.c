@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "chars_int.h" /* lib/'s hex table: the CLI links the static archive */
 
 #define TICK_MS 100
 #define BATCH 64
@@ -57,11 +58,6 @@ struct udp_batch {
 
 static void udp_finish(struct bench_worker *w);
 
-static void publish(struct bench_worker *w)
-{
-    atomic_store_explicit(&w->pub_replies, w->st.replies, memory_order_relaxed);
-    atomic_store_explicit(&w->pub_errors, bench_errors_total(&w->st), memory_order_relaxed);
-}
 
 static void maybe_done(struct bench_worker *w)
 {
@@ -172,13 +168,12 @@ static bool reply_seq(const struct bench_opts *o, const char *p, size_t n, uint6
     if (n != 7 + mlen + TAG_LEN + 1 || memcmp(p, "Hello, ", 7) != 0 ||
         memcmp(p + 7, o->req, mlen) != 0 || p[7 + mlen] != '#' || p[n - 1] != '!')
         return false;
+    unsigned char b[8];
+    if (sk__hex_decode(p + 8 + mlen, b, sizeof b) < 0)
+        return false;
     uint64_t v = 0;
-    for (const char *h = p + 8 + mlen; h < p + n - 1; h++) {
-        const char *d = *h ? memchr(hex_digits, *h, 16) : NULL;
-        if (!d)
-            return false;
-        v = v << 4 | (uint64_t)(d - hex_digits);
-    }
+    for (size_t i = 0; i < sizeof b; i++)
+        v = v << 8 | b[i];
     *seq = v;
     return true;
 }
@@ -248,12 +243,11 @@ static void tick_cb(struct sk_loop *loop, struct sk_timer *t)
 {
     (void)loop;
     struct bench_worker *w = SK_CONTAINER_OF(t, struct bench_worker, tick);
-    publish(w);
-    if (atomic_load(&w->sh->stop)) {
+    uint64_t now, limit;
+    if (!bench_tick(w, &now, &limit)) {
         udp_finish(w);
         return;
     }
-    uint64_t now = sk_now_ns(), limit = (uint64_t)(w->o->timeout_s * 1e9);
     for (unsigned i = 0; i < w->nconns && !w->finishing; i++) {
         struct bench_udp_sock *s = &w->socks[i];
         while (s->count > 0 && now - s->ring[s->head].sent > limit)
@@ -294,7 +288,7 @@ static void udp_finish(struct bench_worker *w)
             s->io.fd = -1;
         }
     }
-    publish(w);
+    bench_publish(w);
 }
 
 int bench_udp_init(struct bench_worker *w)

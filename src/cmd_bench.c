@@ -96,6 +96,22 @@ void bench_timer_start(struct bench_worker *w, struct sk_timer *t, uint64_t dela
     sk_timer_start(w->loop, t, delay_ms, cb);
 }
 
+void bench_publish(struct bench_worker *w)
+{
+    atomic_store_explicit(&w->pub_replies, w->st.replies, memory_order_relaxed);
+    atomic_store_explicit(&w->pub_errors, bench_errors_total(&w->st), memory_order_relaxed);
+}
+
+bool bench_tick(struct bench_worker *w, uint64_t *now, uint64_t *limit)
+{
+    bench_publish(w);
+    if (atomic_load(&w->sh->stop))
+        return false;
+    *now = sk_now_ns();
+    *limit = (uint64_t)(w->o->timeout_s * 1e9);
+    return true;
+}
+
 static void *worker_main(void *arg)
 {
     struct bench_worker *w = arg;
