@@ -208,10 +208,12 @@ void bench_timer_start(struct bench_worker *w, struct sk_timer *t, uint64_t dela
 
 /* cmd_bench.c: publishes the counters the live line reads. */
 void bench_publish(struct bench_worker *w);
-/* cmd_bench.c: a worker's periodic tick starts here: publishes, then false
- * when the run is stopped (the caller finishes), else the time and the
- * --timeout in ns. */
-bool bench_tick(struct bench_worker *w, uint64_t *now, uint64_t *limit);
+/* cmd_bench.c: starts a worker's periodic tick: it publishes, then calls
+ * the mode's tick (stop: the run is stopped, finish), and runs again until
+ * the worker finishes. */
+void bench_tick_start(struct bench_worker *w);
+void bench_tcp_tick(struct bench_worker *w, bool stop, uint64_t now, uint64_t limit);
+void bench_udp_tick(struct bench_worker *w, bool stop, uint64_t now, uint64_t limit);
 
 /* bench_tcp.c / bench_udp.c: set up a worker's share (before the thread
  * starts), run it (in the thread), release it. */

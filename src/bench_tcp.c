@@ -22,7 +22,6 @@
 #include "bench.h"
 #include "reply.h"
 
-#define TICK_MS 100
 #define RETRY_MS 100
 #define READS_PER_EVENT 4
 /* Failures in a row (no reply, no connect in between) that end the run. */
@@ -667,12 +666,9 @@ static void conn_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
 
 /* ---- timers ---- */
 
-static void tick_cb(struct sk_loop *loop, struct sk_timer *t)
+void bench_tcp_tick(struct bench_worker *w, bool stop, uint64_t now, uint64_t limit)
 {
-    (void)loop;
-    struct bench_worker *w = SK_CONTAINER_OF(t, struct bench_worker, tick);
-    uint64_t now, limit;
-    if (!bench_tick(w, &now, &limit)) {
+    if (stop) {
         finish(w);
         return;
     }
@@ -692,8 +688,6 @@ static void tick_cb(struct sk_loop *loop, struct sk_timer *t)
             conn_fail(c, BERR_TIMEOUT, SK_ETIMEDOUT);
     }
     maybe_done(w);
-    if (!w->finishing)
-        bench_timer_start(w, t, TICK_MS, tick_cb);
 }
 
 /* -d is over (nothing new is sent from now on: fill and dispatch check
@@ -775,7 +769,7 @@ void bench_tcp_run(struct bench_worker *w)
 {
     if (w->has_quota && w->quota == 0 && w->o->mode != BENCH_IDLE)
         return; /* -n smaller than --threads: nothing for this worker to do */
-    bench_timer_start(w, &w->tick, TICK_MS, tick_cb);
+    bench_tick_start(w);
     if (w->sh->end_ns && w->o->mode != BENCH_IDLE) {
         uint64_t now = sk_now_ns();
         uint64_t left = w->sh->end_ns > now ? w->sh->end_ns - now : 0;

@@ -20,7 +20,6 @@
 #include "bench.h"
 #include "chars_int.h" /* lib/'s hex table: the CLI links the static archive */
 
-#define TICK_MS 100
 #define BATCH 64
 #define DGRAM_MAX 65536
 #define TAG_LEN 17 /* "#" and 16 hex digits */
@@ -239,12 +238,9 @@ static void sock_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
     maybe_done(w);
 }
 
-static void tick_cb(struct sk_loop *loop, struct sk_timer *t)
+void bench_udp_tick(struct bench_worker *w, bool stop, uint64_t now, uint64_t limit)
 {
-    (void)loop;
-    struct bench_worker *w = SK_CONTAINER_OF(t, struct bench_worker, tick);
-    uint64_t now, limit;
-    if (!bench_tick(w, &now, &limit)) {
+    if (stop) {
         udp_finish(w);
         return;
     }
@@ -259,8 +255,6 @@ static void tick_cb(struct sk_loop *loop, struct sk_timer *t)
         return;
     }
     maybe_done(w);
-    if (!w->finishing)
-        bench_timer_start(w, t, TICK_MS, tick_cb);
 }
 
 /* -d is over (fill sends nothing more): wait for the datagrams in flight,
@@ -339,7 +333,7 @@ void bench_udp_run(struct bench_worker *w)
         }
     }
     if (!w->finishing) {
-        bench_timer_start(w, &w->tick, TICK_MS, tick_cb);
+        bench_tick_start(w);
         if (w->sh->end_ns) {
             uint64_t now = sk_now_ns();
             uint64_t left = w->sh->end_ns > now ? w->sh->end_ns - now : 0;

@@ -16,6 +16,7 @@
 #include "reply.h"
 
 #define POLL_MS 50
+#define TICK_MS 100 /* workers: timeouts, the live line's counters */
 
 static struct bench_shared *g_shared; /* for the signal handler only */
 
@@ -102,14 +103,24 @@ void bench_publish(struct bench_worker *w)
     atomic_store_explicit(&w->pub_errors, bench_errors_total(&w->st), memory_order_relaxed);
 }
 
-bool bench_tick(struct bench_worker *w, uint64_t *now, uint64_t *limit)
+static void tick_cb(struct sk_loop *loop, struct sk_timer *t)
 {
+    (void)loop;
+    struct bench_worker *w = SK_CONTAINER_OF(t, struct bench_worker, tick);
     bench_publish(w);
-    if (atomic_load(&w->sh->stop))
-        return false;
-    *now = sk_now_ns();
-    *limit = (uint64_t)(w->o->timeout_s * 1e9);
-    return true;
+    bool stop = atomic_load(&w->sh->stop);
+    uint64_t now = sk_now_ns(), limit = (uint64_t)(w->o->timeout_s * 1e9);
+    if (w->o->mode == BENCH_UDP)
+        bench_udp_tick(w, stop, now, limit);
+    else
+        bench_tcp_tick(w, stop, now, limit);
+    if (!w->finishing)
+        bench_timer_start(w, t, TICK_MS, tick_cb);
+}
+
+void bench_tick_start(struct bench_worker *w)
+{
+    bench_timer_start(w, &w->tick, TICK_MS, tick_cb);
 }
 
 static void *worker_main(void *arg)
