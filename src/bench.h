@@ -128,11 +128,12 @@ struct bench_worker {
     bool has_quota;
 
     struct bench_conn *conns; /* TCP modes */
+    struct sk_stream_group *streams; /* TCP modes: the connections' streams */
     struct bench_udp_sock *socks; /* UDP mode */
     struct udp_batch *batch;  /* UDP mode: recvmmsg headers */
     struct bench_req *slots;  /* nconns * depth in-flight slots */
     char *reqs;               /* the request repeated depth times */
-    char *rbuf;               /* read scratch */
+    char *rbuf;               /* UDP mode: read scratch */
     size_t rbuf_size;
 
     unsigned next_connect;    /* first connection never started yet */
