@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "chars_int.h" /* lib/'s hex table: the CLI links the static archive */
 #include "cli.h"
 
 const char bench_help[] =
@@ -124,17 +125,6 @@ static const struct option bench_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes C-style escapes into a new buffer (*out, *len). Returns false
  * after printing the error. */
 static bool unescape(const char *what, const char *s, char **out, size_t *len)
@@ -158,13 +148,13 @@ static bool unescape(const char *what, const char *s, char **out, size_t *len)
         case '0': buf[n++] = '\0'; break;
         case '\\': buf[n++] = '\\'; break;
         case 'x': {
-            int hi = p[1] ? hexval(p[1]) : -1, lo = hi >= 0 && p[2] ? hexval(p[2]) : -1;
-            if (lo < 0) {
+            unsigned char byte;
+            if (sk__hex_decode(p + 1, &byte, 1) < 0) { /* stops at the NUL */
                 free(buf);
                 cli_error("%s has a bad \\x escape (want \\xHH): %s", what, s);
                 return false;
             }
-            buf[n++] = (char)(hi * 16 + lo);
+            buf[n++] = (char)byte;
             p += 2;
             break;
         }
