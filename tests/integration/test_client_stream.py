@@ -40,6 +40,25 @@ def vm_rss_kib(pid):
     return 0
 
 
+def line_server(c, answer, pace=0):
+    """A line server on c: the greeting, then answer(line) for each line
+    (until "exit" or the client's FIN), reading every `pace` seconds."""
+    c.sendall(b"Welcome!\n")
+    c.settimeout(10)
+    buf = b""
+    while True:
+        chunk = c.recv(65536)
+        if not chunk:
+            return
+        buf += chunk
+        while b"\n" in buf:
+            m, buf = buf.split(b"\n", 1)
+            if m == b"exit":
+                return
+            c.sendall(answer(m))
+        time.sleep(pace)  # the slow reader's pace, not a synchronisation
+
+
 def test_large_message_waits_for_a_server_that_stops_reading():
     # The server takes nothing until the client can send no more, then
     # reads it all and answers: the client waits (within --timeout), sends
@@ -94,20 +113,7 @@ def test_send_deadline_is_per_message():
 
     def behave(fs, c):
         c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-        c.sendall(b"Welcome!\n")
-        c.settimeout(10)
-        buf = b""
-        while True:
-            chunk = c.recv(65536)
-            if not chunk:
-                return
-            buf += chunk
-            while b"\n" in buf:
-                m, buf = buf.split(b"\n", 1)
-                if m == b"exit":
-                    return
-                c.sendall(b"Hello, " + m + b"!\n")
-            time.sleep(0.03)  # the slow reader's pace: about 2 MiB/s
+        line_server(c, lambda m: b"Hello, " + m + b"!\n", pace=0.03)  # about 2 MiB/s
 
     with FakeServer(behave) as fs:
         t0 = time.monotonic()
@@ -133,44 +139,41 @@ def test_error_reply_while_a_large_message_is_sent(serve):
             or "sending message 1" in err), err
 
 
+def pause_between(args, lines, pause):
+    """Runs sockit ARGS with "first" then, once `lines` of output came and
+    `pause` seconds (the slow user: what is tested) passed, "second" on its
+    stdin; returns (exit status, stderr, seconds from "second" to the exit)."""
+    p = subprocess.Popen([SOCKIT] + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        p.stdin.write(b"first\n")
+        p.stdin.flush()
+        for want in lines:
+            assert read_line_within(p.stdout, 10) == want
+        time.sleep(pause)
+        t0 = time.monotonic()
+        _, err = p.communicate(input=b"second\n", timeout=20)
+        return p.returncode, err, time.monotonic() - t0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
 @pytest.mark.parametrize("partial", [b"", b"Hello, sec"], ids=["silent", "partial"])
 def test_reply_deadline_holds_after_a_pause_on_stdin(partial):
     # The loop's clock stands still while the client waits for its input:
     # the next reply's --timeout still starts when the message is sent and
     # ends on time, neither --timeout plus the pause later (silent) nor at
     # once (a partial reply wakes the loop).
-    def behave(fs, c):
-        c.sendall(b"Welcome!\n")
-        c.settimeout(10)
-        buf = b""
-        while True:
-            chunk = c.recv(65536)
-            if not chunk:
-                return
-            buf += chunk
-            if buf == b"first\n":
-                c.sendall(b"Hello, first!\n")
-            elif buf == b"first\nsecond\n":
-                c.sendall(partial)  # and never the rest
+    def behave(fs, c):  # and never the rest of the second reply
+        line_server(c, lambda m: b"Hello, first!\n" if m == b"first" else partial)
 
     with FakeServer(behave) as fs:
-        p = subprocess.Popen([SOCKIT, "client", "-f", "line", "--timeout", "1",
-                              f"127.0.0.1:{fs.port}"], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            p.stdin.write(b"first\n")
-            p.stdin.flush()
-            assert read_line_within(p.stdout, 10) == b"Welcome!\n"
-            assert read_line_within(p.stdout, 10) == b"Hello, first!\n"
-            time.sleep(2)  # the slow user: longer than --timeout
-            t0 = time.monotonic()
-            out, err = p.communicate(input=b"second\n", timeout=20)
-            took = time.monotonic() - t0
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    assert p.returncode == 9, err
+        rc, err, took = pause_between(["client", "-f", "line", "--timeout", "1",
+                                       f"127.0.0.1:{fs.port}"],
+                                      [b"Welcome!\n", b"Hello, first!\n"], 2)
+    assert rc == 9, err
     assert 0.9 <= took < 1.9, took
     assert b"no reply to message 2" in err and b"timed out" in err.lower(), err
 
@@ -200,25 +203,15 @@ def test_udp_deadline_holds_after_a_pause_on_stdin(answer):
 
     t = threading.Thread(target=serve, daemon=True)
     t.start()
-    p = subprocess.Popen([SOCKIT, "client", "--udp", "--timeout", "900ms",
-                          f"127.0.0.1:{u.getsockname()[1]}"], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        p.stdin.write(b"first\n")
-        p.stdin.flush()
-        assert read_line_within(p.stdout, 10) == b"Hello, first!\n"
-        time.sleep(1.5)  # the slow user: longer than --timeout
-        t0 = time.monotonic()
-        out, err = p.communicate(input=b"second\n", timeout=20)
-        took = time.monotonic() - t0
+        rc, err, took = pause_between(["client", "--udp", "--timeout", "900ms",
+                                       f"127.0.0.1:{u.getsockname()[1]}"],
+                                      [b"Hello, first!\n"], 1.5)
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
         stop.set()
         t.join(5)
         u.close()
-    assert p.returncode == (7 if answer else 9), err
+    assert rc == (7 if answer else 9), err
     assert 0.8 <= took < 1.7, took
     assert len(sent) == 3 and all(b - a > 0.2 for a, b in zip(sent, sent[1:])), sent
     last = err.decode().strip().splitlines()[-1]
