@@ -67,6 +67,8 @@ static bool too_long(const struct tcp_client *c)
  * starts the framing grace (see reply_greeting_framing). */
 static void check_reply(struct tcp_client *c)
 {
+    if (c->w.done)
+        return; /* decided: what comes after is the next reply's */
     const char *p = sk_buf_head(&c->in);
     size_t have = sk_buf_size(&c->in);
     c->st = reply_scan(c->framing, c->expect, c->elen, p, have, &c->r);
@@ -142,9 +144,10 @@ static bool on_read(struct sk_stream *s, const char *data, size_t n)
         sk_stream_close(s, SK_CLOSE_ERROR);
         return false;
     }
-    if (c->step == STEP_REPLY)
-        check_reply(c);
-    return n > 0 && !too_long(c);
+    if (c->step != STEP_REPLY)
+        return n > 0 && !too_long(c);
+    check_reply(c);
+    return n > 0 && !c->w.done; /* the rest waits for the next step */
 }
 
 static void on_flushed(struct sk_stream *s)
