@@ -343,8 +343,8 @@ static int messages(struct tcp_client *c, const struct client_opts *o)
             if (n == 0 && !line)
                 continue; /* nothing to send: see the check in cmd_client */
         }
-        if (sk_is_exit(msg, n))
-            break;
+        if (sk_is_exit(msg, reply_message_len(o->framing, msg, n)))
+            break; /* "exit\r" too in line framing: the server drops the "\r" */
         int rc = exchange(c, msg, n, ++idx);
         if (rc != EXIT_OK)
             return rc;

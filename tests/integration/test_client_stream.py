@@ -219,3 +219,15 @@ def test_udp_deadline_holds_after_a_pause_on_stdin(answer):
         assert "no reply to message 2 within 900 ms: 3 datagrams" in last, last
     else:
         assert "no reply to message 2 after 3 attempts in 900 ms" in last, last
+
+
+def test_line_exit_with_cr_ends_the_session(serve):
+    # The server drops a "\r" before the "\n": "exit\r" is its "exit", so
+    # no reply comes and later messages are not sent (it used to wait for
+    # a reply, then fail with "connection closed by server").
+    srv = serve("--framing", "line")
+    r = run_sockit("client", "-f", "line", "--timeout", "5", f"127.0.0.1:{srv.port}", "a",
+                   "exit\r", "b", timeout=20)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"Welcome!\nHello, a!\n"
+    srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=exit messages=1")
