@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "greeting.h"
 #include "bench.h"
 #include "chars_int.h" /* lib/'s hex table: the CLI links the static archive */
 #include "cli.h"
@@ -186,7 +187,7 @@ static int greeting_protocol(struct bench_opts *o)
         cli_error("--message must not contain a line break in line framing");
         return EXIT_USAGE;
     }
-    if (o->mode != BENCH_UDP && sk_is_exit(o->message, mlen)) {
+    if (o->mode != BENCH_UDP && greeting_is_exit(o->message, mlen)) {
         cli_error("--message must not be \"exit\": it ends the session");
         return EXIT_USAGE;
     }
@@ -202,7 +203,7 @@ static int greeting_protocol(struct bench_opts *o)
     enum sk_framing f = o->mode == BENCH_UDP ? SK_FRAMING_CHUNK : o->framing;
     o->req_len = mlen + (f == SK_FRAMING_LINE);
     o->req = malloc(o->req_len + 1);
-    size_t rlen = sk_reply_len(f, mlen);
+    size_t rlen = greeting_reply_len(f, mlen);
     char *reply = malloc(rlen);
     if (!o->req || !reply) {
         free(reply);
@@ -212,11 +213,11 @@ static int greeting_protocol(struct bench_opts *o)
     memcpy(o->req, o->message, mlen);
     if (f == SK_FRAMING_LINE)
         o->req[mlen] = '\n';
-    sk_reply_write(f, o->message, mlen, reply);
+    greeting_reply_write(f, o->message, mlen, reply);
     o->reply = (struct match_spec){.kind = MATCH_EXACT, .bytes = reply, .len = rlen};
     if (o->mode != BENCH_UDP) {
         size_t glen;
-        const char *g = sk_greeting(f, &glen);
+        const char *g = greeting_text(f, &glen);
         o->greeting = dup_bytes(g, glen);
         o->greeting_len = glen;
         if (!o->greeting) {

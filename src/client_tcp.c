@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "greeting.h"
 #include "cli.h"
 #include "client.h"
 #include "reply.h"
@@ -273,7 +274,7 @@ static bool print_reply(struct tcp_client *c)
 static int exchange(struct tcp_client *c, const char *msg, size_t n, unsigned long idx)
 {
     size_t m = reply_message_len(c->framing, msg, n);
-    c->elen = sk_reply_len(SK_FRAMING_CHUNK, m); /* bounds what is read meanwhile */
+    c->elen = greeting_reply_len(SK_FRAMING_CHUNK, m); /* bounds what is read meanwhile */
     int rc = send_msg(c, msg, n);
     if (rc < 0) {
         cli_error("sending message %lu: %s", idx, why(rc));
@@ -284,7 +285,7 @@ static int exchange(struct tcp_client *c, const char *msg, size_t n, unsigned lo
         cli_error("out of memory");
         return EXIT_FAIL;
     }
-    sk_reply_write(SK_FRAMING_CHUNK, msg, m, expect);
+    greeting_reply_write(SK_FRAMING_CHUNK, msg, m, expect);
     c->expect = expect;
     rc = await_reply(c, false);
     c->expect = NULL;
@@ -304,7 +305,7 @@ static int exchange(struct tcp_client *c, const char *msg, size_t n, unsigned lo
 
 static int greeting(struct tcp_client *c, const struct client_opts *o)
 {
-    c->expect = sk_greeting(SK_FRAMING_CHUNK, &c->elen);
+    c->expect = greeting_text(SK_FRAMING_CHUNK, &c->elen);
     int rc = await_reply(c, true);
     int theirs = rc == SK_EPROTO ? SK_FRAMING_CHUNK
                : rc == 0 && c->st != REPLY_OK ? reply_greeting_framing(sk_buf_head(&c->in), c->r.len)
@@ -343,7 +344,7 @@ static int messages(struct tcp_client *c, const struct client_opts *o)
             if (n == 0 && !line)
                 continue; /* nothing to send: see the check in cmd_client */
         }
-        if (sk_is_exit(msg, reply_message_len(o->framing, msg, n)))
+        if (greeting_is_exit(msg, reply_message_len(o->framing, msg, n)))
             break; /* "exit\r" too in line framing: the server drops the "\r" */
         int rc = exchange(c, msg, n, ++idx);
         if (rc != EXIT_OK)

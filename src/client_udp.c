@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "greeting.h"
 #include "cli.h"
 #include "client.h"
 #include "reply.h"
@@ -87,13 +88,13 @@ static void on_datagram(struct sk_loop *loop, struct sk_io *io, unsigned events)
 static int exchange_udp(struct udp_client *u, const struct client_opts *o, const char *msg,
                         size_t n)
 {
-    SK_AUTO_FREE char *expect = malloc(sk_reply_len(SK_FRAMING_CHUNK, n));
+    SK_AUTO_FREE char *expect = malloc(greeting_reply_len(SK_FRAMING_CHUNK, n));
     if (!expect) {
         cli_error("out of memory");
         return EXIT_FAIL;
     }
     u->expect = expect;
-    u->elen = sk_reply_write(SK_FRAMING_CHUNK, msg, n, expect);
+    u->elen = greeting_reply_write(SK_FRAMING_CHUNK, msg, n, expect);
     u->wrong = 0;
     uint64_t start = sk_now_ms();
     for (int attempt = 1; attempt <= UDP_ATTEMPTS; attempt++) {
