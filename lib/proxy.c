@@ -227,6 +227,15 @@ static void set_port(struct sockaddr_storage *ss, uint16_t port_net)
             return fail(err, why);                                                              \
         len = (size_t)r_;                                                                       \
     } while (0)
+/* As V1_STEP, for a part whose length is not needed. */
+#define V1_SKIP(expr)                                                                           \
+    do {                                                                                        \
+        int r_ = (expr);                                                                        \
+        if (r_ == MORE)                                                                         \
+            return 0;                                                                           \
+        if (r_ == BAD)                                                                          \
+            return fail(err, why);                                                              \
+    } while (0)
 
 static int parse_v1(const unsigned char *p, size_t n, struct sk_proxy_header *h,
                     enum sk_proxy_error *err)
@@ -255,13 +264,13 @@ static int parse_v1(const unsigned char *p, size_t n, struct sk_proxy_header *h,
         if (p[c.pos] == ' ') {
             c.pos++;
             if (c.pos < n && p[c.pos] != '\r')
-                V1_STEP(v1_token(&c, is_unknown_char, SK_PROXY_V1_MAX, '\r', &why));
+                V1_SKIP(v1_token(&c, is_unknown_char, SK_PROXY_V1_MAX, '\r', &why));
             else
-                V1_STEP(v1_byte(&c, '\r', &why));
+                V1_SKIP(v1_byte(&c, '\r', &why));
         } else {
             c.pos++; /* the '\r' */
         }
-        V1_STEP(v1_byte(&c, '\n', &why));
+        V1_SKIP(v1_byte(&c, '\n', &why));
         h->local = true;
         return (int)c.pos;
     }
@@ -290,7 +299,7 @@ static int parse_v1(const unsigned char *p, size_t n, struct sk_proxy_header *h,
             return fail(err, SK_PROXY_MALFORMED);
         set_port(ends[i], htons((uint16_t)port));
     }
-    V1_STEP(v1_byte(&c, '\n', &why));
+    V1_SKIP(v1_byte(&c, '\n', &why));
     h->local = false;
     return (int)c.pos;
 }

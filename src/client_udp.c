@@ -85,17 +85,9 @@ static void on_datagram(struct sk_loop *loop, struct sk_io *io, unsigned events)
 
 /* --timeout bounds the whole exchange, every attempt included: a server
  * that keeps sending datagrams that are not the reply cannot hold us. */
-static int exchange_udp(struct udp_client *u, const struct client_opts *o, const char *msg,
-                        size_t n)
+static int exchange_attempts(struct udp_client *u, const struct client_opts *o, const char *msg,
+                             size_t n)
 {
-    SK_AUTO_FREE char *expect = malloc(greeting_reply_len(SK_FRAMING_CHUNK, n));
-    if (!expect) {
-        cli_error("out of memory");
-        return EXIT_FAIL;
-    }
-    u->expect = expect;
-    u->elen = greeting_reply_write(SK_FRAMING_CHUNK, msg, n, expect);
-    u->wrong = 0;
     uint64_t start = sk_now_ms();
     for (int attempt = 1; attempt <= UDP_ATTEMPTS; attempt++) {
         if (send(u->fd, msg, n, 0) < 0) {
@@ -125,6 +117,24 @@ static int exchange_udp(struct udp_client *u, const struct client_opts *o, const
     cli_error("no reply to message %lu after %d attempts in %d ms (UDP may lose "
               "datagrams)", u->idx, UDP_ATTEMPTS, o->timeout_ms);
     return EXIT_TIMEOUT;
+}
+
+/* u->expect lives for one exchange: it is freed here, on every path. */
+static int exchange_udp(struct udp_client *u, const struct client_opts *o, const char *msg,
+                        size_t n)
+{
+    char *expect = malloc(greeting_reply_len(SK_FRAMING_CHUNK, n));
+    if (!expect) {
+        cli_error("out of memory");
+        return EXIT_FAIL;
+    }
+    u->expect = expect;
+    u->elen = greeting_reply_write(SK_FRAMING_CHUNK, msg, n, expect);
+    u->wrong = 0;
+    int rc = exchange_attempts(u, o, msg, n);
+    u->expect = NULL;
+    free(expect);
+    return rc;
 }
 
 static void udp_release(struct udp_client *u)
