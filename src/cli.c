@@ -10,10 +10,11 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "i18n.h"
 #include "sockit.h"
 
 const char cli_exit_table[] =
-    "   0  success\n"
+    N_("   0  success\n"
     "   1  failure not listed below (reset, closed early, server refused, I/O)\n"
     "   2  bad command line\n"
     "   3  a host name did not resolve\n"
@@ -24,7 +25,7 @@ const char cli_exit_table[] =
     "   8  the data ended early (fetch: truncated body)\n"
     "   9  timeout (connect, greeting, reply, transfer)\n"
     "  10  an output file could not be written (fetch)\n"
-    "  11  --sha256 did not match (fetch)\n";
+    "  11  --sha256 did not match (fetch)\n");
 
 int cli_exit_status(int rc)
 {
@@ -63,7 +64,7 @@ void cli_error(const char *fmt, ...)
     char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    vsnprintf(line, sizeof line, _(fmt), ap); /* msgfmt --check keeps the conversions */
     va_end(ap);
     /* The message quotes outside text (option values, host names, bytes a
      * server sent): a control byte in it would break the one line or drive
@@ -84,7 +85,7 @@ void cli_error(const char *fmt, ...)
 
 int cli_print_help(const char *text)
 {
-    fputs(text, stdout);
+    fputs(_(text), stdout);
     return cli_stdout_ok() ? CLI_DONE : EXIT_FAIL;
 }
 
