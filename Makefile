@@ -185,10 +185,11 @@ $(BUILD)/locale/%/LC_MESSAGES/sockit.mo: po/%.po
 # Strings are marked with _() and N_() (src/i18n.h); the .po files keep their
 # translations, new or changed messages come in untranslated (or fuzzy).
 pot:
-	xgettext --from-code=UTF-8 --language=C -k_ -kN_ -kcli_error --flag=cli_error:1:c-format \
+	xgettext --no-wrap --from-code=UTF-8 --language=C -k_ -kN_ -kcli_error -kngettext:1,2 --flag=cli_error:1:c-format \
 	    --add-comments=TRANSLATORS \
 	    --package-name=sockit --package-version=$(VERSION) -o po/sockit.pot $(CLI_SRC)
-	$(foreach p,$(wildcard po/*.po),msgmerge --quiet --update --backup=none $(p) po/sockit.pot &&) true
+	xgettext --no-wrap --language=C --extract-all --join-existing -o po/sockit.pot lib/err.c
+	$(foreach p,$(wildcard po/*.po),msgmerge --quiet --no-wrap --update --backup=none $(p) po/sockit.pot &&) true
 
 # Every man/NAME.N there is (sockit.1, libsockit.3) goes to MANDIR/manN/NAME.N.
 MAN_PAGES := $(sort $(wildcard man/*.[1-8]))
