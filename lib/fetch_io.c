@@ -1,73 +1,28 @@
-/* sockit fetch: the wire: connect (TCP, TLS), send the request, read the
- * response head, stream the body to its sink. */
+/* The HTTP client's wire: one exchange (connect, TLS, the request, the
+ * response head, the body into its sink) as a state machine fed by its
+ * connection's events on the transfer's private loop.
+ *
+ * Plain http runs on a stream (sockit/stream.h): its read callback feeds
+ * the head parser, then the body decoder; the phase's deadline (idle, or
+ * max_time) is one loop timer. https reads through sk_conn until TLS is on
+ * the stream, and the same feed functions decode what it reads.
+ * sk_fetch_run drives the machine phase by phase (open: up to the final
+ * head; body: to its end), running the loop until the phase ends; what
+ * lies between (a redirect, which sink) is fetch_run.c's. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include "alloc_int.h"
 #include "fetch_int.h"
+#include "stream_int.h"
 
-int sk__fetch_connect(struct sk_fetch *f, const struct sk_url *u, struct sk_conn **out)
-{
-    const struct sk_fetch_opts *o = &f->o;
-    struct sk_endpoint ep = {.port = u->port};
-    memcpy(ep.host, u->host, sizeof ep.host);
-    char where[SK_HOST_MAX + 16];
-    sk_url_authority(u, where, sizeof where);
-    if (u->port == (u->scheme == SK_URL_HTTPS ? 443 : 80)) /* always show the port */
-        snprintf(where + strlen(where), sizeof where - strlen(where), ":%u", u->port);
-    uint64_t deadline = sk__fetch_deadline(f, o->connect_timeout_ms);
-    int fd = sk_connect_until(&ep, SOCK_STREAM, deadline, true);
-    if (fd < 0 && f->cx->flag)
-        return sk__fetch_interrupted(f, "connecting");
-    if (fd == SK_ERESOLVE)
-        return sk_fetch_set_error(f, SK_ERESOLVE, "could not resolve host %s", u->host);
-    if (fd == SK_ETIMEDOUT) {
-        char doing[SK_HOST_MAX + 64];
-        snprintf(doing, sizeof doing, "connecting to %s", where);
-        return sk_fetch_fail_as(f, fd, doing);
-    }
-    if (fd < 0)
-        return sk_fetch_set_error(f, SK_ECONNECT, "cannot connect to %s: %s", where,
-                                  sk_strerror(fd));
-    f->cx->fd = fd;
-    if (f->cx->flag) /* the signal came before the handler knew the socket */
-        shutdown(fd, SHUT_RDWR);
-    int rc;
-    if (u->scheme == SK_URL_HTTP) {
-        if ((rc = sk_conn_new_plain(fd, out)) < 0)
-            return sk_fetch_fail_as(f, rc, "connecting");
-        sk_conn_set_cancel(*out, &f->cx->flag);
-        return 0;
-    }
-    if (!f->tls) {
-        bool insecure = o->flags & SK_FETCH_INSECURE;
-        struct sk_tls_config cfg = {.cafile = o->cacert, .insecure = insecure};
-        char err[512];
-        if (sk_tls_ctx_new(&cfg, &f->tls, err, sizeof err) < 0) {
-            close(fd);
-            return sk_fetch_set_error(f, SK_ETLS, "%s", err);
-        }
-        if (insecure)
-            sk__fetch_notice(f, "warning: --insecure: server certificates are not verified");
-    }
-    if ((rc = sk_conn_new_tls(fd, f->tls, u->host, out)) < 0)
-        return sk_fetch_set_error(f, SK_ETLS, "TLS set-up for %s failed: %s", where,
-                                  sk_strerror(rc));
-    sk_conn_set_cancel(*out, &f->cx->flag);
-    rc = sk_conn_handshake(*out, deadline);
-    if (rc == SK_ETIMEDOUT || rc == SK_ERR(ECANCELED)) {
-        char doing[SK_HOST_MAX + 64];
-        snprintf(doing, sizeof doing, "TLS handshake with %s", where);
-        return sk_fetch_fail_as(f, rc, doing);
-    }
-    if (rc < 0)
-        return sk_fetch_set_error(f, SK_ETLS, "%s: %s", where,
-                                  *sk_conn_error(*out) ? sk_conn_error(*out) : sk_strerror(rc));
-    return 0;
-}
+/* ---- the request ---- */
 
 /* True if the user supplied a header with this name. */
 static bool user_has(const struct sk_fetch_opts *o, const char *name)
@@ -105,8 +60,9 @@ static bool addf(char *buf, size_t cap, size_t *n, const char *fmt, ...)
     return true;
 }
 
-int sk__fetch_send_request(struct sk_fetch *f, struct sk_conn *c, const struct sk_url *u,
-                           bool cross_origin)
+/* The request into f->buf; *len its length. */
+static int build_request(struct sk_fetch *f, const struct sk_url *u, bool cross_origin,
+                         size_t *len)
 {
     bool head = f->o.flags & SK_FETCH_HEAD;
     const struct sk_fetch_opts *o = &f->o;
@@ -134,19 +90,47 @@ int sk__fetch_send_request(struct sk_fetch *f, struct sk_conn *c, const struct s
     ok = ok && addf(req, cap, &n, "Connection: close\r\n\r\n");
     if (!ok)
         return sk_fetch_set_error(f, SK_EUSAGE, "request too large");
-    int rc = sk_conn_write(c, req, n, sk__fetch_deadline(f, o->idle_timeout_ms));
-    if (rc < 0)
-        return sk_fetch_fail_as(f, rc, "sending the request");
+    *len = n;
     return 0;
 }
 
-/* A failed read: a TLS failure (a corrupt record...) is a TLS
- * error with OpenSSL's reason, the rest as sk_fetch_fail_as says. */
-static int read_fail(struct sk_fetch *f, struct sk_conn *c, int err, const char *doing)
+/* ---- the machine's phases ---- */
+
+static const char *doing(const struct sk_fetch *f)
 {
-    if (err == SK_ETLS)
-        return sk_fetch_set_error(f, SK_ETLS, "%s: %s", doing, sk_conn_error(c));
-    return sk_fetch_fail_as(f, err, doing);
+    const struct sk__fetch_wire *w = &f->w;
+    if (w->phase == SK__PH_CONNECT)
+        return "connecting";
+    if (w->phase == SK__PH_HEAD)
+        return w->sending ? "sending the request" : "reading the response";
+    return "reading the body";
+}
+
+static bool reading(const struct sk__fetch_wire *w)
+{
+    return w->phase == SK__PH_HEAD || w->phase == SK__PH_BODY;
+}
+
+/* The phase is over: READY (the head is in) or DONE (w->rc says how). */
+static void phase_end(struct sk_fetch *f, enum sk__fetch_phase next, int rc)
+{
+    struct sk__fetch_wire *w = &f->w;
+    w->phase = next;
+    w->rc = rc;
+    sk_timer_stop(w->loop, &w->timer);
+    if (w->live) {
+        sk_stream_update(&w->s, false);
+        sk_loop_stop(w->loop);
+    }
+}
+
+/* A failure met while reading: a TLS failure (a corrupt record...) is a
+ * TLS error with OpenSSL's reason, the rest as sk_fetch_fail_as says. */
+static int read_fail(struct sk_fetch *f, int err, const char *what)
+{
+    if (err == SK_ETLS && f->w.c)
+        return sk_fetch_set_error(f, SK_ETLS, "%s: %s", what, sk_conn_error(f->w.c));
+    return sk_fetch_fail_as(f, err, what);
 }
 
 /* True when the parse error lies in the status line: the first line, cut
@@ -164,51 +148,40 @@ static bool bad_status_line(const char *buf, size_t len)
     return sk_http_resp_parse(line, n + 4, &r, NULL, 0) < 0;
 }
 
-int sk__fetch_read_head(struct sk_fetch *f, struct sk_conn *c, struct sk_http_resp *r,
-                        struct sk_http_header *h, size_t *head_len, size_t *filled)
+/* The head so far in f->buf: 1 when the final (non-1xx) head is in, 0
+ * when more is needed, or a negative code (recorded). */
+static int parse_head(struct sk_fetch *f)
 {
-    size_t have = 0;
-    unsigned interim = 0;
-    for (;;) {
-        if (have > 0) {
-            int rc = sk_http_resp_parse(f->buf, have, r, h, SK_HTTP_HEADERS_MAX);
-            if (rc > 0 && r->status >= 100 && r->status <= 199) {
-                if (r->status == 101)
-                    return sk_fetch_set_error(f, SK_EPROTO, "unexpected 101 Switching Protocols");
-                /* Interim response (100 Continue, 103 Early Hints): skip it,
-                 * but not forever. */
-                if (++interim > SK__FETCH_INTERIM_MAX)
-                    return sk_fetch_set_error(f, SK_EPROTO, "more than %d interim (1xx) responses",
-                                              SK__FETCH_INTERIM_MAX);
-                memmove(f->buf, f->buf + rc, have - (size_t)rc);
-                have -= (size_t)rc;
-                continue;
-            }
-            if (rc > 0) {
-                *head_len = (size_t)rc;
-                *filled = have;
-                return 0;
-            }
-            if (rc == SK_ETOOBIG)
-                return sk_fetch_set_error(f, SK_EPROTO,
-                                          "response head too large (over %d KiB or %d fields)",
-                                          SK_HTTP_HEAD_MAX / 1024, SK_HTTP_HEADERS_MAX);
-            if (rc == SK_EPARSE)
-                return sk_fetch_set_error(f, SK_EPROTO, "malformed response: %s",
-                                          bad_status_line(f->buf, have) ? "bad status line"
-                                                                        : "bad header field line");
+    struct sk__fetch_wire *w = &f->w;
+    while (w->have > 0) {
+        int rc = sk_http_resp_parse(f->buf, w->have, &w->resp, w->hdrs, SK_HTTP_HEADERS_MAX);
+        if (rc > 0 && w->resp.status >= 100 && w->resp.status <= 199) {
+            if (w->resp.status == 101)
+                return sk_fetch_set_error(f, SK_EPROTO, "unexpected 101 Switching Protocols");
+            /* Interim response (100 Continue, 103 Early Hints): skip it,
+             * but not forever. */
+            if (++w->interim > SK__FETCH_INTERIM_MAX)
+                return sk_fetch_set_error(f, SK_EPROTO, "more than %d interim (1xx) responses",
+                                          SK__FETCH_INTERIM_MAX);
+            memmove(f->buf, f->buf + rc, w->have - (size_t)rc);
+            w->have -= (size_t)rc;
+            continue;
         }
-        int n = sk_conn_read(c, f->buf + have, SK__FETCH_BUF_SIZE - have,
-                             sk__fetch_deadline(f, f->o.idle_timeout_ms));
-        if (n == 0 || n == SK_ECLOSED || n == SK_ERR(ECONNRESET))
-            return sk_fetch_set_error(f, SK_EPROTO, "%s",
-                                      have == 0 && !interim
-                                          ? "empty reply from server"
-                                          : "connection closed inside the response head");
-        if (n < 0)
-            return read_fail(f, c, n, "reading the response");
-        have += (size_t)n;
+        if (rc > 0) {
+            w->head_len = (size_t)rc;
+            return 1;
+        }
+        if (rc == SK_ETOOBIG)
+            return sk_fetch_set_error(f, SK_EPROTO,
+                                      "response head too large (over %d KiB or %d fields)",
+                                      SK_HTTP_HEAD_MAX / 1024, SK_HTTP_HEADERS_MAX);
+        if (rc < 0 && rc != SK_HTTP_INCOMPLETE)
+            return sk_fetch_set_error(f, SK_EPROTO, "malformed response: %s",
+                                      bad_status_line(f->buf, w->have) ? "bad status line"
+                                                                       : "bad header field line");
+        return 0;
     }
+    return 0;
 }
 
 static int sink_write(struct sk_fetch *f, struct sk__fetch_sink *s, const char *p, size_t n)
@@ -235,53 +208,21 @@ static int sink_write(struct sk_fetch *f, struct sk__fetch_sink *s, const char *
     return 0;
 }
 
-/* The next read of the body: bytes (> 0), or a negative code with the
- * reason recorded. eof_msg describes a premature end. */
-static int body_read(struct sk_fetch *f, struct sk_conn *c, size_t want, const char *eof_msg)
+/* Decodes p[0..n) of a chunked body into the sink. */
+static int chunked_span(struct sk_fetch *f, const char *p, size_t n)
 {
-    int n = sk_conn_read(c, f->buf, want, sk__fetch_deadline(f, f->o.idle_timeout_ms));
-    if (n > 0)
-        return n;
-    if (n == 0 || n == SK_ECLOSED || n == SK_ERR(ECONNRESET))
-        return sk_fetch_set_error(f, SK_ETRUNCATED, "%s", eof_msg);
-    return read_fail(f, c, n, "reading the body");
-}
-
-static int body_length(struct sk_fetch *f, struct sk_conn *c, uint64_t len,
-                       struct sk__fetch_sink *sink, size_t pre_off, size_t pre_len)
-{
-    uint64_t left = len;
-    size_t take = pre_len < left ? pre_len : (size_t)left;
-    int rc = sink_write(f, sink, f->buf + pre_off, take);
-    left -= take;
-    while (rc == 0 && left > 0) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "body truncated: connection closed after %llu of %llu bytes",
-                 (unsigned long long)(len - left), (unsigned long long)len);
-        int n = body_read(f, c, left < SK__FETCH_BUF_SIZE ? (size_t)left : SK__FETCH_BUF_SIZE, msg);
-        if (n < 0)
-            return n;
-        rc = sink_write(f, sink, f->buf, (size_t)n);
-        left -= (uint64_t)n;
-    }
-    return rc;
-}
-
-/* Decodes buf[0..n) through d into the sink. */
-static int chunked_span(struct sk_fetch *f, struct sk_chunked *d, struct sk__fetch_sink *sink,
-                        const char *p, size_t n)
-{
-    while (n > 0 && !sk_chunked_done(d)) {
+    struct sk__fetch_wire *w = &f->w;
+    while (n > 0 && !sk_chunked_done(&w->chunked)) {
         const char *data;
         size_t dl;
-        int used = sk_chunked_feed(d, p, n, &data, &dl);
+        int used = sk_chunked_feed(&w->chunked, p, n, &data, &dl);
         if (used == SK_ETOOBIG)
             return sk_fetch_set_error(f, SK_EPROTO,
                                       "chunked body exceeds limits (chunk size, "
                                       "extension, trailers or framing overhead)");
         if (used < 0)
             return sk_fetch_set_error(f, SK_EPROTO, "malformed chunked body");
-        int rc = sink_write(f, sink, data, dl);
+        int rc = sink_write(f, w->sink, data, dl);
         if (rc != 0)
             return rc;
         p += used;
@@ -290,51 +231,404 @@ static int chunked_span(struct sk_fetch *f, struct sk_chunked *d, struct sk__fet
     return 0;
 }
 
-static int body_chunked(struct sk_fetch *f, struct sk_conn *c, struct sk__fetch_sink *sink,
-                        size_t pre_off, size_t pre_len)
+/* Body bytes: 1 when the body is complete, 0 when more is due, or a
+ * negative code (recorded). Bytes after the body's end are ignored (the
+ * connection is not reused). */
+static int body_bytes(struct sk_fetch *f, const char *p, size_t n)
 {
-    struct sk_chunked d = {0};
-    int rc = chunked_span(f, &d, sink, f->buf + pre_off, pre_len);
-    while (rc == 0 && !sk_chunked_done(&d)) {
-        int n = body_read(f, c, SK__FETCH_BUF_SIZE,
-                          "body truncated: connection closed inside the chunked body "
-                          "(no final chunk)");
-        if (n < 0)
-            return n;
-        rc = chunked_span(f, &d, sink, f->buf, (size_t)n);
+    struct sk__fetch_wire *w = &f->w;
+    int rc;
+    switch (w->fr.kind) {
+    case SK_HTTP_BODY_LENGTH: {
+        size_t take = n < w->left ? n : (size_t)w->left;
+        rc = sink_write(f, w->sink, p, take);
+        w->left -= take;
+        return rc < 0 ? rc : w->left == 0;
     }
-    return rc;
+    case SK_HTTP_BODY_CHUNKED:
+        rc = chunked_span(f, p, n);
+        return rc < 0 ? rc : sk_chunked_done(&w->chunked);
+    case SK_HTTP_BODY_CLOSE: return sink_write(f, w->sink, p, n);
+    default: return 1;
+    }
 }
 
-static int body_close(struct sk_fetch *f, struct sk_conn *c, struct sk__fetch_sink *sink,
-                      size_t pre_off, size_t pre_len)
+/* The connection ended with err (0: a clean end; SK_ECLOSED: a TLS end
+ * without close_notify) inside the body: the verdict, recorded. */
+static int body_end(struct sk_fetch *f, int err)
 {
-    int rc = sink_write(f, sink, f->buf + pre_off, pre_len);
-    while (rc == 0) {
-        int n = sk_conn_read(c, f->buf, SK__FETCH_BUF_SIZE,
-                             sk__fetch_deadline(f, f->o.idle_timeout_ms));
-        if (n == 0)
-            return 0; /* the end of a close-delimited body */
-        if (n == SK_ECLOSED)
+    struct sk__fetch_wire *w = &f->w;
+    bool reset = err == SK_ERR(ECONNRESET);
+    if (err != 0 && err != SK_ECLOSED && !reset)
+        return read_fail(f, err, "reading the body");
+    switch (w->fr.kind) {
+    case SK_HTTP_BODY_LENGTH:
+        return sk_fetch_set_error(f, SK_ETRUNCATED,
+                                  "body truncated: connection closed after %llu of %llu bytes",
+                                  (unsigned long long)(w->fr.length - w->left),
+                                  (unsigned long long)w->fr.length);
+    case SK_HTTP_BODY_CHUNKED:
+        return sk_fetch_set_error(f, SK_ETRUNCATED,
+                                  "body truncated: connection closed inside the chunked body "
+                                  "(no final chunk)");
+    default:
+        if (err == SK_ECLOSED)
             return sk_fetch_set_error(
                 f, SK_ETRUNCATED,
                 "body may be truncated: TLS connection closed without close_notify");
-        if (n == SK_ERR(ECONNRESET)) /* a reset is not the end of the body: it cut it */
+        if (reset) /* a reset is not the end of the body: it cut it */
             return sk_fetch_set_error(f, SK_ETRUNCATED, "body may be truncated: connection reset");
-        if (n < 0)
-            return read_fail(f, c, n, "reading the body");
-        rc = sink_write(f, sink, f->buf, (size_t)n);
+        return 0; /* the end of a close-delimited body */
     }
-    return rc;
 }
 
-int sk__fetch_body(struct sk_fetch *f, struct sk_conn *c, const struct sk_http_framing *fr,
-                   struct sk__fetch_sink *sink, size_t pre_off, size_t pre_len)
+/* Bytes from the connection. Returns whether to read on. */
+static bool feed(struct sk_fetch *f, const char *p, size_t n)
 {
-    switch (fr->kind) {
-    case SK_HTTP_BODY_LENGTH: return body_length(f, c, fr->length, sink, pre_off, pre_len);
-    case SK_HTTP_BODY_CHUNKED: return body_chunked(f, c, sink, pre_off, pre_len);
-    case SK_HTTP_BODY_CLOSE: return body_close(f, c, sink, pre_off, pre_len);
-    default: return 0;
+    struct sk__fetch_wire *w = &f->w;
+    int rc;
+    if (w->phase == SK__PH_HEAD) {
+        if (n > SK__FETCH_BUF_SIZE - w->have) { /* cannot happen: a head is refused first */
+            phase_end(f, SK__PH_DONE, sk_fetch_set_error(f, SK_EPROTO, "response head too large"));
+            return false;
+        }
+        memcpy(f->buf + w->have, p, n);
+        w->have += n;
+        if ((rc = parse_head(f)) == 0)
+            return true;
+        phase_end(f, rc > 0 ? SK__PH_READY : SK__PH_DONE, rc > 0 ? 0 : rc);
+        return false;
     }
+    if (w->phase != SK__PH_BODY)
+        return false;
+    if ((rc = body_bytes(f, p, n)) == 0)
+        return true;
+    phase_end(f, SK__PH_DONE, rc < 0 ? rc : 0);
+    return false;
+}
+
+/* The connection ended (err as in body_end) or failed (err < 0). */
+static void feed_end(struct sk_fetch *f, int err)
+{
+    struct sk__fetch_wire *w = &f->w;
+    int rc;
+    if (w->phase == SK__PH_HEAD && w->sending)
+        rc = sk_fetch_fail_as(f, err ? err : SK_ERR(EPIPE), "sending the request");
+    else if (w->phase == SK__PH_HEAD && (err == 0 || err == SK_ECLOSED || err == SK_ERR(ECONNRESET)))
+        rc = sk_fetch_set_error(f, SK_EPROTO, "%s",
+                                w->have == 0 && !w->interim
+                                    ? "empty reply from server"
+                                    : "connection closed inside the response head");
+    else if (w->phase == SK__PH_HEAD)
+        rc = read_fail(f, err, "reading the response");
+    else if (w->phase == SK__PH_BODY)
+        rc = body_end(f, err);
+    else
+        return;
+    phase_end(f, SK__PH_DONE, rc);
+}
+
+/* The cancel flag is up: the phase fails. */
+static bool cancelled(struct sk_fetch *f)
+{
+    if (!f->cx->flag || !reading(&f->w))
+        return false;
+    phase_end(f, SK__PH_DONE, sk__fetch_interrupted(f, doing(f)));
+    return true;
+}
+
+/* ---- plain http: the stream's callbacks and the phase's timer ---- */
+
+static struct sk_fetch *of_stream(struct sk_stream *s)
+{
+    return SK_CONTAINER_OF(s, struct sk_fetch, w.s);
+}
+
+static bool on_read(struct sk_stream *s, const char *p, size_t n)
+{
+    struct sk_fetch *f = of_stream(s);
+    if (cancelled(f))
+        return false;
+    bool more = true;
+    if (n > 0)
+        more = feed(f, p, n);
+    else
+        feed_end(f, 0);
+    f->w.last_ms = sk_now_ms(); /* after the sink: its own time is not the server's */
+    return more && reading(&f->w);
+}
+
+static void on_flushed(struct sk_stream *s)
+{
+    struct sk_fetch *f = of_stream(s);
+    if (cancelled(f))
+        return;
+    if (f->w.sending) {
+        f->w.last_ms = sk_now_ms(); /* a write event: the peer took some */
+        f->w.sending = sk_stream_queued(s) > 0;
+    }
+    sk_stream_update(s, reading(&f->w));
+}
+
+static void on_close(struct sk_stream *s, enum sk_close_reason why)
+{
+    struct sk_fetch *f = of_stream(s);
+    if (cancelled(f))
+        return;
+    if (why == SK_CLOSE_ERROR && reading(&f->w))
+        phase_end(f, SK__PH_DONE, sk_fetch_fail_as(f, SK_ERR(ENOMEM), doing(f)));
+    else
+        feed_end(f, SK_ERR(ECONNRESET)); /* ours (END) come after the phase */
+}
+
+static void on_release(struct sk_stream *s)
+{
+    of_stream(s)->w.live = false;
+}
+
+static const struct sk_stream_cbs stream_cbs = {
+    .read = on_read,
+    .flushed = on_flushed,
+    .close = on_close,
+    .release = on_release,
+};
+
+/* The phase's deadline: idle since the last progress, capped by max_time. */
+static uint64_t phase_due(const struct sk_fetch *f)
+{
+    if (f->w.phase == SK__PH_CONNECT)
+        return f->w.connect_deadline;
+    int idle = f->o.idle_timeout_ms;
+    uint64_t d = idle > 0 ? f->w.last_ms + (uint64_t)idle : 0;
+    if (f->deadline_ms && (d == 0 || d > f->deadline_ms))
+        d = f->deadline_ms;
+    return d;
+}
+
+/* Progress only records the time; the timer looks when it fires, and sleeps
+ * on while there was some (no timer update per read). */
+static void on_timer(struct sk_loop *loop, struct sk_timer *t)
+{
+    struct sk_fetch *f = SK_CONTAINER_OF(t, struct sk_fetch, w.timer);
+    if (!reading(&f->w) || cancelled(f))
+        return;
+    uint64_t due = phase_due(f);
+    if (due && sk_now_ms() < due)
+        sk_timer_start_at(loop, t, due, on_timer);
+    else if (due)
+        phase_end(f, SK__PH_DONE, sk_fetch_fail_as(f, SK_ETIMEDOUT, doing(f)));
+}
+
+static void arm(struct sk_fetch *f)
+{
+    uint64_t due = phase_due(f);
+    if (due)
+        sk_timer_start_at(f->w.loop, &f->w.timer, due, on_timer);
+}
+
+/* ---- https: sk_conn reads feed the same machine ---- */
+
+static int tls_pump(struct sk_fetch *f)
+{
+    struct sk__fetch_wire *w = &f->w;
+    while (reading(w)) {
+        int n = sk_conn_read(w->c, w->rbuf, SK__FETCH_READ_SIZE,
+                             sk__fetch_deadline(f, f->o.idle_timeout_ms));
+        if (n > 0)
+            feed(f, w->rbuf, (size_t)n);
+        else
+            feed_end(f, n);
+    }
+    return w->phase == SK__PH_READY ? 0 : w->rc;
+}
+
+/* ---- connecting ---- */
+
+static int connect_fd(struct sk_fetch *f, const struct sk_url *u, uint64_t deadline)
+{
+    struct sk_endpoint ep = {.port = u->port};
+    memcpy(ep.host, u->host, sizeof ep.host);
+    int fd = sk_connect_until(&ep, SOCK_STREAM, deadline, true);
+    if (fd < 0 && f->cx->flag)
+        return sk__fetch_interrupted(f, "connecting");
+    if (fd == SK_ERESOLVE)
+        return sk_fetch_set_error(f, SK_ERESOLVE, "could not resolve host %s", u->host);
+    if (fd == SK_ETIMEDOUT) {
+        char what[SK_HOST_MAX + 64];
+        snprintf(what, sizeof what, "connecting to %s", f->w.where);
+        return sk_fetch_fail_as(f, fd, what);
+    }
+    if (fd < 0)
+        return sk_fetch_set_error(f, SK_ECONNECT, "cannot connect to %s: %s", f->w.where,
+                                  sk_strerror(fd));
+    f->cx->fd = fd;
+    if (f->cx->flag) /* the signal came before the handler knew the socket */
+        shutdown(fd, SHUT_RDWR);
+    return fd;
+}
+
+static int tls_open(struct sk_fetch *f, const struct sk_url *u, size_t reqlen)
+{
+    struct sk__fetch_wire *w = &f->w;
+    const struct sk_fetch_opts *o = &f->o;
+    if (!w->rbuf && !(w->rbuf = sk__malloc(SK__FETCH_READ_SIZE)))
+        return sk_fetch_fail_as(f, SK_ERR(ENOMEM), "connecting");
+    uint64_t deadline = sk__fetch_deadline(f, o->connect_timeout_ms);
+    int fd = connect_fd(f, u, deadline);
+    if (fd < 0)
+        return fd;
+    if (!f->tls) {
+        bool insecure = o->flags & SK_FETCH_INSECURE;
+        struct sk_tls_config cfg = {.cafile = o->cacert, .insecure = insecure};
+        char err[512];
+        if (sk_tls_ctx_new(&cfg, &f->tls, err, sizeof err) < 0) {
+            close(fd);
+            return sk_fetch_set_error(f, SK_ETLS, "%s", err);
+        }
+        if (insecure)
+            sk__fetch_notice(f, "warning: certificate verification is off: server "
+                                "certificates are not verified");
+    }
+    int rc = sk_conn_new_tls(fd, f->tls, u->host, &w->c);
+    if (rc < 0)
+        return sk_fetch_set_error(f, SK_ETLS, "TLS set-up for %s failed: %s", w->where,
+                                  sk_strerror(rc));
+    sk_conn_set_cancel(w->c, &f->cx->flag);
+    rc = sk_conn_handshake(w->c, deadline);
+    if (rc == SK_ETIMEDOUT || rc == SK_ERR(ECANCELED)) {
+        char what[SK_HOST_MAX + 64];
+        snprintf(what, sizeof what, "TLS handshake with %s", w->where);
+        return sk_fetch_fail_as(f, rc, what);
+    }
+    if (rc < 0)
+        return sk_fetch_set_error(f, SK_ETLS, "%s: %s", w->where,
+                                  *sk_conn_error(w->c) ? sk_conn_error(w->c) : sk_strerror(rc));
+    w->phase = SK__PH_HEAD;
+    w->sending = true;
+    rc = sk_conn_write(w->c, f->buf, reqlen, sk__fetch_deadline(f, o->idle_timeout_ms));
+    if (rc < 0)
+        return sk_fetch_fail_as(f, rc, "sending the request");
+    w->sending = false;
+    return tls_pump(f);
+}
+
+/* Runs the loop until the phase is over. */
+static int run_phase(struct sk_fetch *f)
+{
+    struct sk__fetch_wire *w = &f->w;
+    arm(f);
+    while (reading(w)) {
+        int rc = sk_loop_run(w->loop);
+        if (rc < 0 && reading(w))
+            phase_end(f, SK__PH_DONE, sk_fetch_fail_as(f, rc, doing(f)));
+    }
+    sk__stream_group_reap(w->g);
+    return w->phase == SK__PH_READY ? 0 : w->rc;
+}
+
+int sk__fetch_open(struct sk_fetch *f, const struct sk_url *u, bool cross_origin)
+{
+    struct sk__fetch_wire *w = &f->w;
+    w->phase = SK__PH_IDLE;
+    w->have = w->head_len = 0;
+    w->interim = 0;
+    w->rc = 0;
+    w->sending = false;
+    sk_url_authority(u, w->where, sizeof w->where);
+    if (u->port == (u->scheme == SK_URL_HTTPS ? 443 : 80)) /* always show the port */
+        snprintf(w->where + strlen(w->where), sizeof w->where - strlen(w->where), ":%u",
+                 u->port);
+    size_t reqlen;
+    int rc = build_request(f, u, cross_origin, &reqlen);
+    if (rc < 0)
+        return rc;
+    if (u->scheme == SK_URL_HTTPS)
+        return tls_open(f, u, reqlen);
+    int fd = connect_fd(f, u, sk__fetch_deadline(f, f->o.connect_timeout_ms));
+    if (fd < 0)
+        return fd;
+    if ((rc = sk_stream_open(w->g, &w->s, fd)) < 0) {
+        f->cx->fd = -1;
+        return sk_fetch_fail_as(f, rc, "connecting");
+    }
+    w->live = true;
+    w->phase = SK__PH_HEAD;
+    w->sending = true;
+    w->last_ms = sk_now_ms();
+    if (sk_stream_write(&w->s, f->buf, reqlen) == 0 && reading(w)) {
+        w->sending = sk_stream_queued(&w->s) > 0;
+        sk_stream_update(&w->s, true);
+    }
+    return run_phase(f);
+}
+
+int sk__fetch_body(struct sk_fetch *f, const struct sk_http_framing *fr,
+                   struct sk__fetch_sink *sink)
+{
+    struct sk__fetch_wire *w = &f->w;
+    w->fr = *fr;
+    w->sink = sink;
+    w->left = fr->kind == SK_HTTP_BODY_LENGTH ? fr->length : 0;
+    memset(&w->chunked, 0, sizeof w->chunked);
+    if (fr->kind == SK_HTTP_BODY_NONE)
+        return 0;
+    w->phase = SK__PH_BODY;
+    /* What came with the head first. */
+    int rc = body_bytes(f, f->buf + w->head_len, w->have - w->head_len);
+    if (rc != 0) {
+        w->phase = SK__PH_DONE;
+        return rc < 0 ? rc : 0;
+    }
+    if (w->c)
+        return tls_pump(f);
+    if (!w->live) /* cannot happen: the head's phase ended with it open */
+        return sk_fetch_set_error(f, SK_ETRUNCATED, "connection closed early");
+    w->last_ms = sk_now_ms();
+    sk_stream_update(&w->s, true);
+    return run_phase(f);
+}
+
+void sk__fetch_close(struct sk_fetch *f, bool clean)
+{
+    struct sk__fetch_wire *w = &f->w;
+    f->cx->fd = -1; /* closed: a signal must not shut down whatever reuses the number */
+    if (w->loop)
+        sk_timer_stop(w->loop, &w->timer);
+    if (w->live) {
+        sk_stream_close(&w->s, SK_CLOSE_END);
+        sk__stream_group_reap(w->g);
+    }
+    sk_conn_free(w->c, clean); /* clean: TLS close_notify */
+    w->c = NULL;
+    w->phase = SK__PH_IDLE;
+}
+
+/* ---- the transfer's loop ---- */
+
+int sk__fetch_wire_begin(struct sk_fetch *f)
+{
+    struct sk__fetch_wire *w = &f->w;
+    int err = 0;
+    if (!w->loop && !(w->loop = sk_loop_new(&err)))
+        return sk_fetch_set_error(f, err, "cannot set up the event loop: %s", sk_strerror(err));
+    static const struct sk_stream_limits lim = {
+        .read_size = SK__FETCH_READ_SIZE,
+        .max_memory = SIZE_MAX, /* one stream, and the request is bounded */
+    };
+    if (!w->g && !(w->g = sk_stream_group_new(w->loop, &stream_cbs, &lim, &err)))
+        return sk_fetch_set_error(f, err, "cannot set up the event loop: %s", sk_strerror(err));
+    return 0;
+}
+
+void sk__fetch_wire_end(struct sk_fetch *f)
+{
+    struct sk__fetch_wire *w = &f->w;
+    sk__fetch_close(f, false);
+    sk_stream_group_free(w->g);
+    w->g = NULL;
+    if (w->loop)
+        (void)sk_loop_free(w->loop);
+    w->loop = NULL;
+    free(w->rbuf);
+    w->rbuf = NULL;
 }
