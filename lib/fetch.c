@@ -34,6 +34,7 @@ int sk_fetch_new(const struct sk_fetch_opts *o, struct sk_fetch **out)
     }
     f->o = *o;
     f->own_cancel.fd = -1;
+    f->w.wake_fd[0] = f->w.wake_fd[1] = -1;
     f->cx = o->cancel ? o->cancel : &f->own_cancel;
     *out = f;
     return 0;
@@ -238,8 +239,10 @@ int sk_fetch_run(struct sk_fetch *f, const char *url)
     sk_url_format(&f->start, f->url_text, sizeof f->url_text);
     if ((rc = sk__fetch_resume_plan(f)) < 0)
         return rc;
-    if ((rc = sk__fetch_wire_begin(f)) < 0)
-        return rc;
-    f->deadline_ms = f->o.max_time_ms ? sk_now_ms() + (uint64_t)f->o.max_time_ms : 0;
-    return run_with_retries(f);
+    if ((rc = sk__fetch_wire_begin(f)) == 0) {
+        f->deadline_ms = f->o.max_time_ms ? sk_now_ms() + (uint64_t)f->o.max_time_ms : 0;
+        rc = run_with_retries(f);
+    }
+    sk__fetch_wire_finish(f);
+    return rc;
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "sockit.h"
+#include "stream_int.h"
 
 #define SK__FETCH_BUF_SIZE (256 * 1024) /* one read; also bounds the response head */
 #define SK__FETCH_INTERIM_MAX 16         /* 1xx responses skipped before the final one */
@@ -63,8 +64,7 @@ enum sk__fetch_phase {
 struct sk__fetch_wire {
     struct sk_loop *loop;         /* the transfer's private loop */
     struct sk_stream_group *g;    /* its one plain stream's group */
-    struct sk_stream s;           /* plain http */
-    struct sk_conn *c;            /* https (on sk_conn until TLS is on the stream) */
+    struct sk_stream s;           /* the connection: TCP, with TLS for https */
     struct sk_io wake;            /* the cancel's socket (shut down by a signal) */
     int wake_fd[2];
     struct sk_timer timer;        /* the phase's deadline */
@@ -75,6 +75,7 @@ struct sk__fetch_wire {
     uint64_t connect_deadline;    /* CONNECT: absolute, 0: none */
     uint64_t last_ms;             /* the last progress */
     char where[SK_HOST_MAX + 16]; /* HOST:PORT, for messages */
+    char doing[SK_HOST_MAX + 48]; /* what the CONNECT phase is doing */
     /* The head: f->buf[0..have); once READY the head is its first head_len
      * bytes and the rest is body. */
     size_t have, head_len;
@@ -86,7 +87,6 @@ struct sk__fetch_wire {
     struct sk__fetch_sink *sink;
     uint64_t left;                /* LENGTH: bytes still due */
     struct sk_chunked chunked;
-    char *rbuf;                   /* https reads (SK__FETCH_READ_SIZE) */
 };
 
 struct sk_fetch {
@@ -133,8 +133,11 @@ void sk__fetch_notice(struct sk_fetch *f, const char *fmt, ...)
 int sk__fetch_attempt(struct sk_fetch *f);
 
 /* fetch_io.c: the exchange on f->w. */
-/* The private loop and the cancel's wake-up, for one sk_fetch_run. */
+/* The private loop (made once) and the cancel's wake-up (per run). */
 int sk__fetch_wire_begin(struct sk_fetch *f);
+/* The end of one sk_fetch_run: the wake-up goes. */
+void sk__fetch_wire_finish(struct sk_fetch *f);
+/* sk_fetch_free: the loop goes. */
 void sk__fetch_wire_end(struct sk_fetch *f);
 /* Connects to u, sends the request and reads up to the final (non-1xx)
  * head: then f->w.resp / hdrs describe it, f->buf[0..head_len) holds it

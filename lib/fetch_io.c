@@ -2,14 +2,16 @@
  * response head, the body into its sink) as a state machine fed by its
  * connection's events on the transfer's private loop.
  *
- * Plain http runs on a stream (sockit/stream.h): its read callback feeds
- * the head parser, then the body decoder; the phase's deadline (idle, or
- * max_time) is one loop timer. https reads through sk_conn until TLS is on
- * the stream, and the same feed functions decode what it reads.
- * sk_fetch_run drives the machine phase by phase (open: up to the final
+ * The connection is a stream (sockit/stream.h): connected with Happy
+ * Eyeballs, with TLS on it for https; its read callback feeds the head
+ * parser, then the body decoder. Each phase's deadline (connect, idle,
+ * max_time) is one loop timer, and the cancel flag's signal wakes the loop
+ * through a socket of its own. sk_fetch_run drives the machine phase by phase (open: up to the final
  * head; body: to its end), running the loop until the phase ends; what
  * lies between (a redirect, which sink) is fetch_run.c's. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,11 +98,15 @@ static int build_request(struct sk_fetch *f, const struct sk_url *u, bool cross_
 
 /* ---- the machine's phases ---- */
 
-static const char *doing(const struct sk_fetch *f)
+static const char *doing(struct sk_fetch *f)
 {
-    const struct sk__fetch_wire *w = &f->w;
-    if (w->phase == SK__PH_CONNECT)
-        return "connecting";
+    struct sk__fetch_wire *w = &f->w;
+    if (w->phase == SK__PH_CONNECT) {
+        bool tls = w->live && w->s.setup == SK__SETUP_HANDSHAKE;
+        snprintf(w->doing, sizeof w->doing, "%s %s", tls ? "TLS handshake with" : "connecting to",
+                 w->where);
+        return w->doing;
+    }
     if (w->phase == SK__PH_HEAD)
         return w->sending ? "sending the request" : "reading the response";
     return "reading the body";
@@ -111,6 +117,12 @@ static bool reading(const struct sk__fetch_wire *w)
     return w->phase == SK__PH_HEAD || w->phase == SK__PH_BODY;
 }
 
+/* In a phase that the loop drives. */
+static bool active(const struct sk__fetch_wire *w)
+{
+    return w->phase == SK__PH_CONNECT || reading(w);
+}
+
 /* The phase is over: READY (the head is in) or DONE (w->rc says how). */
 static void phase_end(struct sk_fetch *f, enum sk__fetch_phase next, int rc)
 {
@@ -118,18 +130,17 @@ static void phase_end(struct sk_fetch *f, enum sk__fetch_phase next, int rc)
     w->phase = next;
     w->rc = rc;
     sk_timer_stop(w->loop, &w->timer);
-    if (w->live) {
+    if (w->live && !w->s.setup)
         sk_stream_update(&w->s, false);
-        sk_loop_stop(w->loop);
-    }
+    sk_loop_stop(w->loop);
 }
 
 /* A failure met while reading: a TLS failure (a corrupt record...) is a
  * TLS error with OpenSSL's reason, the rest as sk_fetch_fail_as says. */
 static int read_fail(struct sk_fetch *f, int err, const char *what)
 {
-    if (err == SK_ETLS && f->w.c)
-        return sk_fetch_set_error(f, SK_ETLS, "%s: %s", what, sk_conn_error(f->w.c));
+    if (err == SK_ETLS)
+        return sk_fetch_set_error(f, SK_ETLS, "%s: %s", what, sk_stream_error(&f->w.s));
     return sk_fetch_fail_as(f, err, what);
 }
 
@@ -331,13 +342,15 @@ static void feed_end(struct sk_fetch *f, int err)
 /* The cancel flag is up: the phase fails. */
 static bool cancelled(struct sk_fetch *f)
 {
-    if (!f->cx->flag || !reading(&f->w))
+    if (!f->cx->flag || !active(&f->w))
         return false;
     phase_end(f, SK__PH_DONE, sk__fetch_interrupted(f, doing(f)));
     return true;
 }
 
-/* ---- plain http: the stream's callbacks and the phase's timer ---- */
+/* ---- the stream's callbacks and the phase's timer ---- */
+
+static void arm(struct sk_fetch *f);
 
 static struct sk_fetch *of_stream(struct sk_stream *s)
 {
@@ -352,8 +365,8 @@ static bool on_read(struct sk_stream *s, const char *p, size_t n)
     bool more = true;
     if (n > 0)
         more = feed(f, p, n);
-    else
-        feed_end(f, 0);
+    else /* TLS: an end without close_notify may be a truncation */
+        feed_end(f, sk_stream_is_tls(s) && !sk_stream_tls_close_notify(s) ? SK_ECLOSED : 0);
     f->w.last_ms = sk_now_ms(); /* after the sink: its own time is not the server's */
     return more && reading(&f->w);
 }
@@ -370,13 +383,41 @@ static void on_flushed(struct sk_stream *s)
     sk_stream_update(s, reading(&f->w));
 }
 
+/* The connection is ready (TCP, and TLS for https), or failed. */
+static void on_connected(struct sk_stream *s, int err)
+{
+    struct sk_fetch *f = of_stream(s);
+    struct sk__fetch_wire *w = &f->w;
+    if (cancelled(f) || w->phase != SK__PH_CONNECT)
+        return;
+    if (err < 0 && s->setup == SK__SETUP_HANDSHAKE) {
+        const char *why = *sk_stream_error(s) ? sk_stream_error(s) : sk_strerror(err);
+        phase_end(f, SK__PH_DONE, sk_fetch_set_error(f, SK_ETLS, "%s: %s", w->where, why));
+        return;
+    }
+    if (err < 0) {
+        phase_end(f, SK__PH_DONE, sk_fetch_set_error(f, SK_ECONNECT, "cannot connect to %s: %s",
+                                                     w->where, sk_strerror(err)));
+        return;
+    }
+    w->phase = SK__PH_HEAD; /* the request, queued, goes out now */
+    w->last_ms = sk_now_ms();
+    arm(f);
+}
+
 static void on_close(struct sk_stream *s, enum sk_close_reason why)
 {
     struct sk_fetch *f = of_stream(s);
+    struct sk__fetch_wire *w = &f->w;
     if (cancelled(f))
         return;
-    if (why == SK_CLOSE_ERROR && reading(&f->w))
+    if (w->phase == SK__PH_CONNECT) /* closed without a verdict: out of memory */
+        phase_end(f, SK__PH_DONE, sk_fetch_set_error(f, SK_ECONNECT, "cannot connect to %s: %s",
+                                                     w->where, sk_strerror(SK_ERR(ENOMEM))));
+    else if (why == SK_CLOSE_ERROR && reading(w))
         phase_end(f, SK__PH_DONE, sk_fetch_fail_as(f, SK_ERR(ENOMEM), doing(f)));
+    else if (why == SK_CLOSE_TLS)
+        feed_end(f, SK_ETLS);
     else
         feed_end(f, SK_ERR(ECONNRESET)); /* ours (END) come after the phase */
 }
@@ -386,12 +427,6 @@ static void on_release(struct sk_stream *s)
     of_stream(s)->w.live = false;
 }
 
-static const struct sk_stream_cbs stream_cbs = {
-    .read = on_read,
-    .flushed = on_flushed,
-    .close = on_close,
-    .release = on_release,
-};
 
 /* The phase's deadline: idle since the last progress, capped by max_time. */
 static uint64_t phase_due(const struct sk_fetch *f)
@@ -410,7 +445,7 @@ static uint64_t phase_due(const struct sk_fetch *f)
 static void on_timer(struct sk_loop *loop, struct sk_timer *t)
 {
     struct sk_fetch *f = SK_CONTAINER_OF(t, struct sk_fetch, w.timer);
-    if (!reading(&f->w) || cancelled(f))
+    if (!active(&f->w) || cancelled(f))
         return;
     uint64_t due = phase_due(f);
     if (due && sk_now_ms() < due)
@@ -426,100 +461,118 @@ static void arm(struct sk_fetch *f)
         sk_timer_start_at(f->w.loop, &f->w.timer, due, on_timer);
 }
 
-/* ---- https: sk_conn reads feed the same machine ---- */
-
-static int tls_pump(struct sk_fetch *f)
+/* A signal raised the cancel flag and shut the wake socket down. */
+static void on_wake(struct sk_loop *loop, struct sk_io *io, unsigned events)
 {
-    struct sk__fetch_wire *w = &f->w;
-    while (reading(w)) {
-        int n = sk_conn_read(w->c, w->rbuf, SK__FETCH_READ_SIZE,
-                             sk__fetch_deadline(f, f->o.idle_timeout_ms));
-        if (n > 0)
-            feed(f, w->rbuf, (size_t)n);
-        else
-            feed_end(f, n);
-    }
-    return w->phase == SK__PH_READY ? 0 : w->rc;
+    (void)events;
+    struct sk_fetch *f = SK_CONTAINER_OF(io, struct sk_fetch, w.wake);
+    if (!cancelled(f) && !f->cx->flag)
+        sk_io_set(loop, io, 0); /* shut down by someone else: nothing to tell */
 }
+
+static const struct sk_stream_cbs stream_cbs = {
+    .read = on_read,
+    .flushed = on_flushed,
+    .close = on_close,
+    .release = on_release,
+    .connected = on_connected,
+};
 
 /* ---- connecting ---- */
 
-static int connect_fd(struct sk_fetch *f, const struct sk_url *u, uint64_t deadline)
+static void freeaddrinfop(struct addrinfo **ai)
 {
-    struct sk_endpoint ep = {.port = u->port};
-    memcpy(ep.host, u->host, sizeof ep.host);
-    int fd = sk_connect_until(&ep, SOCK_STREAM, deadline, true);
-    if (fd < 0 && f->cx->flag)
-        return sk__fetch_interrupted(f, "connecting");
-    if (fd == SK_ERESOLVE)
-        return sk_fetch_set_error(f, SK_ERESOLVE, "could not resolve host %s", u->host);
-    if (fd == SK_ETIMEDOUT) {
-        char what[SK_HOST_MAX + 64];
-        snprintf(what, sizeof what, "connecting to %s", f->w.where);
-        return sk_fetch_fail_as(f, fd, what);
-    }
-    if (fd < 0)
-        return sk_fetch_set_error(f, SK_ECONNECT, "cannot connect to %s: %s", f->w.where,
-                                  sk_strerror(fd));
-    f->cx->fd = fd;
-    if (f->cx->flag) /* the signal came before the handler knew the socket */
-        shutdown(fd, SHUT_RDWR);
-    return fd;
+    if (*ai)
+        freeaddrinfo(*ai);
 }
 
-static int tls_open(struct sk_fetch *f, const struct sk_url *u, size_t reqlen)
+/* u's addresses, by sk_connect_until's rules: an address literal needs no
+ * name service; AI_ADDRCONFIG, which hides ::1 on hosts with no global
+ * IPv6, is dropped when nothing resolves with it. */
+static int resolve(struct sk_fetch *f, const struct sk_url *u, struct addrinfo **ai)
+{
+    char port[8];
+    snprintf(port, sizeof port, "%u", u->port);
+    unsigned char ip[16];
+    bool literal = inet_pton(AF_INET, u->host, ip) == 1 || inet_pton(AF_INET6, u->host, ip) == 1;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    hints.ai_flags = AI_NUMERICSERV | (literal ? AI_NUMERICHOST : AI_ADDRCONFIG);
+    int rc = getaddrinfo(u->host, port, &hints, ai);
+    if (rc != 0 && rc != EAI_SYSTEM && !literal) {
+        hints.ai_flags = AI_NUMERICSERV;
+        rc = getaddrinfo(u->host, port, &hints, ai);
+    }
+    if (rc == 0)
+        return 0;
+    *ai = NULL;
+    if (f->cx->flag)
+        return sk__fetch_interrupted(f, "resolving");
+    if (rc == EAI_SYSTEM)
+        return sk_fetch_set_error(f, SK_ECONNECT, "cannot connect to %s: %s", f->w.where,
+                                  strerror(errno));
+    return sk_fetch_set_error(f, SK_ERESOLVE, "could not resolve host %s", u->host);
+}
+
+/* The TLS context, made on the first https URL. */
+static int tls_ctx(struct sk_fetch *f)
+{
+    if (f->tls)
+        return 0;
+    bool insecure = f->o.flags & SK_FETCH_INSECURE;
+    struct sk_tls_config cfg = {.cafile = f->o.cacert, .insecure = insecure};
+    char err[512];
+    int rc = sk_tls_ctx_new(&cfg, &f->tls, err, sizeof err);
+    if (rc == SK_ERR(ENOMEM))
+        return sk_fetch_set_error(f, rc, "TLS set-up: %s", sk_strerror(rc));
+    if (rc < 0)
+        return sk_fetch_set_error(f, SK_ETLS, "%s", err);
+    if (insecure)
+        sk__fetch_notice(f, "warning: certificate verification is off: server certificates "
+                            "are not verified");
+    return 0;
+}
+
+/* Starts the connection to u (TLS on it for https), the request queued. */
+static int start(struct sk_fetch *f, const struct sk_url *u, size_t reqlen)
 {
     struct sk__fetch_wire *w = &f->w;
-    const struct sk_fetch_opts *o = &f->o;
-    if (!w->rbuf && !(w->rbuf = sk__malloc(SK__FETCH_READ_SIZE)))
-        return sk_fetch_fail_as(f, SK_ERR(ENOMEM), "connecting");
-    uint64_t deadline = sk__fetch_deadline(f, o->connect_timeout_ms);
-    int fd = connect_fd(f, u, deadline);
-    if (fd < 0)
-        return fd;
-    if (!f->tls) {
-        bool insecure = o->flags & SK_FETCH_INSECURE;
-        struct sk_tls_config cfg = {.cafile = o->cacert, .insecure = insecure};
-        char err[512];
-        if (sk_tls_ctx_new(&cfg, &f->tls, err, sizeof err) < 0) {
-            close(fd);
-            return sk_fetch_set_error(f, SK_ETLS, "%s", err);
-        }
-        if (insecure)
-            sk__fetch_notice(f, "warning: certificate verification is off: server "
-                                "certificates are not verified");
-    }
-    int rc = sk_conn_new_tls(fd, f->tls, u->host, &w->c);
+    bool tls = u->scheme == SK_URL_HTTPS;
+    int rc = tls ? tls_ctx(f) : 0;
     if (rc < 0)
+        return rc;
+    SK_AUTO(freeaddrinfop) struct addrinfo *ai = NULL;
+    if ((rc = resolve(f, u, &ai)) < 0)
+        return rc;
+    if ((rc = sk_stream_connect_list(w->g, &w->s, ai)) < 0)
+        return rc == SK_EUSAGE
+                   ? sk_fetch_set_error(f, SK_ERESOLVE, "could not resolve host %s", u->host)
+                   : sk_fetch_fail_as(f, rc, "connecting");
+    w->live = true;
+    w->phase = SK__PH_CONNECT;
+    w->connect_deadline = sk__fetch_deadline(f, f->o.connect_timeout_ms);
+    if (tls && (rc = sk_stream_start_tls(&w->s, f->tls, u->host)) < 0) {
+        w->phase = SK__PH_IDLE;
         return sk_fetch_set_error(f, SK_ETLS, "TLS set-up for %s failed: %s", w->where,
-                                  sk_strerror(rc));
-    sk_conn_set_cancel(w->c, &f->cx->flag);
-    rc = sk_conn_handshake(w->c, deadline);
-    if (rc == SK_ETIMEDOUT || rc == SK_ERR(ECANCELED)) {
-        char what[SK_HOST_MAX + 64];
-        snprintf(what, sizeof what, "TLS handshake with %s", w->where);
-        return sk_fetch_fail_as(f, rc, what);
+                                  *sk_stream_error(&w->s) ? sk_stream_error(&w->s)
+                                                          : sk_strerror(rc));
     }
-    if (rc < 0)
-        return sk_fetch_set_error(f, SK_ETLS, "%s: %s", w->where,
-                                  *sk_conn_error(w->c) ? sk_conn_error(w->c) : sk_strerror(rc));
-    w->phase = SK__PH_HEAD;
     w->sending = true;
-    rc = sk_conn_write(w->c, f->buf, reqlen, sk__fetch_deadline(f, o->idle_timeout_ms));
-    if (rc < 0)
+    if ((rc = sk_stream_write(&w->s, f->buf, reqlen)) < 0) { /* queued until connected */
+        w->phase = SK__PH_IDLE;
         return sk_fetch_fail_as(f, rc, "sending the request");
-    w->sending = false;
-    return tls_pump(f);
+    }
+    return 0;
 }
 
 /* Runs the loop until the phase is over. */
 static int run_phase(struct sk_fetch *f)
 {
     struct sk__fetch_wire *w = &f->w;
-    arm(f);
-    while (reading(w)) {
+    if (!cancelled(f))
+        arm(f);
+    while (active(w)) {
         int rc = sk_loop_run(w->loop);
-        if (rc < 0 && reading(w))
+        if (rc < 0 && active(w))
             phase_end(f, SK__PH_DONE, sk_fetch_fail_as(f, rc, doing(f)));
     }
     sk__stream_group_reap(w->g);
@@ -542,23 +595,8 @@ int sk__fetch_open(struct sk_fetch *f, const struct sk_url *u, bool cross_origin
     int rc = build_request(f, u, cross_origin, &reqlen);
     if (rc < 0)
         return rc;
-    if (u->scheme == SK_URL_HTTPS)
-        return tls_open(f, u, reqlen);
-    int fd = connect_fd(f, u, sk__fetch_deadline(f, f->o.connect_timeout_ms));
-    if (fd < 0)
-        return fd;
-    if ((rc = sk_stream_open(w->g, &w->s, fd)) < 0) {
-        f->cx->fd = -1;
-        return sk_fetch_fail_as(f, rc, "connecting");
-    }
-    w->live = true;
-    w->phase = SK__PH_HEAD;
-    w->sending = true;
-    w->last_ms = sk_now_ms();
-    if (sk_stream_write(&w->s, f->buf, reqlen) == 0 && reading(w)) {
-        w->sending = sk_stream_queued(&w->s) > 0;
-        sk_stream_update(&w->s, true);
-    }
+    if ((rc = start(f, u, reqlen)) < 0)
+        return rc;
     return run_phase(f);
 }
 
@@ -579,8 +617,6 @@ int sk__fetch_body(struct sk_fetch *f, const struct sk_http_framing *fr,
         w->phase = SK__PH_DONE;
         return rc < 0 ? rc : 0;
     }
-    if (w->c)
-        return tls_pump(f);
     if (!w->live) /* cannot happen: the head's phase ended with it open */
         return sk_fetch_set_error(f, SK_ETRUNCATED, "connection closed early");
     w->last_ms = sk_now_ms();
@@ -591,16 +627,16 @@ int sk__fetch_body(struct sk_fetch *f, const struct sk_http_framing *fr,
 void sk__fetch_close(struct sk_fetch *f, bool clean)
 {
     struct sk__fetch_wire *w = &f->w;
-    f->cx->fd = -1; /* closed: a signal must not shut down whatever reuses the number */
+    w->phase = SK__PH_IDLE;
     if (w->loop)
         sk_timer_stop(w->loop, &w->timer);
     if (w->live) {
+        if (clean && sk_stream_is_tls(&w->s) && !w->s.setup &&
+            sk_stream_shutdown(&w->s, SK_CLOSE_END, NULL, 0) == 0)
+            sk_stream_flush(&w->s); /* close_notify, best effort: no wait for the peer's */
         sk_stream_close(&w->s, SK_CLOSE_END);
         sk__stream_group_reap(w->g);
     }
-    sk_conn_free(w->c, clean); /* clean: TLS close_notify */
-    w->c = NULL;
-    w->phase = SK__PH_IDLE;
 }
 
 /* ---- the transfer's loop ---- */
@@ -613,11 +649,40 @@ int sk__fetch_wire_begin(struct sk_fetch *f)
         return sk_fetch_set_error(f, err, "cannot set up the event loop: %s", sk_strerror(err));
     static const struct sk_stream_limits lim = {
         .read_size = SK__FETCH_READ_SIZE,
-        .max_memory = SIZE_MAX, /* one stream, and the request is bounded */
+        .max_memory = SIZE_MAX,     /* one stream, and the request is bounded */
+        .connect_ms = UINT64_MAX,   /* the connect and the handshake share */
+        .handshake_ms = UINT64_MAX, /* one deadline: w->timer's */
     };
     if (!w->g && !(w->g = sk_stream_group_new(w->loop, &stream_cbs, &lim, &err)))
         return sk_fetch_set_error(f, err, "cannot set up the event loop: %s", sk_strerror(err));
+    /* The wake socket: the signal handler shuts it down, which makes it
+     * readable (sk_fetch_cancel_raise is async-signal-safe that way). A
+     * fresh one per run: a shut-down socket stays readable. */
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, w->wake_fd) < 0) {
+        err = SK_ERR(errno);
+        w->wake_fd[0] = w->wake_fd[1] = -1;
+        return sk_fetch_set_error(f, err, "cannot set up the event loop: %s", sk_strerror(err));
+    }
+    if ((err = sk_io_start(w->loop, &w->wake, w->wake_fd[0], SK_READ, on_wake)) < 0) {
+        sk__fetch_wire_finish(f);
+        return sk_fetch_set_error(f, err, "cannot set up the event loop: %s", sk_strerror(err));
+    }
+    f->cx->fd = w->wake_fd[0];
+    if (f->cx->flag) /* the signal came before the handler knew the socket */
+        shutdown(w->wake_fd[0], SHUT_RDWR);
     return 0;
+}
+
+void sk__fetch_wire_finish(struct sk_fetch *f)
+{
+    struct sk__fetch_wire *w = &f->w;
+    f->cx->fd = -1; /* first: a signal must not shut down whatever reuses the number */
+    if (w->wake.active)
+        sk_io_stop(w->loop, &w->wake);
+    for (int i = 0; i < 2; i++)
+        if (w->wake_fd[i] >= 0)
+            close(w->wake_fd[i]);
+    w->wake_fd[0] = w->wake_fd[1] = -1;
 }
 
 void sk__fetch_wire_end(struct sk_fetch *f)
@@ -629,6 +694,4 @@ void sk__fetch_wire_end(struct sk_fetch *f)
     if (w->loop)
         (void)sk_loop_free(w->loop);
     w->loop = NULL;
-    free(w->rbuf);
-    w->rbuf = NULL;
 }
