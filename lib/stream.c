@@ -547,7 +547,8 @@ void sk__stream_io_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
     if (s->connecting) {
         if (events & (SK_WRITE | SK_HUP | SK_ERROR))
             connect_done(s);
-    } else if ((events & (SK_HUP | SK_ERROR)) && (s->read_closed || (events & SK_ERROR))) {
+    } else if ((events & (SK_HUP | SK_ERROR)) && (s->read_closed || (events & SK_ERROR)) &&
+               !sk__stream_reads_first(s, events)) {
         /* A socket error, or a hang-up after the peer's FIN was read: the
          * peer is gone, nothing more can be read or sent. epoll reports
          * these whatever the interest mask, so a stream waiting with no

@@ -105,4 +105,11 @@ static inline bool sk__stream_group_busy(const struct sk_stream_group *g)
 {
     return g->s_head || g->l_head || g->c_head || g->h_head;
 }
+/* A reset socket still holds what arrived before the reset: an owner that
+ * reads gets it first (a client's response ends that way), and the error
+ * with the read that comes after it. */
+static inline bool sk__stream_reads_first(const struct sk_stream *s, unsigned events)
+{
+    return (events & SK_READ) && s->reading && !s->read_closed && !s->lingering;
+}
 #endif

@@ -119,7 +119,8 @@ static void tls_io_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
     struct sk__stream_ext *x = s->x;
     if (x->handshaking) {
         handshake_step(s); /* a hang-up or an error shows there too */
-    } else if ((events & (SK_HUP | SK_ERROR)) && (s->read_closed || (events & SK_ERROR))) {
+    } else if ((events & (SK_HUP | SK_ERROR)) && (s->read_closed || (events & SK_ERROR)) &&
+               !sk__stream_reads_first(s, events)) {
         x->broken = true;
         sk_stream_close(s, SK_CLOSE_RESET); /* as a plain stream: see stream.c */
     } else {
