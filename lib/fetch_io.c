@@ -20,6 +20,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
 #include "alloc_int.h"
 #include "fetch_int.h"
 #include "stream_int.h"
@@ -556,6 +558,11 @@ static int start(struct sk_fetch *f, const struct sk_url *u, size_t reqlen)
                                   *sk_stream_error(&w->s) ? sk_stream_error(&w->s)
                                                           : sk_strerror(rc));
     }
+    /* A download reads without a pause: its record buffers are kept, not
+     * freed after each read and made again (the stream's default, meant
+     * for idle server connections). */
+    if (tls)
+        SSL_clear_mode(w->s.x->ssl, SSL_MODE_RELEASE_BUFFERS);
     w->sending = true;
     if ((rc = sk_stream_write(&w->s, f->buf, reqlen)) < 0) { /* queued until connected */
         w->phase = SK__PH_IDLE;
