@@ -132,7 +132,7 @@ int sk_fetch_fail_as(struct sk_fetch *f, int err, const char *doing)
         if (f->deadline_ms && sk_now_ms() >= f->deadline_ms) {
             f->expired = true;
             f->cause = SK_FETCH_CAUSE_MAX_TIME;
-            return sk_fetch_set_error(f, err, "%s: time limit of %g s reached", doing,
+            return sk_fetch_set_error(f, err, "%s: timed out: time limit of %g s reached", doing,
                                       f->o.max_time_ms / 1000.0);
         }
         if (strncmp(doing, "reading", 7) == 0 || strncmp(doing, "sending", 7) == 0 ||
