@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fetch_int.h"
 
@@ -34,7 +35,7 @@ int sk_fetch_new(const struct sk_fetch_opts *o, struct sk_fetch **out)
     }
     f->o = *o;
     f->own_cancel.fd = -1;
-    f->w.wake_fd[0] = f->w.wake_fd[1] = -1;
+    f->w.wake_fd = -1;
     f->cx = o->cancel ? o->cancel : &f->own_cancel;
     *out = f;
     return 0;
@@ -81,9 +82,11 @@ void sk_fetch_cancel_raise(struct sk_fetch_cancel *c, int sig)
     int fd = c->fd;
     if (fd >= 0) {
         int saved = errno;
-        /* async-signal-safe; a stale number names a file (no effect) or
-         * another socket of this transfer (cancelled anyway) */
-        shutdown(fd, SHUT_RDWR);
+        /* async-signal-safe; a stale number cannot be: it is -1 before
+         * the eventfd closes */
+        uint64_t one = 1;
+        ssize_t n = write(fd, &one, sizeof one);
+        (void)n; /* a full count wakes the loop as well */
         errno = saved;
     }
 }

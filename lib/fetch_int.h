@@ -65,8 +65,8 @@ struct sk__fetch_wire {
     struct sk_loop *loop;         /* the transfer's private loop */
     struct sk_stream_group *g;    /* its one plain stream's group */
     struct sk_stream s;           /* the connection: TCP, with TLS for https */
-    struct sk_io wake;            /* the cancel's socket (shut down by a signal) */
-    int wake_fd[2];
+    struct sk_io wake;            /* the cancel's eventfd (written by a signal) */
+    int wake_fd;
     struct sk_timer timer;        /* the phase's deadline */
     enum sk__fetch_phase phase;
     bool live;                    /* s is open or not yet released */

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -463,13 +464,13 @@ static void arm(struct sk_fetch *f)
         sk_timer_start_at(f->w.loop, &f->w.timer, due, on_timer);
 }
 
-/* A signal raised the cancel flag and shut the wake socket down. */
+/* A signal raised the cancel flag and woke the eventfd. */
 static void on_wake(struct sk_loop *loop, struct sk_io *io, unsigned events)
 {
     (void)events;
     struct sk_fetch *f = SK_CONTAINER_OF(io, struct sk_fetch, w.wake);
     if (!cancelled(f) && !f->cx->flag)
-        sk_io_set(loop, io, 0); /* shut down by someone else: nothing to tell */
+        sk_io_set(loop, io, 0); /* woken by someone else: nothing to tell */
 }
 
 static const struct sk_stream_cbs stream_cbs = {
@@ -662,21 +663,19 @@ int sk__fetch_wire_begin(struct sk_fetch *f)
     };
     if (!w->g && !(w->g = sk_stream_group_new(w->loop, &stream_cbs, &lim, &err)))
         return sk_fetch_set_error(f, err, "cannot set up the event loop: %s", sk_strerror(err));
-    /* The wake socket: the signal handler shuts it down, which makes it
-     * readable (sk_fetch_cancel_raise is async-signal-safe that way). A
-     * fresh one per run: a shut-down socket stays readable. */
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, w->wake_fd) < 0) {
+    /* The wake-up: sk_fetch_cancel_raise (async-signal-safe) writes to
+     * it. A fresh one per run: its count is never read back. */
+    if ((w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
         err = SK_ERR(errno);
-        w->wake_fd[0] = w->wake_fd[1] = -1;
         return sk_fetch_set_error(f, err, "cannot set up the event loop: %s", sk_strerror(err));
     }
-    if ((err = sk_io_start(w->loop, &w->wake, w->wake_fd[0], SK_READ, on_wake)) < 0) {
+    if ((err = sk_io_start(w->loop, &w->wake, w->wake_fd, SK_READ, on_wake)) < 0) {
         sk__fetch_wire_finish(f);
         return sk_fetch_set_error(f, err, "cannot set up the event loop: %s", sk_strerror(err));
     }
-    f->cx->fd = w->wake_fd[0];
-    if (f->cx->flag) /* the signal came before the handler knew the socket */
-        shutdown(w->wake_fd[0], SHUT_RDWR);
+    f->cx->fd = w->wake_fd;
+    if (f->cx->flag) /* the signal came before the handler knew the eventfd */
+        sk_fetch_cancel_raise(f->cx, f->cx->flag);
     return 0;
 }
 
@@ -686,10 +685,9 @@ void sk__fetch_wire_finish(struct sk_fetch *f)
     f->cx->fd = -1; /* first: a signal must not shut down whatever reuses the number */
     if (w->wake.active)
         sk_io_stop(w->loop, &w->wake);
-    for (int i = 0; i < 2; i++)
-        if (w->wake_fd[i] >= 0)
-            close(w->wake_fd[i]);
-    w->wake_fd[0] = w->wake_fd[1] = -1;
+    if (w->wake_fd >= 0)
+        close(w->wake_fd);
+    w->wake_fd = -1;
 }
 
 void sk__fetch_wire_end(struct sk_fetch *f)

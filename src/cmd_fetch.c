@@ -93,8 +93,8 @@ static const char fetch_help[] =
 
 static void on_signal(int sig)
 {
-    /* async-signal-safe: sets the flag, shuts the current socket down
-     * (which wakes a wait that began just before the signal came) */
+    /* async-signal-safe: sets the flag, wakes the transfer's loop (a
+     * wait that began just before the signal came) */
     sk_fetch_cancel_raise(&fetch_cancel, sig);
 }
 

@@ -50,14 +50,15 @@ struct sk_fetch;
 
 /* Cancelling from a signal handler: the application installs the handler
  * and calls sk_fetch_cancel_raise() in it; the transfer (given it in
- * sk_fetch_opts.cancel) checks flag at every read and write and publishes
- * its socket in fd, so that a wait already begun is woken at once. */
+ * sk_fetch_opts.cancel) checks flag at every event of its loop and
+ * publishes the loop's wake-up eventfd in fd, so that a wait already begun
+ * is woken at once. */
 struct sk_fetch_cancel {
     volatile sig_atomic_t flag; /* the signal number; 0: running */
-    volatile sig_atomic_t fd;   /* the current socket; -1: none */
+    volatile sig_atomic_t fd;   /* the running transfer's eventfd; -1: none */
 };
 #define SK_FETCH_CANCEL_INIT {0, -1}
-/* Async-signal-safe: c->flag = sig, and the current socket shut down. */
+/* Async-signal-safe: c->flag = sig, and the running transfer woken. */
 void sk_fetch_cancel_raise(struct sk_fetch_cancel *c, int sig);
 
 enum {
