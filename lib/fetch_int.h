@@ -15,6 +15,8 @@
 /* One read from the network. A read never has to be split to fit the head
  * buffer: a head is refused past SK_HTTP_HEAD_MAX. */
 #define SK__FETCH_READ_SIZE (128 * 1024)
+/* Reads smaller than this are gathered before they go to the sink. */
+#define SK__FETCH_GATHER_MIN (32 * 1024)
 _Static_assert(SK_HTTP_HEAD_MAX + SK__FETCH_READ_SIZE <= SK__FETCH_BUF_SIZE,
                "a read after a partial head fits the buffer");
 
@@ -87,6 +89,8 @@ struct sk__fetch_wire {
     struct sk__fetch_sink *sink;
     uint64_t left;                /* LENGTH: bytes still due */
     struct sk_chunked chunked;
+    size_t pend;                  /* body bytes gathered in f->buf for the sink */
+    bool gather;                  /* f->buf is free for it (the head is used) */
 };
 
 struct sk_fetch {

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -127,9 +128,16 @@ static bool active(const struct sk__fetch_wire *w)
 }
 
 /* The phase is over: READY (the head is in) or DONE (w->rc says how). */
+static int sink_flush(struct sk_fetch *f);
+
 static void phase_end(struct sk_fetch *f, enum sk__fetch_phase next, int rc)
 {
     struct sk__fetch_wire *w = &f->w;
+    if (w->pend) { /* what was gathered is the body's too, also when it failed */
+        int frc = sink_flush(f);
+        rc = rc ? rc : frc;
+    }
+    w->gather = false;
     w->phase = next;
     w->rc = rc;
     sk_timer_stop(w->loop, &w->timer);
@@ -222,6 +230,34 @@ static int sink_write(struct sk_fetch *f, struct sk__fetch_sink *s, const char *
     return 0;
 }
 
+/* The bytes gathered for the sink go out. */
+static int sink_flush(struct sk_fetch *f)
+{
+    struct sk__fetch_wire *w = &f->w;
+    size_t n = w->pend;
+    w->pend = 0;
+    return sink_write(f, w->sink, f->buf, n);
+}
+
+/* Body bytes for the sink. Small pieces (TLS records: 16 KiB) are gathered
+ * in f->buf, free once the head is used, and go out when half of it is
+ * full or when a read event ends with no more input ready: few large
+ * writes, not one per record, and nothing held while the server pauses. */
+static int sink_put(struct sk_fetch *f, const char *p, size_t n)
+{
+    struct sk__fetch_wire *w = &f->w;
+    if (n == 0) /* a chunk's framing: no data, maybe no pointer */
+        return 0;
+    if (!w->gather || n >= SK__FETCH_GATHER_MIN || w->pend + n > SK__FETCH_BUF_SIZE) {
+        int rc = sink_flush(f);
+        if (rc < 0 || !w->gather || n >= SK__FETCH_GATHER_MIN)
+            return rc < 0 ? rc : sink_write(f, w->sink, p, n);
+    }
+    memcpy(f->buf + w->pend, p, n);
+    w->pend += n;
+    return 0;
+}
+
 /* Decodes p[0..n) of a chunked body into the sink. */
 static int chunked_span(struct sk_fetch *f, const char *p, size_t n)
 {
@@ -236,7 +272,7 @@ static int chunked_span(struct sk_fetch *f, const char *p, size_t n)
                                       "extension, trailers or framing overhead)");
         if (used < 0)
             return sk_fetch_set_error(f, SK_EPROTO, "malformed chunked body");
-        int rc = sink_write(f, w->sink, data, dl);
+        int rc = sink_put(f, data, dl);
         if (rc != 0)
             return rc;
         p += used;
@@ -255,14 +291,14 @@ static int body_bytes(struct sk_fetch *f, const char *p, size_t n)
     switch (w->fr.kind) {
     case SK_HTTP_BODY_LENGTH: {
         size_t take = n < w->left ? n : (size_t)w->left;
-        rc = sink_write(f, w->sink, p, take);
+        rc = sink_put(f, p, take);
         w->left -= take;
         return rc < 0 ? rc : w->left == 0;
     }
     case SK_HTTP_BODY_CHUNKED:
         rc = chunked_span(f, p, n);
         return rc < 0 ? rc : sk_chunked_done(&w->chunked);
-    case SK_HTTP_BODY_CLOSE: return sink_write(f, w->sink, p, n);
+    case SK_HTTP_BODY_CLOSE: return sink_put(f, p, n);
     default: return 1;
     }
 }
@@ -374,6 +410,19 @@ static bool on_read(struct sk_stream *s, const char *p, size_t n)
     return more && reading(&f->w);
 }
 
+/* At the end of a read event: more input is ready at once, and there is
+ * room to gather it (else what is gathered goes out now). */
+static bool more_ready(struct sk_fetch *f)
+{
+    struct sk_stream *s = &f->w.s;
+    if (f->w.pend >= SK__FETCH_BUF_SIZE / 2 || s->closed)
+        return false;
+    if (sk_stream_is_tls(s) && SSL_has_pending(s->x->ssl))
+        return true;
+    int n = 0;
+    return ioctl(s->io.fd, FIONREAD, &n) == 0 && n > 0;
+}
+
 static void on_flushed(struct sk_stream *s)
 {
     struct sk_fetch *f = of_stream(s);
@@ -382,6 +431,11 @@ static void on_flushed(struct sk_stream *s)
     if (f->w.sending) {
         f->w.last_ms = sk_now_ms(); /* a write event: the peer took some */
         f->w.sending = sk_stream_queued(s) > 0;
+    }
+    int rc = f->w.pend && !more_ready(f) ? sink_flush(f) : 0;
+    if (rc < 0) {
+        phase_end(f, SK__PH_DONE, rc);
+        return;
     }
     sk_stream_update(s, reading(&f->w));
 }
@@ -619,12 +673,15 @@ int sk__fetch_body(struct sk_fetch *f, const struct sk_http_framing *fr,
     if (fr->kind == SK_HTTP_BODY_NONE)
         return 0;
     w->phase = SK__PH_BODY;
-    /* What came with the head first. */
+    /* What came with the head first, straight from f->buf. */
+    w->pend = 0;
+    w->gather = false;
     int rc = body_bytes(f, f->buf + w->head_len, w->have - w->head_len);
     if (rc != 0) {
         w->phase = SK__PH_DONE;
         return rc < 0 ? rc : 0;
     }
+    w->gather = true;
     if (!w->live) /* cannot happen: the head's phase ended with it open */
         return sk_fetch_set_error(f, SK_ETRUNCATED, "connection closed early");
     w->last_ms = sk_now_ms();
@@ -636,6 +693,8 @@ void sk__fetch_close(struct sk_fetch *f, bool clean)
 {
     struct sk__fetch_wire *w = &f->w;
     w->phase = SK__PH_IDLE;
+    w->pend = 0;
+    w->gather = false;
     if (w->loop)
         sk_timer_stop(w->loop, &w->timer);
     if (w->live) {
