@@ -55,7 +55,10 @@ struct sk__stream_ext {
     bool notify_sent;
     bool close_notify;       /* the peer's close_notify was read */
     bool broken;             /* a fatal TLS error: no close_notify */
+    int rd_held;             /* a read's end or error behind data the owner paused
+                                on (SK__TLS_HELD_EOF: close_notify); 0: none */
 };
+#define SK__TLS_HELD_EOF 1
 
 /* The stream's extension, allocated on first use; NULL when out of memory. */
 struct sk__stream_ext *sk__stream_ext(struct sk_stream *s);

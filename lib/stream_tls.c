@@ -76,36 +76,55 @@ static void tls_readable(struct sk_stream *s)
     struct sk__stream_ext *x = s->x;
     size_t want = s->read_max ? s->read_max : g->lim.read_size;
     for (int i = 0; i < READS_PER_EVENT && !s->read_closed; i++) {
-        size_t n = 0;
-        ERR_clear_error();
-        int ok = SSL_read_ex(x->ssl, g->rbuf, want, &n);
-        x->rd_want_write = false;
-        if (ok != 1) {
-            char err[ERRLEN];
-            bool ww = false;
-            int rc = sk__tls_result(x->ssl, ok, 0, "TLS read", &ww, err, sizeof err);
-            if (rc == SK_EAGAIN_MORE) {
-                x->rd_want_write = ww;
-                break;
-            }
-            if (rc < 0 && rc != SK_ECLOSED) {
-                tls_fail(s, rc, err);
-                return;
-            }
-            x->close_notify = rc == 0; /* SK_ECLOSED: a FIN without it, a truncation */
-            s->read_closed = true;
-            if (!s->lingering && !g->cb->read(s, NULL, 0) && (s->closed || s->lingering))
-                return;
-            break;
+        /* Records while they last, up to want: one callback (and one write
+         * of the owner's) for many 16 KiB records, not one each. The call
+         * that stops the fill is judged after its data is handed over. */
+        size_t n = 0, k = 0;
+        int ok = 1, rc = 0;
+        char err[ERRLEN] = "";
+        bool ww = false;
+        if (x->rd_held) { /* the end a paused owner has not seen yet */
+            rc = x->rd_held;
+            x->rd_held = 0;
+            ok = 0;
         }
+        while (n < want && ok == 1) {
+            ERR_clear_error();
+            if ((ok = SSL_read_ex(x->ssl, g->rbuf + n, want - n, &k)) == 1)
+                n += k;
+        }
+        x->rd_want_write = false;
+        if (ok != 1 && !rc)
+            rc = sk__tls_result(x->ssl, ok, 0, "TLS read", &ww, err, sizeof err);
         g->bytes_in += n;
-        if (s->lingering)
-            continue;
-        if (!g->cb->read(s, g->rbuf, n)) {
+        if (n > 0 && !s->lingering && !g->cb->read(s, g->rbuf, n)) {
             if (s->closed || s->lingering)
                 return;
+            x->rd_want_write = rc == SK_EAGAIN_MORE && ww;
+            if (ok != 1 && rc != SK_EAGAIN_MORE) { /* held until it reads again */
+                x->rd_held = rc == 0 ? SK__TLS_HELD_EOF : rc;
+                if (rc < 0 && rc != SK_ECLOSED)
+                    sk__stream_set_error(s, err);
+            }
             break;
         }
+        if (rc == SK__TLS_HELD_EOF)
+            rc = 0;
+        if (ok == 1)
+            continue;
+        if (rc == SK_EAGAIN_MORE) {
+            x->rd_want_write = ww;
+            break;
+        }
+        if (rc < 0 && rc != SK_ECLOSED) {
+            tls_fail(s, rc, err);
+            return;
+        }
+        x->close_notify = rc == 0; /* SK_ECLOSED: a FIN without it, a truncation */
+        s->read_closed = true;
+        if (!s->lingering && !g->cb->read(s, NULL, 0) && (s->closed || s->lingering))
+            return;
+        break;
     }
     sk_stream_touch(s);
     sk_stream_flush(s);
@@ -126,7 +145,7 @@ static void tls_io_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
     } else {
         bool can_read = !s->read_closed && (s->lingering || s->reading);
         bool ready = x->rd_want_write ? (events & SK_WRITE) : (events & (SK_READ | SK_HUP));
-        if (can_read && (ready || SSL_has_pending(x->ssl)))
+        if (can_read && (ready || SSL_has_pending(x->ssl) || x->rd_held))
             tls_readable(s); /* flushes too */
         else
             sk_stream_flush(s);
@@ -162,7 +181,7 @@ unsigned sk__tls_stream_mask(struct sk_stream *s, bool want_read)
     unsigned mask = 0;
     if (s->lingering ? !s->read_closed : want_read && !s->read_closed && !s->g->stopping) {
         mask |= x->rd_want_write ? SK_WRITE : SK_READ;
-        if (!x->rd_want_write && SSL_has_pending(x->ssl))
+        if (!x->rd_want_write && (SSL_has_pending(x->ssl) || x->rd_held))
             mask |= SK_WRITE; /* a wake-up: see the top of the file */
     }
     if (sk_buf_size(&s->out) || x->notify_pending)
