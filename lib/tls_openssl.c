@@ -112,11 +112,15 @@ static int load_identity(SSL_CTX *ctx, const char *cert, const char *key, char *
         return SK_ETLS;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+        unsigned long e = ERR_peek_last_error();
+        if (ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH)
+            goto mismatch;
         snprintf(what, sizeof what, "cannot load key %s", key);
         take_ssl_error(err, errlen, what);
         return SK_ETLS;
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
+mismatch:
         ERR_clear_error();
         snprintf(err, errlen, "the key %s does not match the certificate %s", key, cert);
         return SK_ETLS;
