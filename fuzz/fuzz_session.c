@@ -473,7 +473,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!f->w.g.stopping)
         settle(f);
     stop_server(f);
-    for (int i = 0; i < 64 && sk__worker_has_sessions(&f->w); i++) {
+    /* Jumps go to the next timer: with --delay that is a few ms each, so
+     * the bound is the grace period in the harness's time, not a count. */
+    uint64_t give_up = f->now + f->srv.cfg.grace_ms + 1000;
+    for (int i = 0; i < 100000 && f->now <= give_up && sk__worker_has_sessions(&f->w); i++) {
         jump(f, 1000);
         step(f);
         check_worker(f);

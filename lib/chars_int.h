@@ -1,5 +1,6 @@
 /* Character classes of the text formats lib/ parses (HTTP, URLs, hex):
- * one table, one lookup per byte. Inside lib/ only. */
+ * one table, one lookup per byte. Inside lib/, and the CLI (bench), which
+ * links the static archive; not exported by libsockit.so. */
 #ifndef SOCKIT_CHARS_INT_H
 #define SOCKIT_CHARS_INT_H
 

@@ -1,4 +1,4 @@
-/* Greeting-protocol framing: line splitting and reply formatting. */
+/* Message framing: names and line splitting. */
 #include <string.h>
 
 #include "sockit/err.h"
@@ -36,23 +36,4 @@ int sk_line_next(const char *buf, size_t len, size_t max, size_t *msg_len, size_
         return SK_ETOOBIG;
     *msg_len = n;
     return 1;
-}
-
-const char *sk_greeting(enum sk_framing f, size_t *len)
-{
-    *len = f == SK_FRAMING_LINE ? 9 : 8;
-    return "Welcome!\n";
-}
-
-size_t sk_reply_write(enum sk_framing f, const char *msg, size_t n, char *out)
-{
-    memcpy(out, "Hello, ", 7);
-    if (n)
-        memcpy(out + 7, msg, n);
-    out[7 + n] = '!';
-    if (f == SK_FRAMING_LINE) {
-        out[8 + n] = '\n';
-        return n + 9;
-    }
-    return n + 8;
 }

@@ -242,6 +242,10 @@ static void accept_some(struct sk__worker *w, int lfd)
             sk__server_event(w->srv, &(struct sk_server_event){
                 .kind = SK_SERVER_ACCEPT_RESUMED, .worker = (unsigned)(w - w->srv->workers)});
         }
+        if (w->srv->cfg.proxy_protocol) { /* counted once its header names the client */
+            sk__session_accepted(w, fd, (struct sockaddr *)&peer);
+            continue;
+        }
         size_t open = atomic_fetch_add(&w->srv->open_sessions, 1) + 1;
         if (max && open > max) {
             atomic_fetch_sub(&w->srv->open_sessions, 1);
@@ -476,6 +480,7 @@ int sk_server_wait(struct sk_server *srv, struct sk_server_stats *stats)
         stats->bytes_in += w->stats.bytes_in + w->g.bytes_in;
         stats->bytes_out += w->stats.bytes_out + w->g.bytes_out;
         stats->datagrams += w->stats.datagrams;
+        stats->proxy_errors += w->stats.proxy_errors;
         worker_free(w);
     }
     free(srv->workers);

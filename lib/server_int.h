@@ -47,6 +47,9 @@ struct sk_server_conn {
     bool backlog;     /* line framing: st.in may hold complete lines not yet
                        * answered (parsing stopped at the pause mark) */
     bool oom;         /* a write from a callback failed: close (error) */
+    /* One byte, in the padding before peer (a session stays 216 bytes). */
+    unsigned proxy : 2;     /* enum sk__proxy_state: 0 once open */
+    unsigned proxy_err : 6; /* the parser's reason (enum sk_proxy_error), if any */
     struct sockaddr_in6 peer; /* holds a sockaddr_in too */
 };
 
@@ -111,6 +114,22 @@ static inline bool sk__worker_has_sessions(const struct sk__worker *w)
 {
     return sk__stream_group_busy(&w->g);
 }
+
+/* session_proxy.c: --proxy-protocol, before the session is open. */
+enum sk__proxy_state {
+    SK__PROXY_NONE,    /* open (or no PROXY protocol) */
+    SK__PROXY_WAITING, /* its header is not complete */
+    SK__PROXY_REFUSED, /* over max_conns once the header named the client */
+};
+/* Takes a read of a waiting session (n == 0: the peer's FIN). Returns 0
+ * (the header needs more), -1 (the session is closed or refused), or 1:
+ * the header was consumed, s->peer is its client, *via the connection's
+ * own peer (family AF_UNSPEC: none), and the rest of the read is
+ * (*data, *n), or, when *data is NULL, what s->st.in holds. */
+int sk__proxy_read(struct sk_server_conn *s, const char **data, size_t *n,
+                   struct sockaddr_in6 *via);
+/* The close of a session that was never open. */
+void sk__proxy_closing(struct sk_server_conn *s, enum sk_close_reason why);
 
 /* udp.c */
 int sk__udp_worker_init(struct sk__worker *w);

@@ -162,14 +162,20 @@ static void session_stop(struct sk_stream *st)
 
 static bool session_idle(struct sk_stream *st)
 {
-    /* Waiting for our delayed reply: we are the idle one. */
-    return SK_CONTAINER_OF(st, struct sk_server_conn, st)->dq_head != NULL;
+    struct sk_server_conn *s = SK_CONTAINER_OF(st, struct sk_server_conn, st);
+    /* Waiting for our delayed reply: we are the idle one. Without an idle
+     * timeout the deadline is only the PROXY header's (worker streams init). */
+    return !s->proxy && (s->dq_head || !sk__conn_worker(s)->srv->cfg.idle_timeout_s);
 }
 
 static void session_closing(struct sk_stream *st, enum sk_close_reason why)
 {
     struct sk_server_conn *s = SK_CONTAINER_OF(st, struct sk_server_conn, st);
     struct sk__worker *w = sk__conn_worker(s);
+    if (s->proxy) { /* never open: no slot, no close callback */
+        sk__proxy_closing(s, why);
+        return;
+    }
     /* Free the --max-conns slot before the close is reported: whoever
      * reads the log line may connect again at once. */
     atomic_fetch_sub(&w->srv->open_sessions, 1);
@@ -212,8 +218,11 @@ static void worker_emptied(struct sk_stream_group *g)
 int sk__worker_streams_init(struct sk__worker *w)
 {
     const struct sk_server_config *cfg = &w->srv->cfg;
+    uint64_t idle_ms = cfg->idle_timeout_s * 1000ull;
+    if (!idle_ms && cfg->proxy_protocol) /* the PROXY header's deadline */
+        idle_ms = cfg->proxy_timeout_ms ? cfg->proxy_timeout_ms : 10000;
     struct sk_stream_limits lim = {
-        .idle_ms = cfg->idle_timeout_s * 1000ull,
+        .idle_ms = idle_ms,
         .high_water = cfg->out_pause,
         .out_limit = cfg->out_limit,
         .max_memory = cfg->max_memory ? cfg->max_memory : SK_SERVER_MAX_MEMORY,
@@ -467,6 +476,44 @@ static bool parse_backlog(struct sk_server_conn *s)
 
 /* ---- input ---- */
 
+/* The session is open: the open event, the open callback (its greeting in
+ * the worker's scratch). via: the balancer's address (--proxy-protocol).
+ * Returns false when it was closed. */
+static bool session_open(struct sk_server_conn *s, const struct sockaddr *via)
+{
+    struct sk__worker *w = sk__conn_worker(s);
+    w->stats.conns++;
+    sk__server_event(w->srv, &(struct sk_server_event){
+        .kind = SK_SERVER_OPEN, .peer = (struct sockaddr *)&s->peer, .proxied_from = via,
+        .worker = (unsigned)(w - w->srv->workers)});
+    const struct sk_server_proto *proto = &w->srv->cfg.proto;
+    if (proto->open && (proto->open(proto->user, s) < 0 || s->oom)) {
+        w->wbuf.off = w->wbuf.len = 0;
+        sk_stream_close(&s->st, SK_CLOSE_ERROR);
+        return false;
+    }
+    return true;
+}
+
+/* Bytes that came with a PROXY header read in pieces, left in st.in: the
+ * first message (chunk), or the first lines. Returns as session_read. */
+static bool proxy_rest(struct sk_server_conn *s, bool line)
+{
+    bool alive;
+    if (line) {
+        alive = on_line_data(s, NULL, 0);
+    } else {
+        alive = sk_buf_size(&s->st.in) == 0 ||
+                on_message(s, sk_buf_head(&s->st.in), sk_buf_size(&s->st.in));
+        sk_buf_free(&s->st.in);
+    }
+    if (!alive) {
+        sk__conn_worker(s)->wbuf.off = sk__conn_worker(s)->wbuf.len = 0;
+        return false;
+    }
+    return send_replies(s) && !s->exiting && !s->backlog && !over_mark(s);
+}
+
 /* One read of the stream (n == 0: the peer's FIN). Returns false to read
  * no more in this event. */
 static bool session_read(struct sk_stream *st, const char *data, size_t n)
@@ -474,8 +521,20 @@ static bool session_read(struct sk_stream *st, const char *data, size_t n)
     struct sk_server_conn *s = SK_CONTAINER_OF(st, struct sk_server_conn, st);
     struct sk__worker *w = sk__conn_worker(s);
     bool line = w->srv->cfg.framing == SK_FRAMING_LINE;
-    if (n == 0) /* a last line without "\n" is answered */
+    if (s->proxy) { /* --proxy-protocol: the header first */
+        struct sockaddr_in6 via;
+        int r = sk__proxy_read(s, &data, &n, &via);
+        if (r <= 0)
+            return r == 0;
+        if (!session_open(s, via.sin6_family ? (struct sockaddr *)&via : NULL))
+            return false;
+        if (!data) /* the rest of the read is in st.in */
+            return proxy_rest(s, line);
+        if (n == 0)
+            return send_replies(s) && !s->exiting;
+    } else if (n == 0) { /* a last line without "\n" is answered */
         return !(line && sk_buf_size(&st->in) > 0) || parse_backlog(s);
+    }
     bool alive = line ? on_line_data(s, data, n) : on_message(s, data, n);
     if (!alive) {
         /* Replies built for a session that is gone must not go to the
@@ -496,7 +555,8 @@ void sk__session_accepted(struct sk__worker *w, int fd, const struct sockaddr *p
         if (!s)
             close(fd);
         free(s);
-        atomic_fetch_sub(&w->srv->open_sessions, 1);
+        if (!w->srv->cfg.proxy_protocol) /* that one takes its slot later */
+            atomic_fetch_sub(&w->srv->open_sessions, 1);
         return;
     }
     if (w->srv->cfg.framing == SK_FRAMING_LINE && w->srv->cfg.delay_ms)
@@ -504,16 +564,9 @@ void sk__session_accepted(struct sk__worker *w, int fd, const struct sockaddr *p
     size_t plen = peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                               : sizeof(struct sockaddr_in);
     memcpy(&s->peer, peer, plen);
-    w->stats.conns++;
-    sk__server_event(w->srv, &(struct sk_server_event){
-        .kind = SK_SERVER_OPEN, .peer = (struct sockaddr *)&s->peer,
-        .worker = (unsigned)(w - w->srv->workers)});
-    const struct sk_server_proto *proto = &w->srv->cfg.proto;
-    if (proto->open && (proto->open(proto->user, s) < 0 || s->oom)) {
-        w->wbuf.off = w->wbuf.len = 0;
-        sk_stream_close(&s->st, SK_CLOSE_ERROR);
-    } else if (send_replies(s)) { /* the greeting, not delayed */
+    if (w->srv->cfg.proxy_protocol) /* opens once its header is read */
+        s->proxy = SK__PROXY_WAITING;
+    if (s->proxy || (session_open(s, NULL) && send_replies(s))) /* the greeting, not delayed */
         update_interest(s);
-    }
     sk__stream_group_reap(&w->g);
 }

@@ -128,11 +128,12 @@ struct bench_worker {
     bool has_quota;
 
     struct bench_conn *conns; /* TCP modes */
+    struct sk_stream_group *streams; /* TCP modes: the connections' streams */
     struct bench_udp_sock *socks; /* UDP mode */
     struct udp_batch *batch;  /* UDP mode: recvmmsg headers */
     struct bench_req *slots;  /* nconns * depth in-flight slots */
     char *reqs;               /* the request repeated depth times */
-    char *rbuf;               /* read scratch */
+    char *rbuf;               /* UDP mode: read scratch */
     size_t rbuf_size;
 
     unsigned next_connect;    /* first connection never started yet */
@@ -205,6 +206,15 @@ int bench_limits_check(const struct bench_opts *o);
  * with an error in one place). */
 void bench_timer_start(struct bench_worker *w, struct sk_timer *t, uint64_t delay_ms,
                        sk_timer_cb cb);
+
+/* cmd_bench.c: publishes the counters the live line reads. */
+void bench_publish(struct bench_worker *w);
+/* cmd_bench.c: starts a worker's periodic tick: it publishes, then calls
+ * the mode's tick (stop: the run is stopped, finish), and runs again until
+ * the worker finishes. */
+void bench_tick_start(struct bench_worker *w);
+void bench_tcp_tick(struct bench_worker *w, bool stop, uint64_t now, uint64_t limit);
+void bench_udp_tick(struct bench_worker *w, bool stop, uint64_t now, uint64_t limit);
 
 /* bench_tcp.c / bench_udp.c: set up a worker's share (before the thread
  * starts), run it (in the thread), release it. */

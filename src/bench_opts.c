@@ -6,7 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "greeting.h"
 #include "bench.h"
+#include "chars_int.h" /* lib/'s hex table: the CLI links the static archive */
 #include "cli.h"
 
 const char bench_help[] =
@@ -124,17 +126,6 @@ static const struct option bench_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes C-style escapes into a new buffer (*out, *len). Returns false
  * after printing the error. */
 static bool unescape(const char *what, const char *s, char **out, size_t *len)
@@ -158,13 +149,13 @@ static bool unescape(const char *what, const char *s, char **out, size_t *len)
         case '0': buf[n++] = '\0'; break;
         case '\\': buf[n++] = '\\'; break;
         case 'x': {
-            int hi = p[1] ? hexval(p[1]) : -1, lo = hi >= 0 && p[2] ? hexval(p[2]) : -1;
-            if (lo < 0) {
+            unsigned char byte;
+            if (sk__hex_decode(p + 1, &byte, 1) < 0) { /* stops at the NUL */
                 free(buf);
                 cli_error("%s has a bad \\x escape (want \\xHH): %s", what, s);
                 return false;
             }
-            buf[n++] = (char)(hi * 16 + lo);
+            buf[n++] = (char)byte;
             p += 2;
             break;
         }
@@ -196,7 +187,7 @@ static int greeting_protocol(struct bench_opts *o)
         cli_error("--message must not contain a line break in line framing");
         return EXIT_USAGE;
     }
-    if (o->mode != BENCH_UDP && sk_is_exit(o->message, mlen)) {
+    if (o->mode != BENCH_UDP && greeting_is_exit(o->message, mlen)) {
         cli_error("--message must not be \"exit\": it ends the session");
         return EXIT_USAGE;
     }
@@ -212,7 +203,7 @@ static int greeting_protocol(struct bench_opts *o)
     enum sk_framing f = o->mode == BENCH_UDP ? SK_FRAMING_CHUNK : o->framing;
     o->req_len = mlen + (f == SK_FRAMING_LINE);
     o->req = malloc(o->req_len + 1);
-    size_t rlen = sk_reply_len(f, mlen);
+    size_t rlen = greeting_reply_len(f, mlen);
     char *reply = malloc(rlen);
     if (!o->req || !reply) {
         free(reply);
@@ -222,11 +213,11 @@ static int greeting_protocol(struct bench_opts *o)
     memcpy(o->req, o->message, mlen);
     if (f == SK_FRAMING_LINE)
         o->req[mlen] = '\n';
-    sk_reply_write(f, o->message, mlen, reply);
+    greeting_reply_write(f, o->message, mlen, reply);
     o->reply = (struct match_spec){.kind = MATCH_EXACT, .bytes = reply, .len = rlen};
     if (o->mode != BENCH_UDP) {
         size_t glen;
-        const char *g = sk_greeting(f, &glen);
+        const char *g = greeting_text(f, &glen);
         o->greeting = dup_bytes(g, glen);
         o->greeting_len = glen;
         if (!o->greeting) {

@@ -7,7 +7,13 @@
  * (--rate: the worker owns a schedule of intended send times and hands due
  * requests to connections with room; latency counts from the intended time).
  * --connect closes a connection as soon as it is READY and starts it again;
- * --idle keeps every connection READY without sending anything. */
+ * --idle keeps every connection READY without sending anything.
+ *
+ * The bytes go through the library's stream (sockit/stream.h): one group
+ * per worker, one stream per connection attempt, allocated apart from its
+ * connection (struct bench_link) because a closed stream is released only
+ * at the end of the loop callback that closed it, while its connection may
+ * start again at once (--connect). */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -19,19 +25,26 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sockit/stream.h"
+
 #include "bench.h"
 #include "reply.h"
 
-#define TICK_MS 100
 #define RETRY_MS 100
-#define READS_PER_EVENT 4
 /* Failures in a row (no reply, no connect in between) that end the run. */
 #define GIVE_UP_AFTER(w) (3 * (w)->nconns + 3)
 
 enum conn_state { C_IDLE, C_CONNECTING, C_GREETING, C_READY, C_BACKOFF, C_DONE };
 
+/* One connection attempt's stream; c is NULL once its connection let go
+ * of it (then only the release frees it). */
+struct bench_link {
+    struct sk_stream st;
+    struct bench_conn *c;
+};
+
 struct bench_conn {
-    struct sk_io io;        /* io.fd is -1 while no socket is open */
+    struct bench_link *link; /* NULL while no socket is open */
     struct bench_worker *w;
     enum conn_state state;
     bool settled;           /* counted in w->settled already */
@@ -42,10 +55,8 @@ struct bench_conn {
     struct match_state ms;
     size_t greet_pos;
     uint64_t greet_ns;      /* the last greeting bytes came */
-    struct sk_buf out;      /* request bytes the socket did not take yet */
 };
 
-static void conn_cb(struct sk_loop *loop, struct sk_io *io, unsigned events);
 static void conn_start(struct bench_conn *c);
 static void finish(struct bench_worker *w);
 static void end_cb(struct sk_loop *loop, struct sk_timer *t);
@@ -65,11 +76,6 @@ static void pace_stop(struct bench_worker *w)
 
 /* ---- bookkeeping ---- */
 
-static void publish(struct bench_worker *w)
-{
-    atomic_store_explicit(&w->pub_replies, w->st.replies, memory_order_relaxed);
-    atomic_store_explicit(&w->pub_errors, bench_errors_total(&w->st), memory_order_relaxed);
-}
 
 static void settle(struct bench_worker *w, struct bench_conn *c);
 
@@ -106,25 +112,33 @@ static void note_first(struct bench_worker *w, uint64_t t)
 
 /* ---- closing ---- */
 
+/* Lets go of c's stream (its close is then no news to c); returns it. */
+static struct sk_stream *detach(struct bench_conn *c)
+{
+    struct bench_link *l = c->link;
+    c->link = NULL;
+    l->c = NULL;
+    c->w->st.bytes_out -= sk_stream_queued(&l->st); /* counted when written */
+    return &l->st;
+}
+
 static void conn_close(struct bench_conn *c, bool reset)
 {
-    if (c->io.fd >= 0) {
+    if (c->link) {
+        struct sk_stream *s = detach(c);
         if (reset) {
             /* Connect mode: an RST leaves no TIME_WAIT behind on our side,
              * so the run is not bounded by the ephemeral port range. */
             struct linger lg = {.l_onoff = 1, .l_linger = 0};
-            setsockopt(c->io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+            setsockopt(s->io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
         }
-        sk_io_stop(c->w->loop, &c->io);
-        close(c->io.fd);
-        c->io.fd = -1;
+        sk_stream_close(s, SK_CLOSE_END);
     }
     if (c->state == C_CONNECTING)
         c->w->connecting--;
     else if (c->state == C_GREETING)
         c->w->greeting--;
     c->w->inflight -= c->count;
-    sk_buf_free(&c->out);
     c->head = c->count = 0;
     c->ms = (struct match_state){0};
     c->greet_pos = 0;
@@ -184,29 +198,14 @@ static void conn_fail(struct bench_conn *c, enum bench_err cls, int rc)
 
 /* ---- sending ---- */
 
-static bool send_bytes(struct bench_conn *c, const char *p, size_t n)
+/* Sends (or queues) p[0..n) on c's stream. A stream that fails the write
+ * has closed, and its close callback failed c. */
+static void send_bytes(struct bench_conn *c, const char *p, size_t n)
 {
-    struct bench_worker *w = c->w;
-    if (sk_buf_size(&c->out) == 0) {
-        ssize_t k = send(c->io.fd, p, n, MSG_NOSIGNAL);
-        if (k < 0 && errno != EAGAIN && errno != EINTR) {
-            conn_fail(c, BERR_RESET, SK_ERR(errno));
-            return false;
-        }
-        if (k > 0) {
-            w->st.bytes_out += (size_t)k;
-            p += k;
-            n -= (size_t)k;
-        }
-    }
-    if (n > 0) {
-        if (sk_buf_append(&c->out, p, n) < 0) {
-            conn_fail(c, BERR_RESET, SK_ERR(ENOMEM));
-            return false;
-        }
-        sk_io_set(w->loop, &c->io, SK_READ | SK_WRITE);
-    }
-    return true;
+    struct sk_stream *s = &c->link->st;
+    c->w->st.bytes_out += n;
+    if (sk_stream_write(s, p, n) == 0 && sk_stream_queued(s) > 0)
+        sk_stream_update(s, true); /* wait for room */
 }
 
 /* Puts k requests in flight, the i-th intended at intended(i). */
@@ -428,11 +427,31 @@ static void on_connected(struct bench_conn *c)
     if (w->o->greeting) {
         c->state = C_GREETING;
         w->greeting++;
-        sk_io_set(w->loop, &c->io, SK_READ);
     } else {
-        sk_io_set(w->loop, &c->io, SK_READ);
         on_ready(c);
     }
+}
+
+/* The connect (its outcome comes to on_stream_connected). */
+static void dial(struct bench_conn *c)
+{
+    struct bench_worker *w = c->w;
+    struct bench_link *l = malloc(sizeof *l);
+    if (!l) {
+        conn_fail(c, BERR_CONNECT, SK_ERR(ENOMEM));
+        return;
+    }
+    l->c = c;
+    int rc = sk_stream_connect(w->streams, &l->st, (const struct sockaddr *)&w->sh->addr,
+                               w->sh->addrlen);
+    if (rc < 0) {
+        free(l);
+        conn_fail(c, BERR_CONNECT, rc);
+        return;
+    }
+    c->link = l;
+    int one = 1;
+    setsockopt(l->st.io.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
 static void conn_start(struct bench_conn *c)
@@ -464,31 +483,7 @@ static void conn_start(struct bench_conn *c)
     c->started_ns = now;
     c->state = C_CONNECTING;
     w->connecting++;
-    const struct sockaddr *sa = (const struct sockaddr *)&w->sh->addr;
-    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        conn_fail(c, BERR_CONNECT, SK_ERR(errno));
-        return;
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    c->io.fd = fd;
-    int rc = connect(fd, sa, w->sh->addrlen);
-    if (rc < 0 && errno != EINPROGRESS) {
-        int e = errno;
-        close(fd);
-        c->io.fd = -1;
-        conn_fail(c, BERR_CONNECT, SK_ERR(e));
-        return;
-    }
-    if (sk_io_start(w->loop, &c->io, fd, SK_WRITE, conn_cb) < 0) {
-        close(fd);
-        c->io.fd = -1;
-        conn_fail(c, BERR_CONNECT, SK_ERR(ENOMEM));
-        return;
-    }
-    if (rc == 0)
-        on_connected(c);
+    dial(c);
 }
 
 static void pump_connects(struct bench_worker *w)
@@ -591,97 +586,88 @@ static bool on_data(struct bench_conn *c, const char *data, size_t n)
     else
         fill(c);
     maybe_done(w);
-    return c->io.fd >= 0;
+    return c->link != NULL;
 }
 
-static void on_readable(struct bench_conn *c)
+/* ---- the stream's callbacks ---- */
+
+static struct bench_conn *conn_of(struct sk_stream *s)
 {
-    struct bench_worker *w = c->w;
-    for (int i = 0; i < READS_PER_EVENT; i++) {
-        ssize_t n = recv(c->io.fd, w->rbuf, w->rbuf_size, 0);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN)
-                conn_fail(c, BERR_RESET, SK_ERR(errno));
-            return;
-        }
-        if (n == 0) {
-            conn_fail(c, BERR_RESET, SK_ECLOSED);
-            return;
-        }
-        w->st.bytes_in += (size_t)n;
-        if (!on_data(c, w->rbuf, (size_t)n) || c->state == C_IDLE)
-            return;
-        if ((size_t)n < w->rbuf_size)
-            return;
+    return SK_CONTAINER_OF(s, struct bench_link, st)->c;
+}
+
+static bool on_stream_read(struct sk_stream *s, const char *data, size_t n)
+{
+    struct bench_conn *c = conn_of(s);
+    if (!c)
+        return false;
+    if (n == 0) {
+        conn_fail(c, BERR_RESET, SK_ECLOSED);
+        return false;
     }
+    c->w->st.bytes_in += n;
+    return on_data(c, data, n) && conn_of(s) == c; /* not closed (nor started again) */
 }
 
-static void on_writable(struct bench_conn *c)
+static void on_stream_flushed(struct sk_stream *s)
 {
-    while (sk_buf_size(&c->out) > 0) {
-        ssize_t k = send(c->io.fd, sk_buf_head(&c->out), sk_buf_size(&c->out), MSG_NOSIGNAL);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN)
-                return;
-            conn_fail(c, BERR_RESET, SK_ERR(errno));
-            return;
-        }
-        c->w->st.bytes_out += (size_t)k;
-        sk_buf_consume(&c->out, (size_t)k);
-    }
-    sk_io_set(c->w->loop, &c->io, SK_READ);
+    if (conn_of(s))
+        sk_stream_update(s, true); /* writable interest while output waits */
 }
 
-static void conn_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
+/* The stream closed by itself (a reset, a write that failed). */
+static void on_stream_close(struct sk_stream *s, enum sk_close_reason why)
 {
-    (void)loop;
-    struct bench_conn *c = SK_CONTAINER_OF(io, struct bench_conn, io);
-    if (c->state == C_CONNECTING) {
-        int err = 0;
-        socklen_t len = sizeof err;
-        if (getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-            err = errno;
-        if (err == ECONNRESET || err == EPIPE) {
-            /* Only an accepted connection can be reset: the server is
-             * there and reset it before we looked, a reset, not a failed
-             * connect (which would end the run as "target not there"). */
-            c->w->connecting--;
-            c->w->ever_connected = true;
-            c->w->st.connects++;
-            c->state = C_READY;
-            conn_fail(c, BERR_RESET, SK_ERR(err));
-        } else if (err) {
-            conn_fail(c, BERR_CONNECT, SK_ERR(err));
-        } else {
-            on_connected(c);
-        }
+    (void)why;
+    struct bench_conn *c = conn_of(s);
+    if (!c)
+        return; /* we closed it */
+    detach(c);
+    conn_fail(c, BERR_RESET, SK_ECLOSED);
+}
+
+static void on_stream_release(struct sk_stream *s)
+{
+    free(SK_CONTAINER_OF(s, struct bench_link, st));
+}
+
+static void on_stream_connected(struct sk_stream *s, int err)
+{
+    struct bench_conn *c = conn_of(s);
+    if (!c)
         return;
+    if (err == SK_ERR(ECONNRESET) || err == SK_ERR(EPIPE)) {
+        /* Only an accepted connection can be reset: the server is there
+         * and reset it before we looked, a reset, not a failed connect
+         * (which would end the run as "target not there"). */
+        c->w->connecting--;
+        c->w->ever_connected = true;
+        c->w->st.connects++;
+        c->state = C_READY;
+        conn_fail(c, BERR_RESET, err);
+    } else if (err) {
+        conn_fail(c, BERR_CONNECT, err);
+    } else {
+        on_connected(c);
     }
-    if ((events & SK_WRITE) && sk_buf_size(&c->out)) {
-        on_writable(c);
-        if (c->io.fd < 0)
-            return;
-    }
-    if (events & SK_READ)
-        on_readable(c);
 }
+
+static const struct sk_stream_cbs stream_cbs = {
+    .read = on_stream_read,
+    .flushed = on_stream_flushed,
+    .close = on_stream_close,
+    .release = on_stream_release,
+    .connected = on_stream_connected,
+};
 
 /* ---- timers ---- */
 
-static void tick_cb(struct sk_loop *loop, struct sk_timer *t)
+void bench_tcp_tick(struct bench_worker *w, bool stop, uint64_t now, uint64_t limit)
 {
-    (void)loop;
-    struct bench_worker *w = SK_CONTAINER_OF(t, struct bench_worker, tick);
-    publish(w);
-    if (atomic_load(&w->sh->stop)) {
+    if (stop) {
         finish(w);
         return;
     }
-    uint64_t now = sk_now_ns(), limit = (uint64_t)(w->o->timeout_s * 1e9);
     for (unsigned i = 0; i < w->nconns && !w->finishing; i++) {
         struct bench_conn *c = &w->conns[i];
         bool late = false;
@@ -698,8 +684,6 @@ static void tick_cb(struct sk_loop *loop, struct sk_timer *t)
             conn_fail(c, BERR_TIMEOUT, SK_ETIMEDOUT);
     }
     maybe_done(w);
-    if (!w->finishing)
-        bench_timer_start(w, t, TICK_MS, tick_cb);
 }
 
 /* -d is over (nothing new is sent from now on: fill and dispatch check
@@ -745,7 +729,7 @@ static void finish(struct bench_worker *w)
                  "internal error: bench accounting (%llu/%u/%u)",
                  (unsigned long long)w->inflight, w->greeting, w->connecting);
     }
-    publish(w);
+    bench_publish(w);
 }
 
 /* ---- life cycle ---- */
@@ -756,15 +740,19 @@ int bench_tcp_init(struct bench_worker *w)
     w->conns = calloc(w->nconns, sizeof *w->conns);
     w->slots = calloc((size_t)w->nconns * o->depth, sizeof *w->slots);
     w->reqs = malloc(o->req_len * o->depth);
-    w->rbuf_size = 64 * 1024;
-    w->rbuf = malloc(w->rbuf_size);
-    if (!w->conns || !w->slots || !w->reqs || !w->rbuf)
+    if (!w->conns || !w->slots || !w->reqs)
         return SK_ERR(ENOMEM);
+    /* The run's own --timeout bounds connects and replies; a generator
+     * sheds nothing. */
+    struct sk_stream_limits lim = {.out_limit = SIZE_MAX, .max_memory = SIZE_MAX};
+    int rc = 0;
+    w->streams = sk_stream_group_new(w->loop, &stream_cbs, &lim, &rc);
+    if (!w->streams)
+        return rc;
     for (unsigned i = 0; i < o->depth; i++)
         memcpy(w->reqs + (size_t)i * o->req_len, o->req, o->req_len);
     for (unsigned i = 0; i < w->nconns; i++) {
         struct bench_conn *c = &w->conns[i];
-        c->io.fd = -1;
         c->w = w;
         c->ring = w->slots + (size_t)i * o->depth;
     }
@@ -781,7 +769,7 @@ void bench_tcp_run(struct bench_worker *w)
 {
     if (w->has_quota && w->quota == 0 && w->o->mode != BENCH_IDLE)
         return; /* -n smaller than --threads: nothing for this worker to do */
-    bench_timer_start(w, &w->tick, TICK_MS, tick_cb);
+    bench_tick_start(w);
     if (w->sh->end_ns && w->o->mode != BENCH_IDLE) {
         uint64_t now = sk_now_ns();
         uint64_t left = w->sh->end_ns > now ? w->sh->end_ns - now : 0;
@@ -798,16 +786,14 @@ void bench_tcp_run(struct bench_worker *w)
 
 void bench_tcp_free(struct bench_worker *w)
 {
-    if (w->conns)
-        for (unsigned i = 0; i < w->nconns; i++)
-            sk_buf_free(&w->conns[i].out);
+    sk_stream_group_free(w->streams); /* releases the streams closed last */
+    w->streams = NULL;
     if (w->pace.fd >= 0)
         close(w->pace.fd);
     free(w->conns);
     free(w->slots);
     free(w->reqs);
-    free(w->rbuf);
     w->conns = NULL;
     w->slots = NULL;
-    w->reqs = w->rbuf = NULL;
+    w->reqs = NULL;
 }

@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "chars_int.h" /* lib/'s hex table: the CLI links the static archive */
 
-#define TICK_MS 100
 #define BATCH 64
 #define DGRAM_MAX 65536
 #define TAG_LEN 17 /* "#" and 16 hex digits */
@@ -57,11 +57,6 @@ struct udp_batch {
 
 static void udp_finish(struct bench_worker *w);
 
-static void publish(struct bench_worker *w)
-{
-    atomic_store_explicit(&w->pub_replies, w->st.replies, memory_order_relaxed);
-    atomic_store_explicit(&w->pub_errors, bench_errors_total(&w->st), memory_order_relaxed);
-}
 
 static void maybe_done(struct bench_worker *w)
 {
@@ -172,13 +167,12 @@ static bool reply_seq(const struct bench_opts *o, const char *p, size_t n, uint6
     if (n != 7 + mlen + TAG_LEN + 1 || memcmp(p, "Hello, ", 7) != 0 ||
         memcmp(p + 7, o->req, mlen) != 0 || p[7 + mlen] != '#' || p[n - 1] != '!')
         return false;
+    unsigned char b[8];
+    if (sk__hex_decode(p + 8 + mlen, b, sizeof b) < 0)
+        return false;
     uint64_t v = 0;
-    for (const char *h = p + 8 + mlen; h < p + n - 1; h++) {
-        const char *d = *h ? memchr(hex_digits, *h, 16) : NULL;
-        if (!d)
-            return false;
-        v = v << 4 | (uint64_t)(d - hex_digits);
-    }
+    for (size_t i = 0; i < sizeof b; i++)
+        v = v << 8 | b[i];
     *seq = v;
     return true;
 }
@@ -244,16 +238,12 @@ static void sock_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
     maybe_done(w);
 }
 
-static void tick_cb(struct sk_loop *loop, struct sk_timer *t)
+void bench_udp_tick(struct bench_worker *w, bool stop, uint64_t now, uint64_t limit)
 {
-    (void)loop;
-    struct bench_worker *w = SK_CONTAINER_OF(t, struct bench_worker, tick);
-    publish(w);
-    if (atomic_load(&w->sh->stop)) {
+    if (stop) {
         udp_finish(w);
         return;
     }
-    uint64_t now = sk_now_ns(), limit = (uint64_t)(w->o->timeout_s * 1e9);
     for (unsigned i = 0; i < w->nconns && !w->finishing; i++) {
         struct bench_udp_sock *s = &w->socks[i];
         while (s->count > 0 && now - s->ring[s->head].sent > limit)
@@ -265,8 +255,6 @@ static void tick_cb(struct sk_loop *loop, struct sk_timer *t)
         return;
     }
     maybe_done(w);
-    if (!w->finishing)
-        bench_timer_start(w, t, TICK_MS, tick_cb);
 }
 
 /* -d is over (fill sends nothing more): wait for the datagrams in flight,
@@ -294,7 +282,7 @@ static void udp_finish(struct bench_worker *w)
             s->io.fd = -1;
         }
     }
-    publish(w);
+    bench_publish(w);
 }
 
 int bench_udp_init(struct bench_worker *w)
@@ -345,7 +333,7 @@ void bench_udp_run(struct bench_worker *w)
         }
     }
     if (!w->finishing) {
-        bench_timer_start(w, &w->tick, TICK_MS, tick_cb);
+        bench_tick_start(w);
         if (w->sh->end_ns) {
             uint64_t now = sk_now_ns();
             uint64_t left = w->sh->end_ns > now ? w->sh->end_ns - now : 0;

@@ -16,6 +16,7 @@
 #include "reply.h"
 
 #define POLL_MS 50
+#define TICK_MS 100 /* workers: timeouts, the live line's counters */
 
 static struct bench_shared *g_shared; /* for the signal handler only */
 
@@ -94,6 +95,32 @@ void bench_timer_start(struct bench_worker *w, struct sk_timer *t, uint64_t dela
                        sk_timer_cb cb)
 {
     sk_timer_start(w->loop, t, delay_ms, cb);
+}
+
+void bench_publish(struct bench_worker *w)
+{
+    atomic_store_explicit(&w->pub_replies, w->st.replies, memory_order_relaxed);
+    atomic_store_explicit(&w->pub_errors, bench_errors_total(&w->st), memory_order_relaxed);
+}
+
+static void tick_cb(struct sk_loop *loop, struct sk_timer *t)
+{
+    (void)loop;
+    struct bench_worker *w = SK_CONTAINER_OF(t, struct bench_worker, tick);
+    bench_publish(w);
+    bool stop = atomic_load(&w->sh->stop);
+    uint64_t now = sk_now_ns(), limit = (uint64_t)(w->o->timeout_s * 1e9);
+    if (w->o->mode == BENCH_UDP)
+        bench_udp_tick(w, stop, now, limit);
+    else
+        bench_tcp_tick(w, stop, now, limit);
+    if (!w->finishing)
+        bench_timer_start(w, t, TICK_MS, tick_cb);
+}
+
+void bench_tick_start(struct bench_worker *w)
+{
+    bench_timer_start(w, &w->tick, TICK_MS, tick_cb);
 }
 
 static void *worker_main(void *arg)

@@ -15,7 +15,7 @@ static const char serve_help[] =
     "usage: sockit serve [--listen HOST:PORT]... [--udp] [--framing chunk|line]\n"
     "                    [--delay MS] [--max-conns N] [--idle-timeout DURATION]\n"
     "                    [--workers N] [--reuseport] [--backlog N] [--max-line BYTES]\n"
-    "                    [--max-memory BYTES] [--quiet]\n"
+    "                    [--max-memory BYTES] [--proxy-protocol] [--quiet]\n"
     "\n"
     "Run the greeting server: each client gets \"Welcome!\", each message M is\n"
     "answered \"Hello, M!\", the message \"exit\" (or end of stream) ends the session.\n"
@@ -44,6 +44,11 @@ static const char serve_help[] =
     "      --max-memory BYTES  memory all sessions' buffers may hold (default\n"
     "                          268435456, 0: no bound); over it the heaviest\n"
     "                          sessions are closed (reason=memory)\n"
+    "      --proxy-protocol    every TCP connection begins with a PROXY protocol\n"
+    "                          header (v1 or v2, as HAProxy sends it) naming the\n"
+    "                          client; without a valid one it is closed, no\n"
+    "                          greeting (\"proxy-error PEER reason=R\"); the\n"
+    "                          header's deadline: --idle-timeout, or 10 s\n"
     "  -q, --quiet             no per-connection log lines\n"
     "  -h, --help              this help\n"
     "  -V, --version           print the version\n"
@@ -69,7 +74,7 @@ static const char serve_help[] =
     "Exit status: 0 after a signal-initiated shutdown, 1 on a runtime error\n"
     "(e.g. address in use), 2 on a bad command line.\n";
 
-enum { OPT_MAX_LINE = 256, OPT_REUSEPORT, OPT_MAX_MEMORY };
+enum { OPT_MAX_LINE = 256, OPT_REUSEPORT, OPT_MAX_MEMORY, OPT_PROXY_PROTOCOL };
 
 #define DEFAULT_HOST "127.0.0.1"
 #define DEFAULT_PORT 8888
@@ -88,6 +93,7 @@ static const struct option serve_options[] = {
     {"max-line", required_argument, NULL, OPT_MAX_LINE},
     {"reuseport", no_argument, NULL, OPT_REUSEPORT},
     {"max-memory", required_argument, NULL, OPT_MAX_MEMORY},
+    {"proxy-protocol", no_argument, NULL, OPT_PROXY_PROTOCOL},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -176,6 +182,7 @@ static int parse_args(int argc, char **argv, struct sk_server_config *cfg, bool 
                 return EXIT_USAGE;
             cfg->max_memory = v ? (size_t)v : SIZE_MAX;
             break;
+        case OPT_PROXY_PROTOCOL: cfg->proxy_protocol = true; break;
         case 'q': *quiet = true; break;
         case 'h': return cli_print_help(serve_help);
         default: return cli_bad_option("serve", c, argv);
@@ -205,7 +212,13 @@ static void log_event(void *user, const struct sk_server_event *ev)
     char addr[SK_ADDRSTR_MAX];
     switch (ev->kind) {
     case SK_SERVER_OPEN:
-        sk_log_printf(log, "open %s", sk_addr_format(ev->peer, addr, sizeof addr));
+        if (ev->proxied_from) {
+            char via[SK_ADDRSTR_MAX];
+            sk_log_printf(log, "open %s proxied_from=%s", sk_addr_format(ev->peer, addr, sizeof addr),
+                          sk_addr_format(ev->proxied_from, via, sizeof via));
+        } else {
+            sk_log_printf(log, "open %s", sk_addr_format(ev->peer, addr, sizeof addr));
+        }
         break;
     case SK_SERVER_CLOSE:
         sk_log_printf(log, "close %s reason=%s messages=%llu",
@@ -224,6 +237,10 @@ static void log_event(void *user, const struct sk_server_event *ev)
         break;
     case SK_SERVER_ACCEPT_RESUMED:
         sk_log_printf(log, "accept: accepting again");
+        break;
+    case SK_SERVER_PROXY_ERROR:
+        sk_log_printf(log, "proxy-error %s reason=%s", sk_addr_format(ev->peer, addr, sizeof addr),
+                      sk_proxy_error_name(ev->proxy_error));
         break;
     case SK_SERVER_STOP_RESENT:
         sk_log_printf(log, "worker %u: stop request resent", ev->worker);
@@ -333,12 +350,16 @@ static int run_server(struct sk_server_config *cfg, bool quiet)
     uint64_t deadline = sk_now_ms() + cfg->grace_ms;
     struct sk_server_stats st;
     sk_server_wait(srv, &st);
+    char proxy_errors[40] = ""; /* only with --proxy-protocol: the line is otherwise unchanged */
+    if (cfg->proxy_protocol)
+        snprintf(proxy_errors, sizeof proxy_errors, " proxy_errors=%llu",
+                 (unsigned long long)st.proxy_errors);
     sk_log_printf(log,
                   "summary: connections=%llu refused=%llu messages=%llu datagrams=%llu "
-                  "bytes_in=%llu bytes_out=%llu",
+                  "bytes_in=%llu bytes_out=%llu%s",
                   (unsigned long long)st.conns, (unsigned long long)st.refused,
                   (unsigned long long)st.msgs, (unsigned long long)st.datagrams,
-                  (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out);
+                  (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out, proxy_errors);
     uint64_t now = sk_now_ms();
     sk_log_close(log, deadline > now + LOG_FLUSH_MS ? deadline : now + LOG_FLUSH_MS);
     log = NULL;

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "greeting.h"
 #include "greet.h"
 
 #define PREFIX 7 /* "Hello, " */
@@ -22,21 +23,21 @@ static enum sk_framing framing_of(void *user)
 static int greet_open(void *user, struct sk_server_conn *c)
 {
     size_t len;
-    const char *g = sk_greeting(framing_of(user), &len);
+    const char *g = greeting_text(framing_of(user), &len);
     return sk_server_conn_write(c, g, len);
 }
 
 static int greet_message(void *user, struct sk_server_conn *c, const char *msg, size_t n)
 {
-    if (sk_is_exit(msg, n)) {
+    if (greeting_is_exit(msg, n)) {
         sk_server_conn_end(c);
         return 0;
     }
     enum sk_framing f = framing_of(user);
-    char *dst = sk_server_conn_reserve(c, sk_reply_len(f, n));
+    char *dst = sk_server_conn_reserve(c, greeting_reply_len(f, n));
     if (!dst)
         return SK_ERR(ENOMEM);
-    sk_server_conn_commit(c, sk_reply_write(f, msg, n, dst));
+    sk_server_conn_commit(c, greeting_reply_write(f, msg, n, dst));
     return 0;
 }
 

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "greeting.h"
 #include "reply.h"
 
 enum reply_status reply_scan(enum sk_framing f, const char *expect, size_t elen,
@@ -27,7 +28,7 @@ enum reply_status reply_scan(enum sk_framing f, const char *expect, size_t elen,
 int reply_greeting_framing(const char *data, size_t have)
 {
     size_t glen;
-    const char *g = sk_greeting(SK_FRAMING_CHUNK, &glen);
+    const char *g = greeting_text(SK_FRAMING_CHUNK, &glen);
     if (have < glen || memcmp(data, g, glen) != 0)
         return -1;
     if (have == glen)

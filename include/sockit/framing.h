@@ -1,11 +1,11 @@
-/* The greeting protocol's framing (see docs/protocol.md).
+/* Message framing (see docs/protocol.md): how a byte stream is cut into
+ * messages.
  *
  * chunk: the bytes one read returns are one message (the seed's framing).
  * line:  messages end with "\n" ("\r\n" accepted); replies end with "\n". */
 #ifndef SOCKIT_FRAMING_H
 #define SOCKIT_FRAMING_H
 
-#include <stdbool.h>
 #include <stddef.h>
 
 #ifdef __cplusplus
@@ -27,25 +27,6 @@ const char *sk_framing_name(enum sk_framing f);
  * needed; SK_ETOOBIG when no newline appears within max bytes (a line of
  * exactly max bytes plus its terminator is accepted). */
 int sk_line_next(const char *buf, size_t len, size_t max, size_t *msg_len, size_t *consumed);
-
-/* The greeting sent on connect: "Welcome!" (chunk) or "Welcome!\n" (line). */
-const char *sk_greeting(enum sk_framing f, size_t *len);
-
-/* Length of the reply to a message of n bytes: "Hello, " M "!" ["\n"]. */
-static inline size_t sk_reply_len(enum sk_framing f, size_t n)
-{
-    return 8 + n + (f == SK_FRAMING_LINE ? 1 : 0);
-}
-
-/* Writes the reply to msg[0..n) into out (sk_reply_len bytes); returns the
- * number of bytes written. */
-size_t sk_reply_write(enum sk_framing f, const char *msg, size_t n, char *out);
-
-/* True for the message that ends a session: exactly "exit". */
-static inline bool sk_is_exit(const char *msg, size_t n)
-{
-    return n == 4 && msg[0] == 'e' && msg[1] == 'x' && msg[2] == 'i' && msg[3] == 't';
-}
 
 #ifdef __cplusplus
 }

@@ -26,6 +26,7 @@
 
 #include "sockit/addr.h"
 #include "sockit/framing.h"
+#include "sockit/proxy.h"
 #include "sockit/stream.h"
 
 #ifdef __cplusplus
@@ -79,6 +80,8 @@ enum sk_server_event_kind {
     SK_SERVER_ACCEPT_PAUSED,   /* err (out of fds); once per episode */
     SK_SERVER_ACCEPT_RESUMED,
     SK_SERVER_STOP_RESENT,     /* worker: its stop request was sent again */
+    SK_SERVER_PROXY_ERROR,     /* peer (the balancer's side), proxy_error:
+                                  closed without a valid PROXY header */
 };
 
 struct sk_server_event {
@@ -90,6 +93,10 @@ struct sk_server_event {
     int err;            /* an errno value */
     unsigned retry_ms;  /* ACCEPT_PAUSED: accepting is retried this often */
     unsigned worker;
+    /* proxy_protocol: OPEN's peer is the header's client and proxied_from
+     * the connection's own peer (NULL: not relayed, e.g. LOCAL). */
+    const struct sockaddr *proxied_from;
+    enum sk_proxy_error proxy_error;
 };
 
 /* Called on worker threads (STOP_RESENT: on the thread in sk_server_wait). */
@@ -115,6 +122,13 @@ struct sk_server_config {
     size_t max_memory;      /* memory all connections' buffers may hold, server-
                                wide; 0: SK_SERVER_MAX_MEMORY; SIZE_MAX: none */
     size_t dgram_headroom;  /* room before a datagram's payload (<= 1024) */
+    /* Every TCP connection begins with a PROXY protocol header (v1 or v2):
+     * until it is complete the connection is not open (no open callback,
+     * not counted in max_conns); its client address is then the peer. A
+     * connection without a valid one is closed (event PROXY_ERROR). */
+    bool proxy_protocol;
+    unsigned proxy_timeout_ms; /* the header's deadline: idle_timeout_s if
+                                  set, else this; 0: 10 s */
     struct sk_server_proto proto;
     sk_server_event_cb on_event; /* NULL: no events (nothing formatted) */
     void *event_user;
@@ -127,6 +141,7 @@ struct sk_server_stats {
     uint64_t bytes_in;
     uint64_t bytes_out;
     uint64_t datagrams; /* UDP replies sent */
+    uint64_t proxy_errors; /* connections closed without a valid PROXY header */
 };
 
 struct sk_server;

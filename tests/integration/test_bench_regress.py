@@ -229,3 +229,45 @@ def test_duration_with_nothing_measured_is_not_a_clean_run():
     assert out.returncode == 1, out.stderr
     assert d["sent"] == 0
     assert b"nothing was measured" in out.stderr, out.stderr
+
+
+class SilentFirstServer(ThreadServer):
+    """Answers PING with +PONG on every connection but the first, which it
+    reads and never answers."""
+
+    def __init__(self):
+        self.accepted = 0
+        super().__init__()
+
+    def _serve(self, conn):
+        with self.lock:
+            self.accepted += 1
+            first = self.accepted == 1
+        if not first:
+            return super()._serve(conn)
+        conn.settimeout(0.2)
+        with conn:
+            while not self.stopping:
+                try:
+                    if not conn.recv(65536):
+                        return
+                except socket.timeout:
+                    continue
+                except OSError:
+                    return
+
+
+def test_connection_closed_by_a_timeout_starts_again():
+    # The timeout closes the stream from bench's own timer, outside any
+    # stream callback: the connection must still start again (its stream is
+    # not reused before the library released it) and finish -n.
+    with SilentFirstServer() as ts:
+        t0 = time.monotonic()
+        out, d = bench_json(f"127.0.0.1:{ts.port}", "--raw", "PING\\r\\n", "--expect",
+                            "+PONG\\r\\n", "-c", "1", "-n", "3", "--timeout", "0.3",
+                            timeout=20)
+        took = time.monotonic() - t0
+    assert d["error_classes"]["timeout"] == 1, d
+    assert d["replies"] == d["sent"] - 1 == 2 and d["connects"] == 2, d
+    assert out.returncode == 1, out.stderr  # errors were counted
+    assert took < 5, took
