@@ -476,13 +476,15 @@ static void on_readable(struct sk_stream *s)
         }
         if (n == 0) {
             s->read_closed = true;
-            if (!s->g->cb->read(s, NULL, 0) && (s->closed || s->lingering))
+            if (!s->g->cb->read(s, NULL, 0) && s->closed)
                 return;
-            break;
+            break; /* the flush below ends a linger the owner began here */
         }
         g->bytes_in += (size_t)n;
-        if (!s->g->cb->read(s, g->rbuf, (size_t)n)) {
-            if (s->closed || s->lingering)
+        /* Half-closed in the callback: the flush below sends the FIN, and
+         * the rest is discarded from the next event on. */
+        if (!s->g->cb->read(s, g->rbuf, (size_t)n) || s->lingering) {
+            if (s->closed)
                 return;
             break;
         }

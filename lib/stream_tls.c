@@ -97,16 +97,20 @@ static void tls_readable(struct sk_stream *s)
         if (ok != 1 && !rc)
             rc = sk__tls_result(x->ssl, ok, 0, "TLS read", &ww, err, sizeof err);
         g->bytes_in += n;
-        if (n > 0 && !s->lingering && !g->cb->read(s, g->rbuf, n)) {
-            if (s->closed || s->lingering)
+        if (n > 0 && !s->lingering && (!g->cb->read(s, g->rbuf, n) || s->lingering)) {
+            if (s->closed)
                 return;
-            x->rd_want_write = rc == SK_EAGAIN_MORE && ww;
-            if (ok != 1 && rc != SK_EAGAIN_MORE) { /* held until it reads again */
-                x->rd_held = rc == 0 ? SK__TLS_HELD_EOF : rc;
-                if (rc < 0 && rc != SK_ECLOSED)
-                    sk__stream_set_error(s, err);
+            if (!s->lingering) { /* paused */
+                x->rd_want_write = rc == SK_EAGAIN_MORE && ww;
+                if (ok != 1 && rc != SK_EAGAIN_MORE) { /* held until it reads again */
+                    x->rd_held = rc == 0 ? SK__TLS_HELD_EOF : rc;
+                    if (rc < 0 && rc != SK_ECLOSED)
+                        sk__stream_set_error(s, err);
+                }
+                break;
             }
-            break;
+            /* Half-closed by the owner: the rest is discarded, and the
+             * linger goes on below (an end read with this data ends it). */
         }
         if (rc == SK__TLS_HELD_EOF)
             rc = 0;
@@ -122,9 +126,9 @@ static void tls_readable(struct sk_stream *s)
         }
         x->close_notify = rc == 0; /* SK_ECLOSED: a FIN without it, a truncation */
         s->read_closed = true;
-        if (!s->lingering && !g->cb->read(s, NULL, 0) && (s->closed || s->lingering))
+        if (!s->lingering && !g->cb->read(s, NULL, 0) && s->closed)
             return;
-        break;
+        break; /* the flush below ends a linger the owner began here */
     }
     sk_stream_touch(s);
     sk_stream_flush(s);
