@@ -476,6 +476,64 @@ Test(stream_tls, writes_made_before_the_handshake_ends_go_out_after_it)
     world_free(&w);
 }
 
+/* ---- TLS after sk_stream_connect_list, over TCP ---- */
+
+struct acceptor {
+    struct sk_io io;
+    struct world *w;
+};
+
+static void accept_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
+{
+    (void)events;
+    struct acceptor *a = SK_CONTAINER_OF(io, struct acceptor, io);
+    int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0)
+        return;
+    sk_io_close(loop, io); /* one connection is all this test takes */
+    if (sk_stream_open(a->w->g, &a->w->srv.st, fd) == 0)
+        sk_stream_start_tls(&a->w->srv.st, a->w->sctx, NULL);
+}
+
+Test(stream_tls, tls_starts_when_a_connect_list_connects)
+{
+    struct world w;
+    world_new(&w, NULL, NULL, NULL);
+    w.cli.hello = "ping\n";
+    w.cli.shutdown_after_hello = true;
+    w.srv.bye = "bye\n";
+    struct sockaddr_in sa[2] = {{.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)}};
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    socklen_t len = sizeof sa[1];
+    cr_assert_eq(bind(lfd, (struct sockaddr *)&sa[0], sizeof sa[0]), 0);
+    cr_assert_eq(listen(lfd, 4), 0);
+    cr_assert_eq(getsockname(lfd, (struct sockaddr *)&sa[1], &len), 0);
+    int gone = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0); /* a refused address first */
+    cr_assert_eq(bind(gone, (struct sockaddr *)&sa[0], sizeof sa[0]), 0);
+    len = sizeof sa[0];
+    cr_assert_eq(getsockname(gone, (struct sockaddr *)&sa[0], &len), 0);
+    close(gone);
+    struct addrinfo ai[2] = {
+        {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM, .ai_addrlen = sizeof sa[0],
+         .ai_addr = (struct sockaddr *)&sa[0], .ai_next = &ai[1]},
+        {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM, .ai_addrlen = sizeof sa[1],
+         .ai_addr = (struct sockaddr *)&sa[1]},
+    };
+    struct acceptor acc = {.w = &w};
+    cr_assert_eq(sk_io_start(w.loop, &acc.io, lfd, SK_READ, accept_cb), 0);
+    cr_assert_eq(sk_stream_connect_list(w.g, &w.cli.st, ai), 0);
+    cr_assert_eq(sk_stream_start_tls(&w.cli.st, w.cctx, "127.0.0.1"), 0);
+    cr_assert_eq(sk_stream_write(&w.cli.st, "early", 5), 0, "queued until the handshake ends");
+    cr_assert_eq(sk_loop_run(w.loop), 0);
+    cr_assert_eq(w.cli.connected, 1, "one connected callback: TCP and TLS both done");
+    cr_assert_eq(w.cli.connect_err, 0, "%s", w.cli.error);
+    cr_assert_str_eq(w.cli.version, "TLSv1.3");
+    cr_assert_eq(w.srv.got, 10, "the early write, then the hello");
+    cr_assert(w.srv.close_notify);
+    cr_assert_eq(w.cli.closed_why, SK_CLOSE_END);
+    world_free(&w);
+}
+
 /* ---- allocation failures: OpenSSL's allocations go through lib/alloc.c ---- */
 
 /* OpenSSL takes allocation functions only before its first allocation, and
