@@ -15,8 +15,10 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/ssl.h>
 
 #include "../../lib/alloc_int.h"
+#include "../../lib/stream_int.h"
 #include "sockit.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -618,4 +620,29 @@ Test(stream_tls, every_allocation_failure_closes_cleanly, .timeout = 240)
 #ifdef HAVE_LSAN
     cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "leaks: see the report above");
 #endif
+}
+
+/* The record buffers: released while idle (both roles), or kept for the
+ * group's streams with tls_keep_buffers. */
+static void check_buffer_mode(bool keep)
+{
+    struct world w;
+    struct sk_stream_limits lim = {.tls_keep_buffers = keep};
+    world_new(&w, &lim, NULL, NULL);
+    w.cli.to_send = 256 * 1024;
+    w.srv.echo = true;
+    cr_assert_eq(world_pair(&w, "localhost"), 0);
+    long want = keep ? 0 : SSL_MODE_RELEASE_BUFFERS;
+    cr_assert_eq(SSL_get_mode(w.cli.st.x->ssl) & SSL_MODE_RELEASE_BUFFERS, want);
+    cr_assert_eq(SSL_get_mode(w.srv.st.x->ssl) & SSL_MODE_RELEASE_BUFFERS, want,
+                 "the server context's own setting gives way too");
+    cr_assert_eq(sk_loop_run(w.loop), 0);
+    cr_assert_eq(w.cli.got, w.cli.to_send);
+    world_free(&w);
+}
+
+Test(stream_tls, record_buffers_are_released_unless_the_group_keeps_them)
+{
+    check_buffer_mode(false);
+    check_buffer_mode(true);
 }
