@@ -303,9 +303,9 @@ void sk_stream_update(struct sk_stream *s, bool want_read)
     sk__stream_account(s);
     s->reading = want_read;
     unsigned mask = 0;
-    if (s->x && s->x->ssl) {
+    if (s->x && s->x->ssl && !s->x->broken) {
         mask = sk__tls_stream_mask(s, want_read);
-    } else {
+    } else { /* plain, or TLS lingering past a failed session (see stream_tls.c) */
         if (s->lingering ? !s->read_closed : want_read && !s->read_closed && !s->g->stopping)
             mask |= SK_READ;
         if (sk_buf_size(&s->out) || s->connecting)
