@@ -327,6 +327,30 @@ Test(stream_tls, an_unknown_ca_fails_verification_with_its_reason)
     world_free(&w);
 }
 
+/* A trust store that failed to load is tried again by the next handshake:
+ * one failure (a file not there yet, or out of memory) must not fail every
+ * later connection made with the context. */
+Test(stream_tls, a_failed_trust_store_load_is_retried)
+{
+    struct world w;
+    world_new(&w, NULL, "late-ca.pem", NULL);
+    w.srv.close_after_hello = true;
+    cr_assert_eq(world_pair(&w, "localhost"), 0);
+    cr_assert_eq(sk_loop_run(w.loop), 0);
+    cr_assert_eq(w.cli.connect_err, SK_ETLS);
+    cr_assert_neq(strstr(w.cli.error, "cannot load CA file"), NULL, "%s", w.cli.error);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "cp %s %s", path("ca.pem"), path("late-ca.pem"));
+    cr_assert_eq(system(cmd), 0);
+    end_init(&w.cli, "client");
+    end_init(&w.srv, "server");
+    w.srv.close_after_hello = true;
+    cr_assert_eq(world_pair(&w, "localhost"), 0);
+    cr_assert_eq(sk_loop_run(w.loop), 0);
+    cr_assert_eq(w.cli.connect_err, 0, "%s", w.cli.error);
+    world_free(&w);
+}
+
 Test(stream_tls, the_ip_address_is_verified_too)
 {
     struct world w;
