@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "addr_int.h"
 #include "sockit/addr.h"
 #include "sockit/err.h"
 #include "sockit/loop.h"
@@ -146,12 +147,27 @@ static int connect_wait(int fd, int timeout_ms)
             return SK_ERR(errno);
         if (n == 0)
             return SK_ETIMEDOUT;
-        int soerr = 0;
-        socklen_t sl = sizeof soerr;
-        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
-            return SK_ERR(errno);
-        return soerr ? SK_ERR(soerr) : 0;
+        return sk__connect_result(fd);
     }
+}
+
+void sk__nodelay(int fd)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+static int finish_connected(int fd, int type, bool nonblock)
+{
+    if (type == SOCK_STREAM)
+        sk__nodelay(fd);
+    int fl;
+    if (!nonblock && ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)) {
+        int err = SK_ERR(errno);
+        close(fd);
+        return err;
+    }
+    return fd;
 }
 
 static int connect_one(const struct addrinfo *a, int timeout_ms, bool nonblock)
@@ -166,16 +182,7 @@ static int connect_one(const struct addrinfo *a, int timeout_ms, bool nonblock)
         if (rc < 0)
             return rc;
     }
-    if (a->ai_socktype == SOCK_STREAM) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
-    if (!nonblock) {
-        int fl = fcntl(fd, F_GETFL);
-        if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
-            return SK_ERR(errno);
-    }
-    return SK_TAKE_FD(fd);
+    return finish_connected(SK_TAKE_FD(fd), a->ai_socktype, nonblock);
 }
 
 int sk_connect(const struct sk_endpoint *ep, int type, int timeout_ms, bool nonblock)
@@ -194,124 +201,135 @@ int sk_connect(const struct sk_endpoint *ep, int type, int timeout_ms, bool nonb
     return rc;
 }
 
-/* Happy Eyeballs (RFC 8305, simplified): the addresses, families
- * interleaved (the resolver's first family first), are tried in turn; a new
- * attempt starts every SK__HE_DELAY_MS while earlier ones are still pending,
- * or at once when one fails, and the first to connect wins. */
-#define SK__HE_DELAY_MS 250
-#define SK__HE_MAX 16
+/* ---- Happy Eyeballs (RFC 8305, simplified): see addr_int.h ---- */
 
-/* Orders up to max addresses of ai, alternating families. */
-static size_t interleave(const struct addrinfo *ai, const struct addrinfo **out, size_t max)
+/* The first usable address from p on whose family is (same) or is not fam. */
+static const struct addrinfo *he_next(const struct addrinfo *p, int fam, bool same)
 {
-    const struct addrinfo *a = ai, *b = ai;
-    int fam = ai->ai_family;
-    size_t n = 0;
-    while (n < max && (a || b)) {
-        while (a && a->ai_family != fam)
-            a = a->ai_next;
-        if (a) { /* n < max: the loop condition */
-            out[n++] = a;
-            a = a->ai_next;
-        }
-        while (b && b->ai_family == fam)
-            b = b->ai_next;
-        if (b && n < max) {
-            out[n++] = b;
-            b = b->ai_next;
-        }
-    }
-    return n;
+    for (; p; p = p->ai_next)
+        if ((p->ai_family == AF_INET || p->ai_family == AF_INET6) &&
+            p->ai_addrlen <= sizeof(struct sockaddr_in6) && (p->ai_family == fam) == same)
+            return p;
+    return NULL;
 }
 
-/* Starts a non-blocking connect; returns the fd (connected or pending in
- * *pending) or a negative code. */
-static int start_attempt(const struct addrinfo *a, bool *pending)
+static void he_add(struct sk__he *h, const struct addrinfo *p)
+{
+    memcpy(&h->addr[h->count], p->ai_addr, p->ai_addrlen);
+    h->len[h->count++] = p->ai_addrlen;
+    h->type = p->ai_socktype ? p->ai_socktype : SOCK_STREAM;
+}
+
+unsigned sk__he_init(struct sk__he *h, const struct addrinfo *ai)
+{
+    memset(h, 0, sizeof *h);
+    h->last = SK_ERR(ECONNREFUSED);
+    const struct addrinfo *first = he_next(ai, AF_UNSPEC, false); /* any usable one */
+    if (!first)
+        return 0;
+    int fam = first->ai_family; /* the resolver's first family first, then alternate */
+    const struct addrinfo *a = he_next(ai, fam, true), *b = he_next(ai, fam, false);
+    while (h->count < SK__HE_MAX && (a || b)) {
+        if (a) {
+            he_add(h, a);
+            a = he_next(a->ai_next, fam, true);
+        }
+        if (b && h->count < SK__HE_MAX) {
+            he_add(h, b);
+            b = he_next(b->ai_next, fam, false);
+        }
+    }
+    return h->count;
+}
+
+int sk__he_step(struct sk__he *h, uint64_t now, bool live, bool *pending)
 {
     *pending = false; /* set on every path: callers may read it before checking fd */
-    int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return SK_ERR(errno);
-    if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+    if (!sk__he_more(h) || (live && now < h->next_start))
+        return SK_EAGAIN_MORE;
+    const struct sockaddr *sa = (const struct sockaddr *)&h->addr[h->next];
+    socklen_t len = h->len[h->next++];
+    int fd = socket(sa->sa_family, h->type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        sk__he_failed(h, SK_ERR(errno));
+        return h->last;
+    }
+    if (connect(fd, sa, len) == 0)
         return fd;
     if (errno == EINPROGRESS) {
         *pending = true;
+        h->next_start = now + SK__HE_DELAY_MS;
         return fd;
     }
-    int err = SK_ERR(errno);
+    sk__he_failed(h, SK_ERR(errno));
     close(fd);
-    return err;
+    return h->last;
 }
 
-static int finish_connected(int fd, int type, bool nonblock)
+void sk__he_failed(struct sk__he *h, int err)
 {
-    if (type == SOCK_STREAM) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
-    int fl;
-    if (!nonblock && ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)) {
-        int err = SK_ERR(errno);
-        close(fd);
-        return err;
-    }
-    return fd;
+    h->last = err;
+    h->next_start = 0; /* a failure starts the next attempt at once */
+}
+
+int sk__connect_result(int fd)
+{
+    int soerr = 0;
+    socklen_t sl = sizeof soerr;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
+        soerr = errno;
+    return soerr ? SK_ERR(soerr) : 0;
+}
+
+int sk_resolve(const struct sk_endpoint *ep, int type, struct addrinfo **out)
+{
+    unsigned char ip[16];
+    *out = NULL;
+    if (inet_pton(AF_INET, ep->host, ip) == 1 || inet_pton(AF_INET6, ep->host, ip) == 1)
+        return resolve(ep, type, AI_NUMERICSERV | AI_NUMERICHOST, out); /* no name service */
+    int rc = resolve(ep, type, AI_NUMERICSERV | AI_ADDRCONFIG, out);
+    if (rc == SK_ERESOLVE) /* AI_ADDRCONFIG hides ::1 on hosts with no global v6 */
+        rc = resolve(ep, type, AI_NUMERICSERV, out);
+    return rc;
 }
 
 int sk_connect_until(const struct sk_endpoint *ep, int type, uint64_t deadline_ms, bool nonblock)
 {
     SK_AUTO(freeaddrinfop) struct addrinfo *ai = NULL;
-    unsigned char ip[16];
-    int rc;
-    if (inet_pton(AF_INET, ep->host, ip) == 1 || inet_pton(AF_INET6, ep->host, ip) == 1) {
-        /* An address literal: no name service, no interface scan. */
-        rc = resolve(ep, type, AI_NUMERICSERV | AI_NUMERICHOST, &ai);
-    } else {
-        rc = resolve(ep, type, AI_NUMERICSERV | AI_ADDRCONFIG, &ai);
-        if (rc == SK_ERESOLVE) /* AI_ADDRCONFIG hides ::1 on hosts with no global v6 */
-            rc = resolve(ep, type, AI_NUMERICSERV, &ai);
-    }
+    int rc = sk_resolve(ep, type, &ai);
     if (rc < 0)
         return rc;
-    const struct addrinfo *order[SK__HE_MAX];
-    size_t count = interleave(ai, order, SK__HE_MAX), next = 0;
+    struct sk__he he;
+    if (sk__he_init(&he, ai) == 0)
+        return SK_ERESOLVE;
     struct pollfd p[SK__HE_MAX];
     nfds_t live = 0;
-    int last = SK_ERR(ECONNREFUSED), winner = -1;
-    uint64_t next_start = 0;
+    int winner = -1;
     while (winner < 0) {
         uint64_t now = sk_now_ms();
-        if (next < count && (live == 0 || now >= next_start)) {
-            bool pending;
-            int fd = start_attempt(order[next++], &pending);
-            if (fd >= 0 && !pending) {
-                winner = fd;
-                break;
-            }
-            if (fd < 0) {
-                last = fd;
-                continue; /* failed at once: the next address right away */
-            }
-            p[live++] = (struct pollfd){.fd = fd, .events = POLLOUT};
-            next_start = now + SK__HE_DELAY_MS;
+        bool pending;
+        int fd = sk__he_step(&he, now, live > 0, &pending);
+        if (fd >= 0 && !pending) {
+            winner = fd;
+            break;
         }
+        if (fd >= 0)
+            p[live++] = (struct pollfd){.fd = fd, .events = POLLOUT};
+        else if (fd != SK_EAGAIN_MORE)
+            continue; /* failed at once: the next address right away */
         if (live == 0)
-            return last;
+            return he.last;
         if (deadline_ms && now >= deadline_ms) {
-            last = SK_ETIMEDOUT;
+            he.last = SK_ETIMEDOUT;
             break;
         }
         uint64_t until = deadline_ms;
-        if (next < count && (until == 0 || next_start < until))
-            until = next_start;
+        if (sk__he_more(&he) && (until == 0 || he.next_start < until))
+            until = he.next_start;
         int timeout = until == 0 ? -1 : until > now ? (int)(until - now) : 0;
         int n = poll(p, live, timeout);
-        if (n < 0 && errno == EINTR) {
-            last = SK_ERR(EINTR); /* let the caller see a signal */
-            break;
-        }
         if (n < 0) {
-            last = SK_ERR(errno);
+            he.last = SK_ERR(errno); /* EINTR: let the caller see a signal */
             break;
         }
         for (nfds_t i = 0; i < live && winner < 0;) {
@@ -319,24 +337,20 @@ int sk_connect_until(const struct sk_endpoint *ep, int type, uint64_t deadline_m
                 i++;
                 continue;
             }
-            int soerr = 0;
-            socklen_t sl = sizeof soerr;
-            if (getsockopt(p[i].fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
-                soerr = errno;
-            if (soerr == 0) {
+            int res = sk__connect_result(p[i].fd);
+            if (res == 0) {
                 winner = p[i].fd;
                 p[i] = p[--live];
                 break;
             }
-            last = SK_ERR(soerr);
+            sk__he_failed(&he, res);
             close(p[i].fd);
             p[i] = p[--live];
-            next_start = 0; /* a failure starts the next attempt at once */
         }
     }
     for (nfds_t i = 0; i < live; i++)
         close(p[i].fd);
     if (winner < 0)
-        return last;
+        return he.last;
     return finish_connected(winner, type, nonblock);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fetch_int.h"
 
@@ -34,6 +35,7 @@ int sk_fetch_new(const struct sk_fetch_opts *o, struct sk_fetch **out)
     }
     f->o = *o;
     f->own_cancel.fd = -1;
+    f->w.wake_fd = -1;
     f->cx = o->cancel ? o->cancel : &f->own_cancel;
     *out = f;
     return 0;
@@ -43,6 +45,7 @@ void sk_fetch_free(struct sk_fetch *f)
 {
     if (!f)
         return;
+    sk__fetch_wire_end(f);
     sk_tls_ctx_free(f->tls);
     free(f->buf);
     free(f);
@@ -56,6 +59,11 @@ const char *sk_fetch_error(const struct sk_fetch *f)
 int sk_fetch_status(const struct sk_fetch *f)
 {
     return f ? f->last_status : 0;
+}
+
+enum sk_fetch_cause sk_fetch_cause(const struct sk_fetch *f)
+{
+    return f ? f->cause : SK_FETCH_CAUSE_NONE;
 }
 
 bool sk_fetch_was_complete(const struct sk_fetch *f)
@@ -74,9 +82,11 @@ void sk_fetch_cancel_raise(struct sk_fetch_cancel *c, int sig)
     int fd = c->fd;
     if (fd >= 0) {
         int saved = errno;
-        /* async-signal-safe; a stale number names a file (no effect) or
-         * another socket of this transfer (cancelled anyway) */
-        shutdown(fd, SHUT_RDWR);
+        /* async-signal-safe; a stale number cannot be: it is -1 before
+         * the eventfd closes */
+        uint64_t one = 1;
+        ssize_t n = write(fd, &one, sizeof one);
+        (void)n; /* a full count wakes the loop as well */
         errno = saved;
     }
 }
@@ -124,14 +134,18 @@ int sk_fetch_fail_as(struct sk_fetch *f, int err, const char *doing)
     case SK_ETIMEDOUT:
         if (f->deadline_ms && sk_now_ms() >= f->deadline_ms) {
             f->expired = true;
-            return sk_fetch_set_error(f, err, "%s: --max-time of %g s reached", doing,
+            f->cause = SK_FETCH_CAUSE_MAX_TIME;
+            return sk_fetch_set_error(f, err, "%s: timed out: time limit of %g s reached", doing,
                                       f->o.max_time_ms / 1000.0);
         }
         if (strncmp(doing, "reading", 7) == 0 || strncmp(doing, "sending", 7) == 0 ||
-            strncmp(doing, "writing", 7) == 0 || strncmp(doing, "opening", 7) == 0)
-            return sk_fetch_set_error(f, err, "%s: timed out: nothing for %g s (--idle-timeout)",
-                                      doing, f->o.idle_timeout_ms / 1000.0);
-        return sk_fetch_set_error(f, err, "%s: timed out after %g s (--connect-timeout)", doing,
+            strncmp(doing, "writing", 7) == 0 || strncmp(doing, "opening", 7) == 0) {
+            f->cause = SK_FETCH_CAUSE_IDLE_TIMEOUT;
+            return sk_fetch_set_error(f, err, "%s: timed out: nothing for %g s", doing,
+                                      f->o.idle_timeout_ms / 1000.0);
+        }
+        f->cause = SK_FETCH_CAUSE_CONNECT_TIMEOUT;
+        return sk_fetch_set_error(f, err, "%s: timed out after %g s", doing,
                                   f->o.connect_timeout_ms / 1000.0);
     case SK_ERR(ECANCELED): return sk__fetch_interrupted(f, doing);
     case SK_ECLOSED:
@@ -218,6 +232,7 @@ int sk_fetch_run(struct sk_fetch *f, const char *url)
     f->msg[0] = '\0';
     f->expired = f->complete = false;
     f->last_status = 0;
+    f->cause = SK_FETCH_CAUSE_NONE;
     int rc = sk_url_parse(url, strlen(url), &f->start);
     if (rc == SK_EUNSUPPORTED)
         return sk_fetch_set_error(f, SK_EUSAGE, "unsupported URL scheme (only http and https): %s",
@@ -227,6 +242,10 @@ int sk_fetch_run(struct sk_fetch *f, const char *url)
     sk_url_format(&f->start, f->url_text, sizeof f->url_text);
     if ((rc = sk__fetch_resume_plan(f)) < 0)
         return rc;
-    f->deadline_ms = f->o.max_time_ms ? sk_now_ms() + (uint64_t)f->o.max_time_ms : 0;
-    return run_with_retries(f);
+    if ((rc = sk__fetch_wire_begin(f)) == 0) {
+        f->deadline_ms = f->o.max_time_ms ? sk_now_ms() + (uint64_t)f->o.max_time_ms : 0;
+        rc = run_with_retries(f);
+    }
+    sk__fetch_wire_finish(f);
+    return rc;
 }

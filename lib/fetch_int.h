@@ -7,10 +7,18 @@
 #include <stdint.h>
 
 #include "sockit.h"
+#include "stream_int.h"
 
 #define SK__FETCH_BUF_SIZE (256 * 1024) /* one read; also bounds the response head */
 #define SK__FETCH_INTERIM_MAX 16         /* 1xx responses skipped before the final one */
 #define SK__FETCH_URL_MAX (SK_URL_TARGET_MAX + SK_HOST_MAX + 32)
+/* One read from the network. A read never has to be split to fit the head
+ * buffer: a head is refused past SK_HTTP_HEAD_MAX. */
+#define SK__FETCH_READ_SIZE (128 * 1024)
+/* Reads smaller than this are gathered before they go to the sink. */
+#define SK__FETCH_GATHER_MIN (32 * 1024)
+_Static_assert(SK_HTTP_HEAD_MAX + SK__FETCH_READ_SIZE <= SK__FETCH_BUF_SIZE,
+               "a read after a partial head fits the buffer");
 
 /* Where the body goes. */
 struct sk__fetch_sink {
@@ -43,6 +51,48 @@ struct sk__fetch_resp {
     long retry_after_ms;    /* -1: none */
 };
 
+/* One exchange (connect, TLS, request, head, body) as a state machine
+ * driven by its connection's events on the transfer's own loop: the plain
+ * stream's callbacks, or the reads of the TLS connection. */
+enum sk__fetch_phase {
+    SK__PH_IDLE,    /* no connection */
+    SK__PH_CONNECT, /* TCP connect and TLS handshake */
+    SK__PH_HEAD,    /* the request going out, the head coming in */
+    SK__PH_READY,   /* the final head is in f->buf: the caller decides */
+    SK__PH_BODY,    /* the body streaming into the sink */
+    SK__PH_DONE,    /* the exchange is over: rc says how */
+};
+
+struct sk__fetch_wire {
+    struct sk_loop *loop;         /* the transfer's private loop */
+    struct sk_stream_group *g;    /* its one plain stream's group */
+    struct sk_stream s;           /* the connection: TCP, with TLS for https */
+    struct sk_io wake;            /* the cancel's eventfd (written by a signal) */
+    int wake_fd;
+    struct sk_timer timer;        /* the phase's deadline */
+    enum sk__fetch_phase phase;
+    bool live;                    /* s is open or not yet released */
+    bool sending;                 /* the request is not all out yet */
+    int rc;                       /* the exchange's outcome (DONE) */
+    uint64_t connect_deadline;    /* CONNECT: absolute, 0: none */
+    uint64_t last_ms;             /* the last progress */
+    char where[SK_HOST_MAX + 16]; /* HOST:PORT, for messages */
+    char doing[SK_HOST_MAX + 48]; /* what the CONNECT phase is doing */
+    /* The head: f->buf[0..have); once READY the head is its first head_len
+     * bytes and the rest is body. */
+    size_t have, head_len;
+    unsigned interim;
+    struct sk_http_resp resp;
+    struct sk_http_header hdrs[SK_HTTP_HEADERS_MAX];
+    /* The body. */
+    struct sk_http_framing fr;
+    struct sk__fetch_sink *sink;
+    uint64_t left;                /* LENGTH: bytes still due */
+    struct sk_chunked chunked;
+    size_t pend;                  /* body bytes gathered in f->buf for the sink */
+    bool gather;                  /* f->buf is free for it (the head is used) */
+};
+
 struct sk_fetch {
     struct sk_fetch_opts o;      /* a copy of the caller's */
     struct sk_fetch_cancel *cx;  /* o.cancel, or own_cancel */
@@ -62,6 +112,8 @@ struct sk_fetch {
     bool complete;               /* RESUME: the part already held the whole file */
     bool restart;                /* RESUME: the part cannot be continued; retry from 0 */
     bool sent_range;             /* the last request asked for a Range (RESUME, or a header) */
+    enum sk_fetch_cause cause;   /* the setting the last failure ran into */
+    struct sk__fetch_wire w;
 };
 
 static inline unsigned sk__fetch_outfile_flags(const struct sk_fetch *f)
@@ -84,16 +136,22 @@ void sk__fetch_notice(struct sk_fetch *f, const char *fmt, ...)
 /* fetch_run.c: one attempt, redirects included. */
 int sk__fetch_attempt(struct sk_fetch *f);
 
-/* fetch_io.c: the wire */
-int sk__fetch_connect(struct sk_fetch *f, const struct sk_url *u, struct sk_conn **out);
-int sk__fetch_send_request(struct sk_fetch *f, struct sk_conn *c, const struct sk_url *u,
-                           bool cross_origin);
-/* Reads the head of the final (non-1xx) response into f->buf; *head_len
- * is its length and *filled the bytes in the buffer. */
-int sk__fetch_read_head(struct sk_fetch *f, struct sk_conn *c, struct sk_http_resp *r,
-                        struct sk_http_header *h, size_t *head_len, size_t *filled);
-int sk__fetch_body(struct sk_fetch *f, struct sk_conn *c, const struct sk_http_framing *fr,
-                   struct sk__fetch_sink *sink, size_t pre_off, size_t pre_len);
+/* fetch_io.c: the exchange on f->w. */
+/* The private loop (made once) and the cancel's wake-up (per run). */
+int sk__fetch_wire_begin(struct sk_fetch *f);
+/* The end of one sk_fetch_run: the wake-up goes. */
+void sk__fetch_wire_finish(struct sk_fetch *f);
+/* sk_fetch_free: the loop goes. */
+void sk__fetch_wire_end(struct sk_fetch *f);
+/* Connects to u, sends the request and reads up to the final (non-1xx)
+ * head: then f->w.resp / hdrs describe it, f->buf[0..head_len) holds it
+ * and the bytes after it in f->buf are the body's first. */
+int sk__fetch_open(struct sk_fetch *f, const struct sk_url *u, bool cross_origin);
+/* Streams the body of the open exchange into sink. */
+int sk__fetch_body(struct sk_fetch *f, const struct sk_http_framing *fr,
+                   struct sk__fetch_sink *sink);
+/* Ends the exchange; clean: it ended as the protocol says (TLS close_notify). */
+void sk__fetch_close(struct sk_fetch *f, bool clean);
 
 /* fetch_resume.c */
 int sk__fetch_resume_plan(struct sk_fetch *f);

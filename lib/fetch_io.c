@@ -1,73 +1,34 @@
-/* sockit fetch: the wire: connect (TCP, TLS), send the request, read the
- * response head, stream the body to its sink. */
+/* The HTTP client's wire: one exchange (connect, TLS, the request, the
+ * response head, the body into its sink) as a state machine fed by its
+ * connection's events on the transfer's private loop.
+ *
+ * The connection is a stream (sockit/stream.h): connected with Happy
+ * Eyeballs, with TLS on it for https; its read callback feeds the head
+ * parser, then the body decoder. Each phase's deadline (connect, idle,
+ * max_time) is one loop timer, and the cancel flag's signal wakes the loop
+ * through a socket of its own. sk_fetch_run drives the machine phase by phase (open: up to the final
+ * head; body: to its end), running the loop until the phase ends; what
+ * lies between (a redirect, which sink) is fetch_run.c's. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <openssl/ssl.h>
+
+#include "alloc_int.h"
 #include "fetch_int.h"
+#include "stream_int.h"
 
-int sk__fetch_connect(struct sk_fetch *f, const struct sk_url *u, struct sk_conn **out)
-{
-    const struct sk_fetch_opts *o = &f->o;
-    struct sk_endpoint ep = {.port = u->port};
-    memcpy(ep.host, u->host, sizeof ep.host);
-    char where[SK_HOST_MAX + 16];
-    sk_url_authority(u, where, sizeof where);
-    if (u->port == (u->scheme == SK_URL_HTTPS ? 443 : 80)) /* always show the port */
-        snprintf(where + strlen(where), sizeof where - strlen(where), ":%u", u->port);
-    uint64_t deadline = sk__fetch_deadline(f, o->connect_timeout_ms);
-    int fd = sk_connect_until(&ep, SOCK_STREAM, deadline, true);
-    if (fd < 0 && f->cx->flag)
-        return sk__fetch_interrupted(f, "connecting");
-    if (fd == SK_ERESOLVE)
-        return sk_fetch_set_error(f, SK_ERESOLVE, "could not resolve host %s", u->host);
-    if (fd == SK_ETIMEDOUT) {
-        char doing[SK_HOST_MAX + 64];
-        snprintf(doing, sizeof doing, "connecting to %s", where);
-        return sk_fetch_fail_as(f, fd, doing);
-    }
-    if (fd < 0)
-        return sk_fetch_set_error(f, SK_ECONNECT, "cannot connect to %s: %s", where,
-                                  sk_strerror(fd));
-    f->cx->fd = fd;
-    if (f->cx->flag) /* the signal came before the handler knew the socket */
-        shutdown(fd, SHUT_RDWR);
-    int rc;
-    if (u->scheme == SK_URL_HTTP) {
-        if ((rc = sk_conn_new_plain(fd, out)) < 0)
-            return sk_fetch_fail_as(f, rc, "connecting");
-        sk_conn_set_cancel(*out, &f->cx->flag);
-        return 0;
-    }
-    if (!f->tls) {
-        bool insecure = o->flags & SK_FETCH_INSECURE;
-        struct sk_tls_config cfg = {.cafile = o->cacert, .insecure = insecure};
-        char err[512];
-        if (sk_tls_ctx_new(&cfg, &f->tls, err, sizeof err) < 0) {
-            close(fd);
-            return sk_fetch_set_error(f, SK_ETLS, "%s", err);
-        }
-        if (insecure)
-            sk__fetch_notice(f, "warning: --insecure: server certificates are not verified");
-    }
-    if ((rc = sk_conn_new_tls(fd, f->tls, u->host, out)) < 0)
-        return sk_fetch_set_error(f, SK_ETLS, "TLS set-up for %s failed: %s", where,
-                                  sk_strerror(rc));
-    sk_conn_set_cancel(*out, &f->cx->flag);
-    rc = sk_conn_handshake(*out, deadline);
-    if (rc == SK_ETIMEDOUT || rc == SK_ERR(ECANCELED)) {
-        char doing[SK_HOST_MAX + 64];
-        snprintf(doing, sizeof doing, "TLS handshake with %s", where);
-        return sk_fetch_fail_as(f, rc, doing);
-    }
-    if (rc < 0)
-        return sk_fetch_set_error(f, SK_ETLS, "%s: %s", where,
-                                  *sk_conn_error(*out) ? sk_conn_error(*out) : sk_strerror(rc));
-    return 0;
-}
+/* ---- the request ---- */
 
 /* True if the user supplied a header with this name. */
 static bool user_has(const struct sk_fetch_opts *o, const char *name)
@@ -105,8 +66,9 @@ static bool addf(char *buf, size_t cap, size_t *n, const char *fmt, ...)
     return true;
 }
 
-int sk__fetch_send_request(struct sk_fetch *f, struct sk_conn *c, const struct sk_url *u,
-                           bool cross_origin)
+/* The request into f->buf; *len its length. */
+static int build_request(struct sk_fetch *f, const struct sk_url *u, bool cross_origin,
+                         size_t *len)
 {
     bool head = f->o.flags & SK_FETCH_HEAD;
     const struct sk_fetch_opts *o = &f->o;
@@ -134,19 +96,63 @@ int sk__fetch_send_request(struct sk_fetch *f, struct sk_conn *c, const struct s
     ok = ok && addf(req, cap, &n, "Connection: close\r\n\r\n");
     if (!ok)
         return sk_fetch_set_error(f, SK_EUSAGE, "request too large");
-    int rc = sk_conn_write(c, req, n, sk__fetch_deadline(f, o->idle_timeout_ms));
-    if (rc < 0)
-        return sk_fetch_fail_as(f, rc, "sending the request");
+    *len = n;
     return 0;
 }
 
-/* A failed read: a TLS failure (a corrupt record...) is a TLS
- * error with OpenSSL's reason, the rest as sk_fetch_fail_as says. */
-static int read_fail(struct sk_fetch *f, struct sk_conn *c, int err, const char *doing)
+/* ---- the machine's phases ---- */
+
+static const char *doing(struct sk_fetch *f)
+{
+    struct sk__fetch_wire *w = &f->w;
+    if (w->phase == SK__PH_CONNECT) {
+        bool tls = w->live && w->s.setup == SK__SETUP_HANDSHAKE;
+        snprintf(w->doing, sizeof w->doing, "%s %s", tls ? "TLS handshake with" : "connecting to",
+                 w->where);
+        return w->doing;
+    }
+    if (w->phase == SK__PH_HEAD)
+        return w->sending ? "sending the request" : "reading the response";
+    return "reading the body";
+}
+
+static bool reading(const struct sk__fetch_wire *w)
+{
+    return w->phase == SK__PH_HEAD || w->phase == SK__PH_BODY;
+}
+
+/* In a phase that the loop drives. */
+static bool active(const struct sk__fetch_wire *w)
+{
+    return w->phase == SK__PH_CONNECT || reading(w);
+}
+
+/* The phase is over: READY (the head is in) or DONE (w->rc says how). */
+static int sink_flush(struct sk_fetch *f);
+
+static void phase_end(struct sk_fetch *f, enum sk__fetch_phase next, int rc)
+{
+    struct sk__fetch_wire *w = &f->w;
+    if (w->pend) { /* what was gathered is the body's too, also when it failed */
+        int frc = sink_flush(f);
+        rc = rc ? rc : frc;
+    }
+    w->gather = false;
+    w->phase = next;
+    w->rc = rc;
+    sk_timer_stop(w->loop, &w->timer);
+    if (w->live && !w->s.setup)
+        sk_stream_update(&w->s, false);
+    sk_loop_stop(w->loop);
+}
+
+/* A failure met while reading: a TLS failure (a corrupt record...) is a
+ * TLS error with OpenSSL's reason, the rest as sk_fetch_fail_as says. */
+static int read_fail(struct sk_fetch *f, int err, const char *what)
 {
     if (err == SK_ETLS)
-        return sk_fetch_set_error(f, SK_ETLS, "%s: %s", doing, sk_conn_error(c));
-    return sk_fetch_fail_as(f, err, doing);
+        return sk_fetch_set_error(f, SK_ETLS, "%s: %s", what, sk_stream_error(&f->w.s));
+    return sk_fetch_fail_as(f, err, what);
 }
 
 /* True when the parse error lies in the status line: the first line, cut
@@ -164,51 +170,40 @@ static bool bad_status_line(const char *buf, size_t len)
     return sk_http_resp_parse(line, n + 4, &r, NULL, 0) < 0;
 }
 
-int sk__fetch_read_head(struct sk_fetch *f, struct sk_conn *c, struct sk_http_resp *r,
-                        struct sk_http_header *h, size_t *head_len, size_t *filled)
+/* The head so far in f->buf: 1 when the final (non-1xx) head is in, 0
+ * when more is needed, or a negative code (recorded). */
+static int parse_head(struct sk_fetch *f)
 {
-    size_t have = 0;
-    unsigned interim = 0;
-    for (;;) {
-        if (have > 0) {
-            int rc = sk_http_resp_parse(f->buf, have, r, h, SK_HTTP_HEADERS_MAX);
-            if (rc > 0 && r->status >= 100 && r->status <= 199) {
-                if (r->status == 101)
-                    return sk_fetch_set_error(f, SK_EPROTO, "unexpected 101 Switching Protocols");
-                /* Interim response (100 Continue, 103 Early Hints): skip it,
-                 * but not forever. */
-                if (++interim > SK__FETCH_INTERIM_MAX)
-                    return sk_fetch_set_error(f, SK_EPROTO, "more than %d interim (1xx) responses",
-                                              SK__FETCH_INTERIM_MAX);
-                memmove(f->buf, f->buf + rc, have - (size_t)rc);
-                have -= (size_t)rc;
-                continue;
-            }
-            if (rc > 0) {
-                *head_len = (size_t)rc;
-                *filled = have;
-                return 0;
-            }
-            if (rc == SK_ETOOBIG)
-                return sk_fetch_set_error(f, SK_EPROTO,
-                                          "response head too large (over %d KiB or %d fields)",
-                                          SK_HTTP_HEAD_MAX / 1024, SK_HTTP_HEADERS_MAX);
-            if (rc == SK_EPARSE)
-                return sk_fetch_set_error(f, SK_EPROTO, "malformed response: %s",
-                                          bad_status_line(f->buf, have) ? "bad status line"
-                                                                        : "bad header field line");
+    struct sk__fetch_wire *w = &f->w;
+    while (w->have > 0) {
+        int rc = sk_http_resp_parse(f->buf, w->have, &w->resp, w->hdrs, SK_HTTP_HEADERS_MAX);
+        if (rc > 0 && w->resp.status >= 100 && w->resp.status <= 199) {
+            if (w->resp.status == 101)
+                return sk_fetch_set_error(f, SK_EPROTO, "unexpected 101 Switching Protocols");
+            /* Interim response (100 Continue, 103 Early Hints): skip it,
+             * but not forever. */
+            if (++w->interim > SK__FETCH_INTERIM_MAX)
+                return sk_fetch_set_error(f, SK_EPROTO, "more than %d interim (1xx) responses",
+                                          SK__FETCH_INTERIM_MAX);
+            memmove(f->buf, f->buf + rc, w->have - (size_t)rc);
+            w->have -= (size_t)rc;
+            continue;
         }
-        int n = sk_conn_read(c, f->buf + have, SK__FETCH_BUF_SIZE - have,
-                             sk__fetch_deadline(f, f->o.idle_timeout_ms));
-        if (n == 0 || n == SK_ECLOSED || n == SK_ERR(ECONNRESET))
-            return sk_fetch_set_error(f, SK_EPROTO, "%s",
-                                      have == 0 && !interim
-                                          ? "empty reply from server"
-                                          : "connection closed inside the response head");
-        if (n < 0)
-            return read_fail(f, c, n, "reading the response");
-        have += (size_t)n;
+        if (rc > 0) {
+            w->head_len = (size_t)rc;
+            return 1;
+        }
+        if (rc == SK_ETOOBIG)
+            return sk_fetch_set_error(f, SK_EPROTO,
+                                      "response head too large (over %d KiB or %d fields)",
+                                      SK_HTTP_HEAD_MAX / 1024, SK_HTTP_HEADERS_MAX);
+        if (rc < 0 && rc != SK_HTTP_INCOMPLETE)
+            return sk_fetch_set_error(f, SK_EPROTO, "malformed response: %s",
+                                      bad_status_line(f->buf, w->have) ? "bad status line"
+                                                                       : "bad header field line");
+        return 0;
     }
+    return 0;
 }
 
 static int sink_write(struct sk_fetch *f, struct sk__fetch_sink *s, const char *p, size_t n)
@@ -235,53 +230,49 @@ static int sink_write(struct sk_fetch *f, struct sk__fetch_sink *s, const char *
     return 0;
 }
 
-/* The next read of the body: bytes (> 0), or a negative code with the
- * reason recorded. eof_msg describes a premature end. */
-static int body_read(struct sk_fetch *f, struct sk_conn *c, size_t want, const char *eof_msg)
+/* The bytes gathered for the sink go out. */
+static int sink_flush(struct sk_fetch *f)
 {
-    int n = sk_conn_read(c, f->buf, want, sk__fetch_deadline(f, f->o.idle_timeout_ms));
-    if (n > 0)
-        return n;
-    if (n == 0 || n == SK_ECLOSED || n == SK_ERR(ECONNRESET))
-        return sk_fetch_set_error(f, SK_ETRUNCATED, "%s", eof_msg);
-    return read_fail(f, c, n, "reading the body");
+    struct sk__fetch_wire *w = &f->w;
+    size_t n = w->pend;
+    w->pend = 0;
+    return sink_write(f, w->sink, f->buf, n);
 }
 
-static int body_length(struct sk_fetch *f, struct sk_conn *c, uint64_t len,
-                       struct sk__fetch_sink *sink, size_t pre_off, size_t pre_len)
+/* Body bytes for the sink. Small pieces (TLS records: 16 KiB) are gathered
+ * in f->buf, free once the head is used, and go out when half of it is
+ * full or when a read event ends with no more input ready: few large
+ * writes, not one per record, and nothing held while the server pauses. */
+static int sink_put(struct sk_fetch *f, const char *p, size_t n)
 {
-    uint64_t left = len;
-    size_t take = pre_len < left ? pre_len : (size_t)left;
-    int rc = sink_write(f, sink, f->buf + pre_off, take);
-    left -= take;
-    while (rc == 0 && left > 0) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "body truncated: connection closed after %llu of %llu bytes",
-                 (unsigned long long)(len - left), (unsigned long long)len);
-        int n = body_read(f, c, left < SK__FETCH_BUF_SIZE ? (size_t)left : SK__FETCH_BUF_SIZE, msg);
-        if (n < 0)
-            return n;
-        rc = sink_write(f, sink, f->buf, (size_t)n);
-        left -= (uint64_t)n;
+    struct sk__fetch_wire *w = &f->w;
+    if (n == 0) /* a chunk's framing: no data, maybe no pointer */
+        return 0;
+    if (!w->gather || n >= SK__FETCH_GATHER_MIN || w->pend + n > SK__FETCH_BUF_SIZE) {
+        int rc = sink_flush(f);
+        if (rc < 0 || !w->gather || n >= SK__FETCH_GATHER_MIN)
+            return rc < 0 ? rc : sink_write(f, w->sink, p, n);
     }
-    return rc;
+    memcpy(f->buf + w->pend, p, n);
+    w->pend += n;
+    return 0;
 }
 
-/* Decodes buf[0..n) through d into the sink. */
-static int chunked_span(struct sk_fetch *f, struct sk_chunked *d, struct sk__fetch_sink *sink,
-                        const char *p, size_t n)
+/* Decodes p[0..n) of a chunked body into the sink. */
+static int chunked_span(struct sk_fetch *f, const char *p, size_t n)
 {
-    while (n > 0 && !sk_chunked_done(d)) {
+    struct sk__fetch_wire *w = &f->w;
+    while (n > 0 && !sk_chunked_done(&w->chunked)) {
         const char *data;
         size_t dl;
-        int used = sk_chunked_feed(d, p, n, &data, &dl);
+        int used = sk_chunked_feed(&w->chunked, p, n, &data, &dl);
         if (used == SK_ETOOBIG)
             return sk_fetch_set_error(f, SK_EPROTO,
                                       "chunked body exceeds limits (chunk size, "
                                       "extension, trailers or framing overhead)");
         if (used < 0)
             return sk_fetch_set_error(f, SK_EPROTO, "malformed chunked body");
-        int rc = sink_write(f, sink, data, dl);
+        int rc = sink_put(f, data, dl);
         if (rc != 0)
             return rc;
         p += used;
@@ -290,51 +281,477 @@ static int chunked_span(struct sk_fetch *f, struct sk_chunked *d, struct sk__fet
     return 0;
 }
 
-static int body_chunked(struct sk_fetch *f, struct sk_conn *c, struct sk__fetch_sink *sink,
-                        size_t pre_off, size_t pre_len)
+/* Body bytes: 1 when the body is complete, 0 when more is due, or a
+ * negative code (recorded). Bytes after the body's end are ignored (the
+ * connection is not reused). */
+static int body_bytes(struct sk_fetch *f, const char *p, size_t n)
 {
-    struct sk_chunked d = {0};
-    int rc = chunked_span(f, &d, sink, f->buf + pre_off, pre_len);
-    while (rc == 0 && !sk_chunked_done(&d)) {
-        int n = body_read(f, c, SK__FETCH_BUF_SIZE,
-                          "body truncated: connection closed inside the chunked body "
-                          "(no final chunk)");
-        if (n < 0)
-            return n;
-        rc = chunked_span(f, &d, sink, f->buf, (size_t)n);
+    struct sk__fetch_wire *w = &f->w;
+    int rc;
+    switch (w->fr.kind) {
+    case SK_HTTP_BODY_LENGTH: {
+        size_t take = n < w->left ? n : (size_t)w->left;
+        rc = sink_put(f, p, take);
+        w->left -= take;
+        return rc < 0 ? rc : w->left == 0;
     }
-    return rc;
+    case SK_HTTP_BODY_CHUNKED:
+        rc = chunked_span(f, p, n);
+        return rc < 0 ? rc : sk_chunked_done(&w->chunked);
+    case SK_HTTP_BODY_CLOSE: return sink_put(f, p, n);
+    default: return 1;
+    }
 }
 
-static int body_close(struct sk_fetch *f, struct sk_conn *c, struct sk__fetch_sink *sink,
-                      size_t pre_off, size_t pre_len)
+/* The connection ended with err (0: a clean end; SK_ECLOSED: a TLS end
+ * without close_notify) inside the body: the verdict, recorded. */
+static int body_end(struct sk_fetch *f, int err)
 {
-    int rc = sink_write(f, sink, f->buf + pre_off, pre_len);
-    while (rc == 0) {
-        int n = sk_conn_read(c, f->buf, SK__FETCH_BUF_SIZE,
-                             sk__fetch_deadline(f, f->o.idle_timeout_ms));
-        if (n == 0)
-            return 0; /* the end of a close-delimited body */
-        if (n == SK_ECLOSED)
+    struct sk__fetch_wire *w = &f->w;
+    bool reset = err == SK_ERR(ECONNRESET);
+    if (err != 0 && err != SK_ECLOSED && !reset)
+        return read_fail(f, err, "reading the body");
+    switch (w->fr.kind) {
+    case SK_HTTP_BODY_LENGTH:
+        return sk_fetch_set_error(f, SK_ETRUNCATED,
+                                  "body truncated: connection closed after %llu of %llu bytes",
+                                  (unsigned long long)(w->fr.length - w->left),
+                                  (unsigned long long)w->fr.length);
+    case SK_HTTP_BODY_CHUNKED:
+        return sk_fetch_set_error(f, SK_ETRUNCATED,
+                                  "body truncated: connection closed inside the chunked body "
+                                  "(no final chunk)");
+    default:
+        if (err == SK_ECLOSED)
             return sk_fetch_set_error(
                 f, SK_ETRUNCATED,
                 "body may be truncated: TLS connection closed without close_notify");
-        if (n == SK_ERR(ECONNRESET)) /* a reset is not the end of the body: it cut it */
+        if (reset) /* a reset is not the end of the body: it cut it */
             return sk_fetch_set_error(f, SK_ETRUNCATED, "body may be truncated: connection reset");
-        if (n < 0)
-            return read_fail(f, c, n, "reading the body");
-        rc = sink_write(f, sink, f->buf, (size_t)n);
+        return 0; /* the end of a close-delimited body */
     }
-    return rc;
 }
 
-int sk__fetch_body(struct sk_fetch *f, struct sk_conn *c, const struct sk_http_framing *fr,
-                   struct sk__fetch_sink *sink, size_t pre_off, size_t pre_len)
+/* Bytes from the connection. Returns whether to read on. */
+static bool feed(struct sk_fetch *f, const char *p, size_t n)
 {
-    switch (fr->kind) {
-    case SK_HTTP_BODY_LENGTH: return body_length(f, c, fr->length, sink, pre_off, pre_len);
-    case SK_HTTP_BODY_CHUNKED: return body_chunked(f, c, sink, pre_off, pre_len);
-    case SK_HTTP_BODY_CLOSE: return body_close(f, c, sink, pre_off, pre_len);
-    default: return 0;
+    struct sk__fetch_wire *w = &f->w;
+    int rc;
+    if (w->phase == SK__PH_HEAD) {
+        if (n > SK__FETCH_BUF_SIZE - w->have) { /* cannot happen: a head is refused first */
+            phase_end(f, SK__PH_DONE, sk_fetch_set_error(f, SK_EPROTO, "response head too large"));
+            return false;
+        }
+        memcpy(f->buf + w->have, p, n);
+        w->have += n;
+        if ((rc = parse_head(f)) == 0)
+            return true;
+        phase_end(f, rc > 0 ? SK__PH_READY : SK__PH_DONE, rc > 0 ? 0 : rc);
+        return false;
     }
+    if (w->phase != SK__PH_BODY)
+        return false;
+    if ((rc = body_bytes(f, p, n)) == 0)
+        return true;
+    phase_end(f, SK__PH_DONE, rc < 0 ? rc : 0);
+    return false;
+}
+
+/* The connection ended (err as in body_end) or failed (err < 0). */
+static void feed_end(struct sk_fetch *f, int err)
+{
+    struct sk__fetch_wire *w = &f->w;
+    int rc;
+    if (w->phase == SK__PH_HEAD && w->sending)
+        rc = sk_fetch_fail_as(f, err ? err : SK_ERR(EPIPE), "sending the request");
+    else if (w->phase == SK__PH_HEAD && (err == 0 || err == SK_ECLOSED || err == SK_ERR(ECONNRESET)))
+        rc = sk_fetch_set_error(f, SK_EPROTO, "%s",
+                                w->have == 0 && !w->interim
+                                    ? "empty reply from server"
+                                    : "connection closed inside the response head");
+    else if (w->phase == SK__PH_HEAD)
+        rc = read_fail(f, err, "reading the response");
+    else if (w->phase == SK__PH_BODY)
+        rc = body_end(f, err);
+    else
+        return;
+    phase_end(f, SK__PH_DONE, rc);
+}
+
+/* The cancel flag is up: the phase fails. */
+static bool cancelled(struct sk_fetch *f)
+{
+    if (!f->cx->flag || !active(&f->w))
+        return false;
+    phase_end(f, SK__PH_DONE, sk__fetch_interrupted(f, doing(f)));
+    return true;
+}
+
+/* ---- the stream's callbacks and the phase's timer ---- */
+
+static void arm(struct sk_fetch *f);
+
+static struct sk_fetch *of_stream(struct sk_stream *s)
+{
+    return SK_CONTAINER_OF(s, struct sk_fetch, w.s);
+}
+
+static bool on_read(struct sk_stream *s, const char *p, size_t n)
+{
+    struct sk_fetch *f = of_stream(s);
+    if (cancelled(f))
+        return false;
+    bool more = true;
+    if (n > 0)
+        more = feed(f, p, n);
+    else /* TLS: an end without close_notify may be a truncation */
+        feed_end(f, sk_stream_is_tls(s) && !sk_stream_tls_close_notify(s) ? SK_ECLOSED : 0);
+    f->w.last_ms = sk_now_ms(); /* after the sink: its own time is not the server's */
+    return more && reading(&f->w);
+}
+
+/* At the end of a read event: more input is ready at once, and there is
+ * room to gather it (else what is gathered goes out now). */
+static bool more_ready(struct sk_fetch *f)
+{
+    struct sk_stream *s = &f->w.s;
+    if (f->w.pend >= SK__FETCH_BUF_SIZE / 2 || s->closed)
+        return false;
+    if (sk_stream_is_tls(s) && SSL_has_pending(s->x->ssl))
+        return true;
+    int n = 0;
+    return ioctl(s->io.fd, FIONREAD, &n) == 0 && n > 0;
+}
+
+static void on_flushed(struct sk_stream *s)
+{
+    struct sk_fetch *f = of_stream(s);
+    if (cancelled(f))
+        return;
+    if (f->w.sending) {
+        f->w.last_ms = sk_now_ms(); /* a write event: the peer took some */
+        f->w.sending = sk_stream_queued(s) > 0;
+    }
+    int rc = f->w.pend && !more_ready(f) ? sink_flush(f) : 0;
+    if (rc < 0) {
+        phase_end(f, SK__PH_DONE, rc);
+        return;
+    }
+    sk_stream_update(s, reading(&f->w));
+}
+
+/* The connection is ready (TCP, and TLS for https), or failed. */
+static void on_connected(struct sk_stream *s, int err)
+{
+    struct sk_fetch *f = of_stream(s);
+    struct sk__fetch_wire *w = &f->w;
+    if (cancelled(f) || w->phase != SK__PH_CONNECT)
+        return;
+    if (err < 0 && s->setup == SK__SETUP_HANDSHAKE) {
+        const char *why = *sk_stream_error(s) ? sk_stream_error(s) : sk_strerror(err);
+        phase_end(f, SK__PH_DONE, sk_fetch_set_error(f, SK_ETLS, "%s: %s", w->where, why));
+        return;
+    }
+    if (err < 0) {
+        phase_end(f, SK__PH_DONE, sk_fetch_set_error(f, SK_ECONNECT, "cannot connect to %s: %s",
+                                                     w->where, sk_strerror(err)));
+        return;
+    }
+    w->phase = SK__PH_HEAD; /* the request, queued, goes out now */
+    w->last_ms = sk_now_ms();
+    arm(f);
+}
+
+static void on_close(struct sk_stream *s, enum sk_close_reason why)
+{
+    struct sk_fetch *f = of_stream(s);
+    struct sk__fetch_wire *w = &f->w;
+    if (cancelled(f))
+        return;
+    if (w->phase == SK__PH_CONNECT) /* closed without a verdict: out of memory */
+        phase_end(f, SK__PH_DONE, sk_fetch_set_error(f, SK_ECONNECT, "cannot connect to %s: %s",
+                                                     w->where, sk_strerror(SK_ERR(ENOMEM))));
+    else if (why == SK_CLOSE_ERROR && reading(w))
+        phase_end(f, SK__PH_DONE, sk_fetch_fail_as(f, SK_ERR(ENOMEM), doing(f)));
+    else if (why == SK_CLOSE_TLS)
+        feed_end(f, SK_ETLS);
+    else
+        feed_end(f, SK_ERR(ECONNRESET)); /* ours (END) come after the phase */
+}
+
+static void on_release(struct sk_stream *s)
+{
+    of_stream(s)->w.live = false;
+}
+
+
+/* The phase's deadline: idle since the last progress, capped by max_time. */
+static uint64_t phase_due(const struct sk_fetch *f)
+{
+    if (f->w.phase == SK__PH_CONNECT)
+        return f->w.connect_deadline;
+    int idle = f->o.idle_timeout_ms;
+    uint64_t d = idle > 0 ? f->w.last_ms + (uint64_t)idle : 0;
+    if (f->deadline_ms && (d == 0 || d > f->deadline_ms))
+        d = f->deadline_ms;
+    return d;
+}
+
+/* Progress only records the time; the timer looks when it fires, and sleeps
+ * on while there was some (no timer update per read). */
+static void on_timer(struct sk_loop *loop, struct sk_timer *t)
+{
+    struct sk_fetch *f = SK_CONTAINER_OF(t, struct sk_fetch, w.timer);
+    if (!active(&f->w) || cancelled(f))
+        return;
+    uint64_t due = phase_due(f);
+    if (due && sk_now_ms() < due)
+        sk_timer_start_at(loop, t, due, on_timer);
+    else if (due)
+        phase_end(f, SK__PH_DONE, sk_fetch_fail_as(f, SK_ETIMEDOUT, doing(f)));
+}
+
+static void arm(struct sk_fetch *f)
+{
+    uint64_t due = phase_due(f);
+    if (due)
+        sk_timer_start_at(f->w.loop, &f->w.timer, due, on_timer);
+}
+
+/* A signal raised the cancel flag and woke the eventfd. */
+static void on_wake(struct sk_loop *loop, struct sk_io *io, unsigned events)
+{
+    (void)events;
+    struct sk_fetch *f = SK_CONTAINER_OF(io, struct sk_fetch, w.wake);
+    if (!cancelled(f) && !f->cx->flag)
+        sk_io_set(loop, io, 0); /* woken by someone else: nothing to tell */
+}
+
+static const struct sk_stream_cbs stream_cbs = {
+    .read = on_read,
+    .flushed = on_flushed,
+    .close = on_close,
+    .release = on_release,
+    .connected = on_connected,
+};
+
+/* ---- connecting ---- */
+
+static void freeaddrinfop(struct addrinfo **ai)
+{
+    if (*ai)
+        freeaddrinfo(*ai);
+}
+
+/* u's addresses, by sk_connect_until's rules: an address literal needs no
+ * name service; AI_ADDRCONFIG, which hides ::1 on hosts with no global
+ * IPv6, is dropped when nothing resolves with it. */
+static int resolve(struct sk_fetch *f, const struct sk_url *u, struct addrinfo **ai)
+{
+    char port[8];
+    snprintf(port, sizeof port, "%u", u->port);
+    unsigned char ip[16];
+    bool literal = inet_pton(AF_INET, u->host, ip) == 1 || inet_pton(AF_INET6, u->host, ip) == 1;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    hints.ai_flags = AI_NUMERICSERV | (literal ? AI_NUMERICHOST : AI_ADDRCONFIG);
+    int rc = getaddrinfo(u->host, port, &hints, ai);
+    if (rc != 0 && rc != EAI_SYSTEM && !literal) {
+        hints.ai_flags = AI_NUMERICSERV;
+        rc = getaddrinfo(u->host, port, &hints, ai);
+    }
+    if (rc == 0)
+        return 0;
+    *ai = NULL;
+    if (f->cx->flag)
+        return sk__fetch_interrupted(f, "resolving");
+    if (rc == EAI_SYSTEM)
+        return sk_fetch_set_error(f, SK_ECONNECT, "cannot connect to %s: %s", f->w.where,
+                                  strerror(errno));
+    return sk_fetch_set_error(f, SK_ERESOLVE, "could not resolve host %s", u->host);
+}
+
+/* The TLS context, made on the first https URL. */
+static int tls_ctx(struct sk_fetch *f)
+{
+    if (f->tls)
+        return 0;
+    bool insecure = f->o.flags & SK_FETCH_INSECURE;
+    struct sk_tls_config cfg = {.cafile = f->o.cacert, .insecure = insecure};
+    char err[512];
+    int rc = sk_tls_ctx_new(&cfg, &f->tls, err, sizeof err);
+    if (rc == SK_ERR(ENOMEM))
+        return sk_fetch_set_error(f, rc, "TLS set-up: %s", sk_strerror(rc));
+    if (rc < 0)
+        return sk_fetch_set_error(f, SK_ETLS, "%s", err);
+    if (insecure)
+        sk__fetch_notice(f, "warning: certificate verification is off: server certificates "
+                            "are not verified");
+    return 0;
+}
+
+/* Starts the connection to u (TLS on it for https), the request queued. */
+static int start(struct sk_fetch *f, const struct sk_url *u, size_t reqlen)
+{
+    struct sk__fetch_wire *w = &f->w;
+    bool tls = u->scheme == SK_URL_HTTPS;
+    int rc = tls ? tls_ctx(f) : 0;
+    if (rc < 0)
+        return rc;
+    SK_AUTO(freeaddrinfop) struct addrinfo *ai = NULL;
+    if ((rc = resolve(f, u, &ai)) < 0)
+        return rc;
+    if ((rc = sk_stream_connect_list(w->g, &w->s, ai)) < 0)
+        return rc == SK_EUSAGE
+                   ? sk_fetch_set_error(f, SK_ERESOLVE, "could not resolve host %s", u->host)
+                   : sk_fetch_fail_as(f, rc, "connecting");
+    w->live = true;
+    w->phase = SK__PH_CONNECT;
+    w->connect_deadline = sk__fetch_deadline(f, f->o.connect_timeout_ms);
+    if (tls && (rc = sk_stream_start_tls(&w->s, f->tls, u->host)) < 0) {
+        w->phase = SK__PH_IDLE;
+        return sk_fetch_set_error(f, SK_ETLS, "TLS set-up for %s failed: %s", w->where,
+                                  *sk_stream_error(&w->s) ? sk_stream_error(&w->s)
+                                                          : sk_strerror(rc));
+    }
+    w->sending = true;
+    if ((rc = sk_stream_write(&w->s, f->buf, reqlen)) < 0) { /* queued until connected */
+        w->phase = SK__PH_IDLE;
+        return sk_fetch_fail_as(f, rc, "sending the request");
+    }
+    return 0;
+}
+
+/* Runs the loop until the phase is over. */
+static int run_phase(struct sk_fetch *f)
+{
+    struct sk__fetch_wire *w = &f->w;
+    if (!cancelled(f))
+        arm(f);
+    while (active(w)) {
+        int rc = sk_loop_run(w->loop);
+        if (rc < 0 && active(w))
+            phase_end(f, SK__PH_DONE, sk_fetch_fail_as(f, rc, doing(f)));
+    }
+    sk__stream_group_reap(w->g);
+    return w->phase == SK__PH_READY ? 0 : w->rc;
+}
+
+int sk__fetch_open(struct sk_fetch *f, const struct sk_url *u, bool cross_origin)
+{
+    struct sk__fetch_wire *w = &f->w;
+    w->phase = SK__PH_IDLE;
+    w->have = w->head_len = 0;
+    w->interim = 0;
+    w->rc = 0;
+    w->sending = false;
+    sk_url_authority(u, w->where, sizeof w->where);
+    if (u->port == (u->scheme == SK_URL_HTTPS ? 443 : 80)) /* always show the port */
+        snprintf(w->where + strlen(w->where), sizeof w->where - strlen(w->where), ":%u",
+                 u->port);
+    size_t reqlen;
+    int rc = build_request(f, u, cross_origin, &reqlen);
+    if (rc < 0)
+        return rc;
+    if ((rc = start(f, u, reqlen)) < 0)
+        return rc;
+    return run_phase(f);
+}
+
+int sk__fetch_body(struct sk_fetch *f, const struct sk_http_framing *fr,
+                   struct sk__fetch_sink *sink)
+{
+    struct sk__fetch_wire *w = &f->w;
+    w->fr = *fr;
+    w->sink = sink;
+    w->left = fr->kind == SK_HTTP_BODY_LENGTH ? fr->length : 0;
+    memset(&w->chunked, 0, sizeof w->chunked);
+    if (fr->kind == SK_HTTP_BODY_NONE)
+        return 0;
+    w->phase = SK__PH_BODY;
+    /* What came with the head first, straight from f->buf. */
+    w->pend = 0;
+    w->gather = false;
+    int rc = body_bytes(f, f->buf + w->head_len, w->have - w->head_len);
+    if (rc != 0) {
+        w->phase = SK__PH_DONE;
+        return rc < 0 ? rc : 0;
+    }
+    w->gather = true;
+    if (!w->live) /* cannot happen: the head's phase ended with it open */
+        return sk_fetch_set_error(f, SK_ETRUNCATED, "connection closed early");
+    w->last_ms = sk_now_ms();
+    sk_stream_update(&w->s, true);
+    return run_phase(f);
+}
+
+void sk__fetch_close(struct sk_fetch *f, bool clean)
+{
+    struct sk__fetch_wire *w = &f->w;
+    w->phase = SK__PH_IDLE;
+    w->pend = 0;
+    w->gather = false;
+    if (w->loop)
+        sk_timer_stop(w->loop, &w->timer);
+    if (w->live) {
+        if (clean && sk_stream_is_tls(&w->s) && !w->s.setup &&
+            sk_stream_shutdown(&w->s, SK_CLOSE_END, NULL, 0) == 0)
+            sk_stream_flush(&w->s); /* close_notify, best effort: no wait for the peer's */
+        sk_stream_close(&w->s, SK_CLOSE_END);
+        sk__stream_group_reap(w->g);
+    }
+}
+
+/* ---- the transfer's loop ---- */
+
+int sk__fetch_wire_begin(struct sk_fetch *f)
+{
+    struct sk__fetch_wire *w = &f->w;
+    int err = 0;
+    if (!w->loop && !(w->loop = sk_loop_new(&err)))
+        return sk_fetch_set_error(f, err, "cannot set up the event loop: %s", sk_strerror(err));
+    static const struct sk_stream_limits lim = {
+        .read_size = SK__FETCH_READ_SIZE,
+        .max_memory = SIZE_MAX,     /* one stream, and the request is bounded */
+        .connect_ms = UINT64_MAX,   /* the connect and the handshake share */
+        .handshake_ms = UINT64_MAX, /* one deadline: w->timer's */
+        .tls_keep_buffers = true,   /* a download reads without a pause */
+    };
+    if (!w->g && !(w->g = sk_stream_group_new(w->loop, &stream_cbs, &lim, &err)))
+        return sk_fetch_set_error(f, err, "cannot set up the event loop: %s", sk_strerror(err));
+    /* The wake-up: sk_fetch_cancel_raise (async-signal-safe) writes to
+     * it. A fresh one per run: its count is never read back. */
+    if ((w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+        err = SK_ERR(errno);
+        return sk_fetch_set_error(f, err, "cannot set up the event loop: %s", sk_strerror(err));
+    }
+    if ((err = sk_io_start(w->loop, &w->wake, w->wake_fd, SK_READ, on_wake)) < 0) {
+        sk__fetch_wire_finish(f);
+        return sk_fetch_set_error(f, err, "cannot set up the event loop: %s", sk_strerror(err));
+    }
+    f->cx->fd = w->wake_fd;
+    if (f->cx->flag) /* the signal came before the handler knew the eventfd */
+        sk_fetch_cancel_raise(f->cx, f->cx->flag);
+    return 0;
+}
+
+void sk__fetch_wire_finish(struct sk_fetch *f)
+{
+    struct sk__fetch_wire *w = &f->w;
+    f->cx->fd = -1; /* first: a signal must not shut down whatever reuses the number */
+    if (w->wake.active)
+        sk_io_stop(w->loop, &w->wake);
+    if (w->wake_fd >= 0)
+        close(w->wake_fd);
+    w->wake_fd = -1;
+}
+
+void sk__fetch_wire_end(struct sk_fetch *f)
+{
+    struct sk__fetch_wire *w = &f->w;
+    sk__fetch_close(f, false);
+    sk_stream_group_free(w->g);
+    w->g = NULL;
+    if (w->loop)
+        (void)sk_loop_free(w->loop);
+    w->loop = NULL;
 }

@@ -96,15 +96,14 @@ static int body_begin(struct sk_fetch *f, struct sk__fetch_sink *sink,
 }
 
 /* With no output file the body goes to the write callback. */
-static int save_to_call(struct sk_fetch *f, struct sk_conn *c, const struct sk__fetch_resp *rp,
-                        size_t pre_off, size_t pre_len)
+static int save_to_call(struct sk_fetch *f, const struct sk__fetch_resp *rp)
 {
     struct sk__fetch_sink sink = {.kind = SK__SINK_CALL};
     int rc = body_begin(f, &sink, rp, 0);
     if (rc == 0)
         rc = sk__fetch_digest_begin(f, &sink, -1, 0);
     if (rc == 0)
-        rc = sk__fetch_body(f, c, &rp->framing, &sink, pre_off, pre_len);
+        rc = sk__fetch_body(f, &rp->framing, &sink);
     if (rc == 0)
         rc = sk__fetch_digest_check(f, &sink);
     sk__fetch_digest_free(&sink);
@@ -113,8 +112,7 @@ static int save_to_call(struct sk_fetch *f, struct sk_conn *c, const struct sk__
 }
 
 /* The body into a fresh temporary file, renamed onto the target on success. */
-static int save_to_file(struct sk_fetch *f, struct sk_conn *c, const struct sk__fetch_resp *rp,
-                        size_t pre_off, size_t pre_len)
+static int save_to_file(struct sk_fetch *f, const struct sk__fetch_resp *rp)
 {
     const char *path = f->o.output;
     struct sk_outfile of;
@@ -133,7 +131,7 @@ static int save_to_file(struct sk_fetch *f, struct sk_conn *c, const struct sk__
     if (w.err == 0)
         w.err = sk__fetch_digest_begin(f, &sink, -1, 0);
     if (w.err == 0)
-        w.err = sk__fetch_body(f, c, &rp->framing, &sink, pre_off, pre_len);
+        w.err = sk__fetch_body(f, &rp->framing, &sink);
     if (w.err == 0)
         w.err = sk__fetch_digest_check(f, &sink); /* verified before the rename */
     sk__fetch_digest_free(&sink);
@@ -171,8 +169,8 @@ static int restart_part(struct sk_fetch *f, struct sk_outfile *of, const char *w
 }
 
 /* RESUME (-C): the body continues or replaces FILE.part (opened by the caller). */
-static int save_to_part(struct sk_fetch *f, struct sk_conn *c, const struct sk__fetch_resp *rp,
-                        struct sk_outfile *of, size_t pre_off, size_t pre_len)
+static int save_to_part(struct sk_fetch *f, const struct sk__fetch_resp *rp,
+                        struct sk_outfile *of)
 {
     struct sk__fetch_resume *rs = &f->rs;
     uint64_t span = 0, start = of->size;
@@ -206,7 +204,7 @@ static int save_to_part(struct sk_fetch *f, struct sk_conn *c, const struct sk__
     if (rc == 0)
         rc = sk__fetch_digest_begin(f, &sink, of->fd, of->size);
     if (rc == 0)
-        rc = sk__fetch_body(f, c, &rp->framing, &sink, pre_off, pre_len);
+        rc = sk__fetch_body(f, &rp->framing, &sink);
     (void)sk__fetch_event(f, SK_FETCH_EV_BODY_END, NULL, 0, sink.done, sink.total);
     if (rc == 0 && rp->status == 206 && of->size - start != span) {
         /* A chunked or close-delimited 206 body must be the range it claims. */
@@ -239,8 +237,8 @@ static int finish_complete_part(struct sk_fetch *f, struct sk_outfile *part)
 }
 
 /* The final response: refuse a non-2xx body, else save it. */
-static int finish(struct sk_fetch *f, struct sk_conn *c, const struct sk__fetch_resp *rp,
-                  const char *reason, struct sk_outfile *part, size_t pre_off, size_t pre_len)
+static int finish(struct sk_fetch *f, const struct sk__fetch_resp *rp, const char *reason,
+                  struct sk_outfile *part)
 {
     unsigned flags = f->o.flags;
     bool success = rp->status >= 200 && rp->status <= 299;
@@ -259,10 +257,10 @@ static int finish(struct sk_fetch *f, struct sk_conn *c, const struct sk__fetch_
                                   "206 Partial Content to a request without Range "
                                   "(body not saved)");
     if (!f->o.output)
-        return save_to_call(f, c, rp, pre_off, pre_len);
+        return save_to_call(f, rp);
     if (part)
-        return save_to_part(f, c, rp, part, pre_off, pre_len);
-    return save_to_file(f, c, rp, pre_off, pre_len);
+        return save_to_part(f, rp, part);
+    return save_to_file(f, rp);
 }
 
 /* A redirect's target: resolved, supported, not a downgrade. */
@@ -284,60 +282,54 @@ static int next_hop(struct sk_fetch *f, const struct sk_url *cur, const struct s
         return sk_fetch_set_error(f, SK_EPROTO, "redirect to an invalid URL: %.200s", rp->location);
     if (cur->scheme == SK_URL_HTTPS && next->scheme == SK_URL_HTTP &&
         !(f->o.flags & SK_FETCH_ALLOW_DOWNGRADE))
-        return sk_fetch_set_error(
-            f, SK_EPROTO, "refusing redirect from https to http: %.200s (--allow-downgrade)",
-            rp->location);
+    {
+        sk_fetch_set_error(f, SK_EPROTO, "refusing redirect from https to http: %.200s",
+                           rp->location);
+        f->cause = SK_FETCH_CAUSE_DOWNGRADE;
+        return SK_EPROTO;
+    }
     return 0;
 }
 
-/* The redirect chain; its socket is published in f->cx->fd while open. */
-static int chain(struct sk_fetch *f, struct sk_outfile *part)
+/* One hop of the chain on the open exchange: its head, then the final
+ * body, or the next URL (*redirect). */
+static int hop(struct sk_fetch *f, struct sk_outfile *part, long redirs, bool *redirect)
+{
+    const struct sk_http_resp *r = &f->w.resp;
+    int rc = sk__fetch_event(f, SK_FETCH_EV_HEAD, f->buf, f->w.head_len, 0, 0);
+    if (rc < 0)
+        return f->msg[0] ? rc : sk_fetch_fail_as(f, rc, "writing the response head");
+    char reason[128];
+    snprintf(reason, sizeof reason, "%.*s",
+             (int)(r->reason_len < sizeof reason ? r->reason_len : sizeof reason - 1), r->reason);
+    struct sk__fetch_resp rp;
+    if ((rc = extract(f, r, f->o.flags & SK_FETCH_HEAD, &rp)) != 0)
+        return rc;
+    f->last_status = rp.status;
+    f->retry_after_ms = rp.retry_after_ms;
+    *redirect = is_redirect(rp.status) && f->o.max_redirs > 0;
+    if (!*redirect)
+        return finish(f, &rp, reason, part);
+    return next_hop(f, &f->cur, &rp, redirs, &f->next);
+}
+
+/* The redirect chain, one exchange per URL. */
+static int run(struct sk_fetch *f, struct sk_outfile *part)
 {
     struct sk_url *cur = &f->cur, *next = &f->next; /* 8 KiB each: off the stack */
     *cur = f->start;
-    bool head = f->o.flags & SK_FETCH_HEAD, cross = false;
+    bool cross = false;
     for (long redirs = 0;; redirs++) {
-        SK_AUTO(sk_conn_freep) struct sk_conn *c = NULL;
-        int rc = sk__fetch_connect(f, cur, &c);
+        bool redirect = false;
+        int rc = sk__fetch_open(f, cur, cross);
         if (rc == 0)
-            rc = sk__fetch_send_request(f, c, cur, cross);
-        struct sk_http_resp r;
-        struct sk_http_header h[SK_HTTP_HEADERS_MAX];
-        size_t head_len = 0, filled = 0;
-        if (rc == 0)
-            rc = sk__fetch_read_head(f, c, &r, h, &head_len, &filled);
-        if (rc != 0)
-            return rc;
-        if ((rc = sk__fetch_event(f, SK_FETCH_EV_HEAD, f->buf, head_len, 0, 0)) < 0)
-            return f->msg[0] ? rc : sk_fetch_fail_as(f, rc, "writing the response head");
-        char reason[128];
-        snprintf(reason, sizeof reason, "%.*s",
-                 (int)(r.reason_len < sizeof reason ? r.reason_len : sizeof reason - 1), r.reason);
-        struct sk__fetch_resp rp;
-        if ((rc = extract(f, &r, head, &rp)) != 0)
-            return rc;
-        f->last_status = rp.status;
-        f->retry_after_ms = rp.retry_after_ms;
-        if (!is_redirect(rp.status) || f->o.max_redirs == 0) {
-            rc = finish(f, c, &rp, reason, part, head_len, filled - head_len);
-            if (rc == 0) {
-                sk_conn_free(c, true); /* the exchange ended cleanly: close_notify */
-                c = NULL;
-            }
-            return rc;
-        }
-        if ((rc = next_hop(f, cur, &rp, redirs, next)) != 0)
+            rc = hop(f, part, redirs, &redirect);
+        sk__fetch_close(f, rc == 0 && !redirect); /* the exchange ended cleanly: close_notify */
+        if (rc != 0 || !redirect)
             return rc;
         cross = cross || !sk_url_same_origin(cur, next);
         *cur = *next;
     }
-}
-
-static int run(struct sk_fetch *f, struct sk_outfile *part)
-{
-    int rc = chain(f, part);
-    f->cx->fd = -1; /* closed: a signal must not shut down whatever reuses the number */
-    return rc;
 }
 
 int sk__fetch_attempt(struct sk_fetch *f)
@@ -346,6 +338,7 @@ int sk__fetch_attempt(struct sk_fetch *f)
     f->restart = false;
     f->last_status = 0;
     f->retry_after_ms = -1;
+    f->cause = SK_FETCH_CAUSE_NONE;
     if (!f->rs.active)
         return run(f, NULL);
     struct sk_outfile part;

@@ -11,12 +11,14 @@
  * its share of the budget. */
 #include <errno.h>
 #include <linux/sockios.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "addr_int.h"
 #include "alloc_int.h"
 #include "sockit/err.h"
 #include "stream_int.h"
@@ -48,6 +50,7 @@
 #define DEFAULT_LIMIT (4 * 1024 * 1024)
 #define DEFAULT_BUDGET ((size_t)256 << 20)
 #define DEFAULT_READ (64 * 1024)
+#define DEFAULT_SETUP_MS 10000
 
 
 const char *sk_close_reason_name(enum sk_close_reason why)
@@ -57,7 +60,8 @@ const char *sk_close_reason_name(enum sk_close_reason why)
         [SK_CLOSE_RESET] = "reset",       [SK_CLOSE_IDLE] = "idle-timeout",
         [SK_CLOSE_OUTPUT_LIMIT] = "output-limit", [SK_CLOSE_TOO_LONG] = "message-too-long",
         [SK_CLOSE_SHUTDOWN] = "shutdown", [SK_CLOSE_ERROR] = "error",
-        [SK_CLOSE_MEMORY] = "memory",
+        [SK_CLOSE_MEMORY] = "memory",    [SK_CLOSE_HANDSHAKE_TIMEOUT] = "handshake-timeout",
+        [SK_CLOSE_TLS] = "tls-error",     [SK_CLOSE_CONNECT_TIMEOUT] = "connect-timeout",
     };
     return (unsigned)why < sizeof names / sizeof names[0] ? names[why] : "?";
 }
@@ -91,8 +95,8 @@ static void list_append(struct sk_stream **head, struct sk_stream **tail, struct
 void sk_stream_touch(struct sk_stream *s)
 {
     struct sk_stream_group *g = s->g;
-    if (s->lingering)
-        return; /* last_active_ms is its linger deadline */
+    if (s->lingering || s->setup)
+        return; /* last_active_ms is its linger or set-up deadline */
     s->last_active_ms = sk_loop_now(g->loop);
     if (g->lim.idle_ms && g->s_tail != s) {
         list_unlink(&g->s_head, &g->s_tail, s);
@@ -149,10 +153,15 @@ void sk_stream_close(struct sk_stream *s, enum sk_close_reason why)
     s->g->cb->close(s, why);
     /* The fd is never duplicated: close() alone leaves epoll. */
     sk_io_close(g->loop, &s->io);
+    if (s->x)
+        sk__stream_he_free(s);
     if (s->lingering) {
         list_unlink(&g->l_head, &g->l_tail, s);
         if (!g->l_head)
             sk_timer_stop(g->loop, &g->linger_timer);
+    } else if (s->setup) {
+        sk__stream_setup_leave(s);
+        list_unlink(&g->s_head, &g->s_tail, s);
     } else {
         list_unlink(&g->s_head, &g->s_tail, s);
     }
@@ -176,6 +185,12 @@ void sk__stream_group_reap(struct sk_stream_group *g)
     while (g->dead) {
         struct sk_stream *s = g->dead;
         g->dead = s->next;
+        if (s->x) {
+            sk__tls_stream_free(s);
+            free(s->x->err);
+            free(s->x);
+            s->x = NULL;
+        }
         s->g->cb->release(s);
     }
 }
@@ -288,16 +303,25 @@ void sk_stream_update(struct sk_stream *s, bool want_read)
     sk__stream_account(s);
     s->reading = want_read;
     unsigned mask = 0;
-    if (s->lingering ? !s->read_closed : want_read && !s->read_closed && !s->g->stopping)
-        mask |= SK_READ;
-    if (sk_buf_size(&s->out) || s->connecting)
-        mask |= SK_WRITE;
-    sk_io_set(s->g->loop, &s->io, mask);
+    if (s->x && s->x->ssl && !s->x->broken) {
+        mask = sk__tls_stream_mask(s, want_read);
+    } else { /* plain, or TLS lingering past a failed session (see stream_tls.c) */
+        if (s->lingering ? !s->read_closed : want_read && !s->read_closed && !s->g->stopping)
+            mask |= SK_READ;
+        if (sk_buf_size(&s->out) || s->connecting)
+            mask |= SK_WRITE;
+    }
+    if (s->io.active)
+        sk_io_set(s->g->loop, &s->io, mask);
 }
 
 int sk_stream_write(struct sk_stream *s, const void *data, size_t n)
 {
     const char *p = data;
+    if (s->setup) /* not connected, or in the TLS handshake: queued */
+        goto queue;
+    if (s->x && s->x->ssl)
+        return sk__tls_stream_write(s, p, n);
     if (sk_buf_size(&s->out) == 0 && n > 0) {
         ssize_t k = send(s->io.fd, p, n, MSG_NOSIGNAL);
         if (k < 0 && errno != EAGAIN && errno != EINTR) {
@@ -310,6 +334,7 @@ int sk_stream_write(struct sk_stream *s, const void *data, size_t n)
             n -= (size_t)k;
         }
     }
+queue:
     if (n > 0 && sk_buf_append(&s->out, p, n) < 0) {
         sk_stream_close(s, SK_CLOSE_ERROR);
         return SK_ERR(ENOMEM);
@@ -323,6 +348,8 @@ static bool linger_finish(struct sk_stream *s)
 {
     if (sk_buf_size(&s->out) > 0)
         return true;
+    if (s->x && s->x->ssl && !sk__tls_stream_notify(s))
+        return true; /* close_notify waits for writability */
     if (!s->wr_shut) {
         shutdown(s->io.fd, SHUT_WR); /* the last line is out: our FIN follows */
         s->wr_shut = true;
@@ -335,7 +362,7 @@ static bool linger_finish(struct sk_stream *s)
 }
 
 /* What follows output progress: the owner's decision, or the linger's. */
-static void settle(struct sk_stream *s)
+void sk__stream_settle(struct sk_stream *s)
 {
     if (!s->lingering)
         s->g->cb->flushed(s);
@@ -345,8 +372,12 @@ static void settle(struct sk_stream *s)
 
 void sk_stream_flush(struct sk_stream *s)
 {
-    if (s->closed)
+    if (s->closed || s->setup)
         return;
+    if (s->x && s->x->ssl) {
+        sk__tls_stream_flush(s);
+        return;
+    }
     bool progress = false;
     while (sk_buf_size(&s->out) > 0) {
         ssize_t k = send(s->io.fd, sk_buf_head(&s->out), sk_buf_size(&s->out), MSG_NOSIGNAL);
@@ -364,7 +395,7 @@ void sk_stream_flush(struct sk_stream *s)
     }
     if (progress)
         sk_stream_touch(s); /* a peer reading its replies is not idle */
-    settle(s);
+    sk__stream_settle(s);
 }
 
 /* ---- half-close ---- */
@@ -387,6 +418,10 @@ int sk_stream_shutdown(struct sk_stream *s, enum sk_close_reason why, const void
         return SK_ERR(EPIPE);
     if (s->lingering)
         return 0;
+    if (s->setup) { /* nothing was said yet: nothing to finish */
+        sk_stream_close(s, why);
+        return SK_ERR(EPIPE);
+    }
     sk_buf_free(&s->in);
     list_unlink(&g->s_head, &g->s_tail, s);
     s->lingering = true;
@@ -441,13 +476,15 @@ static void on_readable(struct sk_stream *s)
         }
         if (n == 0) {
             s->read_closed = true;
-            if (!s->g->cb->read(s, NULL, 0) && (s->closed || s->lingering))
+            if (!s->g->cb->read(s, NULL, 0) && s->closed)
                 return;
-            break;
+            break; /* the flush below ends a linger the owner began here */
         }
         g->bytes_in += (size_t)n;
-        if (!s->g->cb->read(s, g->rbuf, (size_t)n)) {
-            if (s->closed || s->lingering)
+        /* Half-closed in the callback: the flush below sends the FIN, and
+         * the rest is discarded from the next event on. */
+        if (!s->g->cb->read(s, g->rbuf, (size_t)n) || s->lingering) {
+            if (s->closed)
                 return;
             break;
         }
@@ -466,17 +503,45 @@ static void connect_done(struct sk_stream *s)
     if (getsockopt(s->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
         err = errno;
     s->connecting = false;
+    if (err) {
+        char text[128];
+        snprintf(text, sizeof text, "connect: %s", strerror(err));
+        sk__stream_set_error(s, text);
+        sk__stream_setup_fail(s, SK_ERR(err), SK_CLOSE_RESET);
+    }
+    else
+        sk__stream_connect_ok(s);
+}
+
+void sk__stream_connect_ok(struct sk_stream *s)
+{
+    sk__stream_setup_leave(s);
+    sk__nodelay(s->io.fd);
+    if (s->x && s->x->ssl) {
+        sk__tls_stream_begin(s);
+        return;
+    }
     if (s->g->cb->connected)
-        s->g->cb->connected(s, err ? SK_ERR(err) : 0);
-    if (err)
-        sk_stream_close(s, SK_CLOSE_RESET);
-    else if (!s->closed) {
+        s->g->cb->connected(s, 0);
+    if (!s->closed) {
         sk_stream_touch(s);
         sk_stream_update(s, s->reading);
+        if (sk_buf_size(&s->out))
+            sk_stream_flush(s); /* written while connecting */
     }
 }
 
-static void stream_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
+void sk__stream_setup_fail(struct sk_stream *s, int err, enum sk_close_reason why)
+{
+    if (s->closed)
+        return;
+    s->connecting = false;
+    if (s->g->cb->connected)
+        s->g->cb->connected(s, err);
+    sk_stream_close(s, why);
+}
+
+void sk__stream_io_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
 {
     (void)loop;
     struct sk_stream *s = SK_CONTAINER_OF(io, struct sk_stream, io);
@@ -484,7 +549,8 @@ static void stream_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
     if (s->connecting) {
         if (events & (SK_WRITE | SK_HUP | SK_ERROR))
             connect_done(s);
-    } else if ((events & (SK_HUP | SK_ERROR)) && (s->read_closed || (events & SK_ERROR))) {
+    } else if ((events & (SK_HUP | SK_ERROR)) && (s->read_closed || (events & SK_ERROR)) &&
+               !sk__stream_reads_first(s, events)) {
         /* A socket error, or a hang-up after the peer's FIN was read: the
          * peer is gone, nothing more can be read or sent. epoll reports
          * these whatever the interest mask, so a stream waiting with no
@@ -499,14 +565,8 @@ static void stream_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
     sk__stream_group_reap(g);
 }
 
-int sk_stream_open(struct sk_stream_group *g, struct sk_stream *s, int fd)
+void sk__stream_attach(struct sk_stream_group *g, struct sk_stream *s)
 {
-    memset(s, 0, sizeof *s);
-    int rc = sk_io_start(g->loop, &s->io, fd, SK_READ, stream_cb);
-    if (rc < 0) {
-        close(fd);
-        return rc;
-    }
     s->g = g;
     s->reading = true;
     s->last_active_ms = sk_loop_now(g->loop);
@@ -514,6 +574,17 @@ int sk_stream_open(struct sk_stream_group *g, struct sk_stream *s, int fd)
     g->n++;
     if (g->lim.idle_ms && !sk_timer_armed(&g->idle_timer))
         arm_idle(g);
+}
+
+int sk_stream_open(struct sk_stream_group *g, struct sk_stream *s, int fd)
+{
+    memset(s, 0, sizeof *s);
+    int rc = sk_io_start(g->loop, &s->io, fd, SK_READ, sk__stream_io_cb);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    sk__stream_attach(g, s);
     return 0;
 }
 
@@ -532,8 +603,100 @@ int sk_stream_connect(struct sk_stream_group *g, struct sk_stream *s, const stru
     if (rc < 0)
         return rc;
     s->connecting = true;
+    sk__stream_setup_enter(s, SK__SETUP_CONNECT);
     sk_io_set(g->loop, &s->io, SK_WRITE); /* writable: connected, or failed */
     return 0;
+}
+
+/* ---- set-up deadlines: a FIFO list per phase (one duration each), one timer ---- */
+
+static void setup_cb(struct sk_loop *loop, struct sk_timer *t);
+
+static void arm_setup(struct sk_stream_group *g)
+{
+    uint64_t due = UINT64_MAX;
+    if (g->c_head)
+        due = g->c_head->last_active_ms;
+    if (g->h_head && g->h_head->last_active_ms < due)
+        due = g->h_head->last_active_ms;
+    if (due == UINT64_MAX)
+        sk_timer_stop(g->loop, &g->setup_timer);
+    else if (!sk_timer_armed(&g->setup_timer) || g->setup_timer.due_ms != due)
+        sk_timer_start_at(g->loop, &g->setup_timer, due, setup_cb);
+}
+
+static void setup_cb(struct sk_loop *loop, struct sk_timer *t)
+{
+    struct sk_stream_group *g = SK_CONTAINER_OF(t, struct sk_stream_group, setup_timer);
+    uint64_t now = sk_loop_now(loop);
+    while (g->c_head && g->c_head->last_active_ms <= now) {
+        sk__stream_set_error(g->c_head, "connect timed out");
+        sk__stream_setup_fail(g->c_head, SK_ETIMEDOUT, SK_CLOSE_CONNECT_TIMEOUT);
+    }
+    while (g->h_head && g->h_head->last_active_ms <= now) {
+        sk__stream_set_error(g->h_head, "TLS handshake timed out");
+        sk__stream_setup_fail(g->h_head, SK_ETIMEDOUT, SK_CLOSE_HANDSHAKE_TIMEOUT);
+    }
+    arm_setup(g);
+    sk__stream_group_reap(g);
+}
+
+void sk__stream_setup_enter(struct sk_stream *s, int phase)
+{
+    struct sk_stream_group *g = s->g;
+    if (s->setup)
+        sk__stream_setup_leave(s);
+    list_unlink(&g->s_head, &g->s_tail, s);
+    uint64_t ms = phase == SK__SETUP_CONNECT ? g->lim.connect_ms : g->lim.handshake_ms;
+    /* The clock, not the loop's: that is stale when a stream is set up
+     * before the loop runs (after a slow start, the deadline would be
+     * short by that much). Same base; one call per set-up phase. */
+    uint64_t now = sk_now_ms();
+    s->last_active_ms = ms > UINT64_MAX - now ? UINT64_MAX - 1 : now + ms;
+    s->setup = (uint8_t)phase;
+    if (phase == SK__SETUP_CONNECT)
+        list_append(&g->c_head, &g->c_tail, s);
+    else
+        list_append(&g->h_head, &g->h_tail, s);
+    arm_setup(g);
+}
+
+/* Back on the idle list (the caller unlinks it again when closing). */
+void sk__stream_setup_leave(struct sk_stream *s)
+{
+    struct sk_stream_group *g = s->g;
+    if (!s->setup)
+        return;
+    if (s->setup == SK__SETUP_CONNECT)
+        list_unlink(&g->c_head, &g->c_tail, s);
+    else
+        list_unlink(&g->h_head, &g->h_tail, s);
+    s->setup = SK__SETUP_NONE;
+    s->last_active_ms = sk_loop_now(g->loop);
+    list_append(&g->s_head, &g->s_tail, s);
+    arm_setup(g);
+    if (g->lim.idle_ms && !sk_timer_armed(&g->idle_timer))
+        arm_idle(g);
+}
+
+struct sk__stream_ext *sk__stream_ext(struct sk_stream *s)
+{
+    if (!s->x && (s->x = sk__calloc(1, sizeof *s->x)))
+        s->x->verify = 0; /* X509_V_OK */
+    return s->x;
+}
+
+void sk__stream_set_error(struct sk_stream *s, const char *text)
+{
+    struct sk__stream_ext *x = sk__stream_ext(s);
+    if (!x || x->err)
+        return; /* the first failure is the one to tell */
+    x->err = sk__strdup(text);
+}
+
+const char *sk_stream_error(const struct sk_stream *s)
+{
+    return s->x && s->x->err ? s->x->err : "";
 }
 
 /* ---- the group ---- */
@@ -556,6 +719,10 @@ int sk__stream_group_init(struct sk_stream_group *g, struct sk_loop *loop,
         g->lim.max_memory = DEFAULT_BUDGET;
     if (!g->lim.read_size)
         g->lim.read_size = DEFAULT_READ;
+    if (!g->lim.connect_ms)
+        g->lim.connect_ms = DEFAULT_SETUP_MS;
+    if (!g->lim.handshake_ms)
+        g->lim.handshake_ms = DEFAULT_SETUP_MS;
     g->total = total ? total : &g->own_total;
     g->nshare = nshare ? nshare : 1;
     g->rbuf = sk__malloc(g->lim.read_size);
@@ -564,6 +731,10 @@ int sk__stream_group_init(struct sk_stream_group *g, struct sk_loop *loop,
 
 void sk__stream_group_close_all(struct sk_stream_group *g, enum sk_close_reason why)
 {
+    while (g->c_head)
+        sk_stream_close(g->c_head, why);
+    while (g->h_head)
+        sk_stream_close(g->h_head, why);
     while (g->s_head)
         sk_stream_close(g->s_head, why);
     while (g->l_head)
@@ -575,6 +746,10 @@ void sk__stream_group_drain(struct sk_stream_group *g)
 {
     g->stopping = true;
     sk_timer_stop(g->loop, &g->idle_timer);
+    while (g->c_head) /* nothing said yet: nothing to finish */
+        sk_stream_close(g->c_head, SK_CLOSE_SHUTDOWN);
+    while (g->h_head)
+        sk_stream_close(g->h_head, SK_CLOSE_SHUTDOWN);
     struct sk_stream *lists[2] = {g->s_head, g->l_head};
     for (int i = 0; i < 2; i++) {
         for (struct sk_stream *s = lists[i], *next; s; s = next) {
@@ -582,7 +757,7 @@ void sk__stream_group_drain(struct sk_stream_group *g)
             if (!s->lingering && s->g->cb->stop)
                 s->g->cb->stop(s);
             else
-                settle(s);
+                sk__stream_settle(s);
         }
     }
     sk__stream_group_reap(g);
@@ -595,6 +770,7 @@ void sk__stream_group_fini(struct sk_stream_group *g, enum sk_close_reason why)
         sk_timer_stop(g->loop, &g->idle_timer);
         sk_timer_stop(g->loop, &g->linger_timer);
         sk_timer_stop(g->loop, &g->mem_timer);
+        sk_timer_stop(g->loop, &g->setup_timer);
     }
     free(g->rbuf);
     g->rbuf = NULL;

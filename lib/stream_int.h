@@ -14,6 +14,9 @@ struct sk_stream_group {
     struct sk_stream *s_head, *s_tail; /* open, least recently active first */
     struct sk_stream *l_head, *l_tail; /* lingering, deadline order */
     struct sk_stream *dead;            /* closed, not yet released (by next) */
+    struct sk_stream *c_head, *c_tail; /* connecting, deadline order */
+    struct sk_stream *h_head, *h_tail; /* in the TLS handshake, deadline order */
+    struct sk_timer setup_timer;       /* the connect and handshake deadlines */
     size_t n;                          /* streams on both lists */
     struct sk_timer idle_timer;
     struct sk_timer linger_timer;
@@ -29,6 +32,61 @@ struct sk_stream_group {
     uint64_t bytes_in, bytes_out;
     void (*emptied)(struct sk_stream_group *g); /* stopping, last stream closed */
 };
+
+/* A stream's set-up phase (s->setup): on a deadline list, not on the idle
+ * one; its deadline in last_active_ms. */
+enum { SK__SETUP_NONE, SK__SETUP_CONNECT, SK__SETUP_HANDSHAKE };
+
+struct ssl_st;
+struct sk__he_run;
+
+/* What a TLS stream, a Happy Eyeballs connect or a failure needs beyond
+ * the plain stream (allocated only for those; freed before release). */
+struct sk__stream_ext {
+    struct ssl_st *ssl;      /* TLS: the session; NULL: plain */
+    struct sk__he_run *he;   /* the attempts of sk_stream_connect_list */
+    char *err;               /* sk_stream_error's text; NULL: none */
+    long verify;             /* the certificate's rejection (X509_V_OK: none) */
+    bool handshaking;        /* the TLS handshake has not ended */
+    bool hs_want_write;      /* ...and it waits for writability */
+    bool rd_want_write;      /* an SSL_read waits for writability */
+    bool wr_want_read;       /* an SSL_write waits for readability */
+    bool notify_pending;     /* our close_notify waits for writability */
+    bool notify_sent;
+    bool close_notify;       /* the peer's close_notify was read */
+    bool broken;             /* a fatal TLS error: no close_notify */
+    int rd_held;             /* a read's end or error behind data the owner paused
+                                on (SK__TLS_HELD_EOF: close_notify); 0: none */
+};
+#define SK__TLS_HELD_EOF 1
+
+/* The stream's extension, allocated on first use; NULL when out of memory. */
+struct sk__stream_ext *sk__stream_ext(struct sk_stream *s);
+/* Records text as what failed (best effort: nothing when out of memory). */
+void sk__stream_set_error(struct sk_stream *s, const char *text);
+/* Set-up ended with err: the connected callback, then the close. */
+void sk__stream_setup_fail(struct sk_stream *s, int err, enum sk_close_reason why);
+void sk__stream_setup_enter(struct sk_stream *s, int phase);
+void sk__stream_setup_leave(struct sk_stream *s);
+/* The TCP connect succeeded on s->io: the handshake starts, or the stream
+ * is ready (the connected callback). */
+void sk__stream_connect_ok(struct sk_stream *s);
+/* What follows output progress: the owner's flushed callback, or the
+ * linger's next step. */
+void sk__stream_settle(struct sk_stream *s);
+void sk__stream_io_cb(struct sk_loop *loop, struct sk_io *io, unsigned events);
+/* Puts a zeroed s on g's idle list (sk_stream_open without the fd). */
+void sk__stream_attach(struct sk_stream_group *g, struct sk_stream *s);
+/* stream_connect.c: the attempts' release (at close). */
+void sk__stream_he_free(struct sk_stream *s);
+/* stream_tls.c */
+void sk__tls_stream_begin(struct sk_stream *s);
+int sk__tls_stream_write(struct sk_stream *s, const char *p, size_t n);
+void sk__tls_stream_flush(struct sk_stream *s);
+unsigned sk__tls_stream_mask(struct sk_stream *s, bool want_read);
+/* Lingering with the output out: our close_notify. False while it waits. */
+bool sk__tls_stream_notify(struct sk_stream *s);
+void sk__tls_stream_free(struct sk_stream *s);
 
 /* Fills in the defaults, allocates the scratch. total: a memory account
  * shared by nshare groups (NULL: the group's own). Returns 0 or -ENOMEM. */
@@ -48,6 +106,13 @@ void sk__stream_group_drain(struct sk_stream_group *g);
 void sk__stream_group_close_all(struct sk_stream_group *g, enum sk_close_reason why);
 static inline bool sk__stream_group_busy(const struct sk_stream_group *g)
 {
-    return g->s_head || g->l_head;
+    return g->s_head || g->l_head || g->c_head || g->h_head;
+}
+/* A reset socket still holds what arrived before the reset: an owner that
+ * reads gets it first (a client's response ends that way), and the error
+ * with the read that comes after it. */
+static inline bool sk__stream_reads_first(const struct sk_stream *s, unsigned events)
+{
+    return (events & SK_READ) && s->reading && !s->read_closed && !s->lingering;
 }
 #endif

@@ -93,8 +93,8 @@ static const char fetch_help[] =
 
 static void on_signal(int sig)
 {
-    /* async-signal-safe: sets the flag, shuts the current socket down
-     * (which wakes a wait that began just before the signal came) */
+    /* async-signal-safe: sets the flag, wakes the transfer's loop (a
+     * wait that began just before the signal came) */
     sk_fetch_cancel_raise(&fetch_cancel, sig);
 }
 
@@ -354,6 +354,18 @@ static int exit_status(int rc)
     return cli_exit_status(rc);
 }
 
+/* The option that sets the limit or the rule a failure ran into. */
+static const char *cause_option(enum sk_fetch_cause c)
+{
+    switch (c) {
+    case SK_FETCH_CAUSE_CONNECT_TIMEOUT: return " (--connect-timeout)";
+    case SK_FETCH_CAUSE_IDLE_TIMEOUT: return " (--idle-timeout)";
+    case SK_FETCH_CAUSE_MAX_TIME: return " (--max-time)";
+    case SK_FETCH_CAUSE_DOWNGRADE: return " (--allow-downgrade)";
+    default: return "";
+    }
+}
+
 /* The library's options for what the command line asked. */
 static void configure(struct fetch_cli *fc)
 {
@@ -413,7 +425,8 @@ int cmd_fetch(int argc, char **argv)
     if (rc == EXIT_OK && fc.hdr_fd == STDOUT_FILENO && !cli_stdout_ok())
         rc = EXIT_WRITE;
     else if (rc != EXIT_OK)
-        fetch_notice(&fc, "%s", *sk_fetch_error(fc.f) ? sk_fetch_error(fc.f) : "fetch failed");
+        fetch_notice(&fc, "%s%s", *sk_fetch_error(fc.f) ? sk_fetch_error(fc.f) : "fetch failed",
+                     cause_option(sk_fetch_cause(fc.f)));
     sk_fetch_free(fc.f);
     if (fetch_cancel.flag && rc != EXIT_OK)
         return fetch_cancel.flag == SIGPIPE ? EXIT_WRITE : EXIT_FAIL;

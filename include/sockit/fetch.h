@@ -23,8 +23,9 @@
  * 206 that proves it continues the same data), retries, and every wait
  * bounded by the timeouts and the cancel flag.
  *
- * Synchronous: the call returns when the transfer is over. All its state
- * lives in struct sk_fetch; one object serves one thread at a time (and
+ * Synchronous: the call returns when the transfer is over. Inside, the
+ * exchange is a state machine on a private event loop (sockit/loop.h), its
+ * deadlines the loop's timers. All its state lives in struct sk_fetch; one object serves one thread at a time (and
  * may run several URLs one after another). It never prints, exits or
  * raises a signal: what a program shows goes through on_event.
  *
@@ -49,14 +50,15 @@ struct sk_fetch;
 
 /* Cancelling from a signal handler: the application installs the handler
  * and calls sk_fetch_cancel_raise() in it; the transfer (given it in
- * sk_fetch_opts.cancel) checks flag at every read and write and publishes
- * its socket in fd, so that a wait already begun is woken at once. */
+ * sk_fetch_opts.cancel) checks flag at every event of its loop and
+ * publishes the loop's wake-up eventfd in fd, so that a wait already begun
+ * is woken at once. */
 struct sk_fetch_cancel {
     volatile sig_atomic_t flag; /* the signal number; 0: running */
-    volatile sig_atomic_t fd;   /* the current socket; -1: none */
+    volatile sig_atomic_t fd;   /* the running transfer's eventfd; -1: none */
 };
 #define SK_FETCH_CANCEL_INIT {0, -1}
-/* Async-signal-safe: c->flag = sig, and the current socket shut down. */
+/* Async-signal-safe: c->flag = sig, and the running transfer woken. */
 void sk_fetch_cancel_raise(struct sk_fetch_cancel *c, int sig);
 
 enum {
@@ -128,6 +130,17 @@ const char *sk_fetch_error(const struct sk_fetch *f);
 /* The status of the last response read (the final one, or where a redirect
  * chain failed); 0: none. */
 int sk_fetch_status(const struct sk_fetch *f);
+/* Which of the settings the last failure ran into, so that a program can
+ * name its own option for it (the messages name none). */
+enum sk_fetch_cause {
+    SK_FETCH_CAUSE_NONE,
+    SK_FETCH_CAUSE_CONNECT_TIMEOUT, /* connect_timeout_ms passed (TCP + TLS) */
+    SK_FETCH_CAUSE_IDLE_TIMEOUT,    /* idle_timeout_ms without progress */
+    SK_FETCH_CAUSE_MAX_TIME,        /* max_time_ms passed */
+    SK_FETCH_CAUSE_DOWNGRADE,       /* a redirect from https to http, refused
+                                       (SK_FETCH_ALLOW_DOWNGRADE not set) */
+};
+enum sk_fetch_cause sk_fetch_cause(const struct sk_fetch *f);
 /* With SK_FETCH_RESUME: the part already held the whole file (nothing was
  * transferred). */
 bool sk_fetch_was_complete(const struct sk_fetch *f);

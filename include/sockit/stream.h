@@ -1,4 +1,5 @@
-/* A non-blocking byte stream on the event loop (plain TCP).
+/* A non-blocking byte stream on the event loop: plain TCP, or TLS (client
+ * or server role) over it.
  *
  * A stream wraps a connected non-blocking socket: it reads when readable
  * and hands the bytes to a read callback, queues what the socket does not
@@ -22,11 +23,33 @@
  *               heaviest are closed, reason SK_CLOSE_MEMORY, and reading
  *               pauses at 16 KiB of output.
  *
+ * Set-up deadlines, per group, on the group's timers (no timer per stream):
+ *   connect     sk_stream_connect / sk_stream_connect_list not done within
+ *               connect_ms: connected(SK_ETIMEDOUT), then closed, reason
+ *               SK_CLOSE_CONNECT_TIMEOUT;
+ *   handshake   the TLS handshake not done within handshake_ms of its
+ *               start: connected(SK_ETIMEDOUT), then closed, reason
+ *               SK_CLOSE_HANDSHAKE_TIMEOUT.
+ * A stream in set-up is not on the idle list.
+ *
+ * TLS (sk_stream_start_tls): the handshake runs on the loop, non-blocking;
+ * writes made before it ends are queued and go out after it; the connected
+ * callback runs when the stream is ready for data (TCP connected and, with
+ * TLS, the handshake done), or with the error that ended it (then the
+ * stream closes, reason SK_CLOSE_TLS). The peer's end of stream is a read
+ * of 0 bytes; sk_stream_tls_close_notify() says whether it was a clean
+ * close_notify or a truncation (a FIN without it). sk_stream_shutdown sends
+ * close_notify after the last output, then the FIN. Idle TLS streams hold
+ * no record buffers (SSL_MODE_RELEASE_BUFFERS) unless the group's
+ * tls_keep_buffers says otherwise.
+ *
  * The struct is embedded in the owner's object (like struct sk_io); its
  * fields are private. Threads: a group and its streams belong to the
  * loop's thread. Closed streams are handed to the release callback at the
  * end of the loop callback that closed them, never inside a call of yours,
- * so a stream stays readable after a close under you. */
+ * so a stream stays readable after a close under you. A struct sk_tls_ctx
+ * may be shared by streams of several loops (threads); it must outlive
+ * every stream started with it. */
 #ifndef SOCKIT_STREAM_H
 #define SOCKIT_STREAM_H
 
@@ -34,6 +57,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <netdb.h>
 #include <sys/socket.h>
 
 #include "sockit/buf.h"
@@ -54,10 +78,14 @@ enum sk_close_reason {
     SK_CLOSE_SHUTDOWN,     /* the owner stopped (drain deadline) */
     SK_CLOSE_ERROR,        /* out of memory, or the owner's error */
     SK_CLOSE_MEMORY,       /* shed: the group was over max_memory */
+    SK_CLOSE_HANDSHAKE_TIMEOUT, /* the TLS handshake took over handshake_ms */
+    SK_CLOSE_TLS,          /* TLS failed: handshake, verification, a bad record */
+    SK_CLOSE_CONNECT_TIMEOUT, /* the connect took over connect_ms */
 };
 
 /* "end", "eof", "reset", "idle-timeout", "output-limit",
- * "message-too-long", "shutdown", "error", "memory"; "?" out of range. */
+ * "message-too-long", "shutdown", "error", "memory", "handshake-timeout",
+ * "tls-error", "connect-timeout"; "?" out of range. */
 const char *sk_close_reason_name(enum sk_close_reason why);
 
 struct sk_stream;
@@ -80,9 +108,15 @@ struct sk_stream_cbs {
     void (*close)(struct sk_stream *s, enum sk_close_reason why);
     /* The stream's memory may be freed now. */
     void (*release)(struct sk_stream *s);
-    /* sk_stream_connect finished: err 0 (reading starts unless the callback
-     * says otherwise with sk_stream_update), or a negative code (the stream
-     * then closes, reason SK_CLOSE_RESET). NULL: nothing to say. */
+    /* The stream is ready for data: the connect finished and, with TLS, the
+     * handshake too (for a server-role stream: the handshake alone). err 0
+     * (reading starts unless the callback says otherwise with
+     * sk_stream_update), or a negative code, after which the stream closes:
+     * a failed connect (-errno of the last attempt; reason SK_CLOSE_RESET),
+     * SK_ETIMEDOUT (reason SK_CLOSE_CONNECT_TIMEOUT or
+     * SK_CLOSE_HANDSHAKE_TIMEOUT), SK_ETLSVERIFY or SK_ETLS (reason
+     * SK_CLOSE_TLS); sk_stream_error() has the detail. Not called for a
+     * plain stream of sk_stream_open. NULL: nothing to say. */
     void (*connected)(struct sk_stream *s, int err);
 };
 
@@ -93,7 +127,17 @@ struct sk_stream_limits {
     size_t out_limit;  /* 0: 4 MiB */
     size_t max_memory; /* 0: 256 MiB; SIZE_MAX: none */
     size_t read_size;  /* read scratch; 0: 64 KiB */
+    uint64_t connect_ms;   /* connect deadline; 0: 10 s; UINT64_MAX: none */
+    uint64_t handshake_ms; /* TLS handshake deadline; 0: 10 s; UINT64_MAX: none */
+    /* TLS: keep each stream's record buffers between reads (a download
+     * reading without pause saves a free and an allocation per record);
+     * false: released whenever a stream has nothing buffered, so idle
+     * streams are cheap (a server's). */
+    bool tls_keep_buffers;
 };
+
+struct sk_tls_ctx; /* sockit/transport.h */
+struct sk__stream_ext;
 
 /* Private: the layout is here so that a stream can be embedded. */
 struct sk_stream {
@@ -105,6 +149,7 @@ struct sk_stream {
     struct sk_buf out; /* what the socket did not take yet */
     size_t out_extra;  /* the owner's memory held for output (counted) */
     size_t acct;       /* memory counted in the group's total */
+    struct sk__stream_ext *x; /* TLS, a connect in progress, an error; NULL: none */
     uint32_t read_max; /* bytes per read; 0: the scratch's size */
     int outq;          /* unsent bytes in the socket at the last idle check */
     bool read_closed;  /* the peer's FIN was read */
@@ -115,6 +160,7 @@ struct sk_stream {
     bool closed;
     bool connecting;   /* sk_stream_connect in progress */
     uint8_t linger_why;
+    uint8_t setup;     /* connecting or handshaking: on a deadline list */
 };
 
 /* A group of streams on loop, sharing cb (not copied: it must outlive the
@@ -130,10 +176,27 @@ void sk_stream_group_free(struct sk_stream_group *g);
  * here, also on failure). Returns 0 or a negative code. */
 int sk_stream_open(struct sk_stream_group *g, struct sk_stream *s, int fd);
 /* Connects a new non-blocking TCP socket to sa and starts a stream on it;
- * the connected callback says how it went. The group's idle deadline
- * bounds the connect too. Returns 0, or a negative code (nothing started). */
+ * the connected callback says how it went, within the group's connect_ms.
+ * Returns 0, or a negative code (nothing started). */
 int sk_stream_connect(struct sk_stream_group *g, struct sk_stream *s, const struct sockaddr *sa,
                       socklen_t len);
+/* As sk_stream_connect, to the first address of ai (a getaddrinfo list of
+ * SOCK_STREAM addresses; copied, the caller may free it on return) that
+ * accepts, with Happy Eyeballs as sk_connect_until: up to 16 addresses,
+ * families interleaved, a new attempt every 250 ms while earlier ones are
+ * pending or at once when one fails, the first to connect wins and the
+ * others are closed; connect_ms bounds the whole set. Returns 0, or a
+ * negative code (nothing started: SK_EUSAGE for an empty list, -ENOMEM). */
+int sk_stream_connect_list(struct sk_stream_group *g, struct sk_stream *s,
+                           const struct addrinfo *ai);
+/* Puts TLS on s, right after sk_stream_open or sk_stream_connect* (before
+ * the loop runs it): the client role for a context of sk_tls_ctx_new (host:
+ * the name sent as SNI and verified, or the IP address verified, as
+ * sk_conn_new_tls), the server role for one of sk_tls_server_ctx_new (host
+ * ignored). The handshake starts now, or when the connect ends. Returns 0,
+ * or a negative code (-ENOMEM, SK_ETLS) after which s is closed (reason
+ * SK_CLOSE_ERROR). */
+int sk_stream_start_tls(struct sk_stream *s, struct sk_tls_ctx *ctx, const char *host);
 /* Sends what it can of p[0..n) after what is queued, queues the rest.
  * Returns 0, or a negative code when the stream closed (reset, or error
  * when out of memory). */
@@ -154,6 +217,22 @@ bool sk_stream_over_high_water(struct sk_stream *s);
 void sk_stream_touch(struct sk_stream *s);
 /* Sends what is queued; then the flushed callback runs. */
 void sk_stream_flush(struct sk_stream *s);
+
+/* TLS accessors (valid until the release callback). */
+bool sk_stream_is_tls(const struct sk_stream *s);
+/* "TLSv1.3", "TLSv1.2"...; NULL before the handshake ended, or plain. */
+const char *sk_stream_tls_version(const struct sk_stream *s);
+/* The negotiated cipher suite ("TLS_AES_256_GCM_SHA384"); NULL as above. */
+const char *sk_stream_tls_cipher(const struct sk_stream *s);
+/* Why the peer's certificate was rejected, one line ("certificate has
+ * expired", "host name mismatch", "unable to get local issuer
+ * certificate"); NULL when it was not. */
+const char *sk_stream_tls_verify_error(const struct sk_stream *s);
+/* The peer ended TLS with close_notify (false: not yet, or a truncation). */
+bool sk_stream_tls_close_notify(const struct sk_stream *s);
+/* A one-line description of what failed (a connect, the handshake, the
+ * verification, a TLS record); "" when nothing did. */
+const char *sk_stream_error(const struct sk_stream *s);
 
 static inline size_t sk_stream_queued(const struct sk_stream *s)
 {

@@ -26,12 +26,33 @@ struct sk_tls_ctx;
 struct sk_tls_config {
     const char *cafile; /* trust only these CAs (PEM); NULL: the system store */
     bool insecure;      /* skip chain and host-name verification */
+    const char *cert_file; /* a client certificate (PEM, then its chain); NULL: none */
+    const char *key_file;  /* its private key (PEM); NULL: in cert_file */
 };
 
 /* Creates a client TLS context (TLS 1.2+). On failure returns SK_ETLS
- * with a reason in err (e.g. an unreadable CA file). */
+ * with a one-line reason in err (e.g. an unreadable CA file, a key that
+ * does not match the certificate), or -ENOMEM. */
 int sk_tls_ctx_new(const struct sk_tls_config *cfg, struct sk_tls_ctx **out, char *err,
                    size_t errlen);
+
+/* Server-side TLS settings. */
+struct sk_tls_server_config {
+    const char *cert_file; /* the certificate (PEM), then its chain */
+    const char *key_file;  /* its private key (PEM); NULL: in cert_file */
+    const char *client_ca; /* clients must present a certificate chaining to
+                            * these CAs (PEM); NULL: none asked for */
+};
+
+/* Creates a server TLS context (TLS 1.2 and 1.3, 1.3 preferred; session
+ * tickets on) for sk_stream_start_tls. On failure returns SK_ETLS with a
+ * one-line reason in err (an unreadable file, a bad PEM, a key that does
+ * not match the certificate), or -ENOMEM. Threads: a context may be used
+ * by streams of any thread once made; make and free it on one. */
+int sk_tls_server_ctx_new(const struct sk_tls_server_config *cfg, struct sk_tls_ctx **out,
+                          char *err, size_t errlen);
+/* Frees a context of either kind (NULL is fine) once no stream or conn
+ * made with it is left. */
 void sk_tls_ctx_free(struct sk_tls_ctx *ctx);
 
 /* Wraps the connected socket fd. Ownership of fd passes to the conn at the

@@ -3,7 +3,11 @@
  * real and hostile servers in tests/integration/test_fetch_*.py. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "sockit.h"
 
@@ -72,6 +76,55 @@ Test(fetch, a_cancel_before_the_run_stops_it_at_connect)
     cr_assert_eq(rc, SK_ERR(ECANCELED), "%d %s", rc, sk_fetch_error(f));
     cr_assert(strstr(sk_fetch_error(f), "interrupted (SIGINT)"), "%s", sk_fetch_error(f));
     sk_fetch_free(f);
+}
+
+/* A server that accepts (the kernel's backlog does) and never answers. */
+static int silent_listener(unsigned short *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    cr_assert(bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && listen(fd, 4) == 0);
+    cr_assert(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+Test(fetch, a_limit_is_told_by_its_cause_not_by_an_option_name)
+{
+    unsigned short port;
+    int lfd = silent_listener(&port);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/x", port);
+    struct sk_fetch_opts o;
+    sk_fetch_opts_init(&o);
+    struct sk_fetch *f;
+    /* The idle timeout on the loop's timer: the head never comes. */
+    o.idle_timeout_ms = 150;
+    cr_assert_eq(sk_fetch_new(&o, &f), 0);
+    uint64_t t0 = sk_now_ms();
+    int rc = sk_fetch_run(f, url);
+    cr_assert_eq(rc, SK_ETIMEDOUT, "%d %s", rc, sk_fetch_error(f));
+    cr_expect(sk_now_ms() - t0 < 3000);
+    cr_expect_eq(sk_fetch_cause(f), SK_FETCH_CAUSE_IDLE_TIMEOUT);
+    cr_expect(strstr(sk_fetch_error(f), "reading the response: timed out"), "%s",
+              sk_fetch_error(f));
+    cr_expect(!strstr(sk_fetch_error(f), "--"), "%s", sk_fetch_error(f));
+    sk_fetch_free(f);
+    /* max_time first: its cause wins. */
+    o.idle_timeout_ms = 60000;
+    o.max_time_ms = 150;
+    cr_assert_eq(sk_fetch_new(&o, &f), 0);
+    rc = sk_fetch_run(f, url);
+    cr_assert_eq(rc, SK_ETIMEDOUT, "%d %s", rc, sk_fetch_error(f));
+    cr_expect_eq(sk_fetch_cause(f), SK_FETCH_CAUSE_MAX_TIME);
+    cr_expect(!strstr(sk_fetch_error(f), "--"), "%s", sk_fetch_error(f));
+    /* A run that fails otherwise has no cause. */
+    rc = sk_fetch_run(f, "ftp://x/");
+    cr_expect_eq(rc, SK_EUSAGE);
+    cr_expect_eq(sk_fetch_cause(f), SK_FETCH_CAUSE_NONE);
+    sk_fetch_free(f);
+    close(lfd);
 }
 
 Test(fetch, sha256_hex_is_64_digits_either_case)

@@ -18,17 +18,23 @@ struct echo {
     bool echo; /* write back what is read */
     int connect_err;
     int connected;
+    bool end_on_read; /* half-close at the first data, and read no more */
+    bool pause_at_end; /* the read of the FIN returns false */
 };
 
 static bool t_read(struct sk_stream *s, const char *data, size_t n)
 {
     struct echo *e = SK_CONTAINER_OF(s, struct echo, st);
     e->got += n;
+    if (n && e->end_on_read) {
+        sk_stream_shutdown(s, SK_CLOSE_END, "bye\n", 4);
+        return false;
+    }
     if (n && e->echo && sk_stream_write(s, data, n) < 0)
         return false;
     if (n == 0) /* the peer's FIN: answer with ours */
         sk_stream_shutdown(s, SK_CLOSE_EOF, "bye\n", 4);
-    return true;
+    return n || !e->pause_at_end;
 }
 
 static void t_flushed(struct sk_stream *s)
@@ -99,6 +105,63 @@ Test(stream, echoes_then_half_closes_after_the_peers_fin)
     cr_assert_eq(read(peer, buf, sizeof buf), 0, "the stream's FIN follows its last line");
     cr_assert_eq(e.closed_why, SK_CLOSE_EOF);
     cr_assert_eq(e.released, 1);
+    close(peer);
+    finish(&e, g);
+}
+
+/* A half-close in the read of the FIN ends at once, also when the read
+ * says "no more" (returns false): the linger has nothing to wait for. */
+Test(stream, a_half_close_at_the_peers_fin_ends_at_once_when_reading_stops)
+{
+    struct echo e;
+    struct sk_stream_group *g;
+    int peer = start(&e, &g, NULL);
+    e.pause_at_end = true;
+    cr_assert_eq(write(peer, "ping\n", 5), 5);
+    shutdown(peer, SHUT_WR);
+    uint64_t t0 = sk_now_ms();
+    cr_assert_eq(sk_loop_run(e.loop), 0);
+    cr_assert_lt(sk_now_ms() - t0, 1500, "the linger ended at the peer's FIN, not at 2 s");
+    char buf[64];
+    cr_assert_eq(read(peer, buf, sizeof buf), 4);
+    cr_assert_eq(memcmp(buf, "bye\n", 4), 0);
+    cr_assert_eq(read(peer, buf, sizeof buf), 0);
+    cr_assert_eq(e.closed_why, SK_CLOSE_EOF);
+    close(peer);
+    finish(&e, g);
+}
+
+struct fin_probe {
+    struct sk_timer t;
+    int peer;
+    bool fin; /* the peer had our last line and FIN when the timer ran */
+};
+
+static void probe_cb(struct sk_loop *loop, struct sk_timer *t)
+{
+    (void)loop;
+    struct fin_probe *p = SK_CONTAINER_OF(t, struct fin_probe, t);
+    char buf[64];
+    p->fin = read(p->peer, buf, sizeof buf) == 4 && read(p->peer, buf, sizeof buf) == 0;
+    shutdown(p->peer, SHUT_WR); /* the stream's linger ends with this */
+}
+
+/* Half-closed in a read of data that returns false: the last line and the
+ * FIN go out now, not when the peer happens to send more. */
+Test(stream, a_half_close_in_a_read_sends_the_fin_at_once)
+{
+    struct echo e;
+    struct sk_stream_group *g;
+    int peer = start(&e, &g, NULL);
+    e.end_on_read = true;
+    cr_assert_eq(write(peer, "ping\n", 5), 5);
+    struct fin_probe p = {.peer = peer};
+    sk_timer_start(e.loop, &p.t, 200, probe_cb);
+    uint64_t t0 = sk_now_ms();
+    cr_assert_eq(sk_loop_run(e.loop), 0);
+    cr_assert(p.fin, "the FIN followed the last line while the peer was silent");
+    cr_assert_lt(sk_now_ms() - t0, 1500);
+    cr_assert_eq(e.closed_why, SK_CLOSE_END);
     close(peer);
     finish(&e, g);
 }
