@@ -9,7 +9,6 @@
  * through a socket of its own. sk_fetch_run drives the machine phase by phase (open: up to the final
  * head; body: to its end), running the loop until the phase ends; what
  * lies between (a redirect, which sink) is fetch_run.c's. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -543,31 +542,23 @@ static void freeaddrinfop(struct addrinfo **ai)
         freeaddrinfo(*ai);
 }
 
-/* u's addresses, by sk_connect_until's rules: an address literal needs no
- * name service; AI_ADDRCONFIG, which hides ::1 on hosts with no global
- * IPv6, is dropped when nothing resolves with it. */
+/* u's addresses (sk_endpoint_resolve). */
 static int resolve(struct sk_fetch *f, const struct sk_url *u, struct addrinfo **ai)
 {
-    char port[8];
-    snprintf(port, sizeof port, "%u", u->port);
-    unsigned char ip[16];
-    bool literal = inet_pton(AF_INET, u->host, ip) == 1 || inet_pton(AF_INET6, u->host, ip) == 1;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    hints.ai_flags = AI_NUMERICSERV | (literal ? AI_NUMERICHOST : AI_ADDRCONFIG);
-    int rc = getaddrinfo(u->host, port, &hints, ai);
-    if (rc != 0 && rc != EAI_SYSTEM && !literal) {
-        hints.ai_flags = AI_NUMERICSERV;
-        rc = getaddrinfo(u->host, port, &hints, ai);
-    }
+    struct sk_endpoint ep = {.port = u->port};
+    _Static_assert(sizeof ep.host == sizeof u->host, "a URL's host fits an endpoint");
+    memcpy(ep.host, u->host, sizeof ep.host);
+    int rc = sk_endpoint_resolve(&ep, SOCK_STREAM, 0, ai);
     if (rc == 0)
         return 0;
-    *ai = NULL;
     if (f->cx->flag)
         return sk__fetch_interrupted(f, "resolving");
-    if (rc == EAI_SYSTEM)
-        return sk_fetch_set_error(f, SK_ECONNECT, "cannot connect to %s: %s", f->w.where,
-                                  strerror(errno));
-    return sk_fetch_set_error(f, SK_ERESOLVE, "could not resolve host %s", u->host);
+    if (rc == SK_ERESOLVE || rc == SK_EUSAGE)
+        return sk_fetch_set_error(f, SK_ERESOLVE, "could not resolve host %s", u->host);
+    if (rc == SK_ERR(ENOMEM))
+        return sk_fetch_fail_as(f, rc, "resolving");
+    return sk_fetch_set_error(f, SK_ECONNECT, "cannot connect to %s: %s", f->w.where,
+                              sk_strerror(rc));
 }
 
 /* The TLS context, made on the first https URL. */
