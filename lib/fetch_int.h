@@ -73,6 +73,8 @@ struct sk__fetch_wire {
     enum sk__fetch_phase phase;
     bool live;                    /* s is open or not yet released */
     bool sending;                 /* the request is not all out yet */
+    bool tls_wanted;              /* https: TLS goes on the connection */
+    size_t reqlen;                /* the request: f->buf[0..reqlen) until it is sent */
     int rc;                       /* the exchange's outcome (DONE) */
     uint64_t connect_deadline;    /* CONNECT: absolute, 0: none */
     uint64_t last_ms;             /* the last progress */
