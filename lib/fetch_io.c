@@ -638,7 +638,7 @@ static int start(struct sk_fetch *f, const struct sk_url *u, size_t reqlen)
     if (!tls || f->tls)
         return tls ? tls_start(f, u->host) : 0;
     sk_timer_start_at(w->loop, &w->timer, sk_loop_now(w->loop), on_kick);
-    if ((rc = sk_loop_run(w->loop)) < 0)
+    if ((rc = sk_loop_run(w->loop)) < 0 && active(w))
         phase_end(f, SK__PH_DONE, sk_fetch_fail_as(f, rc, doing(f)));
     sk_timer_stop(w->loop, &w->timer);
     if (w->phase != SK__PH_CONNECT) /* every address failed at once, or the cancel */
