@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Compares `sockit fetch` with curl and wget: wall time (hyperfine, median)
+# Compares `sockit fetch` with curl and wget (and, with OLD, another sockit
+# build): wall time (hyperfine, median)
 # and peak RSS (/usr/bin/time %M, median) for a 1 KiB and a 1 GiB file from a
 # local nginx, over HTTP and HTTPS. Every tool writes to a fresh file on the
 # same disk (removed before each run), verifies certificates against the same
@@ -7,7 +8,10 @@
 #
 #   bench/fetch_compare.sh              # 1 KiB: 40 runs, 1 GiB: 5 runs, in 6 rotating rounds
 #   RUNS_SMALL=100 RUNS_BIG=7 bench/fetch_compare.sh
-#   SIZES=1k bench/fetch_compare.sh     # only the small file
+#   SIZES=1k bench/fetch_compare.sh     # only the small file (sizes: 1k, 256m, 1g...)
+#   OLD=/tmp/main/build/sockit bench/fetch_compare.sh   # before/after: an "old" row too
+#   RT=1 bench/fetch_compare.sh         # root: nginx and the timed runs SCHED_FIFO, so
+#                                       # other jobs of a busy machine do not time the runs
 #
 # Needs nginx, openssl, curl, wget, hyperfine, GNU time (scripts/deps.sh bench).
 # Uses about 2 GiB in $TMPDIR (the served file and one download); cleans up.
@@ -18,6 +22,11 @@ RUNS_SMALL=${RUNS_SMALL:-40}
 RUNS_BIG=${RUNS_BIG:-5}
 ROUNDS=${ROUNDS:-6} # wall-time runs are split into this many interleaved rounds
 SIZES=${SIZES:-"1k 1g"}
+OLD=${OLD:-}
+RT=${RT:-0}
+TOOLS="sockit${OLD:+ old} curl wget"
+FIFO=()
+if [[ $RT == 1 ]]; then FIFO=(chrt -f 50); fi
 PY=/usr/bin/python3
 
 for tool in nginx openssl curl wget hyperfine /usr/bin/time; do
@@ -56,8 +65,7 @@ free_port() {
 CA=$work/ca.pem
 
 mkdir -p "$work/www" "$work/out"
-head -c 1024 /dev/urandom >"$work/www/1k.bin"
-if [[ $SIZES == *1g* ]]; then head -c 1G /dev/urandom >"$work/www/1g.bin"; fi
+for size in $SIZES; do head -c "${size^^}" /dev/urandom >"$work/www/$size.bin"; done
 
 HTTP=$(free_port)
 HTTPS=$(free_port)
@@ -87,6 +95,7 @@ http {
 CONF
 nginx -c "$work/nginx.conf" -p "$work" </dev/null >/dev/null 2>"$work/nginx.stderr" &
 nginx_pid=$!
+if [[ $RT == 1 ]]; then chrt -f -p 50 "$nginx_pid"; fi
 for port in $HTTP $HTTPS; do
     for i in $(seq 100); do
         if $PY -c "import socket; socket.create_connection(('127.0.0.1',$port),1).close()" 2>/dev/null; then
@@ -103,6 +112,7 @@ cmd_for() { # tool scheme size -> the command line
     if [[ $2 == https ]]; then url="https://localhost:$HTTPS/$3.bin"; else url="http://127.0.0.1:$HTTP/$3.bin"; fi
     case $1 in
     sockit) echo "$SOCKIT fetch -s $url -o $out --cacert $CA" ;;
+    old) echo "$OLD fetch -s $url -o $out --cacert $CA" ;;
     curl) echo "curl -s -f $url -o $out --cacert $CA" ;;
     wget) echo "wget -q $url -O $out --ca-certificate=$CA" ;;
     esac
@@ -112,14 +122,14 @@ results=$work/results.tsv
 : >"$results"
 echo "sockit $(git rev-parse --short HEAD 2>/dev/null || echo '?'); $(curl --version | head -1 | cut -d' ' -f1-2);" \
     "$(wget --version | head -1 | cut -d' ' -f1-3); $(nginx -v 2>&1 | cut -d' ' -f3); $(openssl version | cut -d' ' -f1-2)"
-echo "runs: 1 KiB x $RUNS_SMALL, 1 GiB x $RUNS_BIG (medians); $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "runs: 1 KiB x $RUNS_SMALL, larger x $RUNS_BIG (medians); $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg)${OLD:+; old = $OLD}${FIFO:+; SCHED_FIFO}"
 for size in $SIZES; do
     runs=$RUNS_SMALL
     warm=5
-    if [[ $size == 1g ]]; then runs=$RUNS_BIG; warm=1; cat "$work/www/1g.bin" >/dev/null; fi
+    if [[ $size != 1k ]]; then runs=$RUNS_BIG; warm=1; cat "$work/www/$size.bin" >/dev/null; fi
     for scheme in http https; do
         cmds=()
-        for tool in sockit curl wget; do cmds+=("$(cmd_for $tool $scheme $size)"); done
+        for tool in $TOOLS; do cmds+=("$(cmd_for $tool $scheme $size)"); done
         # Correctness first: every tool must produce the served bytes.
         for c in "${cmds[@]}"; do
             rm -f "$out"
@@ -132,12 +142,13 @@ for size in $SIZES; do
         (( rounds > runs )) && rounds=$runs
         per=$(( (runs + rounds - 1) / rounds ))
         for r in $(seq "$rounds"); do
-            rot=("${cmds[@]:$((r % 3))}" "${cmds[@]:0:$((r % 3))}")
-            hyperfine -N --style none --warmup "$warm" --runs "$per" --prepare "rm -f $out" \
+            k=$((r % ${#cmds[@]}))
+            rot=("${cmds[@]:$k}" "${cmds[@]:0:$k}")
+            "${FIFO[@]}" hyperfine -N --style none --warmup "$warm" --runs "$per" --prepare "rm -f $out" \
                 --export-json "$work/h.$r.json" "${rot[@]}" >/dev/null 2>&1
         done
         # Peak RSS: median of the same number of runs.
-        for tool in sockit curl wget; do
+        for tool in $TOOLS; do
             c=$(cmd_for $tool $scheme $size)
             rss=()
             for _ in $(seq "$runs"); do
@@ -147,7 +158,7 @@ for size in $SIZES; do
             med_rss=$(printf '%s\n' "${rss[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
             med_ms=$($PY -c "import glob, json, statistics, sys
 times = [t for f in glob.glob('$work/h.*.json') for r in json.load(open(f))['results']
-         if r['command'].startswith(sys.argv[1]) for t in r['times']]
+         if r['command'].split()[0] == sys.argv[1] for t in r['times']]
 print('%.2f' % (1000 * statistics.median(times)))" "${c%% *}")
             printf '%s\t%s\t%s\t%s\t%s\n' "$size" "$scheme" "$tool" "$med_ms" "$med_rss" >>"$results"
         done

@@ -86,15 +86,37 @@ static void freeaddrinfop(struct addrinfo **ai)
         freeaddrinfo(*ai);
 }
 
-static int resolve(const struct sk_endpoint *ep, int type, int flags, struct addrinfo **out)
+/* The one getaddrinfo wrapper and its one error mapping. */
+static int gai(const struct sk_endpoint *ep, int type, int flags, struct addrinfo **out)
 {
     char port[8];
     snprintf(port, sizeof port, "%u", ep->port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = type, .ai_flags = flags};
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = type,
+                             .ai_flags = flags | AI_NUMERICSERV};
     int rc = getaddrinfo(ep->host, port, &hints, out);
+    if (rc == 0)
+        return 0;
+    *out = NULL;
     if (rc == EAI_SYSTEM)
-        return SK_ERR(errno);
-    return rc == 0 ? 0 : SK_ERESOLVE;
+        return SK_ERR(errno ? errno : EIO);
+    return rc == EAI_MEMORY ? SK_ERR(ENOMEM) : SK_ERESOLVE;
+}
+
+int sk_endpoint_resolve(const struct sk_endpoint *ep, int type, unsigned flags,
+                        struct addrinfo **out)
+{
+    *out = NULL;
+    if (ep->host[0] == '\0' || !memchr(ep->host, '\0', sizeof ep->host))
+        return SK_EUSAGE;
+    if (flags & SK_RESOLVE_PASSIVE)
+        return gai(ep, type, AI_PASSIVE, out);
+    unsigned char ip[16];
+    if (inet_pton(AF_INET, ep->host, ip) == 1 || inet_pton(AF_INET6, ep->host, ip) == 1)
+        return gai(ep, type, AI_NUMERICHOST, out); /* no name service, no interface scan */
+    int rc = gai(ep, type, AI_ADDRCONFIG, out);
+    if (rc == SK_ERESOLVE) /* AI_ADDRCONFIG hides ::1 on hosts with no global v6 */
+        rc = gai(ep, type, 0, out);
+    return rc;
 }
 
 int sk_listen(const struct sk_endpoint *ep, int type, int backlog)
@@ -105,7 +127,7 @@ int sk_listen(const struct sk_endpoint *ep, int type, int backlog)
 int sk_listen_ex(const struct sk_endpoint *ep, int type, int backlog, unsigned flags)
 {
     SK_AUTO(freeaddrinfop) struct addrinfo *ai = NULL;
-    int rc = resolve(ep, type, AI_PASSIVE | AI_NUMERICSERV, &ai);
+    int rc = sk_endpoint_resolve(ep, type, SK_RESOLVE_PASSIVE, &ai);
     if (rc < 0)
         return rc;
     SK_AUTO_CLOSE int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -188,9 +210,7 @@ static int connect_one(const struct addrinfo *a, int timeout_ms, bool nonblock)
 int sk_connect(const struct sk_endpoint *ep, int type, int timeout_ms, bool nonblock)
 {
     SK_AUTO(freeaddrinfop) struct addrinfo *ai = NULL;
-    int rc = resolve(ep, type, AI_NUMERICSERV | AI_ADDRCONFIG, &ai);
-    if (rc == SK_ERESOLVE) /* AI_ADDRCONFIG hides ::1 on hosts with no global v6 */
-        rc = resolve(ep, type, AI_NUMERICSERV, &ai);
+    int rc = sk_endpoint_resolve(ep, type, 0, &ai);
     if (rc < 0)
         return rc;
     for (const struct addrinfo *a = ai; a; a = a->ai_next) {
@@ -281,22 +301,10 @@ int sk__connect_result(int fd)
     return soerr ? SK_ERR(soerr) : 0;
 }
 
-int sk_resolve(const struct sk_endpoint *ep, int type, struct addrinfo **out)
-{
-    unsigned char ip[16];
-    *out = NULL;
-    if (inet_pton(AF_INET, ep->host, ip) == 1 || inet_pton(AF_INET6, ep->host, ip) == 1)
-        return resolve(ep, type, AI_NUMERICSERV | AI_NUMERICHOST, out); /* no name service */
-    int rc = resolve(ep, type, AI_NUMERICSERV | AI_ADDRCONFIG, out);
-    if (rc == SK_ERESOLVE) /* AI_ADDRCONFIG hides ::1 on hosts with no global v6 */
-        rc = resolve(ep, type, AI_NUMERICSERV, out);
-    return rc;
-}
-
 int sk_connect_until(const struct sk_endpoint *ep, int type, uint64_t deadline_ms, bool nonblock)
 {
     SK_AUTO(freeaddrinfop) struct addrinfo *ai = NULL;
-    int rc = sk_resolve(ep, type, &ai);
+    int rc = sk_endpoint_resolve(ep, type, 0, &ai);
     if (rc < 0)
         return rc;
     struct sk__he he;

@@ -9,12 +9,16 @@
 #include "sockit.h"
 #include "stream_int.h"
 
-#define SK__FETCH_BUF_SIZE (256 * 1024) /* one read; also bounds the response head */
 #define SK__FETCH_INTERIM_MAX 16         /* 1xx responses skipped before the final one */
 #define SK__FETCH_URL_MAX (SK_URL_TARGET_MAX + SK_HOST_MAX + 32)
-/* One read from the network. A read never has to be split to fit the head
- * buffer: a head is refused past SK_HTTP_HEAD_MAX. */
-#define SK__FETCH_READ_SIZE (128 * 1024)
+/* One read from the network (and one write to the output for a large
+ * body: main's blocking client read 256 KiB at a time too). A read never
+ * has to be split to fit the head buffer: a head is refused past
+ * SK_HTTP_HEAD_MAX. */
+#define SK__FETCH_READ_SIZE (256 * 1024)
+/* The I/O buffer: the request, the head (a partial one and a read after
+ * it), the small reads gathered for the sink. */
+#define SK__FETCH_BUF_SIZE (SK_HTTP_HEAD_MAX + SK__FETCH_READ_SIZE)
 /* Reads smaller than this are gathered before they go to the sink. */
 #define SK__FETCH_GATHER_MIN (32 * 1024)
 _Static_assert(SK_HTTP_HEAD_MAX + SK__FETCH_READ_SIZE <= SK__FETCH_BUF_SIZE,
@@ -73,6 +77,8 @@ struct sk__fetch_wire {
     enum sk__fetch_phase phase;
     bool live;                    /* s is open or not yet released */
     bool sending;                 /* the request is not all out yet */
+    bool tls_wanted;              /* https: TLS goes on the connection */
+    size_t reqlen;                /* the request: f->buf[0..reqlen) until it is sent */
     int rc;                       /* the exchange's outcome (DONE) */
     uint64_t connect_deadline;    /* CONNECT: absolute, 0: none */
     uint64_t last_ms;             /* the last progress */

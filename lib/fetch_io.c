@@ -9,7 +9,6 @@
  * through a socket of its own. sk_fetch_run drives the machine phase by phase (open: up to the final
  * head; body: to its end), running the loop until the phase ends; what
  * lies between (a redirect, which sink) is fetch_run.c's. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -457,8 +456,17 @@ static void on_connected(struct sk_stream *s, int err)
                                                      w->where, sk_strerror(err)));
         return;
     }
-    w->phase = SK__PH_HEAD; /* the request, queued, goes out now */
+    if (w->tls_wanted && !sk_stream_is_tls(s))
+        return; /* TCP connected at once, in start(): TLS goes on it there */
+    w->phase = SK__PH_HEAD;
+    w->sending = true;
     w->last_ms = sk_now_ms();
+    int rc = sk_stream_write(s, f->buf, w->reqlen); /* what the socket does not take is queued */
+    if (rc < 0) {
+        phase_end(f, SK__PH_DONE, sk_fetch_fail_as(f, rc, "sending the request"));
+        return;
+    }
+    w->sending = sk_stream_queued(s) > 0;
     arm(f);
 }
 
@@ -543,31 +551,23 @@ static void freeaddrinfop(struct addrinfo **ai)
         freeaddrinfo(*ai);
 }
 
-/* u's addresses, by sk_connect_until's rules: an address literal needs no
- * name service; AI_ADDRCONFIG, which hides ::1 on hosts with no global
- * IPv6, is dropped when nothing resolves with it. */
+/* u's addresses (sk_endpoint_resolve). */
 static int resolve(struct sk_fetch *f, const struct sk_url *u, struct addrinfo **ai)
 {
-    char port[8];
-    snprintf(port, sizeof port, "%u", u->port);
-    unsigned char ip[16];
-    bool literal = inet_pton(AF_INET, u->host, ip) == 1 || inet_pton(AF_INET6, u->host, ip) == 1;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    hints.ai_flags = AI_NUMERICSERV | (literal ? AI_NUMERICHOST : AI_ADDRCONFIG);
-    int rc = getaddrinfo(u->host, port, &hints, ai);
-    if (rc != 0 && rc != EAI_SYSTEM && !literal) {
-        hints.ai_flags = AI_NUMERICSERV;
-        rc = getaddrinfo(u->host, port, &hints, ai);
-    }
+    struct sk_endpoint ep = {.port = u->port};
+    _Static_assert(sizeof ep.host == sizeof u->host, "a URL's host fits an endpoint");
+    memcpy(ep.host, u->host, sizeof ep.host);
+    int rc = sk_endpoint_resolve(&ep, SOCK_STREAM, 0, ai);
     if (rc == 0)
         return 0;
-    *ai = NULL;
     if (f->cx->flag)
         return sk__fetch_interrupted(f, "resolving");
-    if (rc == EAI_SYSTEM)
-        return sk_fetch_set_error(f, SK_ECONNECT, "cannot connect to %s: %s", f->w.where,
-                                  strerror(errno));
-    return sk_fetch_set_error(f, SK_ERESOLVE, "could not resolve host %s", u->host);
+    if (rc == SK_ERESOLVE || rc == SK_EUSAGE)
+        return sk_fetch_set_error(f, SK_ERESOLVE, "could not resolve host %s", u->host);
+    if (rc == SK_ERR(ENOMEM))
+        return sk_fetch_fail_as(f, rc, "resolving");
+    return sk_fetch_set_error(f, SK_ECONNECT, "cannot connect to %s: %s", f->w.where,
+                              sk_strerror(rc));
 }
 
 /* The TLS context, made on the first https URL. */
@@ -589,16 +589,38 @@ static int tls_ctx(struct sk_fetch *f)
     return 0;
 }
 
-/* Starts the connection to u (TLS on it for https), the request queued. */
+/* TLS on the connection: at once if TCP is up, else when the connect ends. */
+static int tls_start(struct sk_fetch *f, const char *host)
+{
+    struct sk__fetch_wire *w = &f->w;
+    int rc = sk_stream_start_tls(&w->s, f->tls, host);
+    if (rc < 0) {
+        w->phase = SK__PH_IDLE;
+        return sk_fetch_set_error(f, SK_ETLS, "TLS set-up for %s failed: %s", w->where,
+                                  *sk_stream_error(&w->s) ? sk_stream_error(&w->s)
+                                                          : sk_strerror(rc));
+    }
+    return 0;
+}
+
+/* The loop's first pass: the first connect attempt goes out (the stream
+ * starts it from the loop). */
+static void on_kick(struct sk_loop *loop, struct sk_timer *t)
+{
+    (void)t;
+    sk_loop_stop(loop);
+}
+
+/* Starts the connection to u, TLS on it for https. The TLS context (the
+ * costly part of a small https fetch: OpenSSL's start-up) is made while
+ * the SYN is out, so it overlaps the TCP handshake's round trip. */
 static int start(struct sk_fetch *f, const struct sk_url *u, size_t reqlen)
 {
     struct sk__fetch_wire *w = &f->w;
     bool tls = u->scheme == SK_URL_HTTPS;
-    int rc = tls ? tls_ctx(f) : 0;
-    if (rc < 0)
-        return rc;
     SK_AUTO(freeaddrinfop) struct addrinfo *ai = NULL;
-    if ((rc = resolve(f, u, &ai)) < 0)
+    int rc = resolve(f, u, &ai);
+    if (rc < 0)
         return rc;
     if ((rc = sk_stream_connect_list(w->g, &w->s, ai)) < 0)
         return rc == SK_EUSAGE
@@ -606,19 +628,22 @@ static int start(struct sk_fetch *f, const struct sk_url *u, size_t reqlen)
                    : sk_fetch_fail_as(f, rc, "connecting");
     w->live = true;
     w->phase = SK__PH_CONNECT;
+    w->tls_wanted = tls;
+    w->reqlen = reqlen;
     w->connect_deadline = sk__fetch_deadline(f, f->o.connect_timeout_ms);
-    if (tls && (rc = sk_stream_start_tls(&w->s, f->tls, u->host)) < 0) {
-        w->phase = SK__PH_IDLE;
-        return sk_fetch_set_error(f, SK_ETLS, "TLS set-up for %s failed: %s", w->where,
-                                  *sk_stream_error(&w->s) ? sk_stream_error(&w->s)
-                                                          : sk_strerror(rc));
+    if (!tls || f->tls)
+        return tls ? tls_start(f, u->host) : 0;
+    sk_timer_start_at(w->loop, &w->timer, sk_loop_now(w->loop), on_kick);
+    if ((rc = sk_loop_run(w->loop)) < 0 && active(w))
+        phase_end(f, SK__PH_DONE, sk_fetch_fail_as(f, rc, doing(f)));
+    sk_timer_stop(w->loop, &w->timer);
+    if (w->phase != SK__PH_CONNECT) /* every address failed at once, or the cancel */
+        return w->rc;
+    if ((rc = tls_ctx(f)) < 0) {
+        w->phase = SK__PH_IDLE; /* the stream goes in sk__fetch_close */
+        return rc;
     }
-    w->sending = true;
-    if ((rc = sk_stream_write(&w->s, f->buf, reqlen)) < 0) { /* queued until connected */
-        w->phase = SK__PH_IDLE;
-        return sk_fetch_fail_as(f, rc, "sending the request");
-    }
-    return 0;
+    return tls_start(f, u->host);
 }
 
 /* Runs the loop until the phase is over. */

@@ -214,7 +214,7 @@ static int tcp_connect(struct tcp_client *c, const struct client_opts *o)
 {
     uint64_t deadline = sk_now_ms() + (uint64_t)o->timeout_ms;
     struct addrinfo *ai = NULL;
-    int rc = sk_resolve(&o->ep, SOCK_STREAM, &ai);
+    int rc = sk_endpoint_resolve(&o->ep, SOCK_STREAM, 0, &ai);
     if (rc < 0)
         return rc;
     rc = sk_stream_connect_list(c->g, &c->s, ai);

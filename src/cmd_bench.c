@@ -29,16 +29,14 @@ static void on_signal(int sig)
 
 static int resolve(const struct bench_opts *o, struct bench_shared *sh)
 {
-    struct addrinfo hints = {.ai_socktype = o->mode == BENCH_UDP ? SOCK_DGRAM : SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV};
-    char port[8];
-    snprintf(port, sizeof port, "%u", o->ep.port);
     struct addrinfo *ai = NULL;
-    int rc = getaddrinfo(o->ep.host, port, &hints, &ai);
-    if (rc != 0) {
-        cli_error("cannot resolve %s: %s", o->ep.host, gai_strerror(rc));
-        return SK_ERESOLVE;
-    }
+    int rc = sk_endpoint_resolve(&o->ep, o->mode == BENCH_UDP ? SOCK_DGRAM : SOCK_STREAM, 0, &ai);
+    if (rc == SK_ERESOLVE)
+        cli_error("could not resolve host %s", o->ep.host);
+    else if (rc < 0)
+        cli_error("cannot resolve %s: %s", o->ep.host, sk_strerror(rc));
+    if (rc < 0)
+        return rc;
     memcpy(&sh->addr, ai->ai_addr, ai->ai_addrlen);
     sh->addrlen = ai->ai_addrlen;
     freeaddrinfo(ai);
@@ -331,8 +329,8 @@ int cmd_bench(int argc, char **argv)
         rc = EXIT_FAIL;
         goto out;
     }
-    if (resolve(&o, &sh) < 0) {
-        rc = EXIT_RESOLVE;
+    if ((rc = resolve(&o, &sh)) < 0) {
+        rc = cli_exit_status(rc);
         goto out;
     }
     ws = calloc(o.threads, sizeof *ws);

@@ -26,6 +26,22 @@ struct sk_endpoint {
  * or non-numeric or out-of-range port, unbalanced brackets, host too long). */
 int sk_endpoint_parse(const char *s, struct sk_endpoint *ep);
 
+/* Resolves ep into getaddrinfo's list of its addresses for `type`
+ * (SOCK_STREAM or SOCK_DGRAM), port set; free it with freeaddrinfo(). An
+ * address literal never reaches the name service. A name gets only the
+ * families the host has an address of (AI_ADDRCONFIG), unless that leaves
+ * none (a host whose only IPv6 address is ::1 still gets it for
+ * "localhost"). SK_RESOLVE_PASSIVE: the addresses to bind a listener to,
+ * in the resolver's order, without the family filter.
+ * Returns 0, SK_EUSAGE (empty host, or no NUL within SK_HOST_MAX bytes),
+ * SK_ERESOLVE (the name does not resolve, or not now: the resolver's
+ * temporary failures too), -ENOMEM, or -errno of a system failure.
+ * Blocking: the name service has no deadline. */
+#define SK_RESOLVE_PASSIVE 1u
+struct addrinfo;
+int sk_endpoint_resolve(const struct sk_endpoint *ep, int type, unsigned flags,
+                        struct addrinfo **out);
+
 /* Formats a socket address as HOST:PORT ([v6]:port) into buf (at least
  * SK_ADDRSTR_MAX bytes). Returns buf. */
 #define SK_ADDRSTR_MAX 64
@@ -54,13 +70,7 @@ int sk_connect(const struct sk_endpoint *ep, int type, int timeout_ms, bool nonb
  * 250 ms while earlier ones are pending (at once when one fails), and the
  * first to connect wins. A signal ends the wait with SK_ERR(EINTR). */
 int sk_connect_until(const struct sk_endpoint *ep, int type, uint64_t deadline_ms, bool nonblock);
-/* Resolves ep for a connect of `type` (SOCK_STREAM, SOCK_DGRAM) as
- * sk_connect_until does: an address literal without the name service; a
- * name with AI_ADDRCONFIG, then without it when that finds nothing. On
- * success *out is the list (freeaddrinfo it), for sk_stream_connect_list.
- * Blocks while the name service answers. Returns 0, SK_ERESOLVE or -errno. */
 struct addrinfo;
-int sk_resolve(const struct sk_endpoint *ep, int type, struct addrinfo **out);
 
 #ifdef __cplusplus
 }

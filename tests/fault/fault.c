@@ -47,7 +47,8 @@
     X(fallocate, "file")                                                                 \
     X(epoll_create1, "loop") X(epoll_ctl, "loop") X(eventfd, "loop")                     \
     X(timerfd_create, "loop") X(pthread_create, "thread")                                \
-    X(SSL_connect, "tls") X(SSL_read_ex, "tls") X(SSL_write_ex, "tls")
+    X(SSL_connect, "tls") X(SSL_do_handshake, "tls") X(SSL_read_ex, "tls")             \
+    X(SSL_write_ex, "tls")
 
 #define ENUM(name, groups) F_##name,
 enum { FAULT_FUNCS(ENUM) F_COUNT };
@@ -344,6 +345,7 @@ int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*f)(void
 /* --- TLS: a failure is an SSL error on the thread's queue, as OpenSSL
  * reports a bad record or an internal error (SSL_get_error: SSL_ERROR_SSL). */
 int __real_SSL_connect(SSL *s);
+int __real_SSL_do_handshake(SSL *s);
 int __real_SSL_read_ex(SSL *s, void *b, size_t n, size_t *got);
 int __real_SSL_write_ex(SSL *s, const void *b, size_t n, size_t *put);
 
@@ -355,6 +357,10 @@ static int ssl_fail(int fn)
     return 1;
 }
 int __wrap_SSL_connect(SSL *s) { return ssl_fail(F_SSL_connect) ? -1 : __real_SSL_connect(s); }
+int __wrap_SSL_do_handshake(SSL *s)
+{
+    return ssl_fail(F_SSL_do_handshake) ? -1 : __real_SSL_do_handshake(s);
+}
 int __wrap_SSL_read_ex(SSL *s, void *b, size_t n, size_t *got)
 {
     return ssl_fail(F_SSL_read_ex) ? 0 : __real_SSL_read_ex(s, b, n, got);
