@@ -275,7 +275,7 @@ bool sk__tls_stream_notify(struct sk_stream *s)
 
 void sk__tls_stream_free(struct sk_stream *s)
 {
-    SSL_free(s->x->ssl);
+    sk__tls_free(s->x->ssl);
     s->x->ssl = NULL;
 }
 

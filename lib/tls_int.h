@@ -18,6 +18,9 @@ int sk__tls_set_fd(SSL *ssl, int fd);
  * name, the name or IP address verified) or, for a server context, the
  * server role (host unused). NULL on failure, with a reason in err. */
 SSL *sk__tls_new(struct sk_tls_ctx *ctx, int fd, const char *host, char *err, size_t errlen);
+/* Frees a session of sk__tls_new and its reference on the context (NULL
+ * is fine). */
+void sk__tls_free(SSL *ssl);
 bool sk__tls_ctx_is_server(const struct sk_tls_ctx *ctx);
 /* Maps the outcome of an SSL I/O call: the count n when ok == 1,
  * SK_EAGAIN_MORE with *want_write saying which readiness it waits for, 0

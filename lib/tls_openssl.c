@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@
 
 struct sk_tls_ctx {
     SSL_CTX *ssl_ctx;
+    atomic_uint refs;  /* the maker's, and one per live session (sk__tls_new) */
     char *cafile;      /* NULL: the system store */
     bool server;       /* a server context (sk_tls_server_ctx_new) */
     bool store_ready;  /* the trust store has been loaded (or failed to) */
@@ -138,6 +140,8 @@ int sk_tls_ctx_new(const struct sk_tls_config *cfg, struct sk_tls_ctx **out, cha
      * of its own work; the process is ending anyway. */
     OPENSSL_init_ssl(OPENSSL_INIT_NO_ATEXIT, NULL);
     struct sk_tls_ctx *t = sk__calloc(1, sizeof *t);
+    if (t)
+        atomic_init(&t->refs, 1);
     if (!t || (cfg->cafile && !(t->cafile = sk__strdup(cfg->cafile)))) {
         snprintf(err, errlen, "out of memory");
         goto out;
@@ -180,6 +184,7 @@ int sk_tls_server_ctx_new(const struct sk_tls_server_config *cfg, struct sk_tls_
         snprintf(err, errlen, "out of memory");
         goto out;
     }
+    atomic_init(&t->refs, 1);
     t->server = true;
     t->store_ready = true; /* the client CAs are loaded here, once */
     rc = SK_ETLS;
@@ -227,9 +232,15 @@ bool sk__tls_ctx_is_server(const struct sk_tls_ctx *t)
     return t->server;
 }
 
+struct sk_tls_ctx *sk_tls_ctx_ref(struct sk_tls_ctx *t)
+{
+    atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+    return t;
+}
+
 void sk_tls_ctx_free(struct sk_tls_ctx *t)
 {
-    if (!t)
+    if (!t || atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
         return;
     SSL_CTX_free(t->ssl_ctx);
     free(t->cafile);
@@ -362,7 +373,7 @@ static void tls_shutdown(struct sk_conn *c)
 
 static void tls_free(struct sk_conn *c)
 {
-    SSL_free(c->tls);
+    sk__tls_free(c->tls);
     c->tls = NULL;
 }
 
@@ -431,6 +442,7 @@ SSL *sk__tls_new(struct sk_tls_ctx *ctx, int fd, const char *host, char *err, si
         take_ssl_error(err, errlen, "TLS set-up");
         return NULL;
     }
+    sk_tls_ctx_ref(ctx); /* the handshake reads ctx: it lives as long as ssl */
     if (fd >= 0 && sk__tls_set_fd(ssl, fd) != 1)
         goto fail;
     if (ctx->server) {
@@ -448,8 +460,17 @@ SSL *sk__tls_new(struct sk_tls_ctx *ctx, int fd, const char *host, char *err, si
     return ssl;
 fail:
     take_ssl_error(err, errlen, "TLS set-up");
-    SSL_free(ssl);
+    sk__tls_free(ssl);
     return NULL;
+}
+
+void sk__tls_free(SSL *ssl)
+{
+    if (!ssl)
+        return;
+    struct sk_tls_ctx *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+    SSL_free(ssl);
+    sk_tls_ctx_free(t);
 }
 
 int sk_conn_new_tls(int fd, struct sk_tls_ctx *ctx, const char *host, struct sk_conn **out)

@@ -1,0 +1,72 @@
+/* TLS on the server's sessions (cfg.tls): the handshake stage before a
+ * session is open, the TLS fields of its close event, and the rotation of
+ * the server's context.
+ *
+ * A new session starts its handshake at accept, holding its --max-conns
+ * slot (taken at accept), on the group's handshake deadline; it is open
+ * (open callback, OPEN event) when the stream's connected callback says the
+ * handshake is done (session.c). The context in use is the server's
+ * current one, read under tls_lock: the stream takes its own reference, so
+ * a context replaced by sk_server_set_tls lives on while a session made
+ * with it does. */
+#include <pthread.h>
+
+#include "server_int.h"
+#include "sockit/err.h"
+#include "tls_int.h"
+
+const char *sk_tls_end_name(enum sk_tls_end e)
+{
+    static const char *const names[] = {
+        [SK_TLS_END_PLAIN] = "",          [SK_TLS_END_CLOSE_NOTIFY] = "close_notify",
+        [SK_TLS_END_TRUNCATED] = "truncated", [SK_TLS_END_RESET] = "reset",
+        [SK_TLS_END_NONE] = "none",
+    };
+    return (unsigned)e < sizeof names / sizeof names[0] ? names[e] : "?";
+}
+
+bool sk__tls_session_start(struct sk_server_conn *s)
+{
+    struct sk_server *srv = sk__conn_worker(s)->srv;
+    pthread_mutex_lock(&srv->tls_lock);
+    struct sk_tls_ctx *ctx = sk_tls_ctx_ref(srv->cfg.tls);
+    pthread_mutex_unlock(&srv->tls_lock);
+    s->tls_wait = 1;
+    int rc = sk_stream_start_tls(&s->st, ctx, NULL); /* the session's own reference */
+    sk_tls_ctx_free(ctx);
+    return rc == 0;
+}
+
+void sk__tls_close_event(const struct sk_server_conn *s, enum sk_close_reason why,
+                         struct sk_server_event *ev)
+{
+    if (why == SK_CLOSE_TLS) {
+        const char *e = sk_stream_error(&s->st);
+        ev->tls_error = *e ? e : NULL;
+    }
+    if (s->tls_wait)
+        ev->tls_end = SK_TLS_END_PLAIN; /* no session to end */
+    else if (sk_stream_tls_close_notify(&s->st))
+        ev->tls_end = SK_TLS_END_CLOSE_NOTIFY;
+    else if (s->st.read_closed)
+        ev->tls_end = SK_TLS_END_TRUNCATED;
+    else if (why == SK_CLOSE_RESET)
+        ev->tls_end = SK_TLS_END_RESET;
+    else
+        ev->tls_end = SK_TLS_END_NONE;
+}
+
+int sk_server_set_tls(struct sk_server *srv, struct sk_tls_ctx *ctx)
+{
+    if (!ctx || !sk__tls_ctx_is_server(ctx))
+        return SK_EUSAGE;
+    pthread_mutex_lock(&srv->tls_lock);
+    struct sk_tls_ctx *old = srv->cfg.tls;
+    if (old) /* a plain server stays plain */
+        srv->cfg.tls = sk_tls_ctx_ref(ctx);
+    pthread_mutex_unlock(&srv->tls_lock);
+    if (!old)
+        return SK_EUSAGE;
+    sk_tls_ctx_free(old);
+    return 0;
+}
