@@ -11,6 +11,7 @@
  * with it does. */
 #include <pthread.h>
 
+#include "addr_int.h"
 #include "server_int.h"
 #include "sockit/err.h"
 #include "tls_int.h"
@@ -32,6 +33,9 @@ bool sk__tls_session_start(struct sk_server_conn *s)
     struct sk_tls_ctx *ctx = sk_tls_ctx_ref(srv->cfg.tls);
     pthread_mutex_unlock(&srv->tls_lock);
     s->tls_wait = 1;
+    /* A handshake flight is several records, each its own send(): Nagle
+     * would hold the later ones for the client's delayed ACK (40 ms). */
+    sk__nodelay(s->st.io.fd);
     int rc = sk_stream_start_tls(&s->st, ctx, NULL); /* the session's own reference */
     sk_tls_ctx_free(ctx);
     return rc == 0;
