@@ -281,19 +281,22 @@ int sk__connect_result(int fd)
     return soerr ? SK_ERR(soerr) : 0;
 }
 
+int sk_resolve(const struct sk_endpoint *ep, int type, struct addrinfo **out)
+{
+    unsigned char ip[16];
+    *out = NULL;
+    if (inet_pton(AF_INET, ep->host, ip) == 1 || inet_pton(AF_INET6, ep->host, ip) == 1)
+        return resolve(ep, type, AI_NUMERICSERV | AI_NUMERICHOST, out); /* no name service */
+    int rc = resolve(ep, type, AI_NUMERICSERV | AI_ADDRCONFIG, out);
+    if (rc == SK_ERESOLVE) /* AI_ADDRCONFIG hides ::1 on hosts with no global v6 */
+        rc = resolve(ep, type, AI_NUMERICSERV, out);
+    return rc;
+}
+
 int sk_connect_until(const struct sk_endpoint *ep, int type, uint64_t deadline_ms, bool nonblock)
 {
     SK_AUTO(freeaddrinfop) struct addrinfo *ai = NULL;
-    unsigned char ip[16];
-    int rc;
-    if (inet_pton(AF_INET, ep->host, ip) == 1 || inet_pton(AF_INET6, ep->host, ip) == 1) {
-        /* An address literal: no name service, no interface scan. */
-        rc = resolve(ep, type, AI_NUMERICSERV | AI_NUMERICHOST, &ai);
-    } else {
-        rc = resolve(ep, type, AI_NUMERICSERV | AI_ADDRCONFIG, &ai);
-        if (rc == SK_ERESOLVE) /* AI_ADDRCONFIG hides ::1 on hosts with no global v6 */
-            rc = resolve(ep, type, AI_NUMERICSERV, &ai);
-    }
+    int rc = sk_resolve(ep, type, &ai);
     if (rc < 0)
         return rc;
     struct sk__he he;

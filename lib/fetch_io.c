@@ -613,11 +613,6 @@ static int start(struct sk_fetch *f, const struct sk_url *u, size_t reqlen)
                                   *sk_stream_error(&w->s) ? sk_stream_error(&w->s)
                                                           : sk_strerror(rc));
     }
-    /* A download reads without a pause: its record buffers are kept, not
-     * freed after each read and made again (the stream's default, meant
-     * for idle server connections). */
-    if (tls)
-        SSL_clear_mode(w->s.x->ssl, SSL_MODE_RELEASE_BUFFERS);
     w->sending = true;
     if ((rc = sk_stream_write(&w->s, f->buf, reqlen)) < 0) { /* queued until connected */
         w->phase = SK__PH_IDLE;
@@ -719,6 +714,7 @@ int sk__fetch_wire_begin(struct sk_fetch *f)
         .max_memory = SIZE_MAX,     /* one stream, and the request is bounded */
         .connect_ms = UINT64_MAX,   /* the connect and the handshake share */
         .handshake_ms = UINT64_MAX, /* one deadline: w->timer's */
+        .tls_keep_buffers = true,   /* a download reads without a pause */
     };
     if (!w->g && !(w->g = sk_stream_group_new(w->loop, &stream_cbs, &lim, &err)))
         return sk_fetch_set_error(f, err, "cannot set up the event loop: %s", sk_strerror(err));

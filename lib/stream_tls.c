@@ -297,10 +297,15 @@ int sk_stream_start_tls(struct sk_stream *s, struct sk_tls_ctx *ctx, const char 
         sk_stream_close(s, SK_CLOSE_ERROR);
         return SK_ETLS;
     }
-    /* Idle streams hold no record buffers; a write may return after each
-     * record and resume from a moved (reallocated) queue. */
-    SSL_set_mode(x->ssl, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
-                             SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* A write may return after each record and resume from a moved
+     * (reallocated) queue. Idle streams hold no record buffers unless the
+     * owner keeps them (a server context sets the release: cleared). */
+    long mode = SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER;
+    if (s->g->lim.tls_keep_buffers)
+        SSL_clear_mode(x->ssl, SSL_MODE_RELEASE_BUFFERS);
+    else
+        mode |= SSL_MODE_RELEASE_BUFFERS;
+    SSL_set_mode(x->ssl, mode);
     if (s->setup != SK__SETUP_CONNECT)
         sk__tls_stream_begin(s); /* else when the connect ends */
     return 0;

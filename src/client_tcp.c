@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
 #include <sys/socket.h>
 
 #include "greeting.h"
@@ -188,23 +189,40 @@ static void on_release(struct sk_stream *s)
     (void)s; /* embedded in the client */
 }
 
+/* The connect's outcome (its error is the one to tell, not the close's). */
+static void on_connected(struct sk_stream *s, int err)
+{
+    struct tcp_client *c = of(s);
+    if (err)
+        c->err = err;
+    else
+        c->fd = s->io.fd;
+    client_wait_done(&c->w, err);
+}
+
 static const struct sk_stream_cbs tcp_cbs = {
     .read = on_read,
     .flushed = on_flushed,
     .close = on_close,
     .release = on_release,
+    .connected = on_connected,
 };
 
-/* The connection: resolve and connect (Happy Eyeballs) within --timeout,
- * then the stream on the connected socket. 0 or a negative code. */
+/* The connection: resolve, then connect on the loop (Happy Eyeballs), both
+ * within --timeout (the group's connect deadline). 0 or a negative code. */
 static int tcp_connect(struct tcp_client *c, const struct client_opts *o)
 {
-    int fd = sk_connect_until(&o->ep, SOCK_STREAM, sk_now_ms() + (uint64_t)o->timeout_ms, true);
-    if (fd < 0)
-        return fd;
-    int rc = sk_stream_open(c->g, &c->s, fd); /* owns fd, also on failure */
-    c->fd = rc < 0 ? -1 : fd;
-    return rc;
+    uint64_t deadline = sk_now_ms() + (uint64_t)o->timeout_ms;
+    struct addrinfo *ai = NULL;
+    int rc = sk_resolve(&o->ep, SOCK_STREAM, &ai);
+    if (rc < 0)
+        return rc;
+    rc = sk_stream_connect_list(c->g, &c->s, ai);
+    freeaddrinfo(ai);
+    if (rc < 0)
+        return rc == SK_EUSAGE ? SK_ERESOLVE : rc; /* no IPv4/IPv6 address */
+    client_wait_begin(&c->w, deadline);
+    return client_wait_run(&c->w);
 }
 
 /* Sends msg[0..n) and its terminator within --timeout. */
@@ -365,7 +383,8 @@ int client_tcp(const struct client_opts *o)
     SK_AUTO(tcp_release) struct tcp_client c = {
         .fd = -1, .framing = o->framing, .timeout_ms = o->timeout_ms};
     int rc = client_wait_init(&c.w);
-    if (rc == 0 && !(c.g = sk_stream_group_new(c.w.loop, &tcp_cbs, NULL, &rc)))
+    struct sk_stream_limits lim = {.connect_ms = (uint64_t)o->timeout_ms};
+    if (rc == 0 && !(c.g = sk_stream_group_new(c.w.loop, &tcp_cbs, &lim, &rc)))
         rc = rc < 0 ? rc : SK_ERR(ENOMEM);
     if (rc < 0) {
         cli_error("cannot start the event loop: %s", sk_strerror(rc));

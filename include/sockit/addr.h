@@ -54,6 +54,13 @@ int sk_connect(const struct sk_endpoint *ep, int type, int timeout_ms, bool nonb
  * 250 ms while earlier ones are pending (at once when one fails), and the
  * first to connect wins. A signal ends the wait with SK_ERR(EINTR). */
 int sk_connect_until(const struct sk_endpoint *ep, int type, uint64_t deadline_ms, bool nonblock);
+/* Resolves ep for a connect of `type` (SOCK_STREAM, SOCK_DGRAM) as
+ * sk_connect_until does: an address literal without the name service; a
+ * name with AI_ADDRCONFIG, then without it when that finds nothing. On
+ * success *out is the list (freeaddrinfo it), for sk_stream_connect_list.
+ * Blocks while the name service answers. Returns 0, SK_ERESOLVE or -errno. */
+struct addrinfo;
+int sk_resolve(const struct sk_endpoint *ep, int type, struct addrinfo **out);
 
 #ifdef __cplusplus
 }

@@ -40,7 +40,8 @@
  * of 0 bytes; sk_stream_tls_close_notify() says whether it was a clean
  * close_notify or a truncation (a FIN without it). sk_stream_shutdown sends
  * close_notify after the last output, then the FIN. Idle TLS streams hold
- * no record buffers (SSL_MODE_RELEASE_BUFFERS).
+ * no record buffers (SSL_MODE_RELEASE_BUFFERS) unless the group's
+ * tls_keep_buffers says otherwise.
  *
  * The struct is embedded in the owner's object (like struct sk_io); its
  * fields are private. Threads: a group and its streams belong to the
@@ -128,6 +129,11 @@ struct sk_stream_limits {
     size_t read_size;  /* read scratch; 0: 64 KiB */
     uint64_t connect_ms;   /* connect deadline; 0: 10 s; UINT64_MAX: none */
     uint64_t handshake_ms; /* TLS handshake deadline; 0: 10 s; UINT64_MAX: none */
+    /* TLS: keep each stream's record buffers between reads (a download
+     * reading without pause saves a free and an allocation per record);
+     * false: released whenever a stream has nothing buffered, so idle
+     * streams are cheap (a server's). */
+    bool tls_keep_buffers;
 };
 
 struct sk_tls_ctx; /* sockit/transport.h */

@@ -269,7 +269,7 @@ Test(stream_connect, freeing_the_group_mid_connect_leaks_nothing)
     struct client c = {.closed_why = -1};
     int with_loop = fd_count();
     cr_assert_eq(sk_stream_connect_list(g, &c.st, ai), 0);
-    struct sk_timer stop;
+    struct sk_timer stop = {0};
     sk_timer_start(loop, &stop, 300, stop_cb); /* both attempts pending by then */
     cr_assert_eq(sk_loop_run(loop), 0);
     cr_assert_eq(c.connected, 0);

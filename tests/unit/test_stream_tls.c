@@ -4,6 +4,7 @@
  * make_test_certs.sh. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -15,8 +16,10 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/ssl.h>
 
 #include "../../lib/alloc_int.h"
+#include "../../lib/stream_int.h"
 #include "sockit.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -183,6 +186,7 @@ struct world {
     struct sk_loop *loop;
     struct sk_stream_group *g;
     struct sk_tls_ctx *cctx, *sctx;
+    bool shared_sctx; /* sctx is the caller's: not freed with the world */
     struct end cli, srv;
 };
 
@@ -193,11 +197,12 @@ static void end_init(struct end *e, const char *name)
     e->closed_why = -1;
 }
 
-/* A loop and group; the contexts. cafile and client_ca are names in dir
- * (cafile NULL: our CA; client_ca NULL: no client certificates), made into
- * paths here where they are used: path()'s few buffers are reused. */
-static void world_new(struct world *w, const struct sk_stream_limits *lim, const char *cafile,
-                      const char *client_ca)
+/* A loop and group; the contexts (the server's: sctx when not NULL).
+ * cafile and client_ca are names in dir (cafile NULL: our CA; client_ca
+ * NULL: no client certificates), made into paths here where they are
+ * used: path()'s few buffers are reused. */
+static void world_new_with(struct world *w, const struct sk_stream_limits *lim,
+                           const char *cafile, const char *client_ca, struct sk_tls_ctx *sctx)
 {
     memset(w, 0, sizeof *w);
     int err = 0;
@@ -214,9 +219,18 @@ static void world_new(struct world *w, const struct sk_stream_limits *lim, const
     cr_assert_eq(sk_tls_ctx_new(&cc, &w->cctx, msg, sizeof msg), 0, "%s", msg);
     struct sk_tls_server_config sc = {.cert_file = path("srv.pem"), .key_file = path("srv.key"),
                                       .client_ca = client_ca ? path(client_ca) : NULL};
-    cr_assert_eq(sk_tls_server_ctx_new(&sc, &w->sctx, msg, sizeof msg), 0, "%s", msg);
+    w->shared_sctx = sctx != NULL;
+    w->sctx = sctx;
+    if (!sctx)
+        cr_assert_eq(sk_tls_server_ctx_new(&sc, &w->sctx, msg, sizeof msg), 0, "%s", msg);
     end_init(&w->cli, "client");
     end_init(&w->srv, "server");
+}
+
+static void world_new(struct world *w, const struct sk_stream_limits *lim, const char *cafile,
+                      const char *client_ca)
+{
+    world_new_with(w, lim, cafile, client_ca, NULL);
 }
 
 /* Both ends on a socketpair, TLS on both; host: what the client verifies. */
@@ -238,7 +252,8 @@ static void world_free(struct world *w)
     sk_stream_group_free(w->g);
     cr_assert_eq(sk_loop_free(w->loop), 0, "a handle was left behind");
     sk_tls_ctx_free(w->cctx);
-    sk_tls_ctx_free(w->sctx);
+    if (!w->shared_sctx)
+        sk_tls_ctx_free(w->sctx);
 }
 
 TestSuite(stream_tls, .init = certs_make, .fini = certs_remove);
@@ -581,11 +596,11 @@ static int fd_count(void)
 
 /* One exchange with allocation k failing: a handshake, bulk data each way
  * (reads and writes), close_notify. Returns the allocations it made. */
-static unsigned long one_run(unsigned long k, bool *clean)
+static unsigned long one_run(unsigned long k, struct sk_tls_ctx *sctx, bool *clean)
 {
     struct world w;
     struct sk_stream_limits lim = {.high_water = 16 * 1024};
-    world_new(&w, &lim, NULL, NULL);
+    world_new_with(&w, &lim, NULL, NULL, sctx);
     w.cli.to_send = 100 * 1024;
     w.srv.echo = true;
     sk__alloc_fail_at(k);
@@ -599,23 +614,70 @@ static unsigned long one_run(unsigned long k, bool *clean)
     return used;
 }
 
-Test(stream_tls, every_allocation_failure_closes_cleanly, .timeout = 240)
+/* The walk over k is cut in slices, each a test (a process) of its own:
+ * a run costs about one handshake, and a whole walk is thousands of them,
+ * too long for one test's deadline on a sanitizer build. */
+#define ALLOC_SLICES 8
+
+ParameterizedTestParameters(stream_tls, every_allocation_failure_closes_cleanly)
+{
+    static unsigned slices[ALLOC_SLICES];
+    for (unsigned i = 0; i < ALLOC_SLICES; i++)
+        slices[i] = i;
+    return cr_make_param_array(unsigned, slices, ALLOC_SLICES);
+}
+
+ParameterizedTest(unsigned *slice, stream_tls, every_allocation_failure_closes_cleanly,
+                  .timeout = 120)
 {
     cr_assert(mem_functions_set, "OpenSSL allocated before the test could route its allocations");
     atomic_store(&routing, true);
+    /* One server context for every run (it is shared like that in real
+     * use, and made before any failure is armed): making one costs more
+     * than the rest of a run. */
+    struct world base;
+    world_new(&base, NULL, NULL, NULL);
     int fds = fd_count();
     bool clean;
-    unsigned long total = one_run(0, &clean);
+    unsigned long total = one_run(0, base.sctx, &clean);
     cr_assert(clean, "the run without failures works");
     cr_assert_gt(total, 50);
+    /* Slice i takes every ALLOC_SLICES-th k from i + 1: each slice walks
+     * the handshake, the data and the close alike. */
     unsigned long failed = 0;
-    for (unsigned long k = 1; k <= total; k++) {
-        one_run(k, &clean);
+    for (unsigned long k = *slice + 1; k <= total; k += ALLOC_SLICES) {
+        one_run(k, base.sctx, &clean);
         failed += !clean;
         cr_assert_eq(fd_count(), fds, "fd leak at k=%lu", k);
     }
     cr_assert_gt(failed, 0, "the failures reached the streams");
+    world_free(&base);
 #ifdef HAVE_LSAN
     cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "leaks: see the report above");
 #endif
+}
+
+/* The record buffers: released while idle (both roles), or kept for the
+ * group's streams with tls_keep_buffers. */
+static void check_buffer_mode(bool keep)
+{
+    struct world w;
+    struct sk_stream_limits lim = {.tls_keep_buffers = keep};
+    world_new(&w, &lim, NULL, NULL);
+    w.cli.to_send = 256 * 1024;
+    w.srv.echo = true;
+    cr_assert_eq(world_pair(&w, "localhost"), 0);
+    long want = keep ? 0 : SSL_MODE_RELEASE_BUFFERS;
+    cr_assert_eq(SSL_get_mode(w.cli.st.x->ssl) & SSL_MODE_RELEASE_BUFFERS, want);
+    cr_assert_eq(SSL_get_mode(w.srv.st.x->ssl) & SSL_MODE_RELEASE_BUFFERS, want,
+                 "the server context's own setting gives way too");
+    cr_assert_eq(sk_loop_run(w.loop), 0);
+    cr_assert_eq(w.cli.got, w.cli.to_send);
+    world_free(&w);
+}
+
+Test(stream_tls, record_buffers_are_released_unless_the_group_keeps_them)
+{
+    check_buffer_mode(false);
+    check_buffer_mode(true);
 }
