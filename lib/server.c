@@ -98,7 +98,7 @@ int sk_server_new(const struct sk_server_config *cfg, struct sk_server **out, si
 {
     if (cfg->nlisten == 0 || cfg->nlisten > SK_SERVER_MAX_LISTEN || !cfg->proto.message ||
         (cfg->udp && !cfg->proto.datagram) || cfg->dgram_headroom > DGRAM_HEADROOM_MAX ||
-        (cfg->tls && (cfg->proxy_protocol || !sk__tls_ctx_is_server(cfg->tls))))
+        (cfg->tls && !sk__tls_ctx_is_server(cfg->tls)))
         return SK_EUSAGE;
     struct sk_server *srv = sk__calloc(1, sizeof *srv);
     if (!srv)

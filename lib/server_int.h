@@ -137,6 +137,13 @@ void sk__proxy_closing(struct sk_server_conn *s, enum sk_close_reason why);
 /* Starts the handshake of a new session with the server's current context.
  * Returns false when the session was closed. */
 bool sk__tls_session_start(struct sk_server_conn *s);
+/* The same after a PROXY header: the rest of its read is (data, n), or
+ * when data is NULL what st.in holds, the first bytes of the handshake. */
+bool sk__tls_session_start_after(struct sk_server_conn *s, const char *data, size_t n);
+/* --proxy-protocol: the balancer's address (the connection's own peer, in
+ * *buf), or NULL when the header named no other client. */
+const struct sockaddr *sk__tls_proxied_from(const struct sk_server_conn *s,
+                                            struct sockaddr_in6 *buf);
 /* The TLS fields of the CLOSE event of a TLS session. */
 void sk__tls_close_event(const struct sk_server_conn *s, enum sk_close_reason why,
                          struct sk_server_event *ev);

@@ -541,6 +541,10 @@ static bool session_read(struct sk_stream *st, const char *data, size_t n)
         int r = sk__proxy_read(s, &data, &n, &via);
         if (r <= 0)
             return r == 0;
+        if (w->srv->cfg.tls) { /* the header in clear, then TLS: the rest is its start */
+            sk__tls_session_start_after(s, data, n);
+            return false; /* the stream reads TLS from here */
+        }
         if (!session_open(s, via.sin6_family ? (struct sockaddr *)&via : NULL))
             return false;
         if (!data) /* the rest of the read is in st.in */
@@ -571,7 +575,8 @@ static void session_tls_ready(struct sk_stream *st, int err)
     if (err < 0)
         return;
     s->tls_wait = 0;
-    if (session_open(s, NULL) && send_replies(s))
+    struct sockaddr_in6 via;
+    if (session_open(s, sk__tls_proxied_from(s, &via)) && send_replies(s))
         update_interest(s);
 }
 
@@ -593,7 +598,7 @@ void sk__session_accepted(struct sk__worker *w, int fd, const struct sockaddr *p
     memcpy(&s->peer, peer, plen);
     if (w->srv->cfg.proxy_protocol) /* opens once its header is read */
         s->proxy = SK__PROXY_WAITING;
-    if (w->srv->cfg.tls) { /* opens once its handshake is done */
+    if (w->srv->cfg.tls && !s->proxy) { /* opens once its handshake is done */
         if (sk__tls_session_start(s))
             update_interest(s);
     } else if (s->proxy || (session_open(s, NULL) && send_replies(s))) { /* the greeting, not delayed */

@@ -10,6 +10,8 @@
  * a context replaced by sk_server_set_tls lives on while a session made
  * with it does. */
 #include <pthread.h>
+#include <string.h>
+#include <sys/socket.h>
 
 #include "addr_int.h"
 #include "server_int.h"
@@ -26,7 +28,7 @@ const char *sk_tls_end_name(enum sk_tls_end e)
     return (unsigned)e < sizeof names / sizeof names[0] ? names[e] : "?";
 }
 
-bool sk__tls_session_start(struct sk_server_conn *s)
+static bool start(struct sk_server_conn *s, const char *pre, size_t n)
 {
     struct sk_server *srv = sk__conn_worker(s)->srv;
     pthread_mutex_lock(&srv->tls_lock);
@@ -36,9 +38,40 @@ bool sk__tls_session_start(struct sk_server_conn *s)
     /* A handshake flight is several records, each its own send(): Nagle
      * would hold the later ones for the client's delayed ACK (40 ms). */
     sk__nodelay(s->st.io.fd);
-    int rc = sk_stream_start_tls(&s->st, ctx, NULL); /* the session's own reference */
+    int rc = sk__stream_start_tls_after(&s->st, ctx, pre, n); /* the session's own reference */
     sk_tls_ctx_free(ctx);
     return rc == 0;
+}
+
+bool sk__tls_session_start(struct sk_server_conn *s)
+{
+    return start(s, NULL, 0);
+}
+
+bool sk__tls_session_start_after(struct sk_server_conn *s, const char *data, size_t n)
+{
+    if (data)
+        return start(s, data, n);
+    bool ok = start(s, sk_buf_head(&s->st.in), sk_buf_size(&s->st.in)); /* copied */
+    sk_buf_free(&s->st.in);
+    return ok;
+}
+
+const struct sockaddr *sk__tls_proxied_from(const struct sk_server_conn *s,
+                                            struct sockaddr_in6 *buf)
+{
+    /* Not kept through the handshake (a session stays small): asked again. */
+    socklen_t len = sizeof *buf;
+    if (!sk__conn_worker(s)->srv->cfg.proxy_protocol ||
+        getpeername(s->st.io.fd, (struct sockaddr *)buf, &len) < 0)
+        return NULL;
+    const struct sockaddr_in6 *p = &s->peer;
+    bool same = buf->sin6_family == p->sin6_family && buf->sin6_port == p->sin6_port &&
+                (buf->sin6_family == AF_INET6
+                     ? memcmp(&buf->sin6_addr, &p->sin6_addr, sizeof p->sin6_addr) == 0
+                     : ((struct sockaddr_in *)buf)->sin_addr.s_addr ==
+                           ((const struct sockaddr_in *)p)->sin_addr.s_addr);
+    return same ? NULL : (struct sockaddr *)buf;
 }
 
 void sk__tls_close_event(const struct sk_server_conn *s, enum sk_close_reason why,

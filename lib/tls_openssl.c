@@ -402,6 +402,28 @@ static int nosigpipe_write(BIO *b, const char *buf, int len)
 }
 
 static BIO_METHOD *nosigpipe_method;
+static int (*socket_read)(BIO *, char *, int);
+
+/* The socket BIO's read, after the bytes of sk__tls_set_prefix (the socket
+ * BIO leaves its data pointer unused). */
+static int prefixed_read(BIO *b, char *buf, int len)
+{
+    struct sk_buf *pre = BIO_get_data(b);
+    if (!pre || sk_buf_size(pre) == 0 || len <= 0)
+        return socket_read(b, buf, len);
+    size_t n = sk_buf_size(pre) < (size_t)len ? sk_buf_size(pre) : (size_t)len;
+    memcpy(buf, sk_buf_head(pre), n);
+    sk_buf_consume(pre, n);
+    if (sk_buf_size(pre) == 0)
+        sk_buf_free(pre);
+    BIO_clear_retry_flags(b);
+    return (int)n;
+}
+
+void sk__tls_set_prefix(SSL *ssl, struct sk_buf *pre)
+{
+    BIO_set_data(SSL_get_rbio(ssl), pre);
+}
 
 static void make_nosigpipe_method(void)
 {
@@ -410,7 +432,7 @@ static void make_nosigpipe_method(void)
     if (!m)
         return;
     if (BIO_meth_set_write(m, nosigpipe_write) != 1 ||
-        BIO_meth_set_read(m, BIO_meth_get_read(s)) != 1 ||
+        !(socket_read = BIO_meth_get_read(s)) || BIO_meth_set_read(m, prefixed_read) != 1 ||
         BIO_meth_set_puts(m, BIO_meth_get_puts(s)) != 1 ||
         BIO_meth_set_ctrl(m, BIO_meth_get_ctrl(s)) != 1 ||
         BIO_meth_set_create(m, BIO_meth_get_create(s)) != 1 ||

@@ -146,10 +146,6 @@ static int check_tls_args(const struct sk_server_config *cfg, const struct sk_tl
                   tls->client_ca ? "--tls-client-ca" : "--handshake-timeout");
         return EXIT_USAGE;
     }
-    if (tls->cert_file && cfg->proxy_protocol) {
-        cli_error("serve: --proxy-protocol with --tls-cert is not supported yet");
-        return EXIT_USAGE;
-    }
     return 0;
 }
 
@@ -290,8 +286,9 @@ static void log_event(void *user, const struct sk_server_event *ev)
     case SK_SERVER_OPEN:
         if (ev->proxied_from) {
             char via[SK_ADDRSTR_MAX];
-            sk_log_printf(log, "open %s proxied_from=%s", sk_addr_format(ev->peer, addr, sizeof addr),
-                          sk_addr_format(ev->proxied_from, via, sizeof via));
+            sk_log_printf(log, "open %s proxied_from=%s%s",
+                          sk_addr_format(ev->peer, addr, sizeof addr),
+                          sk_addr_format(ev->proxied_from, via, sizeof via), tls);
         } else {
             sk_log_printf(log, "open %s%s", sk_addr_format(ev->peer, addr, sizeof addr), tls);
         }

@@ -151,8 +151,8 @@ struct sk_server_config {
     /* TLS on every TCP connection: a server context (sk_tls_server_ctx_new,
      * sockit/transport.h) of which sk_server_new takes its own reference;
      * NULL: plain. A connection is open (open callback, OPEN event) once
-     * its handshake is done; until then it counts in max_conns. Not with
-     * proxy_protocol (SK_EUSAGE). */
+     * its handshake is done; until then it counts in max_conns. With
+     * proxy_protocol the PROXY header comes first, in clear, then TLS. */
     struct sk_tls_ctx *tls;
     unsigned handshake_timeout_ms; /* the handshake's deadline; 0: 10 s */
     struct sk_server_proto proto;

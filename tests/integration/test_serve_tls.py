@@ -19,7 +19,8 @@ import time
 
 import pytest
 
-from conftest import SANITIZED, SEED_DIR, raise_nofile, recv_until, run_sockit
+from conftest import SANITIZED, SEED_DIR, raise_nofile, recv_until, run_sockit, wait_until
+from nginx_util import free_port
 
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 
@@ -430,6 +431,110 @@ def test_sighup_rotates_the_pair_without_dropping_sessions(serve, pki, tmp_path)
     assert again.getpeercert()["serialNumber"] == "1003"
     for s in (old, new, again):
         s.close()
+
+
+# ---- behind a PROXY protocol balancer: the header in clear, then TLS ----
+
+PROXY_V1 = b"PROXY TCP4 192.0.2.7 198.51.100.1 4321 443\r\n"
+
+
+def test_proxy_header_then_tls(serve, pki):
+    srv = serve(*pki.args(), "--proxy-protocol")
+    raw = socket.create_connection(srv.addr, timeout=5)
+    raw.sendall(PROXY_V1)
+    s = pki.client_ctx().wrap_socket(raw, server_hostname="localhost")
+    assert recv_until(s, b"Welcome!") == b"Welcome!"
+    s.sendall(b"M")
+    assert recv_until(s, b"!") == b"Hello, M!"
+    srv.wait_log(r"open 192\.0\.2\.7:4321 proxied_from=127\.0\.0\.1:\d+ tls=TLSv1\.3 cipher=")
+    s.close()
+
+
+def test_proxy_header_and_client_hello_in_one_segment(serve, pki):
+    """HAProxy writes its header and the ClientHello back to back: the server reads both in
+    one read, and the TLS bytes after the header must reach OpenSSL."""
+    srv = serve(*pki.args(), "--proxy-protocol")
+    raw = socket.create_connection(srv.addr, timeout=5)
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = pki.client_ctx().wrap_bio(inc, out, server_hostname="localhost")
+    prefix = PROXY_V1
+    for _ in range(20):  # a handshake is a few flights
+        try:
+            obj.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            raw.sendall(prefix + out.read())
+            prefix = b""
+            data = raw.recv(65536)
+            assert data, "closed during the handshake"
+            inc.write(data)
+    raw.sendall(out.read())  # the client's Finished
+    got = b""
+    while got != b"Welcome!":
+        try:
+            got += obj.read(100)
+        except ssl.SSLWantReadError:
+            inc.write(raw.recv(65536))
+    srv.wait_log(r"open 192\.0\.2\.7:4321 proxied_from=127\.0\.0\.1:\d+ tls=TLSv1\.3 ")
+    raw.close()
+
+
+def test_a_bad_proxy_header_before_tls_is_a_proxy_error(serve, pki):
+    srv = serve(*pki.args(), "--proxy-protocol")
+    raw = socket.create_connection(srv.addr, timeout=5)
+    peer = peer_of(raw)
+    with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):
+        pki.client_ctx().wrap_socket(raw, server_hostname="localhost")  # a ClientHello, no header
+    srv.wait_log(f"proxy-error {peer} reason=missing")
+    raw.close()
+
+
+HAPROXY_CONF = """
+global
+    maxconn 100
+defaults
+    mode tcp
+    timeout connect 2s
+    timeout client 10s
+    timeout server 10s
+frontend fe
+    bind 127.0.0.1:{port}
+    default_backend be
+backend be
+    server s1 127.0.0.1:{sport} send-proxy-v2 ssl verify required ca-file {ca} verifyhost localhost sni str(localhost)
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/sbin/haproxy"), reason="haproxy not installed")
+def test_behind_haproxy_send_proxy_v2_with_ssl(serve, pki, tmp_path):
+    srv = serve(*pki.args(), "--proxy-protocol")
+    port = free_port("127.0.0.1")
+    conf = tmp_path / "haproxy.cfg"
+    conf.write_text(HAPROXY_CONF.format(port=port, sport=srv.port, ca=pki.path("root.pem")))
+    log = open(tmp_path / "haproxy.log", "wb")
+    hap = subprocess.Popen(["/usr/sbin/haproxy", "-db", "-f", str(conf)], stdin=subprocess.DEVNULL,
+                           stdout=log, stderr=subprocess.STDOUT)
+    try:
+        got = []  # the first connection that HAProxy accepts is the client
+
+        def connected():
+            try:
+                got.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+            except OSError:
+                pass
+            return hap.poll() is not None or bool(got)
+        wait_until(connected, 10, "haproxy listening")
+        assert got, (tmp_path / "haproxy.log").read_text()
+        c = got[0]
+        assert recv_until(c, b"Welcome!") == b"Welcome!"
+        c.sendall(b"M")
+        assert recv_until(c, b"!") == b"Hello, M!"
+        srv.wait_log(f"open {peer_of(c)} proxied_from=127\\.0\\.0\\.1:\\d+ tls=TLSv1\\.[23] ")
+        c.close()
+    finally:
+        hap.terminate()
+        hap.wait(10)
+        log.close()
 
 
 # ---- start-up errors ----
