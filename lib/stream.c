@@ -303,9 +303,9 @@ void sk_stream_update(struct sk_stream *s, bool want_read)
     sk__stream_account(s);
     s->reading = want_read;
     unsigned mask = 0;
-    if (s->x && s->x->ssl) {
+    if (s->x && s->x->ssl && !s->x->broken) {
         mask = sk__tls_stream_mask(s, want_read);
-    } else {
+    } else { /* plain, or TLS lingering past a failed session (see stream_tls.c) */
         if (s->lingering ? !s->read_closed : want_read && !s->read_closed && !s->g->stopping)
             mask |= SK_READ;
         if (sk_buf_size(&s->out) || s->connecting)
@@ -648,7 +648,10 @@ void sk__stream_setup_enter(struct sk_stream *s, int phase)
         sk__stream_setup_leave(s);
     list_unlink(&g->s_head, &g->s_tail, s);
     uint64_t ms = phase == SK__SETUP_CONNECT ? g->lim.connect_ms : g->lim.handshake_ms;
-    uint64_t now = sk_loop_now(g->loop);
+    /* The clock, not the loop's: that is stale when a stream is set up
+     * before the loop runs (after a slow start, the deadline would be
+     * short by that much). Same base; one call per set-up phase. */
+    uint64_t now = sk_now_ms();
     s->last_active_ms = ms > UINT64_MAX - now ? UINT64_MAX - 1 : now + ms;
     s->setup = (uint8_t)phase;
     if (phase == SK__SETUP_CONNECT)

@@ -142,6 +142,9 @@ static void tls_io_cb(struct sk_loop *loop, struct sk_io *io, unsigned events)
     struct sk__stream_ext *x = s->x;
     if (x->handshaking) {
         handshake_step(s); /* a hang-up or an error shows there too */
+    } else if (x->broken) { /* lingering after a failed close_notify */
+        sk__stream_io_cb(loop, io, events);
+        return;
     } else if ((events & (SK_HUP | SK_ERROR)) && (s->read_closed || (events & SK_ERROR)) &&
                !sk__stream_reads_first(s, events)) {
         x->broken = true;
@@ -265,10 +268,16 @@ bool sk__tls_stream_notify(struct sk_stream *s)
         return true;
     ERR_clear_error();
     int r = SSL_shutdown(x->ssl);
-    if (r < 0 && SSL_get_error(x->ssl, r) == SSL_ERROR_WANT_WRITE) {
-        ERR_clear_error();
-        x->notify_pending = true;
-        return false;
+    if (r < 0) {
+        if (SSL_get_error(x->ssl, r) == SSL_ERROR_WANT_WRITE) {
+            ERR_clear_error();
+            x->notify_pending = true;
+            return false;
+        }
+        /* The session failed (out of memory for the alert): it would
+         * answer every read with "want read" from here on, however ready
+         * the socket. The linger goes on as a plain stream's. */
+        x->broken = true;
     }
     ERR_clear_error(); /* sent, or it cannot be: the FIN follows either way */
     x->notify_pending = false;

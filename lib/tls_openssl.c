@@ -34,8 +34,13 @@ struct sk_tls_ctx {
     atomic_uint refs;  /* the maker's, and one per live session (sk__tls_new) */
     char *cafile;      /* NULL: the system store */
     bool server;       /* a server context (sk_tls_server_ctx_new) */
-    bool store_ready;  /* the trust store has been loaded (or failed to) */
-    int store_rc;      /* 0, or SK_ETLS with store_err */
+    /* The trust store, loaded by the first handshake that needs it; a
+     * context may be shared by threads, so under store_lock. A failed load
+     * (a missing file, or out of memory) is tried again by the next
+     * handshake: it must not fail every later one. */
+    atomic_bool store_ready; /* loaded */
+    pthread_mutex_t store_lock;
+    int store_rc;            /* the last load: 0, or SK_ETLS with store_err */
     char store_err[320];
 };
 
@@ -74,21 +79,41 @@ static int load_default_store(SSL_CTX *ctx)
  * chain is checked, whatever the timing. */
 static int ensure_store(struct sk_tls_ctx *t)
 {
-    if (t->store_ready)
-        return t->store_rc;
-    t->store_ready = true;
-    if (t->cafile) {
-        if (SSL_CTX_load_verify_locations(t->ssl_ctx, t->cafile, NULL) != 1) {
-            char what[300];
-            snprintf(what, sizeof what, "cannot load CA file %s", t->cafile);
-            take_ssl_error(t->store_err, sizeof t->store_err, what);
-            t->store_rc = SK_ETLS;
+    if (atomic_load_explicit(&t->store_ready, memory_order_acquire))
+        return 0;
+    pthread_mutex_lock(&t->store_lock);
+    int rc = 0;
+    if (!atomic_load_explicit(&t->store_ready, memory_order_relaxed)) {
+        if (t->cafile) {
+            if (SSL_CTX_load_verify_locations(t->ssl_ctx, t->cafile, NULL) != 1) {
+                char what[300];
+                snprintf(what, sizeof what, "cannot load CA file %s", t->cafile);
+                take_ssl_error(t->store_err, sizeof t->store_err, what);
+                rc = SK_ETLS;
+            }
+        } else if (load_default_store(t->ssl_ctx) != 1) {
+            take_ssl_error(t->store_err, sizeof t->store_err, "cannot load the system CA store");
+            rc = SK_ETLS;
         }
-    } else if (load_default_store(t->ssl_ctx) != 1) {
-        take_ssl_error(t->store_err, sizeof t->store_err, "cannot load the system CA store");
-        t->store_rc = SK_ETLS;
+        t->store_rc = rc;
+        if (rc == 0)
+            atomic_store_explicit(&t->store_ready, true, memory_order_release);
     }
-    return t->store_rc;
+    pthread_mutex_unlock(&t->store_lock);
+    return rc;
+}
+
+/* The last load's failure into err: true when it failed. */
+static bool store_failed(struct sk_tls_ctx *t, char *err, size_t errlen)
+{
+    if (atomic_load_explicit(&t->store_ready, memory_order_acquire))
+        return false;
+    pthread_mutex_lock(&t->store_lock);
+    bool failed = t->store_rc < 0;
+    if (failed)
+        snprintf(err, errlen, "%s", t->store_err);
+    pthread_mutex_unlock(&t->store_lock);
+    return failed;
 }
 
 static int verify_chain(X509_STORE_CTX *x, void *arg)
@@ -130,6 +155,16 @@ mismatch:
     return 0;
 }
 
+static struct sk_tls_ctx *ctx_alloc(void)
+{
+    struct sk_tls_ctx *t = sk__calloc(1, sizeof *t);
+    if (t) {
+        t->store_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+        atomic_init(&t->refs, 1); /* the maker's */
+    }
+    return t;
+}
+
 int sk_tls_ctx_new(const struct sk_tls_config *cfg, struct sk_tls_ctx **out, char *err,
                    size_t errlen)
 {
@@ -139,9 +174,7 @@ int sk_tls_ctx_new(const struct sk_tls_config *cfg, struct sk_tls_ctx **out, cha
      * one and costs a short-lived client more than a whole TLS handshake
      * of its own work; the process is ending anyway. */
     OPENSSL_init_ssl(OPENSSL_INIT_NO_ATEXIT, NULL);
-    struct sk_tls_ctx *t = sk__calloc(1, sizeof *t);
-    if (t)
-        atomic_init(&t->refs, 1);
+    struct sk_tls_ctx *t = ctx_alloc();
     if (!t || (cfg->cafile && !(t->cafile = sk__strdup(cfg->cafile)))) {
         snprintf(err, errlen, "out of memory");
         goto out;
@@ -179,12 +212,11 @@ int sk_tls_server_ctx_new(const struct sk_tls_server_config *cfg, struct sk_tls_
     int rc = SK_ERR(ENOMEM);
     *out = NULL;
     OPENSSL_init_ssl(OPENSSL_INIT_NO_ATEXIT, NULL);
-    struct sk_tls_ctx *t = sk__calloc(1, sizeof *t);
+    struct sk_tls_ctx *t = ctx_alloc();
     if (!t) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }
-    atomic_init(&t->refs, 1);
     t->server = true;
     t->store_ready = true; /* the client CAs are loaded here, once */
     rc = SK_ETLS;
@@ -243,6 +275,7 @@ void sk_tls_ctx_free(struct sk_tls_ctx *t)
     if (!t || atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
         return;
     SSL_CTX_free(t->ssl_ctx);
+    pthread_mutex_destroy(&t->store_lock);
     free(t->cafile);
     free(t);
 }
@@ -336,10 +369,8 @@ int sk__tls_handshake(SSL *ssl, bool *want_write, char *err, size_t errlen)
         ensure_store(t); /* the ClientHello is out: use the server's turn */
         return rc;
     }
-    if (t->store_rc < 0) {
-        snprintf(err, errlen, "%s", t->store_err);
+    if (store_failed(t, err, errlen))
         return SK_ETLS;
-    }
     if (vr != X509_V_OK) {
         snprintf(err, errlen, "certificate verification failed: %s", sk__tls_verify_text(vr));
         return SK_ETLSVERIFY;
