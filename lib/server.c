@@ -13,6 +13,7 @@
 #include "internal.h"
 #include "server_int.h"
 #include "sockit/err.h"
+#include "tls_int.h"
 
 #define ACCEPT_BATCH 64
 #define ACCEPT_RETRY_MS 100
@@ -96,13 +97,17 @@ static int bind_all(struct sk_server *srv, size_t *failed_at)
 int sk_server_new(const struct sk_server_config *cfg, struct sk_server **out, size_t *failed_at)
 {
     if (cfg->nlisten == 0 || cfg->nlisten > SK_SERVER_MAX_LISTEN || !cfg->proto.message ||
-        (cfg->udp && !cfg->proto.datagram) || cfg->dgram_headroom > DGRAM_HEADROOM_MAX)
+        (cfg->udp && !cfg->proto.datagram) || cfg->dgram_headroom > DGRAM_HEADROOM_MAX ||
+        (cfg->tls && !sk__tls_ctx_is_server(cfg->tls)))
         return SK_EUSAGE;
     struct sk_server *srv = sk__calloc(1, sizeof *srv);
     if (!srv)
         return SK_ERR(ENOMEM);
     srv->cfg = *cfg;
     fill_defaults(&srv->cfg);
+    pthread_mutex_init(&srv->tls_lock, NULL);
+    if (srv->cfg.tls)
+        sk_tls_ctx_ref(srv->cfg.tls); /* the server's own (sk_server_set_tls) */
     int rc = bind_all(srv, failed_at);
     if (rc < 0) {
         sk_server_free(srv);
@@ -498,5 +503,7 @@ void sk_server_free(struct sk_server *srv)
     for (size_t i = 0; i < srv->nlisteners; i++)
         close(srv->listeners[i].fd);
     free(srv->listeners);
+    sk_tls_ctx_free(srv->cfg.tls);
+    pthread_mutex_destroy(&srv->tls_lock);
     free(srv);
 }

@@ -49,7 +49,8 @@ struct sk_server_conn {
     bool oom;         /* a write from a callback failed: close (error) */
     /* One byte, in the padding before peer (a session stays 216 bytes). */
     unsigned proxy : 2;     /* enum sk__proxy_state: 0 once open */
-    unsigned proxy_err : 6; /* the parser's reason (enum sk_proxy_error), if any */
+    unsigned proxy_err : 5; /* the parser's reason (enum sk_proxy_error), if any */
+    unsigned tls_wait : 1;  /* in its TLS handshake: not open yet */
     struct sockaddr_in6 peer; /* holds a sockaddr_in too */
 };
 
@@ -90,6 +91,7 @@ struct sk_server {
     unsigned nworkers;
     atomic_size_t open_sessions; /* across workers, for --max-conns */
     atomic_bool stop_requested;  /* sk_server_stop() was called */
+    pthread_mutex_t tls_lock;    /* guards cfg.tls (sk_server_set_tls) */
     /* Memory all sessions hold (--max-memory), each worker adding its
      * changes in steps: read often, written rarely, kept off the cache line
      * of open_sessions (padding: the struct is malloc'ed, not aligned). */
@@ -130,6 +132,21 @@ int sk__proxy_read(struct sk_server_conn *s, const char **data, size_t *n,
                    struct sockaddr_in6 *via);
 /* The close of a session that was never open. */
 void sk__proxy_closing(struct sk_server_conn *s, enum sk_close_reason why);
+
+/* session_tls.c: TLS on the sessions (cfg.tls). */
+/* Starts the handshake of a new session with the server's current context.
+ * Returns false when the session was closed. */
+bool sk__tls_session_start(struct sk_server_conn *s);
+/* The same after a PROXY header: the rest of its read is (data, n), or
+ * when data is NULL what st.in holds, the first bytes of the handshake. */
+bool sk__tls_session_start_after(struct sk_server_conn *s, const char *data, size_t n);
+/* --proxy-protocol: the balancer's address (the connection's own peer, in
+ * *buf), or NULL when the header named no other client. */
+const struct sockaddr *sk__tls_proxied_from(const struct sk_server_conn *s,
+                                            struct sockaddr_in6 *buf);
+/* The TLS fields of the CLOSE event of a TLS session. */
+void sk__tls_close_event(const struct sk_server_conn *s, enum sk_close_reason why,
+                         struct sk_server_event *ev);
 
 /* udp.c */
 int sk__udp_worker_init(struct sk__worker *w);

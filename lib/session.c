@@ -137,7 +137,13 @@ static bool maybe_finish(struct sk_server_conn *s)
         return false;
     }
     if (s->st.read_closed || sk__conn_worker(s)->g.stopping) {
-        sk_stream_close(&s->st, sk__conn_worker(s)->g.stopping ? SK_CLOSE_SHUTDOWN : SK_CLOSE_EOF);
+        enum sk_close_reason why = sk__conn_worker(s)->g.stopping ? SK_CLOSE_SHUTDOWN : SK_CLOSE_EOF;
+        if (sk_stream_is_tls(&s->st)) { /* a clean end: close_notify, then the FIN */
+            if (linger_start(s, why, NULL, 0))
+                sk_stream_flush(&s->st);
+            return false;
+        }
+        sk_stream_close(&s->st, why);
         return false;
     }
     return true;
@@ -179,9 +185,14 @@ static void session_closing(struct sk_stream *st, enum sk_close_reason why)
     /* Free the --max-conns slot before the close is reported: whoever
      * reads the log line may connect again at once. */
     atomic_fetch_sub(&w->srv->open_sessions, 1);
-    sk__server_event(w->srv, &(struct sk_server_event){
+    struct sk_server_event ev = {
         .kind = SK_SERVER_CLOSE, .peer = (struct sockaddr *)&s->peer, .reason = why,
-        .messages = s->msgs, .worker = (unsigned)(w - w->srv->workers)});
+        .messages = s->msgs, .worker = (unsigned)(w - w->srv->workers)};
+    if (sk_stream_is_tls(&s->st))
+        sk__tls_close_event(s, why, &ev);
+    sk__server_event(w->srv, &ev);
+    if (s->tls_wait)
+        return; /* never open: no close callback */
     const struct sk_server_proto *proto = &w->srv->cfg.proto;
     if (proto->close) {
         size_t mark = w->wbuf.len;
@@ -197,6 +208,7 @@ static void session_release(struct sk_stream *st)
 }
 
 static bool session_read(struct sk_stream *st, const char *data, size_t n);
+static void session_tls_ready(struct sk_stream *st, int err);
 
 static const struct sk_stream_cbs session_cbs = {
     .read = session_read,
@@ -205,6 +217,7 @@ static const struct sk_stream_cbs session_cbs = {
     .idle = session_idle,
     .close = session_closing,
     .release = session_release,
+    .connected = session_tls_ready,
 };
 
 static void worker_emptied(struct sk_stream_group *g)
@@ -227,6 +240,7 @@ int sk__worker_streams_init(struct sk__worker *w)
         .out_limit = cfg->out_limit,
         .max_memory = cfg->max_memory ? cfg->max_memory : SK_SERVER_MAX_MEMORY,
         .read_size = READ_SCRATCH,
+        .handshake_ms = cfg->handshake_timeout_ms,
     };
     int rc = sk__stream_group_init(&w->g, w->loop, &session_cbs, &lim, &w->srv->mem_held,
                                    cfg->workers);
@@ -485,7 +499,8 @@ static bool session_open(struct sk_server_conn *s, const struct sockaddr *via)
     w->stats.conns++;
     sk__server_event(w->srv, &(struct sk_server_event){
         .kind = SK_SERVER_OPEN, .peer = (struct sockaddr *)&s->peer, .proxied_from = via,
-        .worker = (unsigned)(w - w->srv->workers)});
+        .worker = (unsigned)(w - w->srv->workers), .tls_version = sk_stream_tls_version(&s->st),
+        .tls_cipher = sk_stream_tls_cipher(&s->st)});
     const struct sk_server_proto *proto = &w->srv->cfg.proto;
     if (proto->open && (proto->open(proto->user, s) < 0 || s->oom)) {
         w->wbuf.off = w->wbuf.len = 0;
@@ -526,6 +541,10 @@ static bool session_read(struct sk_stream *st, const char *data, size_t n)
         int r = sk__proxy_read(s, &data, &n, &via);
         if (r <= 0)
             return r == 0;
+        if (w->srv->cfg.tls) { /* the header in clear, then TLS: the rest is its start */
+            sk__tls_session_start_after(s, data, n);
+            return false; /* the stream reads TLS from here */
+        }
         if (!session_open(s, via.sin6_family ? (struct sockaddr *)&via : NULL))
             return false;
         if (!data) /* the rest of the read is in st.in */
@@ -548,6 +567,19 @@ static bool session_read(struct sk_stream *st, const char *data, size_t n)
     return !s->exiting && !s->backlog && !over_mark(s);
 }
 
+/* The TLS handshake is done (err 0: the session opens, its greeting goes
+ * out) or failed (the stream closes it next: see session_closing). */
+static void session_tls_ready(struct sk_stream *st, int err)
+{
+    struct sk_server_conn *s = SK_CONTAINER_OF(st, struct sk_server_conn, st);
+    if (err < 0)
+        return;
+    s->tls_wait = 0;
+    struct sockaddr_in6 via;
+    if (session_open(s, sk__tls_proxied_from(s, &via)) && send_replies(s))
+        update_interest(s);
+}
+
 void sk__session_accepted(struct sk__worker *w, int fd, const struct sockaddr *peer)
 {
     struct sk_server_conn *s = sk__calloc(1, sizeof *s);
@@ -566,7 +598,11 @@ void sk__session_accepted(struct sk__worker *w, int fd, const struct sockaddr *p
     memcpy(&s->peer, peer, plen);
     if (w->srv->cfg.proxy_protocol) /* opens once its header is read */
         s->proxy = SK__PROXY_WAITING;
-    if (s->proxy || (session_open(s, NULL) && send_replies(s))) /* the greeting, not delayed */
+    if (w->srv->cfg.tls && !s->proxy) { /* opens once its handshake is done */
+        if (sk__tls_session_start(s))
+            update_interest(s);
+    } else if (s->proxy || (session_open(s, NULL) && send_replies(s))) { /* the greeting, not delayed */
         update_interest(s);
+    }
     sk__stream_group_reap(&w->g);
 }

@@ -17,7 +17,7 @@ static void proxy_event(struct sk__worker *w, const struct sk_server_event *ev)
 
 static int proxy_fail(struct sk_server_conn *s, enum sk_proxy_error why)
 {
-    s->proxy_err = (unsigned)why & 0x3F;
+    s->proxy_err = (unsigned)why & 0x1F;
     sk_stream_close(&s->st, SK_CLOSE_ERROR);
     return -1;
 }

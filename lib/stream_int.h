@@ -55,6 +55,8 @@ struct sk__stream_ext {
     bool notify_sent;
     bool close_notify;       /* the peer's close_notify was read */
     bool broken;             /* a fatal TLS error: no close_notify */
+    struct sk_buf *pre;      /* the peer's TLS bytes read before TLS began (after a
+                                PROXY header), handed to OpenSSL first; NULL: none */
     int rd_held;             /* a read's end or error behind data the owner paused
                                 on (SK__TLS_HELD_EOF: close_notify); 0: none */
 };
@@ -87,6 +89,10 @@ unsigned sk__tls_stream_mask(struct sk_stream *s, bool want_read);
 /* Lingering with the output out: our close_notify. False while it waits. */
 bool sk__tls_stream_notify(struct sk_stream *s);
 void sk__tls_stream_free(struct sk_stream *s);
+/* sk_stream_start_tls (server role) on a stream that has already read
+ * pre[0..n) of the peer's TLS bytes (copied; after a PROXY header in clear). */
+int sk__stream_start_tls_after(struct sk_stream *s, struct sk_tls_ctx *ctx, const void *pre,
+                               size_t n);
 
 /* Fills in the defaults, allocates the scratch. total: a memory account
  * shared by nshare groups (NULL: the group's own). Returns 0 or -ENOMEM. */

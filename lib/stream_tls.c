@@ -172,8 +172,11 @@ void sk__tls_stream_begin(struct sk_stream *s)
     }
     s->io.cb = tls_io_cb;
     x->handshaking = true;
-    /* The client speaks first; the server waits for its ClientHello. */
-    x->hs_want_write = !SSL_is_server(x->ssl);
+    if (x->pre)
+        sk__tls_set_prefix(x->ssl, x->pre);
+    /* The client speaks first; the server waits for its ClientHello, unless
+     * it has read some already (then writability, at once, wakes it). */
+    x->hs_want_write = !SSL_is_server(x->ssl) || x->pre != NULL;
     sk__stream_setup_enter(s, SK__SETUP_HANDSHAKE);
     refresh(s);
 }
@@ -284,8 +287,12 @@ bool sk__tls_stream_notify(struct sk_stream *s)
 
 void sk__tls_stream_free(struct sk_stream *s)
 {
-    SSL_free(s->x->ssl);
+    sk__tls_free(s->x->ssl);
     s->x->ssl = NULL;
+    if (s->x->pre)
+        sk_buf_free(s->x->pre);
+    free(s->x->pre);
+    s->x->pre = NULL;
 }
 
 int sk_stream_start_tls(struct sk_stream *s, struct sk_tls_ctx *ctx, const char *host)
@@ -318,6 +325,18 @@ int sk_stream_start_tls(struct sk_stream *s, struct sk_tls_ctx *ctx, const char 
     if (s->setup != SK__SETUP_CONNECT)
         sk__tls_stream_begin(s); /* else when the connect ends */
     return 0;
+}
+
+int sk__stream_start_tls_after(struct sk_stream *s, struct sk_tls_ctx *ctx, const void *pre,
+                               size_t n)
+{
+    struct sk__stream_ext *x = s->closed ? NULL : sk__stream_ext(s);
+    if (x && n > 0 && !x->pre &&
+        (!(x->pre = sk__calloc(1, sizeof *x->pre)) || sk_buf_append(x->pre, pre, n) < 0)) {
+        sk_stream_close(s, SK_CLOSE_ERROR);
+        return SK_ERR(ENOMEM);
+    }
+    return sk_stream_start_tls(s, ctx, NULL);
 }
 
 bool sk_stream_is_tls(const struct sk_stream *s)

@@ -9,6 +9,7 @@
 
 #include <openssl/ssl.h>
 
+#include "sockit/buf.h"
 #include "sockit/transport.h"
 
 /* Attaches fd (not owned) to ssl; writes never raise SIGPIPE. 1 on
@@ -18,6 +19,12 @@ int sk__tls_set_fd(SSL *ssl, int fd);
  * name, the name or IP address verified) or, for a server context, the
  * server role (host unused). NULL on failure, with a reason in err. */
 SSL *sk__tls_new(struct sk_tls_ctx *ctx, int fd, const char *host, char *err, size_t errlen);
+/* ssl (attached by sk__tls_set_fd) reads pre's bytes before the socket's,
+ * freeing pre's memory once they are taken; pre must outlive ssl. */
+void sk__tls_set_prefix(SSL *ssl, struct sk_buf *pre);
+/* Frees a session of sk__tls_new and its reference on the context (NULL
+ * is fine). */
+void sk__tls_free(SSL *ssl);
 bool sk__tls_ctx_is_server(const struct sk_tls_ctx *ctx);
 /* Maps the outcome of an SSL I/O call: the count n when ok == 1,
  * SK_EAGAIN_MORE with *want_write saying which readiness it waits for, 0

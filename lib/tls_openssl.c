@@ -31,6 +31,7 @@
 
 struct sk_tls_ctx {
     SSL_CTX *ssl_ctx;
+    atomic_uint refs;  /* the maker's, and one per live session (sk__tls_new) */
     char *cafile;      /* NULL: the system store */
     bool server;       /* a server context (sk_tls_server_ctx_new) */
     /* The trust store, loaded by the first handshake that needs it; a
@@ -157,8 +158,10 @@ mismatch:
 static struct sk_tls_ctx *ctx_alloc(void)
 {
     struct sk_tls_ctx *t = sk__calloc(1, sizeof *t);
-    if (t)
+    if (t) {
         t->store_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+        atomic_init(&t->refs, 1); /* the maker's */
+    }
     return t;
 }
 
@@ -261,9 +264,15 @@ bool sk__tls_ctx_is_server(const struct sk_tls_ctx *t)
     return t->server;
 }
 
+struct sk_tls_ctx *sk_tls_ctx_ref(struct sk_tls_ctx *t)
+{
+    atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+    return t;
+}
+
 void sk_tls_ctx_free(struct sk_tls_ctx *t)
 {
-    if (!t)
+    if (!t || atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
         return;
     SSL_CTX_free(t->ssl_ctx);
     pthread_mutex_destroy(&t->store_lock);
@@ -395,7 +404,7 @@ static void tls_shutdown(struct sk_conn *c)
 
 static void tls_free(struct sk_conn *c)
 {
-    SSL_free(c->tls);
+    sk__tls_free(c->tls);
     c->tls = NULL;
 }
 
@@ -424,6 +433,28 @@ static int nosigpipe_write(BIO *b, const char *buf, int len)
 }
 
 static BIO_METHOD *nosigpipe_method;
+static int (*socket_read)(BIO *, char *, int);
+
+/* The socket BIO's read, after the bytes of sk__tls_set_prefix (the socket
+ * BIO leaves its data pointer unused). */
+static int prefixed_read(BIO *b, char *buf, int len)
+{
+    struct sk_buf *pre = BIO_get_data(b);
+    if (!pre || sk_buf_size(pre) == 0 || len <= 0)
+        return socket_read(b, buf, len);
+    size_t n = sk_buf_size(pre) < (size_t)len ? sk_buf_size(pre) : (size_t)len;
+    memcpy(buf, sk_buf_head(pre), n);
+    sk_buf_consume(pre, n);
+    if (sk_buf_size(pre) == 0)
+        sk_buf_free(pre);
+    BIO_clear_retry_flags(b);
+    return (int)n;
+}
+
+void sk__tls_set_prefix(SSL *ssl, struct sk_buf *pre)
+{
+    BIO_set_data(SSL_get_rbio(ssl), pre);
+}
 
 static void make_nosigpipe_method(void)
 {
@@ -432,7 +463,7 @@ static void make_nosigpipe_method(void)
     if (!m)
         return;
     if (BIO_meth_set_write(m, nosigpipe_write) != 1 ||
-        BIO_meth_set_read(m, BIO_meth_get_read(s)) != 1 ||
+        !(socket_read = BIO_meth_get_read(s)) || BIO_meth_set_read(m, prefixed_read) != 1 ||
         BIO_meth_set_puts(m, BIO_meth_get_puts(s)) != 1 ||
         BIO_meth_set_ctrl(m, BIO_meth_get_ctrl(s)) != 1 ||
         BIO_meth_set_create(m, BIO_meth_get_create(s)) != 1 ||
@@ -464,6 +495,7 @@ SSL *sk__tls_new(struct sk_tls_ctx *ctx, int fd, const char *host, char *err, si
         take_ssl_error(err, errlen, "TLS set-up");
         return NULL;
     }
+    sk_tls_ctx_ref(ctx); /* the handshake reads ctx: it lives as long as ssl */
     if (fd >= 0 && sk__tls_set_fd(ssl, fd) != 1)
         goto fail;
     if (ctx->server) {
@@ -481,8 +513,17 @@ SSL *sk__tls_new(struct sk_tls_ctx *ctx, int fd, const char *host, char *err, si
     return ssl;
 fail:
     take_ssl_error(err, errlen, "TLS set-up");
-    SSL_free(ssl);
+    sk__tls_free(ssl);
     return NULL;
+}
+
+void sk__tls_free(SSL *ssl)
+{
+    if (!ssl)
+        return;
+    struct sk_tls_ctx *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+    SSL_free(ssl);
+    sk_tls_ctx_free(t);
 }
 
 int sk_conn_new_tls(int fd, struct sk_tls_ctx *ctx, const char *host, struct sk_conn **out)

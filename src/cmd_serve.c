@@ -16,6 +16,8 @@ static const char serve_help[] =
     "                    [--delay MS] [--max-conns N] [--idle-timeout DURATION]\n"
     "                    [--workers N] [--reuseport] [--backlog N] [--max-line BYTES]\n"
     "                    [--max-memory BYTES] [--proxy-protocol] [--quiet]\n"
+    "                    [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]\n"
+    "                    [--handshake-timeout DURATION]]\n"
     "\n"
     "Run the greeting server: each client gets \"Welcome!\", each message M is\n"
     "answered \"Hello, M!\", the message \"exit\" (or end of stream) ends the session.\n"
@@ -49,6 +51,14 @@ static const char serve_help[] =
     "                          client; without a valid one it is closed, no\n"
     "                          greeting (\"proxy-error PEER reason=R\"); the\n"
     "                          header's deadline: --idle-timeout, or 10 s\n"
+    "      --tls-cert FILE     serve TLS (1.2, 1.3) on every TCP address with this\n"
+    "                          certificate (PEM, then its intermediates); UDP stays\n"
+    "                          plain\n"
+    "      --tls-key FILE      its private key (PEM); needed with --tls-cert\n"
+    "      --tls-client-ca FILE  clients must present a certificate chaining to\n"
+    "                          these CAs (PEM)\n"
+    "      --handshake-timeout DURATION  close a TLS handshake not done by then\n"
+    "                          (default 10s; plain: seconds)\n"
     "  -q, --quiet             no per-connection log lines\n"
     "  -h, --help              this help\n"
     "  -V, --version           print the version\n"
@@ -56,12 +66,17 @@ static const char serve_help[] =
     "Log lines go to stderr: \"listening on ADDR (tcp|udp)\" per socket, then\n"
     "\"open PEER\" and \"close PEER reason=R messages=N\" per session, R one of\n"
     "exit, eof, reset, idle-timeout, message-too-long, output-limit, memory,\n"
-    "shutdown, error.\n"
+    "shutdown, error; with TLS also tls-error (with tls_error=\"...\") and\n"
+    "handshake-timeout (no open line then). TLS adds \"tls=VERSION cipher=C\" to\n"
+    "open lines and \"tls_end=close_notify|truncated|reset|none\" (how the client\n"
+    "ended TLS) to close lines; clean ends send close_notify.\n"
     "SIGINT/SIGTERM/SIGQUIT stop accepting, give sessions 2 s to finish, print a\n"
     "summary and exit 0, within 2.5 s: log lines stderr cannot take by then are\n"
     "dropped and counted in a last \"(logger: N lines dropped ...)\" line, then\n"
-    "the summary if it was among them. SIGHUP, SIGUSR1, SIGUSR2 and SIGALRM are\n"
-    "logged and ignored; SIGPIPE is ignored.\n"
+    "the summary if it was among them. SIGHUP re-reads --tls-cert and --tls-key\n"
+    "(new handshakes use the new pair, sessions keep theirs; a bad pair is logged\n"
+    "and the old one kept); without TLS it is logged and ignored, as are SIGUSR1,\n"
+    "SIGUSR2 and SIGALRM; SIGPIPE is ignored.\n"
     "\n"
     "Limits: pending output over 256 KiB pauses reading from that client; over\n"
     "4 MiB with nothing read by the client for 5 s closes it. Idle means no\n"
@@ -72,9 +87,13 @@ static const char serve_help[] =
     "after that is discarded for up to 2 s while waiting for its close.\n"
     "\n"
     "Exit status: 0 after a signal-initiated shutdown, 1 on a runtime error\n"
-    "(e.g. address in use), 2 on a bad command line.\n";
+    "(e.g. address in use, a certificate or key that does not load or match),\n"
+    "2 on a bad command line.\n";
 
-enum { OPT_MAX_LINE = 256, OPT_REUSEPORT, OPT_MAX_MEMORY, OPT_PROXY_PROTOCOL };
+enum {
+    OPT_MAX_LINE = 256, OPT_REUSEPORT, OPT_MAX_MEMORY, OPT_PROXY_PROTOCOL,
+    OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CLIENT_CA, OPT_HANDSHAKE_TIMEOUT,
+};
 
 #define DEFAULT_HOST "127.0.0.1"
 #define DEFAULT_PORT 8888
@@ -94,6 +113,10 @@ static const struct option serve_options[] = {
     {"reuseport", no_argument, NULL, OPT_REUSEPORT},
     {"max-memory", required_argument, NULL, OPT_MAX_MEMORY},
     {"proxy-protocol", no_argument, NULL, OPT_PROXY_PROTOCOL},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+    {"tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA},
+    {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -110,8 +133,25 @@ static bool listen_repeated(const struct sk_server_config *cfg)
     return false;
 }
 
+/* --tls-cert and --tls-key come together; the others need them. */
+static int check_tls_args(const struct sk_server_config *cfg, const struct sk_tls_server_config *tls)
+{
+    if (!tls->cert_file != !tls->key_file) {
+        cli_error("serve: %s needs %s", tls->cert_file ? "--tls-cert" : "--tls-key",
+                  tls->cert_file ? "--tls-key" : "--tls-cert");
+        return EXIT_USAGE;
+    }
+    if (!tls->cert_file && (tls->client_ca || cfg->handshake_timeout_ms)) {
+        cli_error("serve: %s needs --tls-cert and --tls-key",
+                  tls->client_ca ? "--tls-client-ca" : "--handshake-timeout");
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
 /* Returns 0, CLI_DONE (--help, --version) or EXIT_USAGE. */
-static int parse_args(int argc, char **argv, struct sk_server_config *cfg, bool *quiet)
+static int parse_args(int argc, char **argv, struct sk_server_config *cfg, bool *quiet,
+                      struct sk_tls_server_config *tls)
 {
     long long v;
     double secs;
@@ -183,6 +223,14 @@ static int parse_args(int argc, char **argv, struct sk_server_config *cfg, bool 
             cfg->max_memory = v ? (size_t)v : SIZE_MAX;
             break;
         case OPT_PROXY_PROTOCOL: cfg->proxy_protocol = true; break;
+        case OPT_TLS_CERT: tls->cert_file = optarg; break;
+        case OPT_TLS_KEY: tls->key_file = optarg; break;
+        case OPT_TLS_CLIENT_CA: tls->client_ca = optarg; break;
+        case OPT_HANDSHAKE_TIMEOUT:
+            if (!cli_parse_duration_ms("--handshake-timeout", optarg, CLI_SECONDS, 0.001, 3600, &ms))
+                return EXIT_USAGE;
+            cfg->handshake_timeout_ms = (unsigned)ms;
+            break;
         case 'q': *quiet = true; break;
         case 'h': return cli_print_help(serve_help);
         default: return cli_bad_option("serve", c, argv);
@@ -192,7 +240,7 @@ static int parse_args(int argc, char **argv, struct sk_server_config *cfg, bool 
         cli_error("serve: unexpected argument: %s", argv[optind]);
         return EXIT_USAGE;
     }
-    return 0;
+    return check_tls_args(cfg, tls);
 }
 
 /* Raises the open-file soft limit to the hard limit: every session is an fd. */
@@ -205,27 +253,52 @@ static void raise_nofile(void)
     }
 }
 
+#define TLS_FIELDS_MAX 400
+
+/* The TLS fields of an open or close line (" tls=V cipher=C", " tls_end=E
+ * tls_error=\"...\""); "" for plain sessions. The error's quotes and
+ * control bytes become '?': the line stays one line, its value one field. */
+static void tls_fields(const struct sk_server_event *ev, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    if (ev->kind == SK_SERVER_OPEN && ev->tls_version) {
+        snprintf(buf, len, " tls=%s cipher=%s", ev->tls_version, ev->tls_cipher);
+    } else if (ev->kind == SK_SERVER_CLOSE) {
+        int n = ev->tls_end ? snprintf(buf, len, " tls_end=%s", sk_tls_end_name(ev->tls_end)) : 0;
+        if (ev->tls_error && n >= 0 && (size_t)n < len) {
+            char *p = buf + n;
+            snprintf(p, len - (size_t)n, " tls_error=\"%s\"", ev->tls_error);
+            for (p += sizeof " tls_error=\"" - 1; *p && p[1]; p++)
+                if (*p == '"' || (unsigned char)*p < 0x20)
+                    *p = '?';
+        }
+    }
+}
+
 /* The engine's events as serve's log lines (on the worker threads). */
 static void log_event(void *user, const struct sk_server_event *ev)
 {
     struct sk_log *log = user;
     char addr[SK_ADDRSTR_MAX];
+    char tls[TLS_FIELDS_MAX];
+    tls_fields(ev, tls, sizeof tls);
     switch (ev->kind) {
     case SK_SERVER_OPEN:
         if (ev->proxied_from) {
             char via[SK_ADDRSTR_MAX];
-            sk_log_printf(log, "open %s proxied_from=%s", sk_addr_format(ev->peer, addr, sizeof addr),
-                          sk_addr_format(ev->proxied_from, via, sizeof via));
+            sk_log_printf(log, "open %s proxied_from=%s%s",
+                          sk_addr_format(ev->peer, addr, sizeof addr),
+                          sk_addr_format(ev->proxied_from, via, sizeof via), tls);
         } else {
-            sk_log_printf(log, "open %s", sk_addr_format(ev->peer, addr, sizeof addr));
+            sk_log_printf(log, "open %s%s", sk_addr_format(ev->peer, addr, sizeof addr), tls);
         }
         break;
     case SK_SERVER_CLOSE:
-        sk_log_printf(log, "close %s reason=%s messages=%llu",
+        sk_log_printf(log, "close %s reason=%s messages=%llu%s",
                       sk_addr_format(ev->peer, addr, sizeof addr),
                       /* the greeting protocol's end is its "exit" */
                       ev->reason == SK_CLOSE_END ? "exit" : sk_close_reason_name(ev->reason),
-                      (unsigned long long)ev->messages);
+                      (unsigned long long)ev->messages, tls);
         break;
     case SK_SERVER_REFUSE:
         sk_log_printf(log, "refuse %s reason=max-conns limit=%zu",
@@ -269,11 +342,48 @@ static const struct {
     {SIGALRM, "SIGALRM", false},
 };
 
-/* Takes signals until one that stops the server, and stops it; the others
- * have no meaning yet (SIGHUP will reload certificates): logged and ignored.
+/* The server context of the --tls-* files, at start and on SIGHUP. A file
+ * that cannot be read is named with the system's reason (OpenSSL's own
+ * message says "system lib"). Returns 0, or < 0 with one line in err. */
+static int tls_ctx_load(const struct sk_tls_server_config *tls, struct sk_tls_ctx **ctx, char *err,
+                        size_t len)
+{
+    const char *files[] = {tls->cert_file, tls->key_file, tls->client_ca};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        FILE *f = files[i] ? fopen(files[i], "r") : NULL;
+        if (files[i] && !f) {
+            snprintf(err, len, "cannot read %s: %s", files[i], strerror(errno));
+            return SK_EUSAGE;
+        }
+        if (f)
+            fclose(f);
+    }
+    return sk_tls_server_ctx_new(tls, ctx, err, len);
+}
+
+/* SIGHUP with TLS: the certificate and key are read again; new handshakes
+ * use the new pair, sessions keep theirs. A bad pair keeps the old one. */
+static void reload_tls(struct sk_server *srv, const struct sk_tls_server_config *tls,
+                       struct sk_log *log)
+{
+    char err[400];
+    struct sk_tls_ctx *ctx = NULL;
+    if (tls_ctx_load(tls, &ctx, err, sizeof err) < 0) {
+        sk_log_printf(log, "received SIGHUP: reload failed, keeping the old certificate: %s", err);
+        return;
+    }
+    sk_server_set_tls(srv, ctx);
+    sk_tls_ctx_free(ctx); /* the server holds its own */
+    sk_log_printf(log, "received SIGHUP: reloaded certificate %s", tls->cert_file);
+}
+
+/* Takes signals until one that stops the server, and stops it; SIGHUP
+ * reloads the TLS pair (without TLS it is ignored), the others are logged
+ * and ignored.
  * The stop comes before its log line: once "stopping" can be read, the
  * listeners refuse new connections. */
-static void wait_for_stop(const sigset_t *sigs, struct sk_server *srv, struct sk_log *log)
+static void wait_for_stop(const sigset_t *sigs, struct sk_server *srv, struct sk_log *log,
+                          const struct sk_tls_server_config *tls)
 {
     for (;;) {
         int sig = 0;
@@ -287,12 +397,22 @@ static void wait_for_stop(const sigset_t *sigs, struct sk_server *srv, struct sk
                 sk_log_printf(log, "received %s: stopping", serve_signals[i].name);
                 return;
             }
+            if (sig == SIGHUP && tls->cert_file) {
+                reload_tls(srv, tls, log);
+                continue;
+            }
             sk_log_printf(log, "received %s: ignored", serve_signals[i].name);
         }
     }
 }
 
-static int run_server(struct sk_server_config *cfg, bool quiet)
+static void tls_ctx_freep(struct sk_tls_ctx **ctx)
+{
+    sk_tls_ctx_free(*ctx);
+}
+
+static int run_server(struct sk_server_config *cfg, bool quiet,
+                      const struct sk_tls_server_config *tls)
 {
     /* Signals are taken synchronously by this thread (sigwait below). Block
      * them before any thread exists: a thread started earlier (the logger's)
@@ -318,6 +438,15 @@ static int run_server(struct sk_server_config *cfg, bool quiet)
     cfg->event_user = log;
     cfg->grace_ms = GRACE_MS;
     greet_setup(cfg);
+    SK_AUTO(tls_ctx_freep) struct sk_tls_ctx *ctx = NULL; /* the server takes its own */
+    if (tls->cert_file) {
+        char why[400];
+        if (tls_ctx_load(tls, &ctx, why, sizeof why) < 0) {
+            cli_error("serve: %s", why);
+            return EXIT_FAIL;
+        }
+        cfg->tls = ctx;
+    }
 
     SK_AUTO(server_freep) struct sk_server *srv = NULL;
     size_t failed = 0;
@@ -341,10 +470,10 @@ static int run_server(struct sk_server_config *cfg, bool quiet)
         if (udp) /* datagrams have no framing */
             sk_log_printf(log, "listening on %s (udp)", addr);
         else
-            sk_log_printf(log, "listening on %s (tcp, framing %s)", addr,
-                          sk_framing_name(cfg->framing));
+            sk_log_printf(log, "listening on %s (tcp, framing %s%s)", addr,
+                          sk_framing_name(cfg->framing), tls->cert_file ? ", tls" : "");
     }
-    wait_for_stop(&sigs, srv, log);
+    wait_for_stop(&sigs, srv, log, tls);
     /* The grace period bounds the whole exit: sessions get grace_ms, the
      * log what is left of it (at least LOG_FLUSH_MS) to write out. */
     uint64_t deadline = sk_now_ms() + cfg->grace_ms;
@@ -370,8 +499,9 @@ int cmd_serve(int argc, char **argv)
 {
     cli_reserve_stdio(); /* a closed stderr must not make a client's socket fd 2 */
     struct sk_server_config cfg = {0};
+    struct sk_tls_server_config tls = {0};
     bool quiet = false;
-    int rc = parse_args(argc, argv, &cfg, &quiet);
+    int rc = parse_args(argc, argv, &cfg, &quiet, &tls);
     if (rc != 0)
         return rc == CLI_DONE ? EXIT_OK : rc;
     if (cfg.nlisten == 0) { /* the default address */
@@ -380,5 +510,5 @@ int cmd_serve(int argc, char **argv)
         cfg.nlisten = 1;
     }
     raise_nofile();
-    return run_server(&cfg, quiet);
+    return run_server(&cfg, quiet, &tls);
 }

@@ -28,6 +28,7 @@
 #include "sockit/framing.h"
 #include "sockit/proxy.h"
 #include "sockit/stream.h"
+#include "sockit/transport.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -73,6 +74,17 @@ struct sk_server_proto {
     void *user;
 };
 
+/* How the peer ended a TLS session (CLOSE events). */
+enum sk_tls_end {
+    SK_TLS_END_PLAIN,        /* no TLS session: plain, or the handshake did not end */
+    SK_TLS_END_CLOSE_NOTIFY, /* its close_notify */
+    SK_TLS_END_TRUNCATED,    /* its FIN without close_notify */
+    SK_TLS_END_RESET,        /* a reset or a socket error */
+    SK_TLS_END_NONE,         /* nothing yet: the server closed first */
+};
+/* "", "close_notify", "truncated", "reset", "none"; "?" out of range. */
+const char *sk_tls_end_name(enum sk_tls_end e);
+
 enum sk_server_event_kind {
     SK_SERVER_OPEN,            /* peer */
     SK_SERVER_CLOSE,           /* peer, reason, messages */
@@ -97,6 +109,13 @@ struct sk_server_event {
      * the connection's own peer (NULL: not relayed, e.g. LOCAL). */
     const struct sockaddr *proxied_from;
     enum sk_proxy_error proxy_error;
+    /* TLS (cfg.tls): OPEN's protocol version and cipher suite ("TLSv1.3",
+     * "TLS_AES_256_GCM_SHA384"; NULL: plain); CLOSE's end of TLS, and for
+     * reason SK_CLOSE_TLS what failed, one line (NULL: none). A session
+     * whose handshake failed or timed out has a CLOSE and no OPEN. */
+    const char *tls_version, *tls_cipher;
+    enum sk_tls_end tls_end;
+    const char *tls_error;
 };
 
 /* Called on worker threads (STOP_RESENT: on the thread in sk_server_wait). */
@@ -129,6 +148,13 @@ struct sk_server_config {
     bool proxy_protocol;
     unsigned proxy_timeout_ms; /* the header's deadline: idle_timeout_s if
                                   set, else this; 0: 10 s */
+    /* TLS on every TCP connection: a server context (sk_tls_server_ctx_new,
+     * sockit/transport.h) of which sk_server_new takes its own reference;
+     * NULL: plain. A connection is open (open callback, OPEN event) once
+     * its handshake is done; until then it counts in max_conns. With
+     * proxy_protocol the PROXY header comes first, in clear, then TLS. */
+    struct sk_tls_ctx *tls;
+    unsigned handshake_timeout_ms; /* the handshake's deadline; 0: 10 s */
     struct sk_server_proto proto;
     sk_server_event_cb on_event; /* NULL: no events (nothing formatted) */
     void *event_user;
@@ -162,6 +188,12 @@ int sk_server_start(struct sk_server *srv);
 void sk_server_stop(struct sk_server *srv);
 /* Waits for the workers to finish and adds up their counters. */
 int sk_server_wait(struct sk_server *srv, struct sk_server_stats *stats);
+/* Replaces the TLS context of a server made with one (certificate
+ * rotation): handshakes that start from now on use ctx, those under way and
+ * the open sessions keep the one they began with. The server takes its own
+ * reference. Thread-safe. Returns 0, or SK_EUSAGE (a plain server, or ctx
+ * not a server context). */
+int sk_server_set_tls(struct sk_server *srv, struct sk_tls_ctx *ctx);
 /* Closes the listeners and frees the server (after sk_server_wait, or
  * before sk_server_start). NULL is accepted. */
 void sk_server_free(struct sk_server *srv);

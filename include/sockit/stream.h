@@ -48,8 +48,8 @@
  * loop's thread. Closed streams are handed to the release callback at the
  * end of the loop callback that closed them, never inside a call of yours,
  * so a stream stays readable after a close under you. A struct sk_tls_ctx
- * may be shared by streams of several loops (threads); it must outlive
- * every stream started with it. */
+ * may be shared by streams of several loops (threads); each stream holds a
+ * reference on it (sockit/transport.h) until it is released. */
 #ifndef SOCKIT_STREAM_H
 #define SOCKIT_STREAM_H
 

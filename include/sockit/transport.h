@@ -51,8 +51,12 @@ struct sk_tls_server_config {
  * by streams of any thread once made; make and free it on one. */
 int sk_tls_server_ctx_new(const struct sk_tls_server_config *cfg, struct sk_tls_ctx **out,
                           char *err, size_t errlen);
-/* Frees a context of either kind (NULL is fine) once no stream or conn
- * made with it is left. */
+/* Contexts are reference-counted: the maker holds one reference, and every
+ * stream or conn started with a context holds its own until it is freed,
+ * so the maker may free (or replace) a context while sessions still use
+ * it. sk_tls_ctx_ref takes one more reference (thread-safe) and returns
+ * ctx; sk_tls_ctx_free drops one (NULL is fine), the last frees it. */
+struct sk_tls_ctx *sk_tls_ctx_ref(struct sk_tls_ctx *ctx);
 void sk_tls_ctx_free(struct sk_tls_ctx *ctx);
 
 /* Wraps the connected socket fd. Ownership of fd passes to the conn at the
