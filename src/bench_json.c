@@ -46,14 +46,14 @@ static long new_tok(struct parser *p, enum bj_type type)
     return p->n++;
 }
 
-static bool is_digit(char c)
+static bool bj_digit(char c)
 {
     return c >= '0' && c <= '9';
 }
 
 static int hexval(char c)
 {
-    if (is_digit(c))
+    if (bj_digit(c))
         return c - '0';
     if (c >= 'a' && c <= 'f')
         return c - 'a' + 10;
@@ -107,24 +107,24 @@ static int parse_number(struct parser *p)
         q++;
     if (q < p->len && p->s[q] == '0')
         q++;
-    else if (q < p->len && is_digit(p->s[q]))
-        while (q < p->len && is_digit(p->s[q]))
+    else if (q < p->len && bj_digit(p->s[q]))
+        while (q < p->len && bj_digit(p->s[q]))
             q++;
     else
         return fail(p, "bad number");
     if (q < p->len && p->s[q] == '.') {
-        if (++q >= p->len || !is_digit(p->s[q]))
+        if (++q >= p->len || !bj_digit(p->s[q]))
             return fail(p, "bad number");
-        while (q < p->len && is_digit(p->s[q]))
+        while (q < p->len && bj_digit(p->s[q]))
             q++;
     }
     if (q < p->len && (p->s[q] == 'e' || p->s[q] == 'E')) {
         q++;
         if (q < p->len && (p->s[q] == '+' || p->s[q] == '-'))
             q++;
-        if (q >= p->len || !is_digit(p->s[q]))
+        if (q >= p->len || !bj_digit(p->s[q]))
             return fail(p, "bad number");
-        while (q < p->len && is_digit(p->s[q]))
+        while (q < p->len && bj_digit(p->s[q]))
             q++;
     }
     p->t[i].len = (uint32_t)(q - p->pos);
@@ -181,6 +181,8 @@ static int parse_container(struct parser *p, unsigned depth, bool object)
             return -1;
         p->t[i].count++;
         skip_ws(p);
+        if (p->pos >= p->len)
+            return fail(p, "unexpected end");
         if (p->pos < p->len && p->s[p->pos] == ',') {
             p->pos++;
             continue;
@@ -281,7 +283,7 @@ bool bj_u64(const struct bj *j, long tok, uint64_t *out)
     uint64_t v = 0;
     for (uint32_t i = 0; i < t->len; i++) {
         char c = j->text[t->start + i];
-        if (!is_digit(c) || v > (UINT64_MAX - (uint64_t)(c - '0')) / 10)
+        if (!bj_digit(c) || v > (UINT64_MAX - (uint64_t)(c - '0')) / 10)
             return false; /* a sign, a fraction, an exponent, or too large */
         v = v * 10 + (uint64_t)(c - '0');
     }

@@ -186,7 +186,7 @@ static int get_hist(struct reader *rd, long lat, const char *name, struct sk_his
         uint64_t v, c;
         if (rd->j->t[e].type != BJ_ARRAY || rd->j->t[e].count != 2 ||
             !bj_u64(rd->j, e + 1, &v) || !bj_u64(rd->j, rd->j->t[e + 1].next, &c))
-            return bad(rd, name, "histogram bucket is not [value, count]");
+            return bad(rd, name, "histogram bucket is not [value, count] of whole numbers below 2^64");
         size_t idx = sk__hist_index(v);
         if (v > SK_HIST_MAX || sk__hist_bucket_low(idx) != v)
             return bad(rd, name, "histogram bucket does not start where bench's buckets do "
