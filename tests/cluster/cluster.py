@@ -19,6 +19,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
 from conftest import SOCKIT, Server  # noqa: E402
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+DEPLOY_MD = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "deploy.md")
 PORT = 8888
 CHECK_INTER_MS = 500
 
@@ -88,38 +90,25 @@ class Cluster:
 
     # ---- HAProxy ----
 
-    def haproxy_config(self, backends):
-        servers = "\n".join(f"    server {r} {self.addr(r)}:{PORT}" for r in backends)
-        return f"""global
-    stats socket {self.dir}/haproxy.sock mode 600 level admin
-    log stderr format raw local0 info
-defaults
-    mode tcp
-    log global
-    option tcplog
-    timeout connect 1s
-    timeout client 30s
-    timeout server 30s
-    retries 3
-    option redispatch
-frontend sockit
-    bind {self.addr('lb')}:{PORT}
-    default_backend sockit_servers
-backend sockit_servers
-    balance roundrobin
-    # A layer-7 check: the PROXY header (v2 LOCAL), the greeting, a clean exit.
-    option tcp-check
-    tcp-check connect send-proxy
-    tcp-check expect string Welcome!
-    tcp-check send exit
-    default-server check inter {CHECK_INTER_MS}ms fall 1 rise 2 send-proxy-v2 check-send-proxy
-{servers}
-"""
+    def doc_config(self, name, paths):
+        """The configuration NAME of docs/deploy.md (the block after its
+        "<!-- tests/cluster: NAME -->" line), with this cluster's addresses
+        (same last octets as the docs') and the paths given put in."""
+        with open(DEPLOY_MD) as f:
+            text = f.read()
+        marker = f"<!-- tests/cluster: {name} -->\n```\n"
+        at = text.index(marker) + len(marker)
+        cfg = text[at:text.index("```", at)]
+        for doc_path, path in paths.items():
+            assert doc_path in cfg, doc_path
+            cfg = cfg.replace(doc_path, path)
+        return cfg.replace("10.0.0.", self.prefix)
 
     def start_haproxy(self, backends):
         cfg = os.path.join(self.dir, "haproxy.cfg")
         with open(cfg, "w") as f:
-            f.write(self.haproxy_config(backends))
+            f.write(self.doc_config("haproxy", {"/run/haproxy/sockit.sock":
+                                                os.path.join(self.dir, "haproxy.sock")}))
         sh(HAPROXY, "-c", "-q", "-f", cfg)
         self.haproxy_log = open(os.path.join(self.dir, "haproxy.log"), "wb")
         self.haproxy = self.popen("lb", HAPROXY, "-db", "-f", cfg, stdin=subprocess.DEVNULL,
@@ -161,6 +150,35 @@ backend sockit_servers
             if len(f) > si and f[pi] == "sockit_servers" and f[ni] not in ("BACKEND",):
                 out[f[ni]] = f[si]
         return out
+
+    # ---- nginx (stream) ----
+
+    def start_nginx(self):
+        """nginx with docs/deploy.md's stream configuration on lb, in one
+        process (no master: stopped by its PID like the rest)."""
+        cfg = os.path.join(self.dir, "nginx.conf")
+        with open(cfg, "w") as f:
+            f.write(self.doc_config("nginx", {
+                "/run/nginx-sockit.pid": os.path.join(self.dir, "nginx.pid"),
+                "/var/log/nginx/sockit-error.log": os.path.join(self.dir, "nginx-error.log")}))
+        err = os.path.join(self.dir, "nginx-startup.log")
+        test = subprocess.run(self.exec_argv("lb", NGINX, "-t", "-q", "-e", err, "-c", cfg),
+                              capture_output=True, timeout=20)
+        assert test.returncode == 0, test.stderr.decode()
+        self.nginx = self.popen("lb", NGINX, "-e", err, "-c", cfg, "-g",
+                                "daemon off; master_process off;", stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        lb = (self.addr("lb"), PORT)
+        self.wait(lambda: self.nginx.poll() is not None or self.listening("lb", lb), 15,
+                  "nginx listening")
+        assert self.nginx.poll() is None, open(os.path.join(self.dir, "nginx-error.log")).read()
+
+    def listening(self, role, addr):
+        """Is something listening on addr in role's namespace? (ss, no connect:
+        a probe connection would be one more session on the servers)."""
+        out = sh("ip", "netns", "exec", self.hosts[role][0], "ss", "-Htln",
+                 f"src {addr[0]}:{addr[1]}", check=False)
+        return bool(out.stdout.strip())
 
     # ---- generators ----
 

@@ -34,7 +34,8 @@ def report(title, text):
 
 
 @pytest.fixture
-def cluster():
+def hosts():
+    """The hosts, the three instances running; no balancer yet."""
     c = Cluster()
     try:
         for i, role in enumerate(SERVERS):
@@ -44,10 +45,15 @@ def cluster():
         c.add_host("g2", 22)
         for role in SERVERS:
             c.start_server(role)
-        c.start_haproxy(SERVERS)
         yield c
     finally:
         c.close()
+
+
+@pytest.fixture
+def cluster(hosts):
+    hosts.start_haproxy(SERVERS)
+    return hosts
 
 
 def opens(srv):
@@ -248,3 +254,23 @@ def test_rolling_restart_drained_first_loses_nothing(cluster):
            "\n".join(steps) + f"\nbench: {d['replies']} of {d['sent']} sessions completed, "
            f"errors {d['errors']}, sessions_failed {d['sessions_failed']}, "
            f"{d['throughput']:.0f} connects/s")
+
+
+def test_nginx_stream(hosts):
+    """docs/deploy.md's nginx stream configuration (proxy_protocol on: v1)."""
+    c = hosts
+    c.start_nginx()
+    gens = {c.addr("g1"), c.addr("g2")}
+    runs = [c.bench(g, "-c", "6", "-n", "3000") for g in ("g1", "g2")]
+    results = [finish(p, path) for p, path in runs]
+    for (d, err), (p, _) in zip(results, runs):
+        assert p.returncode == 0 and d["errors"] == 0 and d["replies"] == 3000, err
+    for role in SERVERS:
+        seen = opens(c.servers[role])
+        assert seen, f"{role} got no session"
+        assert {ip for ip, _ in seen} <= gens and {via for _, via in seen} == {c.addr("lb")}
+    per = {role: summary_messages(stop_server(c, role)) for role in SERVERS}
+    assert sum(per.values()) == 6000, per
+    report("two generators through nginx stream (bench -c 6 -n 3000 each)",
+           merge_text(runs[0][1], runs[1][1]) +
+           "  per instance: " + ", ".join(f"{r} {n} messages" for r, n in per.items()))
