@@ -273,7 +273,7 @@ soak:
 	SOCKIT_BIN=$(abspath $(BUILD)/sockit) /usr/bin/python3 tests/soak/soak.py --minutes $(MINUTES)
 
 # Several hosts behind HAProxy and nginx, as network namespaces (tests/cluster,
-# docs/deploy.md; root). About 40 s; not part of `make test`. SOCKIT_CLUSTER_OUT=FILE
+# docs/deploy.md; root). About 35 s; not part of `make test`. SOCKIT_CLUSTER_OUT=FILE
 # also writes the figures there.
 .PHONY: test-cluster
 test-cluster: all
