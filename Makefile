@@ -14,6 +14,7 @@
 #   make torture          every k of every fault scenario (tests/torture/)
 #   make package-test     Debian packages: build, lintian, install, examples (as root)
 #   make symbols          rewrite debian/libsockit0.symbols from build/libsockit.so
+#   make pot              po/sockit.pot from the sources; po/*.po merged with it
 # CFLAGS, CPPFLAGS, LDFLAGS and LDLIBS are the user's (dpkg-buildflags passes
 # them); the project's own flags are SK_*. WERROR=1 adds -Werror; the test
 # targets turn it on.
@@ -52,7 +53,7 @@ FAULT_OBJ := $(BUILD)/obj/tests/fault/fault.o
 endif
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes $(if $(filter 1,$(WERROR)),-Werror)
-SK_CPPFLAGS := -D_GNU_SOURCE -Iinclude -Ilib
+SK_CPPFLAGS := -D_GNU_SOURCE -Iinclude -Ilib -I$(BUILD)/gen
 SK_CFLAGS := -std=c11 $(WARN) -pthread -MMD -MP $(SANFLAGS)
 SK_LDFLAGS := -pthread $(SANFLAGS) $(LDFLAGS_FAULT)
 SK_LDLIBS := -lssl -lcrypto
@@ -73,6 +74,7 @@ BINDIR ?= $(PREFIX)/bin
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR ?= $(PREFIX)/share/man
+LOCALEDIR ?= $(PREFIX)/share/locale
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 INSTALL ?= install
 
@@ -102,15 +104,19 @@ FUZZ_REPLAY := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%_replay)
 # Fuzz targets may exercise the program's own parsers too: everything but main().
 FUZZ_CLI_SRC := $(filter-out src/main.c,$(CLI_SRC))
 FUZZ_CLI_OBJ := $(FUZZ_CLI_SRC:%.c=$(BUILD)/obj/%.o)
+# The program's message catalogues: po/LANG.po -> LANG/LC_MESSAGES/sockit.mo.
+PO_LANGS := $(sort $(basename $(notdir $(wildcard po/*.po))))
+MO_FILES := $(PO_LANGS:%=$(BUILD)/locale/%/LC_MESSAGES/sockit.mo)
 
 PYTEST ?= /usr/bin/python3 -m pytest
 
 .PHONY: all test test-fast test-unit test-integration test-fuzz-replay test-progs run deps \
 	test-deps fuzz clean lint soak test-torture torture fault-san install uninstall test-install \
-	package-test symbols FORCE
+	package-test symbols pot FORCE
 
 # The fault build is the program alone; the shared library has no place in it.
-all: $(BUILD)/sockit $(BUILD)/libsockit.a $(if $(filter 1,$(FAULT)),,$(SHLIB)) $(EX_BIN) $(BUILD)/sockit.pc
+all: $(BUILD)/sockit $(BUILD)/libsockit.a $(if $(filter 1,$(FAULT)),,$(SHLIB)) $(EX_BIN) $(BUILD)/sockit.pc \
+	$(MO_FILES)
 
 # What only the tests need: the Criterion runner and the fuzz corpus replays.
 test-progs: $(BUILD)/unit_tests $(FUZZ_REPLAY)
@@ -164,6 +170,28 @@ $(BUILD)/sockit.pc: sockit.pc.in include/sockit/version.h FORCE
 	    -e 's|@VERSION@|$(VERSION)|g' sockit.pc.in > $@.tmp
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 
+# Where the program looks for its catalogues (SOCKIT_LOCALEDIR overrides it at
+# run time); rewritten only when LOCALEDIR changes, so only i18n.o follows.
+$(BUILD)/gen/localedir.h: FORCE
+	@mkdir -p $(@D)
+	@printf '#define SOCKIT_LOCALEDIR "%s"\n' '$(LOCALEDIR)' > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+$(BUILD)/obj/src/i18n.o: $(BUILD)/gen/localedir.h
+
+# --check: a translation must keep its message's printf conversions.
+$(BUILD)/locale/%/LC_MESSAGES/sockit.mo: po/%.po
+	@mkdir -p $(@D)
+	msgfmt --check -o $@ $<
+
+# Strings are marked with _() and N_() (src/i18n.h); the .po files keep their
+# translations, new or changed messages come in untranslated (or fuzzy).
+pot:
+	xgettext --no-wrap --from-code=UTF-8 --language=C -k_ -kN_ -kcli_error -kngettext:1,2 --flag=cli_error:1:c-format \
+	    --add-comments=TRANSLATORS \
+	    --package-name=sockit --package-version=$(VERSION) -o po/sockit.pot $(CLI_SRC)
+	xgettext --no-wrap --language=C --extract-all --join-existing -o po/sockit.pot lib/err.c
+	$(foreach p,$(wildcard po/*.po),msgmerge --quiet --no-wrap --update --backup=none $(p) po/sockit.pot &&) true
+
 # Every man/NAME.N there is (sockit.1, libsockit.3) goes to MANDIR/manN/NAME.N.
 MAN_PAGES := $(sort $(wildcard man/*.[1-8]))
 man_dest = $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(1)))/$(notdir $(1))
@@ -182,12 +210,15 @@ install: all
 	$(INSTALL) -m 644 include/sockit.h $(DESTDIR)$(INCLUDEDIR)/sockit.h
 	$(INSTALL) -m 644 $(HEADERS) $(DESTDIR)$(INCLUDEDIR)/sockit/
 	$(foreach m,$(MAN_PAGES),$(INSTALL) -m 644 $(m) $(call man_dest,$(m)) &&) true
+	$(foreach l,$(PO_LANGS),$(INSTALL) -d $(DESTDIR)$(LOCALEDIR)/$(l)/LC_MESSAGES && \
+	    $(INSTALL) -m 644 $(BUILD)/locale/$(l)/LC_MESSAGES/sockit.mo $(DESTDIR)$(LOCALEDIR)/$(l)/LC_MESSAGES/ &&) true
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/sockit $(addprefix $(DESTDIR)$(LIBDIR)/,$(SO_FILE) $(SONAME) libsockit.so libsockit.a) \
 	    $(DESTDIR)$(PKGCONFIGDIR)/sockit.pc $(DESTDIR)$(INCLUDEDIR)/sockit.h \
 	    $(addprefix $(DESTDIR)$(INCLUDEDIR)/sockit/,$(notdir $(HEADERS))) \
-	    $(foreach m,$(MAN_PAGES),$(call man_dest,$(m)))
+	    $(foreach m,$(MAN_PAGES),$(call man_dest,$(m))) \
+	    $(PO_LANGS:%=$(DESTDIR)$(LOCALEDIR)/%/LC_MESSAGES/sockit.mo)
 	-rmdir $(DESTDIR)$(INCLUDEDIR)/sockit
 
 test-unit: $(BUILD)/unit_tests

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages sockit needs, or says exactly what to install.
-#   scripts/deps.sh build   compiler, make, OpenSSL headers
+#   scripts/deps.sh build   compiler, make, OpenSSL headers, gettext (msgfmt)
 #   scripts/deps.sh lint    build plus clang-tidy, cppcheck, scan-build (`make lint`)
 #   scripts/deps.sh test    build and lint plus Criterion, pytest, nginx, haproxy, openssl CLI, clang, g++
 #   scripts/deps.sh package build plus debhelper, lintian, dpkg-dev (`make package-test`)
@@ -9,11 +9,11 @@
 # Not root and no sudo: prints the exact apt-get line and exits 1.
 set -euo pipefail
 
-build_pkgs=(gcc make libc6-dev libssl-dev pkg-config)
+build_pkgs=(gcc make libc6-dev libssl-dev pkg-config gettext)
 # clang-tools: scan-build; clang-tidy: run-clang-tidy too.
 lint_pkgs=(clang clang-tidy clang-tools cppcheck python3)
 # g++: the public headers compile as C++ (tests/install/test_exports.py).
-test_pkgs=(libcriterion-dev python3 python3-pytest nginx openssl clang libclang-rt-14-dev iproute2 procps curl time g++ groff-base mandoc haproxy)
+test_pkgs=(libcriterion-dev python3 python3-pytest locales nginx openssl clang libclang-rt-14-dev iproute2 procps curl time g++ groff-base mandoc haproxy)
 package_pkgs=(debhelper lintian dpkg-dev pkg-config)
 soak_pkgs=(gnuplot-nox)
 bench_pkgs=(redis-server redis-tools wrk hyperfine gnuplot-nox wget nodejs time)

@@ -10,10 +10,11 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "i18n.h"
 #include "sockit.h"
 
 const char cli_exit_table[] =
-    "   0  success\n"
+    N_("   0  success\n"
     "   1  failure not listed below (reset, closed early, server refused, I/O)\n"
     "   2  bad command line\n"
     "   3  a host name did not resolve\n"
@@ -24,7 +25,7 @@ const char cli_exit_table[] =
     "   8  the data ended early (fetch: truncated body)\n"
     "   9  timeout (connect, greeting, reply, transfer)\n"
     "  10  an output file could not be written (fetch)\n"
-    "  11  --sha256 did not match (fetch)\n";
+    "  11  --sha256 did not match (fetch)\n");
 
 int cli_exit_status(int rc)
 {
@@ -63,7 +64,7 @@ void cli_error(const char *fmt, ...)
     char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    vsnprintf(line, sizeof line, _(fmt), ap); /* msgfmt --check keeps the conversions */
     va_end(ap);
     /* The message quotes outside text (option values, host names, bytes a
      * server sent): a control byte in it would break the one line or drive
@@ -82,9 +83,14 @@ void cli_error(const char *fmt, ...)
     fprintf(stderr, "sockit: %s%s%s\n", prefixed ? "" : command, prefixed ? "" : ": ", out);
 }
 
+const char *cli_strerror(int rc)
+{
+    return _(sk_strerror(rc)); /* lib/err.c's messages are in the catalogue */
+}
+
 int cli_print_help(const char *text)
 {
-    fputs(text, stdout);
+    fputs(_(text), stdout);
     return cli_stdout_ok() ? CLI_DONE : EXIT_FAIL;
 }
 
@@ -150,13 +156,13 @@ static const char *scan(const char *s, bool fraction, double *v, long long *iv, 
                 frac += (*p - '0') * scale;
             }
         if (p == f)
-            return "is not a decimal number";
+            return N_("is not a decimal number");
         any = true;
     }
     if (!any || (!rest && *p != '\0'))
-        return "is not a decimal number";
+        return N_("is not a decimal number");
     if (neg)
-        return "must not be negative";
+        return N_("must not be negative");
     if (rest)
         *rest = p;
     *iv = ip;
@@ -168,8 +174,8 @@ static const char *scan(const char *s, bool fraction, double *v, long long *iv, 
 static const char *bounds(bool over, double v, double min, double max)
 {
     if (over || v > max)
-        return "is too large";
-    return v < min ? "is too small" : NULL;
+        return N_("is too large");
+    return v < min ? N_("is too small") : NULL;
 }
 
 bool cli_parse_num(const char *what, const char *s, long long min, long long max, long long *out)
@@ -179,11 +185,11 @@ bool cli_parse_num(const char *what, const char *s, long long min, long long max
     bool over;
     const char *why = scan(s, false, &dv, &v, &over, NULL);
     if (!why && (over || v > max))
-        why = "is too large";
+        why = N_("is too large");
     else if (!why && v < min)
-        why = "is too small";
+        why = N_("is too small");
     if (why) {
-        cli_error("%s %s: %s", what, why, s);
+        cli_error("%s %s: %s", what, _(why), s);
         return false;
     }
     *out = v;
@@ -199,7 +205,7 @@ bool cli_parse_real(const char *what, const char *s, double min, double max, dou
     if (!why)
         why = bounds(over, v, min, max);
     if (why) {
-        cli_error("%s %s (%.10g to %.10g, fractions allowed): %s", what, why, min, max, s);
+        cli_error("%s %s (%.10g to %.10g, fractions allowed): %s", what, _(why), min, max, s);
         return false;
     }
     *out = v;
@@ -231,13 +237,13 @@ bool cli_parse_duration(const char *what, const char *s, enum cli_unit plain, do
                 known = true;
             }
         v = v * mul / div;
-        why = known ? bounds(over, v, min_s, max_s) : "is not a duration";
+        why = known ? bounds(over, v, min_s, max_s) : N_("is not a duration");
     } else if (strcmp(why, "is not a decimal number") == 0) {
-        why = "is not a duration";
+        why = N_("is not a duration");
     }
     if (why) {
         cli_error("%s %s (NUMBER[ms|s|m|h], %s without a unit; %.10g s to %.10g s): %s", what,
-                  why, plain == CLI_MILLISECONDS ? "milliseconds" : "seconds", min_s, max_s, s);
+                  _(why), plain == CLI_MILLISECONDS ? _("milliseconds") : _("seconds"), min_s, max_s, s);
         return false;
     }
     *secs = v;

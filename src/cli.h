@@ -52,7 +52,10 @@ void cli_set_command(const char *name);
  * prefixed again. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Prints a subcommand's --help text on stdout: returns CLI_DONE, or
+/* sk_strerror in the user's language (the library's own text is English). */
+const char *cli_strerror(int rc);
+
+/* Prints a subcommand's --help text (translated) on stdout: returns CLI_DONE, or
  * EXIT_FAIL after saying why stdout failed. */
 int cli_print_help(const char *text);
 

@@ -11,6 +11,7 @@
 
 #include "greeting.h"
 #include "cli.h"
+#include "i18n.h"
 #include "client.h"
 #include "reply.h"
 
@@ -75,7 +76,7 @@ static void on_datagram(struct sk_loop *loop, struct sk_io *io, unsigned events)
             return;
         if (k < 0) { /* e.g. ECONNREFUSED: an ICMP port unreachable came back */
             int rc = SK_ERR(errno);
-            cli_error("message %lu: %s", u->idx, sk_strerror(rc));
+            cli_error("message %lu: %s", u->idx, cli_strerror(rc));
             finish(u, cli_exit_status(rc));
             return;
         }
@@ -100,7 +101,7 @@ static int exchange_attempts(struct udp_client *u, const struct client_opts *o, 
         if (rc == 0)
             return u->status;
         if (rc != SK_ETIMEDOUT) {
-            cli_error("message %lu: %s", u->idx, sk_strerror(rc));
+            cli_error("message %lu: %s", u->idx, cli_strerror(rc));
             return cli_exit_status(rc);
         }
         if (attempt < UDP_ATTEMPTS)
@@ -109,9 +110,11 @@ static int exchange_attempts(struct udp_client *u, const struct client_opts *o, 
                       u->idx, attempt + 1, UDP_ATTEMPTS);
     }
     if (u->wrong) { /* wrong replies only: as over TCP, another protocol speaks */
-        cli_error("no reply to message %lu within %d ms: %lu datagram%s that were not "
-                  "its reply (last: \"%s\")", u->idx, o->timeout_ms, u->wrong,
-                  u->wrong == 1 ? " came" : "s came", u->last_wrong);
+        cli_error(ngettext("no reply to message %lu within %d ms: %lu datagram came that was "
+                           "not its reply (last: \"%s\")",
+                           "no reply to message %lu within %d ms: %lu datagrams came that were "
+                           "not its reply (last: \"%s\")", u->wrong),
+                  u->idx, o->timeout_ms, u->wrong, u->last_wrong);
         return EXIT_PROTO;
     }
     cli_error("no reply to message %lu after %d attempts in %d ms (UDP may lose "
@@ -150,13 +153,13 @@ int client_udp(const struct client_opts *o)
     SK_AUTO(udp_release) struct udp_client u = {.fd = -1};
     int rc = client_wait_init(&u.w);
     if (rc < 0) {
-        cli_error("cannot start the event loop: %s", sk_strerror(rc));
+        cli_error("cannot start the event loop: %s", cli_strerror(rc));
         return EXIT_FAIL;
     }
     u.fd = sk_connect(&o->ep, SOCK_DGRAM, o->timeout_ms, false);
     rc = u.fd < 0 ? u.fd : sk_io_start(u.w.loop, &u.io, u.fd, SK_READ, on_datagram);
     if (rc < 0) {
-        cli_error("cannot reach %s:%u: %s", o->ep.host, o->ep.port, sk_strerror(rc));
+        cli_error("cannot reach %s:%u: %s", o->ep.host, o->ep.port, cli_strerror(rc));
         return cli_exit_status(rc);
     }
     SK_AUTO(client_input_free) struct client_input in;

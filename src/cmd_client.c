@@ -5,9 +5,10 @@
 
 #include "cli.h"
 #include "client.h"
+#include "i18n.h"
 #include "sockit.h"
 
-static const char client_help[] =
+static const char client_help[] = N_(
     "usage: sockit client HOST:PORT [--udp] [--framing chunk|line] [--timeout DURATION]\n"
     "                     [MSG...]\n"
     "\n"
@@ -38,7 +39,7 @@ static const char client_help[] =
     "Exit status (the table of 'sockit --help'): 0 every message was answered;\n"
     "1 reset, closed early, or the server refused (\"Error: ...\"); 2 bad command\n"
     "line; 3 the host name did not resolve; 4 connection refused or unreachable;\n"
-    "7 the server speaks another framing or protocol; 9 timeout.\n";
+    "7 the server speaks another framing or protocol; 9 timeout.\n");
 
 static const struct option client_options[] = {
     {"udp", no_argument, NULL, 'u'},

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "i18n.h"
 #include "sockit.h"
 
 struct command {
@@ -13,10 +14,10 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"serve", cmd_serve, "run the greeting server (TCP and UDP)"},
-    {"client", cmd_client, "talk to a greeting server"},
-    {"fetch", cmd_fetch, "download a URL over HTTP or HTTPS"},
-    {"bench", cmd_bench, "measure a greeting server under load"},
+    {"serve", cmd_serve, N_("run the greeting server (TCP and UDP)")},
+    {"client", cmd_client, N_("talk to a greeting server")},
+    {"fetch", cmd_fetch, N_("download a URL over HTTP or HTTPS")},
+    {"bench", cmd_bench, N_("measure a greeting server under load")},
 };
 
 static const struct command *find(const char *name)
@@ -29,20 +30,20 @@ static const struct command *find(const char *name)
 
 static int usage(void)
 {
-    printf("usage: sockit COMMAND [OPTIONS]\n"
-           "       sockit help [COMMAND]\n"
-           "       sockit --version | --help\n\n"
-           "Commands:\n");
+    fputs(_("usage: sockit COMMAND [OPTIONS]\n"
+             "       sockit help [COMMAND]\n"
+             "       sockit --version | --help\n\n"
+             "Commands:\n"), stdout);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        printf("  %-8s %s\n", commands[i].name, commands[i].summary);
-    printf("\n'sockit help COMMAND' (or 'sockit COMMAND --help') prints a command's\n"
+        printf("  %-8s %s\n", commands[i].name, _(commands[i].summary));
+    printf(_("\n'sockit help COMMAND' (or 'sockit COMMAND --help') prints a command's\n"
            "options; 'sockit COMMAND --version' works for every command; man sockit.\n"
            "\n"
            "Every command takes durations as NUMBER[ms|s|m|h] (500ms, 10s, 2m; a plain\n"
            "number is seconds, except serve --delay: milliseconds), and reports a\n"
            "failure in one line \"sockit: COMMAND: what went wrong\" on stderr.\n"
            "\n"
-           "Exit status, the same for every command:\n%s", cli_exit_table);
+           "Exit status, the same for every command:\n%s"), _(cli_exit_table));
     return cli_stdout_ok() ? EXIT_OK : EXIT_FAIL;
 }
 
@@ -72,6 +73,7 @@ static int help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    i18n_init();
     /* A peer that goes away must never kill us: writes report EPIPE instead. */
     signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {

@@ -45,6 +45,9 @@ def test_file_list():
     want |= {"include/sockit/" + os.path.basename(h) for h in glob.glob(os.path.join(ROOT, "include/sockit/*.h"))}
     want |= {f"share/man/man{m[-1]}/{os.path.basename(m)}" for m in glob.glob(os.path.join(ROOT, "man/*.[1-8]"))}
     assert "share/man/man3/libsockit.3" in want
+    want |= {f"share/locale/{os.path.basename(p)[:-3]}/LC_MESSAGES/sockit.mo"
+             for p in glob.glob(os.path.join(ROOT, "po/*.po"))}
+    assert "share/locale/zh_CN/LC_MESSAGES/sockit.mo" in want
     assert installed() == want
     assert os.readlink(os.path.join(LIBDIR, f"libsockit.so.{MAJOR}")) == f"libsockit.so.{VERSION}"
     assert os.readlink(os.path.join(LIBDIR, "libsockit.so")) == f"libsockit.so.{MAJOR}"

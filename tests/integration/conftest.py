@@ -16,6 +16,10 @@ SOCKIT = os.environ.get("SOCKIT_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "sockit")
 SOCKIT = os.path.abspath(SOCKIT)
 SEED_DIR = os.path.join(os.path.dirname(__file__), "seed")
+# The messages the tests read are the English ones, whatever the locale of
+# the person running them (test_i18n.py asks for Chinese explicitly).
+os.environ["LC_ALL"] = "C.UTF-8"
+os.environ.pop("LANGUAGE", None)
 
 
 class Server:
