@@ -102,37 +102,53 @@ def stop_server(c, role):
 def test_balanced_real_addresses_spread_and_merged(cluster):
     c = cluster
     gens = {c.addr("g1"), c.addr("g2")}
+    # Both generators at once, open loop at a fixed rate, so that the
+    # messages each instance gets follow the sessions HAProxy gave it (in
+    # a closed loop they would follow how the shared cores are scheduled).
+    runs = [c.bench(g, "-c", "30", "-d", "3", "--rate", "1500") for g in ("g1", "g2")]
+    results = [finish(p, path) for p, path in runs]
+    for d, err in results:
+        assert d["errors"] == 0 and d["replies"] == d["sent"] > 0, err
+    # Every relayed session shows a generator's own address, via the balancer.
+    for role in SERVERS:
+        seen = opens(c.servers[role])
+        assert {ip for ip, _ in seen} <= gens, (role, seen)
+        assert {via for _, via in seen} == {c.addr("lb")}, (role, seen)
+        assert 15 <= len(seen) <= 25, (role, len(seen))  # round robin: 20 of 60 each
+    assert {ip for role in SERVERS for ip, _ in opens(c.servers[role])} == gens
+    # Load spread: each instance answered about a third of the messages.
+    for role in SERVERS:
+        srv = c.servers[role]
+        srv.wait_for(lambda s=srv: len(closes(s, gens)) == len(opens(s)), 10, "sessions closed")
+    per = {role: sum(n for _, n in closes(c.servers[role], gens)) for role in SERVERS}
+    total = sum(per.values())
+    assert total == sum(d["sent"] for d, _ in results)
+    for role, n in per.items():
+        assert 0.25 * total <= n <= 0.42 * total, per
+    rate_runs = [path for _, path in runs]
+    # The same two generators flat out (closed loop): the merged figures.
+    runs = [c.bench(g, "-c", "30", "-d", "3") for g in ("g1", "g2")]
+    flat = [finish(p, path) for p, path in runs]
+    for d, err in flat:
+        assert d["errors"] == 0 and d["replies"] == d["sent"] > 0, err
+    merged = json.loads(subprocess.run([SOCKIT, "bench", "merge", "--json", runs[0][1], runs[1][1]],
+                                       capture_output=True, timeout=30, check=True).stdout)
+    assert merged["replies"] == sum(d["replies"] for d, _ in flat)
+    assert merged["common_end_unix_us"] > merged["common_start_unix_us"]  # they overlapped
     # A reply through the balancer is the server's, byte for byte.
     out = subprocess.run(c.exec_argv("g1", SOCKIT, "client", f"{c.addr('lb')}:8888", "cluster"),
                          capture_output=True, timeout=20)
     assert out.returncode == 0, out.stderr
     assert out.stdout == b"Welcome!\nHello, cluster!\n"
-    # Both generators at once; bench checks every reply.
-    runs = [c.bench(g, "-c", "30", "-d", "3") for g in ("g1", "g2")]
-    results = [finish(p, path) for p, path in runs]
-    for d, err in results:
-        assert d["errors"] == 0 and d["replies"] == d["sent"] > 0, err
-    merged = json.loads(subprocess.run([SOCKIT, "bench", "merge", "--json", runs[0][1], runs[1][1]],
-                                       capture_output=True, timeout=30, check=True).stdout)
-    assert merged["replies"] == sum(d["replies"] for d, _ in results)
-    assert merged["common_end_unix_us"] > merged["common_start_unix_us"]  # they overlapped
-    # Every relayed session shows a generator's own address, via the balancer.
-    for role in SERVERS:
-        seen = opens(c.servers[role])
-        assert seen, f"{role} got no session"
-        assert {ip for ip, _ in seen} <= gens, (role, seen)
-        assert {via for _, via in seen} == {c.addr("lb")}, (role, seen)
-    assert {ip for role in SERVERS for ip, _ in opens(c.servers[role])} == gens
-    # Load spread: each instance answered about a third of the messages.
-    per = {role: summary_messages(stop_server(c, role)) for role in SERVERS}
-    total = sum(per.values())
-    assert total == merged["sent"] + 1  # and the client's one message
-    for role, n in per.items():
-        assert 0.20 * total <= n <= 0.47 * total, per
-    report("two generators, merged (sockit bench merge g1.json g2.json)",
-           merge_text(runs[0][1], runs[1][1]) +
+    # The servers counted every message: both runs' and the client's one.
+    counted = sum(summary_messages(stop_server(c, role)) for role in SERVERS)
+    assert counted == total + merged["sent"] + 1
+    report("two generators at 1,500 requests/s each (bench -c 30 -d 3 --rate 1500; merged)",
+           merge_text(*rate_runs) +
            "  per instance: " + ", ".join(f"{r} {n} messages ({100 * n / total:.1f} %)"
                                           for r, n in per.items()))
+    report("two generators flat out (bench -c 30 -d 3 on g1 and g2; sockit bench merge "
+           "g1.json g2.json)", merge_text(runs[0][1], runs[1][1]))
 
 
 def down_within(c, role, since, limit):
