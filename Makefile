@@ -7,6 +7,7 @@
 #   make run        install missing build deps, build, start `sockit serve`
 #   make lint       clang-tidy, cppcheck and scan-build; a summary per tool
 #   make soak MINUTES=N   N minutes of mixed load on one server; RSS and fds must stay flat
+#   make test-cluster     three servers behind HAProxy/nginx in network namespaces (root)
 #   make SANITIZE=1 ...   use the sanitizer build (output in build/san/)
 #   make CC=clang ...     build with clang
 #   make FAULT=1 [SANITIZE=1]  fault-injection build/fault[-san]/sockit (docs/testing.md)
@@ -301,6 +302,13 @@ soak:
 	scripts/deps.sh soak
 	$(MAKE) all
 	SOCKIT_BIN=$(abspath $(BUILD)/sockit) /usr/bin/python3 tests/soak/soak.py --minutes $(MINUTES)
+
+# Several hosts behind HAProxy and nginx, as network namespaces (tests/cluster,
+# docs/deploy.md; root). About 35 s; not part of `make test`. SOCKIT_CLUSTER_OUT=FILE
+# also writes the figures there.
+.PHONY: test-cluster
+test-cluster: all
+	SOCKIT_BIN=$(abspath $(BUILD)/sockit) $(PYTEST) -s -q -p no:cacheprovider tests/cluster
 
 # Hostile peers against the sanitizer build for MINUTES (tests/hostile/peers.py;
 # SEED=N replays one seed's scripts).

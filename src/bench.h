@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include "sockit.h"
@@ -94,6 +95,7 @@ struct bench_stats {
     uint64_t connects; /* connections established (any phase) */
     uint64_t bytes_out, bytes_in;
     uint64_t open;     /* idle mode: connections open when the hold began */
+    uint64_t sessions_failed; /* established connections that ended in an error */
 };
 
 /* What every worker shares, set before the threads start and read-only
@@ -225,19 +227,32 @@ int bench_udp_init(struct bench_worker *w);
 void bench_udp_run(struct bench_worker *w);
 void bench_udp_free(struct bench_worker *w);
 
-/* bench_report.c */
+/* bench_report.c. A result is one run's, or the merge of several
+ * (bench_merge.c): the same fields, the same reports. */
 struct bench_result {
     struct sk_hist lat, svc;
     struct bench_stats st;
-    double elapsed_s;   /* the measured window */
+    double elapsed_s;   /* the measured window (merged: the union of the windows) */
+    double throughput;  /* replies/s (merged: the sum of each result's) */
     double hold_s;      /* idle mode */
     double open_s;      /* idle mode: time to open every connection */
+    /* The measured window on the wall clock (microseconds since the epoch),
+     * so that results from several hosts can be lined up; merged: the
+     * union (start..end) and the common part (common_start..common_end,
+     * empty when common_end <= common_start). */
+    int64_t start_us, end_us, common_start_us, common_end_us;
+    uint64_t sources;   /* results merged into this one (a run: 1) */
     bool interrupted;
     bool gave_up;
 };
 uint64_t bench_errors_total(const struct bench_stats *st);
+extern const char *const bench_err_names[BERR__COUNT]; /* as in the report */
+const char *bench_mode_name(enum bench_mode m);         /* "request", ... */
+/* o->target NULL: the merged results had different targets. */
 void bench_report_text(const struct bench_opts *o, const struct bench_result *r);
-void bench_report_json(const struct bench_opts *o, const struct bench_result *r);
+void bench_report_json(FILE *f, const struct bench_opts *o, const struct bench_result *r);
+/* bench_merge.c: `sockit bench merge FILE... [--json]`. */
+int bench_merge_main(int argc, char **argv);
 
 /* Shared by the worker files: the phase a request sent at t belongs to. */
 static inline bool bench_measured(const struct bench_shared *sh, uint64_t t)

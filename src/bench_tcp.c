@@ -165,6 +165,10 @@ static void conn_fail(struct bench_conn *c, enum bench_err cls, int rc)
     bool measured_attempt = c->count == 0 && bench_measured(w->sh, c->started_ns);
     if (lost || measured_attempt || w->o->mode == BENCH_IDLE)
         w->st.errors[cls] += lost ? lost : 1;
+    /* A session that was up and failed (a server killed mid-run): counted
+     * apart from its requests, then reconnected below. */
+    if ((c->state == C_GREETING || c->state == C_READY) && !w->finishing)
+        w->st.sessions_failed++;
     bool first = !w->ever_connected && c->state == C_CONNECTING;
     conn_close(c, false);
     if (first) {

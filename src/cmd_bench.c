@@ -172,8 +172,17 @@ static void watch(const struct bench_opts *o, struct bench_shared *sh, struct be
     }
 }
 
+/* The wall clock (microseconds since the epoch) at the sk_now_ns() time t,
+ * from one reading of both clocks at t0: a result's window can then be
+ * lined up with another host's (bench merge). */
+static int64_t wall_us(const struct bench_shared *sh, int64_t wall0_us, uint64_t t)
+{
+    return wall0_us + (int64_t)(t / 1000) - (int64_t)(sh->t0_ns / 1000);
+}
+
 static void collect(const struct bench_opts *o, const struct bench_shared *sh,
-                    struct bench_worker *ws, struct bench_result *r, uint64_t stopped_ns)
+                    struct bench_worker *ws, struct bench_result *r, uint64_t stopped_ns,
+                    int64_t wall0_us)
 {
     uint64_t first = 0, last = 0, hold_start = 0;
     double hold = 0;
@@ -189,6 +198,7 @@ static void collect(const struct bench_opts *o, const struct bench_shared *sh,
         r->st.bytes_in += w->st.bytes_in;
         r->st.bytes_out += w->st.bytes_out;
         r->st.open += w->st.open;
+        r->st.sessions_failed += w->st.sessions_failed;
         r->gave_up |= w->gave_up;
         if (w->first_ns && (first == 0 || w->first_ns < first))
             first = w->first_ns;
@@ -200,10 +210,15 @@ static void collect(const struct bench_opts *o, const struct bench_shared *sh,
             hold += (double)(w->hold_end_ns - w->hold_start_ns) / 1e9 / o->threads;
     }
     r->interrupted = atomic_load(&sh->stop);
+    r->sources = 1;
     if (o->mode == BENCH_IDLE) {
         r->open_s = hold_start ? (double)(hold_start - sh->t0_ns) / 1e9 : 0;
         r->hold_s = hold;
         r->elapsed_s = hold;
+        r->start_us = wall_us(sh, wall0_us, hold_start ? hold_start : sh->t0_ns);
+        r->end_us = r->start_us + (int64_t)(hold * 1e6);
+        r->common_start_us = r->start_us;
+        r->common_end_us = r->end_us;
         return;
     }
     uint64_t begin = first > sh->measure_ns ? first : sh->measure_ns;
@@ -212,7 +227,12 @@ static void collect(const struct bench_opts *o, const struct bench_shared *sh,
         end = stopped_ns;
     if (first == 0)
         end = begin;
-    r->elapsed_s = end > begin ? (double)(end - begin) / 1e9 : 0;
+    if (end < begin)
+        end = begin;
+    r->elapsed_s = (double)(end - begin) / 1e9;
+    r->throughput = r->elapsed_s > 0 ? (double)r->st.replies / r->elapsed_s : 0;
+    r->start_us = r->common_start_us = wall_us(sh, wall0_us, begin);
+    r->end_us = r->common_end_us = wall_us(sh, wall0_us, end);
 }
 
 /* A run that gave up could not work: its status is that of its one cause,
@@ -240,6 +260,9 @@ static int gave_up_status(const struct bench_stats *st, const char **what)
 static int run(const struct bench_opts *o, struct bench_shared *sh, struct bench_worker *ws)
 {
     sh->t0_ns = sk_now_ns();
+    struct timespec rt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    int64_t wall0_us = (int64_t)rt.tv_sec * 1000000 + rt.tv_nsec / 1000;
     sh->measure_ns = sh->t0_ns + (uint64_t)(o->warmup_s * 1e9);
     if (!o->requests && o->mode != BENCH_IDLE)
         sh->end_ns = sh->measure_ns + (uint64_t)(o->duration_s * 1e9);
@@ -277,7 +300,7 @@ static int run(const struct bench_opts *o, struct bench_shared *sh, struct bench
         cli_error("out of memory");
         return EXIT_FAIL;
     }
-    collect(o, sh, ws, &r, stopped);
+    collect(o, sh, ws, &r, stopped, wall0_us);
     const char *cause;
     int gave_up = gave_up_status(&r.st, &cause);
     if (r.gave_up)
@@ -293,7 +316,7 @@ static int run(const struct bench_opts *o, struct bench_shared *sh, struct bench
                   (unsigned long long)r.st.connects,
                   o->raw ? "matching" : "greeting-protocol, same --framing,");
     if (o->json)
-        bench_report_json(o, &r);
+        bench_report_json(stdout, o, &r);
     else
         bench_report_text(o, &r);
     bool clean = bench_errors_total(&r.st) == 0 && !r.interrupted && !r.gave_up && !nothing;
@@ -311,6 +334,8 @@ static int run(const struct bench_opts *o, struct bench_shared *sh, struct bench
 int cmd_bench(int argc, char **argv)
 {
     cli_reserve_stdio();
+    if (argc >= 2 && strcmp(argv[1], "merge") == 0)
+        return bench_merge_main(argc - 1, argv + 1);
     struct bench_opts o;
     int rc = bench_parse(argc, argv, &o);
     if (rc != 0) {

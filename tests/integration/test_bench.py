@@ -17,7 +17,7 @@ import pytest
 
 from conftest import SOCKIT, run_sockit, wait_until
 
-PCT_KEYS = {"count", "min", "mean", "p50", "p90", "p99", "p99_9", "p99_99", "max"}
+PCT_KEYS = {"count", "min", "mean", "p50", "p90", "p99", "p99_9", "p99_99", "max", "histogram"}
 
 
 def bench(*args, timeout=60):
