@@ -5,6 +5,7 @@
 #
 #   bench/million.sh                 N=1,000,000
 #   N=20000 bench/million.sh         a quick check
+#   SERVERS=51 bench/million.sh      N over 51 servers (see "One process" below)
 #
 # What it does:
 #   1. raises fs.nr_open, fs.file-max, fs.epoll.max_user_watches,
@@ -16,8 +17,8 @@
 #      (trap on EXIT, INT and TERM);
 #   2. starts one release `sockit serve --workers 2 --quiet` on 0.0.0.0:0
 #      (the port it picked is read from its log) with `ulimit -n` (hard and
-#      soft) raised in the subshell that starts it;
-#   3. starts ceil(N / PER) `sockit bench --idle` processes at once, each
+#      soft) raised in the subshell that starts it (and every bench);
+#   3. starts ceil(N / PER) `sockit bench --idle` processes (per server) at once, each
 #      holding PER connections (the last one the rest) to its own
 #      destination address 127.0.1.1, 127.0.1.2, ...; samples
 #      /proc/net/sockstat every second while they fill (the accept rate)
@@ -47,6 +48,14 @@
 # processes on the machine can still bind ephemeral ports (and bench warns
 # above half the range).
 #
+# One process: a process holds at most its hard RLIMIT_NOFILE in fds, and
+# raising that needs CAP_SYS_RESOURCE. Where the script cannot raise it (a
+# container that drops the capability), it says so and caps N at what one
+# server can hold. SERVERS=K then spreads N over K servers (each on its own
+# port, with its own benches): not the one process the target asks for, but
+# the machine's side of N connections (kernel memory, ports, accept rate),
+# and the sum of the servers' RSS per connection.
+#
 # Every process it starts is stopped by PID, every wait has a deadline; the
 # raw samples stay in $OUT_DIR (printed at the end).
 set -uo pipefail
@@ -55,6 +64,7 @@ export LC_ALL=C
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SOCKIT=${SOCKIT:-$ROOT/build/sockit}
 N=${N:-1000000}
+SERVERS=${SERVERS:-1}         # servers, each holding N / SERVERS
 PER=${PER:-25000}             # connections per bench process (one destination each)
 PROBE=${PROBE:-10000}         # held connections that get one round trip
 CONC=${CONC:-128}             # connects in progress per bench (its default)
@@ -62,16 +72,18 @@ MIN_AVAIL_MIB=${MIN_AVAIL_MIB:-2048}
 FILL_TIMEOUT=${FILL_TIMEOUT:-$((N / 2000 + 120))}   # seconds for every bench to hold
 CONNECT_TIMEOUT=${CONNECT_TIMEOUT:-60}  # bench --timeout: a connect (or probe) later is an error
 GRACE_S=${GRACE_S:-2.5}       # serve --help: "exit 0, within 2.5 s" after SIGTERM
+TERM_TIMEOUT=${TERM_TIMEOUT:-$((N / 5000 + 30))} # then SIGKILL: closing costs ~20 us of CPU per connection
 OUT_DIR=${OUT_DIR:-$(mktemp -d /tmp/sockit-million.XXXXXX)}
 SLACK=100                     # fds a process needs besides its sockets (stdio, epoll, log)
-NOFILE=$((N + SLACK))         # the open-file limit of every process started
+NOFILE=$(((N + SERVERS - 1) / SERVERS + SLACK)) # the open-file limit of every process started
 N_ASKED=$N
 FD_BOUND=
 
 log() { printf '[million %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "FAILED: $*"; exit 1; }
 
-(( N >= 1 && PER >= 1 )) || die "N and PER must be positive"
+(( N >= 1 && PER >= 1 && SERVERS >= 1 && SERVERS <= N )) ||
+    die "N, PER and SERVERS must be positive, SERVERS at most N"
 [[ $(id -u) == 0 ]] || die "needs root (sysctls, ulimit -n $NOFILE)"
 [[ -x $SOCKIT ]] || die "no $SOCKIT: build it first (make -j2 -s all)"
 command -v ss >/dev/null || die "needs ss (iproute2)"
@@ -141,13 +153,25 @@ raise fs.nr_open "$NOFILE"
 if ! (ulimit -Hn "$NOFILE") 2>/dev/null; then
     hard=$(ulimit -Hn)
     FD_BOUND="the open-file limit: RLIMIT_NOFILE hard $hard, and no CAP_SYS_RESOURCE to raise it (CapEff $(awk '$1 == "CapEff:" {print $2}' /proc/self/status))"
+    log "cannot raise ulimit -n to $NOFILE: $FD_BOUND"
+    (( SERVERS == 1 )) || die "N / SERVERS is more than one process can hold here ($((hard - SLACK))): use SERVERS=$(((N + hard - SLACK - 1) / (hard - SLACK)))"
     N=$((hard - SLACK))
     NOFILE=$hard
-    log "cannot raise ulimit -n to $((N_ASKED + SLACK)): $FD_BOUND; one server holds at most $N connections: N=$N"
+    log "one server holds at most $N connections: N=$N"
 fi
 (( PER > NOFILE - SLACK )) && PER=$((NOFILE - SLACK))
 (( PROBE > N )) && PROBE=$N
-NB=$(((N + PER - 1) / PER))
+# Server s holds n_s = N / SERVERS (+1 for the first N % SERVERS), opened by
+# ceil(n_s / PER) benches of PER connections (the last one the rest).
+BCOUNT=() BSRV=()
+for ((s = 0; s < SERVERS; s++)); do
+    n_s=$((N / SERVERS + (s < N % SERVERS)))
+    for ((left = n_s; left > 0; left -= PER)); do
+        BCOUNT+=($((left < PER ? left : PER)))
+        BSRV+=("$s")
+    done
+done
+NB=${#BCOUNT[@]}
 (( NB <= 250 * 254 )) || die "N / PER gives more than $((250 * 254)) destinations"
 raise fs.file-max $((2 * N + 1000000))
 raise fs.epoll.max_user_watches $((2 * N + 1000000))
@@ -187,23 +211,31 @@ limited() {
     ulimit -Sn "$NOFILE" && exec "$@"
 }
 
-# ---- the server ----
+# ---- the servers ----
 
-SLOG=$OUT_DIR/server.log
-limited "$SOCKIT" serve --listen 0.0.0.0:0 --workers 2 --quiet 2>"$SLOG" &
-SPID=$!
-PIDS+=("$SPID")
-PORT=
-for ((i = 0; i < 200; i++)); do
-    PORT=$(sed -nE 's/.*listening on 0\.0\.0\.0:([0-9]+) \(tcp.*/\1/p' "$SLOG" | head -1)
-    [[ -n $PORT ]] && break
-    kill -0 "$SPID" 2>/dev/null || die "server exited: $(cat "$SLOG")"
-    sleep 0.05
+SPIDS=() PORTS=()
+for ((s = 0; s < SERVERS; s++)); do
+    limited "$SOCKIT" serve --listen 0.0.0.0:0 --workers 2 --quiet 2>"$OUT_DIR/server.$s.log" &
+    SPIDS+=($!)
+    PIDS+=($!)
 done
-[[ -n $PORT ]] || die "no listening line from the server in 10 s"
-log "server pid $SPID on 0.0.0.0:$PORT; $NB bench processes for $N connections"
+for ((s = 0; s < SERVERS; s++)); do
+    port=
+    for ((i = 0; i < 200; i++)); do
+        port=$(sed -nE 's/.*listening on 0\.0\.0\.0:([0-9]+) \(tcp.*/\1/p' "$OUT_DIR/server.$s.log" | head -1)
+        [[ -n $port ]] && break
+        kill -0 "${SPIDS[$s]}" 2>/dev/null || die "server $s exited: $(cat "$OUT_DIR/server.$s.log")"
+        sleep 0.05
+    done
+    [[ -n $port ]] || die "no listening line from server $s in 10 s"
+    PORTS+=("$port")
+done
+log "$SERVERS server(s), pid ${SPIDS[*]} on 0.0.0.0 port ${PORTS[*]}; $NB bench processes for $N connections"
 
-RSS0=$(rss_kib "$SPID")
+rss_sum() { local p t=0; for p in "$@"; do t=$((t + $(rss_kib "$p"))); done; echo "$t"; }
+servers_alive() { local p; for p in "${SPIDS[@]}"; do kill -0 "$p" 2>/dev/null || return 1; done; }
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+RSS0=$(rss_sum "${SPIDS[@]}")
 SLAB0=$(meminfo Slab); SUNR0=$(meminfo SUnreclaim); AVAIL0=$(meminfo MemAvailable)
 INUSE0=$(sockstat_tcp inuse); TCPMEM0=$(sockstat_tcp mem)
 OVF0=$(netstat_ext ListenOverflows); DROP0=$(netstat_ext ListenDrops)
@@ -214,14 +246,14 @@ BPIDS=()
 BPROBE=()
 T0=$(now)
 for ((b = 0; b < NB; b++)); do
-    c=$((b == NB - 1 ? N - PER * (NB - 1) : PER))
+    c=${BCOUNT[$b]}
     p=$((PROBE / NB + (b < PROBE % NB)))
     (( p > c )) && p=$c
     dest=127.0.$((1 + b / 254)).$((1 + b % 254))
     args=(--idle 86400 -c "$c" --timeout "$CONNECT_TIMEOUT" --connect-concurrency "$CONC"
           --no-live --quiet --json)
     (( p > 0 )) && args+=(--probe "$p")
-    limited "$SOCKIT" bench "$dest:$PORT" "${args[@]}" \
+    limited "$SOCKIT" bench "$dest:${PORTS[${BSRV[$b]}]}" "${args[@]}" \
         >"$OUT_DIR/bench.$b.json" 2>"$OUT_DIR/bench.$b.err" &
     BPIDS+=($!)
     PIDS+=($!)
@@ -240,7 +272,7 @@ while :; do
     holding=$(grep -l "holding connections" "$OUT_DIR"/bench.*.err 2>/dev/null | wc -l)
     (( holding == NB )) && break
     avail_check "$(((inuse - INUSE0) / 2)) connections, $holding of $NB benches holding"
-    kill -0 "$SPID" 2>/dev/null || die "the server exited while filling: $(tail -3 "$SLOG")"
+    servers_alive || die "a server exited while filling: $(tail -n 3 "$OUT_DIR"/server.*.log)"
     for ((b = 0; b < NB; b++)); do
         kill -0 "${BPIDS[$b]}" 2>/dev/null ||
             die "bench $b exited while filling: $(tail -3 "$OUT_DIR/bench.$b.err")"
@@ -257,15 +289,18 @@ log "every bench holds after ${FILL_S} s"
 
 sleep 2 # let the accept bursts' buffers be given back before reading RSS
 avail_check "holding"
-RSS1=$(rss_kib "$SPID")
+RSS1=$(rss_sum "${SPIDS[@]}")
 SLAB1=$(meminfo Slab); SUNR1=$(meminfo SUnreclaim); AVAIL1=$(meminfo MemAvailable)
 TCPMEM1=$(sockstat_tcp mem)
 OVF1=$(netstat_ext ListenOverflows); DROP1=$(netstat_ext ListenDrops)
-FDS=$(find "/proc/$SPID/fd" -mindepth 1 -maxdepth 1 | wc -l)
-EST=$(timeout 120 ss -Htn state established "( sport = :$PORT )" | wc -l)
-BRSS=0
-for p in "${BPIDS[@]}"; do BRSS=$((BRSS + $(rss_kib "$p"))); done
-log "server holds $EST established connections ($FDS fds), RSS ${RSS0} -> ${RSS1} KiB"
+FDS=0
+for p in "${SPIDS[@]}"; do FDS=$((FDS + $(find "/proc/$p/fd" -mindepth 1 -maxdepth 1 | wc -l))); done
+# The servers' side of each connection: a local port that is a server's.
+EST=$(timeout 300 ss -Htn state established |
+      awk -v ports="${PORTS[*]}" 'BEGIN {split(ports, a, " "); for (i in a) mine[a[i]] = 1}
+           {n = split($3, f, ":"); if (f[n] in mine) c++} END {print c + 0}')
+BRSS=$(rss_sum "${BPIDS[@]}")
+log "server(s) hold $EST established connections ($FDS fds), RSS ${RSS0} -> ${RSS1} KiB"
 
 # ---- the probe: one round trip on PROBE of the held connections ----
 
@@ -285,20 +320,29 @@ for ((b = 0; b < NB; b++)); do
 done
 log "probe: $answered of $PROBE answered (${PROBE_S} s for all benches)"
 
-# ---- SIGTERM of the full server ----
+# ---- SIGTERM of the full server(s) ----
 
 EST_AT_TERM=$(sockstat_tcp inuse)
 T_TERM=$(now)
-kill -TERM "$SPID"
-( sleep 30; kill -KILL "$SPID" 2>/dev/null ) &
+for p in "${SPIDS[@]}"; do kill -TERM "$p"; done
+( sleep "$TERM_TIMEOUT"; kill -KILL "${SPIDS[@]}" 2>/dev/null ) &
 KILLER=$!
-wait "$SPID"
-SRC=$?
+SRC=0
+for p in "${SPIDS[@]}"; do
+    wait "$p"
+    rc=$?
+    (( rc > SRC )) && SRC=$rc
+done
 T_EXIT=$(now)
 kill "$KILLER" 2>/dev/null; wait "$KILLER" 2>/dev/null
 TERM_S=$(echo "$T_EXIT - $T_TERM" | bc)
-SUMMARY=$(grep "summary:" "$SLOG" | tail -1)
-log "server exit status $SRC after ${TERM_S} s: ${SUMMARY#*Z }"
+LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
+# One summary line per server, summed.
+SUMMARY=$(for ((s = 0; s < SERVERS; s++)); do grep "summary:" "$OUT_DIR/server.$s.log" | tail -1; done)
+NSUM=$(grep -c "summary:" <<<"$SUMMARY")
+msgs=$(sed -nE 's/.*messages=([0-9]+).*/\1/p' <<<"$SUMMARY" | awk '{t += $1} END {print t + 0}')
+conns=$(sed -nE 's/.*connections=([0-9]+).*/\1/p' <<<"$SUMMARY" | awk '{t += $1} END {print t + 0}')
+log "server(s) exit status (highest) $SRC after ${TERM_S} s; $NSUM summary lines: connections=$conns messages=$msgs"
 for p in "${BPIDS[@]}"; do stop_pid "$p"; done
 
 # ---- report ----
@@ -306,8 +350,6 @@ for p in "${BPIDS[@]}"; do stop_pid "$p"; done
 rates=$(awk -F'\t' 'NR > 2 {d = $3 - c; dt = $1 - t; if (dt > 0) print d / dt} NR > 1 {c = $3; t = $1}' "$SAMPLES" | sort -n)
 rate_max=$(tail -1 <<<"$rates")
 rate_med=$(awk '{a[NR] = $1} END {if (NR) print a[int((NR + 1) / 2)]}' <<<"$rates")
-msgs=$(sed -nE 's/.*messages=([0-9]+).*/\1/p' <<<"$SUMMARY")
-conns=$(sed -nE 's/.*connections=([0-9]+).*/\1/p' <<<"$SUMMARY")
 ok=1
 verdict() { # name pass(1/0) detail
     if (( $2 )); then
@@ -318,29 +360,38 @@ verdict() { # name pass(1/0) detail
     fi
 }
 
+per_conn() { echo $(($1 * 1024 / N)); } # KiB delta -> bytes per connection
+if (( SERVERS == 1 )); then
+    who="sockit serve"
+    cmd_srv="$SOCKIT serve --listen 0.0.0.0:${PORTS[0]} --workers 2 --quiet"
+else
+    who="$SERVERS sockit serve processes"
+    cmd_srv="$SERVERS x $SOCKIT serve --listen 0.0.0.0:0 --workers 2 --quiet (ports ${PORTS[0]}...)"
+fi
 cat <<EOF
 
-sockit serve holding $N idle connections${FD_BOUND:+ (asked $N_ASKED; bounded by $FD_BOUND)} ($(date -u +%Y-%m-%dT%H:%MZ), $(uname -r), $(nproc) CPUs, $(($(meminfo MemTotal) / 1048576)) GiB)
-  command           N=$N_ASKED PER=$PER PROBE=$PROBE bench/million.sh
-  server            $SOCKIT serve --listen 0.0.0.0:$PORT --workers 2 --quiet
-  clients           $NB x sockit bench 127.0.1.X:$PORT --idle 86400 -c $PER --probe $((PROBE / NB)) --timeout $CONNECT_TIMEOUT --no-live --quiet --json
-  established       $EST at the server ($FDS fds open in it)
+$who holding $N idle connections${FD_BOUND:+ (asked $N_ASKED; bounded by $FD_BOUND)}
+  machine           $(date -u +%Y-%m-%dT%H:%MZ), $(uname -r), $(nproc) CPUs, $(($(meminfo MemTotal) / 1048576)) GiB; load average $LOAD0 at start, $LOAD1 at end
+  command           N=$N_ASKED SERVERS=$SERVERS PER=$PER PROBE=$PROBE bench/million.sh
+  servers           $cmd_srv
+  clients           $NB x sockit bench 127.0.X.Y:PORT --idle 86400 -c ${BCOUNT[0]} --probe $((PROBE / NB)) --timeout $CONNECT_TIMEOUT --no-live --quiet --json (one destination each)
+  established       $EST at the server side ($FDS fds open in the server(s))
   fill              ${FILL_S} s: $(echo "$N / $FILL_S" | bc) connections/s on average; 1-s samples median $(printf '%.0f' "${rate_med:-0}"), max $(printf '%.0f' "${rate_max:-0}")
   listen drops      ListenOverflows +$((OVF1 - OVF0)), ListenDrops +$((DROP1 - DROP0))
-  server RSS        ${RSS0} KiB before, ${RSS1} KiB holding: $(((RSS1 - RSS0) * 1024 / N)) bytes per connection
-  kernel memory     Slab +$(((SLAB1 - SLAB0) / 1024)) MiB ($(((SLAB1 - SLAB0) * 1024 / N)) bytes per connection, both ends), SUnreclaim +$(((SUNR1 - SUNR0) / 1024)) MiB, sockstat TCP mem ${TCPMEM0} -> ${TCPMEM1} pages
-  memory available $((AVAIL0 / 1024)) -> $((AVAIL1 / 1024)) MiB (-$(((AVAIL0 - AVAIL1) * 1024 / N)) bytes per connection, all of it); benches' RSS $((BRSS / 1024)) MiB in all
+  server RSS        ${RSS0} KiB before, ${RSS1} KiB holding: $(per_conn $((RSS1 - RSS0))) bytes per connection
+  kernel memory     Slab +$(((SLAB1 - SLAB0) / 1024)) MiB ($(per_conn $((SLAB1 - SLAB0))) bytes per connection, both ends), SUnreclaim +$(((SUNR1 - SUNR0) / 1024)) MiB; sockstat TCP mem ${TCPMEM0} -> ${TCPMEM1} pages
+  memory available  $((AVAIL0 / 1024)) -> $((AVAIL1 / 1024)) MiB ($(per_conn $((AVAIL0 - AVAIL1))) bytes per connection, everything); benches' RSS $((BRSS / 1024)) MiB in all
   probe             $answered of $PROBE answered, ${PROBE_S} s
-  SIGTERM           exit status $SRC after ${TERM_S} s (${EST_AT_TERM} TCP sockets in use at the signal)
-  summary           ${SUMMARY#*Z }
+  SIGTERM           exit status $SRC, all exited ${TERM_S} s after the signal (${EST_AT_TERM} TCP sockets in use then)
+  summary           connections=$conns messages=$msgs ($NSUM summary lines)
 EOF
 echo "verdicts:"
-verdict "all $N_ASKED held at the server" $((EST == N_ASKED)) "$EST${FD_BOUND:+; bounded by the open-file limit}"
-verdict "server RSS <= 256 bytes per connection" $(((RSS1 - RSS0) * 1024 / N <= 256)) \
-    "$(((RSS1 - RSS0) * 1024 / N)) bytes"
+verdict "all $N_ASKED held at the server side" $((EST == N_ASKED)) "$EST${FD_BOUND:+; bounded by the open-file limit}"
+verdict "server RSS <= 256 bytes per connection" $(($(per_conn $((RSS1 - RSS0))) <= 256)) \
+    "$(per_conn $((RSS1 - RSS0))) bytes"
 verdict "probe: every one answered" $((answered == PROBE)) "$answered of $PROBE"
-verdict "SIGTERM: exit 0 with a summary line" $((SRC == 0 && ${#SUMMARY} > 0)) "status $SRC"
+verdict "SIGTERM: exit 0 with a summary line" $((SRC == 0 && NSUM == SERVERS)) "status $SRC, $NSUM summary lines"
 verdict "SIGTERM: exit within ${GRACE_S} s" "$(echo "$TERM_S <= $GRACE_S" | bc)" "${TERM_S} s"
-verdict "summary: connections >= N, messages = probe" $((${conns:-0} >= N && ${msgs:--1} == PROBE)) \
+verdict "summary: connections >= N, messages = probe" $((conns >= N && msgs == PROBE)) \
     "connections=$conns messages=$msgs"
 (( ok )) || exit 1
