@@ -150,7 +150,7 @@ raise fs.nr_open "$NOFILE"
 # Raising the hard RLIMIT_NOFILE needs CAP_SYS_RESOURCE. Without it (a
 # container that drops it) one process holds at most the hard limit in
 # fds: the run is then capped there, and the report says what bounded it.
-if ! (ulimit -Hn "$NOFILE") 2>/dev/null; then
+if (( $(ulimit -Hn) < NOFILE )) && ! (ulimit -Hn "$NOFILE") 2>/dev/null; then
     hard=$(ulimit -Hn)
     FD_BOUND="the open-file limit: RLIMIT_NOFILE hard $hard, and no CAP_SYS_RESOURCE to raise it (CapEff $(awk '$1 == "CapEff:" {print $2}' /proc/self/status))"
     log "cannot raise ulimit -n to $NOFILE: $FD_BOUND"
