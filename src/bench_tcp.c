@@ -675,11 +675,12 @@ static void probe_start(struct bench_worker *w)
 {
     w->probed = true;
     w->draining = true; /* fill(): no request follows a probe's reply */
-    uint64_t now = sk_now_ns();
     for (unsigned k = 0; k < w->nprobe && !w->finishing; k++) {
         struct bench_conn *c = &w->conns[(uint64_t)k * w->nconns / w->nprobe];
+        /* Each one timed from its own send, not from the burst's start. A
+         * write that fails fails c, counted. */
         if (c->state == C_READY)
-            push(c, 1, 0, 0, now); /* a write that fails fails c: counted */
+            push(c, 1, 0, 0, sk_now_ns());
     }
     w->probing = true; /* only now: a failure above must not end the probe */
     probe_check(w);

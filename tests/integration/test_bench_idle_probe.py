@@ -23,13 +23,17 @@ class Bench:
         self.proc = subprocess.Popen([SOCKIT, "bench", *args, "--json"],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE)
-        self.lines = []
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
+        self.lines, self.out = [], []
+        # One reader per pipe (communicate() would take stderr's last lines).
+        self.readers = [threading.Thread(target=self._read, args=a, daemon=True)
+                        for a in ((self.proc.stderr, self.lines), (self.proc.stdout, self.out))]
+        for r in self.readers:
+            r.start()
 
-    def _read(self):
-        for raw in self.proc.stderr:
-            self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
+    @staticmethod
+    def _read(pipe, into):
+        for raw in pipe:
+            into.append(raw.decode("utf-8", "replace").rstrip("\n"))
 
     def wait_line(self, pattern, timeout=20.0):
         rx = re.compile(pattern)
@@ -42,13 +46,15 @@ class Bench:
         if sig is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
-            out, _ = self.proc.communicate(timeout=timeout)
+            self.proc.wait(timeout)
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()
                 self.proc.wait()
-        self.reader.join(5)
-        return self.proc.returncode, json.loads(out)
+        for r in self.readers:
+            r.join(5)
+        assert len(self.out) == 1, self.out  # one JSON object, one line
+        return self.proc.returncode, json.loads(self.out[0])
 
 
 def summary_messages(srv):
