@@ -292,9 +292,11 @@ md += [check(None if gen_ratio is None else gen_ratio >= 1.5,
        check(all(c == int(GEN_N) for c in F["sockit"][1]) if F["sockit"][1] else None,
              "sockit bench: redis counted exactly the commands sent"),
        ""]
-# What profiling found (hand-written, kept next to the scripts).
-NOTES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "analysis.md")
-if os.path.exists(NOTES):
-    md += [open(NOTES).read().rstrip(), ""]
+# What profiling found, and bench/million.sh's figures (hand-written, kept
+# next to the scripts).
+for notes in ("analysis.md", "million.md"):
+    NOTES = os.path.join(os.path.dirname(os.path.abspath(__file__)), notes)
+    if os.path.exists(NOTES):
+        md += [open(NOTES).read().rstrip(), ""]
 with open(OUT_MD, "w") as f:
     f.write("\n".join(md) + "\n")

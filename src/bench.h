@@ -65,6 +65,7 @@ struct bench_opts {
     double warmup_s;     /* --warmup: excluded from every figure */
     double rate;         /* --rate: requests/s in total; 0: closed loop */
     double idle_s;       /* --idle: how long to hold the connections */
+    unsigned probe;      /* --probe: idle mode, held connections that get one round trip */
     double timeout_s;    /* a reply (or connect) later than this is an error */
     unsigned connect_concurrency; /* connects in progress at once, per thread */
     const char *message; /* --message (greeting protocol) */
@@ -107,6 +108,7 @@ struct bench_shared {
     uint64_t measure_ns;       /* warm-up ends, measuring starts */
     uint64_t end_ns;           /* -d: measuring ends; 0 with -n */
     atomic_bool stop;          /* SIGINT, or a fatal error in one worker */
+    atomic_bool probe_now;     /* --probe: SIGUSR1 came, probe during the hold */
 };
 
 struct bench_conn;
@@ -125,6 +127,7 @@ struct bench_worker {
     pthread_t thread;
     struct sk_loop *loop;
     unsigned nconns;          /* this worker's share of -c */
+    unsigned nprobe;          /* idle mode: this worker's share of --probe */
     double rate;              /* this worker's share of --rate */
     uint64_t quota;           /* -n: measured requests still to send */
     bool has_quota;
@@ -160,7 +163,10 @@ struct bench_worker {
     bool pace_on;             /* pace is registered with the loop */
     struct sk_timer end;      /* -d / --idle: the end */
     struct sk_timer kick;     /* start, at t0 */
-    bool draining;            /* -d is over: waiting for the replies in flight */
+    bool draining;            /* -d is over (idle mode: the probe is out):
+                               * waiting for the replies in flight */
+    bool probed, probing;     /* idle mode: the probe was sent; its replies are due */
+    bool hold_over;           /* idle mode: the hold's end came (after the probe: finish) */
     bool finishing;
 
     struct sk_hist lat;       /* from intended send time */
@@ -173,6 +179,7 @@ struct bench_worker {
     _Atomic uint64_t pub_replies;
     _Atomic uint64_t pub_errors;
     atomic_bool pub_settled;  /* idle mode: all connections opened or failed */
+    atomic_bool pub_probed;   /* idle mode: the probe is over (pub_replies final) */
     atomic_bool done;
     int fatal;                /* negative code that ended the run, or 0 */
     char fatal_what[64];

@@ -16,7 +16,7 @@ const char bench_help[] =
     "                    [--framing chunk|line] [--udp] [--message M] [--rate R]\n"
     "                    [--warmup DURATION] [--threads N] [--json] [--timeout DURATION]\n"
     "       sockit bench HOST:PORT --connect [-c CONNS] [-n CONNECTS | -d DURATION]\n"
-    "       sockit bench HOST:PORT --idle DURATION [-c CONNS]\n"
+    "       sockit bench HOST:PORT --idle DURATION [-c CONNS] [--probe N]\n"
     "       sockit bench HOST:PORT --raw BYTES (--reply-bytes N | --reply-until STR |\n"
     "                    --expect STR) [--greeting STR] [...]\n"
     "       sockit bench merge FILE... [--json]   (see 'sockit bench merge --help')\n"
@@ -69,6 +69,9 @@ const char bench_help[] =
     "                        a reset, so no TIME_WAIT holds a local port); repeat\n"
     "      --idle DURATION   open every connection, read its greeting, hold them all\n"
     "                        that long, close them (measure memory per connection)\n"
+    "      --probe N         --idle: one request on each of N held connections,\n"
+    "                        replies checked, on SIGUSR1 (the hold goes on; prints\n"
+    "                        \"probe: R of N answered\") or else when the hold ends\n"
     "\n"
     "Output:\n"
     "  -j, --json            one JSON object on stdout with every figure and setting,\n"
@@ -100,7 +103,7 @@ const char bench_help[] =
 
 enum {
     OPT_CONNECT = 256, OPT_IDLE, OPT_RAW, OPT_REPLY_BYTES, OPT_REPLY_UNTIL, OPT_EXPECT,
-    OPT_GREETING, OPT_TIMEOUT, OPT_CONC, OPT_NO_LIVE,
+    OPT_GREETING, OPT_TIMEOUT, OPT_CONC, OPT_NO_LIVE, OPT_PROBE,
 };
 
 static const struct option bench_options[] = {
@@ -119,6 +122,7 @@ static const struct option bench_options[] = {
     {"help", no_argument, NULL, 'h'},
     {"connect", no_argument, NULL, OPT_CONNECT},
     {"idle", required_argument, NULL, OPT_IDLE},
+    {"probe", required_argument, NULL, OPT_PROBE},
     {"raw", required_argument, NULL, OPT_RAW},
     {"reply-bytes", required_argument, NULL, OPT_REPLY_BYTES},
     {"reply-until", required_argument, NULL, OPT_REPLY_UNTIL},
@@ -280,6 +284,14 @@ static int check(struct bench_opts *o, bool have_n, bool have_d, bool have_frami
         cli_error("--idle takes its duration as its argument; drop -n / -d");
         return EXIT_USAGE;
     }
+    if (o->probe && o->mode != BENCH_IDLE) {
+        cli_error("--probe needs --idle (it probes held connections)");
+        return EXIT_USAGE;
+    }
+    if (o->probe > o->conns) {
+        cli_error("--probe %u is more than the %u connections", o->probe, o->conns);
+        return EXIT_USAGE;
+    }
     if (have_n && have_d) {
         cli_error("-n and -d exclude each other");
         return EXIT_USAGE;
@@ -389,6 +401,11 @@ int bench_parse(int argc, char **argv, struct bench_opts *o)
             if (!cli_parse_seconds("--idle", optarg, 0, 86400, &o->idle_s))
                 return EXIT_USAGE;
             o->mode = BENCH_IDLE;
+            break;
+        case OPT_PROBE:
+            if (!cli_parse_num("--probe", optarg, 1, 1000000, &v))
+                return EXIT_USAGE;
+            o->probe = (unsigned)v;
             break;
         case OPT_RAW: o->raw = true; ra.req = optarg; break;
         case OPT_REPLY_BYTES:

@@ -102,8 +102,11 @@ void bench_report_text(const struct bench_opts *o, const struct bench_result *r)
     if (o->mode == BENCH_IDLE) {
         printf("  open          %llu of %u connections in %.3f s, held %.3f s\n",
                (unsigned long long)r->st.open, o->conns, r->open_s, r->hold_s);
+        if (o->probe) /* --probe: the only requests of idle mode */
+            printf("  probe         %llu of %u answered\n", (unsigned long long)r->st.replies,
+                   o->probe);
         text_errors(&r->st);
-        text_latency("connect+greet", &r->lat);
+        text_latency(o->probe ? "probe rtt" : "connect+greet", &r->lat);
         return;
     }
     if (o->rate > 0)

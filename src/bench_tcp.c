@@ -7,7 +7,9 @@
  * (--rate: the worker owns a schedule of intended send times and hands due
  * requests to connections with room; latency counts from the intended time).
  * --connect closes a connection as soon as it is READY and starts it again;
- * --idle keeps every connection READY without sending anything.
+ * --idle keeps every connection READY without sending anything; --probe
+ * then sends one request on a sample of them (on SIGUSR1, or when the hold
+ * ends) and checks the replies.
  *
  * The bytes go through the library's stream (sockit/stream.h): one group
  * per worker, one stream per connection attempt, allocated apart from its
@@ -59,6 +61,7 @@ struct bench_conn {
 
 static void conn_start(struct bench_conn *c);
 static void finish(struct bench_worker *w);
+static void probe_check(struct bench_worker *w);
 static void end_cb(struct sk_loop *loop, struct sk_timer *t);
 
 static bool open_loop(const struct bench_worker *w)
@@ -84,6 +87,10 @@ static void settle(struct bench_worker *w, struct bench_conn *c);
  * its timeout, so "replies" and "sent" agree unless errors say why. */
 static void maybe_done(struct bench_worker *w)
 {
+    if (w->o->mode == BENCH_IDLE) {
+        probe_check(w); /* the hold's end, not the replies, ends idle mode */
+        return;
+    }
     bool no_more = w->gave_up || (w->has_quota ? w->quota == 0 : w->draining);
     if (w->finishing || !no_more || w->inflight > 0)
         return;
@@ -235,7 +242,7 @@ static void fill(struct bench_conn *c)
 {
     struct bench_worker *w = c->w;
     unsigned room = w->o->depth - c->count;
-    if (room == 0 || w->finishing || w->gave_up)
+    if (room == 0 || w->finishing || w->gave_up || w->draining)
         return;
     uint64_t now = sk_now_ns();
     if (w->sh->end_ns && now >= w->sh->end_ns)
@@ -664,6 +671,39 @@ static const struct sk_stream_cbs stream_cbs = {
     .connected = on_stream_connected,
 };
 
+/* ---- idle mode's probe ---- */
+
+/* One request on each of w->nprobe held connections, spread evenly over
+ * the worker's share; a connection that failed is an error already. */
+static void probe_start(struct bench_worker *w)
+{
+    w->probed = true;
+    w->draining = true; /* fill(): no request follows a probe's reply */
+    for (unsigned k = 0; k < w->nprobe && !w->finishing; k++) {
+        struct bench_conn *c = &w->conns[(uint64_t)k * w->nconns / w->nprobe];
+        /* Each one timed from its own send, not from the burst's start. A
+         * write that fails fails c, counted. */
+        if (c->state == C_READY)
+            push(c, 1, 0, 0, sk_now_ns());
+    }
+    w->probing = true; /* only now: a failure above must not end the probe */
+    probe_check(w);
+}
+
+/* The probe is over once every reply came or its connection failed (each
+ * up to --timeout); then the hold goes on, or, its end having come, the
+ * run ends. */
+static void probe_check(struct bench_worker *w)
+{
+    if (!w->probing || w->inflight > 0 || w->finishing)
+        return;
+    w->probing = false;
+    bench_publish(w);
+    atomic_store(&w->pub_probed, true);
+    if (w->hold_over)
+        finish(w);
+}
+
 /* ---- timers ---- */
 
 void bench_tcp_tick(struct bench_worker *w, bool stop, uint64_t now, uint64_t limit)
@@ -687,6 +727,10 @@ void bench_tcp_tick(struct bench_worker *w, bool stop, uint64_t now, uint64_t li
         if (late)
             conn_fail(c, BERR_TIMEOUT, SK_ETIMEDOUT);
     }
+    /* After the timeouts: a probe sent now is later than `now`. */
+    if (w->nprobe && !w->probed && w->hold_start_ns && !w->finishing &&
+        atomic_load_explicit(&w->sh->probe_now, memory_order_relaxed))
+        probe_start(w); /* SIGUSR1 during the hold (or before it began) */
     maybe_done(w);
 }
 
@@ -698,7 +742,11 @@ static void end_cb(struct sk_loop *loop, struct sk_timer *t)
     (void)loop;
     struct bench_worker *w = SK_CONTAINER_OF(t, struct bench_worker, end);
     if (w->o->mode == BENCH_IDLE) {
-        finish(w);
+        w->hold_over = true;
+        if (w->nprobe && !w->probed)
+            probe_start(w); /* finishes once the replies are in */
+        if (!w->probing)
+            finish(w);
         return;
     }
     w->draining = true;

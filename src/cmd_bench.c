@@ -22,9 +22,8 @@ static struct bench_shared *g_shared; /* for the signal handler only */
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    if (g_shared)
-        atomic_store(&g_shared->stop, true); /* lock-free: async-signal-safe */
+    if (g_shared) /* lock-free atomics: async-signal-safe */
+        atomic_store(sig == SIGUSR1 ? &g_shared->probe_now : &g_shared->stop, true);
 }
 
 static int resolve(const struct bench_opts *o, struct bench_shared *sh)
@@ -58,6 +57,7 @@ static int workers_init(const struct bench_opts *o, struct bench_shared *sh,
         w->sh = sh;
         w->id = i;
         w->nconns = o->conns / o->threads + (i < o->conns % o->threads);
+        w->nprobe = o->probe / o->threads + (i < o->probe % o->threads); /* <= nconns */
         w->rate = o->rate * w->nconns / o->conns;
         w->has_quota = o->requests > 0;
         w->quota = o->requests / o->threads + (i < o->requests % o->threads);
@@ -142,15 +142,21 @@ static void sleep_ms(unsigned ms)
 static void watch(const struct bench_opts *o, struct bench_shared *sh, struct bench_worker *ws)
 {
     uint64_t last_print = sh->t0_ns, last_replies = 0;
-    bool held = false;
+    bool held = false, probed = false;
     for (;;) {
-        unsigned done = 0, settled = 0;
+        unsigned done = 0, settled = 0, probes_over = 0;
         uint64_t replies = 0, errors = 0;
         for (unsigned i = 0; i < o->threads; i++) {
             done += atomic_load(&ws[i].done);
+            probes_over += atomic_load(&ws[i].pub_probed); /* after done: set before it */
             settled += atomic_load(&ws[i].pub_settled);
             replies += atomic_load_explicit(&ws[i].pub_replies, memory_order_relaxed);
             errors += atomic_load_explicit(&ws[i].pub_errors, memory_order_relaxed);
+        }
+        if (o->probe && !probed && probes_over == o->threads) {
+            probed = true;
+            fprintf(stderr, "sockit: bench: probe: %llu of %u answered\n",
+                    (unsigned long long)replies, o->probe);
         }
         if (done == o->threads)
             return;
@@ -320,8 +326,8 @@ static int run(const struct bench_opts *o, struct bench_shared *sh, struct bench
     else
         bench_report_text(o, &r);
     bool clean = bench_errors_total(&r.st) == 0 && !r.interrupted && !r.gave_up && !nothing;
-    if (o->mode == BENCH_IDLE)
-        clean = clean && r.st.open == o->conns;
+    if (o->mode == BENCH_IDLE) /* --probe: every one sent and answered */
+        clean = clean && r.st.open == o->conns && r.st.replies == o->probe;
     sk_hist_free(&r.lat);
     sk_hist_free(&r.svc);
     if (!cli_stdout_ok())
@@ -375,9 +381,15 @@ int cmd_bench(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    struct sigaction usr1 = {.sa_handler = on_signal}; /* not reset: a second one is harmless */
+    sigemptyset(&usr1.sa_mask);
+    if (o.probe)
+        sigaction(SIGUSR1, &usr1, NULL);
     rc = run(&o, &sh, ws);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
+    if (o.probe)
+        signal(SIGUSR1, SIG_DFL);
     g_shared = NULL;
 out:
     if (ws)
