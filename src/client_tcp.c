@@ -267,7 +267,7 @@ static const char *why(int rc)
         return "connection closed by server";
     if (rc == SK_ERR(ECONNRESET))
         return "connection reset by server";
-    return sk_strerror(rc);
+    return cli_strerror(rc);
 }
 
 /* Reports a reply (or greeting) that is not the expected one. Returns the
@@ -387,7 +387,7 @@ int client_tcp(const struct client_opts *o)
     if (rc == 0 && !(c.g = sk_stream_group_new(c.w.loop, &tcp_cbs, &lim, &rc)))
         rc = rc < 0 ? rc : SK_ERR(ENOMEM);
     if (rc < 0) {
-        cli_error("cannot start the event loop: %s", sk_strerror(rc));
+        cli_error("cannot start the event loop: %s", cli_strerror(rc));
         return EXIT_FAIL;
     }
     rc = tcp_connect(&c, o);
@@ -397,7 +397,7 @@ int client_tcp(const struct client_opts *o)
         return EXIT_FAIL;
     }
     if (rc < 0) {
-        cli_error("cannot connect to %s:%u: %s", o->ep.host, o->ep.port, sk_strerror(rc));
+        cli_error("cannot connect to %s:%u: %s", o->ep.host, o->ep.port, cli_strerror(rc));
         return cli_exit_status(rc);
     }
     if ((rc = greeting(&c, o)) != EXIT_OK || (rc = messages(&c, o)) != EXIT_OK)

@@ -33,7 +33,7 @@ static int resolve(const struct bench_opts *o, struct bench_shared *sh)
     if (rc == SK_ERESOLVE)
         cli_error("could not resolve host %s", o->ep.host);
     else if (rc < 0)
-        cli_error("cannot resolve %s: %s", o->ep.host, sk_strerror(rc));
+        cli_error("cannot resolve %s: %s", o->ep.host, cli_strerror(rc));
     if (rc < 0)
         return rc;
     memcpy(&sh->addr, ai->ai_addr, ai->ai_addrlen);
@@ -297,7 +297,7 @@ static int run(const struct bench_opts *o, struct bench_shared *sh, struct bench
         }
     for (unsigned i = 0; i < o->threads; i++)
         if (ws[i].fatal) {
-            cli_error("%s: %s", ws[i].fatal_what, sk_strerror(ws[i].fatal));
+            cli_error("%s: %s", ws[i].fatal_what, cli_strerror(ws[i].fatal));
             return cli_exit_status(ws[i].fatal);
         }
     struct bench_result r = {0};
@@ -372,7 +372,7 @@ int cmd_bench(int argc, char **argv)
     }
     rc = workers_init(&o, &sh, ws, &touched);
     if (rc < 0) {
-        cli_error("cannot set up: %s", sk_strerror(rc));
+        cli_error("cannot set up: %s", cli_strerror(rc));
         rc = EXIT_FAIL;
         goto out;
     }

@@ -401,7 +401,7 @@ int cmd_fetch(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (rc < 0) {
-        cli_error("invalid URL (%s): %s", sk_strerror(rc), fc.url);
+        cli_error("invalid URL (%s): %s", cli_strerror(rc), fc.url);
         return EXIT_USAGE;
     }
     static char name[256];
@@ -413,7 +413,7 @@ int cmd_fetch(int argc, char **argv)
     }
     configure(&fc);
     if ((rc = sk_fetch_new(&fc.o, &fc.f)) < 0) {
-        cli_error("%s", sk_strerror(rc));
+        cli_error("%s", cli_strerror(rc));
         return EXIT_FAIL;
     }
     catch_signals();

@@ -430,7 +430,7 @@ static int run_server(struct sk_server_config *cfg, bool quiet,
      * only keeps it away from the sessions. */
     SK_AUTO(log_freep) struct sk_log *log = sk_log_new(STDERR_FILENO, 1 << 20, &err);
     if (!log) {
-        cli_error("serve: cannot start logger: %s", sk_strerror(err));
+        cli_error("serve: cannot start logger: %s", cli_strerror(err));
         return EXIT_FAIL;
     }
     /* --quiet: no events, so not even their formatting. */
@@ -454,12 +454,12 @@ static int run_server(struct sk_server_config *cfg, bool quiet,
     if (rc < 0) {
         const struct sk_endpoint *ep = &cfg->listen[failed];
         cli_error("serve: cannot listen on %s%s%s:%u: %s", strchr(ep->host, ':') ? "[" : "",
-                      ep->host, strchr(ep->host, ':') ? "]" : "", ep->port, sk_strerror(rc));
+                      ep->host, strchr(ep->host, ':') ? "]" : "", ep->port, cli_strerror(rc));
         return EXIT_FAIL;
     }
     rc = sk_server_start(srv);
     if (rc < 0) {
-        cli_error("serve: cannot start workers: %s", sk_strerror(rc));
+        cli_error("serve: cannot start workers: %s", cli_strerror(rc));
         return EXIT_FAIL;
     }
     for (size_t i = 0; i < sk_server_nsockets(srv); i++) {
