@@ -13,7 +13,7 @@ build_pkgs=(gcc make libc6-dev libssl-dev pkg-config gettext)
 # clang-tools: scan-build; clang-tidy: run-clang-tidy too.
 lint_pkgs=(clang clang-tidy clang-tools cppcheck python3)
 # g++: the public headers compile as C++ (tests/install/test_exports.py).
-test_pkgs=(libcriterion-dev python3 python3-pytest locales nginx openssl clang libclang-rt-14-dev iproute2 procps curl time g++ groff-base mandoc haproxy)
+test_pkgs=(libcriterion-dev python3 python3-pytest locales nginx openssl clang libclang-rt-14-dev iproute2 procps curl time g++ groff-base mandoc haproxy libnginx-mod-stream)
 package_pkgs=(debhelper lintian dpkg-dev pkg-config)
 soak_pkgs=(gnuplot-nox)
 bench_pkgs=(redis-server redis-tools wrk hyperfine gnuplot-nox wget nodejs time)
