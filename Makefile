@@ -282,17 +282,17 @@ torture: fault-san
 
 # libFuzzer targets (clang); each runs for FUZZ_SECONDS.
 FUZZ_SECONDS ?= 30
-fuzz:
+fuzz: $(BUILD)/gen/localedir.h
 	@mkdir -p build/fuzz-lf
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
-	    clang -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Ilib -Isrc -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	    clang -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Ilib -Isrc -I$(BUILD)/gen -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	        -o build/fuzz-lf/$$n $$f $(LIB_SRC) $(FUZZ_CLI_SRC) -pthread $(LIBS) || exit 1; \
 	    mkdir -p build/fuzz-lf/corpus-$$n; \
 	    build/fuzz-lf/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	        build/fuzz-lf/corpus-$$n fuzz/corpus/$$n || exit 1; done
 
 # Static analysis with the build's own flags (docs/testing.md, "Static analysis").
-lint:
+lint: $(BUILD)/gen/localedir.h
 	scripts/deps.sh lint
 	LINT_FLAGS='$(filter-out -MMD -MP -Werror,$(SK_CPPFLAGS) $(CPPFLAGS) $(SK_CFLAGS) $(CFLAGS))' scripts/lint.sh
 

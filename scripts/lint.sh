@@ -34,7 +34,7 @@ cat "$out/tidy.txt"
 echo "== cppcheck =="
 cppcheck -q --std=c11 --enable=warning,style,performance,portability --inline-suppr \
     --suppressions-list=scripts/cppcheck.supp --suppress=missingIncludeSystem \
-    -D_GNU_SOURCE -Iinclude -Ilib -Isrc -j "${LINT_JOBS:-2}" --error-exitcode=0 \
+    -D_GNU_SOURCE -Iinclude -Ilib -Isrc -Ibuild/gen -j "${LINT_JOBS:-2}" --error-exitcode=0 \
     --template='{file}:{line}: {severity}: {message} [{id}]' \
     lib src examples fuzz bench/peers > "$out/cppcheck.log" 2>&1
 grep -E '^[^ ]+:[0-9]+: ' "$out/cppcheck.log" | sort -u > "$out/cppcheck.txt"
