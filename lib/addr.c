@@ -130,6 +130,8 @@ int sk_listen_ex(const struct sk_endpoint *ep, int type, int backlog, unsigned f
     int rc = sk_endpoint_resolve(ep, type, SK_RESOLVE_PASSIVE, &ai);
     if (rc < 0)
         return rc;
+    if (!ai) /* getaddrinfo's success always has an entry; the analyzer cannot know */
+        return SK_ERESOLVE;
     SK_AUTO_CLOSE int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return SK_ERR(errno);

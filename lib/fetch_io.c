@@ -673,7 +673,7 @@ int sk__fetch_open(struct sk_fetch *f, const struct sk_url *u, bool cross_origin
     if (u->port == (u->scheme == SK_URL_HTTPS ? 443 : 80)) /* always show the port */
         snprintf(w->where + strlen(w->where), sizeof w->where - strlen(w->where), ":%u",
                  u->port);
-    size_t reqlen;
+    size_t reqlen = 0;
     int rc = build_request(f, u, cross_origin, &reqlen);
     if (rc < 0)
         return rc;

@@ -183,11 +183,11 @@ static int parse_container(struct parser *p, unsigned depth, bool object)
         skip_ws(p);
         if (p->pos >= p->len)
             return fail(p, "unexpected end");
-        if (p->pos < p->len && p->s[p->pos] == ',') {
+        if (p->s[p->pos] == ',') {
             p->pos++;
             continue;
         }
-        if (p->pos < p->len && p->s[p->pos] == close) {
+        if (p->s[p->pos] == close) {
             p->pos++;
             p->t[i].len = (uint32_t)(p->pos - p->t[i].start);
             p->t[i].next = p->n;

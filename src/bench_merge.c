@@ -160,7 +160,7 @@ static int get_hist(struct reader *rd, long lat, const char *name, struct sk_his
         return bad(rd, name, "histogram has no layout");
     if (sub != SK_HIST_SUB_BITS || maxb != SK_HIST_MAX_BITS) {
         snprintf(rd->err, rd->errlen, "%s histogram has another bucket layout (sub_bits %llu, "
-                 "max_bits %llu; this sockit: %u, %u)", name, (unsigned long long)sub,
+                 "max_bits %llu; this sockit: %d, %d)", name, (unsigned long long)sub,
                  (unsigned long long)maxb, SK_HIST_SUB_BITS, SK_HIST_MAX_BITS);
         return -1;
     }

@@ -8,7 +8,7 @@
 
 #include <libintl.h>
 
-#define _(s) gettext(s)
+#define _(s) gettext(s) /* NOLINT(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp): gettext's own name */
 #define N_(s) s
 
 /* Takes the messages' language from the environment (LANGUAGE, LC_ALL,
