@@ -178,7 +178,12 @@ def test_bad_input_one_line_and_exit_status(serve, tmp_path):
             "overflow")
     refused("mode.json", text.replace('"framing":"chunk"', '"framing":"line"'),
             "settings differ from the others' (framing)")
-    refused("cut.json", text[:len(text) // 2], "unexpected end")
+    # Cut between two members: the text ends where a value must follow.
+    between = text.index(",", len(text) // 2) + 1
+    refused("cut.json", text[:between], "unexpected end")
+    # Cut inside a member's name: the string never closes.
+    inside = text.rindex('"histogram"') + 4
+    refused("cut-string.json", text[:inside], "unterminated string")
     (tmp_path / "dir.json").mkdir()
     refused("dir.json", None, "not a regular file")
     out = merge()
