@@ -476,18 +476,19 @@ static void on_readable(struct sk_stream *s)
         }
         if (n == 0) {
             s->read_closed = true;
-            if (!s->g->cb->read(s, NULL, 0) && s->closed)
-                return;
+            s->g->cb->read(s, NULL, 0);
+            if (s->closed)
+                return; /* whatever it returned: closed is closed */
             break; /* the flush below ends a linger the owner began here */
         }
         g->bytes_in += (size_t)n;
         /* Half-closed in the callback: the flush below sends the FIN, and
          * the rest is discarded from the next event on. */
-        if (!s->g->cb->read(s, g->rbuf, (size_t)n) || s->lingering) {
-            if (s->closed)
-                return;
+        bool more = s->g->cb->read(s, g->rbuf, (size_t)n);
+        if (s->closed)
+            return; /* even when it said "more": a closed stream is not touched */
+        if (!more || s->lingering)
             break;
-        }
         if ((size_t)n < want)
             break; /* the socket is most likely drained */
     }

@@ -97,9 +97,13 @@ static void tls_readable(struct sk_stream *s)
         if (ok != 1 && !rc)
             rc = sk__tls_result(x->ssl, ok, 0, "TLS read", &ww, err, sizeof err);
         g->bytes_in += n;
-        if (n > 0 && !s->lingering && (!g->cb->read(s, g->rbuf, n) || s->lingering)) {
+        bool stop = false; /* paused, or half-closed by the owner just now */
+        if (n > 0 && !s->lingering) {
+            stop = !g->cb->read(s, g->rbuf, n) || s->lingering;
             if (s->closed)
-                return;
+                return; /* even when it said "more": a closed stream is not touched */
+        }
+        if (stop) {
             if (!s->lingering) { /* paused */
                 x->rd_want_write = rc == SK_EAGAIN_MORE && ww;
                 if (ok != 1 && rc != SK_EAGAIN_MORE) { /* held until it reads again */
@@ -126,7 +130,9 @@ static void tls_readable(struct sk_stream *s)
         }
         x->close_notify = rc == 0; /* SK_ECLOSED: a FIN without it, a truncation */
         s->read_closed = true;
-        if (!s->lingering && !g->cb->read(s, NULL, 0) && s->closed)
+        if (!s->lingering)
+            g->cb->read(s, NULL, 0);
+        if (s->closed)
             return;
         break; /* the flush below ends a linger the owner began here */
     }

@@ -20,12 +20,18 @@ struct echo {
     int connected;
     bool end_on_read; /* half-close at the first data, and read no more */
     bool pause_at_end; /* the read of the FIN returns false */
+    bool close_on_read; /* close at the first data, and say "read more" */
+    int closes;
 };
 
 static bool t_read(struct sk_stream *s, const char *data, size_t n)
 {
     struct echo *e = SK_CONTAINER_OF(s, struct echo, st);
     e->got += n;
+    if (n && e->close_on_read) {
+        sk_stream_close(s, SK_CLOSE_SHUTDOWN);
+        return true; /* against the header's advice: the stream must cope */
+    }
     if (n && e->end_on_read) {
         sk_stream_shutdown(s, SK_CLOSE_END, "bye\n", 4);
         return false;
@@ -45,6 +51,7 @@ static void t_flushed(struct sk_stream *s)
 static void t_close(struct sk_stream *s, enum sk_close_reason why)
 {
     SK_CONTAINER_OF(s, struct echo, st)->closed_why = (int)why;
+    SK_CONTAINER_OF(s, struct echo, st)->closes++;
 }
 
 static void t_release(struct sk_stream *s)
@@ -162,6 +169,25 @@ Test(stream, a_half_close_in_a_read_sends_the_fin_at_once)
     cr_assert(p.fin, "the FIN followed the last line while the peer was silent");
     cr_assert_lt(sk_now_ms() - t0, 1500);
     cr_assert_eq(e.closed_why, SK_CLOSE_END);
+    close(peer);
+    finish(&e, g);
+}
+
+/* A read callback that closes the stream and still returns true: the
+ * stream is not touched again (it would rejoin the idle list after its
+ * release, and the idle timer would close it a second time). */
+Test(stream, a_close_in_a_read_that_returns_true_ends_the_stream_once, .timeout = 10)
+{
+    struct echo e;
+    struct sk_stream_group *g;
+    struct sk_stream_limits lim = {.idle_ms = 20};
+    int peer = start(&e, &g, &lim);
+    e.close_on_read = true;
+    cr_assert_eq(write(peer, "ping\n", 5), 5);
+    cr_assert_eq(sk_loop_run(e.loop), 0, "the loop ends: nothing is left armed");
+    cr_assert_eq(e.closed_why, SK_CLOSE_SHUTDOWN);
+    cr_assert_eq(e.closes, 1);
+    cr_assert_eq(e.released, 1);
     close(peer);
     finish(&e, g);
 }
