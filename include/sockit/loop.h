@@ -31,8 +31,8 @@ typedef void (*sk_timer_cb)(struct sk_loop *loop, struct sk_timer *t);
 
 struct sk_io {
     int fd;
-    unsigned mask; /* SK_READ | SK_WRITE currently watched */
-    int active;    /* registered with a loop */
+    uint16_t mask;   /* SK_READ | SK_WRITE currently watched */
+    uint16_t active; /* registered with a loop (small: one per connection) */
     sk_io_cb cb;
 };
 

@@ -152,13 +152,14 @@ struct sk_stream {
     struct sk__stream_ext *x; /* TLS, a connect in progress, an error; NULL: none */
     uint32_t read_max; /* bytes per read; 0: the scratch's size */
     int outq;          /* unsent bytes in the socket at the last idle check */
-    bool read_closed;  /* the peer's FIN was read */
-    bool reading;      /* the owner wants input */
-    bool paused;       /* over the high water mark (until the low one) */
-    bool lingering;    /* half-closed: see sk_stream_shutdown */
-    bool wr_shut;
-    bool closed;
-    bool connecting;   /* sk_stream_connect in progress */
+    /* One byte of flags: every idle session carries them. */
+    bool read_closed : 1;  /* the peer's FIN was read */
+    bool reading : 1;      /* the owner wants input */
+    bool paused : 1;       /* over the high water mark (until the low one) */
+    bool lingering : 1;    /* half-closed: see sk_stream_shutdown */
+    bool wr_shut : 1;
+    bool closed : 1;
+    bool connecting : 1;   /* sk_stream_connect in progress */
     uint8_t linger_why;
     uint8_t setup;     /* connecting or handshaking: on a deadline list */
 };
