@@ -49,6 +49,8 @@ static void fill_defaults(struct sk_server_config *cfg)
         cfg->grace_ms = 2000;
 }
 
+#define UDP_RCVBUF (2 << 20)
+
 /* Binds one endpoint: one socket shared by all workers, or with reuseport
  * one per worker (the first may pick the port; the others take the same). */
 static int bind_endpoint(struct sk_server *srv, struct sk_endpoint ep, int type)
@@ -60,6 +62,13 @@ static int bind_endpoint(struct sk_server *srv, struct sk_endpoint ep, int type)
         int fd = sk_listen_ex(&ep, type, type == SOCK_STREAM ? cfg->backlog : 0, flags);
         if (fd < 0)
             return fd;
+        if (type == SOCK_DGRAM) {
+            /* A burst of small datagrams overflows the default 208 KiB
+             * (each costs about 1 KiB of it on loopback): ask for more,
+             * as far as net.core.rmem_max allows. Best effort. */
+            int rcvbuf = UDP_RCVBUF;
+            (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+        }
         srv->listeners[srv->nlisteners++] = (struct sk__listener){
             .fd = fd, .udp = type == SOCK_DGRAM, .owner = cfg->reuseport ? (int)k : -1};
         struct sockaddr_in6 ss = {0}; /* sin_port and sin6_port share their offset */

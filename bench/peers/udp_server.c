@@ -23,6 +23,8 @@ int main(int argc, char **argv)
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int rcvbuf = 2 << 20; /* as sockit serve asks: the same queue for both */
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0) {
         perror("udp_server");
         return 1;

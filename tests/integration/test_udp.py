@@ -126,3 +126,19 @@ def test_client_udp_refused_port_fails_fast():
     assert r.returncode == 4
     assert b"refused" in r.stderr.lower()
     assert len(r.stderr.decode().strip().splitlines()) == 1
+
+
+def test_udp_socket_asks_for_a_larger_receive_buffer(serve):
+    """A burst of small datagrams overflows the default 208 KiB queue (each
+    costs about 1 KiB of it): serve asks for 2 MiB, as far as
+    net.core.rmem_max allows (the kernel doubles what it grants)."""
+    import subprocess
+    srv = serve("--udp")
+    port = udp_port(srv)
+    out = subprocess.run(["ss", "-u", "-l", "-n", "-m", f"sport = :{port}"],
+                         capture_output=True, text=True, check=True).stdout
+    m = re.search(r"skmem:\(r\d+,rb(\d+),", out)
+    assert m, out
+    with open("/proc/sys/net/core/rmem_max") as f:
+        rmem_max = int(f.read())
+    assert int(m.group(1)) == 2 * min(2 << 20, rmem_max), out
