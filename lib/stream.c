@@ -433,23 +433,37 @@ int sk_stream_shutdown(struct sk_stream *s, enum sk_close_reason why, const void
     return sk_stream_write(s, last, n);
 }
 
+/* One recv into the group's scratch: the count (0: the peer's FIN), or -1
+ * when the socket is drained or the stream closed (a reset: s->closed). */
+static ssize_t stream_recv(struct sk_stream *s, size_t want)
+{
+    for (;;) {
+        ssize_t n = recv(s->io.fd, s->g->rbuf, want, 0);
+        if (n >= 0) {
+            s->g->bytes_in += (size_t)n;
+            return n;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN)
+            sk_stream_close(s, SK_CLOSE_RESET);
+        return -1;
+    }
+}
+
 /* A half-closed stream is readable: discard. */
 static void linger_read(struct sk_stream *s)
 {
     struct sk_stream_group *g = s->g;
     for (int i = 0; i < READS_PER_EVENT && !s->read_closed; i++) {
-        ssize_t n = recv(s->io.fd, g->rbuf, g->lim.read_size, 0);
+        ssize_t n = stream_recv(s, g->lim.read_size);
         if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN)
-                break;
-            sk_stream_close(s, SK_CLOSE_RESET);
-            return;
+            if (s->closed)
+                return;
+            break;
         }
         if (n == 0)
             s->read_closed = true;
-        g->bytes_in += (size_t)n;
     }
     sk_stream_flush(s);
 }
@@ -465,14 +479,11 @@ static void on_readable(struct sk_stream *s)
     }
     size_t want = s->read_max ? s->read_max : g->lim.read_size;
     for (int i = 0; i < READS_PER_EVENT && !s->read_closed; i++) {
-        ssize_t n = recv(s->io.fd, g->rbuf, want, 0);
+        ssize_t n = stream_recv(s, want);
         if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN)
-                break;
-            sk_stream_close(s, SK_CLOSE_RESET);
-            return;
+            if (s->closed)
+                return;
+            break;
         }
         if (n == 0) {
             s->read_closed = true;
@@ -481,7 +492,6 @@ static void on_readable(struct sk_stream *s)
                 return; /* whatever it returned: closed is closed */
             break; /* the flush below ends a linger the owner began here */
         }
-        g->bytes_in += (size_t)n;
         /* Half-closed in the callback: the flush below sends the FIN, and
          * the rest is discarded from the next event on. */
         bool more = s->g->cb->read(s, g->rbuf, (size_t)n);
