@@ -66,7 +66,10 @@ class Server:
         with self.cond:
             while not pred():
                 left = deadline - time.monotonic()
-                if left <= 0 or (self.proc.poll() is not None and not pred()):
+                # An exited server is given up on once its stderr is read
+                # to the end: lines it wrote last may still be in the pipe.
+                ended = self.proc.poll() is not None and not self.reader.is_alive()
+                if left <= 0 or (ended and not pred()):
                     raise AssertionError(
                         f"timed out waiting for {what}; exit={self.proc.poll()} "
                         f"stderr={self.lines[-20:]}")
