@@ -18,11 +18,15 @@ import random
 import re
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+
+TLS_ARGS = "@tls"  # in a configuration's options: --tls-cert/--tls-key of a fresh P-256 pair
 
 # Each configuration: extra `serve` options, framing, the --max-line in force.
 CONFIGS = {
@@ -35,6 +39,13 @@ CONFIGS = {
     "max-conns": (["--framing", "line", "--max-line", "1000", "--max-conns", "6"], "line", 1000),
     "workers2": (["--framing", "line", "--max-line", "1000", "--workers", "2"], "line", 1000),
     "udp": (["--udp", "--framing", "line", "--max-line", "1000"], "line", 1000),
+    # TLS (TLS_ARGS stands for the certificate options): garbage and cut
+    # handshakes, one-byte ClientHellos, truncated and corrupted records,
+    # resets mid-handshake, and the plain scripts inside real sessions.
+    "tls-line": ([TLS_ARGS, "--framing", "line", "--max-line", "1000", "--handshake-timeout",
+                  "1"], "line", 1000),
+    "tls-chunk-workers2": ([TLS_ARGS, "--workers", "2", "--handshake-timeout", "1"],
+                           "chunk", 65536),
 }
 
 SAN_RE = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|Sanitizer")
@@ -54,7 +65,10 @@ class Server:
     """`sockit serve` on 127.0.0.1:0; stderr is read in a thread, keeping the
     sanitizer lines whole and only the tail of the rest."""
 
-    def __init__(self, sockit, args):
+    def __init__(self, sockit, args, pki=None):
+        if TLS_ARGS in args:
+            i = args.index(TLS_ARGS)
+            args = args[:i] + ["--tls-cert", pki.cert, "--tls-key", pki.key] + args[i + 1:]
         self.proc = subprocess.Popen([sockit, "serve", "--listen", "127.0.0.1:0"] + args,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
@@ -116,13 +130,89 @@ def recv_exact(s, n):
     return buf
 
 
+class Pki:
+    """A self-signed ECDSA P-256 certificate for 127.0.0.1, made with the
+    openssl CLI in a temporary directory (removed by close())."""
+
+    def __init__(self):
+        self.dir = tempfile.TemporaryDirectory(prefix="sockit-hostile-tls.")
+        self.cert = os.path.join(self.dir.name, "cert.pem")
+        self.key = os.path.join(self.dir.name, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=sockit",
+                        "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", self.key,
+                        "-out", self.cert], check=True, capture_output=True)
+        self.ctx = ssl.create_default_context(cafile=self.cert)
+
+    def close(self):
+        self.dir.cleanup()
+
+
+class TlsPeer:
+    """TLS driven by hand over a plain socket (ssl.SSLObject on memory BIOs),
+    so that a peer can also cut, corrupt or withhold the records it sends."""
+
+    def __init__(self, ctx):
+        self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.obj = ctx.wrap_bio(self.inc, self.out, server_hostname="127.0.0.1")
+
+    def client_hello(self):
+        try:
+            self.obj.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        return self.out.read()
+
+    def handshake(self, s):
+        """The whole handshake over s: True once done."""
+        while True:
+            try:
+                self.obj.do_handshake()
+                s.sendall(self.out.read())
+                return True
+            except ssl.SSLWantReadError:
+                s.sendall(self.out.read())
+                data = s.recv(65536)
+                if not data:
+                    return False
+                self.inc.write(data)
+
+    def records(self, data):
+        """data as the TLS records that carry it."""
+        self.obj.write(data)
+        return self.out.read()
+
+    def read(self, s, want, deadline):
+        """Plain text from s until want bytes or the deadline (or the end)."""
+        got = b""
+        while len(got) < want and time.monotonic() < deadline:
+            try:
+                got += self.obj.read(want - len(got))
+                continue
+            except ssl.SSLWantReadError:
+                pass
+            s.settimeout(max(deadline - time.monotonic(), 0.001))
+            data = s.recv(65536)
+            if not data:
+                break
+            self.inc.write(data)
+        return got
+
+    def close_notify(self):
+        try:
+            self.obj.unwrap()
+        except (ssl.SSLWantReadError, ssl.SSLError):
+            pass
+        return self.out.read()
+
+
 class GoodClient(threading.Thread):
     """Request/reply in a loop with exact checks; over UDP, a lost datagram
     is re-sent (at most 3 tries per message, as `sockit client --udp`)."""
 
-    def __init__(self, srv, framing, udp):
+    def __init__(self, srv, framing, udp, pki=None):
         super().__init__(daemon=True)
-        self.srv, self.line, self.udp = srv, framing == "line", udp
+        self.srv, self.line, self.udp, self.pki = srv, framing == "line", udp, pki
         self.count = 0
         self.errors = []
         self.halt = threading.Event()
@@ -135,7 +225,10 @@ class GoodClient(threading.Thread):
 
     def _tcp(self):
         nl = b"\n" if self.line else b""
-        with socket.create_connection((self.srv.host, self.srv.port), timeout=10) as s:
+        raw = socket.create_connection((self.srv.host, self.srv.port), timeout=10)
+        if self.pki:  # the seed's client in an SSLContext, as users run it
+            raw = self.pki.ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+        with raw as s:
             got = recv_exact(s, len(b"Welcome!" + nl))
             if got != b"Welcome!" + nl:
                 raise Failure(f"greeting {got!r}")
@@ -284,6 +377,79 @@ def run_tcp(srv, rng, script, abandoned):
     s.close()
 
 
+TLS_KINDS = ["garbage", "hello-cut", "hello-bytewise", "hello-corrupt", "handshake-rst",
+             "session", "session-cut-record", "session-corrupt-record"]
+
+
+def tls_script(rng, max_line):
+    script = tcp_script(rng, max_line)
+    script["kind"] = rng.choice(TLS_KINDS)
+    return script
+
+
+def run_tls(srv, rng, script, abandoned, pki):
+    """One hostile TLS peer: what it does before, in and after the handshake."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(1.0)
+    kind, end = script["kind"], script["ending"]
+    try:
+        s.connect((srv.host, srv.port))
+        tls = TlsPeer(pki.ctx)
+        if kind == "garbage":  # a plain-text client, or noise, at a TLS port
+            for w in script["writes"]:
+                s.sendall(w)
+        elif kind.startswith("hello"):
+            hello = tls.client_hello()
+            if kind == "hello-cut":
+                s.sendall(hello[:rng.randrange(1, len(hello))])
+            elif kind == "hello-bytewise":  # a ClientHello a byte at a time, then stalled
+                for b in hello[:rng.randrange(1, 40)]:
+                    s.sendall(bytes([b]))
+                    time.sleep(0.002)  # pacing, not synchronisation
+            else:
+                bad = bytearray(hello)
+                for _ in range(rng.randrange(1, 4)):
+                    bad[rng.randrange(len(bad))] ^= 1 << rng.randrange(8)
+                s.sendall(bytes(bad))
+        elif kind == "handshake-rst":  # gone in the middle of the handshake
+            s.sendall(tls.client_hello())
+            drain(s, rng.random() * 0.01)
+            end = "rst"
+        else:
+            if not tls.handshake(s):
+                s.close()
+                return
+            tls.read(s, 9, time.monotonic() + 1.0)  # the greeting
+            records = b"".join(tls.records(w) for w in script["writes"])
+            if kind == "session-cut-record":  # a record's header promises more
+                records = records[:rng.randrange(1, len(records))]
+            elif kind == "session-corrupt-record":  # a bad record MAC
+                bad = bytearray(records)
+                bad[rng.randrange(len(bad))] ^= 0x40
+                records = bytes(bad)
+            for part in splits(rng, records):
+                s.sendall(part)
+            if script["reads"] != "never":
+                tls.read(s, 1 << 20, time.monotonic() + 0.05)
+            if end == "close":
+                s.sendall(tls.close_notify())
+        if end == "rst":
+            set_linger0(s)
+        elif end == "fin":
+            s.shutdown(socket.SHUT_WR)
+            drain(s, 2.5, until_eof=True)
+        elif end == "halfclose-rst":
+            s.shutdown(socket.SHUT_WR)
+            drain(s, rng.random() * 0.02)
+            set_linger0(s)
+        elif end == "abandon":
+            abandoned.append(s)
+            return
+    except (OSError, ssl.SSLError):
+        pass  # refused, reset, timed out, or the server's alert: fine
+    s.close()
+
+
 def drain(s, seconds, until_eof=False):
     deadline = time.monotonic() + seconds
     while True:
@@ -326,15 +492,26 @@ def run(sockit, config, seconds, seed, peers=12, out=sys.stdout):
     """Runs one configuration for `seconds`; raises Failure with the details."""
     args, framing, max_line = CONFIGS[config]
     udp = "--udp" in args
+    pki = Pki() if TLS_ARGS in args else None
+    try:
+        return run_with(sockit, config, seconds, seed, peers, out, pki)
+    finally:
+        if pki:
+            pki.close()
+
+
+def run_with(sockit, config, seconds, seed, peers, out, pki):
+    args, framing, max_line = CONFIGS[config]
+    udp = "--udp" in args
     print(f"hostile peers: config={config} seed={seed} seconds={seconds} "
           f"(replay: tests/hostile/peers.py --config {config} --seed {seed})", file=out, flush=True)
-    srv = Server(sockit, args)
+    srv = Server(sockit, args, pki)
     recent = collections.deque(maxlen=32)  # the last sessions' scripts, for the report
     abandoned = []
     lock = threading.Lock()
     sessions = [0]
     problems = []
-    good = GoodClient(srv, framing, udp)
+    good = GoodClient(srv, framing, udp, pki)
     try:
         base = srv.fd_count()
         good.start()
@@ -357,6 +534,11 @@ def run(sockit, config, seconds, seed, peers=12, out=sys.stdout):
                     with lock:
                         recent.append(f"session {sid}: udp")
                     run_udp(srv, rng, abandoned)
+                elif pki:
+                    script = tls_script(rng, max_line)
+                    with lock:
+                        recent.append(f"session {sid}: tls {script['kind']}, {describe(script)}")
+                    run_tls(srv, rng, script, abandoned, pki)
                 else:
                     script = tcp_script(rng, max_line)
                     with lock:
