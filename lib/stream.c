@@ -134,8 +134,13 @@ static void idle_cb(struct sk_loop *loop, struct sk_timer *t)
         struct sk_stream *s = g->s_head;
         if (s->g->cb->idle && s->g->cb->idle(s))
             sk_stream_touch(s); /* the owner is the idle one (a reply waits) */
-        else if (!draining(s))
+        else if (!draining(s)) {
+            /* A clean end for TLS: close_notify, unless a record is half
+             * out (the alert would land inside it) or the socket is full. */
+            if (s->x && s->x->ssl && !s->setup && sk_buf_size(&s->out) == 0)
+                (void)sk__tls_stream_notify(s);
             sk_stream_close(s, SK_CLOSE_IDLE);
+        }
     }
     arm_idle(g);
     sk__stream_group_reap(g);
