@@ -387,15 +387,17 @@ def test_local_uses_socket_address(serve):
     srv.wait_log(rf"open 127\.0\.0\.1:{me[1]}$")
 
 
-def test_max_conns_refusal_names_the_client(serve):
+def test_max_conns_refuses_at_accept_naming_the_balancer(serve):
+    # The slot is taken at accept, before any header (test_proxy_limits.py): the refusal
+    # can only name the connection's own peer.
     srv = proxy_server(serve, "--max-conns", "1")
     with srv.connect() as a:
         a.sendall(b"PROXY TCP4 192.0.2.1 192.0.2.100 1111 80\r\n")
         assert recv_exact(a, 8) == b"Welcome!"
         with srv.connect() as b:
-            b.sendall(b"PROXY TCP4 192.0.2.2 192.0.2.100 2222 80\r\n")
+            me = b.getsockname()
             assert read_all(b) == b"Error: server busy, too many connections\n"
-        srv.wait_log(r"refuse 192\.0\.2\.2:2222 reason=max-conns limit=1$")
+        srv.wait_log(rf"refuse 127\.0\.0\.1:{me[1]} reason=max-conns limit=1$")
     srv.wait_log(r"close 192\.0\.2\.1:1111 reason=eof")
     # The slot is free again once the first closed.
     with srv.connect() as c:
