@@ -149,7 +149,7 @@ void serve_log_event(void *user, const struct sk_server_event *ev)
         close_fields(&l, ev);
         break;
     case SK_SERVER_REFUSE:
-        begin(&l, sl, "refuse", "refuse", ev->peer);
+        begin(&l, sl, "refuse", "refused", ev->peer);
         field_str(&l, "reason", "reason", "max-conns");
         field_num(&l, "limit", ev->limit);
         break;

@@ -97,8 +97,8 @@ def test_refuse_and_the_udp_listening_line(serve):
         with srv.connect() as b:
             peer = "%s:%d" % b.getsockname()[:2]
             assert recv_until(b, b"never") == BUSY
-        srv.wait_log(r'"event":"refuse"')
-    refuse = the(srv.lines, "refuse")
+        srv.wait_log(r'"event":"refused"')
+    refuse = the(srv.lines, "refused")
     assert (refuse["peer"], refuse["reason"], refuse["limit"]) == (peer, "max-conns", 1)
     udp = [e for e in events(srv.lines) if e["event"] == "listening" and e["proto"] == "udp"]
     assert udp and "framing" not in udp[0] and "tls" not in udp[0]
