@@ -10,7 +10,10 @@
  * under, at or far over --max-line), read k bytes, FIN, SHUT_RD, reset
  * (SO_LINGER 0), close (a reset when input is unread), run the loop once,
  * advance its clock (idle, delay and linger timers fire), stop the server
- * (drain, grace). The loop's clock is virtual (lib/internal.h gives the
+ * (drain, grace). A configuration bit turns on --proxy-protocol: each
+ * accept then may send a PROXY header first (v1, v2, LOCAL, one cut short)
+ * and the session waits for it in lib/session_proxy.c, holding its
+ * --max-conns slot. The loop's clock is virtual (lib/internal.h gives the
  * loop's fields; lib/server_int.h the worker's): a timer fires when the
  * input says so, not when the machine is slow. No test hook in the library.
  *
@@ -187,19 +190,10 @@ static int listener(struct sockaddr_in *addr)
     return lfd;
 }
 
-/* A new session: a loopback TCP connection, the server's end handed to
- * session.c as accept_some() does, with a fuzzer-chosen SO_SNDBUF. */
-static void accept_one(struct fz *f)
+/* A new session: a loopback TCP connection (or an AF_UNIX pair), the
+ * server's end handed to session.c as accept_some() does, with SO_SNDBUF sb. */
+static void accept_peer(struct fz *f, struct peer *p, int sb, bool unix_pair)
 {
-    struct peer *p = NULL;
-    for (int i = 0; i < MAX_PEERS && !p; i++)
-        if (f->peers[i].fd < 0)
-            p = &f->peers[i];
-    static const int sndbuf[] = {0, 1, 4096, 32768};
-    int sb = sndbuf[take(f, 4)];
-    bool unix_pair = take(f, 2);
-    if (!p || f->w.g.stopping)
-        return;
     if (unix_pair) {
         int sv[2];
         check(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
@@ -233,6 +227,45 @@ static void accept_one(struct fz *f)
     p->fd = c;
     atomic_fetch_add(&f->srv.open_sessions, 1); /* as accept_some() does */
     sk__session_accepted(&f->w, fd, (const struct sockaddr *)&peer);
+}
+
+/* --proxy-protocol: what a new peer sends first (none, or a header). */
+static const struct {
+    const char *bytes;
+    size_t len;
+} proxy_headers[] = {
+#define HEADER(s) {s, sizeof s - 1}
+    HEADER(""),
+    HEADER("PROXY TCP4 192.0.2.1 192.0.2.100 1111 80\r\n"),
+    HEADER("PROXY TCP6 2001:db8::1 2001:db8::2 2222 443\r\n"),
+    HEADER("PROXY UNKNOWN\r\n"),
+    /* v2: the signature, version and command, family, length, then PROXY
+     * over INET (addresses and ports), or LOCAL */
+    HEADER("\r\n\r\n\0\r\nQUIT\n\x21\x11\0\x0c\xc0\0\x02\x01\xc0\0\x02\x64\x04\x57\0\x50"),
+    HEADER("\r\n\r\n\0\r\nQUIT\n\x20\0\0\0"),
+    HEADER("PROXY TCP4 192.0.2.1 19"), /* the rest never comes */
+#undef HEADER
+};
+
+/* A new session with a fuzzer-chosen SO_SNDBUF and transport; with
+ * --proxy-protocol its peer's header first, if any. */
+static void accept_one(struct fz *f)
+{
+    struct peer *p = NULL;
+    for (int i = 0; i < MAX_PEERS && !p; i++)
+        if (f->peers[i].fd < 0)
+            p = &f->peers[i];
+    static const int sndbuf[] = {0, 1, 4096, 32768};
+    int sb = sndbuf[take(f, 4)];
+    bool unix_pair = take(f, 2);
+    unsigned hdr = f->srv.cfg.proxy_protocol
+                       ? take(f, sizeof proxy_headers / sizeof proxy_headers[0]) : 0;
+    if (!p || f->w.g.stopping)
+        return;
+    accept_peer(f, p, sb, unix_pair);
+    if (p->fd >= 0 && proxy_headers[hdr].len)
+        (void)!send(p->fd, proxy_headers[hdr].bytes, proxy_headers[hdr].len,
+                    MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 static void peer_write(struct fz *f, struct peer *p)
@@ -321,6 +354,7 @@ static void configure(struct fz *f)
     static const size_t pause[] = {64, 4096, 256 * 1024};
     unsigned b = take(f, 256);
     c->framing = (b & 1) ? SK_FRAMING_LINE : SK_FRAMING_CHUNK;
+    c->proxy_protocol = (b & 16) != 0;
     c->delay_ms = (b & 2) ? 1 + take(f, 200) : 0;
     c->idle_timeout_s = (b & 4) ? 1 + take(f, 3) : 0;
     c->max_msg = max_msg[take(f, 5)];
@@ -354,9 +388,9 @@ static int setup(struct fz *f)
 static void dump_sessions(const struct fz *f)
 {
     const struct sk_server_config *c = &f->srv.cfg;
-    fprintf(stderr, "config: framing=%s delay=%u idle=%u max_msg=%zu pause=%zu limit=%zu\n",
-            c->framing == SK_FRAMING_LINE ? "line" : "chunk", c->delay_ms, c->idle_timeout_s,
-            c->max_msg, c->out_pause, c->out_limit);
+    fprintf(stderr, "config: framing=%s delay=%u idle=%u max_msg=%zu pause=%zu limit=%zu "
+            "proxy=%d\n", c->framing == SK_FRAMING_LINE ? "line" : "chunk", c->delay_ms,
+            c->idle_timeout_s, c->max_msg, c->out_pause, c->out_limit, c->proxy_protocol);
     const struct sk_stream *lists[2] = {f->w.g.s_head, f->w.g.l_head};
     for (int i = 0; i < 2; i++)
         for (const struct sk_stream *st = lists[i]; st; st = st->next) {

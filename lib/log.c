@@ -44,14 +44,52 @@ struct sk_log {
     bool close_seen;      /* the writer has seen `closing` (writer's own) */
     uint64_t progress_ms; /* the writer's last successful write (writer's own) */
     atomic_bool closing;
+    enum sk_log_format format; /* set before the first line */
 };
 
+/* The logger's note of dropped lines: text, and the members after the ts
+ * in JSON (at a fixed place: the ts has a fixed length). */
 #define NOTE_PREFIX "(logger: "
+#define JSON_OPEN "{\"ts\":\""
+#define JSON_NOTE "\"event\":\"log_dropped\",\"lines\":"
+#define JSON_NOTE_AT (sizeof JSON_OPEN - 1 + SK_LOG_TIMESTAMP_LEN + 2) /* after `",` */
 
-/* The ring holds whole lines only: log lines (a timestamp first) and notes
- * (NOTE_PREFIX first). The writer abandoned chunk[done..n): every log line
- * ending there is dropped; a note that did not get out un-reports its count,
- * so the final note says it again. A chunk always starts at a line start. */
+/* A line's start: its timestamp, then " " (text) or `{"ts":"TS",` (JSON). */
+static size_t line_start(const struct sk_log *log, char *buf, size_t len)
+{
+    char ts[SK_LOG_TIMESTAMP_LEN + 1];
+    int n = snprintf(buf, len, log->format == SK_LOG_JSON ? JSON_OPEN "%s\"," : "%s ",
+                     sk_log_timestamp(ts, sizeof ts));
+    return n > 0 ? (size_t)n : 0;
+}
+
+/* The note saying `lines` were dropped, with its "\n". Returns its length. */
+static size_t format_note(const struct sk_log *log, char *buf, size_t len, uint64_t lines)
+{
+    if (log->format == SK_LOG_TEXT)
+        return (size_t)snprintf(buf, len, NOTE_PREFIX "%llu lines dropped: output too slow)\n",
+                                (unsigned long long)lines);
+    size_t n = line_start(log, buf, len);
+    return n + (size_t)snprintf(buf + n, len - n, JSON_NOTE "%llu}\n", (unsigned long long)lines);
+}
+
+/* The count a note of ours at line[0..len) says (digits, then " lines" or
+ * "}"); false for a log line. */
+static bool note_count(const struct sk_log *log, const char *line, size_t len, uint64_t *count)
+{
+    size_t at = log->format == SK_LOG_TEXT ? 0 : JSON_NOTE_AT;
+    const char *key = log->format == SK_LOG_TEXT ? NOTE_PREFIX : JSON_NOTE;
+    size_t klen = strlen(key);
+    if (len < at + klen || memcmp(line + at, key, klen) != 0)
+        return false;
+    *count = strtoull(line + at + klen, NULL, 10);
+    return true;
+}
+
+/* The ring holds whole lines only: log lines and notes. The writer
+ * abandoned chunk[done..n): every log line ending there is dropped; a note
+ * that did not get out un-reports its count, so the final note says it
+ * again. A chunk always starts at a line start. */
 static void abandon(struct sk_log *log, const char *chunk, size_t done, size_t n)
 {
     size_t start = done;
@@ -60,9 +98,9 @@ static void abandon(struct sk_log *log, const char *chunk, size_t done, size_t n
     while (start < n) {
         const char *nl = memchr(chunk + start, '\n', n - start);
         size_t end = nl ? (size_t)(nl - chunk) + 1 : n;
-        if (strncmp(chunk + start, NOTE_PREFIX, sizeof NOTE_PREFIX - 1) == 0)
-            /* the count we wrote ourselves: digits, then " lines" */
-            log->dropped_reported -= strtoull(chunk + start + sizeof NOTE_PREFIX - 1, NULL, 10);
+        uint64_t count;
+        if (note_count(log, chunk + start, end - start, &count))
+            log->dropped_reported -= count; /* the count we wrote ourselves */
         else
             log->dropped++;
         start = end;
@@ -188,15 +226,99 @@ static void ring_put(struct sk_log *log, const char *p, size_t n)
     log->used += n;
 }
 
-static size_t format_time(char *buf, size_t len)
+void sk_log_set_format(struct sk_log *log, enum sk_log_format format)
+{
+    log->format = format;
+}
+
+char *sk_log_timestamp(char *buf, size_t len)
 {
     struct timespec ts;
     struct tm tm;
+    if (len < SK_LOG_TIMESTAMP_LEN + 1) {
+        if (len)
+            buf[0] = '\0';
+        return buf;
+    }
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(buf + n, len - n, ".%03ldZ ", ts.tv_nsec / 1000000);
+    snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
+    return buf;
+}
+
+/* The length of the valid UTF-8 sequence at p (RFC 3629: no overlong
+ * forms, no surrogates, nothing past U+10FFFF), or 0. */
+static size_t utf8_len(const unsigned char *p)
+{
+    unsigned char lo = 0x80, hi = 0xbf; /* the second byte's range */
+    size_t n;
+    if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+        n = 2;
+    } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+        n = 3;
+        lo = p[0] == 0xe0 ? 0xa0 : lo;
+        hi = p[0] == 0xed ? 0x9f : hi;
+    } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+        n = 4;
+        lo = p[0] == 0xf0 ? 0x90 : lo;
+        hi = p[0] == 0xf4 ? 0x8f : hi;
+    } else {
+        return 0;
+    }
+    if (p[1] < lo || p[1] > hi)
+        return 0; /* also the string's end */
+    for (size_t i = 2; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
     return n;
+}
+
+char *sk_log_json_str(char *buf, size_t len, const char *s)
+{
+    if (len < 8) {
+        if (len)
+            buf[0] = '\0';
+        return buf;
+    }
+    if (!s) {
+        memcpy(buf, "null", 5);
+        return buf;
+    }
+    size_t o = 0;
+    buf[o++] = '"';
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        char esc[8];
+        const char *out = esc;
+        size_t k = 1, step = 1;
+        size_t u = *p >= 0x80 ? utf8_len(p) : 0;
+        if (*p == '"' || *p == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)*p;
+            k = 2;
+        } else if (*p < 0x20 || *p == 0x7f) {
+            static const char short_esc[] = "btn?fr"; /* for 8..13; \v (11) has none */
+            bool has = *p >= '\b' && *p <= '\r' && *p != '\v';
+            k = has ? (size_t)snprintf(esc, sizeof esc, "\\%c", short_esc[*p - '\b'])
+                    : (size_t)snprintf(esc, sizeof esc, "\\u%04x", *p);
+        } else if (*p < 0x80) {
+            esc[0] = (char)*p;
+        } else if (u) {
+            out = (const char *)p;
+            k = step = u;
+        } else {
+            out = "\\ufffd";
+            k = 6;
+        }
+        if (o + k + 2 > len)
+            break; /* the closing quote and the NUL must fit */
+        memcpy(buf + o, out, k);
+        o += k;
+        p += step;
+    }
+    buf[o++] = '"';
+    buf[o] = '\0';
+    return buf;
 }
 
 void sk_log_printf(struct sk_log *log, const char *fmt, ...)
@@ -204,26 +326,31 @@ void sk_log_printf(struct sk_log *log, const char *fmt, ...)
     if (!log)
         return;
     char line[LINE_MAX_BYTES];
-    size_t n = format_time(line, sizeof line);
+    bool json = log->format == SK_LOG_JSON;
+    size_t n = line_start(log, line, sizeof line);
+    size_t room = sizeof line - n - (json ? 2 : 1); /* then "}\n" or "\n" */
     va_list ap;
     va_start(ap, fmt);
-    int m = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
+    int m = vsnprintf(line + n, room, fmt, ap);
     va_end(ap);
     if (m < 0)
         return;
-    size_t end = n + ((size_t)m < sizeof line - n - 1 ? (size_t)m : sizeof line - n - 2);
+    size_t end = n + ((size_t)m < room ? (size_t)m : room - 1);
+    if (json && (size_t)m >= room) /* a cut object would not parse: say so instead */
+        end = n + (size_t)snprintf(line + n, room, "\"event\":\"log_line_too_long\",\"bytes\":%d", m);
     for (char *c = line + n; (c = memchr(c, '\n', (size_t)(line + end - c))) != NULL;)
         *c = ' '; /* one call, one line: the counts and the notes rely on it */
     n = end;
+    if (json)
+        line[n++] = '}';
     line[n++] = '\n';
 
     pthread_mutex_lock(&log->mu);
     if (log->dropped > log->dropped_reported && log->cap - log->used >= 2 * LINE_MAX_BYTES) {
-        char note[96];
-        int k = snprintf(note, sizeof note, NOTE_PREFIX "%llu lines dropped: output too slow)\n",
-                         (unsigned long long)(log->dropped - log->dropped_reported));
-        ring_put(log, note, (size_t)k);
-        log->queued += (size_t)k;
+        char note[128];
+        size_t k = format_note(log, note, sizeof note, log->dropped - log->dropped_reported);
+        ring_put(log, note, k);
+        log->queued += k;
         log->dropped_reported = log->dropped;
     }
     if (log->cap - log->used >= n) {
@@ -258,9 +385,10 @@ static uint64_t write_final(struct sk_log *log)
     if (!redo && unreported == 0)
         return log->dropped;
     char buf[LINE_MAX_BYTES + 128];
-    int k = snprintf(buf, sizeof buf, "%s" NOTE_PREFIX "%llu lines dropped: output too slow)\n",
-                     log->ends_line ? "" : "\n", (unsigned long long)unreported);
-    size_t n = (size_t)k;
+    size_t n = 0;
+    if (!log->ends_line)
+        buf[n++] = '\n';
+    n += format_note(log, buf + n, sizeof buf - n, unreported);
     if (redo) {
         memcpy(buf + n, log->last, log->last_len);
         n += log->last_len;

@@ -256,10 +256,9 @@ static void accept_some(struct sk__worker *w, int lfd)
             sk__server_event(w->srv, &(struct sk_server_event){
                 .kind = SK_SERVER_ACCEPT_RESUMED, .worker = (unsigned)(w - w->srv->workers)});
         }
-        if (w->srv->cfg.proxy_protocol) { /* counted once its header names the client */
-            sk__session_accepted(w, fd, (struct sockaddr *)&peer);
-            continue;
-        }
+        /* A slot from the accept on, also while a PROXY header or a TLS
+         * handshake is awaited: a flood of connections that never get that
+         * far is bounded too. */
         size_t open = atomic_fetch_add(&w->srv->open_sessions, 1) + 1;
         if (max && open > max) {
             atomic_fetch_sub(&w->srv->open_sessions, 1);

@@ -41,13 +41,14 @@ struct sk_server_conn {
     struct sk_stream st; /* first: its memory is the session's (one free);
                           * its group is embedded in the worker */
     uint64_t msgs;
+    uint64_t accepted_ms; /* on the worker's loop clock: the close's duration */
     struct sk__delayed *dq_head, *dq_tail; /* their cost: st.out_extra */
     void *data;       /* the protocol's (sk_server_conn_set_data) */
     bool exiting;     /* sk_server_conn_end: close once the output is sent */
     bool backlog;     /* line framing: st.in may hold complete lines not yet
                        * answered (parsing stopped at the pause mark) */
     bool oom;         /* a write from a callback failed: close (error) */
-    /* One byte, in the padding before peer (a session stays 216 bytes). */
+    /* One byte, in the padding before peer (a session stays 240 bytes). */
     unsigned proxy : 2;     /* enum sk__proxy_state: 0 once open */
     unsigned proxy_err : 5; /* the parser's reason (enum sk_proxy_error), if any */
     unsigned tls_wait : 1;  /* in its TLS handshake: not open yet */
@@ -121,16 +122,16 @@ static inline bool sk__worker_has_sessions(const struct sk__worker *w)
 enum sk__proxy_state {
     SK__PROXY_NONE,    /* open (or no PROXY protocol) */
     SK__PROXY_WAITING, /* its header is not complete */
-    SK__PROXY_REFUSED, /* over max_conns once the header named the client */
 };
 /* Takes a read of a waiting session (n == 0: the peer's FIN). Returns 0
- * (the header needs more), -1 (the session is closed or refused), or 1:
+ * (the header needs more), -1 (the session is closed), or 1:
  * the header was consumed, s->peer is its client, *via the connection's
  * own peer (family AF_UNSPEC: none), and the rest of the read is
  * (*data, *n), or, when *data is NULL, what s->st.in holds. */
 int sk__proxy_read(struct sk_server_conn *s, const char **data, size_t *n,
                    struct sockaddr_in6 *via);
-/* The close of a session that was never open. */
+/* The close of a session that was never open (its slot is given back
+ * by the caller). */
 void sk__proxy_closing(struct sk_server_conn *s, enum sk_close_reason why);
 
 /* session_tls.c: TLS on the sessions (cfg.tls). */

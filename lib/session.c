@@ -178,16 +178,18 @@ static void session_closing(struct sk_stream *st, enum sk_close_reason why)
 {
     struct sk_server_conn *s = SK_CONTAINER_OF(st, struct sk_server_conn, st);
     struct sk__worker *w = sk__conn_worker(s);
-    if (s->proxy) { /* never open: no slot, no close callback */
-        sk__proxy_closing(s, why);
-        return;
-    }
     /* Free the --max-conns slot before the close is reported: whoever
      * reads the log line may connect again at once. */
     atomic_fetch_sub(&w->srv->open_sessions, 1);
+    if (s->proxy) { /* never open: no close event, no close callback */
+        sk__proxy_closing(s, why);
+        return;
+    }
     struct sk_server_event ev = {
         .kind = SK_SERVER_CLOSE, .peer = (struct sockaddr *)&s->peer, .reason = why,
-        .messages = s->msgs, .worker = (unsigned)(w - w->srv->workers)};
+        .messages = s->msgs, .bytes_in = s->st.bytes_in, .bytes_out = s->st.bytes_out,
+        .duration_ms = sk_loop_now(w->loop) - s->accepted_ms,
+        .worker = (unsigned)(w - w->srv->workers)};
     if (sk_stream_is_tls(&s->st))
         sk__tls_close_event(s, why, &ev);
     sk__server_event(w->srv, &ev);
@@ -587,10 +589,10 @@ void sk__session_accepted(struct sk__worker *w, int fd, const struct sockaddr *p
         if (!s)
             close(fd);
         free(s);
-        if (!w->srv->cfg.proxy_protocol) /* that one takes its slot later */
-            atomic_fetch_sub(&w->srv->open_sessions, 1);
+        atomic_fetch_sub(&w->srv->open_sessions, 1);
         return;
     }
+    s->accepted_ms = sk_loop_now(w->loop);
     if (w->srv->cfg.framing == SK_FRAMING_LINE && w->srv->cfg.delay_ms)
         s->st.read_max = DELAY_LINE_READ;
     size_t plen = peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)

@@ -1,19 +1,14 @@
 /* --proxy-protocol: a session's first bytes are a PROXY header naming the
  * client (sockit/proxy.h). Until the header is complete the session is
- * not open: no open callback (no greeting), no open event, no --max-conns
- * slot; its partial header waits in st.in (at most SK_PROXY_HEADER_MAX
- * bytes: the parser decides within them). The deadline is the group's idle
- * one (session.c's idle callback spares no waiting session). */
+ * not open: no open callback (no greeting), no open event; it holds the
+ * --max-conns slot it took at accept, so connections that never send a
+ * header are bounded by the limit as well as by the deadline. Its partial
+ * header waits in st.in (at most SK_PROXY_HEADER_MAX bytes: the parser
+ * decides within them). The deadline is the group's idle one (session.c's
+ * idle callback spares no waiting session). */
 #include <string.h>
 
 #include "server_int.h"
-
-static void proxy_event(struct sk__worker *w, const struct sk_server_event *ev)
-{
-    struct sk_server_event e = *ev;
-    e.worker = (unsigned)(w - w->srv->workers);
-    sk__server_event(w->srv, &e);
-}
 
 static int proxy_fail(struct sk_server_conn *s, enum sk_proxy_error why)
 {
@@ -22,13 +17,10 @@ static int proxy_fail(struct sk_server_conn *s, enum sk_proxy_error why)
     return -1;
 }
 
-/* The header is done: the client becomes the peer, and the session takes
- * its --max-conns slot now (the refusal names the client). Returns false
- * when refused: the busy line, then the FIN, as at accept. */
-static bool admit(struct sk_server_conn *s, const struct sk_proxy_header *h,
+/* The header is done: the client becomes the peer. */
+static void admit(struct sk_server_conn *s, const struct sk_proxy_header *h,
                   struct sockaddr_in6 *via)
 {
-    struct sk__worker *w = sk__conn_worker(s);
     via->sin6_family = AF_UNSPEC;
     /* A UNIX client has no address a TCP peer can hold: like LOCAL, the
      * connection's own endpoints stand. */
@@ -38,22 +30,7 @@ static bool admit(struct sk_server_conn *s, const struct sk_proxy_header *h,
         memcpy(&s->peer, &h->src,
                fam == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
     }
-    size_t max = w->srv->cfg.max_conns;
-    size_t open = atomic_fetch_add(&w->srv->open_sessions, 1) + 1;
-    if (!max || open <= max) {
-        s->proxy = SK__PROXY_NONE;
-        return true;
-    }
-    atomic_fetch_sub(&w->srv->open_sessions, 1);
-    s->proxy = SK__PROXY_REFUSED;
-    w->stats.refused++;
-    proxy_event(w, &(struct sk_server_event){
-        .kind = SK_SERVER_REFUSE, .peer = (struct sockaddr *)&s->peer, .limit = max});
-    sk_buf_free(&s->st.in);
-    const char *line = w->srv->cfg.proto.busy_reply;
-    if (sk_stream_shutdown(&s->st, SK_CLOSE_END, line, line ? strlen(line) : 0) == 0)
-        sk_stream_flush(&s->st);
-    return false;
+    s->proxy = SK__PROXY_NONE;
 }
 
 int sk__proxy_read(struct sk_server_conn *s, const char **data, size_t *n,
@@ -86,14 +63,13 @@ int sk__proxy_read(struct sk_server_conn *s, const char **data, size_t *n,
         *data += rc;
         *n -= (size_t)rc;
     }
-    return admit(s, &h, via) ? 1 : -1;
+    admit(s, &h, via);
+    return 1;
 }
 
 void sk__proxy_closing(struct sk_server_conn *s, enum sk_close_reason why)
 {
     struct sk__worker *w = sk__conn_worker(s);
-    if (s->proxy == SK__PROXY_REFUSED)
-        return; /* reported, and its slot given back, when refused */
     enum sk_proxy_error e = (enum sk_proxy_error)s->proxy_err;
     if (e == SK_PROXY_OK) {
         if (why == SK_CLOSE_IDLE)
@@ -106,6 +82,7 @@ void sk__proxy_closing(struct sk_server_conn *s, enum sk_close_reason why)
             e = SK_PROXY_FAILED;
     }
     w->stats.proxy_errors++;
-    proxy_event(w, &(struct sk_server_event){
-        .kind = SK_SERVER_PROXY_ERROR, .peer = (struct sockaddr *)&s->peer, .proxy_error = e});
+    sk__server_event(w->srv, &(struct sk_server_event){
+        .kind = SK_SERVER_PROXY_ERROR, .peer = (struct sockaddr *)&s->peer, .proxy_error = e,
+        .worker = (unsigned)(w - w->srv->workers)});
 }

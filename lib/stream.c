@@ -334,7 +334,7 @@ int sk_stream_write(struct sk_stream *s, const void *data, size_t n)
             return SK_ERR(EPIPE);
         }
         if (k > 0) {
-            s->g->bytes_out += (size_t)k;
+            sk__stream_count_out(s, (size_t)k);
             p += k;
             n -= (size_t)k;
         }
@@ -394,7 +394,7 @@ void sk_stream_flush(struct sk_stream *s)
             sk_stream_close(s, SK_CLOSE_RESET);
             return;
         }
-        s->g->bytes_out += (size_t)k;
+        sk__stream_count_out(s, (size_t)k);
         sk_buf_consume(&s->out, (size_t)k);
         progress = true;
     }
@@ -445,7 +445,7 @@ static ssize_t stream_recv(struct sk_stream *s, size_t want)
     for (;;) {
         ssize_t n = recv(s->io.fd, s->g->rbuf, want, 0);
         if (n >= 0) {
-            s->g->bytes_in += (size_t)n;
+            sk__stream_count_in(s, (size_t)n);
             return n;
         }
         if (errno == EINTR)

@@ -33,6 +33,19 @@ struct sk_stream_group {
     void (*emptied)(struct sk_stream_group *g); /* stopping, last stream closed */
 };
 
+/* Bytes read or sent on s (TLS: the plaintext): the stream's own count
+ * and its group's. */
+static inline void sk__stream_count_in(struct sk_stream *s, size_t n)
+{
+    s->bytes_in += n;
+    s->g->bytes_in += n;
+}
+static inline void sk__stream_count_out(struct sk_stream *s, size_t n)
+{
+    s->bytes_out += n;
+    s->g->bytes_out += n;
+}
+
 /* A stream's set-up phase (s->setup): on a deadline list, not on the idle
  * one; its deadline in last_active_ms. */
 enum { SK__SETUP_NONE, SK__SETUP_CONNECT, SK__SETUP_HANDSHAKE };

@@ -9,6 +9,8 @@
 
 #include "cli.h"
 #include "greet.h"
+#include "i18n.h"
+#include "serve_log.h"
 #include "sockit.h"
 
 static const char serve_help[] =
@@ -16,6 +18,7 @@ static const char serve_help[] =
     "                    [--delay MS] [--max-conns N] [--idle-timeout DURATION]\n"
     "                    [--workers N] [--reuseport] [--backlog N] [--max-line BYTES]\n"
     "                    [--max-memory BYTES] [--proxy-protocol] [--quiet]\n"
+    "                    [--log-format text|json]\n"
     "                    [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]\n"
     "                    [--handshake-timeout DURATION]]\n"
     "\n"
@@ -50,7 +53,9 @@ static const char serve_help[] =
     "                          header (v1 or v2, as HAProxy sends it) naming the\n"
     "                          client; without a valid one it is closed, no\n"
     "                          greeting (\"proxy-error PEER reason=R\"); the\n"
-    "                          header's deadline: --idle-timeout, or 10 s\n"
+    "                          header's deadline: --idle-timeout, or 10 s; a\n"
+    "                          connection holds its --max-conns slot from the\n"
+    "                          accept, header or not\n"
     "      --tls-cert FILE     serve TLS (1.2, 1.3) on every TCP address with this\n"
     "                          certificate (PEM, then its intermediates); UDP stays\n"
     "                          plain\n"
@@ -60,11 +65,14 @@ static const char serve_help[] =
     "      --handshake-timeout DURATION  close a TLS handshake not done by then\n"
     "                          (default 10s; plain: seconds)\n"
     "  -q, --quiet             no per-connection log lines\n"
+    "      --log-format FORMAT  text (default) or json: every log line one JSON\n"
+    "                          object: ts, event, peer and the event's fields\n"
     "  -h, --help              this help\n"
     "  -V, --version           print the version\n"
     "\n"
     "Log lines go to stderr: \"listening on ADDR (tcp|udp)\" per socket, then\n"
-    "\"open PEER\" and \"close PEER reason=R messages=N\" per session, R one of\n"
+    "\"open PEER\" and \"close PEER reason=R messages=N bytes_in=B bytes_out=B\n"
+    "duration_ms=D\" per session (its bytes read and sent, its life), R one of\n"
     "exit, eof, reset, idle-timeout, message-too-long, output-limit, memory,\n"
     "shutdown, error; with TLS also tls-error (with tls_error=\"...\") and\n"
     "handshake-timeout (no open line then). TLS adds \"tls=VERSION cipher=C\" to\n"
@@ -92,7 +100,7 @@ static const char serve_help[] =
 
 enum {
     OPT_MAX_LINE = 256, OPT_REUSEPORT, OPT_MAX_MEMORY, OPT_PROXY_PROTOCOL,
-    OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CLIENT_CA, OPT_HANDSHAKE_TIMEOUT,
+    OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CLIENT_CA, OPT_HANDSHAKE_TIMEOUT, OPT_LOG_FORMAT,
 };
 
 #define DEFAULT_HOST "127.0.0.1"
@@ -118,6 +126,7 @@ static const struct option serve_options[] = {
     {"tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA},
     {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT},
     {"quiet", no_argument, NULL, 'q'},
+    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -151,7 +160,7 @@ static int check_tls_args(const struct sk_server_config *cfg, const struct sk_tl
 
 /* Returns 0, CLI_DONE (--help, --version) or EXIT_USAGE. */
 static int parse_args(int argc, char **argv, struct sk_server_config *cfg, bool *quiet,
-                      struct sk_tls_server_config *tls)
+                      bool *json, struct sk_tls_server_config *tls)
 {
     long long v;
     double secs;
@@ -232,6 +241,12 @@ static int parse_args(int argc, char **argv, struct sk_server_config *cfg, bool 
             cfg->handshake_timeout_ms = (unsigned)ms;
             break;
         case 'q': *quiet = true; break;
+        case OPT_LOG_FORMAT:
+            if (!serve_log_format_parse(optarg, json)) {
+                cli_error("--log-format must be text or json: %s", optarg);
+                return EXIT_USAGE;
+            }
+            break;
         case 'h': return cli_print_help(serve_help);
         default: return cli_bad_option("serve", c, argv);
         }
@@ -250,74 +265,6 @@ static void raise_nofile(void)
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
-    }
-}
-
-#define TLS_FIELDS_MAX 400
-
-/* The TLS fields of an open or close line (" tls=V cipher=C", " tls_end=E
- * tls_error=\"...\""); "" for plain sessions. The error's quotes and
- * control bytes become '?': the line stays one line, its value one field. */
-static void tls_fields(const struct sk_server_event *ev, char *buf, size_t len)
-{
-    buf[0] = '\0';
-    if (ev->kind == SK_SERVER_OPEN && ev->tls_version) {
-        snprintf(buf, len, " tls=%s cipher=%s", ev->tls_version, ev->tls_cipher);
-    } else if (ev->kind == SK_SERVER_CLOSE) {
-        int n = ev->tls_end ? snprintf(buf, len, " tls_end=%s", sk_tls_end_name(ev->tls_end)) : 0;
-        if (ev->tls_error && n >= 0 && (size_t)n < len) {
-            char *p = buf + n;
-            snprintf(p, len - (size_t)n, " tls_error=\"%s\"", ev->tls_error);
-            for (p += sizeof " tls_error=\"" - 1; *p && p[1]; p++)
-                if (*p == '"' || (unsigned char)*p < 0x20)
-                    *p = '?';
-        }
-    }
-}
-
-/* The engine's events as serve's log lines (on the worker threads). */
-static void log_event(void *user, const struct sk_server_event *ev)
-{
-    struct sk_log *log = user;
-    char addr[SK_ADDRSTR_MAX];
-    char tls[TLS_FIELDS_MAX];
-    tls_fields(ev, tls, sizeof tls);
-    switch (ev->kind) {
-    case SK_SERVER_OPEN:
-        if (ev->proxied_from) {
-            char via[SK_ADDRSTR_MAX];
-            sk_log_printf(log, "open %s proxied_from=%s%s",
-                          sk_addr_format(ev->peer, addr, sizeof addr),
-                          sk_addr_format(ev->proxied_from, via, sizeof via), tls);
-        } else {
-            sk_log_printf(log, "open %s%s", sk_addr_format(ev->peer, addr, sizeof addr), tls);
-        }
-        break;
-    case SK_SERVER_CLOSE:
-        sk_log_printf(log, "close %s reason=%s messages=%llu%s",
-                      sk_addr_format(ev->peer, addr, sizeof addr),
-                      /* the greeting protocol's end is its "exit" */
-                      ev->reason == SK_CLOSE_END ? "exit" : sk_close_reason_name(ev->reason),
-                      (unsigned long long)ev->messages, tls);
-        break;
-    case SK_SERVER_REFUSE:
-        sk_log_printf(log, "refuse %s reason=max-conns limit=%zu",
-                      sk_addr_format(ev->peer, addr, sizeof addr), ev->limit);
-        break;
-    case SK_SERVER_ACCEPT_PAUSED:
-        sk_log_printf(log, "accept: %s; pausing accepts for %u ms at a time",
-                      strerror(ev->err), ev->retry_ms);
-        break;
-    case SK_SERVER_ACCEPT_RESUMED:
-        sk_log_printf(log, "accept: accepting again");
-        break;
-    case SK_SERVER_PROXY_ERROR:
-        sk_log_printf(log, "proxy-error %s reason=%s", sk_addr_format(ev->peer, addr, sizeof addr),
-                      sk_proxy_error_name(ev->proxy_error));
-        break;
-    case SK_SERVER_STOP_RESENT:
-        sk_log_printf(log, "worker %u: stop request resent", ev->worker);
-        break;
     }
 }
 
@@ -345,14 +292,15 @@ static const struct {
 /* The server context of the --tls-* files, at start and on SIGHUP. A file
  * that cannot be read is named with the system's reason (OpenSSL's own
  * message says "system lib"). Returns 0, or < 0 with one line in err. */
-static int tls_ctx_load(const struct sk_tls_server_config *tls, struct sk_tls_ctx **ctx, char *err,
-                        size_t len)
+static int tls_ctx_load(const struct sk_tls_server_config *tls, const struct serve_log *sl,
+                        struct sk_tls_ctx **ctx, char *err, size_t len)
 {
     const char *files[] = {tls->cert_file, tls->key_file, tls->client_ca};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         FILE *f = files[i] ? fopen(files[i], "r") : NULL;
         if (files[i] && !f) {
-            snprintf(err, len, "cannot read %s: %s", files[i], strerror(errno));
+            snprintf(err, len, "cannot read %s: %s", files[i],
+                     serve_log_strerror(sl, SK_ERR(errno)));
             return SK_EUSAGE;
         }
         if (f)
@@ -364,17 +312,17 @@ static int tls_ctx_load(const struct sk_tls_server_config *tls, struct sk_tls_ct
 /* SIGHUP with TLS: the certificate and key are read again; new handshakes
  * use the new pair, sessions keep theirs. A bad pair keeps the old one. */
 static void reload_tls(struct sk_server *srv, const struct sk_tls_server_config *tls,
-                       struct sk_log *log)
+                       const struct serve_log *sl)
 {
     char err[400];
     struct sk_tls_ctx *ctx = NULL;
-    if (tls_ctx_load(tls, &ctx, err, sizeof err) < 0) {
-        sk_log_printf(log, "received SIGHUP: reload failed, keeping the old certificate: %s", err);
+    if (tls_ctx_load(tls, sl, &ctx, err, sizeof err) < 0) {
+        serve_log_reload(sl, tls->cert_file, err);
         return;
     }
     sk_server_set_tls(srv, ctx);
     sk_tls_ctx_free(ctx); /* the server holds its own */
-    sk_log_printf(log, "received SIGHUP: reloaded certificate %s", tls->cert_file);
+    serve_log_reload(sl, tls->cert_file, NULL);
 }
 
 /* Takes signals until one that stops the server, and stops it; SIGHUP
@@ -382,7 +330,7 @@ static void reload_tls(struct sk_server *srv, const struct sk_tls_server_config 
  * and ignored.
  * The stop comes before its log line: once "stopping" can be read, the
  * listeners refuse new connections. */
-static void wait_for_stop(const sigset_t *sigs, struct sk_server *srv, struct sk_log *log,
+static void wait_for_stop(const sigset_t *sigs, struct sk_server *srv, const struct serve_log *sl,
                           const struct sk_tls_server_config *tls)
 {
     for (;;) {
@@ -394,14 +342,14 @@ static void wait_for_stop(const sigset_t *sigs, struct sk_server *srv, struct sk
                 continue;
             if (serve_signals[i].stops) {
                 sk_server_stop(srv);
-                sk_log_printf(log, "received %s: stopping", serve_signals[i].name);
+                serve_log_signal(sl, serve_signals[i].name, true);
                 return;
             }
             if (sig == SIGHUP && tls->cert_file) {
-                reload_tls(srv, tls, log);
+                reload_tls(srv, tls, sl);
                 continue;
             }
-            sk_log_printf(log, "received %s: ignored", serve_signals[i].name);
+            serve_log_signal(sl, serve_signals[i].name, false);
         }
     }
 }
@@ -411,7 +359,7 @@ static void tls_ctx_freep(struct sk_tls_ctx **ctx)
     sk_tls_ctx_free(*ctx);
 }
 
-static int run_server(struct sk_server_config *cfg, bool quiet,
+static int run_server(struct sk_server_config *cfg, bool quiet, bool json,
                       const struct sk_tls_server_config *tls)
 {
     /* Signals are taken synchronously by this thread (sigwait below). Block
@@ -426,23 +374,26 @@ static int run_server(struct sk_server_config *cfg, bool quiet,
     pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* SIGPIPE: ignored by main() */
 
     int err = 0;
+    struct serve_log sl = {.json = json}; /* outlives the server (its events') */
     /* The logger always exists for the start-up and summary lines; --quiet
      * only keeps it away from the sessions. */
     SK_AUTO(log_freep) struct sk_log *log = sk_log_new(STDERR_FILENO, 1 << 20, &err);
     if (!log) {
-        cli_error("serve: cannot start logger: %s", cli_strerror(err));
+        serve_log_error(&sl, N_("serve: cannot start logger: %s"), serve_log_strerror(&sl, err));
         return EXIT_FAIL;
     }
+    sk_log_set_format(log, json ? SK_LOG_JSON : SK_LOG_TEXT);
+    sl.log = log;
     /* --quiet: no events, so not even their formatting. */
-    cfg->on_event = quiet ? NULL : log_event;
-    cfg->event_user = log;
+    cfg->on_event = quiet ? NULL : serve_log_event;
+    cfg->event_user = &sl;
     cfg->grace_ms = GRACE_MS;
     greet_setup(cfg);
     SK_AUTO(tls_ctx_freep) struct sk_tls_ctx *ctx = NULL; /* the server takes its own */
     if (tls->cert_file) {
         char why[400];
-        if (tls_ctx_load(tls, &ctx, why, sizeof why) < 0) {
-            cli_error("serve: %s", why);
+        if (tls_ctx_load(tls, &sl, &ctx, why, sizeof why) < 0) {
+            serve_log_error(&sl, N_("serve: %s"), why);
             return EXIT_FAIL;
         }
         cfg->tls = ctx;
@@ -453,42 +404,29 @@ static int run_server(struct sk_server_config *cfg, bool quiet,
     int rc = sk_server_new(cfg, &srv, &failed);
     if (rc < 0) {
         const struct sk_endpoint *ep = &cfg->listen[failed];
-        cli_error("serve: cannot listen on %s%s%s:%u: %s", strchr(ep->host, ':') ? "[" : "",
-                      ep->host, strchr(ep->host, ':') ? "]" : "", ep->port, cli_strerror(rc));
+        serve_log_error(&sl, N_("serve: cannot listen on %s%s%s:%u: %s"),
+                        strchr(ep->host, ':') ? "[" : "", ep->host,
+                        strchr(ep->host, ':') ? "]" : "", ep->port, serve_log_strerror(&sl, rc));
         return EXIT_FAIL;
     }
     rc = sk_server_start(srv);
     if (rc < 0) {
-        cli_error("serve: cannot start workers: %s", cli_strerror(rc));
+        serve_log_error(&sl, N_("serve: cannot start workers: %s"), serve_log_strerror(&sl, rc));
         return EXIT_FAIL;
     }
     for (size_t i = 0; i < sk_server_nsockets(srv); i++) {
         char addr[SK_ADDRSTR_MAX];
         bool udp = false;
-        if (sk_server_socket_addr(srv, i, addr, sizeof addr, &udp) < 0)
-            continue;
-        if (udp) /* datagrams have no framing */
-            sk_log_printf(log, "listening on %s (udp)", addr);
-        else
-            sk_log_printf(log, "listening on %s (tcp, framing %s%s)", addr,
-                          sk_framing_name(cfg->framing), tls->cert_file ? ", tls" : "");
+        if (sk_server_socket_addr(srv, i, addr, sizeof addr, &udp) == 0)
+            serve_log_listening(&sl, addr, udp, cfg->framing, tls->cert_file != NULL);
     }
-    wait_for_stop(&sigs, srv, log, tls);
+    wait_for_stop(&sigs, srv, &sl, tls);
     /* The grace period bounds the whole exit: sessions get grace_ms, the
      * log what is left of it (at least LOG_FLUSH_MS) to write out. */
     uint64_t deadline = sk_now_ms() + cfg->grace_ms;
     struct sk_server_stats st;
     sk_server_wait(srv, &st);
-    char proxy_errors[40] = ""; /* only with --proxy-protocol: the line is otherwise unchanged */
-    if (cfg->proxy_protocol)
-        snprintf(proxy_errors, sizeof proxy_errors, " proxy_errors=%llu",
-                 (unsigned long long)st.proxy_errors);
-    sk_log_printf(log,
-                  "summary: connections=%llu refused=%llu messages=%llu datagrams=%llu "
-                  "bytes_in=%llu bytes_out=%llu%s",
-                  (unsigned long long)st.conns, (unsigned long long)st.refused,
-                  (unsigned long long)st.msgs, (unsigned long long)st.datagrams,
-                  (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out, proxy_errors);
+    serve_log_summary(&sl, &st, cfg->proxy_protocol);
     uint64_t now = sk_now_ms();
     sk_log_close(log, deadline > now + LOG_FLUSH_MS ? deadline : now + LOG_FLUSH_MS);
     log = NULL;
@@ -500,8 +438,8 @@ int cmd_serve(int argc, char **argv)
     cli_reserve_stdio(); /* a closed stderr must not make a client's socket fd 2 */
     struct sk_server_config cfg = {0};
     struct sk_tls_server_config tls = {0};
-    bool quiet = false;
-    int rc = parse_args(argc, argv, &cfg, &quiet, &tls);
+    bool quiet = false, json = false;
+    int rc = parse_args(argc, argv, &cfg, &quiet, &json, &tls);
     if (rc != 0)
         return rc == CLI_DONE ? EXIT_OK : rc;
     if (cfg.nlisten == 0) { /* the default address */
@@ -510,5 +448,5 @@ int cmd_serve(int argc, char **argv)
         cfg.nlisten = 1;
     }
     raise_nofile();
-    return run_server(&cfg, quiet, &tls);
+    return run_server(&cfg, quiet, json, &tls);
 }

@@ -16,13 +16,43 @@ extern "C" {
 
 struct sk_log;
 
-/* Starts a logger writing to fd (not owned) with a ring of cap bytes.
- * Returns NULL and sets *err on failure. */
+/* What a line looks like.
+ *   SK_LOG_TEXT  "2026-11-27T06:00:01.000Z " then the caller's text.
+ *   SK_LOG_JSON  one JSON object a line, its timestamp the first member:
+ *                {"ts":"2026-11-27T06:00:01.000Z", then the caller's text,
+ *                which is the other members ("event":"open","peer":"..."),
+ *                strings made with sk_log_json_str, then }. A line that
+ *                does not fit in 1 KiB becomes {"ts":"...",
+ *                "event":"log_line_too_long","bytes":N} instead of being
+ *                cut (a cut object would not parse). The logger's own note
+ *                is {"ts":"...","event":"log_dropped","lines":N}. */
+enum sk_log_format {
+    SK_LOG_TEXT,
+    SK_LOG_JSON,
+};
+
+/* Starts a logger writing to fd (not owned) with a ring of cap bytes, in
+ * SK_LOG_TEXT. Returns NULL and sets *err on failure. */
 struct sk_log *sk_log_new(int fd, size_t cap, int *err);
-/* Formats one line (a "\n" is added), prefixed with a UTC timestamp.
- * Lines longer than 1 KiB are cut. Thread-safe; log may be NULL (quiet). */
+/* Sets the format of the lines; before the first line is logged. */
+void sk_log_set_format(struct sk_log *log, enum sk_log_format format);
+/* Formats one line (a "\n" is added), prefixed with a UTC timestamp (see
+ * enum sk_log_format). Text lines longer than 1 KiB are cut. Thread-safe;
+ * log may be NULL (quiet). */
 void sk_log_printf(struct sk_log *log, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* The timestamp a line starts with: the time now, UTC, RFC 3339 with
+ * milliseconds ("2026-11-27T06:00:01.000Z", SK_LOG_TIMESTAMP_LEN bytes and
+ * a NUL), in buf of len bytes. Returns buf ("" when len is too small). */
+#define SK_LOG_TIMESTAMP_LEN 24
+char *sk_log_timestamp(char *buf, size_t len);
+/* s as a JSON string with its quotes, in buf of len (at least 8) bytes: '"'
+ * and '\\' escaped, control bytes as \n \r \t \b \f or \u00XX (DEL
+ * too), each byte that is not part of valid UTF-8 as \ufffd; valid UTF-8
+ * is kept. Cut, between characters and still quoted, where it would not
+ * fit. NULL is null. Returns buf. For text from outside (a peer's, a
+ * file's name): the result is always one valid JSON value. */
+char *sk_log_json_str(char *buf, size_t len, const char *s);
 /* Lines dropped so far (the ring was full, or the fd failed). */
 uint64_t sk_log_dropped(struct sk_log *log);
 /* Writes out what is buffered until deadline_ms (monotonic, as sk_now_ms()),

@@ -87,7 +87,8 @@ const char *sk_tls_end_name(enum sk_tls_end e);
 
 enum sk_server_event_kind {
     SK_SERVER_OPEN,            /* peer */
-    SK_SERVER_CLOSE,           /* peer, reason, messages */
+    SK_SERVER_CLOSE,           /* peer, reason, messages, bytes_in, bytes_out,
+                                  duration_ms */
     SK_SERVER_REFUSE,          /* peer, limit (over max_conns) */
     SK_SERVER_ACCEPT_PAUSED,   /* err (out of fds); once per episode */
     SK_SERVER_ACCEPT_RESUMED,
@@ -101,6 +102,11 @@ struct sk_server_event {
     const struct sockaddr *peer;
     enum sk_close_reason reason;
     uint64_t messages;  /* messages the connection handled */
+    /* CLOSE: bytes read from and sent to the peer (TLS: the plaintext; a
+     * PROXY header counts as read), and the connection's life on its
+     * worker's loop clock, from its accept to its close. */
+    uint64_t bytes_in, bytes_out;
+    uint64_t duration_ms;
     size_t limit;
     int err;            /* an errno value */
     unsigned retry_ms;  /* ACCEPT_PAUSED: accepting is retried this often */
@@ -142,9 +148,12 @@ struct sk_server_config {
                                wide; 0: SK_SERVER_MAX_MEMORY; SIZE_MAX: none */
     size_t dgram_headroom;  /* room before a datagram's payload (<= 1024) */
     /* Every TCP connection begins with a PROXY protocol header (v1 or v2):
-     * until it is complete the connection is not open (no open callback,
-     * not counted in max_conns); its client address is then the peer. A
-     * connection without a valid one is closed (event PROXY_ERROR). */
+     * until it is complete the connection is not open (no open callback),
+     * but it holds its max_conns slot from the accept (connections that
+     * never send a header are bounded too; over the limit the refusal names
+     * the balancer's address, the header not being read); its client
+     * address is then the peer. A connection without a valid one is closed
+     * (event PROXY_ERROR) and its slot given back. */
     bool proxy_protocol;
     unsigned proxy_timeout_ms; /* the header's deadline: idle_timeout_s if
                                   set, else this; 0: 10 s */

@@ -25,7 +25,9 @@ os.environ.pop("LANGUAGE", None)
 class Server:
     """A running `sockit serve`; stderr is collected line by line."""
 
-    LISTEN_RE = re.compile(r"listening on (\S+) \((tcp|udp)")
+    # Text, or --log-format json: {"ts":...,"event":"listening","addr":"ADDR","proto":"tcp",...}
+    LISTEN_RE = re.compile(r'listening on (\S+) \((tcp|udp)'
+                           r'|"event":"listening","addr":"([^"]+)","proto":"(tcp|udp)"')
 
     def __init__(self, args, timeout=10.0, command=None, **popen_kw):
         """command: another program with the same log lines (an example)."""
@@ -44,7 +46,7 @@ class Server:
         self.host, self.port = self._split(self.addrs[0][0])
 
     def _listening(self):
-        self.addrs = [(m.group(1), m.group(2)) for line in self.lines
+        self.addrs = [(m.group(1) or m.group(3), m.group(2) or m.group(4)) for line in self.lines
                       for m in [self.LISTEN_RE.search(line)] if m]
         return bool(self.addrs) and (self.proc.poll() is None)
 

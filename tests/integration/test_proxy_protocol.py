@@ -184,7 +184,7 @@ def test_haproxy_carries_client_address(serve, haproxy, kind):
     # The client's own address is the peer; the balancer's is proxied_from.
     peer = f"127.0.0.1:{me[1]}"
     srv.wait_log(rf"open {re.escape(peer)} proxied_from=127\.0\.0\.1:\d+$")
-    srv.wait_log(rf"close {re.escape(peer)} reason=exit messages=1$")
+    srv.wait_log(rf"close {re.escape(peer)} reason=exit messages=1 bytes_in=\d+ bytes_out=\d+ duration_ms=\d+$")
     assert srv.log_count("proxy-error") == 0, "\n".join(srv.lines)
 
 
@@ -203,7 +203,7 @@ def test_haproxy_sockit_client_end_to_end(serve, haproxy):
         r = run_sockit("client", f"127.0.0.1:{h.ports[kind]}", "Michael", "Tracy Sarah")
         assert r.returncode == 0, r.stderr
         assert r.stdout == b"Welcome!\nHello, Michael!\nHello, Tracy Sarah!\n"
-    srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=exit messages=2$", count=2)
+    srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=exit messages=2 bytes_in=\d+ bytes_out=\d+ duration_ms=\d+$", count=2)
     assert srv.log_count(r"open 127\.0\.0\.1:\d+ proxied_from=") == 2
 
 
@@ -260,7 +260,7 @@ def test_haproxy_many_sessions_counted(serve, haproxy):
         assert got == b"Welcome!Hello, m%d!" % i
         ports.add(me[1])
     for p in ports:
-        srv.wait_log(rf"close 127\.0\.0\.1:{p} reason=exit messages=1$")
+        srv.wait_log(rf"close 127\.0\.0\.1:{p} reason=exit messages=1 bytes_in=\d+ bytes_out=\d+ duration_ms=\d+$")
     assert srv.stop() == 0
     summary = [l for l in srv.lines if "summary:" in l][-1]
     assert re.search(r" proxy_errors=0$", summary), summary
@@ -352,7 +352,7 @@ def test_header_split_byte_by_byte_then_first_message(serve):
             assert read_all(s) == b""
     srv.wait_log(r"open 203\.0\.113\.9:40001 proxied_from=127\.0\.0\.1:\d+$")
     srv.wait_log(r"open 203\.0\.113\.9:40002 proxied_from=127\.0\.0\.1:\d+$")
-    srv.wait_log(r"close 203\.0\.113\.9:40002 reason=exit messages=1$")
+    srv.wait_log(r"close 203\.0\.113\.9:40002 reason=exit messages=1 bytes_in=\d+ bytes_out=\d+ duration_ms=\d+$")
 
 
 def test_bytes_after_header_are_the_first_message(serve):
@@ -362,7 +362,7 @@ def test_bytes_after_header_are_the_first_message(serve):
         assert recv_exact(s, 8 + 15) == b"Welcome!Hello, Michael!"
         s.sendall(b"exit")
         assert read_all(s) == b""
-    srv.wait_log(r"close \[2001:db8::5\]:5555 reason=exit messages=1$")
+    srv.wait_log(r"close \[2001:db8::5\]:5555 reason=exit messages=1 bytes_in=\d+ bytes_out=\d+ duration_ms=\d+$")
 
 
 def test_line_framing_pipelined_after_header(serve):
@@ -370,7 +370,7 @@ def test_line_framing_pipelined_after_header(serve):
     with srv.connect() as s:
         s.sendall(v2(0x21, 0x11, inet_body("198.51.100.7", 7, "1.1.1.1", 1)) + b"a\nb\nexit\n")
         assert read_all(s) == b"Welcome!\nHello, a!\nHello, b!\n"
-    srv.wait_log(r"close 198\.51\.100\.7:7 reason=exit messages=2$")
+    srv.wait_log(r"close 198\.51\.100\.7:7 reason=exit messages=2 bytes_in=\d+ bytes_out=\d+ duration_ms=\d+$")
 
 
 def test_local_uses_socket_address(serve):
@@ -387,15 +387,17 @@ def test_local_uses_socket_address(serve):
     srv.wait_log(rf"open 127\.0\.0\.1:{me[1]}$")
 
 
-def test_max_conns_refusal_names_the_client(serve):
+def test_max_conns_refuses_at_accept_naming_the_balancer(serve):
+    # The slot is taken at accept, before any header (test_proxy_limits.py): the refusal
+    # can only name the connection's own peer.
     srv = proxy_server(serve, "--max-conns", "1")
     with srv.connect() as a:
         a.sendall(b"PROXY TCP4 192.0.2.1 192.0.2.100 1111 80\r\n")
         assert recv_exact(a, 8) == b"Welcome!"
         with srv.connect() as b:
-            b.sendall(b"PROXY TCP4 192.0.2.2 192.0.2.100 2222 80\r\n")
+            me = b.getsockname()
             assert read_all(b) == b"Error: server busy, too many connections\n"
-        srv.wait_log(r"refuse 192\.0\.2\.2:2222 reason=max-conns limit=1$")
+        srv.wait_log(rf"refuse 127\.0\.0\.1:{me[1]} reason=max-conns limit=1$")
     srv.wait_log(r"close 192\.0\.2\.1:1111 reason=eof")
     # The slot is free again once the first closed.
     with srv.connect() as c:

@@ -93,7 +93,7 @@ def test_close_reasons_each_logged_once(serve):
     srv.wait_log(r"reason=idle-timeout")
     for reason, msgs in [("exit", 2), ("eof", 1), ("message-too-long", 0), ("reset", 1),
                          ("idle-timeout", 0)]:
-        srv.wait_log(rf"close 127\.0\.0\.1:\d+ reason={reason} messages={msgs}$")
+        srv.wait_log(rf"close 127\.0\.0\.1:\d+ reason={reason} messages={msgs} bytes_in=\d+ bytes_out=\d+ duration_ms=\d+$")
         assert srv.log_count(rf"reason={reason} ") == 1, reason
     assert sessions_balanced(srv) == 5
     assert srv.stop() == 0
@@ -314,7 +314,7 @@ def test_replies_before_exit_survive_input_sent_after_it(serve):
             assert cpu_seconds(srv.proc.pid) - c0 < 0.15
         finally:
             s.close()
-    srv.wait_log(rf"close 127\.0\.0\.1:\d+ reason=exit messages={n}$", count=3)
+    srv.wait_log(rf"close 127\.0\.0\.1:\d+ reason=exit messages={n} bytes_in=\d+ bytes_out=\d+ duration_ms=\d+$", count=3)
 
 
 def test_exit_without_the_peer_closing_ends_within_the_linger_time(serve):

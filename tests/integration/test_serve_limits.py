@@ -144,7 +144,7 @@ def test_paused_reader_resumes_and_gets_every_reply_in_order(serve):
         assert got == want
         s.sendall(b"exit\n")
         assert s.recv(10) == b""
-    srv.wait_log(rf"close 127\.0\.0\.1:\d+ reason=exit messages={n}$")
+    srv.wait_log(rf"close 127\.0\.0\.1:\d+ reason=exit messages={n} bytes_in=\d+ bytes_out=\d+ duration_ms=\d+$")
 
 
 def test_paused_never_reader_closed_by_idle_timeout(serve):

@@ -110,7 +110,7 @@ def test_twelve_mb_line_comes_back_whole_to_a_reading_client(serve):
         assert len(got) == len(want) and got == want
         s.sendall(b"exit\n")
         assert recv_until(s, b"\x00never") == b""
-    srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=exit messages=1$")
+    srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=exit messages=1 bytes_in=\d+ bytes_out=\d+ duration_ms=\d+$")
     assert srv.log_count(r"reason=output-limit") == 0
 
 
@@ -142,7 +142,7 @@ def test_pipelined_flood_read_late_and_slowly_gets_every_reply(serve):
         assert bytes(got) == want
         s.sendall(b"exit\n")
         assert recv_until(s, b"\x00never") == b""
-    srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=exit messages=%d$" % n)
+    srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=exit messages=%d bytes_in=\d+ bytes_out=\d+ duration_ms=\d+$" % n)
     assert srv.log_count(r"reason=output-limit") == 0
 
 
@@ -180,7 +180,7 @@ def test_idle_timeout_spares_a_client_reading_queued_replies(serve):
         # Progress includes the client draining what the socket holds: the
         # idle clock starts when that stops, not at our last send().
         assert srv.log_count(r"reason=idle-timeout") == 0
-    srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=\S+ messages=%d$" % n)
+    srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=\S+ messages=%d bytes_in=\d+ bytes_out=\d+ duration_ms=\d+$" % n)
 
 
 def test_idle_timeout_still_closes_a_peer_that_stops_reading(serve):
@@ -203,13 +203,13 @@ def test_last_line_without_newline_at_fin_is_answered(serve):
              (b"ok\n" + b"z" * 11, b"Hello, ok!\nError: message too long\n",
               "message-too-long", 1)]
     for sent, want, reason, msgs in cases:
-        before = srv.log_count(rf"reason={reason} messages={msgs}$")
+        before = srv.log_count(rf"reason={reason} messages={msgs} bytes_in=\d+ bytes_out=\d+ duration_ms=\d+$")
         with srv.connect() as s:
             greet(s)
             s.sendall(sent)
             s.shutdown(socket.SHUT_WR)
             assert recv_until(s, b"\x00never") == want, sent
-        srv.wait_log(rf"close 127\.0\.0\.1:\d+ reason={reason} messages={msgs}$",
+        srv.wait_log(rf"close 127\.0\.0\.1:\d+ reason={reason} messages={msgs} bytes_in=\d+ bytes_out=\d+ duration_ms=\d+$",
                      count=before + 1)
 
 

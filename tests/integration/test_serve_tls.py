@@ -183,7 +183,7 @@ def test_seed_client_wrapped_in_ssl_context_passes(serve, pki, tmp_path, kind):
     assert out.stdout.decode().split("\n") == [
         "Welcome!", "Hello, Michael!", "Hello, Tracy!", "Hello, Sarah!", ""]
     srv.wait_log(r"open 127\.0\.0\.1:\d+ tls=TLSv1\.3 cipher=TLS_AES_\w+")
-    srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=exit messages=3 tls_end=")
+    srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=exit messages=3 bytes_in=\d+ bytes_out=\d+ duration_ms=\d+ tls_end=")
 
 
 def test_listening_line_says_tls(serve, pki):
@@ -217,7 +217,7 @@ def test_openssl_s_client_round_trip(serve, pki):
             p.kill()
             p.wait()
     srv.wait_log(r"open 127\.0\.0\.1:\d+ tls=TLSv1\.3 cipher=TLS_AES_256_GCM_SHA384$")
-    srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=exit messages=1 tls_end=")
+    srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=exit messages=1 bytes_in=\d+ bytes_out=\d+ duration_ms=\d+ tls_end=")
 
 
 def test_tls12_forced_by_the_client_works(serve, pki):
@@ -238,12 +238,12 @@ def test_exit_sends_close_notify_and_the_peers_close_notify_is_logged(serve, pki
     assert read_to_end(s) == b""  # close_notify: an unexpected EOF would raise here
     s.unwrap()  # ours back
     s.close()
-    srv.wait_log(f"close {peer} reason=exit messages=0 tls_end=close_notify$")
+    srv.wait_log(f"close {peer} reason=exit messages=0 bytes_in=[0-9]+ bytes_out=[0-9]+ duration_ms=[0-9]+ tls_end=close_notify$")
     # A client that just closes its socket: a truncation.
     s = greet(srv, pki.client_ctx())
     peer = peer_of(s)
     s.close()
-    srv.wait_log(f"close {peer} reason=eof messages=0 tls_end=truncated$")
+    srv.wait_log(f"close {peer} reason=eof messages=0 bytes_in=[0-9]+ bytes_out=[0-9]+ duration_ms=[0-9]+ tls_end=truncated$")
 
 
 def test_a_reset_after_the_handshake_is_logged_as_such(serve, pki):
@@ -252,7 +252,7 @@ def test_a_reset_after_the_handshake_is_logged_as_such(serve, pki):
     peer = peer_of(s)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
     s.close()  # an RST, no close_notify
-    srv.wait_log(f"close {peer} reason=reset messages=0 tls_end=reset$")
+    srv.wait_log(f"close {peer} reason=reset messages=0 bytes_in=[0-9]+ bytes_out=[0-9]+ duration_ms=[0-9]+ tls_end=reset$")
 
 
 def test_sessions_resume_with_tickets(serve, pki):
@@ -284,7 +284,7 @@ def test_expired_certificate_is_served_and_refused_by_a_verifying_client(serve, 
     srv = serve(*pki.args("expired"))
     with pytest.raises(ssl.SSLCertVerificationError, match="certificate has expired"):
         tls_connect(srv, pki.client_ctx())
-    srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=tls-error messages=0 tls_error=\".+\"")
+    srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=tls-error messages=0 bytes_in=\d+ bytes_out=\d+ duration_ms=\d+ tls_error=\".+\"")
     assert srv.log_count(r"^\S+ open ") == 0
 
 
@@ -301,7 +301,7 @@ def test_plain_client_is_closed_and_others_are_unaffected(serve, pki):
     except ConnectionResetError:
         data = b""
     assert b"Welcome" not in data  # an alert at most, never the greeting in clear
-    srv.wait_log(f"close {peer} reason=tls-error messages=0 tls_error=\"TLS handshake: .+\"$")
+    srv.wait_log(f"close {peer} reason=tls-error messages=0 bytes_in=[0-9]+ bytes_out=[0-9]+ duration_ms=[0-9]+ tls_error=\"TLS handshake: .+\"$")
     good.sendall(b"M")
     assert recv_until(good, b"!") == b"Hello, M!"
     good.close()
@@ -353,8 +353,8 @@ def test_stalled_handshakes_close_at_the_deadline_while_others_are_served(serve,
         if srv.log_count(r"reason=handshake-timeout") >= 2:
             break
         time.sleep(0.1)  # the pace of the trickle, not a synchronisation
-    srv.wait_log(f"close {peer_of(silent)} reason=handshake-timeout messages=0$", timeout=5)
-    srv.wait_log(f"close {peer_of(trickle)} reason=handshake-timeout messages=0$", timeout=5)
+    srv.wait_log(f"close {peer_of(silent)} reason=handshake-timeout messages=0 bytes_in=[0-9]+ bytes_out=[0-9]+ duration_ms=[0-9]+$", timeout=5)
+    srv.wait_log(f"close {peer_of(trickle)} reason=handshake-timeout messages=0 bytes_in=[0-9]+ bytes_out=[0-9]+ duration_ms=[0-9]+$", timeout=5)
     elapsed = time.monotonic() - t0
     assert 0.9 <= elapsed < 5, elapsed
     assert served >= 3 or gone
@@ -394,9 +394,9 @@ def test_client_ca_requires_a_certificate_that_chains_to_it(serve, pki):
                 s.close()
 
     refused(None)
-    srv.wait_log(r"reason=tls-error messages=0 tls_error=\".*certificate.*\"")
+    srv.wait_log(r"reason=tls-error messages=0 bytes_in=\d+ bytes_out=\d+ duration_ms=\d+ tls_error=\".*certificate.*\"")
     refused("stranger")
-    srv.wait_log(r"reason=tls-error messages=0 tls_error=\".*certificate.*\"", count=2)
+    srv.wait_log(r"reason=tls-error messages=0 bytes_in=\d+ bytes_out=\d+ duration_ms=\d+ tls_error=\".*certificate.*\"", count=2)
     assert srv.log_count(r"^\S+ open ") == 0
     s = greet(srv, pki.client_ctx("client"))
     s.sendall(b"M")
@@ -575,14 +575,14 @@ def test_max_line_inside_tls(serve, pki):
     assert read_to_end(s) == b"Hello, short!\nError: message too long\n"  # then close_notify
     peer = peer_of(s)
     s.close()  # the server's linger ends with our FIN
-    srv.wait_log(f"close {peer} reason=message-too-long messages=1 tls_end=truncated$")
+    srv.wait_log(f"close {peer} reason=message-too-long messages=1 bytes_in=[0-9]+ bytes_out=[0-9]+ duration_ms=[0-9]+ tls_end=truncated$")
 
 
 def test_idle_timeout_inside_tls(serve, pki):
     """The idle close is a clean end: close_notify, not a truncation."""
     srv = serve(*pki.args(), "--idle-timeout", "1")
     s = greet(srv, pki.client_ctx(), suppress_ragged_eofs=False)
-    srv.wait_log(f"close {peer_of(s)} reason=idle-timeout messages=0 tls_end=none$", timeout=5)
+    srv.wait_log(f"close {peer_of(s)} reason=idle-timeout messages=0 bytes_in=[0-9]+ bytes_out=[0-9]+ duration_ms=[0-9]+ tls_end=none$", timeout=5)
     assert read_to_end(s) == b""  # close_notify, or SSLEOFError here
     s.close()
 
@@ -594,7 +594,7 @@ def test_sigterm_drain_sends_close_notify(serve, pki):
     assert srv.stop(signal.SIGTERM) == 0
     assert read_to_end(s) == b""  # close_notify, or SSLEOFError here
     s.close()
-    assert srv.log_count(f"close {peer} reason=shutdown messages=0 tls_end=") == 1
+    assert srv.log_count(f"close {peer} reason=shutdown messages=0 bytes_in=[0-9]+ bytes_out=[0-9]+ duration_ms=[0-9]+ tls_end=") == 1
 
 
 @pytest.mark.skipif(SANITIZED, reason="the sanitizer's allocator says nothing about RSS")
