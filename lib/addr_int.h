@@ -44,5 +44,9 @@ static inline bool sk__he_more(const struct sk__he *h)
 int sk__connect_result(int fd);
 /* TCP_NODELAY on a connected stream socket. */
 void sk__nodelay(int fd);
+/* The bytes TCP received and sent (once, not counting retransmissions) on
+ * fd in its life; 0 and 0 when the kernel cannot say (tcp_bytes.c).
+ * fin_read: the peer's FIN was read (it is not counted as a byte). */
+void sk__tcp_bytes(int fd, bool fin_read, uint64_t *in, uint64_t *out);
 
 #endif

@@ -42,13 +42,13 @@ struct sk_server_conn {
                           * its group is embedded in the worker */
     uint64_t msgs;
     uint64_t accepted_ms; /* on the worker's loop clock: the close's duration */
-    struct sk__delayed *dq_head, *dq_tail; /* their cost: st.out_extra */
+    struct sk__delayed *dq_last; /* --delay replies, a ring (session.c); cost: st.out_extra */
     void *data;       /* the protocol's (sk_server_conn_set_data) */
     bool exiting;     /* sk_server_conn_end: close once the output is sent */
     bool backlog;     /* line framing: st.in may hold complete lines not yet
                        * answered (parsing stopped at the pause mark) */
     bool oom;         /* a write from a callback failed: close (error) */
-    /* One byte, in the padding before peer (a session stays 240 bytes). */
+    /* One byte, in the padding before peer (a session stays 216 bytes). */
     unsigned proxy : 2;     /* enum sk__proxy_state: 0 once open */
     unsigned proxy_err : 5; /* the parser's reason (enum sk_proxy_error), if any */
     unsigned tls_wait : 1;  /* in its TLS handshake: not open yet */

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "addr_int.h"
 #include "alloc_int.h"
 #include "server_int.h"
 #include "sockit/err.h"
@@ -63,15 +64,34 @@ static void dq_unlink(struct sk__worker *w, struct sk__delayed *d)
         w->d_tail = d->wprev;
 }
 
+/* A session's --delay replies are a ring through cnext held by its newest
+ * entry, whose cnext is the oldest: one pointer in every session. */
+static void dq_append(struct sk_server_conn *s, struct sk__delayed *d)
+{
+    d->cnext = s->dq_last ? s->dq_last->cnext : d;
+    if (s->dq_last)
+        s->dq_last->cnext = d;
+    s->dq_last = d;
+}
+
+/* Takes the session's oldest entry off its ring (NULL: none). */
+static struct sk__delayed *dq_pop(struct sk_server_conn *s)
+{
+    struct sk__delayed *d = s->dq_last ? s->dq_last->cnext : NULL;
+    if (d == s->dq_last)
+        s->dq_last = NULL;
+    else
+        s->dq_last->cnext = d->cnext;
+    return d;
+}
+
 /* Drops the replies still waiting for their --delay. */
 static void dq_drop(struct sk_server_conn *s)
 {
-    for (struct sk__delayed *d = s->dq_head, *next; d; d = next) {
-        next = d->cnext;
+    for (struct sk__delayed *d; (d = dq_pop(s));) {
         dq_unlink(sk__conn_worker(s), d);
         free(d);
     }
-    s->dq_head = s->dq_tail = NULL;
     s->st.out_extra = 0;
     /* No reply left to wait for: a timer left armed would keep the loop
      * (and a shutdown) waiting for up to --delay for nothing. */
@@ -104,11 +124,7 @@ static bool linger_start(struct sk_server_conn *s, enum sk_close_reason why, con
                          size_t len)
 {
     struct sk__worker *w = sk__conn_worker(s);
-    while (s->dq_head) {
-        struct sk__delayed *d = s->dq_head;
-        s->dq_head = d->cnext;
-        if (!s->dq_head)
-            s->dq_tail = NULL;
+    for (struct sk__delayed *d; (d = dq_pop(s));) {
         s->st.out_extra -= dq_cost(d);
         dq_unlink(w, d);
         bool alive = stream_write(s, d->data, d->len);
@@ -126,7 +142,7 @@ static bool linger_start(struct sk_server_conn *s, enum sk_close_reason why, con
  * Returns false when it was closed or ended (no interest to update). */
 static bool maybe_finish(struct sk_server_conn *s)
 {
-    if (sk_stream_queued(&s->st) > 0 || s->dq_head || s->backlog)
+    if (sk_stream_queued(&s->st) > 0 || s->dq_last || s->backlog)
         return true;
     if (s->exiting) {
         /* Not a plain close: input the peer sent after the end may still
@@ -171,7 +187,7 @@ static bool session_idle(struct sk_stream *st)
     struct sk_server_conn *s = SK_CONTAINER_OF(st, struct sk_server_conn, st);
     /* Waiting for our delayed reply: we are the idle one. Without an idle
      * timeout the deadline is only the PROXY header's (worker streams init). */
-    return !s->proxy && (s->dq_head || !sk__conn_worker(s)->srv->cfg.idle_timeout_s);
+    return !s->proxy && (s->dq_last || !sk__conn_worker(s)->srv->cfg.idle_timeout_s);
 }
 
 static void session_closing(struct sk_stream *st, enum sk_close_reason why)
@@ -187,9 +203,10 @@ static void session_closing(struct sk_stream *st, enum sk_close_reason why)
     }
     struct sk_server_event ev = {
         .kind = SK_SERVER_CLOSE, .peer = (struct sockaddr *)&s->peer, .reason = why,
-        .messages = s->msgs, .bytes_in = s->st.bytes_in, .bytes_out = s->st.bytes_out,
-        .duration_ms = sk_loop_now(w->loop) - s->accepted_ms,
+        .messages = s->msgs, .duration_ms = sk_loop_now(w->loop) - s->accepted_ms,
         .worker = (unsigned)(w - w->srv->workers)};
+    if (w->srv->cfg.on_event) /* asked only when someone listens: a syscall */
+        sk__tcp_bytes(s->st.io.fd, s->st.read_closed, &ev.bytes_in, &ev.bytes_out);
     if (sk_stream_is_tls(&s->st))
         sk__tls_close_event(s, why, &ev);
     sk__server_event(w->srv, &ev);
@@ -265,12 +282,7 @@ static bool delay_push(struct sk_server_conn *s, const char *reply, size_t len)
     d->due_ms = sk_loop_now(w->loop) + w->srv->cfg.delay_ms;
     d->len = (uint32_t)len;
     memcpy(d->data, reply, len);
-    d->cnext = NULL;
-    if (s->dq_tail)
-        s->dq_tail->cnext = d;
-    else
-        s->dq_head = d;
-    s->dq_tail = d;
+    dq_append(s, d);
     s->st.out_extra += dq_cost(d); /* what it really costs */
     d->wnext = NULL;
     d->wprev = w->d_tail;
@@ -292,9 +304,9 @@ void sk__worker_delay_cb(struct sk_loop *loop, struct sk_timer *t)
         assert(!d->wprev); /* the head: dq_unlink moves w->d_head past it */
         struct sk_server_conn *s = d->s;
         dq_unlink(w, d);
-        s->dq_head = d->cnext; /* d is always its session's oldest entry */
-        if (!s->dq_head)
-            s->dq_tail = NULL;
+        struct sk__delayed *oldest = dq_pop(s);
+        assert(oldest == d); /* the delay is constant: the worker's oldest is its session's */
+        (void)oldest;
         s->st.out_extra -= dq_cost(d);
         bool alive = stream_write(s, d->data, d->len);
         free(d);

@@ -33,16 +33,14 @@ struct sk_stream_group {
     void (*emptied)(struct sk_stream_group *g); /* stopping, last stream closed */
 };
 
-/* Bytes read or sent on s (TLS: the plaintext): the stream's own count
- * and its group's. */
+/* Bytes read or sent on s (TLS: the plaintext), counted in its group
+ * (a connection's own count is the kernel's: sk__tcp_bytes). */
 static inline void sk__stream_count_in(struct sk_stream *s, size_t n)
 {
-    s->bytes_in += n;
     s->g->bytes_in += n;
 }
 static inline void sk__stream_count_out(struct sk_stream *s, size_t n)
 {
-    s->bytes_out += n;
     s->g->bytes_out += n;
 }
 

@@ -102,9 +102,11 @@ struct sk_server_event {
     const struct sockaddr *peer;
     enum sk_close_reason reason;
     uint64_t messages;  /* messages the connection handled */
-    /* CLOSE: bytes read from and sent to the peer (TLS: the plaintext; a
-     * PROXY header counts as read), and the connection's life on its
-     * worker's loop clock, from its accept to its close. */
+    /* CLOSE: the bytes TCP received from and sent to the peer, as the
+     * kernel counts them (TLS: the records, handshake included; a PROXY
+     * header counts as received; retransmissions do not count), and the
+     * connection's life on its worker's loop clock, from its accept to its
+     * close. */
     uint64_t bytes_in, bytes_out;
     uint64_t duration_ms;
     size_t limit;

@@ -149,7 +149,6 @@ struct sk_stream {
     struct sk_buf out; /* what the socket did not take yet */
     size_t out_extra;  /* the owner's memory held for output (counted) */
     size_t acct;       /* memory counted in the group's total */
-    uint64_t bytes_in, bytes_out; /* read and sent in its life (TLS: the plaintext) */
     struct sk__stream_ext *x; /* TLS, a connect in progress, an error; NULL: none */
     uint32_t read_max; /* bytes per read; 0: the scratch's size */
     int outq;          /* unsent bytes in the socket at the last idle check */
