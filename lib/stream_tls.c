@@ -371,3 +371,44 @@ bool sk_stream_tls_close_notify(const struct sk_stream *s)
 {
     return s->x && s->x->close_notify;
 }
+
+bool sk_stream_tls_handshaking(const struct sk_stream *s)
+{
+    return sk_stream_is_tls(s) && s->x->handshaking;
+}
+
+/* struct sk_tls_session is OpenSSL's SSL_SESSION under the library's name.
+ * A copy, not the session itself: OpenSSL marks a session not resumable
+ * when its connection is freed without close_notify (a reset, a bench
+ * cycle), and the copy must outlive that. */
+struct sk_tls_session *sk_stream_tls_session(const struct sk_stream *s)
+{
+    SSL_SESSION *live = sk_stream_tls_version(s) ? SSL_get_session(s->x->ssl) : NULL;
+    if (!live || !SSL_SESSION_is_resumable(live))
+        return NULL;
+    SSL_SESSION *copy = SSL_SESSION_dup(live);
+    ERR_clear_error(); /* out of memory: no session, a full handshake next time */
+    return (struct sk_tls_session *)copy;
+}
+
+int sk_stream_tls_set_session(struct sk_stream *s, struct sk_tls_session *sess)
+{
+    if (!sk_stream_is_tls(s) || SSL_is_server(s->x->ssl) || !SSL_in_before(s->x->ssl))
+        return SK_EUSAGE;
+    ERR_clear_error();
+    if (SSL_set_session(s->x->ssl, (SSL_SESSION *)sess) != 1) { /* a reference of its own */
+        ERR_clear_error();
+        return SK_ETLS;
+    }
+    return 0;
+}
+
+bool sk_stream_tls_resumed(const struct sk_stream *s)
+{
+    return sk_stream_tls_version(s) && SSL_session_reused(s->x->ssl) == 1;
+}
+
+void sk_tls_session_free(struct sk_tls_session *sess)
+{
+    SSL_SESSION_free((SSL_SESSION *)sess);
+}

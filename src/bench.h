@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "cli_tls.h"
 #include "sockit.h"
 
 enum bench_mode {
@@ -77,6 +78,8 @@ struct bench_opts {
     bool json;           /* --json: one JSON object on stdout */
     bool live;           /* live line on stderr (a terminal, not --no-live) */
     bool quiet;          /* --quiet: no warnings from the pre-flight checks */
+    struct cli_tls tls;  /* --tls and its options */
+    bool tls_resume;     /* --tls-resume: each connection resumes its last session */
 };
 
 /* Error classes, counted separately. */
@@ -97,6 +100,7 @@ struct bench_stats {
     uint64_t bytes_out, bytes_in;
     uint64_t open;     /* idle mode: connections open when the hold began */
     uint64_t sessions_failed; /* established connections that ended in an error */
+    uint64_t resumed;  /* TLS: connections whose handshake resumed a session */
 };
 
 /* What every worker shares, set before the threads start and read-only
@@ -109,6 +113,9 @@ struct bench_shared {
     uint64_t end_ns;           /* -d: measuring ends; 0 with -n */
     atomic_bool stop;          /* SIGINT, or a fatal error in one worker */
     atomic_bool probe_now;     /* --probe: SIGUSR1 came, probe during the hold */
+    struct sk_tls_ctx *tls;    /* --tls: the one client context of every worker
+                                * (made and freed by the main thread) */
+    const char *tls_name;      /* the name sent as SNI and verified */
 };
 
 struct bench_conn;
@@ -183,6 +190,7 @@ struct bench_worker {
     atomic_bool done;
     int fatal;                /* negative code that ended the run, or 0 */
     char fatal_what[64];
+    char tls_err[256];        /* the last failed handshake's reason, in words */
     int framing_seen;         /* -1, or the server's framing when a greeting
                                * showed it is not ours (fatal is SK_EPROTO) */
 };

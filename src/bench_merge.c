@@ -139,6 +139,17 @@ static int get_settings(struct reader *rd, long s, struct merge_result *m)
     long req = bj_get(rd->j, s, "requests");
     if (!bj_is_null(rd->j, req) && get_u64(rd, s, "requests", &o->requests) < 0)
         return -1;
+    /* settings.tls: null, or {"verify":B,"resume":B}; absent in files of
+     * versions before TLS (then plain). */
+    long tls = bj_get(rd->j, s, "tls");
+    if (tls >= 0 && !bj_is_null(rd->j, tls)) {
+        bool verify = false;
+        if (get_bool(rd, tls, "verify", &verify) < 0 ||
+            get_bool(rd, tls, "resume", &o->tls_resume) < 0)
+            return -1;
+        o->tls.on = true;
+        o->tls.cfg.insecure = !verify;
+    }
     if (o->mode == BENCH_IDLE)
         o->idle_s = o->duration_s;
     o->target = m->target;
@@ -238,6 +249,7 @@ static int get_result(struct reader *rd, long root, struct merge_result *m)
         get_u64(rd, root, "errors", &errors) < 0 ||
         get_u64(rd, root, "sessions_failed", &st->sessions_failed) < 0 ||
         get_u64(rd, root, "connects", &st->connects) < 0 ||
+        (bj_get(rd->j, root, "resumed") >= 0 && get_u64(rd, root, "resumed", &st->resumed) < 0) ||
         get_u64(rd, root, "bytes_sent", &st->bytes_out) < 0 ||
         get_u64(rd, root, "bytes_received", &st->bytes_in) < 0)
         return -1;
@@ -333,6 +345,8 @@ static const char *differs(const struct bench_opts *a, const struct bench_opts *
         return "loop";
     if (!same_bytes(a->req, a->req_len, b->req, b->req_len))
         return "request";
+    if (a->tls.on != b->tls.on || a->tls_resume != b->tls_resume)
+        return "tls";
     return NULL;
 }
 
@@ -389,7 +403,7 @@ int merge_add(struct merge_result *acc, const struct merge_result *src, char *er
     bool ok = add_ok(t->sent, s->sent) && add_ok(t->replies, s->replies) &&
               add_ok(t->connects, s->connects) && add_ok(t->bytes_out, s->bytes_out) &&
               add_ok(t->bytes_in, s->bytes_in) && add_ok(t->open, s->open) &&
-              add_ok(t->sessions_failed, s->sessions_failed) &&
+              add_ok(t->sessions_failed, s->sessions_failed) && add_ok(t->resumed, s->resumed) &&
               add_ok(acc->r.lat.total, src->r.lat.total) &&
               add_ok(acc->r.svc.total, src->r.svc.total) &&
               add_ok(acc->r.sources, src->r.sources) &&
@@ -412,6 +426,7 @@ int merge_add(struct merge_result *acc, const struct merge_result *src, char *er
     t->bytes_in += s->bytes_in;
     t->open += s->open;
     t->sessions_failed += s->sessions_failed;
+    t->resumed += s->resumed;
     for (int i = 0; i < BERR__COUNT; i++)
         t->errors[i] += s->errors[i];
     sk_hist_merge(&acc->r.lat, &src->r.lat);

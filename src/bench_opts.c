@@ -17,6 +17,8 @@ const char bench_help[] =
     "                    [--warmup DURATION] [--threads N] [--json] [--timeout DURATION]\n"
     "       sockit bench HOST:PORT --connect [-c CONNS] [-n CONNECTS | -d DURATION]\n"
     "       sockit bench HOST:PORT --idle DURATION [-c CONNS] [--probe N]\n"
+    "       sockit bench HOST:PORT --tls [--cacert FILE | --insecure] [--tls-resume]\n"
+    "                    [...]   (TLS in any TCP mode)\n"
     "       sockit bench HOST:PORT --raw BYTES (--reply-bytes N | --reply-until STR |\n"
     "                    --expect STR) [--greeting STR] [...]\n"
     "       sockit bench merge FILE... [--json]   (see 'sockit bench merge --help')\n"
@@ -64,6 +66,18 @@ const char bench_help[] =
     "      --greeting STR    raw: the server first sends exactly STR\n"
     "                        e.g. redis: --raw 'PING\\r\\n' --expect '+PONG\\r\\n'\n"
     "\n"
+    "TLS (any TCP mode; one client context for every thread):\n"
+    "      --tls             speak TLS (1.2 or 1.3); the server's certificate chain\n"
+    "                        and host name are verified (the system store)\n"
+    "      --cacert FILE     trust only the CA certificates in FILE (PEM)\n"
+    "      --insecure        do not verify the server's certificate (warned)\n"
+    "      --servername NAME send NAME as SNI and verify against it (default: HOST)\n"
+    "      --cert FILE       present this client certificate (PEM, then its chain)\n"
+    "      --key FILE        its private key (PEM; default: in the --cert file)\n"
+    "      --tls-resume      each connection resumes the session (ticket) of its\n"
+    "                        previous handshake: with --connect, the rate of\n"
+    "                        resumed handshakes; the report counts them\n"
+    "\n"
     "Modes:\n"
     "      --connect         connect rate: connect, read the greeting, close (with\n"
     "                        a reset, so no TIME_WAIT holds a local port); repeat\n"
@@ -97,13 +111,15 @@ const char bench_help[] =
     "Exit status (the table of 'sockit --help'): 0 every measured request got its\n"
     "reply; 1 errors were counted in a run that worked, or it was interrupted;\n"
     "2 bad command line. A run that could not work says why: 3 the host name did\n"
-    "not resolve; 4 the first connect was refused or unreachable; 7 the server\n"
-    "speaks another framing or protocol; 9 a timeout (the first connect, or every\n"
+    "not resolve; 4 the first connect was refused or unreachable; 5 the first\n"
+    "TLS handshake failed, or its certificate did not verify (the line says why),\n"
+    "or a --cacert, --cert or --key file is bad; 7 the server speaks another\n"
+    "framing or protocol; 9 a timeout (the first connect, or every\n"
     "connection failing by timeouts until bench gave up).\n";
 
 enum {
     OPT_CONNECT = 256, OPT_IDLE, OPT_RAW, OPT_REPLY_BYTES, OPT_REPLY_UNTIL, OPT_EXPECT,
-    OPT_GREETING, OPT_TIMEOUT, OPT_CONC, OPT_NO_LIVE, OPT_PROBE,
+    OPT_GREETING, OPT_TIMEOUT, OPT_CONC, OPT_NO_LIVE, OPT_PROBE, OPT_TLS_RESUME,
 };
 
 static const struct option bench_options[] = {
@@ -131,6 +147,8 @@ static const struct option bench_options[] = {
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"connect-concurrency", required_argument, NULL, OPT_CONC},
     {"no-live", no_argument, NULL, OPT_NO_LIVE},
+    {"tls-resume", no_argument, NULL, OPT_TLS_RESUME},
+    CLI_TLS_OPTIONS,
     {NULL, 0, NULL, 0},
 };
 
@@ -321,13 +339,24 @@ static int check(struct bench_opts *o, bool have_n, bool have_d, bool have_frami
         cli_error("--framing does not apply to --raw (the bytes are sent as given)");
         return EXIT_USAGE;
     }
+    int rc = cli_tls_check(&o->tls);
+    if (rc != 0)
+        return rc;
+    if (o->tls_resume && !o->tls.on) {
+        cli_error("--tls-resume needs --tls");
+        return EXIT_USAGE;
+    }
+    if (o->tls.on && o->mode == BENCH_UDP) {
+        cli_error("--tls does not apply to --udp (TLS runs over TCP)");
+        return EXIT_USAGE;
+    }
     if (o->threads > o->conns) {
         cli_error("--threads %u is more than the %u connections", o->threads, o->conns);
         return EXIT_USAGE;
     }
     if (o->timeout_s == 0)
         o->timeout_s = o->mode == BENCH_UDP ? 1 : 10;
-    int rc = o->raw ? raw_protocol(o, a) : greeting_protocol(o);
+    rc = o->raw ? raw_protocol(o, a) : greeting_protocol(o);
     /* TCP sends -P requests as one burst from one buffer, and holds what the
      * socket does not take: bound that, per connection. */
     if (rc == 0 && o->mode != BENCH_UDP && (uint64_t)o->req_len * o->depth > BENCH_BURST_MAX) {
@@ -426,7 +455,11 @@ int bench_parse(int argc, char **argv, struct bench_opts *o)
             o->connect_concurrency = (unsigned)v;
             break;
         case OPT_NO_LIVE: no_live = true; break;
-        default: return cli_bad_option("bench", c, argv);
+        case OPT_TLS_RESUME: o->tls_resume = true; break;
+        default:
+            if (cli_tls_option(&o->tls, c, optarg))
+                break;
+            return cli_bad_option("bench", c, argv);
         }
     }
     if (optind != argc - 1) {

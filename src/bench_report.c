@@ -129,6 +129,9 @@ void bench_report_text(const struct bench_opts *o, const struct bench_result *r)
     if (r->st.sessions_failed)
         printf("  sessions      %" PRIu64 " failed of %" PRIu64 " opened (reconnected)\n",
                r->st.sessions_failed, r->st.connects);
+    if (o->tls.on)
+        printf("  tls           %" PRIu64 " handshakes, %" PRIu64 " resumed%s\n", r->st.connects,
+               r->st.resumed, o->tls_resume ? "" : " (no --tls-resume)");
     if (r->sources > 1)
         text_sources(unit, r);
     else
@@ -217,6 +220,11 @@ static void json_settings(FILE *f, const struct bench_opts *o)
         json_str(f, o->message, strlen(o->message));
     fprintf(f, ",\"request\":");
     json_str(f, o->req, o->req_len);
+    if (o->tls.on)
+        fprintf(f, ",\"tls\":{\"verify\":%s,\"resume\":%s}",
+                o->tls.cfg.insecure ? "false" : "true", o->tls_resume ? "true" : "false");
+    else
+        fprintf(f, ",\"tls\":null");
     fputc('}', f);
 }
 
@@ -235,9 +243,10 @@ void bench_report_json(FILE *f, const struct bench_opts *o, const struct bench_r
     for (int i = 0; i < BERR__COUNT; i++)
         fprintf(f, "%s\"%s\":%" PRIu64, i ? "," : "", bench_err_names[i], r->st.errors[i]);
     fprintf(f, "},\"sessions_failed\":%" PRIu64 ",\"throughput\":%.3f,\"throughput_union\":%.3f,"
-            "\"connects\":%" PRIu64 ",\"bytes_sent\":%" PRIu64 ",\"bytes_received\":%" PRIu64,
-            r->st.sessions_failed, r->throughput, union_rate(r), r->st.connects, r->st.bytes_out,
-            r->st.bytes_in);
+            "\"connects\":%" PRIu64 ",\"resumed\":%" PRIu64 ",\"bytes_sent\":%" PRIu64
+            ",\"bytes_received\":%" PRIu64,
+            r->st.sessions_failed, r->throughput, union_rate(r), r->st.connects, r->st.resumed,
+            r->st.bytes_out, r->st.bytes_in);
     json_hist(f, "latency_us", &r->lat);
     if (o->rate > 0) {
         json_hist(f, "service_time_us", &r->svc);

@@ -57,6 +57,7 @@ struct bench_conn {
     struct match_state ms;
     size_t greet_pos;
     uint64_t greet_ns;      /* the last greeting bytes came */
+    struct sk_tls_session *session; /* --tls-resume: offered on the next connect */
 };
 
 static void conn_start(struct bench_conn *c);
@@ -129,9 +130,23 @@ static struct sk_stream *detach(struct bench_conn *c)
     return &l->st;
 }
 
+/* --tls-resume: keeps the session of c's stream for its next connect, the
+ * latest one (TLS 1.3 tickets are meant for one use; a resumed handshake
+ * brings a new one). Asked at the close: by then the server's first bytes,
+ * and the tickets before them, have come. */
+static void keep_session(struct bench_conn *c, const struct sk_stream *s)
+{
+    struct sk_tls_session *sess = c->w->o->tls_resume ? sk_stream_tls_session(s) : NULL;
+    if (sess) {
+        sk_tls_session_free(c->session);
+        c->session = sess;
+    }
+}
+
 static void conn_close(struct bench_conn *c, bool reset)
 {
     if (c->link) {
+        keep_session(c, &c->link->st);
         struct sk_stream *s = detach(c);
         if (reset) {
             /* Connect mode: an RST leaves no TIME_WAIT behind on our side,
@@ -182,7 +197,9 @@ static void conn_fail(struct bench_conn *c, enum bench_err cls, int rc)
         /* Nothing ever connected: the target is not there. Stop the run
          * instead of retrying against it until the deadline. */
         w->fatal = rc;
-        snprintf(w->fatal_what, sizeof w->fatal_what, "connect to %s", w->o->target);
+        snprintf(w->fatal_what, sizeof w->fatal_what,
+                 rc == SK_ETLS || rc == SK_ETLSVERIFY ? "TLS handshake with %s" : "connect to %s",
+                 w->o->target);
         atomic_store(&w->sh->stop, true);
         c->state = C_DONE;
         finish(w);
@@ -435,6 +452,7 @@ static void on_connected(struct bench_conn *c)
     w->connecting--;
     w->ever_connected = true;
     w->st.connects++;
+    w->st.resumed += sk_stream_tls_resumed(&c->link->st);
     if (w->o->greeting) {
         c->state = C_GREETING;
         w->greeting++;
@@ -463,6 +481,14 @@ static void dial(struct bench_conn *c)
     c->link = l;
     int one = 1;
     setsockopt(l->st.io.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (!w->sh->tls)
+        return;
+    if (sk_stream_start_tls(&l->st, w->sh->tls, w->sh->tls_name) < 0)
+        return; /* closed: its close callback failed c */
+    if (c->session && sk_stream_tls_set_session(&l->st, c->session) < 0) {
+        sk_tls_session_free(c->session); /* a full handshake, then */
+        c->session = NULL;
+    }
 }
 
 static void conn_start(struct bench_conn *c)
@@ -657,6 +683,8 @@ static void on_stream_connected(struct sk_stream *s, int err)
         c->state = C_READY;
         conn_fail(c, BERR_RESET, err);
     } else if (err) {
+        if (err == SK_ETLS || err == SK_ETLSVERIFY)
+            snprintf(c->w->tls_err, sizeof c->w->tls_err, "%s", sk_stream_error(s));
         conn_fail(c, BERR_CONNECT, err);
     } else {
         on_connected(c);
@@ -794,9 +822,10 @@ int bench_tcp_init(struct bench_worker *w)
     w->reqs = malloc(o->req_len * o->depth);
     if (!w->conns || !w->slots || !w->reqs)
         return SK_ERR(ENOMEM);
-    /* The run's own --timeout bounds connects and replies; a generator
-     * sheds nothing. */
-    struct sk_stream_limits lim = {.out_limit = SIZE_MAX, .max_memory = SIZE_MAX};
+    /* The run's own --timeout bounds connects, handshakes and replies; a
+     * generator sheds nothing. */
+    struct sk_stream_limits lim = {.out_limit = SIZE_MAX, .max_memory = SIZE_MAX,
+                                   .handshake_ms = UINT64_MAX};
     int rc = 0;
     w->streams = sk_stream_group_new(w->loop, &stream_cbs, &lim, &rc);
     if (!w->streams)
@@ -840,6 +869,8 @@ void bench_tcp_free(struct bench_worker *w)
 {
     sk_stream_group_free(w->streams); /* releases the streams closed last */
     w->streams = NULL;
+    for (unsigned i = 0; w->conns && i < w->nconns; i++)
+        sk_tls_session_free(w->conns[i].session);
     if (w->pace.fd >= 0)
         close(w->pace.fd);
     free(w->conns);

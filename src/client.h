@@ -9,10 +9,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cli_tls.h"
 #include "sockit.h"
 
 struct client_opts {
     struct sk_endpoint ep;
+    struct cli_tls tls; /* --tls and its options (TCP only) */
     enum sk_framing framing;
     int timeout_ms;
     bool udp;

@@ -1,5 +1,7 @@
 /* sockit client over TCP, on the library's stream: the greeting, then each
- * message and its reply, then "exit".
+ * message and its reply, then "exit". With --tls the stream speaks TLS from
+ * the connect on (the handshake is part of the connect step, within the same
+ * --timeout), and a clean end sends close_notify.
  *
  * The run is a sequence of steps on the loop (client_wait): the connect,
  * the greeting, and per message a send (one --timeout for the whole
@@ -25,7 +27,7 @@
  * would hold the "\n" for the server's delayed ACK. */
 #define TAIL 1024
 
-enum step { STEP_NONE, STEP_SEND, STEP_REPLY };
+enum step { STEP_NONE, STEP_SEND, STEP_REPLY, STEP_CLOSE };
 
 struct tcp_client {
     struct client_wait w;
@@ -37,6 +39,10 @@ struct tcp_client {
     struct sk_buf in; /* received, not consumed yet */
     bool eof;         /* the server's FIN came */
     int err;          /* why the stream closed (a negative code); 0 while open */
+    struct sk_tls_ctx *tls; /* --tls; NULL: plain */
+    /* The stream's one-line account of a TLS failure (its own text is gone
+     * once it is released). */
+    char tls_err[320];
     enum step step;
     /* The reply awaited; elen also bounds `in` while a message is sent. */
     const char *expect;
@@ -162,6 +168,13 @@ static void on_flushed(struct sk_stream *s)
     settle(c);
 }
 
+/* Keeps the stream's account of what failed, the first one. */
+static void keep_error(struct tcp_client *c, const struct sk_stream *s)
+{
+    if (!c->tls_err[0] && *sk_stream_error(s))
+        snprintf(c->tls_err, sizeof c->tls_err, "%s", sk_stream_error(s));
+}
+
 /* The stream says how it ended, not with which error: the failed call's
  * errno is still set when the stream closes on one, and a socket error
  * that no call returned yet is in SO_ERROR. */
@@ -169,6 +182,9 @@ static void on_close(struct sk_stream *s, enum sk_close_reason why)
 {
     struct tcp_client *c = of(s);
     int e = errno;
+    keep_error(c, s);
+    if (c->step == STEP_CLOSE)
+        client_wait_done(&c->w, 0); /* our close_notify and FIN are out */
     if (!c->err) {
         int so = 0;
         socklen_t len = sizeof so;
@@ -178,6 +194,7 @@ static void on_close(struct sk_stream *s, enum sk_close_reason why)
             e = ECONNRESET;
         c->err = why == SK_CLOSE_RESET ? SK_ERR(e)
                : why == SK_CLOSE_SHUTDOWN ? SK_ECLOSED
+               : why == SK_CLOSE_TLS ? SK_ETLS /* a bad record, the server's alert */
                : SK_ERR(ENOMEM);
     }
     c->fd = -1;
@@ -193,6 +210,7 @@ static void on_release(struct sk_stream *s)
 static void on_connected(struct sk_stream *s, int err)
 {
     struct tcp_client *c = of(s);
+    keep_error(c, s);
     if (err)
         c->err = err;
     else
@@ -208,9 +226,11 @@ static const struct sk_stream_cbs tcp_cbs = {
     .connected = on_connected,
 };
 
-/* The connection: resolve, then connect on the loop (Happy Eyeballs), both
- * within --timeout (the group's connect deadline). 0 or a negative code. */
-static int tcp_connect(struct tcp_client *c, const struct client_opts *o)
+/* The connection: resolve, then connect on the loop (Happy Eyeballs), and
+ * with --tls the handshake, all within --timeout (the group's connect
+ * deadline bounds the connect; the step's, the rest). 0 or a negative code;
+ * *handshake says a timeout came in the TLS handshake. */
+static int tcp_connect(struct tcp_client *c, const struct client_opts *o, bool *handshake)
 {
     uint64_t deadline = sk_now_ms() + (uint64_t)o->timeout_ms;
     struct addrinfo *ai = NULL;
@@ -221,8 +241,12 @@ static int tcp_connect(struct tcp_client *c, const struct client_opts *o)
     freeaddrinfo(ai);
     if (rc < 0)
         return rc == SK_EUSAGE ? SK_ERESOLVE : rc; /* no IPv4/IPv6 address */
+    if (c->tls && (rc = sk_stream_start_tls(&c->s, c->tls, cli_tls_name(&o->tls, o->ep.host))) < 0)
+        return rc; /* closed: the close callback kept why */
     client_wait_begin(&c->w, deadline);
-    return client_wait_run(&c->w);
+    rc = client_wait_run(&c->w);
+    *handshake = rc == SK_ETIMEDOUT && sk_stream_tls_handshaking(&c->s);
+    return rc;
 }
 
 /* Sends msg[0..n) and its terminator within --timeout. */
@@ -261,8 +285,10 @@ static int await_reply(struct tcp_client *c, bool greeting)
     return rc;
 }
 
-static const char *why(int rc)
+static const char *why(const struct tcp_client *c, int rc)
 {
+    if ((rc == SK_ETLS || rc == SK_ETLSVERIFY) && c->tls_err[0])
+        return c->tls_err;
     if (rc == SK_ECLOSED)
         return "connection closed by server";
     if (rc == SK_ERR(ECONNRESET))
@@ -295,7 +321,7 @@ static int exchange(struct tcp_client *c, const char *msg, size_t n, unsigned lo
     c->elen = greeting_reply_len(SK_FRAMING_CHUNK, m); /* bounds what is read meanwhile */
     int rc = send_msg(c, msg, n);
     if (rc < 0) {
-        cli_error("sending message %lu: %s", idx, why(rc));
+        cli_error("sending message %lu: %s", idx, why(c, rc));
         return cli_exit_status(rc);
     }
     SK_AUTO_FREE char *expect = malloc(c->elen);
@@ -308,7 +334,7 @@ static int exchange(struct tcp_client *c, const char *msg, size_t n, unsigned lo
     rc = await_reply(c, false);
     c->expect = NULL;
     if (rc < 0) {
-        cli_error("no reply to message %lu: %s", idx, why(rc));
+        cli_error("no reply to message %lu: %s", idx, why(c, rc));
         return cli_exit_status(rc);
     }
     /* Anything but "Hello, M!" (e.g. "Error: message too long" from a server
@@ -334,7 +360,7 @@ static int greeting(struct tcp_client *c, const struct client_opts *o)
         return EXIT_PROTO;
     }
     if (rc < 0) {
-        cli_error("no greeting from server: %s", why(rc));
+        cli_error("no greeting from server: %s", why(c, rc));
         return cli_exit_status(rc);
     }
     if (c->st != REPLY_OK) /* e.g. "Error: server busy" */
@@ -371,37 +397,72 @@ static int messages(struct tcp_client *c, const struct client_opts *o)
     return more < 0 ? EXIT_FAIL : EXIT_OK;
 }
 
+/* TLS's clean end: close_notify after "exit", then the FIN, within
+ * --timeout (the stream's linger ends with the server's FIN, or in 2 s). */
+static void close_tls(struct tcp_client *c)
+{
+    if (c->fd < 0)
+        return; /* the stream closed already */
+    client_wait_begin(&c->w, sk_now_ms() + (uint64_t)c->timeout_ms);
+    c->step = STEP_CLOSE;
+    if (sk_stream_shutdown(&c->s, SK_CLOSE_END, NULL, 0) == 0)
+        client_wait_run(&c->w); /* the close callback ends it: nothing to report */
+    c->step = STEP_NONE;
+}
+
 static void tcp_release(struct tcp_client *c)
 {
     sk_stream_group_free(c->g); /* closes the stream, and its socket */
+    sk_tls_ctx_free(c->tls);    /* after the stream's reference */
     client_wait_fini(&c->w);
     sk_buf_free(&c->in);
+}
+
+/* Reports a connection that could not be made; returns the exit status. */
+static int report_connect(const struct tcp_client *c, const struct client_opts *o, int rc,
+                          bool handshake)
+{
+    if (rc == SK_ERR(ECONNRESET)) {
+        /* The handshake completed: the server accepted, then reset. */
+        cli_error("%s:%u accepted the connection, then reset it", o->ep.host, o->ep.port);
+        return EXIT_FAIL;
+    }
+    if (handshake)
+        cli_error("TLS handshake with %s:%u: %s", o->ep.host, o->ep.port, cli_strerror(rc));
+    else if (rc == SK_ETLS || rc == SK_ETLSVERIFY)
+        cli_error("%s:%u: %s", o->ep.host, o->ep.port, why(c, rc));
+    else
+        cli_error("cannot connect to %s:%u: %s", o->ep.host, o->ep.port, cli_strerror(rc));
+    return cli_exit_status(rc);
 }
 
 int client_tcp(const struct client_opts *o)
 {
     SK_AUTO(tcp_release) struct tcp_client c = {
         .fd = -1, .framing = o->framing, .timeout_ms = o->timeout_ms};
+    if (o->tls.on) {
+        int st = cli_tls_ctx_new(&o->tls, false, &c.tls);
+        if (st != 0)
+            return st;
+    }
     int rc = client_wait_init(&c.w);
-    struct sk_stream_limits lim = {.connect_ms = (uint64_t)o->timeout_ms};
+    /* The connect step's own deadline bounds the handshake. */
+    struct sk_stream_limits lim = {.connect_ms = (uint64_t)o->timeout_ms,
+                                   .handshake_ms = UINT64_MAX};
     if (rc == 0 && !(c.g = sk_stream_group_new(c.w.loop, &tcp_cbs, &lim, &rc)))
         rc = rc < 0 ? rc : SK_ERR(ENOMEM);
     if (rc < 0) {
         cli_error("cannot start the event loop: %s", cli_strerror(rc));
         return EXIT_FAIL;
     }
-    rc = tcp_connect(&c, o);
-    if (rc == SK_ERR(ECONNRESET)) {
-        /* The handshake completed: the server accepted, then reset. */
-        cli_error("%s:%u accepted the connection, then reset it", o->ep.host, o->ep.port);
-        return EXIT_FAIL;
-    }
-    if (rc < 0) {
-        cli_error("cannot connect to %s:%u: %s", o->ep.host, o->ep.port, cli_strerror(rc));
-        return cli_exit_status(rc);
-    }
+    bool handshake = false;
+    rc = tcp_connect(&c, o, &handshake);
+    if (rc < 0)
+        return report_connect(&c, o, rc, handshake);
     if ((rc = greeting(&c, o)) != EXIT_OK || (rc = messages(&c, o)) != EXIT_OK)
         return rc;
     send_msg(&c, "exit", 4); /* the server may already be gone: fine */
+    if (c.tls)
+        close_tls(&c);
     return cli_stdout_ok() ? EXIT_OK : EXIT_FAIL;
 }

@@ -205,6 +205,7 @@ static void collect(const struct bench_opts *o, const struct bench_shared *sh,
         r->st.bytes_out += w->st.bytes_out;
         r->st.open += w->st.open;
         r->st.sessions_failed += w->st.sessions_failed;
+        r->st.resumed += w->st.resumed;
         r->gave_up |= w->gave_up;
         if (w->first_ns && (first == 0 || w->first_ns < first))
             first = w->first_ns;
@@ -297,7 +298,9 @@ static int run(const struct bench_opts *o, struct bench_shared *sh, struct bench
         }
     for (unsigned i = 0; i < o->threads; i++)
         if (ws[i].fatal) {
-            cli_error("%s: %s", ws[i].fatal_what, cli_strerror(ws[i].fatal));
+            bool tls = ws[i].fatal == SK_ETLS || ws[i].fatal == SK_ETLSVERIFY;
+            cli_error("%s: %s", ws[i].fatal_what,
+                      tls && ws[i].tls_err[0] ? ws[i].tls_err : cli_strerror(ws[i].fatal));
             return cli_exit_status(ws[i].fatal);
         }
     struct bench_result r = {0};
@@ -364,6 +367,9 @@ int cmd_bench(int argc, char **argv)
         rc = cli_exit_status(rc);
         goto out;
     }
+    if (o.tls.on && (rc = cli_tls_ctx_new(&o.tls, o.quiet, &sh.tls)) != 0)
+        goto out;
+    sh.tls_name = cli_tls_name(&o.tls, o.ep.host);
     ws = calloc(o.threads, sizeof *ws);
     if (!ws) {
         cli_error("out of memory");
@@ -395,6 +401,7 @@ out:
     if (ws)
         workers_free(&o, ws, touched);
     free(ws);
+    sk_tls_ctx_free(sh.tls); /* after every stream's reference */
     bench_opts_free(&o);
     return rc;
 }

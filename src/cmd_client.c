@@ -4,13 +4,15 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_tls.h"
 #include "client.h"
 #include "i18n.h"
 #include "sockit.h"
 
 static const char client_help[] = N_(
     "usage: sockit client HOST:PORT [--udp] [--framing chunk|line] [--timeout DURATION]\n"
-    "                     [MSG...]\n"
+    "                     [--tls [--cacert FILE | --insecure] [--servername NAME]\n"
+    "                     [--cert FILE [--key FILE]]] [MSG...]\n"
     "\n"
     "Connect to a greeting server, print its greeting, send each MSG and print\n"
     "each reply on its own line, then send \"exit\" and close. Without MSG, read\n"
@@ -25,7 +27,18 @@ static const char client_help[] = N_(
     "  -f, --framing MODE     chunk (default) or line: must match the server\n"
     "  -t, --timeout DURATION deadline for the connect, for sending each message and\n"
     "                         for each whole reply (UDP: for each message, all its\n"
-    "                         attempts); default 10 s; 500ms, 2m, 0.5 (seconds)\n"
+    "                         attempts); default 10 s; 500ms, 2m, 0.5 (seconds);\n"
+    "                         with --tls the connect and the handshake together\n"
+    "      --tls              speak TLS (1.2 or 1.3) inside TCP; the server's\n"
+    "                         certificate chain and host name are verified\n"
+    "      --cacert FILE      trust only the CA certificates in FILE (PEM), not\n"
+    "                         the system store\n"
+    "      --insecure         do not verify the server's certificate (warned)\n"
+    "      --servername NAME  send NAME as SNI and verify the certificate against\n"
+    "                         it (default: HOST; for an IP address no SNI is sent\n"
+    "                         and the address is verified)\n"
+    "      --cert FILE        present this client certificate (PEM, then its chain)\n"
+    "      --key FILE         its private key (PEM; default: in the --cert file)\n"
     "  -h, --help             this help\n"
     "  -V, --version          print the version\n"
     "\n"
@@ -39,13 +52,17 @@ static const char client_help[] = N_(
     "Exit status (the table of 'sockit --help'): 0 every message was answered;\n"
     "1 reset, closed early, or the server refused (\"Error: ...\"); 2 bad command\n"
     "line; 3 the host name did not resolve; 4 connection refused or unreachable;\n"
-    "7 the server speaks another framing or protocol; 9 timeout.\n");
+    "5 TLS: the handshake or the certificate's verification failed (the line says\n"
+    "why, e.g. \"certificate has expired\", \"host name mismatch\"), or a --cacert,\n"
+    "--cert or --key file is unreadable or bad; 7 the server speaks another\n"
+    "framing or protocol; 9 timeout.\n");
 
 static const struct option client_options[] = {
     {"udp", no_argument, NULL, 'u'},
     {"framing", required_argument, NULL, 'f'},
     {"timeout", required_argument, NULL, 't'},
     {"help", no_argument, NULL, 'h'},
+    CLI_TLS_OPTIONS,
     {NULL, 0, NULL, 0},
 };
 
@@ -53,7 +70,7 @@ static const struct option client_options[] = {
 static int client_parse(int argc, char **argv, struct client_opts *out)
 {
     struct client_opts o = {.framing = SK_FRAMING_CHUNK, .timeout_ms = 10000};
-    int c;
+    int c, rc;
     optind = 1;
     opterr = 0; /* cli_bad_option says it, in one line */
     /* GNU getopt permutes: options may come before or after HOST:PORT and the
@@ -72,8 +89,17 @@ static int client_parse(int argc, char **argv, struct client_opts *out)
                 return EXIT_USAGE;
             break;
         case 'h': return cli_print_help(client_help);
-        default: return cli_bad_option("client", c, argv);
+        default:
+            if (cli_tls_option(&o.tls, c, optarg))
+                break;
+            return cli_bad_option("client", c, argv);
         }
+    }
+    if ((rc = cli_tls_check(&o.tls)) != 0)
+        return rc;
+    if (o.tls.on && o.udp) {
+        cli_error("--tls does not apply to --udp (TLS runs over TCP)");
+        return EXIT_USAGE;
     }
     if (optind >= argc) {
         cli_error("missing HOST:PORT (try 'sockit client --help')");

@@ -231,6 +231,29 @@ const char *sk_stream_tls_cipher(const struct sk_stream *s);
 const char *sk_stream_tls_verify_error(const struct sk_stream *s);
 /* The peer ended TLS with close_notify (false: not yet, or a truncation). */
 bool sk_stream_tls_close_notify(const struct sk_stream *s);
+/* The TLS handshake is under way (TCP is up; false before, after, or plain):
+ * a deadline that passes now passed in the handshake, not in the connect. */
+bool sk_stream_tls_handshaking(const struct sk_stream *s);
+
+/* Session resumption, client role: the session of one handshake, offered
+ * on a later connection to the same server, lets that handshake resume it
+ * (a ticket: no certificate, no signature). A session is reference-counted
+ * and may be used by streams of any thread, one at a time. */
+struct sk_tls_session;
+/* s's session when it can be resumed: a copy of its own (however s ends),
+ * or NULL (plain, the handshake not done, no ticket yet: TLS 1.3 tickets
+ * come after the handshake, before the server's first data, so ask once
+ * data came; or out of memory). */
+struct sk_tls_session *sk_stream_tls_session(const struct sk_stream *s);
+/* Offers sess on s, a client TLS stream whose handshake has not run yet
+ * (right after sk_stream_start_tls); s takes its own reference. Returns 0,
+ * SK_EUSAGE (plain, the server role, or too late) or SK_ETLS. */
+int sk_stream_tls_set_session(struct sk_stream *s, struct sk_tls_session *sess);
+/* The handshake resumed a session (false: a full one, not done, or plain). */
+bool sk_stream_tls_resumed(const struct sk_stream *s);
+/* Frees a session of sk_stream_tls_session (NULL is fine). */
+void sk_tls_session_free(struct sk_tls_session *sess);
+
 /* A one-line description of what failed (a connect, the handshake, the
  * verification, a TLS record); "" when nothing did. */
 const char *sk_stream_error(const struct sk_stream *s);

@@ -80,6 +80,11 @@ struct end {
     size_t max_queued;
     bool check_pattern;
     bool bad_pattern;
+    /* resumption */
+    bool keep_session;    /* take the session at the close */
+    struct sk_tls_session *session;
+    bool resumed;         /* at the connected callback */
+    int late_set_rc;      /* sk_stream_tls_set_session once connected */
 };
 
 static void note_tls(struct end *e)
@@ -154,6 +159,8 @@ static void t_close(struct sk_stream *s, enum sk_close_reason why)
     const char *v = sk_stream_tls_verify_error(s);
     snprintf(e->verify, sizeof e->verify, "%s", v ? v : "");
     snprintf(e->error, sizeof e->error, "%s", sk_stream_error(s));
+    if (e->keep_session)
+        e->session = sk_stream_tls_session(s);
 }
 
 static void t_release(struct sk_stream *s)
@@ -169,6 +176,8 @@ static void t_connected(struct sk_stream *s, int err)
     if (err)
         return;
     note_tls(e);
+    e->resumed = sk_stream_tls_resumed(s);
+    e->late_set_rc = sk_stream_tls_set_session(s, NULL);
     if (e->hello)
         sk_stream_write(s, e->hello, strlen(e->hello));
     if (e->close_after_hello)
@@ -283,6 +292,55 @@ Test(stream_tls, handshake_then_close_notify_both_ways)
     cr_assert_str_eq(w.cli.error, "");
     world_free(&w);
     cr_assert_eq(w.cli.released + w.srv.released, 2);
+}
+
+Test(stream_tls, a_kept_session_resumes_on_the_next_connection)
+{
+    struct world w;
+    world_new(&w, NULL, NULL, NULL);
+    w.srv.hello = "hi";
+    w.srv.shutdown_after_hello = true;
+    w.cli.keep_session = true;
+    cr_assert_eq(world_pair(&w, "localhost"), 0);
+    cr_assert(sk_stream_tls_handshaking(&w.cli.st), "TCP is up: the handshake runs");
+    cr_assert_null(sk_stream_tls_session(&w.cli.st), "no session before the handshake");
+    cr_assert_eq(sk_loop_run(w.loop), 0);
+    cr_assert_eq(w.cli.got, 2);
+    cr_assert(!w.cli.resumed, "the first handshake is a full one");
+    cr_assert_eq(w.cli.late_set_rc, SK_EUSAGE, "a session offered after the handshake");
+    struct sk_tls_session *sess = w.cli.session;
+    cr_assert_not_null(sess, "the ticket came before the server's data");
+
+    end_init(&w.cli, "client");
+    end_init(&w.srv, "server");
+    w.srv.hello = "hi";
+    w.srv.shutdown_after_hello = true;
+    cr_assert_eq(world_pair(&w, "localhost"), 0);
+    cr_assert_eq(sk_stream_tls_set_session(&w.srv.st, sess), SK_EUSAGE, "the server role");
+    cr_assert_eq(sk_stream_tls_set_session(&w.cli.st, sess), 0);
+    sk_tls_session_free(sess); /* the stream holds its own */
+    cr_assert_eq(sk_loop_run(w.loop), 0);
+    cr_assert_eq(w.cli.connect_err, 0);
+    cr_assert(w.cli.resumed, "the kept session resumed");
+    cr_assert(!sk_stream_tls_handshaking(&w.cli.st));
+    world_free(&w);
+}
+
+Test(stream_tls, a_plain_stream_has_no_session)
+{
+    int err = 0, sv[2];
+    struct sk_loop *loop = sk_loop_new(&err);
+    struct sk_stream_group *g = sk_stream_group_new(loop, &cbs, NULL, &err);
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    struct end e;
+    end_init(&e, "plain");
+    cr_assert_eq(sk_stream_open(g, &e.st, sv[0]), 0);
+    cr_assert_eq(sk_stream_tls_set_session(&e.st, NULL), SK_EUSAGE);
+    cr_assert_null(sk_stream_tls_session(&e.st));
+    cr_assert(!sk_stream_tls_resumed(&e.st) && !sk_stream_tls_handshaking(&e.st));
+    sk_stream_group_free(g);
+    close(sv[1]);
+    cr_assert_eq(sk_loop_free(loop), 0);
 }
 
 Test(stream_tls, a_close_without_close_notify_is_a_truncation)
