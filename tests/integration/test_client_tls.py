@@ -55,7 +55,7 @@ def test_greeting_round_trip_and_close_notify(serve, pki, framing, kind):
     assert out.stderr == b""
     # "exit", then our close_notify: a clean end on the server's side too.
     srv.wait_log(r"open 127\.0\.0\.1:\d+ tls=TLSv1\.3 cipher=")
-    srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=exit messages=2 tls_end=close_notify$")
+    srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=exit messages=2 bytes_in=\d+ bytes_out=\d+ duration_ms=\d+ tls_end=close_notify$")
 
 
 def test_messages_from_stdin_by_host_name(serve, pki):
