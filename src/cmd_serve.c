@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "greet.h"
+#include "serve_sd.h"
 #include "sockit.h"
 
 static const char serve_help[] =
@@ -77,6 +78,12 @@ static const char serve_help[] =
     "(new handshakes use the new pair, sessions keep theirs; a bad pair is logged\n"
     "and the old one kept); without TLS it is logged and ignored, as are SIGUSR1,\n"
     "SIGUSR2 and SIGALRM; SIGPIPE is ignored.\n"
+    "\n"
+    "Under systemd: without --listen, the sockets it passes (socket activation:\n"
+    "LISTEN_FDS, stream sockets as TCP, datagram sockets as UDP) are served, their\n"
+    "listening lines adding \"fd=N name=NAME\"; with --listen they are ignored.\n"
+    "With NOTIFY_SOCKET set (Type=notify) serve sends READY=1 once it listens and\n"
+    "STOPPING=1 at a stop signal.\n"
     "\n"
     "Limits: pending output over 256 KiB pauses reading from that client; over\n"
     "4 MiB with nothing read by the client for 5 s closes it. Idle means no\n"
@@ -412,7 +419,7 @@ static void tls_ctx_freep(struct sk_tls_ctx **ctx)
 }
 
 static int run_server(struct sk_server_config *cfg, bool quiet,
-                      const struct sk_tls_server_config *tls)
+                      const struct sk_tls_server_config *tls, struct serve_sd *sd)
 {
     /* Signals are taken synchronously by this thread (sigwait below). Block
      * them before any thread exists: a thread started earlier (the logger's)
@@ -451,6 +458,11 @@ static int run_server(struct sk_server_config *cfg, bool quiet,
     SK_AUTO(server_freep) struct sk_server *srv = NULL;
     size_t failed = 0;
     int rc = sk_server_new(cfg, &srv, &failed);
+    if (rc < 0 && cfg->ninherited) {
+        cli_error("serve: cannot serve the passed socket fd %d: %s", cfg->inherited[failed].fd,
+                  cli_strerror(rc));
+        return EXIT_FAIL;
+    }
     if (rc < 0) {
         const struct sk_endpoint *ep = &cfg->listen[failed];
         cli_error("serve: cannot listen on %s%s%s:%u: %s", strchr(ep->host, ':') ? "[" : "",
@@ -464,16 +476,20 @@ static int run_server(struct sk_server_config *cfg, bool quiet,
     }
     for (size_t i = 0; i < sk_server_nsockets(srv); i++) {
         char addr[SK_ADDRSTR_MAX];
+        char passed[SK_SD_NAME_MAX + 40];
         bool udp = false;
         if (sk_server_socket_addr(srv, i, addr, sizeof addr, &udp) < 0)
             continue;
+        serve_sd_fields(sd, i, passed, sizeof passed);
         if (udp) /* datagrams have no framing */
-            sk_log_printf(log, "listening on %s (udp)", addr);
+            sk_log_printf(log, "listening on %s (udp)%s", addr, passed);
         else
-            sk_log_printf(log, "listening on %s (tcp, framing %s%s)", addr,
-                          sk_framing_name(cfg->framing), tls->cert_file ? ", tls" : "");
+            sk_log_printf(log, "listening on %s (tcp, framing %s%s)%s", addr,
+                          sk_framing_name(cfg->framing), tls->cert_file ? ", tls" : "", passed);
     }
+    serve_sd_notify(sd, log, "READY=1\nSTATUS=serving");
     wait_for_stop(&sigs, srv, log, tls);
+    serve_sd_notify(sd, log, "STOPPING=1\nSTATUS=stopping: draining sessions");
     /* The grace period bounds the whole exit: sessions get grace_ms, the
      * log what is left of it (at least LOG_FLUSH_MS) to write out. */
     uint64_t deadline = sk_now_ms() + cfg->grace_ms;
@@ -500,15 +516,19 @@ int cmd_serve(int argc, char **argv)
     cli_reserve_stdio(); /* a closed stderr must not make a client's socket fd 2 */
     struct sk_server_config cfg = {0};
     struct sk_tls_server_config tls = {0};
+    struct serve_sd sd = {0};
     bool quiet = false;
     int rc = parse_args(argc, argv, &cfg, &quiet, &tls);
     if (rc != 0)
         return rc == CLI_DONE ? EXIT_OK : rc;
-    if (cfg.nlisten == 0) { /* the default address */
+    /* --listen wins over socket activation: LISTEN_* are then not read. */
+    if (cfg.nlisten == 0 && (rc = serve_sd_listen(&cfg, &sd)) != 0)
+        return rc;
+    if (cfg.nlisten == 0 && cfg.ninherited == 0) { /* the default address */
         strcpy(cfg.listen[0].host, DEFAULT_HOST);
         cfg.listen[0].port = DEFAULT_PORT;
         cfg.nlisten = 1;
     }
     raise_nofile();
-    return run_server(&cfg, quiet, &tls);
+    return run_server(&cfg, quiet, &tls, &sd);
 }
