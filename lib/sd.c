@@ -37,9 +37,17 @@ static int fail(char *err, size_t len, int rc, const char *fmt, ...)
 static const char *shown(const char *v, char buf[SHOWN_MAX + 4])
 {
     size_t i = 0;
-    for (; v[i] && i < SHOWN_MAX; i++)
-        buf[i] = v[i] >= 0x20 && v[i] < 0x7f ? v[i] : '?';
-    strcpy(buf + i, v[i] ? "..." : "");
+    for (; i < SHOWN_MAX && v[i]; i++) {
+        if (v[i] >= 0x20 && v[i] < 0x7f)
+            buf[i] = v[i];
+        else
+            buf[i] = '?';
+    }
+    /* v[i] is still inside v: v[0..i) are not its end. */
+    if (v[i])
+        memcpy(buf + i, "...", 4);
+    else
+        buf[i] = '\0';
     return buf;
 }
 
@@ -59,7 +67,7 @@ static int take_names(const char *names, struct sk_sd_socket *out, size_t n, cha
 {
     if (!names) {
         for (size_t i = 0; i < n; i++)
-            strcpy(out[i].name, "unknown");
+            memcpy(out[i].name, "unknown", sizeof "unknown");
         return 0;
     }
     size_t count = 1;
@@ -98,7 +106,7 @@ static int describe(int fd, struct sk_sd_socket *s, char *err, size_t len)
     if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &s->type, &sl) < 0)
         return errno == ENOTSOCK ? fail(err, len, SK_ERR(ENOTSOCK), "fd %d is not a socket", fd)
                                  : fail(err, len, SK_ERR(errno), "fd %d: %s", fd, sk_strerror(SK_ERR(errno)));
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = {0};
     sl = sizeof ss;
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
         return fail(err, len, SK_ERR(errno), "fd %d: %s", fd, sk_strerror(SK_ERR(errno)));
