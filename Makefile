@@ -1,6 +1,6 @@
 # sockit — build, test and run.
 #   make            build/sockit, build/libsockit.a, build/libsockit.so*, examples, sockit.pc
-#   make install    PREFIX=/usr/local DESTDIR= BINDIR LIBDIR INCLUDEDIR MANDIR; make uninstall
+#   make install    PREFIX=/usr/local DESTDIR= BINDIR LIBDIR INCLUDEDIR MANDIR SYSTEMDUNITDIR; make uninstall
 #   make test-progs build/unit_tests and the fuzz replays (need Criterion)
 #   make test       unit + integration tests, normal build then ASan+UBSan build
 #   make test-fast  the same, normal build only
@@ -76,6 +76,8 @@ INCLUDEDIR ?= $(PREFIX)/include
 MANDIR ?= $(PREFIX)/share/man
 LOCALEDIR ?= $(PREFIX)/share/locale
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+# contrib/sockit.{service,socket}; Debian's are in /lib/systemd/system (debian/rules).
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 INSTALL ?= install
 
 # Objects are rebuilt when the compiler or the flags change (not for WERROR,
@@ -107,6 +109,8 @@ FUZZ_CLI_OBJ := $(FUZZ_CLI_SRC:%.c=$(BUILD)/obj/%.o)
 # The program's message catalogues: po/LANG.po -> LANG/LC_MESSAGES/sockit.mo.
 PO_LANGS := $(sort $(basename $(notdir $(wildcard po/*.po))))
 MO_FILES := $(PO_LANGS:%=$(BUILD)/locale/%/LC_MESSAGES/sockit.mo)
+# The systemd units (contrib/), as installed.
+UNITS := $(BUILD)/contrib/sockit.service $(BUILD)/contrib/sockit.socket
 
 PYTEST ?= /usr/bin/python3 -m pytest
 
@@ -116,7 +120,7 @@ PYTEST ?= /usr/bin/python3 -m pytest
 
 # The fault build is the program alone; the shared library has no place in it.
 all: $(BUILD)/sockit $(BUILD)/libsockit.a $(if $(filter 1,$(FAULT)),,$(SHLIB)) $(EX_BIN) $(BUILD)/sockit.pc \
-	$(MO_FILES)
+	$(MO_FILES) $(UNITS)
 
 # What only the tests need: the Criterion runner and the fuzz corpus replays.
 test-progs: $(BUILD)/unit_tests $(FUZZ_REPLAY)
@@ -170,6 +174,13 @@ $(BUILD)/sockit.pc: sockit.pc.in include/sockit/version.h FORCE
 	    -e 's|@VERSION@|$(VERSION)|g' sockit.pc.in > $@.tmp
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 
+# The systemd units with ExecStart= naming the installed program (BINDIR);
+# rewritten only when their text changes.
+$(UNITS): $(BUILD)/contrib/%: contrib/% FORCE
+	@mkdir -p $(@D)
+	@sed -e 's|/usr/bin/sockit|$(BINDIR)/sockit|g' $< > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+
 # Where the program looks for its catalogues (SOCKIT_LOCALEDIR overrides it at
 # run time); rewritten only when LOCALEDIR changes, so only i18n.o follows.
 $(BUILD)/gen/localedir.h: FORCE
@@ -200,7 +211,7 @@ HEADERS := $(sort $(wildcard include/sockit/*.h))
 install: all
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
 	    $(DESTDIR)$(INCLUDEDIR)/sockit $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
-	    $(sort $(foreach m,$(MAN_PAGES),$(dir $(call man_dest,$(m)))))
+	    $(sort $(foreach m,$(MAN_PAGES),$(dir $(call man_dest,$(m))))) $(DESTDIR)$(SYSTEMDUNITDIR)
 	$(INSTALL) -m 755 $(BUILD)/sockit $(DESTDIR)$(BINDIR)/sockit
 	$(INSTALL) -m 644 $(BUILD)/$(SO_FILE) $(DESTDIR)$(LIBDIR)/$(SO_FILE)
 	ln -sf $(SO_FILE) $(DESTDIR)$(LIBDIR)/$(SONAME)
@@ -210,6 +221,7 @@ install: all
 	$(INSTALL) -m 644 include/sockit.h $(DESTDIR)$(INCLUDEDIR)/sockit.h
 	$(INSTALL) -m 644 $(HEADERS) $(DESTDIR)$(INCLUDEDIR)/sockit/
 	$(foreach m,$(MAN_PAGES),$(INSTALL) -m 644 $(m) $(call man_dest,$(m)) &&) true
+	$(INSTALL) -m 644 $(UNITS) $(DESTDIR)$(SYSTEMDUNITDIR)/
 	$(foreach l,$(PO_LANGS),$(INSTALL) -d $(DESTDIR)$(LOCALEDIR)/$(l)/LC_MESSAGES && \
 	    $(INSTALL) -m 644 $(BUILD)/locale/$(l)/LC_MESSAGES/sockit.mo $(DESTDIR)$(LOCALEDIR)/$(l)/LC_MESSAGES/ &&) true
 
@@ -218,7 +230,8 @@ uninstall:
 	    $(DESTDIR)$(PKGCONFIGDIR)/sockit.pc $(DESTDIR)$(INCLUDEDIR)/sockit.h \
 	    $(addprefix $(DESTDIR)$(INCLUDEDIR)/sockit/,$(notdir $(HEADERS))) \
 	    $(foreach m,$(MAN_PAGES),$(call man_dest,$(m))) \
-	    $(PO_LANGS:%=$(DESTDIR)$(LOCALEDIR)/%/LC_MESSAGES/sockit.mo)
+	    $(PO_LANGS:%=$(DESTDIR)$(LOCALEDIR)/%/LC_MESSAGES/sockit.mo) \
+	    $(addprefix $(DESTDIR)$(SYSTEMDUNITDIR)/,$(notdir $(UNITS)))
 	-rmdir $(DESTDIR)$(INCLUDEDIR)/sockit
 
 test-unit: $(BUILD)/unit_tests

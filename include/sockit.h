@@ -17,6 +17,7 @@
 #include "sockit/log.h"
 #include "sockit/loop.h"
 #include "sockit/scope.h"
+#include "sockit/sd.h"
 #include "sockit/proxy.h"
 #include "sockit/server.h"
 #include "sockit/stream.h"

@@ -1,5 +1,6 @@
 /* Server engine lifecycle: listeners, worker threads, accept, shutdown. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -103,21 +104,66 @@ static int bind_all(struct sk_server *srv, size_t *failed_at)
     return 0;
 }
 
+/* The inherited sockets become the listeners, all of them before anything
+ * can fail: from here on sk_server_free closes them. */
+static int adopt_all(struct sk_server *srv, size_t *failed_at)
+{
+    const struct sk_server_config *cfg = &srv->cfg;
+    srv->listeners = sk__calloc(cfg->ninherited, sizeof *srv->listeners);
+    if (!srv->listeners) {
+        for (size_t i = 0; i < cfg->ninherited; i++)
+            close(cfg->inherited[i].fd);
+        return SK_ERR(ENOMEM);
+    }
+    for (size_t i = 0; i < cfg->ninherited; i++) {
+        srv->listeners[srv->nlisteners++] = (struct sk__listener){
+            .fd = cfg->inherited[i].fd, .udp = cfg->inherited[i].udp, .owner = -1,
+            .inherited = true};
+        srv->udp |= cfg->inherited[i].udp;
+    }
+    /* The workers' accept and receive loops stop at EAGAIN; systemd passes
+     * blocking sockets unless NonBlocking=yes. */
+    for (size_t i = 0; i < cfg->ninherited; i++) {
+        int fd = cfg->inherited[i].fd;
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)) {
+            if (failed_at)
+                *failed_at = i;
+            return SK_ERR(errno);
+        }
+    }
+    return 0;
+}
+
+static bool config_ok(const struct sk_server_config *cfg)
+{
+    bool some_udp = cfg->udp;
+    for (size_t i = 0; i < cfg->ninherited && i < SK_SERVER_MAX_LISTEN; i++)
+        some_udp |= cfg->inherited[i].udp;
+    return (cfg->nlisten == 0) != (cfg->ninherited == 0) && cfg->nlisten <= SK_SERVER_MAX_LISTEN &&
+           cfg->ninherited <= SK_SERVER_MAX_LISTEN &&
+           !(cfg->ninherited && (cfg->reuseport || cfg->udp)) && cfg->proto.message &&
+           (!some_udp || cfg->proto.datagram) && cfg->dgram_headroom <= DGRAM_HEADROOM_MAX &&
+           (!cfg->tls || sk__tls_ctx_is_server(cfg->tls));
+}
+
 int sk_server_new(const struct sk_server_config *cfg, struct sk_server **out, size_t *failed_at)
 {
-    if (cfg->nlisten == 0 || cfg->nlisten > SK_SERVER_MAX_LISTEN || !cfg->proto.message ||
-        (cfg->udp && !cfg->proto.datagram) || cfg->dgram_headroom > DGRAM_HEADROOM_MAX ||
-        (cfg->tls && !sk__tls_ctx_is_server(cfg->tls)))
-        return SK_EUSAGE;
-    struct sk_server *srv = sk__calloc(1, sizeof *srv);
-    if (!srv)
-        return SK_ERR(ENOMEM);
+    bool ok = config_ok(cfg);
+    struct sk_server *srv = ok ? sk__calloc(1, sizeof *srv) : NULL;
+    if (!srv) {
+        /* Ownership of the inherited sockets is taken in every case. */
+        for (size_t i = 0; i < cfg->ninherited && i < SK_SERVER_MAX_LISTEN; i++)
+            close(cfg->inherited[i].fd);
+        return ok ? SK_ERR(ENOMEM) : SK_EUSAGE;
+    }
     srv->cfg = *cfg;
     fill_defaults(&srv->cfg);
+    srv->udp = cfg->udp;
     pthread_mutex_init(&srv->tls_lock, NULL);
     if (srv->cfg.tls)
         sk_tls_ctx_ref(srv->cfg.tls); /* the server's own (sk_server_set_tls) */
-    int rc = bind_all(srv, failed_at);
+    int rc = cfg->ninherited ? adopt_all(srv, failed_at) : bind_all(srv, failed_at);
     if (rc < 0) {
         sk_server_free(srv);
         return rc;
@@ -372,7 +418,7 @@ static int worker_init(struct sk_server *srv, struct sk__worker *w)
     rc = sk_io_start(w->loop, &w->stop_io, w->stop_fd, SK_READ, stop_cb);
     if (rc < 0)
         return rc;
-    if (srv->cfg.udp && (rc = sk__udp_worker_init(w)) < 0)
+    if (srv->udp && (rc = sk__udp_worker_init(w)) < 0)
         return rc;
     int self = (int)(w - srv->workers);
     for (size_t i = 0; i < srv->nlisteners; i++) {
@@ -473,9 +519,11 @@ void sk_server_stop(struct sk_server *srv)
      * listener that is shut down leaves the LISTEN state, so new connects
      * are refused and those still queued in the backlog are reset instead
      * of hanging until exit. The fd stays valid (a worker may be in accept4
-     * on it: that returns EINVAL) and is closed by sk_server_free. */
+     * on it: that returns EINVAL) and is closed by sk_server_free. Not an
+     * inherited socket: the service manager's copy must stay listening for
+     * the next process (shutdown acts on the socket, not on our fd). */
     for (size_t i = 0; i < srv->nlisteners; i++)
-        if (!srv->listeners[i].udp)
+        if (!srv->listeners[i].udp && !srv->listeners[i].inherited)
             shutdown(srv->listeners[i].fd, SHUT_RDWR);
 }
 

@@ -21,6 +21,7 @@ struct sk__listener {
     int fd;
     bool udp;
     int owner; /* the one worker that watches it (--reuseport), or -1: all */
+    bool inherited; /* cfg.inherited's: stays listening after a stop */
 };
 
 /* A reply waiting for its --delay to pass. Entries sit in their worker's
@@ -99,6 +100,7 @@ struct sk_server {
     char pad_[64];
     atomic_size_t mem_held;
     bool started;
+    bool udp; /* some listener is UDP: the workers need their batch buffers */
 };
 
 /* Reports an event to the application, if it asked for them. */

@@ -11,6 +11,7 @@
 #include "greet.h"
 #include "i18n.h"
 #include "serve_log.h"
+#include "serve_sd.h"
 #include "sockit.h"
 
 static const char serve_help[] =
@@ -85,6 +86,12 @@ static const char serve_help[] =
     "(new handshakes use the new pair, sessions keep theirs; a bad pair is logged\n"
     "and the old one kept); without TLS it is logged and ignored, as are SIGUSR1,\n"
     "SIGUSR2 and SIGALRM; SIGPIPE is ignored.\n"
+    "\n"
+    "Under systemd: without --listen, the sockets it passes (socket activation:\n"
+    "LISTEN_FDS, stream sockets as TCP, datagram sockets as UDP) are served, their\n"
+    "listening lines adding \"fd=N name=NAME\"; with --listen they are ignored.\n"
+    "With NOTIFY_SOCKET set (Type=notify) serve sends READY=1 once it listens and\n"
+    "STOPPING=1 at a stop signal.\n"
     "\n"
     "Limits: pending output over 256 KiB pauses reading from that client; over\n"
     "4 MiB with nothing read by the client for 5 s closes it. Idle means no\n"
@@ -360,7 +367,7 @@ static void tls_ctx_freep(struct sk_tls_ctx **ctx)
 }
 
 static int run_server(struct sk_server_config *cfg, bool quiet, bool json,
-                      const struct sk_tls_server_config *tls)
+                      const struct sk_tls_server_config *tls, struct serve_sd *sd)
 {
     /* Signals are taken synchronously by this thread (sigwait below). Block
      * them before any thread exists: a thread started earlier (the logger's)
@@ -402,6 +409,11 @@ static int run_server(struct sk_server_config *cfg, bool quiet, bool json,
     SK_AUTO(server_freep) struct sk_server *srv = NULL;
     size_t failed = 0;
     int rc = sk_server_new(cfg, &srv, &failed);
+    if (rc < 0 && cfg->ninherited) {
+        serve_log_error(&sl, N_("serve: cannot serve the passed socket fd %d: %s"),
+                        cfg->inherited[failed].fd, serve_log_strerror(&sl, rc));
+        return EXIT_FAIL;
+    }
     if (rc < 0) {
         const struct sk_endpoint *ep = &cfg->listen[failed];
         serve_log_error(&sl, N_("serve: cannot listen on %s%s%s:%u: %s"),
@@ -418,9 +430,12 @@ static int run_server(struct sk_server_config *cfg, bool quiet, bool json,
         char addr[SK_ADDRSTR_MAX];
         bool udp = false;
         if (sk_server_socket_addr(srv, i, addr, sizeof addr, &udp) == 0)
-            serve_log_listening(&sl, addr, udp, cfg->framing, tls->cert_file != NULL);
+            serve_log_listening(&sl, addr, udp, cfg->framing, tls->cert_file != NULL,
+                                serve_sd_passed(sd, i));
     }
+    serve_sd_notify(sd, &sl, "READY=1\nSTATUS=serving");
     wait_for_stop(&sigs, srv, &sl, tls);
+    serve_sd_notify(sd, &sl, "STOPPING=1\nSTATUS=stopping: draining sessions");
     /* The grace period bounds the whole exit: sessions get grace_ms, the
      * log what is left of it (at least LOG_FLUSH_MS) to write out. */
     uint64_t deadline = sk_now_ms() + cfg->grace_ms;
@@ -438,15 +453,19 @@ int cmd_serve(int argc, char **argv)
     cli_reserve_stdio(); /* a closed stderr must not make a client's socket fd 2 */
     struct sk_server_config cfg = {0};
     struct sk_tls_server_config tls = {0};
+    struct serve_sd sd = {0};
     bool quiet = false, json = false;
     int rc = parse_args(argc, argv, &cfg, &quiet, &json, &tls);
     if (rc != 0)
         return rc == CLI_DONE ? EXIT_OK : rc;
-    if (cfg.nlisten == 0) { /* the default address */
+    /* --listen wins over socket activation: LISTEN_* are then not read. */
+    if (cfg.nlisten == 0 && (rc = serve_sd_listen(&cfg, &sd)) != 0)
+        return rc;
+    if (cfg.nlisten == 0 && cfg.ninherited == 0) { /* the default address */
         strcpy(cfg.listen[0].host, DEFAULT_HOST);
         cfg.listen[0].port = DEFAULT_PORT;
         cfg.nlisten = 1;
     }
     raise_nofile();
-    return run_server(&cfg, quiet, json, &tls);
+    return run_server(&cfg, quiet, json, &tls, &sd);
 }

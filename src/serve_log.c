@@ -182,7 +182,7 @@ void serve_log_event(void *user, const struct sk_server_event *ev)
 }
 
 void serve_log_listening(const struct serve_log *sl, const char *addr, bool udp,
-                         enum sk_framing framing, bool tls)
+                         enum sk_framing framing, bool tls, const struct sk_sd_socket *passed)
 {
     struct line l;
     begin(&l, sl, "listening on", "listening", NULL);
@@ -196,6 +196,24 @@ void serve_log_listening(const struct serve_log *sl, const char *addr, bool udp,
             put(&l, ",\"tls\":%s", tls ? "true" : "false");
     }
     text(&l, ")");
+    if (passed) {
+        field_num(&l, "fd", (unsigned)passed->fd);
+        /* Printable ASCII (sk_sd_listen_fds checks), but maybe empty or
+         * with spaces: then quoted, to keep one value per field. */
+        if (passed->name[0] && !strpbrk(passed->name, " \""))
+            field_str(&l, "name", "name", passed->name);
+        else
+            field_quoted(&l, "name", passed->name);
+    }
+    emit(sl, &l);
+}
+
+void serve_log_notify_failed(const struct serve_log *sl, const char *why)
+{
+    struct line l;
+    begin(&l, sl, "sd_notify:", "sd_notify_failed", NULL);
+    text(&l, " cannot notify the service manager: %s", why);
+    field_str(&l, NULL, "error", why);
     emit(sl, &l);
 }
 

@@ -26,8 +26,11 @@ bool serve_log_format_parse(const char *s, bool *json);
  * serve_log). */
 void serve_log_event(void *user, const struct sk_server_event *ev);
 /* "listening on ADDR (tcp, framing F[, tls])" or "(udp)": one a socket. */
+/* passed: the socket systemd passed (its fd= and name= follow), or NULL. */
 void serve_log_listening(const struct serve_log *sl, const char *addr, bool udp,
-                         enum sk_framing framing, bool tls);
+                         enum sk_framing framing, bool tls, const struct sk_sd_socket *passed);
+/* "sd_notify: cannot notify the service manager: WHY" (once a run). */
+void serve_log_notify_failed(const struct serve_log *sl, const char *why);
 /* A signal taken: "received SIGTERM: stopping" (stops) or "...: ignored". */
 void serve_log_signal(const struct serve_log *sl, const char *name, bool stops);
 /* SIGHUP's reload of the TLS pair: err NULL when it worked. */

@@ -129,10 +129,25 @@ struct sk_server_event {
 /* Called on worker threads (STOP_RESENT: on the thread in sk_server_wait). */
 typedef void (*sk_server_event_cb)(void *user, const struct sk_server_event *ev);
 
+/* A socket given to the server already bound (socket activation: sockit/sd.h). */
+struct sk_server_inherited {
+    int fd;
+    bool udp; /* a bound datagram socket; false: a listening stream socket */
+};
+
 struct sk_server_config {
     struct sk_endpoint listen[SK_SERVER_MAX_LISTEN];
-    size_t nlisten;         /* at least 1 */
-    bool udp;               /* also serve UDP on the same addresses */
+    size_t nlisten;         /* addresses to bind; at least 1, or 0 with inherited */
+    bool udp;               /* also serve UDP on the same addresses (listen only) */
+    /* Sockets bound by someone else (systemd's, sk_sd_listen_fds), served
+     * instead of listen[]: one or the other. sk_server_new takes ownership
+     * of them in every case (it closes them itself when it fails) and makes
+     * them non-blocking; sk_server_free closes them. sk_server_stop leaves
+     * them listening: the service manager still holds them, and connections
+     * that arrive during a restart wait in their backlog for the next
+     * process. Not with reuseport or udp (SK_EUSAGE). */
+    struct sk_server_inherited inherited[SK_SERVER_MAX_LISTEN];
+    size_t ninherited;
     enum sk_framing framing;
     unsigned delay_ms;      /* replies to messages are held this long */
     size_t max_conns;       /* 0: unlimited (bounded by RLIMIT_NOFILE) */
@@ -184,12 +199,14 @@ struct sk_server_stats {
 struct sk_server;
 
 /* Binds every listener (fails as a whole: nothing stays bound on error).
- * Returns 0 and *out, or a negative code (SK_EUSAGE: no address, or no
- * message callback); *failed_at, when not NULL, gets the index of the
- * endpoint that failed. */
+ * Returns 0 and *out, or a negative code (SK_EUSAGE: no address, both
+ * addresses and inherited sockets, or no message callback); *failed_at,
+ * when not NULL, gets the index of the endpoint (or inherited socket) that
+ * failed. */
 int sk_server_new(const struct sk_server_config *cfg, struct sk_server **out, size_t *failed_at);
 /* Number of bound sockets and the address of the i-th ("127.0.0.1:41234"),
- * with its protocol in *udp: port 0 resolves to the real port here. */
+ * with its protocol in *udp: port 0 resolves to the real port here. With
+ * inherited sockets the i-th is cfg.inherited[i]. */
 size_t sk_server_nsockets(const struct sk_server *srv);
 int sk_server_socket_addr(const struct sk_server *srv, size_t i, char *buf, size_t len, bool *udp);
 /* Starts the worker threads. */

@@ -48,11 +48,19 @@ def test_file_list():
     want |= {f"share/locale/{os.path.basename(p)[:-3]}/LC_MESSAGES/sockit.mo"
              for p in glob.glob(os.path.join(ROOT, "po/*.po"))}
     assert "share/locale/zh_CN/LC_MESSAGES/sockit.mo" in want
+    want |= {"lib/systemd/system/sockit.service", "lib/systemd/system/sockit.socket"}
     assert installed() == want
     assert os.readlink(os.path.join(LIBDIR, f"libsockit.so.{MAJOR}")) == f"libsockit.so.{VERSION}"
     assert os.readlink(os.path.join(LIBDIR, "libsockit.so")) == f"libsockit.so.{MAJOR}"
     assert os.stat(os.path.join(STAGE, "bin/sockit")).st_mode & 0o777 == 0o755
     assert os.stat(os.path.join(STAGE, "include/sockit.h")).st_mode & 0o777 == 0o644
+
+
+def test_units_name_the_installed_program():
+    with open(os.path.join(STAGE, "lib/systemd/system/sockit.service")) as f:
+        unit = f.read()
+    assert f"\nExecStart={PREFIX}/bin/sockit serve\n" in unit
+    assert os.stat(os.path.join(STAGE, "lib/systemd/system/sockit.socket")).st_mode & 0o777 == 0o644
 
 
 def pkg_config(*args):
