@@ -46,7 +46,7 @@ static bool admit(struct sk_server_conn *s, const struct sk_proxy_header *h,
     }
     atomic_fetch_sub(&w->srv->open_sessions, 1);
     s->proxy = SK__PROXY_REFUSED;
-    w->stats.refused++;
+    sk__count(&w->ctr->refused, 1);
     proxy_event(w, &(struct sk_server_event){
         .kind = SK_SERVER_REFUSE, .peer = (struct sockaddr *)&s->peer, .limit = max});
     sk_buf_free(&s->st.in);
@@ -105,7 +105,7 @@ void sk__proxy_closing(struct sk_server_conn *s, enum sk_close_reason why)
         else
             e = SK_PROXY_FAILED;
     }
-    w->stats.proxy_errors++;
+    sk__count(&w->ctr->proxy_errors, 1);
     proxy_event(w, &(struct sk_server_event){
         .kind = SK_SERVER_PROXY_ERROR, .peer = (struct sockaddr *)&s->peer, .proxy_error = e});
 }

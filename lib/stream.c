@@ -329,7 +329,7 @@ int sk_stream_write(struct sk_stream *s, const void *data, size_t n)
             return SK_ERR(EPIPE);
         }
         if (k > 0) {
-            s->g->bytes_out += (size_t)k;
+            sk__count(&s->g->bytes->out, (uint64_t)k);
             p += k;
             n -= (size_t)k;
         }
@@ -389,7 +389,7 @@ void sk_stream_flush(struct sk_stream *s)
             sk_stream_close(s, SK_CLOSE_RESET);
             return;
         }
-        s->g->bytes_out += (size_t)k;
+        sk__count(&s->g->bytes->out, (uint64_t)k);
         sk_buf_consume(&s->out, (size_t)k);
         progress = true;
     }
@@ -449,7 +449,7 @@ static void linger_read(struct sk_stream *s)
         }
         if (n == 0)
             s->read_closed = true;
-        g->bytes_in += (size_t)n;
+        sk__count(&g->bytes->in, (uint64_t)n);
     }
     sk_stream_flush(s);
 }
@@ -481,7 +481,7 @@ static void on_readable(struct sk_stream *s)
                 return; /* whatever it returned: closed is closed */
             break; /* the flush below ends a linger the owner began here */
         }
-        g->bytes_in += (size_t)n;
+        sk__count(&g->bytes->in, (uint64_t)n);
         /* Half-closed in the callback: the flush below sends the FIN, and
          * the rest is discarded from the next event on. */
         bool more = s->g->cb->read(s, g->rbuf, (size_t)n);
@@ -726,6 +726,7 @@ int sk__stream_group_init(struct sk_stream_group *g, struct sk_loop *loop,
         g->lim.handshake_ms = DEFAULT_SETUP_MS;
     g->total = total ? total : &g->own_total;
     g->nshare = nshare ? nshare : 1;
+    g->bytes = &g->own_bytes;
     g->rbuf = sk__malloc(g->lim.read_size);
     return g->rbuf ? 0 : SK_ERR(ENOMEM);
 }

@@ -5,6 +5,7 @@
 
 #include <stdatomic.h>
 
+#include "counter_int.h"
 #include "sockit/stream.h"
 
 struct sk_stream_group {
@@ -29,7 +30,8 @@ struct sk_stream_group {
     uint64_t stall_scan_ms;            /* next output-limit scan */
     char *rbuf;                        /* read scratch, lim.read_size bytes */
     bool stopping;                     /* draining: no reading, no idle checks */
-    uint64_t bytes_in, bytes_out;
+    struct sk__byte_count *bytes;      /* where reads and writes are counted */
+    struct sk__byte_count own_bytes;   /* ...unless the owner points it elsewhere */
     void (*emptied)(struct sk_stream_group *g); /* stopping, last stream closed */
 };
 

@@ -96,7 +96,7 @@ static void tls_readable(struct sk_stream *s)
         x->rd_want_write = false;
         if (ok != 1 && !rc)
             rc = sk__tls_result(x->ssl, ok, 0, "TLS read", &ww, err, sizeof err);
-        g->bytes_in += n;
+        sk__count(&g->bytes->in, (uint64_t)n);
         bool stop = false; /* paused, or half-closed by the owner just now */
         if (n > 0 && !s->lingering) {
             stop = !g->cb->read(s, g->rbuf, n) || s->lingering;
@@ -216,7 +216,7 @@ static int write_some(struct sk_stream *s, const char *p, size_t n)
     int ok = SSL_write_ex(x->ssl, p, n, &k);
     x->wr_want_read = false;
     if (ok == 1) {
-        s->g->bytes_out += k;
+        sk__count(&s->g->bytes->out, (uint64_t)k);
         return (int)k;
     }
     char err[ERRLEN];
