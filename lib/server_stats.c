@@ -7,21 +7,24 @@
 #include "server_int.h"
 #include "sockit/err.h"
 
-/* Prometheus' usual latency buckets from 50 us to 1 s, in microseconds. */
-static const unsigned bounds_us[SK_SERVER_LATENCY_BUCKETS] = {
-    50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000,
+/* Prometheus' usual latency buckets from 50 us to 1 s, in nanoseconds
+ * (the unit recorded: no conversion per reply). */
+#define US 1000u
+static const uint64_t bounds_ns[SK_SERVER_LATENCY_BUCKETS] = {
+    50 * US,     100 * US,    250 * US,    500 * US,     1000 * US,    2500 * US,    5000 * US,
+    10000 * US,  25000 * US,  50000 * US,  100000 * US,  250000 * US,  500000 * US,  1000000 * US,
 };
 
 unsigned sk_server_latency_bound_us(size_t i)
 {
-    return i < SK_SERVER_LATENCY_BUCKETS ? bounds_us[i] : 0;
+    return i < SK_SERVER_LATENCY_BUCKETS ? (unsigned)(bounds_ns[i] / US) : 0;
 }
 
 void sk__latency_record(struct sk__counters *c, uint64_t latency_ns, uint64_t n)
 {
     /* Most replies fall in the first buckets: a linear scan ends early. */
     size_t i = 0;
-    while (i < SK_SERVER_LATENCY_BUCKETS && latency_ns > bounds_us[i] * UINT64_C(1000))
+    while (i < SK_SERVER_LATENCY_BUCKETS && latency_ns > bounds_ns[i])
         i++;
     sk__count(&c->latency[i], n);
     sk__count(&c->latency_sum_ns, latency_ns * n);
