@@ -408,3 +408,48 @@ def test_metrics_on_ipv6(serve):
     srv.wait_log(r"metrics on http://\[::1\]:\d+/metrics")
     host, port = metrics_addr(srv)
     assert scrape((host, port))["sockit_connections_open"] == 0
+
+
+def test_scraper_leaving_mid_request_gets_nothing(serve):
+    srv = serve("--metrics", "127.0.0.1:0")
+    addr = metrics_addr(srv)
+    s = socket.create_connection(addr, timeout=5)
+    s.sendall(b"GET /metr")
+    s.shutdown(socket.SHUT_WR)  # its FIN before the end of the head
+    assert s.recv(100) == b"", "closed unanswered, at once"
+    s.close()
+    assert scrape(addr)["sockit_connections_open"] == 0
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def test_out_of_fds_pauses_metrics_accepts_then_recovers(serve):
+    # 40 fds (as test_accept_emfile.py): the sessions take what is left, then
+    # a scrape's accept fails with EMFILE: accepting pauses instead of spinning.
+    srv = serve("--metrics", "127.0.0.1:0", "--workers", "1",
+                preexec_fn=lambda: __import__("resource").setrlimit(
+                    __import__("resource").RLIMIT_NOFILE, (40, 40)))
+    addr = metrics_addr(srv)
+    socks = []
+    for _ in range(60):
+        s = socket.create_connection(srv.addr, timeout=3)  # completes in the backlog
+        socks.append(s)
+    srv.wait_log(r"pausing accepts")
+    pending = [socket.create_connection(addr, timeout=5) for _ in range(3)]
+    for p in pending:
+        p.sendall(b"GET /metrics HTTP/1.1\r\n\r\n")
+    t0 = cpu_ticks(srv.proc.pid)
+    time.sleep(1)  # a measurement window, not a synchronisation
+    busy = cpu_ticks(srv.proc.pid) - t0
+    assert busy < 30, f"server used {busy} ticks in 1 s while out of fds"
+    for s in socks:
+        s.close()
+    # Room again: the waiting scrapes are accepted and answered.
+    for p in pending:
+        assert recv_until(p, b"sockit_tls_handshakes_total{result=\"failed\"}", timeout=10) \
+            .startswith(b"HTTP/1.1 200 OK\r\n")
+        p.close()
