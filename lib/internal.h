@@ -22,6 +22,7 @@ struct sk_loop {
     struct sk_io wake_io;
     atomic_int stop;
     uint64_t now_ms;
+    uint64_t now_ns; /* the same instant in ns (sk__loop_now_ns) */
     size_t io_count; /* registered handles, wake_io excluded */
     struct sk_timer *timers; /* root of the pairing heap of armed timers */
     size_t ntimers;
@@ -30,6 +31,13 @@ struct sk_loop {
     struct sk__backend_event pending[SK__MAX_EVENTS];
     int npending;
 };
+
+/* The loop's cached monotonic time in ns: when its current iteration woke
+ * up (the server's reply latency starts there, at no clock read). */
+static inline uint64_t sk__loop_now_ns(const struct sk_loop *loop)
+{
+    return loop->now_ns;
+}
 
 /* Adds 1 to an eventfd (a wake-up), retrying on EINTR; 0 or -errno. */
 int sk__eventfd_post(int fd);

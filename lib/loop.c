@@ -59,7 +59,8 @@ struct sk_loop *sk_loop_new(int *err)
         return NULL;
     }
     loop->io_count = 0; /* the wake handle is the loop's own */
-    loop->now_ms = sk_now_ms();
+    loop->now_ns = sk_now_ns();
+    loop->now_ms = loop->now_ns / 1000000u;
     return loop;
 }
 
@@ -280,7 +281,8 @@ int sk_loop_run(struct sk_loop *loop)
         int rc = sk__backend_wait(loop, next_timeout(loop));
         if (rc < 0)
             return rc;
-        loop->now_ms = sk_now_ms();
+        loop->now_ns = sk_now_ns();
+        loop->now_ms = loop->now_ns / 1000000u;
         for (int i = 0; i < loop->npending; i++) {
             struct sk_io *io = loop->pending[i].io;
             if (io)

@@ -151,14 +151,19 @@ int sk_server_new(const struct sk_server_config *cfg, struct sk_server **out, si
 {
     bool ok = config_ok(cfg);
     struct sk_server *srv = ok ? sk__calloc(1, sizeof *srv) : NULL;
-    if (!srv) {
+    struct sk_server_config full = *cfg;
+    fill_defaults(&full);
+    /* Here, not at start: sk_server_stats_read may run from new to free. */
+    struct sk__counters *counters = srv ? sk__calloc(full.workers, sizeof *counters) : NULL;
+    if (!counters) {
         /* Ownership of the inherited sockets is taken in every case. */
         for (size_t i = 0; i < cfg->ninherited && i < SK_SERVER_MAX_LISTEN; i++)
             close(cfg->inherited[i].fd);
+        free(srv);
         return ok ? SK_ERR(ENOMEM) : SK_EUSAGE;
     }
-    srv->cfg = *cfg;
-    fill_defaults(&srv->cfg);
+    srv->cfg = full;
+    srv->counters = counters;
     srv->udp = cfg->udp;
     pthread_mutex_init(&srv->tls_lock, NULL);
     if (srv->cfg.tls)
@@ -280,7 +285,7 @@ static void refuse(struct sk__worker *w, int fd)
     for (int i = 0; i < 4 && recv(fd, w->g.rbuf, w->g.lim.read_size, MSG_DONTWAIT) > 0; i++)
         ;
     close(fd);
-    w->stats.refused++;
+    sk__count(&w->ctr->refused, 1);
 }
 
 static void accept_some(struct sk__worker *w, int lfd)
@@ -404,6 +409,7 @@ static int worker_init(struct sk_server *srv, struct sk__worker *w)
     int rc = 0;
     w->srv = srv;
     w->stop_fd = -1;
+    w->ctr = &srv->counters[w - srv->workers];
     w->loop = sk_loop_new(&rc);
     if (!w->loop)
         return rc;
@@ -531,25 +537,16 @@ int sk_server_wait(struct sk_server *srv, struct sk_server_stats *stats)
 {
     if (!srv->started)
         return SK_EUSAGE;
-    memset(stats, 0, sizeof *stats);
     for (unsigned i = 0; i < srv->nworkers; i++) {
-        struct sk__worker *w = &srv->workers[i];
-        join_worker(w, resend_server_stop);
-        stats->conns += w->stats.conns;
-        stats->refused += w->stats.refused;
-        stats->msgs += w->stats.msgs;
-        stats->bytes_in += w->stats.bytes_in + w->g.bytes_in;
-        stats->bytes_out += w->stats.bytes_out + w->g.bytes_out;
-        stats->datagrams += w->stats.datagrams;
-        stats->proxy_errors += w->stats.proxy_errors;
-        worker_free(w);
+        join_worker(&srv->workers[i], resend_server_stop);
+        worker_free(&srv->workers[i]);
     }
     free(srv->workers);
     srv->workers = NULL;
     srv->nworkers = 0;
     srv->started = false;
     atomic_store(&srv->stop_requested, false);
-    return 0;
+    return sk_server_stats_read(srv, stats); /* the last sessions' closes included */
 }
 
 void sk_server_free(struct sk_server *srv)
@@ -559,6 +556,7 @@ void sk_server_free(struct sk_server *srv)
     for (size_t i = 0; i < srv->nlisteners; i++)
         close(srv->listeners[i].fd);
     free(srv->listeners);
+    free(srv->counters);
     sk_tls_ctx_free(srv->cfg.tls);
     pthread_mutex_destroy(&srv->tls_lock);
     free(srv);

@@ -8,12 +8,33 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "counter_int.h"
 #include "sockit/buf.h"
 #include "sockit/loop.h"
 #include "sockit/server.h"
 #include "stream_int.h"
 
 struct sk__worker;
+
+/* One worker's counters (server_stats.c): written by that worker alone
+ * (counter_int.h), summed by sk_server_stats_read on any thread. The
+ * blocks live in one array owned by the server, from sk_server_new to
+ * sk_server_free, so a reader never races a worker's teardown. */
+struct sk__counters {
+    sk__counter conns, refused, msgs, datagrams, proxy_errors;
+    sk__counter open; /* a gauge: +1 at OPEN, -1 at its CLOSE */
+    sk__counter tls_ok, tls_failed;
+    struct sk__byte_count bytes; /* TCP (the worker's stream group counts here) and UDP */
+    sk__counter closed[SK_SERVER_CLOSE_REASONS];
+    sk__counter latency[SK_SERVER_LATENCY_BUCKETS + 1];
+    sk__counter latency_sum_ns;
+    /* Neighbouring workers' blocks never share a cache line (the array is
+     * malloc'ed, not aligned: a gap of a line is the portable way). */
+    char pad_[64];
+};
+
+/* Counts n replies written latency_ns after their message was read. */
+void sk__latency_record(struct sk__counters *c, uint64_t latency_ns, uint64_t n);
 
 /* A listening socket shared by all workers; each worker has its own io
  * handle on it. */
@@ -80,7 +101,8 @@ struct sk__worker {
     struct sk__delayed *d_head, *d_tail;
     struct sk_buf wbuf;   /* replies of one read, before the write */
     atomic_bool stop_seen; /* stopping, as seen from other threads */
-    struct sk_server_stats stats;
+    struct sk__counters *ctr; /* this worker's block of srv->counters */
+    uint64_t lat_pending;     /* messages answered in wbuf, not yet written */
     /* UDP batch buffers (udp.c), allocated only with --udp. */
     void *udp;
 };
@@ -91,6 +113,7 @@ struct sk_server {
     size_t nlisteners;
     struct sk__worker *workers;
     unsigned nworkers;
+    struct sk__counters *counters; /* cfg.workers blocks, one per worker */
     atomic_size_t open_sessions; /* across workers, for --max-conns */
     atomic_bool stop_requested;  /* sk_server_stop() was called */
     pthread_mutex_t tls_lock;    /* guards cfg.tls (sk_server_set_tls) */

@@ -17,6 +17,7 @@
 
 #include "addr_int.h"
 #include "alloc_int.h"
+#include "internal.h"
 #include "server_int.h"
 #include "sockit/err.h"
 
@@ -43,6 +44,24 @@ static bool stream_write(struct sk_server_conn *s, const char *p, size_t n)
 static bool over_mark(struct sk_server_conn *s)
 {
     return sk_stream_over_high_water(&s->st);
+}
+
+/* Forgets the replies built in the worker's scratch buffer (their session
+ * is gone or failed): they must not go to the next session it serves, nor
+ * count as answered. */
+static void drop_replies(struct sk__worker *w)
+{
+    w->wbuf.off = w->wbuf.len = 0;
+    w->lat_pending = 0;
+}
+
+/* A --delay reply is out: its latency from the read of its message, which
+ * was due_ms - delay_ms on the loop's ms clock (so to within 1 ms). */
+static void delayed_written(struct sk__worker *w, const struct sk__delayed *d)
+{
+    uint64_t read_ns = (d->due_ms - w->srv->cfg.delay_ms) * UINT64_C(1000000);
+    uint64_t now = sk__loop_now_ns(w->loop);
+    sk__latency_record(w->ctr, now > read_ns ? now - read_ns : 0, 1);
 }
 
 /* ---- delayed replies: bookkeeping ---- */
@@ -128,6 +147,8 @@ static bool linger_start(struct sk_server_conn *s, enum sk_close_reason why, con
         s->st.out_extra -= dq_cost(d);
         dq_unlink(w, d);
         bool alive = stream_write(s, d->data, d->len);
+        if (alive)
+            delayed_written(w, d);
         free(d);
         if (!alive)
             return false; /* closed: its other entries were dropped with it */
@@ -201,6 +222,12 @@ static void session_closing(struct sk_stream *st, enum sk_close_reason why)
         sk__proxy_closing(s, why);
         return;
     }
+    if ((unsigned)why < SK_SERVER_CLOSE_REASONS)
+        sk__count(&w->ctr->closed[why], 1);
+    if (s->tls_wait)
+        sk__count(&w->ctr->tls_failed, 1); /* never open */
+    else
+        sk__uncount(&w->ctr->open, 1);
     struct sk_server_event ev = {
         .kind = SK_SERVER_CLOSE, .peer = (struct sockaddr *)&s->peer, .reason = why,
         .messages = s->msgs, .duration_ms = sk_loop_now(w->loop) - s->accepted_ms,
@@ -264,6 +291,7 @@ int sk__worker_streams_init(struct sk__worker *w)
     int rc = sk__stream_group_init(&w->g, w->loop, &session_cbs, &lim, &w->srv->mem_held,
                                    cfg->workers);
     w->g.emptied = worker_emptied;
+    w->g.bytes = &w->ctr->bytes; /* read by sk_server_stats_read */
     return rc;
 }
 
@@ -309,6 +337,8 @@ void sk__worker_delay_cb(struct sk_loop *loop, struct sk_timer *t)
         (void)oldest;
         s->st.out_extra -= dq_cost(d);
         bool alive = stream_write(s, d->data, d->len);
+        if (alive)
+            delayed_written(w, d);
         free(d);
         if (alive) {
             sk_stream_touch(&s->st); /* the peer's idle time starts when it has its reply */
@@ -380,12 +410,14 @@ static bool on_message(struct sk_server_conn *s, const char *msg, size_t n)
     if (s->exiting)
         return true; /* the message that ended it is not counted */
     s->msgs++;
-    w->stats.msgs++;
+    sk__count(&w->ctr->msgs, 1);
     if (w->srv->cfg.delay_ms && w->wbuf.len > mark) {
         bool alive = delay_push(s, w->wbuf.data + mark, w->wbuf.len - mark);
         w->wbuf.len = mark;
         return alive;
     }
+    if (w->wbuf.len > mark)
+        w->lat_pending++; /* its reply goes out with the read's (send_replies) */
     return true;
 }
 
@@ -395,6 +427,13 @@ static bool send_replies(struct sk_server_conn *s)
 {
     struct sk__worker *w = sk__conn_worker(s);
     bool alive = stream_write(s, sk_buf_head(&w->wbuf), sk_buf_size(&w->wbuf));
+    if (alive && w->lat_pending) {
+        /* From the loop's wake-up that read them: one clock read per write,
+         * none per message. */
+        uint64_t now = sk_now_ns(), read_ns = sk__loop_now_ns(w->loop);
+        sk__latency_record(w->ctr, now > read_ns ? now - read_ns : 0, w->lat_pending);
+    }
+    w->lat_pending = 0;
     w->wbuf.off = w->wbuf.len = 0; /* keep the memory for the next read */
     if (w->wbuf.cap > WBUF_KEEP)
         sk_buf_free(&w->wbuf); /* but not a huge reply's */
@@ -496,7 +535,7 @@ static bool on_line_data(struct sk_server_conn *s, const char *data, size_t n)
 static bool parse_backlog(struct sk_server_conn *s)
 {
     if (!on_line_data(s, NULL, 0)) {
-        sk__conn_worker(s)->wbuf.off = sk__conn_worker(s)->wbuf.len = 0;
+        drop_replies(sk__conn_worker(s));
         return false;
     }
     return send_replies(s);
@@ -510,14 +549,15 @@ static bool parse_backlog(struct sk_server_conn *s)
 static bool session_open(struct sk_server_conn *s, const struct sockaddr *via)
 {
     struct sk__worker *w = sk__conn_worker(s);
-    w->stats.conns++;
+    sk__count(&w->ctr->conns, 1);
+    sk__count(&w->ctr->open, 1);
     sk__server_event(w->srv, &(struct sk_server_event){
         .kind = SK_SERVER_OPEN, .peer = (struct sockaddr *)&s->peer, .proxied_from = via,
         .worker = (unsigned)(w - w->srv->workers), .tls_version = sk_stream_tls_version(&s->st),
         .tls_cipher = sk_stream_tls_cipher(&s->st)});
     const struct sk_server_proto *proto = &w->srv->cfg.proto;
     if (proto->open && (proto->open(proto->user, s) < 0 || s->oom)) {
-        w->wbuf.off = w->wbuf.len = 0;
+        drop_replies(w);
         sk_stream_close(&s->st, SK_CLOSE_ERROR);
         return false;
     }
@@ -537,7 +577,7 @@ static bool proxy_rest(struct sk_server_conn *s, bool line)
         sk_buf_free(&s->st.in);
     }
     if (!alive) {
-        sk__conn_worker(s)->wbuf.off = sk__conn_worker(s)->wbuf.len = 0;
+        drop_replies(sk__conn_worker(s));
         return false;
     }
     return send_replies(s) && !s->exiting && !s->backlog && !over_mark(s);
@@ -570,9 +610,7 @@ static bool session_read(struct sk_stream *st, const char *data, size_t n)
     }
     bool alive = line ? on_line_data(s, data, n) : on_message(s, data, n);
     if (!alive) {
-        /* Replies built for a session that is gone must not go to the
-         * next session served by this worker. */
-        w->wbuf.off = w->wbuf.len = 0;
+        drop_replies(w); /* not for the next session of this worker */
         return false;
     }
     /* One send() for all the replies of this read. */
@@ -587,8 +625,9 @@ static void session_tls_ready(struct sk_stream *st, int err)
 {
     struct sk_server_conn *s = SK_CONTAINER_OF(st, struct sk_server_conn, st);
     if (err < 0)
-        return;
+        return; /* counted as failed at its close */
     s->tls_wait = 0;
+    sk__count(&sk__conn_worker(s)->ctr->tls_ok, 1);
     struct sockaddr_in6 via;
     if (session_open(s, sk__tls_proxied_from(s, &via)) && send_replies(s))
         update_interest(s);

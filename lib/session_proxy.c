@@ -81,7 +81,7 @@ void sk__proxy_closing(struct sk_server_conn *s, enum sk_close_reason why)
         else
             e = SK_PROXY_FAILED;
     }
-    w->stats.proxy_errors++;
+    sk__count(&w->ctr->proxy_errors, 1);
     sk__server_event(w->srv, &(struct sk_server_event){
         .kind = SK_SERVER_PROXY_ERROR, .peer = (struct sockaddr *)&s->peer, .proxy_error = e,
         .worker = (unsigned)(w - w->srv->workers)});

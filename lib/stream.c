@@ -741,6 +741,7 @@ int sk__stream_group_init(struct sk_stream_group *g, struct sk_loop *loop,
         g->lim.handshake_ms = DEFAULT_SETUP_MS;
     g->total = total ? total : &g->own_total;
     g->nshare = nshare ? nshare : 1;
+    g->bytes = &g->own_bytes;
     g->rbuf = sk__malloc(g->lim.read_size);
     return g->rbuf ? 0 : SK_ERR(ENOMEM);
 }

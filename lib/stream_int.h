@@ -5,6 +5,7 @@
 
 #include <stdatomic.h>
 
+#include "counter_int.h"
 #include "sockit/stream.h"
 
 struct sk_stream_group {
@@ -29,7 +30,8 @@ struct sk_stream_group {
     uint64_t stall_scan_ms;            /* next output-limit scan */
     char *rbuf;                        /* read scratch, lim.read_size bytes */
     bool stopping;                     /* draining: no reading, no idle checks */
-    uint64_t bytes_in, bytes_out;
+    struct sk__byte_count *bytes;      /* where reads and writes are counted */
+    struct sk__byte_count own_bytes;   /* ...unless the owner points it elsewhere */
     void (*emptied)(struct sk_stream_group *g); /* stopping, last stream closed */
 };
 
@@ -37,11 +39,11 @@ struct sk_stream_group {
  * (a connection's own count is the kernel's: sk__tcp_bytes). */
 static inline void sk__stream_count_in(struct sk_stream *s, size_t n)
 {
-    s->g->bytes_in += n;
+    sk__count(&s->g->bytes->in, (uint64_t)n);
 }
 static inline void sk__stream_count_out(struct sk_stream *s, size_t n)
 {
-    s->g->bytes_out += n;
+    sk__count(&s->g->bytes->out, (uint64_t)n);
 }
 
 /* A stream's set-up phase (s->setup): on a deadline list, not on the idle

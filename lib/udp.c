@@ -103,7 +103,7 @@ void sk__udp_readable(struct sk__worker *w, int fd)
             return; /* EAGAIN, or an error that belongs to no one we can answer */
         int m = 0; /* replies, packed to the front */
         for (int i = 0; i < n; i++) {
-            w->stats.bytes_in += b->msgs[i].msg_len;
+            sk__count(&w->ctr->bytes.in, b->msgs[i].msg_len);
             if (!make_reply(w, b, i))
                 continue;
             if (m != i) {
@@ -125,9 +125,11 @@ void sk__udp_readable(struct sk__worker *w, int fd)
                 sent++;
                 continue;
             }
+            uint64_t out = 0;
             for (int i = sent; i < sent + k; i++)
-                w->stats.bytes_out += b->iov[i].iov_len;
-            w->stats.datagrams += (uint64_t)k;
+                out += b->iov[i].iov_len;
+            sk__count(&w->ctr->bytes.out, out);
+            sk__count(&w->ctr->datagrams, (uint64_t)k);
             sent += k;
         }
         if (n < UDP_BATCH)

@@ -57,6 +57,11 @@ static bool greet_datagram(void *user, struct sk_datagram *d)
     return true;
 }
 
+const char *greet_close_reason(enum sk_close_reason why)
+{
+    return why == SK_CLOSE_END ? "exit" : sk_close_reason_name(why);
+}
+
 void greet_setup(struct sk_server_config *cfg)
 {
     cfg->proto = (struct sk_server_proto){

@@ -10,5 +10,8 @@
 /* Fills cfg->proto (and the datagram headroom) for the greeting protocol
  * in cfg->framing. */
 void greet_setup(struct sk_server_config *cfg);
+/* A close reason as serve names it (log lines, metrics): the engine's
+ * names, but the protocol's own end is its "exit". */
+const char *greet_close_reason(enum sk_close_reason why);
 
 #endif

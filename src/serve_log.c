@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "greet.h"
 #include "i18n.h"
 #include "serve_log.h"
 
@@ -115,9 +116,7 @@ bool serve_log_format_parse(const char *s, bool *json)
 
 static void close_fields(struct line *l, const struct sk_server_event *ev)
 {
-    /* the greeting protocol's end is its "exit" */
-    field_str(l, "reason", "reason",
-              ev->reason == SK_CLOSE_END ? "exit" : sk_close_reason_name(ev->reason));
+    field_str(l, "reason", "reason", greet_close_reason(ev->reason));
     field_num(l, "messages", ev->messages);
     field_num(l, "bytes_in", ev->bytes_in);
     field_num(l, "bytes_out", ev->bytes_out);
@@ -205,6 +204,17 @@ void serve_log_listening(const struct serve_log *sl, const char *addr, bool udp,
         else
             field_quoted(&l, "name", passed->name);
     }
+    emit(sl, &l);
+}
+
+void serve_log_metrics(const struct serve_log *sl, const char *addr)
+{
+    struct line l;
+    char url[SK_ADDRSTR_MAX + 32];
+    snprintf(url, sizeof url, "http://%s/metrics", addr);
+    begin(&l, sl, "metrics on", "metrics", NULL);
+    text(&l, " %s", url);
+    field_str(&l, NULL, "url", url);
     emit(sl, &l);
 }
 

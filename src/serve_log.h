@@ -29,6 +29,8 @@ void serve_log_event(void *user, const struct sk_server_event *ev);
 /* passed: the socket systemd passed (its fd= and name= follow), or NULL. */
 void serve_log_listening(const struct serve_log *sl, const char *addr, bool udp,
                          enum sk_framing framing, bool tls, const struct sk_sd_socket *passed);
+/* "metrics on http://ADDR/metrics": the --metrics endpoint is up. */
+void serve_log_metrics(const struct serve_log *sl, const char *addr);
 /* "sd_notify: cannot notify the service manager: WHY" (once a run). */
 void serve_log_notify_failed(const struct serve_log *sl, const char *why);
 /* A signal taken: "received SIGTERM: stopping" (stops) or "...: ignored". */

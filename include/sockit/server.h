@@ -14,8 +14,8 @@
  *
  * Threads: the callbacks run on the worker thread that owns the connection
  * (several workers: several callbacks at once, on different connections).
- * sk_server_stop() may be called from any thread; the other functions from
- * the thread that created the server. */
+ * sk_server_stop() and sk_server_stats_read() may be called from any
+ * thread; the other functions from the thread that created the server. */
 #ifndef SOCKIT_SERVER_H
 #define SOCKIT_SERVER_H
 
@@ -186,14 +186,37 @@ struct sk_server_config {
     void *event_user;
 };
 
+/* Every reason a server connection can close with: the closed[] index. */
+#define SK_SERVER_CLOSE_REASONS (SK_CLOSE_TLS + 1)
+/* The reply-latency histogram's buckets: SK_SERVER_LATENCY_BUCKETS upper
+ * bounds (sk_server_latency_bound_us: 50 us, 100 us, 250 us ... 1 s), and
+ * one more slot for what is above the last. */
+#define SK_SERVER_LATENCY_BUCKETS 14
+
+/* What a server did since sk_server_new (sk_server_stats_read,
+ * sk_server_wait). Connections in their PROXY header or TLS handshake are
+ * not open yet: they count as refused, proxy_errors or tls_failed when
+ * they end there. */
 struct sk_server_stats {
-    uint64_t conns;     /* connections accepted */
+    uint64_t conns;     /* connections opened (OPEN events) */
     uint64_t refused;   /* over max_conns */
     uint64_t msgs;      /* messages handled */
-    uint64_t bytes_in;
+    uint64_t bytes_in;  /* TCP (after TLS: the plaintext) and UDP payload */
     uint64_t bytes_out;
     uint64_t datagrams; /* UDP replies sent */
     uint64_t proxy_errors; /* connections closed without a valid PROXY header */
+    uint64_t open;      /* connections open now (an OPEN event, no CLOSE yet) */
+    /* CLOSE events by reason (a TLS handshake that failed has one too). */
+    uint64_t closed[SK_SERVER_CLOSE_REASONS];
+    uint64_t tls_ok;     /* TLS handshakes done */
+    uint64_t tls_failed; /* TLS connections closed before theirs was done */
+    /* Replies by latency, from the loop's wake-up that read the message to
+     * the write of its reply (the socket took it, or it was queued):
+     * latency[i] counts those within (bound(i-1), bound(i)], the last slot
+     * those above every bound. Not cumulative. With a delay, the delay is
+     * part of it (to within 1 ms). */
+    uint64_t latency[SK_SERVER_LATENCY_BUCKETS + 1];
+    uint64_t latency_sum_ns;
 };
 
 struct sk_server;
@@ -214,8 +237,17 @@ int sk_server_start(struct sk_server *srv);
 /* Asks the server to stop: listeners close at once, connections get
  * grace_ms to finish their pending replies, then are closed. Thread-safe. */
 void sk_server_stop(struct sk_server *srv);
-/* Waits for the workers to finish and adds up their counters. */
+/* Waits for the workers to finish; *stats as sk_server_stats_read. */
 int sk_server_wait(struct sk_server *srv, struct sk_server_stats *stats);
+/* Adds up the workers' counters into *stats. Callable from any thread at
+ * any time from sk_server_new to sk_server_free, while the workers run
+ * too: each counter is read without a lock, so two fields may be a few
+ * events apart (never torn; every counter but open only grows).
+ * Returns 0. */
+int sk_server_stats_read(struct sk_server *srv, struct sk_server_stats *stats);
+/* The upper bound of latency bucket i in microseconds (0 for i out of
+ * range: i < SK_SERVER_LATENCY_BUCKETS). */
+unsigned sk_server_latency_bound_us(size_t i);
 /* Replaces the TLS context of a server made with one (certificate
  * rotation): handshakes that start from now on use ctx, those under way and
  * the open sessions keep the one they began with. The server takes its own

@@ -247,3 +247,12 @@ def test_accept_paused_and_resumed(serve):
     paused = the(srv.lines, "accept_paused")
     assert (paused["error"], paused["retry_ms"]) == ("EMFILE", 100)
     the(srv.lines, "accept_resumed")
+
+
+def test_the_metrics_line_is_json_too(serve):
+    srv = serve("--log-format", "json", "--metrics", "127.0.0.1:0")
+    srv.wait_log(r'"event":"metrics"')
+    m = the(srv.lines, "metrics")
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/metrics", m["url"]), m
+    assert srv.stop() == 0
+    assert all(json.loads(x) for x in srv.lines)
