@@ -100,6 +100,7 @@ def test_refuse_and_the_udp_listening_line(serve):
         srv.wait_log(r'"event":"refused"')
     refuse = the(srv.lines, "refused")
     assert (refuse["peer"], refuse["reason"], refuse["limit"]) == (peer, "max-conns", 1)
+    srv.wait_log(r'"event":"listening".*"proto":"udp"')  # logged after the TCP one, maybe later
     udp = [e for e in events(srv.lines) if e["event"] == "listening" and e["proto"] == "udp"]
     assert udp and "framing" not in udp[0] and "tls" not in udp[0]
 
