@@ -15,8 +15,8 @@ build_pkgs=(gcc make libc6-dev libssl-dev pkg-config gettext)
 lint_pkgs=(clang clang-tidy clang-tools cppcheck python3)
 # g++: the public headers compile as C++ (tests/install/test_exports.py).
 # systemd: systemd-socket-activate and systemd-analyze (tests/integration/test_serve_sd.py).
-# prometheus: promtool (tests/integration/test_serve_metrics.py).
-test_pkgs=(libcriterion-dev python3 python3-pytest locales nginx openssl clang libclang-rt-14-dev iproute2 procps curl time g++ groff-base mandoc haproxy libnginx-mod-stream systemd prometheus)
+# prometheus: promtool (tests/integration/test_serve_metrics.py). ncat: a TLS peer (test_serve_tls.py).
+test_pkgs=(libcriterion-dev python3 python3-pytest locales nginx openssl clang libclang-rt-14-dev iproute2 procps curl time g++ groff-base mandoc haproxy libnginx-mod-stream systemd prometheus ncat)
 package_pkgs=(debhelper lintian dpkg-dev pkg-config)
 soak_pkgs=(gnuplot-nox)
 bench_pkgs=(redis-server redis-tools wrk hyperfine gnuplot-nox wget nodejs time)

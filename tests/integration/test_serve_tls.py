@@ -139,6 +139,30 @@ def test_openssl_s_client_round_trip(serve, pki):
     srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=exit messages=1 bytes_in=\d+ bytes_out=\d+ duration_ms=\d+ tls_end=")
 
 
+def test_ncat_ssl_round_trip(serve, pki):
+    """Nmap's ncat --ssl (a client users already have), verifying the chain and the name."""
+    srv = serve(*pki.args("rsa"), "--framing", "line")
+    p = subprocess.Popen(["ncat", "--ssl", "--ssl-verify", "--ssl-trustfile", pki.path("root.pem"),
+                          "localhost", str(srv.port)],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:  # stdin stays open until the server ends the session: ncat quits at its EOF
+        assert p.stdout.readline() == b"Welcome!\n"
+        p.stdin.write(b"Nmap\n")
+        p.stdin.flush()
+        assert p.stdout.readline() == b"Hello, Nmap!\n"
+        p.stdin.write(b"exit\n")
+        p.stdin.flush()
+        assert p.stdout.read() == b""  # the server ended it
+        p.stdin.close()
+        assert p.wait(10) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    srv.wait_log(r"close 127\.0\.0\.1:\d+ reason=exit messages=1 bytes_in=\d+ bytes_out=\d+ "
+                 r"duration_ms=\d+ tls_end=")
+
+
 def test_tls12_forced_by_the_client_works(serve, pki):
     srv = serve(*pki.args("rsa"))
     s = greet(srv, pki.client_ctx(max_version=ssl.TLSVersion.TLSv1_2))
