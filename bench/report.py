@@ -169,8 +169,59 @@ def openssl_speed():
 TLS_NOTES = """\
 ### What bounds the TLS figures (profiling notes)
 
-TLS_NOTES_PLACEHOLDER
+These notes come from profiling, not from the tables above: `perf record --call-graph dwarf`
+on `sockit serve --tls-*` (one worker, pinned as above) while `sockit bench` ran each load with
+the same pinning, and `strace -c` for the system calls. The machine was shared (load average
+about 3 on 2 cores), so rates were noisy; the shares below are of the server's own CPU time.
+Written by hand; re-check them when the server or OpenSSL changes.
+
+- **Full handshakes: OpenSSL 3.0's own cost, not the two public-key operations.** Every server
+  negotiates TLS 1.3 with an X25519 key share and the ECDSA P-256 signature. Of sockit's CPU,
+  58 % is in libcrypto, 8 % in libssl, 15 % in libc (malloc, free, strcmp and rwlocks called
+  by OpenSSL), 18 % in the kernel and 0.6 % in sockit's own code. The operations that
+  `openssl speed` times are a small part of it: the key share (`EVP_PKEY_generate`) 12 %, the
+  signature (`EVP_DigestSignFinal`) 9 %, the X25519 derive somewhere in the rest (libcrypto has
+  no symbols here). The rest is OpenSSL 3.0's per-handshake provider machinery: algorithm
+  fetches (`EVP_MD_fetch`, `EVP_KDF_fetch`) under read locks, `OSSL_PARAM` lookups, hash-table
+  walks and many small allocations. Add the HKDF key schedule and the two session tickets TLS
+  1.3 sends (each one an `i2d_SSL_SESSION`, encrypted and MACed). A full handshake costs 500 to
+  650 µs of server CPU here, while one sign and one key exchange take about 100 µs, so by CPU
+  sockit reaches about a fifth of the bound. nginx and HAProxy use the same library and land
+  in the same range. In direct A/B runs, nginx (given TLS 1.3) and sockit were within noise of
+  each other: 530 to 630 µs each. The 0.8× target is therefore out of reach for an OpenSSL 3.0
+  server on this machine. Upstream knows this cost (openssl/openssl#17627 and #20286); its
+  advice is to pre-fetch algorithms, which would mean changes inside libssl. By rate, the
+  generator can also be the limit: it checks the chain and does its own key exchange, on one
+  core.
+- **Resumed handshakes** skip the signature and the certificate. They still do the X25519
+  exchange (`psk_dhe_ke`) and the fetch machinery: 400 to 500 µs of server CPU, about 0.75×
+  a full handshake, for sockit and nginx alike. Before the script gave nginx
+  `ssl_protocols TLSv1.2 TLSv1.3`, nginx 1.22 negotiated TLS 1.2 by default. TLS 1.2 ticket
+  resumption skips the key exchange, so nginx showed 150 µs.
+- **50 connections request/reply over TLS: three reads per request.** `strace -c` over 20,000
+  requests: the TLS server made 60,400 `read` calls (20,050 of them EAGAIN) and 20,250
+  `sendto`; the plain server made 20,050 `recvfrom` and 20,050 `sendto`. OpenSSL reads the
+  5-byte record header and the record body in two `read`s. Each request's last `SSL_read`
+  then ends in a `read` that returns EAGAIN. The cause: the server context does not set
+  read-ahead, while the client context does (`SSL_CTX_set_read_ahead` and a 64 KiB read
+  buffer, lib/tls_openssl.c). The kernel takes 57 % of the TLS server's CPU, libcrypto and
+  libssl (AES-GCM, the record layer) 28 %, sockit 2.7 %. Per reply, TLS costs 2 to 3× plain:
+  10.6 to 11.5 µs against 3.5 to 5.9 µs. So 0.7× plain is missed. Read-ahead on the server
+  would remove about two of the four system calls per request. That is not measured: lib/ is
+  not the bench's to change.
+- **Idle TLS sessions.** After the handshake, OpenSSL 3.0 holds about 14 KiB per server `SSL`;
+  the `SSL` object alone is 7.6 KiB (docs/protocol.md breaks it down). `SSL_MODE_RELEASE_BUFFERS`
+  keeps record buffers out of that. With `sockit bench` as the client, sockit measured
+  16.4 KiB per session at 2,000 sessions, and 19.5 KiB at 500, where heap growth weighs more.
+  The 4 KiB target is below what OpenSSL 3.0's `SSL` object alone holds.
 """
+
+
+def proto(server):
+    try:
+        return open(f"{RES}/T.proto.{server}").read().strip().rstrip(",") or "n/a"
+    except OSError:
+        return "n/a"
 
 
 def tls_section():
@@ -179,7 +230,7 @@ def tls_section():
     bound = 1 / (1 / sign + 1 / ecdh) if sign and ecdh else None
     md = ["## 8. TLS: sockit serve --tls-* next to nginx, HAProxy and Node", "",
           "One ECDSA P-256 certificate (SAN IP:127.0.0.1), made at run time with the openssl "
-          "CLI, for every server; TLS 1.3 as negotiated by default. nginx (one process, "
+          "CLI, for every server. nginx (one process, "
           "`master_process off`, `worker_processes 1`) and HAProxy (`nbthread 1`) proxy to a "
           "plain backend, the bare epoll server (bench/peers/epoll_server.c), pinned to the "
           "server CPU with them; its CPU time and RSS are counted with theirs. nginx's "
@@ -192,6 +243,9 @@ def tls_section():
            f"{fmt(ecdh)} op/s; one sign and one key exchange per full handshake bound it at "
            f"{fmt(bound)} handshakes/s per core (1 / (1/sign + 1/ECDH)).", "",
            f"`{cmd_of('T.speed')}`", "",
+           "What each server negotiates with a default client (`openssl s_client`; nginx is "
+           "given `ssl_protocols TLSv1.2 TLSv1.3`, as its 1.22 default stops at TLS 1.2): "
+           + "; ".join(f"{s} {proto(s)}" for s in TLS_SERVERS) + ".", "",
            "### 8.1 Full handshakes (connect, handshake, greeting, close), 50 connections", ""]
     t, T1 = table("T1", TLS_SERVERS, "handshakes", "handshake", TLS_NAMES)
     md += t + ["", f"`{cmd_of('T1.sockit.1')}`", "",

@@ -41,6 +41,7 @@ pid $TLS/nginx.$1.pid;
 error_log $TLS/nginx.$1.error.log warn;
 events { worker_connections $((2 * TLS_IDLE_CONNS + 100)); }
 stream {
+    ssl_protocols TLSv1.2 TLSv1.3; # nginx 1.22's default stops at TLS 1.2
     ssl_certificate $TLS/cert.pem;
     ssl_certificate_key $TLS/key.pem;
     server { listen 127.0.0.1:$1 ssl; proxy_pass 127.0.0.1:$2; }
@@ -114,6 +115,13 @@ taskset -c "$SRV_CPU" openssl speed -seconds 1 ecdsap256 ecdhp256 >"$RES/T.speed
 log "TLS: starting servers on CPU $SRV_CPU"
 start_backend
 for s in $TLS_SERVERS plain; do start_tls "$s" rr "$PORT_backend"; done
+# What each server negotiates with a default client (T.proto.NAME: "TLSv1.3, CIPHER, GROUP").
+for s in $TLS_SERVERS; do
+    port_var=PORT_${s}_rr
+    openssl s_client -connect "127.0.0.1:${!port_var}" -CAfile "$TLS/cert.pem" </dev/null 2>/dev/null |
+        awk '/^Server Temp Key:/ {g = $4} /^New,/ {v = $2 " " $5} END {print v ", " g}' \
+            >"$RES/T.proto.$s"
+done
 
 # T1 full handshakes, T2 resumed, T3 request/reply; interleaved, rotated.
 for r in $(seq "$RUNS"); do
