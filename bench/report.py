@@ -214,7 +214,9 @@ Written by hand; re-check them when the server or OpenSSL changes.
   keeps record buffers out of that. With `sockit bench` as the client, sockit measured
   16.4 KiB per session at 2,000 sessions, and 19.5 KiB at 500, where heap growth weighs more.
   `bench/tls_idle_rss.py` (a Python `ssl` client) measured 14,459 B per session on the same
-  build and certificate. The 2 KiB between the two clients is not explained yet. The 4 KiB
+  build and certificate. The 2 KiB between the two clients is not explained yet. An untested
+  guess: `sockit bench` opens all its sessions at once, the Python client one at a time, so
+  more handshake buffers are live together, and malloc keeps the heap they grew. The 4 KiB
   target is below what OpenSSL 3.0's `SSL` object alone holds.
 """
 
