@@ -8,6 +8,9 @@
 #
 #   bench/compare.sh                 everything (about 10 minutes)
 #   RUNS=5 DUR=5 bench/compare.sh    more and longer runs
+#   TLS_ONLY=1 RUNS=2 DUR=1 bench/compare.sh   only the TLS section
+#                                    (bench/tls_compare.sh), written to
+#                                    $TMPDIR/sockit-tls-performance.md
 #
 # The generator runs on CPU $GEN_CPU and every server on CPU $SRV_CPU
 # (taskset), since both share this machine. Each figure is the median of
@@ -26,7 +29,12 @@ SRV_CPU=${SRV_CPU:-1}
 IDLE_CONNS=${IDLE_CONNS:-10000}
 SEED_IDLE_CONNS=${SEED_IDLE_CONNS:-2000}
 SCALE_CONNS=${SCALE_CONNS:-"1 10 50 200 1000"}
-OUT_MD=${OUT_MD:-$ROOT/docs/performance.md}
+TLS_ONLY=${TLS_ONLY:-0}
+if [[ $TLS_ONLY == 1 ]]; then
+    OUT_MD=${OUT_MD:-${TMPDIR:-/tmp}/sockit-tls-performance.md}
+else
+    OUT_MD=${OUT_MD:-$ROOT/docs/performance.md}
+fi
 OUT_PNG=${OUT_PNG:-$ROOT/docs/performance.png}
 
 SOCKIT=$ROOT/build/sockit
@@ -48,7 +56,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 need() { command -v "$1" >/dev/null || { echo "compare.sh: needs $1 (scripts/deps.sh bench)" >&2; exit 1; }; }
-for t in taskset python3 node redis-server redis-cli redis-benchmark gnuplot cc; do need "$t"; done
+for t in taskset python3 node redis-server redis-cli redis-benchmark gnuplot cc openssl nginx haproxy; do
+    need "$t"
+done
 
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 make -s -C "$ROOT" -j2 build/sockit >&2 || exit 1
@@ -118,10 +128,22 @@ gen_proto() { # NAME FRAMING -> protocol options for sockit bench
     fi
 }
 
-# CPU time (user + system, clock ticks) a process has used so far.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# CPU time (user + system, clock ticks) the processes PIDS (one word each)
+# have used so far.
+cpu_ticks() {
+    local p t=0
+    for p in $1; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+    echo "$t"
+}
 
-# bench OUTFILE SERVER_PID TARGET ARGS...: one sockit bench run on GEN_CPU,
+# Resident memory (KiB) of the processes PIDS, together.
+rss_kib() {
+    local p t=0
+    for p in $1; do t=$((t + $(awk '/^VmRSS:/ {print $2}' "/proc/$p/status"))); done
+    echo "$t"
+}
+
+# bench OUTFILE SERVER_PIDS TARGET ARGS...: one sockit bench run on GEN_CPU,
 # JSON kept. Also records the server's CPU time over the measured window
 # (OUTFILE.cpu, in ticks of 1/$(getconf CLK_TCK) s) and the generator's own
 # CPU time (OUTFILE.gen: user and system seconds): CPU per reply does not
@@ -139,7 +161,71 @@ bench() {
     echo $(($(cpu_ticks "$spid") - c0)) >"$out.cpu"
 }
 
+# rotate N WORD...: the words, starting at the N-th (mod their count), so that
+# no server always runs first in a round (right after the previous round's
+# connect storm) or always last.
+rotate() {
+    local n=$1
+    shift
+    local words=("$@") i
+    for ((i = 0; i < ${#words[@]}; i++)); do
+        printf '%s ' "${words[(i + n) % ${#words[@]}]}"
+    done
+}
+
+# idle_rss OUT SERVER_PIDS PORT N ARGS...: the servers' RSS before, and while
+# `sockit bench --idle` holds N greeted connections (OUT: "N BEFORE HOLDING",
+# KiB; OUT.json, OUT.err: bench's).
+idle_rss() {
+    local out=$1 pids=$2 port=$3 n=$4 bpid before during
+    shift 4
+    sleep 1
+    before=$(rss_kib "$pids")
+    taskset -c "$GEN_CPU" "$SOCKIT" bench "127.0.0.1:$port" --idle 6 -c "$n" --json --quiet \
+        --no-live "$@" >"$out.json" 2>"$out.err" &
+    bpid=$!
+    PIDS+=("$bpid")
+    for _ in $(seq 300); do grep -q holding "$out.err" && break; sleep 0.1; done
+    sleep 2
+    during=$(rss_kib "$pids")
+    wait "$bpid"
+    forget "$bpid"
+    echo "$n $before $during" >"$out"
+}
+
+# report: docs/performance.md (OUT_MD) from the results, and its plot.
+report() {
+    log "writing $OUT_MD${OUT_PNG:+ and $OUT_PNG}"
+    {
+        echo "cpu=$(lscpu | sed -n 's/^Model name: *//p') x $(nproc)"
+        echo "kernel=$(uname -r)"
+        echo "os=$(. /etc/os-release; echo "$PRETTY_NAME")"
+        echo "redis=$(redis-server --version | awk '{print $3}' | cut -d= -f2)"
+        echo "node=$(node --version)"
+        echo "openssl=$(openssl version | awk '{print $2}')"
+        echo "nginx=$(nginx -v 2>&1 | sed 's/.*nginx\///')"
+        echo "haproxy=$(haproxy -v | awk 'NR == 1 {print $3}')"
+        echo "python=$(python3 --version | awk '{print $2}')"
+        echo "cc=$(cc --version | head -1)"
+        echo "sockit=$(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet || echo +dirty)"
+        echo "date=$(date -u +%Y-%m-%dT%H:%MZ)"
+        echo "load average at start=$LOAD0"
+        echo "load average at end=$(cut -d' ' -f1-3 /proc/loadavg)"
+    } >"$RES/machine"
+    TLS_ONLY=$TLS_ONLY TLS_IDLE_CONNS=$TLS_IDLE_CONNS python3 "$ROOT/bench/report.py" "$RES" \
+        "$OUT_MD" "$OUT_PNG" "$RUNS" "$DUR" "$WARM" "$GEN_CPU" "$SRV_CPU" "$IDLE_CONNS" \
+        "$SEED_IDLE_CONNS" "${GEN_N:-0}" || exit 1
+    [[ $TLS_ONLY == 1 ]] || gnuplot "$RES/plot.gp" || exit 1
+    log "done"
+}
+
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+if [[ $TLS_ONLY == 1 ]]; then
+    # shellcheck source=bench/tls_compare.sh
+    . "$ROOT/bench/tls_compare.sh"
+    report
+    exit 0
+fi
 # ---- start the request/reply servers once, chunk and line framing ----
 CHUNK_SERVERS="sockit epoll redis node asyncio seed"
 LINE_SERVERS="sockit epoll redis node asyncio"
@@ -155,18 +241,6 @@ for s in $LINE_SERVERS; do
     # shellcheck disable=SC2046
     eval start "${s}_line" "$p" $(server_cmd "$s" line "$p") || exit 1
 done
-
-# rotate N WORD...: the words, starting at the N-th (mod their count), so that
-# no server always runs first in a round (right after the previous round's
-# connect storm) or always last.
-rotate() {
-    local n=$1
-    shift
-    local words=("$@") i
-    for ((i = 0; i < ${#words[@]}; i++)); do
-        printf '%s ' "${words[(i + n) % ${#words[@]}]}"
-    done
-}
 
 # ---- A: 50 connections, one request in flight; B: line framing, -P 16;
 #      D: connect rate. Interleaved runs, order rotated each round. ----
@@ -251,7 +325,6 @@ fi
 stop "$PID_sockit_udp"
 
 # ---- C: RSS per idle connection; each server alone, started fresh ----
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 for s in sockit epoll redis node asyncio seed; do
     n=$IDLE_CONNS
     [[ $s == seed ]] && n=$SEED_IDLE_CONNS
@@ -259,40 +332,14 @@ for s in sockit epoll redis node asyncio seed; do
     # shellcheck disable=SC2046
     eval start "${s}_idle" "$p" $(server_cmd "$s" chunk "$p") || continue
     pid_var=PID_${s}_idle
-    sleep 1
-    before=$(rss_kib "${!pid_var}")
     log "idle: $s, $n connections"
     # shellcheck disable=SC2046
-    taskset -c "$GEN_CPU" "$SOCKIT" bench "127.0.0.1:$p" --idle 6 -c "$n" --json --quiet \
-        --no-live $(gen_proto "$s" chunk) \
-        >"$RES/C.$s.json" 2>"$RES/C.$s.err" &
-    bpid=$!
-    PIDS+=("$bpid")
-    for i in $(seq 300); do grep -q holding "$RES/C.$s.err" && break; sleep 0.1; done
-    sleep 2
-    during=$(rss_kib "${!pid_var}")
-    wait "$bpid"
-    forget "$bpid"
-    echo "$n $before $during" >"$RES/C.$s"
+    idle_rss "$RES/C.$s" "${!pid_var}" "$p" "$n" $(gen_proto "$s" chunk)
     stop "${!pid_var}"
 done
 
-# ---- the report ----
-log "writing $OUT_MD and $OUT_PNG"
-{
-    echo "cpu=$(lscpu | sed -n 's/^Model name: *//p') x $(nproc)"
-    echo "kernel=$(uname -r)"
-    echo "os=$(. /etc/os-release; echo "$PRETTY_NAME")"
-    echo "redis=$(redis-server --version | awk '{print $3}' | cut -d= -f2)"
-    echo "node=$(node --version)"
-    echo "python=$(python3 --version | awk '{print $2}')"
-    echo "cc=$(cc --version | head -1)"
-    echo "sockit=$(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet || echo +dirty)"
-    echo "date=$(date -u +%Y-%m-%dT%H:%MZ)"
-    echo "load average at start=$LOAD0"
-    echo "load average at end=$(cut -d' ' -f1-3 /proc/loadavg)"
-} >"$RES/machine"
-python3 "$ROOT/bench/report.py" "$RES" "$OUT_MD" "$OUT_PNG" "$RUNS" "$DUR" "$WARM" \
-    "$GEN_CPU" "$SRV_CPU" "$IDLE_CONNS" "$SEED_IDLE_CONNS" "$GEN_N" || exit 1
-gnuplot "$RES/plot.gp" || exit 1
-log "done"
+# ---- T: TLS, sockit serve --tls-* and its peers (bench/tls_compare.sh) ----
+# shellcheck source=bench/tls_compare.sh
+. "$ROOT/bench/tls_compare.sh"
+
+report

@@ -6,7 +6,8 @@
 #                           systemd, prometheus (promtool checks serve --metrics)
 #   scripts/deps.sh package build plus debhelper, lintian, dpkg-dev (`make package-test`)
 #   scripts/deps.sh soak    test plus gnuplot (`make soak` draws docs/soak.png)
-#   scripts/deps.sh bench   test plus redis, wrk, hyperfine, gnuplot, curl, wget, node
+#   scripts/deps.sh bench   test plus redis, wrk, hyperfine, gnuplot, curl, wget, node, and
+#                           nginx (stream module), haproxy, openssl for bench/compare.sh's TLS peers
 # Not root and no sudo: prints the exact apt-get line and exits 1.
 set -euo pipefail
 
@@ -19,7 +20,9 @@ lint_pkgs=(clang clang-tidy clang-tools cppcheck python3)
 test_pkgs=(libcriterion-dev python3 python3-pytest locales nginx openssl clang libclang-rt-14-dev iproute2 procps curl time g++ groff-base mandoc haproxy libnginx-mod-stream systemd prometheus ncat)
 package_pkgs=(debhelper lintian dpkg-dev pkg-config)
 soak_pkgs=(gnuplot-nox)
-bench_pkgs=(redis-server redis-tools wrk hyperfine gnuplot-nox wget nodejs time)
+# nginx, libnginx-mod-stream, haproxy, openssl: the TLS peers of bench/tls_compare.sh
+# (also in test_pkgs; listed here so the bench list stands on its own).
+bench_pkgs=(redis-server redis-tools wrk hyperfine gnuplot-nox wget nodejs time nginx libnginx-mod-stream haproxy openssl)
 
 want=("${build_pkgs[@]}")
 case "${1:-build}" in
