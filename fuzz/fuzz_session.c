@@ -59,6 +59,7 @@ struct peer {
 struct fz {
     struct sk_server srv;
     struct sk__worker w;
+    struct sk__counters ctr; /* the worker's block (sk_server_new allocates them) */
     struct peer peers[MAX_PEERS];
     uint64_t now;
     unsigned real_waits; /* wait_tcp() calls */
@@ -369,6 +370,8 @@ static int setup(struct fz *f)
 {
     int err = 0;
     f->w.srv = &f->srv;
+    f->w.ctr = &f->ctr;
+    f->srv.counters = &f->ctr;
     f->w.stop_fd = -1;
     f->w.loop = sk_loop_new(&err);
     if (!f->w.loop)
