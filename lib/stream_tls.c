@@ -88,10 +88,17 @@ static void tls_readable(struct sk_stream *s)
             x->rd_held = 0;
             ok = 0;
         }
-        while (n < want && ok == 1) {
+        bool drained = false;
+        while (n < want && ok == 1 && !drained) {
             ERR_clear_error();
             if ((ok = SSL_read_ex(x->ssl, g->rbuf + n, want - n, &k)) == 1)
                 n += k;
+            /* With read-ahead, nothing buffered means the socket gave all it
+             * had: asking again would only read EAGAIN (request/reply pays
+             * that syscall on every message). The loop is level-triggered,
+             * so what comes later wakes us. A download (tls_keep_buffers)
+             * keeps reading: its socket seldom runs dry. */
+            drained = ok == 1 && !g->lim.tls_keep_buffers && !SSL_has_pending(x->ssl);
         }
         x->rd_want_write = false;
         if (ok != 1 && !rc)
@@ -118,6 +125,8 @@ static void tls_readable(struct sk_stream *s)
         }
         if (rc == SK__TLS_HELD_EOF)
             rc = 0;
+        if (ok == 1 && drained)
+            break;
         if (ok == 1)
             continue;
         if (rc == SK_EAGAIN_MORE) {

@@ -235,6 +235,11 @@ int sk_tls_server_ctx_new(const struct sk_tls_server_config *cfg, struct sk_tls_
      * kept) let clients resume without a server-side cache entry. */
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    /* A record's header and body in one read(), not two. */
+    SSL_CTX_set_read_ahead(ctx, 1);
+    /* One TLS 1.3 ticket per handshake, not OpenSSL's two: each costs an
+     * encryption and a record, and one is all a client resumes with. */
+    SSL_CTX_set_num_tickets(ctx, 1);
     SSL_CTX_set_app_data(ctx, t);
     if ((rc = load_identity(ctx, cfg->cert_file, cfg->key_file, err, errlen)) < 0)
         goto out;
