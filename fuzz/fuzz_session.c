@@ -235,7 +235,7 @@ static const struct {
     const char *bytes;
     size_t len;
 } proxy_headers[] = {
-#define HEADER(s) {s, sizeof s - 1}
+#define HEADER(s) {(s), sizeof(s) - 1}
     HEADER(""),
     HEADER("PROXY TCP4 192.0.2.1 192.0.2.100 1111 80\r\n"),
     HEADER("PROXY TCP6 2001:db8::1 2001:db8::2 2222 443\r\n"),

@@ -290,18 +290,11 @@ void serve_metrics_free(struct serve_metrics *m)
     free(m);
 }
 
-static void metrics_freep(struct serve_metrics **m)
+/* Binds, makes the loop and its group, starts the thread; addr gets the
+ * bound address. Whatever it made is released by serve_metrics_free. */
+static int metrics_open(struct serve_metrics *m, const struct sk_endpoint *ep, char *addr,
+                        size_t addrlen)
 {
-    serve_metrics_free(*m);
-}
-
-int serve_metrics_start(const struct sk_endpoint *ep, struct sk_server *srv,
-                        const struct serve_log *sl, struct serve_metrics **out)
-{
-    SK_AUTO(metrics_freep) struct serve_metrics *m = calloc(1, sizeof *m);
-    if (!m)
-        return SK_ERR(ENOMEM);
-    m->srv = srv;
     m->lfd = sk_listen(ep, SOCK_STREAM, 0);
     if (m->lfd < 0)
         return m->lfd;
@@ -317,13 +310,29 @@ int serve_metrics_start(const struct sk_endpoint *ep, struct sk_server *srv,
     socklen_t len = sizeof ss;
     if (getsockname(m->lfd, (struct sockaddr *)&ss, &len) < 0)
         return SK_ERR(errno);
-    char addr[SK_ADDRSTR_MAX];
-    sk_addr_format((struct sockaddr *)&ss, addr, sizeof addr);
+    sk_addr_format((struct sockaddr *)&ss, addr, addrlen);
     int e = pthread_create(&m->thread, NULL, metrics_main, m);
     if (e != 0)
         return SK_ERR(e);
     m->running = true;
+    return 0;
+}
+
+int serve_metrics_start(const struct sk_endpoint *ep, struct sk_server *srv,
+                        const struct serve_log *sl, struct serve_metrics **out)
+{
+    struct serve_metrics *m = calloc(1, sizeof *m);
+    if (!m)
+        return SK_ERR(ENOMEM);
+    m->srv = srv;
+    m->lfd = -1;
+    char addr[SK_ADDRSTR_MAX];
+    int rc = metrics_open(m, ep, addr, sizeof addr);
+    if (rc < 0) {
+        serve_metrics_free(m);
+        return rc;
+    }
     serve_log_metrics(sl, addr);
-    *out = SK_TAKE_PTR(m);
+    *out = m;
     return 0;
 }
