@@ -13,6 +13,7 @@
 #include "bench_json.h"
 #include "bench_merge.h"
 #include "cli.h"
+#include "i18n.h"
 #include "hist_int.h" /* lib/'s bucket arithmetic: the CLI links the static archive */
 
 /* ---- reading one result ---- */
@@ -470,7 +471,7 @@ int merge_add(struct merge_result *acc, const struct merge_result *src, char *er
 
 /* ---- the command ---- */
 
-static const char merge_help[] =
+static const char merge_help[] = N_(
     "usage: sockit bench merge FILE... [--json]\n"
     "\n"
     "Combine the results of several 'sockit bench --json' runs (from one host or\n"
@@ -489,7 +490,7 @@ static const char merge_help[] =
     "\n"
     "Exit status: 0 the report was printed; 1 a FILE could not be read, is not a\n"
     "bench result, or cannot be merged with the others (another bucket layout,\n"
-    "another workload, counts that overflow); 2 bad command line.\n";
+    "another workload, counts that overflow); 2 bad command line.\n");
 
 /* Reads a whole file of at most BJ_MAX_TEXT bytes. */
 static char *slurp(const char *path, size_t *len, char *err, size_t errlen)

@@ -10,8 +10,9 @@
 #include "bench.h"
 #include "chars_int.h" /* lib/'s hex table: the CLI links the static archive */
 #include "cli.h"
+#include "i18n.h"
 
-const char bench_help[] =
+const char bench_help[] = N_(
     "usage: sockit bench HOST:PORT [-c CONNS] [-n REQUESTS | -d DURATION] [-P DEPTH]\n"
     "                    [--framing chunk|line] [--udp] [--message M] [--rate R]\n"
     "                    [--warmup DURATION] [--threads N] [--json] [--timeout DURATION]\n"
@@ -115,7 +116,7 @@ const char bench_help[] =
     "TLS handshake failed, or its certificate did not verify (the line says why),\n"
     "or a --cacert, --cert or --key file is bad; 7 the server speaks another\n"
     "framing or protocol; 9 a timeout (the first connect, or every\n"
-    "connection failing by timeouts until bench gave up).\n";
+    "connection failing by timeouts until bench gave up).\n");
 
 enum {
     OPT_CONNECT = 256, OPT_IDLE, OPT_RAW, OPT_REPLY_BYTES, OPT_REPLY_UNTIL, OPT_EXPECT,

@@ -19,10 +19,11 @@
 
 #include "cli.h"
 #include "fetch.h"
+#include "i18n.h"
 
 struct sk_fetch_cancel fetch_cancel = SK_FETCH_CANCEL_INIT;
 
-static const char fetch_help[] =
+static const char fetch_help[] = N_(
     "usage: sockit fetch URL [-o FILE] [-s] [-I] [-C] [-H 'Name: value']...\n"
     "                    [--cacert FILE] [--insecure] [--max-redirs N]\n"
     "                    [--connect-timeout SEC] [--max-time SEC] [--retry N]\n"
@@ -89,7 +90,7 @@ static const char fetch_help[] =
     "   9  timeout: connect, a stalled server, or --max-time\n"
     "  10  output error: FILE exists (no -o), cannot be created or written;\n"
     "      standard output closed (SIGPIPE)\n"
-    "  11  the body did not match --sha256 (nothing saved)\n";
+    "  11  the body did not match --sha256 (nothing saved)\n");
 
 static void on_signal(int sig)
 {

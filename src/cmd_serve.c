@@ -15,7 +15,7 @@
 #include "serve_metrics.h"
 #include "sockit.h"
 
-static const char serve_help[] =
+static const char serve_help[] = N_(
     "usage: sockit serve [--listen HOST:PORT]... [--udp] [--framing chunk|line]\n"
     "                    [--delay MS] [--max-conns N] [--idle-timeout DURATION]\n"
     "                    [--workers N] [--reuseport] [--backlog N] [--max-line BYTES]\n"
@@ -84,7 +84,9 @@ static const char serve_help[] =
     "shutdown, error; with TLS also tls-error (with tls_error=\"...\") and\n"
     "handshake-timeout (no open line then). TLS adds \"tls=VERSION cipher=C\" to\n"
     "open lines and \"tls_end=close_notify|truncated|reset|none\" (how the client\n"
-    "ended TLS) to close lines; clean ends send close_notify.\n"
+    "ended TLS) to close lines; clean ends send close_notify. Only the wording of\n"
+    "serve's own lines follows the locale (LANG): these records and every\n"
+    "key=value field never do.\n"
     "SIGINT/SIGTERM/SIGQUIT stop accepting, give sessions 2 s to finish, print a\n"
     "summary and exit 0, within 2.5 s: log lines stderr cannot take by then are\n"
     "dropped and counted in a last \"(logger: N lines dropped ...)\" line, then\n"
@@ -109,7 +111,7 @@ static const char serve_help[] =
     "\n"
     "Exit status: 0 after a signal-initiated shutdown, 1 on a runtime error\n"
     "(e.g. address in use, a certificate or key that does not load or match),\n"
-    "2 on a bad command line.\n";
+    "2 on a bad command line.\n");
 
 enum {
     OPT_MAX_LINE = 256, OPT_REUSEPORT, OPT_MAX_MEMORY, OPT_PROXY_PROTOCOL,

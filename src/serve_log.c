@@ -2,7 +2,12 @@
  * field by field, in the format asked for; the logger adds the timestamp
  * (and in JSON the braces). Every string that comes from outside (a TLS
  * error, a file name) is bounded, so a JSON line always fits the logger's
- * 1 KiB and is never cut. */
+ * 1 KiB and is never cut.
+ * Locale: in text the words of serve's own lines (listening, signals, the
+ * reload, accept paused) come in the user's language through text()'s
+ * callers' _(); the event records (open, close, refuse, proxy-error, the
+ * summary) and every key=value field stay English in every locale, since
+ * scripts read them. JSON never changes with the locale. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -89,7 +94,8 @@ static void field_quoted(struct line *l, const char *key, const char *v)
             l->buf[i] = '?';
 }
 
-/* Text-only words between the fields (the text lines' own wording). */
+/* Text-only words between the fields (the text lines' own wording, fmt
+ * already translated by the caller: JSON never sees it). */
 static void text(struct line *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void text(struct line *l, const char *fmt, ...)
 {
@@ -154,23 +160,24 @@ void serve_log_event(void *user, const struct sk_server_event *ev)
         break;
     case SK_SERVER_ACCEPT_PAUSED: {
         const char *name = strerrorname_np(ev->err);
-        begin(&l, sl, "accept:", "accept_paused", NULL);
-        text(&l, " %s; pausing accepts for %u ms at a time", strerror(ev->err), ev->retry_ms);
+        begin(&l, sl, "accept: ", "accept_paused", NULL);
+        text(&l, _("%s; pausing accepts for %u ms at a time"), strerror(ev->err), ev->retry_ms);
         field_str(&l, NULL, "error", name ? name : "?");
         if (l.json)
             field_num(&l, "retry_ms", ev->retry_ms);
         break;
     }
     case SK_SERVER_ACCEPT_RESUMED:
-        begin(&l, sl, "accept: accepting again", "accept_resumed", NULL);
+        begin(&l, sl, "accept: ", "accept_resumed", NULL);
+        text(&l, "%s", _("accepting again"));
         break;
     case SK_SERVER_PROXY_ERROR:
         begin(&l, sl, "proxy-error", "proxy_error", ev->peer);
         field_str(&l, "reason", "reason", sk_proxy_error_name(ev->proxy_error));
         break;
     case SK_SERVER_STOP_RESENT:
-        begin(&l, sl, "worker", "stop_resent", NULL);
-        text(&l, " %u: stop request resent", ev->worker);
+        begin(&l, sl, "", "stop_resent", NULL);
+        text(&l, _("worker %u: stop request resent"), ev->worker);
         if (l.json)
             field_num(&l, "worker", ev->worker);
         break;
@@ -184,17 +191,23 @@ void serve_log_listening(const struct serve_log *sl, const char *addr, bool udp,
                          enum sk_framing framing, bool tls, const struct sk_sd_socket *passed)
 {
     struct line l;
-    begin(&l, sl, "listening on", "listening", NULL);
-    text(&l, " %s (%s", addr, udp ? "udp" : "tcp");
+    const char *fname = sk_framing_name(framing);
+    begin(&l, sl, "", "listening", NULL);
+    /* Whole sentences, for the translations' word order; the tests find
+     * "listening on ADDR (tcp|udp" in English. */
+    if (udp)
+        text(&l, _("listening on %s (udp)"), addr);
+    else if (tls)
+        text(&l, _("listening on %s (tcp, framing %s, tls)"), addr, fname);
+    else
+        text(&l, _("listening on %s (tcp, framing %s)"), addr, fname);
     field_str(&l, NULL, "addr", addr);
     field_str(&l, NULL, "proto", udp ? "udp" : "tcp");
     if (!udp) { /* datagrams have no framing */
-        text(&l, ", framing %s%s", sk_framing_name(framing), tls ? ", tls" : "");
-        field_str(&l, NULL, "framing", sk_framing_name(framing));
+        field_str(&l, NULL, "framing", fname);
         if (l.json)
             put(&l, ",\"tls\":%s", tls ? "true" : "false");
     }
-    text(&l, ")");
     if (passed) {
         field_num(&l, "fd", (unsigned)passed->fd);
         /* Printable ASCII (sk_sd_listen_fds checks), but maybe empty or
@@ -212,8 +225,8 @@ void serve_log_metrics(const struct serve_log *sl, const char *addr)
     struct line l;
     char url[SK_ADDRSTR_MAX + 32];
     snprintf(url, sizeof url, "http://%s/metrics", addr);
-    begin(&l, sl, "metrics on", "metrics", NULL);
-    text(&l, " %s", url);
+    begin(&l, sl, "", "metrics", NULL);
+    text(&l, _("metrics on %s"), url);
     field_str(&l, NULL, "url", url);
     emit(sl, &l);
 }
@@ -221,8 +234,8 @@ void serve_log_metrics(const struct serve_log *sl, const char *addr)
 void serve_log_notify_failed(const struct serve_log *sl, const char *why)
 {
     struct line l;
-    begin(&l, sl, "sd_notify:", "sd_notify_failed", NULL);
-    text(&l, " cannot notify the service manager: %s", why);
+    begin(&l, sl, "sd_notify: ", "sd_notify_failed", NULL);
+    text(&l, _("cannot notify the service manager: %s"), why);
     field_str(&l, NULL, "error", why);
     emit(sl, &l);
 }
@@ -230,22 +243,21 @@ void serve_log_notify_failed(const struct serve_log *sl, const char *why)
 void serve_log_signal(const struct serve_log *sl, const char *name, bool stops)
 {
     struct line l;
-    const char *action = stops ? "stopping" : "ignored";
-    begin(&l, sl, "received", "signal", NULL);
-    text(&l, " %s: %s", name, action);
+    begin(&l, sl, "", "signal", NULL);
+    text(&l, stops ? _("received %s: stopping") : _("received %s: ignored"), name);
     field_str(&l, NULL, "signal", name);
-    field_str(&l, NULL, "action", action);
+    field_str(&l, NULL, "action", stops ? "stopping" : "ignored");
     emit(sl, &l);
 }
 
 void serve_log_reload(const struct serve_log *sl, const char *cert_file, const char *err)
 {
     struct line l;
-    begin(&l, sl, "received SIGHUP:", "tls_reload", NULL);
+    begin(&l, sl, "", "tls_reload", NULL);
     if (err)
-        text(&l, " reload failed, keeping the old certificate: %s", err);
+        text(&l, _("received SIGHUP: reload failed, keeping the old certificate: %s"), err);
     else
-        text(&l, " reloaded certificate %s", cert_file);
+        text(&l, _("received SIGHUP: reloaded certificate %s"), cert_file);
     if (l.json)
         put(&l, ",\"signal\":\"SIGHUP\",\"ok\":%s", err ? "false" : "true");
     field_str(&l, NULL, "cert", cert_file);

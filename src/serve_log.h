@@ -4,9 +4,11 @@
  *   text  "close 127.0.0.1:50312 reason=exit messages=3 bytes_in=24 ..."
  *   json  {"ts":"...","event":"close","peer":"127.0.0.1:50312",
  *         "reason":"exit","messages":3,"bytes_in":24,...}
- * docs/protocol.md lists every line and its fields. JSON keys and values
- * are never translated; text lines are English too (tests and scripts read
- * them), only the errors at start come in the user's language. */
+ * docs/protocol.md lists every line and its fields. JSON never changes
+ * with the locale. In text the words of serve's own lines (listening on,
+ * received SIGx, the reload, accept paused) and the errors come in the
+ * user's language; the event records (open, close, refuse, proxy-error,
+ * summary) and every key=value field stay English (scripts read them). */
 #ifndef SOCKIT_SERVE_LOG_H
 #define SOCKIT_SERVE_LOG_H
 

@@ -2,7 +2,9 @@
 default; numbers and machine-read output never change with the locale."""
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 
 import pytest
@@ -58,6 +60,92 @@ def test_english_by_default(env):
     r = run(["--help"], **env)
     assert r.returncode == 0
     assert r.stdout.decode().startswith("usage: sockit COMMAND [OPTIONS]\n")
+
+
+@pytest.mark.parametrize("command,phrases,options", [
+    (["serve"], ["运行问候服务器：每个客户端先收到 \"Welcome!\"", "每个套接字一行 \"正在监听 ADDR（tcp|udp）\"",
+                 "这些事件记录和所有 key=value 字段永远不变", "退出状态：信号引发的关闭后为 0"],
+     ["  -l, --listen HOST:PORT  ", "      --proxy-protocol    ", "\"proxy-error PEER reason=R\"",
+      "--log-format FORMAT  text（默认）或 json"]),
+    (["fetch"], ["用 HTTP/1.1 下载 URL", "任何失败都会让 FILE 保持原样", "  11  响应体与 --sha256 不匹配"],
+     ["  -C, --continue          ", "      --retry N           ", "（+ FILE.part.meta）"]),
+    (["bench"], ["在负载下测量问候协议的服务器", "开环：总共每秒 R 个请求", "\n模式：\n", "\n输出：\n"],
+     ["  -P, --pipeline DEPTH  ", "      --tls-resume      ",
+      "--raw 'PING\\r\\n' --expect '+PONG\\r\\n'"]),
+    (["bench", "merge"], ["延迟直方图逐桶相加", "（而不是百分位数的平均值）"],
+     ["  -j, --json   ", "用法：sockit bench merge FILE... [--json]\n"]),
+])
+def test_subcommand_help_in_chinese(command, phrases, options):
+    r = run(command + ["--help"], LANG="zh_CN.UTF-8")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode("utf-8")
+    assert out.startswith("用法：sockit " + " ".join(command)), out[:80]
+    for p in phrases + options:  # options, metavariables and examples as in English
+        assert p in out, p
+    english = run(command + ["--help"]).stdout.decode()
+    assert english.startswith("usage: sockit " + " ".join(command))
+    # The same options, in the same order, in both languages.
+    opts = lambda text: re.findall(r"^  (?:-\w,|   ) (--[\w-]+)", text, re.M)
+    assert opts(out) == opts(english) and len(opts(out)) >= 2
+
+
+class ChineseServer(Server):
+    """A server whose listening lines are in Chinese."""
+    LISTEN_RE = re.compile(r"正在监听 ([^\s（]+)（(tcp|udp)")
+
+
+def session(srv):
+    """Greeting, one message "hi", exit; returns the client's address."""
+    from test_serve_log_json import talk  # here: that module imports env_with from this one
+    return talk(srv)
+
+
+def test_serve_log_lines_in_chinese_keep_their_fields():
+    srv = ChineseServer(["--udp"], env=env_with(LANG="zh_CN.UTF-8"))
+    try:
+        srv.wait_log("正在监听", 2)  # the UDP line comes after the TCP one
+        tcp, udp = [l for l in srv.lines if "正在监听" in l]
+        assert tcp.endswith(f" 正在监听 {srv.host}:{srv.port}（tcp，分帧 chunk）"), tcp
+        assert udp.endswith(f" 正在监听 {srv.host}:{srv.port}（udp）"), udp
+        me = session(srv)
+        # The record and its key=value fields exactly as in English.
+        srv.wait_log(rf" open {re.escape(me)}$")
+        srv.wait_log(rf" close {re.escape(me)} reason=exit messages=1 bytes_in=6 bytes_out=18 "
+                     rf"duration_ms=\d+$")
+        srv.proc.send_signal(signal.SIGHUP)  # no TLS: logged and ignored
+        srv.wait_log(r" 收到 SIGHUP：已忽略$")
+    finally:
+        rc = srv.stop()
+    assert rc == 0
+    assert srv.lines[-2].endswith(" 收到 SIGTERM：正在停止"), srv.lines[-2:]
+    assert re.search(r" summary: connections=1 refused=0 messages=1 datagrams=0 bytes_in=6 "
+                     r"bytes_out=18$", srv.lines[-1]), srv.lines[-1]
+    assert not [l for l in srv.lines if "listening" in l or "received" in l]
+
+
+def json_run(**env):
+    """serve --log-format json through a session, SIGHUP and SIGTERM; its
+    lines with the timestamps, ports and duration made constant."""
+    srv = Server(["--log-format", "json", "--udp"], env=env_with(**env))
+    try:
+        srv.wait_log(r'"event":"listening"', 2)  # the UDP line comes after the TCP one
+        session(srv)
+        srv.wait_log(r'"event":"close"')
+        srv.proc.send_signal(signal.SIGHUP)
+        srv.wait_log(r'"signal":"SIGHUP"')
+    finally:
+        rc = srv.stop()
+    assert rc == 0
+    assert all(json.loads(l) for l in srv.lines), srv.lines
+    norm = lambda l: re.sub(r'"ts":"[^"]+"|127\.0\.0\.1:\d+|"duration_ms":\d+', "#", l)
+    return [norm(l) for l in srv.lines]
+
+
+def test_json_log_is_the_same_in_every_locale():
+    english = json_run(LC_ALL="C")
+    assert len(english) == 7, english
+    for env in ({"LANG": "zh_CN.UTF-8"}, {"LANGUAGE": "zh_CN", "LC_ALL": "C.UTF-8"}):
+        assert json_run(**env) == english
 
 
 def test_an_error_in_chinese_keeps_its_prefix_and_status():
