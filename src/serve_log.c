@@ -45,11 +45,12 @@ static void put(struct line *l, const char *fmt, ...)
     va_end(ap);
 }
 
+static void field_str(struct line *l, const char *tkey, const char *jkey, const char *v);
+
 /* The line's head: text "EVENT[ PEER]", JSON "event":"EVENT"[,"peer":"PEER"]. */
 static void begin(struct line *l, const struct serve_log *sl, const char *text,
                   const char *json, const struct sockaddr *peer)
 {
-    char addr[SK_ADDRSTR_MAX], q[SK_ADDRSTR_MAX + 16];
     l->json = sl->json;
     l->len = 0;
     l->buf[0] = '\0';
@@ -57,20 +58,23 @@ static void begin(struct line *l, const struct serve_log *sl, const char *text,
         put(l, "\"event\":\"%s\"", json);
     else
         put(l, "%s", text);
-    if (peer && l->json)
-        put(l, ",\"peer\":%s", sk_log_json_str(q, sizeof q, sk_addr_format(peer, addr, sizeof addr)));
-    else if (peer)
-        put(l, " %s", sk_addr_format(peer, addr, sizeof addr));
+    if (peer) {
+        char addr[SK_ADDRSTR_MAX];
+        sk_addr_format(peer, addr, sizeof addr);
+        field_str(l, NULL, "peer", addr);
+        if (!l->json)
+            put(l, " %s", addr);
+    }
 }
 
 /* A field: text " TKEY=V", JSON ,"JKEY":V (a string escaped). A NULL key
  * leaves the field out of that format. */
 static void field_str(struct line *l, const char *tkey, const char *jkey, const char *v)
 {
-    char q[STR_MAX];
-    if (l->json && jkey)
+    if (l->json && jkey) {
+        char q[STR_MAX];
         put(l, ",\"%s\":%s", jkey, sk_log_json_str(q, sizeof q, v));
-    else if (!l->json && tkey)
+    } else if (!l->json && tkey)
         put(l, " %s=%s", tkey, v);
 }
 
@@ -137,13 +141,14 @@ void serve_log_event(void *user, const struct sk_server_event *ev)
 {
     const struct serve_log *sl = user;
     struct line l;
-    char via[SK_ADDRSTR_MAX];
     switch (ev->kind) {
     case SK_SERVER_OPEN:
         begin(&l, sl, "open", "open", ev->peer);
-        if (ev->proxied_from)
+        if (ev->proxied_from) {
+            char via[SK_ADDRSTR_MAX];
             field_str(&l, "proxied_from", "proxied_from",
                       sk_addr_format(ev->proxied_from, via, sizeof via));
+        }
         if (ev->tls_version) {
             field_str(&l, "tls", "tls_version", ev->tls_version);
             field_str(&l, "cipher", "tls_cipher", ev->tls_cipher);
