@@ -17,6 +17,8 @@ struct parser {
 
 static int fail(struct parser *p, const char *why)
 {
+    if (p->pos >= p->len && strncmp(why, "expected", 8) == 0)
+        why = "unexpected end"; /* a cut file: say so, not what was missing */
     snprintf(p->err, p->errlen, "%s at byte %zu", why, p->pos);
     return -1;
 }
@@ -97,6 +99,16 @@ static int parse_string(struct parser *p)
 }
 
 /* RFC 8259's number grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
+/* A token cut by the end of the text: the failure is the cut. */
+static int fail_at(struct parser *p, size_t q, const char *why)
+{
+    if (q >= p->len) {
+        p->pos = p->len;
+        why = "unexpected end";
+    }
+    return fail(p, why);
+}
+
 static int parse_number(struct parser *p)
 {
     long i = new_tok(p, BJ_NUMBER);
@@ -111,10 +123,10 @@ static int parse_number(struct parser *p)
         while (q < p->len && bj_digit(p->s[q]))
             q++;
     else
-        return fail(p, "bad number");
+        return fail_at(p, q, "bad number");
     if (q < p->len && p->s[q] == '.') {
         if (++q >= p->len || !bj_digit(p->s[q]))
-            return fail(p, "bad number");
+            return fail_at(p, q, "bad number");
         while (q < p->len && bj_digit(p->s[q]))
             q++;
     }
@@ -123,7 +135,7 @@ static int parse_number(struct parser *p)
         if (q < p->len && (p->s[q] == '+' || p->s[q] == '-'))
             q++;
         if (q >= p->len || !bj_digit(p->s[q]))
-            return fail(p, "bad number");
+            return fail_at(p, q, "bad number");
         while (q < p->len && bj_digit(p->s[q]))
             q++;
     }
@@ -136,8 +148,11 @@ static int parse_number(struct parser *p)
 static int parse_word(struct parser *p, const char *w, enum bj_type type)
 {
     size_t n = strlen(w);
-    if (p->len - p->pos < n || memcmp(p->s + p->pos, w, n) != 0)
+    size_t have = p->len - p->pos < n ? p->len - p->pos : n;
+    if (memcmp(p->s + p->pos, w, have) != 0)
         return fail(p, "not JSON");
+    if (have < n)
+        return fail_at(p, p->len, "not JSON"); /* "tru" at the end */
     long i = new_tok(p, type);
     if (i < 0)
         return -1;

@@ -301,3 +301,27 @@ Test(bench_json, reader_basics)
     cr_assert_eq(bj_parse(&j, "1e", 2, err, sizeof err), -1);
     cr_assert_eq(bj_parse(&j, "tru", 3, err, sizeof err), -1);
 }
+
+/* Every prefix of a result is refused, and says why in terms of the cut:
+ * "unexpected end" (or, inside a string, "unterminated string"), never
+ * what token the reader would have liked next. */
+Test(bench_json, every_cut_of_a_result_is_an_unexpected_end)
+{
+    struct sk_hist h;
+    sk_hist_init(&h);
+    for (int i = 1; i <= 100; i++)
+        sk_hist_record(&h, (uint64_t)i * 1000);
+    char *text = result_json(&h, 1234.5, 1000, 2000);
+    size_t len = strlen(text);
+    while (len > 0 && text[len - 1] == '\n')
+        len--; /* the whole object, without the line's end */
+    for (size_t cut = 0; cut < len; cut++) {
+        struct bj j;
+        char err[200];
+        cr_assert_eq(bj_parse(&j, text, cut, err, sizeof err), -1, "cut at %zu", cut);
+        cr_assert(strstr(err, "unexpected end") || strstr(err, "unterminated string") ||
+                      (cut == 0 && strstr(err, "empty")),
+                  "cut at %zu of %zu: %s", cut, len, err);
+    }
+    free(text);
+}
