@@ -1,6 +1,7 @@
 """Regression tests for what the red-team pass on `sockit fetch`
 (tests/redteam/fetch_attacks.py) found; each failed before its fix."""
 import array
+import errno
 import fcntl
 import os
 import signal
@@ -313,6 +314,17 @@ def test_file_size_limit_is_a_write_error(srv, tmp_path, framing):
     assert os.listdir(tmp_path) == []
 
 
+def release_reader(fifo):
+    """Opens fifo for writing once, so that a reader still blocked in its
+    open() returns. ENXIO: no reader has it open any more (it was already
+    on its way out when is_alive() was asked), nothing to release."""
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError as e:
+        if e.errno != errno.ENXIO:
+            raise
+
+
 def test_cpu_time_limit_stops_and_cleans_up(srv, tmp_path):
     """ulimit -t: SIGXCPU killed sockit (exit 152) with the temporary file
     left behind."""
@@ -346,7 +358,7 @@ def test_fifo_planted_by_another_user_in_a_shared_folder_is_refused(srv, tmp_pat
         r = fetch(srv.url("/f"), "-o", str(fifo), "-s", "--max-time", "5")
     finally:
         if reader.is_alive():  # sockit never opened it: release the reader
-            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            release_reader(fifo)
         reader.join(5)
     check_failure(r, 10, "refusing")
     assert got == [b""], got
@@ -366,7 +378,7 @@ def test_own_fifo_in_a_shared_folder_is_written(srv, tmp_path):
         r = fetch(srv.url("/f"), "-o", str(fifo), "-s", "--max-time", "5")
     finally:
         if reader.is_alive():
-            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            release_reader(fifo)
         reader.join(5)
     assert r.returncode == 0, r.stderr
     assert got == [b"hello"]
