@@ -346,6 +346,24 @@ def set_linger0(s):
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
+def end_session(s, rng, end, abandoned):
+    """Ends a hostile session as its script says; True when it is left open
+    (abandoned: silent until the run ends), so the caller must not close it."""
+    if end == "rst":
+        set_linger0(s)
+    elif end == "fin":
+        s.shutdown(socket.SHUT_WR)
+        drain(s, 2.5, until_eof=True)
+    elif end == "halfclose-rst":
+        s.shutdown(socket.SHUT_WR)
+        drain(s, rng.random() * 0.02)
+        set_linger0(s)
+    elif end == "abandon":
+        abandoned.append(s)
+        return True
+    return False
+
+
 def run_tcp(srv, rng, script, abandoned):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.settimeout(1.0)
@@ -359,18 +377,7 @@ def run_tcp(srv, rng, script, abandoned):
                 time.sleep(rng.random() * 0.005)  # pacing, not synchronisation
         if script["reads"] == "some":
             drain(s, 0.05)
-        end = script["ending"]
-        if end == "rst":
-            set_linger0(s)
-        elif end == "fin":
-            s.shutdown(socket.SHUT_WR)
-            drain(s, 2.5, until_eof=True)
-        elif end == "halfclose-rst":
-            s.shutdown(socket.SHUT_WR)
-            drain(s, rng.random() * 0.02)
-            set_linger0(s)
-        elif end == "abandon":
-            abandoned.append(s)  # open and silent until the run ends
+        if end_session(s, rng, script["ending"], abandoned):
             return
     except OSError:
         pass  # a hostile peer may be refused, reset or timed out: fine
@@ -433,17 +440,7 @@ def run_tls(srv, rng, script, abandoned, pki):
                 tls.read(s, 1 << 20, time.monotonic() + 0.05)
             if end == "close":
                 s.sendall(tls.close_notify())
-        if end == "rst":
-            set_linger0(s)
-        elif end == "fin":
-            s.shutdown(socket.SHUT_WR)
-            drain(s, 2.5, until_eof=True)
-        elif end == "halfclose-rst":
-            s.shutdown(socket.SHUT_WR)
-            drain(s, rng.random() * 0.02)
-            set_linger0(s)
-        elif end == "abandon":
-            abandoned.append(s)
+        if end_session(s, rng, end, abandoned):
             return
     except (OSError, ssl.SSLError):
         pass  # refused, reset, timed out, or the server's alert: fine
