@@ -324,4 +324,5 @@ Test(bench_json, every_cut_of_a_result_is_an_unexpected_end)
                   "cut at %zu of %zu: %s", cut, len, err);
     }
     free(text);
+    sk_hist_free(&h);
 }
