@@ -50,12 +50,12 @@ static const char client_help[] = N_(
     "at once, not after --timeout.\n"
     "\n"
     "Exit status (the table of 'sockit --help'): 0 every message was answered;\n"
-    "1 reset, closed early, or the server refused (\"Error: ...\"); 2 bad command\n"
-    "line; 3 the host name did not resolve; 4 connection refused or unreachable;\n"
-    "5 TLS: the handshake or the certificate's verification failed (the line says\n"
-    "why, e.g. \"certificate has expired\", \"host name mismatch\"), or a --cacert,\n"
-    "--cert or --key file is unreadable or bad; 7 the server speaks another\n"
-    "framing or protocol; 9 timeout.\n");
+    "1 reset, closed early, or the server refused (\"Error: ...\"); 1 too when TLS\n"
+    "failed: the handshake or the certificate's verification (the line says why,\n"
+    "e.g. \"certificate has expired\", \"host name mismatch\"), or a --cacert,\n"
+    "--cert or --key file is unreadable or bad (fetch and bench say 5); 2 bad\n"
+    "command line; 3 the host name did not resolve; 4 connection refused or\n"
+    "unreachable; 7 the server speaks another framing or protocol; 9 timeout.\n");
 
 static const struct option client_options[] = {
     {"udp", no_argument, NULL, 'u'},
@@ -138,5 +138,8 @@ int cmd_client(int argc, char **argv)
     int rc = client_parse(argc, argv, &o);
     if (rc != 0)
         return rc == CLI_DONE ? EXIT_OK : rc;
-    return o.udp ? client_udp(&o) : client_tcp(&o);
+    rc = o.udp ? client_udp(&o) : client_tcp(&o);
+    /* Issue 9's contract for the client: a TLS failure (handshake,
+     * verification, a TLS file) exits 1; fetch and bench say 5. */
+    return rc == EXIT_TLS ? EXIT_FAIL : rc;
 }
