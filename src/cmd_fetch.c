@@ -323,16 +323,16 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
     for (int i = optind; i < argc; i++)
         if (!add_url(fc, argv[i]))
             return EXIT_FAIL;
+    fc->multi = fc->nurls > 1 || fc->list;
+    if (fc->multi && fc->output) {
+        cli_error("-o names one file: it cannot take several URLs (use --output-dir)");
+        return EXIT_USAGE;
+    }
     int rc;
     if (fc->list && (rc = read_list(fc, fc->list)) != EXIT_OK)
         return rc;
     if (fc->nurls == 0) {
         cli_error("fetch: missing URL (try 'sockit fetch --help')");
-        return EXIT_USAGE;
-    }
-    fc->multi = fc->nurls > 1 || fc->list;
-    if (fc->multi && fc->output) {
-        cli_error("-o names one file: it cannot take several URLs (use --output-dir)");
         return EXIT_USAGE;
     }
     if (fc->output && fc->out_dir) {
@@ -553,10 +553,12 @@ int cmd_fetch(int argc, char **argv)
                 first = rc;
         }
         rc = first;
-        if (fc.multi && fc.f)
+        if (!fc.multi || (fc.silent && ok == done && done == fc.nurls))
+            ; /* -s: a count only when something failed */
+        else if (fc.f)
             fetch_notice(&fc, _("%zu succeeded, %zu failed%s"), ok, done - ok,
                          done < fc.nurls ? _(", the rest not tried") : "");
-        else if (fc.multi)
+        else
             cli_error("%zu succeeded, %zu failed", ok, done - ok);
         sk_fetch_free(fc.f);
         fc.f = NULL;
