@@ -203,3 +203,27 @@ def test_sigint_stops_the_run_nothing_partial(srv, tmp_path):
     assert "1 succeeded, 1 failed, the rest not tried" in err, err
     assert os.listdir(tmp_path) == ["a"], "no temporary file left, the third never begun"
     assert [q.path for q in srv.requests] == ["/a", "/big"]
+
+
+def test_no_descriptor_leaks_across_urls(srv, tmp_path):
+    """With 20 descriptors, 60 URLs: one leaked descriptor per URL would
+    run out long before the end."""
+    import resource
+
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (20, 20))
+
+    lst = tmp_path / "l"
+    d = tmp_path / "d"
+    d.mkdir()
+    srv.route("/gone", lambda req: b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+    names = [f"f{i}" for i in range(60)]
+    for n in names:
+        body = n.encode()
+        srv.route("/" + n, lambda req, body=body: OK % (len(body), body))
+    lst.write_text("".join(srv.url("/" + n) + "\n" + srv.url("/gone") + "\n" for n in names))
+    r = subprocess.run([SOCKIT, "fetch", "-s", "-i", str(lst)], capture_output=True, cwd=d,
+                       timeout=60, preexec_fn=low_limit)
+    assert r.returncode == 6, r.stderr[-500:]
+    assert lines(r)[-1] == "sockit: fetch: 60 succeeded, 60 failed", r.stderr[-500:]
+    assert sorted(os.listdir(d)) == sorted(names)
