@@ -24,12 +24,16 @@
 struct sk_fetch_cancel fetch_cancel = SK_FETCH_CANCEL_INIT;
 
 static const char fetch_help[] = N_(
-    "usage: sockit fetch URL [-o FILE] [-s] [-I] [-C] [-H 'Name: value']...\n"
+    "usage: sockit fetch URL... [-i FILE] [--output-dir DIR] [-o FILE] [-s] [-I] [-C]\n"
+    "                    [-H 'Name: value']...\n"
     "                    [--cacert FILE] [--insecure] [--max-redirs N]\n"
     "                    [--connect-timeout SEC] [--max-time SEC] [--retry N]\n"
     "\n"
     "Download URL (http:// or https://) with HTTP/1.1. The status line and headers\n"
     "of each response are printed to standard output; the body goes to FILE.\n"
+    "Several URLs are fetched one after another, each saved under its own name;\n"
+    "a line on standard error gives each one's result, and a last line the count\n"
+    "of successes and failures.\n"
     "\n"
     "The body is written to a temporary file beside FILE and renamed onto FILE only\n"
     "once it is complete and verified (Content-Length matched, final chunk seen, or\n"
@@ -41,6 +45,9 @@ static const char fetch_help[] = N_(
     "                          standard error. Default: the URL's last path segment\n"
     "                          (index.html for a path ending in '/'), and then an\n"
     "                          existing file is never replaced: sockit refuses.\n"
+    "  -i, --input-file FILE   also fetch the URLs listed in FILE, one per line ('-':\n"
+    "                          standard input; blank lines and '#' comments skipped)\n"
+    "      --output-dir DIR    save the files named after the URLs in DIR\n"
     "  -s, --silent            print no headers, progress or notices (errors still)\n"
     "  -I, --head              send HEAD: print the headers, save nothing\n"
     "  -C, --continue          resumable download: keep an interrupted transfer as\n"
@@ -90,7 +97,9 @@ static const char fetch_help[] = N_(
     "   9  timeout: connect, a stalled server, or --max-time\n"
     "  10  output error: FILE exists (no -o), cannot be created or written;\n"
     "      standard output closed (SIGPIPE)\n"
-    "  11  the body did not match --sha256 (nothing saved)\n");
+    "  11  the body did not match --sha256 (nothing saved)\n"
+    "With several URLs: 0 when all succeeded, else the status of the first failure\n"
+    "in the order given (an interruption's status wins).\n");
 
 static void on_signal(int sig)
 {
@@ -155,7 +164,59 @@ static bool check_header(const char *h)
 }
 
 enum { OPT_CACERT = 256, OPT_MAXREDIRS, OPT_CONNTIMEOUT, OPT_IDLETIMEOUT, OPT_RETRY,
-       OPT_RETRYDELAY, OPT_DOWNGRADE, OPT_NOFAIL, OPT_SYNC, OPT_SHA256 };
+       OPT_RETRYDELAY, OPT_DOWNGRADE, OPT_NOFAIL, OPT_SYNC, OPT_SHA256, OPT_OUTDIR };
+
+/* Appends url to the run's list (a copy: a list file's lines are read
+ * into one buffer). Returns false, said, when memory or the bound runs out. */
+static bool add_url(struct fetch_cli *fc, const char *url)
+{
+    if (fc->nurls == FETCH_URLS_MAX) {
+        cli_error("too many URLs (at most %d)", FETCH_URLS_MAX);
+        return false;
+    }
+    if (fc->nurls == fc->urls_cap) {
+        size_t cap = fc->urls_cap ? fc->urls_cap * 2 : 16;
+        char **u = realloc(fc->urls, cap * sizeof *u);
+        if (!u) {
+            cli_error("%s", cli_strerror(-ENOMEM));
+            return false;
+        }
+        fc->urls = u;
+        fc->urls_cap = cap;
+    }
+    if (!(fc->urls[fc->nurls] = strdup(url))) {
+        cli_error("%s", cli_strerror(-ENOMEM));
+        return false;
+    }
+    fc->nurls++;
+    return true;
+}
+
+/* -i FILE ('-': standard input): its URLs after those of the command line. */
+static int read_list(struct fetch_cli *fc, const char *path)
+{
+    bool std = strcmp(path, "-") == 0;
+    FILE *in = std ? stdin : fopen(path, "re");
+    if (!in) {
+        cli_error("cannot open %s: %s", path, strerror(errno));
+        return EXIT_USAGE;
+    }
+    static char line[FETCH_URL_LINE_MAX + 2]; /* the URL, its NUL, one byte to see it is longer */
+    unsigned long n = 0;
+    int rc;
+    while ((rc = sk_fetch_list_next(in, line, sizeof line - 1, &n)) == 1)
+        if (!add_url(fc, line))
+            break;
+    if (!std)
+        fclose(in);
+    if (rc == SK_ETOOBIG)
+        cli_error("%s:%lu: line longer than %d bytes", path, n, FETCH_URL_LINE_MAX);
+    else if (rc == SK_EPARSE)
+        cli_error("%s:%lu: NUL byte in the line", path, n);
+    else if (rc < 0)
+        cli_error("cannot read %s: %s", path, cli_strerror(rc));
+    return rc == 0 ? EXIT_OK : rc == 1 ? EXIT_FAIL : EXIT_USAGE;
+}
 
 static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
 {
@@ -179,15 +240,31 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
         {"no-fail", no_argument, NULL, OPT_NOFAIL},
         {"sync", no_argument, NULL, OPT_SYNC},
         {"sha256", required_argument, NULL, OPT_SHA256},
+        {"input-file", required_argument, NULL, 'i'},
+        {"output-dir", required_argument, NULL, OPT_OUTDIR},
         {NULL, 0, NULL, 0},
     };
     long long v;
     int c;
     optind = 1;
     opterr = 0; /* cli_bad_option says it, in one line */
-    while ((c = getopt_long(argc, argv, ":o:sICH:km:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:sICH:km:hi:", longopts, NULL)) != -1) {
         switch (c) {
         case 'o': fc->output = optarg; break;
+        case 'i':
+            if (fc->list) {
+                cli_error("-i given twice");
+                return EXIT_USAGE;
+            }
+            fc->list = optarg;
+            break;
+        case OPT_OUTDIR:
+            if (!*optarg) {
+                cli_error("--output-dir: empty folder name");
+                return EXIT_USAGE;
+            }
+            fc->out_dir = optarg;
+            break;
         case 's': fc->silent = true; break;
         case 'I': fc->head = true; break;
         case 'C': fc->resume = true; break;
@@ -243,12 +320,25 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
         default: return cli_bad_option("fetch", c, argv);
         }
     }
-    if (optind != argc - 1) {
-        cli_error(optind == argc ? "fetch: missing URL (try 'sockit fetch --help')"
-                                 : "fetch: exactly one URL expected (try 'sockit fetch --help')");
+    for (int i = optind; i < argc; i++)
+        if (!add_url(fc, argv[i]))
+            return EXIT_FAIL;
+    fc->multi = fc->nurls > 1 || fc->list;
+    if (fc->multi && fc->output) {
+        cli_error("-o names one file: it cannot take several URLs (use --output-dir)");
         return EXIT_USAGE;
     }
-    fc->url = argv[optind];
+    int rc;
+    if (fc->list && (rc = read_list(fc, fc->list)) != EXIT_OK)
+        return rc;
+    if (fc->nurls == 0) {
+        cli_error("fetch: missing URL (try 'sockit fetch --help')");
+        return EXIT_USAGE;
+    }
+    if (fc->output && fc->out_dir) {
+        cli_error("--output-dir is for names taken from the URL; use -o DIR/FILE");
+        return EXIT_USAGE;
+    }
     if (fc->resume && (fc->head || (fc->output && strcmp(fc->output, "-") == 0))) {
         cli_error("-C needs a file to save to (not -I or -o -)");
         return EXIT_USAGE;
@@ -330,9 +420,15 @@ static int plan_output(struct fetch_cli *fc, const struct sk_url *u, char *name,
             return EXIT_USAGE;
         }
     } else {
-        if (sk_url_basename(u, name, len) < 0 || strcmp(name, ".") == 0 ||
-            strcmp(name, "..") == 0) {
+        char base[256];
+        if (sk_url_basename(u, base, sizeof base) < 0 || strcmp(base, ".") == 0 ||
+            strcmp(base, "..") == 0) {
             cli_error("cannot name the output after the URL; use -o FILE");
+            return EXIT_USAGE;
+        }
+        if ((size_t)snprintf(name, len, "%s%s%s", fc->out_dir ? fc->out_dir : "",
+                             fc->out_dir ? "/" : "", base) >= len) {
+            cli_error("--output-dir %s: %s", fc->out_dir, strerror(ENAMETOOLONG));
             return EXIT_USAGE;
         }
         fc->out_path = name;
@@ -384,52 +480,95 @@ static void configure(struct fetch_cli *fc)
     }
 }
 
+/* One URL of the run: its output planned, fetched, its verdict said.
+ * Returns its exit status; fc->f stays for the notices that follow. */
+static int fetch_one(struct fetch_cli *fc, const char *url_text, bool stdout_closed)
+{
+    static struct sk_url url;
+    static char name[PATH_MAX];
+    fc->url = url_text;
+    fc->out_path = NULL;
+    fc->out_special = fc->out_magic = false;
+    fc->out_fd = -1;
+    fc->pg = (struct fetch_progress){0};
+    fc->o.flags = fc->flags;
+    fc->o.output = NULL;
+    fc->o.write = NULL;
+    fc->o.write_arg = NULL;
+    int rc = sk_url_parse(url_text, strlen(url_text), &url);
+    if (rc == SK_EUNSUPPORTED) {
+        cli_error("unsupported URL scheme (only http and https): %s", url_text);
+        return EXIT_USAGE;
+    }
+    if (rc < 0) {
+        cli_error("invalid URL (%s): %s", cli_strerror(rc), url_text);
+        return EXIT_USAGE;
+    }
+    if ((rc = plan_output(fc, &url, name, sizeof name)) != EXIT_OK)
+        return rc;
+    if (stdout_closed && (fc->hdr_fd == STDOUT_FILENO || (!fc->out_path && !fc->head))) {
+        cli_error("standard output is closed (use -s, or -o FILE)");
+        return EXIT_WRITE;
+    }
+    configure(fc);
+    if ((rc = sk_fetch_new(&fc->o, &fc->f)) < 0) {
+        cli_error("%s", cli_strerror(rc));
+        return EXIT_FAIL;
+    }
+    rc = exit_status(sk_fetch_run(fc->f, url_text));
+    if (fc->out_fd > STDERR_FILENO && close(fc->out_fd) < 0 && rc == EXIT_OK) {
+        sk_fetch_set_error(fc->f, SK_EWRITE, "cannot write %s: %s", fc->out_path, strerror(errno));
+        rc = EXIT_WRITE;
+    }
+    const char *why = *sk_fetch_error(fc->f) ? sk_fetch_error(fc->f) : "fetch failed";
+    if (rc == EXIT_OK && fc->hdr_fd == STDOUT_FILENO && !cli_stdout_ok())
+        rc = EXIT_WRITE;
+    else if (rc != EXIT_OK && fc->multi)
+        fetch_notice(fc, "%s: %s%s", url_text, why, cause_option(sk_fetch_cause(fc->f)));
+    else if (rc != EXIT_OK)
+        fetch_notice(fc, "%s%s", why, cause_option(sk_fetch_cause(fc->f)));
+    else if (fc->multi && !fc->silent)
+        fetch_notice(fc, _("%s: saved %s"), url_text, fc->out_path ? fc->out_path : "-");
+    return rc;
+}
+
 int cmd_fetch(int argc, char **argv)
 {
     static struct fetch_cli fc; /* 1 per process; -H pointers and names outlive the run */
     sk_fetch_opts_init(&fc.o);
     fc.out_fd = -1;
     int rc = parse_opts(argc, argv, &fc);
-    if (rc != EXIT_OK)
-        return rc == CLI_DONE ? EXIT_OK : rc;
-    if (!fc.url) /* parse_opts names a missing URL; this states it for the analyzer */
-        return EXIT_USAGE;
-    bool stdout_closed = cli_reserve_stdio() & (1u << STDOUT_FILENO);
-    static struct sk_url url;
-    rc = sk_url_parse(fc.url, strlen(fc.url), &url);
-    if (rc == SK_EUNSUPPORTED) {
-        cli_error("unsupported URL scheme (only http and https): %s", fc.url);
-        return EXIT_USAGE;
+    if (rc == EXIT_OK) {
+        bool stdout_closed = cli_reserve_stdio() & (1u << STDOUT_FILENO);
+        fc.flags = fc.o.flags;
+        catch_signals();
+        int first = EXIT_OK;
+        size_t ok = 0, done = 0;
+        for (; done < fc.nurls && !fetch_cancel.flag; done++) {
+            sk_fetch_free(fc.f);
+            fc.f = NULL;
+            rc = fetch_one(&fc, fc.urls[done], stdout_closed);
+            ok += rc == EXIT_OK;
+            if (rc != EXIT_OK && first == EXIT_OK)
+                first = rc;
+        }
+        rc = first;
+        if (!fc.multi || (fc.silent && ok == done && done == fc.nurls))
+            ; /* -s: a count only when something failed */
+        else if (fc.f)
+            fetch_notice(&fc, _("%zu succeeded, %zu failed%s"), ok, done - ok,
+                         done < fc.nurls ? _(", the rest not tried") : "");
+        else
+            cli_error("%zu succeeded, %zu failed", ok, done - ok);
+        sk_fetch_free(fc.f);
+        fc.f = NULL;
+        if (fetch_cancel.flag && rc != EXIT_OK)
+            rc = fetch_cancel.flag == SIGPIPE ? EXIT_WRITE : EXIT_FAIL;
     }
-    if (rc < 0) {
-        cli_error("invalid URL (%s): %s", cli_strerror(rc), fc.url);
-        return EXIT_USAGE;
-    }
-    static char name[256];
-    if ((rc = plan_output(&fc, &url, name, sizeof name)) != EXIT_OK)
-        return rc;
-    if (stdout_closed && (fc.hdr_fd == STDOUT_FILENO || (!fc.out_path && !fc.head))) {
-        cli_error("standard output is closed (use -s, or -o FILE)");
-        return EXIT_WRITE;
-    }
-    configure(&fc);
-    if ((rc = sk_fetch_new(&fc.o, &fc.f)) < 0) {
-        cli_error("%s", cli_strerror(rc));
-        return EXIT_FAIL;
-    }
-    catch_signals();
-    rc = exit_status(sk_fetch_run(fc.f, fc.url));
-    if (fc.out_fd > STDERR_FILENO && close(fc.out_fd) < 0 && rc == EXIT_OK) {
-        sk_fetch_set_error(fc.f, SK_EWRITE, "cannot write %s: %s", fc.out_path, strerror(errno));
-        rc = EXIT_WRITE;
-    }
-    if (rc == EXIT_OK && fc.hdr_fd == STDOUT_FILENO && !cli_stdout_ok())
-        rc = EXIT_WRITE;
-    else if (rc != EXIT_OK)
-        fetch_notice(&fc, "%s%s", *sk_fetch_error(fc.f) ? sk_fetch_error(fc.f) : "fetch failed",
-                     cause_option(sk_fetch_cause(fc.f)));
-    sk_fetch_free(fc.f);
-    if (fetch_cancel.flag && rc != EXIT_OK)
-        return fetch_cancel.flag == SIGPIPE ? EXIT_WRITE : EXIT_FAIL;
-    return rc;
+    for (size_t i = 0; i < fc.nurls; i++)
+        free(fc.urls[i]);
+    free(fc.urls);
+    fc.urls = NULL;
+    fc.nurls = fc.urls_cap = 0;
+    return rc == CLI_DONE ? EXIT_OK : rc;
 }

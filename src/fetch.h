@@ -11,6 +11,8 @@
 #include "sockit.h"
 
 #define FETCH_HEADERS_MAX 64
+#define FETCH_URLS_MAX 100000     /* URLs in one run (command line and -i) */
+#define FETCH_URL_LINE_MAX 8192   /* bytes of one line of a -i list */
 
 struct fetch_progress {
     bool enabled;
@@ -24,7 +26,13 @@ struct fetch_progress {
 struct fetch_cli {
     struct sk_fetch_opts o;
     struct sk_fetch *f;
-    const char *url;
+    const char *url;            /* the URL being fetched */
+    char **urls;                /* every URL of the run, in order (copies) */
+    size_t nurls, urls_cap;
+    const char *list;           /* -i FILE */
+    const char *out_dir;        /* --output-dir */
+    bool multi;                 /* several URLs (or -i): a line for each, a count */
+    unsigned flags;             /* the options' SK_FETCH_* before each URL adds its own */
     const char *output;         /* -o; NULL: name from the URL; "-": stdout */
     const char *headers[FETCH_HEADERS_MAX]; /* -H "Name: value" */
     unsigned char sha256[32];

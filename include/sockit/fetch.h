@@ -41,6 +41,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -155,6 +156,15 @@ int sk_fetch_fail_as(struct sk_fetch *f, int err, const char *doing);
  * should respect: now + idle timeout, capped by the whole call's limit. */
 uint64_t sk_fetch_deadline(const struct sk_fetch *f);
 void sk_fetch_free(struct sk_fetch *f);
+
+/* Reads the next URL of a list, one per line (blank lines and lines whose
+ * first non-space is '#' are skipped; spaces around a URL trimmed) into
+ * buf (size bytes, NUL-terminated). *line counts the lines read, so that
+ * an error can name its line. Returns 1 with a URL in buf, 0 at the end,
+ * SK_ETOOBIG (a line of size bytes or more: the rest of it is consumed),
+ * SK_EPARSE (a NUL byte in the line), SK_ERR(EIO) (a read error),
+ * SK_EUSAGE (a NULL argument, size < 2). */
+int sk_fetch_list_next(FILE *in, char *buf, size_t size, unsigned long *line);
 
 /* Parses 64 hex digits into out. Returns 0 or SK_EPARSE. */
 int sk_fetch_parse_sha256(const char *hex, unsigned char out[32]);
