@@ -2,26 +2,31 @@
 # Compares `sockit fetch` with curl and wget (and, with OLD, another sockit
 # build): wall time (hyperfine, median)
 # and peak RSS (/usr/bin/time %M, median) for a 1 KiB and a 1 GiB file from a
-# local nginx, over HTTP and HTTPS. Every tool writes to a fresh file on the
+# local nginx, over HTTP and HTTPS, and for 1,000 files of 1 KiB fetched in one
+# run ("many": `fetch -i LIST` (8 at once by default) against curl --parallel-max 8,
+# wget -i and aria2c -j 8). Every tool writes to a fresh file on the
 # same disk (removed before each run), verifies certificates against the same
 # test CA, and runs the same number of times.
 #
 #   bench/fetch_compare.sh              # 1 KiB: 40 runs, 1 GiB: 5 runs, in 6 rotating rounds
 #   RUNS_SMALL=100 RUNS_BIG=7 bench/fetch_compare.sh
 #   SIZES=1k bench/fetch_compare.sh     # only the small file (sizes: 1k, 256m, 1g...)
+#   SIZES=many RUNS_MANY=10 bench/fetch_compare.sh   # only the 1,000 files
 #   OLD=/tmp/main/build/sockit bench/fetch_compare.sh   # before/after: an "old" row too
 #   RT=1 bench/fetch_compare.sh         # root: nginx and the timed runs SCHED_FIFO, so
 #                                       # other jobs of a busy machine do not time the runs
 #
-# Needs nginx, openssl, curl, wget, hyperfine, GNU time (scripts/deps.sh bench).
+# Needs nginx, openssl, curl, wget, aria2c, hyperfine, GNU time (scripts/deps.sh bench).
 # Uses about 2 GiB in $TMPDIR (the served file and one download); cleans up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS_SMALL=${RUNS_SMALL:-40}
 RUNS_BIG=${RUNS_BIG:-5}
+RUNS_MANY=${RUNS_MANY:-10}
+MANY=${MANY:-1000} # files in the "many" case
 ROUNDS=${ROUNDS:-6} # wall-time runs are split into this many interleaved rounds
-SIZES=${SIZES:-"1k 1g"}
+SIZES=${SIZES:-"1k 1g many"}
 OLD=${OLD:-}
 RT=${RT:-0}
 TOOLS="sockit${OLD:+ old} curl wget"
@@ -29,11 +34,13 @@ FIFO=()
 if [[ $RT == 1 ]]; then FIFO=(chrt -f 50); fi
 PY=/usr/bin/python3
 
-for tool in nginx openssl curl wget hyperfine /usr/bin/time; do
+for tool in nginx openssl curl wget aria2c hyperfine /usr/bin/time; do
     command -v "$tool" >/dev/null || { echo "missing $tool: scripts/deps.sh bench" >&2; exit 1; }
 done
-make -s -j2 build/sockit >/dev/null
-SOCKIT=$PWD/build/sockit
+if [[ -z ${SOCKIT:-} ]]; then
+    make -s -j2 build/sockit >/dev/null
+    SOCKIT=$PWD/build/sockit
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/sockit-bench.XXXXXX")
 nginx_pid=
@@ -65,7 +72,9 @@ free_port() {
 CA=$work/ca.pem
 
 mkdir -p "$work/www" "$work/out"
-for size in $SIZES; do head -c "${size^^}" /dev/urandom >"$work/www/$size.bin"; done
+for size in $SIZES; do
+    [[ $size == many ]] || head -c "${size^^}" /dev/urandom >"$work/www/$size.bin"
+done
 
 HTTP=$(free_port)
 HTTPS=$(free_port)
@@ -107,7 +116,29 @@ for port in $HTTP $HTTPS; do
 done
 
 out=$work/out/file
-cmd_for() { # tool scheme size -> the command line
+outd=$work/out/many
+if [[ " $SIZES " == *" many "* ]]; then
+    mkdir -p "$work/www/many"
+    for i in $(seq -f %04g 0 $((MANY - 1))); do head -c 1024 /dev/urandom >"$work/www/many/f$i.bin"; done
+    for scheme in http https; do
+        base="http://127.0.0.1:$HTTP"
+        [[ $scheme == https ]] && base="https://localhost:$HTTPS"
+        for f in "$work"/www/many/*.bin; do echo "$base/many/${f##*/}"; done >"$work/list.$scheme"
+        sed 's/.*/url = "&"/' "$work/list.$scheme" >"$work/curl.$scheme"
+    done
+fi
+many_for() { # tool scheme -> the command line fetching every file of the list into $outd
+    local l=$work/list.$2
+    case $1 in
+    sockit) echo "$SOCKIT fetch -s -i $l --output-dir $outd --cacert $CA" ;;
+    old) echo "$OLD fetch -s -i $l --output-dir $outd --cacert $CA" ;;
+    curl) echo "curl -s -f --parallel --parallel-max 8 --remote-name-all --output-dir $outd --cacert $CA -K $work/curl.$2" ;;
+    wget) echo "wget -q -i $l -P $outd --ca-certificate=$CA" ;;
+    aria2c) echo "aria2c -q -j 8 -i $l -d $outd --ca-certificate=$CA" ;;
+    esac
+}
+cmd_for() {
+    [[ $3 == many ]] && { many_for "$1" "$2"; return; } # tool scheme size -> the command line
     local url
     if [[ $2 == https ]]; then url="https://localhost:$HTTPS/$3.bin"; else url="http://127.0.0.1:$HTTP/$3.bin"; fi
     case $1 in
@@ -122,19 +153,29 @@ results=$work/results.tsv
 : >"$results"
 echo "sockit $(git rev-parse --short HEAD 2>/dev/null || echo '?'); $(curl --version | head -1 | cut -d' ' -f1-2);" \
     "$(wget --version | head -1 | cut -d' ' -f1-3); $(nginx -v 2>&1 | cut -d' ' -f3); $(openssl version | cut -d' ' -f1-2)"
-echo "runs: 1 KiB x $RUNS_SMALL, larger x $RUNS_BIG (medians); $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg)${OLD:+; old = $OLD}${FIFO:+; SCHED_FIFO}"
+echo "runs: 1 KiB x $RUNS_SMALL, larger x $RUNS_BIG, $MANY files x $RUNS_MANY (medians); $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg)${OLD:+; old = $OLD}${FIFO:+; SCHED_FIFO}"
 for size in $SIZES; do
     runs=$RUNS_SMALL
     warm=5
-    if [[ $size != 1k ]]; then runs=$RUNS_BIG; warm=1; cat "$work/www/$size.bin" >/dev/null; fi
+    tools=$TOOLS
+    prepare="rm -f $out"
+    if [[ $size == many ]]; then
+        runs=$RUNS_MANY; warm=1; tools="$TOOLS aria2c"; prepare="bash -c 'rm -rf $outd && mkdir -p $outd'"
+    elif [[ $size != 1k ]]; then
+        runs=$RUNS_BIG; warm=1; cat "$work/www/$size.bin" >/dev/null
+    fi
     for scheme in http https; do
         cmds=()
-        for tool in $TOOLS; do cmds+=("$(cmd_for $tool $scheme $size)"); done
+        for tool in $tools; do cmds+=("$(cmd_for $tool $scheme $size)"); done
         # Correctness first: every tool must produce the served bytes.
         for c in "${cmds[@]}"; do
-            rm -f "$out"
-            $c
-            cmp -s "$out" "$work/www/$size.bin" || { echo "wrong output from: $c" >&2; exit 1; }
+            eval "$prepare"
+            $c 2>"$work/stderr" || { echo "failed: $c" >&2; cat "$work/stderr" >&2; exit 1; }
+            if [[ $size == many ]]; then
+                diff -rq "$outd" "$work/www/many" >/dev/null || { echo "wrong output from: $c" >&2; exit 1; }
+            else
+                cmp -s "$out" "$work/www/$size.bin" || { echo "wrong output from: $c" >&2; exit 1; }
+            fi
         done
         # Wall time: hyperfine in rounds, the tools' order rotating each round, so a
         # change in background load hits every tool alike; medians over all rounds.
@@ -144,15 +185,15 @@ for size in $SIZES; do
         for r in $(seq "$rounds"); do
             k=$((r % ${#cmds[@]}))
             rot=("${cmds[@]:$k}" "${cmds[@]:0:$k}")
-            "${FIFO[@]}" hyperfine -N --style none --warmup "$warm" --runs "$per" --prepare "rm -f $out" \
+            "${FIFO[@]}" hyperfine -N --style none --warmup "$warm" --runs "$per" --prepare "$prepare" \
                 --export-json "$work/h.$r.json" "${rot[@]}" >/dev/null 2>&1
         done
         # Peak RSS: median of the same number of runs.
-        for tool in $TOOLS; do
+        for tool in $tools; do
             c=$(cmd_for $tool $scheme $size)
             rss=()
             for _ in $(seq "$runs"); do
-                rm -f "$out"
+                eval "$prepare"
                 rss+=("$(/usr/bin/time -f %M $c 2>&1 >/dev/null | tail -1)")
             done
             med_rss=$(printf '%s\n' "${rss[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')

@@ -22,7 +22,7 @@ package_pkgs=(debhelper lintian dpkg-dev pkg-config)
 soak_pkgs=(gnuplot-nox)
 # nginx, libnginx-mod-stream, haproxy, openssl: the TLS peers of bench/tls_compare.sh
 # (also in test_pkgs; listed here so the bench list stands on its own).
-bench_pkgs=(redis-server redis-tools wrk hyperfine gnuplot-nox wget nodejs time nginx libnginx-mod-stream haproxy openssl)
+bench_pkgs=(redis-server redis-tools wrk hyperfine gnuplot-nox wget nodejs time nginx libnginx-mod-stream haproxy openssl aria2)
 
 want=("${build_pkgs[@]}")
 case "${1:-build}" in
