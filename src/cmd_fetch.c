@@ -208,7 +208,7 @@ static int read_list(struct fetch_cli *fc, const char *path)
         if (!add_url(fc, line))
             break;
     if (!std)
-        fclose(in);
+        (void)fclose(in); /* read only: nothing to lose */
     if (rc == SK_ETOOBIG)
         cli_error("%s:%lu: line longer than %d bytes", path, n, FETCH_URL_LINE_MAX);
     else if (rc == SK_EPARSE)
