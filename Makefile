@@ -235,7 +235,7 @@ uninstall:
 	-rmdir $(DESTDIR)$(INCLUDEDIR)/sockit
 
 test-unit: $(BUILD)/unit_tests
-	$(BUILD)/unit_tests --jobs 2 --timeout 60
+	LSAN_OPTIONS=suppressions=$(abspath tests/unit/lsan.supp) $(BUILD)/unit_tests --jobs 2 --timeout 60
 
 test-integration: all
 	SOCKIT_BIN=$(abspath $(BUILD)/sockit) SOCKIT_BUILD=$(abspath $(BUILD)) \
