@@ -515,6 +515,11 @@ int sk_server_start(struct sk_server *srv)
     return 0;
 }
 
+void sk_server_set_shutdown_reply(struct sk_server *srv, const char *line)
+{
+    srv->shutdown_reply = line;
+}
+
 void sk_server_stop(struct sk_server *srv)
 {
     /* A failed post is resent by sk_server_wait (join_worker). */

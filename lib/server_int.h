@@ -117,6 +117,7 @@ struct sk_server {
     atomic_size_t open_sessions; /* across workers, for --max-conns */
     atomic_bool stop_requested;  /* sk_server_stop() was called */
     pthread_mutex_t tls_lock;    /* guards cfg.tls (sk_server_set_tls) */
+    const char *shutdown_reply;  /* sk_server_set_shutdown_reply; NULL: none */
     /* Memory all sessions hold (--max-memory), each worker adding its
      * changes in steps: read often, written rarely, kept off the cache line
      * of open_sessions (padding: the struct is malloc'ed, not aligned). */

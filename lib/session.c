@@ -173,10 +173,15 @@ static bool maybe_finish(struct sk_server_conn *s)
             sk_stream_flush(&s->st);
         return false;
     }
-    if (s->st.read_closed || sk__conn_worker(s)->g.stopping) {
-        enum sk_close_reason why = sk__conn_worker(s)->g.stopping ? SK_CLOSE_SHUTDOWN : SK_CLOSE_EOF;
-        if (sk_stream_is_tls(&s->st)) { /* a clean end: close_notify, then the FIN */
-            if (linger_start(s, why, NULL, 0))
+    struct sk__worker *w = sk__conn_worker(s);
+    if (s->st.read_closed || w->g.stopping) {
+        enum sk_close_reason why = w->g.stopping ? SK_CLOSE_SHUTDOWN : SK_CLOSE_EOF;
+        /* A drain says so to a peer that may still be sending: what it
+         * sends after the line is not read, and it knows to send it again
+         * elsewhere. FIN, then linger, so the line is not lost to a reset. */
+        const char *bye = w->g.stopping && !s->st.read_closed ? w->srv->shutdown_reply : NULL;
+        if (bye || sk_stream_is_tls(&s->st)) { /* TLS: close_notify, then the FIN */
+            if (linger_start(s, why, bye, bye ? strlen(bye) : 0))
                 sk_stream_flush(&s->st);
             return false;
         }

@@ -30,6 +30,9 @@
  * kernel send a reset, which can destroy the last line before the peer
  * reads it. */
 #define LINGER_MS 2000
+/* A drain's half-closed streams: how often to look whether the peer has
+ * acknowledged our last bytes. */
+#define ACK_POLL_MS 5
 /* A peer with more than out_limit pending that reads nothing for this long
  * is closed (reason output-limit). */
 #define OUT_STALL_MS 5000
@@ -347,8 +350,21 @@ queue:
     return 0;
 }
 
+static void linger_cb(struct sk_loop *loop, struct sk_timer *t);
+
+/* True while the peer has not acknowledged all we sent (our FIN included).
+ * A drain closes a half-closed stream only then: closing with input unread
+ * sends a reset, and a reset destroys what is still in flight (the last
+ * line); waiting for the peer's FIN would hold the exit for its linger. */
+static bool unacked(const struct sk_stream *s)
+{
+    int q = 0;
+    return ioctl(s->io.fd, SIOCOUTQ, &q) == 0 && q > 0;
+}
+
 /* Half-closed: once the output is out, our FIN; the close comes with the
- * peer's FIN (or a drain). Returns false when the stream was closed. */
+ * peer's FIN (or, in a drain, its acknowledgement of ours). Returns false
+ * when the stream was closed. */
 static bool linger_finish(struct sk_stream *s)
 {
     if (sk_buf_size(&s->out) > 0)
@@ -359,10 +375,12 @@ static bool linger_finish(struct sk_stream *s)
         shutdown(s->io.fd, SHUT_WR); /* the last line is out: our FIN follows */
         s->wr_shut = true;
     }
-    if (s->read_closed || s->g->stopping) {
+    if (s->read_closed || (s->g->stopping && !unacked(s))) {
         sk_stream_close(s, SK_CLOSE_ERROR); /* logged as linger_why */
         return false;
     }
+    if (s->g->stopping) /* look again soon (no event says "acknowledged") */
+        sk_timer_start(s->g->loop, &s->g->linger_timer, ACK_POLL_MS, linger_cb);
     return true;
 }
 
@@ -408,6 +426,20 @@ void sk_stream_flush(struct sk_stream *s)
 static void linger_cb(struct sk_loop *loop, struct sk_timer *t)
 {
     struct sk_stream_group *g = SK_CONTAINER_OF(t, struct sk_stream_group, linger_timer);
+    if (g->stopping) {
+        /* A drain: each closes once the peer has what we sent, or at its
+         * linger's end (then the grace period's end closes the rest). */
+        for (struct sk_stream *s = g->l_head, *next; s; s = next) {
+            next = s->next;
+            if (s->last_active_ms <= sk_loop_now(loop) ||
+                (sk_buf_size(&s->out) == 0 && s->wr_shut && !unacked(s)))
+                sk_stream_close(s, SK_CLOSE_ERROR);
+        }
+        if (g->l_head)
+            sk_timer_start(loop, t, ACK_POLL_MS, linger_cb);
+        sk__stream_group_reap(g);
+        return;
+    }
     while (g->l_head && g->l_head->last_active_ms <= sk_loop_now(loop))
         sk_stream_close(g->l_head, SK_CLOSE_ERROR);
     if (g->l_head)

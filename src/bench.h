@@ -45,11 +45,18 @@ struct match_spec {
     const char *bytes; /* EXACT: the reply; UNTIL: the terminator */
     size_t len;        /* EXACT/UNTIL: length of bytes; LEN: reply length */
     size_t *fail;      /* UNTIL: KMP failure table (len entries) */
+    /* EXACT: a line the server may send instead of a reply, saying it is
+     * going away (the greeting protocol's GREETING_SHUTDOWN); NULL: none.
+     * Its first byte differs from the reply's. */
+    const char *bye;
+    size_t bye_len;
 };
 
 /* Streaming state of one connection's reply matcher; zero-fill to start. */
 struct match_state {
     size_t pos; /* bytes of the current reply seen (EXACT, LEN) or terminator matched (UNTIL) */
+    size_t bye; /* bytes of the spec's bye line seen, in its place */
+    bool said_bye; /* the whole bye line came: nothing may follow it */
 };
 
 struct bench_opts {
@@ -101,6 +108,8 @@ struct bench_stats {
     uint64_t open;     /* idle mode: connections open when the hold began */
     uint64_t sessions_failed; /* established connections that ended in an error */
     uint64_t resumed;  /* TLS: connections whose handshake resumed a session */
+    uint64_t reconnects; /* sessions a draining server ended with its bye line,
+                            their unanswered requests sent again on a new one */
 };
 
 /* What every worker shares, set before the threads start and read-only
@@ -213,6 +222,13 @@ int match_prepare(struct match_spec *m);
 /* Feeds data[0..n); returns the number of replies completed (>= 0), or
  * SK_EPROTO when an EXACT reply differs. */
 long match_feed(const struct match_spec *m, struct match_state *st, const char *data, size_t n);
+/* Feeds bytes that may be the spec's bye line (at a reply's or the
+ * greeting's start): 0 (all taken, st->said_bye once it is complete) or
+ * SK_EPROTO (not the bye line, or bytes after it). */
+long match_bye(const struct match_spec *m, struct match_state *st, const char *data, size_t n);
+/* True when data[0..n) at st's position starts the bye line. */
+bool match_bye_starts(const struct match_spec *m, const struct match_state *st, const char *data,
+                      size_t n);
 
 /* bench_limits.c: checks (and where possible raises) the limits the run
  * needs. Returns 0, or SK_EUSAGE after printing why it cannot run. */

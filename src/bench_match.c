@@ -4,6 +4,7 @@
  * (or into the terminator) it is, so a reply split across reads in any
  * place is recognised, and many replies in one read cost one pass. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,10 +29,29 @@ int match_prepare(struct match_spec *m)
     return 0;
 }
 
+bool match_bye_starts(const struct match_spec *m, const struct match_state *st, const char *data,
+                      size_t n)
+{
+    return m->bye && (st->bye > 0 || (st->pos == 0 && n > 0 && data[0] == m->bye[0]));
+}
+
+long match_bye(const struct match_spec *m, struct match_state *st, const char *p, size_t n)
+{
+    size_t want = m->bye_len - st->bye;
+    if (st->said_bye || n > want || memcmp(p, m->bye + st->bye, n) != 0)
+        return SK_EPROTO;
+    st->bye += n;
+    st->said_bye = st->bye == m->bye_len;
+    return 0;
+}
+
+/* The replies in p[0..n); the bye line may come in place of one, last. */
 static long feed_exact(const struct match_spec *m, struct match_state *st, const char *p, size_t n)
 {
     long done = 0;
     while (n > 0) {
+        if (match_bye_starts(m, st, p, n))
+            return match_bye(m, st, p, n) < 0 ? SK_EPROTO : done;
         size_t want = m->len - st->pos;
         size_t k = n < want ? n : want;
         if (memcmp(p, m->bytes + st->pos, k) != 0)

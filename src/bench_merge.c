@@ -251,6 +251,8 @@ static int get_result(struct reader *rd, long root, struct merge_result *m)
         get_u64(rd, root, "sessions_failed", &st->sessions_failed) < 0 ||
         get_u64(rd, root, "connects", &st->connects) < 0 ||
         (bj_get(rd->j, root, "resumed") >= 0 && get_u64(rd, root, "resumed", &st->resumed) < 0) ||
+        (bj_get(rd->j, root, "reconnects") >= 0 &&
+         get_u64(rd, root, "reconnects", &st->reconnects) < 0) ||
         get_u64(rd, root, "bytes_sent", &st->bytes_out) < 0 ||
         get_u64(rd, root, "bytes_received", &st->bytes_in) < 0)
         return -1;
@@ -405,6 +407,7 @@ int merge_add(struct merge_result *acc, const struct merge_result *src, char *er
               add_ok(t->connects, s->connects) && add_ok(t->bytes_out, s->bytes_out) &&
               add_ok(t->bytes_in, s->bytes_in) && add_ok(t->open, s->open) &&
               add_ok(t->sessions_failed, s->sessions_failed) && add_ok(t->resumed, s->resumed) &&
+              add_ok(t->reconnects, s->reconnects) &&
               add_ok(acc->r.lat.total, src->r.lat.total) &&
               add_ok(acc->r.svc.total, src->r.svc.total) &&
               add_ok(acc->r.sources, src->r.sources) &&
@@ -428,6 +431,7 @@ int merge_add(struct merge_result *acc, const struct merge_result *src, char *er
     t->open += s->open;
     t->sessions_failed += s->sessions_failed;
     t->resumed += s->resumed;
+    t->reconnects += s->reconnects;
     for (int i = 0; i < BERR__COUNT; i++)
         t->errors[i] += s->errors[i];
     sk_hist_merge(&acc->r.lat, &src->r.lat);

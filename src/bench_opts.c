@@ -243,6 +243,8 @@ static int greeting_protocol(struct bench_opts *o)
     greeting_reply_write(f, o->message, mlen, reply);
     o->reply = (struct match_spec){.kind = MATCH_EXACT, .bytes = reply, .len = rlen};
     if (o->mode != BENCH_UDP) {
+        o->reply.bye = GREETING_SHUTDOWN; /* "E", the reply "H" */
+        o->reply.bye_len = GREETING_SHUTDOWN_LEN;
         size_t glen;
         const char *g = greeting_text(f, &glen);
         o->greeting = dup_bytes(g, glen);

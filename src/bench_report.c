@@ -129,6 +129,10 @@ void bench_report_text(const struct bench_opts *o, const struct bench_result *r)
     if (r->st.sessions_failed)
         printf("  sessions      %" PRIu64 " failed of %" PRIu64 " opened (reconnected)\n",
                r->st.sessions_failed, r->st.connects);
+    if (r->st.reconnects)
+        printf("  reconnects    %" PRIu64 " (sessions a draining server ended; their unanswered "
+               "requests sent again)\n",
+               r->st.reconnects);
     if (o->tls.on)
         printf("  tls           %" PRIu64 " handshakes, %" PRIu64 " resumed%s\n", r->st.connects,
                r->st.resumed, o->tls_resume ? "" : " (no --tls-resume)");
@@ -242,11 +246,12 @@ void bench_report_json(FILE *f, const struct bench_opts *o, const struct bench_r
             r->st.sent, r->st.replies, bench_errors_total(&r->st));
     for (int i = 0; i < BERR__COUNT; i++)
         fprintf(f, "%s\"%s\":%" PRIu64, i ? "," : "", bench_err_names[i], r->st.errors[i]);
-    fprintf(f, "},\"sessions_failed\":%" PRIu64 ",\"throughput\":%.3f,\"throughput_union\":%.3f,"
+    fprintf(f, "},\"sessions_failed\":%" PRIu64 ",\"reconnects\":%" PRIu64
+            ",\"throughput\":%.3f,\"throughput_union\":%.3f,"
             "\"connects\":%" PRIu64 ",\"resumed\":%" PRIu64 ",\"bytes_sent\":%" PRIu64
             ",\"bytes_received\":%" PRIu64,
-            r->st.sessions_failed, r->throughput, union_rate(r), r->st.connects, r->st.resumed,
-            r->st.bytes_out, r->st.bytes_in);
+            r->st.sessions_failed, r->st.reconnects, r->throughput, union_rate(r), r->st.connects,
+            r->st.resumed, r->st.bytes_out, r->st.bytes_in);
     json_hist(f, "latency_us", &r->lat);
     if (o->rate > 0) {
         json_hist(f, "service_time_us", &r->svc);

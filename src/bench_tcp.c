@@ -143,7 +143,8 @@ static void keep_session(struct bench_conn *c, const struct sk_stream *s)
     }
 }
 
-static void conn_close(struct bench_conn *c, bool reset)
+/* Closes c's socket; its requests in flight stay in its ring. */
+static void conn_hang_up(struct bench_conn *c, bool reset)
 {
     if (c->link) {
         keep_session(c, &c->link->st);
@@ -160,11 +161,32 @@ static void conn_close(struct bench_conn *c, bool reset)
         c->w->connecting--;
     else if (c->state == C_GREETING)
         c->w->greeting--;
-    c->w->inflight -= c->count;
-    c->head = c->count = 0;
     c->ms = (struct match_state){0};
     c->greet_pos = 0;
     c->state = C_IDLE; /* closed; the caller says what comes next */
+}
+
+static void drop_requests(struct bench_conn *c)
+{
+    c->w->inflight -= c->count;
+    c->head = c->count = 0;
+}
+
+static void conn_close(struct bench_conn *c, bool reset)
+{
+    conn_hang_up(c, reset);
+    drop_requests(c);
+}
+
+/* Counts c's requests in flight as errors of class cls (measured ones). */
+static uint64_t count_lost(struct bench_conn *c, enum bench_err cls)
+{
+    struct bench_worker *w = c->w;
+    uint64_t lost = 0;
+    for (unsigned i = 0; i < c->count; i++)
+        lost += bench_measured(w->sh, c->ring[(c->head + i) % w->o->depth].intended);
+    w->st.errors[cls] += lost;
+    return lost;
 }
 
 static void retry_cb(struct sk_loop *loop, struct sk_timer *t)
@@ -181,12 +203,10 @@ static void pump_connects(struct bench_worker *w);
 static void conn_fail(struct bench_conn *c, enum bench_err cls, int rc)
 {
     struct bench_worker *w = c->w;
-    uint64_t lost = 0;
-    for (unsigned i = 0; i < c->count; i++)
-        lost += bench_measured(w->sh, c->ring[(c->head + i) % w->o->depth].intended);
+    uint64_t lost = count_lost(c, cls);
     bool measured_attempt = c->count == 0 && bench_measured(w->sh, c->started_ns);
-    if (lost || measured_attempt || w->o->mode == BENCH_IDLE)
-        w->st.errors[cls] += lost ? lost : 1;
+    if (!lost && (measured_attempt || w->o->mode == BENCH_IDLE))
+        w->st.errors[cls]++;
     /* A session that was up and failed (a server killed mid-run): counted
      * apart from its requests, then reconnected below. */
     if ((c->state == C_GREETING || c->state == C_READY) && !w->finishing)
@@ -414,6 +434,17 @@ static void connect_done(struct bench_conn *c, uint64_t now)
     conn_start(c);
 }
 
+/* Sends again the requests a draining server left unread (said_bye), their
+ * intended times kept: the reconnect counts in their latency. */
+static void resend(struct bench_conn *c)
+{
+    struct bench_worker *w = c->w;
+    uint64_t now = sk_now_ns();
+    for (unsigned i = 0; i < c->count; i++)
+        c->ring[(c->head + i) % w->o->depth].sent = now;
+    send_bytes(c, w->reqs, (size_t)c->count * w->o->req_len);
+}
+
 static void on_ready(struct bench_conn *c)
 {
     struct bench_worker *w = c->w;
@@ -438,6 +469,10 @@ static void on_ready(struct bench_conn *c)
     default:
         settle(w, c);
         pump_connects(w);
+        if (c->count)
+            resend(c);
+        if (c->state != C_READY)
+            return; /* the write failed: closed */
         if (open_loop(w))
             dispatch_on(c, sk_now_ns());
         else
@@ -495,6 +530,11 @@ static void conn_start(struct bench_conn *c)
 {
     struct bench_worker *w = c->w;
     if (w->finishing || w->gave_up || atomic_load_explicit(&w->sh->stop, memory_order_relaxed)) {
+        if (c->count) { /* kept after a bye: never answered now */
+            if (!w->finishing)
+                count_lost(c, BERR_RESET);
+            drop_requests(c);
+        }
         c->state = C_DONE;
         maybe_done(w);
         return;
@@ -559,11 +599,44 @@ static void framing_mismatch(struct bench_worker *w, int theirs)
     finish(w);
 }
 
+/* The server is draining and said so (GREETING_SHUTDOWN): it answered
+ * what it read and read nothing after, so the requests still in flight are
+ * sent again on a new connection (to the same address: behind a balancer,
+ * another server) instead of counting as errors, and the session did not
+ * fail. Other modes have no request to carry over: the session failed.
+ * Returns false (the connection was closed). */
+static bool said_bye(struct bench_conn *c)
+{
+    struct bench_worker *w = c->w;
+    if (w->o->mode != BENCH_REQUEST) {
+        conn_fail(c, BERR_RESET, SK_ECLOSED);
+        return false;
+    }
+    w->st.reconnects++;
+    /* A server that only ever says bye would be reconnected to forever:
+     * a bye counts toward giving up as a failure does, until a reply. */
+    if (++w->failures > GIVE_UP_AFTER(w))
+        w->gave_up = true;
+    conn_hang_up(c, false);
+    conn_start(c);
+    return false;
+}
+
 /* Consumes the greeting from data; returns how many bytes it took, or -1
  * after failing the connection. */
 static long eat_greeting(struct bench_conn *c, const char *data, size_t n)
 {
     const struct bench_opts *o = c->w->o;
+    if (c->greet_pos == 0 && match_bye_starts(&o->reply, &c->ms, data, n)) {
+        /* A server that began draining as it accepted us. */
+        if (match_bye(&o->reply, &c->ms, data, n) < 0)
+            conn_fail(c, BERR_PROTOCOL, SK_EPROTO);
+        else if (!c->ms.said_bye)
+            return (long)n;
+        else
+            said_bye(c);
+        return -1;
+    }
     size_t want = o->greeting_len - c->greet_pos;
     size_t k = n < want ? n : want;
     int theirs = other_framing(c, data, n);
@@ -578,10 +651,10 @@ static long eat_greeting(struct bench_conn *c, const char *data, size_t n)
     c->greet_pos += k;
     c->greet_ns = sk_now_ns();
     if (c->greet_pos == o->greeting_len) {
-        if (k < n) {
+        if (k < n && !match_bye_starts(&o->reply, &c->ms, data + k, n - k)) {
             /* More than the greeting, before we sent anything: "Welcome!"
              * is only its start, or a "reply" came before its request
-             * (the server sends nothing unasked). */
+             * (the server sends nothing unasked but its bye line). */
             conn_fail(c, BERR_PROTOCOL, SK_EPROTO);
             return -1;
         }
@@ -597,8 +670,13 @@ static long eat_greeting(struct bench_conn *c, const char *data, size_t n)
 static bool on_data(struct bench_conn *c, const char *data, size_t n)
 {
     struct bench_worker *w = c->w;
-    if (c->state == C_GREETING)
-        return eat_greeting(c, data, n) >= 0; /* nothing may follow it in this read */
+    if (c->state == C_GREETING) {
+        long k = eat_greeting(c, data, n);
+        if (k < 0 || (size_t)k == n)
+            return k >= 0;
+        data += k; /* only the start of a bye line follows a greeting */
+        n -= (size_t)k;
+    }
     long done = match_feed(&w->o->reply, &c->ms, data, n);
     if (done < 0 || (unsigned long)done > c->count) {
         /* A wrong reply, or a reply nobody asked for (idle mode included). */
@@ -606,7 +684,7 @@ static bool on_data(struct bench_conn *c, const char *data, size_t n)
         return false;
     }
     if (done == 0)
-        return true;
+        return c->ms.said_bye ? said_bye(c) : true;
     uint64_t now = sk_now_ns();
     if (w->o->mode == BENCH_CONNECT) {
         connect_done(c, now);
@@ -618,6 +696,8 @@ static bool on_data(struct bench_conn *c, const char *data, size_t n)
     }
     c->count -= (unsigned)done;
     w->inflight -= (uint64_t)done;
+    if (c->ms.said_bye)
+        return said_bye(c);
     if (open_loop(w))
         dispatch_on(c, now);
     else

@@ -205,6 +205,7 @@ static void collect(const struct bench_opts *o, const struct bench_shared *sh,
         r->st.bytes_out += w->st.bytes_out;
         r->st.open += w->st.open;
         r->st.sessions_failed += w->st.sessions_failed;
+        r->st.reconnects += w->st.reconnects;
         r->st.resumed += w->st.resumed;
         r->gave_up |= w->gave_up;
         if (w->first_ns && (first == 0 || w->first_ns < first))

@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "greet.h"
+#include "greeting.h"
 #include "i18n.h"
 #include "serve_log.h"
 #include "serve_sd.h"
@@ -452,6 +453,7 @@ static int run_server(struct sk_server_config *cfg, bool quiet, bool json,
                         serve_log_strerror(&sl, rc));
         return EXIT_FAIL;
     }
+    sk_server_set_shutdown_reply(srv, GREETING_SHUTDOWN);
     /* Before the workers start: a bad --metrics ends the run with nothing
      * served. Declared after srv, so released before it. */
     SK_AUTO(metrics_freep) struct serve_metrics *m = NULL;

@@ -36,6 +36,12 @@ static inline size_t greeting_reply_write(enum sk_framing f, const char *msg, si
     return greeting_reply_len(f, n);
 }
 
+/* What a draining server says last to a session still open, in both
+ * framings (as its other error lines): the messages sent after it were not
+ * read, and may be sent again to another server. */
+#define GREETING_SHUTDOWN "Error: server shutting down\n"
+#define GREETING_SHUTDOWN_LEN (sizeof GREETING_SHUTDOWN - 1)
+
 /* True for the message that ends a session: exactly "exit". */
 static inline bool greeting_is_exit(const char *msg, size_t n)
 {

@@ -254,6 +254,15 @@ unsigned sk_server_latency_bound_us(size_t i);
  * reference. Thread-safe. Returns 0, or SK_EUSAGE (a plain server, or ctx
  * not a server context). */
 int sk_server_set_tls(struct sk_server *srv, struct sk_tls_ctx *ctx);
+/* The line a drain says to each open session before its FIN (NULL, the
+ * default: none), so that a peer can tell a server going away on purpose,
+ * its requests after the line unread and safe to send elsewhere, from one
+ * that failed. Sent after the replies to everything already read, then
+ * nothing more is read: the session ends with reason shutdown. Sessions
+ * whose peer has already sent its FIN, and those cut at the end of
+ * grace_ms, get no line. Call before sk_server_start; the string must
+ * outlive the server. */
+void sk_server_set_shutdown_reply(struct sk_server *srv, const char *line);
 /* Closes the listeners and frees the server (after sk_server_wait, or
  * before sk_server_start). NULL is accepted. */
 void sk_server_free(struct sk_server *srv);

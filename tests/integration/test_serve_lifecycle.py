@@ -133,8 +133,9 @@ def test_signal_with_idle_sessions_exits_quickly(serve, sig):
         took = time.monotonic() - t0
         assert rc == 0
         assert took < 1.5, f"shutdown took {took:.2f}s with idle sessions"
+        # Each session still open hears why it ends (docs/protocol.md), then the FIN.
         for s in socks:
-            assert recv_until(s, b"\x00never", timeout=3) == b""
+            assert recv_until(s, b"\x00never", timeout=3) == b"Error: server shutting down\n"
     finally:
         for s in socks:
             s.close()
@@ -171,8 +172,8 @@ def test_signal_stops_accepting_and_flushes_delayed_reply(serve):
             # Refused; or (racing the listener's shutdown) the handshake
             # completed into the backlog and was then reset.
             pass
-        # The reply already promised still arrives, then the close.
-        assert recv_until(s, b"\x00never", timeout=5) == b"Hello, late!"
+        # The reply already promised still arrives, then the drain's goodbye, then the close.
+        assert recv_until(s, b"\x00never", timeout=5) == b"Hello, late!Error: server shutting down\n"
     assert srv.stop(timeout=5) == 0
     assert srv.log_count(r"reason=shutdown messages=1") == 1
     assert srv.log_count(r"summary: connections=1 refused=0 messages=1 ") == 1
@@ -391,7 +392,7 @@ def test_sigquit_drains_like_sigterm(serve):
         s.sendall(b"late")
         wait_server_read(srv, s)
         assert srv.stop(signal.SIGQUIT, timeout=5) == 0
-        assert recv_until(s, b"\x00never", timeout=5) == b"Hello, late!"
+        assert recv_until(s, b"\x00never", timeout=5) == b"Hello, late!Error: server shutting down\n"
     assert srv.log_count(r"received SIGQUIT: stopping$") == 1
     assert srv.log_count(r"reason=shutdown messages=1") == 1
     assert srv.lines[-1].split(" ", 1)[1].startswith("summary: connections=1 ")

@@ -113,12 +113,13 @@ def test_sigterm_with_2000_open_sessions(serve):
         assert srv.stop(timeout=10) == 0
         took = time.monotonic() - t0
         assert took < 2.0, f"shutdown with 2,000 idle sessions took {took:.2f}s"
-        # Every client sees the close.
+        # Every client hears the drain's line, then sees the close.
+        bye = b"Error: server shutting down\n"
         sel_eof = 0
         for s in socks:
             s.setblocking(True)
             s.settimeout(5)
-            if s.recv(10) == b"":
+            if recv_exact(s, len(bye)) == bye and s.recv(10) == b"":
                 sel_eof += 1
         assert sel_eof == 2000
     finally:

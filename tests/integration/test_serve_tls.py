@@ -526,7 +526,8 @@ def test_idle_timeout_inside_tls(serve, pki):
     srv = serve(*pki.args(), "--idle-timeout", "1")
     s = greet(srv, pki.client_ctx(), suppress_ragged_eofs=False)
     srv.wait_log(f"close {peer_of(s)} reason=idle-timeout messages=0 bytes_in=[0-9]+ bytes_out=[0-9]+ duration_ms=[0-9]+ tls_end=none$", timeout=5)
-    assert read_to_end(s) == b""  # close_notify, or SSLEOFError here
+    # The drain's line, then close_notify (or SSLEOFError here).
+    assert read_to_end(s) == b"Error: server shutting down\n"
     s.close()
 
 
@@ -535,7 +536,8 @@ def test_sigterm_drain_sends_close_notify(serve, pki):
     s = greet(srv, pki.client_ctx(), suppress_ragged_eofs=False)
     peer = peer_of(s)
     assert srv.stop(signal.SIGTERM) == 0
-    assert read_to_end(s) == b""  # close_notify, or SSLEOFError here
+    # The drain's line, then close_notify (or SSLEOFError here).
+    assert read_to_end(s) == b"Error: server shutting down\n"
     s.close()
     assert srv.log_count(f"close {peer} reason=shutdown messages=0 bytes_in=[0-9]+ bytes_out=[0-9]+ duration_ms=[0-9]+ tls_end=") == 1
 
