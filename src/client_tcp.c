@@ -339,6 +339,14 @@ static int exchange(struct tcp_client *c, const char *msg, size_t n, unsigned lo
     }
     /* Anything but "Hello, M!" (e.g. "Error: message too long" from a server
      * at its --max-line, just before it closes) is a failure, not a reply. */
+    if (c->st != REPLY_OK && c->r.len == GREETING_SHUTDOWN_LEN &&
+        memcmp(sk_buf_head(&c->in), GREETING_SHUTDOWN, GREETING_SHUTDOWN_LEN) == 0) {
+        /* A drain: this message and the rest were not read; sending them
+         * again (to this address once it is back, or behind a balancer at
+         * once) is safe. */
+        cli_error("message %lu not answered: the server is shutting down", idx);
+        return EXIT_FAIL;
+    }
     if (c->st != REPLY_OK) {
         char what[64];
         snprintf(what, sizeof what, "reply to message %lu", idx);

@@ -314,3 +314,22 @@ def test_bench_merge_adds_the_reconnects(serve, tmp_path):
     assert json.loads(out.stdout)["reconnects"] == 7
     text = run_sockit("bench", "merge", *map(str, paths))
     assert b"reconnects    7 " in text.stdout, text.stdout.decode()
+
+
+def test_client_says_which_message_the_drain_left_unanswered(serve):
+    srv = serve()
+    p = subprocess.Popen([SOCKIT, "client", f"127.0.0.1:{srv.port}"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        p.stdin.write(b"hi\n")
+        p.stdin.flush()
+        assert p.stdout.readline() == b"Welcome!\n"
+        assert p.stdout.readline() == b"Hello, hi!\n"
+        assert srv.stop() == 0  # the line is on its way to the client
+        out, err = p.communicate(b"again\n", timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 1
+    assert err == b"sockit: client: message 2 not answered: the server is shutting down\n"
