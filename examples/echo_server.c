@@ -5,10 +5,12 @@
  * The engine does the rest: line framing (lines over 64 KiB close that
  * client), back-pressure, idle timeout, the memory bound, and on SIGTERM or
  * SIGINT a graceful drain (pending replies go out, 2 s at most), then exit
- * 0. Events are printed to stderr as "open PEER" / "close PEER REASON". */
+ * 0. Events are printed to stderr as "open PEER" / "close PEER REASON
+ * messages=N bytes_in=N bytes_out=N duration_ms=N". */
 #include <pthread.h>
 #include <signal.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -33,8 +35,10 @@ static void print_event(void *user, const struct sk_server_event *ev)
     if (ev->kind == SK_SERVER_OPEN)
         fprintf(stderr, "open %s\n", sk_addr_format(ev->peer, addr, sizeof addr));
     else if (ev->kind == SK_SERVER_CLOSE)
-        fprintf(stderr, "close %s %s\n", sk_addr_format(ev->peer, addr, sizeof addr),
-                sk_close_reason_name(ev->reason));
+        fprintf(stderr, "close %s %s messages=%" PRIu64 " bytes_in=%" PRIu64 " bytes_out=%" PRIu64
+                " duration_ms=%" PRIu64 "\n", sk_addr_format(ev->peer, addr, sizeof addr),
+                sk_close_reason_name(ev->reason), ev->messages, ev->bytes_in, ev->bytes_out,
+                ev->duration_ms);
 }
 
 int main(int argc, char **argv)

@@ -55,7 +55,8 @@ def test_an_overlong_line_closes_only_that_client():
         bad.settimeout(5)
         assert bad.recv(1) == b""  # then the server's FIN
         bad.close()
-        srv.wait_log(r"^close 127\.0\.0\.1:\d+ message-too-long$")
+        srv.wait_log(r"^close 127\.0\.0\.1:\d+ message-too-long messages=0 bytes_in=\d+ "
+                     r"bytes_out=\d+ duration_ms=\d+$")
         good.sendall(b"still here\n")
         assert recv_until(good, b"\n") == b"still here\n"
         good.close()
