@@ -19,15 +19,10 @@ from conftest import SOCKIT
 from hostile_http import HostileServer, Sleep
 from nginx_util import Nginx, free_port, make_certs
 
-TINYPROXY = "/usr/sbin/tinyproxy" if os.path.exists("/usr/sbin/tinyproxy") else \
-    "/usr/bin/tinyproxy"
+TINYPROXY = "/usr/bin/tinyproxy"  # Debian's tinyproxy (scripts/deps.sh test)
 EXIT_RESOLVE, EXIT_CONNECT, EXIT_TLS, EXIT_HTTP, EXIT_TIMEOUT, EXIT_PROXY = 3, 4, 5, 6, 9, 12
 PROXY_VARS = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",
               "ALL_PROXY", "no_proxy", "NO_PROXY")
-
-pytestmark = pytest.mark.skipif(not os.path.exists(TINYPROXY),
-                                reason="tinyproxy not installed (scripts/deps.sh test)")
-
 
 class Tinyproxy:
     """tinyproxy in the foreground (-d), its log lines collected from its
