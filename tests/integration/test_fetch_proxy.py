@@ -404,6 +404,14 @@ def test_noproxy_option_overrides_the_environment(ng, tmp_path, hostile):
     ok(r, out, b"proxy")
 
 
+def test_no_proxy_applies_to_the_proxy_option_too(ng, tmp_path):
+    # as in curl: the variable holds for -x unless --noproxy replaces it
+    out = tmp_path / "o"
+    r = fetch("-x", dead_proxy(), ng.url("/small.bin"), "-o", str(out),
+              env=clean_env(no_proxy="127.0.0.1"))
+    ok(r, out, ng.body)
+
+
 def test_uppercase_http_proxy_is_ignored(ng, tmp_path):
     out = tmp_path / "o"
     r = fetch(ng.url("/small.bin"), "-o", str(out), env=clean_env(HTTP_PROXY=dead_proxy()))
@@ -460,6 +468,20 @@ def test_invalid_proxy_url_is_a_usage_error(spec, tmp_path):
 
 
 # ---- proxies that fail or lie ----
+
+def test_proxy_at_an_ipv6_address(tmp_path):
+    px = HostileServer(host="::1")
+    px.route("http://origin.test/a", lambda req: b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na")
+    px.route("origin.test:443", lambda req: b"HTTP/1.1 403 Forbidden\r\n\r\n")
+    try:
+        out = tmp_path / "o"
+        r = fetch("-x", f"http://[::1]:{px.port}", "http://origin.test/a", "-o", str(out))
+        ok(r, out, b"a")
+        r = fetch("-x", f"[::1]:{px.port}", "https://origin.test/a", "-o", str(tmp_path / "p"))
+        failed(r, EXIT_PROXY, f"proxy [::1]:{px.port} refused CONNECT: 403 Forbidden")
+    finally:
+        px.stop()
+
 
 def test_unreachable_proxy(tmp_path):
     port = free_port()
