@@ -178,6 +178,9 @@ void sk__fetch_close(struct sk_fetch *f, bool clean);
 /* Decides how u is reached: f->px.on (and .tunnel for https) when through
  * a proxy. Returns 0 or SK_EUSAGE (the proxy's URL is invalid; recorded). */
 int sk__fetch_proxy_route(struct sk_fetch *f, const struct sk_url *u);
+/* h is a Proxy-Authorization line: through a tunnel it goes on the CONNECT
+ * (when the proxy URL has no credentials), never to the origin. */
+bool sk__fetch_is_proxy_auth(const char *h);
 /* The CONNECT request for u into f->buf; *len its length. */
 int sk__fetch_connect_request(struct sk_fetch *f, const struct sk_url *u, size_t *len);
 /* The proxy's reply to CONNECT so far, buf[0..have): 0 when more is

@@ -96,7 +96,8 @@ static int build_request(struct sk_fetch *f, const struct sk_url *u, bool cross_
                         (unsigned long long)f->rs.offset, f->rs.validator);
     }
     for (size_t i = 0; i < o->nheaders; i++)
-        if (!(cross_origin && is_credential(o->headers[i])))
+        if (!(cross_origin && is_credential(o->headers[i])) &&
+            !(f->px.tunnel && sk__fetch_is_proxy_auth(o->headers[i]))) /* on the CONNECT */
             ok = ok && addf(req, cap, &n, "%s\r\n", o->headers[i]);
     if (to_proxy && f->px.auth[0] && !user_has(o, "Proxy-Authorization"))
         ok = ok && addf(req, cap, &n, "Proxy-Authorization: %s\r\n", f->px.auth);

@@ -213,8 +213,21 @@ int sk__fetch_proxy_route(struct sk_fetch *f, const struct sk_url *u)
 
 /* ---- the tunnel ---- */
 
+bool sk__fetch_is_proxy_auth(const char *h)
+{
+    return strncasecmp(h, "Proxy-Authorization:", 20) == 0;
+}
+
 int sk__fetch_connect_request(struct sk_fetch *f, const struct sk_url *u, size_t *len)
 {
+    /* The credentials: a -H Proxy-Authorization (it replaces ours, as in a
+     * plain request), else the proxy URL's. */
+    const char *cred = NULL;
+    for (size_t i = 0; !cred && i < f->o.nheaders; i++)
+        if (sk__fetch_is_proxy_auth(f->o.headers[i]))
+            cred = f->o.headers[i] + 20 + strspn(f->o.headers[i] + 20, " \t");
+    if (!cred && f->px.auth[0])
+        cred = f->px.auth;
     char auth[SK_HOST_MAX + 16];
     sk_url_authority(u, auth, sizeof auth);
     if (!strchr(auth + (u->host_ipv6 ? strlen(u->host) + 2 : 0), ':')) /* always the port */
@@ -222,8 +235,8 @@ int sk__fetch_connect_request(struct sk_fetch *f, const struct sk_url *u, size_t
     const char *ua = f->o.user_agent ? f->o.user_agent : "sockit/" SOCKIT_VERSION;
     int n = snprintf(f->buf, SK__FETCH_BUF_SIZE,
                      "CONNECT %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\n%s%s%s\r\n", auth,
-                     auth, ua, f->px.auth[0] ? "Proxy-Authorization: " : "",
-                     f->px.auth[0] ? f->px.auth : "", f->px.auth[0] ? "\r\n" : "");
+                     auth, ua, cred ? "Proxy-Authorization: " : "", cred ? cred : "",
+                     cred ? "\r\n" : "");
     if (n < 0 || (size_t)n >= SK__FETCH_BUF_SIZE)
         return sk_fetch_set_error(f, SK_EUSAGE, "CONNECT request too large");
     *len = (size_t)n;

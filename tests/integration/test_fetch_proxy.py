@@ -316,6 +316,16 @@ def test_proxy_credentials_never_reach_the_origin_through_a_tunnel(tp_auth, tls_
     assert b"s3cr3t" not in req.raw and base64.b64encode(b"alice:s3cr3t") not in req.raw
 
 
+def test_proxy_authorization_header_goes_on_the_connect_not_to_the_origin(tp_auth, tls_origin,
+                                                                         tmp_path):
+    out = tmp_path / "o"
+    r = fetch("-x", tp_auth.url, "-H", "Proxy-Authorization: " + basic("alice", "s3cr3t"),
+              tls_origin.url("/who"), "-o", str(out), "--cacert", tls_origin.ca)
+    ok(r, out, b"ok")
+    req = tls_origin.requests[-1]
+    assert "proxy-authorization" not in req.headers, req.raw
+
+
 # ---- what is sent to a proxy (a recording one) ----
 
 def test_plain_request_in_absolute_form_with_decoded_credentials(hostile, tmp_path):
@@ -345,6 +355,19 @@ def test_credentials_stay_with_the_proxy_after_a_redirect_that_bypasses_it(hosti
     assert px.requests[0].headers["proxy-authorization"] == basic("u", "secret")
     (req,) = origin.requests
     assert "proxy-authorization" not in req.headers and b"secret" not in req.raw
+
+
+def test_a_proxy_authorization_header_replaces_the_proxy_urls_credentials(hostile, tmp_path):
+    px = hostile()
+    px.route("origin.test:443", lambda req: b"HTTP/1.1 403 Forbidden\r\n\r\n")
+    px.route("http://origin.test/p", lambda req: b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    for url in ("https://origin.test/", "http://origin.test/p"):
+        fetch("-x", f"u:pw@127.0.0.1:{px.port}", "-H", "Proxy-Authorization: Basic aGVhZGVy",
+              url, "-o", str(tmp_path / "o"))
+    connect, get = px.requests
+    assert connect.headers["proxy-authorization"] == "Basic aGVhZGVy"
+    assert get.headers["proxy-authorization"] == "Basic aGVhZGVy"  # once: -H replaces ours
+    assert get.raw.lower().count(b"proxy-authorization") == 1
 
 
 def test_connect_request_names_host_and_port(hostile, tmp_path):
