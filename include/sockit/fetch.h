@@ -20,7 +20,8 @@
  * end needs close_notify), a non-2xx body refused, the body written to a
  * temporary file renamed onto `output` only once complete (and matching
  * `sha256`), resume from FILE.part when SK_FETCH_RESUME is set (only onto a
- * 206 that proves it continues the same data), retries, and every wait
+ * 206 that proves it continues the same data), retries, HTTP proxies
+ * (proxy_http, proxy_https, noproxy: chosen per hop), and every wait
  * bounded by the timeouts and the cancel flag.
  *
  * Synchronous: the call returns when the transfer is over. Inside, the
