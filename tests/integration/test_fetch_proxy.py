@@ -16,7 +16,7 @@ import time
 import pytest
 
 from conftest import SOCKIT
-from hostile_http import HostileServer, Sleep
+from hostile_http import HostileServer, Mark, Reset, Sleep
 from nginx_util import Nginx, free_port, make_certs
 
 TINYPROXY = "/usr/bin/tinyproxy"  # Debian's tinyproxy (scripts/deps.sh test)
@@ -570,6 +570,36 @@ def test_silent_proxy_times_out_under_connect_timeout(hostile, tmp_path):
     failed(r, EXIT_TIMEOUT, f"CONNECT to origin.test:443 through proxy 127.0.0.1:{px.port}",
            "(--connect-timeout)")
     assert time.monotonic() - t0 < 10
+
+
+def test_proxy_resetting_the_connect(hostile, tmp_path):
+    px = hostile()
+    px.route("origin.test:443", lambda req: [b"HTTP/1.1 200", Reset()])
+    r = fetch("-x", f"127.0.0.1:{px.port}", "https://origin.test/x", "-o", str(tmp_path / "o"))
+    failed(r, EXIT_PROXY, f"proxy 127.0.0.1:{px.port} closed the connection")
+
+
+def test_sigint_while_waiting_for_the_connect_reply(hostile, tmp_path):
+    px = hostile()
+    asked = threading.Event()
+    px.route("origin.test:443", lambda req: [Mark(asked), Sleep(30)])
+    p = subprocess.Popen([SOCKIT, "fetch", "-s", "-x", f"127.0.0.1:{px.port}",
+                          "https://origin.test/x", "-o", str(tmp_path / "o")],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=clean_env())
+    try:
+        assert asked.wait(10), "the CONNECT never came"
+        p.send_signal(signal.SIGINT)
+        p.wait(10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        err = p.stderr.read().decode()
+        p.stderr.close()
+    assert p.returncode == 1, err
+    assert f"CONNECT to origin.test:443 through proxy 127.0.0.1:{px.port}: interrupted " \
+        "(SIGINT)" in err, err
+    assert os.listdir(tmp_path) == []
 
 
 def test_tls_garbage_after_a_good_connect_reply_is_a_tls_error(hostile, tmp_path):
