@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import SOCKIT
+from conftest import SOCKIT, signal_when
 from hostile_http import HostileServer, Mark, Reset, Sleep
 from nginx_util import Nginx, free_port, make_certs
 
@@ -583,20 +583,10 @@ def test_sigint_while_waiting_for_the_connect_reply(hostile, tmp_path):
     px = hostile()
     asked = threading.Event()
     px.route("origin.test:443", lambda req: [Mark(asked), Sleep(30)])
-    p = subprocess.Popen([SOCKIT, "fetch", "-s", "-x", f"127.0.0.1:{px.port}",
-                          "https://origin.test/x", "-o", str(tmp_path / "o")],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=clean_env())
-    try:
-        assert asked.wait(10), "the CONNECT never came"
-        p.send_signal(signal.SIGINT)
-        p.wait(10)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-        err = p.stderr.read().decode()
-        p.stderr.close()
-    assert p.returncode == 1, err
+    rc, err = signal_when([SOCKIT, "fetch", "-s", "-x", f"127.0.0.1:{px.port}",
+                           "https://origin.test/x", "-o", str(tmp_path / "o")], asked,
+                          env=clean_env())
+    assert rc == 1, err
     assert f"CONNECT to origin.test:443 through proxy 127.0.0.1:{px.port}: interrupted " \
         "(SIGINT)" in err, err
     assert os.listdir(tmp_path) == []
