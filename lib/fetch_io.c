@@ -110,16 +110,25 @@ static int build_request(struct sk_fetch *f, const struct sk_url *u, bool cross_
 
 /* ---- the machine's phases ---- */
 
+/* Where the connection goes, for messages: "proxy HOST:PORT", or the origin's. */
+static const char *peer(struct sk_fetch *f)
+{
+    if (!f->px.on)
+        return f->w.where;
+    snprintf(f->w.doing, sizeof f->w.doing, "proxy %s", f->px.where);
+    return f->w.doing;
+}
+
 static const char *doing(struct sk_fetch *f)
 {
     struct sk__fetch_wire *w = &f->w;
     if (w->phase == SK__PH_CONNECT) {
         bool tls = w->live && w->s.setup == SK__SETUP_HANDSHAKE;
-        if (!tls && f->px.on)
-            snprintf(w->doing, sizeof w->doing, "connecting to proxy %s", f->px.where);
+        if (tls)
+            snprintf(w->doing, sizeof w->doing, "TLS handshake with %s", w->where);
         else
-            snprintf(w->doing, sizeof w->doing, "%s %s",
-                     tls ? "TLS handshake with" : "connecting to", w->where);
+            snprintf(w->doing, sizeof w->doing, "connecting to %s%s", f->px.on ? "proxy " : "",
+                     f->px.on ? f->px.where : w->where);
         return w->doing;
     }
     if (w->phase == SK__PH_TUNNEL) {
@@ -528,10 +537,8 @@ static void on_connected(struct sk_stream *s, int err)
         return;
     }
     if (err < 0) {
-        phase_end(f, SK__PH_DONE,
-                  sk_fetch_set_error(f, SK_ECONNECT, "cannot connect to %s%s: %s",
-                                     f->px.on ? "proxy " : "", f->px.on ? f->px.where : w->where,
-                                     sk_strerror(err)));
+        phase_end(f, SK__PH_DONE, sk_fetch_set_error(f, SK_ECONNECT, "cannot connect to %s: %s",
+                                                     peer(f), sk_strerror(err)));
         return;
     }
     if (f->px.tunnel && !f->px.tunnel_up) {
@@ -560,7 +567,7 @@ static void on_close(struct sk_stream *s, enum sk_close_reason why)
         return;
     if (w->phase == SK__PH_CONNECT) /* closed without a verdict: out of memory */
         phase_end(f, SK__PH_DONE, sk_fetch_set_error(f, SK_ECONNECT, "cannot connect to %s: %s",
-                                                     w->where, sk_strerror(SK_ERR(ENOMEM))));
+                                                     peer(f), sk_strerror(SK_ERR(ENOMEM))));
     else if (why == SK_CLOSE_ERROR && reading(w))
         phase_end(f, SK__PH_DONE, sk_fetch_fail_as(f, SK_ERR(ENOMEM), doing(f)));
     else if (why == SK_CLOSE_TLS)
@@ -649,7 +656,7 @@ static int resolve(struct sk_fetch *f, const struct sk_url *u, struct addrinfo *
                                   f->px.on ? "proxy " : "", u->host);
     if (rc == SK_ERR(ENOMEM))
         return sk_fetch_fail_as(f, rc, "resolving");
-    return sk_fetch_set_error(f, SK_ECONNECT, "cannot connect to %s: %s", f->w.where,
+    return sk_fetch_set_error(f, SK_ECONNECT, "cannot connect to %s: %s", peer(f),
                               sk_strerror(rc));
 }
 
