@@ -24,6 +24,7 @@ const char *sk_strerror(int err)
     case SK_ETRUNCATED: return "body truncated";
     case SK_EWRITE: return "cannot write the output";
     case SK_ECHECKSUM: return "checksum mismatch";
+    case SK_EPROXY: return "proxy error";
     default: break;
     }
     if (err < 0 && err > SK_E__BASE)

@@ -2,6 +2,7 @@
  * retry loop around one attempt (fetch_run.c). */
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,10 +22,14 @@ void sk_fetch_opts_init(struct sk_fetch_opts *o)
     o->idle_timeout_ms = 60000;
 }
 
+/* The layouts this library knows: the first one (up to user_agent), and
+ * today's. Fields a caller's older layout lacks are zero: their default. */
+#define SK__FETCH_OPTS_V1 (offsetof(struct sk_fetch_opts, user_agent) + sizeof(const char *))
+
 int sk_fetch_new(const struct sk_fetch_opts *o, struct sk_fetch **out)
 {
     *out = NULL;
-    if (!o || o->size != sizeof *o) /* the only layout so far */
+    if (!o || (o->size != sizeof *o && o->size != SK__FETCH_OPTS_V1))
         return SK_EUSAGE;
     struct sk_fetch *f = calloc(1, sizeof *f);
     if (!f)
@@ -33,7 +38,8 @@ int sk_fetch_new(const struct sk_fetch_opts *o, struct sk_fetch **out)
         free(f);
         return SK_ERR(ENOMEM);
     }
-    f->o = *o;
+    memcpy(&f->o, o, o->size);
+    f->o.size = sizeof f->o;
     f->own_cancel.fd = -1;
     f->w.wake_fd = -1;
     f->cx = o->cancel ? o->cancel : &f->own_cancel;

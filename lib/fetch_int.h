@@ -61,6 +61,7 @@ struct sk__fetch_resp {
 enum sk__fetch_phase {
     SK__PH_IDLE,    /* no connection */
     SK__PH_CONNECT, /* TCP connect and TLS handshake */
+    SK__PH_TUNNEL,  /* through a proxy: CONNECT sent, its reply coming in */
     SK__PH_HEAD,    /* the request going out, the head coming in */
     SK__PH_READY,   /* the final head is in f->buf: the caller decides */
     SK__PH_BODY,    /* the body streaming into the sink */
@@ -83,7 +84,7 @@ struct sk__fetch_wire {
     uint64_t connect_deadline;    /* CONNECT: absolute, 0: none */
     uint64_t last_ms;             /* the last progress */
     char where[SK_HOST_MAX + 16]; /* HOST:PORT, for messages */
-    char doing[SK_HOST_MAX + 48]; /* what the CONNECT phase is doing */
+    char doing[2 * SK_HOST_MAX + 80]; /* what the CONNECT phase is doing */
     /* The head: f->buf[0..have); once READY the head is its first head_len
      * bytes and the rest is body. */
     size_t have, head_len;
@@ -97,6 +98,19 @@ struct sk__fetch_wire {
     struct sk_chunked chunked;
     size_t pend;                  /* body bytes gathered in f->buf for the sink */
     bool gather;                  /* f->buf is free for it (the head is used) */
+};
+
+/* The proxy of the exchange under way (fetch_proxy.c). */
+#define SK__FETCH_CONNECT_HEAD_MAX 8192 /* the proxy's reply to CONNECT */
+struct sk__fetch_proxy {
+    bool on;                      /* connected to the proxy, not the origin */
+    bool tunnel;                  /* https: CONNECT, then TLS to the origin */
+    bool tunnel_up;               /* the proxy said 2xx to CONNECT */
+    struct sk_url url;            /* the proxy's host and port */
+    char where[SK_HOST_MAX + 16]; /* HOST:PORT, for messages */
+    char auth[1024];              /* "Basic ..." for Proxy-Authorization; "": none */
+    const struct sk_url *origin;  /* what the request inside the tunnel asks */
+    bool cross;
 };
 
 struct sk_fetch {
@@ -120,6 +134,7 @@ struct sk_fetch {
     bool sent_range;             /* the last request asked for a Range (RESUME, or a header) */
     enum sk_fetch_cause cause;   /* the setting the last failure ran into */
     struct sk__fetch_wire w;
+    struct sk__fetch_proxy px;
 };
 
 static inline unsigned sk__fetch_outfile_flags(const struct sk_fetch *f)
@@ -158,6 +173,24 @@ int sk__fetch_body(struct sk_fetch *f, const struct sk_http_framing *fr,
                    struct sk__fetch_sink *sink);
 /* Ends the exchange; clean: it ended as the protocol says (TLS close_notify). */
 void sk__fetch_close(struct sk_fetch *f, bool clean);
+
+/* fetch_proxy.c */
+/* Decides how u is reached: f->px.on (and .tunnel for https) when through
+ * a proxy. Returns 0 or SK_EUSAGE (the proxy's URL is invalid; recorded). */
+int sk__fetch_proxy_route(struct sk_fetch *f, const struct sk_url *u);
+/* h is a Proxy-Authorization line: through a tunnel it goes on the CONNECT
+ * (when the proxy URL has no credentials), never to the origin. */
+bool sk__fetch_is_proxy_auth(const char *h);
+/* The CONNECT request for u into f->buf; *len its length. */
+int sk__fetch_connect_request(struct sk_fetch *f, const struct sk_url *u, size_t *len);
+/* The proxy's reply to CONNECT so far, buf[0..have): 0 when more is
+ * needed, 1 when the tunnel is up, or a negative code (recorded). */
+int sk__fetch_tunnel_reply(struct sk_fetch *f, const char *buf, size_t have);
+/* The proxy closed the connection after have bytes of its reply: recorded. */
+int sk__fetch_tunnel_cut(struct sk_fetch *f, size_t have);
+/* A final status from a proxy (plain http): 407 is the proxy's refusal
+ * (recorded, SK_EPROXY); else 0. */
+int sk__fetch_proxy_check(struct sk_fetch *f, int status);
 
 /* fetch_resume.c */
 int sk__fetch_resume_plan(struct sk_fetch *f);

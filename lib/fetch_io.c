@@ -75,7 +75,13 @@ static int build_request(struct sk_fetch *f, const struct sk_url *u, bool cross_
     size_t cap = SK__FETCH_BUF_SIZE, n = 0;
     char auth[SK_HOST_MAX + 16];
     sk_url_authority(u, auth, sizeof auth);
-    bool ok = addf(req, cap, &n, "%s %s HTTP/1.1\r\n", head ? "HEAD" : "GET", u->target);
+    /* To a proxy (plain http): the absolute form, and its credentials. */
+    bool to_proxy = f->px.on && !f->px.tunnel;
+    char absolute[SK__FETCH_URL_MAX];
+    if (to_proxy && sk_url_format(u, absolute, sizeof absolute) < 0)
+        return sk_fetch_set_error(f, SK_EUSAGE, "request too large");
+    bool ok = addf(req, cap, &n, "%s %s HTTP/1.1\r\n", head ? "HEAD" : "GET",
+                   to_proxy ? absolute : u->target);
     if (!user_has(o, "Host"))
         ok = ok && addf(req, cap, &n, "Host: %s\r\n", auth);
     if (!user_has(o, "User-Agent"))
@@ -90,8 +96,11 @@ static int build_request(struct sk_fetch *f, const struct sk_url *u, bool cross_
                         (unsigned long long)f->rs.offset, f->rs.validator);
     }
     for (size_t i = 0; i < o->nheaders; i++)
-        if (!(cross_origin && is_credential(o->headers[i])))
+        if (!(cross_origin && is_credential(o->headers[i])) &&
+            !(f->px.tunnel && sk__fetch_is_proxy_auth(o->headers[i]))) /* on the CONNECT */
             ok = ok && addf(req, cap, &n, "%s\r\n", o->headers[i]);
+    if (to_proxy && f->px.auth[0] && !user_has(o, "Proxy-Authorization"))
+        ok = ok && addf(req, cap, &n, "Proxy-Authorization: %s\r\n", f->px.auth);
     ok = ok && addf(req, cap, &n, "Connection: close\r\n\r\n");
     if (!ok)
         return sk_fetch_set_error(f, SK_EUSAGE, "request too large");
@@ -101,13 +110,30 @@ static int build_request(struct sk_fetch *f, const struct sk_url *u, bool cross_
 
 /* ---- the machine's phases ---- */
 
+/* Where the connection goes, for messages: "proxy HOST:PORT", or the origin's. */
+static const char *peer(struct sk_fetch *f)
+{
+    if (!f->px.on)
+        return f->w.where;
+    snprintf(f->w.doing, sizeof f->w.doing, "proxy %s", f->px.where);
+    return f->w.doing;
+}
+
 static const char *doing(struct sk_fetch *f)
 {
     struct sk__fetch_wire *w = &f->w;
     if (w->phase == SK__PH_CONNECT) {
         bool tls = w->live && w->s.setup == SK__SETUP_HANDSHAKE;
-        snprintf(w->doing, sizeof w->doing, "%s %s", tls ? "TLS handshake with" : "connecting to",
-                 w->where);
+        if (tls)
+            snprintf(w->doing, sizeof w->doing, "TLS handshake with %s", w->where);
+        else
+            snprintf(w->doing, sizeof w->doing, "connecting to %s%s", f->px.on ? "proxy " : "",
+                     f->px.on ? f->px.where : w->where);
+        return w->doing;
+    }
+    if (w->phase == SK__PH_TUNNEL) {
+        snprintf(w->doing, sizeof w->doing, "CONNECT to %s through proxy %s", w->where,
+                 f->px.where);
         return w->doing;
     }
     if (w->phase == SK__PH_HEAD)
@@ -117,7 +143,7 @@ static const char *doing(struct sk_fetch *f)
 
 static bool reading(const struct sk__fetch_wire *w)
 {
-    return w->phase == SK__PH_HEAD || w->phase == SK__PH_BODY;
+    return w->phase == SK__PH_HEAD || w->phase == SK__PH_BODY || w->phase == SK__PH_TUNNEL;
 }
 
 /* In a phase that the loop drives. */
@@ -331,11 +357,46 @@ static int body_end(struct sk_fetch *f, int err)
     }
 }
 
+static int tls_start(struct sk_fetch *f, const char *host);
+
+/* The proxy said 2xx to CONNECT: TLS to the origin on the tunnel, the
+ * request inside it (without the proxy's credentials) once it is up. */
+static int tunnel_up(struct sk_fetch *f)
+{
+    struct sk__fetch_wire *w = &f->w;
+    w->have = 0;
+    int rc = build_request(f, f->px.origin, f->px.cross, &w->reqlen);
+    if (rc < 0)
+        return rc;
+    w->phase = SK__PH_CONNECT;
+    w->tls_wanted = true;
+    return tls_start(f, f->px.origin->host);
+}
+
+/* Bytes of the proxy's reply to CONNECT. Returns whether to read on. */
+static bool tunnel_feed(struct sk_fetch *f, const char *p, size_t n)
+{
+    struct sk__fetch_wire *w = &f->w;
+    size_t take = n < SK__FETCH_BUF_SIZE - w->have ? n : SK__FETCH_BUF_SIZE - w->have;
+    memcpy(f->buf + w->have, p, take);
+    w->have += take;
+    int rc = sk__fetch_tunnel_reply(f, f->buf, w->have);
+    if (rc == 0)
+        return true;
+    if (rc > 0)
+        rc = tunnel_up(f);
+    if (rc < 0)
+        phase_end(f, SK__PH_DONE, rc);
+    return false; /* TLS reads from here on, or the phase is over */
+}
+
 /* Bytes from the connection. Returns whether to read on. */
 static bool feed(struct sk_fetch *f, const char *p, size_t n)
 {
     struct sk__fetch_wire *w = &f->w;
     int rc;
+    if (w->phase == SK__PH_TUNNEL)
+        return tunnel_feed(f, p, n);
     if (w->phase == SK__PH_HEAD) {
         if (n > SK__FETCH_BUF_SIZE - w->have) { /* cannot happen: a head is refused first */
             phase_end(f, SK__PH_DONE, sk_fetch_set_error(f, SK_EPROTO, "response head too large"));
@@ -361,9 +422,14 @@ static void feed_end(struct sk_fetch *f, int err)
 {
     struct sk__fetch_wire *w = &f->w;
     int rc;
-    if (w->phase == SK__PH_HEAD && w->sending)
+    bool ended = err == 0 || err == SK_ECLOSED || err == SK_ERR(ECONNRESET);
+    if (w->phase == SK__PH_TUNNEL && ended)
+        rc = sk__fetch_tunnel_cut(f, w->have);
+    else if (w->phase == SK__PH_TUNNEL)
+        rc = read_fail(f, err, doing(f));
+    else if (w->phase == SK__PH_HEAD && w->sending)
         rc = sk_fetch_fail_as(f, err ? err : SK_ERR(EPIPE), "sending the request");
-    else if (w->phase == SK__PH_HEAD && (err == 0 || err == SK_ECLOSED || err == SK_ERR(ECONNRESET)))
+    else if (w->phase == SK__PH_HEAD && ended)
         rc = sk_fetch_set_error(f, SK_EPROTO, "%s",
                                 w->have == 0 && !w->interim
                                     ? "empty reply from server"
@@ -439,6 +505,25 @@ static void on_flushed(struct sk_stream *s)
     sk_stream_update(s, reading(&f->w));
 }
 
+/* Connected to the proxy: CONNECT goes out, its reply is read. */
+static void tunnel_send(struct sk_fetch *f)
+{
+    struct sk__fetch_wire *w = &f->w;
+    size_t len = 0;
+    int rc = sk__fetch_connect_request(f, f->px.origin, &len);
+    if (rc < 0) {
+        phase_end(f, SK__PH_DONE, rc);
+        return;
+    }
+    w->phase = SK__PH_TUNNEL;
+    w->have = 0;
+    if ((rc = sk_stream_write(&w->s, f->buf, len)) < 0) {
+        phase_end(f, SK__PH_DONE, sk_fetch_fail_as(f, rc, doing(f)));
+        return;
+    }
+    arm(f);
+}
+
 /* The connection is ready (TCP, and TLS for https), or failed. */
 static void on_connected(struct sk_stream *s, int err)
 {
@@ -453,7 +538,11 @@ static void on_connected(struct sk_stream *s, int err)
     }
     if (err < 0) {
         phase_end(f, SK__PH_DONE, sk_fetch_set_error(f, SK_ECONNECT, "cannot connect to %s: %s",
-                                                     w->where, sk_strerror(err)));
+                                                     peer(f), sk_strerror(err)));
+        return;
+    }
+    if (f->px.tunnel && !f->px.tunnel_up) {
+        tunnel_send(f);
         return;
     }
     if (w->tls_wanted && !sk_stream_is_tls(s))
@@ -478,7 +567,7 @@ static void on_close(struct sk_stream *s, enum sk_close_reason why)
         return;
     if (w->phase == SK__PH_CONNECT) /* closed without a verdict: out of memory */
         phase_end(f, SK__PH_DONE, sk_fetch_set_error(f, SK_ECONNECT, "cannot connect to %s: %s",
-                                                     w->where, sk_strerror(SK_ERR(ENOMEM))));
+                                                     peer(f), sk_strerror(SK_ERR(ENOMEM))));
     else if (why == SK_CLOSE_ERROR && reading(w))
         phase_end(f, SK__PH_DONE, sk_fetch_fail_as(f, SK_ERR(ENOMEM), doing(f)));
     else if (why == SK_CLOSE_TLS)
@@ -496,8 +585,8 @@ static void on_release(struct sk_stream *s)
 /* The phase's deadline: idle since the last progress, capped by max_time. */
 static uint64_t phase_due(const struct sk_fetch *f)
 {
-    if (f->w.phase == SK__PH_CONNECT)
-        return f->w.connect_deadline;
+    if (f->w.phase == SK__PH_CONNECT || f->w.phase == SK__PH_TUNNEL)
+        return f->w.connect_deadline; /* through a proxy: the CONNECT exchange too */
     int idle = f->o.idle_timeout_ms;
     uint64_t d = idle > 0 ? f->w.last_ms + (uint64_t)idle : 0;
     if (f->deadline_ms && (d == 0 || d > f->deadline_ms))
@@ -563,10 +652,11 @@ static int resolve(struct sk_fetch *f, const struct sk_url *u, struct addrinfo *
     if (f->cx->flag)
         return sk__fetch_interrupted(f, "resolving");
     if (rc == SK_ERESOLVE || rc == SK_EUSAGE)
-        return sk_fetch_set_error(f, SK_ERESOLVE, "could not resolve host %s", u->host);
+        return sk_fetch_set_error(f, SK_ERESOLVE, "could not resolve %shost %s",
+                                  f->px.on ? "proxy " : "", u->host);
     if (rc == SK_ERR(ENOMEM))
         return sk_fetch_fail_as(f, rc, "resolving");
-    return sk_fetch_set_error(f, SK_ECONNECT, "cannot connect to %s: %s", f->w.where,
+    return sk_fetch_set_error(f, SK_ECONNECT, "cannot connect to %s: %s", peer(f),
                               sk_strerror(rc));
 }
 
@@ -617,15 +707,21 @@ static void on_kick(struct sk_loop *loop, struct sk_timer *t)
 static int start(struct sk_fetch *f, const struct sk_url *u, size_t reqlen)
 {
     struct sk__fetch_wire *w = &f->w;
-    bool tls = u->scheme == SK_URL_HTTPS;
-    SK_AUTO(freeaddrinfop) struct addrinfo *ai = NULL;
-    int rc = resolve(f, u, &ai);
+    /* Through a proxy: TCP to it; for https TLS comes after its CONNECT
+     * (the context made first: no overlap with the SYN to gain there). */
+    bool tls = u->scheme == SK_URL_HTTPS && !f->px.tunnel;
+    int rc = f->px.tunnel ? tls_ctx(f) : 0;
     if (rc < 0)
         return rc;
+    if (f->px.on)
+        u = &f->px.url;
+    SK_AUTO(freeaddrinfop) struct addrinfo *ai = NULL;
+    if ((rc = resolve(f, u, &ai)) < 0)
+        return rc;
     if ((rc = sk_stream_connect_list(w->g, &w->s, ai)) < 0)
-        return rc == SK_EUSAGE
-                   ? sk_fetch_set_error(f, SK_ERESOLVE, "could not resolve host %s", u->host)
-                   : sk_fetch_fail_as(f, rc, "connecting");
+        return rc == SK_EUSAGE ? sk_fetch_set_error(f, SK_ERESOLVE, "could not resolve %shost %s",
+                                                    f->px.on ? "proxy " : "", u->host)
+                               : sk_fetch_fail_as(f, rc, "connecting");
     w->live = true;
     w->phase = SK__PH_CONNECT;
     w->tls_wanted = tls;
@@ -673,8 +769,13 @@ int sk__fetch_open(struct sk_fetch *f, const struct sk_url *u, bool cross_origin
     if (u->port == (u->scheme == SK_URL_HTTPS ? 443 : 80)) /* always show the port */
         snprintf(w->where + strlen(w->where), sizeof w->where - strlen(w->where), ":%u",
                  u->port);
-    size_t reqlen = 0;
-    int rc = build_request(f, u, cross_origin, &reqlen);
+    int rc = sk__fetch_proxy_route(f, u); /* per hop: a redirect may change it */
+    if (rc < 0)
+        return rc;
+    f->px.origin = u;
+    f->px.cross = cross_origin;
+    size_t reqlen = 0; /* through a tunnel: made again once it is up (f->buf is used) */
+    rc = build_request(f, u, cross_origin, &reqlen);
     if (rc < 0)
         return rc;
     if ((rc = start(f, u, reqlen)) < 0)

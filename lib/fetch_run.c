@@ -307,6 +307,8 @@ static int hop(struct sk_fetch *f, struct sk_outfile *part, long redirs, bool *r
         return rc;
     f->last_status = rp.status;
     f->retry_after_ms = rp.retry_after_ms;
+    if ((rc = sk__fetch_proxy_check(f, rp.status)) != 0)
+        return rc;
     *redirect = is_redirect(rp.status) && f->o.max_redirs > 0;
     if (!*redirect)
         return finish(f, &rp, reason, part);

@@ -2,7 +2,7 @@
 # Installs the Debian packages sockit needs, or says exactly what to install.
 #   scripts/deps.sh build   compiler, make, OpenSSL headers, gettext (msgfmt)
 #   scripts/deps.sh lint    build plus clang-tidy, cppcheck, scan-build (`make lint`)
-#   scripts/deps.sh test    build and lint plus Criterion, pytest, nginx, haproxy, openssl CLI, clang, g++,
+#   scripts/deps.sh test    build and lint plus Criterion, pytest, nginx, haproxy, tinyproxy, openssl CLI, clang, g++,
 #                           systemd, prometheus (promtool checks serve --metrics)
 #   scripts/deps.sh package build plus debhelper, lintian, dpkg-dev (`make package-test`)
 #   scripts/deps.sh soak    test plus gnuplot (`make soak` draws docs/soak.png)
@@ -17,7 +17,8 @@ lint_pkgs=(clang clang-tidy clang-tools cppcheck python3)
 # g++: the public headers compile as C++ (tests/install/test_exports.py).
 # systemd: systemd-socket-activate and systemd-analyze (tests/integration/test_serve_sd.py).
 # prometheus: promtool (tests/integration/test_serve_metrics.py). ncat: a TLS peer (test_serve_tls.py).
-test_pkgs=(libcriterion-dev python3 python3-pytest locales nginx openssl clang libclang-rt-14-dev iproute2 procps curl time g++ groff-base mandoc haproxy libnginx-mod-stream systemd prometheus ncat)
+# tinyproxy: the real proxy of tests/integration/test_fetch_proxy.py (plain, CONNECT, BasicAuth).
+test_pkgs=(libcriterion-dev python3 python3-pytest locales nginx openssl clang libclang-rt-14-dev iproute2 procps curl time g++ groff-base mandoc haproxy libnginx-mod-stream systemd prometheus ncat tinyproxy)
 package_pkgs=(debhelper lintian dpkg-dev pkg-config)
 soak_pkgs=(gnuplot-nox)
 # nginx, libnginx-mod-stream, haproxy, openssl: the TLS peers of bench/tls_compare.sh

@@ -25,7 +25,8 @@ const char cli_exit_table[] =
     "   8  the data ended early (fetch: truncated body)\n"
     "   9  timeout (connect, greeting, reply, transfer)\n"
     "  10  an output file could not be written (fetch)\n"
-    "  11  --sha256 did not match (fetch)\n");
+    "  11  --sha256 did not match (fetch)\n"
+    "  12  the proxy refused the request (fetch: 407, CONNECT not 2xx)\n");
 
 int cli_exit_status(int rc)
 {
@@ -47,6 +48,7 @@ int cli_exit_status(int rc)
     case SK_ETRUNCATED: return EXIT_TRUNCATED;
     case SK_EWRITE: return EXIT_WRITE;
     case SK_ECHECKSUM: return EXIT_CHECKSUM;
+    case SK_EPROXY: return EXIT_PROXY;
     default: return EXIT_FAIL;
     }
 }

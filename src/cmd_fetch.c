@@ -28,6 +28,7 @@ static const char fetch_help[] = N_(
     "                    [-H 'Name: value']...\n"
     "                    [--cacert FILE] [--insecure] [--max-redirs N]\n"
     "                    [--connect-timeout SEC] [--max-time SEC] [--retry N]\n"
+    "                    [-x URL] [--noproxy LIST]\n"
     "\n"
     "Download URL (http:// or https://) with HTTP/1.1. The status line and headers\n"
     "of each response are printed to standard output; the body goes to FILE.\n"
@@ -74,6 +75,18 @@ static const char fetch_help[] = N_(
     "      --sync              fsync the file (and its folder) before the rename\n"
     "      --sha256 HEX        the body's expected SHA-256: on a mismatch nothing\n"
     "                          is saved (exit 11)\n"
+    "  -x, --proxy URL         go through the HTTP proxy URL,\n"
+    "                          [http://][user:pass@]host[:port] (port 1080 by\n"
+    "                          default; '' for none): http:// URLs are asked of it\n"
+    "                          in absolute form, https:// ones through a CONNECT\n"
+    "                          tunnel, the server's certificate verified as usual;\n"
+    "                          user and password go to the proxy only. Default:\n"
+    "                          $http_proxy for http://, $https_proxy or\n"
+    "                          $HTTPS_PROXY for https://, else $all_proxy or\n"
+    "                          $ALL_PROXY ($HTTP_PROXY is ignored, as curl does)\n"
+    "      --noproxy LIST      hosts reached directly (overrides $no_proxy and\n"
+    "                          $NO_PROXY): names with their subdomains, addresses,\n"
+    "                          HOST:PORT, separated by commas; '*' for all\n"
     "  -h, --help              this help\n"
     "\n"
     "SEC is a duration: seconds (0.5) or with a unit (500ms, 10s, 2m, 1h). A\n"
@@ -98,6 +111,8 @@ static const char fetch_help[] = N_(
     "  10  output error: FILE exists (no -o), cannot be created or written;\n"
     "      standard output closed (SIGPIPE)\n"
     "  11  the body did not match --sha256 (nothing saved)\n"
+    "  12  the proxy refused: 407 (authentication), CONNECT answered other than\n"
+    "      2xx, a malformed or cut reply to CONNECT\n"
     "With several URLs: 0 when all succeeded, else the status of the first failure\n"
     "in the order given (an interruption's status wins).\n");
 
@@ -164,7 +179,8 @@ static bool check_header(const char *h)
 }
 
 enum { OPT_CACERT = 256, OPT_MAXREDIRS, OPT_CONNTIMEOUT, OPT_IDLETIMEOUT, OPT_RETRY,
-       OPT_RETRYDELAY, OPT_DOWNGRADE, OPT_NOFAIL, OPT_SYNC, OPT_SHA256, OPT_OUTDIR };
+       OPT_RETRYDELAY, OPT_DOWNGRADE, OPT_NOFAIL, OPT_SYNC, OPT_SHA256, OPT_OUTDIR,
+       OPT_NOPROXY };
 
 /* Appends url to the run's list (a copy: a list file's lines are read
  * into one buffer). Returns false, said, when memory or the bound runs out. */
@@ -218,6 +234,58 @@ static int read_list(struct fetch_cli *fc, const char *path)
     return rc == 0 ? EXIT_OK : rc == 1 ? EXIT_FAIL : EXIT_USAGE;
 }
 
+/* ---- proxies: --proxy / -x, --noproxy and the environment ---- */
+
+/* A proxy's URL is http:// or has no scheme. */
+static bool check_proxy(const char *what, const char *v)
+{
+    const char *sep = strstr(v, "://");
+    if (sep && !(sep - v == 4 && strncasecmp(v, "http", 4) == 0)) {
+        cli_error("%s: unsupported proxy scheme (only http://): %s", what, v);
+        return false;
+    }
+    return true;
+}
+
+/* The first of the variables (a NULL-ended list) set and not empty, or
+ * NULL; *name says which. */
+static const char *env_first(const char *const *names, const char **name)
+{
+    for (; *names; names++) {
+        const char *v = getenv(*names);
+        if (v && *v) {
+            *name = *names;
+            return v;
+        }
+    }
+    return NULL;
+}
+
+/* The library's proxy settings: --proxy for both schemes, else curl's
+ * variables (lowercase http_proxy only: a CGI program's HTTP_PROXY is a
+ * request header, "httpoxy"). */
+static int plan_proxies(struct fetch_cli *fc)
+{
+    struct sk_fetch_opts *o = &fc->o;
+    const char *name = "--proxy";
+    if (fc->proxy_set) {
+        o->proxy_http = o->proxy_https = *fc->proxy ? fc->proxy : NULL;
+        if (o->proxy_http && !check_proxy(name, fc->proxy))
+            return EXIT_USAGE;
+    } else {
+        static const char *const http[] = {"http_proxy", "all_proxy", "ALL_PROXY", NULL};
+        static const char *const https[] = {"https_proxy", "HTTPS_PROXY", "all_proxy",
+                                            "ALL_PROXY", NULL};
+        if ((o->proxy_http = env_first(http, &name)) && !check_proxy(name, o->proxy_http))
+            return EXIT_USAGE;
+        if ((o->proxy_https = env_first(https, &name)) && !check_proxy(name, o->proxy_https))
+            return EXIT_USAGE;
+    }
+    static const char *const no[] = {"no_proxy", "NO_PROXY", NULL};
+    o->noproxy = fc->noproxy ? fc->noproxy : env_first(no, &name);
+    return EXIT_OK;
+}
+
 static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
 {
     struct sk_fetch_opts *o = &fc->o;
@@ -242,13 +310,15 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
         {"sha256", required_argument, NULL, OPT_SHA256},
         {"input-file", required_argument, NULL, 'i'},
         {"output-dir", required_argument, NULL, OPT_OUTDIR},
+        {"proxy", required_argument, NULL, 'x'},
+        {"noproxy", required_argument, NULL, OPT_NOPROXY},
         {NULL, 0, NULL, 0},
     };
     long long v;
     int c;
     optind = 1;
     opterr = 0; /* cli_bad_option says it, in one line */
-    while ((c = getopt_long(argc, argv, ":o:sICH:km:hi:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:sICH:km:hi:x:", longopts, NULL)) != -1) {
         switch (c) {
         case 'o': fc->output = optarg; break;
         case 'i':
@@ -315,6 +385,11 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
                 return EXIT_USAGE;
             o->retries = (long)v;
             break;
+        case 'x':
+            fc->proxy = optarg;
+            fc->proxy_set = true;
+            break;
+        case OPT_NOPROXY: fc->noproxy = optarg; break;
         case 'h':
             return cli_print_help(fetch_help);
         default: return cli_bad_option("fetch", c, argv);
@@ -351,7 +426,7 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
         cli_error("-o: empty file name");
         return EXIT_USAGE;
     }
-    return EXIT_OK;
+    return plan_proxies(fc);
 }
 
 /* The file a chain of symbolic links at path ends on, existing or not (a

@@ -43,6 +43,9 @@ struct fetch_cli {
     bool out_magic;             /* out_path is a /proc link to a pipe (/dev/stdout) */
     int out_fd;                 /* the body's descriptor without a file; -1: none */
     struct fetch_progress pg;
+    const char *proxy;          /* -x / --proxy ("": none) */
+    bool proxy_set;
+    const char *noproxy;        /* --noproxy; NULL: $no_proxy */
 };
 
 /* The signal that asked to stop (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE,

@@ -33,6 +33,7 @@ enum {
     SK_ETRUNCATED = SK_E__BASE - 23,   /* the body ended before its end */
     SK_EWRITE = SK_E__BASE - 24,       /* the output cannot be created or written */
     SK_ECHECKSUM = SK_E__BASE - 25,    /* the body does not match its expected digest */
+    SK_EPROXY = SK_E__BASE - 26,       /* the proxy refused or broke the request */
     SK_E__LAST = SK_E__BASE - 64
 };
 

@@ -20,7 +20,8 @@
  * end needs close_notify), a non-2xx body refused, the body written to a
  * temporary file renamed onto `output` only once complete (and matching
  * `sha256`), resume from FILE.part when SK_FETCH_RESUME is set (only onto a
- * 206 that proves it continues the same data), retries, and every wait
+ * 206 that proves it continues the same data), retries, HTTP proxies
+ * (proxy_http, proxy_https, noproxy: chosen per hop), and every wait
  * bounded by the timeouts and the cancel flag.
  *
  * Synchronous: the call returns when the transfer is over. Inside, the
@@ -31,7 +32,8 @@
  *
  * Failures are negative codes (include/sockit/err.h): SK_ERESOLVE,
  * SK_ECONNECT, SK_ETLS / SK_ETLSVERIFY, SK_EHTTP (sk_fetch_status() has
- * the status), SK_EPROTO, SK_ETRUNCATED, SK_ETIMEDOUT, SK_EWRITE,
+ * the status), SK_EPROXY (the proxy refused: a 407, a CONNECT answered
+ * other than 2xx, a malformed or cut reply to it), SK_EPROTO, SK_ETRUNCATED, SK_ETIMEDOUT, SK_EWRITE,
  * SK_ECHECKSUM, SK_EUSAGE, SK_ERR(ECANCELED) (the cancel flag), -ENOMEM;
  * sk_fetch_error() gives the one-line reason. */
 #ifndef SOCKIT_FETCH_H
@@ -115,6 +117,15 @@ struct sk_fetch_opts {
     sk_fetch_event_fn on_event;  /* NULL: no events */
     void *event_arg;
     const char *user_agent;      /* NULL: "sockit/VERSION" */
+    /* HTTP proxies, "[http://][user:password@]host[:port]" (port 1080 by
+     * default, user and password percent-decoded); NULL or "": none. Chosen
+     * per URL, redirects included: proxy_http for http:// URLs (the request
+     * in absolute form), proxy_https for https:// ones (a CONNECT tunnel;
+     * the origin's certificate verified as without a proxy). The
+     * credentials go to the proxy only (Proxy-Authorization: Basic). */
+    const char *proxy_http;
+    const char *proxy_https;
+    const char *noproxy;         /* hosts reached directly: sk_fetch_noproxy_match */
 };
 
 /* Fills o with the defaults: 10 redirects, 30 s connect and 60 s idle
@@ -165,6 +176,15 @@ void sk_fetch_free(struct sk_fetch *f);
  * SK_EPARSE (a NUL byte in the line), SK_ERR(EIO) (a read error),
  * SK_EUSAGE (a NULL argument, size < 2). */
 int sk_fetch_list_next(FILE *in, char *buf, size_t size, unsigned long *line);
+
+/* True when host (a name, an IPv4 address, an IPv6 address with or
+ * without brackets) at port is in list, curl's no_proxy: entries separated
+ * by commas and/or spaces; "*" matches every host; a name matches itself
+ * and its subdomains ("example.com" and ".example.com" both match
+ * example.com and a.example.com, not notexample.com); an address matches
+ * the same address only; an entry's ":port" limits it to that port. Case
+ * and a trailing dot are ignored. NULL or empty list: false. */
+bool sk_fetch_noproxy_match(const char *list, const char *host, int port);
 
 /* Parses 64 hex digits into out. Returns 0 or SK_EPARSE. */
 int sk_fetch_parse_sha256(const char *hex, unsigned char out[32]);

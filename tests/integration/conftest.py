@@ -181,6 +181,23 @@ def run_sockit(*args, input=None, timeout=30.0):
                           timeout=timeout)
 
 
+def signal_when(argv, event, sig=signal.SIGINT, timeout=10.0, **popen_kw):
+    """Runs argv, sends sig once event (a threading.Event) is set; returns
+    the exit status and standard error (text). Killed if it outlives timeout."""
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **popen_kw)
+    try:
+        assert event.wait(timeout), f"never got to the point of the signal: {argv}"
+        p.send_signal(sig)
+        p.wait(timeout)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        err = p.stderr.read().decode()
+        p.stderr.close()
+    return p.returncode, err
+
+
 # ---- helpers for the serve/client suites ----
 
 SANITIZED = "/san/" in SOCKIT

@@ -230,7 +230,7 @@ def test_version_everywhere():
 def test_top_help_has_the_exit_table():
     out = run_sockit("--help", timeout=10).stdout.decode()
     codes = [int(m.group(1)) for m in re.finditer(r"^\s+(\d+)  \S", out, re.M)]
-    assert codes == list(range(12)), out
+    assert codes == list(range(13)), out
 
 
 # ---- framing mismatch: named at once, exit 7 ----
@@ -300,7 +300,7 @@ def test_man_page_has_every_option_and_status():
             assert re.search(rf"(Fl |--)-?{re.escape(opt)}\b", plain), (sub, opt)
     section = plain[plain.index(".Sh EXIT STATUS"):]
     section = section[:section.index(".Sh ", 4)]
-    for code in range(12):
+    for code in range(13):
         assert re.search(rf"^\.It {code}\b", section, re.M), code
 
 

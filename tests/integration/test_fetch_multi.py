@@ -3,13 +3,12 @@ lists, each saved under its own name, a result line per URL, a final
 count, the first failure's exit status. The scripted server is
 hostile_http.HostileServer."""
 import os
-import signal
 import subprocess
 import threading
 
 import pytest
 
-from conftest import SOCKIT
+from conftest import SOCKIT, signal_when
 from hostile_http import HostileServer, Mark
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
@@ -186,19 +185,9 @@ def test_sigint_stops_the_run_nothing_partial(srv, tmp_path):
             yield b"x" * 65536
 
     srv.route("/big", endless)
-    p = subprocess.Popen([SOCKIT, "fetch", "-s", srv.url("/a"), srv.url("/big"), srv.url("/c")],
-                         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        assert flowing.wait(10), "the second transfer never started"
-        p.send_signal(signal.SIGINT)
-        p.wait(10)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    err = p.stderr.read().decode()
-    p.stderr.close()
-    assert p.returncode == 1, err
+    rc, err = signal_when([SOCKIT, "fetch", "-s", srv.url("/a"), srv.url("/big"), srv.url("/c")],
+                          flowing, cwd=tmp_path)
+    assert rc == 1, err
     assert "interrupted" in err, err
     assert "1 succeeded, 1 failed, the rest not tried" in err, err
     assert os.listdir(tmp_path) == ["a"], "no temporary file left, the third never begun"
