@@ -166,7 +166,7 @@ def run_bench_over_a_stop(port, victim, others, *bench_args, conns=20):
         if p.poll() is None:
             p.kill()
             p.wait()
-    assert p.returncode == 0, err.decode()
+    assert p.returncode == 0, (out + err).decode()
     return json.loads(out), victim.log_count(r"reason=shutdown")
 
 
