@@ -56,7 +56,7 @@ WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes $(if $(f
 SK_CPPFLAGS := -D_GNU_SOURCE -Iinclude -Ilib -I$(BUILD)/gen
 SK_CFLAGS := -std=c11 $(WARN) -pthread -MMD -MP $(SANFLAGS)
 SK_LDFLAGS := -pthread $(SANFLAGS) $(LDFLAGS_FAULT)
-SK_LDLIBS := -lssl -lcrypto
+SK_LDLIBS := -lssl -lcrypto -lz -lbrotlidec
 # The user's flags come last, so their -O or -g wins; EXTRA_CFLAGS is an older spelling.
 COMPILE = $(CC) $(SK_CPPFLAGS) $(CPPFLAGS) $(SK_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
 LINK = $(CC) $(SK_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) $(SK_LDFLAGS) $(LDFLAGS)

@@ -1,6 +1,7 @@
 /* The HTTP client's entry points: options, the object, errors, and the
  * retry loop around one attempt (fetch_run.c). */
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,10 +22,18 @@ void sk_fetch_opts_init(struct sk_fetch_opts *o)
     o->idle_timeout_ms = 60000;
 }
 
+/* The sizes of the layouts this library knows: the first one ended with
+ * user_agent; each later one appended fields. */
+#define SK__FETCH_OPTS_V1_SIZE \
+    (offsetof(struct sk_fetch_opts, user_agent) + sizeof(const char *))
+
 int sk_fetch_new(const struct sk_fetch_opts *o, struct sk_fetch **out)
 {
     *out = NULL;
-    if (!o || o->size != sizeof *o) /* the only layout so far */
+    if (!o || (o->size != sizeof *o && o->size != SK__FETCH_OPTS_V1_SIZE))
+        return SK_EUSAGE;
+    /* A decoded body has no byte ranges of its own to resume into. */
+    if ((o->flags & SK_FETCH_COMPRESSED) && (o->flags & SK_FETCH_RESUME))
         return SK_EUSAGE;
     struct sk_fetch *f = calloc(1, sizeof *f);
     if (!f)
@@ -33,7 +42,8 @@ int sk_fetch_new(const struct sk_fetch_opts *o, struct sk_fetch **out)
         free(f);
         return SK_ERR(ENOMEM);
     }
-    f->o = *o;
+    memcpy(&f->o, o, o->size); /* the fields an older layout lacks stay 0 */
+    f->o.size = sizeof f->o;
     f->own_cancel.fd = -1;
     f->w.wake_fd = -1;
     f->cx = o->cancel ? o->cancel : &f->own_cancel;

@@ -11,7 +11,7 @@
 # Not root and no sudo: prints the exact apt-get line and exits 1.
 set -euo pipefail
 
-build_pkgs=(gcc make libc6-dev libssl-dev pkg-config gettext)
+build_pkgs=(gcc make libc6-dev libssl-dev zlib1g-dev libbrotli-dev pkg-config gettext)
 # clang-tools: scan-build; clang-tidy: run-clang-tidy too.
 lint_pkgs=(clang clang-tidy clang-tools cppcheck python3)
 # g++: the public headers compile as C++ (tests/install/test_exports.py).

@@ -25,7 +25,8 @@ const char cli_exit_table[] =
     "   8  the data ended early (fetch: truncated body)\n"
     "   9  timeout (connect, greeting, reply, transfer)\n"
     "  10  an output file could not be written (fetch)\n"
-    "  11  --sha256 did not match (fetch)\n");
+    "  11  --sha256 did not match (fetch)\n"
+    "  13  the body is larger than --max-filesize (fetch)\n");
 
 int cli_exit_status(int rc)
 {

@@ -23,6 +23,7 @@ enum {
     EXIT_TIMEOUT = 9,    /* a connect, greeting, reply or transfer timed out */
     EXIT_WRITE = 10,     /* an output file could not be written */
     EXIT_CHECKSUM = 11,  /* --sha256 did not match */
+    EXIT_TOOBIG = 13,    /* fetch: the body is larger than --max-filesize */
 };
 
 /* The table above as `sockit --help` prints it (one line per status). */

@@ -21,7 +21,11 @@
  * temporary file renamed onto `output` only once complete (and matching
  * `sha256`), resume from FILE.part when SK_FETCH_RESUME is set (only onto a
  * 206 that proves it continues the same data), retries, and every wait
- * bounded by the timeouts and the cancel flag.
+ * bounded by the timeouts and the cancel flag. With SK_FETCH_COMPRESSED the
+ * request sends "Accept-Encoding: gzip, deflate, br" and a body with one of
+ * those Content-Encodings is decoded as it streams (a corrupt or truncated
+ * stream, an unknown coding or a chain of several fail: nothing saved);
+ * `sha256` and max_filesize then apply to the decoded body.
  *
  * Synchronous: the call returns when the transfer is over. Inside, the
  * exchange is a state machine on a private event loop (sockit/loop.h), its
@@ -32,7 +36,8 @@
  * Failures are negative codes (include/sockit/err.h): SK_ERESOLVE,
  * SK_ECONNECT, SK_ETLS / SK_ETLSVERIFY, SK_EHTTP (sk_fetch_status() has
  * the status), SK_EPROTO, SK_ETRUNCATED, SK_ETIMEDOUT, SK_EWRITE,
- * SK_ECHECKSUM, SK_EUSAGE, SK_ERR(ECANCELED) (the cancel flag), -ENOMEM;
+ * SK_ECHECKSUM, SK_ETOOBIG (max_filesize), SK_EUSAGE, SK_ERR(ECANCELED)
+ * (the cancel flag), -ENOMEM;
  * sk_fetch_error() gives the one-line reason. */
 #ifndef SOCKIT_FETCH_H
 #define SOCKIT_FETCH_H
@@ -70,6 +75,8 @@ enum {
     SK_FETCH_NO_FAIL = 1 << 4,    /* any final status is success: its body is saved */
     SK_FETCH_ALLOW_DOWNGRADE = 1 << 5, /* follow redirects from https to http */
     SK_FETCH_INSECURE = 1 << 6,   /* do not verify the server certificate */
+    SK_FETCH_COMPRESSED = 1 << 7, /* ask for gzip, deflate, br; save the decoded body
+                                     (not with SK_FETCH_RESUME) */
 };
 
 /* What a transfer reports while it runs (on_event). */
@@ -115,6 +122,9 @@ struct sk_fetch_opts {
     sk_fetch_event_fn on_event;  /* NULL: no events */
     void *event_arg;
     const char *user_agent;      /* NULL: "sockit/VERSION" */
+    /* Fields below were appended later: a caller built with an older
+     * header (a smaller size) gets 0 for them. */
+    uint64_t max_filesize;       /* the body's (decoded) size limit; 0: none */
 };
 
 /* Fills o with the defaults: 10 redirects, 30 s connect and 60 s idle
@@ -140,6 +150,8 @@ enum sk_fetch_cause {
     SK_FETCH_CAUSE_MAX_TIME,        /* max_time_ms passed */
     SK_FETCH_CAUSE_DOWNGRADE,       /* a redirect from https to http, refused
                                        (SK_FETCH_ALLOW_DOWNGRADE not set) */
+    SK_FETCH_CAUSE_MAX_FILESIZE,    /* the body is larger than max_filesize
+                                       (SK_ETOOBIG) */
 };
 enum sk_fetch_cause sk_fetch_cause(const struct sk_fetch *f);
 /* With SK_FETCH_RESUME: the part already held the whole file (nothing was
