@@ -146,8 +146,9 @@ $(BUILD)/$(SONAME) $(BUILD)/libsockit.so: $(BUILD)/$(SO_FILE)
 $(BUILD)/sockit: $(CLI_OBJ) $(BUILD)/libsockit.a
 	$(LINK) -o $@ $(CLI_OBJ) $(BUILD)/libsockit.a $(LIBS)
 
+# libbrotlienc: tests/unit/test_decode.c makes its br samples (zlib makes the others).
 $(BUILD)/unit_tests: $(UNIT_OBJ) $(BUILD)/libsockit.a
-	$(LINK) -o $@ $(UNIT_OBJ) $(BUILD)/libsockit.a -lcriterion $(LIBS)
+	$(LINK) -o $@ $(UNIT_OBJ) $(BUILD)/libsockit.a -lcriterion -lbrotlienc $(LIBS)
 
 $(BUILD)/examples/%: examples/%.c $(BUILD)/libsockit.a $(FLAGS_STAMP)
 	@mkdir -p $(@D)
