@@ -52,8 +52,7 @@ static bool copy_value(const struct sk_http_header *h, char *dst, size_t cap)
 
 /* Content-Encoding, one field or several: one coding, or why not (what
  * it means is decided with the body: only SK_FETCH_COMPRESSED decodes). */
-static int content_encoding(struct sk_fetch *f, const struct sk_http_resp *r,
-                            struct sk__fetch_resp *rp)
+static void content_encoding(const struct sk_http_resp *r, struct sk__fetch_resp *rp)
 {
     rp->coding = SK__CODING_IDENTITY;
     size_t len = 0;
@@ -75,8 +74,6 @@ static int content_encoding(struct sk_fetch *f, const struct sk_http_resp *r,
         if (rc == 0 && c != SK__CODING_IDENTITY)
             rp->coding = c;
     }
-    (void)f;
-    return 0;
 }
 
 /* Everything needed from a head before the I/O buffer is reused. */
@@ -107,8 +104,7 @@ static int extract(struct sk_fetch *f, const struct sk_http_resp *r, bool head,
         if (h && !copy_value(h, rp->validator, sizeof rp->validator))
             rp->validator[0] = '\0';
     }
-    if ((rc = content_encoding(f, r, rp)) < 0)
-        return rc;
+    content_encoding(r, rp);
     h = sk_http_header_find(r, "Content-Range");
     if (h && sk__fetch_parse_content_range(h->value, h->value_len, rp) < 0)
         return sk_fetch_set_error(f, SK_EPROTO, "malformed Content-Range header");
