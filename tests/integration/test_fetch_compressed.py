@@ -18,6 +18,7 @@ from nginx_util import Nginx, make_certs
 
 TEXT = b"".join(b"line %06d of a text that compresses well\n" % i for i in range(50000))
 MiB = 1 << 20
+BR = brotli.compress(TEXT, quality=5)  # the default quality 11 takes seconds
 RSS_MAX_KIB = 48 * 1024  # the bound of the plain large-file test, sanitizer builds included
 
 
@@ -179,7 +180,7 @@ CODED = {
     "x-gzip": (b"x-gzip", gzip.compress(TEXT)),
     "deflate-zlib": (b"deflate", zlib.compress(TEXT)),
     "deflate-raw": (b"deflate", raw_deflate(TEXT)),
-    "br": (b"br", brotli.compress(TEXT)),
+    "br": (b"br", BR),
     "identity": (b"identity", TEXT),
 }
 
@@ -198,7 +199,7 @@ def test_codings_decoded_byte_exact(hs, tmp_path, kind, framing):
 
 
 def test_to_stdout_decoded(hs):
-    hs.route("/x", lambda req: reply(brotli.compress(TEXT), b"br"))
+    hs.route("/x", lambda req: reply(BR, b"br"))
     r = fetch("--compressed", "-s", "-o", "-", hs.url("/x"))
     assert_clean(r)
     assert r.returncode == 0, r.stderr
@@ -218,7 +219,7 @@ def test_unknown_or_chained_codings_refused(hs, tmp_path, enc, what):
 
 
 def test_two_content_encoding_fields_are_a_chain(hs, tmp_path):
-    body = brotli.compress(gzip.compress(TEXT))
+    body = brotli.compress(gzip.compress(TEXT), quality=5)
     hs.route("/x", lambda req: b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n"
              b"Content-Encoding: br\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
     r = fetch("--compressed", "-s", "-o", str(tmp_path / "out"), hs.url("/x"))
@@ -231,13 +232,13 @@ GZ = gzip.compress(TEXT)
 BAD = {
     # the stream stops before its end marker though the body is complete
     "gzip-truncated": (b"gzip", GZ[:-8], "length", 8, b"truncated gzip body"),
-    "br-truncated": (b"br", brotli.compress(TEXT)[:-3], "chunked", 8, b"truncated br body"),
+    "br-truncated": (b"br", BR[:-3], "chunked", 8, b"truncated br body"),
     "deflate-truncated": (b"deflate", zlib.compress(TEXT)[:100], "close", 8,
                           b"truncated deflate body"),
     # bytes after the end of the gzip member
     "gzip-trailing": (b"gzip", GZ + b"garbage", "length", 7, b"data after the end"),
     "gzip-two-members": (b"gzip", GZ + GZ, "chunked", 7, b"data after the end"),
-    "br-trailing": (b"br", brotli.compress(TEXT) + b"\0", "length", 7, b"corrupt br body"),
+    "br-trailing": (b"br", BR + b"\0", "length", 7, b"corrupt br body"),
     # a flipped byte inside: the CRC says so
     "gzip-corrupt": (b"gzip", GZ[:len(GZ) // 2] + bytes([GZ[len(GZ) // 2] ^ 0xff]) +
                      GZ[len(GZ) // 2 + 1:], "length", 7, b"corrupt gzip body"),
@@ -364,3 +365,36 @@ def test_help_names_the_options():
     assert r.returncode == 0
     for word in (b"--compressed", b"--max-filesize BYTES", b"  13  "):
         assert word in r.stdout, word
+
+
+def test_progress_has_no_total_when_decoding(hs, tmp_path):
+    # The Content-Length is the coded size: a bar against it would pass
+    # 100 %. Decoding, the bar shows the bytes without a percentage.
+    import pty
+    import time
+    body = gzip.compress(TEXT)
+    step = len(body) // 5 + 1
+    hs.route("/slow", lambda req: [b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n"
+                                   b"Content-Length: %d\r\n\r\n" % len(body)] +
+             [p for i in range(0, len(body), step) for p in (body[i:i + step], Sleep(0.15))])
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.Popen([SOCKIT, "fetch", "--compressed", hs.url("/slow"), "-o",
+                              str(tmp_path / "out")], stdout=subprocess.DEVNULL, stderr=slave)
+        os.close(slave)
+        seen = b""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        assert p.wait(10) == 0
+    finally:
+        os.close(master)
+    assert b"\r" in seen and b"/s" in seen, seen  # a bar was drawn
+    assert b"%" not in seen, seen
+    assert (tmp_path / "out").read_bytes() == TEXT
