@@ -316,12 +316,13 @@ int sk__fetch_decode_begin(struct sk_fetch *f, struct sk__fetch_sink *sink,
     /* As is: the length says the size before a byte is read. */
     if (max && rp->framing.kind == SK_HTTP_BODY_LENGTH &&
         (already > max || rp->framing.length > max - already)) {
+        uint64_t size = rp->framing.length > UINT64_MAX - already ? UINT64_MAX
+                                                                   : rp->framing.length + already;
         f->cause = SK_FETCH_CAUSE_MAX_FILESIZE;
         return sk_fetch_set_error(f, SK_ETOOBIG,
                                   "the body is %llu bytes, over the size limit of %llu bytes "
                                   "(body not saved)",
-                                  (unsigned long long)(rp->framing.length + already),
-                                  (unsigned long long)max);
+                                  (unsigned long long)size, (unsigned long long)max);
     }
     return 0;
 }
