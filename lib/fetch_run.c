@@ -232,7 +232,11 @@ static int save_to_part(struct sk_fetch *f, const struct sk__fetch_resp *rp,
             return rc;
     }
     struct sk__fetch_sink sink = {.kind = SK__SINK_FILE, .of = of};
-    int rc = sk__fetch_decode_begin(f, &sink, rp, of->size); /* max_filesize only: not coded */
+    /* Over max_filesize (not coded: no COMPRESSED here): the part is not
+     * kept, a rerun would only fail again. */
+    int rc = sk__fetch_decode_begin(f, &sink, rp, of->size);
+    if (rc == SK_ETOOBIG)
+        of->keep_on_error = false;
     if (rc == 0)
         rc = sk__fetch_resume_save(f, rp, of);
     if (rc != 0)
@@ -246,6 +250,8 @@ static int save_to_part(struct sk_fetch *f, const struct sk__fetch_resp *rp,
         rc = sk__fetch_digest_begin(f, &sink, of->fd, of->size);
     if (rc == 0)
         rc = sk__fetch_body(f, &rp->framing, &sink);
+    if (rc == SK_ETOOBIG)
+        of->keep_on_error = false;
     (void)sk__fetch_event(f, SK_FETCH_EV_BODY_END, NULL, 0, sink.done, sink.total);
     if (rc == 0 && rp->status == 206 && of->size - start != span) {
         /* A chunked or close-delimited 206 body must be the range it claims. */

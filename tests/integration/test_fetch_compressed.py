@@ -328,12 +328,35 @@ def test_max_filesize_stops_a_growing_plain_body(hs, tmp_path, route):
     assert nothing_saved(tmp_path)
 
 
-def test_max_filesize_with_resume_counts_the_whole_file(hs, tmp_path):
-    hs.route("/f", lambda req: reply(b"a" * 5000, None))
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+def test_max_filesize_with_resume_keeps_no_part(hs, tmp_path, framing):
+    hs.route("/f", lambda req: reply(b"a" * 5000, None, framing))
     r = fetch("-s", "-C", "--max-filesize", "4k", "-o", str(tmp_path / "out"), hs.url("/f"))
     assert_clean(r)
     assert r.returncode == 13, r.stderr
-    assert not os.path.exists(tmp_path / "out")
+    assert os.listdir(tmp_path) == []  # no out, out.part or out.part.meta: a rerun would fail
+
+
+def test_max_filesize_with_resume_counts_the_part(hs, tmp_path):
+    # A first run keeps 3000 of 6000 bytes in out.part; the rerun's 206
+    # offers 3000 more: 6000 > 5k, though the 206's own length is not.
+    def route(req):
+        if "range" in req.headers:
+            return (b"HTTP/1.1 206 Partial Content\r\nETag: \"v\"\r\n"
+                    b"Content-Range: bytes 3000-5999/6000\r\nContent-Length: 3000\r\n\r\n" +
+                    b"a" * 3000)
+        return b"HTTP/1.1 200 OK\r\nETag: \"v\"\r\nContent-Length: 6000\r\n\r\n" + b"a" * 3000
+    hs.route("/f", route)
+    out = str(tmp_path / "out")
+    r = fetch("-s", "-C", "-o", out, hs.url("/f"))
+    assert r.returncode == 8, r.stderr
+    assert os.path.getsize(out + ".part") == 3000
+    r = fetch("-s", "-C", "--max-filesize", "5k", "-o", out, hs.url("/f"))
+    assert_clean(r)
+    assert r.returncode == 13, r.stderr
+    assert b"the body is 6000 bytes, over the size limit of 5120 bytes" in r.stderr, r.stderr
+    assert hs.requests[-1].headers["range"] == "bytes=3000-"
+    assert os.listdir(tmp_path) == []
 
 
 # ---- the command line ----
