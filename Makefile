@@ -56,7 +56,7 @@ WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes $(if $(f
 SK_CPPFLAGS := -D_GNU_SOURCE -Iinclude -Ilib -I$(BUILD)/gen
 SK_CFLAGS := -std=c11 $(WARN) -pthread -MMD -MP $(SANFLAGS)
 SK_LDFLAGS := -pthread $(SANFLAGS) $(LDFLAGS_FAULT)
-SK_LDLIBS := -lssl -lcrypto
+SK_LDLIBS := -lssl -lcrypto -lz -lbrotlidec
 # The user's flags come last, so their -O or -g wins; EXTRA_CFLAGS is an older spelling.
 COMPILE = $(CC) $(SK_CPPFLAGS) $(CPPFLAGS) $(SK_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
 LINK = $(CC) $(SK_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) $(SK_LDFLAGS) $(LDFLAGS)
@@ -146,8 +146,9 @@ $(BUILD)/$(SONAME) $(BUILD)/libsockit.so: $(BUILD)/$(SO_FILE)
 $(BUILD)/sockit: $(CLI_OBJ) $(BUILD)/libsockit.a
 	$(LINK) -o $@ $(CLI_OBJ) $(BUILD)/libsockit.a $(LIBS)
 
+# libbrotlienc: tests/unit/test_decode.c makes its br samples (zlib makes the others).
 $(BUILD)/unit_tests: $(UNIT_OBJ) $(BUILD)/libsockit.a
-	$(LINK) -o $@ $(UNIT_OBJ) $(BUILD)/libsockit.a -lcriterion $(LIBS)
+	$(LINK) -o $@ $(UNIT_OBJ) $(BUILD)/libsockit.a -lcriterion -lbrotlienc $(LIBS)
 
 $(BUILD)/examples/%: examples/%.c $(BUILD)/libsockit.a $(FLAGS_STAMP)
 	@mkdir -p $(@D)

@@ -1,6 +1,7 @@
 /* The HTTP client's entry points: options, the object, errors, and the
  * retry loop around one attempt (fetch_run.c). */
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -31,6 +32,9 @@ int sk_fetch_new(const struct sk_fetch_opts *o, struct sk_fetch **out)
     *out = NULL;
     if (!o || (o->size != sizeof *o && o->size != SK__FETCH_OPTS_V1))
         return SK_EUSAGE;
+    /* A decoded body has no byte ranges of its own to resume into. */
+    if ((o->flags & SK_FETCH_COMPRESSED) && (o->flags & SK_FETCH_RESUME))
+        return SK_EUSAGE;
     struct sk_fetch *f = calloc(1, sizeof *f);
     if (!f)
         return SK_ERR(ENOMEM);
@@ -38,7 +42,7 @@ int sk_fetch_new(const struct sk_fetch_opts *o, struct sk_fetch **out)
         free(f);
         return SK_ERR(ENOMEM);
     }
-    memcpy(&f->o, o, o->size);
+    memcpy(&f->o, o, o->size); /* the fields an older layout lacks stay 0 */
     f->o.size = sizeof f->o;
     f->own_cancel.fd = -1;
     f->w.wake_fd = -1;

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "decode_int.h"
 #include "sockit.h"
 #include "stream_int.h"
 
@@ -31,6 +32,7 @@ struct sk__fetch_sink {
     bool progress;         /* report SK_FETCH_EV_PROGRESS */
     uint64_t done, total;
     void *md;              /* EVP_MD_CTX * with sha256, else NULL */
+    struct sk__decoder *dec; /* COMPRESSED, a coded body: the bytes go through it */
 };
 
 /* RESUME state: FILE.part and its validator file FILE.part.meta. */
@@ -53,6 +55,9 @@ struct sk__fetch_resp {
     uint64_t range_start, range_end, range_total; /* range_total 0: "*" */
     bool range_unsatisfied; /* "bytes * / total" form */
     long retry_after_ms;    /* -1: none */
+    enum sk__coding coding; /* Content-Encoding */
+    int coding_rc;          /* sk__coding_parse's verdict: 0, SK_EUNSUPPORTED, SK_EPARSE */
+    char coding_text[64];   /* the value as sent (cut), for messages */
 };
 
 /* One exchange (connect, TLS, request, head, body) as a state machine
@@ -207,5 +212,20 @@ int sk__fetch_digest_begin(struct sk_fetch *f, struct sk__fetch_sink *sink, int 
 void sk__fetch_digest_add(struct sk__fetch_sink *sink, const void *p, size_t n);
 int sk__fetch_digest_check(struct sk_fetch *f, struct sk__fetch_sink *sink);
 void sk__fetch_digest_free(struct sk__fetch_sink *sink);
+
+/* fetch_decode.c: the glue of SK_FETCH_COMPRESSED and max_filesize on the body */
+/* Before the body: refuses a Content-Length over max_filesize (already:
+ * bytes of the file already there) and a Content-Encoding that cannot be
+ * decoded; sets up the sink's decoder when the body is coded. */
+int sk__fetch_decode_begin(struct sk_fetch *f, struct sk__fetch_sink *sink,
+                           const struct sk__fetch_resp *rp, uint64_t already);
+/* Body bytes as received: decoded (if so) into sk__fetch_sink_out. */
+int sk__fetch_decode_put(struct sk_fetch *f, struct sk__fetch_sink *sink, const char *p, size_t n);
+/* The body is over: a coded one must have reached its end. */
+int sk__fetch_decode_end(struct sk_fetch *f, struct sk__fetch_sink *sink);
+void sk__fetch_decode_free(struct sk__fetch_sink *sink);
+/* fetch_io.c: the body's final bytes into the sink's output (max_filesize
+ * checked there). */
+int sk__fetch_sink_out(struct sk_fetch *f, struct sk__fetch_sink *s, const char *p, size_t n);
 
 #endif

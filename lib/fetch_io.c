@@ -89,6 +89,8 @@ static int build_request(struct sk_fetch *f, const struct sk_url *u, bool cross_
                         o->user_agent ? o->user_agent : "sockit/" SOCKIT_VERSION);
     if (!user_has(o, "Accept"))
         ok = ok && addf(req, cap, &n, "Accept: */*\r\n");
+    if ((o->flags & SK_FETCH_COMPRESSED) && !user_has(o, "Accept-Encoding"))
+        ok = ok && addf(req, cap, &n, "Accept-Encoding: gzip, deflate, br\r\n");
     f->sent_range = user_has(o, "Range");
     if (f->rs.active && f->rs.offset > 0 && f->rs.validator[0]) {
         f->sent_range = true;
@@ -231,10 +233,18 @@ static int parse_head(struct sk_fetch *f)
     return 0;
 }
 
-static int sink_write(struct sk_fetch *f, struct sk__fetch_sink *s, const char *p, size_t n)
+int sk__fetch_sink_out(struct sk_fetch *f, struct sk__fetch_sink *s, const char *p, size_t n)
 {
     if (n == 0)
         return 0;
+    uint64_t max = f->o.max_filesize;
+    if (max && (s->done > max || n > max - s->done)) {
+        f->cause = SK_FETCH_CAUSE_MAX_FILESIZE;
+        return sk_fetch_set_error(f, SK_ETOOBIG,
+                                  "the body grows past the size limit of %llu bytes "
+                                  "(transfer stopped, body not saved)",
+                                  (unsigned long long)max);
+    }
     if (s->kind == SK__SINK_CALL && f->o.write) {
         int rc = f->o.write(f->o.write_arg, p, n);
         if (rc < 0) /* the callback may have said why */
@@ -253,6 +263,12 @@ static int sink_write(struct sk_fetch *f, struct sk__fetch_sink *s, const char *
             return f->msg[0] ? rc : sk_fetch_fail_as(f, rc, "reporting progress");
     }
     return 0;
+}
+
+/* Body bytes as the server sent them: decoded first if they are coded. */
+static int sink_write(struct sk_fetch *f, struct sk__fetch_sink *s, const char *p, size_t n)
+{
+    return s->dec ? sk__fetch_decode_put(f, s, p, n) : sk__fetch_sink_out(f, s, p, n);
 }
 
 /* The bytes gathered for the sink go out. */

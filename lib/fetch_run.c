@@ -50,6 +50,32 @@ static bool copy_value(const struct sk_http_header *h, char *dst, size_t cap)
     return true;
 }
 
+/* Content-Encoding, one field or several: one coding, or why not (what
+ * it means is decided with the body: only SK_FETCH_COMPRESSED decodes). */
+static void content_encoding(const struct sk_http_resp *r, struct sk__fetch_resp *rp)
+{
+    rp->coding = SK__CODING_IDENTITY;
+    size_t len = 0;
+    for (size_t i = 0; i < r->num_headers; i++) {
+        const struct sk_http_header *h = &r->headers[i];
+        if (h->name_len != 16 || strncasecmp(h->name, "Content-Encoding", 16) != 0)
+            continue;
+        len += (size_t)snprintf(rp->coding_text + len, sizeof rp->coding_text - len, "%s%.*s",
+                                len ? ", " : "", (int)(h->value_len > 48 ? 48 : h->value_len),
+                                h->value);
+        if (len >= sizeof rp->coding_text)
+            len = sizeof rp->coding_text - 1;
+        enum sk__coding c;
+        int rc = sk__coding_parse(h->value, h->value_len, &c);
+        if (rc == 0 && c != SK__CODING_IDENTITY && rp->coding != SK__CODING_IDENTITY)
+            rc = SK_EPARSE; /* a second coding */
+        if (rc < 0 && rp->coding_rc == 0)
+            rp->coding_rc = rc;
+        if (rc == 0 && c != SK__CODING_IDENTITY)
+            rp->coding = c;
+    }
+}
+
 /* Everything needed from a head before the I/O buffer is reused. */
 static int extract(struct sk_fetch *f, const struct sk_http_resp *r, bool head,
                    struct sk__fetch_resp *rp)
@@ -78,6 +104,7 @@ static int extract(struct sk_fetch *f, const struct sk_http_resp *r, bool head,
         if (h && !copy_value(h, rp->validator, sizeof rp->validator))
             rp->validator[0] = '\0';
     }
+    content_encoding(r, rp);
     h = sk_http_header_find(r, "Content-Range");
     if (h && sk__fetch_parse_content_range(h->value, h->value_len, rp) < 0)
         return sk_fetch_set_error(f, SK_EPROTO, "malformed Content-Range header");
@@ -88,7 +115,9 @@ static int extract(struct sk_fetch *f, const struct sk_http_resp *r, bool head,
 static int body_begin(struct sk_fetch *f, struct sk__fetch_sink *sink,
                       const struct sk__fetch_resp *rp, uint64_t already)
 {
-    sink->total = rp->framing.kind == SK_HTTP_BODY_LENGTH ? rp->framing.length + already : 0;
+    /* A decoded body's size is not the length of what is sent. */
+    sink->total =
+        rp->framing.kind == SK_HTTP_BODY_LENGTH && !sink->dec ? rp->framing.length + already : 0;
     sink->done = already;
     sink->progress = true;
     int rc = sk__fetch_event(f, SK_FETCH_EV_BODY_BEGIN, NULL, 0, already, sink->total);
@@ -99,14 +128,19 @@ static int body_begin(struct sk_fetch *f, struct sk__fetch_sink *sink,
 static int save_to_call(struct sk_fetch *f, const struct sk__fetch_resp *rp)
 {
     struct sk__fetch_sink sink = {.kind = SK__SINK_CALL};
-    int rc = body_begin(f, &sink, rp, 0);
+    int rc = sk__fetch_decode_begin(f, &sink, rp, 0);
+    if (rc == 0)
+        rc = body_begin(f, &sink, rp, 0);
     if (rc == 0)
         rc = sk__fetch_digest_begin(f, &sink, -1, 0);
     if (rc == 0)
         rc = sk__fetch_body(f, &rp->framing, &sink);
     if (rc == 0)
+        rc = sk__fetch_decode_end(f, &sink);
+    if (rc == 0)
         rc = sk__fetch_digest_check(f, &sink);
     sk__fetch_digest_free(&sink);
+    sk__fetch_decode_free(&sink);
     (void)sk__fetch_event(f, SK_FETCH_EV_BODY_END, NULL, 0, sink.done, sink.total);
     return rc;
 }
@@ -121,20 +155,25 @@ static int save_to_file(struct sk_fetch *f, const struct sk__fetch_resp *rp)
         return sk_fetch_set_error(f, SK_EWRITE, "cannot create a temporary file beside %s: %s",
                                   path, sk_strerror(rc));
     SK_WITH(w, &sk_outfile_with, &of);
-    if (rp->framing.kind == SK_HTTP_BODY_LENGTH &&
+    struct sk__fetch_sink sink = {.kind = SK__SINK_FILE, .of = &of};
+    if ((w.err = sk__fetch_decode_begin(f, &sink, rp, 0)) != 0)
+        return w.err;
+    if (rp->framing.kind == SK_HTTP_BODY_LENGTH && !sink.dec && /* coded: its size is unknown */
         (rc = sk_outfile_reserve(&of, rp->framing.length)) < 0)
         return w.err = sk_fetch_set_error(f, SK_EWRITE, "no room for %llu bytes beside %s: %s",
                                           (unsigned long long)rp->framing.length, path,
                                           sk_strerror(rc));
-    struct sk__fetch_sink sink = {.kind = SK__SINK_FILE, .of = &of};
     w.err = body_begin(f, &sink, rp, 0);
     if (w.err == 0)
         w.err = sk__fetch_digest_begin(f, &sink, -1, 0);
     if (w.err == 0)
         w.err = sk__fetch_body(f, &rp->framing, &sink);
     if (w.err == 0)
+        w.err = sk__fetch_decode_end(f, &sink); /* a coded body reached its end */
+    if (w.err == 0)
         w.err = sk__fetch_digest_check(f, &sink); /* verified before the rename */
     sk__fetch_digest_free(&sink);
+    sk__fetch_decode_free(&sink);
     (void)sk__fetch_event(f, SK_FETCH_EV_BODY_END, NULL, 0, sink.done, sink.total);
     int failed = w.err;
     rc = sk_with_exit(&w); /* commit (rename) or roll back (unlink) */
@@ -192,19 +231,27 @@ static int save_to_part(struct sk_fetch *f, const struct sk__fetch_resp *rp,
         if (rc < 0)
             return rc;
     }
-    int rc = sk__fetch_resume_save(f, rp, of);
+    struct sk__fetch_sink sink = {.kind = SK__SINK_FILE, .of = of};
+    /* Over max_filesize (not coded: no COMPRESSED here): the part is not
+     * kept, a rerun would only fail again. */
+    int rc = sk__fetch_decode_begin(f, &sink, rp, of->size);
+    if (rc == SK_ETOOBIG)
+        of->keep_on_error = false;
+    if (rc == 0)
+        rc = sk__fetch_resume_save(f, rp, of);
     if (rc != 0)
         return rc;
     if (rp->framing.kind == SK_HTTP_BODY_LENGTH &&
         (rc = sk_outfile_reserve(of, of->size + rp->framing.length)) < 0)
         return sk_fetch_set_error(f, SK_EWRITE, "no room for %llu more bytes in %s: %s",
                                   (unsigned long long)rp->framing.length, of->tmp, sk_strerror(rc));
-    struct sk__fetch_sink sink = {.kind = SK__SINK_FILE, .of = of};
     rc = body_begin(f, &sink, rp, of->size);
     if (rc == 0)
         rc = sk__fetch_digest_begin(f, &sink, of->fd, of->size);
     if (rc == 0)
         rc = sk__fetch_body(f, &rp->framing, &sink);
+    if (rc == SK_ETOOBIG)
+        of->keep_on_error = false;
     (void)sk__fetch_event(f, SK_FETCH_EV_BODY_END, NULL, 0, sink.done, sink.total);
     if (rc == 0 && rp->status == 206 && of->size - start != span) {
         /* A chunked or close-delimited 206 body must be the range it claims. */

@@ -24,6 +24,7 @@ enum {
     EXIT_WRITE = 10,     /* an output file could not be written */
     EXIT_CHECKSUM = 11,  /* --sha256 did not match */
     EXIT_PROXY = 12,     /* the proxy refused the request or broke its protocol */
+    EXIT_TOOBIG = 13,    /* fetch: the body is larger than --max-filesize */
 };
 
 /* The table above as `sockit --help` prints it (one line per status). */

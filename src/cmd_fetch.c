@@ -29,6 +29,7 @@ static const char fetch_help[] = N_(
     "                    [--cacert FILE] [--insecure] [--max-redirs N]\n"
     "                    [--connect-timeout SEC] [--max-time SEC] [--retry N]\n"
     "                    [-x URL] [--noproxy LIST]\n"
+    "                    [--compressed] [--max-filesize BYTES]\n"
     "\n"
     "Download URL (http:// or https://) with HTTP/1.1. The status line and headers\n"
     "of each response are printed to standard output; the body goes to FILE.\n"
@@ -87,6 +88,15 @@ static const char fetch_help[] = N_(
     "      --noproxy LIST      hosts reached directly (overrides $no_proxy and\n"
     "                          $NO_PROXY): names with their subdomains, addresses,\n"
     "                          HOST:PORT, separated by commas; '*' for all\n"
+    "      --compressed        ask for gzip, deflate or br and save the decoded\n"
+    "                          body (--sha256 checks the decoded bytes); a corrupt\n"
+    "                          or truncated stream, an unknown coding or a chain\n"
+    "                          of several: nothing saved. Not with -C\n"
+    "      --max-filesize BYTES  fail (exit 13, nothing saved) when the body (decoded\n"
+    "                          with --compressed) is larger: a Content-Length over\n"
+    "                          it before the body is read, else as soon as it\n"
+    "                          grows past it. BYTES: a number, or with k, m, g\n"
+    "                          (powers of 1024); 0: no limit\n"
     "  -h, --help              this help\n"
     "\n"
     "SEC is a duration: seconds (0.5) or with a unit (500ms, 10s, 2m, 1h). A\n"
@@ -113,6 +123,7 @@ static const char fetch_help[] = N_(
     "  11  the body did not match --sha256 (nothing saved)\n"
     "  12  the proxy refused: 407 (authentication), CONNECT answered other than\n"
     "      2xx, a malformed or cut reply to CONNECT\n"
+    "  13  the body is larger than --max-filesize (nothing saved)\n"
     "With several URLs: 0 when all succeeded, else the status of the first failure\n"
     "in the order given (an interruption's status wins).\n");
 
@@ -181,6 +192,28 @@ static bool check_header(const char *h)
 enum { OPT_CACERT = 256, OPT_MAXREDIRS, OPT_CONNTIMEOUT, OPT_IDLETIMEOUT, OPT_RETRY,
        OPT_RETRYDELAY, OPT_DOWNGRADE, OPT_NOFAIL, OPT_SYNC, OPT_SHA256, OPT_OUTDIR,
        OPT_NOPROXY };
+/* --compressed and --max-filesize: a block of their own */
+enum { OPT_COMPRESSED = 512, OPT_MAXFILESIZE };
+
+/* --max-filesize BYTES: digits, then k, m or g (powers of 1024, as curl). */
+static bool parse_size(const char *what, const char *s, uint64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = s[0] >= '0' && s[0] <= '9' ? strtoull(s, &end, 10) : 0;
+    unsigned shift = 0;
+    if (end && *end && !end[1]) {
+        const char *units = "kKmMgG", *u = strchr(units, *end);
+        shift = u ? 10 * (unsigned)((u - units) / 2 + 1) : 99;
+        end++;
+    }
+    if (!end || *end || errno || shift == 99 || (shift && v > (UINT64_MAX >> shift))) {
+        cli_error("%s needs a size in bytes (a number, or with k, m or g): %s", what, s);
+        return false;
+    }
+    *out = (uint64_t)v << shift;
+    return true;
+}
 
 /* Appends url to the run's list (a copy: a list file's lines are read
  * into one buffer). Returns false, said, when memory or the bound runs out. */
@@ -312,6 +345,8 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
         {"output-dir", required_argument, NULL, OPT_OUTDIR},
         {"proxy", required_argument, NULL, 'x'},
         {"noproxy", required_argument, NULL, OPT_NOPROXY},
+        {"compressed", no_argument, NULL, OPT_COMPRESSED},
+        {"max-filesize", required_argument, NULL, OPT_MAXFILESIZE},
         {NULL, 0, NULL, 0},
     };
     long long v;
@@ -390,6 +425,11 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
             fc->proxy_set = true;
             break;
         case OPT_NOPROXY: fc->noproxy = optarg; break;
+        case OPT_COMPRESSED: o->flags |= SK_FETCH_COMPRESSED; break;
+        case OPT_MAXFILESIZE:
+            if (!parse_size("--max-filesize", optarg, &o->max_filesize))
+                return EXIT_USAGE;
+            break;
         case 'h':
             return cli_print_help(fetch_help);
         default: return cli_bad_option("fetch", c, argv);
@@ -416,6 +456,11 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
     }
     if (fc->resume && (fc->head || (fc->output && strcmp(fc->output, "-") == 0))) {
         cli_error("-C needs a file to save to (not -I or -o -)");
+        return EXIT_USAGE;
+    }
+    if (fc->resume && (o->flags & SK_FETCH_COMPRESSED)) {
+        cli_error("-C cannot resume a --compressed download (the saved file is the decoded "
+                  "body, not the bytes the server sends)");
         return EXIT_USAGE;
     }
     if (o->cacert && access(o->cacert, R_OK) < 0) { /* fail before any network work */
@@ -521,6 +566,8 @@ static int exit_status(int rc)
 {
     if (rc == SK_ECLOSED)
         return EXIT_TRUNCATED; /* a body cut by the server's close */
+    if (rc == SK_ETOOBIG)
+        return EXIT_TOOBIG; /* max_filesize */
     if (rc == SK_ERR(ECANCELED))
         return fetch_cancel.flag == SIGPIPE ? EXIT_WRITE : EXIT_FAIL;
     return cli_exit_status(rc);
@@ -534,6 +581,7 @@ static const char *cause_option(enum sk_fetch_cause c)
     case SK_FETCH_CAUSE_IDLE_TIMEOUT: return " (--idle-timeout)";
     case SK_FETCH_CAUSE_MAX_TIME: return " (--max-time)";
     case SK_FETCH_CAUSE_DOWNGRADE: return " (--allow-downgrade)";
+    case SK_FETCH_CAUSE_MAX_FILESIZE: return " (--max-filesize)";
     default: return "";
     }
 }

@@ -22,7 +22,11 @@
  * `sha256`), resume from FILE.part when SK_FETCH_RESUME is set (only onto a
  * 206 that proves it continues the same data), retries, HTTP proxies
  * (proxy_http, proxy_https, noproxy: chosen per hop), and every wait
- * bounded by the timeouts and the cancel flag.
+ * bounded by the timeouts and the cancel flag. With SK_FETCH_COMPRESSED the
+ * request sends "Accept-Encoding: gzip, deflate, br" and a body with one of
+ * those Content-Encodings is decoded as it streams (a corrupt or truncated
+ * stream, an unknown coding or a chain of several fail: nothing saved);
+ * `sha256` and max_filesize then apply to the decoded body.
  *
  * Synchronous: the call returns when the transfer is over. Inside, the
  * exchange is a state machine on a private event loop (sockit/loop.h), its
@@ -34,7 +38,8 @@
  * SK_ECONNECT, SK_ETLS / SK_ETLSVERIFY, SK_EHTTP (sk_fetch_status() has
  * the status), SK_EPROXY (the proxy refused: a 407, a CONNECT answered
  * other than 2xx, a malformed or cut reply to it), SK_EPROTO, SK_ETRUNCATED, SK_ETIMEDOUT, SK_EWRITE,
- * SK_ECHECKSUM, SK_EUSAGE, SK_ERR(ECANCELED) (the cancel flag), -ENOMEM;
+ * SK_ECHECKSUM, SK_ETOOBIG (max_filesize), SK_EUSAGE, SK_ERR(ECANCELED)
+ * (the cancel flag), -ENOMEM;
  * sk_fetch_error() gives the one-line reason. */
 #ifndef SOCKIT_FETCH_H
 #define SOCKIT_FETCH_H
@@ -72,6 +77,8 @@ enum {
     SK_FETCH_NO_FAIL = 1 << 4,    /* any final status is success: its body is saved */
     SK_FETCH_ALLOW_DOWNGRADE = 1 << 5, /* follow redirects from https to http */
     SK_FETCH_INSECURE = 1 << 6,   /* do not verify the server certificate */
+    SK_FETCH_COMPRESSED = 1 << 7, /* ask for gzip, deflate, br; save the decoded body
+                                     (not with SK_FETCH_RESUME) */
 };
 
 /* What a transfer reports while it runs (on_event). */
@@ -117,6 +124,8 @@ struct sk_fetch_opts {
     sk_fetch_event_fn on_event;  /* NULL: no events */
     void *event_arg;
     const char *user_agent;      /* NULL: "sockit/VERSION" */
+    /* Fields below were appended later: a caller built with an older
+     * header (a smaller size) gets 0 for them. */
     /* HTTP proxies, "[http://][user:password@]host[:port]" (port 1080 by
      * default, user and password percent-decoded); NULL or "": none. Chosen
      * per URL, redirects included: proxy_http for http:// URLs (the request
@@ -126,6 +135,7 @@ struct sk_fetch_opts {
     const char *proxy_http;
     const char *proxy_https;
     const char *noproxy;         /* hosts reached directly: sk_fetch_noproxy_match */
+    uint64_t max_filesize;       /* the body's (decoded) size limit; 0: none */
 };
 
 /* Fills o with the defaults: 10 redirects, 30 s connect and 60 s idle
@@ -151,6 +161,8 @@ enum sk_fetch_cause {
     SK_FETCH_CAUSE_MAX_TIME,        /* max_time_ms passed */
     SK_FETCH_CAUSE_DOWNGRADE,       /* a redirect from https to http, refused
                                        (SK_FETCH_ALLOW_DOWNGRADE not set) */
+    SK_FETCH_CAUSE_MAX_FILESIZE,    /* the body is larger than max_filesize
+                                       (SK_ETOOBIG) */
 };
 enum sk_fetch_cause sk_fetch_cause(const struct sk_fetch *f);
 /* With SK_FETCH_RESUME: the part already held the whole file (nothing was

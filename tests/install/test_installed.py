@@ -86,6 +86,7 @@ def test_pc_file_records_the_final_paths():
     assert pkg_config("--libs") == [f"-L{LIBDIR}", "-lsockit"]
     static = pkg_config("--static", "--libs")
     assert "-lssl" in static and "-lcrypto" in static and "-pthread" in static
+    assert "-lz" in static and "-lbrotlidec" in static  # --compressed's decoders
 
 
 PROBE = r"""

@@ -82,6 +82,9 @@ http {{
         location = /redir/to-http {{ return 302 http://127.0.0.1:{http}/small.bin; }}
         location = /echo-headers {{ return 200 "ua=$http_user_agent host=$http_host x=$http_x_test conn=$http_connection\\n"; }}
         location = /teapot {{ return 418 "short and stout\\n"; }}
+        # fetch --compressed: nginx's own gzip, and files whose Content-Encoding lies
+        location /gz/ {{ gzip on; gzip_types *; gzip_min_length 0; gzip_proxied any; }}
+        location /says-gzip/ {{ add_header Content-Encoding gzip; }}
     }}
     server {{
         listen 127.0.0.1:{wrong} ssl;

@@ -230,7 +230,7 @@ def test_version_everywhere():
 def test_top_help_has_the_exit_table():
     out = run_sockit("--help", timeout=10).stdout.decode()
     codes = [int(m.group(1)) for m in re.finditer(r"^\s+(\d+)  \S", out, re.M)]
-    assert codes == list(range(13)), out
+    assert codes == list(range(14)), out
 
 
 # ---- framing mismatch: named at once, exit 7 ----

@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -34,6 +35,34 @@ Test(fetch, new_refuses_an_unknown_layout)
     cr_assert_eq(sk_fetch_new(&o, &f), SK_EUSAGE);
     cr_assert_null(f);
     sk_fetch_free(NULL);
+}
+
+/* A program built before max_filesize was appended passes the older size:
+ * accepted, the new field 0 (no limit). */
+Test(fetch, new_accepts_the_layout_before_max_filesize)
+{
+    struct sk_fetch_opts o;
+    sk_fetch_opts_init(&o);
+    o.size = offsetof(struct sk_fetch_opts, user_agent) + sizeof o.user_agent;
+    o.max_filesize = 1; /* beyond the old size: not read */
+    struct sk_fetch *f;
+    cr_assert_eq(sk_fetch_new(&o, &f), 0);
+    cr_assert_not_null(f);
+    sk_fetch_free(f);
+    o.size = sizeof o;
+    cr_assert_eq(sk_fetch_new(&o, &f), 0);
+    sk_fetch_free(f);
+}
+
+Test(fetch, new_refuses_compressed_with_resume)
+{
+    struct sk_fetch_opts o;
+    sk_fetch_opts_init(&o);
+    o.output = "x";
+    o.flags = SK_FETCH_COMPRESSED | SK_FETCH_RESUME;
+    struct sk_fetch *f = (struct sk_fetch *)&o;
+    cr_assert_eq(sk_fetch_new(&o, &f), SK_EUSAGE);
+    cr_assert_null(f);
 }
 
 Test(fetch, bad_urls_fail_before_any_network_work)
