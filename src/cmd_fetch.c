@@ -184,7 +184,7 @@ static bool add_url(struct fetch_cli *fc, const char *url)
         fc->urls = u;
         fc->urls_cap = cap;
     }
-    if (!(fc->urls[fc->nurls] = strdup(url))) {
+    if (!(fc->urls[fc->nurls] = fetch_url_with_scheme(url))) {
         cli_error("%s", cli_strerror(-ENOMEM));
         return false;
     }
@@ -242,13 +242,14 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
         {"sha256", required_argument, NULL, OPT_SHA256},
         {"input-file", required_argument, NULL, 'i'},
         {"output-dir", required_argument, NULL, OPT_OUTDIR},
+        FETCH_CURL_LONGOPTS
         {NULL, 0, NULL, 0},
     };
     long long v;
-    int c;
+    int c, rc;
     optind = 1;
     opterr = 0; /* cli_bad_option says it, in one line */
-    while ((c = getopt_long(argc, argv, ":o:sICH:km:hi:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:sIC::H:km:hi:" FETCH_CURL_SHORTOPTS, longopts, NULL)) != -1) {
         switch (c) {
         case 'o': fc->output = optarg; break;
         case 'i':
@@ -267,7 +268,10 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
             break;
         case 's': fc->silent = true; break;
         case 'I': fc->head = true; break;
-        case 'C': fc->resume = true; break;
+        case 'C':
+            if ((rc = fetch_curl_continue(fc, optarg)) != EXIT_OK)
+                return rc;
+            break;
         case 'k': o->flags |= SK_FETCH_INSECURE; break;
         case OPT_CACERT: o->cacert = optarg; break;
         case OPT_DOWNGRADE: o->flags |= SK_FETCH_ALLOW_DOWNGRADE; break;
@@ -316,19 +320,32 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
             o->retries = (long)v;
             break;
         case 'h':
-            return cli_print_help(fetch_help);
-        default: return cli_bad_option("fetch", c, argv);
+            fputs(_(fetch_help), stdout);
+            return fetch_curl_help();
+        default:
+            if ((rc = fetch_curl_opt(fc, c, optarg)) == FETCH_OPT_UNKNOWN)
+                return cli_bad_option("fetch", c, argv);
+            if (rc != EXIT_OK)
+                return rc;
         }
     }
-    for (int i = optind; i < argc; i++)
+    for (int i = optind; i < argc; i++) {
+        if ((rc = fetch_curl_positional(fc, argv[i])) == 1)
+            continue;
+        if (rc != 0)
+            return rc;
         if (!add_url(fc, argv[i]))
             return EXIT_FAIL;
+    }
     fc->multi = fc->nurls > 1 || fc->list;
     if (fc->multi && fc->output) {
         cli_error("-o names one file: it cannot take several URLs (use --output-dir)");
         return EXIT_USAGE;
     }
-    int rc;
+    if (fc->remote_name && fc->output) {
+        cli_error("-O saves under the URL's name and -o under FILE: give one of them");
+        return EXIT_USAGE;
+    }
     if (fc->list && (rc = read_list(fc, fc->list)) != EXIT_OK)
         return rc;
     if (fc->nurls == 0) {

@@ -43,6 +43,8 @@ struct fetch_cli {
     bool out_magic;             /* out_path is a /proc link to a pipe (/dev/stdout) */
     int out_fd;                 /* the body's descriptor without a file; -1: none */
     struct fetch_progress pg;
+    /* fetch_curl.c: curl's and wget's spellings */
+    bool remote_name;           /* -O */
 };
 
 /* The signal that asked to stop (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE,
@@ -65,6 +67,35 @@ void fetch_notice(struct fetch_cli *fc, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int fetch_on_event(void *arg, const struct sk_fetch_event *ev);
 int fetch_write_out(void *arg, const void *p, size_t n);
+
+/* fetch_curl.c: the options of curl and wget that fetch takes (their own
+ * block of the option table, values from FETCH_CURL_OPT_BASE). */
+enum { FETCH_CURL_OPT_BASE = 1000, OPT_CONTINUE_AT = FETCH_CURL_OPT_BASE, OPT_DATA_OTHER };
+#define FETCH_CURL_SHORTOPTS "LOfSqcP:A:X:d:F:T:"
+#define FETCH_CURL_LONGOPTS                                                                        \
+    {"location", no_argument, NULL, 'L'}, {"remote-name", no_argument, NULL, 'O'},                 \
+        {"fail", no_argument, NULL, 'f'}, {"show-error", no_argument, NULL, 'S'},                  \
+        {"quiet", no_argument, NULL, 'q'}, {"continue-at", required_argument, NULL, OPT_CONTINUE_AT}, \
+        {"directory-prefix", required_argument, NULL, 'P'},                                       \
+        {"user-agent", required_argument, NULL, 'A'}, {"request", required_argument, NULL, 'X'},  \
+        {"data", required_argument, NULL, 'd'}, {"form", required_argument, NULL, 'F'},           \
+        {"upload-file", required_argument, NULL, 'T'},                                            \
+        {"data-binary", required_argument, NULL, OPT_DATA_OTHER},                                 \
+        {"data-raw", required_argument, NULL, OPT_DATA_OTHER},                                    \
+        {"data-urlencode", required_argument, NULL, OPT_DATA_OTHER},
+#define FETCH_OPT_UNKNOWN (-1000)
+/* One option of that block: EXIT_OK, an exit status, or FETCH_OPT_UNKNOWN. */
+int fetch_curl_opt(struct fetch_cli *fc, int c, const char *arg);
+/* -C with a value attached (-C-): EXIT_OK or EXIT_USAGE. */
+int fetch_curl_continue(struct fetch_cli *fc, const char *arg);
+/* A positional argument: 1 to skip it (the '-' of "-C -"), 0: a URL, or an
+ * exit status (a byte offset after -C). */
+int fetch_curl_positional(const struct fetch_cli *fc, const char *arg);
+/* A copy of url with "http://" before it when it names no scheme (as curl
+ * assumes); NULL when out of memory. */
+char *fetch_url_with_scheme(const char *url);
+/* The second part of --help. */
+int fetch_curl_help(void);
 
 /* fetch_progress.c */
 void fetch_progress_start(struct fetch_progress *pg, bool enabled, uint64_t total,
