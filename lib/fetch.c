@@ -24,7 +24,7 @@ void sk_fetch_opts_init(struct sk_fetch_opts *o)
 int sk_fetch_new(const struct sk_fetch_opts *o, struct sk_fetch **out)
 {
     *out = NULL;
-    if (!o || o->size != sizeof *o) /* the only layout so far */
+    if (!o || (o->size != SK__FETCH_OPTS_SIZE_0 && o->size != sizeof *o)) /* the layouts so far */
         return SK_EUSAGE;
     struct sk_fetch *f = calloc(1, sizeof *f);
     if (!f)
@@ -33,7 +33,8 @@ int sk_fetch_new(const struct sk_fetch_opts *o, struct sk_fetch **out)
         free(f);
         return SK_ERR(ENOMEM);
     }
-    f->o = *o;
+    memcpy(&f->o, o, o->size); /* an older layout: the newer fields stay zero */
+    f->o.size = sizeof f->o;
     f->own_cancel.fd = -1;
     f->w.wake_fd = -1;
     f->cx = o->cancel ? o->cancel : &f->own_cancel;
@@ -227,13 +228,53 @@ static int run_with_retries(struct sk_fetch *f)
     }
 }
 
+/* Basic credentials must fit one header line, and a user name its ':'. */
+static bool bad_credential(const char *s, bool user)
+{
+    for (; s && *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f || (user && *s == ':'))
+            return true;
+    return false;
+}
+
+/* The run's credentials: o.user, else those in the URL, which goes
+ * without them into f->url_text. */
+static int take_credentials(struct sk_fetch *f, const char *url)
+{
+    f->auth_user = f->auth_password = NULL;
+    int rc = sk_url_take_userinfo(url, f->url_text, sizeof f->url_text, f->url_user,
+                                  sizeof f->url_user, f->url_password, sizeof f->url_password);
+    if (rc == SK_ETOOBIG && strlen(url) < sizeof f->url_text)
+        return sk_fetch_set_error(f, SK_EUSAGE, "the credentials in the URL are too long");
+    if (rc < 0 && rc != SK_ETOOBIG)
+        return sk_fetch_set_error(f, SK_EUSAGE, "invalid credentials in the URL (%s)",
+                                  sk_strerror(rc));
+    if (rc < 0)
+        return sk_fetch_set_error(f, SK_EUSAGE, "invalid URL (%s)", sk_strerror(rc));
+    if (f->o.user) {
+        if (bad_credential(f->o.user, true) || bad_credential(f->o.password, false))
+            return sk_fetch_set_error(f, SK_EUSAGE,
+                                      "invalid credentials (a control byte, or ':' in the user)");
+        f->auth_user = f->o.user;
+        f->auth_password = f->o.password ? f->o.password : "";
+    } else if (rc > 0) {
+        f->auth_user = f->url_user;
+        f->auth_password = f->url_password;
+    }
+    return 0;
+}
+
 int sk_fetch_run(struct sk_fetch *f, const char *url)
 {
     f->msg[0] = '\0';
     f->expired = f->complete = false;
     f->last_status = 0;
     f->cause = SK_FETCH_CAUSE_NONE;
-    int rc = sk_url_parse(url, strlen(url), &f->start);
+    int rc = take_credentials(f, url);
+    if (rc < 0)
+        return rc;
+    url = f->url_text; /* without the credentials: what messages may show */
+    rc = sk_url_parse(url, strlen(url), &f->start);
     if (rc == SK_EUNSUPPORTED)
         return sk_fetch_set_error(f, SK_EUSAGE, "unsupported URL scheme (only http and https): %s",
                                   url);

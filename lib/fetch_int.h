@@ -3,6 +3,7 @@
 #define SOCKIT_FETCH_INT_H
 
 #include <limits.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -11,6 +12,7 @@
 
 #define SK__FETCH_INTERIM_MAX 16         /* 1xx responses skipped before the final one */
 #define SK__FETCH_URL_MAX (SK_URL_TARGET_MAX + SK_HOST_MAX + 32)
+#define SK__FETCH_CRED_MAX 256 /* bytes of a user name or password, with the NUL */
 /* One read from the network (and one write to the output for a large
  * body: main's blocking client read 256 KiB at a time too). A read never
  * has to be split to fit the head buffer: a head is refused past
@@ -23,6 +25,10 @@
 #define SK__FETCH_GATHER_MIN (32 * 1024)
 _Static_assert(SK_HTTP_HEAD_MAX + SK__FETCH_READ_SIZE <= SK__FETCH_BUF_SIZE,
                "a read after a partial head fits the buffer");
+
+/* The first published struct sk_fetch_opts ended with user_agent. */
+#define SK__FETCH_OPTS_SIZE_0 \
+    (offsetof(struct sk_fetch_opts, user_agent) + sizeof(((struct sk_fetch_opts *)0)->user_agent))
 
 /* Where the body goes. */
 struct sk__fetch_sink {
@@ -120,6 +126,9 @@ struct sk_fetch {
     bool sent_range;             /* the last request asked for a Range (RESUME, or a header) */
     enum sk_fetch_cause cause;   /* the setting the last failure ran into */
     struct sk__fetch_wire w;
+    /* Basic credentials of this run (o.user, else the URL's), for its origin */
+    const char *auth_user, *auth_password;
+    char url_user[SK__FETCH_CRED_MAX], url_password[SK__FETCH_CRED_MAX];
 };
 
 static inline unsigned sk__fetch_outfile_flags(const struct sk_fetch *f)

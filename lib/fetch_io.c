@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 
 #include "alloc_int.h"
@@ -65,6 +66,21 @@ static bool addf(char *buf, size_t cap, size_t *n, const char *fmt, ...)
     return true;
 }
 
+/* "Authorization: Basic base64(user:password)" (RFC 7617). */
+static bool add_basic(struct sk_fetch *f, char *buf, size_t cap, size_t *n)
+{
+    unsigned char plain[2 * SK__FETCH_CRED_MAX];
+    char b64[sizeof plain / 3 * 4 + 8];
+    int k = snprintf((char *)plain, sizeof plain, "%s:%s", f->auth_user, f->auth_password);
+    if (k < 0 || (size_t)k >= sizeof plain)
+        return false;
+    EVP_EncodeBlock((unsigned char *)b64, plain, k);
+    OPENSSL_cleanse(plain, sizeof plain);
+    bool ok = addf(buf, cap, n, "Authorization: Basic %s\r\n", b64);
+    OPENSSL_cleanse(b64, sizeof b64);
+    return ok;
+}
+
 /* The request into f->buf; *len its length. */
 static int build_request(struct sk_fetch *f, const struct sk_url *u, bool cross_origin,
                          size_t *len)
@@ -89,6 +105,8 @@ static int build_request(struct sk_fetch *f, const struct sk_url *u, bool cross_
         ok = ok && addf(req, cap, &n, "Range: bytes=%llu-\r\nIf-Range: %s\r\n",
                         (unsigned long long)f->rs.offset, f->rs.validator);
     }
+    if (f->auth_user && !cross_origin && !user_has(o, "Authorization"))
+        ok = ok && add_basic(f, req, cap, &n);
     for (size_t i = 0; i < o->nheaders; i++)
         if (!(cross_origin && is_credential(o->headers[i])))
             ok = ok && addf(req, cap, &n, "%s\r\n", o->headers[i]);

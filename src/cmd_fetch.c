@@ -368,7 +368,7 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
         cli_error("-o: empty file name");
         return EXIT_USAGE;
     }
-    return EXIT_OK;
+    return fetch_auth_load(fc);
 }
 
 /* The file a chain of symbolic links at path ends on, existing or not (a
@@ -512,15 +512,20 @@ static int fetch_one(struct fetch_cli *fc, const char *url_text, bool stdout_clo
     fc->o.output = NULL;
     fc->o.write = NULL;
     fc->o.write_arg = NULL;
-    int rc = sk_url_parse(url_text, strlen(url_text), &url);
+    int rc = fetch_auth_url(fc, url_text);
+    if (rc != EXIT_OK)
+        return rc;
+    const char *shown = fc->shown; /* without credentials */
+    rc = sk_url_parse(shown, strlen(shown), &url);
     if (rc == SK_EUNSUPPORTED) {
-        cli_error("unsupported URL scheme (only http and https): %s", url_text);
+        cli_error("unsupported URL scheme (only http and https): %s", shown);
         return EXIT_USAGE;
     }
     if (rc < 0) {
-        cli_error("invalid URL (%s): %s", cli_strerror(rc), url_text);
+        cli_error("invalid URL (%s): %s", cli_strerror(rc), shown);
         return EXIT_USAGE;
     }
+    fetch_auth_host(fc, url.host);
     if ((rc = plan_output(fc, &url, name, sizeof name)) != EXIT_OK)
         return rc;
     if (stdout_closed && (fc->hdr_fd == STDOUT_FILENO || (!fc->out_path && !fc->head))) {
@@ -541,11 +546,11 @@ static int fetch_one(struct fetch_cli *fc, const char *url_text, bool stdout_clo
     if (rc == EXIT_OK && fc->hdr_fd == STDOUT_FILENO && !cli_stdout_ok())
         rc = EXIT_WRITE;
     else if (rc != EXIT_OK && fc->multi)
-        fetch_notice(fc, "%s: %s%s", url_text, why, cause_option(sk_fetch_cause(fc->f)));
+        fetch_notice(fc, "%s: %s%s", shown, why, cause_option(sk_fetch_cause(fc->f)));
     else if (rc != EXIT_OK)
         fetch_notice(fc, "%s%s", why, cause_option(sk_fetch_cause(fc->f)));
     else if (fc->multi && !fc->silent)
-        fetch_notice(fc, _("%s: saved %s"), url_text, fc->out_path ? fc->out_path : "-");
+        fetch_notice(fc, _("%s: saved %s"), shown, fc->out_path ? fc->out_path : "-");
     return rc;
 }
 
@@ -582,6 +587,7 @@ int cmd_fetch(int argc, char **argv)
         if (fetch_cancel.flag && rc != EXIT_OK)
             rc = fetch_cancel.flag == SIGPIPE ? EXIT_WRITE : EXIT_FAIL;
     }
+    fetch_auth_free(&fc);
     for (size_t i = 0; i < fc.nurls; i++)
         free(fc.urls[i]);
     free(fc.urls);

@@ -45,6 +45,15 @@ struct fetch_cli {
     struct fetch_progress pg;
     /* fetch_curl.c: curl's and wget's spellings */
     bool remote_name;           /* -O */
+    /* fetch_auth.c: -u, the URL's credentials, --netrc */
+    char user[SK_NETRC_TOKEN_MAX], password[SK_NETRC_TOKEN_MAX]; /* -u */
+    bool has_user;
+    bool url_creds;             /* the URL being fetched has its own */
+    const char *netrc_path;     /* --netrc ($HOME/.netrc) or --netrc-file */
+    bool netrc_optional;        /* --netrc: a missing file is no error */
+    char *netrc;                /* its text (NULL: none), netrc_len bytes */
+    size_t netrc_len;
+    char shown[FETCH_URL_LINE_MAX + 16]; /* the URL being fetched, without credentials */
 };
 
 /* The signal that asked to stop (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE,
@@ -70,8 +79,9 @@ int fetch_write_out(void *arg, const void *p, size_t n);
 
 /* fetch_curl.c: the options of curl and wget that fetch takes (their own
  * block of the option table, values from FETCH_CURL_OPT_BASE). */
-enum { FETCH_CURL_OPT_BASE = 1000, OPT_CONTINUE_AT = FETCH_CURL_OPT_BASE, OPT_DATA_OTHER };
-#define FETCH_CURL_SHORTOPTS "LOfSqcP:A:X:d:F:T:"
+enum { FETCH_CURL_OPT_BASE = 1000, OPT_CONTINUE_AT = FETCH_CURL_OPT_BASE, OPT_DATA_OTHER,
+       OPT_NETRC, OPT_NETRC_FILE };
+#define FETCH_CURL_SHORTOPTS "LOfSqcP:A:X:d:F:T:u:"
 #define FETCH_CURL_LONGOPTS                                                                        \
     {"location", no_argument, NULL, 'L'}, {"remote-name", no_argument, NULL, 'O'},                 \
         {"fail", no_argument, NULL, 'f'}, {"show-error", no_argument, NULL, 'S'},                  \
@@ -82,7 +92,9 @@ enum { FETCH_CURL_OPT_BASE = 1000, OPT_CONTINUE_AT = FETCH_CURL_OPT_BASE, OPT_DA
         {"upload-file", required_argument, NULL, 'T'},                                            \
         {"data-binary", required_argument, NULL, OPT_DATA_OTHER},                                 \
         {"data-raw", required_argument, NULL, OPT_DATA_OTHER},                                    \
-        {"data-urlencode", required_argument, NULL, OPT_DATA_OTHER},
+        {"data-urlencode", required_argument, NULL, OPT_DATA_OTHER},                              \
+        {"user", required_argument, NULL, 'u'}, {"netrc", no_argument, NULL, OPT_NETRC},          \
+        {"netrc-file", required_argument, NULL, OPT_NETRC_FILE},
 #define FETCH_OPT_UNKNOWN (-1000)
 /* One option of that block: EXIT_OK, an exit status, or FETCH_OPT_UNKNOWN. */
 int fetch_curl_opt(struct fetch_cli *fc, int c, const char *arg);
@@ -96,6 +108,20 @@ int fetch_curl_positional(const struct fetch_cli *fc, const char *arg);
 char *fetch_url_with_scheme(const char *url);
 /* The second part of --help. */
 int fetch_curl_help(void);
+
+/* fetch_auth.c */
+/* -u, --netrc, --netrc-file: EXIT_OK, an exit status, or FETCH_OPT_UNKNOWN. */
+int fetch_auth_opt(struct fetch_cli *fc, int c, const char *arg);
+/* After the options: the netrc file read and checked (EXIT_OK or 2). */
+int fetch_auth_load(struct fetch_cli *fc);
+/* Before each URL: fc->shown, url without its credentials (what messages
+ * show). EXIT_OK or EXIT_USAGE (malformed credentials, a user without a
+ * password). */
+int fetch_auth_url(struct fetch_cli *fc, const char *url);
+/* Then the credentials for it in fc->o: -u, else the URL's own (the
+ * library takes them), else netrc's entry for host. */
+void fetch_auth_host(struct fetch_cli *fc, const char *host);
+void fetch_auth_free(struct fetch_cli *fc);
 
 /* fetch_progress.c */
 void fetch_progress_start(struct fetch_progress *pg, bool enabled, uint64_t total,

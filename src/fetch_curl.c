@@ -9,6 +9,18 @@
 #include "fetch.h"
 #include "i18n.h"
 
+static const char fetch_help_more[] = N_(
+    "\n"
+    "Credentials (HTTP Basic, sent only to the URL's origin: a redirect to another\n"
+    "scheme, host or port drops them, as it drops -H Authorization and Cookie):\n"
+    "  -u, --user USER:PASSWORD  log in as USER (split at the first ':'); sockit\n"
+    "                          never prompts: a USER alone is refused\n"
+    "      --netrc             take them from $HOME/.netrc for the URL's host (a\n"
+    "                          missing file is no error)\n"
+    "      --netrc-file FILE   the same from FILE\n"
+    "http://USER:PASSWORD@host/ in the URL (percent-decoded) means the same as -u;\n"
+    "-u wins over the URL, and both over netrc. Messages never show them.\n");
+
 static const char fetch_help_curl[] = N_(
     "\n"
     "curl and wget spellings (fetch already behaves this way):\n"
@@ -29,6 +41,7 @@ static const char fetch_help_curl[] = N_(
 
 int fetch_curl_help(void)
 {
+    fputs(_(fetch_help_more), stdout);
     return cli_print_help(fetch_help_curl);
 }
 
@@ -91,7 +104,7 @@ int fetch_curl_opt(struct fetch_cli *fc, int c, const char *arg)
     case 'F': return refuse_upload("-F");
     case 'T': return refuse_upload("-T");
     case OPT_DATA_OTHER: return refuse_upload("--data-*");
-    default: return FETCH_OPT_UNKNOWN;
+    default: return fetch_auth_opt(fc, c, arg);
     }
 }
 

@@ -115,6 +115,13 @@ struct sk_fetch_opts {
     sk_fetch_event_fn on_event;  /* NULL: no events */
     void *event_arg;
     const char *user_agent;      /* NULL: "sockit/VERSION" */
+    /* HTTP Basic credentials, sent only to the URL's origin (never after a
+     * redirect to another, as the Authorization of `headers`), and not when
+     * `headers` has an Authorization. NULL user: none, or those written
+     * in the URL (http://user:password@host/, percent-decoded), which a
+     * user set here overrides. NULL password: "". */
+    const char *user;
+    const char *password;
 };
 
 /* Fills o with the defaults: 10 redirects, 30 s connect and 60 s idle
@@ -122,7 +129,9 @@ struct sk_fetch_opts {
 void sk_fetch_opts_init(struct sk_fetch_opts *o);
 
 /* Creates a transfer object; o (and what it points to) must outlive it.
- * Returns 0, SK_EUSAGE (o->size is not one this library knows), -ENOMEM. */
+ * o->size may be that of an older struct sk_fetch_opts (the fields after it
+ * are then zero). Returns 0, SK_EUSAGE (o->size is not one this library
+ * knows), -ENOMEM. */
 int sk_fetch_new(const struct sk_fetch_opts *o, struct sk_fetch **out);
 /* Downloads url. Returns 0 or a negative code (see above). */
 int sk_fetch_run(struct sk_fetch *f, const char *url);
