@@ -67,6 +67,16 @@ enum sk_fetch_cause sk_fetch_cause(const struct sk_fetch *f)
     return f ? f->cause : SK_FETCH_CAUSE_NONE;
 }
 
+const char *sk_fetch_url_effective(const struct sk_fetch *f)
+{
+    return f ? f->url_effective : "";
+}
+
+long sk_fetch_redirects(const struct sk_fetch *f)
+{
+    return f ? f->redirects : 0;
+}
+
 bool sk_fetch_was_complete(const struct sk_fetch *f)
 {
     return f && f->complete;
@@ -267,6 +277,8 @@ static int take_credentials(struct sk_fetch *f, const char *url)
 int sk_fetch_run(struct sk_fetch *f, const char *url)
 {
     f->msg[0] = '\0';
+    f->url_effective[0] = '\0';
+    f->redirects = 0;
     f->expired = f->complete = false;
     f->last_status = 0;
     f->cause = SK_FETCH_CAUSE_NONE;

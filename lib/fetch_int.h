@@ -129,6 +129,9 @@ struct sk_fetch {
     /* Basic credentials of this run (o.user, else the URL's), for its origin */
     const char *auth_user, *auth_password;
     char url_user[SK__FETCH_CRED_MAX], url_password[SK__FETCH_CRED_MAX];
+    /* The last request of the chain: its URL, the redirects before it */
+    char url_effective[SK__FETCH_URL_MAX];
+    long redirects;
 };
 
 static inline unsigned sk__fetch_outfile_flags(const struct sk_fetch *f)

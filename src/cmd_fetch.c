@@ -368,7 +368,7 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
         cli_error("-o: empty file name");
         return EXIT_USAGE;
     }
-    return fetch_auth_load(fc);
+    return fetch_curl_load(fc);
 }
 
 /* The file a chain of symbolic links at path ends on, existing or not (a
@@ -528,6 +528,7 @@ static int fetch_one(struct fetch_cli *fc, const char *url_text, bool stdout_clo
     fetch_auth_host(fc, url.host);
     if ((rc = plan_output(fc, &url, name, sizeof name)) != EXIT_OK)
         return rc;
+    fetch_report_heads(fc);
     if (stdout_closed && (fc->hdr_fd == STDOUT_FILENO || (!fc->out_path && !fc->head))) {
         cli_error("standard output is closed (use -s, or -o FILE)");
         return EXIT_WRITE;
@@ -569,7 +570,8 @@ int cmd_fetch(int argc, char **argv)
         for (; done < fc.nurls && !fetch_cancel.flag; done++) {
             sk_fetch_free(fc.f);
             fc.f = NULL;
-            rc = fetch_one(&fc, fc.urls[done], stdout_closed);
+            fetch_report_begin(&fc);
+            rc = fetch_report_end(&fc, fetch_one(&fc, fc.urls[done], stdout_closed));
             ok += rc == EXIT_OK;
             if (rc != EXIT_OK && first == EXIT_OK)
                 first = rc;
@@ -587,7 +589,7 @@ int cmd_fetch(int argc, char **argv)
         if (fetch_cancel.flag && rc != EXIT_OK)
             rc = fetch_cancel.flag == SIGPIPE ? EXIT_WRITE : EXIT_FAIL;
     }
-    fetch_auth_free(&fc);
+    fetch_curl_free(&fc);
     for (size_t i = 0; i < fc.nurls; i++)
         free(fc.urls[i]);
     free(fc.urls);

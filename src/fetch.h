@@ -22,6 +22,13 @@ struct fetch_progress {
     bool drawn;
 };
 
+/* fetch_report.c: what -w reports of one URL. */
+struct fetch_report {
+    uint64_t start_ns;          /* the URL's start */
+    uint64_t body_base;         /* bytes of the body there before (a resumed part) */
+    uint64_t body_bytes;        /* body bytes downloaded */
+};
+
 /* One run of the command: its options and where the output goes. */
 struct fetch_cli {
     struct sk_fetch_opts o;
@@ -54,6 +61,12 @@ struct fetch_cli {
     char *netrc;                /* its text (NULL: none), netrc_len bytes */
     size_t netrc_len;
     char shown[FETCH_URL_LINE_MAX + 16]; /* the URL being fetched, without credentials */
+    /* fetch_report.c: -D, -w, -v */
+    const char *dump_path;      /* -D FILE ('-': standard output) */
+    int dump_fd;                /* its descriptor; -1: none */
+    const char *write_out;      /* -w FORMAT */
+    bool verbose;               /* -v */
+    struct fetch_report rep;
 };
 
 /* The signal that asked to stop (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE,
@@ -81,7 +94,7 @@ int fetch_write_out(void *arg, const void *p, size_t n);
  * block of the option table, values from FETCH_CURL_OPT_BASE). */
 enum { FETCH_CURL_OPT_BASE = 1000, OPT_CONTINUE_AT = FETCH_CURL_OPT_BASE, OPT_DATA_OTHER,
        OPT_NETRC, OPT_NETRC_FILE };
-#define FETCH_CURL_SHORTOPTS "LOfSqcP:A:X:d:F:T:u:"
+#define FETCH_CURL_SHORTOPTS "LOfSqcP:A:X:d:F:T:u:D:w:"
 #define FETCH_CURL_LONGOPTS                                                                        \
     {"location", no_argument, NULL, 'L'}, {"remote-name", no_argument, NULL, 'O'},                 \
         {"fail", no_argument, NULL, 'f'}, {"show-error", no_argument, NULL, 'S'},                  \
@@ -94,7 +107,9 @@ enum { FETCH_CURL_OPT_BASE = 1000, OPT_CONTINUE_AT = FETCH_CURL_OPT_BASE, OPT_DA
         {"data-raw", required_argument, NULL, OPT_DATA_OTHER},                                    \
         {"data-urlencode", required_argument, NULL, OPT_DATA_OTHER},                              \
         {"user", required_argument, NULL, 'u'}, {"netrc", no_argument, NULL, OPT_NETRC},          \
-        {"netrc-file", required_argument, NULL, OPT_NETRC_FILE},
+        {"netrc-file", required_argument, NULL, OPT_NETRC_FILE},                                  \
+        {"dump-header", required_argument, NULL, 'D'},                                            \
+        {"write-out", required_argument, NULL, 'w'},
 #define FETCH_OPT_UNKNOWN (-1000)
 /* One option of that block: EXIT_OK, an exit status, or FETCH_OPT_UNKNOWN. */
 int fetch_curl_opt(struct fetch_cli *fc, int c, const char *arg);
@@ -122,6 +137,27 @@ int fetch_auth_url(struct fetch_cli *fc, const char *url);
  * library takes them), else netrc's entry for host. */
 void fetch_auth_host(struct fetch_cli *fc, const char *host);
 void fetch_auth_free(struct fetch_cli *fc);
+
+/* After the options: the netrc file and -D's file (EXIT_OK or a status). */
+int fetch_curl_load(struct fetch_cli *fc);
+/* At the end of the run: what those options hold goes. */
+void fetch_curl_free(struct fetch_cli *fc);
+
+/* fetch_report.c */
+/* -D, -w, -v: EXIT_OK, an exit status, or FETCH_OPT_UNKNOWN. */
+int fetch_report_opt(struct fetch_cli *fc, int c, const char *arg);
+int fetch_report_load(struct fetch_cli *fc);
+void fetch_report_free(struct fetch_cli *fc);
+/* Before each URL; after its output is planned (-D takes the heads); after
+ * it is done (-w, which may turn a success into EXIT_WRITE). */
+void fetch_report_begin(struct fetch_cli *fc);
+void fetch_report_heads(struct fetch_cli *fc);
+int fetch_report_end(struct fetch_cli *fc, int status);
+/* Every event of the library, before fetch_out.c handles it. */
+void fetch_report_event(struct fetch_cli *fc, const struct sk_fetch_event *ev);
+/* fetch_out.c: n bytes to standard output, bounded like the body's writes.
+ * 0 or a negative code. */
+int fetch_write_stdout(struct fetch_cli *fc, const char *p, size_t n);
 
 /* fetch_progress.c */
 void fetch_progress_start(struct fetch_progress *pg, bool enabled, uint64_t total,

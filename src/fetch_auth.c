@@ -60,7 +60,7 @@ int fetch_auth_opt(struct fetch_cli *fc, int c, const char *arg)
         fc->netrc_path = arg;
         fc->netrc_optional = false;
         return EXIT_OK;
-    default: return FETCH_OPT_UNKNOWN;
+    default: return fetch_report_opt(fc, c, arg);
     }
 }
 

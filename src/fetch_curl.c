@@ -21,6 +21,18 @@ static const char fetch_help_more[] = N_(
     "http://USER:PASSWORD@host/ in the URL (percent-decoded) means the same as -u;\n"
     "-u wins over the URL, and both over netrc. Messages never show them.\n");
 
+static const char fetch_help_report[] = N_(
+    "\n"
+    "Reports:\n"
+    "  -D, --dump-header FILE  write every response head of each URL (redirects\n"
+    "                          included) to FILE as received, instead of standard\n"
+    "                          output ('-': standard output), even with -s\n"
+    "  -w, --write-out FORMAT  after each URL, print FORMAT on standard output with\n"
+    "                          %{http_code}, %{size_download}, %{time_total},\n"
+    "                          %{url_effective}, %{filename_effective},\n"
+    "                          %{num_redirects} and %{exitcode} replaced; \\n, \\t,\n"
+    "                          \\r, \\\\ and %% as in curl\n");
+
 static const char fetch_help_curl[] = N_(
     "\n"
     "curl and wget spellings (fetch already behaves this way):\n"
@@ -42,6 +54,7 @@ static const char fetch_help_curl[] = N_(
 int fetch_curl_help(void)
 {
     fputs(_(fetch_help_more), stdout);
+    fputs(_(fetch_help_report), stdout);
     return cli_print_help(fetch_help_curl);
 }
 
@@ -158,4 +171,16 @@ char *fetch_url_with_scheme(const char *url)
         memcpy(out + 7, url, n + 1);
     }
     return out;
+}
+
+int fetch_curl_load(struct fetch_cli *fc)
+{
+    int rc = fetch_auth_load(fc);
+    return rc == EXIT_OK ? fetch_report_load(fc) : rc;
+}
+
+void fetch_curl_free(struct fetch_cli *fc)
+{
+    fetch_auth_free(fc);
+    fetch_report_free(fc);
 }

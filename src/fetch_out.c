@@ -171,6 +171,7 @@ static int body_begin(struct fetch_cli *fc, const struct sk_fetch_event *ev)
 int fetch_on_event(void *arg, const struct sk_fetch_event *ev)
 {
     struct fetch_cli *fc = arg;
+    fetch_report_event(fc, ev);
     switch (ev->kind) {
     case SK_FETCH_EV_HEAD: {
         if (fc->hdr_fd < 0)
@@ -182,6 +183,8 @@ int fetch_on_event(void *arg, const struct sk_fetch_event *ev)
                                       strerror(errno));
         if (out)
             return write_bounded(fc, fc->hdr_fd, ev->data, ev->len, "standard output", true);
+        if (fc->hdr_fd != STDERR_FILENO) /* -D FILE */
+            return write_bounded(fc, fc->hdr_fd, ev->data, ev->len, fc->dump_path, true);
         int rc = write_quiet(fc, fc->hdr_fd, ev->data, ev->len, "standard error", true);
         return rc == SK_EWRITE ? 0 : rc; /* a lost stderr is no failure */
     }
@@ -206,4 +209,19 @@ int fetch_write_out(void *arg, const void *p, size_t n)
     struct fetch_cli *fc = arg;
     return write_bounded(fc, fc->out_fd, p, n,
                          fc->out_fd == STDOUT_FILENO ? "standard output" : fc->out_path, true);
+}
+
+int fetch_write_stdout(struct fetch_cli *fc, const char *p, size_t n)
+{
+    if (fflush(stdout) != 0)
+        return SK_EWRITE;
+    if (fc->f)
+        return write_bounded(fc, STDOUT_FILENO, p, n, "standard output", true);
+    for (size_t off = 0; off < n;) { /* no transfer began: nothing to bound it by */
+        ssize_t k = write(STDOUT_FILENO, p + off, n - off);
+        if (k < 0 && errno != EINTR)
+            return SK_EWRITE;
+        off += k > 0 ? (size_t)k : 0;
+    }
+    return 0;
 }

@@ -151,6 +151,11 @@ enum sk_fetch_cause {
                                        (SK_FETCH_ALLOW_DOWNGRADE not set) */
 };
 enum sk_fetch_cause sk_fetch_cause(const struct sk_fetch *f);
+/* The URL of the last request sent (after the redirects followed), without
+ * credentials; "" when none was sent. */
+const char *sk_fetch_url_effective(const struct sk_fetch *f);
+/* The redirects followed before that request. */
+long sk_fetch_redirects(const struct sk_fetch *f);
 /* With SK_FETCH_RESUME: the part already held the whole file (nothing was
  * transferred). */
 bool sk_fetch_was_complete(const struct sk_fetch *f);

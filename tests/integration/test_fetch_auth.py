@@ -4,11 +4,10 @@ a redirect to another (as -H credentials are), never shown. The scripted
 server is hostile_http.HostileServer."""
 import base64
 import os
-import subprocess
 
 import pytest
 
-from conftest import SOCKIT
+from fetch_cli import assert_clean, fetch, usage_error
 from hostile_http import HostileServer
 
 BODY = b"secret page\n"
@@ -28,25 +27,8 @@ def srv():
     s.stop()
 
 
-def fetch(*args, cwd=None, env=None, timeout=30):
-    return subprocess.run([SOCKIT, "fetch", *args], capture_output=True, cwd=cwd, env=env,
-                          timeout=timeout)
-
-
-def assert_clean(r):
-    assert r.returncode >= 0, f"killed by signal {-r.returncode}"
-    assert b"Sanitizer" not in r.stderr and b"runtime error" not in r.stderr, r.stderr.decode()
-
-
 def auth_of(srv, i=0):
     return srv.requests[i].headers.get("authorization")
-
-
-def usage_error(r, words):
-    assert_clean(r)
-    assert r.returncode == 2, (r.returncode, r.stderr)
-    err = r.stderr.decode()
-    assert len(err.strip().splitlines()) == 1 and words in err, err
 
 
 @pytest.mark.parametrize("flag", ["-u", "--user"])

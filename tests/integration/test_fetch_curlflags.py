@@ -2,11 +2,10 @@
 of what fetch already does, a URL without a scheme, the upload methods
 refused. The scripted server is hostile_http.HostileServer."""
 import os
-import subprocess
 
 import pytest
 
-from conftest import SOCKIT
+from fetch_cli import assert_clean, fetch, usage_error
 from hostile_http import HostileServer
 
 BODY = b"hello curl user\n"
@@ -37,23 +36,6 @@ def srv():
     s.route("/missing", lambda req: b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nnope")
     yield s
     s.stop()
-
-
-def fetch(*args, cwd=None, timeout=30):
-    return subprocess.run([SOCKIT, "fetch", *args], capture_output=True, cwd=cwd,
-                          timeout=timeout)
-
-
-def assert_clean(r):
-    assert r.returncode >= 0, f"killed by signal {-r.returncode}"
-    assert b"Sanitizer" not in r.stderr and b"runtime error" not in r.stderr, r.stderr.decode()
-
-
-def usage_error(r, words):
-    assert_clean(r)
-    assert r.returncode == 2, (r.returncode, r.stderr)
-    err = r.stderr.decode()
-    assert len(err.strip().splitlines()) == 1 and words in err, err
 
 
 @pytest.mark.parametrize("flag", ["-L", "--location"])

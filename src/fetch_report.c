@@ -1,0 +1,175 @@
+/* sockit fetch: what a run reports besides the body and its result line:
+ * -D FILE (every response head as received), -w FORMAT (curl's write-out
+ * variables after each URL) and -v (the exchange on standard error, from
+ * the library's events). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fetch.h"
+#include "i18n.h"
+
+/* ---- -w FORMAT ---- */
+
+static const char *const wo_vars[] = {"http_code",     "size_download",      "time_total",
+                                      "url_effective", "filename_effective", "num_redirects",
+                                      "exitcode"};
+enum { WO_HTTP_CODE, WO_SIZE, WO_TIME, WO_URL, WO_FILENAME, WO_REDIRECTS, WO_EXIT, WO_UNKNOWN };
+
+/* The variable named s[0..n), WO_UNKNOWN if none. */
+static int wo_var(const char *s, size_t n)
+{
+    for (int i = 0; i < WO_UNKNOWN; i++)
+        if (strlen(wo_vars[i]) == n && strncmp(s, wo_vars[i], n) == 0)
+            return i;
+    return WO_UNKNOWN;
+}
+
+/* Each unknown variable of the format, said once (curl warns too); it
+ * expands to nothing. */
+static void wo_check(const char *fmt)
+{
+    for (const char *p = fmt; (p = strstr(p, "%{")) != NULL;) {
+        const char *end = strchr(p + 2, '}');
+        if (!end)
+            break;
+        if (wo_var(p + 2, (size_t)(end - p - 2)) == WO_UNKNOWN)
+            cli_error("warning: unknown --write-out variable: '%.*s'", (int)(end - p - 2), p + 2);
+        p = end + 1;
+    }
+}
+
+/* Appends the value of variable v for the URL just done. */
+static void wo_value(const struct fetch_cli *fc, int v, int status, char *out, size_t cap)
+{
+    const char *url = fc->f && *sk_fetch_url_effective(fc->f) ? sk_fetch_url_effective(fc->f)
+                                                              : fc->shown;
+    const char *file = fc->output && strcmp(fc->output, "-") != 0 ? fc->output
+                       : fc->out_path                             ? fc->out_path
+                                                                  : "";
+    switch (v) {
+    case WO_HTTP_CODE: snprintf(out, cap, "%03d", fc->f ? sk_fetch_status(fc->f) : 0); break;
+    case WO_SIZE: snprintf(out, cap, "%llu", (unsigned long long)fc->rep.body_bytes); break;
+    case WO_TIME:
+        snprintf(out, cap, "%.6f", (double)(sk_now_ns() - fc->rep.start_ns) / 1e9);
+        break;
+    case WO_URL: snprintf(out, cap, "%s", url); break;
+    case WO_FILENAME: snprintf(out, cap, "%s", file); break;
+    case WO_REDIRECTS: snprintf(out, cap, "%ld", fc->f ? sk_fetch_redirects(fc->f) : 0L); break;
+    case WO_EXIT: snprintf(out, cap, "%d", status); break;
+    default: out[0] = '\0';
+    }
+}
+
+/* The format expanded into out (cap bytes; what does not fit is cut). */
+static size_t wo_expand(const struct fetch_cli *fc, int status, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *p = fc->write_out; *p && n + 1 < cap; p++) {
+        char val[FETCH_URL_LINE_MAX + 64];
+        const char *end;
+        val[0] = *p;
+        val[1] = '\0';
+        if (p[0] == '%' && p[1] == '%') {
+            p++;
+        } else if (p[0] == '%' && p[1] == '{' && (end = strchr(p + 2, '}')) != NULL) {
+            wo_value(fc, wo_var(p + 2, (size_t)(end - p - 2)), status, val, sizeof val);
+            p = end;
+        } else if (p[0] == '\\' && p[1] && strchr("nrt\\", p[1])) {
+            val[0] = p[1] == 'n' ? '\n' : p[1] == 'r' ? '\r' : p[1] == 't' ? '\t' : '\\';
+            p++;
+        }
+        size_t k = strlen(val);
+        if (k > cap - 1 - n)
+            k = cap - 1 - n;
+        memcpy(out + n, val, k);
+        n += k;
+    }
+    out[n] = '\0';
+    return n;
+}
+
+/* ---- the options ---- */
+
+int fetch_report_opt(struct fetch_cli *fc, int c, const char *arg)
+{
+    switch (c) {
+    case 'D':
+        if (!*arg) {
+            cli_error("-D: empty file name");
+            return EXIT_USAGE;
+        }
+        fc->dump_path = arg;
+        return EXIT_OK;
+    case 'w': fc->write_out = arg; return EXIT_OK;
+    case 'v': fc->verbose = true; return EXIT_OK;
+    default: return FETCH_OPT_UNKNOWN;
+    }
+}
+
+int fetch_report_load(struct fetch_cli *fc)
+{
+    fc->dump_fd = -1;
+    if (fc->write_out)
+        wo_check(fc->write_out);
+    if (!fc->dump_path)
+        return EXIT_OK;
+    if (strcmp(fc->dump_path, "-") == 0) {
+        fc->dump_fd = STDOUT_FILENO;
+        return EXIT_OK;
+    }
+    fc->dump_fd = open(fc->dump_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0666);
+    if (fc->dump_fd < 0) {
+        cli_error("-D %s: %s", fc->dump_path, strerror(errno));
+        return EXIT_WRITE;
+    }
+    return EXIT_OK;
+}
+
+void fetch_report_free(struct fetch_cli *fc)
+{
+    if (fc->dump_fd > STDERR_FILENO)
+        close(fc->dump_fd);
+    fc->dump_fd = -1;
+}
+
+/* ---- around each URL ---- */
+
+void fetch_report_begin(struct fetch_cli *fc)
+{
+    fc->rep = (struct fetch_report){.start_ns = sk_now_ns()};
+    fc->shown[0] = '\0';
+}
+
+void fetch_report_heads(struct fetch_cli *fc)
+{
+    if (fc->dump_fd >= 0)
+        fc->hdr_fd = fc->dump_fd; /* -D: the heads go there, even with -s */
+}
+
+int fetch_report_end(struct fetch_cli *fc, int status)
+{
+    if (!fc->write_out)
+        return status;
+    static char line[4 * FETCH_URL_LINE_MAX];
+    size_t n = wo_expand(fc, status, line, sizeof line);
+    int rc = fetch_write_stdout(fc, line, n);
+    return rc < 0 && status == EXIT_OK ? EXIT_WRITE : status;
+}
+
+void fetch_report_event(struct fetch_cli *fc, const struct sk_fetch_event *ev)
+{
+    struct fetch_report *r = &fc->rep;
+    switch (ev->kind) {
+    case SK_FETCH_EV_BODY_BEGIN:
+        r->body_base = ev->done; /* a resumed part's bytes were not downloaded now */
+        r->body_bytes = 0;
+        break;
+    case SK_FETCH_EV_PROGRESS:
+    case SK_FETCH_EV_BODY_END: r->body_bytes = ev->done - r->body_base; break;
+    default: break;
+    }
+}

@@ -1,0 +1,172 @@
+"""sockit fetch's reports besides the body (issue 11): -D FILE (each
+response head of a chain as received), -w FORMAT (curl's write-out
+variables after each URL). Scripted servers: hostile_http.HostileServer."""
+import re
+
+import pytest
+
+from fetch_cli import assert_clean, fetch
+from hostile_http import HostileServer
+
+BODY = b"0123456789" * 10
+OK = b"HTTP/1.1 200 OK\r\nX-Hop: final\r\nContent-Length: %d\r\n\r\n%s" % (len(BODY), BODY)
+MOVED = b"HTTP/1.1 302 Found\r\nX-Hop: first\r\nLocation: /b\r\nContent-Length: 0\r\n\r\n"
+MOVED2 = b"HTTP/1.1 301 Moved\r\nX-Hop: second\r\nLocation: /a\r\nContent-Length: 0\r\n\r\n"
+
+
+@pytest.fixture
+def srv():
+    s = HostileServer()
+    s.route("/a", lambda req: OK)
+    s.route("/r", lambda req: MOVED)
+    s.route("/b", lambda req: MOVED2)
+    s.route("/missing", lambda req: b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+    yield s
+    s.stop()
+
+
+# ---- -D ----
+
+@pytest.mark.parametrize("flag", ["-D", "--dump-header"])
+def test_dump_header_writes_every_head_of_the_chain(srv, tmp_path, flag):
+    d = tmp_path / "heads"
+    r = fetch(flag, str(d), srv.url("/r"), "-o", str(tmp_path / "o"))
+    assert_clean(r)
+    assert r.returncode == 0, r.stderr
+    assert d.read_bytes() == MOVED + MOVED2 + OK[:OK.index(b"\r\n\r\n") + 4], "as received"
+    assert r.stdout == b"", "the heads went to the file instead"
+    assert (tmp_path / "o").read_bytes() == BODY
+
+
+def test_dump_header_even_with_silent_and_for_several_urls(srv, tmp_path):
+    d = tmp_path / "heads"
+    (tmp_path / "out").mkdir()
+    r = fetch("-s", "-D", str(d), "--output-dir", str(tmp_path / "out"), srv.url("/a"),
+              srv.url("/missing"))
+    assert r.returncode == 6
+    text = d.read_bytes()
+    assert text.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert text.endswith(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+
+
+def test_dump_header_replaces_the_file(srv, tmp_path):
+    d = tmp_path / "heads"
+    d.write_bytes(b"old contents " * 100)
+    r = fetch("-s", "-D", str(d), srv.url("/a"), "-o", str(tmp_path / "o"))
+    assert r.returncode == 0, r.stderr
+    assert d.read_bytes().startswith(b"HTTP/1.1 200 OK") and b"old" not in d.read_bytes()
+
+
+def test_dump_header_to_stdout_with_body_on_stdout(srv, tmp_path):
+    r = fetch("-s", "-D", "-", "-o", "-", srv.url("/a"))
+    assert r.returncode == 0, r.stderr
+    head = OK[:OK.index(b"\r\n\r\n") + 4]
+    assert r.stdout == head + BODY
+    assert r.stderr == b""
+
+
+def test_dump_header_with_head_request(srv, tmp_path):
+    d = tmp_path / "h"
+    r = fetch("-I", "-D", str(d), srv.url("/a"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"" and d.read_bytes().startswith(b"HTTP/1.1 200 OK")
+
+
+def test_dump_header_cannot_open_is_an_output_error(srv, tmp_path):
+    r = fetch("-D", str(tmp_path / "no" / "such"), srv.url("/a"), cwd=tmp_path)
+    assert_clean(r)
+    assert r.returncode == 10, r.stderr
+    assert b"-D " in r.stderr and srv.requests == []
+
+
+def test_dump_header_empty_name_is_a_usage_error(srv):
+    r = fetch("-D", "", srv.url("/a"))
+    assert r.returncode == 2 and b"-D: empty file name" in r.stderr
+
+
+# ---- -w ----
+
+ALL = ("code=%{http_code} size=%{size_download} time=%{time_total} url=%{url_effective} "
+       "file=%{filename_effective} redirects=%{num_redirects} exit=%{exitcode}\\n")
+
+
+def parse(line):
+    return dict(kv.split("=", 1) for kv in line.split(" "))
+
+
+@pytest.mark.parametrize("flag", ["-w", "--write-out"])
+def test_write_out_variables(srv, tmp_path, flag):
+    r = fetch("-s", flag, ALL, srv.url("/r"), "-o", str(tmp_path / "o"))
+    assert_clean(r)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.endswith(b"\n") and r.stdout.count(b"\n") == 1
+    v = parse(r.stdout.decode().strip())
+    assert v["code"] == "200"
+    assert v["size"] == str(len(BODY))
+    assert re.fullmatch(r"\d+\.\d{6}", v["time"]), v["time"]
+    assert 0 < float(v["time"]) < 30
+    assert v["url"] == srv.url("/a"), "after the redirects"
+    assert v["file"] == str(tmp_path / "o")
+    assert v["redirects"] == "2"
+    assert v["exit"] == "0"
+
+
+def test_write_out_after_each_url_and_failures(srv, tmp_path):
+    r = fetch("-s", "-w", "%{http_code} %{exitcode} %{url_effective} %{filename_effective}\\n",
+              srv.url("/a"), srv.url("/missing"), "http://127.0.0.1:1/x", cwd=tmp_path)
+    assert r.returncode == 6
+    assert r.stdout.decode().splitlines() == [
+        f"200 0 {srv.url('/a')} a",
+        f"404 6 {srv.url('/missing')} missing",
+        "000 4 http://127.0.0.1:1/x x",
+    ]
+
+
+def test_write_out_escapes_and_unknown_variable(srv, tmp_path):
+    r = fetch("-s", "-w", "100%% %{nope}|\\t|\\r|\\\\|%{http_code}|%{|%x|\\q", srv.url("/a"),
+              "-o", str(tmp_path / "o"))
+    assert r.returncode == 0
+    assert r.stdout == b"100% |\t|\r|\\|200|%{|%x|\\q"
+    err = r.stderr.decode().strip().splitlines()
+    assert err == ["sockit: fetch: warning: unknown --write-out variable: 'nope'"], err
+
+
+def test_write_out_with_body_on_stdout_comes_after_it(srv):
+    r = fetch("-s", "-o", "-", "-w", "[%{size_download}]", srv.url("/a"))
+    assert r.returncode == 0
+    assert r.stdout == BODY + b"[%d]" % len(BODY)
+
+
+def test_write_out_size_counts_only_what_was_downloaded(srv, tmp_path):
+    data = bytes(range(256)) * 40
+
+    def ranged(req):
+        rng = req.headers.get("range")
+        if rng:
+            start = int(rng.split("=")[1].rstrip("-"))
+            return (b"HTTP/1.1 206 Partial Content\r\nETag: \"e\"\r\nContent-Range: bytes %d-%d/%d"
+                    b"\r\nContent-Length: %d\r\n\r\n" % (start, len(data) - 1, len(data),
+                                                       len(data) - start) + data[start:])
+        return b"HTTP/1.1 200 OK\r\nETag: \"e\"\r\nContent-Length: %d\r\n\r\n" % len(data) + data[:1000]
+
+    srv.route("/f", ranged)
+    r = fetch("-s", "-C", "-w", "%{size_download} %{exitcode}", srv.url("/f"), cwd=tmp_path)
+    assert r.stdout == b"1000 8", r.stderr
+    r = fetch("-s", "-C", "-w", "%{size_download} %{exitcode}", srv.url("/f"), cwd=tmp_path)
+    assert r.stdout == b"%d 0" % (len(data) - 1000), r.stderr
+    assert (tmp_path / "f").read_bytes() == data
+
+
+def test_write_out_for_a_usage_error_of_one_url(srv, tmp_path):
+    (tmp_path / "a").write_bytes(b"x")
+    r = fetch("-s", "-w", "%{exitcode} %{url_effective}\\n", srv.url("/a"), cwd=tmp_path)
+    assert r.returncode == 10
+    assert r.stdout == f"10 {srv.url('/a')}\n".encode()
+    assert srv.requests == []
+
+
+def test_write_out_shows_no_credentials(srv, tmp_path):
+    url = srv.url("/a").replace("http://", "http://al:hunter2@")
+    r = fetch("-s", "-w", "%{url_effective}", url, "-o", str(tmp_path / "o"))
+    assert r.returncode == 0
+    assert r.stdout == srv.url("/a").encode()
