@@ -103,6 +103,7 @@ struct sk__fetch_wire {
     struct sk_chunked chunked;
     size_t pend;                  /* body bytes gathered in f->buf for the sink */
     bool gather;                  /* f->buf is free for it (the head is used) */
+    bool told_connected;          /* SK_FETCH_EV_CONNECTED went for this connection */
 };
 
 struct sk_fetch {
@@ -170,6 +171,12 @@ int sk__fetch_body(struct sk_fetch *f, const struct sk_http_framing *fr,
                    struct sk__fetch_sink *sink);
 /* Ends the exchange; clean: it ended as the protocol says (TLS close_notify). */
 void sk__fetch_close(struct sk_fetch *f, bool clean);
+
+/* fetch_tell.c: the events of a verbose mode (no-ops without on_event) */
+/* The connection is up: its peer's address, once per connection. */
+int sk__fetch_tell_connected(struct sk_fetch *f);
+/* It is ready for the request: the TLS session, then the request. */
+int sk__fetch_tell_ready(struct sk_fetch *f);
 
 /* fetch_resume.c */
 int sk__fetch_resume_plan(struct sk_fetch *f);

@@ -474,12 +474,19 @@ static void on_connected(struct sk_stream *s, int err)
                                                      w->where, sk_strerror(err)));
         return;
     }
-    if (w->tls_wanted && !sk_stream_is_tls(s))
+    int rc = sk__fetch_tell_connected(f);
+    if (rc == 0 && w->tls_wanted && !sk_stream_is_tls(s))
         return; /* TCP connected at once, in start(): TLS goes on it there */
+    if (rc == 0)
+        rc = sk__fetch_tell_ready(f);
+    if (rc < 0) {
+        phase_end(f, SK__PH_DONE, f->msg[0] ? rc : sk_fetch_fail_as(f, rc, "connecting"));
+        return;
+    }
     w->phase = SK__PH_HEAD;
     w->sending = true;
     w->last_ms = sk_now_ms();
-    int rc = sk_stream_write(s, f->buf, w->reqlen); /* what the socket does not take is queued */
+    rc = sk_stream_write(s, f->buf, w->reqlen); /* what the socket does not take is queued */
     if (rc < 0) {
         phase_end(f, SK__PH_DONE, sk_fetch_fail_as(f, rc, "sending the request"));
         return;
@@ -687,6 +694,7 @@ int sk__fetch_open(struct sk_fetch *f, const struct sk_url *u, bool cross_origin
     w->interim = 0;
     w->rc = 0;
     w->sending = false;
+    w->told_connected = false;
     sk_url_authority(u, w->where, sizeof w->where);
     if (u->port == (u->scheme == SK_URL_HTTPS ? 443 : 80)) /* always show the port */
         snprintf(w->where + strlen(w->where), sizeof w->where - strlen(w->where), ":%u",

@@ -94,7 +94,7 @@ int fetch_write_out(void *arg, const void *p, size_t n);
  * block of the option table, values from FETCH_CURL_OPT_BASE). */
 enum { FETCH_CURL_OPT_BASE = 1000, OPT_CONTINUE_AT = FETCH_CURL_OPT_BASE, OPT_DATA_OTHER,
        OPT_NETRC, OPT_NETRC_FILE };
-#define FETCH_CURL_SHORTOPTS "LOfSqcP:A:X:d:F:T:u:D:w:"
+#define FETCH_CURL_SHORTOPTS "LOfSqcP:A:X:d:F:T:u:D:w:v"
 #define FETCH_CURL_LONGOPTS                                                                        \
     {"location", no_argument, NULL, 'L'}, {"remote-name", no_argument, NULL, 'O'},                 \
         {"fail", no_argument, NULL, 'f'}, {"show-error", no_argument, NULL, 'S'},                  \
@@ -109,7 +109,7 @@ enum { FETCH_CURL_OPT_BASE = 1000, OPT_CONTINUE_AT = FETCH_CURL_OPT_BASE, OPT_DA
         {"user", required_argument, NULL, 'u'}, {"netrc", no_argument, NULL, OPT_NETRC},          \
         {"netrc-file", required_argument, NULL, OPT_NETRC_FILE},                                  \
         {"dump-header", required_argument, NULL, 'D'},                                            \
-        {"write-out", required_argument, NULL, 'w'},
+        {"write-out", required_argument, NULL, 'w'}, {"verbose", no_argument, NULL, 'v'},
 #define FETCH_OPT_UNKNOWN (-1000)
 /* One option of that block: EXIT_OK, an exit status, or FETCH_OPT_UNKNOWN. */
 int fetch_curl_opt(struct fetch_cli *fc, int c, const char *arg);
@@ -158,6 +158,9 @@ void fetch_report_event(struct fetch_cli *fc, const struct sk_fetch_event *ev);
 /* fetch_out.c: n bytes to standard output, bounded like the body's writes.
  * 0 or a negative code. */
 int fetch_write_stdout(struct fetch_cli *fc, const char *p, size_t n);
+
+/* fetch_out.c: n bytes to standard error, bounded; a lost line is no failure. */
+void fetch_stderr(struct fetch_cli *fc, const char *p, size_t n);
 
 /* fetch_progress.c */
 void fetch_progress_start(struct fetch_progress *pg, bool enabled, uint64_t total,

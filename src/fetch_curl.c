@@ -31,7 +31,11 @@ static const char fetch_help_report[] = N_(
     "                          %{http_code}, %{size_download}, %{time_total},\n"
     "                          %{url_effective}, %{filename_effective},\n"
     "                          %{num_redirects} and %{exitcode} replaced; \\n, \\t,\n"
-    "                          \\r, \\\\ and %% as in curl\n");
+    "                          \\r, \\\\ and %% as in curl\n"
+    "  -v, --verbose           on standard error: the address connected to, the TLS\n"
+    "                          version, cipher and certificate, each request sent\n"
+    "                          ('> ', credentials masked) and response head ('< '),\n"
+    "                          the times (connect, TLS, first byte, total)\n");
 
 static const char fetch_help_curl[] = N_(
     "\n"

@@ -200,6 +200,9 @@ int fetch_on_event(void *arg, const struct sk_fetch_event *ev)
         if (!fc->silent)
             fetch_notice(fc, "%.*s", (int)ev->len, ev->data);
         return 0;
+    case SK_FETCH_EV_CONNECTED:
+    case SK_FETCH_EV_TLS:
+    case SK_FETCH_EV_REQUEST: return 0; /* -v's: fetch_report_event */
     }
     return 0;
 }
@@ -224,4 +227,13 @@ int fetch_write_stdout(struct fetch_cli *fc, const char *p, size_t n)
         off += k > 0 ? (size_t)k : 0;
     }
     return 0;
+}
+
+void fetch_stderr(struct fetch_cli *fc, const char *p, size_t n)
+{
+    (void)fflush(stderr);
+    if (fc->f)
+        (void)write_quiet(fc, STDERR_FILENO, p, n, "standard error", false);
+    else
+        (void)fwrite(p, 1, n, stderr);
 }

@@ -4,9 +4,11 @@
  * the library's events). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "fetch.h"
@@ -150,19 +152,106 @@ void fetch_report_heads(struct fetch_cli *fc)
         fc->hdr_fd = fc->dump_fd; /* -D: the heads go there, even with -s */
 }
 
-int fetch_report_end(struct fetch_cli *fc, int status)
+/* ---- -v ---- */
+
+static double since_start(const struct fetch_cli *fc)
 {
-    if (!fc->write_out)
-        return status;
-    static char line[4 * FETCH_URL_LINE_MAX];
-    size_t n = wo_expand(fc, status, line, sizeof line);
-    int rc = fetch_write_stdout(fc, line, n);
-    return rc < 0 && status == EXIT_OK ? EXIT_WRITE : status;
+    return (double)(sk_now_ns() - fc->rep.start_ns) / 1e9;
+}
+
+/* One "* ..." line on standard error. */
+static void say(struct fetch_cli *fc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(struct fetch_cli *fc, const char *fmt, ...)
+{
+    char line[2048] = "* ";
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line + 2, sizeof line - 3, fmt, ap);
+    va_end(ap);
+    size_t n = strlen(line);
+    line[n++] = '\n';
+    fetch_stderr(fc, line, n);
+}
+
+static bool is_credential(const char *s, size_t n)
+{
+    static const char *const names[] = {"authorization:", "proxy-authorization:"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (n >= strlen(names[i]) && strncasecmp(s, names[i], strlen(names[i])) == 0)
+            return true;
+    return false;
+}
+
+/* A head's lines, each after prefix ("> " sent, "< " received), control
+ * bytes as \xHH, credentials masked (their scheme kept). */
+static void say_head(struct fetch_cli *fc, const char *prefix, const char *p, size_t len)
+{
+    static char out[4 * SK_HTTP_HEAD_MAX + 64];
+    size_t o = 0;
+    for (const char *end = p + len; p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = (size_t)((nl ? nl : end) - p), keep = n;
+        if (n > 0 && p[n - 1] == '\r')
+            keep = --n;
+        if (is_credential(p, n)) { /* "Name: scheme" and no more */
+            const char *v = memchr(p, ':', n) + 1;
+            while (v < p + n && *v == ' ')
+                v++;
+            const char *sp = memchr(v, ' ', (size_t)(p + n - v));
+            keep = (size_t)((sp ? sp : v) - p);
+        }
+        o += (size_t)snprintf(out + o, sizeof out - o, "%s", prefix);
+        for (size_t i = 0; i < keep && o + 8 < sizeof out; i++) {
+            unsigned char c = (unsigned char)p[i];
+            o += (size_t)(c < 0x20 && c != '\t' ? snprintf(out + o, 8, "\\x%02x", c)
+                                                : (out[o] = (char)c, 1));
+        }
+        if (keep < n)
+            o += (size_t)snprintf(out + o, sizeof out - o, "%s[masked]",
+                                  keep > 0 && p[keep - 1] != ' ' ? " " : "");
+        if (o + 1 < sizeof out)
+            out[o++] = '\n';
+        p = nl ? nl + 1 : end;
+    }
+    fetch_stderr(fc, out, o);
+}
+
+/* The TLS event's four strings. */
+static void say_tls(struct fetch_cli *fc, const struct sk_fetch_event *ev)
+{
+    const char *f[4] = {"", "", "", ""};
+    const char *p = ev->data, *end = ev->data + ev->len;
+    for (int i = 0; i < 4 && p < end; i++) {
+        f[i] = p;
+        p += strnlen(p, (size_t)(end - p)) + 1;
+    }
+    say(fc, _("TLS %s, cipher %s, after %.6f s"), f[0], f[1], since_start(fc));
+    say(fc, _("certificate subject: %s"), *f[2] ? f[2] : _("(none)"));
+    say(fc, _("certificate issuer: %s"), *f[3] ? f[3] : _("(none)"));
+}
+
+static void verbose(struct fetch_cli *fc, const struct sk_fetch_event *ev)
+{
+    switch (ev->kind) {
+    case SK_FETCH_EV_CONNECTED:
+        say(fc, _("connected to %.*s after %.6f s%s"), (int)ev->len, ev->data, since_start(fc),
+            ev->total ? _(" (the TLS handshake included)") : "");
+        break;
+    case SK_FETCH_EV_TLS: say_tls(fc, ev); break;
+    case SK_FETCH_EV_REQUEST: say_head(fc, "> ", ev->data, ev->len); break;
+    case SK_FETCH_EV_HEAD:
+        say(fc, _("first byte after %.6f s"), since_start(fc));
+        say_head(fc, "< ", ev->data, ev->len);
+        break;
+    default: break;
+    }
 }
 
 void fetch_report_event(struct fetch_cli *fc, const struct sk_fetch_event *ev)
 {
     struct fetch_report *r = &fc->rep;
+    if (fc->verbose)
+        verbose(fc, ev);
     switch (ev->kind) {
     case SK_FETCH_EV_BODY_BEGIN:
         r->body_base = ev->done; /* a resumed part's bytes were not downloaded now */
@@ -172,4 +261,17 @@ void fetch_report_event(struct fetch_cli *fc, const struct sk_fetch_event *ev)
     case SK_FETCH_EV_BODY_END: r->body_bytes = ev->done - r->body_base; break;
     default: break;
     }
+}
+
+int fetch_report_end(struct fetch_cli *fc, int status)
+{
+    if (fc->verbose && fc->f)
+        say(fc, _("total %.6f s, %llu body bytes, exit status %d"), since_start(fc),
+            (unsigned long long)fc->rep.body_bytes, status);
+    if (!fc->write_out)
+        return status;
+    static char line[4 * FETCH_URL_LINE_MAX];
+    size_t n = wo_expand(fc, status, line, sizeof line);
+    int rc = fetch_write_stdout(fc, line, n);
+    return rc < 0 && status == EXIT_OK ? EXIT_WRITE : status;
 }

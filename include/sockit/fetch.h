@@ -79,6 +79,13 @@ enum sk_fetch_event_kind {
     SK_FETCH_EV_PROGRESS,    /* body bytes: done, total */
     SK_FETCH_EV_BODY_END,    /* the body stopped (complete or not) */
     SK_FETCH_EV_NOTICE,      /* a one-line remark (a warning, a retry): data, len */
+    /* For a verbose mode: */
+    SK_FETCH_EV_CONNECTED,   /* a connection is up: data, len "ADDRESS:PORT" ([v6]:port);
+                                total 1: reported only once its TLS handshake ended */
+    SK_FETCH_EV_TLS,         /* its TLS session: data, len four NUL-terminated strings,
+                                version, cipher, certificate subject, issuer (RFC 2253,
+                                "" without a certificate) */
+    SK_FETCH_EV_REQUEST,     /* the request head as sent: data, len (credentials included) */
 };
 
 struct sk_fetch_event {

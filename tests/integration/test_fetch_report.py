@@ -1,6 +1,7 @@
 """sockit fetch's reports besides the body (issue 11): -D FILE (each
 response head of a chain as received), -w FORMAT (curl's write-out
 variables after each URL). Scripted servers: hostile_http.HostileServer."""
+import os
 import re
 
 import pytest
@@ -170,3 +171,86 @@ def test_write_out_shows_no_credentials(srv, tmp_path):
     r = fetch("-s", "-w", "%{url_effective}", url, "-o", str(tmp_path / "o"))
     assert r.returncode == 0
     assert r.stdout == srv.url("/a").encode()
+
+
+# ---- -v ----
+
+def verbose_lines(r):
+    return r.stderr.decode().splitlines()
+
+
+@pytest.mark.parametrize("flag", ["-v", "--verbose"])
+def test_verbose_shows_the_exchange_of_each_hop(srv, tmp_path, flag):
+    r = fetch("-s", flag, "-u", "alice:hunter2", srv.url("/r"), "-o", str(tmp_path / "o"))
+    assert_clean(r)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b""
+    lines = verbose_lines(r)
+    assert b"hunter2" not in r.stderr and "Basic " + "YWxp" not in r.stderr.decode()
+    connected = [ln for ln in lines if ln.startswith("* connected to ")]
+    assert len(connected) == 3, lines
+    assert all(re.fullmatch(rf"\* connected to 127\.0\.0\.1:{srv.port} after \d+\.\d{{6}} s", c)
+               for c in connected), connected
+    assert "> GET /r HTTP/1.1" in lines and "> GET /b HTTP/1.1" in lines
+    assert "> Authorization: Basic [masked]" in lines
+    assert [ln for ln in lines if ln.startswith("< HTTP/")] == [
+        "< HTTP/1.1 302 Found", "< HTTP/1.1 301 Moved", "< HTTP/1.1 200 OK"]
+    assert "< X-Hop: first" in lines and "< X-Hop: final" in lines
+    assert sum(ln.startswith("* first byte after ") for ln in lines) == 3
+    assert re.fullmatch(r"\* total \d+\.\d{6} s, 100 body bytes, exit status 0", lines[-1]), lines
+    # in order: connect, request, first byte, head, per hop
+    i = lines.index(connected[0])
+    assert lines[i + 1] == "> GET /r HTTP/1.1"
+
+
+def test_verbose_masks_header_credentials(srv, tmp_path):
+    # (a response head with control bytes is refused by the parser before -v sees it)
+    r = fetch("-v", "-s", "-H", "Authorization: Bearer s3cr3t-token", "-H",
+              "Proxy-Authorization: Basic eHk6eg==", srv.url("/a"), "-o", str(tmp_path / "o"))
+    assert r.returncode == 0, r.stderr
+    assert b"s3cr3t" not in r.stderr and b"eHk6eg" not in r.stderr
+    assert "> Authorization: Bearer [masked]" in verbose_lines(r)
+    assert "> Proxy-Authorization: Basic [masked]" in verbose_lines(r)
+
+
+def test_verbose_on_a_failed_connect(tmp_path):
+    r = fetch("-v", "http://127.0.0.1:1/x", cwd=tmp_path)
+    assert r.returncode == 4
+    lines = verbose_lines(r)
+    assert not any(ln.startswith("* connected") for ln in lines)
+    assert lines[-2].startswith("sockit: fetch: cannot connect"), lines
+    assert lines[-1].startswith("* total "), lines
+
+
+@pytest.fixture(scope="module")
+def ng(tmp_path_factory):
+    from nginx_util import Nginx, make_certs
+    d = str(tmp_path_factory.mktemp("nginx"))
+    srv = Nginx(d, make_certs(os.path.join(d, "certs")))
+    srv.put("t.txt", b"tls body\n")
+    yield srv
+    srv.stop()
+
+
+def test_verbose_tls_version_cipher_and_certificate(ng, tmp_path):
+    r = fetch("-v", "-s", "--cacert", ng.certs["ca"], ng.url("/t.txt", tls=True),
+              "-o", str(tmp_path / "o"))
+    assert_clean(r)
+    assert r.returncode == 0, r.stderr
+    lines = verbose_lines(r)
+    tls = [ln for ln in lines if ln.startswith("* TLS ")]
+    assert len(tls) == 1, lines
+    assert re.fullmatch(r"\* TLS TLSv1\.[23], cipher [A-Z0-9_-]+, after \d+\.\d{6} s", tls[0]), tls
+    assert "* certificate subject: CN=server" in lines
+    assert "* certificate issuer: CN=sockit test CA" in lines
+    assert any(re.fullmatch(rf"\* connected to 127\.0\.0\.1:{ng.https} after \d+\.\d{{6}} s"
+                            r"( \(the TLS handshake included\))?", ln) for ln in lines), lines
+    assert "< HTTP/1.1 200 OK" in lines
+    assert (tmp_path / "o").read_bytes() == b"tls body\n"
+
+
+def test_verbose_over_ipv6(ng, tmp_path):
+    r = fetch("-v", "-s", ng.url("/t.txt", host="::1"), "-o", str(tmp_path / "o"))
+    assert r.returncode == 0, r.stderr
+    assert any(ln.startswith(f"* connected to [::1]:{ng.http} after ")
+               for ln in verbose_lines(r)), r.stderr
