@@ -18,6 +18,7 @@ struct fetch_progress {
     bool enabled;
     uint64_t total; /* 0: unknown */
     uint64_t done;
+    uint64_t base;  /* bytes there at the start (a resumed part): not this run's rate */
     uint64_t start_ms, last_ms;
     bool drawn;
 };

@@ -152,20 +152,22 @@ static int open_special(struct fetch_cli *fc)
     return 0;
 }
 
-/* The body begins: open where it goes without a file, or start the bar. */
+/* The body begins: open where it goes without a file, and start the bar
+ * (for standard output too: it is on standard error, as curl's). */
 static int body_begin(struct fetch_cli *fc, const struct sk_fetch_event *ev)
 {
-    if (fc->out_special)
-        return fc->out_fd >= 0 ? 0 : open_special(fc);
-    if (!fc->out_path) { /* standard output: the head went first, by write() */
+    int rc = 0;
+    if (fc->out_special) {
+        rc = fc->out_fd >= 0 ? 0 : open_special(fc);
+    } else if (!fc->out_path) { /* standard output: the head went first, by write() */
         fc->out_fd = STDOUT_FILENO;
         if (fflush(stdout) != 0)
             return sk_fetch_set_error(fc->f, SK_EWRITE, "cannot write to standard output: %s",
                                       strerror(errno));
-        return 0;
     }
-    fetch_progress_start(&fc->pg, !fc->silent && isatty(STDERR_FILENO), ev->total, ev->done);
-    return 0;
+    fetch_progress_start(&fc->pg, rc == 0 && !fc->silent && isatty(STDERR_FILENO), ev->total,
+                         ev->done);
+    return rc;
 }
 
 int fetch_on_event(void *arg, const struct sk_fetch_event *ev)
