@@ -18,7 +18,7 @@
 /* "ADDRESS:PORT" (IPv6 in brackets) of the stream's peer. */
 static int peer_text(const struct sk_stream *s, char *out, size_t cap)
 {
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = {0};
     socklen_t len = sizeof ss;
     char host[INET6_ADDRSTRLEN] = "?";
     unsigned port = 0;

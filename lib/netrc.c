@@ -62,7 +62,7 @@ static int quoted(struct scan *s, size_t *n)
         if (c == '\\') {
             if (++s->p == s->end || *s->p == '\n')
                 break;
-            c = *s->p == 'n' ? '\n' : *s->p == 'r' ? '\r' : *s->p == 't' ? '\t' : *s->p;
+            c = (char)(*s->p == 'n' ? '\n' : *s->p == 'r' ? '\r' : *s->p == 't' ? '\t' : *s->p);
         }
         if (c == '\0')
             return fail(s, SK_EPARSE, "NUL byte");

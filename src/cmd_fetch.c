@@ -249,7 +249,8 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
     int c, rc;
     optind = 1;
     opterr = 0; /* cli_bad_option says it, in one line */
-    while ((c = getopt_long(argc, argv, ":o:sIC::H:km:hi:" FETCH_CURL_SHORTOPTS, longopts, NULL)) != -1) {
+    static const char shortopts[] = ":o:sIC::H:km:hi:" FETCH_CURL_SHORTOPTS;
+    while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
         switch (c) {
         case 'o': fc->output = optarg; break;
         case 'i':

@@ -13,6 +13,7 @@
 #define FETCH_HEADERS_MAX 64
 #define FETCH_URLS_MAX 100000     /* URLs in one run (command line and -i) */
 #define FETCH_URL_LINE_MAX 8192   /* bytes of one line of a -i list */
+#define FETCH_SHOWN_MAX (4 * FETCH_URL_LINE_MAX) /* a URL as shown; longer ones are refused */
 
 struct fetch_progress {
     bool enabled;
@@ -61,7 +62,7 @@ struct fetch_cli {
     bool netrc_optional;        /* --netrc: a missing file is no error */
     char *netrc;                /* its text (NULL: none), netrc_len bytes */
     size_t netrc_len;
-    char shown[FETCH_URL_LINE_MAX + 16]; /* the URL being fetched, without credentials */
+    char shown[FETCH_SHOWN_MAX]; /* the URL being fetched, without credentials */
     /* fetch_report.c: -D, -w, -v */
     const char *dump_path;      /* -D FILE ('-': standard output) */
     int dump_fd;                /* its descriptor; -1: none */
@@ -96,21 +97,28 @@ int fetch_write_out(void *arg, const void *p, size_t n);
 enum { FETCH_CURL_OPT_BASE = 1000, OPT_CONTINUE_AT = FETCH_CURL_OPT_BASE, OPT_DATA_OTHER,
        OPT_NETRC, OPT_NETRC_FILE };
 #define FETCH_CURL_SHORTOPTS "LOfSqcP:A:X:d:F:T:u:D:w:v"
-#define FETCH_CURL_LONGOPTS                                                                        \
-    {"location", no_argument, NULL, 'L'}, {"remote-name", no_argument, NULL, 'O'},                 \
-        {"fail", no_argument, NULL, 'f'}, {"show-error", no_argument, NULL, 'S'},                  \
-        {"quiet", no_argument, NULL, 'q'}, {"continue-at", required_argument, NULL, OPT_CONTINUE_AT}, \
-        {"directory-prefix", required_argument, NULL, 'P'},                                       \
-        {"user-agent", required_argument, NULL, 'A'}, {"request", required_argument, NULL, 'X'},  \
-        {"data", required_argument, NULL, 'd'}, {"form", required_argument, NULL, 'F'},           \
-        {"upload-file", required_argument, NULL, 'T'},                                            \
-        {"data-binary", required_argument, NULL, OPT_DATA_OTHER},                                 \
-        {"data-raw", required_argument, NULL, OPT_DATA_OTHER},                                    \
-        {"data-urlencode", required_argument, NULL, OPT_DATA_OTHER},                              \
-        {"user", required_argument, NULL, 'u'}, {"netrc", no_argument, NULL, OPT_NETRC},          \
-        {"netrc-file", required_argument, NULL, OPT_NETRC_FILE},                                  \
-        {"dump-header", required_argument, NULL, 'D'},                                            \
-        {"write-out", required_argument, NULL, 'w'}, {"verbose", no_argument, NULL, 'v'},
+#define FETCH_CURL_LONGOPTS                                      \
+    {"location", no_argument, NULL, 'L'},                        \
+    {"remote-name", no_argument, NULL, 'O'},                     \
+    {"fail", no_argument, NULL, 'f'},                            \
+    {"show-error", no_argument, NULL, 'S'},                      \
+    {"quiet", no_argument, NULL, 'q'},                           \
+    {"continue-at", required_argument, NULL, OPT_CONTINUE_AT},   \
+    {"directory-prefix", required_argument, NULL, 'P'},          \
+    {"user-agent", required_argument, NULL, 'A'},                \
+    {"request", required_argument, NULL, 'X'},                   \
+    {"data", required_argument, NULL, 'd'},                      \
+    {"form", required_argument, NULL, 'F'},                      \
+    {"upload-file", required_argument, NULL, 'T'},               \
+    {"data-binary", required_argument, NULL, OPT_DATA_OTHER},    \
+    {"data-raw", required_argument, NULL, OPT_DATA_OTHER},       \
+    {"data-urlencode", required_argument, NULL, OPT_DATA_OTHER}, \
+    {"user", required_argument, NULL, 'u'},                      \
+    {"netrc", no_argument, NULL, OPT_NETRC},                     \
+    {"netrc-file", required_argument, NULL, OPT_NETRC_FILE},     \
+    {"dump-header", required_argument, NULL, 'D'},               \
+    {"write-out", required_argument, NULL, 'w'},                 \
+    {"verbose", no_argument, NULL, 'v'},
 #define FETCH_OPT_UNKNOWN (-1000)
 /* One option of that block: EXIT_OK, an exit status, or FETCH_OPT_UNKNOWN. */
 int fetch_curl_opt(struct fetch_cli *fc, int c, const char *arg);

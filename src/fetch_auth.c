@@ -31,7 +31,7 @@ static int set_user(struct fetch_cli *fc, const char *arg)
         }
     memcpy(fc->user, arg, ulen);
     fc->user[ulen] = '\0';
-    strcpy(fc->password, colon + 1);
+    memcpy(fc->password, colon + 1, strlen(colon + 1) + 1); /* the length was checked */
     fc->has_user = true;
     return EXIT_OK;
 }
@@ -111,9 +111,9 @@ int fetch_auth_url(struct fetch_cli *fc, const char *url)
         cli_error("invalid credentials in the URL (%s)", cli_strerror(rc));
     if (rc < 0 && rc != SK_ETOOBIG)
         return EXIT_USAGE;
-    if (rc < 0) { /* the URL itself is too long: said once it is parsed */
-        snprintf(fc->shown, sizeof fc->shown, "%s", url);
-        return EXIT_OK;
+    if (rc < 0) { /* the URL itself: a part may be credentials, so none is shown */
+        cli_error("URL too long (%zu bytes; at most %zu)", strlen(url), sizeof fc->shown - 1);
+        return EXIT_USAGE;
     }
     if (rc == 1 && !fc->has_user) {
         cli_error("%s: a user without a password in the URL; sockit does not prompt for one "

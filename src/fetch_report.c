@@ -71,7 +71,7 @@ static size_t wo_expand(const struct fetch_cli *fc, int status, char *out, size_
 {
     size_t n = 0;
     for (const char *p = fc->write_out; *p && n + 1 < cap; p++) {
-        char val[FETCH_URL_LINE_MAX + 64];
+        static char val[FETCH_SHOWN_MAX + 64];
         const char *end;
         val[0] = *p;
         val[1] = '\0';
@@ -81,7 +81,7 @@ static size_t wo_expand(const struct fetch_cli *fc, int status, char *out, size_
             wo_value(fc, wo_var(p + 2, (size_t)(end - p - 2)), status, val, sizeof val);
             p = end;
         } else if (p[0] == '\\' && p[1] && strchr("nrt\\", p[1])) {
-            val[0] = p[1] == 'n' ? '\n' : p[1] == 'r' ? '\r' : p[1] == 't' ? '\t' : '\\';
+            val[0] = (char)(p[1] == 'n' ? '\n' : p[1] == 'r' ? '\r' : p[1] == 't' ? '\t' : '\\');
             p++;
         }
         size_t k = strlen(val);
@@ -182,35 +182,57 @@ static bool is_credential(const char *s, size_t n)
     return false;
 }
 
+/* Appends s[0..n) to out (cap bytes, *o used), which goes to standard
+ * error each time it is full. */
+static void emit(struct fetch_cli *fc, char *out, size_t cap, size_t *o, const char *s, size_t n)
+{
+    while (n > 0) {
+        if (*o == cap) {
+            fetch_stderr(fc, out, *o);
+            *o = 0;
+        }
+        size_t k = n < cap - *o ? n : cap - *o;
+        memcpy(out + *o, s, k);
+        *o += k;
+        s += k;
+        n -= k;
+    }
+}
+
 /* A head's lines, each after prefix ("> " sent, "< " received), control
  * bytes as \xHH, credentials masked (their scheme kept). */
 static void say_head(struct fetch_cli *fc, const char *prefix, const char *p, size_t len)
 {
-    static char out[4 * SK_HTTP_HEAD_MAX + 64];
-    size_t o = 0;
+    static char out[16 * 1024];
+    size_t o = 0, cap = sizeof out;
     for (const char *end = p + len; p < end;) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t n = (size_t)((nl ? nl : end) - p), keep = n;
+        size_t n = (size_t)((nl ? nl : end) - p), keep;
         if (n > 0 && p[n - 1] == '\r')
-            keep = --n;
+            n--;
+        keep = n;
         if (is_credential(p, n)) { /* "Name: scheme" and no more */
-            const char *v = memchr(p, ':', n) + 1;
+            const char *v = (const char *)memchr(p, ':', n) + 1;
             while (v < p + n && *v == ' ')
                 v++;
             const char *sp = memchr(v, ' ', (size_t)(p + n - v));
             keep = (size_t)((sp ? sp : v) - p);
         }
-        o += (size_t)snprintf(out + o, sizeof out - o, "%s", prefix);
-        for (size_t i = 0; i < keep && o + 8 < sizeof out; i++) {
+        emit(fc, out, cap, &o, prefix, strlen(prefix));
+        for (size_t i = 0; i < keep; i++) {
             unsigned char c = (unsigned char)p[i];
-            o += (size_t)(c < 0x20 && c != '\t' ? snprintf(out + o, 8, "\\x%02x", c)
-                                                : (out[o] = (char)c, 1));
+            if (c < 0x20 && c != '\t') {
+                char hex[8];
+                emit(fc, out, cap, &o, hex, (size_t)snprintf(hex, sizeof hex, "\\x%02x", c));
+            } else {
+                emit(fc, out, cap, &o, p + i, 1);
+            }
         }
-        if (keep < n)
-            o += (size_t)snprintf(out + o, sizeof out - o, "%s[masked]",
-                                  keep > 0 && p[keep - 1] != ' ' ? " " : "");
-        if (o + 1 < sizeof out)
-            out[o++] = '\n';
+        if (keep < n) {
+            const char *mask = keep > 0 && p[keep - 1] == ' ' ? "[masked]" : " [masked]";
+            emit(fc, out, cap, &o, mask, strlen(mask));
+        }
+        emit(fc, out, cap, &o, "\n", 1);
         p = nl ? nl + 1 : end;
     }
     fetch_stderr(fc, out, o);
@@ -270,7 +292,7 @@ int fetch_report_end(struct fetch_cli *fc, int status)
             (unsigned long long)fc->rep.body_bytes, status);
     if (!fc->write_out)
         return status;
-    static char line[4 * FETCH_URL_LINE_MAX];
+    static char line[2 * FETCH_SHOWN_MAX];
     size_t n = wo_expand(fc, status, line, sizeof line);
     int rc = fetch_write_stdout(fc, line, n);
     return rc < 0 && status == EXIT_OK ? EXIT_WRITE : status;

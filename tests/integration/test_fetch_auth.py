@@ -291,3 +291,10 @@ def test_netrc_for_each_url_of_a_run(srv, tmp_path):
         assert other.requests[0].headers.get("authorization") is None
     finally:
         other.stop()
+
+
+def test_a_url_too_long_shows_nothing_of_it(tmp_path):
+    url = "http://alice:hunter2@h/" + "a" * 40000
+    r = fetch(url, cwd=tmp_path)
+    usage_error(r, "URL too long")
+    assert b"hunter2" not in r.stderr and b"alice" not in r.stderr

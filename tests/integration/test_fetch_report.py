@@ -254,3 +254,15 @@ def test_verbose_over_ipv6(ng, tmp_path):
     assert r.returncode == 0, r.stderr
     assert any(ln.startswith(f"* connected to [::1]:{ng.http} after ")
                for ln in verbose_lines(r)), r.stderr
+
+
+def test_verbose_escapes_control_bytes_of_a_long_request(srv, tmp_path):
+    # -H refuses only CR and LF: other control bytes reach the request, and
+    # -v writes them as \xHH (this head is larger than -v's buffer)
+    r = fetch("-v", "-s", "-H", "X-Esc: " + "\x1b" * 20000, srv.url("/a"),
+              "-o", str(tmp_path / "o"))
+    assert_clean(r)
+    assert r.returncode == 0, r.stderr
+    assert b"\x1b" not in r.stderr
+    line = [ln for ln in verbose_lines(r) if ln.startswith("> X-Esc: ")]
+    assert line == ["> X-Esc: " + "\\x1b" * 20000]
