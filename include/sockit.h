@@ -24,6 +24,7 @@
 /* fetch: */
 #include "sockit/fetch.h"
 #include "sockit/http.h"
+#include "sockit/netrc.h"
 #include "sockit/outfile.h"
 #include "sockit/transport.h"
 #include "sockit/url.h"

@@ -23,14 +23,10 @@ void sk_fetch_opts_init(struct sk_fetch_opts *o)
     o->idle_timeout_ms = 60000;
 }
 
-/* The layouts this library knows: the first one (up to user_agent), and
- * today's. Fields a caller's older layout lacks are zero: their default. */
-#define SK__FETCH_OPTS_V1 (offsetof(struct sk_fetch_opts, user_agent) + sizeof(const char *))
-
 int sk_fetch_new(const struct sk_fetch_opts *o, struct sk_fetch **out)
 {
     *out = NULL;
-    if (!o || (o->size != sizeof *o && o->size != SK__FETCH_OPTS_V1))
+    if (!o || (o->size != SK__FETCH_OPTS_SIZE_0 && o->size != sizeof *o)) /* the layouts so far */
         return SK_EUSAGE;
     /* A decoded body has no byte ranges of its own to resume into. */
     if ((o->flags & SK_FETCH_COMPRESSED) && (o->flags & SK_FETCH_RESUME))
@@ -74,6 +70,16 @@ int sk_fetch_status(const struct sk_fetch *f)
 enum sk_fetch_cause sk_fetch_cause(const struct sk_fetch *f)
 {
     return f ? f->cause : SK_FETCH_CAUSE_NONE;
+}
+
+const char *sk_fetch_url_effective(const struct sk_fetch *f)
+{
+    return f ? f->url_effective : "";
+}
+
+long sk_fetch_redirects(const struct sk_fetch *f)
+{
+    return f ? f->redirects : 0;
 }
 
 bool sk_fetch_was_complete(const struct sk_fetch *f)
@@ -237,13 +243,55 @@ static int run_with_retries(struct sk_fetch *f)
     }
 }
 
+/* Basic credentials must fit one header line, and a user name its ':'. */
+static bool bad_credential(const char *s, bool user)
+{
+    for (; s && *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f || (user && *s == ':'))
+            return true;
+    return false;
+}
+
+/* The run's credentials: o.user, else those in the URL, which goes
+ * without them into f->url_text. */
+static int take_credentials(struct sk_fetch *f, const char *url)
+{
+    f->auth_user = f->auth_password = NULL;
+    int rc = sk_url_take_userinfo(url, f->url_text, sizeof f->url_text, f->url_user,
+                                  sizeof f->url_user, f->url_password, sizeof f->url_password);
+    if (rc == SK_ETOOBIG && strlen(url) < sizeof f->url_text)
+        return sk_fetch_set_error(f, SK_EUSAGE, "the credentials in the URL are too long");
+    if (rc < 0 && rc != SK_ETOOBIG)
+        return sk_fetch_set_error(f, SK_EUSAGE, "invalid credentials in the URL (%s)",
+                                  sk_strerror(rc));
+    if (rc < 0)
+        return sk_fetch_set_error(f, SK_EUSAGE, "invalid URL (%s)", sk_strerror(rc));
+    if (f->o.user) {
+        if (bad_credential(f->o.user, true) || bad_credential(f->o.password, false))
+            return sk_fetch_set_error(f, SK_EUSAGE,
+                                      "invalid credentials (a control byte, or ':' in the user)");
+        f->auth_user = f->o.user;
+        f->auth_password = f->o.password ? f->o.password : "";
+    } else if (rc > 0) {
+        f->auth_user = f->url_user;
+        f->auth_password = f->url_password;
+    }
+    return 0;
+}
+
 int sk_fetch_run(struct sk_fetch *f, const char *url)
 {
     f->msg[0] = '\0';
+    f->url_effective[0] = '\0';
+    f->redirects = 0;
     f->expired = f->complete = false;
     f->last_status = 0;
     f->cause = SK_FETCH_CAUSE_NONE;
-    int rc = sk_url_parse(url, strlen(url), &f->start);
+    int rc = take_credentials(f, url);
+    if (rc < 0)
+        return rc;
+    url = f->url_text; /* without the credentials: what messages may show */
+    rc = sk_url_parse(url, strlen(url), &f->start);
     if (rc == SK_EUNSUPPORTED)
         return sk_fetch_set_error(f, SK_EUSAGE, "unsupported URL scheme (only http and https): %s",
                                   url);

@@ -3,6 +3,7 @@
 #define SOCKIT_FETCH_INT_H
 
 #include <limits.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -12,6 +13,7 @@
 
 #define SK__FETCH_INTERIM_MAX 16         /* 1xx responses skipped before the final one */
 #define SK__FETCH_URL_MAX (SK_URL_TARGET_MAX + SK_HOST_MAX + 32)
+#define SK__FETCH_CRED_MAX 256 /* bytes of a user name or password, with the NUL */
 /* One read from the network (and one write to the output for a large
  * body: main's blocking client read 256 KiB at a time too). A read never
  * has to be split to fit the head buffer: a head is refused past
@@ -24,6 +26,10 @@
 #define SK__FETCH_GATHER_MIN (32 * 1024)
 _Static_assert(SK_HTTP_HEAD_MAX + SK__FETCH_READ_SIZE <= SK__FETCH_BUF_SIZE,
                "a read after a partial head fits the buffer");
+
+/* The first published struct sk_fetch_opts ended with user_agent. */
+#define SK__FETCH_OPTS_SIZE_0 \
+    (offsetof(struct sk_fetch_opts, user_agent) + sizeof(((struct sk_fetch_opts *)0)->user_agent))
 
 /* Where the body goes. */
 struct sk__fetch_sink {
@@ -103,6 +109,7 @@ struct sk__fetch_wire {
     struct sk_chunked chunked;
     size_t pend;                  /* body bytes gathered in f->buf for the sink */
     bool gather;                  /* f->buf is free for it (the head is used) */
+    bool told_connected;          /* SK_FETCH_EV_CONNECTED went for this connection */
 };
 
 /* The proxy of the exchange under way (fetch_proxy.c). */
@@ -140,6 +147,12 @@ struct sk_fetch {
     enum sk_fetch_cause cause;   /* the setting the last failure ran into */
     struct sk__fetch_wire w;
     struct sk__fetch_proxy px;
+    /* Basic credentials of this run (o.user, else the URL's), for its origin */
+    const char *auth_user, *auth_password;
+    char url_user[SK__FETCH_CRED_MAX], url_password[SK__FETCH_CRED_MAX];
+    /* The last request of the chain: its URL, the redirects before it */
+    char url_effective[SK__FETCH_URL_MAX];
+    long redirects;
 };
 
 static inline unsigned sk__fetch_outfile_flags(const struct sk_fetch *f)
@@ -196,6 +209,11 @@ int sk__fetch_tunnel_cut(struct sk_fetch *f, size_t have);
 /* A final status from a proxy (plain http): 407 is the proxy's refusal
  * (recorded, SK_EPROXY); else 0. */
 int sk__fetch_proxy_check(struct sk_fetch *f, int status);
+/* fetch_tell.c: the events of a verbose mode (no-ops without on_event) */
+/* The connection is up: its peer's address, once per connection. */
+int sk__fetch_tell_connected(struct sk_fetch *f);
+/* It is ready for the request: the TLS session, then the request. */
+int sk__fetch_tell_ready(struct sk_fetch *f);
 
 /* fetch_resume.c */
 int sk__fetch_resume_plan(struct sk_fetch *f);

@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 
 #include "alloc_int.h"
@@ -65,6 +66,21 @@ static bool addf(char *buf, size_t cap, size_t *n, const char *fmt, ...)
     return true;
 }
 
+/* "Authorization: Basic base64(user:password)" (RFC 7617). */
+static bool add_basic(struct sk_fetch *f, char *buf, size_t cap, size_t *n)
+{
+    unsigned char plain[2 * SK__FETCH_CRED_MAX];
+    char b64[sizeof plain / 3 * 4 + 8];
+    int k = snprintf((char *)plain, sizeof plain, "%s:%s", f->auth_user, f->auth_password);
+    if (k < 0 || (size_t)k >= sizeof plain)
+        return false;
+    EVP_EncodeBlock((unsigned char *)b64, plain, k);
+    OPENSSL_cleanse(plain, sizeof plain);
+    bool ok = addf(buf, cap, n, "Authorization: Basic %s\r\n", b64);
+    OPENSSL_cleanse(b64, sizeof b64);
+    return ok;
+}
+
 /* The request into f->buf; *len its length. */
 static int build_request(struct sk_fetch *f, const struct sk_url *u, bool cross_origin,
                          size_t *len)
@@ -97,6 +113,8 @@ static int build_request(struct sk_fetch *f, const struct sk_url *u, bool cross_
         ok = ok && addf(req, cap, &n, "Range: bytes=%llu-\r\nIf-Range: %s\r\n",
                         (unsigned long long)f->rs.offset, f->rs.validator);
     }
+    if (f->auth_user && !cross_origin && !user_has(o, "Authorization"))
+        ok = ok && add_basic(f, req, cap, &n);
     for (size_t i = 0; i < o->nheaders; i++)
         if (!(cross_origin && is_credential(o->headers[i])) &&
             !(f->px.tunnel && sk__fetch_is_proxy_auth(o->headers[i]))) /* on the CONNECT */
@@ -561,12 +579,19 @@ static void on_connected(struct sk_stream *s, int err)
         tunnel_send(f);
         return;
     }
-    if (w->tls_wanted && !sk_stream_is_tls(s))
+    int rc = sk__fetch_tell_connected(f);
+    if (rc == 0 && w->tls_wanted && !sk_stream_is_tls(s))
         return; /* TCP connected at once, in start(): TLS goes on it there */
+    if (rc == 0)
+        rc = sk__fetch_tell_ready(f);
+    if (rc < 0) {
+        phase_end(f, SK__PH_DONE, f->msg[0] ? rc : sk_fetch_fail_as(f, rc, "connecting"));
+        return;
+    }
     w->phase = SK__PH_HEAD;
     w->sending = true;
     w->last_ms = sk_now_ms();
-    int rc = sk_stream_write(s, f->buf, w->reqlen); /* what the socket does not take is queued */
+    rc = sk_stream_write(s, f->buf, w->reqlen); /* what the socket does not take is queued */
     if (rc < 0) {
         phase_end(f, SK__PH_DONE, sk_fetch_fail_as(f, rc, "sending the request"));
         return;
@@ -781,6 +806,7 @@ int sk__fetch_open(struct sk_fetch *f, const struct sk_url *u, bool cross_origin
     w->interim = 0;
     w->rc = 0;
     w->sending = false;
+    w->told_connected = false;
     sk_url_authority(u, w->where, sizeof w->where);
     if (u->port == (u->scheme == SK_URL_HTTPS ? 443 : 80)) /* always show the port */
         snprintf(w->where + strlen(w->where), sizeof w->where - strlen(w->where), ":%u",

@@ -370,6 +370,8 @@ static int run(struct sk_fetch *f, struct sk_outfile *part)
     bool cross = false;
     for (long redirs = 0;; redirs++) {
         bool redirect = false;
+        f->redirects = redirs;
+        sk_url_format(cur, f->url_effective, sizeof f->url_effective);
         int rc = sk__fetch_open(f, cur, cross);
         if (rc == 0)
             rc = hop(f, part, redirs, &redirect);

@@ -233,7 +233,7 @@ static bool add_url(struct fetch_cli *fc, const char *url)
         fc->urls = u;
         fc->urls_cap = cap;
     }
-    if (!(fc->urls[fc->nurls] = strdup(url))) {
+    if (!(fc->urls[fc->nurls] = fetch_url_with_scheme(url))) {
         cli_error("%s", cli_strerror(-ENOMEM));
         return false;
     }
@@ -347,13 +347,15 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
         {"noproxy", required_argument, NULL, OPT_NOPROXY},
         {"compressed", no_argument, NULL, OPT_COMPRESSED},
         {"max-filesize", required_argument, NULL, OPT_MAXFILESIZE},
+        FETCH_CURL_LONGOPTS
         {NULL, 0, NULL, 0},
     };
     long long v;
-    int c;
+    int c, rc;
     optind = 1;
     opterr = 0; /* cli_bad_option says it, in one line */
-    while ((c = getopt_long(argc, argv, ":o:sICH:km:hi:x:", longopts, NULL)) != -1) {
+    static const char shortopts[] = ":o:sIC::H:km:hi:x:" FETCH_CURL_SHORTOPTS;
+    while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
         switch (c) {
         case 'o': fc->output = optarg; break;
         case 'i':
@@ -372,7 +374,10 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
             break;
         case 's': fc->silent = true; break;
         case 'I': fc->head = true; break;
-        case 'C': fc->resume = true; break;
+        case 'C':
+            if ((rc = fetch_curl_continue(fc, optarg)) != EXIT_OK)
+                return rc;
+            break;
         case 'k': o->flags |= SK_FETCH_INSECURE; break;
         case OPT_CACERT: o->cacert = optarg; break;
         case OPT_DOWNGRADE: o->flags |= SK_FETCH_ALLOW_DOWNGRADE; break;
@@ -431,19 +436,32 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
                 return EXIT_USAGE;
             break;
         case 'h':
-            return cli_print_help(fetch_help);
-        default: return cli_bad_option("fetch", c, argv);
+            fputs(_(fetch_help), stdout);
+            return fetch_curl_help();
+        default:
+            if ((rc = fetch_curl_opt(fc, c, optarg)) == FETCH_OPT_UNKNOWN)
+                return cli_bad_option("fetch", c, argv);
+            if (rc != EXIT_OK)
+                return rc;
         }
     }
-    for (int i = optind; i < argc; i++)
+    for (int i = optind; i < argc; i++) {
+        if ((rc = fetch_curl_positional(fc, argv[i])) == 1)
+            continue;
+        if (rc != 0)
+            return rc;
         if (!add_url(fc, argv[i]))
             return EXIT_FAIL;
+    }
     fc->multi = fc->nurls > 1 || fc->list;
     if (fc->multi && fc->output) {
         cli_error("-o names one file: it cannot take several URLs (use --output-dir)");
         return EXIT_USAGE;
     }
-    int rc;
+    if (fc->remote_name && fc->output) {
+        cli_error("-O saves under the URL's name and -o under FILE: give one of them");
+        return EXIT_USAGE;
+    }
     if (fc->list && (rc = read_list(fc, fc->list)) != EXIT_OK)
         return rc;
     if (fc->nurls == 0) {
@@ -471,7 +489,8 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
         cli_error("-o: empty file name");
         return EXIT_USAGE;
     }
-    return plan_proxies(fc);
+    rc = plan_proxies(fc);
+    return rc == EXIT_OK ? fetch_curl_load(fc) : rc;
 }
 
 /* The file a chain of symbolic links at path ends on, existing or not (a
@@ -618,17 +637,23 @@ static int fetch_one(struct fetch_cli *fc, const char *url_text, bool stdout_clo
     fc->o.output = NULL;
     fc->o.write = NULL;
     fc->o.write_arg = NULL;
-    int rc = sk_url_parse(url_text, strlen(url_text), &url);
+    int rc = fetch_auth_url(fc, url_text);
+    if (rc != EXIT_OK)
+        return rc;
+    const char *shown = fc->shown; /* without credentials */
+    rc = sk_url_parse(shown, strlen(shown), &url);
     if (rc == SK_EUNSUPPORTED) {
-        cli_error("unsupported URL scheme (only http and https): %s", url_text);
+        cli_error("unsupported URL scheme (only http and https): %s", shown);
         return EXIT_USAGE;
     }
     if (rc < 0) {
-        cli_error("invalid URL (%s): %s", cli_strerror(rc), url_text);
+        cli_error("invalid URL (%s): %s", cli_strerror(rc), shown);
         return EXIT_USAGE;
     }
+    fetch_auth_host(fc, url.host);
     if ((rc = plan_output(fc, &url, name, sizeof name)) != EXIT_OK)
         return rc;
+    fetch_report_heads(fc);
     if (stdout_closed && (fc->hdr_fd == STDOUT_FILENO || (!fc->out_path && !fc->head))) {
         cli_error("standard output is closed (use -s, or -o FILE)");
         return EXIT_WRITE;
@@ -647,11 +672,11 @@ static int fetch_one(struct fetch_cli *fc, const char *url_text, bool stdout_clo
     if (rc == EXIT_OK && fc->hdr_fd == STDOUT_FILENO && !cli_stdout_ok())
         rc = EXIT_WRITE;
     else if (rc != EXIT_OK && fc->multi)
-        fetch_notice(fc, "%s: %s%s", url_text, why, cause_option(sk_fetch_cause(fc->f)));
+        fetch_notice(fc, "%s: %s%s", shown, why, cause_option(sk_fetch_cause(fc->f)));
     else if (rc != EXIT_OK)
         fetch_notice(fc, "%s%s", why, cause_option(sk_fetch_cause(fc->f)));
     else if (fc->multi && !fc->silent)
-        fetch_notice(fc, _("%s: saved %s"), url_text, fc->out_path ? fc->out_path : "-");
+        fetch_notice(fc, _("%s: saved %s"), shown, fc->out_path ? fc->out_path : "-");
     return rc;
 }
 
@@ -670,7 +695,8 @@ int cmd_fetch(int argc, char **argv)
         for (; done < fc.nurls && !fetch_cancel.flag; done++) {
             sk_fetch_free(fc.f);
             fc.f = NULL;
-            rc = fetch_one(&fc, fc.urls[done], stdout_closed);
+            fetch_report_begin(&fc);
+            rc = fetch_report_end(&fc, fetch_one(&fc, fc.urls[done], stdout_closed));
             ok += rc == EXIT_OK;
             if (rc != EXIT_OK && first == EXIT_OK)
                 first = rc;
@@ -688,6 +714,7 @@ int cmd_fetch(int argc, char **argv)
         if (fetch_cancel.flag && rc != EXIT_OK)
             rc = fetch_cancel.flag == SIGPIPE ? EXIT_WRITE : EXIT_FAIL;
     }
+    fetch_curl_free(&fc);
     for (size_t i = 0; i < fc.nurls; i++)
         free(fc.urls[i]);
     free(fc.urls);

@@ -13,13 +13,22 @@
 #define FETCH_HEADERS_MAX 64
 #define FETCH_URLS_MAX 100000     /* URLs in one run (command line and -i) */
 #define FETCH_URL_LINE_MAX 8192   /* bytes of one line of a -i list */
+#define FETCH_SHOWN_MAX (4 * FETCH_URL_LINE_MAX) /* a URL as shown; longer ones are refused */
 
 struct fetch_progress {
     bool enabled;
     uint64_t total; /* 0: unknown */
     uint64_t done;
+    uint64_t base;  /* bytes there at the start (a resumed part): not this run's rate */
     uint64_t start_ms, last_ms;
     bool drawn;
+};
+
+/* fetch_report.c: what -w reports of one URL. */
+struct fetch_report {
+    uint64_t start_ns;          /* the URL's start */
+    uint64_t body_base;         /* bytes of the body there before (a resumed part) */
+    uint64_t body_bytes;        /* body bytes downloaded */
 };
 
 /* One run of the command: its options and where the output goes. */
@@ -46,6 +55,23 @@ struct fetch_cli {
     const char *proxy;          /* -x / --proxy ("": none) */
     bool proxy_set;
     const char *noproxy;        /* --noproxy; NULL: $no_proxy */
+    /* fetch_curl.c: curl's and wget's spellings */
+    bool remote_name;           /* -O */
+    /* fetch_auth.c: -u, the URL's credentials, --netrc */
+    char user[SK_NETRC_TOKEN_MAX], password[SK_NETRC_TOKEN_MAX]; /* -u */
+    bool has_user;
+    bool url_creds;             /* the URL being fetched has its own */
+    const char *netrc_path;     /* --netrc ($HOME/.netrc) or --netrc-file */
+    bool netrc_optional;        /* --netrc: a missing file is no error */
+    char *netrc;                /* its text (NULL: none), netrc_len bytes */
+    size_t netrc_len;
+    char shown[FETCH_SHOWN_MAX]; /* the URL being fetched, without credentials */
+    /* fetch_report.c: -D, -w, -v */
+    const char *dump_path;      /* -D FILE ('-': standard output) */
+    int dump_fd;                /* its descriptor; -1: none */
+    const char *write_out;      /* -w FORMAT */
+    bool verbose;               /* -v */
+    struct fetch_report rep;
 };
 
 /* The signal that asked to stop (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE,
@@ -68,6 +94,85 @@ void fetch_notice(struct fetch_cli *fc, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int fetch_on_event(void *arg, const struct sk_fetch_event *ev);
 int fetch_write_out(void *arg, const void *p, size_t n);
+
+/* fetch_curl.c: the options of curl and wget that fetch takes (their own
+ * block of the option table, values from FETCH_CURL_OPT_BASE). */
+enum { FETCH_CURL_OPT_BASE = 1000, OPT_CONTINUE_AT = FETCH_CURL_OPT_BASE, OPT_DATA_OTHER,
+       OPT_NETRC, OPT_NETRC_FILE };
+#define FETCH_CURL_SHORTOPTS "LOfSqcP:A:X:d:F:T:u:D:w:v"
+#define FETCH_CURL_LONGOPTS                                      \
+    {"location", no_argument, NULL, 'L'},                        \
+    {"remote-name", no_argument, NULL, 'O'},                     \
+    {"fail", no_argument, NULL, 'f'},                            \
+    {"show-error", no_argument, NULL, 'S'},                      \
+    {"quiet", no_argument, NULL, 'q'},                           \
+    {"continue-at", required_argument, NULL, OPT_CONTINUE_AT},   \
+    {"directory-prefix", required_argument, NULL, 'P'},          \
+    {"user-agent", required_argument, NULL, 'A'},                \
+    {"request", required_argument, NULL, 'X'},                   \
+    {"data", required_argument, NULL, 'd'},                      \
+    {"form", required_argument, NULL, 'F'},                      \
+    {"upload-file", required_argument, NULL, 'T'},               \
+    {"data-binary", required_argument, NULL, OPT_DATA_OTHER},    \
+    {"data-raw", required_argument, NULL, OPT_DATA_OTHER},       \
+    {"data-urlencode", required_argument, NULL, OPT_DATA_OTHER}, \
+    {"user", required_argument, NULL, 'u'},                      \
+    {"netrc", no_argument, NULL, OPT_NETRC},                     \
+    {"netrc-file", required_argument, NULL, OPT_NETRC_FILE},     \
+    {"dump-header", required_argument, NULL, 'D'},               \
+    {"write-out", required_argument, NULL, 'w'},                 \
+    {"verbose", no_argument, NULL, 'v'},
+#define FETCH_OPT_UNKNOWN (-1000)
+/* One option of that block: EXIT_OK, an exit status, or FETCH_OPT_UNKNOWN. */
+int fetch_curl_opt(struct fetch_cli *fc, int c, const char *arg);
+/* -C with a value attached (-C-): EXIT_OK or EXIT_USAGE. */
+int fetch_curl_continue(struct fetch_cli *fc, const char *arg);
+/* A positional argument: 1 to skip it (the '-' of "-C -"), 0: a URL, or an
+ * exit status (a byte offset after -C). */
+int fetch_curl_positional(const struct fetch_cli *fc, const char *arg);
+/* A copy of url with "http://" before it when it names no scheme (as curl
+ * assumes); NULL when out of memory. */
+char *fetch_url_with_scheme(const char *url);
+/* The second part of --help. */
+int fetch_curl_help(void);
+
+/* fetch_auth.c */
+/* -u, --netrc, --netrc-file: EXIT_OK, an exit status, or FETCH_OPT_UNKNOWN. */
+int fetch_auth_opt(struct fetch_cli *fc, int c, const char *arg);
+/* After the options: the netrc file read and checked (EXIT_OK or 2). */
+int fetch_auth_load(struct fetch_cli *fc);
+/* Before each URL: fc->shown, url without its credentials (what messages
+ * show). EXIT_OK or EXIT_USAGE (malformed credentials, a user without a
+ * password). */
+int fetch_auth_url(struct fetch_cli *fc, const char *url);
+/* Then the credentials for it in fc->o: -u, else the URL's own (the
+ * library takes them), else netrc's entry for host. */
+void fetch_auth_host(struct fetch_cli *fc, const char *host);
+void fetch_auth_free(struct fetch_cli *fc);
+
+/* After the options: the netrc file and -D's file (EXIT_OK or a status). */
+int fetch_curl_load(struct fetch_cli *fc);
+/* At the end of the run: what those options hold goes. */
+void fetch_curl_free(struct fetch_cli *fc);
+
+/* fetch_report.c */
+/* -D, -w, -v: EXIT_OK, an exit status, or FETCH_OPT_UNKNOWN. */
+int fetch_report_opt(struct fetch_cli *fc, int c, const char *arg);
+int fetch_report_load(struct fetch_cli *fc);
+void fetch_report_free(struct fetch_cli *fc);
+/* Before each URL; after its output is planned (-D takes the heads); after
+ * it is done (-w, which may turn a success into EXIT_WRITE). */
+void fetch_report_begin(struct fetch_cli *fc);
+void fetch_report_heads(struct fetch_cli *fc);
+int fetch_report_end(struct fetch_cli *fc, int status);
+/* Every event of the library, before fetch_out.c handles it. */
+void fetch_report_event(struct fetch_cli *fc, const struct sk_fetch_event *ev);
+/* fetch_out.c: n bytes to standard output, bounded like the body's writes.
+ * 0 or a negative code. */
+int fetch_write_stdout(struct fetch_cli *fc, const char *p, size_t n);
+
+/* fetch_out.c: n bytes to standard error, bounded; a lost line is no failure. */
+void fetch_stderr(struct fetch_cli *fc, const char *p, size_t n);
 
 /* fetch_progress.c */
 void fetch_progress_start(struct fetch_progress *pg, bool enabled, uint64_t total,

@@ -152,25 +152,28 @@ static int open_special(struct fetch_cli *fc)
     return 0;
 }
 
-/* The body begins: open where it goes without a file, or start the bar. */
+/* The body begins: open where it goes without a file, and start the bar
+ * (for standard output too: it is on standard error, as curl's). */
 static int body_begin(struct fetch_cli *fc, const struct sk_fetch_event *ev)
 {
-    if (fc->out_special)
-        return fc->out_fd >= 0 ? 0 : open_special(fc);
-    if (!fc->out_path) { /* standard output: the head went first, by write() */
+    int rc = 0;
+    if (fc->out_special) {
+        rc = fc->out_fd >= 0 ? 0 : open_special(fc);
+    } else if (!fc->out_path) { /* standard output: the head went first, by write() */
         fc->out_fd = STDOUT_FILENO;
         if (fflush(stdout) != 0)
             return sk_fetch_set_error(fc->f, SK_EWRITE, "cannot write to standard output: %s",
                                       strerror(errno));
-        return 0;
     }
-    fetch_progress_start(&fc->pg, !fc->silent && isatty(STDERR_FILENO), ev->total, ev->done);
-    return 0;
+    fetch_progress_start(&fc->pg, rc == 0 && !fc->silent && isatty(STDERR_FILENO), ev->total,
+                         ev->done);
+    return rc;
 }
 
 int fetch_on_event(void *arg, const struct sk_fetch_event *ev)
 {
     struct fetch_cli *fc = arg;
+    fetch_report_event(fc, ev);
     switch (ev->kind) {
     case SK_FETCH_EV_HEAD: {
         if (fc->hdr_fd < 0)
@@ -182,6 +185,8 @@ int fetch_on_event(void *arg, const struct sk_fetch_event *ev)
                                       strerror(errno));
         if (out)
             return write_bounded(fc, fc->hdr_fd, ev->data, ev->len, "standard output", true);
+        if (fc->hdr_fd != STDERR_FILENO) /* -D FILE */
+            return write_bounded(fc, fc->hdr_fd, ev->data, ev->len, fc->dump_path, true);
         int rc = write_quiet(fc, fc->hdr_fd, ev->data, ev->len, "standard error", true);
         return rc == SK_EWRITE ? 0 : rc; /* a lost stderr is no failure */
     }
@@ -197,6 +202,9 @@ int fetch_on_event(void *arg, const struct sk_fetch_event *ev)
         if (!fc->silent)
             fetch_notice(fc, "%.*s", (int)ev->len, ev->data);
         return 0;
+    case SK_FETCH_EV_CONNECTED:
+    case SK_FETCH_EV_TLS:
+    case SK_FETCH_EV_REQUEST: return 0; /* -v's: fetch_report_event */
     }
     return 0;
 }
@@ -206,4 +214,28 @@ int fetch_write_out(void *arg, const void *p, size_t n)
     struct fetch_cli *fc = arg;
     return write_bounded(fc, fc->out_fd, p, n,
                          fc->out_fd == STDOUT_FILENO ? "standard output" : fc->out_path, true);
+}
+
+int fetch_write_stdout(struct fetch_cli *fc, const char *p, size_t n)
+{
+    if (fflush(stdout) != 0)
+        return SK_EWRITE;
+    if (fc->f)
+        return write_bounded(fc, STDOUT_FILENO, p, n, "standard output", true);
+    for (size_t off = 0; off < n;) { /* no transfer began: nothing to bound it by */
+        ssize_t k = write(STDOUT_FILENO, p + off, n - off);
+        if (k < 0 && errno != EINTR)
+            return SK_EWRITE;
+        off += k > 0 ? (size_t)k : 0;
+    }
+    return 0;
+}
+
+void fetch_stderr(struct fetch_cli *fc, const char *p, size_t n)
+{
+    (void)fflush(stderr);
+    if (fc->f)
+        (void)write_quiet(fc, STDERR_FILENO, p, n, "standard error", false);
+    else
+        (void)fwrite(p, 1, n, stderr);
 }

@@ -1,6 +1,7 @@
 /* sockit fetch: a progress bar on stderr, only when stderr is a terminal,
  * only once a transfer has lasted long enough to need one, redrawn at most
- * ten times a second. */
+ * ten times a second: the size so far, and with a known length the
+ * percentage, the total and the time left. */
 #include <stdio.h>
 #include <string.h>
 
@@ -15,7 +16,7 @@ void fetch_progress_start(struct fetch_progress *pg, bool enabled, uint64_t tota
     memset(pg, 0, sizeof *pg);
     pg->enabled = enabled;
     pg->total = total;
-    pg->done = done;
+    pg->done = pg->base = done;
     pg->start_ms = pg->last_ms = enabled ? sk_now_ms() : 0;
 }
 
@@ -30,22 +31,43 @@ static void human(char *buf, size_t len, double v)
     snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", v, unit[i]);
 }
 
+/* "M:SS" or "H:MM:SS" for secs; "--:--" when it cannot be told. */
+static void clock_text(char *buf, size_t len, double secs)
+{
+    if (!(secs >= 0 && secs < 100.0 * 3600)) {
+        snprintf(buf, len, "--:--");
+        return;
+    }
+    unsigned long t = (unsigned long)(secs + 0.5);
+    if (t >= 3600)
+        snprintf(buf, len, "%lu:%02lu:%02lu", t / 3600, t / 60 % 60, t % 60);
+    else
+        snprintf(buf, len, "%lu:%02lu", t / 60, t % 60);
+}
+
+/* One frame: from the line's start, and the rest of the line cleared
+ * (ESC [ K), so that a shorter frame leaves nothing of a longer one. */
 static void draw(struct fetch_progress *pg, uint64_t now)
 {
     double secs = (double)(now - pg->start_ms) / 1000.0;
+    double speed = secs > 0 ? (double)(pg->done - pg->base) / secs : 0;
     char done[32], rate[32];
     human(done, sizeof done, (double)pg->done);
-    human(rate, sizeof rate, secs > 0 ? (double)pg->done / secs : 0);
+    human(rate, sizeof rate, speed);
     if (pg->total) {
-        int pct = (int)(pg->done * 100 / pg->total);
+        uint64_t d = pg->done < pg->total ? pg->done : pg->total;
+        int pct = (int)(d * 100 / pg->total);
         int fill = pct * 30 / 100;
-        char bar[31];
+        char bar[31], total[32], left[32];
         memset(bar, '=', (size_t)fill);
         memset(bar + fill, ' ', (size_t)(30 - fill));
         bar[30] = '\0';
-        fprintf(stderr, "\r%3d%% [%s] %s %s/s ", pct, bar, done, rate);
+        human(total, sizeof total, (double)pg->total);
+        clock_text(left, sizeof left, speed > 0 ? (double)(pg->total - d) / speed : -1);
+        fprintf(stderr, "\r%3d%% [%s] %s / %s, %s/s, %s left\033[K", pct, bar, done, total, rate,
+                left);
     } else {
-        fprintf(stderr, "\r%s %s/s ", done, rate);
+        fprintf(stderr, "\r%s, %s/s\033[K", done, rate);
     }
     pg->drawn = true;
 }

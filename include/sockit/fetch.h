@@ -88,6 +88,13 @@ enum sk_fetch_event_kind {
     SK_FETCH_EV_PROGRESS,    /* body bytes: done, total */
     SK_FETCH_EV_BODY_END,    /* the body stopped (complete or not) */
     SK_FETCH_EV_NOTICE,      /* a one-line remark (a warning, a retry): data, len */
+    /* For a verbose mode: */
+    SK_FETCH_EV_CONNECTED,   /* a connection is up: data, len "ADDRESS:PORT" ([v6]:port);
+                                total 1: reported only once its TLS handshake ended */
+    SK_FETCH_EV_TLS,         /* its TLS session: data, len four NUL-terminated strings,
+                                version, cipher, certificate subject, issuer (RFC 2253,
+                                "" without a certificate) */
+    SK_FETCH_EV_REQUEST,     /* the request head as sent: data, len (credentials included) */
 };
 
 struct sk_fetch_event {
@@ -136,6 +143,13 @@ struct sk_fetch_opts {
     const char *proxy_https;
     const char *noproxy;         /* hosts reached directly: sk_fetch_noproxy_match */
     uint64_t max_filesize;       /* the body's (decoded) size limit; 0: none */
+    /* HTTP Basic credentials, sent only to the URL's origin (never after a
+     * redirect to another, as the Authorization of `headers`), and not when
+     * `headers` has an Authorization. NULL user: none, or those written
+     * in the URL (http://user:password@host/, percent-decoded), which a
+     * user set here overrides. NULL password: "". */
+    const char *user;
+    const char *password;
 };
 
 /* Fills o with the defaults: 10 redirects, 30 s connect and 60 s idle
@@ -143,7 +157,9 @@ struct sk_fetch_opts {
 void sk_fetch_opts_init(struct sk_fetch_opts *o);
 
 /* Creates a transfer object; o (and what it points to) must outlive it.
- * Returns 0, SK_EUSAGE (o->size is not one this library knows), -ENOMEM. */
+ * o->size may be that of an older struct sk_fetch_opts (the fields after it
+ * are then zero). Returns 0, SK_EUSAGE (o->size is not one this library
+ * knows), -ENOMEM. */
 int sk_fetch_new(const struct sk_fetch_opts *o, struct sk_fetch **out);
 /* Downloads url. Returns 0 or a negative code (see above). */
 int sk_fetch_run(struct sk_fetch *f, const char *url);
@@ -165,6 +181,11 @@ enum sk_fetch_cause {
                                        (SK_ETOOBIG) */
 };
 enum sk_fetch_cause sk_fetch_cause(const struct sk_fetch *f);
+/* The URL of the last request sent (after the redirects followed), without
+ * credentials; "" when none was sent. */
+const char *sk_fetch_url_effective(const struct sk_fetch *f);
+/* The redirects followed before that request. */
+long sk_fetch_redirects(const struct sk_fetch *f);
 /* With SK_FETCH_RESUME: the part already held the whole file (nothing was
  * transferred). */
 bool sk_fetch_was_complete(const struct sk_fetch *f);

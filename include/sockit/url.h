@@ -31,7 +31,8 @@ struct sk_url {
 
 /* Parses the absolute URL s[0..len). Returns 0, SK_EUNSUPPORTED (a scheme
  * other than http or https), SK_ETOOBIG (host or target too long), or
- * SK_EPARSE (anything else malformed, including user:password@). */
+ * SK_EPARSE (anything else malformed, including user:password@: see
+ * sk_url_take_userinfo). */
 int sk_url_parse(const char *s, size_t len, struct sk_url *u);
 
 /* Resolves the reference ref[0..len) (absolute, "//host/...", "/path",
@@ -53,6 +54,16 @@ int sk_url_basename(const struct sk_url *u, char *buf, size_t len);
 
 /* True when a and b have the same scheme, host and port. */
 bool sk_url_same_origin(const struct sk_url *a, const struct sk_url *b);
+
+/* Takes credentials out of the URL s ("http://user:password@host/..."):
+ * rest (rest_len bytes) gets s without "user:password@", user and
+ * password (NUL-terminated) the percent-decoded parts. Returns 2 (user
+ * and password), 1 (a user alone: password is ""), 0 (none: rest is s),
+ * SK_ETOOBIG (a buffer too small), SK_EPARSE (a malformed escape, a
+ * control byte, a ':' decoded in the user name), SK_EUSAGE. On failure
+ * user and password are "". */
+int sk_url_take_userinfo(const char *s, char *rest, size_t rest_len, char *user, size_t user_len,
+                         char *password, size_t password_len);
 
 #ifdef __cplusplus
 }

@@ -2,6 +2,7 @@
  * the checksum and token helpers); transfers themselves are tested against
  * real and hostile servers in tests/integration/test_fetch_*.py. */
 #include <criterion/criterion.h>
+#include <stddef.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stddef.h>
@@ -63,6 +64,45 @@ Test(fetch, new_refuses_compressed_with_resume)
     struct sk_fetch *f = (struct sk_fetch *)&o;
     cr_assert_eq(sk_fetch_new(&o, &f), SK_EUSAGE);
     cr_assert_null(f);
+}
+
+Test(fetch, new_takes_the_first_layout_without_credentials)
+{
+    /* a program built before user and password were appended */
+    struct sk_fetch_opts o;
+    sk_fetch_opts_init(&o);
+    o.user = "not\x01valid"; /* refused where it is read */
+    struct sk_fetch *f;
+    cr_assert_eq(sk_fetch_new(&o, &f), 0);
+    cr_assert_eq(sk_fetch_run(f, "ftp://example.org/x"), SK_EUSAGE);
+    cr_assert(strstr(sk_fetch_error(f), "invalid credentials"), "%s", sk_fetch_error(f));
+    sk_fetch_free(f);
+    o.size = offsetof(struct sk_fetch_opts, user_agent) + sizeof o.user_agent;
+    cr_assert_eq(sk_fetch_new(&o, &f), 0);
+    cr_assert_eq(sk_fetch_run(f, "ftp://example.org/x"), SK_EUSAGE);
+    cr_assert(strstr(sk_fetch_error(f), "unsupported URL scheme"), "user not read: %s",
+              sk_fetch_error(f));
+    sk_fetch_free(f);
+    o.size = offsetof(struct sk_fetch_opts, user_agent) + sizeof o.user_agent + 1;
+    cr_assert_eq(sk_fetch_new(&o, &f), SK_EUSAGE);
+}
+
+Test(fetch, url_credentials_never_in_messages)
+{
+    struct sk_fetch_opts o;
+    sk_fetch_opts_init(&o);
+    struct sk_fetch *f;
+    cr_assert_eq(sk_fetch_new(&o, &f), 0);
+    static const char *const bad[] = {"http://zqx:hunter2@bad host/", "ftp://zqx:hunter2@h/",
+                                      "http://zqx:hunter2%zz@h/", "http://zqx:hunter2%0a@h/",
+                                      "http://zqx%3a:hunter2@h/"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cr_assert_eq(sk_fetch_run(f, bad[i]), SK_EUSAGE, "%s", bad[i]);
+        cr_assert(*sk_fetch_error(f));
+        cr_assert_null(strstr(sk_fetch_error(f), "hunter2"), "%s", sk_fetch_error(f));
+        cr_assert_null(strstr(sk_fetch_error(f), "zqx"), "%s", sk_fetch_error(f));
+    }
+    sk_fetch_free(f);
 }
 
 Test(fetch, bad_urls_fail_before_any_network_work)

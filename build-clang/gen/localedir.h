@@ -1,0 +1,1 @@
+#define SOCKIT_LOCALEDIR "/usr/local/share/locale"

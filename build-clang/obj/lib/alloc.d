@@ -1,0 +1,3 @@
+build-clang/obj/lib/alloc.o: lib/alloc.c lib/alloc_int.h
+
+lib/alloc_int.h:

@@ -1,0 +1,64 @@
+build-clang/obj/src/bench_merge.o: src/bench_merge.c src/bench_json.h \
+  src/bench_merge.h src/bench.h src/cli_tls.h include/sockit.h \
+  include/sockit/version.h include/sockit/addr.h include/sockit/buf.h \
+  include/sockit/err.h include/sockit/framing.h include/sockit/log.h \
+  include/sockit/loop.h include/sockit/scope.h include/sockit/sd.h \
+  include/sockit/proxy.h include/sockit/server.h include/sockit/stream.h \
+  include/sockit/transport.h include/sockit/fetch.h \
+  include/sockit/http.h include/sockit/netrc.h include/sockit/outfile.h \
+  include/sockit/url.h include/sockit/hist.h src/cli.h src/i18n.h \
+  lib/hist_int.h
+
+src/bench_json.h:
+
+src/bench_merge.h:
+
+src/bench.h:
+
+src/cli_tls.h:
+
+include/sockit.h:
+
+include/sockit/version.h:
+
+include/sockit/addr.h:
+
+include/sockit/buf.h:
+
+include/sockit/err.h:
+
+include/sockit/framing.h:
+
+include/sockit/log.h:
+
+include/sockit/loop.h:
+
+include/sockit/scope.h:
+
+include/sockit/sd.h:
+
+include/sockit/proxy.h:
+
+include/sockit/server.h:
+
+include/sockit/stream.h:
+
+include/sockit/transport.h:
+
+include/sockit/fetch.h:
+
+include/sockit/http.h:
+
+include/sockit/netrc.h:
+
+include/sockit/outfile.h:
+
+include/sockit/url.h:
+
+include/sockit/hist.h:
+
+src/cli.h:
+
+src/i18n.h:
+
+lib/hist_int.h:

@@ -1,0 +1,101 @@
+/* The HTTP client tells what it does on the wire, for a program's verbose
+ * mode (sockit fetch -v): the address connected to, the TLS session (its
+ * version, cipher, the certificate's subject and issuer) and the request
+ * as sent, as SK_FETCH_EV_CONNECTED / _TLS / _REQUEST events. Nothing is
+ * formatted for a person here: the program does that. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <openssl/bio.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "fetch_int.h"
+
+/* "ADDRESS:PORT" (IPv6 in brackets) of the stream's peer. */
+static int peer_text(const struct sk_stream *s, char *out, size_t cap)
+{
+    struct sockaddr_storage ss = {0};
+    socklen_t len = sizeof ss;
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (getpeername(s->io.fd, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET6) {
+            const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+            port = ntohs(a->sin6_port);
+        } else if (ss.ss_family == AF_INET) {
+            const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+            port = ntohs(a->sin_port);
+        }
+    }
+    bool v6 = ss.ss_family == AF_INET6;
+    int n = snprintf(out, cap, "%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "", port);
+    return n < 0 ? 0 : (size_t)n < cap ? n : (int)cap - 1;
+}
+
+/* An X509 name, RFC 2253 form (control and non-ASCII bytes escaped), into
+ * out; returns the bytes written, its NUL included. */
+static size_t name_text(const X509_NAME *name, char *out, size_t cap)
+{
+    out[0] = '\0';
+    BIO *b = name ? BIO_new(BIO_s_mem()) : NULL;
+    if (b && X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0) {
+        int n = BIO_read(b, out, (int)cap - 1);
+        out[n > 0 ? n : 0] = '\0';
+    }
+    BIO_free(b);
+    return strlen(out) + 1;
+}
+
+/* s (cut to cap - 1 bytes) and its NUL into out; the bytes written. */
+static size_t put_field(char *out, size_t cap, const char *s)
+{
+    snprintf(out, cap, "%s", s ? s : "");
+    return strlen(out) + 1;
+}
+
+/* version, cipher, subject and issuer, each NUL-terminated, into out. */
+static size_t tls_text(const struct sk_stream *s, char *out, size_t cap)
+{
+    SSL *ssl = s->x->ssl;
+    size_t n = put_field(out, cap / 4, SSL_get_version(ssl));
+    n += put_field(out + n, cap / 4, SSL_get_cipher_name(ssl));
+    X509 *cert = SSL_get1_peer_certificate(ssl);
+    n += name_text(cert ? X509_get_subject_name(cert) : NULL, out + n, cap / 4);
+    n += name_text(cert ? X509_get_issuer_name(cert) : NULL, out + n, cap / 4);
+    X509_free(cert);
+    return n;
+}
+
+int sk__fetch_tell_connected(struct sk_fetch *f)
+{
+    struct sk__fetch_wire *w = &f->w;
+    if (!f->o.on_event || w->told_connected)
+        return 0;
+    w->told_connected = true;
+    char text[INET6_ADDRSTRLEN + 16];
+    int n = peer_text(&w->s, text, sizeof text);
+    /* total 1: the stream said nothing before its TLS handshake ended, so
+     * this comes after it */
+    return sk__fetch_event(f, SK_FETCH_EV_CONNECTED, text, (size_t)n, 0,
+                           sk_stream_is_tls(&w->s) ? 1 : 0);
+}
+
+int sk__fetch_tell_ready(struct sk_fetch *f)
+{
+    struct sk__fetch_wire *w = &f->w;
+    if (!f->o.on_event)
+        return 0;
+    int rc = 0;
+    if (sk_stream_is_tls(&w->s)) {
+        char text[4 * 512];
+        size_t n = tls_text(&w->s, text, sizeof text);
+        rc = sk__fetch_event(f, SK_FETCH_EV_TLS, text, n, 0, 0);
+    }
+    return rc < 0 ? rc : sk__fetch_event(f, SK_FETCH_EV_REQUEST, f->buf, w->reqlen, 0, 0);
+}
