@@ -176,6 +176,17 @@ def recv_until(sock, marker, timeout=5.0, limit=1 << 20):
     return buf
 
 
+def read_to_end(sock, timeout=5.0):
+    """Everything the peer sends until its end (its FIN; with TLS its close_notify)."""
+    sock.settimeout(timeout)
+    out = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return out
+        out += chunk
+
+
 def run_sockit(*args, input=None, timeout=30.0):
     return subprocess.run([SOCKIT] + list(args), input=input, capture_output=True,
                           timeout=timeout)

@@ -5,31 +5,20 @@ again on a new connection and counts `reconnects`, not errors: two `serve --reus
 port stand for a balancer's pool, and one of them stopped mid-run costs zero failed requests.
 A close without the line stays a failed session."""
 import json
-import os
 import signal
 import socket
-import ssl
 import subprocess
 import threading
 
 import pytest
 
-from conftest import SOCKIT, recv_exact, recv_until, run_sockit, wait_read_by_server, wait_until
+from conftest import (SOCKIT, read_to_end, recv_exact, recv_until, run_sockit, wait_read_by_server,
+                      wait_until)
 from nginx_util import free_port
 from test_bench_merge import bench_runs
 from tls_pki import pki  # noqa: F401 (the fixture)
 
 BYE = b"Error: server shutting down\n"
-
-
-def read_to_end(sock, timeout=10.0):
-    sock.settimeout(timeout)
-    out = b""
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return out
-        out += chunk
 
 
 def sigterm(srv):
@@ -148,25 +137,34 @@ def pool(serve, n=2, *args):
                   for _ in range(n)]
 
 
-def run_bench_over_a_stop(port, victim, others, *bench_args, conns=20):
-    """Runs bench for a few seconds, stops `victim` once it and the others hold sessions,
-    and returns bench's JSON report."""
-    p = subprocess.Popen([SOCKIT, "bench", f"127.0.0.1:{port}", "-c", str(conns), "-d", "4",
-                          "--json", *bench_args],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def bench_while(target, args, meanwhile):
+    """Runs `sockit bench target *args`, calls meanwhile() while it runs, and returns
+    (exit status, stdout, stderr) once it has ended (killed if the test fails first)."""
+    p = subprocess.Popen([SOCKIT, "bench", target, *args], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
     try:
-        # Every connection open, some on each server (the 4-tuple hash spreads 20 of them).
-        wait_until(lambda: sum(s.log_count(r" open ") for s in [victim, *others]) >= conns,
-                   timeout=20, what="every bench connection open")
-        assert victim.log_count(r" open ") > 0 and all(s.log_count(r" open ") for s in others)
-        wait_until(lambda: victim.fd_count() > 0, timeout=5)
-        assert victim.stop() == 0
+        meanwhile()
         out, err = p.communicate(timeout=60)
     finally:
         if p.poll() is None:
             p.kill()
             p.wait()
-    assert p.returncode == 0, (out + err).decode()
+    return p.returncode, out, err
+
+
+def run_bench_over_a_stop(port, victim, others, *bench_args, conns=20):
+    """Runs bench for a few seconds, stops `victim` once it and the others hold sessions,
+    and returns bench's JSON report."""
+    def stop_victim():
+        # Every connection open, some on each server (the 4-tuple hash spreads 20 of them).
+        wait_until(lambda: sum(s.log_count(r" open ") for s in [victim, *others]) >= conns,
+                   timeout=20, what="every bench connection open")
+        assert victim.log_count(r" open ") > 0 and all(s.log_count(r" open ") for s in others)
+        assert victim.stop() == 0
+
+    rc, out, err = bench_while(f"127.0.0.1:{port}",
+                               ["-c", str(conns), "-d", "4", "--json", *bench_args], stop_victim)
+    assert rc == 0, (out + err).decode()
     return json.loads(out), victim.log_count(r"reason=shutdown")
 
 
@@ -189,19 +187,14 @@ def test_bench_reconnects_without_a_failure_when_one_of_a_pool_drains(serve, arg
 
 def test_bench_text_report_counts_the_reconnects(serve):
     port, (victim, other) = pool(serve, 2)
-    p = subprocess.Popen([SOCKIT, "bench", f"127.0.0.1:{port}", "-c", "20", "-d", "3"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
+    def stop_victim():
         wait_until(lambda: victim.log_count(r" open ") + other.log_count(r" open ") >= 20,
                    timeout=20, what="every bench connection open")
         assert victim.stop() == 0
-        out, err = p.communicate(timeout=60)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+
+    rc, out, err = bench_while(f"127.0.0.1:{port}", ["-c", "20", "-d", "3"], stop_victim)
     n = victim.log_count(r"reason=shutdown")
-    assert p.returncode == 0, (out + err).decode()
+    assert rc == 0, (out + err).decode()
     assert f"reconnects    {n} (sessions a draining server ended".encode() in out, out.decode()
     assert b"errors        0" in out
 
@@ -210,19 +203,14 @@ def test_bench_alone_with_a_draining_server_counts_what_could_not_be_resent(serv
     # Nobody else on the port: the new connections are refused, so the requests the line
     # left unanswered are errors, and every request is accounted for.
     srv = serve("--workers", "1", "--framing", "line")
-    p = subprocess.Popen([SOCKIT, "bench", f"127.0.0.1:{srv.port}", "-c", "4", "-P", "4",
-                          "--framing", "line", "-d", "30", "--json"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
+    def stop_it():
         wait_until(lambda: srv.log_count(r" open ") >= 4, timeout=20, what="4 sessions")
         assert srv.stop() == 0
-        out, err = p.communicate(timeout=60)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+
+    rc, out, err = bench_while(f"127.0.0.1:{srv.port}", ["-c", "4", "-P", "4", "--framing",
+                                                          "line", "-d", "30", "--json"], stop_it)
     # It gave up with every error a failed connect: exit 4 (docs/bench.md).
-    assert p.returncode == 4, err.decode()
+    assert rc == 4, err.decode()
     d = json.loads(out)
     assert d["reconnects"] == 4
     assert d["sessions_failed"] == 0

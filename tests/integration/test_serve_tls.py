@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import SANITIZED, SEED_DIR, raise_nofile, recv_until, run_sockit, wait_until
+from conftest import SANITIZED, SEED_DIR, raise_nofile, read_to_end, recv_until, run_sockit, wait_until
 from nginx_util import free_port
 
 from tls_pki import OPENSSL, pki  # noqa: F401 (pki: the fixture)
@@ -45,16 +45,6 @@ def greet(srv, ctx, line=False, **kw):
 def peer_of(sock):
     host, port = sock.getsockname()[:2]
     return re.escape(f"{host}:{port}")
-
-
-def read_to_end(sock, timeout=5.0):
-    sock.settimeout(timeout)
-    out = b""
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return out
-        out += chunk
 
 
 def client_hello():
