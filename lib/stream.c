@@ -319,8 +319,10 @@ void sk_stream_update(struct sk_stream *s, bool want_read)
         if (sk_buf_size(&s->out) || s->connecting)
             mask |= SK_WRITE;
     }
-    if (s->io.active)
-        sk_io_set(s->g->loop, &s->io, mask);
+    /* An interest the kernel would not take (epoll_ctl: out of memory)
+     * would leave the stream waiting for an event that never comes. */
+    if (s->io.active && sk_io_set(s->g->loop, &s->io, mask) < 0)
+        sk_stream_close(s, SK_CLOSE_ERROR);
 }
 
 int sk_stream_write(struct sk_stream *s, const void *data, size_t n)

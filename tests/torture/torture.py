@@ -369,9 +369,8 @@ class ClientTls(TlsServer, Scenario):
     def run(self, k):
         args = ["client", f"127.0.0.1:{self.srv.port}", "--tls", "--cacert", self.ca, "hi",
                 "there", "--timeout", "2"]
-        # 9: an epoll_ctl that fails while the handshake re-arms the socket is
-        # not reported by the stream (sk_stream_update ignores sk_io_set's
-        # result), so the client waits out its --timeout: bounded, one line.
+        # 1: an epoll_ctl that fails while the handshake re-arms the socket
+        # closes the stream (sk_stream_update), which the client reports.
         run, rc, out = run_command(k, args, {1, 4, 5, 9})
         if rc == 0 and out != b"Welcome!\nHello, hi!\nHello, there!\n":
             run.bad(f"exit 0 with wrong output {out[:80]!r}")
