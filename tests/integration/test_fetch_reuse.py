@@ -102,7 +102,7 @@ def test_another_origin_in_the_middle_gets_its_own_connection(ng, tmp_path):
 
 # ---- a keep-alive Python server, for the cases nginx does not do ----
 
-class KeepServer:
+class KeepServer(HostileServer):
     """Serves requests one after another on each connection (HTTP/1.1
     keep-alive). mode: "keep"; "fin-idle" / "rst-idle" close each connection
     (FIN / RST) right after its first response; "rst-next" / "fin-next" answer
@@ -110,46 +110,22 @@ class KeepServer:
     "close" answers with Connection: close. Records (connection, path)."""
 
     def __init__(self, mode="keep", routes=None):
+        super().__init__()
         self.mode = mode
-        self.routes = routes or {}
+        self.keep_routes = routes or {}
         self.requests = []
         self.conns = 0
         self.closed = threading.Event()  # a connection saw the client's end
-        self.lock = threading.Lock()
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.sock.settimeout(0.05)
-        self.port = self.sock.getsockname()[1]
-        self.stopping = False
-        self.threads = []
-        self.acceptor = threading.Thread(target=self._accept, daemon=True)
-        self.acceptor.start()
-
-    def url(self, path):
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def _accept(self):
-        while not self.stopping:
-            try:
-                conn, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            with self.lock:
-                self.conns += 1
-                n = self.conns
-            t = threading.Thread(target=self._serve, args=(conn, n), daemon=True)
-            t.start()
-            self.threads.append(t)
 
     @staticmethod
     def _reset(conn):
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         conn.close()
 
-    def _serve(self, conn, n):
+    def _serve(self, conn):
+        with self.lock:
+            self.conns += 1
+            n = self.conns
         conn.settimeout(10)
         buf = b""
         served = 0
@@ -169,7 +145,7 @@ class KeepServer:
                     return  # fin-next: finally closes
                 with self.lock:
                     self.requests.append((n, path))
-                fn = self.routes.get(path)
+                fn = self.keep_routes.get(path)
                 if fn:
                     for piece in fn():
                         if isinstance(piece, Mark):
@@ -194,13 +170,6 @@ class KeepServer:
                 conn.close()
             except OSError:
                 pass
-
-    def stop(self):
-        self.stopping = True
-        self.sock.close()
-        self.acceptor.join(5)
-        for t in self.threads:
-            t.join(12)
 
 
 @pytest.fixture
