@@ -308,3 +308,25 @@ def test_a_plain_http_proxy_connection_serves_every_origin(keep, tmp_path):
     err = r.stderr.decode()
     assert err.count("reusing the connection to 127.0.0.1:%d" % px.port) == 2, err
     assert sorted(os.listdir(tmp_path)) == ["one", "three", "two"]
+
+
+def test_a_connect_tunnel_serves_its_origin_only(ng, tmp_path):
+    """Through tinyproxy's CONNECT: the tunnel to 127.0.0.1 serves both of
+    its URLs; localhost (the same server, another origin) gets its own."""
+    tp = Tinyproxy(str(tmp_path / "tp"))
+    try:
+        before = len(ng.log())
+        out = tmp_path / "out"
+        out.mkdir()
+        r = fetch("-s", "-x", tp.url, "--cacert", ng.certs["ca"], ng.url("/f1", tls=True),
+                  ng.url("/f2", tls=True), ng.url("/f3", tls=True, host="localhost"),
+                  cwd=out, env=no_proxy_env())
+        assert r.returncode == 0, r.stderr
+        assert sorted(os.listdir(out)) == ["f1", "f2", "f3"]
+        log = new_log_lines(ng, before, 3)
+        conns = [c for c, _, _ in log]
+        assert conns[0] == conns[1] != conns[2], log
+        assert [q.split(": ", 1)[1].split()[:2] for q in tp.requests()] == [
+            ["CONNECT", f"127.0.0.1:{ng.https}"], ["CONNECT", f"localhost:{ng.https}"]]
+    finally:
+        tp.stop()

@@ -6,7 +6,8 @@ build-clang/obj/src/cmd_serve.o: src/cmd_serve.c src/cli.h src/greet.h \
   include/sockit/stream.h include/sockit/transport.h \
   include/sockit/fetch.h include/sockit/http.h include/sockit/netrc.h \
   include/sockit/outfile.h include/sockit/url.h include/sockit/hist.h \
-  src/i18n.h src/serve_log.h src/serve_sd.h src/serve_metrics.h
+  src/greeting.h src/i18n.h src/serve_log.h src/serve_sd.h \
+  src/serve_metrics.h
 
 src/cli.h:
 
@@ -51,6 +52,8 @@ include/sockit/outfile.h:
 include/sockit/url.h:
 
 include/sockit/hist.h:
+
+src/greeting.h:
 
 src/i18n.h:
 
