@@ -205,10 +205,13 @@ def test_the_first_origin_is_closed_before_the_next(keep, tmp_path):
 def test_a_kept_connection_the_server_closed_is_replaced(keep, tmp_path, mode):
     s = keep(mode)
     urls = [s.url(f"/u{i}") for i in range(6)]
-    r = fetch("--retry", "0", *urls, cwd=tmp_path)
+    r = fetch("-v", "--retry", "0", *urls, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     err = r.stderr.decode()
     assert "retrying" not in err and "failed" not in err.replace("0 failed", ""), err
+    if mode.endswith("-next"):  # each request tried on the kept one, then on a new one
+        assert err.count("reusing the connection") == 5, err
+        assert err.count("connected to ") == 6, err
     assert sorted(os.listdir(tmp_path)) == sorted(f"u{i}" for i in range(6))
     assert [p for _, p in s.requests] == [f"/u{i}" for i in range(6)]
     assert (tmp_path / "u3").read_bytes() == b"/u3"
