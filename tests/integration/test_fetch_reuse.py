@@ -30,6 +30,8 @@ def ng(tmp_path_factory):
     for i in range(20):
         srv.put(f"f{i}", b"file %d\n" % i)
     srv.put("small.bin", b"small\n")
+    for i in range(3):
+        srv.put(f"gz/t{i}.txt", b"text %d " % i * 500)
     yield srv
     srv.stop()
 
@@ -98,6 +100,32 @@ def test_another_origin_in_the_middle_gets_its_own_connection(ng, tmp_path):
     log = new_log_lines(ng, before, 4)
     conns = [c for c, _, _ in log]
     assert conns[0] == conns[1] and len(set(conns)) == 3, log
+
+
+def test_chunked_gzip_bodies_reuse(ng, tmp_path):
+    """nginx's gzip answers are chunked: the last chunk ends each one."""
+    before = len(ng.log())
+    r = fetch("-s", "--compressed", *[ng.url(f"/gz/t{i}.txt") for i in range(3)], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "t2.txt").read_bytes() == b"text 2 " * 500
+    log = new_log_lines(ng, before, 3)
+    assert len({c for c, _, _ in log}) == 1, log
+
+
+def test_resume_and_sha256_on_a_kept_connection(ng, tmp_path):
+    import hashlib
+    before = len(ng.log())
+    (tmp_path / "f2.part").write_bytes(b"file")  # no validator on record: fetched whole
+    r = fetch("-s", "-C", ng.url("/f1"), ng.url("/f2"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "f2").read_bytes() == b"file 2\n"
+    assert not (tmp_path / "f2.part").exists()
+    digest = hashlib.sha256(b"file 3\n").hexdigest()
+    r = fetch("-s", "--sha256", digest, ng.url("/f3"), ng.url("/f4"), cwd=tmp_path)
+    assert r.returncode == 11, r.stderr  # f4 does not match: only f3 saved
+    assert (tmp_path / "f3").exists() and not (tmp_path / "f4").exists()
+    log = new_log_lines(ng, before, 4)
+    assert log[0][0] == log[1][0] and log[2][0] == log[3][0], log
 
 
 # ---- a keep-alive Python server, for the cases nginx does not do ----
