@@ -102,6 +102,14 @@ def test_another_origin_in_the_middle_gets_its_own_connection(ng, tmp_path):
     assert conns[0] == conns[1] and len(set(conns)) == 3, log
 
 
+def test_head_requests_reuse(ng, tmp_path):
+    before = len(ng.log())
+    r = fetch("-s", "-I", ng.url("/f1"), ng.url("/f2"), ng.url("/f3"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    log = new_log_lines(ng, before, 3)
+    assert len({c for c, _, _ in log}) == 1, log
+
+
 def test_chunked_gzip_bodies_reuse(ng, tmp_path):
     """nginx's gzip answers are chunked: the last chunk ends each one."""
     before = len(ng.log())
