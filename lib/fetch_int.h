@@ -199,15 +199,23 @@ int sk__fetch_body(struct sk_fetch *f, const struct sk_http_framing *fr,
                    struct sk__fetch_sink *sink);
 /* Ends the exchange; clean: it ended as the protocol says (TLS close_notify). */
 void sk__fetch_close(struct sk_fetch *f, bool clean);
-/* Ends the exchange that succeeded: its connection is kept idle for the
- * next request when the response allows it (sk__fetch_reusable), else
- * closed cleanly. */
+/* fetch_reuse.c: ends the exchange that succeeded: its connection is kept
+ * idle for the next request when the response allows it, else closed. */
 void sk__fetch_done(struct sk_fetch *f);
 /* A redirect's body, when small, read and dropped so that its connection
  * can serve the next hop; false when it was not (then it is closed). */
 bool sk__fetch_drain(struct sk_fetch *f, const struct sk_http_framing *fr);
+/* fetch_reuse.c */
 /* True when the Connection header fields of r hold the token "close". */
 bool sk__fetch_conn_close(const struct sk_http_resp *r);
+/* The route of the exchange to u (after sk__fetch_proxy_route), what a
+ * kept connection must match to serve it: the scheme and origin; through
+ * a plain-http proxy, the proxy and its credentials (any http origin);
+ * through a tunnel, those and the origin. */
+void sk__fetch_route_key(const struct sk_fetch *f, const struct sk_url *u, char *out, size_t cap);
+/* The kept connection is still open: nothing came on it while it was idle
+ * (the server's FIN, a reset, a TLS alert or stray bytes: not reused). */
+bool sk__fetch_still_open(struct sk_fetch *f);
 
 /* fetch_proxy.c */
 /* Decides how u is reached: f->px.on (and .tunnel for https) when through
