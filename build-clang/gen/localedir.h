@@ -1,1 +1,0 @@
-#define SOCKIT_LOCALEDIR "/usr/local/share/locale"

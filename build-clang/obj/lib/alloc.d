@@ -1,3 +1,0 @@
-build-clang/obj/lib/alloc.o: lib/alloc.c lib/alloc_int.h
-
-lib/alloc_int.h:

@@ -1,8 +1,0 @@
-build-clang/obj/lib/http_resp.o: lib/http_resp.c lib/chars_int.h \
-  include/sockit/http.h include/sockit/err.h
-
-lib/chars_int.h:
-
-include/sockit/http.h:
-
-include/sockit/err.h:

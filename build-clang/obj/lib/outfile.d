@@ -1,8 +1,0 @@
-build-clang/obj/lib/outfile.o: lib/outfile.c include/sockit/err.h \
-  include/sockit/outfile.h include/sockit/scope.h
-
-include/sockit/err.h:
-
-include/sockit/outfile.h:
-
-include/sockit/scope.h:

@@ -1,3 +1,0 @@
-build-clang/obj/lib/version.o: lib/version.c include/sockit/version.h
-
-include/sockit/version.h:

@@ -1,3 +1,0 @@
-build-clang/pic/lib/err.o: lib/err.c include/sockit/err.h
-
-include/sockit/err.h:

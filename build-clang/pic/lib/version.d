@@ -1,3 +1,0 @@
-build-clang/pic/lib/version.o: lib/version.c include/sockit/version.h
-
-include/sockit/version.h:
