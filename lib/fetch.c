@@ -23,13 +23,27 @@ void sk_fetch_opts_init(struct sk_fetch_opts *o)
     o->idle_timeout_ms = 60000;
 }
 
+/* Options sk_fetch_new and sk_fetch_set_opts accept. */
+static bool opts_ok(const struct sk_fetch_opts *o)
+{
+    if (!o || (o->size != SK__FETCH_OPTS_SIZE_0 && o->size != sizeof *o)) /* the layouts so far */
+        return false;
+    /* A decoded body has no byte ranges of its own to resume into. */
+    return !((o->flags & SK_FETCH_COMPRESSED) && (o->flags & SK_FETCH_RESUME));
+}
+
+static void take_opts(struct sk_fetch *f, const struct sk_fetch_opts *o)
+{
+    memset(&f->o, 0, sizeof f->o);
+    memcpy(&f->o, o, o->size); /* the fields an older layout lacks stay 0 */
+    f->o.size = sizeof f->o;
+    f->cx = o->cancel ? o->cancel : &f->own_cancel;
+}
+
 int sk_fetch_new(const struct sk_fetch_opts *o, struct sk_fetch **out)
 {
     *out = NULL;
-    if (!o || (o->size != SK__FETCH_OPTS_SIZE_0 && o->size != sizeof *o)) /* the layouts so far */
-        return SK_EUSAGE;
-    /* A decoded body has no byte ranges of its own to resume into. */
-    if ((o->flags & SK_FETCH_COMPRESSED) && (o->flags & SK_FETCH_RESUME))
+    if (!opts_ok(o))
         return SK_EUSAGE;
     struct sk_fetch *f = calloc(1, sizeof *f);
     if (!f)
@@ -38,12 +52,33 @@ int sk_fetch_new(const struct sk_fetch_opts *o, struct sk_fetch **out)
         free(f);
         return SK_ERR(ENOMEM);
     }
-    memcpy(&f->o, o, o->size); /* the fields an older layout lacks stay 0 */
-    f->o.size = sizeof f->o;
     f->own_cancel.fd = -1;
     f->w.wake_fd = -1;
-    f->cx = o->cancel ? o->cancel : &f->own_cancel;
+    take_opts(f, o);
     *out = f;
+    return 0;
+}
+
+static bool same_string(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+int sk_fetch_set_opts(struct sk_fetch *f, const struct sk_fetch_opts *o)
+{
+    if (!f || !opts_ok(o))
+        return SK_EUSAGE;
+    const char *cacert = o->cacert;
+    bool insecure = o->flags & SK_FETCH_INSECURE;
+    if (!same_string(cacert, f->o.cacert) || insecure != !!(f->o.flags & SK_FETCH_INSECURE)) {
+        /* what the kept connection was verified with is not the new rule */
+        sk__fetch_close(f, true);
+        sk_tls_ctx_free(f->tls);
+        f->tls = NULL;
+    }
+    take_opts(f, o);
+    if (f->o.flags & SK_FETCH_NO_REUSE)
+        sk__fetch_close(f, true);
     return 0;
 }
 

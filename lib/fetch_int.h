@@ -110,6 +110,14 @@ struct sk__fetch_wire {
     size_t pend;                  /* body bytes gathered in f->buf for the sink */
     bool gather;                  /* f->buf is free for it (the head is used) */
     bool told_connected;          /* SK_FETCH_EV_CONNECTED went for this connection */
+    /* Reuse (HTTP/1.1 keep-alive): the connection of the last exchange may
+     * stay open, idle, for the next request to the same route. */
+    bool idle;                    /* s is open and kept, between exchanges */
+    bool reused;                  /* this exchange runs on a kept connection */
+    bool stale;                   /* ... which ended before a byte of response */
+    bool keep_ok;                 /* the head allows reuse (HTTP/1.1, no close) */
+    bool body_done;               /* the body ended at its framing, nothing after it */
+    char key[2 * SK_HOST_MAX + 1100]; /* the route of s: scheme, origin or proxy */
 };
 
 /* The proxy of the exchange under way (fetch_proxy.c). */
@@ -191,6 +199,23 @@ int sk__fetch_body(struct sk_fetch *f, const struct sk_http_framing *fr,
                    struct sk__fetch_sink *sink);
 /* Ends the exchange; clean: it ended as the protocol says (TLS close_notify). */
 void sk__fetch_close(struct sk_fetch *f, bool clean);
+/* fetch_reuse.c: ends the exchange that succeeded: its connection is kept
+ * idle for the next request when the response allows it, else closed. */
+void sk__fetch_done(struct sk_fetch *f);
+/* A redirect's body, when small, read and dropped so that its connection
+ * can serve the next hop; false when it was not (then it is closed). */
+bool sk__fetch_drain(struct sk_fetch *f, const struct sk_http_framing *fr);
+/* fetch_reuse.c */
+/* True when the Connection header fields of r hold the token "close". */
+bool sk__fetch_conn_close(const struct sk_http_resp *r);
+/* The route of the exchange to u (after sk__fetch_proxy_route), what a
+ * kept connection must match to serve it: the scheme and origin; through
+ * a plain-http proxy, the proxy and its credentials (any http origin);
+ * through a tunnel, those and the origin. */
+void sk__fetch_route_key(const struct sk_fetch *f, const struct sk_url *u, char *out, size_t cap);
+/* The kept connection is still open: nothing came on it while it was idle
+ * (the server's FIN, a reset, a TLS alert or stray bytes: not reused). */
+bool sk__fetch_still_open(struct sk_fetch *f);
 
 /* fetch_proxy.c */
 /* Decides how u is reached: f->px.on (and .tunnel for https) when through
@@ -214,6 +239,8 @@ int sk__fetch_proxy_check(struct sk_fetch *f, int status);
 int sk__fetch_tell_connected(struct sk_fetch *f);
 /* It is ready for the request: the TLS session, then the request. */
 int sk__fetch_tell_ready(struct sk_fetch *f);
+/* The request goes on a kept connection: SK_FETCH_EV_REUSED, the request. */
+int sk__fetch_tell_reused(struct sk_fetch *f);
 
 /* fetch_resume.c */
 int sk__fetch_resume_plan(struct sk_fetch *f);

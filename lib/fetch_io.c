@@ -121,7 +121,9 @@ static int build_request(struct sk_fetch *f, const struct sk_url *u, bool cross_
             ok = ok && addf(req, cap, &n, "%s\r\n", o->headers[i]);
     if (to_proxy && f->px.auth[0] && !user_has(o, "Proxy-Authorization"))
         ok = ok && addf(req, cap, &n, "Proxy-Authorization: %s\r\n", f->px.auth);
-    ok = ok && addf(req, cap, &n, "Connection: close\r\n\r\n");
+    if (o->flags & SK_FETCH_NO_REUSE)
+        ok = ok && addf(req, cap, &n, "Connection: close\r\n");
+    ok = ok && addf(req, cap, &n, "\r\n");
     if (!ok)
         return sk_fetch_set_error(f, SK_EUSAGE, "request too large");
     *len = n;
@@ -236,6 +238,7 @@ static int parse_head(struct sk_fetch *f)
         }
         if (rc > 0) {
             w->head_len = (size_t)rc;
+            w->keep_ok = w->resp.version_minor == 1 && !sk__fetch_conn_close(&w->resp);
             return 1;
         }
         if (rc == SK_ETOOBIG)
@@ -317,8 +320,9 @@ static int sink_put(struct sk_fetch *f, const char *p, size_t n)
     return 0;
 }
 
-/* Decodes p[0..n) of a chunked body into the sink. */
-static int chunked_span(struct sk_fetch *f, const char *p, size_t n)
+/* Decodes p[0..n) of a chunked body into the sink; *rest: the bytes after
+ * its end. */
+static int chunked_span(struct sk_fetch *f, const char *p, size_t n, size_t *rest)
 {
     struct sk__fetch_wire *w = &f->w;
     while (n > 0 && !sk_chunked_done(&w->chunked)) {
@@ -337,25 +341,29 @@ static int chunked_span(struct sk_fetch *f, const char *p, size_t n)
         p += used;
         n -= (size_t)used;
     }
+    *rest = n;
     return 0;
 }
 
 /* Body bytes: 1 when the body is complete, 0 when more is due, or a
- * negative code (recorded). Bytes after the body's end are ignored (the
- * connection is not reused). */
+ * negative code (recorded). Bytes after the body's end are ignored, and
+ * the connection is then not reused (w->body_done says whether it may). */
 static int body_bytes(struct sk_fetch *f, const char *p, size_t n)
 {
     struct sk__fetch_wire *w = &f->w;
     int rc;
+    size_t rest = 0;
     switch (w->fr.kind) {
     case SK_HTTP_BODY_LENGTH: {
         size_t take = n < w->left ? n : (size_t)w->left;
         rc = sink_put(f, p, take);
         w->left -= take;
+        w->body_done = w->left == 0 && take == n;
         return rc < 0 ? rc : w->left == 0;
     }
     case SK_HTTP_BODY_CHUNKED:
-        rc = chunked_span(f, p, n);
+        rc = chunked_span(f, p, n, &rest);
+        w->body_done = sk_chunked_done(&w->chunked) && rest == 0;
         return rc < 0 ? rc : sk_chunked_done(&w->chunked);
     case SK_HTTP_BODY_CLOSE: return sink_put(f, p, n);
     default: return 1;
@@ -457,7 +465,13 @@ static void feed_end(struct sk_fetch *f, int err)
     struct sk__fetch_wire *w = &f->w;
     int rc;
     bool ended = err == 0 || err == SK_ECLOSED || err == SK_ERR(ECONNRESET);
-    if (w->phase == SK__PH_TUNNEL && ended)
+    if (w->reused && w->phase == SK__PH_HEAD && w->have == 0 && !w->interim &&
+        (ended || err == SK_ERR(EPIPE))) {
+        /* the server had closed the kept connection: sk__fetch_open
+         * replaces it (the message is for a cancel that comes first) */
+        w->stale = true;
+        rc = sk_fetch_set_error(f, SK_ECONNECT, "%s closed the kept connection", peer(f));
+    } else if (w->phase == SK__PH_TUNNEL && ended)
         rc = sk__fetch_tunnel_cut(f, w->have);
     else if (w->phase == SK__PH_TUNNEL)
         rc = read_fail(f, err, doing(f));
@@ -798,15 +812,50 @@ static int run_phase(struct sk_fetch *f)
     return w->phase == SK__PH_READY ? 0 : w->rc;
 }
 
-int sk__fetch_open(struct sk_fetch *f, const struct sk_url *u, bool cross_origin)
+/* ---- reuse (the rules: fetch_reuse.c) ---- */
+
+/* The request on the kept connection; the head is read as on a new one. */
+static int reuse(struct sk_fetch *f, size_t reqlen)
 {
     struct sk__fetch_wire *w = &f->w;
+    w->idle = false;
+    w->reused = true;
+    w->reqlen = reqlen;
+    w->told_connected = true;
+    f->px.tunnel_up = f->px.tunnel;
+    int rc = sk__fetch_tell_reused(f);
+    if (rc < 0)
+        return f->msg[0] ? rc : sk_fetch_fail_as(f, rc, "connecting");
+    w->phase = SK__PH_HEAD;
+    w->sending = true;
+    w->last_ms = sk_now_ms();
+    if ((rc = sk_stream_write(&w->s, f->buf, reqlen)) < 0) {
+        w->phase = SK__PH_IDLE;
+        w->stale = true;
+        return sk_fetch_fail_as(f, rc, "sending the request");
+    }
+    w->sending = sk_stream_queued(&w->s) > 0;
+    sk_stream_update(&w->s, true);
+    return run_phase(f);
+}
+
+/* ---- the exchange ---- */
+
+static void wire_reset(struct sk__fetch_wire *w)
+{
     w->phase = SK__PH_IDLE;
     w->have = w->head_len = 0;
     w->interim = 0;
     w->rc = 0;
     w->sending = false;
     w->told_connected = false;
+    w->reused = w->stale = w->keep_ok = w->body_done = false;
+}
+
+int sk__fetch_open(struct sk_fetch *f, const struct sk_url *u, bool cross_origin)
+{
+    struct sk__fetch_wire *w = &f->w;
+    wire_reset(w);
     sk_url_authority(u, w->where, sizeof w->where);
     if (u->port == (u->scheme == SK_URL_HTTPS ? 443 : 80)) /* always show the port */
         snprintf(w->where + strlen(w->where), sizeof w->where - strlen(w->where), ":%u",
@@ -816,10 +865,28 @@ int sk__fetch_open(struct sk_fetch *f, const struct sk_url *u, bool cross_origin
         return rc;
     f->px.origin = u;
     f->px.cross = cross_origin;
+    char key[sizeof w->key];
+    sk__fetch_route_key(f, u, key, sizeof key);
+    if (w->idle && (strcmp(key, w->key) != 0 || !sk__fetch_still_open(f)))
+        sk__fetch_close(f, true); /* another route, or closed by the server */
     size_t reqlen = 0; /* through a tunnel: made again once it is up (f->buf is used) */
     rc = build_request(f, u, cross_origin, &reqlen);
     if (rc < 0)
         return rc;
+    if (w->idle) {
+        rc = reuse(f, reqlen);
+        if (rc == 0 || !w->stale || f->cx->flag)
+            return rc;
+        /* The server had closed it: a new connection, as if none had been
+         * kept (no byte of the response came: nothing to undo). */
+        sk__fetch_close(f, false);
+        wire_reset(w);
+        f->msg[0] = '\0';
+        f->px.tunnel_up = false;
+        if ((rc = build_request(f, u, cross_origin, &reqlen)) < 0)
+            return rc;
+    }
+    snprintf(w->key, sizeof w->key, "%s", key);
     if ((rc = start(f, u, reqlen)) < 0)
         return rc;
     return run_phase(f);
@@ -833,8 +900,11 @@ int sk__fetch_body(struct sk_fetch *f, const struct sk_http_framing *fr,
     w->sink = sink;
     w->left = fr->kind == SK_HTTP_BODY_LENGTH ? fr->length : 0;
     memset(&w->chunked, 0, sizeof w->chunked);
-    if (fr->kind == SK_HTTP_BODY_NONE)
+    w->body_done = false;
+    if (fr->kind == SK_HTTP_BODY_NONE) {
+        w->body_done = w->have == w->head_len; /* nothing after the head */
         return 0;
+    }
     w->phase = SK__PH_BODY;
     /* What came with the head first, straight from f->buf. */
     w->pend = 0;
@@ -858,6 +928,7 @@ void sk__fetch_close(struct sk_fetch *f, bool clean)
     w->phase = SK__PH_IDLE;
     w->pend = 0;
     w->gather = false;
+    w->idle = false;
     if (w->loop)
         sk_timer_stop(w->loop, &w->timer);
     if (w->live) {
@@ -916,7 +987,7 @@ void sk__fetch_wire_finish(struct sk_fetch *f)
 void sk__fetch_wire_end(struct sk_fetch *f)
 {
     struct sk__fetch_wire *w = &f->w;
-    sk__fetch_close(f, false);
+    sk__fetch_close(f, w->idle); /* a kept connection ended as the protocol says */
     sk_stream_group_free(w->g);
     w->g = NULL;
     if (w->loop)

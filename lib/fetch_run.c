@@ -297,8 +297,10 @@ static int finish(struct sk_fetch *f, const struct sk__fetch_resp *rp, const cha
     if (!success && !(flags & SK_FETCH_NO_FAIL))
         return sk_fetch_set_error(f, SK_EHTTP, "HTTP %d%s%s (body not saved)", rp->status,
                                   *reason ? " " : "", reason);
-    if (flags & SK_FETCH_HEAD)
+    if (flags & SK_FETCH_HEAD) {
+        (void)sk__fetch_drain(f, &rp->framing); /* none: the connection may serve again */
         return 0;
+    }
     if (rp->status == 206 && !f->sent_range) /* a part would pass for the whole */
         return sk_fetch_set_error(f, SK_EPROTO,
                                   "206 Partial Content to a request without Range "
@@ -359,7 +361,10 @@ static int hop(struct sk_fetch *f, struct sk_outfile *part, long redirs, bool *r
     *redirect = is_redirect(rp.status) && f->o.max_redirs > 0;
     if (!*redirect)
         return finish(f, &rp, reason, part);
-    return next_hop(f, &f->cur, &rp, redirs, &f->next);
+    rc = next_hop(f, &f->cur, &rp, redirs, &f->next);
+    if (rc == 0) /* a small body that came with the head: the connection may serve again */
+        (void)sk__fetch_drain(f, &rp.framing);
+    return rc;
 }
 
 /* The redirect chain, one exchange per URL. */
@@ -375,7 +380,10 @@ static int run(struct sk_fetch *f, struct sk_outfile *part)
         int rc = sk__fetch_open(f, cur, cross);
         if (rc == 0)
             rc = hop(f, part, redirs, &redirect);
-        sk__fetch_close(f, rc == 0 && !redirect); /* the exchange ended cleanly: close_notify */
+        if (rc == 0) /* kept for the next request when the response allows it */
+            sk__fetch_done(f);
+        else
+            sk__fetch_close(f, false);
         if (rc != 0 || !redirect)
             return rc;
         cross = cross || !sk_url_same_origin(cur, next);

@@ -99,3 +99,14 @@ int sk__fetch_tell_ready(struct sk_fetch *f)
     }
     return rc < 0 ? rc : sk__fetch_event(f, SK_FETCH_EV_REQUEST, f->buf, w->reqlen, 0, 0);
 }
+
+int sk__fetch_tell_reused(struct sk_fetch *f)
+{
+    struct sk__fetch_wire *w = &f->w;
+    if (!f->o.on_event)
+        return 0;
+    char text[INET6_ADDRSTRLEN + 16];
+    int n = peer_text(&w->s, text, sizeof text);
+    int rc = sk__fetch_event(f, SK_FETCH_EV_REUSED, text, (size_t)n, 0, 0);
+    return rc < 0 ? rc : sk__fetch_event(f, SK_FETCH_EV_REQUEST, f->buf, w->reqlen, 0, 0);
+}

@@ -29,13 +29,14 @@ static const char fetch_help[] = N_(
     "                    [--cacert FILE] [--insecure] [--max-redirs N]\n"
     "                    [--connect-timeout SEC] [--max-time SEC] [--retry N]\n"
     "                    [-x URL] [--noproxy LIST]\n"
-    "                    [--compressed] [--max-filesize BYTES]\n"
+    "                    [--compressed] [--max-filesize BYTES] [--no-reuse]\n"
     "\n"
     "Download URL (http:// or https://) with HTTP/1.1. The status line and headers\n"
     "of each response are printed to standard output; the body goes to FILE.\n"
     "Several URLs are fetched one after another, each saved under its own name;\n"
     "a line on standard error gives each one's result, and a last line the count\n"
-    "of successes and failures.\n"
+    "of successes and failures. A connection is kept open and reused for the next\n"
+    "URL (or redirect) to the same server, unless it or the server says close.\n"
     "\n"
     "The body is written to a temporary file beside FILE and renamed onto FILE only\n"
     "once it is complete and verified (Content-Length matched, final chunk seen, or\n"
@@ -97,6 +98,8 @@ static const char fetch_help[] = N_(
     "                          it before the body is read, else as soon as it\n"
     "                          grows past it. BYTES: a number, or with k, m, g\n"
     "                          (powers of 1024); 0: no limit\n"
+    "      --no-reuse          one connection per request: send 'Connection: close'\n"
+    "                          and keep no connection open for the next URL\n"
     "  -h, --help              this help\n"
     "\n"
     "SEC is a duration: seconds (0.5) or with a unit (500ms, 10s, 2m, 1h). A\n"
@@ -193,7 +196,7 @@ enum { OPT_CACERT = 256, OPT_MAXREDIRS, OPT_CONNTIMEOUT, OPT_IDLETIMEOUT, OPT_RE
        OPT_RETRYDELAY, OPT_DOWNGRADE, OPT_NOFAIL, OPT_SYNC, OPT_SHA256, OPT_OUTDIR,
        OPT_NOPROXY };
 /* --compressed and --max-filesize: a block of their own */
-enum { OPT_COMPRESSED = 512, OPT_MAXFILESIZE };
+enum { OPT_COMPRESSED = 512, OPT_MAXFILESIZE, OPT_NOREUSE };
 
 /* --max-filesize BYTES: digits, then k, m or g (powers of 1024, as curl). */
 static bool parse_size(const char *what, const char *s, uint64_t *out)
@@ -347,6 +350,7 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
         {"noproxy", required_argument, NULL, OPT_NOPROXY},
         {"compressed", no_argument, NULL, OPT_COMPRESSED},
         {"max-filesize", required_argument, NULL, OPT_MAXFILESIZE},
+        {"no-reuse", no_argument, NULL, OPT_NOREUSE},
         FETCH_CURL_LONGOPTS
         {NULL, 0, NULL, 0},
     };
@@ -431,6 +435,7 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
             break;
         case OPT_NOPROXY: fc->noproxy = optarg; break;
         case OPT_COMPRESSED: o->flags |= SK_FETCH_COMPRESSED; break;
+        case OPT_NOREUSE: o->flags |= SK_FETCH_NO_REUSE; break;
         case OPT_MAXFILESIZE:
             if (!parse_size("--max-filesize", optarg, &o->max_filesize))
                 return EXIT_USAGE;
@@ -623,7 +628,8 @@ static void configure(struct fetch_cli *fc)
 }
 
 /* One URL of the run: its output planned, fetched, its verdict said.
- * Returns its exit status; fc->f stays for the notices that follow. */
+ * Returns its exit status; fc->f stays for the notices that follow, and
+ * for the next URL (sk_fetch_set_opts: fc->o is this URL's). */
 static int fetch_one(struct fetch_cli *fc, const char *url_text, bool stdout_closed)
 {
     static struct sk_url url;
@@ -659,10 +665,13 @@ static int fetch_one(struct fetch_cli *fc, const char *url_text, bool stdout_clo
         return EXIT_WRITE;
     }
     configure(fc);
-    if ((rc = sk_fetch_new(&fc->o, &fc->f)) < 0) {
+    /* One object for the whole run: its kept connection serves the next URL. */
+    if ((rc = fc->run_f ? sk_fetch_set_opts(fc->run_f, &fc->o)
+                        : sk_fetch_new(&fc->o, &fc->run_f)) < 0) {
         cli_error("%s", cli_strerror(rc));
         return EXIT_FAIL;
     }
+    fc->f = fc->run_f;
     rc = exit_status(sk_fetch_run(fc->f, url_text));
     if (fc->out_fd > STDERR_FILENO && close(fc->out_fd) < 0 && rc == EXIT_OK) {
         sk_fetch_set_error(fc->f, SK_EWRITE, "cannot write %s: %s", fc->out_path, strerror(errno));
@@ -693,8 +702,7 @@ int cmd_fetch(int argc, char **argv)
         int first = EXIT_OK;
         size_t ok = 0, done = 0;
         for (; done < fc.nurls && !fetch_cancel.flag; done++) {
-            sk_fetch_free(fc.f);
-            fc.f = NULL;
+            fc.f = NULL; /* this URL's results only */
             fetch_report_begin(&fc);
             rc = fetch_report_end(&fc, fetch_one(&fc, fc.urls[done], stdout_closed));
             ok += rc == EXIT_OK;
@@ -709,8 +717,8 @@ int cmd_fetch(int argc, char **argv)
                          done < fc.nurls ? _(", the rest not tried") : "");
         else
             cli_error("%zu succeeded, %zu failed", ok, done - ok);
-        sk_fetch_free(fc.f);
-        fc.f = NULL;
+        sk_fetch_free(fc.run_f); /* and its kept connection */
+        fc.f = fc.run_f = NULL;
         if (fetch_cancel.flag && rc != EXIT_OK)
             rc = fetch_cancel.flag == SIGPIPE ? EXIT_WRITE : EXIT_FAIL;
     }

@@ -34,7 +34,8 @@ struct fetch_report {
 /* One run of the command: its options and where the output goes. */
 struct fetch_cli {
     struct sk_fetch_opts o;
-    struct sk_fetch *f;
+    struct sk_fetch *f;         /* the URL's transfer (NULL until it runs) */
+    struct sk_fetch *run_f;     /* the run's one object: f once the URL runs */
     const char *url;            /* the URL being fetched */
     char **urls;                /* every URL of the run, in order (copies) */
     size_t nurls, urls_cap;

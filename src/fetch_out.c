@@ -203,6 +203,7 @@ int fetch_on_event(void *arg, const struct sk_fetch_event *ev)
             fetch_notice(fc, "%.*s", (int)ev->len, ev->data);
         return 0;
     case SK_FETCH_EV_CONNECTED:
+    case SK_FETCH_EV_REUSED:
     case SK_FETCH_EV_TLS:
     case SK_FETCH_EV_REQUEST: return 0; /* -v's: fetch_report_event */
     }

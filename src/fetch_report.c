@@ -259,6 +259,9 @@ static void verbose(struct fetch_cli *fc, const struct sk_fetch_event *ev)
         say(fc, _("connected to %.*s after %.6f s%s"), (int)ev->len, ev->data, since_start(fc),
             ev->total ? _(" (the TLS handshake included)") : "");
         break;
+    case SK_FETCH_EV_REUSED:
+        say(fc, _("reusing the connection to %.*s"), (int)ev->len, ev->data);
+        break;
     case SK_FETCH_EV_TLS: say_tls(fc, ev); break;
     case SK_FETCH_EV_REQUEST: say_head(fc, "> ", ev->data, ev->len); break;
     case SK_FETCH_EV_HEAD:

@@ -28,6 +28,20 @@
  * stream, an unknown coding or a chain of several fail: nothing saved);
  * `sha256` and max_filesize then apply to the decoded body.
  *
+ * Connection reuse: a connection whose response ended at its framing
+ * (Content-Length or chunked fully read; a HEAD, 204 or 304 with no body),
+ * in HTTP/1.1, with no "Connection: close" and no failure, stays open in
+ * the object, idle (one at most: the last). The next request to the same
+ * route reuses it: the next sk_fetch_run's, or a redirect's whose body
+ * came whole with its head. The same route: the same scheme, host and port
+ * and the same proxy (through a plain-http proxy, any http:// origin; a
+ * CONNECT tunnel serves its origin only), with the TLS settings of the
+ * connection (sk_fetch_set_opts drops it when they change). A kept
+ * connection the server closed meanwhile (seen before the request, or a
+ * request answered by no byte before the end) is replaced by a new one at
+ * once: not a retry, nothing written. Another route closes it first, and
+ * sk_fetch_free closes it. SK_FETCH_NO_REUSE: none of this.
+ *
  * Synchronous: the call returns when the transfer is over. Inside, the
  * exchange is a state machine on a private event loop (sockit/loop.h), its
  * deadlines the loop's timers. All its state lives in struct sk_fetch; one object serves one thread at a time (and
@@ -79,6 +93,7 @@ enum {
     SK_FETCH_INSECURE = 1 << 6,   /* do not verify the server certificate */
     SK_FETCH_COMPRESSED = 1 << 7, /* ask for gzip, deflate, br; save the decoded body
                                      (not with SK_FETCH_RESUME) */
+    SK_FETCH_NO_REUSE = 1 << 8,   /* send "Connection: close"; keep no connection */
 };
 
 /* What a transfer reports while it runs (on_event). */
@@ -95,6 +110,8 @@ enum sk_fetch_event_kind {
                                 version, cipher, certificate subject, issuer (RFC 2253,
                                 "" without a certificate) */
     SK_FETCH_EV_REQUEST,     /* the request head as sent: data, len (credentials included) */
+    SK_FETCH_EV_REUSED,      /* the request goes on a kept connection (instead of
+                                CONNECTED and TLS): data, len "ADDRESS:PORT" */
 };
 
 struct sk_fetch_event {
@@ -161,7 +178,16 @@ void sk_fetch_opts_init(struct sk_fetch_opts *o);
  * are then zero). Returns 0, SK_EUSAGE (o->size is not one this library
  * knows), -ENOMEM. */
 int sk_fetch_new(const struct sk_fetch_opts *o, struct sk_fetch **out);
-/* Downloads url. Returns 0 or a negative code (see above). */
+/* Replaces the options for the runs that follow (between runs only), with
+ * sk_fetch_new's checks and rules (o must outlive the object, or the next
+ * call). Any field may change; the kept connection and the TLS context stay
+ * when cacert and SK_FETCH_INSECURE are unchanged (cacert compared as a
+ * string), else both go. Returns 0 or SK_EUSAGE (then nothing changed). */
+int sk_fetch_set_opts(struct sk_fetch *f, const struct sk_fetch_opts *o);
+/* Downloads url. Returns 0 or a negative code (see above). May be called
+ * again, for another URL: the object's results (error, status, effective
+ * URL...) are then the new run's; a kept connection serves it when its
+ * route is the same (see above). */
 int sk_fetch_run(struct sk_fetch *f, const char *url);
 /* The one-line reason of the last failure ("" after a success). */
 const char *sk_fetch_error(const struct sk_fetch *f);

@@ -97,7 +97,9 @@ http {{
 
 
 class Nginx:
-    def __init__(self, d, certs, timeout=10.0):
+    def __init__(self, d, certs, timeout=10.0, access_log=False):
+        """access_log: each request logged in d/access.log as "CONNECTION
+        REQUESTS-ON-IT URI" ($connection $connection_requests)."""
         self.dir = d
         self.www = os.path.join(d, "www")
         os.makedirs(self.www, exist_ok=True)
@@ -107,7 +109,13 @@ class Nginx:
         self.wrong = free_port()
         conf = os.path.join(d, "nginx.conf")
         with open(conf, "w") as f:
-            f.write(CONF.format(d=d, http=self.http, https=self.https, wrong=self.wrong, **certs))
+            conf_text = CONF.format(d=d, http=self.http, https=self.https, wrong=self.wrong,
+                                    **certs)
+            if access_log:
+                conf_text = conf_text.replace(
+                    "access_log off;", "log_format conns '$connection $connection_requests "
+                    f"$request_uri'; access_log {d}/access.log conns;")
+            f.write(conf_text)
         self.proc = subprocess.Popen([NGINX, "-c", conf, "-p", d], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         # nginx writes its pid file once every listening socket is open (and
@@ -128,6 +136,14 @@ class Nginx:
         if ":" in host:
             host = f"[{host}]"
         return f"{'https' if tls else 'http'}://{host}:{self.https if tls else self.http}{path}"
+
+    def log(self):
+        """The access log's lines as (connection, requests on it, URI)."""
+        try:
+            with open(os.path.join(self.dir, "access.log")) as f:
+                return [tuple(line.split()) for line in f if line.strip()]
+        except FileNotFoundError:
+            return []
 
     def put(self, name, data):
         path = os.path.join(self.www, name)

@@ -281,6 +281,11 @@ def test_request_headers(ng):
     r = fetch(ng.url("/echo-headers"), "-o", "-", "-s", "-H", "X-Test: hello there")
     assert_clean(r)
     assert r.returncode == 0, r.stderr
+    # HTTP/1.1's default: the connection may be kept (no Connection header)
+    assert r.stdout == (f"ua=sockit/0.1.0 host=127.0.0.1:{ng.http} x=hello there "
+                        "conn=\n").encode()
+    r = fetch(ng.url("/echo-headers"), "-o", "-", "-s", "--no-reuse", "-H", "X-Test: hello there")
+    assert r.returncode == 0, r.stderr
     assert r.stdout == (f"ua=sockit/0.1.0 host=127.0.0.1:{ng.http} x=hello there "
                         "conn=close\n").encode()
     r = fetch(ng.url("/echo-headers"), "-o", "-", "-s", "-H", "User-Agent: other/1")

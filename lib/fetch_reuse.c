@@ -1,0 +1,101 @@
+/* The HTTP client's connection reuse (HTTP/1.1 keep-alive): whether a
+ * response lets its connection serve again, which route a connection
+ * serves, whether a kept one is still open. The wire (fetch_io.c) keeps
+ * the connection idle in f->w and sends the next request on it; the rules
+ * are in docs/fetch.md, "Connection reuse". */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include <openssl/ssl.h>
+
+#include "fetch_int.h"
+#include "stream_int.h"
+
+bool sk__fetch_conn_close(const struct sk_http_resp *r)
+{
+    for (size_t i = 0; i < r->num_headers; i++) {
+        const struct sk_http_header *h = &r->headers[i];
+        if (h->name_len != 10 || strncasecmp(h->name, "Connection", 10) != 0)
+            continue;
+        const char *p = h->value, *end = h->value + h->value_len;
+        while (p < end) { /* a list of tokens, with optional spaces */
+            while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+                p++;
+            const char *t = p;
+            while (p < end && *p != ',' && *p != ' ' && *p != '\t')
+                p++;
+            if (p - t == 5 && strncasecmp(t, "close", 5) == 0)
+                return true;
+        }
+    }
+    return false;
+}
+
+void sk__fetch_route_key(const struct sk_fetch *f, const struct sk_url *u, char *out, size_t cap)
+{
+    const struct sk__fetch_wire *w = &f->w;
+    if (!f->px.on)
+        snprintf(out, cap, "%s %s", u->scheme == SK_URL_HTTPS ? "https" : "http", w->where);
+    else if (!f->px.tunnel) /* a plain-http proxy: any http:// origin */
+        snprintf(out, cap, "proxy %s %s", f->px.where, f->px.auth);
+    else
+        snprintf(out, cap, "tunnel %s %s %s", f->px.where, f->px.auth, w->where);
+}
+
+bool sk__fetch_still_open(struct sk_fetch *f)
+{
+    struct sk_stream *s = &f->w.s;
+    if (!f->w.live || s->closed || s->setup)
+        return false;
+    if (sk_stream_is_tls(s) && SSL_has_pending(s->x->ssl))
+        return false;
+    char c;
+    ssize_t n = recv(s->io.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+void sk__fetch_done(struct sk_fetch *f)
+{
+    struct sk__fetch_wire *w = &f->w;
+    if ((f->o.flags & SK_FETCH_NO_REUSE) || !w->keep_ok || !w->body_done || !sk__fetch_still_open(f)) {
+        sk__fetch_close(f, w->body_done); /* close_notify after a whole response */
+        return;
+    }
+    w->phase = SK__PH_IDLE;
+    w->pend = 0;
+    w->gather = false;
+    sk_timer_stop(w->loop, &w->timer);
+    sk_stream_update(&w->s, false);
+    w->idle = true;
+}
+
+bool sk__fetch_drain(struct sk_fetch *f, const struct sk_http_framing *fr)
+{
+    struct sk__fetch_wire *w = &f->w;
+    const char *p = f->buf + w->head_len;
+    size_t n = w->have - w->head_len;
+    w->body_done = false;
+    if ((f->o.flags & SK_FETCH_NO_REUSE) || !w->keep_ok)
+        return false;
+    if (fr->kind == SK_HTTP_BODY_NONE || fr->kind == SK_HTTP_BODY_LENGTH) {
+        w->body_done = n == (fr->kind == SK_HTTP_BODY_NONE ? 0 : fr->length);
+    } else if (fr->kind == SK_HTTP_BODY_CHUNKED) { /* what came with the head only */
+        struct sk_chunked c;
+        memset(&c, 0, sizeof c);
+        while (n > 0 && !sk_chunked_done(&c)) {
+            const char *data;
+            size_t dl;
+            int used = sk_chunked_feed(&c, p, n, &data, &dl);
+            if (used <= 0)
+                break;
+            p += used;
+            n -= (size_t)used;
+        }
+        w->body_done = sk_chunked_done(&c) && n == 0;
+    }
+    return w->body_done;
+}
+
