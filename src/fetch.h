@@ -11,6 +11,8 @@
 #include "sockit.h"
 
 #define FETCH_HEADERS_MAX 64
+#define FETCH_PARALLEL_DEFAULT 8 /* -Z */
+#define FETCH_PARALLEL_MAX 1024   /* --parallel N */
 #define FETCH_URLS_MAX 100000     /* URLs in one run (command line and -i) */
 #define FETCH_URL_LINE_MAX 8192   /* bytes of one line of a -i list */
 #define FETCH_SHOWN_MAX (4 * FETCH_URL_LINE_MAX) /* a URL as shown; longer ones are refused */
@@ -42,6 +44,7 @@ struct fetch_cli {
     const char *list;           /* -i FILE */
     const char *out_dir;        /* --output-dir */
     bool multi;                 /* several URLs (or -i): a line for each, a count */
+    unsigned parallel;          /* --parallel N: transfers at once (0, 1: one by one) */
     unsigned flags;             /* the options' SK_FETCH_* before each URL adds its own */
     const char *output;         /* -o; NULL: name from the URL; "-": stdout */
     const char *headers[FETCH_HEADERS_MAX]; /* -H "Name: value" */
