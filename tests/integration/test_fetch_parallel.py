@@ -1,0 +1,184 @@
+"""sockit fetch --parallel N (issue 11): several transfers at once on one
+event loop. Against the suite's nginx (byte-exact saves, a descriptor
+limit) and hostile_http.HostileServer (how many requests are under way at
+once, failures, a signal mid-run)."""
+import os
+import resource
+import socket
+import subprocess
+import threading
+
+import pytest
+
+from conftest import SOCKIT, signal_when
+from hostile_http import HostileServer, Sleep
+from nginx_util import Nginx, make_certs
+
+
+@pytest.fixture(scope="module")
+def ng(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp("nginx"))
+    srv = Nginx(d, make_certs(os.path.join(d, "certs")))
+    srv.files = {}
+    for i in range(120):
+        name = f"f{i:03d}.bin"
+        srv.files[name] = os.urandom(1000 + 37 * i)
+        srv.put(name, srv.files[name])
+    yield srv
+    srv.stop()
+
+
+def fetch(*args, cwd, timeout=60, **kw):
+    return subprocess.run([SOCKIT, "fetch", *args], capture_output=True, cwd=cwd,
+                          timeout=timeout, **kw)
+
+
+def test_fifty_urls_with_parallel_8_all_saved_byte_exact(ng, tmp_path):
+    names = sorted(ng.files)[:50]
+    r = fetch("--parallel", "8", *[ng.url("/" + n) for n in names], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert sorted(os.listdir(tmp_path)) == names, "no temporary file left"
+    for n in names:
+        assert (tmp_path / n).read_bytes() == ng.files[n], n
+    out = r.stderr.decode().strip().splitlines()
+    assert out[-1] == "sockit: fetch: 50 succeeded, 0 failed", out
+    saved = sorted(line for line in out[:-1] if ": saved " in line)
+    assert saved == sorted(f"sockit: fetch: {ng.url('/' + n)}: saved {n}" for n in names)
+
+
+def test_curl_and_aria2_spellings(ng, tmp_path):
+    names = sorted(ng.files)[:6]
+    urls = [ng.url("/" + n) for n in names]
+    for i, args in enumerate((["-Z"], ["-Z", "--parallel-max", "3"], ["-j", "2"])):
+        d = tmp_path / str(i)
+        d.mkdir()
+        r = fetch("-s", *args, *urls, cwd=d)
+        assert r.returncode == 0, (args, r.stderr)
+        assert sorted(os.listdir(d)) == names
+
+
+@pytest.mark.parametrize("bad", ["0", "x", "1025", "-3"])
+def test_parallel_needs_a_count(tmp_path, bad):
+    r = fetch("--parallel", bad, "http://127.0.0.1:9/a", "http://127.0.0.1:9/b", cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert b"--parallel" in r.stderr
+
+
+def test_120_urls_under_a_20_descriptor_limit(ng, tmp_path):
+    names = sorted(ng.files)
+    lst = tmp_path / "list"
+    lst.write_text("".join(ng.url("/" + n) + "\n" for n in names))
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (20, 20))
+
+    r = fetch("-s", "--parallel", "8", "-i", str(lst), cwd=out, preexec_fn=limit)
+    assert r.returncode == 0, r.stderr
+    assert sorted(os.listdir(out)) == names
+    for n in names:
+        assert (out / n).read_bytes() == ng.files[n], n
+
+
+class Gate:
+    """Holds each request until `k` are waiting (or `hold` seconds pass);
+    records the most seen under way at once."""
+
+    def __init__(self, k, hold=10.0):
+        self.k, self.hold = k, hold
+        self.cond = threading.Condition()
+        self.waiting = self.most = 0
+        self.released = False
+
+    def __call__(self, req):
+        with self.cond:
+            self.waiting += 1
+            self.most = max(self.most, self.waiting)
+            if self.waiting >= self.k:
+                self.released = True
+                self.cond.notify_all()
+            self.cond.wait_for(lambda: self.released, self.hold)
+            self.waiting -= 1  # before the answer: the next request can only follow it
+            if self.waiting == 0:
+                self.released = False
+        body = req.path.encode()
+        return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+@pytest.fixture
+def hs():
+    s = HostileServer()
+    yield s
+    s.stop()
+
+
+def test_parallel_4_has_4_under_way_never_more(hs, tmp_path):
+    gate = Gate(4)
+    for i in range(12):
+        hs.route(f"/g{i}", gate)
+    urls = [hs.url(f"/g{i}") for i in range(12)]
+    r = fetch("-s", "--parallel", "4", *urls, cwd=tmp_path, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert gate.most == 4
+    assert sorted(os.listdir(tmp_path)) == sorted(f"g{i}" for i in range(12))
+    assert (tmp_path / "g7").read_bytes() == b"/g7"
+
+
+def test_parallel_1_is_one_at_a_time(hs, tmp_path):
+    gate = Gate(2, hold=0.2)  # never released by a second request
+    for i in range(4):
+        hs.route(f"/g{i}", gate)
+    r = fetch("-s", "--parallel", "1", *[hs.url(f"/g{i}") for i in range(4)], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert gate.most == 1
+    assert [q.path for q in hs.requests] == [f"/g{i}" for i in range(4)]
+
+
+def refused_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_failures_counted_first_in_url_order(hs, tmp_path):
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    for i in range(6):
+        hs.route(f"/ok{i}", lambda req: ok)
+    # cut: 10 bytes promised, 3 sent; slow so that it ends after the 404
+    hs.route("/cut", lambda req: [Sleep(0.3), b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"])
+    urls = [hs.url("/ok0"), hs.url("/cut"), hs.url("/ok1"), hs.url("/missing"),
+            f"http://127.0.0.1:{refused_port()}/x", hs.url("/ok2"), hs.url("/ok3")]
+    r = fetch("--parallel", "4", *urls, cwd=tmp_path)
+    # the truncated body is first in URL order (exit 8), though the 404 (6)
+    # and the refused connection (4) end before it
+    assert r.returncode == 8, r.stderr
+    out = r.stderr.decode().strip().splitlines()
+    assert out[-1] == "sockit: fetch: 4 succeeded, 3 failed", out
+    assert sorted(os.listdir(tmp_path)) == ["ok0", "ok1", "ok2", "ok3"], "nothing partial"
+    assert any("/missing: HTTP 404" in line for line in out), out
+    assert any("/cut:" in line for line in out), out
+
+
+def test_sigint_mid_run_leaves_no_partial_file(hs, tmp_path):
+    started = threading.Event()
+    count = [0]
+    lock = threading.Lock()
+
+    def slow(req):
+        with lock:
+            count[0] += 1
+            if count[0] == 3:
+                started.set()
+        return [b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", b"x" * 1000, Sleep(30)]
+
+    for i in range(10):
+        hs.route(f"/s{i}", slow)
+    argv = [SOCKIT, "fetch", "--parallel", "3", *[hs.url(f"/s{i}") for i in range(10)]]
+    rc, err = signal_when(argv, started, cwd=tmp_path)
+    assert rc == 1, err
+    assert os.listdir(tmp_path) == [], "no partial or temporary file"
+    assert "interrupted (SIGINT)" in err
+    assert "the rest not tried" in err
