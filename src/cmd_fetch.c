@@ -728,7 +728,17 @@ struct par_run {
     int *status;      /* each URL's exit status, in URL order */
     size_t next, done, ok;
     bool stdout_closed;
+    bool board_on;                 /* stderr is a terminal, not -s */
+    struct fetch_board board;
+    struct fetch_board_row *rows;  /* one per slot */
+    unsigned n;
 };
+
+static void par_tick(void *arg)
+{
+    struct par_run *r = arg;
+    fetch_board_draw(&r->board, r->rows, r->n, r->done, r->fc->nurls, false);
+}
 
 static int par_next(void *arg, unsigned slot, struct sk_fetch **f, const char **url)
 {
@@ -741,6 +751,7 @@ static int par_next(void *arg, unsigned slot, struct sk_fetch **f, const char **
         fetch_report_begin(&s->fc);
         int rc = fetch_prepare(&s->fc, r->fc->urls[i], r->stdout_closed, s->name);
         if (rc == EXIT_OK) {
+            r->rows[slot].name = s->fc.out_path ? s->fc.out_path : s->fc.shown;
             *f = s->fc.f;
             *url = r->fc->urls[i];
             return 1;
@@ -756,10 +767,15 @@ static void par_done(void *arg, unsigned slot, struct sk_fetch *f, int lib_rc)
     (void)f;
     struct par_run *r = arg;
     struct par_slot *s = &r->slots[slot];
+    r->rows[slot].name = NULL;
+    if (r->board_on)
+        fetch_board_clear(&r->board); /* the result line goes above it */
     int rc = fetch_report_end(&s->fc, fetch_finish(&s->fc, lib_rc));
     r->status[s->index] = rc;
     r->done++;
     r->ok += rc == EXIT_OK;
+    if (r->board_on && r->done < r->fc->nurls && !fetch_cancel.flag)
+        fetch_board_draw(&r->board, r->rows, r->n, r->done, r->fc->nurls, true);
 }
 
 /* Runs every URL; the first failure's status in URL order, *ok and *done
@@ -767,20 +783,28 @@ static void par_done(void *arg, unsigned slot, struct sk_fetch *f, int lib_rc)
 static int fetch_parallel(struct fetch_cli *fc, bool stdout_closed, size_t *ok, size_t *done)
 {
     unsigned n = fc->parallel < fc->nurls ? fc->parallel : (unsigned)fc->nurls;
-    struct par_run r = {.fc = fc, .stdout_closed = stdout_closed};
+    struct par_run r = {.fc = fc, .stdout_closed = stdout_closed, .n = n};
+    r.board_on = !fc->silent && isatty(STDERR_FILENO);
     r.slots = calloc(n, sizeof *r.slots);
     r.status = calloc(fc->nurls, sizeof *r.status);
-    if (!r.slots || !r.status) {
+    r.rows = calloc(n, sizeof *r.rows);
+    if (!r.slots || !r.status || !r.rows) {
         free(r.slots);
         free(r.status);
+        free(r.rows);
         cli_error("%s", cli_strerror(-ENOMEM));
         return EXIT_FAIL;
     }
     for (unsigned i = 0; i < n; i++) {
         r.slots[i].fc = *fc;
         r.slots[i].fc.run_f = NULL;
+        r.slots[i].fc.tick = r.board_on ? par_tick : NULL;
+        r.slots[i].fc.tick_arg = &r;
+        r.rows[i].pg = &r.slots[i].fc.pg;
     }
     int rc = sk_fetch_run_parallel(n, &fetch_cancel, par_next, par_done, &r);
+    if (r.board_on)
+        fetch_board_clear(&r.board);
     if (rc < 0)
         cli_error("%s", cli_strerror(rc));
     int first = rc < 0 ? EXIT_FAIL : EXIT_OK;
@@ -798,6 +822,7 @@ static int fetch_parallel(struct fetch_cli *fc, bool stdout_closed, size_t *ok, 
     }
     free(r.slots);
     free(r.status);
+    free(r.rows);
     return first;
 }
 

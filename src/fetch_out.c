@@ -196,6 +196,8 @@ int fetch_on_event(void *arg, const struct sk_fetch_event *ev)
         return body_begin(fc, ev);
     case SK_FETCH_EV_PROGRESS:
         fetch_progress_update(&fc->pg, ev->done);
+        if (fc->tick)
+            fc->tick(fc->tick_arg);
         return 0;
     case SK_FETCH_EV_BODY_END:
         fetch_progress_end(&fc->pg);

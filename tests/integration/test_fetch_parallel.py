@@ -182,3 +182,45 @@ def test_sigint_mid_run_leaves_no_partial_file(hs, tmp_path):
     assert os.listdir(tmp_path) == [], "no partial or temporary file"
     assert "interrupted (SIGINT)" in err
     assert "the rest not tried" in err
+
+
+def test_terminal_shows_a_line_per_transfer_and_a_total(hs, tmp_path):
+    import pty
+    body = b"y" * 200000
+
+    def big(req):
+        return [b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body), body[:1000],
+                Sleep(0.3), body[1000:]]
+
+    for i in range(3):
+        hs.route(f"/b{i}", big)
+    master, slave = pty.openpty()
+    p = subprocess.Popen([SOCKIT, "fetch", "--parallel", "3",
+                          *[hs.url(f"/b{i}") for i in range(3)]],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave,
+                         cwd=tmp_path)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    assert p.wait(30) == 0, out
+    text = out.decode()
+    assert "under way" in text and "\033[1A" in text, text
+    assert "b1  " in text, text
+    assert text.rstrip().endswith("sockit: fetch: 3 succeeded, 0 failed"), text
+    assert sorted(os.listdir(tmp_path)) == ["b0", "b1", "b2"]
+
+
+def test_silent_or_no_terminal_draws_no_board(hs, tmp_path):
+    hs.route("/a", lambda req: b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na")
+    hs.route("/b", lambda req: b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb")
+    r = fetch("--parallel", "2", hs.url("/a"), hs.url("/b"), cwd=tmp_path)
+    assert r.returncode == 0 and b"\033[" not in r.stderr, r.stderr
+    assert r.stderr.decode().strip().splitlines()[-1] == "sockit: fetch: 2 succeeded, 0 failed"
