@@ -124,7 +124,8 @@ void fetch_board_draw(struct fetch_board *b, const struct fetch_board_row *rows,
     }
     char got[32];
     human(got, sizeof got, (double)bytes);
-    fprintf(stderr, _("%zu of %zu done, %u under way, %s\033[K\n"), done, total, active, got);
+    fprintf(stderr, _("%zu of %zu done, %u under way, %s"), done, total, active, got);
+    fputs("\033[K\n", stderr);
     b->drawn++;
     fflush(stderr);
 }
