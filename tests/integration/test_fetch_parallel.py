@@ -224,3 +224,41 @@ def test_silent_or_no_terminal_draws_no_board(hs, tmp_path):
     r = fetch("--parallel", "2", hs.url("/a"), hs.url("/b"), cwd=tmp_path)
     assert r.returncode == 0 and b"\033[" not in r.stderr, r.stderr
     assert r.stderr.decode().strip().splitlines()[-1] == "sockit: fetch: 2 succeeded, 0 failed"
+
+
+def test_a_retry_wait_does_not_hold_the_others(hs, tmp_path):
+    tries = []
+
+    def flaky(req):
+        tries.append(1)
+        if len(tries) == 1:
+            return b"HTTP/1.1 503 Busy\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n"
+        return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+    hs.route("/flaky", flaky)
+    for i in range(5):
+        hs.route(f"/q{i}", lambda req: b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nq")
+    urls = [hs.url("/flaky")] + [hs.url(f"/q{i}") for i in range(5)]
+    r = fetch("-s", "--parallel", "2", "--retry", "1", *urls, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    paths = [q.path for q in hs.requests]
+    # the other slot went through all five while /flaky waited its second
+    assert paths.index("/flaky", 1) == len(paths) - 1, paths
+    assert sorted(os.listdir(tmp_path)) == ["flaky"] + [f"q{i}" for i in range(5)]
+
+
+def test_sha256_and_resume_hold_per_transfer(ng, tmp_path):
+    import hashlib
+    names = sorted(ng.files)[:4]
+    urls = [ng.url("/" + n) for n in names]
+    good = hashlib.sha256(ng.files[names[0]]).hexdigest()
+    r = fetch("-s", "--parallel", "4", "--sha256", good, *urls, cwd=tmp_path)
+    assert r.returncode == 11, r.stderr  # the others do not match that digest
+    assert os.listdir(tmp_path) == [names[0]]
+    d = tmp_path / "c"
+    d.mkdir()
+    (d / (names[1] + ".part")).write_bytes(ng.files[names[1]][:100])
+    r = fetch("-s", "-C", "--parallel", "4", *urls, cwd=d)
+    assert r.returncode == 0, r.stderr
+    for n in names:
+        assert (d / n).read_bytes() == ng.files[n], n
