@@ -97,7 +97,7 @@ void fetch_board_clear(struct fetch_board *b)
 {
     for (; b->drawn; b->drawn--)
         fputs("\033[1A\r\033[2K", stderr); /* up one line, cleared */
-    fflush(stderr);
+    (void)fflush(stderr);
 }
 
 void fetch_board_draw(struct fetch_board *b, const struct fetch_board_row *rows, unsigned n,
@@ -127,5 +127,5 @@ void fetch_board_draw(struct fetch_board *b, const struct fetch_board_row *rows,
     fprintf(stderr, _("%zu of %zu done, %u under way, %s"), done, total, active, got);
     fputs("\033[K\n", stderr);
     b->drawn++;
-    fflush(stderr);
+    (void)fflush(stderr);
 }
