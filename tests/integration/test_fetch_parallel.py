@@ -11,6 +11,7 @@ import threading
 import pytest
 
 from conftest import SOCKIT, signal_when
+from fswait import wait_in_folder
 from hostile_http import HostileServer, Sleep
 from nginx_util import Nginx, make_certs
 
@@ -18,7 +19,7 @@ from nginx_util import Nginx, make_certs
 @pytest.fixture(scope="module")
 def ng(tmp_path_factory):
     d = str(tmp_path_factory.mktemp("nginx"))
-    srv = Nginx(d, make_certs(os.path.join(d, "certs")))
+    srv = Nginx(d, make_certs(os.path.join(d, "certs")), access_log=True)
     srv.files = {}
     for i in range(120):
         name = f"f{i:03d}.bin"
@@ -44,6 +45,24 @@ def test_fifty_urls_with_parallel_8_all_saved_byte_exact(ng, tmp_path):
     assert out[-1] == "sockit: fetch: 50 succeeded, 0 failed", out
     saved = sorted(line for line in out[:-1] if ": saved " in line)
     assert saved == sorted(f"sockit: fetch: {ng.url('/' + n)}: saved {n}" for n in names)
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_each_slot_reuses_its_connection(ng, tmp_path, tls):
+    names = sorted(ng.files)[50:90]
+    before = len(ng.log())
+    r = fetch("-s", "--parallel", "4", "--cacert", ng.certs["ca"],
+              *[ng.url("/" + n, tls=tls) for n in names], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    for n in names:
+        assert (tmp_path / n).read_bytes() == ng.files[n], n
+    # nginx writes a line as each request ends
+    wait_in_folder(ng.dir, lambda: len(ng.log()) >= before + len(names), 10, "the log lines")
+    new = ng.log()[before:]
+    assert sorted(uri for _, _, uri in new) == sorted("/" + n for n in names)
+    conns = {c for c, _, _ in new}
+    assert len(conns) <= 4, new  # at most N connections, each serving its slot's URLs
+    assert max(int(k) for _, k, _ in new) >= 40 // 4
 
 
 def test_curl_and_aria2_spellings(ng, tmp_path):
