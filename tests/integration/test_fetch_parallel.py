@@ -101,25 +101,29 @@ def test_120_urls_under_a_20_descriptor_limit(ng, tmp_path):
 
 
 class Gate:
-    """Holds each request until `k` are waiting (or `hold` seconds pass);
-    records the most seen under way at once."""
+    """Holds requests until `k` are waiting (or `hold` seconds pass), then
+    `linger` seconds more (a k+1-th would show up meanwhile); records the
+    most seen under way at once. once: only the first k are held."""
 
-    def __init__(self, k, hold=10.0):
-        self.k, self.hold = k, hold
+    def __init__(self, k, hold=10.0, linger=0.0, once=False):
+        self.k, self.hold, self.linger, self.once = k, hold, linger, once
         self.cond = threading.Condition()
         self.waiting = self.most = 0
-        self.released = False
+        self.released = self.opened = False
 
     def __call__(self, req):
         with self.cond:
             self.waiting += 1
             self.most = max(self.most, self.waiting)
-            if self.waiting >= self.k:
-                self.released = True
-                self.cond.notify_all()
-            self.cond.wait_for(lambda: self.released, self.hold)
+            if not self.opened:
+                if self.waiting >= self.k:
+                    self.cond.wait_for(lambda: self.released, self.linger)
+                    self.released = True
+                    self.cond.notify_all()
+                self.cond.wait_for(lambda: self.released, self.hold)
+                self.opened = self.once
             self.waiting -= 1  # before the answer: the next request can only follow it
-            if self.waiting == 0:
+            if self.waiting == 0 and not self.once:
                 self.released = False
         body = req.path.encode()
         return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
@@ -133,7 +137,7 @@ def hs():
 
 
 def test_parallel_4_has_4_under_way_never_more(hs, tmp_path):
-    gate = Gate(4)
+    gate = Gate(4, linger=0.3, once=True)
     for i in range(12):
         hs.route(f"/g{i}", gate)
     urls = [hs.url(f"/g{i}") for i in range(12)]
