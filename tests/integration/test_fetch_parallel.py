@@ -286,3 +286,20 @@ def test_sha256_and_resume_hold_per_transfer(ng, tmp_path):
     assert r.returncode == 0, r.stderr
     for n in names:
         assert (d / n).read_bytes() == ng.files[n], n
+
+
+def test_compressed_and_a_proxy_per_transfer(hs, tmp_path):
+    import gzip
+    origin = f"http://127.0.0.1:{refused_port()}"  # reached only through the proxy
+    bodies = {f"/z{i}": os.urandom(500) * 4 for i in range(4)}
+    for path, body in bodies.items():
+        z = gzip.compress(body)
+        hs.route(origin + path, lambda req, z=z: b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n"
+                 b"Content-Length: %d\r\n\r\n%s" % (len(z), z))
+    r = fetch("-s", "--compressed", "--parallel", "4", "-x", f"127.0.0.1:{hs.port}",
+              *[origin + p for p in bodies], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    for path, body in bodies.items():
+        assert (tmp_path / path[1:]).read_bytes() == body, path
+    assert all(q.path.startswith(origin) for q in hs.requests)
+    assert all("gzip" in q.headers.get("accept-encoding", "") for q in hs.requests)
