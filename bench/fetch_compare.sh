@@ -3,7 +3,7 @@
 # build): wall time (hyperfine, median)
 # and peak RSS (/usr/bin/time %M, median) for a 1 KiB and a 1 GiB file from a
 # local nginx, over HTTP and HTTPS, and for 1,000 files of 1 KiB fetched in one
-# run ("many": `fetch -i LIST` (8 at once by default) against curl --parallel-max 8,
+# run ("many": `fetch --parallel 8 -i LIST` against curl --parallel-max 8,
 # wget -i and aria2c -j 8). Every tool writes to a fresh file on the
 # same disk (removed before each run), verifies certificates against the same
 # test CA, and runs the same number of times.
@@ -130,7 +130,7 @@ fi
 many_for() { # tool scheme -> the command line fetching every file of the list into $outd
     local l=$work/list.$2
     case $1 in
-    sockit) echo "$SOCKIT fetch -s -i $l --output-dir $outd --cacert $CA" ;;
+    sockit) echo "$SOCKIT fetch -s --parallel 8 -i $l --output-dir $outd --cacert $CA" ;;
     old) echo "$OLD fetch -s -i $l --output-dir $outd --cacert $CA" ;;
     curl) echo "curl -s -f --parallel --parallel-max 8 --remote-name-all --output-dir $outd --cacert $CA -K $work/curl.$2" ;;
     wget) echo "wget -q -i $l -P $outd --ca-certificate=$CA" ;;

@@ -239,18 +239,6 @@ static bool retryable(const struct sk_fetch *f, int rc)
     return rc == SK_EHTTP && (s == 408 || s == 429 || (s >= 500 && s <= 599));
 }
 
-/* Sleeps ms, or less if cancelled; false when cancelled. */
-static bool nap(const struct sk_fetch *f, long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    if (f->cx->flag)
-        return false;
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        if (f->cx->flag)
-            return false;
-    return true;
-}
-
 static int run_with_retries(struct sk_fetch *f)
 {
     const struct sk_fetch_opts *o = &f->o;
@@ -272,7 +260,7 @@ static int run_with_retries(struct sk_fetch *f)
             return rc; /* the wait alone would pass max_time */
         sk__fetch_notice(f, "%s; retrying in %.1f s (%ld of %ld)", f->msg, wait / 1000.0,
                          attempt + 1, o->retries);
-        if (!nap(f, wait))
+        if (!sk__fetch_nap(f, wait))
             return sk__fetch_interrupted(f, "waiting to retry");
         backoff = backoff * 2 > 60000 ? 60000 : backoff * 2;
     }

@@ -80,7 +80,8 @@ enum sk__fetch_phase {
 };
 
 struct sk__fetch_wire {
-    struct sk_loop *loop;         /* the transfer's private loop */
+    struct sk_loop *loop;         /* the transfer's private loop, or a parallel run's */
+    bool own_loop;                /* loop is the transfer's own (freed with it) */
     struct sk_stream_group *g;    /* its one plain stream's group */
     struct sk_stream s;           /* the connection: TCP, with TLS for https */
     struct sk_io wake;            /* the cancel's eventfd (written by a signal) */
@@ -161,6 +162,8 @@ struct sk_fetch {
     /* The last request of the chain: its URL, the redirects before it */
     char url_effective[SK__FETCH_URL_MAX];
     long redirects;
+    /* Inside sk_fetch_run_parallel: the transfer's coroutine (fetch_par.c) */
+    struct sk__fetch_co *co;
 };
 
 static inline unsigned sk__fetch_outfile_flags(const struct sk_fetch *f)
@@ -179,6 +182,17 @@ int sk__fetch_event(struct sk_fetch *f, enum sk_fetch_event_kind kind, const cha
                     size_t len, uint64_t done, uint64_t total);
 void sk__fetch_notice(struct sk_fetch *f, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* fetch_par.c: the waits of a transfer. On its own loop: runs it until
+ * stopped. In a parallel run: gives the thread back to the run, which
+ * resumes the transfer after its shared loop stopped (maybe for another's
+ * event: the caller checks what it waits for). Returns the loop's code. */
+int sk__fetch_wait(struct sk_fetch *f);
+/* Waits ms (a timer in a parallel run, a sleep otherwise); false when
+ * cancelled. */
+bool sk__fetch_nap(struct sk_fetch *f, long ms);
+/* The shared loop of the parallel run f is in; NULL: none. */
+struct sk_loop *sk__fetch_par_loop(const struct sk_fetch *f);
 
 /* fetch_run.c: one attempt, redirects included. */
 int sk__fetch_attempt(struct sk_fetch *f);

@@ -785,8 +785,10 @@ static int start(struct sk_fetch *f, const struct sk_url *u, size_t reqlen)
     if (!tls || f->tls)
         return tls ? tls_start(f, u->host) : 0;
     sk_timer_start_at(w->loop, &w->timer, sk_loop_now(w->loop), on_kick);
-    if ((rc = sk_loop_run(w->loop)) < 0 && active(w))
-        phase_end(f, SK__PH_DONE, sk_fetch_fail_as(f, rc, doing(f)));
+    /* In a parallel run the loop may stop for another transfer first. */
+    while (w->timer.armed && w->phase == SK__PH_CONNECT && !cancelled(f))
+        if ((rc = sk__fetch_wait(f)) < 0 && active(w))
+            phase_end(f, SK__PH_DONE, sk_fetch_fail_as(f, rc, doing(f)));
     sk_timer_stop(w->loop, &w->timer);
     if (w->phase != SK__PH_CONNECT) /* every address failed at once, or the cancel */
         return w->rc;
@@ -803,8 +805,8 @@ static int run_phase(struct sk_fetch *f)
     struct sk__fetch_wire *w = &f->w;
     if (!cancelled(f))
         arm(f);
-    while (active(w)) {
-        int rc = sk_loop_run(w->loop);
+    while (active(w) && !cancelled(f)) {
+        int rc = sk__fetch_wait(f);
         if (rc < 0 && active(w))
             phase_end(f, SK__PH_DONE, sk_fetch_fail_as(f, rc, doing(f)));
     }
@@ -946,8 +948,19 @@ int sk__fetch_wire_begin(struct sk_fetch *f)
 {
     struct sk__fetch_wire *w = &f->w;
     int err = 0;
-    if (!w->loop && !(w->loop = sk_loop_new(&err)))
-        return sk_fetch_set_error(f, err, "cannot set up the event loop: %s", sk_strerror(err));
+    struct sk_loop *shared = sk__fetch_par_loop(f);
+    if (w->loop && w->loop != shared && (shared || !w->own_loop))
+        sk__fetch_wire_end(f); /* another loop's: its kept connection goes */
+    if (!w->loop && shared) {
+        w->loop = shared;
+        w->own_loop = false;
+    }
+    if (!w->loop) {
+        if (!(w->loop = sk_loop_new(&err)))
+            return sk_fetch_set_error(f, err, "cannot set up the event loop: %s",
+                                      sk_strerror(err));
+        w->own_loop = true;
+    }
     static const struct sk_stream_limits lim = {
         .read_size = SK__FETCH_READ_SIZE,
         .max_memory = SIZE_MAX,     /* one stream, and the request is bounded */
@@ -957,6 +970,8 @@ int sk__fetch_wire_begin(struct sk_fetch *f)
     };
     if (!w->g && !(w->g = sk_stream_group_new(w->loop, &stream_cbs, &lim, &err)))
         return sk_fetch_set_error(f, err, "cannot set up the event loop: %s", sk_strerror(err));
+    if (shared)
+        return 0; /* the parallel run has the cancel's wake-up */
     /* The wake-up: sk_fetch_cancel_raise (async-signal-safe) writes to
      * it. A fresh one per run: its count is never read back. */
     if ((w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
@@ -976,6 +991,8 @@ int sk__fetch_wire_begin(struct sk_fetch *f)
 void sk__fetch_wire_finish(struct sk_fetch *f)
 {
     struct sk__fetch_wire *w = &f->w;
+    if (w->wake_fd < 0 && !w->wake.active)
+        return; /* none of its own (a parallel run's) */
     f->cx->fd = -1; /* first: a signal must not shut down whatever reuses the number */
     if (w->wake.active)
         sk_io_stop(w->loop, &w->wake);
@@ -990,7 +1007,8 @@ void sk__fetch_wire_end(struct sk_fetch *f)
     sk__fetch_close(f, w->idle); /* a kept connection ended as the protocol says */
     sk_stream_group_free(w->g);
     w->g = NULL;
-    if (w->loop)
+    if (w->loop && w->own_loop)
         (void)sk_loop_free(w->loop);
     w->loop = NULL;
+    w->own_loop = false;
 }

@@ -30,10 +30,12 @@ static const char fetch_help[] = N_(
     "                    [--connect-timeout SEC] [--max-time SEC] [--retry N]\n"
     "                    [-x URL] [--noproxy LIST]\n"
     "                    [--compressed] [--max-filesize BYTES] [--no-reuse]\n"
+    "                    [--parallel N]\n"
     "\n"
     "Download URL (http:// or https://) with HTTP/1.1. The status line and headers\n"
     "of each response are printed to standard output; the body goes to FILE.\n"
-    "Several URLs are fetched one after another, each saved under its own name;\n"
+    "Several URLs are fetched one after another (--parallel: N at once), each saved\n"
+    "under its own name;\n"
     "a line on standard error gives each one's result, and a last line the count\n"
     "of successes and failures. A connection is kept open and reused for the next\n"
     "URL (or redirect) to the same server, unless it or the server says close.\n"
@@ -100,6 +102,10 @@ static const char fetch_help[] = N_(
     "                          (powers of 1024); 0: no limit\n"
     "      --no-reuse          one connection per request: send 'Connection: close'\n"
     "                          and keep no connection open for the next URL\n"
+    "      --parallel N        up to N transfers at once (1 to 1024), all on one\n"
+    "                          event loop in one thread, each with its own kept\n"
+    "                          connection; result lines in the order they end.\n"
+    "                          Also -j N, --parallel-max N; -Z: 8 at once\n"
     "  -h, --help              this help\n"
     "\n"
     "SEC is a duration: seconds (0.5) or with a unit (500ms, 10s, 2m, 1h). A\n"
@@ -351,6 +357,8 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
         {"compressed", no_argument, NULL, OPT_COMPRESSED},
         {"max-filesize", required_argument, NULL, OPT_MAXFILESIZE},
         {"no-reuse", no_argument, NULL, OPT_NOREUSE},
+        {"parallel", required_argument, NULL, 'j'},
+        {"parallel-max", required_argument, NULL, 'j'},
         FETCH_CURL_LONGOPTS
         {NULL, 0, NULL, 0},
     };
@@ -358,7 +366,7 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
     int c, rc;
     optind = 1;
     opterr = 0; /* cli_bad_option says it, in one line */
-    static const char shortopts[] = ":o:sIC::H:km:hi:x:" FETCH_CURL_SHORTOPTS;
+    static const char shortopts[] = ":o:sIC::H:km:hi:x:Zj:" FETCH_CURL_SHORTOPTS;
     while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
         switch (c) {
         case 'o': fc->output = optarg; break;
@@ -377,6 +385,12 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
             fc->out_dir = optarg;
             break;
         case 's': fc->silent = true; break;
+        case 'Z': fc->parallel = fc->parallel > 1 ? fc->parallel : FETCH_PARALLEL_DEFAULT; break;
+        case 'j':
+            if (!cli_parse_num("--parallel", optarg, 1, FETCH_PARALLEL_MAX, &v))
+                return EXIT_USAGE;
+            fc->parallel = (unsigned)v;
+            break;
         case 'I': fc->head = true; break;
         case 'C':
             if ((rc = fetch_curl_continue(fc, optarg)) != EXIT_OK)
@@ -630,10 +644,12 @@ static void configure(struct fetch_cli *fc)
 /* One URL of the run: its output planned, fetched, its verdict said.
  * Returns its exit status; fc->f stays for the notices that follow, and
  * for the next URL (sk_fetch_set_opts: fc->o is this URL's). */
-static int fetch_one(struct fetch_cli *fc, const char *url_text, bool stdout_closed)
+/* Its output planned, the object ready for sk_fetch_run: EXIT_OK or the
+ * URL's exit status. name (PATH_MAX bytes) keeps the output's name. */
+static int fetch_prepare(struct fetch_cli *fc, const char *url_text, bool stdout_closed,
+                         char *name)
 {
-    static struct sk_url url;
-    static char name[PATH_MAX];
+    struct sk_url url;
     fc->url = url_text;
     fc->out_path = NULL;
     fc->out_special = fc->out_magic = false;
@@ -657,7 +673,7 @@ static int fetch_one(struct fetch_cli *fc, const char *url_text, bool stdout_clo
         return EXIT_USAGE;
     }
     fetch_auth_host(fc, url.host);
-    if ((rc = plan_output(fc, &url, name, sizeof name)) != EXIT_OK)
+    if ((rc = plan_output(fc, &url, name, PATH_MAX)) != EXIT_OK)
         return rc;
     fetch_report_heads(fc);
     if (stdout_closed && (fc->hdr_fd == STDOUT_FILENO || (!fc->out_path && !fc->head))) {
@@ -672,7 +688,15 @@ static int fetch_one(struct fetch_cli *fc, const char *url_text, bool stdout_clo
         return EXIT_FAIL;
     }
     fc->f = fc->run_f;
-    rc = exit_status(sk_fetch_run(fc->f, url_text));
+    return EXIT_OK;
+}
+
+/* The run of a prepared URL is over (lib_rc: sk_fetch_run's): its verdict
+ * said; returns its exit status. */
+static int fetch_finish(struct fetch_cli *fc, int lib_rc)
+{
+    const char *shown = fc->shown;
+    int rc = exit_status(lib_rc);
     if (fc->out_fd > STDERR_FILENO && close(fc->out_fd) < 0 && rc == EXIT_OK) {
         sk_fetch_set_error(fc->f, SK_EWRITE, "cannot write %s: %s", fc->out_path, strerror(errno));
         rc = EXIT_WRITE;
@@ -689,6 +713,125 @@ static int fetch_one(struct fetch_cli *fc, const char *url_text, bool stdout_clo
     return rc;
 }
 
+static int fetch_one(struct fetch_cli *fc, const char *url_text, bool stdout_closed)
+{
+    static char name[PATH_MAX];
+    int rc = fetch_prepare(fc, url_text, stdout_closed, name);
+    return rc != EXIT_OK ? rc : fetch_finish(fc, sk_fetch_run(fc->f, url_text));
+}
+
+/* --parallel: the URLs of the run on fc->parallel slots at once, each slot
+ * a copy of the command's state with its own transfer object. */
+struct par_slot {
+    struct fetch_cli fc;
+    char name[PATH_MAX];
+    size_t index; /* the URL it runs */
+};
+
+struct par_run {
+    struct fetch_cli *fc;
+    struct par_slot *slots;
+    int *status;      /* each URL's exit status, in URL order */
+    size_t next, done, ok;
+    bool stdout_closed;
+    bool board_on;                 /* stderr is a terminal, not -s */
+    struct fetch_board board;
+    struct fetch_board_row *rows;  /* one per slot */
+    unsigned n;
+};
+
+static void par_tick(void *arg)
+{
+    struct par_run *r = arg;
+    fetch_board_draw(&r->board, r->rows, r->n, r->done, r->fc->nurls, false);
+}
+
+static int par_next(void *arg, unsigned slot, struct sk_fetch **f, const char **url)
+{
+    struct par_run *r = arg;
+    struct par_slot *s = &r->slots[slot];
+    while (r->next < r->fc->nurls && !fetch_cancel.flag) {
+        size_t i = r->next++;
+        s->index = i;
+        s->fc.f = NULL;
+        fetch_report_begin(&s->fc);
+        int rc = fetch_prepare(&s->fc, r->fc->urls[i], r->stdout_closed, s->name);
+        if (rc == EXIT_OK) {
+            r->rows[slot].name = s->fc.out_path ? s->fc.out_path : s->fc.shown;
+            *f = s->fc.f;
+            *url = r->fc->urls[i];
+            return 1;
+        }
+        r->status[i] = fetch_report_end(&s->fc, rc);
+        r->done++;
+    }
+    return 0;
+}
+
+static void par_done(void *arg, unsigned slot, struct sk_fetch *f, int lib_rc)
+{
+    (void)f;
+    struct par_run *r = arg;
+    struct par_slot *s = &r->slots[slot];
+    r->rows[slot].name = NULL;
+    if (r->board_on)
+        fetch_board_clear(&r->board); /* the result line goes above it */
+    int rc = fetch_report_end(&s->fc, fetch_finish(&s->fc, lib_rc));
+    r->status[s->index] = rc;
+    r->done++;
+    r->ok += rc == EXIT_OK;
+    if (r->board_on && r->done < r->fc->nurls && !fetch_cancel.flag)
+        fetch_board_draw(&r->board, r->rows, r->n, r->done, r->fc->nurls, true);
+}
+
+/* Runs every URL; the first failure's status in URL order, *ok and *done
+ * counted. */
+static int fetch_parallel(struct fetch_cli *fc, bool stdout_closed, size_t *ok, size_t *done)
+{
+    unsigned n = fc->parallel < fc->nurls ? fc->parallel : (unsigned)fc->nurls;
+    struct par_run r = {.fc = fc, .stdout_closed = stdout_closed, .n = n};
+    r.board_on = !fc->silent && isatty(STDERR_FILENO);
+    r.slots = calloc(n, sizeof *r.slots);
+    r.status = calloc(fc->nurls, sizeof *r.status);
+    r.rows = calloc(n, sizeof *r.rows);
+    if (!r.slots || !r.status || !r.rows) {
+        free(r.slots);
+        free(r.status);
+        free(r.rows);
+        cli_error("%s", cli_strerror(-ENOMEM));
+        return EXIT_FAIL;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        r.slots[i].fc = *fc;
+        r.slots[i].fc.run_f = NULL;
+        r.slots[i].fc.tick = r.board_on ? par_tick : NULL;
+        r.slots[i].fc.tick_arg = &r;
+        r.rows[i].pg = &r.slots[i].fc.pg;
+    }
+    int rc = sk_fetch_run_parallel(n, &fetch_cancel, par_next, par_done, &r);
+    if (r.board_on)
+        fetch_board_clear(&r.board);
+    if (rc < 0)
+        cli_error("%s", cli_strerror(rc));
+    int first = rc < 0 ? EXIT_FAIL : EXIT_OK;
+    for (size_t i = 0; i < r.next && first == EXIT_OK; i++)
+        first = r.status[i];
+    *ok = r.ok;
+    *done = r.done;
+    fc->f = NULL;
+    for (unsigned i = 0; i < n; i++) { /* one object stays for the last line */
+        struct sk_fetch *sf = r.slots[i].fc.run_f;
+        if (sf && !fc->run_f)
+            fc->f = fc->run_f = sf; /* freed by the caller */
+        else
+            sk_fetch_free(sf);
+    }
+    free(r.slots);
+    free(r.status);
+    free(r.rows);
+    return first;
+}
+
 int cmd_fetch(int argc, char **argv)
 {
     static struct fetch_cli fc; /* 1 per process; -H pointers and names outlive the run */
@@ -701,7 +844,9 @@ int cmd_fetch(int argc, char **argv)
         catch_signals();
         int first = EXIT_OK;
         size_t ok = 0, done = 0;
-        for (; done < fc.nurls && !fetch_cancel.flag; done++) {
+        if (fc.parallel > 1 && fc.nurls > 1)
+            first = fetch_parallel(&fc, stdout_closed, &ok, &done);
+        for (; fc.parallel <= 1 && done < fc.nurls && !fetch_cancel.flag; done++) {
             fc.f = NULL; /* this URL's results only */
             fetch_report_begin(&fc);
             rc = fetch_report_end(&fc, fetch_one(&fc, fc.urls[done], stdout_closed));

@@ -11,6 +11,8 @@
 #include "sockit.h"
 
 #define FETCH_HEADERS_MAX 64
+#define FETCH_PARALLEL_DEFAULT 8 /* -Z */
+#define FETCH_PARALLEL_MAX 1024   /* --parallel N */
 #define FETCH_URLS_MAX 100000     /* URLs in one run (command line and -i) */
 #define FETCH_URL_LINE_MAX 8192   /* bytes of one line of a -i list */
 #define FETCH_SHOWN_MAX (4 * FETCH_URL_LINE_MAX) /* a URL as shown; longer ones are refused */
@@ -42,6 +44,9 @@ struct fetch_cli {
     const char *list;           /* -i FILE */
     const char *out_dir;        /* --output-dir */
     bool multi;                 /* several URLs (or -i): a line for each, a count */
+    unsigned parallel;          /* --parallel N: transfers at once (0, 1: one by one) */
+    void (*tick)(void *arg);    /* --parallel: body bytes came (the board's redraw) */
+    void *tick_arg;
     unsigned flags;             /* the options' SK_FETCH_* before each URL adds its own */
     const char *output;         /* -o; NULL: name from the URL; "-": stdout */
     const char *headers[FETCH_HEADERS_MAX]; /* -H "Name: value" */
@@ -180,5 +185,19 @@ void fetch_progress_start(struct fetch_progress *pg, bool enabled, uint64_t tota
                           uint64_t done);
 void fetch_progress_update(struct fetch_progress *pg, uint64_t done);
 void fetch_progress_end(struct fetch_progress *pg);
+/* --parallel on a terminal: one line per transfer under way and a total,
+ * redrawn in place (ANSI cursor-up and clear-line). */
+struct fetch_board {
+    unsigned drawn; /* lines on the screen */
+    uint64_t last_ms;
+};
+struct fetch_board_row {
+    const char *name;                /* NULL: the slot is free */
+    const struct fetch_progress *pg;
+};
+void fetch_board_clear(struct fetch_board *b);
+/* At most ten times a second unless force. */
+void fetch_board_draw(struct fetch_board *b, const struct fetch_board_row *rows, unsigned n,
+                      size_t done, size_t total, bool force);
 
 #endif

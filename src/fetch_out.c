@@ -165,7 +165,9 @@ static int body_begin(struct fetch_cli *fc, const struct sk_fetch_event *ev)
             return sk_fetch_set_error(fc->f, SK_EWRITE, "cannot write to standard output: %s",
                                       strerror(errno));
     }
-    fetch_progress_start(&fc->pg, rc == 0 && !fc->silent && isatty(STDERR_FILENO), ev->total,
+    fetch_progress_start(&fc->pg,
+                         rc == 0 && !fc->silent && fc->parallel <= 1 && isatty(STDERR_FILENO),
+                         ev->total,
                          ev->done);
     return rc;
 }
@@ -194,6 +196,8 @@ int fetch_on_event(void *arg, const struct sk_fetch_event *ev)
         return body_begin(fc, ev);
     case SK_FETCH_EV_PROGRESS:
         fetch_progress_update(&fc->pg, ev->done);
+        if (fc->tick)
+            fc->tick(fc->tick_arg);
         return 0;
     case SK_FETCH_EV_BODY_END:
         fetch_progress_end(&fc->pg);

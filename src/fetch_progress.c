@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "fetch.h"
+#include "i18n.h"
 
 #define SHOW_AFTER_MS 300
 #define REDRAW_MS 100
@@ -90,4 +91,41 @@ void fetch_progress_end(struct fetch_progress *pg)
         draw(pg, sk_now_ms());
         fputc('\n', stderr);
     }
+}
+
+void fetch_board_clear(struct fetch_board *b)
+{
+    for (; b->drawn; b->drawn--)
+        fputs("\033[1A\r\033[2K", stderr); /* up one line, cleared */
+    (void)fflush(stderr);
+}
+
+void fetch_board_draw(struct fetch_board *b, const struct fetch_board_row *rows, unsigned n,
+                      size_t done, size_t total, bool force)
+{
+    uint64_t now = sk_now_ms();
+    if (!force && now - b->last_ms < REDRAW_MS)
+        return;
+    b->last_ms = now;
+    fetch_board_clear(b);
+    uint64_t bytes = 0;
+    unsigned active = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (!rows[i].name)
+            continue;
+        char got[32], all[32] = "?";
+        human(got, sizeof got, (double)rows[i].pg->done);
+        if (rows[i].pg->total)
+            human(all, sizeof all, (double)rows[i].pg->total);
+        fprintf(stderr, "  %.60s  %s / %s\033[K\n", rows[i].name, got, all);
+        bytes += rows[i].pg->done;
+        active++;
+        b->drawn++;
+    }
+    char got[32];
+    human(got, sizeof got, (double)bytes);
+    fprintf(stderr, _("%zu of %zu done, %u under way, %s"), done, total, active, got);
+    fputs("\033[K\n", stderr);
+    b->drawn++;
+    (void)fflush(stderr);
 }

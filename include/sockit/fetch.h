@@ -227,6 +227,26 @@ int sk_fetch_fail_as(struct sk_fetch *f, int err, const char *doing);
 uint64_t sk_fetch_deadline(const struct sk_fetch *f);
 void sk_fetch_free(struct sk_fetch *f);
 
+/* Parallel transfers: up to n (1..1024) sk_fetch_run()s at once, all on
+ * one event loop in the calling thread (no threads; each run keeps every
+ * guarantee above, its waits are that loop's timers). next(arg, slot, &f,
+ * &url) is called when slot (0..n-1) is free: it returns 1 with a
+ * transfer object and a URL to run on it (both valid until done), 0 when
+ * there are no more, or a negative code (nothing more starts). done(arg,
+ * slot, f, rc) gets sk_fetch_run's result, in the order the transfers
+ * end; between next and done the object belongs to the run. An object
+ * may be given again for the next URL of its slot: its kept connection
+ * then serves it when the route is the same (at most n connections at
+ * once). Every object must have the same cancel (o.cancel) as passed here
+ * (or none when cancel is NULL): raising it stops them all. When the call
+ * returns, the objects' kept connections are closed and they can be
+ * run again alone or freed. Returns 0 (each transfer's result went to
+ * done), SK_EUSAGE, -ENOMEM, next's code, or the loop's failure. */
+typedef int (*sk_fetch_next_fn)(void *arg, unsigned slot, struct sk_fetch **f, const char **url);
+typedef void (*sk_fetch_done_fn)(void *arg, unsigned slot, struct sk_fetch *f, int rc);
+int sk_fetch_run_parallel(unsigned n, struct sk_fetch_cancel *cancel, sk_fetch_next_fn next,
+                          sk_fetch_done_fn done, void *arg);
+
 /* Reads the next URL of a list, one per line (blank lines and lines whose
  * first non-space is '#' are skipped; spaces around a URL trimmed) into
  * buf (size bytes, NUL-terminated). *line counts the lines read, so that

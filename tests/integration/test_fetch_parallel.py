@@ -1,0 +1,305 @@
+"""sockit fetch --parallel N (issue 11): several transfers at once on one
+event loop. Against the suite's nginx (byte-exact saves, a descriptor
+limit) and hostile_http.HostileServer (how many requests are under way at
+once, failures, a signal mid-run)."""
+import os
+import resource
+import socket
+import subprocess
+import threading
+
+import pytest
+
+from conftest import SOCKIT, signal_when
+from fswait import wait_in_folder
+from hostile_http import HostileServer, Sleep
+from nginx_util import Nginx, make_certs
+
+
+@pytest.fixture(scope="module")
+def ng(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp("nginx"))
+    srv = Nginx(d, make_certs(os.path.join(d, "certs")), access_log=True)
+    srv.files = {}
+    for i in range(120):
+        name = f"f{i:03d}.bin"
+        srv.files[name] = os.urandom(1000 + 37 * i)
+        srv.put(name, srv.files[name])
+    yield srv
+    srv.stop()
+
+
+def fetch(*args, cwd, timeout=60, **kw):
+    return subprocess.run([SOCKIT, "fetch", *args], capture_output=True, cwd=cwd,
+                          timeout=timeout, **kw)
+
+
+def test_fifty_urls_with_parallel_8_all_saved_byte_exact(ng, tmp_path):
+    names = sorted(ng.files)[:50]
+    r = fetch("--parallel", "8", *[ng.url("/" + n) for n in names], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert sorted(os.listdir(tmp_path)) == names, "no temporary file left"
+    for n in names:
+        assert (tmp_path / n).read_bytes() == ng.files[n], n
+    out = r.stderr.decode().strip().splitlines()
+    assert out[-1] == "sockit: fetch: 50 succeeded, 0 failed", out
+    saved = sorted(line for line in out[:-1] if ": saved " in line)
+    assert saved == sorted(f"sockit: fetch: {ng.url('/' + n)}: saved {n}" for n in names)
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_each_slot_reuses_its_connection(ng, tmp_path, tls):
+    names = sorted(ng.files)[50:90]
+    before = len(ng.log())
+    r = fetch("-s", "--parallel", "4", "--cacert", ng.certs["ca"],
+              *[ng.url("/" + n, tls=tls) for n in names], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    for n in names:
+        assert (tmp_path / n).read_bytes() == ng.files[n], n
+    # nginx writes a line as each request ends
+    wait_in_folder(ng.dir, lambda: len(ng.log()) >= before + len(names), 10, "the log lines")
+    new = ng.log()[before:]
+    assert sorted(uri for _, _, uri in new) == sorted("/" + n for n in names)
+    conns = {c for c, _, _ in new}
+    assert len(conns) <= 4, new  # at most N connections, each serving its slot's URLs
+    assert max(int(k) for _, k, _ in new) >= 40 // 4
+
+
+def test_curl_and_aria2_spellings(ng, tmp_path):
+    names = sorted(ng.files)[:6]
+    urls = [ng.url("/" + n) for n in names]
+    for i, args in enumerate((["-Z"], ["-Z", "--parallel-max", "3"], ["-j", "2"])):
+        d = tmp_path / str(i)
+        d.mkdir()
+        r = fetch("-s", *args, *urls, cwd=d)
+        assert r.returncode == 0, (args, r.stderr)
+        assert sorted(os.listdir(d)) == names
+
+
+@pytest.mark.parametrize("bad", ["0", "x", "1025", "-3"])
+def test_parallel_needs_a_count(tmp_path, bad):
+    r = fetch("--parallel", bad, "http://127.0.0.1:9/a", "http://127.0.0.1:9/b", cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert b"--parallel" in r.stderr
+
+
+def test_120_urls_under_a_20_descriptor_limit(ng, tmp_path):
+    names = sorted(ng.files)
+    lst = tmp_path / "list"
+    lst.write_text("".join(ng.url("/" + n) + "\n" for n in names))
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (20, 20))
+
+    r = fetch("-s", "--parallel", "8", "-i", str(lst), cwd=out, preexec_fn=limit)
+    assert r.returncode == 0, r.stderr
+    assert sorted(os.listdir(out)) == names
+    for n in names:
+        assert (out / n).read_bytes() == ng.files[n], n
+
+
+class Gate:
+    """Holds requests until `k` are waiting (or `hold` seconds pass), then
+    `linger` seconds more (a k+1-th would show up meanwhile); records the
+    most seen under way at once. once: only the first k are held."""
+
+    def __init__(self, k, hold=10.0, linger=0.0, once=False):
+        self.k, self.hold, self.linger, self.once = k, hold, linger, once
+        self.cond = threading.Condition()
+        self.waiting = self.most = 0
+        self.released = self.opened = False
+
+    def __call__(self, req):
+        with self.cond:
+            self.waiting += 1
+            self.most = max(self.most, self.waiting)
+            if not self.opened:
+                if self.waiting >= self.k:
+                    self.cond.wait_for(lambda: self.released, self.linger)
+                    self.released = True
+                    self.cond.notify_all()
+                self.cond.wait_for(lambda: self.released, self.hold)
+                self.opened = self.once
+            self.waiting -= 1  # before the answer: the next request can only follow it
+            if self.waiting == 0 and not self.once:
+                self.released = False
+        body = req.path.encode()
+        return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+@pytest.fixture
+def hs():
+    s = HostileServer()
+    yield s
+    s.stop()
+
+
+def test_parallel_4_has_4_under_way_never_more(hs, tmp_path):
+    gate = Gate(4, linger=0.3, once=True)
+    for i in range(12):
+        hs.route(f"/g{i}", gate)
+    urls = [hs.url(f"/g{i}") for i in range(12)]
+    r = fetch("-s", "--parallel", "4", *urls, cwd=tmp_path, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert gate.most == 4
+    assert sorted(os.listdir(tmp_path)) == sorted(f"g{i}" for i in range(12))
+    assert (tmp_path / "g7").read_bytes() == b"/g7"
+
+
+def test_parallel_1_is_one_at_a_time(hs, tmp_path):
+    gate = Gate(2, hold=0.2)  # never released by a second request
+    for i in range(4):
+        hs.route(f"/g{i}", gate)
+    r = fetch("-s", "--parallel", "1", *[hs.url(f"/g{i}") for i in range(4)], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert gate.most == 1
+    assert [q.path for q in hs.requests] == [f"/g{i}" for i in range(4)]
+
+
+def refused_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_failures_counted_first_in_url_order(hs, tmp_path):
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    for i in range(6):
+        hs.route(f"/ok{i}", lambda req: ok)
+    # cut: 10 bytes promised, 3 sent; slow so that it ends after the 404
+    hs.route("/cut", lambda req: [Sleep(0.3), b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"])
+    urls = [hs.url("/ok0"), hs.url("/cut"), hs.url("/ok1"), hs.url("/missing"),
+            f"http://127.0.0.1:{refused_port()}/x", hs.url("/ok2"), hs.url("/ok3")]
+    r = fetch("--parallel", "4", *urls, cwd=tmp_path)
+    # the truncated body is first in URL order (exit 8), though the 404 (6)
+    # and the refused connection (4) end before it
+    assert r.returncode == 8, r.stderr
+    out = r.stderr.decode().strip().splitlines()
+    assert out[-1] == "sockit: fetch: 4 succeeded, 3 failed", out
+    assert sorted(os.listdir(tmp_path)) == ["ok0", "ok1", "ok2", "ok3"], "nothing partial"
+    assert any("/missing: HTTP 404" in line for line in out), out
+    assert any("/cut:" in line for line in out), out
+
+
+def test_sigint_mid_run_leaves_no_partial_file(hs, tmp_path):
+    started = threading.Event()
+    count = [0]
+    lock = threading.Lock()
+
+    def slow(req):
+        with lock:
+            count[0] += 1
+            if count[0] == 3:
+                started.set()
+        return [b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", b"x" * 1000, Sleep(30)]
+
+    for i in range(10):
+        hs.route(f"/s{i}", slow)
+    argv = [SOCKIT, "fetch", "--parallel", "3", *[hs.url(f"/s{i}") for i in range(10)]]
+    rc, err = signal_when(argv, started, cwd=tmp_path)
+    assert rc == 1, err
+    assert os.listdir(tmp_path) == [], "no partial or temporary file"
+    assert "interrupted (SIGINT)" in err
+    assert "the rest not tried" in err
+
+
+def test_terminal_shows_a_line_per_transfer_and_a_total(hs, tmp_path):
+    import pty
+    body = b"y" * 200000
+
+    def big(req):
+        return [b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body), body[:1000],
+                Sleep(0.3), body[1000:]]
+
+    for i in range(3):
+        hs.route(f"/b{i}", big)
+    master, slave = pty.openpty()
+    p = subprocess.Popen([SOCKIT, "fetch", "--parallel", "3",
+                          *[hs.url(f"/b{i}") for i in range(3)]],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave,
+                         cwd=tmp_path)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    assert p.wait(30) == 0, out
+    text = out.decode()
+    assert "under way" in text and "\033[1A" in text, text
+    assert "b1  " in text, text
+    assert text.rstrip().endswith("sockit: fetch: 3 succeeded, 0 failed"), text
+    assert sorted(os.listdir(tmp_path)) == ["b0", "b1", "b2"]
+
+
+def test_silent_or_no_terminal_draws_no_board(hs, tmp_path):
+    hs.route("/a", lambda req: b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na")
+    hs.route("/b", lambda req: b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb")
+    r = fetch("--parallel", "2", hs.url("/a"), hs.url("/b"), cwd=tmp_path)
+    assert r.returncode == 0 and b"\033[" not in r.stderr, r.stderr
+    assert r.stderr.decode().strip().splitlines()[-1] == "sockit: fetch: 2 succeeded, 0 failed"
+
+
+def test_a_retry_wait_does_not_hold_the_others(hs, tmp_path):
+    tries = []
+
+    def flaky(req):
+        tries.append(1)
+        if len(tries) == 1:
+            return b"HTTP/1.1 503 Busy\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n"
+        return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+    hs.route("/flaky", flaky)
+    for i in range(5):
+        hs.route(f"/q{i}", lambda req: b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nq")
+    urls = [hs.url("/flaky")] + [hs.url(f"/q{i}") for i in range(5)]
+    r = fetch("-s", "--parallel", "2", "--retry", "1", *urls, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    paths = [q.path for q in hs.requests]
+    # the other slot went through all five while /flaky waited its second
+    tries_at = [i for i, p in enumerate(paths) if p == "/flaky"]
+    assert len(tries_at) == 2 and tries_at[1] == len(paths) - 1, paths
+    assert sorted(os.listdir(tmp_path)) == ["flaky"] + [f"q{i}" for i in range(5)]
+
+
+def test_sha256_and_resume_hold_per_transfer(ng, tmp_path):
+    import hashlib
+    names = sorted(ng.files)[:4]
+    urls = [ng.url("/" + n) for n in names]
+    good = hashlib.sha256(ng.files[names[0]]).hexdigest()
+    r = fetch("-s", "--parallel", "4", "--sha256", good, *urls, cwd=tmp_path)
+    assert r.returncode == 11, r.stderr  # the others do not match that digest
+    assert os.listdir(tmp_path) == [names[0]]
+    d = tmp_path / "c"
+    d.mkdir()
+    (d / (names[1] + ".part")).write_bytes(ng.files[names[1]][:100])
+    r = fetch("-s", "-C", "--parallel", "4", *urls, cwd=d)
+    assert r.returncode == 0, r.stderr
+    for n in names:
+        assert (d / n).read_bytes() == ng.files[n], n
+
+
+def test_compressed_and_a_proxy_per_transfer(hs, tmp_path):
+    import gzip
+    origin = f"http://127.0.0.1:{refused_port()}"  # reached only through the proxy
+    bodies = {f"/z{i}": os.urandom(500) * 4 for i in range(4)}
+    for path, body in bodies.items():
+        z = gzip.compress(body)
+        hs.route(origin + path, lambda req, z=z: b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n"
+                 b"Content-Length: %d\r\n\r\n%s" % (len(z), z))
+    r = fetch("-s", "--compressed", "--parallel", "4", "-x", f"127.0.0.1:{hs.port}",
+              *[origin + p for p in bodies], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    for path, body in bodies.items():
+        assert (tmp_path / path[1:]).read_bytes() == body, path
+    assert all(q.path.startswith(origin) for q in hs.requests)
+    assert all("gzip" in q.headers.get("accept-encoding", "") for q in hs.requests)
