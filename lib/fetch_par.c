@@ -54,8 +54,10 @@ struct sk__fetch_par {
     struct sk_io wake;
     int wake_fd;
     int loop_rc; /* the shared loop's last failure, given to each waiter */
-    const void *main_bottom;
+#ifdef SK__ASAN
+    const void *main_bottom; /* the run's own stack, for the sanitizer's fiber switches */
     size_t main_size;
+#endif
 };
 
 static _Thread_local struct sk__fetch_co *starting;
