@@ -187,6 +187,39 @@ def read_to_end(sock, timeout=5.0):
         out += chunk
 
 
+def stderr_on_a_terminal(args, timeout=10.0, cwd=None):
+    """Runs args with standard error on a pseudo-terminal (stdin and stdout not one); returns
+    (exit status, every byte written to the terminal)."""
+    import pty
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=slave, cwd=cwd)
+        os.close(slave)
+        slave = None
+        seen = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        try:
+            rc = p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            raise
+    finally:
+        os.close(master)
+        if slave is not None:
+            os.close(slave)
+    return rc, seen
+
+
 def run_sockit(*args, input=None, timeout=30.0):
     return subprocess.run([SOCKIT] + list(args), input=input, capture_output=True,
                           timeout=timeout)

@@ -12,7 +12,7 @@ import zlib
 import brotli
 import pytest
 
-from conftest import SOCKIT
+from conftest import SOCKIT, stderr_on_a_terminal
 from hostile_http import HostileServer, Sleep
 from nginx_util import Nginx, make_certs
 
@@ -393,31 +393,14 @@ def test_help_names_the_options():
 def test_progress_has_no_total_when_decoding(hs, tmp_path):
     # The Content-Length is the coded size: a bar against it would pass
     # 100 %. Decoding, the bar shows the bytes without a percentage.
-    import pty
-    import time
     body = gzip.compress(TEXT)
     step = len(body) // 5 + 1
     hs.route("/slow", lambda req: [b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n"
                                    b"Content-Length: %d\r\n\r\n" % len(body)] +
              [p for i in range(0, len(body), step) for p in (body[i:i + step], Sleep(0.15))])
-    master, slave = pty.openpty()
-    try:
-        p = subprocess.Popen([SOCKIT, "fetch", "--compressed", hs.url("/slow"), "-o",
-                              str(tmp_path / "out")], stdout=subprocess.DEVNULL, stderr=slave)
-        os.close(slave)
-        seen = b""
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            seen += chunk
-        assert p.wait(10) == 0
-    finally:
-        os.close(master)
+    rc, seen = stderr_on_a_terminal([SOCKIT, "fetch", "--compressed", hs.url("/slow"), "-o",
+                                     str(tmp_path / "out")])
+    assert rc == 0
     assert b"\r" in seen and b"/s" in seen, seen  # a bar was drawn
     assert b"%" not in seen, seen
     assert (tmp_path / "out").read_bytes() == TEXT

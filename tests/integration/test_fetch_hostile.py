@@ -11,7 +11,7 @@ import ssl
 
 import pytest
 
-from conftest import SOCKIT
+from conftest import SOCKIT, stderr_on_a_terminal
 from fswait import wait_in_folder
 from hostile_http import HostileServer, Sleep
 from nginx_util import make_certs
@@ -439,26 +439,9 @@ def slow_body(req):
 
 
 def test_progress_bar_only_on_a_terminal(srv, tmp_path):
-    import pty
     srv.route("/f", slow_body)
-    master, slave = pty.openpty()
-    try:
-        p = subprocess.Popen([SOCKIT, "fetch", srv.url("/f"), "-o", str(tmp_path / "a")],
-                             stdout=subprocess.DEVNULL, stderr=slave)
-        os.close(slave)
-        seen = b""
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            seen += chunk
-        assert p.wait(10) == 0
-    finally:
-        os.close(master)
+    rc, seen = stderr_on_a_terminal([SOCKIT, "fetch", srv.url("/f"), "-o", str(tmp_path / "a")])
+    assert rc == 0
     assert b"\r" in seen and b"%" in seen, seen
     assert b"100%" in seen
     # Not a terminal: no bar at all.

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from conftest import SOCKIT, signal_when
+from conftest import SOCKIT, signal_when, stderr_on_a_terminal
 from fswait import wait_in_folder
 from hostile_http import HostileServer, Sleep
 from nginx_util import Nginx, make_certs
@@ -208,7 +208,6 @@ def test_sigint_mid_run_leaves_no_partial_file(hs, tmp_path):
 
 
 def test_terminal_shows_a_line_per_transfer_and_a_total(hs, tmp_path):
-    import pty
     body = b"y" * 200000
 
     def big(req):
@@ -217,23 +216,10 @@ def test_terminal_shows_a_line_per_transfer_and_a_total(hs, tmp_path):
 
     for i in range(3):
         hs.route(f"/b{i}", big)
-    master, slave = pty.openpty()
-    p = subprocess.Popen([SOCKIT, "fetch", "--parallel", "3",
-                          *[hs.url(f"/b{i}") for i in range(3)]],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave,
-                         cwd=tmp_path)
-    os.close(slave)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    os.close(master)
-    assert p.wait(30) == 0, out
+    rc, out = stderr_on_a_terminal([SOCKIT, "fetch", "--parallel", "3",
+                                    *[hs.url(f"/b{i}") for i in range(3)]], timeout=30,
+                                   cwd=tmp_path)
+    assert rc == 0, out
     text = out.decode()
     assert "under way" in text and "\033[1A" in text, text
     assert "b1  " in text, text
