@@ -475,9 +475,9 @@ static int run_server(struct sk_server_config *cfg, bool quiet, bool json,
             serve_log_listening(&sl, addr, udp, cfg->framing, tls->cert_file != NULL,
                                 serve_sd_passed(sd, i));
     }
-    serve_sd_notify(sd, &sl, "READY=1\nSTATUS=serving");
+    serve_sd_notify(sd, &sl, "READY=1", _("serving"));
     wait_for_stop(&sigs, srv, &sl, tls);
-    serve_sd_notify(sd, &sl, "STOPPING=1\nSTATUS=stopping: draining sessions");
+    serve_sd_notify(sd, &sl, "STOPPING=1", _("stopping: draining sessions"));
     /* The grace period bounds the whole exit: sessions get grace_ms, the
      * log what is left of it (at least LOG_FLUSH_MS) to write out. */
     uint64_t deadline = sk_now_ms() + cfg->grace_ms;

@@ -63,9 +63,16 @@ const struct sk_sd_socket *serve_sd_passed(const struct serve_sd *sd, size_t i)
     return i < sd->n ? &sd->socks[i] : NULL;
 }
 
-void serve_sd_notify(struct serve_sd *sd, const struct serve_log *sl, const char *state)
+void serve_sd_notify(struct serve_sd *sd, const struct serve_log *sl, const char *state,
+                     const char *status)
 {
-    int rc = sk_sd_notify(state);
+    /* STATUS= is for the operator (systemctl status): in their language. A
+     * translation is one line, or the service manager reads a second field. */
+    char msg[512];
+    int len = snprintf(msg, sizeof msg, "%s\nSTATUS=%s", state, status);
+    if (len < 0 || (size_t)len >= sizeof msg || strchr(status, '\n'))
+        snprintf(msg, sizeof msg, "%s", state);
+    int rc = sk_sd_notify(msg);
     if (rc >= 0 || sd->notify_failed)
         return;
     sd->notify_failed = true;

@@ -27,8 +27,9 @@ int serve_sd_listen(struct sk_server_config *cfg, struct serve_sd *sd);
  * listening line's fd= and name=); NULL when serve bound it. */
 const struct sk_sd_socket *serve_sd_passed(const struct serve_sd *sd, size_t i);
 
-/* Sends state ("READY=1", "STOPPING=1") to NOTIFY_SOCKET, if set; the first
- * failure is logged, serving goes on. */
-void serve_sd_notify(struct serve_sd *sd, const struct serve_log *sl, const char *state);
+/* Sends state ("READY=1", "STOPPING=1") and the operator's one-line status
+ * text to NOTIFY_SOCKET, if set; the first failure is logged, serving goes on. */
+void serve_sd_notify(struct serve_sd *sd, const struct serve_log *sl, const char *state,
+                     const char *status);
 
 #endif

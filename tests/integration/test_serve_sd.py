@@ -379,6 +379,27 @@ def test_notify_without_socket_activation(serve, tmp_path):
         notify.close()
 
 
+def test_notify_status_is_in_the_operator_s_language(tmp_path):
+    """STATUS= is what `systemctl status` shows: translated, one line; the
+    state fields the manager parses stay as they are."""
+    notify = Notify(tmp_path)
+    build = os.environ.get("SOCKIT_BUILD") or os.path.dirname(SOCKIT)
+    env = dict(os.environ, NOTIFY_SOCKET=notify.path, LANGUAGE="zh_CN", LC_ALL="C.UTF-8",
+               SOCKIT_LOCALEDIR=os.path.join(build, "locale"))
+    p = subprocess.Popen([SOCKIT, "serve", "--listen", "127.0.0.1:0"], env=env, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert "STATUS=服务中" in notify.expect("READY=1")
+        p.send_signal(signal.SIGTERM)
+        assert "STATUS=正在停止：等待会话结束" in notify.expect("STOPPING=1")
+        assert p.wait(timeout=10) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        notify.close()
+
+
 # ---- contrib/ ----
 
 @pytest.mark.skipif(not ANALYZE, reason="systemd-analyze is missing (scripts/deps.sh test installs systemd)")
