@@ -7,6 +7,7 @@ A close without the line stays a failed session."""
 import json
 import signal
 import socket
+import struct
 import subprocess
 import threading
 
@@ -258,6 +259,84 @@ class ByeServer:
         self.stopping = True
         self.t.join(5)
         self.lsock.close()
+
+
+class ByeThenResetServer:
+    """A fake line-framing server whose first connection answers one request,
+    says the line and resets at once, the other requests of the pipeline
+    unread (as a drain that closes with input pending would); every later
+    connection answers everything."""
+
+    def __init__(self):
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(64)
+        self.lsock.settimeout(0.2)
+        self.port = self.lsock.getsockname()[1]
+        self.accepted = 0
+        self.reset_done = threading.Event()
+        self.stopping = False
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _serve(self, c, first):
+        c.sendall(b"Welcome!\n")
+        buf = b""
+        while True:
+            data = c.recv(65536)
+            if not data:
+                return
+            buf += data
+            if first and buf.count(b"\n") >= 2:
+                # One reply, the line, then a reset (SO_LINGER 0): the line
+                # and the reset reach bench together, before it reads.
+                c.sendall(b"Hello, " + buf.split(b"\n", 1)[0] + b"!\n" + BYE)
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.reset_done.set()
+                return
+            while not first and b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                c.sendall(b"Hello, " + line + b"!\n")
+
+    def _run(self):
+        while not self.stopping:
+            try:
+                c, _ = self.lsock.accept()
+            except socket.timeout:
+                continue
+            self.accepted += 1
+            c.settimeout(5)
+            try:
+                self._serve(c, self.accepted == 1)
+            except OSError:
+                pass
+            c.close()
+
+    def close(self):
+        self.stopping = True
+        self.t.join(10)
+        self.lsock.close()
+
+
+def test_bench_line_then_reset_is_a_reconnect_and_nothing_is_lost():
+    """The drain's line followed at once by a reset (the requests in flight
+    crossed the close): bench reads the line before the reset's error, sends
+    the unanswered requests again on a new connection, and nothing counts as
+    an error. (The line read at a failed write, heard_bye_before_reset, needs
+    the reset to land between the loop's wake-up and a timed send: only load
+    reaches it, the open-loop pool test above.)"""
+    srv = ByeThenResetServer()
+    try:
+        out = subprocess.run([SOCKIT, "bench", f"127.0.0.1:{srv.port}", "-c", "1", "-n", "40",
+                              "--framing", "line", "-P", "4", "--json"],
+                             capture_output=True, timeout=60)
+    finally:
+        srv.close()
+    assert srv.reset_done.is_set()
+    d = json.loads(out.stdout)
+    assert out.returncode == 0, out.stderr
+    assert d["replies"] == 40 and d["errors"] == 0 and d["sessions_failed"] == 0, d
+    assert d["reconnects"] == 1 and srv.accepted == 2, d
 
 
 def test_bench_gives_up_on_a_server_that_only_says_bye():
