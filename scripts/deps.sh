@@ -19,7 +19,8 @@ lint_pkgs=(clang clang-tidy clang-tools cppcheck python3)
 # prometheus: promtool (tests/integration/test_serve_metrics.py). ncat: a TLS peer (test_serve_tls.py).
 # tinyproxy: the real proxy of tests/integration/test_fetch_proxy.py (plain, CONNECT, BasicAuth).
 # python3-brotli: br bodies for tests/integration/test_fetch_compressed.py.
-test_pkgs=(libcriterion-dev python3 python3-pytest python3-brotli locales nginx openssl clang libclang-rt-14-dev iproute2 procps curl time g++ groff-base mandoc haproxy libnginx-mod-stream systemd prometheus ncat tinyproxy)
+# lighttpd (+ mod-deflate, mod-openssl): the second real web server of test_fetch_lighttpd.py.
+test_pkgs=(libcriterion-dev python3 python3-pytest python3-brotli locales nginx openssl clang libclang-rt-14-dev iproute2 procps curl time g++ groff-base mandoc haproxy libnginx-mod-stream systemd prometheus ncat tinyproxy lighttpd lighttpd-mod-deflate lighttpd-mod-openssl)
 package_pkgs=(debhelper lintian dpkg-dev pkg-config)
 soak_pkgs=(gnuplot-nox)
 # nginx, libnginx-mod-stream, haproxy, openssl: the TLS peers of bench/tls_compare.sh

@@ -6,7 +6,7 @@ import signal
 import socket
 import subprocess
 
-from fswait import wait_in_folder
+from peer_proc import put_file, start_with_pid_file, stop_process
 
 NGINX = "/usr/sbin/nginx"
 
@@ -116,21 +116,10 @@ class Nginx:
                     "access_log off;", "log_format conns '$connection $connection_requests "
                     f"$request_uri'; access_log {d}/access.log conns;")
             f.write(conf_text)
-        self.proc = subprocess.Popen([NGINX, "-c", conf, "-p", d], stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         # nginx writes its pid file once every listening socket is open (and
-        # its error log, in the same folder, when it fails): wait for that.
-        pid = os.path.join(d, "nginx.pid")
-        try:
-            wait_in_folder(d, lambda: os.path.exists(pid) or self.proc.poll() is not None,
-                           timeout, "nginx's pid file")
-        except AssertionError:
-            self.stop()
-            raise RuntimeError("nginx did not start")
-        if self.proc.poll() is not None:
-            raise RuntimeError("nginx exited: " + self.proc.stderr.read().decode())
-        for port in (self.http, self.https, self.wrong):
-            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        # its error log, in the same folder, when it fails).
+        self.proc = start_with_pid_file([NGINX, "-c", conf, "-p", d], d, "nginx.pid",
+                                        (self.http, self.https, self.wrong), "nginx", timeout)
 
     def url(self, path, tls=False, host="127.0.0.1"):
         if ":" in host:
@@ -146,18 +135,8 @@ class Nginx:
             return []
 
     def put(self, name, data):
-        path = os.path.join(self.www, name)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "wb") as f:
-            f.write(data)
-        return path
+        return put_file(self.www, name, data)
 
     def stop(self, timeout=10.0):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, signal.SIGQUIT, timeout)
         self.proc.stderr.close()

@@ -18,6 +18,7 @@ import pytest
 from conftest import SOCKIT, signal_when
 from hostile_http import HostileServer, Mark, Reset, Sleep
 from nginx_util import Nginx, free_port, make_certs
+from peer_proc import stop_process
 
 TINYPROXY = "/usr/bin/tinyproxy"  # Debian's tinyproxy (scripts/deps.sh test)
 EXIT_RESOLVE, EXIT_CONNECT, EXIT_TLS, EXIT_HTTP, EXIT_TIMEOUT, EXIT_PROXY = 3, 4, 5, 6, 9, 12
@@ -76,13 +77,7 @@ class Tinyproxy:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self, timeout=10.0):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, signal.SIGTERM, timeout)
         self.reader.join(5)
         self.proc.stdout.close()
 
