@@ -34,11 +34,11 @@ static const char fetch_help[] = N_(
     "\n"
     "Download URL (http:// or https://) with HTTP/1.1. The status line and headers\n"
     "of each response are printed to standard output; the body goes to FILE.\n"
-    "Several URLs are fetched one after another (--parallel: N at once), each saved\n"
-    "under its own name;\n"
-    "a line on standard error gives each one's result, and a last line the count\n"
-    "of successes and failures. A connection is kept open and reused for the next\n"
-    "URL (or redirect) to the same server, unless it or the server says close.\n"
+    "Several URLs are fetched up to 8 at once (--parallel N), each saved under its\n"
+    "own name; a line on standard error gives each one's result, in the order the\n"
+    "URLs were given, and a last line the count of successes and failures. A\n"
+    "connection is kept open and reused for the next URL (or redirect) to the same\n"
+    "server, unless it or the server says close.\n"
     "\n"
     "The body is written to a temporary file beside FILE and renamed onto FILE only\n"
     "once it is complete and verified (Content-Length matched, final chunk seen, or\n"
@@ -102,10 +102,11 @@ static const char fetch_help[] = N_(
     "                          (powers of 1024); 0: no limit\n"
     "      --no-reuse          one connection per request: send 'Connection: close'\n"
     "                          and keep no connection open for the next URL\n"
-    "      --parallel N        up to N transfers at once (1 to 1024), all on one\n"
-    "                          event loop in one thread, each with its own kept\n"
-    "                          connection; result lines in the order they end.\n"
-    "                          Also -j N, --parallel-max N; -Z: 8 at once\n"
+    "      --parallel N        up to N transfers at once (1 to 1024, default 8),\n"
+    "                          all on one event loop in one thread, each with its\n"
+    "                          own kept connection; 1: one after another. Result\n"
+    "                          lines in the order given, heads as they come.\n"
+    "                          Also -j N, --parallel-max N; -Z (curl's) accepted\n"
     "  -h, --help              this help\n"
     "\n"
     "SEC is a duration: seconds (0.5) or with a unit (500ms, 10s, 2m, 1h). A\n"
@@ -385,7 +386,7 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
             fc->out_dir = optarg;
             break;
         case 's': fc->silent = true; break;
-        case 'Z': fc->parallel = fc->parallel > 1 ? fc->parallel : FETCH_PARALLEL_DEFAULT; break;
+        case 'Z': break; /* curl's "parallel": the default here; -j N says how many */
         case 'j':
             if (!cli_parse_num("--parallel", optarg, 1, FETCH_PARALLEL_MAX, &v))
                 return EXIT_USAGE;
@@ -911,9 +912,12 @@ int cmd_fetch(int argc, char **argv)
         catch_signals();
         int first = EXIT_OK;
         size_t ok = 0, done = 0;
-        if (fc.parallel > 1 && fc.nurls > 1)
+        if (!fc.parallel) /* several URLs: FETCH_PARALLEL_DEFAULT at once */
+            fc.parallel = fc.nurls > 1 ? FETCH_PARALLEL_DEFAULT : 1;
+        bool par = fc.parallel > 1 && fc.nurls > 1; /* one URL: the direct path */
+        if (par)
             first = fetch_parallel(&fc, stdout_closed, &ok, &done);
-        for (; fc.parallel <= 1 && done < fc.nurls && !fetch_cancel.flag; done++) {
+        for (; !par && done < fc.nurls && !fetch_cancel.flag; done++) {
             fc.f = NULL; /* this URL's results only */
             fetch_report_begin(&fc);
             rc = fetch_report_end(&fc, fetch_one(&fc, fc.urls[done], stdout_closed));

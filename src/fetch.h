@@ -11,7 +11,7 @@
 #include "sockit.h"
 
 #define FETCH_HEADERS_MAX 64
-#define FETCH_PARALLEL_DEFAULT 8 /* -Z */
+#define FETCH_PARALLEL_DEFAULT 8 /* several URLs without --parallel N */
 #define FETCH_PARALLEL_MAX 1024   /* --parallel N */
 #define FETCH_URLS_MAX 100000     /* URLs in one run (command line and -i) */
 #define FETCH_URL_LINE_MAX 8192   /* bytes of one line of a -i list */
@@ -53,7 +53,7 @@ struct fetch_cli {
     const char *list;           /* -i FILE */
     const char *out_dir;        /* --output-dir */
     bool multi;                 /* several URLs (or -i): a line for each, a count */
-    unsigned parallel;          /* --parallel N: transfers at once (0, 1: one by one) */
+    unsigned parallel;          /* --parallel N: transfers at once (1: one by one; 0: the default) */
     void (*tick)(void *arg);    /* the board on a terminal: body bytes came (its redraw) */
     void (*board_hide)(void *arg, bool hide); /* the board off the screen, or back */
     void *tick_arg;             /* for both */

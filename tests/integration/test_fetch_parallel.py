@@ -48,10 +48,12 @@ def test_fifty_urls_with_parallel_8_all_saved_byte_exact(ng, tmp_path):
 
 
 @pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
-def test_each_slot_reuses_its_connection(ng, tmp_path, tls):
+@pytest.mark.parametrize("slots", [4, 8], ids=["parallel-4", "default"])
+def test_each_slot_reuses_its_connection(ng, tmp_path, tls, slots):
     names = sorted(ng.files)[50:90]
     before = len(ng.log())
-    r = fetch("-s", "--parallel", "4", "--cacert", ng.certs["ca"],
+    flags = ["--parallel", str(slots)] if slots != 8 else []  # 8: the default
+    r = fetch("-s", *flags, "--cacert", ng.certs["ca"],
               *[ng.url("/" + n, tls=tls) for n in names], cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     for n in names:
@@ -61,8 +63,8 @@ def test_each_slot_reuses_its_connection(ng, tmp_path, tls):
     new = ng.log()[before:]
     assert sorted(uri for _, _, uri in new) == sorted("/" + n for n in names)
     conns = {c for c, _, _ in new}
-    assert len(conns) <= 4, new  # at most N connections, each serving its slot's URLs
-    assert max(int(k) for _, k, _ in new) >= 40 // 4
+    assert len(conns) <= slots, new  # at most N connections, each serving its slot's URLs
+    assert max(int(k) for _, k, _ in new) >= 40 // slots
 
 
 def test_curl_and_aria2_spellings(ng, tmp_path):
@@ -146,6 +148,18 @@ def test_parallel_4_has_4_under_way_never_more(hs, tmp_path):
     assert gate.most == 4
     assert sorted(os.listdir(tmp_path)) == sorted(f"g{i}" for i in range(12))
     assert (tmp_path / "g7").read_bytes() == b"/g7"
+
+
+@pytest.mark.parametrize("flags", [[], ["-Z"]], ids=["no-flag", "curl-Z"])
+def test_default_is_8_under_way_never_more(hs, tmp_path, flags):
+    gate = Gate(8, linger=0.3, once=True)
+    for i in range(20):
+        hs.route(f"/g{i}", gate)
+    urls = [hs.url(f"/g{i}") for i in range(20)]
+    r = fetch("-s", *flags, *urls, cwd=tmp_path, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert gate.most == 8
+    assert sorted(os.listdir(tmp_path)) == sorted(f"g{i}" for i in range(20))
 
 
 def test_parallel_1_is_one_at_a_time(hs, tmp_path):
@@ -380,3 +394,36 @@ def test_heads_and_verbose_lines_do_not_garble_the_board(hs, tmp_path, extra):
     if "-v" in extra:
         assert screen.count("< HTTP/1.1 200 OK") == 5, screen
     assert sorted(os.listdir(tmp_path)) == [f"h{i}" for i in range(5)]
+
+
+def test_silent_on_a_terminal_writes_nothing_but_failures(hs, tmp_path):
+    """-s: no board, no result lines, no count when all succeeded; a failure
+    still says its line, and then the count."""
+    for i in range(4):
+        hs.route(f"/s{i}", lambda req, i=i: answer(b"%d" % i))
+    urls = [hs.url(f"/s{i}") for i in range(4)]
+    d = tmp_path / "ok"
+    d.mkdir()
+    rc, raw = stderr_on_a_terminal([SOCKIT, "fetch", "-s", *urls], timeout=30, cwd=d,
+                                   stdout_too=True)
+    assert rc == 0 and raw == b"", raw
+    assert sorted(os.listdir(d)) == [f"s{i}" for i in range(4)]
+    d = tmp_path / "fail"
+    d.mkdir()
+    rc, raw = stderr_on_a_terminal([SOCKIT, "fetch", "-s", *urls, hs.url("/none")], timeout=30,
+                                   cwd=d, stdout_too=True)
+    assert rc == 6, raw
+    assert terminal_screen(raw) == [f"sockit: fetch: {hs.url('/none')}: HTTP 404 Not Found "
+                                    "(body not saved)", "sockit: fetch: 4 succeeded, 1 failed",
+                                    ""], raw
+
+
+@pytest.mark.parametrize("flags", [["--parallel", "4"], ["-Z"], ["-j", "1"]])
+def test_one_url_with_a_parallel_flag_is_fetched(hs, tmp_path, flags):
+    """One URL takes the direct path whatever the count (--parallel 4 with one
+    URL used to fetch nothing and exit 0)."""
+    hs.route("/one", lambda req: answer(b"one"))
+    r = fetch("-s", *flags, hs.url("/one"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "one").read_bytes() == b"one"
+    assert [q.path for q in hs.requests] == ["/one"]
