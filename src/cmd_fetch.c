@@ -926,13 +926,13 @@ int cmd_fetch(int argc, char **argv)
                 first = rc;
         }
         rc = first;
+        const char *rest = done < fc.nurls ? _(", the rest not tried") : "";
         if (!fc.multi || (fc.silent && ok == done && done == fc.nurls))
             ; /* -s: a count only when something failed */
         else if (fc.f)
-            fetch_notice(&fc, _("%zu succeeded, %zu failed%s"), ok, done - ok,
-                         done < fc.nurls ? _(", the rest not tried") : "");
-        else
-            cli_error("%zu succeeded, %zu failed", ok, done - ok);
+            fetch_notice(&fc, _("%zu succeeded, %zu failed%s"), ok, done - ok, rest);
+        else /* no transfer began (the run could not start) */
+            cli_error("%zu succeeded, %zu failed%s", ok, done - ok, rest);
         sk_fetch_free(fc.run_f); /* and its kept connection */
         fc.f = fc.run_f = NULL;
         if (fetch_cancel.flag && rc != EXIT_OK)
