@@ -394,3 +394,83 @@ def test_a_connect_tunnel_serves_its_origin_only(ng, tmp_path):
             ["CONNECT", f"127.0.0.1:{ng.https}"], ["CONNECT", f"localhost:{ng.https}"]]
     finally:
         tp.stop()
+
+
+def test_an_error_response_keeps_its_connection(ng, tmp_path):
+    """nginx's 404 page (a Content-Length), a 418 with a body and a gzip-coded
+    404 (chunked): each error body is read and dropped, so one kept
+    connection serves all six URLs (one at a time: the subject is the
+    connection from one URL to the next)."""
+    before = len(ng.log())
+    urls = [ng.url("/f1"), ng.url("/missing"), ng.url("/f2"), ng.url("/teapot"),
+            ng.url("/gz/nope"), ng.url("/f3")]
+    r = fetch("--parallel", "1", "--compressed", *urls, cwd=tmp_path)
+    assert r.returncode == 6, r.stderr  # the 404, first failure given
+    err = r.stderr.decode()
+    assert "/missing: HTTP 404 Not Found (body not saved)" in err, err
+    assert "/teapot: HTTP 418 (body not saved)" in err, err
+    assert err.strip().splitlines()[-1] == "sockit: fetch: 3 succeeded, 3 failed", err
+    assert sorted(os.listdir(tmp_path)) == ["f1", "f2", "f3"]
+    log = new_log_lines(ng, before, 6)
+    assert [u for _, _, u in log] == ["/f1", "/missing", "/f2", "/teapot", "/gz/nope", "/f3"]
+    assert len({c for c, _, _ in log}) == 1, log
+    assert [n for _, n, _ in log] == [str(i) for i in range(1, 7)], log
+
+
+def error_body(kind, size, name, seen):
+    """A 500 ("Oops-NAME") whose body of `size` bytes comes only once the
+    client has shown its head (seen[name] set: the body is read after it,
+    not with it), with a Content-Length or in 10000-byte chunks."""
+    def route():
+        body = b"e" * size
+        head = b"HTTP/1.1 500 Oops-%s\r\n" % name.encode()
+        if kind == "length":
+            yield head + b"Content-Length: %d\r\n\r\n" % size
+        else:
+            yield head + b"Transfer-Encoding: chunked\r\n\r\n"
+        seen[name].wait(10)
+        if kind == "length":
+            yield body
+            return
+        for off in range(0, size, 10000):
+            piece = body[off:off + 10000]
+            yield b"%x\r\n%s\r\n" % (len(piece), piece)
+        yield b"0\r\n\r\n"
+    return route
+
+
+@pytest.mark.parametrize("kind", ["length", "chunked"])
+def test_an_error_body_is_dropped_only_up_to_64_kib(keep, tmp_path, kind):
+    """A 500 whose body (after the head) is 64 KiB keeps its connection for
+    the next URL; one of 64 KiB + 1 is not read (a Content-Length over it)
+    or not past 64 KiB (chunked): the next URL gets a new connection."""
+    seen = {"ok64": threading.Event(), "big": threading.Event()}
+    s = keep(routes={"/ok64": error_body(kind, 64 * 1024, "ok64", seen),
+                     "/big": error_body(kind, 64 * 1024 + 1, "big", seen)})
+    urls = [s.url("/a"), s.url("/ok64"), s.url("/b"), s.url("/big"), s.url("/c")]
+    p = subprocess.Popen([SOCKIT, "fetch", "-v", "--parallel", "1", *urls],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
+    err = []
+    for line in p.stderr:  # -v shows each head before its body is read
+        err.append(line.decode())
+        for name, ev in seen.items():
+            if line.startswith(b"< HTTP/1.1 500 Oops-" + name.encode()):
+                ev.set()
+    assert p.wait(30) == 6, err
+    assert all(ev.is_set() for ev in seen.values()), err
+    assert sorted(os.listdir(tmp_path)) == ["a", "b", "c"]
+    assert (tmp_path / "c").read_bytes() == b"/c"
+    assert s.requests == [(1, "/a"), (1, "/ok64"), (1, "/b"), (1, "/big"), (2, "/c")], err
+
+
+def test_an_error_body_that_never_ends_is_bounded_by_the_idle_timeout(keep, tmp_path):
+    """A 503 that promises 100 bytes and sends 10: the run goes on after
+    --idle-timeout, the connection replaced, the verdict the 503's."""
+    s = keep(routes={"/stall": lambda: iter([b"HTTP/1.1 503 Busy\r\nContent-Length: 100\r\n\r\n"
+                                              b"0123456789"])})
+    r = fetch("--parallel", "1", "--idle-timeout", "0.5", s.url("/stall"), s.url("/a"),
+              cwd=tmp_path, timeout=20)
+    assert r.returncode == 6, r.stderr
+    assert "/stall: HTTP 503 Busy (body not saved)" in r.stderr.decode(), r.stderr
+    assert os.listdir(tmp_path) == ["a"]
+    assert s.requests == [(1, "/stall"), (2, "/a")]
