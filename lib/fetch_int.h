@@ -219,6 +219,13 @@ void sk__fetch_done(struct sk_fetch *f);
 /* A redirect's body, when small, read and dropped so that its connection
  * can serve the next hop; false when it was not (then it is closed). */
 bool sk__fetch_drain(struct sk_fetch *f, const struct sk_http_framing *fr);
+/* An error response's body (4xx, 5xx: not saved), when at most
+ * SK__FETCH_DISCARD_MAX bytes (a Content-Length, or chunks up to that),
+ * read and dropped so that its connection can serve the next request;
+ * false when it was not (then it is closed). The reason recorded stays
+ * the caller's to set. */
+#define SK__FETCH_DISCARD_MAX (64 * 1024)
+bool sk__fetch_discard(struct sk_fetch *f, const struct sk_http_framing *fr);
 /* fetch_reuse.c */
 /* True when the Connection header fields of r hold the token "close". */
 bool sk__fetch_conn_close(const struct sk_http_resp *r);

@@ -310,7 +310,8 @@ static int sink_put(struct sk_fetch *f, const char *p, size_t n)
     struct sk__fetch_wire *w = &f->w;
     if (n == 0) /* a chunk's framing: no data, maybe no pointer */
         return 0;
-    if (!w->gather || n >= SK__FETCH_GATHER_MIN || w->pend + n > SK__FETCH_BUF_SIZE) {
+    if (!w->gather || n >= SK__FETCH_GATHER_MIN || w->pend + n > SK__FETCH_BUF_SIZE ||
+        w->sink->kind == SK__SINK_DISCARD) { /* nothing to write: its bound checked at once */
         int rc = sink_flush(f);
         if (rc < 0 || !w->gather || n >= SK__FETCH_GATHER_MIN)
             return rc < 0 ? rc : sink_write(f, w->sink, p, n);

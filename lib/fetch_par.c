@@ -26,9 +26,29 @@
 #endif
 #endif
 #ifdef SK__ASAN
+#include <dlfcn.h>
 void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom, size_t size);
 void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_old,
                                      size_t *size_old);
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
+
+/* The sanitizer's own swapcontext warns on standard error once per process
+ * (a line in every parallel run's output) and unpoisons the whole stack it
+ * switches to. The switches here tell it of each stack (the fiber calls)
+ * and a stack is unpoisoned as a transfer starts on it (co_begin), so
+ * libc's is called. */
+static int co_swap(ucontext_t *from, const ucontext_t *to)
+{
+    static int (*real)(ucontext_t *, const ucontext_t *);
+    if (!real) {
+        void *libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+        void *sym = libc ? dlsym(libc, "swapcontext") : NULL;
+        real = sym ? (int (*)(ucontext_t *, const ucontext_t *))sym : swapcontext;
+    }
+    return real(from, to);
+}
+#else
+#define co_swap swapcontext
 #endif
 
 #define CO_STACK (1024 * 1024) /* getaddrinfo and OpenSSL need room; mapped lazily */
@@ -75,7 +95,7 @@ static void co_switch(struct sk__fetch_par *p, struct sk__fetch_co *from, struct
 #else
     (void)exiting;
 #endif
-    (void)swapcontext(from ? &from->ctx : &p->main, to ? &to->ctx : &p->main);
+    (void)co_swap(from ? &from->ctx : &p->main, to ? &to->ctx : &p->main);
 #ifdef SK__ASAN
     if (from)
         __sanitizer_finish_switch_fiber(fake, NULL, NULL);
@@ -157,6 +177,9 @@ static int co_begin(struct sk__fetch_par *p, struct sk__fetch_co *co)
     co->ctx.uc_stack.ss_size = CO_STACK;
     co->ctx.uc_link = NULL;
     makecontext(&co->ctx, co_main, 0);
+#ifdef SK__ASAN
+    __asan_unpoison_memory_region(co->stack, CO_STACK); /* what an earlier transfer left */
+#endif
     co->busy = true;
     co->finished = false;
     starting = co;

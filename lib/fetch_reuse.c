@@ -72,6 +72,24 @@ void sk__fetch_done(struct sk_fetch *f)
     w->idle = true;
 }
 
+bool sk__fetch_discard(struct sk_fetch *f, const struct sk_http_framing *fr)
+{
+    if (sk__fetch_drain(f, fr) || (f->o.flags & SK_FETCH_NO_REUSE) || !f->w.keep_ok)
+        return f->w.body_done; /* it came with the head, or the connection goes anyway */
+    if (!(fr->kind == SK_HTTP_BODY_CHUNKED ||
+          (fr->kind == SK_HTTP_BODY_LENGTH && fr->length <= SK__FETCH_DISCARD_MAX)))
+        return false; /* to its close, or too long to be worth it */
+    uint64_t max = f->o.max_filesize;
+    f->o.max_filesize = SK__FETCH_DISCARD_MAX; /* a long chunked one stops there */
+    struct sk__fetch_sink sink = {.kind = SK__SINK_DISCARD};
+    int rc = sk__fetch_body(f, fr, &sink);
+    f->o.max_filesize = max;
+    f->cause = SK_FETCH_CAUSE_NONE; /* what stopped it is not the verdict */
+    if (rc != 0)
+        f->w.body_done = false; /* stopped before its end: the connection goes */
+    return f->w.body_done;
+}
+
 bool sk__fetch_drain(struct sk_fetch *f, const struct sk_http_framing *fr)
 {
     struct sk__fetch_wire *w = &f->w;

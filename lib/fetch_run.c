@@ -294,9 +294,11 @@ static int finish(struct sk_fetch *f, const struct sk__fetch_resp *rp, const cha
         return finish_complete_part(f, part);
     if (part && rp->status == 416 && f->rs.offset > 0)
         return restart_part(f, part, "416 for the partial file");
-    if (!success && !(flags & SK_FETCH_NO_FAIL))
+    if (!success && !(flags & SK_FETCH_NO_FAIL)) {
+        (void)sk__fetch_discard(f, &rp->framing); /* the connection may serve the next URL */
         return sk_fetch_set_error(f, SK_EHTTP, "HTTP %d%s%s (body not saved)", rp->status,
                                   *reason ? " " : "", reason);
+    }
     if (flags & SK_FETCH_HEAD) {
         (void)sk__fetch_drain(f, &rp->framing); /* none: the connection may serve again */
         return 0;
@@ -380,7 +382,7 @@ static int run(struct sk_fetch *f, struct sk_outfile *part)
         int rc = sk__fetch_open(f, cur, cross);
         if (rc == 0)
             rc = hop(f, part, redirs, &redirect);
-        if (rc == 0) /* kept for the next request when the response allows it */
+        if (rc == 0 || rc == SK_EHTTP) /* kept for the next request when the response allows it */
             sk__fetch_done(f);
         else
             sk__fetch_close(f, false);

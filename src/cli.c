@@ -56,6 +56,9 @@ int cli_exit_status(int rc)
 
 /* The subcommand running, for the prefix of every message. */
 static const char *command;
+/* cli_error_to's: where the messages go instead of standard error. */
+static void (*error_sink)(void *arg, const char *line, size_t n);
+static void *error_sink_arg;
 
 void cli_set_command(const char *name)
 {
@@ -83,7 +86,20 @@ void cli_error(const char *fmt, ...)
     out[o] = '\0';
     size_t n = command ? strlen(command) : 0;
     bool prefixed = !command || (strncmp(out, command, n) == 0 && out[n] == ':');
-    fprintf(stderr, "sockit: %s%s%s\n", prefixed ? "" : command, prefixed ? "" : ": ", out);
+    if (!error_sink) {
+        fprintf(stderr, "sockit: %s%s%s\n", prefixed ? "" : command, prefixed ? "" : ": ", out);
+        return;
+    }
+    char full[sizeof out + 64];
+    int k = snprintf(full, sizeof full, "sockit: %s%s%s\n", prefixed ? "" : command,
+                     prefixed ? "" : ": ", out);
+    error_sink(error_sink_arg, full, k < (int)sizeof full ? (size_t)k : sizeof full - 1);
+}
+
+void cli_error_to(void (*sink)(void *arg, const char *line, size_t n), void *arg)
+{
+    error_sink = sink;
+    error_sink_arg = arg;
 }
 
 const char *cli_strerror(int rc)

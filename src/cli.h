@@ -53,6 +53,10 @@ void cli_set_command(const char *name);
  * are written as \xHH). A message that already starts with "SUB: " is not
  * prefixed again. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Until called again with NULL, cli_error hands each line (its "\n"
+ * included) to sink instead (fetch: a URL's messages held until the
+ * earlier URLs have said theirs). */
+void cli_error_to(void (*sink)(void *arg, const char *line, size_t n), void *arg);
 
 /* sk_strerror in the user's language (the library's own text is English). */
 const char *cli_strerror(int rc);

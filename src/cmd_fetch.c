@@ -34,11 +34,11 @@ static const char fetch_help[] = N_(
     "\n"
     "Download URL (http:// or https://) with HTTP/1.1. The status line and headers\n"
     "of each response are printed to standard output; the body goes to FILE.\n"
-    "Several URLs are fetched one after another (--parallel: N at once), each saved\n"
-    "under its own name;\n"
-    "a line on standard error gives each one's result, and a last line the count\n"
-    "of successes and failures. A connection is kept open and reused for the next\n"
-    "URL (or redirect) to the same server, unless it or the server says close.\n"
+    "Several URLs are fetched up to 8 at once (--parallel N), each saved under its\n"
+    "own name; a line on standard error gives each one's result, in the order the\n"
+    "URLs were given, and a last line the count of successes and failures. A\n"
+    "connection is kept open and reused for the next URL (or redirect) to the same\n"
+    "server, unless it or the server says close.\n"
     "\n"
     "The body is written to a temporary file beside FILE and renamed onto FILE only\n"
     "once it is complete and verified (Content-Length matched, final chunk seen, or\n"
@@ -102,10 +102,11 @@ static const char fetch_help[] = N_(
     "                          (powers of 1024); 0: no limit\n"
     "      --no-reuse          one connection per request: send 'Connection: close'\n"
     "                          and keep no connection open for the next URL\n"
-    "      --parallel N        up to N transfers at once (1 to 1024), all on one\n"
-    "                          event loop in one thread, each with its own kept\n"
-    "                          connection; result lines in the order they end.\n"
-    "                          Also -j N, --parallel-max N; -Z: 8 at once\n"
+    "      --parallel N        up to N transfers at once (1 to 1024, default 8),\n"
+    "                          all on one event loop in one thread, each with its\n"
+    "                          own kept connection; 1: one after another. Result\n"
+    "                          lines in the order given, heads as they come.\n"
+    "                          Also -j N, --parallel-max N; -Z (curl's) accepted\n"
     "  -h, --help              this help\n"
     "\n"
     "SEC is a duration: seconds (0.5) or with a unit (500ms, 10s, 2m, 1h). A\n"
@@ -385,7 +386,7 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
             fc->out_dir = optarg;
             break;
         case 's': fc->silent = true; break;
-        case 'Z': fc->parallel = fc->parallel > 1 ? fc->parallel : FETCH_PARALLEL_DEFAULT; break;
+        case 'Z': break; /* curl's "parallel": the default here; -j N says how many */
         case 'j':
             if (!cli_parse_num("--parallel", optarg, 1, FETCH_PARALLEL_MAX, &v))
                 return EXIT_USAGE;
@@ -720,8 +721,9 @@ static int fetch_one(struct fetch_cli *fc, const char *url_text, bool stdout_clo
     return rc != EXIT_OK ? rc : fetch_finish(fc, sk_fetch_run(fc->f, url_text));
 }
 
-/* --parallel: the URLs of the run on fc->parallel slots at once, each slot
- * a copy of the command's state with its own transfer object. */
+/* Several URLs: fc->parallel slots at once, each slot a copy of the
+ * command's state with its own transfer object. What each URL's end says
+ * is held (struct fetch_held) and said in URL order. */
 struct par_slot {
     struct fetch_cli fc;
     char name[PATH_MAX];
@@ -732,7 +734,9 @@ struct par_run {
     struct fetch_cli *fc;
     struct par_slot *slots;
     int *status;      /* each URL's exit status, in URL order */
+    struct fetch_held *held; /* what each says at its end, in URL order */
     size_t next, done, ok;
+    size_t said;      /* the URLs before it have said what they held */
     bool stdout_closed;
     bool board_on;                 /* stderr is a terminal, not -s */
     struct fetch_board board;
@@ -746,6 +750,66 @@ static void par_tick(void *arg)
     fetch_board_draw(&r->board, r->rows, r->n, r->done, r->fc->nurls, false);
 }
 
+/* A line goes to the terminal: the board off the screen first, back after. */
+static void par_board_hide(void *arg, bool hide)
+{
+    struct par_run *r = arg;
+    if (hide)
+        fetch_board_clear(&r->board);
+    else if (r->done < r->fc->nurls && !fetch_cancel.flag)
+        fetch_board_draw(&r->board, r->rows, r->n, r->done, r->fc->nurls, true);
+}
+
+/* cli_error's lines for a URL whose end is held. */
+static void par_hold_error(void *arg, const char *line, size_t n)
+{
+    if (!fetch_held_add(arg, false, line, n))
+        (void)fwrite(line, 1, n, stderr); /* out of memory: now rather than never */
+}
+
+/* Holds (or stops holding: h NULL) what the URL of slot s says. */
+static void par_hold(struct par_slot *s, struct fetch_held *h)
+{
+    s->fc.held = h;
+    cli_error_to(h ? par_hold_error : NULL, h);
+}
+
+/* Says, written by fc, what the URLs whose turn has come held: each once
+ * every URL before it has (all: the run is over, any still held). Each
+ * URL's status is final then (-w's text could not be written: EXIT_WRITE)
+ * and counted. */
+static void par_say(struct par_run *r, struct fetch_cli *fc, bool all)
+{
+    for (size_t i = r->said; i < r->next && (all || r->held[i].ready); i++) {
+        struct fetch_held *h = &r->held[i];
+        if (!h->ready)
+            continue;
+        if (h->err_len)
+            fetch_stderr(fc, h->err, h->err_len);
+        if (h->out_len && fetch_write_stdout(fc, h->out, h->out_len) < 0 &&
+            r->status[i] == EXIT_OK)
+            r->status[i] = EXIT_WRITE;
+        r->ok += r->status[i] == EXIT_OK;
+        free(h->err);
+        free(h->out);
+        *h = (struct fetch_held){.ready = true};
+        r->said = i + 1;
+    }
+}
+
+/* URL i is over with exit status rc: what it held said in its turn. */
+static void par_over(struct par_run *r, struct par_slot *s, size_t i, int rc)
+{
+    r->status[i] = rc;
+    r->held[i].ready = true;
+    r->done++;
+    if (r->board_on)
+        fetch_board_clear(&r->board); /* the result lines go above it */
+    par_say(r, &s->fc, false);
+    if (r->board_on && r->done < r->fc->nurls && !fetch_cancel.flag)
+        fetch_board_draw(&r->board, r->rows, r->n, r->done, r->fc->nurls, true);
+}
+
 static int par_next(void *arg, unsigned slot, struct sk_fetch **f, const char **url)
 {
     struct par_run *r = arg;
@@ -755,15 +819,18 @@ static int par_next(void *arg, unsigned slot, struct sk_fetch **f, const char **
         s->index = i;
         s->fc.f = NULL;
         fetch_report_begin(&s->fc);
+        par_hold(s, &r->held[i]); /* what planning the output says, too */
         int rc = fetch_prepare(&s->fc, r->fc->urls[i], r->stdout_closed, s->name);
         if (rc == EXIT_OK) {
+            par_hold(s, NULL);
             r->rows[slot].name = s->fc.out_path ? s->fc.out_path : s->fc.shown;
             *f = s->fc.f;
             *url = r->fc->urls[i];
             return 1;
         }
-        r->status[i] = fetch_report_end(&s->fc, rc);
-        r->done++;
+        rc = fetch_report_end(&s->fc, rc);
+        par_hold(s, NULL);
+        par_over(r, s, i, rc);
     }
     return 0;
 }
@@ -774,14 +841,10 @@ static void par_done(void *arg, unsigned slot, struct sk_fetch *f, int lib_rc)
     struct par_run *r = arg;
     struct par_slot *s = &r->slots[slot];
     r->rows[slot].name = NULL;
-    if (r->board_on)
-        fetch_board_clear(&r->board); /* the result line goes above it */
+    par_hold(s, &r->held[s->index]);
     int rc = fetch_report_end(&s->fc, fetch_finish(&s->fc, lib_rc));
-    r->status[s->index] = rc;
-    r->done++;
-    r->ok += rc == EXIT_OK;
-    if (r->board_on && r->done < r->fc->nurls && !fetch_cancel.flag)
-        fetch_board_draw(&r->board, r->rows, r->n, r->done, r->fc->nurls, true);
+    par_hold(s, NULL);
+    par_over(r, s, s->index, rc);
 }
 
 /* Runs every URL; the first failure's status in URL order, *ok and *done
@@ -793,10 +856,12 @@ static int fetch_parallel(struct fetch_cli *fc, bool stdout_closed, size_t *ok, 
     r.board_on = !fc->silent && isatty(STDERR_FILENO);
     r.slots = calloc(n, sizeof *r.slots);
     r.status = calloc(fc->nurls, sizeof *r.status);
+    r.held = calloc(fc->nurls, sizeof *r.held);
     r.rows = calloc(n, sizeof *r.rows);
-    if (!r.slots || !r.status || !r.rows) {
+    if (!r.slots || !r.status || !r.held || !r.rows) {
         free(r.slots);
         free(r.status);
+        free(r.held);
         free(r.rows);
         cli_error("%s", cli_strerror(-ENOMEM));
         return EXIT_FAIL;
@@ -805,12 +870,14 @@ static int fetch_parallel(struct fetch_cli *fc, bool stdout_closed, size_t *ok, 
         r.slots[i].fc = *fc;
         r.slots[i].fc.run_f = NULL;
         r.slots[i].fc.tick = r.board_on ? par_tick : NULL;
+        r.slots[i].fc.board_hide = r.board_on ? par_board_hide : NULL;
         r.slots[i].fc.tick_arg = &r;
         r.rows[i].pg = &r.slots[i].fc.pg;
     }
     int rc = sk_fetch_run_parallel(n, &fetch_cancel, par_next, par_done, &r);
     if (r.board_on)
         fetch_board_clear(&r.board);
+    par_say(&r, &r.slots[0].fc, true); /* none should be left; if so, not lost */
     if (rc < 0)
         cli_error("%s", cli_strerror(rc));
     int first = rc < 0 ? EXIT_FAIL : EXIT_OK;
@@ -828,6 +895,7 @@ static int fetch_parallel(struct fetch_cli *fc, bool stdout_closed, size_t *ok, 
     }
     free(r.slots);
     free(r.status);
+    free(r.held);
     free(r.rows);
     return first;
 }
@@ -844,9 +912,12 @@ int cmd_fetch(int argc, char **argv)
         catch_signals();
         int first = EXIT_OK;
         size_t ok = 0, done = 0;
-        if (fc.parallel > 1 && fc.nurls > 1)
+        if (!fc.parallel) /* several URLs: FETCH_PARALLEL_DEFAULT at once */
+            fc.parallel = fc.nurls > 1 ? FETCH_PARALLEL_DEFAULT : 1;
+        bool par = fc.parallel > 1 && fc.nurls > 1; /* one URL: the direct path */
+        if (par)
             first = fetch_parallel(&fc, stdout_closed, &ok, &done);
-        for (; fc.parallel <= 1 && done < fc.nurls && !fetch_cancel.flag; done++) {
+        for (; !par && done < fc.nurls && !fetch_cancel.flag; done++) {
             fc.f = NULL; /* this URL's results only */
             fetch_report_begin(&fc);
             rc = fetch_report_end(&fc, fetch_one(&fc, fc.urls[done], stdout_closed));
@@ -855,13 +926,13 @@ int cmd_fetch(int argc, char **argv)
                 first = rc;
         }
         rc = first;
+        const char *rest = done < fc.nurls ? _(", the rest not tried") : "";
         if (!fc.multi || (fc.silent && ok == done && done == fc.nurls))
             ; /* -s: a count only when something failed */
         else if (fc.f)
-            fetch_notice(&fc, _("%zu succeeded, %zu failed%s"), ok, done - ok,
-                         done < fc.nurls ? _(", the rest not tried") : "");
-        else
-            cli_error("%zu succeeded, %zu failed", ok, done - ok);
+            fetch_notice(&fc, _("%zu succeeded, %zu failed%s"), ok, done - ok, rest);
+        else /* no transfer began (the run could not start) */
+            cli_error("%zu succeeded, %zu failed%s", ok, done - ok, rest);
         sk_fetch_free(fc.run_f); /* and its kept connection */
         fc.f = fc.run_f = NULL;
         if (fetch_cancel.flag && rc != EXIT_OK)

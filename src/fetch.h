@@ -11,7 +11,7 @@
 #include "sockit.h"
 
 #define FETCH_HEADERS_MAX 64
-#define FETCH_PARALLEL_DEFAULT 8 /* -Z */
+#define FETCH_PARALLEL_DEFAULT 8 /* several URLs without --parallel N */
 #define FETCH_PARALLEL_MAX 1024   /* --parallel N */
 #define FETCH_URLS_MAX 100000     /* URLs in one run (command line and -i) */
 #define FETCH_URL_LINE_MAX 8192   /* bytes of one line of a -i list */
@@ -33,6 +33,15 @@ struct fetch_report {
     uint64_t body_bytes;        /* body bytes downloaded */
 };
 
+/* A parallel run: what a URL's end says (its result line and messages on
+ * standard error, -w's text on standard output), held until every URL
+ * given before it has said its own. */
+struct fetch_held {
+    char *err, *out;            /* malloc'd; NULL: nothing */
+    size_t err_len, out_len;
+    bool ready;                 /* the URL is over: said as soon as its turn comes */
+};
+
 /* One run of the command: its options and where the output goes. */
 struct fetch_cli {
     struct sk_fetch_opts o;
@@ -44,9 +53,11 @@ struct fetch_cli {
     const char *list;           /* -i FILE */
     const char *out_dir;        /* --output-dir */
     bool multi;                 /* several URLs (or -i): a line for each, a count */
-    unsigned parallel;          /* --parallel N: transfers at once (0, 1: one by one) */
-    void (*tick)(void *arg);    /* --parallel: body bytes came (the board's redraw) */
-    void *tick_arg;
+    unsigned parallel;          /* --parallel N: transfers at once (1: one by one; 0: the default) */
+    void (*tick)(void *arg);    /* the board on a terminal: body bytes came (its redraw) */
+    void (*board_hide)(void *arg, bool hide); /* the board off the screen, or back */
+    void *tick_arg;             /* for both */
+    struct fetch_held *held;    /* a parallel run, a URL ending: what it says goes there */
     unsigned flags;             /* the options' SK_FETCH_* before each URL adds its own */
     const char *output;         /* -o; NULL: name from the URL; "-": stdout */
     const char *headers[FETCH_HEADERS_MAX]; /* -H "Name: value" */
@@ -179,6 +190,14 @@ int fetch_write_stdout(struct fetch_cli *fc, const char *p, size_t n);
 
 /* fetch_out.c: n bytes to standard error, bounded; a lost line is no failure. */
 void fetch_stderr(struct fetch_cli *fc, const char *p, size_t n);
+/* Appends p[0..n) to what h holds for standard output (out) or error:
+ * false when memory ran out (then write it now). */
+bool fetch_held_add(struct fetch_held *h, bool out, const char *p, size_t n);
+/* The board of a parallel run (on a terminal) taken off the screen before
+ * a line goes to fd, when that shows on the terminal: true if it was;
+ * then fetch_board_back(fc, true) after the line draws it again. */
+bool fetch_board_off(struct fetch_cli *fc, int fd);
+void fetch_board_back(struct fetch_cli *fc, bool off);
 
 /* fetch_progress.c */
 void fetch_progress_start(struct fetch_progress *pg, bool enabled, uint64_t total,

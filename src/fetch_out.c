@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -90,8 +91,39 @@ void fetch_notice(struct fetch_cli *fc, const char *fmt, ...)
     va_end(ap);
     n = strlen(line);
     line[n++] = '\n';
+    if (fc->held && fetch_held_add(fc->held, false, line, n))
+        return;
     (void)fflush(stderr); /* stdio's pending bytes first; the line goes by write() below */
+    bool off = fetch_board_off(fc, STDERR_FILENO);
     (void)write_quiet(fc, STDERR_FILENO, line, n, "standard error", false);
+    fetch_board_back(fc, off);
+}
+
+bool fetch_held_add(struct fetch_held *h, bool out, const char *p, size_t n)
+{
+    char **text = out ? &h->out : &h->err;
+    size_t *len = out ? &h->out_len : &h->err_len;
+    char *grown = realloc(*text, *len + n);
+    if (!grown)
+        return false;
+    memcpy(grown + *len, p, n);
+    *text = grown;
+    *len += n;
+    return true;
+}
+
+bool fetch_board_off(struct fetch_cli *fc, int fd)
+{
+    if (!fc->board_hide || (fd != STDERR_FILENO && !isatty(fd)))
+        return false;
+    fc->board_hide(fc->tick_arg, true);
+    return true;
+}
+
+void fetch_board_back(struct fetch_cli *fc, bool off)
+{
+    if (off)
+        fc->board_hide(fc->tick_arg, false);
 }
 
 /* A FIFO another user planted in a shared folder (/tmp) would hand them the
@@ -166,7 +198,7 @@ static int body_begin(struct fetch_cli *fc, const struct sk_fetch_event *ev)
                                       strerror(errno));
     }
     fetch_progress_start(&fc->pg,
-                         rc == 0 && !fc->silent && fc->parallel <= 1 && isatty(STDERR_FILENO),
+                         rc == 0 && !fc->silent && !fc->tick && isatty(STDERR_FILENO),
                          ev->total,
                          ev->done);
     return rc;
@@ -185,12 +217,17 @@ int fetch_on_event(void *arg, const struct sk_fetch_event *ev)
         if (out && fflush(stdout) != 0)
             return sk_fetch_set_error(fc->f, SK_EWRITE, "cannot write to standard output: %s",
                                       strerror(errno));
+        bool off = fetch_board_off(fc, fc->hdr_fd);
+        int rc;
         if (out)
-            return write_bounded(fc, fc->hdr_fd, ev->data, ev->len, "standard output", true);
-        if (fc->hdr_fd != STDERR_FILENO) /* -D FILE */
-            return write_bounded(fc, fc->hdr_fd, ev->data, ev->len, fc->dump_path, true);
-        int rc = write_quiet(fc, fc->hdr_fd, ev->data, ev->len, "standard error", true);
-        return rc == SK_EWRITE ? 0 : rc; /* a lost stderr is no failure */
+            rc = write_bounded(fc, fc->hdr_fd, ev->data, ev->len, "standard output", true);
+        else if (fc->hdr_fd != STDERR_FILENO) /* -D FILE */
+            rc = write_bounded(fc, fc->hdr_fd, ev->data, ev->len, fc->dump_path, true);
+        else if ((rc = write_quiet(fc, fc->hdr_fd, ev->data, ev->len, "standard error", true)) ==
+                 SK_EWRITE)
+            rc = 0; /* a lost stderr is no failure */
+        fetch_board_back(fc, off);
+        return rc;
     }
     case SK_FETCH_EV_BODY_BEGIN:
         return body_begin(fc, ev);

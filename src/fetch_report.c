@@ -170,7 +170,9 @@ static void say(struct fetch_cli *fc, const char *fmt, ...)
     va_end(ap);
     size_t n = strlen(line);
     line[n++] = '\n';
+    bool off = fetch_board_off(fc, STDERR_FILENO);
     fetch_stderr(fc, line, n);
+    fetch_board_back(fc, off);
 }
 
 static bool is_credential(const char *s, size_t n)
@@ -205,6 +207,7 @@ static void say_head(struct fetch_cli *fc, const char *prefix, const char *p, si
 {
     static char out[16 * 1024];
     size_t o = 0, cap = sizeof out;
+    bool off = fetch_board_off(fc, STDERR_FILENO);
     for (const char *end = p + len; p < end;) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t n = (size_t)((nl ? nl : end) - p), keep;
@@ -236,6 +239,7 @@ static void say_head(struct fetch_cli *fc, const char *prefix, const char *p, si
         p = nl ? nl + 1 : end;
     }
     fetch_stderr(fc, out, o);
+    fetch_board_back(fc, off);
 }
 
 /* The TLS event's four strings. */
@@ -297,6 +301,10 @@ int fetch_report_end(struct fetch_cli *fc, int status)
         return status;
     static char line[2 * FETCH_SHOWN_MAX];
     size_t n = wo_expand(fc, status, line, sizeof line);
+    if (fc->held && fetch_held_add(fc->held, true, line, n))
+        return status; /* written in its turn */
+    bool off = fetch_board_off(fc, STDOUT_FILENO);
     int rc = fetch_write_stdout(fc, line, n);
+    fetch_board_back(fc, off);
     return rc < 0 && status == EXIT_OK ? EXIT_WRITE : status;
 }

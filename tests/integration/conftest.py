@@ -187,13 +187,14 @@ def read_to_end(sock, timeout=5.0):
         out += chunk
 
 
-def stderr_on_a_terminal(args, timeout=10.0, cwd=None):
-    """Runs args with standard error on a pseudo-terminal (stdin and stdout not one); returns
-    (exit status, every byte written to the terminal)."""
+def stderr_on_a_terminal(args, timeout=10.0, cwd=None, stdout_too=False):
+    """Runs args with standard error on a pseudo-terminal (stdin not one, stdout only if
+    stdout_too); returns (exit status, every byte written to the terminal)."""
     import pty
     master, slave = pty.openpty()
     try:
-        p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        p = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                             stdout=slave if stdout_too else subprocess.DEVNULL,
                              stderr=slave, cwd=cwd)
         os.close(slave)
         slave = None
@@ -218,6 +219,44 @@ def stderr_on_a_terminal(args, timeout=10.0, cwd=None):
         if slave is not None:
             os.close(slave)
     return rc, seen
+
+
+def terminal_screen(data):
+    """The lines a terminal shows after data (bytes written to it, the pty's \\r\\n for
+    \\n): text, \\r, \\n, cursor up (ESC [ 1 A), clear the line (ESC [ 2 K) and clear to
+    its end (ESC [ K); any other escape sequence fails. Nothing scrolls off."""
+    lines, row, col = [[]], 0, 0
+    text = data.decode("utf-8", "replace")
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == "\033":
+            m = re.match(r"\033\[(\d*)([A-Za-z])", text[i:])
+            assert m and m.group(2) in "AK", repr(text[i:i + 10])
+            if m.group(2) == "A":
+                row = max(0, row - int(m.group(1) or 1))
+            elif m.group(1) == "2":
+                lines[row] = []
+            else:
+                del lines[row][col:]
+            i += m.end()
+            continue
+        if c == "\r":
+            col = 0
+        elif c == "\n":
+            row += 1
+            if row == len(lines):
+                lines.append([])
+        else:
+            line = lines[row]
+            line.extend(" " * (col - len(line)))
+            if col < len(line):
+                line[col] = c
+            else:
+                line.append(c)
+            col += 1
+        i += 1
+    return ["".join(line).rstrip() for line in lines]
 
 
 def run_sockit(*args, input=None, timeout=30.0):

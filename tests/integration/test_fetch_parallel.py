@@ -10,9 +10,9 @@ import threading
 
 import pytest
 
-from conftest import SOCKIT, signal_when, stderr_on_a_terminal
+from conftest import SOCKIT, signal_when, stderr_on_a_terminal, terminal_screen
 from fswait import wait_in_folder
-from hostile_http import HostileServer, Sleep
+from hostile_http import HostileServer, Mark, Sleep
 from nginx_util import Nginx, make_certs
 
 
@@ -48,10 +48,12 @@ def test_fifty_urls_with_parallel_8_all_saved_byte_exact(ng, tmp_path):
 
 
 @pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
-def test_each_slot_reuses_its_connection(ng, tmp_path, tls):
+@pytest.mark.parametrize("slots", [4, 8], ids=["parallel-4", "default"])
+def test_each_slot_reuses_its_connection(ng, tmp_path, tls, slots):
     names = sorted(ng.files)[50:90]
     before = len(ng.log())
-    r = fetch("-s", "--parallel", "4", "--cacert", ng.certs["ca"],
+    flags = ["--parallel", str(slots)] if slots != 8 else []  # 8: the default
+    r = fetch("-s", *flags, "--cacert", ng.certs["ca"],
               *[ng.url("/" + n, tls=tls) for n in names], cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     for n in names:
@@ -61,8 +63,8 @@ def test_each_slot_reuses_its_connection(ng, tmp_path, tls):
     new = ng.log()[before:]
     assert sorted(uri for _, _, uri in new) == sorted("/" + n for n in names)
     conns = {c for c, _, _ in new}
-    assert len(conns) <= 4, new  # at most N connections, each serving its slot's URLs
-    assert max(int(k) for _, k, _ in new) >= 40 // 4
+    assert len(conns) <= slots, new  # at most N connections, each serving its slot's URLs
+    assert max(int(k) for _, k, _ in new) >= 40 // slots
 
 
 def test_curl_and_aria2_spellings(ng, tmp_path):
@@ -146,6 +148,18 @@ def test_parallel_4_has_4_under_way_never_more(hs, tmp_path):
     assert gate.most == 4
     assert sorted(os.listdir(tmp_path)) == sorted(f"g{i}" for i in range(12))
     assert (tmp_path / "g7").read_bytes() == b"/g7"
+
+
+@pytest.mark.parametrize("flags", [[], ["-Z"]], ids=["no-flag", "curl-Z"])
+def test_default_is_8_under_way_never_more(hs, tmp_path, flags):
+    gate = Gate(8, linger=0.3, once=True)
+    for i in range(20):
+        hs.route(f"/g{i}", gate)
+    urls = [hs.url(f"/g{i}") for i in range(20)]
+    r = fetch("-s", *flags, *urls, cwd=tmp_path, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert gate.most == 8
+    assert sorted(os.listdir(tmp_path)) == sorted(f"g{i}" for i in range(20))
 
 
 def test_parallel_1_is_one_at_a_time(hs, tmp_path):
@@ -289,3 +303,127 @@ def test_compressed_and_a_proxy_per_transfer(hs, tmp_path):
         assert (tmp_path / path[1:]).read_bytes() == body, path
     assert all(q.path.startswith(origin) for q in hs.requests)
     assert all("gzip" in q.headers.get("accept-encoding", "") for q in hs.requests)
+
+
+def answer(body):
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+def test_result_lines_in_url_order_when_later_ones_finish_first(hs, tmp_path):
+    """/u0 is answered only once u1 and u4 are saved and /u2's 404 sent; u3's
+    name is taken (refused before any request): every URL's result line,
+    and its -w text, wait for those of the URLs before it."""
+    (tmp_path / "u3").write_bytes(b"mine")
+    u2_answered = threading.Event()
+    late = []
+
+    def first(req):
+        def saved():
+            return u2_answered.is_set() and all((tmp_path / n).exists() for n in ("u1", "u4"))
+        try:
+            wait_in_folder(str(tmp_path), saved, 10, "u1 and u4 saved, /u2 answered")
+        except AssertionError as e:
+            late.append(str(e))
+        yield answer(b"zero")
+
+    def missing(req):
+        yield b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+        yield Mark(u2_answered)
+
+    hs.route("/u0", first)
+    hs.route("/u1", lambda req: answer(b"one"))
+    hs.route("/u2", missing)
+    hs.route("/u4", lambda req: answer(b"four"))
+    urls = [hs.url(f"/u{i}") for i in range(5)]
+    r = fetch("--parallel", "5", "-w", "%{url_effective} %{exitcode}\\n", *urls, cwd=tmp_path)
+    assert not late, late
+    assert r.returncode == 6, r.stderr  # /u2's 404 is the first failure given (u3's is 10)
+    out = r.stderr.decode().splitlines()
+    assert out == [f"sockit: fetch: {urls[0]}: saved u0",
+                   f"sockit: fetch: {urls[1]}: saved u1",
+                   f"sockit: fetch: {urls[2]}: HTTP 404 Not Found (body not saved)",
+                   "sockit: fetch: u3 exists; not replacing it (use -o u3 to replace it)",
+                   f"sockit: fetch: {urls[4]}: saved u4",
+                   "sockit: fetch: 3 succeeded, 2 failed"], out
+    codes = [0, 0, 6, 10, 0]
+    wo = [line for line in r.stdout.decode().splitlines() if line.startswith("http://")]
+    assert wo == [f"{u} {c}" for u, c in zip(urls, codes)], r.stdout  # the heads as they came
+    assert (tmp_path / "u0").read_bytes() == b"zero"
+    assert (tmp_path / "u3").read_bytes() == b"mine"
+
+
+@pytest.mark.parametrize("extra", [[], ["-D", "-"], ["-v"]], ids=["heads", "dump-header", "verbose"])
+def test_heads_and_verbose_lines_do_not_garble_the_board(hs, tmp_path, extra):
+    """Standard output and error on one terminal: the heads (and -v's lines)
+    of /h1../h4 come while the board is up (they are answered once h0 is
+    saved, after which the board is drawn). Each goes above the board,
+    whole; at the end the board is gone and the screen holds every head,
+    every result line in URL order, and the count last."""
+    h0_saved = []
+
+    def after_h0(body):
+        def route(req):
+            try:
+                wait_in_folder(str(tmp_path), lambda: (tmp_path / "h0").exists(), 10, "h0")
+            except AssertionError as e:
+                h0_saved.append(str(e))
+            yield answer(body)
+        return route
+
+    hs.route("/h0", lambda req: answer(b"first"))
+    for i in range(1, 5):
+        hs.route(f"/h{i}", after_h0(b"body %d" % i))
+    urls = [hs.url(f"/h{i}") for i in range(5)]
+    rc, raw = stderr_on_a_terminal([SOCKIT, "fetch", "--parallel", "5", *extra, *urls],
+                                   timeout=30, cwd=tmp_path, stdout_too=True)
+    assert rc == 0, raw
+    assert not h0_saved, h0_saved
+    assert b"under way" in raw, "the board was drawn"
+    screen = [line for line in terminal_screen(raw) if line]
+    assert not any("under way" in line or line.startswith("  h") for line in screen), screen
+    assert screen.count("HTTP/1.1 200 OK") == 5, screen
+    for i, line in enumerate(screen):  # each head whole: its lines together
+        if line.endswith("HTTP/1.1 200 OK"):
+            assert screen[i + 1].startswith(line[:-len("HTTP/1.1 200 OK")] + "Content-Length: ")
+    allowed = ("HTTP/1.1 200 OK", "Content-Length: ", "sockit: fetch: ") + (
+        ("* ", ">", "<") if "-v" in extra else ())  # ">", "<": a head's last line
+    assert all(line.startswith(allowed) for line in screen), screen
+    results = [line for line in screen if line.startswith("sockit: fetch: ")]
+    assert results == [f"sockit: fetch: {u}: saved h{i}" for i, u in enumerate(urls)] + [
+        "sockit: fetch: 5 succeeded, 0 failed"], results
+    if "-v" in extra:
+        assert screen.count("< HTTP/1.1 200 OK") == 5, screen
+    assert sorted(os.listdir(tmp_path)) == [f"h{i}" for i in range(5)]
+
+
+def test_silent_on_a_terminal_writes_nothing_but_failures(hs, tmp_path):
+    """-s: no board, no result lines, no count when all succeeded; a failure
+    still says its line, and then the count."""
+    for i in range(4):
+        hs.route(f"/s{i}", lambda req, i=i: answer(b"%d" % i))
+    urls = [hs.url(f"/s{i}") for i in range(4)]
+    d = tmp_path / "ok"
+    d.mkdir()
+    rc, raw = stderr_on_a_terminal([SOCKIT, "fetch", "-s", *urls], timeout=30, cwd=d,
+                                   stdout_too=True)
+    assert rc == 0 and raw == b"", raw
+    assert sorted(os.listdir(d)) == [f"s{i}" for i in range(4)]
+    d = tmp_path / "fail"
+    d.mkdir()
+    rc, raw = stderr_on_a_terminal([SOCKIT, "fetch", "-s", *urls, hs.url("/none")], timeout=30,
+                                   cwd=d, stdout_too=True)
+    assert rc == 6, raw
+    assert terminal_screen(raw) == [f"sockit: fetch: {hs.url('/none')}: HTTP 404 Not Found "
+                                    "(body not saved)", "sockit: fetch: 4 succeeded, 1 failed",
+                                    ""], raw
+
+
+@pytest.mark.parametrize("flags", [["--parallel", "4"], ["-Z"], ["-j", "1"]])
+def test_one_url_with_a_parallel_flag_is_fetched(hs, tmp_path, flags):
+    """One URL takes the direct path whatever the count (--parallel 4 with one
+    URL used to fetch nothing and exit 0)."""
+    hs.route("/one", lambda req: answer(b"one"))
+    r = fetch("-s", *flags, hs.url("/one"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "one").read_bytes() == b"one"
+    assert [q.path for q in hs.requests] == ["/one"]

@@ -96,8 +96,10 @@ def frames(data):
 FRAME = rb" *\d+% \[[= ]{30}\] [\d.]+ [KMG]?i?B / 4\.0 MiB, [\d.]+ [KMG]?i?B/s, (\d+:\d\d|--:--) left\x1b\[K"
 
 
-def test_bar_shows_total_and_time_left_and_clears_each_line(tmp_path):
-    data, _ = run(lambda url: [url, "-o", str(tmp_path / "out")], FRAME, paced)
+@pytest.mark.parametrize("extra", [[], ["--parallel", "4"]], ids=["plain", "parallel-4"])
+def test_bar_shows_total_and_time_left_and_clears_each_line(tmp_path, extra):
+    """--parallel N with one URL: the direct path, and its bar."""
+    data, _ = run(lambda url: [url, "-o", str(tmp_path / "out"), *extra], FRAME, paced)
     bars = [f for f in frames(data) if b"% [" in f]
     assert len(bars) >= 2, data
     for f in bars[:-1]:

@@ -1,5 +1,7 @@
 """sockit fetch keeps an HTTP/1.1 connection and reuses it for the next URL
-or redirect to the same origin (issue 11): counted in a real nginx's access
+or redirect to the same origin (issue 11); most tests here run the URLs one
+at a time (--parallel 1), since their subject is what one kept connection
+does from one URL to the next: counted in a real nginx's access
 log ($connection, $connection_requests), through a real tinyproxy, and
 against scripted Python servers that close a kept connection (FIN or RST,
 while idle or on the next request), answer "Connection: close", or stall
@@ -53,7 +55,9 @@ def new_log_lines(ng, before, count):
 def test_twenty_urls_one_connection(ng, tmp_path, tls):
     before = len(ng.log())
     urls = [ng.url(f"/f{i}", tls=tls) for i in range(20)]
-    r = fetch("-s", "--cacert", ng.certs["ca"], *urls, cwd=tmp_path)
+    # one at a time: the subject is one kept connection serving all 20 in turn
+    # (several at once: test_fetch_parallel.py's test_each_slot_reuses_its_connection)
+    r = fetch("-s", "--parallel", "1", "--cacert", ng.certs["ca"], *urls, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert sorted(os.listdir(tmp_path)) == sorted(f"f{i}" for i in range(20))
     assert (tmp_path / "f7").read_bytes() == b"file 7\n"
@@ -72,8 +76,9 @@ def test_no_reuse_opens_one_connection_per_url(ng, tmp_path):
 
 
 def test_verbose_says_reusing(ng, tmp_path):
-    r = fetch("-v", ng.url("/f1", tls=True), ng.url("/f2", tls=True), "--cacert",
-              ng.certs["ca"], cwd=tmp_path)
+    # one at a time: the second URL waits for the first's connection to be free
+    r = fetch("-v", "--parallel", "1", ng.url("/f1", tls=True), ng.url("/f2", tls=True),
+              "--cacert", ng.certs["ca"], cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     err = r.stderr.decode()
     assert err.count("connected to ") == 1, err
@@ -94,8 +99,9 @@ def test_redirect_chain_to_the_same_origin_reuses(ng, tmp_path):
 def test_another_origin_in_the_middle_gets_its_own_connection(ng, tmp_path):
     """http 127.0.0.1, https 127.0.0.1, http 127.0.0.1: three routes."""
     before = len(ng.log())
-    r = fetch("-s", "--cacert", ng.certs["ca"], ng.url("/f1"), ng.url("/f2"),
-              ng.url("/f3", tls=True), ng.url("/f4"), cwd=tmp_path)
+    # one at a time: the subject is what the kept connection does between them
+    r = fetch("-s", "--parallel", "1", "--cacert", ng.certs["ca"], ng.url("/f1"),
+              ng.url("/f2"), ng.url("/f3", tls=True), ng.url("/f4"), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     log = new_log_lines(ng, before, 4)
     conns = [c for c, _, _ in log]
@@ -104,7 +110,9 @@ def test_another_origin_in_the_middle_gets_its_own_connection(ng, tmp_path):
 
 def test_head_requests_reuse(ng, tmp_path):
     before = len(ng.log())
-    r = fetch("-s", "-I", ng.url("/f1"), ng.url("/f2"), ng.url("/f3"), cwd=tmp_path)
+    # one at a time: one kept connection for the three, in turn
+    r = fetch("-s", "--parallel", "1", "-I", ng.url("/f1"), ng.url("/f2"), ng.url("/f3"),
+              cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     log = new_log_lines(ng, before, 3)
     assert len({c for c, _, _ in log}) == 1, log
@@ -113,7 +121,9 @@ def test_head_requests_reuse(ng, tmp_path):
 def test_chunked_gzip_bodies_reuse(ng, tmp_path):
     """nginx's gzip answers are chunked: the last chunk ends each one."""
     before = len(ng.log())
-    r = fetch("-s", "--compressed", *[ng.url(f"/gz/t{i}.txt") for i in range(3)], cwd=tmp_path)
+    # one at a time: each next request goes on the connection the last chunk freed
+    r = fetch("-s", "--parallel", "1", "--compressed",
+              *[ng.url(f"/gz/t{i}.txt") for i in range(3)], cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "t2.txt").read_bytes() == b"text 2 " * 500
     log = new_log_lines(ng, before, 3)
@@ -124,12 +134,14 @@ def test_resume_and_sha256_on_a_kept_connection(ng, tmp_path):
     import hashlib
     before = len(ng.log())
     (tmp_path / "f2.part").write_bytes(b"file")  # no validator on record: fetched whole
-    r = fetch("-s", "-C", ng.url("/f1"), ng.url("/f2"), cwd=tmp_path)
+    # one at a time (both runs): the second URL of each goes on the first's connection
+    r = fetch("-s", "--parallel", "1", "-C", ng.url("/f1"), ng.url("/f2"), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "f2").read_bytes() == b"file 2\n"
     assert not (tmp_path / "f2.part").exists()
     digest = hashlib.sha256(b"file 3\n").hexdigest()
-    r = fetch("-s", "--sha256", digest, ng.url("/f3"), ng.url("/f4"), cwd=tmp_path)
+    r = fetch("-s", "--parallel", "1", "--sha256", digest, ng.url("/f3"), ng.url("/f4"),
+              cwd=tmp_path)
     assert r.returncode == 11, r.stderr  # f4 does not match: only f3 saved
     assert (tmp_path / "f3").exists() and not (tmp_path / "f4").exists()
     log = new_log_lines(ng, before, 4)
@@ -230,7 +242,9 @@ def test_the_first_origin_is_closed_before_the_next(keep, tmp_path):
         yield OK % (1, b"b")
 
     b = keep(routes={"/b": b_route})
-    r = fetch("-s", a.url("/a1"), a.url("/a2"), b.url("/b"), a.url("/a3"), cwd=tmp_path)
+    # one at a time: the subject is the order of closing and connecting between URLs
+    r = fetch("-s", "--parallel", "1", a.url("/a1"), a.url("/a2"), b.url("/b"), a.url("/a3"),
+              cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert saw_close == [True]
     assert a.requests == [(1, "/a1"), (1, "/a2"), (2, "/a3")]
@@ -241,7 +255,8 @@ def test_the_first_origin_is_closed_before_the_next(keep, tmp_path):
 def test_a_kept_connection_the_server_closed_is_replaced(keep, tmp_path, mode):
     s = keep(mode)
     urls = [s.url(f"/u{i}") for i in range(6)]
-    r = fetch("-v", "--retry", "0", *urls, cwd=tmp_path)
+    # one at a time: each URL finds the connection the one before it kept
+    r = fetch("-v", "--parallel", "1", "--retry", "0", *urls, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     err = r.stderr.decode()
     assert "retrying" not in err and "failed" not in err.replace("0 failed", ""), err
@@ -260,7 +275,9 @@ def test_hostile_server_closing_after_each_response(tmp_path):
         for i in range(8):
             body = b"%d" % i
             srv.route(f"/h{i}", lambda req, body=body: OK % (len(body), body))
-        r = fetch("-s", *[srv.url(f"/h{i}") for i in range(8)], cwd=tmp_path)
+        # one at a time: each URL finds the connection the one before kept, closed
+        r = fetch("-s", "--parallel", "1", *[srv.url(f"/h{i}") for i in range(8)],
+                  cwd=tmp_path)
         assert r.returncode == 0, r.stderr
         assert sorted(os.listdir(tmp_path)) == sorted(f"h{i}" for i in range(8))
         assert [q.path for q in srv.requests] == [f"/h{i}" for i in range(8)]
@@ -270,7 +287,8 @@ def test_hostile_server_closing_after_each_response(tmp_path):
 
 def test_connection_close_answer_is_not_reused(keep, tmp_path):
     s = keep("close")
-    r = fetch("-v", s.url("/c1"), s.url("/c2"), s.url("/c3"), cwd=tmp_path)
+    # one at a time: each URL comes after the close the one before was told of
+    r = fetch("-v", "--parallel", "1", s.url("/c1"), s.url("/c2"), s.url("/c3"), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     err = r.stderr.decode()
     assert "reusing" not in err, err
@@ -288,8 +306,9 @@ def test_sigint_while_a_connection_is_kept(keep, tmp_path):
             yield b"x" * 65536
 
     s = keep(routes={"/big": endless})
-    rc, err = signal_when([SOCKIT, "fetch", "-s", s.url("/a"), s.url("/big"), s.url("/c")],
-                          flowing, cwd=tmp_path)
+    # one at a time: /big runs on the connection /a kept, and /c is never begun
+    rc, err = signal_when([SOCKIT, "fetch", "-s", "--parallel", "1", s.url("/a"), s.url("/big"),
+                           s.url("/c")], flowing, cwd=tmp_path)
     assert rc == 1, err
     assert "interrupted" in err, err
     assert os.listdir(tmp_path) == ["a"], "no partial file"
@@ -306,8 +325,10 @@ def test_many_urls_under_a_low_descriptor_limit(keep, tmp_path):
     d = tmp_path / "d"
     d.mkdir()
     lst.write_text("".join(s.url(f"/n{i}") + "\n" for i in range(120)))
-    r = subprocess.run([SOCKIT, "fetch", "-s", "-i", str(lst)], capture_output=True, cwd=d,
-                       timeout=60, preexec_fn=low_limit)
+    # one at a time: the subject is one connection for the 120 (several at once under
+    # such a limit: test_fetch_parallel.py)
+    r = subprocess.run([SOCKIT, "fetch", "-s", "--parallel", "1", "-i", str(lst)],
+                       capture_output=True, cwd=d, timeout=60, preexec_fn=low_limit)
     assert r.returncode == 0, r.stderr[-500:]
     assert len(os.listdir(d)) == 120
     assert {n for n, _ in s.requests} == {1}
@@ -322,7 +343,8 @@ def test_through_tinyproxy_each_url_succeeds(ng, tmp_path):
         out = tmp_path / "out"
         out.mkdir()
         urls = [ng.url(f"/f{i}") for i in range(5)]
-        r = fetch("-s", "-x", tp.url, *urls, cwd=out, env=no_proxy_env())
+        # one at a time: each URL finds the connection the proxy closed after the last
+        r = fetch("-s", "--parallel", "1", "-x", tp.url, *urls, cwd=out, env=no_proxy_env())
         assert r.returncode == 0, r.stderr
         assert sorted(os.listdir(out)) == sorted(f"f{i}" for i in range(5))
         assert [u for _, _, u in new_log_lines(ng, before, 5)] == [f"/f{i}" for i in range(5)]
@@ -339,8 +361,10 @@ def test_a_plain_http_proxy_connection_serves_every_origin(keep, tmp_path):
     """A keep-alive proxy (absolute-form requests): one connection for the
     URLs of two origins."""
     px = keep()
-    r = fetch("-v", "-x", px.url(""), "http://a.example/one", "http://b.example:8080/two",
-              "http://a.example/three", cwd=tmp_path, env=no_proxy_env())
+    # one at a time: the three in turn on the one connection to the proxy
+    r = fetch("-v", "--parallel", "1", "-x", px.url(""), "http://a.example/one",
+              "http://b.example:8080/two", "http://a.example/three", cwd=tmp_path,
+              env=no_proxy_env())
     assert r.returncode == 0, r.stderr
     assert px.requests == [(1, "http://a.example/one"), (1, "http://b.example:8080/two"),
                            (1, "http://a.example/three")]
@@ -357,9 +381,10 @@ def test_a_connect_tunnel_serves_its_origin_only(ng, tmp_path):
         before = len(ng.log())
         out = tmp_path / "out"
         out.mkdir()
-        r = fetch("-s", "-x", tp.url, "--cacert", ng.certs["ca"], ng.url("/f1", tls=True),
-                  ng.url("/f2", tls=True), ng.url("/f3", tls=True, host="localhost"),
-                  cwd=out, env=no_proxy_env())
+        # one at a time: f2 goes through the tunnel f1 kept, f3 needs its own
+        r = fetch("-s", "--parallel", "1", "-x", tp.url, "--cacert", ng.certs["ca"],
+                  ng.url("/f1", tls=True), ng.url("/f2", tls=True),
+                  ng.url("/f3", tls=True, host="localhost"), cwd=out, env=no_proxy_env())
         assert r.returncode == 0, r.stderr
         assert sorted(os.listdir(out)) == ["f1", "f2", "f3"]
         log = new_log_lines(ng, before, 3)
@@ -369,3 +394,83 @@ def test_a_connect_tunnel_serves_its_origin_only(ng, tmp_path):
             ["CONNECT", f"127.0.0.1:{ng.https}"], ["CONNECT", f"localhost:{ng.https}"]]
     finally:
         tp.stop()
+
+
+def test_an_error_response_keeps_its_connection(ng, tmp_path):
+    """nginx's 404 page (a Content-Length), a 418 with a body and a gzip-coded
+    404 (chunked): each error body is read and dropped, so one kept
+    connection serves all six URLs (one at a time: the subject is the
+    connection from one URL to the next)."""
+    before = len(ng.log())
+    urls = [ng.url("/f1"), ng.url("/missing"), ng.url("/f2"), ng.url("/teapot"),
+            ng.url("/gz/nope"), ng.url("/f3")]
+    r = fetch("--parallel", "1", "--compressed", *urls, cwd=tmp_path)
+    assert r.returncode == 6, r.stderr  # the 404, first failure given
+    err = r.stderr.decode()
+    assert "/missing: HTTP 404 Not Found (body not saved)" in err, err
+    assert "/teapot: HTTP 418 (body not saved)" in err, err
+    assert err.strip().splitlines()[-1] == "sockit: fetch: 3 succeeded, 3 failed", err
+    assert sorted(os.listdir(tmp_path)) == ["f1", "f2", "f3"]
+    log = new_log_lines(ng, before, 6)
+    assert [u for _, _, u in log] == ["/f1", "/missing", "/f2", "/teapot", "/gz/nope", "/f3"]
+    assert len({c for c, _, _ in log}) == 1, log
+    assert [n for _, n, _ in log] == [str(i) for i in range(1, 7)], log
+
+
+def error_body(kind, size, name, seen):
+    """A 500 ("Oops-NAME") whose body of `size` bytes comes only once the
+    client has shown its head (seen[name] set: the body is read after it,
+    not with it), with a Content-Length or in 10000-byte chunks."""
+    def route():
+        body = b"e" * size
+        head = b"HTTP/1.1 500 Oops-%s\r\n" % name.encode()
+        if kind == "length":
+            yield head + b"Content-Length: %d\r\n\r\n" % size
+        else:
+            yield head + b"Transfer-Encoding: chunked\r\n\r\n"
+        seen[name].wait(10)
+        if kind == "length":
+            yield body
+            return
+        for off in range(0, size, 10000):
+            piece = body[off:off + 10000]
+            yield b"%x\r\n%s\r\n" % (len(piece), piece)
+        yield b"0\r\n\r\n"
+    return route
+
+
+@pytest.mark.parametrize("kind", ["length", "chunked"])
+def test_an_error_body_is_dropped_only_up_to_64_kib(keep, tmp_path, kind):
+    """A 500 whose body (after the head) is 64 KiB keeps its connection for
+    the next URL; one of 64 KiB + 1 is not read (a Content-Length over it)
+    or not past 64 KiB (chunked): the next URL gets a new connection."""
+    seen = {"ok64": threading.Event(), "big": threading.Event()}
+    s = keep(routes={"/ok64": error_body(kind, 64 * 1024, "ok64", seen),
+                     "/big": error_body(kind, 64 * 1024 + 1, "big", seen)})
+    urls = [s.url("/a"), s.url("/ok64"), s.url("/b"), s.url("/big"), s.url("/c")]
+    p = subprocess.Popen([SOCKIT, "fetch", "-v", "--parallel", "1", *urls],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
+    err = []
+    for line in p.stderr:  # -v shows each head before its body is read
+        err.append(line.decode())
+        for name, ev in seen.items():
+            if line.startswith(b"< HTTP/1.1 500 Oops-" + name.encode()):
+                ev.set()
+    assert p.wait(30) == 6, err
+    assert all(ev.is_set() for ev in seen.values()), err
+    assert sorted(os.listdir(tmp_path)) == ["a", "b", "c"]
+    assert (tmp_path / "c").read_bytes() == b"/c"
+    assert s.requests == [(1, "/a"), (1, "/ok64"), (1, "/b"), (1, "/big"), (2, "/c")], err
+
+
+def test_an_error_body_that_never_ends_is_bounded_by_the_idle_timeout(keep, tmp_path):
+    """A 503 that promises 100 bytes and sends 10: the run goes on after
+    --idle-timeout, the connection replaced, the verdict the 503's."""
+    s = keep(routes={"/stall": lambda: iter([b"HTTP/1.1 503 Busy\r\nContent-Length: 100\r\n\r\n"
+                                              b"0123456789"])})
+    r = fetch("--parallel", "1", "--idle-timeout", "0.5", s.url("/stall"), s.url("/a"),
+              cwd=tmp_path, timeout=20)
+    assert r.returncode == 6, r.stderr
+    assert "/stall: HTTP 503 Busy (body not saved)" in r.stderr.decode(), r.stderr
+    assert os.listdir(tmp_path) == ["a"]
+    assert s.requests == [(1, "/stall"), (2, "/a")]

@@ -40,6 +40,7 @@ SANITIZER = ("Sanitizer", "runtime error:")
 BODY = b"".join(b"%05d sockit torture body\n" % i for i in range(1500))  # 37.5 KB
 GZ_BODY = gzip.compress(BODY, mtime=0)
 OLD = b"the file as it was before the fetch\n"
+PAR_BODIES = [b"%d " % i + BODY[:5000 * (i + 1)] for i in range(6)]  # /p0 ... /p5
 PART = 10000  # bytes of BODY in the part a resumed fetch starts from
 
 
@@ -87,9 +88,10 @@ def fault_env(k, report, **extra):
     return env
 
 
-def check_stderr(run, rc, err_lines, statuses, reported=False):
+def check_stderr(run, rc, err_lines, statuses, reported=False, several=False):
     """The checks shared by every command: signal, sanitizer, exit status,
-    the one-line message of a failure (unless the output reported it)."""
+    the one-line message of a failure (unless the output reported it, or
+    the command ran several things: a line each, which the scenario checks)."""
     san = [line for line in err_lines if any(s in line for s in SANITIZER)]
     if san:
         run.bad("sanitizer: " + san[0].strip())
@@ -99,13 +101,14 @@ def check_stderr(run, rc, err_lines, statuses, reported=False):
         if rc not in statuses:
             run.bad(f"exit {rc} is not a documented failure status {sorted(statuses)}")
         msgs = [line for line in err_lines if line.startswith("sockit: ")]
-        if len(msgs) != 1 and not (reported and not msgs):
+        if len(msgs) != 1 and not (reported and not msgs) and not several:
             run.bad(f"failure with {len(msgs)} 'sockit: ' lines: {err_lines[-3:]}")
 
 
-def run_command(k, args, statuses, cwd=None, reported=None, **extra_env):
+def run_command(k, args, statuses, cwd=None, reported=None, several=False, **extra_env):
     """Runs one sockit command with the fault at k; returns (Run, rc, out).
-    reported(stdout): the failure is in the output, so needs no message."""
+    reported(stdout): the failure is in the output, so needs no message;
+    several: a line per failed part, checked by the caller (run.stderr)."""
     run = Run(k)
     with tempfile.TemporaryDirectory(prefix="torture-") as tmp:
         report = os.path.join(tmp, "report")
@@ -120,7 +123,7 @@ def run_command(k, args, statuses, cwd=None, reported=None, **extra_env):
         err_lines = p.stderr.decode("utf-8", "replace").splitlines()
         run.rc = p.returncode
         check_stderr(run, p.returncode, err_lines, statuses,
-                     bool(reported and reported(p.stdout)))
+                     bool(reported and reported(p.stdout)), several)
         run.read_report(report)
         run.stderr = err_lines
         return run, p.returncode, p.stdout
@@ -146,6 +149,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/resume":
             return self.resume()
+        if re.fullmatch(r"/p[0-5]", self.path):
+            return self.parallel_part(int(self.path[2:]))
         coded = self.path == "/gz"
         if self.path == "/start":
             self.send_response(302)
@@ -168,6 +173,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
             off, size = off + len(piece), size * 2 + 7
         self.wfile.write(b"0\r\n\r\n")
 
+
+    def parallel_part(self, i):
+        """PAR_BODIES[i] on a kept connection: with a Content-Length for an
+        even i, chunked for an odd one."""
+        data = PAR_BODIES[i]
+        self.send_response(200)
+        if i % 2:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if not i % 2:
+            self.wfile.write(data)
+            return
+        for off in range(0, len(data), 3000):
+            piece = data[off:off + 3000]
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+        self.wfile.write(b"0\r\n\r\n")
 
     def resume(self):
         """Without Range: the body is cut after PART bytes (a download to
@@ -477,6 +500,49 @@ class FetchResume(Fetch):
         return run
 
 
+class FetchParallel(Fetch):
+    """fetch -s --parallel 3 of 6 URLs into an empty folder: three transfers
+    at once on one loop (the coroutines, each slot's kept connection serving
+    its second URL), the result lines held for URL order. Whatever fails:
+    every file there is whole and byte-exact, nothing else (no temporary
+    file); exit 0 only with all six; a failure's status is documented and
+    some file is missing; the count line, when it could be written, counts
+    the files saved."""
+    name = "fetch-http-parallel"
+    COUNT = re.compile(r"sockit: fetch: (\d+) succeeded, (\d+) failed(, the rest not tried)?$")
+
+    def __init__(self):
+        super().__init__(False, False, False)
+        self.name = FetchParallel.name
+
+    def run(self, k):
+        d = tempfile.mkdtemp(dir=self.tmp.name)
+        base = self.http.url[:-len("/start")]
+        names = [f"p{i}" for i in range(len(PAR_BODIES))]
+        args = ["fetch", "-s", "--parallel", "3", "--max-time", "10",
+                *[f"{base}/{n}" for n in names]]
+        run, rc, _ = run_command(k, args, self.statuses, cwd=d, several=True)
+        if rc is None:
+            return run
+        left = sorted(os.listdir(d))
+        for n in left:
+            if n not in names:
+                run.bad(f"left {n} (exit {rc})")
+            elif open(os.path.join(d, n), "rb").read() != PAR_BODIES[names.index(n)]:
+                run.bad(f"{n} saved with wrong bytes (exit {rc})")
+        msgs = [line for line in run.stderr if line.startswith("sockit: ")]
+        if rc == 0 and (left != names or msgs):
+            run.bad(f"exit 0 with {left} saved and lines {msgs[-2:]}")
+        if rc != 0 and left == names:
+            run.bad(f"exit {rc} though every file was saved: {msgs[-2:]}")
+        count = self.COUNT.match(msgs[-1]) if msgs else None
+        if count and int(count.group(1)) != len(left):
+            run.bad(f"'{msgs[-1]}' but {len(left)} saved")
+        if count and not count.group(3) and int(count.group(1)) + int(count.group(2)) != 6:
+            run.bad(f"'{msgs[-1]}' counts other than the 6 URLs")
+        return run
+
+
 class ServeStart(Scenario):
     """serve start-up (2 workers, TCP+UDP, idle timer), one session, SIGTERM."""
     name = "serve-start"
@@ -635,7 +701,7 @@ def scenarios():
     return [ClientTcp(), ClientUdp(),
             Fetch(False, False, False), Fetch(False, True, True),
             Fetch(True, False, True), Fetch(True, True, False), FetchResume(),
-            FetchCompressed(),
+            FetchCompressed(), FetchParallel(),
             ServeStart(), ServeLoad(), ServeFull(),
             Bench("bench", ["-n", "200", "--framing", "line", "-P", "2"],
                   b"replies       200 of 200 sent", ["--framing", "line"]),
