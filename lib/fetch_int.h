@@ -231,6 +231,14 @@ void sk__fetch_route_key(const struct sk_fetch *f, const struct sk_url *u, char 
  * (the server's FIN, a reset, a TLS alert or stray bytes: not reused). */
 bool sk__fetch_still_open(struct sk_fetch *f);
 
+/* fetch_resolve.c */
+struct addrinfo;
+/* u's addresses for the connect (*ai: until sk__fetch_resolve_put), or a
+ * negative code (recorded: could not resolve, interrupted...). */
+int sk__fetch_resolve(struct sk_fetch *f, const struct sk_url *u, const struct addrinfo **ai);
+/* The addresses of sk__fetch_resolve are no longer used. */
+void sk__fetch_resolve_put(struct sk_fetch *f, const struct addrinfo *ai);
+
 /* fetch_proxy.c */
 /* Decides how u is reached: f->px.on (and .tunnel for https) when through
  * a proxy. Returns 0 or SK_EUSAGE (the proxy's URL is invalid; recorded). */
