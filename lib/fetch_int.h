@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "decode_int.h"
+#include "outfile_int.h"
 #include "sockit.h"
 #include "stream_int.h"
 
@@ -164,6 +165,9 @@ struct sk_fetch {
     long redirects;
     /* Inside sk_fetch_run_parallel: the transfer's coroutine (fetch_par.c) */
     struct sk__fetch_co *co;
+    /* The output folder, kept open across the object's files outside a
+     * parallel run (sk__fetch_outdir) */
+    struct sk__outdir outdir;
 };
 
 static inline unsigned sk__fetch_outfile_flags(const struct sk_fetch *f)
@@ -193,6 +197,9 @@ int sk__fetch_wait(struct sk_fetch *f);
 bool sk__fetch_nap(struct sk_fetch *f, long ms);
 /* The shared loop of the parallel run f is in; NULL: none. */
 struct sk_loop *sk__fetch_par_loop(const struct sk_fetch *f);
+/* The output folder kept open: the parallel run's (one fd for all its
+ * transfers), else the object's own. */
+struct sk__outdir *sk__fetch_outdir(struct sk_fetch *f);
 
 /* fetch_run.c: one attempt, redirects included. */
 int sk__fetch_attempt(struct sk_fetch *f);

@@ -54,6 +54,7 @@ struct sk__fetch_par {
     struct sk_io wake;
     int wake_fd;
     int loop_rc; /* the shared loop's last failure, given to each waiter */
+    struct sk__outdir outdir; /* the output folder, one fd for every transfer */
 #ifdef SK__ASAN
     const void *main_bottom; /* the run's own stack, for the sanitizer's fiber switches */
     size_t main_size;
@@ -98,6 +99,11 @@ static void co_main(void)
 struct sk_loop *sk__fetch_par_loop(const struct sk_fetch *f)
 {
     return f->co ? f->co->par->loop : NULL;
+}
+
+struct sk__outdir *sk__fetch_outdir(struct sk_fetch *f)
+{
+    return f->co ? &f->co->par->outdir : &f->outdir;
 }
 
 int sk__fetch_wait(struct sk_fetch *f)
@@ -216,6 +222,7 @@ static void par_teardown(struct sk__fetch_par *p, struct sk__fetch_co *cos, unsi
         close(p->wake_fd);
     if (p->loop)
         (void)sk_loop_free(p->loop);
+    sk__outdir_close(&p->outdir);
 }
 
 /* Fills the free slots; false when none is busy any more. */
@@ -265,6 +272,7 @@ int sk_fetch_run_parallel(unsigned n, struct sk_fetch_cancel *cancel, sk_fetch_n
     if (!cos)
         return -ENOMEM;
     struct sk__fetch_par p = {.cx = cancel, .wake_fd = -1};
+    sk__outdir_init(&p.outdir);
     bool more = true;
     int rc = par_setup(&p, cos, n);
     while (rc == 0) {
