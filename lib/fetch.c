@@ -89,6 +89,7 @@ void sk_fetch_free(struct sk_fetch *f)
         return;
     sk__fetch_wire_end(f);
     sk__outdir_close(&f->outdir);
+    sk__fetch_dns_free(f->dns);
     sk_tls_ctx_free(f->tls);
     free(f->buf);
     free(f);
@@ -330,5 +331,7 @@ int sk_fetch_run(struct sk_fetch *f, const char *url)
         rc = run_with_retries(f);
     }
     sk__fetch_wire_finish(f);
+    sk__fetch_dns_free(f->dns); /* what this run resolved is not kept for the next */
+    f->dns = NULL;
     return rc;
 }

@@ -55,6 +55,7 @@ struct sk__fetch_par {
     int wake_fd;
     int loop_rc; /* the shared loop's last failure, given to each waiter */
     struct sk__outdir outdir; /* the output folder, one fd for every transfer */
+    struct sk__fetch_dns *dns; /* the names the transfers resolved */
 #ifdef SK__ASAN
     const void *main_bottom; /* the run's own stack, for the sanitizer's fiber switches */
     size_t main_size;
@@ -104,6 +105,11 @@ struct sk_loop *sk__fetch_par_loop(const struct sk_fetch *f)
 struct sk__outdir *sk__fetch_outdir(struct sk_fetch *f)
 {
     return f->co ? &f->co->par->outdir : &f->outdir;
+}
+
+struct sk__fetch_dns **sk__fetch_dns_slot(struct sk_fetch *f)
+{
+    return f->co ? &f->co->par->dns : &f->dns;
 }
 
 int sk__fetch_wait(struct sk_fetch *f)
@@ -216,6 +222,7 @@ static void par_teardown(struct sk__fetch_par *p, struct sk__fetch_co *cos, unsi
         if (cos[i].stack)
             (void)munmap(cos[i].stack - 4096, CO_STACK + 4096);
     }
+    sk__fetch_dns_free(p->dns); /* lookups under way: their threads finish alone */
     if (p->wake.active)
         sk_io_stop(p->loop, &p->wake);
     if (p->wake_fd >= 0)
