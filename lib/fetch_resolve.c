@@ -35,6 +35,7 @@ struct lookup {
     struct addrinfo *ai;
     int rc;
     int fd;             /* eventfd, written by the thread when it is done */
+    atomic_bool done;   /* ep, ai and rc are the thread's no more */
     atomic_int holders; /* the thread and the run */
 };
 
@@ -73,9 +74,12 @@ static void *lookup_thread(void *arg)
 {
     struct lookup *job = arg;
     job->rc = sk_endpoint_resolve(&job->ep, SOCK_STREAM, 0, &job->ai);
+    atomic_store_explicit(&job->done, true, memory_order_release);
+    /* The run waits for this write: a failure (none is known for an
+     * eventfd that is written once) is tried again. */
     uint64_t one = 1;
-    ssize_t n = write(job->fd, &one, sizeof one);
-    (void)n; /* an eventfd's counter cannot overflow with one write */
+    for (int i = 0; i < 3 && write(job->fd, &one, sizeof one) != (ssize_t)sizeof one; i++)
+        continue;
     lookup_release(job);
     return NULL;
 }
@@ -94,9 +98,14 @@ static void on_lookup(struct sk_loop *loop, struct sk_io *io, unsigned events)
     struct sk__fetch_dns_entry *e = SK_CONTAINER_OF(io, struct sk__fetch_dns_entry, io);
     struct lookup *job = e->job;
     uint64_t count;
-    if (read(job->fd, &count, sizeof count) < 0 && errno == EAGAIN)
+    if (!atomic_load_explicit(&job->done, memory_order_acquire) ||
+        (read(job->fd, &count, sizeof count) < 0 && errno == EAGAIN))
         return; /* not yet */
     sk_io_stop(loop, io);
+    /* The thread wrote: it uses the eventfd no more, and the run closes it
+     * now (the thread may still be on its way out when the program exits). */
+    close(job->fd);
+    job->fd = -1;
     e->job = NULL;
     entry_fill(e, job->rc, job->ai);
     job->ai = NULL;

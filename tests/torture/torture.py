@@ -87,9 +87,27 @@ def fault_env(k, report, **extra):
     return env
 
 
-def check_stderr(run, rc, err_lines, statuses, reported=False):
+def check_parallel_lines(run, msgs):
+    """fetch of several URLs: a line per URL (saved, or why not; a transfer
+    that could not be set up has no URL in it) and the count last, or one
+    line when the run itself could not start."""
+    if len(msgs) == 1:
+        return
+    m = re.fullmatch(r"sockit: fetch: (\d+) succeeded, (\d+) failed", msgs[-1] if msgs else "")
+    if not m:
+        run.bad(f"no count as the last line: {msgs[-3:]}")
+        return
+    saved = sum(1 for line in msgs[:-1] if ": saved " in line)
+    done = int(m.group(1)) + int(m.group(2))
+    # a run that failed before any transfer: its message and "0 succeeded, 0 failed"
+    if saved != int(m.group(1)) or len(msgs) - 1 != max(done, 1):
+        run.bad(f"lines do not match the count: {msgs}")
+
+
+def check_stderr(run, rc, err_lines, statuses, reported=False, per_url=False):
     """The checks shared by every command: signal, sanitizer, exit status,
-    the one-line message of a failure (unless the output reported it)."""
+    the one-line message of a failure (unless the output reported it; a
+    line per URL and the count with per_url)."""
     san = [line for line in err_lines if any(s in line for s in SANITIZER)]
     if san:
         run.bad("sanitizer: " + san[0].strip())
@@ -99,11 +117,13 @@ def check_stderr(run, rc, err_lines, statuses, reported=False):
         if rc not in statuses:
             run.bad(f"exit {rc} is not a documented failure status {sorted(statuses)}")
         msgs = [line for line in err_lines if line.startswith("sockit: ")]
-        if len(msgs) != 1 and not (reported and not msgs):
+        if per_url:
+            check_parallel_lines(run, msgs)
+        elif len(msgs) != 1 and not (reported and not msgs):
             run.bad(f"failure with {len(msgs)} 'sockit: ' lines: {err_lines[-3:]}")
 
 
-def run_command(k, args, statuses, cwd=None, reported=None, **extra_env):
+def run_command(k, args, statuses, cwd=None, reported=None, per_url=False, **extra_env):
     """Runs one sockit command with the fault at k; returns (Run, rc, out).
     reported(stdout): the failure is in the output, so needs no message."""
     run = Run(k)
@@ -120,7 +140,7 @@ def run_command(k, args, statuses, cwd=None, reported=None, **extra_env):
         err_lines = p.stderr.decode("utf-8", "replace").splitlines()
         run.rc = p.returncode
         check_stderr(run, p.returncode, err_lines, statuses,
-                     bool(reported and reported(p.stdout)))
+                     bool(reported and reported(p.stdout)), per_url)
         run.read_report(report)
         run.stderr = err_lines
         return run, p.returncode, p.stdout
@@ -477,6 +497,33 @@ class FetchResume(Fetch):
         return run
 
 
+class FetchParallel(Fetch):
+    """fetch --parallel 2 of two URLs by name: the lookups on their threads
+    (pthread_create, the eventfd that hands the result to the loop), the
+    shared loop, one output folder for both files."""
+    name = "fetch-http-parallel"
+    names = ["a.bin", "b.bin"]
+
+    def __init__(self):
+        super().__init__(False, False, False)
+        self.name = FetchParallel.name
+
+    def run(self, k):
+        d = tempfile.mkdtemp(dir=self.tmp.name)
+        base = self.http.url.replace("127.0.0.1", "localhost").replace("/start", "/")
+        args = ["fetch", "--parallel", "2", "--max-time", "10"] + [base + n for n in self.names]
+        run, rc, _ = run_command(k, args, self.statuses, cwd=d, per_url=True)
+        left = sorted(os.listdir(d))
+        if rc == 0 and left != self.names:
+            run.bad(f"exit 0 but the folder holds {left}")
+        elif rc is not None and not set(left) <= set(self.names):
+            run.bad(f"fetch --parallel left {left}")
+        for n in left:
+            if n in self.names and open(os.path.join(d, n), "rb").read() != BODY:
+                run.bad(f"{n} is not the body")
+        return run
+
+
 class ServeStart(Scenario):
     """serve start-up (2 workers, TCP+UDP, idle timer), one session, SIGTERM."""
     name = "serve-start"
@@ -635,7 +682,7 @@ def scenarios():
     return [ClientTcp(), ClientUdp(),
             Fetch(False, False, False), Fetch(False, True, True),
             Fetch(True, False, True), Fetch(True, True, False), FetchResume(),
-            FetchCompressed(),
+            FetchCompressed(), FetchParallel(),
             ServeStart(), ServeLoad(), ServeFull(),
             Bench("bench", ["-n", "200", "--framing", "line", "-P", "2"],
                   b"replies       200 of 200 sent", ["--framing", "line"]),
