@@ -132,7 +132,7 @@ many_for() { # tool scheme -> the command line fetching every file of the list i
     local l=$work/list.$2
     case $1 in
     sockit) echo "$SOCKIT fetch -s --parallel 8 -i $l --output-dir $outd --cacert $CA" ;;
-    old) echo "$OLD fetch -s -i $l --output-dir $outd --cacert $CA" ;;
+    old) echo "$OLD fetch -s --parallel 8 -i $l --output-dir $outd --cacert $CA" ;;
     curl) echo "curl -s -f --parallel --parallel-max 8 --remote-name-all --output-dir $outd --cacert $CA -K $work/curl.$2" ;;
     wget) echo "wget -q -i $l -P $outd --ca-certificate=$CA" ;;
     aria2c) echo "aria2c -q -j 8 -i $l -d $outd --ca-certificate=$CA" ;;

@@ -78,8 +78,9 @@ static void *lookup_thread(void *arg)
     /* The run waits for this write: a failure (none is known for an
      * eventfd that is written once) is tried again. */
     uint64_t one = 1;
-    for (int i = 0; i < 3 && write(job->fd, &one, sizeof one) != (ssize_t)sizeof one; i++)
-        continue;
+    for (int tries = 0; tries < 3; tries++)
+        if (write(job->fd, &one, sizeof one) == (ssize_t)sizeof one)
+            break;
     lookup_release(job);
     return NULL;
 }

@@ -51,7 +51,7 @@ static int name_of(const char *path, char *dst, size_t *base_off)
 /* The folder part of name (base name at base_off) into dir: "." for none. */
 static void dir_of(const char *name, size_t base_off, char *dir)
 {
-    strcpy(dir, ".");
+    memcpy(dir, ".", 2);
     if (base_off > 0) {
         size_t n = base_off == 1 ? 1 : base_off - 1; /* "/name": the root */
         memcpy(dir, name, n);
