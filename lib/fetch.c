@@ -54,6 +54,7 @@ int sk_fetch_new(const struct sk_fetch_opts *o, struct sk_fetch **out)
     }
     f->own_cancel.fd = -1;
     f->w.wake_fd = -1;
+    sk__outdir_init(&f->outdir);
     take_opts(f, o);
     *out = f;
     return 0;
@@ -87,6 +88,8 @@ void sk_fetch_free(struct sk_fetch *f)
     if (!f)
         return;
     sk__fetch_wire_end(f);
+    sk__outdir_close(&f->outdir);
+    sk__fetch_dns_free(f->dns);
     sk_tls_ctx_free(f->tls);
     free(f->buf);
     free(f);
@@ -328,5 +331,7 @@ int sk_fetch_run(struct sk_fetch *f, const char *url)
         rc = run_with_retries(f);
     }
     sk__fetch_wire_finish(f);
+    sk__fetch_dns_free(f->dns); /* what this run resolved is not kept for the next */
+    f->dns = NULL;
     return rc;
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "decode_int.h"
+#include "outfile_int.h"
 #include "sockit.h"
 #include "stream_int.h"
 
@@ -164,6 +165,11 @@ struct sk_fetch {
     long redirects;
     /* Inside sk_fetch_run_parallel: the transfer's coroutine (fetch_par.c) */
     struct sk__fetch_co *co;
+    /* The output folder, kept open across the object's files outside a
+     * parallel run (sk__fetch_outdir) */
+    struct sk__outdir outdir;
+    /* The names of this sk_fetch_run, outside a parallel run (fetch_resolve.c) */
+    struct sk__fetch_dns *dns;
 };
 
 static inline unsigned sk__fetch_outfile_flags(const struct sk_fetch *f)
@@ -193,6 +199,9 @@ int sk__fetch_wait(struct sk_fetch *f);
 bool sk__fetch_nap(struct sk_fetch *f, long ms);
 /* The shared loop of the parallel run f is in; NULL: none. */
 struct sk_loop *sk__fetch_par_loop(const struct sk_fetch *f);
+/* The output folder kept open: the parallel run's (one fd for all its
+ * transfers), else the object's own. */
+struct sk__outdir *sk__fetch_outdir(struct sk_fetch *f);
 
 /* fetch_run.c: one attempt, redirects included. */
 int sk__fetch_attempt(struct sk_fetch *f);
@@ -237,6 +246,37 @@ void sk__fetch_route_key(const struct sk_fetch *f, const struct sk_url *u, char 
 /* The kept connection is still open: nothing came on it while it was idle
  * (the server's FIN, a reset, a TLS alert or stray bytes: not reused). */
 bool sk__fetch_still_open(struct sk_fetch *f);
+
+/* fetch_resolve.c */
+struct addrinfo;
+/* u's addresses for the connect (*ai: until sk__fetch_resolve_put, with
+ * no wait between), or a negative code (recorded: could not resolve,
+ * interrupted, timed out...). In a parallel run a name is looked up on a
+ * thread while the transfer waits on the loop. */
+int sk__fetch_resolve(struct sk_fetch *f, const struct sk_url *u, const struct addrinfo **ai);
+/* The addresses of sk__fetch_resolve are no longer used. */
+void sk__fetch_resolve_put(struct sk_fetch *f, const struct addrinfo *ai);
+/* A run's names: each host and port looked up once (at most 64 kept, the
+ * least recently used goes; failures are not kept). loop: lookups of names
+ * go to a thread whose result comes on it; NULL: they block. */
+struct sk__fetch_dns;
+struct sk__fetch_dns_entry;
+struct sk__fetch_dns *sk__fetch_dns_new(struct sk_loop *loop);
+/* Frees d; lookups under way finish on their threads, which free their own. */
+void sk__fetch_dns_free(struct sk__fetch_dns *d);
+/* host:port's entry: the one kept, else a new lookup. NULL: every slot's
+ * lookup is under way. */
+struct sk__fetch_dns_entry *sk__fetch_dns_get(struct sk__fetch_dns *d, const char *host,
+                                              unsigned port);
+/* The lookup's result (true) or not yet (false). */
+bool sk__fetch_dns_result(const struct sk__fetch_dns_entry *e, int *rc,
+                          const struct addrinfo **ai);
+/* e holds host:port. */
+bool sk__fetch_dns_is(const struct sk__fetch_dns_entry *e, const char *host, unsigned port);
+/* How many lookups d made (its tests). */
+unsigned sk__fetch_dns_lookups(const struct sk__fetch_dns *d);
+/* fetch_par.c: where f's run keeps its names: the parallel run's, else f's own. */
+struct sk__fetch_dns **sk__fetch_dns_slot(struct sk_fetch *f);
 
 /* fetch_proxy.c */
 /* Decides how u is reached: f->px.on (and .tunnel for https) when through

@@ -690,32 +690,6 @@ static const struct sk_stream_cbs stream_cbs = {
 
 /* ---- connecting ---- */
 
-static void freeaddrinfop(struct addrinfo **ai)
-{
-    if (*ai)
-        freeaddrinfo(*ai);
-}
-
-/* u's addresses (sk_endpoint_resolve). */
-static int resolve(struct sk_fetch *f, const struct sk_url *u, struct addrinfo **ai)
-{
-    struct sk_endpoint ep = {.port = u->port};
-    _Static_assert(sizeof ep.host == sizeof u->host, "a URL's host fits an endpoint");
-    memcpy(ep.host, u->host, sizeof ep.host);
-    int rc = sk_endpoint_resolve(&ep, SOCK_STREAM, 0, ai);
-    if (rc == 0)
-        return 0;
-    if (f->cx->flag)
-        return sk__fetch_interrupted(f, "resolving");
-    if (rc == SK_ERESOLVE || rc == SK_EUSAGE)
-        return sk_fetch_set_error(f, SK_ERESOLVE, "could not resolve %shost %s",
-                                  f->px.on ? "proxy " : "", u->host);
-    if (rc == SK_ERR(ENOMEM))
-        return sk_fetch_fail_as(f, rc, "resolving");
-    return sk_fetch_set_error(f, SK_ECONNECT, "cannot connect to %s: %s", peer(f),
-                              sk_strerror(rc));
-}
-
 /* The TLS context, made on the first https URL. */
 static int tls_ctx(struct sk_fetch *f)
 {
@@ -771,10 +745,12 @@ static int start(struct sk_fetch *f, const struct sk_url *u, size_t reqlen)
         return rc;
     if (f->px.on)
         u = &f->px.url;
-    SK_AUTO(freeaddrinfop) struct addrinfo *ai = NULL;
-    if ((rc = resolve(f, u, &ai)) < 0)
+    const struct addrinfo *ai = NULL;
+    if ((rc = sk__fetch_resolve(f, u, &ai)) < 0)
         return rc;
-    if ((rc = sk_stream_connect_list(w->g, &w->s, ai)) < 0)
+    rc = sk_stream_connect_list(w->g, &w->s, ai);
+    sk__fetch_resolve_put(f, ai);
+    if (rc < 0)
         return rc == SK_EUSAGE ? sk_fetch_set_error(f, SK_ERESOLVE, "could not resolve %shost %s",
                                                     f->px.on ? "proxy " : "", u->host)
                                : sk_fetch_fail_as(f, rc, "connecting");

@@ -74,6 +74,8 @@ struct sk__fetch_par {
     struct sk_io wake;
     int wake_fd;
     int loop_rc; /* the shared loop's last failure, given to each waiter */
+    struct sk__outdir outdir; /* the output folder, one fd for every transfer */
+    struct sk__fetch_dns *dns; /* the names the transfers resolved */
 #ifdef SK__ASAN
     const void *main_bottom; /* the run's own stack, for the sanitizer's fiber switches */
     size_t main_size;
@@ -118,6 +120,16 @@ static void co_main(void)
 struct sk_loop *sk__fetch_par_loop(const struct sk_fetch *f)
 {
     return f->co ? f->co->par->loop : NULL;
+}
+
+struct sk__outdir *sk__fetch_outdir(struct sk_fetch *f)
+{
+    return f->co ? &f->co->par->outdir : &f->outdir;
+}
+
+struct sk__fetch_dns **sk__fetch_dns_slot(struct sk_fetch *f)
+{
+    return f->co ? &f->co->par->dns : &f->dns;
 }
 
 int sk__fetch_wait(struct sk_fetch *f)
@@ -233,12 +245,14 @@ static void par_teardown(struct sk__fetch_par *p, struct sk__fetch_co *cos, unsi
         if (cos[i].stack)
             (void)munmap(cos[i].stack - 4096, CO_STACK + 4096);
     }
+    sk__fetch_dns_free(p->dns); /* lookups under way: their threads finish alone */
     if (p->wake.active)
         sk_io_stop(p->loop, &p->wake);
     if (p->wake_fd >= 0)
         close(p->wake_fd);
     if (p->loop)
         (void)sk_loop_free(p->loop);
+    sk__outdir_close(&p->outdir);
 }
 
 /* Fills the free slots; false when none is busy any more. */
@@ -288,6 +302,7 @@ int sk_fetch_run_parallel(unsigned n, struct sk_fetch_cancel *cancel, sk_fetch_n
     if (!cos)
         return -ENOMEM;
     struct sk__fetch_par p = {.cx = cancel, .wake_fd = -1};
+    sk__outdir_init(&p.outdir);
     bool more = true;
     int rc = par_setup(&p, cos, n);
     while (rc == 0) {

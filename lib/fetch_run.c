@@ -150,7 +150,9 @@ static int save_to_file(struct sk_fetch *f, const struct sk__fetch_resp *rp)
 {
     const char *path = f->o.output;
     struct sk_outfile of;
-    int rc = sk_outfile_open_temp(&of, path, sk__fetch_outfile_flags(f));
+    int rc = sk__outdir_get(sk__fetch_outdir(f), path);
+    if (rc >= 0)
+        rc = sk__outfile_open_temp_at(&of, rc, path, sk__fetch_outfile_flags(f));
     if (rc < 0)
         return sk_fetch_set_error(f, SK_EWRITE, "cannot create a temporary file beside %s: %s",
                                   path, sk_strerror(rc));
@@ -158,7 +160,10 @@ static int save_to_file(struct sk_fetch *f, const struct sk__fetch_resp *rp)
     struct sk__fetch_sink sink = {.kind = SK__SINK_FILE, .of = &of};
     if ((w.err = sk__fetch_decode_begin(f, &sink, rp, 0)) != 0)
         return w.err;
+    /* A body gathered into one write needs no reservation: a full disk
+     * shows on that write as early. */
     if (rp->framing.kind == SK_HTTP_BODY_LENGTH && !sink.dec && /* coded: its size is unknown */
+        rp->framing.length > SK__FETCH_GATHER_MIN &&
         (rc = sk_outfile_reserve(&of, rp->framing.length)) < 0)
         return w.err = sk_fetch_set_error(f, SK_EWRITE, "no room for %llu bytes beside %s: %s",
                                           (unsigned long long)rp->framing.length, path,

@@ -21,6 +21,7 @@ struct sk_loop {
     int wake_fd;
     struct sk_io wake_io;
     atomic_int stop;
+    atomic_int dispatching; /* in the callbacks: stop is looked at before the next wait */
     uint64_t now_ms;
     uint64_t now_ns; /* the same instant in ns (sk__loop_now_ns) */
     size_t io_count; /* registered handles, wake_io excluded */

@@ -271,18 +271,29 @@ void sk_loop_stop(struct sk_loop *loop)
 {
     int saved = errno; /* a signal handler may call this */
     atomic_store(&loop->stop, 1);
-    sk__eventfd_post(loop->wake_fd);
+    /* From a callback (a transfer of a parallel run ends: once or twice
+     * per file) the loop looks at stop before it waits again: no wake-up
+     * to write and read back. Both sides store, then load (seq_cst), so
+     * one of them always sees the other's: the loop stops, or it is woken. */
+    if (!atomic_load(&loop->dispatching))
+        sk__eventfd_post(loop->wake_fd);
     errno = saved;
 }
 
 int sk_loop_run(struct sk_loop *loop)
 {
-    while (!atomic_load(&loop->stop) && sk_loop_handles(loop) > 0) {
+    for (;;) {
+        /* not dispatching from here to the wait (a run nested in a
+         * callback too): a stop now must wake the wait */
+        atomic_store(&loop->dispatching, 0);
+        if (atomic_load(&loop->stop) || sk_loop_handles(loop) == 0)
+            break;
         int rc = sk__backend_wait(loop, next_timeout(loop));
         if (rc < 0)
             return rc;
         loop->now_ns = sk_now_ns();
         loop->now_ms = loop->now_ns / 1000000u;
+        atomic_store(&loop->dispatching, 1);
         for (int i = 0; i < loop->npending; i++) {
             struct sk_io *io = loop->pending[i].io;
             if (io)

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "outfile_int.h"
 #include "sockit/err.h"
 #include "sockit/outfile.h"
 #include "sockit/scope.h"
@@ -47,20 +48,100 @@ static int name_of(const char *path, char *dst, size_t *base_off)
     return 0;
 }
 
+/* The folder part of name (base name at base_off) into dir: "." for none. */
+static void dir_of(const char *name, size_t base_off, char *dir)
+{
+    memcpy(dir, ".", 2);
+    if (base_off > 0) {
+        size_t n = base_off == 1 ? 1 : base_off - 1; /* "/name": the root */
+        memcpy(dir, name, n);
+        dir[n] = '\0';
+    }
+}
+
+static int open_folder(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return fd < 0 ? SK_ERR(errno) : fd;
+}
+
 /* name_of(), then opens the folder: returns its fd or -errno. */
 static int open_dir(const char *path, char *dst, size_t *base_off)
 {
     int rc = name_of(path, dst, base_off);
     if (rc < 0)
         return rc;
-    char dir[PATH_MAX] = ".";
-    if (*base_off > 0) {
-        size_t n = *base_off == 1 ? 1 : *base_off - 1; /* "/name": the root */
-        memcpy(dir, dst, n);
-        dir[n] = '\0';
+    char dir[PATH_MAX];
+    dir_of(dst, *base_off, dir);
+    return open_folder(dir);
+}
+
+void sk__outdir_init(struct sk__outdir *d)
+{
+    d->fd = -1;
+    d->dir[0] = '\0';
+}
+
+int sk__outdir_get(struct sk__outdir *d, const char *path)
+{
+    char name[PATH_MAX], dir[PATH_MAX];
+    size_t base_off;
+    int rc = name_of(path, name, &base_off);
+    if (rc < 0)
+        return rc;
+    dir_of(name, base_off, dir);
+    /* The name still leads to the folder kept (a chdir, a rename or a link
+     * swapped in since: opened anew, as open_dir would). */
+    struct stat st;
+    if (d->fd >= 0 && strcmp(d->dir, dir) == 0 && stat(dir, &st) == 0 && st.st_dev == d->dev &&
+        st.st_ino == d->ino)
+        return d->fd;
+    sk__outdir_close(d);
+    if ((rc = open_folder(dir)) < 0)
+        return rc;
+    if (fstat(rc, &st) < 0) {
+        int err = SK_ERR(errno);
+        close(rc);
+        return err;
     }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    return fd < 0 ? SK_ERR(errno) : fd;
+    d->fd = rc;
+    d->dev = st.st_dev;
+    d->ino = st.st_ino;
+    memcpy(d->dir, dir, sizeof d->dir);
+    return d->fd;
+}
+
+void sk__outdir_close(struct sk__outdir *d)
+{
+    sk_closep(&d->fd);
+    d->dir[0] = '\0';
+}
+
+/* The folder's fd is the caller's (sk__outfile_open_temp_at): never closed here. */
+#define BORROWED_DIR (1u << 31)
+
+static void close_dir(struct sk_outfile *of)
+{
+    if (of->flags & BORROWED_DIR)
+        of->dirfd = -1;
+    else
+        sk_closep(&of->dirfd);
+}
+
+/* 6 random bytes into r: from a per-thread pool refilled 32 names at a
+ * time (one getrandom(2) per 32 files of a run, not one per file). */
+static bool random6(unsigned char *r)
+{
+    static _Thread_local unsigned char pool[6 * 32];
+    static _Thread_local size_t left;
+    if (left == 0) {
+        if (getrandom(pool, sizeof pool, GRND_NONBLOCK) != (ssize_t)sizeof pool)
+            return false;
+        left = sizeof pool;
+    }
+    left -= 6;
+    memcpy(r, pool + left, 6);
+    return true;
 }
 
 /* Fills the trailing X's of name with random letters and digits. */
@@ -68,7 +149,7 @@ static void randomize(char *name)
 {
     static const char set[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     unsigned char r[6];
-    if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+    if (!random6(r)) {
         static unsigned long counter;
         unsigned long v = (unsigned long)time(NULL) ^ ((unsigned long)getpid() << 16) ^ ++counter;
         for (size_t i = 0; i < sizeof r; i++, v >>= 5)
@@ -79,13 +160,10 @@ static void randomize(char *name)
         x[i] = set[r[i] % (sizeof set - 1)];
 }
 
-int sk_outfile_open_temp(struct sk_outfile *of, const char *path, unsigned flags)
+/* open_temp with of->dirfd and of->path set. */
+static int make_temp(struct sk_outfile *of)
 {
-    reset(of, flags);
-    int rc = open_dir(path, of->path, &of->name_off);
-    if (rc < 0)
-        return rc;
-    of->dirfd = rc;
+    int rc;
     /* ".NAME.sockit-XXXXXX", NAME cut so that the whole stays a legal
      * name: a 255-byte NAME must not make the download fail. */
     const char *base = of->path + of->name_off;
@@ -115,9 +193,11 @@ int sk_outfile_open_temp(struct sk_outfile *of, const char *path, unsigned flags
     }
     /* The file we replace keeps its permissions, but never setuid, setgid
      * or sticky: those belonged to other bytes. A link at the name is
-     * replaced, not followed: its target (anyone's 0777 file) lends nothing. */
+     * replaced, not followed: its target (anyone's 0777 file) lends nothing.
+     * NOREPLACE replaces nothing: no file to look at. */
     struct stat st;
-    if (fstatat(of->dirfd, of->path + of->name_off, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+    if (!(of->flags & SK_OUTFILE_NOREPLACE) &&
+        fstatat(of->dirfd, of->path + of->name_off, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
         S_ISREG(st.st_mode) &&
         fchmod(of->fd, st.st_mode & 0777) < 0) {
         rc = SK_ERR(errno);
@@ -125,6 +205,26 @@ int sk_outfile_open_temp(struct sk_outfile *of, const char *path, unsigned flags
         return rc;
     }
     return 0;
+}
+
+int sk_outfile_open_temp(struct sk_outfile *of, const char *path, unsigned flags)
+{
+    reset(of, flags);
+    int rc = open_dir(path, of->path, &of->name_off);
+    if (rc < 0)
+        return rc;
+    of->dirfd = rc;
+    return make_temp(of);
+}
+
+int sk__outfile_open_temp_at(struct sk_outfile *of, int dirfd, const char *path, unsigned flags)
+{
+    reset(of, flags | BORROWED_DIR);
+    int rc = name_of(path, of->path, &of->name_off);
+    if (rc < 0)
+        return rc;
+    of->dirfd = dirfd;
+    return make_temp(of);
 }
 
 int sk_outfile_open_part(struct sk_outfile *of, const char *path, const char *part,
@@ -246,7 +346,7 @@ int sk_outfile_commit(struct sk_outfile *of)
     }
     if (of->flags & SK_OUTFILE_SYNC)
         (void)fsync(of->dirfd); /* the rename itself */
-    sk_closep(&of->dirfd);
+    close_dir(of);
     of->done = of->committed = true;
     return 0;
 }
@@ -259,7 +359,7 @@ void sk_outfile_discard(struct sk_outfile *of)
     if (of->tmp[0] && of->dirfd >= 0 && !(of->keep_on_error && of->size > 0))
         unlinkat(of->dirfd, of->tmp + of->tmp_off, 0);
     sk_closep(&of->fd);
-    sk_closep(&of->dirfd);
+    close_dir(of);
     of->done = true;
     errno = saved;
 }

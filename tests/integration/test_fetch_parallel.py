@@ -427,3 +427,101 @@ def test_one_url_with_a_parallel_flag_is_fetched(hs, tmp_path, flags):
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "one").read_bytes() == b"one"
     assert [q.path for q in hs.requests] == ["/one"]
+def test_an_unresolvable_name_among_good_urls(ng, tmp_path):
+    """Names are looked up off the loop (a thread each, "localhost" here):
+    the name that does not resolve fails alone, the others are saved."""
+    names = sorted(ng.files)[:6]
+    urls = [ng.url("/" + n, host="localhost") for n in names[:3]]
+    urls += ["http://nonexistent.invalid/x.bin"]
+    urls += [ng.url("/" + n) for n in names[3:]]
+    r = fetch("--parallel", "3", *urls, cwd=tmp_path)
+    assert r.returncode == 3, r.stderr  # could not resolve
+    assert sorted(os.listdir(tmp_path)) == names
+    for n in names:
+        assert (tmp_path / n).read_bytes() == ng.files[n], n
+    err = r.stderr.decode()
+    assert "http://nonexistent.invalid/x.bin: could not resolve host nonexistent.invalid" in err
+    assert err.strip().splitlines()[-1] == "sockit: fetch: 6 succeeded, 1 failed", err
+
+
+@pytest.fixture(scope="module")
+def slow_resolver(tmp_path_factory):
+    """LD_PRELOAD of slow_resolver.c: NAME.slow.test resolves (to nothing)
+    only when the test writes a line to the FIFO it waits on."""
+    d = tmp_path_factory.mktemp("slowdns")
+    so = d / "slow_resolver.so"
+    src = os.path.join(os.path.dirname(__file__), "slow_resolver.c")
+    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", str(so), src, "-ldl"], check=True)
+    return str(so)
+
+
+def slow_env(so, fifo):
+    env = dict(os.environ, LD_PRELOAD=so, SLOW_RESOLVER_FIFO=str(fifo))
+    # the sanitizer's runtime wants to come first; the shim is not instrumented
+    env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
+    return env
+
+
+def test_a_slow_lookup_does_not_hold_up_the_others(ng, tmp_path, slow_resolver):
+    """The lookup waits on its thread while the other transfers run on the
+    loop: all of them are saved before the name service answers."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    out = tmp_path / "out"
+    out.mkdir()
+    names = sorted(ng.files)[:8]
+    urls = ["http://a.slow.test/x"] + [ng.url("/" + n, host="localhost") for n in names]
+    p = subprocess.Popen([SOCKIT, "fetch", "-s", "--parallel", "2", *urls], cwd=out,
+                         stderr=subprocess.PIPE, env=slow_env(slow_resolver, fifo))
+    try:
+        with open(fifo, "w") as w:  # returns once the lookup has started
+            wait_in_folder(str(out), lambda: sorted(os.listdir(out)) == names, 20,
+                           "the other files, the lookup still waiting")
+            assert p.poll() is None
+            w.write("\n")
+        _, err = p.communicate(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 3, err
+    assert b"could not resolve host a.slow.test" in err
+    for n in names:
+        assert (out / n).read_bytes() == ng.files[n], n
+
+
+def test_sigint_during_a_lookup(ng, tmp_path, slow_resolver):
+    """A signal ends the run while a lookup waits: the lookup's thread is
+    left to finish alone, the run reports the interruption at once."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    opened = threading.Event()
+    keep = []
+
+    def opener():
+        keep.append(open(fifo, "w"))  # held open: the lookup never returns
+        opened.set()
+
+    threading.Thread(target=opener, daemon=True).start()
+    argv = [SOCKIT, "fetch", "--parallel", "2", "http://b.slow.test/x",
+            ng.url("/" + sorted(ng.files)[0])]
+    rc, err = signal_when(argv, opened, cwd=tmp_path, env=slow_env(slow_resolver, fifo))
+    for f in keep:
+        f.close()
+    assert rc == 1, err
+    assert "http://b.slow.test/x: resolving: interrupted (SIGINT)" in err, err
+
+
+def test_a_lookup_past_the_connect_timeout(ng, tmp_path, slow_resolver):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    keep = []
+    threading.Thread(target=lambda: keep.append(open(fifo, "w")), daemon=True).start()
+    name = sorted(ng.files)[1]
+    r = fetch("--parallel", "2", "--connect-timeout", "0.5", "http://c.slow.test/x",
+              ng.url("/" + name), cwd=tmp_path, env=slow_env(slow_resolver, fifo))
+    for f in keep:
+        f.close()
+    assert r.returncode == 9, r.stderr  # timed out
+    assert b"resolving c.slow.test: timed out after 0.5 s" in r.stderr, r.stderr
+    assert (tmp_path / name).read_bytes() == ng.files[name]

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "outfile_int.h"
 #include "sockit.h"
 
 static char dir[64];
@@ -248,4 +249,52 @@ Test(outfile, part_refuses_links_and_foreign_files, .init = setup, .fini = teard
     slurp(victim, buf, sizeof buf);
     cr_assert_str_eq(buf, "precious");
     cr_assert_eq(access(path, F_OK), -1);
+}
+
+/* The folder kept across files: opened once, used while its name leads to
+ * it, never closed by the files' commit or discard. */
+Test(outfile, kept_folder_serves_many_files, .init = setup, .fini = teardown)
+{
+    struct sk__outdir d;
+    sk__outdir_init(&d);
+    char path[128], other[128], moved[128];
+    snprintf(path, sizeof path, "%s/a/one", dir);
+    snprintf(other, sizeof other, "%s/a/two", dir);
+    snprintf(moved, sizeof moved, "%s/a", dir);
+    cr_assert_eq(sk__outdir_get(&d, path), -ENOENT);
+    cr_assert_eq(mkdir(moved, 0700), 0);
+    int fd = sk__outdir_get(&d, path);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(sk__outdir_get(&d, other), fd, "the same folder: the same fd");
+    struct sk_outfile of;
+    cr_assert_eq(sk__outfile_open_temp_at(&of, fd, path, SK_OUTFILE_NOREPLACE), 0);
+    cr_assert_eq(sk_outfile_write(&of, "1", 1), 0);
+    cr_assert_eq(sk_outfile_commit(&of), 0);
+    cr_assert_eq(sk__outfile_open_temp_at(&of, fd, other, 0), 0);
+    sk_outfile_discard(&of);
+    cr_assert_eq(fcntl(fd, F_GETFD), FD_CLOEXEC, "commit and discard left the folder open");
+    char buf[8];
+    slurp(path, buf, sizeof buf);
+    cr_assert_str_eq(buf, "1");
+    /* The name now leads to another folder: that one is opened. */
+    char aside[128];
+    snprintf(aside, sizeof aside, "%s/aside", dir);
+    cr_assert_eq(rename(moved, aside), 0);
+    cr_assert_eq(mkdir(moved, 0700), 0);
+    int fd2 = sk__outdir_get(&d, other);
+    cr_assert_geq(fd2, 0);
+    cr_assert_eq(sk__outfile_open_temp_at(&of, fd2, other, SK_OUTFILE_NOREPLACE), 0);
+    cr_assert_eq(sk_outfile_commit(&of), 0);
+    cr_assert_eq(access(other, F_OK), 0, "written in the folder the name leads to now");
+    char old_two[160];
+    snprintf(old_two, sizeof old_two, "%s/two", aside);
+    cr_assert_neq(access(old_two, F_OK), 0);
+    /* Another folder's name: the kept fd goes, the new one is kept. */
+    cr_assert_geq(sk__outdir_get(&d, "bare-name"), 0);
+    cr_assert_str_eq(d.dir, ".");
+    sk__outdir_close(&d);
+    cr_assert_eq(d.fd, -1);
+    /* A name that is no file name at all. */
+    snprintf(path, sizeof path, "%s/", dir);
+    cr_assert_eq(sk__outdir_get(&d, path), -EISDIR);
 }
