@@ -53,10 +53,13 @@ FAULT_OBJ := $(BUILD)/obj/tests/fault/fault.o
 endif
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes $(if $(filter 1,$(WERROR)),-Werror)
-SK_CPPFLAGS := -D_GNU_SOURCE -Iinclude -Ilib -I$(BUILD)/gen
+SK_CPPFLAGS := -D_GNU_SOURCE -Iinclude -Ilib -I$(BUILD)/gen $(NGHTTP2_CFLAGS)
 SK_CFLAGS := -std=c11 $(WARN) -pthread -MMD -MP $(SANFLAGS)
 SK_LDFLAGS := -pthread $(SANFLAGS) $(LDFLAGS_FAULT)
-SK_LDLIBS := -lssl -lcrypto -lz -lbrotlidec
+# nghttp2 (HTTP/2 in fetch): its flags from pkg-config, as Debian's libnghttp2-dev installs them.
+NGHTTP2_CFLAGS := $(shell pkg-config --cflags libnghttp2 2>/dev/null)
+NGHTTP2_LIBS := $(or $(shell pkg-config --libs libnghttp2 2>/dev/null),-lnghttp2)
+SK_LDLIBS := -lssl -lcrypto -lz -lbrotlidec $(NGHTTP2_LIBS)
 # The user's flags come last, so their -O or -g wins; EXTRA_CFLAGS is an older spelling.
 COMPILE = $(CC) $(SK_CPPFLAGS) $(CPPFLAGS) $(SK_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
 LINK = $(CC) $(SK_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) $(SK_LDFLAGS) $(LDFLAGS)
