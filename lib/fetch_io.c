@@ -305,7 +305,7 @@ static int sink_flush(struct sk_fetch *f)
  * in f->buf, free once the head is used, and go out when half of it is
  * full or when a read event ends with no more input ready: few large
  * writes, not one per record, and nothing held while the server pauses. */
-static int sink_put(struct sk_fetch *f, const char *p, size_t n)
+int sk__fetch_sink_put(struct sk_fetch *f, const char *p, size_t n)
 {
     struct sk__fetch_wire *w = &f->w;
     if (n == 0) /* a chunk's framing: no data, maybe no pointer */
@@ -335,7 +335,7 @@ static int chunked_span(struct sk_fetch *f, const char *p, size_t n, size_t *res
                                       "extension, trailers or framing overhead)");
         if (used < 0)
             return sk_fetch_set_error(f, SK_EPROTO, "malformed chunked body");
-        int rc = sink_put(f, data, dl);
+        int rc = sk__fetch_sink_put(f, data, dl);
         if (rc != 0)
             return rc;
         p += used;
@@ -356,7 +356,7 @@ static int body_bytes(struct sk_fetch *f, const char *p, size_t n)
     switch (w->fr.kind) {
     case SK_HTTP_BODY_LENGTH: {
         size_t take = n < w->left ? n : (size_t)w->left;
-        rc = sink_put(f, p, take);
+        rc = sk__fetch_sink_put(f, p, take);
         w->left -= take;
         w->body_done = w->left == 0 && take == n;
         return rc < 0 ? rc : w->left == 0;
@@ -365,7 +365,7 @@ static int body_bytes(struct sk_fetch *f, const char *p, size_t n)
         rc = chunked_span(f, p, n, &rest);
         w->body_done = sk_chunked_done(&w->chunked) && rest == 0;
         return rc < 0 ? rc : sk_chunked_done(&w->chunked);
-    case SK_HTTP_BODY_CLOSE: return sink_put(f, p, n);
+    case SK_HTTP_BODY_CLOSE: return sk__fetch_sink_put(f, p, n);
     default: return 1;
     }
 }
@@ -439,6 +439,13 @@ static bool feed(struct sk_fetch *f, const char *p, size_t n)
     int rc;
     if (w->phase == SK__PH_TUNNEL)
         return tunnel_feed(f, p, n);
+    if (w->h2 && (w->phase == SK__PH_HEAD || w->phase == SK__PH_BODY)) {
+        if ((rc = sk__fetch_h2_feed(f, p, n)) == 0)
+            return true;
+        phase_end(f, rc > 0 && w->phase == SK__PH_HEAD ? SK__PH_READY : SK__PH_DONE,
+                  rc > 0 ? 0 : rc);
+        return false;
+    }
     if (w->phase == SK__PH_HEAD) {
         if (n > SK__FETCH_BUF_SIZE - w->have) { /* cannot happen: a head is refused first */
             phase_end(f, SK__PH_DONE, sk_fetch_set_error(f, SK_EPROTO, "response head too large"));
@@ -465,6 +472,11 @@ static void feed_end(struct sk_fetch *f, int err)
     struct sk__fetch_wire *w = &f->w;
     int rc;
     bool ended = err == 0 || err == SK_ECLOSED || err == SK_ERR(ECONNRESET);
+    if (w->h2 && (w->phase == SK__PH_HEAD || w->phase == SK__PH_BODY)) {
+        rc = sk__fetch_h2_end(f, err);
+        phase_end(f, rc == 0 && w->phase == SK__PH_HEAD ? SK__PH_READY : SK__PH_DONE, rc);
+        return;
+    }
     if (w->reused && w->phase == SK__PH_HEAD && w->have == 0 && !w->interim &&
         (ended || err == SK_ERR(EPIPE))) {
         /* the server had closed the kept connection: sk__fetch_open
@@ -572,6 +584,16 @@ static void tunnel_send(struct sk_fetch *f)
     arm(f);
 }
 
+/* The TLS handshake picked HTTP/2 (ALPN). */
+static bool alpn_h2(struct sk_stream *s)
+{
+    const unsigned char *p = NULL;
+    unsigned len = 0;
+    if (sk_stream_is_tls(s))
+        SSL_get0_alpn_selected(s->x->ssl, &p, &len);
+    return len == 2 && memcmp(p, "h2", 2) == 0;
+}
+
 /* The connection is ready (TCP, and TLS for https), or failed. */
 static void on_connected(struct sk_stream *s, int err)
 {
@@ -596,6 +618,8 @@ static void on_connected(struct sk_stream *s, int err)
     int rc = sk__fetch_tell_connected(f);
     if (rc == 0 && w->tls_wanted && !sk_stream_is_tls(s))
         return; /* TCP connected at once, in start(): TLS goes on it there */
+    if (rc == 0 && alpn_h2(s))
+        rc = sk__fetch_h2_begin(f);
     if (rc == 0)
         rc = sk__fetch_tell_ready(f);
     if (rc < 0) {
@@ -605,7 +629,8 @@ static void on_connected(struct sk_stream *s, int err)
     w->phase = SK__PH_HEAD;
     w->sending = true;
     w->last_ms = sk_now_ms();
-    rc = sk_stream_write(s, f->buf, w->reqlen); /* what the socket does not take is queued */
+    rc = w->h2 ? sk__fetch_h2_request(f, f->px.origin, w->reqlen)
+               : sk_stream_write(s, f->buf, w->reqlen); /* what the socket does not take is queued */
     if (rc < 0) {
         phase_end(f, SK__PH_DONE, sk_fetch_fail_as(f, rc, "sending the request"));
         return;
@@ -739,6 +764,12 @@ static int tls_start(struct sk_fetch *f, const char *host)
 {
     struct sk__fetch_wire *w = &f->w;
     int rc = sk_stream_start_tls(&w->s, f->tls, host);
+    /* ALPN (RFC 7301): HTTP/2 offered first unless HTTP/1.1 is asked for */
+    static const unsigned char both[] = "\x02h2\x08http/1.1", h1[] = "\x08http/1.1";
+    bool only_h1 = f->o.http_version == SK_FETCH_HTTP_1_1;
+    if (rc == 0 && SSL_set_alpn_protos(w->s.x->ssl, only_h1 ? h1 : both,
+                                       only_h1 ? sizeof h1 - 1 : sizeof both - 1) != 0)
+        rc = SK_ERR(ENOMEM);
     if (rc < 0) {
         w->phase = SK__PH_IDLE;
         return sk_fetch_set_error(f, SK_ETLS, "TLS set-up for %s failed: %s", w->where,
@@ -831,10 +862,12 @@ static int reuse(struct sk_fetch *f, size_t reqlen)
     w->phase = SK__PH_HEAD;
     w->sending = true;
     w->last_ms = sk_now_ms();
-    if ((rc = sk_stream_write(&w->s, f->buf, reqlen)) < 0) {
+    rc = w->h2 ? sk__fetch_h2_request(f, f->px.origin, reqlen)
+               : sk_stream_write(&w->s, f->buf, reqlen);
+    if (rc < 0) {
         w->phase = SK__PH_IDLE;
         w->stale = true;
-        return sk_fetch_fail_as(f, rc, "sending the request");
+        return f->msg[0] ? rc : sk_fetch_fail_as(f, rc, "sending the request");
     }
     w->sending = sk_stream_queued(&w->s) > 0;
     sk_stream_update(&w->s, true);
@@ -889,9 +922,21 @@ int sk__fetch_open(struct sk_fetch *f, const struct sk_url *u, bool cross_origin
             return rc;
     }
     snprintf(w->key, sizeof w->key, "%s", key);
-    if ((rc = start(f, u, reqlen)) < 0)
-        return rc;
-    return run_phase(f);
+    for (int tries = 0;; tries++) {
+        if ((rc = start(f, u, reqlen)) < 0)
+            return rc;
+        rc = run_phase(f);
+        if (rc == 0 || !w->stale || tries > 0 || f->cx->flag)
+            return rc;
+        /* An HTTP/2 GOAWAY said the request was not processed: once more
+         * on a new connection. */
+        sk__fetch_close(f, false);
+        wire_reset(w);
+        f->msg[0] = '\0';
+        f->px.tunnel_up = false;
+        if ((rc = build_request(f, u, cross_origin, &reqlen)) < 0)
+            return rc;
+    }
 }
 
 int sk__fetch_body(struct sk_fetch *f, const struct sk_http_framing *fr,
@@ -903,6 +948,20 @@ int sk__fetch_body(struct sk_fetch *f, const struct sk_http_framing *fr,
     w->left = fr->kind == SK_HTTP_BODY_LENGTH ? fr->length : 0;
     memset(&w->chunked, 0, sizeof w->chunked);
     w->body_done = false;
+    if (w->h2) { /* to END_STREAM, whatever the framing */
+        w->phase = SK__PH_BODY;
+        w->pend = 0;
+        w->gather = false;
+        int rc = sk__fetch_h2_body(f);
+        if (rc != 0) {
+            w->phase = SK__PH_DONE;
+            return rc < 0 ? rc : 0;
+        }
+        w->gather = true;
+        w->last_ms = sk_now_ms();
+        sk_stream_update(&w->s, true);
+        return run_phase(f);
+    }
     if (fr->kind == SK_HTTP_BODY_NONE) {
         w->body_done = w->have == w->head_len; /* nothing after the head */
         return 0;
@@ -940,6 +999,7 @@ void sk__fetch_close(struct sk_fetch *f, bool clean)
         sk_stream_close(&w->s, SK_CLOSE_END);
         sk__stream_group_reap(w->g);
     }
+    sk__fetch_h2_free(f);
 }
 
 /* ---- the transfer's loop ---- */

@@ -37,12 +37,14 @@ bool sk__fetch_conn_close(const struct sk_http_resp *r)
 void sk__fetch_route_key(const struct sk_fetch *f, const struct sk_url *u, char *out, size_t cap)
 {
     const struct sk__fetch_wire *w = &f->w;
+    /* over TLS, what ALPN offered: --http1.1 does not take a kept h2 one */
+    int v = u->scheme == SK_URL_HTTPS && f->o.http_version == SK_FETCH_HTTP_1_1;
     if (!f->px.on)
-        snprintf(out, cap, "%s %s", u->scheme == SK_URL_HTTPS ? "https" : "http", w->where);
+        snprintf(out, cap, "%s %s %d", u->scheme == SK_URL_HTTPS ? "https" : "http", w->where, v);
     else if (!f->px.tunnel) /* a plain-http proxy: any http:// origin */
         snprintf(out, cap, "proxy %s %s", f->px.where, f->px.auth);
     else
-        snprintf(out, cap, "tunnel %s %s %s", f->px.where, f->px.auth, w->where);
+        snprintf(out, cap, "tunnel %s %s %s %d", f->px.where, f->px.auth, w->where, v);
 }
 
 bool sk__fetch_still_open(struct sk_fetch *f)
@@ -60,7 +62,8 @@ bool sk__fetch_still_open(struct sk_fetch *f)
 void sk__fetch_done(struct sk_fetch *f)
 {
     struct sk__fetch_wire *w = &f->w;
-    if ((f->o.flags & SK_FETCH_NO_REUSE) || !w->keep_ok || !w->body_done || !sk__fetch_still_open(f)) {
+    if ((f->o.flags & SK_FETCH_NO_REUSE) || !w->keep_ok || !w->body_done ||
+        (w->h2 && !sk__fetch_h2_keep(f)) || !sk__fetch_still_open(f)) {
         sk__fetch_close(f, w->body_done); /* close_notify after a whole response */
         return;
     }
@@ -80,6 +83,8 @@ bool sk__fetch_drain(struct sk_fetch *f, const struct sk_http_framing *fr)
     w->body_done = false;
     if ((f->o.flags & SK_FETCH_NO_REUSE) || !w->keep_ok)
         return false;
+    if (w->h2) /* its DATA is not read on: reusable if the stream already ended */
+        return w->body_done = sk__fetch_h2_ended(f);
     if (fr->kind == SK_HTTP_BODY_NONE || fr->kind == SK_HTTP_BODY_LENGTH) {
         w->body_done = n == (fr->kind == SK_HTTP_BODY_NONE ? 0 : fr->length);
     } else if (fr->kind == SK_HTTP_BODY_CHUNKED) { /* what came with the head only */

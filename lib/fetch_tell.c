@@ -86,6 +86,15 @@ int sk__fetch_tell_connected(struct sk_fetch *f)
                            sk_stream_is_tls(&w->s) ? 1 : 0);
 }
 
+/* The protocol, then the request as made (for HTTP/2: before its fields
+ * become a HEADERS frame). */
+static int tell_request(struct sk_fetch *f, size_t len)
+{
+    const char *proto = f->w.h2 ? "HTTP/2" : "HTTP/1.1";
+    int rc = sk__fetch_event(f, SK_FETCH_EV_PROTOCOL, proto, strlen(proto), 0, 0);
+    return rc < 0 ? rc : sk__fetch_event(f, SK_FETCH_EV_REQUEST, f->buf, len, 0, 0);
+}
+
 int sk__fetch_tell_ready(struct sk_fetch *f)
 {
     struct sk__fetch_wire *w = &f->w;
@@ -97,7 +106,7 @@ int sk__fetch_tell_ready(struct sk_fetch *f)
         size_t n = tls_text(&w->s, text, sizeof text);
         rc = sk__fetch_event(f, SK_FETCH_EV_TLS, text, n, 0, 0);
     }
-    return rc < 0 ? rc : sk__fetch_event(f, SK_FETCH_EV_REQUEST, f->buf, w->reqlen, 0, 0);
+    return rc < 0 ? rc : tell_request(f, w->reqlen);
 }
 
 int sk__fetch_tell_reused(struct sk_fetch *f)
@@ -108,5 +117,5 @@ int sk__fetch_tell_reused(struct sk_fetch *f)
     char text[INET6_ADDRSTRLEN + 16];
     int n = peer_text(&w->s, text, sizeof text);
     int rc = sk__fetch_event(f, SK_FETCH_EV_REUSED, text, (size_t)n, 0, 0);
-    return rc < 0 ? rc : sk__fetch_event(f, SK_FETCH_EV_REQUEST, f->buf, w->reqlen, 0, 0);
+    return rc < 0 ? rc : tell_request(f, w->reqlen);
 }
