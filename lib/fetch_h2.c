@@ -428,7 +428,9 @@ int sk__fetch_h2_feed(struct sk_fetch *f, const char *p, size_t n)
      * GOAWAY of ours): the session's state after it is the verdict's */
     int src = h->fail ? 0 : sk__fetch_h2_send(f);
     int rc = verdict(f);
-    return rc != 0 ? rc : src < 0 ? sk_fetch_fail_as(f, src, "sending to the server") : 0;
+    if (rc == 0 && src < 0) /* the server is gone: why, as for the connection's end */
+        rc = sk__fetch_h2_end(f, src);
+    return rc;
 }
 
 int sk__fetch_h2_end(struct sk_fetch *f, int err)
@@ -444,6 +446,8 @@ int sk__fetch_h2_end(struct sk_fetch *f, int err)
     }
     if (err < 0 && err != SK_ECLOSED && err != SK_ERR(ECONNRESET) && err != SK_ERR(EPIPE))
         return sk_fetch_fail_as(f, err, h->head_done ? "reading the body" : "reading the response");
+    if (h->goaway && h->goaway_code)
+        return stream_failed(f);
     if (h->goaway && !h->goaway_code && h->sid > h->goaway_last) {
         w->stale = true;
         return sk_fetch_set_error(f, SK_EPROTO, "server sent GOAWAY: request not processed");

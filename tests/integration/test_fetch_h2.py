@@ -1,0 +1,413 @@
+"""sockit fetch over HTTP/2: against a real nginx offering h2 ("listen ...
+ssl http2", its access log saying $server_protocol and $connection), and
+against a hostile HTTP/2 server (python3-h2, and raw frames): each bad
+peer a one-line error with its exit status, nothing saved, no crash, no
+leak (the sanitizer build runs these too)."""
+import gzip
+import hashlib
+import os
+import subprocess
+
+import pytest
+
+from conftest import SOCKIT
+from h2_hostile import H2Server, data_frame, send_body, window_update
+from nginx_util import Nginx, make_certs
+
+BIG = 40 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    return make_certs(str(tmp_path_factory.mktemp("h2certs")))
+
+
+@pytest.fixture(scope="module")
+def ng(tmp_path_factory, certs):
+    d = str(tmp_path_factory.mktemp("nginx_h2"))
+    srv = Nginx(d, certs, access_log=True, http2=True)
+    srv.small = os.urandom(1000)
+    srv.put("small.bin", srv.small)
+    srv.put("a.txt", b"file a\n")
+    srv.put("b.txt", b"file b\n")
+    srv.text = b"".join(b"line %06d of a text that gzip likes\n" % i for i in range(20000))
+    srv.put("gz/text.txt", srv.text)
+    with open(os.path.join(srv.www, "big.bin"), "wb") as f:
+        block = os.urandom(1 << 20)
+        for i in range(BIG >> 20):
+            f.write(hashlib.sha256(b"%d" % i).digest() + block[32:])
+    srv.big = os.path.join(srv.www, "big.bin")
+    yield srv
+    srv.stop()
+
+
+def fetch(*args, cwd=None, timeout=60):
+    return subprocess.run([SOCKIT, "fetch"] + list(args), capture_output=True, cwd=cwd,
+                          timeout=timeout)
+
+
+def assert_clean(r):
+    assert r.returncode >= 0, f"killed by signal {-r.returncode}"
+    assert b"Sanitizer" not in r.stderr and b"runtime error" not in r.stderr, r.stderr.decode()
+
+
+def protocols(ng, uri):
+    return [line[3] for line in ng.log() if line[2] == uri]
+
+
+def test_file_over_h2_byte_exact(ng, tmp_path):
+    out = tmp_path / "small.bin"
+    r = fetch(ng.url("/small.bin", tls=True, host="localhost"), "--cacert", ng.certs["ca"],
+              "-o", str(out), "-v")
+    assert_clean(r)
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == ng.small
+    assert b"* using HTTP/2" in r.stderr
+    assert b"< HTTP/2 200" in r.stderr
+    assert r.stdout.startswith(b"HTTP/2 200\r\n")
+    assert protocols(ng, "/small.bin")[-1] == "HTTP/2.0"
+
+
+def test_http11_flag_forces_http11(ng, tmp_path):
+    out = tmp_path / "a.txt"
+    r = fetch(ng.url("/a.txt?v11", tls=True, host="localhost"), "--cacert", ng.certs["ca"],
+              "-o", str(out), "--http1.1", "-v")
+    assert_clean(r)
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == b"file a\n"
+    assert b"* using HTTP/1.1" in r.stderr
+    assert protocols(ng, "/a.txt?v11") == ["HTTP/1.1"]
+
+
+def test_http2_flag_and_plain_http_stays_http11(ng, tmp_path):
+    r = fetch(ng.url("/a.txt?v2", tls=True, host="localhost"), "--cacert", ng.certs["ca"],
+              "-o", str(tmp_path / "1"), "--http2", "-s")
+    assert r.returncode == 0, r.stderr
+    assert protocols(ng, "/a.txt?v2") == ["HTTP/2.0"]
+    r = fetch(ng.url("/a.txt?plain"), "-o", str(tmp_path / "2"), "--http2", "-s")
+    assert r.returncode == 0, r.stderr
+    assert protocols(ng, "/a.txt?plain") == ["HTTP/1.1"]
+
+
+def test_redirects_over_h2(ng, tmp_path):
+    out = tmp_path / "out"
+    # /redir/a -> /redir/b -> b2 -> http://...: the last hop (a downgrade) allowed
+    r = fetch(ng.url("/redir/a", tls=True, host="localhost"), "--cacert", ng.certs["ca"],
+              "-o", str(out), "--allow-downgrade", "-s")
+    assert_clean(r)
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == ng.small
+    log = [line for line in ng.log() if line[2] in ("/redir/a", "/redir/b", "/redir/b2")]
+    assert [line[3] for line in log[-3:]] == ["HTTP/2.0"] * 3
+    assert len({line[0] for line in log[-3:]}) == 1  # one connection, three streams
+
+
+def test_several_urls_reuse_one_h2_connection(ng, tmp_path):
+    urls = [ng.url(f"/{n}?reuse", tls=True, host="localhost") for n in ("a.txt", "b.txt",
+                                                                        "small.bin")]
+    r = fetch(*urls, "--cacert", ng.certs["ca"], "--output-dir", str(tmp_path), "-v")
+    assert_clean(r)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "a.txt").read_bytes() == b"file a\n"
+    assert (tmp_path / "small.bin").read_bytes() == ng.small
+    log = [line for line in ng.log() if line[2].endswith("?reuse")]
+    assert len(log) == 3 and len({line[0] for line in log}) == 1, log
+    assert [line[1] for line in log] == ["1", "2", "3"]
+    assert r.stderr.count(b"* reusing the connection") == 2
+    assert r.stderr.count(b"* using HTTP/2") == 3
+
+
+def test_resume_over_h2(ng, tmp_path):
+    """-C - continues a part (as an interrupted run leaves it: the part and
+    its record of URL, validator and size) with a Range request over h2."""
+    url = ng.url("/big.bin", tls=True, host="localhost")
+    r = fetch(url, "--cacert", ng.certs["ca"], "-I")
+    etag = [line.split(b": ", 1)[1].strip() for line in r.stdout.splitlines()
+            if line.lower().startswith(b"etag:")][0].decode()
+    with open(ng.big, "rb") as f:
+        whole = f.read()
+    out = tmp_path / "big.bin"
+    (tmp_path / "big.bin.part").write_bytes(whole[:3_000_000])
+    (tmp_path / "big.bin.part.meta").write_text(
+        f"sockit-resume 2\nurl {url}\nvalidator {etag}\nsize {len(whole)}\n")
+    r = fetch(url, "--cacert", ng.certs["ca"], "-o", str(out), "-C", "-", "-v", timeout=60)
+    assert_clean(r)
+    assert r.returncode == 0, r.stderr
+    assert b"> Range: bytes=3000000-" in r.stderr
+    assert b"< HTTP/2 206" in r.stderr
+    assert out.read_bytes() == whole
+    assert not (tmp_path / "big.bin.part").exists()
+
+
+def test_sha256_over_h2(ng, tmp_path):
+    good = hashlib.sha256(ng.small).hexdigest()
+    r = fetch(ng.url("/small.bin", tls=True, host="localhost"), "--cacert", ng.certs["ca"],
+              "-o", str(tmp_path / "ok"), "--sha256", good, "-s")
+    assert r.returncode == 0, r.stderr
+    r = fetch(ng.url("/small.bin", tls=True, host="localhost"), "--cacert", ng.certs["ca"],
+              "-o", str(tmp_path / "bad"), "--sha256", "0" * 64, "-s")
+    assert_clean(r)
+    assert r.returncode == 11, r.stderr
+    assert not (tmp_path / "bad").exists()
+
+
+def test_compressed_over_h2(ng, tmp_path):
+    out = tmp_path / "text.txt"
+    r = fetch(ng.url("/gz/text.txt", tls=True, host="localhost"), "--cacert", ng.certs["ca"],
+              "-o", str(out), "--compressed", "-v")
+    assert_clean(r)
+    assert r.returncode == 0, r.stderr
+    assert b"< content-encoding: gzip" in r.stderr
+    assert b"> Accept-Encoding: gzip, deflate, br" in r.stderr
+    assert out.read_bytes() == ng.text
+
+
+def test_404_with_fail_over_h2(ng, tmp_path):
+    out = tmp_path / "missing"
+    r = fetch(ng.url("/missing", tls=True, host="localhost"), "--cacert", ng.certs["ca"],
+              "-o", str(out), "-f", "-s")
+    assert_clean(r)
+    assert r.returncode == 6, r.stderr
+    assert b"HTTP 404" in r.stderr
+    assert not out.exists()
+
+
+def test_large_file_over_h2_bounded_memory(ng, tmp_path):
+    out = tmp_path / "big.bin"
+    r = subprocess.run(["/usr/bin/time", "-f", "%M", SOCKIT, "fetch",
+                        ng.url("/big.bin?large", tls=True, host="localhost"), "-o", str(out),
+                        "--cacert", ng.certs["ca"], "-s"], capture_output=True, timeout=120)
+    assert_clean(r)
+    assert r.returncode == 0, r.stderr
+    with open(ng.big, "rb") as a, open(out, "rb") as b:
+        assert hashlib.sha256(a.read()).digest() == hashlib.sha256(b.read()).digest()
+    peak_kib = int(r.stderr.strip().splitlines()[-1])
+    assert peak_kib < 48 * 1024, f"peak RSS {peak_kib} KiB"
+    assert protocols(ng, "/big.bin?large") == ["HTTP/2.0"]
+
+
+# ---- a hostile HTTP/2 server ----
+
+def ok_head(n):
+    return [(":status", "200"), ("content-length", str(n))]
+
+
+def run_hostile(certs, tmp_path, code, words, script=None, raw=None, extra=(), srv_out=None):
+    srv = H2Server(certs, script=script, raw=raw)
+    out = tmp_path / "f.out"
+    out.write_bytes(b"untouched")
+    try:
+        r = fetch(srv.url("/f"), "--cacert", certs["ca"], "-o", str(out), "-s", *extra,
+                  timeout=30)
+    finally:
+        srv.stop()
+    assert_clean(r)
+    assert r.returncode == code, (r.returncode, r.stderr)
+    lines = r.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sockit: "), lines
+    assert words in lines[0], lines[0]
+    assert out.read_bytes() == b"untouched"
+    assert os.listdir(tmp_path) == ["f.out"], os.listdir(tmp_path)
+    if srv_out is not None:
+        srv_out.append(srv)
+    return r
+
+
+def test_hostile_good_server_works(certs, tmp_path):
+    """The scripted server itself: a correct answer is saved."""
+    def script(srv, conn, sid, h, send, n):
+        conn.send_headers(sid, ok_head(5))
+        send_body(conn, sid, b"hello", send)
+    srv = H2Server(certs, script=script)
+    try:
+        r = fetch(srv.url("/f"), "--cacert", certs["ca"], "-o", str(tmp_path / "o"), "-s")
+    finally:
+        srv.stop()
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "o").read_bytes() == b"hello"
+    h = srv.requests[0]
+    assert h[":method"] == "GET" and h[":path"] == "/f" and h[":scheme"] == "https"
+    assert h[":authority"] == f"localhost:{srv.port}"
+    assert "host" not in h and "connection" not in h and h["accept"] == "*/*"
+
+
+def test_rst_stream_mid_body(certs, tmp_path):
+    def script(srv, conn, sid, h, send, n):
+        conn.send_headers(sid, ok_head(100000))
+        send_body(conn, sid, b"x" * 5000, send, end=False)
+        conn.reset_stream(sid, error_code=2)
+        send()
+    run_hostile(certs, tmp_path, 8, "RST_STREAM INTERNAL_ERROR) inside the body", script)
+
+
+def test_rst_stream_before_head(certs, tmp_path):
+    def script(srv, conn, sid, h, send, n):
+        conn.reset_stream(sid, error_code=7)
+        send()
+    run_hostile(certs, tmp_path, 7, "RST_STREAM REFUSED_STREAM) before the response head",
+                script)
+
+
+def test_goaway_unprocessed_retried_on_a_new_connection(certs, tmp_path):
+    def script(srv, conn, sid, h, send, n):
+        if n == 1:
+            conn.close_connection(error_code=0, last_stream_id=0)
+            send()
+            return "close"
+        conn.send_headers(sid, ok_head(5))
+        send_body(conn, sid, b"again", send)
+    srv = H2Server(certs, script=script)
+    try:
+        r = fetch(srv.url("/f"), "--cacert", certs["ca"], "-o", str(tmp_path / "o"), "-s")
+    finally:
+        srv.stop()
+    assert_clean(r)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "o").read_bytes() == b"again"
+    assert srv.connections == 2
+
+
+def test_goaway_unprocessed_twice_fails(certs, tmp_path):
+    def script(srv, conn, sid, h, send, n):
+        conn.close_connection(error_code=0, last_stream_id=0)
+        send()
+        return "close"
+    got = []
+    run_hostile(certs, tmp_path, 7, "GOAWAY", script, srv_out=got)
+    assert got[0].connections == 2  # one retry, not more
+
+
+def test_goaway_with_error_mid_body(certs, tmp_path):
+    def script(srv, conn, sid, h, send, n):
+        conn.send_headers(sid, ok_head(100000))
+        send_body(conn, sid, b"x" * 5000, send, end=False)
+        conn.close_connection(error_code=1, last_stream_id=sid)
+        send()
+        return "close"
+    run_hostile(certs, tmp_path, 8, "GOAWAY (PROTOCOL_ERROR) inside the body", script)
+
+
+def test_connection_closed_mid_body(certs, tmp_path):
+    def script(srv, conn, sid, h, send, n):
+        conn.send_headers(sid, ok_head(100000))
+        send_body(conn, sid, b"x" * 5000, send, end=False)
+        return "close"
+    run_hostile(certs, tmp_path, 8, "connection closed inside the body", script)
+
+
+def test_no_content_length_cut_is_truncation(certs, tmp_path):
+    def script(srv, conn, sid, h, send, n):
+        conn.send_headers(sid, [(":status", "200")])
+        send_body(conn, sid, b"x" * 5000, send, end=False)
+        return "close"
+    run_hostile(certs, tmp_path, 8, "HTTP/2 stream not ended", script)
+
+
+def test_oversized_header_list(certs, tmp_path):
+    def script(srv, conn, sid, h, send, n):
+        conn.send_headers(sid, ok_head(5) + [(f"x-h{i}", "v" * 1000) for i in range(80)])
+        send_body(conn, sid, b"hello", send)
+    run_hostile(certs, tmp_path, 7, "header list too large", script)
+
+
+def test_too_many_header_fields(certs, tmp_path):
+    def script(srv, conn, sid, h, send, n):
+        conn.send_headers(sid, ok_head(5) + [(f"x-h{i}", "v") for i in range(120)])
+        send_body(conn, sid, b"hello", send)
+    run_hostile(certs, tmp_path, 7, "header list too large", script)
+
+
+def test_content_length_lie_short(certs, tmp_path):
+    def script(srv, conn, sid, h, send, n):
+        conn.send_headers(sid, ok_head(1000))
+        send_body(conn, sid, b"x" * 500, send)
+    run_hostile(certs, tmp_path, 8, "content-length", script)
+
+
+def test_content_length_lie_long(certs, tmp_path):
+    def script(srv, conn, sid, h, send, n):
+        conn.send_headers(sid, ok_head(10))
+        send()
+        send(data_frame(sid, b"y" * 20, end=True))
+    run_hostile(certs, tmp_path, 8, "content-length", script)
+
+
+def test_bad_preface(certs, tmp_path):
+    run_hostile(certs, tmp_path, 7, "HTTP/2", raw=b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+
+
+def test_malformed_frame(certs, tmp_path):
+    # a SETTINGS frame whose length is not a multiple of 6
+    run_hostile(certs, tmp_path, 7, "HTTP/2", raw=b"\x00\x00\x05\x04\x00\x00\x00\x00\x00" + b"\x00" * 5)
+
+
+def test_data_on_stream_zero(certs, tmp_path):
+    run_hostile(certs, tmp_path, 7, "HTTP/2",
+                raw=b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # SETTINGS
+                b"\x00\x00\x02\x00\x00\x00\x00\x00\x00zz")  # DATA on stream 0
+
+
+def test_window_overflow(certs, tmp_path):
+    def script(srv, conn, sid, h, send, n):
+        send(window_update(0, 0x7FFFFFFF))  # the client's send window past 2^31-1
+        srv.sleep(5)
+        return "close"
+    run_hostile(certs, tmp_path, 7, "HTTP/2", script)
+
+
+def test_uppercase_header_name_refused(certs, tmp_path):
+    def script(srv, conn, sid, h, send, n):
+        conn.send_headers(sid, ok_head(5) + [("X-Upper", "v")])
+        send_body(conn, sid, b"hello", send)
+    run_hostile(certs, tmp_path, 7, "HTTP/2", script)
+
+
+def test_stall_before_head_times_out(certs, tmp_path):
+    def script(srv, conn, sid, h, send, n):
+        srv.sleep(20)
+        return "close"
+    run_hostile(certs, tmp_path, 9, "reading the response", script,
+                extra=("--idle-timeout", "1"))
+
+
+def test_stall_mid_body_times_out(certs, tmp_path):
+    def script(srv, conn, sid, h, send, n):
+        conn.send_headers(sid, ok_head(100000))
+        send_body(conn, sid, b"x" * 5000, send, end=False)
+        srv.sleep(20)
+        return "close"
+    run_hostile(certs, tmp_path, 9, "reading the body", script, extra=("--idle-timeout", "1"))
+
+
+def test_too_many_interim_responses(certs, tmp_path):
+    def script(srv, conn, sid, h, send, n):
+        for _ in range(20):
+            conn.send_headers(sid, [(":status", "103"), ("link", "</x>")])
+            send()
+        conn.send_headers(sid, ok_head(5))
+        send_body(conn, sid, b"hello", send)
+    run_hostile(certs, tmp_path, 7, "interim", script)
+
+
+def test_interim_then_final_saved(certs, tmp_path):
+    def script(srv, conn, sid, h, send, n):
+        conn.send_headers(sid, [(":status", "103"), ("link", "</x>")])
+        conn.send_headers(sid, ok_head(5))
+        send_body(conn, sid, b"hello", send)
+    srv = H2Server(certs, script=script)
+    try:
+        r = fetch(srv.url("/f"), "--cacert", certs["ca"], "-o", str(tmp_path / "o"), "-s")
+    finally:
+        srv.stop()
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "o").read_bytes() == b"hello"
+
+
+def test_gzip_body_over_hostile_h2(certs, tmp_path):
+    """--compressed decodes a gzip DATA stream; a corrupt one is refused."""
+    body = gzip.compress(b"z" * 100000)
+
+    def script(srv, conn, sid, h, send, n):
+        conn.send_headers(sid, ok_head(len(body)) + [("content-encoding", "gzip")])
+        send_body(conn, sid, body[:-8] + b"\x00" * 8, send)
+    run_hostile(certs, tmp_path, 7, "gzip", script, extra=("--compressed",))
