@@ -6,11 +6,14 @@ leak (the sanitizer build runs these too)."""
 import gzip
 import hashlib
 import os
+import signal
 import subprocess
+import threading
 
 import pytest
 
 from conftest import SOCKIT
+from fswait import wait_in_folder
 from h2_hostile import H2Server, data_frame, send_body, window_update
 from nginx_util import Nginx, make_certs
 
@@ -184,6 +187,42 @@ def test_large_file_over_h2_bounded_memory(ng, tmp_path):
     peak_kib = int(r.stderr.strip().splitlines()[-1])
     assert peak_kib < 48 * 1024, f"peak RSS {peak_kib} KiB"
     assert protocols(ng, "/big.bin?large") == ["HTTP/2.0"]
+
+
+def test_parallel_over_h2(ng, tmp_path):
+    """--parallel: each transfer negotiates h2 (its own connection: no
+    multiplexing yet) and every file is whole."""
+    names = [f"p{i}.bin" for i in range(6)]
+    bodies = {n: os.urandom(5000 + i) for i, n in enumerate(names)}
+    for n, b in bodies.items():
+        ng.put(n, b)
+    r = fetch(*[ng.url(f"/{n}?par", tls=True, host="localhost") for n in names],
+              "--cacert", ng.certs["ca"], "--output-dir", str(tmp_path), "--parallel", "3")
+    assert_clean(r)
+    assert r.returncode == 0, r.stderr
+    for n, b in bodies.items():
+        assert (tmp_path / n).read_bytes() == b
+    log = [line for line in ng.log() if line[2].endswith("?par")]
+    assert len(log) == 6 and {line[3] for line in log} == {"HTTP/2.0"}
+
+
+def test_h2_through_a_connect_tunnel(ng, tmp_path):
+    """https through tinyproxy's CONNECT: ALPN with the origin inside the
+    tunnel, h2 there."""
+    from test_fetch_proxy import Tinyproxy, clean_env
+    tp = Tinyproxy(str(tmp_path / "tp"))
+    try:
+        out = tmp_path / "o"
+        r = subprocess.run([SOCKIT, "fetch", "-s", "-x", tp.url,
+                            ng.url("/small.bin?tunnel", tls=True, host="localhost"),
+                            "--cacert", ng.certs["ca"], "-o", str(out)],
+                           capture_output=True, env=clean_env(), timeout=60)
+    finally:
+        tp.stop()
+    assert_clean(r)
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == ng.small
+    assert protocols(ng, "/small.bin?tunnel") == ["HTTP/2.0"]
 
 
 # ---- a hostile HTTP/2 server ----
@@ -377,6 +416,32 @@ def test_stall_mid_body_times_out(certs, tmp_path):
         srv.sleep(20)
         return "close"
     run_hostile(certs, tmp_path, 9, "reading the body", script, extra=("--idle-timeout", "1"))
+
+
+def test_interrupt_mid_body_saves_nothing(certs, tmp_path):
+    got = threading.Event()
+
+    def script(srv, conn, sid, h, send, n):
+        conn.send_headers(sid, ok_head(100000))
+        send_body(conn, sid, b"x" * 5000, send, end=False)
+        got.set()
+        srv.sleep(20)
+        return "close"
+    srv = H2Server(certs, script=script)
+    out = tmp_path / "f.out"
+    try:
+        p = subprocess.Popen([SOCKIT, "fetch", srv.url("/f"), "--cacert", certs["ca"], "-o",
+                              str(out), "-s"], stderr=subprocess.PIPE)
+        assert got.wait(20)
+        # the head and the first DATA are out: the transfer is in its body
+        wait_in_folder(str(tmp_path), lambda: os.listdir(tmp_path), 10, "the temporary file")
+        p.send_signal(signal.SIGINT)
+        err = p.communicate(timeout=20)[1]
+    finally:
+        srv.stop()
+    assert p.returncode == 1, err
+    assert b"Sanitizer" not in err and b"interrupted" in err, err
+    assert os.listdir(tmp_path) == [], os.listdir(tmp_path)
 
 
 def test_too_many_interim_responses(certs, tmp_path):
