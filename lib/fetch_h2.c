@@ -323,8 +323,11 @@ int sk__fetch_h2_request(struct sk_fetch *f, const struct sk_url *u, size_t len)
             vl--;
         if (nl == 4 && strncasecmp(p, "host", 4) == 0)
             nv[auth_at] = NV(":authority", 10, v, vl);
-        if (connection_specific(p, nl) || n == sizeof nv / sizeof nv[0])
+        if (connection_specific(p, nl))
             continue;
+        if (n == sizeof nv / sizeof nv[0])
+            return sk_fetch_set_error(f, SK_EUSAGE, "request too large (over %d fields)",
+                                      SK_HTTP_HEADERS_MAX);
         for (size_t i = 0; i < nl; i++)
             p[i] = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] - 'A' + 'a' : p[i]);
         nv[n++] = NV(p, nl, v, vl);

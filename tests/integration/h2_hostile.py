@@ -12,7 +12,7 @@ import threading
 import h2.config
 import h2.connection
 import h2.events
-from hyperframe.frame import DataFrame, WindowUpdateFrame
+from hyperframe.frame import DataFrame, GoAwayFrame, WindowUpdateFrame
 
 
 class H2Server:
@@ -129,6 +129,10 @@ def data_frame(sid, payload, end=False):
     if end:
         f.flags.add("END_STREAM")
     return f.serialize()
+
+
+def goaway(last_stream_id, error_code):
+    return GoAwayFrame(0, last_stream_id=last_stream_id, error_code=error_code).serialize()
 
 
 def window_update(sid, increment):

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import SOCKIT
 from fswait import wait_in_folder
-from h2_hostile import H2Server, data_frame, send_body, window_update
+from h2_hostile import H2Server, data_frame, goaway, send_body, window_update
 from nginx_util import Nginx, make_certs
 
 BIG = 40 * 1024 * 1024
@@ -268,6 +268,19 @@ def test_hostile_good_server_works(certs, tmp_path):
     assert h[":method"] == "GET" and h[":path"] == "/f" and h[":scheme"] == "https"
     assert h[":authority"] == f"localhost:{srv.port}"
     assert "host" not in h and "connection" not in h and h["accept"] == "*/*"
+    # -H Host: is the :authority; connection-specific fields (--no-reuse's Connection:
+    # close, a Keep-Alive) are not sent; names lower case
+    srv = H2Server(certs, script=script)
+    try:
+        r = fetch(srv.url("/f"), "--cacert", certs["ca"], "-o", str(tmp_path / "o2"), "-s",
+                  "-H", "Host: other.example:8443", "--no-reuse",
+                  "-H", "Keep-Alive: 5", "-H", "X-Custom: Yes")
+    finally:
+        srv.stop()
+    assert r.returncode == 0, r.stderr
+    h = srv.requests[0]
+    assert h[":authority"] == "other.example:8443" and h["x-custom"] == "Yes"
+    assert not {"host", "connection", "keep-alive"} & set(h), h
 
 
 def test_rst_stream_mid_body(certs, tmp_path):
@@ -324,6 +337,27 @@ def test_goaway_with_error_mid_body(certs, tmp_path):
         send()
         return "close"
     run_hostile(certs, tmp_path, 8, "GOAWAY (PROTOCOL_ERROR) inside the body", script)
+
+
+def test_graceful_goaway_mid_body_finishes_the_stream(certs, tmp_path):
+    """A GOAWAY without error that covers our stream (a server shutting down
+    gracefully): the body is finished, saved, and the connection not kept."""
+    def script(srv, conn, sid, h, send, n):
+        conn.send_headers(sid, ok_head(10000))
+        send_body(conn, sid, b"x" * 5000, send, end=False)
+        send(goaway(sid, 0))  # raw: h2 itself would send nothing after its GOAWAY
+        send_body(conn, sid, b"y" * 5000, send)
+        return "close"
+    srv = H2Server(certs, script=script)
+    try:
+        r = fetch(srv.url("/f"), srv.url("/g"), "--cacert", certs["ca"], "-s",
+                  "--output-dir", str(tmp_path))
+    finally:
+        srv.stop()
+    assert_clean(r)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "f").read_bytes() == b"x" * 5000 + b"y" * 5000
+    assert srv.connections == 2  # the second URL on a new connection
 
 
 def test_connection_closed_mid_body(certs, tmp_path):
