@@ -12,7 +12,16 @@
  * lines, SK_HTTP_HEADERS_MAX fields), advertised as
  * SETTINGS_MAX_HEADER_LIST_SIZE; the stream and connection windows are
  * SK__FETCH_H2_WINDOW, given back (WINDOW_UPDATE) only as the body is
- * written out, so a fast server waits for the disk. No server push. */
+ * written out, so a fast server waits for the disk. No server push.
+ *
+ * Multiplexing (a parallel run, fetch_par.c): the session belongs to the
+ * transfer that made the connection (its owner); another transfer of the
+ * run to the same route may open its stream on it while the owner is in
+ * an exchange (sk__fetch_h2_join), each stream's frames going to its own
+ * transfer (the stream's user data). The owner ends its exchange only
+ * once the others left (fetch_io.c), so the connection outlives them.
+ * A stream starts with a window of one read (the DATA that comes before
+ * its body starts stays in its own buffer), widened when its body starts. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,52 +33,61 @@
 #include "fetch_int.h"
 
 #define SK__FETCH_H2_WINDOW (1 << 20)
+#define SK__FETCH_H2_WINDOW0 SK__FETCH_READ_SIZE /* a stream's before its body */
 #define STATUS_LINE_LEN 12 /* "HTTP/2 200\r\n" */
+#define SK__FETCH_H2_USERS 128 /* transfers on one connection, its owner included */
 
 struct sk__fetch_h2 {
     nghttp2_session *s;
-    struct sk_fetch *f;
-    int32_t sid;          /* the exchange's stream; 0: none */
-    bool head_done;       /* its final head is in f->buf */
-    bool in_head;         /* a head (interim or final) is coming in */
-    bool closed;          /* the stream is over */
-    uint32_t close_code;  /* ... with this error code (0: NO_ERROR) */
-    bool rst_in;          /* the server reset it */
-    bool goaway;          /* the server sent GOAWAY */
-    int32_t goaway_last;  /* its last-stream-id */
+    struct sk_fetch *owner; /* the transfer whose stream (w.s) carries it */
+    bool goaway;            /* the server sent GOAWAY */
+    int32_t goaway_last;    /* its last-stream-id */
     uint32_t goaway_code;
-    size_t trailer_bytes; /* trailers: only counted */
-    int fail;             /* a failure recorded in a callback */
-    char why[160];        /* nghttp2's last word on a connection error */
+    bool dead;              /* the connection ended (or failed): dead_err */
+    int dead_err;
+    char why[160];          /* nghttp2's last word on a connection error */
+    struct sk_fetch *users[SK__FETCH_H2_USERS];
+    unsigned nusers;
 };
+
+/* The transfer a stream belongs to; NULL: none (any more). */
+static struct sk_fetch *of_sid(nghttp2_session *s, int32_t sid)
+{
+    return sid > 0 ? nghttp2_session_get_stream_user_data(s, sid) : NULL;
+}
 
 /* ---- the response ---- */
 
-static int fail_cb(struct sk__fetch_h2 *h, int rc)
+/* A failure of one stream (recorded in f): nghttp2 resets that stream
+ * only, the others on the connection go on. */
+static int fail_cb(struct sk_fetch *f, int rc)
 {
-    if (!h->fail)
-        h->fail = rc;
-    return NGHTTP2_ERR_CALLBACK_FAILURE;
+    if (!f->w.h2st.fail)
+        f->w.h2st.fail = rc;
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 }
 
 static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *fr, void *arg)
 {
-    (void)s;
-    struct sk__fetch_h2 *h = arg;
-    if (fr->hd.type != NGHTTP2_HEADERS || fr->hd.stream_id != h->sid || h->head_done)
+    (void)arg;
+    struct sk_fetch *f = of_sid(s, fr->hd.stream_id);
+    if (!f || fr->hd.type != NGHTTP2_HEADERS)
         return 0;
-    struct sk__fetch_wire *w = &h->f->w;
-    h->in_head = true;
-    memcpy(h->f->buf, "HTTP/2 000\r\n", STATUS_LINE_LEN);
+    struct sk__fetch_wire *w = &f->w;
+    w->last_ms = sk_now_ms();
+    if (w->h2st.head_done || w->phase != SK__PH_HEAD)
+        return 0;
+    w->h2st.in_head = true;
+    memcpy(f->buf, "HTTP/2 000\r\n", STATUS_LINE_LEN);
     w->have = STATUS_LINE_LEN;
     w->resp.num_headers = 0;
     w->resp.status = 0;
     return 0;
 }
 
-static int head_too_large(struct sk__fetch_h2 *h)
+static int head_too_large(struct sk_fetch *f)
 {
-    return fail_cb(h, sk_fetch_set_error(h->f, SK_EPROTO,
+    return fail_cb(f, sk_fetch_set_error(f, SK_EPROTO,
                                          "HTTP/2 response header list too large (over %d KiB "
                                          "or %d fields)",
                                          SK_HTTP_HEAD_MAX / 1024, SK_HTTP_HEADERS_MAX));
@@ -79,27 +97,27 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *fr, const uint8_t 
                      size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
                      void *arg)
 {
-    (void)s;
     (void)flags;
-    struct sk__fetch_h2 *h = arg;
-    struct sk_fetch *f = h->f;
-    struct sk__fetch_wire *w = &f->w;
-    if (fr->hd.stream_id != h->sid)
+    (void)arg;
+    struct sk_fetch *f = of_sid(s, fr->hd.stream_id);
+    if (!f)
         return 0;
+    struct sk__fetch_wire *w = &f->w;
+    struct sk__fetch_h2st *st = &w->h2st;
     size_t line = namelen + valuelen + 4;
-    if (h->head_done || !h->in_head) { /* trailers: bounded, not kept */
-        h->trailer_bytes += line;
-        return h->trailer_bytes > SK_HTTP_HEAD_MAX ? head_too_large(h) : 0;
+    if (st->head_done || !st->in_head) { /* trailers: bounded, not kept */
+        st->trailer_bytes += line;
+        return st->trailer_bytes > SK_HTTP_HEAD_MAX ? head_too_large(f) : 0;
     }
     if (namelen == 7 && memcmp(name, ":status", 7) == 0) {
         if (valuelen != 3 || w->resp.status)
-            return fail_cb(h, sk_fetch_set_error(f, SK_EPROTO, "malformed HTTP/2 :status"));
+            return fail_cb(f, sk_fetch_set_error(f, SK_EPROTO, "malformed HTTP/2 :status"));
         memcpy(f->buf + 7, value, 3); /* nghttp2 checked: three digits */
         w->resp.status = (value[0] - '0') * 100 + (value[1] - '0') * 10 + (value[2] - '0');
         return 0;
     }
     if (w->have + line + 2 > SK_HTTP_HEAD_MAX || w->resp.num_headers == SK_HTTP_HEADERS_MAX)
-        return head_too_large(h);
+        return head_too_large(f);
     char *p = f->buf + w->have;
     struct sk_http_header *hd = &w->hdrs[w->resp.num_headers++];
     memcpy(p, name, namelen);
@@ -112,16 +130,15 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *fr, const uint8_t 
 }
 
 /* A head is over: an interim one (1xx) is dropped, the final one stays. */
-static int head_end(struct sk__fetch_h2 *h)
+static int head_end(struct sk_fetch *f)
 {
-    struct sk_fetch *f = h->f;
     struct sk__fetch_wire *w = &f->w;
-    h->in_head = false;
+    w->h2st.in_head = false;
     if (w->resp.status >= 100 && w->resp.status <= 199) {
         if (w->resp.status == 101)
-            return fail_cb(h, sk_fetch_set_error(f, SK_EPROTO, "unexpected 101 in HTTP/2"));
+            return fail_cb(f, sk_fetch_set_error(f, SK_EPROTO, "unexpected 101 in HTTP/2"));
         if (++w->interim > SK__FETCH_INTERIM_MAX)
-            return fail_cb(h, sk_fetch_set_error(f, SK_EPROTO,
+            return fail_cb(f, sk_fetch_set_error(f, SK_EPROTO,
                                                  "more than %d interim (1xx) responses",
                                                  SK__FETCH_INTERIM_MAX));
         w->have = 0;
@@ -134,8 +151,8 @@ static int head_end(struct sk__fetch_h2 *h)
     w->resp.reason = "";
     w->resp.reason_len = 0;
     w->resp.headers = w->hdrs;
-    h->head_done = true;
-    w->keep_ok = !h->goaway;
+    w->h2st.head_done = true;
+    w->keep_ok = !w->h2->goaway;
     return 0;
 }
 
@@ -145,49 +162,56 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t sid, const uint8_t
                    size_t len, void *arg)
 {
     (void)flags;
-    struct sk__fetch_h2 *h = arg;
-    struct sk_fetch *f = h->f;
-    struct sk__fetch_wire *w = &f->w;
-    if (sid != h->sid) {
-        nghttp2_session_consume_connection(s, len);
+    (void)arg;
+    struct sk_fetch *f = of_sid(s, sid);
+    struct sk__fetch_wire *w = f ? &f->w : NULL;
+    if (!w || (w->phase != SK__PH_BODY && !(w->h2st.head_done && w->phase == SK__PH_HEAD) &&
+               w->phase != SK__PH_READY)) {
+        nghttp2_session_consume_connection(s, len); /* nobody reads it */
         return 0;
     }
-    if (w->phase != SK__PH_BODY) {
-        if (len > SK__FETCH_BUF_SIZE - w->have) /* cannot happen: one read at most */
-            return fail_cb(h, sk_fetch_set_error(f, SK_EPROTO, "HTTP/2 DATA too large"));
+    w->last_ms = sk_now_ms();
+    if (w->phase != SK__PH_BODY) { /* before the body starts: at most its stream's window */
+        if (len > SK__FETCH_BUF_SIZE - w->have)
+            return fail_cb(f, sk_fetch_set_error(f, SK_EPROTO, "HTTP/2 DATA too large"));
         memcpy(f->buf + w->have, data, len);
         w->have += len;
         return 0;
     }
     int rc = sk__fetch_h2_data(f, (const char *)data, len);
-    return rc < 0 ? fail_cb(h, rc) : 0;
+    return rc < 0 ? fail_cb(f, rc) : 0;
 }
 
 static int on_frame(nghttp2_session *s, const nghttp2_frame *fr, void *arg)
 {
-    (void)s;
     struct sk__fetch_h2 *h = arg;
     if (fr->hd.type == NGHTTP2_GOAWAY) {
         h->goaway = true;
         h->goaway_last = fr->goaway.last_stream_id;
         h->goaway_code = fr->goaway.error_code;
-        h->f->w.keep_ok = false;
-    } else if (fr->hd.type == NGHTTP2_RST_STREAM && fr->hd.stream_id == h->sid) {
-        h->rst_in = true;
-    } else if (fr->hd.type == NGHTTP2_HEADERS && fr->hd.stream_id == h->sid && h->in_head &&
-               (fr->hd.flags & NGHTTP2_FLAG_END_HEADERS)) {
-        return head_end(h);
+        for (unsigned i = 0; i < h->nusers; i++)
+            h->users[i]->w.keep_ok = false;
+        return 0;
     }
+    struct sk_fetch *f = of_sid(s, fr->hd.stream_id);
+    if (!f)
+        return 0;
+    f->w.last_ms = sk_now_ms();
+    if (fr->hd.type == NGHTTP2_RST_STREAM)
+        f->w.h2st.rst_in = true;
+    else if (fr->hd.type == NGHTTP2_HEADERS && f->w.h2st.in_head &&
+             (fr->hd.flags & NGHTTP2_FLAG_END_HEADERS))
+        return head_end(f);
     return 0;
 }
 
 static int on_close(nghttp2_session *s, int32_t sid, uint32_t code, void *arg)
 {
-    (void)s;
-    struct sk__fetch_h2 *h = arg;
-    if (sid == h->sid) {
-        h->closed = true;
-        h->close_code = code;
+    (void)arg;
+    struct sk_fetch *f = of_sid(s, sid);
+    if (f) {
+        f->w.h2st.closed = true;
+        f->w.h2st.close_code = code;
     }
     return 0;
 }
@@ -208,7 +232,8 @@ int sk__fetch_h2_begin(struct sk_fetch *f)
     struct sk__fetch_h2 *h = calloc(1, sizeof *h);
     if (!h)
         return sk_fetch_fail_as(f, SK_ERR(ENOMEM), "setting up HTTP/2");
-    h->f = f;
+    h->owner = f;
+    h->users[h->nusers++] = f;
     nghttp2_session_callbacks *cb = NULL;
     nghttp2_option *opt = NULL;
     int rc = nghttp2_session_callbacks_new(&cb);
@@ -229,7 +254,7 @@ int sk__fetch_h2_begin(struct sk_fetch *f)
     nghttp2_option_del(opt);
     const nghttp2_settings_entry set[] = {
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
-        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, SK__FETCH_H2_WINDOW},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, SK__FETCH_H2_WINDOW0},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, SK_HTTP_HEAD_MAX},
     };
     if (rc == 0)
@@ -246,20 +271,90 @@ int sk__fetch_h2_begin(struct sk_fetch *f)
     return 0;
 }
 
+/* f leaves the session: its stream (if still open) is reset. */
+static void leave(struct sk__fetch_h2 *h, struct sk_fetch *f)
+{
+    struct sk__fetch_h2st *st = &f->w.h2st;
+    if (st->sid > 0) {
+        if (!st->closed)
+            (void)nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, st->sid, NGHTTP2_CANCEL);
+        (void)nghttp2_session_set_stream_user_data(h->s, st->sid, NULL);
+    }
+    st->sid = 0;
+    for (unsigned i = 0; i < h->nusers; i++)
+        if (h->users[i] == f)
+            h->users[i] = h->users[--h->nusers];
+    f->w.h2 = NULL;
+}
+
 void sk__fetch_h2_free(struct sk_fetch *f)
 {
     struct sk__fetch_h2 *h = f->w.h2;
     if (!h)
         return;
+    if (h->owner != f) { /* a guest: its stream goes, the connection stays */
+        leave(h, f);
+        if (!h->dead)
+            (void)sk__fetch_h2_send(h->owner);
+        if (h->owner->w.loop) /* the owner may wait for it (sk__fetch_h2_wait_guests) */
+            sk_loop_stop(h->owner->w.loop);
+        return;
+    }
+    while (h->nusers > 0) /* none but the owner by now (fetch_io.c waits for them) */
+        leave(h, h->users[h->nusers - 1]);
     nghttp2_session_del(h->s);
     free(h);
-    f->w.h2 = NULL;
+}
+
+bool sk__fetch_h2_can_join(const struct sk_fetch *owner)
+{
+    const struct sk__fetch_h2 *h = owner->w.h2;
+    return h && h->owner == owner && !h->dead && !h->goaway &&
+           h->nusers < SK__FETCH_H2_USERS && nghttp2_session_check_request_allowed(h->s) &&
+           nghttp2_session_get_remote_settings(h->s, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS) >
+               h->nusers;
+}
+
+void sk__fetch_h2_join(struct sk_fetch *f, struct sk_fetch *owner)
+{
+    struct sk__fetch_h2 *h = owner->w.h2;
+    h->users[h->nusers++] = f;
+    f->w.h2 = h;
+}
+
+bool sk__fetch_h2_is_guest(const struct sk_fetch *f)
+{
+    return f->w.h2 && f->w.h2->owner != f;
+}
+
+struct sk_fetch *sk__fetch_h2_owner(const struct sk_fetch *f)
+{
+    return f->w.h2 ? f->w.h2->owner : NULL;
+}
+
+unsigned sk__fetch_h2_users(const struct sk_fetch *f, struct sk_fetch **out, unsigned cap)
+{
+    const struct sk__fetch_h2 *h = f->w.h2;
+    unsigned n = 0;
+    for (unsigned i = 0; h && i < h->nusers && n < cap; i++)
+        out[n++] = h->users[i];
+    return n;
+}
+
+void sk__fetch_h2_dead(struct sk_fetch *f, int err)
+{
+    struct sk__fetch_h2 *h = f->w.h2;
+    if (h && !h->dead) {
+        h->dead = true;
+        h->dead_err = err;
+    }
 }
 
 /* What the session has to send goes on the connection. */
 int sk__fetch_h2_send(struct sk_fetch *f)
 {
     struct sk__fetch_h2 *h = f->w.h2;
+    f = h->owner; /* its stream is the connection */
     for (;;) {
         const uint8_t *p;
         ssize_t n = nghttp2_session_mem_send(h->s, &p);
@@ -332,17 +427,13 @@ int sk__fetch_h2_request(struct sk_fetch *f, const struct sk_url *u, size_t len)
             p[i] = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] - 'A' + 'a' : p[i]);
         nv[n++] = NV(p, nl, v, vl);
     }
-    h->head_done = h->in_head = h->closed = h->rst_in = false;
-    h->close_code = 0;
-    h->trailer_bytes = 0;
-    h->fail = 0;
-    h->why[0] = '\0';
-    int32_t sid = nghttp2_submit_request(h->s, NULL, nv, n, NULL, NULL);
+    memset(&f->w.h2st, 0, sizeof f->w.h2st);
+    int32_t sid = nghttp2_submit_request(h->s, NULL, nv, n, NULL, f);
     if (sid < 0)
         return sk_fetch_set_error(f, sid == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE ? SK_ECONNECT
                                                                                 : SK_EPROTO,
                                   "HTTP/2: cannot open a stream: %s", nghttp2_strerror(sid));
-    h->sid = sid;
+    f->w.h2st.sid = sid;
     return sk__fetch_h2_send(f);
 }
 
@@ -363,43 +454,66 @@ static int stream_failed(struct sk_fetch *f)
 {
     struct sk__fetch_h2 *h = f->w.h2;
     struct sk__fetch_wire *w = &f->w;
-    bool body = h->head_done;
+    const struct sk__fetch_h2st *st = &w->h2st;
+    bool body = st->head_done;
     int err = body ? SK_ETRUNCATED : SK_EPROTO;
     const char *when = body ? "inside the body" : "before the response head";
-    if (h->goaway && h->sid > h->goaway_last && !h->head_done) {
+    if (h->goaway && st->sid > h->goaway_last && !st->head_done) {
         w->stale = true; /* not processed: sk__fetch_open sends it again once */
         return sk_fetch_set_error(f, SK_EPROTO,
                                   "server sent GOAWAY (%s): request not processed",
                                   code_name(h->goaway_code));
     }
-    if (h->rst_in)
+    if (st->rst_in)
         return sk_fetch_set_error(f, err, "server reset the HTTP/2 stream (RST_STREAM %s) %s",
-                                  code_name(h->close_code), when);
+                                  code_name(st->close_code), when);
     if (h->goaway && h->goaway_code)
         return sk_fetch_set_error(f, err, "server sent GOAWAY (%s) %s%s%s",
                                   code_name(h->goaway_code), when, h->why[0] ? ": " : "",
                                   h->why);
-    if (h->close_code == NGHTTP2_PROTOCOL_ERROR && body && w->fr.kind == SK_HTTP_BODY_LENGTH)
+    if (st->close_code == NGHTTP2_PROTOCOL_ERROR && body && w->fr.kind == SK_HTTP_BODY_LENGTH)
         return sk_fetch_set_error(f, SK_ETRUNCATED,
                                   "HTTP/2 body does not match its content-length of %llu bytes",
                                   (unsigned long long)w->fr.length);
-    return sk_fetch_set_error(f, body ? SK_ETRUNCATED : SK_EPROTO,
-                              "HTTP/2 protocol error %s (%s)%s%s", when,
-                              code_name(h->close_code), h->why[0] ? ": " : "", h->why);
+    return sk_fetch_set_error(f, err, "HTTP/2 protocol error %s (%s)%s%s", when,
+                              code_name(st->close_code), h->why[0] ? ": " : "", h->why);
 }
 
-/* After the session took input or was told of the connection's end: 1
- * when the phase is over (the head in, or the body at END_STREAM), 0 when
- * more is due, or a negative code (recorded). */
-static int verdict(struct sk_fetch *f)
+/* The connection ended (err as feed_end's) before f's stream did. */
+static int cut(struct sk_fetch *f, int err)
 {
     struct sk__fetch_h2 *h = f->w.h2;
     struct sk__fetch_wire *w = &f->w;
-    if (h->fail)
-        return h->fail;
-    if (w->phase == SK__PH_HEAD && h->head_done)
+    const struct sk__fetch_h2st *st = &w->h2st;
+    if (w->reused && !st->in_head && !st->head_done && !w->interim) {
+        w->stale = true; /* the server had closed the kept connection */
+        return sk_fetch_set_error(f, SK_ECONNECT, "%s closed the kept connection", w->where);
+    }
+    if (err == SK_EPROTO) /* nghttp2 gave up on the input */
+        return sk_fetch_set_error(f, SK_EPROTO, "HTTP/2: %s", h->why);
+    if (err < 0 && err != SK_ECLOSED && err != SK_ERR(ECONNRESET) && err != SK_ERR(EPIPE))
+        return sk_fetch_fail_as(f, err, st->head_done ? "reading the body" : "reading the response");
+    if (h->goaway && h->goaway_code)
+        return stream_failed(f);
+    if (h->goaway && st->sid > h->goaway_last) {
+        w->stale = true;
+        return sk_fetch_set_error(f, SK_EPROTO, "server sent GOAWAY: request not processed");
+    }
+    return sk_fetch_set_error(f, st->head_done ? SK_ETRUNCATED : SK_EPROTO,
+                              "connection closed %s (HTTP/2 stream not ended)",
+                              st->head_done ? "inside the body" : "before the response head");
+}
+
+int sk__fetch_h2_verdict(struct sk_fetch *f)
+{
+    struct sk__fetch_h2 *h = f->w.h2;
+    struct sk__fetch_wire *w = &f->w;
+    const struct sk__fetch_h2st *st = &w->h2st;
+    if (st->fail)
+        return st->fail;
+    if (w->phase == SK__PH_HEAD && st->head_done)
         return 1;
-    if (h->closed && h->close_code == NGHTTP2_NO_ERROR && h->head_done) {
+    if (st->closed && st->close_code == NGHTTP2_NO_ERROR && st->head_done) {
         if (w->fr.kind == SK_HTTP_BODY_LENGTH && w->left > 0)
             return sk_fetch_set_error(f, SK_ETRUNCATED,
                                       "HTTP/2 body ended after %llu of %llu bytes",
@@ -408,58 +522,53 @@ static int verdict(struct sk_fetch *f)
         w->body_done = true;
         return 1;
     }
-    if (h->closed)
+    if (st->closed)
         return stream_failed(f);
+    if (h->dead)
+        return cut(f, h->dead_err);
     if (!nghttp2_session_want_read(h->s) && !nghttp2_session_want_write(h->s)) {
-        if (h->goaway && h->sid <= h->goaway_last && !h->goaway_code)
+        if (h->goaway && st->sid <= h->goaway_last && !h->goaway_code)
             return 0; /* the stream may still end; the connection's end will tell */
         if (!h->why[0] && h->goaway)
             snprintf(h->why, sizeof h->why, "server sent GOAWAY (%s)", code_name(h->goaway_code));
-        return sk_fetch_set_error(f, h->head_done ? SK_ETRUNCATED : SK_EPROTO,
+        return sk_fetch_set_error(f, st->head_done ? SK_ETRUNCATED : SK_EPROTO,
                                   "HTTP/2 connection error: %s",
                                   h->why[0] ? h->why : "the session ended");
     }
     return 0;
 }
 
-int sk__fetch_h2_feed(struct sk_fetch *f, const char *p, size_t n)
+int sk__fetch_h2_input(struct sk_fetch *f, const char *p, size_t n)
 {
     struct sk__fetch_h2 *h = f->w.h2;
     ssize_t k = nghttp2_session_mem_recv(h->s, (const uint8_t *)p, n);
-    if (k < 0 && !h->fail)
-        return sk_fetch_set_error(f, SK_EPROTO, "HTTP/2: %s%s%s", nghttp2_strerror((int)k),
-                                  h->why[0] ? ": " : "", h->why);
-    /* first what the input calls for (SETTINGS ack, WINDOW_UPDATE, a
-     * GOAWAY of ours): the session's state after it is the verdict's */
-    int src = h->fail ? 0 : sk__fetch_h2_send(f);
-    int rc = verdict(f);
-    if (rc == 0 && src < 0) /* the server is gone: why, as for the connection's end */
-        rc = sk__fetch_h2_end(f, src);
+    if (k < 0) {
+        char was[sizeof h->why];
+        memcpy(was, h->why, sizeof was);
+        snprintf(h->why, sizeof h->why, "%.50s%s%.100s", nghttp2_strerror((int)k),
+                 was[0] ? ": " : "", was);
+        sk__fetch_h2_dead(f, SK_EPROTO);
+        return SK_EPROTO;
+    }
+    /* what the input calls for (SETTINGS ack, WINDOW_UPDATE, a GOAWAY of
+     * ours) goes out; the session's state after it is the verdicts' */
+    int rc = sk__fetch_h2_send(f);
+    if (rc < 0)
+        sk__fetch_h2_dead(f, rc); /* the server is gone: why, as for the connection's end */
     return rc;
+}
+
+int sk__fetch_h2_feed(struct sk_fetch *f, const char *p, size_t n)
+{
+    (void)sk__fetch_h2_input(f, p, n);
+    return sk__fetch_h2_verdict(f);
 }
 
 int sk__fetch_h2_end(struct sk_fetch *f, int err)
 {
-    struct sk__fetch_h2 *h = f->w.h2;
-    struct sk__fetch_wire *w = &f->w;
-    int rc = verdict(f);
-    if (rc != 0)
-        return rc < 0 ? rc : 0;
-    if (w->reused && !h->in_head && !h->head_done && !w->interim) {
-        w->stale = true; /* the server had closed the kept connection */
-        return sk_fetch_set_error(f, SK_ECONNECT, "%s closed the kept connection", w->where);
-    }
-    if (err < 0 && err != SK_ECLOSED && err != SK_ERR(ECONNRESET) && err != SK_ERR(EPIPE))
-        return sk_fetch_fail_as(f, err, h->head_done ? "reading the body" : "reading the response");
-    if (h->goaway && h->goaway_code)
-        return stream_failed(f);
-    if (h->goaway && !h->goaway_code && h->sid > h->goaway_last) {
-        w->stale = true;
-        return sk_fetch_set_error(f, SK_EPROTO, "server sent GOAWAY: request not processed");
-    }
-    return sk_fetch_set_error(f, h->head_done ? SK_ETRUNCATED : SK_EPROTO,
-                              "connection closed %s (HTTP/2 stream not ended)",
-                              h->head_done ? "inside the body" : "before the response head");
+    sk__fetch_h2_dead(f, err);
+    int rc = sk__fetch_h2_verdict(f);
+    return rc < 0 ? rc : 0;
 }
 
 int sk__fetch_h2_data(struct sk_fetch *f, const char *p, size_t n)
@@ -478,21 +587,29 @@ int sk__fetch_h2_data(struct sk_fetch *f, const char *p, size_t n)
     /* the window is given back once the bytes are taken (the sink writes
      * what it gathers before f->buf would overflow) */
     nghttp2_session_consume_connection(h->s, n);
-    if (!h->closed)
-        nghttp2_session_consume_stream(h->s, h->sid, n);
+    if (!w->h2st.closed)
+        nghttp2_session_consume_stream(h->s, w->h2st.sid, n);
     return rc;
 }
 
 int sk__fetch_h2_body(struct sk_fetch *f)
 {
     struct sk__fetch_wire *w = &f->w;
+    struct sk__fetch_h2 *h = w->h2;
     int rc = sk__fetch_h2_data(f, f->buf + w->head_len, w->have - w->head_len);
     if (rc < 0)
         return rc;
-    if ((rc = verdict(f)) != 0)
+    if ((rc = sk__fetch_h2_verdict(f)) != 0)
         return rc;
-    rc = sk__fetch_h2_send(f); /* the WINDOW_UPDATE */
-    return rc < 0 ? sk_fetch_fail_as(f, rc, "sending to the server") : 0;
+    /* the body has a sink: the stream's window widens to the connection's */
+    if (nghttp2_session_set_local_window_size(h->s, NGHTTP2_FLAG_NONE, w->h2st.sid,
+                                              SK__FETCH_H2_WINDOW) != 0)
+        return sk_fetch_fail_as(f, SK_ERR(ENOMEM), "reading the body");
+    if ((rc = sk__fetch_h2_send(f)) < 0) { /* the WINDOW_UPDATEs; the server gone: */
+        sk__fetch_h2_dead(f, rc);           /* as for the connection's end */
+        return sk__fetch_h2_verdict(f);
+    }
+    return 0;
 }
 
 bool sk__fetch_h2_ended(struct sk_fetch *f)
@@ -500,12 +617,12 @@ bool sk__fetch_h2_ended(struct sk_fetch *f)
     struct sk__fetch_h2 *h = f->w.h2;
     struct sk__fetch_wire *w = &f->w;
     nghttp2_session_consume_connection(h->s, w->have - w->head_len);
-    return h->closed && h->close_code == NGHTTP2_NO_ERROR && !h->fail;
+    return w->h2st.closed && w->h2st.close_code == NGHTTP2_NO_ERROR && !w->h2st.fail;
 }
 
 bool sk__fetch_h2_keep(const struct sk_fetch *f)
 {
     const struct sk__fetch_h2 *h = f->w.h2;
-    return !h->goaway && nghttp2_session_want_read(h->s) &&
+    return !h->goaway && !h->dead && nghttp2_session_want_read(h->s) &&
            nghttp2_session_check_request_allowed(h->s);
 }

@@ -177,6 +177,71 @@ static bool active(const struct sk__fetch_wire *w)
 /* The phase is over: READY (the head is in) or DONE (w->rc says how). */
 static int sink_flush(struct sk_fetch *f);
 
+/* ---- HTTP/2: the transfers whose streams share a connection ---- */
+
+#define H2_USERS_MAX 128
+
+/* Some transfer on f's HTTP/2 connection waits for its stream's frames. */
+static bool h2_reading(struct sk_fetch *f)
+{
+    struct sk_fetch *u[H2_USERS_MAX];
+    unsigned n = sk__fetch_h2_users(f, u, H2_USERS_MAX);
+    for (unsigned i = 0; i < n; i++)
+        if (u[i]->w.phase == SK__PH_HEAD || u[i]->w.phase == SK__PH_BODY)
+            return true;
+    return false;
+}
+
+/* The connection reads while some stream on it needs its frames (a stream
+ * whose body has not started takes at most its window meanwhile). */
+static void conn_update(struct sk_fetch *f)
+{
+    struct sk_fetch *o = sk__fetch_h2_owner(f);
+    if (o && o->w.live && !o->w.s.setup)
+        sk_stream_update(&o->w.s, h2_reading(o));
+}
+
+static void phase_end(struct sk_fetch *f, enum sk__fetch_phase next, int rc);
+
+/* After input (or the connection's end): each exchange on the connection
+ * whose phase is over ends it. */
+static void h2_settle(struct sk_fetch *f)
+{
+    struct sk_fetch *u[H2_USERS_MAX];
+    unsigned n = sk__fetch_h2_users(f, u, H2_USERS_MAX);
+    for (unsigned i = 0; i < n; i++) {
+        enum sk__fetch_phase was = u[i]->w.phase;
+        if (was != SK__PH_HEAD && was != SK__PH_BODY)
+            continue;
+        int rc = sk__fetch_h2_verdict(u[i]);
+        if (rc != 0)
+            phase_end(u[i], rc > 0 && was == SK__PH_HEAD ? SK__PH_READY : SK__PH_DONE,
+                      rc > 0 ? 0 : rc);
+    }
+}
+
+/* The owner of a connection ends its exchange only once the transfers
+ * that joined it left: the connection outlives their streams. */
+void sk__fetch_h2_wait_guests(struct sk_fetch *f)
+{
+    struct sk__fetch_wire *w = &f->w;
+    struct sk_fetch *u[H2_USERS_MAX];
+    while (w->h2 && sk__fetch_h2_owner(f) == f && sk__fetch_h2_users(f, u, H2_USERS_MAX) > 1) {
+        if (!f->co) { /* cannot happen: guests join an owner in an exchange, on its run */
+            sk__fetch_h2_dead(f, SK_ERR(ECONNRESET));
+            h2_settle(f);
+            unsigned n = sk__fetch_h2_users(f, u, H2_USERS_MAX);
+            for (unsigned i = 0; i < n; i++)
+                if (u[i] != f && u[i]->w.phase != SK__PH_DONE)
+                    phase_end(u[i], SK__PH_DONE,
+                              sk_fetch_set_error(u[i], SK_ETRUNCATED, "connection closed"));
+            return;
+        }
+        conn_update(f);
+        (void)sk__fetch_wait(f);
+    }
+}
+
 static void phase_end(struct sk_fetch *f, enum sk__fetch_phase next, int rc)
 {
     struct sk__fetch_wire *w = &f->w;
@@ -188,7 +253,9 @@ static void phase_end(struct sk_fetch *f, enum sk__fetch_phase next, int rc)
     w->phase = next;
     w->rc = rc;
     sk_timer_stop(w->loop, &w->timer);
-    if (w->live && !w->s.setup)
+    if (w->h2)
+        conn_update(f);
+    else if (w->live && !w->s.setup)
         sk_stream_update(&w->s, false);
     sk_loop_stop(w->loop);
 }
@@ -439,12 +506,10 @@ static bool feed(struct sk_fetch *f, const char *p, size_t n)
     int rc;
     if (w->phase == SK__PH_TUNNEL)
         return tunnel_feed(f, p, n);
-    if (w->h2 && (w->phase == SK__PH_HEAD || w->phase == SK__PH_BODY)) {
-        if ((rc = sk__fetch_h2_feed(f, p, n)) == 0)
-            return true;
-        phase_end(f, rc > 0 && w->phase == SK__PH_HEAD ? SK__PH_READY : SK__PH_DONE,
-                  rc > 0 ? 0 : rc);
-        return false;
+    if (w->h2 && w->phase != SK__PH_CONNECT) { /* every stream of the connection's */
+        (void)sk__fetch_h2_input(f, p, n);
+        h2_settle(f);
+        return h2_reading(f);
     }
     if (w->phase == SK__PH_HEAD) {
         if (n > SK__FETCH_BUF_SIZE - w->have) { /* cannot happen: a head is refused first */
@@ -472,9 +537,9 @@ static void feed_end(struct sk_fetch *f, int err)
     struct sk__fetch_wire *w = &f->w;
     int rc;
     bool ended = err == 0 || err == SK_ECLOSED || err == SK_ERR(ECONNRESET);
-    if (w->h2 && (w->phase == SK__PH_HEAD || w->phase == SK__PH_BODY)) {
-        rc = sk__fetch_h2_end(f, err);
-        phase_end(f, rc == 0 && w->phase == SK__PH_HEAD ? SK__PH_READY : SK__PH_DONE, rc);
+    if (w->h2) { /* every stream on it */
+        sk__fetch_h2_dead(f, err);
+        h2_settle(f);
         return;
     }
     if (w->reused && w->phase == SK__PH_HEAD && w->have == 0 && !w->interim &&
@@ -532,7 +597,7 @@ static bool on_read(struct sk_stream *s, const char *p, size_t n)
     else /* TLS: an end without close_notify may be a truncation */
         feed_end(f, sk_stream_is_tls(s) && !sk_stream_tls_close_notify(s) ? SK_ECLOSED : 0);
     f->w.last_ms = sk_now_ms(); /* after the sink: its own time is not the server's */
-    return more && reading(&f->w);
+    return more && (f->w.h2 ? h2_reading(f) : reading(&f->w));
 }
 
 /* At the end of a read event: more input is ready at once, and there is
@@ -562,7 +627,7 @@ static void on_flushed(struct sk_stream *s)
         phase_end(f, SK__PH_DONE, rc);
         return;
     }
-    sk_stream_update(s, reading(&f->w));
+    sk_stream_update(s, f->w.h2 ? h2_reading(f) : reading(&f->w));
 }
 
 /* Connected to the proxy: CONNECT goes out, its reply is read. */
@@ -626,6 +691,8 @@ static void on_connected(struct sk_stream *s, int err)
         phase_end(f, SK__PH_DONE, f->msg[0] ? rc : sk_fetch_fail_as(f, rc, "connecting"));
         return;
     }
+    if (sk__fetch_par_loop(f)) /* the run's transfers waiting for this handshake look */
+        sk_loop_stop(w->loop);
     w->phase = SK__PH_HEAD;
     w->sending = true;
     w->last_ms = sk_now_ms();
@@ -847,12 +914,17 @@ static int run_phase(struct sk_fetch *f)
 
 /* ---- reuse (the rules: fetch_reuse.c) ---- */
 
-/* The request on the kept connection; the head is read as on a new one. */
-static int reuse(struct sk_fetch *f, size_t reqlen)
+/* The request on the kept connection, or (owner not NULL: HTTP/2
+ * multiplexing) as a new stream on the connection of another transfer of
+ * the run in an exchange to the same route; the head is read as on a new
+ * one. */
+static int reuse(struct sk_fetch *f, size_t reqlen, struct sk_fetch *owner)
 {
     struct sk__fetch_wire *w = &f->w;
+    if (owner)
+        sk__fetch_h2_join(f, owner);
     w->idle = false;
-    w->reused = true;
+    w->reused = true; /* refused before a byte: sent again on a new connection */
     w->reqlen = reqlen;
     w->told_connected = true;
     f->px.tunnel_up = f->px.tunnel;
@@ -860,7 +932,7 @@ static int reuse(struct sk_fetch *f, size_t reqlen)
     if (rc < 0)
         return f->msg[0] ? rc : sk_fetch_fail_as(f, rc, "connecting");
     w->phase = SK__PH_HEAD;
-    w->sending = true;
+    w->sending = !owner;
     w->last_ms = sk_now_ms();
     rc = w->h2 ? sk__fetch_h2_request(f, f->px.origin, reqlen)
                : sk_stream_write(&w->s, f->buf, reqlen);
@@ -869,8 +941,12 @@ static int reuse(struct sk_fetch *f, size_t reqlen)
         w->stale = true;
         return f->msg[0] ? rc : sk_fetch_fail_as(f, rc, "sending the request");
     }
-    w->sending = sk_stream_queued(&w->s) > 0;
-    sk_stream_update(&w->s, true);
+    if (owner) {
+        conn_update(f);
+    } else {
+        w->sending = sk_stream_queued(&w->s) > 0;
+        sk_stream_update(&w->s, true);
+    }
     return run_phase(f);
 }
 
@@ -909,7 +985,7 @@ int sk__fetch_open(struct sk_fetch *f, const struct sk_url *u, bool cross_origin
     if (rc < 0)
         return rc;
     if (w->idle) {
-        rc = reuse(f, reqlen);
+        rc = reuse(f, reqlen, NULL);
         if (rc == 0 || !w->stale || f->cx->flag)
             return rc;
         /* The server had closed it: a new connection, as if none had been
@@ -922,6 +998,25 @@ int sk__fetch_open(struct sk_fetch *f, const struct sk_url *u, bool cross_origin
             return rc;
     }
     snprintf(w->key, sizeof w->key, "%s", key);
+    /* In a parallel run another transfer may be connecting there: whether
+     * it gets HTTP/2 (then this one joins it) is known after its handshake. */
+    while (u->scheme == SK_URL_HTTPS && !w->live && sk__fetch_par_h2_pending(f, key) &&
+           !f->cx->flag)
+        if (sk__fetch_wait(f) < 0)
+            break;
+    if (f->cx->flag)
+        return sk__fetch_interrupted(f, "connecting");
+    struct sk_fetch *owner = w->live ? NULL : sk__fetch_par_h2_owner(f, key);
+    if (owner) {
+        rc = reuse(f, reqlen, owner);
+        if (rc == 0 || !w->stale || f->cx->flag)
+            return rc;
+        sk__fetch_close(f, false); /* refused (GOAWAY): a connection of its own */
+        wire_reset(w);
+        f->msg[0] = '\0';
+        if ((rc = build_request(f, u, cross_origin, &reqlen)) < 0)
+            return rc;
+    }
     for (int tries = 0;; tries++) {
         if ((rc = start(f, u, reqlen)) < 0)
             return rc;
@@ -948,6 +1043,8 @@ int sk__fetch_body(struct sk_fetch *f, const struct sk_http_framing *fr,
     w->left = fr->kind == SK_HTTP_BODY_LENGTH ? fr->length : 0;
     memset(&w->chunked, 0, sizeof w->chunked);
     w->body_done = false;
+    if (w->phase == SK__PH_DONE && w->rc < 0) /* its connection went meanwhile */
+        return w->rc;
     if (w->h2) { /* to END_STREAM, whatever the framing */
         w->phase = SK__PH_BODY;
         w->pend = 0;
@@ -955,11 +1052,12 @@ int sk__fetch_body(struct sk_fetch *f, const struct sk_http_framing *fr,
         int rc = sk__fetch_h2_body(f);
         if (rc != 0) {
             w->phase = SK__PH_DONE;
+            conn_update(f);
             return rc < 0 ? rc : 0;
         }
-        w->gather = true;
+        w->gather = !sk__fetch_h2_is_guest(f); /* a guest's are not flushed when idle */
         w->last_ms = sk_now_ms();
-        sk_stream_update(&w->s, true);
+        conn_update(f);
         return run_phase(f);
     }
     if (fr->kind == SK_HTTP_BODY_NONE) {
@@ -986,6 +1084,7 @@ int sk__fetch_body(struct sk_fetch *f, const struct sk_http_framing *fr,
 void sk__fetch_close(struct sk_fetch *f, bool clean)
 {
     struct sk__fetch_wire *w = &f->w;
+    sk__fetch_h2_wait_guests(f);
     w->phase = SK__PH_IDLE;
     w->pend = 0;
     w->gather = false;

@@ -59,9 +59,35 @@ bool sk__fetch_still_open(struct sk_fetch *f)
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
+/* b may use a connection a made: the same route, verified the same way. */
+static bool same_route(const struct sk_fetch *a, const struct sk_fetch *b, const char *key)
+{
+    const char *ca = a->o.cacert, *cb = b->o.cacert;
+    return a->w.live && strcmp(a->w.key, key) == 0 && !(a->o.flags & SK_FETCH_NO_REUSE) &&
+           !(b->o.flags & SK_FETCH_NO_REUSE) &&
+           (a->o.flags & SK_FETCH_INSECURE) == (b->o.flags & SK_FETCH_INSECURE) &&
+           (ca == cb || (ca && cb && strcmp(ca, cb) == 0));
+}
+
+bool sk__fetch_h2_shareable(const struct sk_fetch *owner, const struct sk_fetch *f,
+                            const char *key)
+{
+    enum sk__fetch_phase ph = owner->w.phase;
+    bool in_exchange = ph == SK__PH_HEAD || ph == SK__PH_READY || ph == SK__PH_BODY;
+    return in_exchange && same_route(owner, f, key) && sk__fetch_h2_can_join(owner);
+}
+
+bool sk__fetch_h2_pending(const struct sk_fetch *other, const struct sk_fetch *f,
+                          const char *key)
+{
+    enum sk__fetch_phase ph = other->w.phase;
+    return (ph == SK__PH_CONNECT || ph == SK__PH_TUNNEL) && f->o.http_version != SK_FETCH_HTTP_1_1 && same_route(other, f, key);
+}
+
 void sk__fetch_done(struct sk_fetch *f)
 {
     struct sk__fetch_wire *w = &f->w;
+    sk__fetch_h2_wait_guests(f);
     if ((f->o.flags & SK_FETCH_NO_REUSE) || !w->keep_ok || !w->body_done ||
         (w->h2 && !sk__fetch_h2_keep(f)) || !sk__fetch_still_open(f)) {
         sk__fetch_close(f, w->body_done); /* close_notify after a whole response */

@@ -115,7 +115,8 @@ int sk__fetch_tell_reused(struct sk_fetch *f)
     if (!f->o.on_event)
         return 0;
     char text[INET6_ADDRSTRLEN + 16];
-    int n = peer_text(&w->s, text, sizeof text);
+    const struct sk_fetch *o = sk__fetch_h2_owner(f); /* HTTP/2: maybe another's */
+    int n = peer_text(o ? &o->w.s : &w->s, text, sizeof text);
     int rc = sk__fetch_event(f, SK_FETCH_EV_REUSED, text, (size_t)n, 0, 0);
     return rc < 0 ? rc : tell_request(f, w->reqlen);
 }

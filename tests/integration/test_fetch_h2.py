@@ -189,9 +189,10 @@ def test_large_file_over_h2_bounded_memory(ng, tmp_path):
     assert protocols(ng, "/big.bin?large") == ["HTTP/2.0"]
 
 
-def test_parallel_over_h2(ng, tmp_path):
-    """--parallel: each transfer negotiates h2 (its own connection: no
-    multiplexing yet) and every file is whole."""
+def test_parallel_over_h2_multiplexes(ng, tmp_path):
+    """--parallel to one https origin: the transfers that start together
+    wait for the first one's handshake and then share its HTTP/2 connection
+    as concurrent streams; every file is whole."""
     names = [f"p{i}.bin" for i in range(6)]
     bodies = {n: os.urandom(5000 + i) for i, n in enumerate(names)}
     for n, b in bodies.items():
@@ -204,6 +205,26 @@ def test_parallel_over_h2(ng, tmp_path):
         assert (tmp_path / n).read_bytes() == b
     log = [line for line in ng.log() if line[2].endswith("?par")]
     assert len(log) == 6 and {line[3] for line in log} == {"HTTP/2.0"}
+    first = {line[0] for line in log if line[2].split("?")[0] in ("/p0.bin", "/p1.bin",
+                                                                  "/p2.bin")}
+    assert len(first) == 1, log  # three streams on one connection
+    assert len({line[0] for line in log}) < 6, log
+    assert r.stderr.count(b"saved") == 6
+
+
+def test_parallel_http11_flag_does_not_multiplex(ng, tmp_path):
+    """--http1.1 in a parallel run: one connection per transfer under way,
+    nothing waits for another's handshake."""
+    names = [f"q{i}.bin" for i in range(3)]
+    for n in names:
+        ng.put(n, b"q" * 100)
+    r = fetch(*[ng.url(f"/{n}?par11", tls=True, host="localhost") for n in names],
+              "--cacert", ng.certs["ca"], "--output-dir", str(tmp_path), "--parallel", "3",
+              "--http1.1")
+    assert_clean(r)
+    assert r.returncode == 0, r.stderr
+    log = [line for line in ng.log() if line[2].endswith("?par11")]
+    assert {line[3] for line in log} == {"HTTP/1.1"} and len({line[0] for line in log}) == 3
 
 
 def test_h2_through_a_connect_tunnel(ng, tmp_path):
@@ -290,6 +311,69 @@ def test_rst_stream_mid_body(certs, tmp_path):
         conn.reset_stream(sid, error_code=2)
         send()
     run_hostile(certs, tmp_path, 8, "RST_STREAM INTERNAL_ERROR) inside the body", script)
+
+
+def multiplexed(certs, tmp_path, script, paths=("/a", "/b", "/c")):
+    """The paths fetched with --parallel 3: they share the server's one
+    connection (the two others wait for the first's handshake)."""
+    srv = H2Server(certs, script=script)
+    try:
+        r = fetch(*[srv.url(p) for p in paths], "--cacert", certs["ca"], "--parallel", "3",
+                  "--output-dir", str(tmp_path), timeout=30)
+    finally:
+        srv.stop()
+    assert_clean(r)
+    return r, srv
+
+
+def test_multiplexed_reset_of_one_stream_spares_the_others(certs, tmp_path):
+    def script(srv, conn, sid, h, send, n):
+        conn.send_headers(sid, ok_head(3000))
+        if h[":path"] == "/b":
+            send_body(conn, sid, b"b" * 1000, send, end=False)
+            conn.reset_stream(sid, error_code=2)
+            send()
+            return None
+        send_body(conn, sid, h[":path"][1:].encode() * 3000, send)
+    r, srv = multiplexed(certs, tmp_path, script)
+    assert r.returncode == 8, r.stderr
+    assert srv.connections == 1
+    assert (tmp_path / "a").read_bytes() == b"a" * 3000
+    assert (tmp_path / "c").read_bytes() == b"c" * 3000
+    assert not (tmp_path / "b").exists()
+    assert b"/b: server reset the HTTP/2 stream (RST_STREAM INTERNAL_ERROR)" in r.stderr
+
+
+def test_multiplexed_connection_cut_fails_every_stream(certs, tmp_path):
+    seen = []
+
+    def script(srv, conn, sid, h, send, n):
+        conn.send_headers(sid, ok_head(100000))
+        send_body(conn, sid, b"x" * 1000, send, end=False)
+        seen.append(sid)
+        if len(seen) == 3:
+            return "close"
+    r, srv = multiplexed(certs, tmp_path, script)
+    assert r.returncode == 8, r.stderr
+    assert r.stderr.count(b"connection closed inside the body") == 3, r.stderr
+    assert os.listdir(tmp_path) == [], os.listdir(tmp_path)
+
+
+def test_multiplexed_goaway_refusal_retries_on_a_new_connection(certs, tmp_path):
+    def script(srv, conn, sid, h, send, n):
+        if n == 1 and sid == 1:
+            conn.send_headers(sid, ok_head(1))
+            send_body(conn, sid, b"1", send)
+            return None
+        if n == 1:  # the streams after the first: not processed
+            send(goaway(1, 0))
+            return "close"
+        conn.send_headers(sid, ok_head(1))
+        send_body(conn, sid, b"2", send)
+    r, srv = multiplexed(certs, tmp_path, script)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.read_bytes() for p in tmp_path.iterdir()) == [b"1", b"2", b"2"]
+    assert srv.connections in (2, 3), srv.connections  # the two refused: sent again
 
 
 def test_rst_stream_before_head(certs, tmp_path):
