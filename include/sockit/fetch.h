@@ -38,7 +38,9 @@
  * RST_STREAM or GOAWAY fails the transfer (SK_EPROTO before the head,
  * SK_ETRUNCATED inside the body; a request the GOAWAY says was not
  * processed is sent once more on a new connection). A kept HTTP/2
- * connection serves the next request as a new stream.
+ * connection serves the next request as a new stream, and in
+ * sk_fetch_run_parallel the transfers to one HTTP/2 route (and TLS
+ * settings) share one connection as concurrent streams.
  *
  * Connection reuse: a connection whose response ended at its framing
  * (Content-Length or chunked fully read; a HEAD, 204 or 304 with no body),
