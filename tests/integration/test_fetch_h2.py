@@ -326,10 +326,11 @@ def multiplexed(certs, tmp_path, script, paths=("/a", "/b", "/c")):
     return r, srv
 
 
-def test_multiplexed_reset_of_one_stream_spares_the_others(certs, tmp_path):
+@pytest.mark.parametrize("victim", ["a", "b"])  # the connection's owner, a guest
+def test_multiplexed_reset_of_one_stream_spares_the_others(certs, tmp_path, victim):
     def script(srv, conn, sid, h, send, n):
         conn.send_headers(sid, ok_head(3000))
-        if h[":path"] == "/b":
+        if h[":path"] == "/" + victim:
             send_body(conn, sid, b"b" * 1000, send, end=False)
             conn.reset_stream(sid, error_code=2)
             send()
@@ -338,10 +339,37 @@ def test_multiplexed_reset_of_one_stream_spares_the_others(certs, tmp_path):
     r, srv = multiplexed(certs, tmp_path, script)
     assert r.returncode == 8, r.stderr
     assert srv.connections == 1
+    for name in "abc":
+        if name == victim:
+            assert not (tmp_path / name).exists()
+        else:
+            assert (tmp_path / name).read_bytes() == name.encode() * 3000
+    assert f"/{victim}: server reset the HTTP/2 stream (RST_STREAM INTERNAL_ERROR)".encode() \
+        in r.stderr
+
+
+def test_multiplexed_stalled_stream_times_out_alone(certs, tmp_path):
+    """One stream stalls: its transfer times out (and resets its stream),
+    the others on the connection are saved."""
+    def script(srv, conn, sid, h, send, n):
+        conn.send_headers(sid, ok_head(3000))
+        if h[":path"] == "/b":
+            send_body(conn, sid, b"b" * 1000, send, end=False)
+            return None
+        send_body(conn, sid, h[":path"][1:].encode() * 3000, send)
+    srv = H2Server(certs, script=script)
+    try:
+        r = fetch(srv.url("/a"), srv.url("/b"), srv.url("/c"), "--cacert", certs["ca"],
+                  "--parallel", "3", "--idle-timeout", "1", "--output-dir", str(tmp_path))
+    finally:
+        srv.stop()
+    assert_clean(r)
+    assert r.returncode == 9, r.stderr
+    assert srv.connections == 1
     assert (tmp_path / "a").read_bytes() == b"a" * 3000
     assert (tmp_path / "c").read_bytes() == b"c" * 3000
     assert not (tmp_path / "b").exists()
-    assert b"/b: server reset the HTTP/2 stream (RST_STREAM INTERNAL_ERROR)" in r.stderr
+    assert b"/b: " in r.stderr and b"reading the body" in r.stderr, r.stderr
 
 
 def test_multiplexed_connection_cut_fails_every_stream(certs, tmp_path):
