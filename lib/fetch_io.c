@@ -934,7 +934,7 @@ static int reuse(struct sk_fetch *f, size_t reqlen, struct sk_fetch *owner)
     w->phase = SK__PH_HEAD;
     w->sending = !owner;
     w->last_ms = sk_now_ms();
-    rc = w->h2 ? sk__fetch_h2_request(f, f->px.origin, reqlen)
+    rc = w->h2 ? sk__fetch_h2_request(f, f->px.origin, w->reqlen) /* as told */
                : sk_stream_write(&w->s, f->buf, reqlen);
     if (rc < 0) {
         w->phase = SK__PH_IDLE;

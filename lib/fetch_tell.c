@@ -92,6 +92,12 @@ static int tell_request(struct sk_fetch *f, size_t len)
 {
     const char *proto = f->w.h2 ? "HTTP/2" : "HTTP/1.1";
     int rc = sk__fetch_event(f, SK_FETCH_EV_PROTOCOL, proto, strlen(proto), 0, 0);
+    char *eol = f->w.h2 ? memmem(f->buf, len, " HTTP/1.1\r\n", 11) : NULL;
+    if (eol && memchr(f->buf, '\n', len) == eol + 10) { /* shown as curl does: "GET / HTTP/2" */
+        memcpy(eol, " HTTP/2", 7);
+        memmove(eol + 7, eol + 9, len - (size_t)(eol + 9 - f->buf));
+        f->w.reqlen = len -= 2; /* fetch_h2.c takes it in this form too */
+    }
     return rc < 0 ? rc : sk__fetch_event(f, SK_FETCH_EV_REQUEST, f->buf, len, 0, 0);
 }
 

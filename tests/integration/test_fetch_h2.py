@@ -66,6 +66,7 @@ def test_file_over_h2_byte_exact(ng, tmp_path):
     assert r.returncode == 0, r.stderr
     assert out.read_bytes() == ng.small
     assert b"* using HTTP/2" in r.stderr
+    assert b"> GET /small.bin HTTP/2\n> Host: localhost:" in r.stderr
     assert b"< HTTP/2 200" in r.stderr
     assert r.stdout.startswith(b"HTTP/2 200\r\n")
     assert protocols(ng, "/small.bin")[-1] == "HTTP/2.0"
@@ -118,6 +119,7 @@ def test_several_urls_reuse_one_h2_connection(ng, tmp_path):
     assert [line[1] for line in log] == ["1", "2", "3"]
     assert r.stderr.count(b"* reusing the connection") == 2
     assert r.stderr.count(b"* using HTTP/2") == 3
+    assert r.stderr.count(b" HTTP/2\n> Host: ") == 3
 
 
 def test_resume_over_h2(ng, tmp_path):
