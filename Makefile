@@ -53,10 +53,13 @@ FAULT_OBJ := $(BUILD)/obj/tests/fault/fault.o
 endif
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes $(if $(filter 1,$(WERROR)),-Werror)
-SK_CPPFLAGS := -D_GNU_SOURCE -Iinclude -Ilib -I$(BUILD)/gen
+SK_CPPFLAGS := -D_GNU_SOURCE -Iinclude -Ilib -I$(BUILD)/gen $(NGHTTP2_CFLAGS)
 SK_CFLAGS := -std=c11 $(WARN) -pthread -MMD -MP $(SANFLAGS)
 SK_LDFLAGS := -pthread $(SANFLAGS) $(LDFLAGS_FAULT)
-SK_LDLIBS := -lssl -lcrypto -lz -lbrotlidec
+# nghttp2 (HTTP/2 in fetch): its flags from pkg-config, as Debian's libnghttp2-dev installs them.
+NGHTTP2_CFLAGS := $(shell pkg-config --cflags libnghttp2 2>/dev/null)
+NGHTTP2_LIBS := $(or $(shell pkg-config --libs libnghttp2 2>/dev/null),-lnghttp2)
+SK_LDLIBS := -lssl -lcrypto -lz -lbrotlidec $(NGHTTP2_LIBS)
 # The user's flags come last, so their -O or -g wins; EXTRA_CFLAGS is an older spelling.
 COMPILE = $(CC) $(SK_CPPFLAGS) $(CPPFLAGS) $(SK_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
 LINK = $(CC) $(SK_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) $(SK_LDFLAGS) $(LDFLAGS)
@@ -299,7 +302,7 @@ FUZZ_SECONDS ?= 30
 fuzz: $(BUILD)/gen/localedir.h
 	@mkdir -p build/fuzz-lf
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
-	    clang -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Ilib -Isrc -I$(BUILD)/gen -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	    clang -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Ilib -Isrc -I$(BUILD)/gen $(NGHTTP2_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	        -o build/fuzz-lf/$$n $$f $(LIB_SRC) $(FUZZ_CLI_SRC) -pthread $(LIBS) || exit 1; \
 	    mkdir -p build/fuzz-lf/corpus-$$n; \
 	    build/fuzz-lf/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \

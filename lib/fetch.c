@@ -26,7 +26,10 @@ void sk_fetch_opts_init(struct sk_fetch_opts *o)
 /* Options sk_fetch_new and sk_fetch_set_opts accept. */
 static bool opts_ok(const struct sk_fetch_opts *o)
 {
-    if (!o || (o->size != SK__FETCH_OPTS_SIZE_0 && o->size != sizeof *o)) /* the layouts so far */
+    if (!o || (o->size != SK__FETCH_OPTS_SIZE_0 && o->size != SK__FETCH_OPTS_SIZE_1 &&
+               o->size != sizeof *o)) /* the layouts so far */
+        return false;
+    if (o->size == sizeof *o && (unsigned)o->http_version > SK_FETCH_HTTP_2)
         return false;
     /* A decoded body has no byte ranges of its own to resume into. */
     return !((o->flags & SK_FETCH_COMPRESSED) && (o->flags & SK_FETCH_RESUME));

@@ -32,6 +32,10 @@ _Static_assert(SK_HTTP_HEAD_MAX + SK__FETCH_READ_SIZE <= SK__FETCH_BUF_SIZE,
 #define SK__FETCH_OPTS_SIZE_0 \
     (offsetof(struct sk_fetch_opts, user_agent) + sizeof(((struct sk_fetch_opts *)0)->user_agent))
 
+/* The layout before http_version was appended ended with password. */
+#define SK__FETCH_OPTS_SIZE_1 \
+    (offsetof(struct sk_fetch_opts, password) + sizeof(((struct sk_fetch_opts *)0)->password))
+
 /* Where the body goes. */
 struct sk__fetch_sink {
     enum { SK__SINK_DISCARD, SK__SINK_CALL, SK__SINK_FILE } kind;
@@ -120,6 +124,18 @@ struct sk__fetch_wire {
     bool keep_ok;                 /* the head allows reuse (HTTP/1.1, no close) */
     bool body_done;               /* the body ended at its framing, nothing after it */
     char key[2 * SK_HOST_MAX + 1100]; /* the route of s: scheme, origin or proxy */
+    struct sk__fetch_h2 *h2;      /* the TLS handshake picked h2: its session (fetch_h2.c),
+                                     this transfer's, or another's it joined */
+    struct sk__fetch_h2st {       /* this exchange's stream on it */
+        int32_t sid;              /* 0: none */
+        bool head_done;           /* its final head is in f->buf */
+        bool in_head;             /* a head (interim or final) is coming in */
+        bool closed;              /* the stream is over ... */
+        uint32_t close_code;      /* ... with this error code (0: NO_ERROR) */
+        bool rst_in;              /* the server reset it */
+        size_t trailer_bytes;     /* trailers: only counted */
+        int fail;                 /* a failure recorded in a callback */
+    } h2st;
 };
 
 /* The proxy of the exchange under way (fetch_proxy.c). */
@@ -333,5 +349,65 @@ void sk__fetch_decode_free(struct sk__fetch_sink *sink);
 /* fetch_io.c: the body's final bytes into the sink's output (max_filesize
  * checked there). */
 int sk__fetch_sink_out(struct sk_fetch *f, struct sk__fetch_sink *s, const char *p, size_t n);
+/* Body bytes as received into w->sink, small ones gathered first. */
+int sk__fetch_sink_put(struct sk_fetch *f, const char *p, size_t n);
+
+/* fetch_h2.c: the exchange as a stream of an HTTP/2 session on w->s (the
+ * TLS handshake picked h2). Returns are 0 or negative codes (recorded)
+ * unless said. */
+/* The session on the new connection (its SETTINGS queued): w->h2. */
+int sk__fetch_h2_begin(struct sk_fetch *f);
+/* The owner's session goes (its guests have left); a guest leaves it. */
+void sk__fetch_h2_free(struct sk_fetch *f);
+/* Multiplexing: another transfer may open a stream on owner's session. */
+bool sk__fetch_h2_can_join(const struct sk_fetch *owner);
+void sk__fetch_h2_join(struct sk_fetch *f, struct sk_fetch *owner);
+bool sk__fetch_h2_is_guest(const struct sk_fetch *f);
+/* The transfer whose stream carries f's session; NULL: no session. */
+struct sk_fetch *sk__fetch_h2_owner(const struct sk_fetch *f);
+/* The transfers on f's session (the owner included), at most cap. */
+unsigned sk__fetch_h2_users(const struct sk_fetch *f, struct sk_fetch **out, unsigned cap);
+/* The connection ended with err (as feed_end's; SK_EPROTO: nghttp2 gave up). */
+void sk__fetch_h2_dead(struct sk_fetch *f, int err);
+/* Bytes from the connection into the session (every stream's callbacks);
+ * 0, or a connection failure (the session is then dead). */
+int sk__fetch_h2_input(struct sk_fetch *f, const char *p, size_t n);
+/* f's exchange after the input: as sk__fetch_h2_feed's result. */
+int sk__fetch_h2_verdict(struct sk_fetch *f);
+/* The request made for HTTP/1.1, f->buf[0..len), to u as a new stream. */
+int sk__fetch_h2_request(struct sk_fetch *f, const struct sk_url *u, size_t len);
+/* What the session has to send, onto w->s. */
+int sk__fetch_h2_send(struct sk_fetch *f);
+/* Bytes from the connection in the HEAD or BODY phase: 1 when the phase is
+ * over (the final head in f->buf, w->resp / w->hdrs on it, DATA that came
+ * with it after it; or the body ended at END_STREAM), 0 when more is due. */
+int sk__fetch_h2_feed(struct sk_fetch *f, const char *p, size_t n);
+/* fetch_io.c: the owner of an HTTP/2 connection waits (on the run's loop)
+ * until the transfers that joined it left. */
+void sk__fetch_h2_wait_guests(struct sk_fetch *f);
+/* fetch_reuse.c: f may open its stream on owner's connection for route key
+ * (owner in an exchange, the same route and TLS settings, room for it). */
+bool sk__fetch_h2_shareable(const struct sk_fetch *owner, const struct sk_fetch *f,
+                            const char *key);
+/* other is connecting on route key (https) where f may then join it. */
+bool sk__fetch_h2_pending(const struct sk_fetch *other, const struct sk_fetch *f,
+                          const char *key);
+/* fetch_par.c: a transfer of the run f is in, in an exchange on an HTTP/2
+ * connection of route key that f may join; NULL: none. */
+struct sk_fetch *sk__fetch_par_h2_owner(const struct sk_fetch *f, const char *key);
+/* ... or connecting to it: f waits to see whether it speaks HTTP/2. */
+bool sk__fetch_par_h2_pending(const struct sk_fetch *f, const char *key);
+/* The connection ended (err as feed_end's) in the HEAD or BODY phase: 0
+ * when the phase was over, else the failure. */
+int sk__fetch_h2_end(struct sk_fetch *f, int err);
+/* Body DATA into the sink, checked against the framing; its window given back. */
+int sk__fetch_h2_data(struct sk_fetch *f, const char *p, size_t n);
+/* The body starts (w->fr, sink, left set): the DATA that came with the
+ * head first; 1 when the stream already ended (the body is whole). */
+int sk__fetch_h2_body(struct sk_fetch *f);
+/* A redirect's body is not read: whether the stream already ended cleanly. */
+bool sk__fetch_h2_ended(struct sk_fetch *f);
+/* The session can take another request (no GOAWAY, no error). */
+bool sk__fetch_h2_keep(const struct sk_fetch *f);
 
 #endif

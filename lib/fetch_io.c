@@ -177,6 +177,71 @@ static bool active(const struct sk__fetch_wire *w)
 /* The phase is over: READY (the head is in) or DONE (w->rc says how). */
 static int sink_flush(struct sk_fetch *f);
 
+/* ---- HTTP/2: the transfers whose streams share a connection ---- */
+
+#define H2_USERS_MAX 128
+
+/* Some transfer on f's HTTP/2 connection waits for its stream's frames. */
+static bool h2_reading(struct sk_fetch *f)
+{
+    struct sk_fetch *u[H2_USERS_MAX];
+    unsigned n = sk__fetch_h2_users(f, u, H2_USERS_MAX);
+    for (unsigned i = 0; i < n; i++)
+        if (u[i]->w.phase == SK__PH_HEAD || u[i]->w.phase == SK__PH_BODY)
+            return true;
+    return false;
+}
+
+/* The connection reads while some stream on it needs its frames (a stream
+ * whose body has not started takes at most its window meanwhile). */
+static void conn_update(struct sk_fetch *f)
+{
+    struct sk_fetch *o = sk__fetch_h2_owner(f);
+    if (o && o->w.live && !o->w.s.setup)
+        sk_stream_update(&o->w.s, h2_reading(o));
+}
+
+static void phase_end(struct sk_fetch *f, enum sk__fetch_phase next, int rc);
+
+/* After input (or the connection's end): each exchange on the connection
+ * whose phase is over ends it. */
+static void h2_settle(struct sk_fetch *f)
+{
+    struct sk_fetch *u[H2_USERS_MAX];
+    unsigned n = sk__fetch_h2_users(f, u, H2_USERS_MAX);
+    for (unsigned i = 0; i < n; i++) {
+        enum sk__fetch_phase was = u[i]->w.phase;
+        if (was != SK__PH_HEAD && was != SK__PH_BODY)
+            continue;
+        int rc = sk__fetch_h2_verdict(u[i]);
+        if (rc != 0)
+            phase_end(u[i], rc > 0 && was == SK__PH_HEAD ? SK__PH_READY : SK__PH_DONE,
+                      rc > 0 ? 0 : rc);
+    }
+}
+
+/* The owner of a connection ends its exchange only once the transfers
+ * that joined it left: the connection outlives their streams. */
+void sk__fetch_h2_wait_guests(struct sk_fetch *f)
+{
+    struct sk__fetch_wire *w = &f->w;
+    struct sk_fetch *u[H2_USERS_MAX];
+    while (w->h2 && sk__fetch_h2_owner(f) == f && sk__fetch_h2_users(f, u, H2_USERS_MAX) > 1) {
+        if (!f->co) { /* cannot happen: guests join an owner in an exchange, on its run */
+            sk__fetch_h2_dead(f, SK_ERR(ECONNRESET));
+            h2_settle(f);
+            unsigned n = sk__fetch_h2_users(f, u, H2_USERS_MAX);
+            for (unsigned i = 0; i < n; i++)
+                if (u[i] != f && u[i]->w.phase != SK__PH_DONE)
+                    phase_end(u[i], SK__PH_DONE,
+                              sk_fetch_set_error(u[i], SK_ETRUNCATED, "connection closed"));
+            return;
+        }
+        conn_update(f);
+        (void)sk__fetch_wait(f);
+    }
+}
+
 static void phase_end(struct sk_fetch *f, enum sk__fetch_phase next, int rc)
 {
     struct sk__fetch_wire *w = &f->w;
@@ -188,7 +253,9 @@ static void phase_end(struct sk_fetch *f, enum sk__fetch_phase next, int rc)
     w->phase = next;
     w->rc = rc;
     sk_timer_stop(w->loop, &w->timer);
-    if (w->live && !w->s.setup)
+    if (w->h2)
+        conn_update(f);
+    else if (w->live && !w->s.setup)
         sk_stream_update(&w->s, false);
     sk_loop_stop(w->loop);
 }
@@ -305,7 +372,7 @@ static int sink_flush(struct sk_fetch *f)
  * in f->buf, free once the head is used, and go out when half of it is
  * full or when a read event ends with no more input ready: few large
  * writes, not one per record, and nothing held while the server pauses. */
-static int sink_put(struct sk_fetch *f, const char *p, size_t n)
+int sk__fetch_sink_put(struct sk_fetch *f, const char *p, size_t n)
 {
     struct sk__fetch_wire *w = &f->w;
     if (n == 0) /* a chunk's framing: no data, maybe no pointer */
@@ -336,7 +403,7 @@ static int chunked_span(struct sk_fetch *f, const char *p, size_t n, size_t *res
                                       "extension, trailers or framing overhead)");
         if (used < 0)
             return sk_fetch_set_error(f, SK_EPROTO, "malformed chunked body");
-        int rc = sink_put(f, data, dl);
+        int rc = sk__fetch_sink_put(f, data, dl);
         if (rc != 0)
             return rc;
         p += used;
@@ -357,7 +424,7 @@ static int body_bytes(struct sk_fetch *f, const char *p, size_t n)
     switch (w->fr.kind) {
     case SK_HTTP_BODY_LENGTH: {
         size_t take = n < w->left ? n : (size_t)w->left;
-        rc = sink_put(f, p, take);
+        rc = sk__fetch_sink_put(f, p, take);
         w->left -= take;
         w->body_done = w->left == 0 && take == n;
         return rc < 0 ? rc : w->left == 0;
@@ -366,7 +433,7 @@ static int body_bytes(struct sk_fetch *f, const char *p, size_t n)
         rc = chunked_span(f, p, n, &rest);
         w->body_done = sk_chunked_done(&w->chunked) && rest == 0;
         return rc < 0 ? rc : sk_chunked_done(&w->chunked);
-    case SK_HTTP_BODY_CLOSE: return sink_put(f, p, n);
+    case SK_HTTP_BODY_CLOSE: return sk__fetch_sink_put(f, p, n);
     default: return 1;
     }
 }
@@ -440,6 +507,11 @@ static bool feed(struct sk_fetch *f, const char *p, size_t n)
     int rc;
     if (w->phase == SK__PH_TUNNEL)
         return tunnel_feed(f, p, n);
+    if (w->h2 && w->phase != SK__PH_CONNECT) { /* every stream of the connection's */
+        (void)sk__fetch_h2_input(f, p, n);
+        h2_settle(f);
+        return h2_reading(f);
+    }
     if (w->phase == SK__PH_HEAD) {
         if (n > SK__FETCH_BUF_SIZE - w->have) { /* cannot happen: a head is refused first */
             phase_end(f, SK__PH_DONE, sk_fetch_set_error(f, SK_EPROTO, "response head too large"));
@@ -466,6 +538,11 @@ static void feed_end(struct sk_fetch *f, int err)
     struct sk__fetch_wire *w = &f->w;
     int rc;
     bool ended = err == 0 || err == SK_ECLOSED || err == SK_ERR(ECONNRESET);
+    if (w->h2) { /* every stream on it */
+        sk__fetch_h2_dead(f, err);
+        h2_settle(f);
+        return;
+    }
     if (w->reused && w->phase == SK__PH_HEAD && w->have == 0 && !w->interim &&
         (ended || err == SK_ERR(EPIPE))) {
         /* the server had closed the kept connection: sk__fetch_open
@@ -521,7 +598,7 @@ static bool on_read(struct sk_stream *s, const char *p, size_t n)
     else /* TLS: an end without close_notify may be a truncation */
         feed_end(f, sk_stream_is_tls(s) && !sk_stream_tls_close_notify(s) ? SK_ECLOSED : 0);
     f->w.last_ms = sk_now_ms(); /* after the sink: its own time is not the server's */
-    return more && reading(&f->w);
+    return more && (f->w.h2 ? h2_reading(f) : reading(&f->w));
 }
 
 /* At the end of a read event: more input is ready at once, and there is
@@ -551,7 +628,7 @@ static void on_flushed(struct sk_stream *s)
         phase_end(f, SK__PH_DONE, rc);
         return;
     }
-    sk_stream_update(s, reading(&f->w));
+    sk_stream_update(s, f->w.h2 ? h2_reading(f) : reading(&f->w));
 }
 
 /* Connected to the proxy: CONNECT goes out, its reply is read. */
@@ -571,6 +648,16 @@ static void tunnel_send(struct sk_fetch *f)
         return;
     }
     arm(f);
+}
+
+/* The TLS handshake picked HTTP/2 (ALPN). */
+static bool alpn_h2(struct sk_stream *s)
+{
+    const unsigned char *p = NULL;
+    unsigned len = 0;
+    if (sk_stream_is_tls(s))
+        SSL_get0_alpn_selected(s->x->ssl, &p, &len);
+    return len == 2 && memcmp(p, "h2", 2) == 0;
 }
 
 /* The connection is ready (TCP, and TLS for https), or failed. */
@@ -597,16 +684,21 @@ static void on_connected(struct sk_stream *s, int err)
     int rc = sk__fetch_tell_connected(f);
     if (rc == 0 && w->tls_wanted && !sk_stream_is_tls(s))
         return; /* TCP connected at once, in start(): TLS goes on it there */
+    if (rc == 0 && alpn_h2(s))
+        rc = sk__fetch_h2_begin(f);
     if (rc == 0)
         rc = sk__fetch_tell_ready(f);
     if (rc < 0) {
         phase_end(f, SK__PH_DONE, f->msg[0] ? rc : sk_fetch_fail_as(f, rc, "connecting"));
         return;
     }
+    if (sk__fetch_par_loop(f)) /* the run's transfers waiting for this handshake look */
+        sk_loop_stop(w->loop);
     w->phase = SK__PH_HEAD;
     w->sending = true;
     w->last_ms = sk_now_ms();
-    rc = sk_stream_write(s, f->buf, w->reqlen); /* what the socket does not take is queued */
+    rc = w->h2 ? sk__fetch_h2_request(f, f->px.origin, w->reqlen)
+               : sk_stream_write(s, f->buf, w->reqlen); /* what the socket does not take is queued */
     if (rc < 0) {
         phase_end(f, SK__PH_DONE, sk_fetch_fail_as(f, rc, "sending the request"));
         return;
@@ -714,6 +806,12 @@ static int tls_start(struct sk_fetch *f, const char *host)
 {
     struct sk__fetch_wire *w = &f->w;
     int rc = sk_stream_start_tls(&w->s, f->tls, host);
+    /* ALPN (RFC 7301): HTTP/2 offered first unless HTTP/1.1 is asked for */
+    static const unsigned char both[] = "\x02h2\x08http/1.1", h1[] = "\x08http/1.1";
+    bool only_h1 = f->o.http_version == SK_FETCH_HTTP_1_1;
+    if (rc == 0 && SSL_set_alpn_protos(w->s.x->ssl, only_h1 ? h1 : both,
+                                       only_h1 ? sizeof h1 - 1 : sizeof both - 1) != 0)
+        rc = SK_ERR(ENOMEM);
     if (rc < 0) {
         w->phase = SK__PH_IDLE;
         return sk_fetch_set_error(f, SK_ETLS, "TLS set-up for %s failed: %s", w->where,
@@ -793,12 +891,17 @@ static int run_phase(struct sk_fetch *f)
 
 /* ---- reuse (the rules: fetch_reuse.c) ---- */
 
-/* The request on the kept connection; the head is read as on a new one. */
-static int reuse(struct sk_fetch *f, size_t reqlen)
+/* The request on the kept connection, or (owner not NULL: HTTP/2
+ * multiplexing) as a new stream on the connection of another transfer of
+ * the run in an exchange to the same route; the head is read as on a new
+ * one. */
+static int reuse(struct sk_fetch *f, size_t reqlen, struct sk_fetch *owner)
 {
     struct sk__fetch_wire *w = &f->w;
+    if (owner)
+        sk__fetch_h2_join(f, owner);
     w->idle = false;
-    w->reused = true;
+    w->reused = true; /* refused before a byte: sent again on a new connection */
     w->reqlen = reqlen;
     w->told_connected = true;
     f->px.tunnel_up = f->px.tunnel;
@@ -806,15 +909,21 @@ static int reuse(struct sk_fetch *f, size_t reqlen)
     if (rc < 0)
         return f->msg[0] ? rc : sk_fetch_fail_as(f, rc, "connecting");
     w->phase = SK__PH_HEAD;
-    w->sending = true;
+    w->sending = !owner;
     w->last_ms = sk_now_ms();
-    if ((rc = sk_stream_write(&w->s, f->buf, reqlen)) < 0) {
+    rc = w->h2 ? sk__fetch_h2_request(f, f->px.origin, w->reqlen) /* as told */
+               : sk_stream_write(&w->s, f->buf, reqlen);
+    if (rc < 0) {
         w->phase = SK__PH_IDLE;
         w->stale = true;
-        return sk_fetch_fail_as(f, rc, "sending the request");
+        return f->msg[0] ? rc : sk_fetch_fail_as(f, rc, "sending the request");
     }
-    w->sending = sk_stream_queued(&w->s) > 0;
-    sk_stream_update(&w->s, true);
+    if (owner) {
+        conn_update(f);
+    } else {
+        w->sending = sk_stream_queued(&w->s) > 0;
+        sk_stream_update(&w->s, true);
+    }
     return run_phase(f);
 }
 
@@ -853,7 +962,7 @@ int sk__fetch_open(struct sk_fetch *f, const struct sk_url *u, bool cross_origin
     if (rc < 0)
         return rc;
     if (w->idle) {
-        rc = reuse(f, reqlen);
+        rc = reuse(f, reqlen, NULL);
         if (rc == 0 || !w->stale || f->cx->flag)
             return rc;
         /* The server had closed it: a new connection, as if none had been
@@ -866,9 +975,40 @@ int sk__fetch_open(struct sk_fetch *f, const struct sk_url *u, bool cross_origin
             return rc;
     }
     snprintf(w->key, sizeof w->key, "%s", key);
-    if ((rc = start(f, u, reqlen)) < 0)
-        return rc;
-    return run_phase(f);
+    /* In a parallel run another transfer may be connecting there: whether
+     * it gets HTTP/2 (then this one joins it) is known after its handshake. */
+    while (u->scheme == SK_URL_HTTPS && !w->live && sk__fetch_par_h2_pending(f, key) &&
+           !f->cx->flag)
+        if (sk__fetch_wait(f) < 0)
+            break;
+    if (f->cx->flag)
+        return sk__fetch_interrupted(f, "connecting");
+    struct sk_fetch *owner = w->live ? NULL : sk__fetch_par_h2_owner(f, key);
+    if (owner) {
+        rc = reuse(f, reqlen, owner);
+        if (rc == 0 || !w->stale || f->cx->flag)
+            return rc;
+        sk__fetch_close(f, false); /* refused (GOAWAY): a connection of its own */
+        wire_reset(w);
+        f->msg[0] = '\0';
+        if ((rc = build_request(f, u, cross_origin, &reqlen)) < 0)
+            return rc;
+    }
+    for (int tries = 0;; tries++) {
+        if ((rc = start(f, u, reqlen)) < 0)
+            return rc;
+        rc = run_phase(f);
+        if (rc == 0 || !w->stale || tries > 0 || f->cx->flag)
+            return rc;
+        /* An HTTP/2 GOAWAY said the request was not processed: once more
+         * on a new connection. */
+        sk__fetch_close(f, false);
+        wire_reset(w);
+        f->msg[0] = '\0';
+        f->px.tunnel_up = false;
+        if ((rc = build_request(f, u, cross_origin, &reqlen)) < 0)
+            return rc;
+    }
 }
 
 int sk__fetch_body(struct sk_fetch *f, const struct sk_http_framing *fr,
@@ -880,6 +1020,23 @@ int sk__fetch_body(struct sk_fetch *f, const struct sk_http_framing *fr,
     w->left = fr->kind == SK_HTTP_BODY_LENGTH ? fr->length : 0;
     memset(&w->chunked, 0, sizeof w->chunked);
     w->body_done = false;
+    if (w->phase == SK__PH_DONE && w->rc < 0) /* its connection went meanwhile */
+        return w->rc;
+    if (w->h2) { /* to END_STREAM, whatever the framing */
+        w->phase = SK__PH_BODY;
+        w->pend = 0;
+        w->gather = false;
+        int rc = sk__fetch_h2_body(f);
+        if (rc != 0) {
+            w->phase = SK__PH_DONE;
+            conn_update(f);
+            return rc < 0 ? rc : 0;
+        }
+        w->gather = !sk__fetch_h2_is_guest(f); /* a guest's are not flushed when idle */
+        w->last_ms = sk_now_ms();
+        conn_update(f);
+        return run_phase(f);
+    }
     if (fr->kind == SK_HTTP_BODY_NONE) {
         w->body_done = w->have == w->head_len; /* nothing after the head */
         return 0;
@@ -904,6 +1061,7 @@ int sk__fetch_body(struct sk_fetch *f, const struct sk_http_framing *fr,
 void sk__fetch_close(struct sk_fetch *f, bool clean)
 {
     struct sk__fetch_wire *w = &f->w;
+    sk__fetch_h2_wait_guests(f);
     w->phase = SK__PH_IDLE;
     w->pend = 0;
     w->gather = false;
@@ -917,6 +1075,7 @@ void sk__fetch_close(struct sk_fetch *f, bool clean)
         sk_stream_close(&w->s, SK_CLOSE_END);
         sk__stream_group_reap(w->g);
     }
+    sk__fetch_h2_free(f);
 }
 
 /* ---- the transfer's loop ---- */

@@ -76,6 +76,8 @@ struct sk__fetch_par {
     int loop_rc; /* the shared loop's last failure, given to each waiter */
     struct sk__outdir outdir; /* the output folder, one fd for every transfer */
     struct sk__fetch_dns *dns; /* the names the transfers resolved */
+    struct sk__fetch_co *cos; /* the slots (HTTP/2: a connection to join) */
+    unsigned n;
 #ifdef SK__ASAN
     const void *main_bottom; /* the run's own stack, for the sanitizer's fiber switches */
     size_t main_size;
@@ -115,6 +117,28 @@ static void co_main(void)
     co->rc = sk_fetch_run(co->f, co->url);
     co->finished = true;
     co_switch(co->par, co, NULL, true);
+}
+
+struct sk_fetch *sk__fetch_par_h2_owner(const struct sk_fetch *f, const char *key)
+{
+    const struct sk__fetch_par *p = f->co ? f->co->par : NULL;
+    for (unsigned i = 0; p && i < p->n; i++) {
+        const struct sk__fetch_co *co = &p->cos[i];
+        if (co->busy && !co->finished && co->f != f && sk__fetch_h2_shareable(co->f, f, key))
+            return co->f;
+    }
+    return NULL;
+}
+
+bool sk__fetch_par_h2_pending(const struct sk_fetch *f, const char *key)
+{
+    const struct sk__fetch_par *p = f->co ? f->co->par : NULL;
+    for (unsigned i = 0; p && i < p->n; i++) {
+        const struct sk__fetch_co *co = &p->cos[i];
+        if (co->busy && !co->finished && co->f != f && sk__fetch_h2_pending(co->f, f, key))
+            return true;
+    }
+    return false;
 }
 
 struct sk_loop *sk__fetch_par_loop(const struct sk_fetch *f)
@@ -301,7 +325,7 @@ int sk_fetch_run_parallel(unsigned n, struct sk_fetch_cancel *cancel, sk_fetch_n
     struct sk__fetch_co *cos = calloc(n, sizeof *cos);
     if (!cos)
         return -ENOMEM;
-    struct sk__fetch_par p = {.cx = cancel, .wake_fd = -1};
+    struct sk__fetch_par p = {.cx = cancel, .wake_fd = -1, .cos = cos, .n = n};
     sk__outdir_init(&p.outdir);
     bool more = true;
     int rc = par_setup(&p, cos, n);

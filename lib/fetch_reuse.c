@@ -37,12 +37,14 @@ bool sk__fetch_conn_close(const struct sk_http_resp *r)
 void sk__fetch_route_key(const struct sk_fetch *f, const struct sk_url *u, char *out, size_t cap)
 {
     const struct sk__fetch_wire *w = &f->w;
+    /* over TLS, what ALPN offered: --http1.1 does not take a kept h2 one */
+    int v = u->scheme == SK_URL_HTTPS && f->o.http_version == SK_FETCH_HTTP_1_1;
     if (!f->px.on)
-        snprintf(out, cap, "%s %s", u->scheme == SK_URL_HTTPS ? "https" : "http", w->where);
+        snprintf(out, cap, "%s %s %d", u->scheme == SK_URL_HTTPS ? "https" : "http", w->where, v);
     else if (!f->px.tunnel) /* a plain-http proxy: any http:// origin */
         snprintf(out, cap, "proxy %s %s", f->px.where, f->px.auth);
     else
-        snprintf(out, cap, "tunnel %s %s %s", f->px.where, f->px.auth, w->where);
+        snprintf(out, cap, "tunnel %s %s %s %d", f->px.where, f->px.auth, w->where, v);
 }
 
 bool sk__fetch_still_open(struct sk_fetch *f)
@@ -57,10 +59,37 @@ bool sk__fetch_still_open(struct sk_fetch *f)
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
+/* b may use a connection a made: the same route, verified the same way. */
+static bool same_route(const struct sk_fetch *a, const struct sk_fetch *b, const char *key)
+{
+    const char *ca = a->o.cacert, *cb = b->o.cacert;
+    return a->w.live && strcmp(a->w.key, key) == 0 && !(a->o.flags & SK_FETCH_NO_REUSE) &&
+           !(b->o.flags & SK_FETCH_NO_REUSE) &&
+           (a->o.flags & SK_FETCH_INSECURE) == (b->o.flags & SK_FETCH_INSECURE) &&
+           (ca == cb || (ca && cb && strcmp(ca, cb) == 0));
+}
+
+bool sk__fetch_h2_shareable(const struct sk_fetch *owner, const struct sk_fetch *f,
+                            const char *key)
+{
+    enum sk__fetch_phase ph = owner->w.phase;
+    bool in_exchange = ph == SK__PH_HEAD || ph == SK__PH_READY || ph == SK__PH_BODY;
+    return in_exchange && same_route(owner, f, key) && sk__fetch_h2_can_join(owner);
+}
+
+bool sk__fetch_h2_pending(const struct sk_fetch *other, const struct sk_fetch *f,
+                          const char *key)
+{
+    enum sk__fetch_phase ph = other->w.phase;
+    return (ph == SK__PH_CONNECT || ph == SK__PH_TUNNEL) && f->o.http_version != SK_FETCH_HTTP_1_1 && same_route(other, f, key);
+}
+
 void sk__fetch_done(struct sk_fetch *f)
 {
     struct sk__fetch_wire *w = &f->w;
-    if ((f->o.flags & SK_FETCH_NO_REUSE) || !w->keep_ok || !w->body_done || !sk__fetch_still_open(f)) {
+    sk__fetch_h2_wait_guests(f);
+    if ((f->o.flags & SK_FETCH_NO_REUSE) || !w->keep_ok || !w->body_done ||
+        (w->h2 && !sk__fetch_h2_keep(f)) || !sk__fetch_still_open(f)) {
         sk__fetch_close(f, w->body_done); /* close_notify after a whole response */
         return;
     }
@@ -98,6 +127,8 @@ bool sk__fetch_drain(struct sk_fetch *f, const struct sk_http_framing *fr)
     w->body_done = false;
     if ((f->o.flags & SK_FETCH_NO_REUSE) || !w->keep_ok)
         return false;
+    if (w->h2) /* its DATA is not read on: reusable if the stream already ended */
+        return w->body_done = sk__fetch_h2_ended(f);
     if (fr->kind == SK_HTTP_BODY_NONE || fr->kind == SK_HTTP_BODY_LENGTH) {
         w->body_done = n == (fr->kind == SK_HTTP_BODY_NONE ? 0 : fr->length);
     } else if (fr->kind == SK_HTTP_BODY_CHUNKED) { /* what came with the head only */

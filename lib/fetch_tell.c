@@ -86,6 +86,21 @@ int sk__fetch_tell_connected(struct sk_fetch *f)
                            sk_stream_is_tls(&w->s) ? 1 : 0);
 }
 
+/* The protocol, then the request as made (for HTTP/2: before its fields
+ * become a HEADERS frame). */
+static int tell_request(struct sk_fetch *f, size_t len)
+{
+    const char *proto = f->w.h2 ? "HTTP/2" : "HTTP/1.1";
+    int rc = sk__fetch_event(f, SK_FETCH_EV_PROTOCOL, proto, strlen(proto), 0, 0);
+    char *eol = f->w.h2 ? memmem(f->buf, len, " HTTP/1.1\r\n", 11) : NULL;
+    if (eol && memchr(f->buf, '\n', len) == eol + 10) { /* shown as curl does: "GET / HTTP/2" */
+        memcpy(eol, " HTTP/2", 7);
+        memmove(eol + 7, eol + 9, len - (size_t)(eol + 9 - f->buf));
+        f->w.reqlen = len -= 2; /* fetch_h2.c takes it in this form too */
+    }
+    return rc < 0 ? rc : sk__fetch_event(f, SK_FETCH_EV_REQUEST, f->buf, len, 0, 0);
+}
+
 int sk__fetch_tell_ready(struct sk_fetch *f)
 {
     struct sk__fetch_wire *w = &f->w;
@@ -97,7 +112,7 @@ int sk__fetch_tell_ready(struct sk_fetch *f)
         size_t n = tls_text(&w->s, text, sizeof text);
         rc = sk__fetch_event(f, SK_FETCH_EV_TLS, text, n, 0, 0);
     }
-    return rc < 0 ? rc : sk__fetch_event(f, SK_FETCH_EV_REQUEST, f->buf, w->reqlen, 0, 0);
+    return rc < 0 ? rc : tell_request(f, w->reqlen);
 }
 
 int sk__fetch_tell_reused(struct sk_fetch *f)
@@ -106,7 +121,8 @@ int sk__fetch_tell_reused(struct sk_fetch *f)
     if (!f->o.on_event)
         return 0;
     char text[INET6_ADDRSTRLEN + 16];
-    int n = peer_text(&w->s, text, sizeof text);
+    const struct sk_fetch *o = sk__fetch_h2_owner(f); /* HTTP/2: maybe another's */
+    int n = peer_text(o ? &o->w.s : &w->s, text, sizeof text);
     int rc = sk__fetch_event(f, SK_FETCH_EV_REUSED, text, (size_t)n, 0, 0);
-    return rc < 0 ? rc : sk__fetch_event(f, SK_FETCH_EV_REQUEST, f->buf, w->reqlen, 0, 0);
+    return rc < 0 ? rc : tell_request(f, w->reqlen);
 }

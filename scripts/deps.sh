@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages sockit needs, or says exactly what to install.
-#   scripts/deps.sh build   compiler, make, OpenSSL, zlib and brotli headers, gettext (msgfmt)
+#   scripts/deps.sh build   compiler, make, OpenSSL, zlib, brotli and nghttp2 headers, gettext (msgfmt)
 #   scripts/deps.sh lint    build plus clang-tidy, cppcheck, scan-build (`make lint`)
 #   scripts/deps.sh test    build and lint plus Criterion, pytest, nginx, haproxy, tinyproxy, openssl CLI, clang, g++,
 #                           systemd, prometheus (promtool checks serve --metrics)
@@ -11,7 +11,7 @@
 # Not root and no sudo: prints the exact apt-get line and exits 1.
 set -euo pipefail
 
-build_pkgs=(gcc make libc6-dev libssl-dev zlib1g-dev libbrotli-dev pkg-config gettext)
+build_pkgs=(gcc make libc6-dev libssl-dev zlib1g-dev libbrotli-dev libnghttp2-dev pkg-config gettext)
 # clang-tools: scan-build; clang-tidy: run-clang-tidy too.
 lint_pkgs=(clang clang-tidy clang-tools cppcheck python3)
 # g++: the public headers compile as C++ (tests/install/test_exports.py).
@@ -20,7 +20,8 @@ lint_pkgs=(clang clang-tidy clang-tools cppcheck python3)
 # tinyproxy: the real proxy of tests/integration/test_fetch_proxy.py (plain, CONNECT, BasicAuth).
 # python3-brotli: br bodies for tests/integration/test_fetch_compressed.py.
 # lighttpd (+ mod-deflate, mod-openssl): the second real web server of test_fetch_lighttpd.py.
-test_pkgs=(libcriterion-dev python3 python3-pytest python3-brotli locales nginx openssl clang libclang-rt-14-dev iproute2 procps curl time g++ groff-base mandoc haproxy libnginx-mod-stream systemd prometheus ncat tinyproxy lighttpd lighttpd-mod-deflate lighttpd-mod-openssl)
+# python3-h2: the hostile HTTP/2 server of tests/integration/test_fetch_h2.py; nghttp2-server: nghttpd, a second real HTTP/2 peer.
+test_pkgs=(libcriterion-dev python3 python3-pytest python3-brotli locales nginx openssl clang libclang-rt-14-dev iproute2 procps curl time g++ groff-base mandoc haproxy libnginx-mod-stream systemd prometheus ncat tinyproxy lighttpd lighttpd-mod-deflate lighttpd-mod-openssl python3-h2 nghttp2-server)
 package_pkgs=(debhelper lintian dpkg-dev pkg-config)
 soak_pkgs=(gnuplot-nox)
 # nginx, libnginx-mod-stream, haproxy, openssl: the TLS peers of bench/tls_compare.sh

@@ -30,9 +30,10 @@ static const char fetch_help[] = N_(
     "                    [--connect-timeout SEC] [--max-time SEC] [--retry N]\n"
     "                    [-x URL] [--noproxy LIST]\n"
     "                    [--compressed] [--max-filesize BYTES] [--no-reuse]\n"
-    "                    [--parallel N]\n"
+    "                    [--parallel N] [--http1.1 | --http2]\n"
     "\n"
-    "Download URL (http:// or https://) with HTTP/1.1. The status line and headers\n"
+    "Download URL (http:// or https://) with HTTP/2 when an https server offers\n"
+    "it (ALPN), else HTTP/1.1. The status line and headers\n"
     "of each response are printed to standard output; the body goes to FILE.\n"
     "Several URLs are fetched up to 8 at once (--parallel N), each saved under its\n"
     "own name; a line on standard error gives each one's result, in the order the\n"
@@ -102,10 +103,14 @@ static const char fetch_help[] = N_(
     "                          (powers of 1024); 0: no limit\n"
     "      --no-reuse          one connection per request: send 'Connection: close'\n"
     "                          and keep no connection open for the next URL\n"
+    "      --http1.1           over TLS offer only HTTP/1.1 (ALPN http/1.1)\n"
+    "      --http2             over TLS offer HTTP/2 first (the default); plain\n"
+    "                          http:// stays HTTP/1.1 (no Upgrade)\n"
     "      --parallel N        up to N transfers at once (1 to 1024, default 8),\n"
     "                          all on one event loop in one thread, each with its\n"
-    "                          own kept connection; 1: one after another. Result\n"
-    "                          lines in the order given, heads as they come.\n"
+    "                          own kept connection (those to one HTTP/2 server\n"
+    "                          share one); 1: one after another. Result lines in\n"
+    "                          the order given, heads as they come.\n"
     "                          Also -j N, --parallel-max N; -Z (curl's) accepted\n"
     "  -h, --help              this help\n"
     "\n"
@@ -203,7 +208,7 @@ enum { OPT_CACERT = 256, OPT_MAXREDIRS, OPT_CONNTIMEOUT, OPT_IDLETIMEOUT, OPT_RE
        OPT_RETRYDELAY, OPT_DOWNGRADE, OPT_NOFAIL, OPT_SYNC, OPT_SHA256, OPT_OUTDIR,
        OPT_NOPROXY };
 /* --compressed and --max-filesize: a block of their own */
-enum { OPT_COMPRESSED = 512, OPT_MAXFILESIZE, OPT_NOREUSE };
+enum { OPT_COMPRESSED = 512, OPT_MAXFILESIZE, OPT_NOREUSE, OPT_HTTP11, OPT_HTTP2 };
 
 /* --max-filesize BYTES: digits, then k, m or g (powers of 1024, as curl). */
 static bool parse_size(const char *what, const char *s, uint64_t *out)
@@ -358,6 +363,8 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
         {"compressed", no_argument, NULL, OPT_COMPRESSED},
         {"max-filesize", required_argument, NULL, OPT_MAXFILESIZE},
         {"no-reuse", no_argument, NULL, OPT_NOREUSE},
+        {"http1.1", no_argument, NULL, OPT_HTTP11},
+        {"http2", no_argument, NULL, OPT_HTTP2},
         {"parallel", required_argument, NULL, 'j'},
         {"parallel-max", required_argument, NULL, 'j'},
         FETCH_CURL_LONGOPTS
@@ -451,6 +458,8 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
         case OPT_NOPROXY: fc->noproxy = optarg; break;
         case OPT_COMPRESSED: o->flags |= SK_FETCH_COMPRESSED; break;
         case OPT_NOREUSE: o->flags |= SK_FETCH_NO_REUSE; break;
+        case OPT_HTTP11: o->http_version = SK_FETCH_HTTP_1_1; break;
+        case OPT_HTTP2: o->http_version = SK_FETCH_HTTP_2; break;
         case OPT_MAXFILESIZE:
             if (!parse_size("--max-filesize", optarg, &o->max_filesize))
                 return EXIT_USAGE;

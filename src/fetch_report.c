@@ -267,6 +267,7 @@ static void verbose(struct fetch_cli *fc, const struct sk_fetch_event *ev)
         say(fc, _("reusing the connection to %.*s"), (int)ev->len, ev->data);
         break;
     case SK_FETCH_EV_TLS: say_tls(fc, ev); break;
+    case SK_FETCH_EV_PROTOCOL: say(fc, _("using %.*s"), (int)ev->len, ev->data); break;
     case SK_FETCH_EV_REQUEST: say_head(fc, "> ", ev->data, ev->len); break;
     case SK_FETCH_EV_HEAD:
         say(fc, _("first byte after %.6f s"), since_start(fc));

@@ -28,6 +28,20 @@
  * stream, an unknown coding or a chain of several fail: nothing saved);
  * `sha256` and max_filesize then apply to the decoded body.
  *
+ * HTTP/2 (RFC 9113, with libnghttp2): over TLS, ALPN offers h2 and
+ * http/1.1 (http_version); when the server picks h2 the request goes as a
+ * HEADERS frame and the response is handled as an HTTP/1.1 one would be
+ * (the head reported as "HTTP/2 STATUS" and its fields, lower case), the
+ * body ending at END_STREAM (and matching its content-length). Its size is
+ * bounded as HTTP/1.1's (SK_HTTP_HEAD_MAX, SK_HTTP_HEADERS_MAX), the flow
+ * control windows (1 MiB) are given back as the body is written out, a
+ * RST_STREAM or GOAWAY fails the transfer (SK_EPROTO before the head,
+ * SK_ETRUNCATED inside the body; a request the GOAWAY says was not
+ * processed is sent once more on a new connection). A kept HTTP/2
+ * connection serves the next request as a new stream, and in
+ * sk_fetch_run_parallel the transfers to one HTTP/2 route (and TLS
+ * settings) share one connection as concurrent streams.
+ *
  * Connection reuse: a connection whose response ended at its framing
  * (Content-Length or chunked fully read; a HEAD, 204 or 304 with no body),
  * in HTTP/1.1, with no "Connection: close" and no failure, stays open in
@@ -112,6 +126,16 @@ enum sk_fetch_event_kind {
     SK_FETCH_EV_REQUEST,     /* the request head as sent: data, len (credentials included) */
     SK_FETCH_EV_REUSED,      /* the request goes on a kept connection (instead of
                                 CONNECTED and TLS): data, len "ADDRESS:PORT" */
+    SK_FETCH_EV_PROTOCOL,    /* the protocol of the exchange, before its REQUEST:
+                                data, len "HTTP/1.1" or "HTTP/2" */
+};
+
+/* sk_fetch_opts.http_version: what the TLS handshake offers (ALPN). Plain
+ * http:// is always HTTP/1.1 (no Upgrade, no prior knowledge). */
+enum sk_fetch_http_version {
+    SK_FETCH_HTTP_DEFAULT = 0, /* offer h2 and http/1.1: HTTP/2 when the server picks it */
+    SK_FETCH_HTTP_1_1,         /* offer http/1.1 only */
+    SK_FETCH_HTTP_2,           /* offer h2 first (the default's behaviour, said outright) */
 };
 
 struct sk_fetch_event {
@@ -167,6 +191,8 @@ struct sk_fetch_opts {
      * user set here overrides. NULL password: "". */
     const char *user;
     const char *password;
+    /* Appended after password: */
+    enum sk_fetch_http_version http_version; /* over TLS; 0: HTTP/2 if offered */
 };
 
 /* Fills o with the defaults: 10 redirects, 30 s connect and 60 s idle

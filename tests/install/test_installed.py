@@ -87,6 +87,7 @@ def test_pc_file_records_the_final_paths():
     static = pkg_config("--static", "--libs")
     assert "-lssl" in static and "-lcrypto" in static and "-pthread" in static
     assert "-lz" in static and "-lbrotlidec" in static  # --compressed's decoders
+    assert "-lnghttp2" in static  # HTTP/2 in fetch
 
 
 PROBE = r"""

@@ -97,9 +97,11 @@ http {{
 
 
 class Nginx:
-    def __init__(self, d, certs, timeout=10.0, access_log=False):
+    def __init__(self, d, certs, timeout=10.0, access_log=False, http2=False):
         """access_log: each request logged in d/access.log as "CONNECTION
-        REQUESTS-ON-IT URI" ($connection $connection_requests)."""
+        REQUESTS-ON-IT URI" ($connection $connection_requests), and with
+        http2 (HTTP/2 offered on the https ports: "listen ... ssl http2")
+        its protocol after them ($server_protocol)."""
         self.dir = d
         self.www = os.path.join(d, "www")
         os.makedirs(self.www, exist_ok=True)
@@ -112,9 +114,12 @@ class Nginx:
             conf_text = CONF.format(d=d, http=self.http, https=self.https, wrong=self.wrong,
                                     **certs)
             if access_log:
+                proto = " $server_protocol" if http2 else ""
                 conf_text = conf_text.replace(
                     "access_log off;", "log_format conns '$connection $connection_requests "
-                    f"$request_uri'; access_log {d}/access.log conns;")
+                    f"$request_uri{proto}'; access_log {d}/access.log conns;")
+            if http2:
+                conf_text = conf_text.replace(f":{self.https} ssl;", f":{self.https} ssl http2;")
             f.write(conf_text)
         # nginx writes its pid file once every listening socket is open (and
         # its error log, in the same folder, when it fails).

@@ -200,9 +200,10 @@ def test_verbose_shows_the_exchange_of_each_hop(srv, tmp_path, flag):
     assert "< X-Hop: first" in lines and "< X-Hop: final" in lines
     assert sum(ln.startswith("* first byte after ") for ln in lines) == 3
     assert re.fullmatch(r"\* total \d+\.\d{6} s, 100 body bytes, exit status 0", lines[-1]), lines
-    # in order: connect, request, first byte, head, per hop
+    # in order: connect, protocol, request, first byte, head, per hop
     i = lines.index(connected[0])
-    assert lines[i + 1] == "> GET /r HTTP/1.1"
+    assert lines[i + 1] == "* using HTTP/1.1"
+    assert lines[i + 2] == "> GET /r HTTP/1.1"
 
 
 def test_verbose_masks_header_credentials(srv, tmp_path):

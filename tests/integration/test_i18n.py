@@ -67,7 +67,7 @@ def test_english_by_default(env):
                  "这些事件记录和所有 key=value 字段永远不变", "退出状态：信号引发的关闭后为 0"],
      ["  -l, --listen HOST:PORT  ", "      --proxy-protocol    ", "\"proxy-error PEER reason=R\"",
       "--log-format FORMAT  text（默认）或 json"]),
-    (["fetch"], ["用 HTTP/1.1 下载 URL", "任何失败都会让 FILE 保持原样", "  11  响应体与 --sha256 不匹配"],
+    (["fetch"], ["下载 URL（http:// 或 https://）：https 服务器提供 HTTP/2 时", "任何失败都会让 FILE 保持原样", "  11  响应体与 --sha256 不匹配"],
      ["  -C, --continue          ", "      --retry N           ", "（+ FILE.part.meta）"]),
     (["bench"], ["在负载下测量问候协议的服务器", "开环：总共每秒 R 个请求", "\n模式：\n", "\n输出：\n"],
      ["  -P, --pipeline DEPTH  ", "      --tls-resume      ",

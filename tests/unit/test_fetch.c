@@ -87,6 +87,31 @@ Test(fetch, new_takes_the_first_layout_without_credentials)
     cr_assert_eq(sk_fetch_new(&o, &f), SK_EUSAGE);
 }
 
+/* http_version was appended after password: the layout that ended with
+ * password still works (HTTP/2 offered), a value this library does not
+ * know is refused. */
+Test(fetch, new_takes_the_layout_before_http_version)
+{
+    struct sk_fetch_opts o;
+    sk_fetch_opts_init(&o);
+    cr_assert_eq(o.http_version, SK_FETCH_HTTP_DEFAULT);
+    o.size = offsetof(struct sk_fetch_opts, password) + sizeof o.password;
+    o.http_version = (enum sk_fetch_http_version)99; /* beyond the old size: not read */
+    struct sk_fetch *f;
+    cr_assert_eq(sk_fetch_new(&o, &f), 0);
+    sk_fetch_free(f);
+    o.size = sizeof o;
+    cr_assert_eq(sk_fetch_new(&o, &f), SK_EUSAGE);
+    cr_assert_null(f);
+    o.http_version = SK_FETCH_HTTP_1_1;
+    cr_assert_eq(sk_fetch_new(&o, &f), 0);
+    o.http_version = (enum sk_fetch_http_version)3;
+    cr_assert_eq(sk_fetch_set_opts(f, &o), SK_EUSAGE);
+    o.http_version = SK_FETCH_HTTP_2;
+    cr_assert_eq(sk_fetch_set_opts(f, &o), 0);
+    sk_fetch_free(f);
+}
+
 Test(fetch, url_credentials_never_in_messages)
 {
     struct sk_fetch_opts o;
