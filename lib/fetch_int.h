@@ -94,6 +94,7 @@ struct sk__fetch_wire {
     struct sk_timer timer;        /* the phase's deadline */
     enum sk__fetch_phase phase;
     bool live;                    /* s is open or not yet released */
+    bool resolving;               /* start(): the route's name is being looked up */
     bool sending;                 /* the request is not all out yet */
     bool tls_wanted;              /* https: TLS goes on the connection */
     size_t reqlen;                /* the request: f->buf[0..reqlen) until it is sent */

@@ -844,7 +844,10 @@ static int start(struct sk_fetch *f, const struct sk_url *u, size_t reqlen)
     if (f->px.on)
         u = &f->px.url;
     const struct addrinfo *ai = NULL;
-    if ((rc = sk__fetch_resolve(f, u, &ai)) < 0)
+    w->resolving = true; /* a parallel run's lookup waits: others may join (HTTP/2) */
+    rc = sk__fetch_resolve(f, u, &ai);
+    w->resolving = false;
+    if (rc < 0)
         return rc;
     rc = sk_stream_connect_list(w->g, &w->s, ai);
     sk__fetch_resolve_put(f, ai);

@@ -59,11 +59,11 @@ bool sk__fetch_still_open(struct sk_fetch *f)
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-/* b may use a connection a made: the same route, verified the same way. */
+/* b may use a connection a makes: the same route, verified the same way. */
 static bool same_route(const struct sk_fetch *a, const struct sk_fetch *b, const char *key)
 {
     const char *ca = a->o.cacert, *cb = b->o.cacert;
-    return a->w.live && strcmp(a->w.key, key) == 0 && !(a->o.flags & SK_FETCH_NO_REUSE) &&
+    return strcmp(a->w.key, key) == 0 && !(a->o.flags & SK_FETCH_NO_REUSE) &&
            !(b->o.flags & SK_FETCH_NO_REUSE) &&
            (a->o.flags & SK_FETCH_INSECURE) == (b->o.flags & SK_FETCH_INSECURE) &&
            (ca == cb || (ca && cb && strcmp(ca, cb) == 0));
@@ -74,14 +74,18 @@ bool sk__fetch_h2_shareable(const struct sk_fetch *owner, const struct sk_fetch 
 {
     enum sk__fetch_phase ph = owner->w.phase;
     bool in_exchange = ph == SK__PH_HEAD || ph == SK__PH_READY || ph == SK__PH_BODY;
-    return in_exchange && same_route(owner, f, key) && sk__fetch_h2_can_join(owner);
+    return in_exchange && owner->w.live && same_route(owner, f, key) &&
+           sk__fetch_h2_can_join(owner);
 }
 
 bool sk__fetch_h2_pending(const struct sk_fetch *other, const struct sk_fetch *f,
                           const char *key)
 {
     enum sk__fetch_phase ph = other->w.phase;
-    return (ph == SK__PH_CONNECT || ph == SK__PH_TUNNEL) && f->o.http_version != SK_FETCH_HTTP_1_1 && same_route(other, f, key);
+    /* Looking its name up (on a thread): its connection is on the way. */
+    bool connecting = other->w.resolving ||
+                      (other->w.live && (ph == SK__PH_CONNECT || ph == SK__PH_TUNNEL));
+    return connecting && f->o.http_version != SK_FETCH_HTTP_1_1 && same_route(other, f, key);
 }
 
 void sk__fetch_done(struct sk_fetch *f)

@@ -6,7 +6,7 @@ import os
 import signal
 
 from nginx_util import free_port
-from peer_proc import put_file, start_with_pid_file, stop_process
+from peer_proc import put_file, start_when, stop_process
 
 LIGHTTPD = "/usr/sbin/lighttpd"
 
@@ -17,9 +17,9 @@ server.port = {http}
 server.pid-file = "{d}/lighttpd.pid"
 server.errorlog = "{d}/error.log"
 server.modules += ("mod_accesslog", "mod_deflate", "mod_redirect", "mod_openssl")
-# protocol, status, requests before this one on its connection, path
+# protocol, status, requests on its connection, path, the client's port
 accesslog.filename = "{d}/access.log"
-accesslog.format = "%H %s %k %U"
+accesslog.format = "%H %s %k %U %{{remote}}p"
 mimetype.assign = (".bin" => "application/octet-stream", ".txt" => "text/plain")
 deflate.mimetypes = ("text/")
 deflate.allowed-encodings = ("br", "gzip", "deflate")
@@ -44,9 +44,18 @@ class Lighttpd:
         with open(conf, "w") as f:
             f.write(CONF.format(d=d, http=self.http, https=self.https, cert=certs["cert"],
                                 key=certs["key"]))
-        # lighttpd writes its pid file once its sockets listen.
-        self.proc = start_with_pid_file([LIGHTTPD, "-D", "-f", conf], d, "lighttpd.pid",
-                                        (self.http, self.https), "lighttpd", timeout)
+        # lighttpd may write its pid file before its sockets listen; it logs
+        # "server started" once they do.
+        log = os.path.join(d, "error.log")
+
+        def started():
+            try:
+                with open(log) as f:
+                    return "server started" in f.read()
+            except FileNotFoundError:
+                return False
+        self.proc = start_when([LIGHTTPD, "-D", "-f", conf], d, started,
+                               (self.http, self.https), "lighttpd", timeout)
 
     def url(self, path, tls=False, host="127.0.0.1"):
         return f"{'https' if tls else 'http'}://{host}:{self.https if tls else self.http}{path}"
@@ -56,12 +65,16 @@ class Lighttpd:
 
     def stop(self, timeout=10.0):
         """Stops lighttpd (which writes out its buffered access log) and
-        returns the log's lines as (protocol, status, earlier requests on the
-        connection, path)."""
+        returns the requests it logged as (protocol, status, requests on the
+        connection before this one (HTTP/1.1) or with it (HTTP/2), path, the
+        client's port: one per connection)."""
         stop_process(self.proc, signal.SIGTERM, timeout)
         self.proc.stderr.close()
         try:
             with open(os.path.join(self.dir, "access.log")) as f:
-                return [tuple(line.split()) for line in f if line.strip()]
+                lines = [tuple(line.split()) for line in f if line.strip()]
         except FileNotFoundError:
             return []
+        # An HTTP/2 connection's own line (its preface: status 100, path *)
+        # is no request.
+        return [line for line in lines if line[3] != "*"]

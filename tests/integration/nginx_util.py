@@ -6,7 +6,7 @@ import signal
 import socket
 import subprocess
 
-from peer_proc import put_file, start_with_pid_file, stop_process
+from peer_proc import put_file, start_when, stop_process
 
 NGINX = "/usr/sbin/nginx"
 
@@ -123,8 +123,9 @@ class Nginx:
             f.write(conf_text)
         # nginx writes its pid file once every listening socket is open (and
         # its error log, in the same folder, when it fails).
-        self.proc = start_with_pid_file([NGINX, "-c", conf, "-p", d], d, "nginx.pid",
-                                        (self.http, self.https, self.wrong), "nginx", timeout)
+        pid = os.path.join(d, "nginx.pid")
+        self.proc = start_when([NGINX, "-c", conf, "-p", d], d, lambda: os.path.exists(pid),
+                               (self.http, self.https, self.wrong), "nginx", timeout)
 
     def url(self, path, tls=False, host="127.0.0.1"):
         if ":" in host:

@@ -8,16 +8,15 @@ import subprocess
 from fswait import wait_in_folder
 
 
-def start_with_pid_file(argv, folder, pid_name, ports, what, timeout=10.0):
-    """Starts argv and returns its Popen once it has written folder/pid_name
-    (the daemons here write it when their sockets listen) and each of ports
-    accepts; raises RuntimeError if it exits or times out first."""
+def start_when(argv, folder, ready, ports, what, timeout=10.0):
+    """Starts argv and returns its Popen once ready() is true (re-checked as
+    entries of folder change: the daemon's pid file or log is there) and each
+    of ports accepts; raises RuntimeError if it exits or times out first."""
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
-    pid = os.path.join(folder, pid_name)
     try:
-        wait_in_folder(folder, lambda: os.path.exists(pid) or proc.poll() is not None,
-                       timeout, f"{what}'s pid file")
+        wait_in_folder(folder, lambda: ready() or proc.poll() is not None, timeout,
+                       f"{what} to start")
     except AssertionError:
         stop_process(proc, signal.SIGTERM)
         proc.stderr.close()

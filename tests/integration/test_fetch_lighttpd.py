@@ -1,6 +1,7 @@
 """sockit fetch against a real lighttpd (a second web server beside nginx):
-plain and TLS, Range for resume, its redirects, mod_deflate's gzip, deflate
-and br, keep-alive across several URLs. Each test starts its own lighttpd
+plain and TLS (HTTP/2 by ALPN, or HTTP/1.1 with --http1.1), Range for
+resume, its redirects, mod_deflate's gzip, deflate and br, keep-alive and
+HTTP/2 streams across several URLs. Each test starts its own lighttpd
 and reads its access log when it stops."""
 import hashlib
 import os
@@ -42,7 +43,9 @@ def test_file_identical(lt, tmp_path, tls):
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "out").read_bytes() == lt.big
     log = lt.stop()
-    assert [(line[1], line[3]) for line in log] == [("200", "/big.bin")], log
+    # Over TLS HTTP/2 is negotiated (lighttpd offers h2 by ALPN).
+    proto = "HTTP/2.0" if tls else "HTTP/1.1"
+    assert [(line[0], line[1], line[3]) for line in log] == [(proto, "200", "/big.bin")], log
 
 
 class Cutter:
@@ -111,6 +114,7 @@ def test_resume_asks_for_the_rest_and_gets_206(lt, tmp_path, tls):
     # The cut first transfer is logged as sent in full (lighttpd wrote it to
     # the relay); the second asked only for the rest.
     assert [(line[1], line[3]) for line in log] == [("200", "/big.bin"), ("206", "/big.bin")], log
+    assert all(line[0] == ("HTTP/2.0" if tls else "HTTP/1.1") for line in log), log
 
 
 def test_redirects_followed_to_the_file(lt, tmp_path):
@@ -155,18 +159,47 @@ def test_sha256_of_the_file(lt, tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
-@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
-def test_several_urls_share_one_kept_connection(lt, tmp_path, tls):
+@pytest.mark.parametrize("tls,version,proto", [
+    (False, [], "HTTP/1.1"), (True, ["--http1.1"], "HTTP/1.1"), (True, [], "HTTP/2.0"),
+], ids=["http", "https-http1.1", "https-h2"])
+def test_several_urls_share_one_kept_connection(lt, tmp_path, tls, version, proto):
     names = [f"f{i}.bin" for i in range(6)]
     for n in names:
         lt.put(n, n.encode() * 100)
     # One at a time: the subject is one connection serving each URL in turn.
-    r = fetch("-s", "--parallel", "1", "--cacert", lt.certs["ca"],
+    r = fetch("-s", "--parallel", "1", *version, "--cacert", lt.certs["ca"],
               *[lt.url("/" + n, tls=tls, host="localhost") for n in names], cwd=tmp_path)
     assert_clean(r)
     assert r.returncode == 0, r.stderr
     for n in names:
         assert (tmp_path / n).read_bytes() == n.encode() * 100
     log = lt.stop()
-    # %k: the requests served before this one on its connection: 0, 1, ... 5.
-    assert [line[2] for line in log] == [str(i) for i in range(6)], log
+    # %k counts the requests of the connection: before this one (0, 1, ... 5)
+    # over HTTP/1.1, with it (1, 2, ... 6) over HTTP/2. One connection: no
+    # count starts again.
+    first = 1 if proto == "HTTP/2.0" else 0
+    assert [(line[0], line[2]) for line in log] == [(proto, str(first + i)) for i in range(6)], log
+
+
+def test_parallel_urls_are_streams_of_one_h2_connection(lt, tmp_path):
+    """Six URLs, three at once, to lighttpd over TLS (a second real HTTP/2
+    server beside nginx): streams multiplexed on one connection."""
+    names = [f"m{i}.bin" for i in range(6)]
+    for n in names:
+        lt.put(n, os.urandom(200000))
+    r = fetch("-s", "--parallel", "3", "--cacert", lt.certs["ca"],
+              *[lt.url("/" + n, tls=True, host="localhost") for n in names], cwd=tmp_path)
+    assert_clean(r)
+    assert r.returncode == 0, r.stderr
+    for n in names:
+        assert (tmp_path / n).read_bytes() == open(os.path.join(lt.www, n), "rb").read()
+    log = lt.stop()
+    assert sorted(line[3] for line in log) == ["/" + n for n in names], log
+    assert all(line[0] == "HTTP/2.0" for line in log), log
+    conn = {line[3]: line[4] for line in log}
+    # The first three start together: the second and third wait for the
+    # first one's handshake and open their streams on its connection. Later
+    # ones join a connection whose transfer is still under way, or open
+    # their own: at most one connection per transfer at once.
+    assert conn["/m0.bin"] == conn["/m1.bin"] == conn["/m2.bin"], log
+    assert len(set(conn.values())) <= 3, log
