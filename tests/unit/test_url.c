@@ -84,6 +84,32 @@ Test(url, length_bounds)
     cr_assert_eq(parse_rc(s), SK_ETOOBIG);
 }
 
+/* A target of the longest size fits whatever its last bytes are, and the
+ * formatted URL parses again to the same target (fuzz_url found an encoded
+ * target near the bound that did not). */
+Test(url, longest_target_round_trips)
+{
+    static char s[SK_URL_TARGET_MAX + 64], buf[SK_URL_TARGET_MAX + SK_HOST_MAX + 32];
+    const size_t longest = SK_URL_TARGET_MAX - 1;
+    strcpy(s, "http://h/");
+    memset(s + 9, 'a', longest - 1);
+    s[8 + longest] = '\0';
+    struct sk_url u = parse_ok(s);
+    cr_assert_eq(strlen(u.target), longest);
+    s[8 + longest] = 'a';
+    s[9 + longest] = '\0';
+    cr_assert_eq(parse_rc(s), SK_ETOOBIG, "one byte more");
+    /* The same bound reached by encoding: "\xff" becomes "%FF". */
+    memset(s + 9, 'a', longest - 4);
+    strcpy(s + 8 + longest - 3, "\xff");
+    u = parse_ok(s);
+    cr_assert_eq(strlen(u.target), longest);
+    cr_assert_str_eq(u.target + longest - 3, "%FF");
+    cr_assert_gt(sk_url_format(&u, buf, sizeof buf), 0);
+    struct sk_url again = parse_ok(buf);
+    cr_assert_str_eq(again.target, u.target);
+}
+
 Test(url, encoding_and_dots)
 {
     struct sk_url u = parse_ok("http://h/a b/\xc3\xa9?q=\"x\"");
