@@ -196,7 +196,13 @@ static int on_frame(nghttp2_session *s, const nghttp2_frame *fr, void *arg)
     struct sk_fetch *f = of_sid(s, fr->hd.stream_id);
     if (!f)
         return 0;
-    f->w.last_ms = sk_now_ms();
+    /* A WINDOW_UPDATE or PRIORITY on the stream, as a DATA frame with no
+     * byte and no END_STREAM, says nothing of the response: no progress
+     * (else a server repeating them would hold the idle timeout off). */
+    bool empty_data = fr->hd.type == NGHTTP2_DATA && fr->hd.length == 0 &&
+                      !(fr->hd.flags & NGHTTP2_FLAG_END_STREAM);
+    if (fr->hd.type != NGHTTP2_WINDOW_UPDATE && fr->hd.type != NGHTTP2_PRIORITY && !empty_data)
+        f->w.last_ms = sk_now_ms();
     if (fr->hd.type == NGHTTP2_RST_STREAM)
         f->w.h2st.rst_in = true;
     else if (fr->hd.type == NGHTTP2_HEADERS && f->w.h2st.in_head &&

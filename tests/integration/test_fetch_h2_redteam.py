@@ -1,0 +1,452 @@
+"""Red-team tests of fetch's HTTP/2 adapter and its multiplexing: a hostile
+python3-h2 server (and raw frames past h2's checks) against the binary,
+the sanitizer build too (ASan+LSan: no crash, no leak). Each bad peer ends
+in a bounded time with a documented status, nothing partial is saved, and
+where a test can, no descriptor is left open while the process lives."""
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+from hyperframe.frame import ContinuationFrame, HeadersFrame, PingFrame, PushPromiseFrame
+
+from conftest import SOCKIT
+from fswait import wait_in_folder
+from h2_hostile import H2Server, data_frame, goaway, send_body, window_update
+from nginx_util import Nginx
+from test_fetch_h2 import assert_clean, certs, fetch, multiplexed, ok_head, run_hostile  # noqa: F401
+
+pytest.importorskip("h2")
+
+
+def literal(name, value):
+    """An HPACK literal header field without indexing (names, values < 127 bytes)."""
+    return b"\x00" + bytes([len(name)]) + name + bytes([len(value)]) + value
+
+
+def fd_count(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+# ---- frames the client must refuse ----
+
+def test_push_promise_refused(certs, tmp_path):
+    """The client's SETTINGS disable push; a PUSH_PROMISE anyway is a
+    connection error: nothing saved, one line, exit 7."""
+    seen = {}
+
+    def script(srv, conn, sid, h, send, n):
+        seen["push"] = conn.remote_settings.enable_push
+        block = conn.encoder.encode([(":method", "GET"), (":scheme", "https"),
+                                     (":authority", h[":authority"]), (":path", "/pushed")])
+        f = PushPromiseFrame(sid, promised_stream_id=2, data=block)
+        f.flags.add("END_HEADERS")
+        send(f.serialize())
+        conn.send_headers(sid, ok_head(5))
+        send_body(conn, sid, b"hello", send)
+    run_hostile(certs, tmp_path, 7, "HTTP/2", script)
+    assert seen["push"] == 0
+
+
+def continuation_flood(srv, sid, send, piece):
+    """HEADERS without END_HEADERS, then CONTINUATION frames of piece until
+    the client goes (or 64 MiB)."""
+    f = HeadersFrame(sid, data=b"\x88")  # :status 200, static table
+    send(f.serialize())
+    sent = 0
+    try:
+        while sent < 64 << 20 and not srv.stopping.is_set():
+            send(ContinuationFrame(sid, data=piece).serialize() * 64)
+            sent += 64 * (9 + len(piece))
+    except OSError:
+        pass
+    return "close"
+
+
+def test_continuation_flood_of_fields(certs, tmp_path):
+    field = literal(b"x-flood", b"a" * 100)
+    t = time.monotonic()
+    run_hostile(certs, tmp_path, 7, "", lambda srv, conn, sid, h, send, n:
+                continuation_flood(srv, sid, send, field * 8), extra=("--max-time", "20"))
+    assert time.monotonic() - t < 15  # refused on the header list's bound, not the clock
+
+
+def test_continuation_flood_of_empty_frames(certs, tmp_path):
+    """Empty CONTINUATION frames (CVE-2024-28182's shape) carry no field:
+    only a bound on frames or the clock ends it: it must end."""
+    srv = H2Server(certs, script=lambda srv, conn, sid, h, send, n:
+                   continuation_flood(srv, sid, send, b""))
+    try:
+        r = fetch(srv.url("/f"), "--cacert", certs["ca"], "-o", str(tmp_path / "o"), "-s",
+                  "--max-time", "3", timeout=30)
+    finally:
+        srv.stop()
+    assert_clean(r)
+    assert r.returncode in (7, 9), r.stderr
+    assert os.listdir(tmp_path) == [], os.listdir(tmp_path)
+
+
+def test_dynamic_table_size_update_past_settings(certs, tmp_path):
+    """A table size update above the client's SETTINGS_HEADER_TABLE_SIZE
+    (4096 by default) is a COMPRESSION_ERROR."""
+    def script(srv, conn, sid, h, send, n):
+        block = b"\x3f\xe1\xff\xff\x0f" + b"\x88"  # size 2^31-ish, then :status 200
+        f = HeadersFrame(sid, data=block)
+        f.flags.add("END_HEADERS")
+        f.flags.add("END_STREAM")
+        send(f.serialize())
+        srv.sleep(5)
+        return "close"
+    run_hostile(certs, tmp_path, 7, "HTTP/2", script)
+
+
+def test_huge_header_table_size_setting(certs, tmp_path):
+    """The server allows a 4 GiB table: the client's encoder keeps its own
+    bound, the request goes out and the file is saved."""
+    def script(srv, conn, sid, h, send, n):
+        conn.send_headers(sid, ok_head(5))
+        send_body(conn, sid, b"hello", send)
+    srv = H2Server(certs, script=script)
+    # the settings of every connection this server makes: patched at the source
+    import h2.connection
+    orig = h2.connection.H2Connection.initiate_connection
+
+    def initiate(self):
+        orig(self)
+        self.update_settings({0x1: 0xFFFFFFFF, 0x3: 1})  # HEADER_TABLE_SIZE, MAX_CONCURRENT
+    h2.connection.H2Connection.initiate_connection = initiate
+    try:
+        r = fetch(srv.url("/a"), srv.url("/b"), "--cacert", certs["ca"], "--parallel", "2",
+                  "--output-dir", str(tmp_path), timeout=30)
+    finally:
+        h2.connection.H2Connection.initiate_connection = orig
+        srv.stop()
+    assert_clean(r)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "a").read_bytes() == b"hello" == (tmp_path / "b").read_bytes()
+
+
+# ---- stalls dressed as traffic ----
+
+@pytest.mark.parametrize("keepalive", ["ping", "window_update", "empty_data"])
+def test_traffic_without_data_does_not_hold_the_idle_timeout(certs, tmp_path, keepalive):
+    """A server that answers the head, then only sends frames that carry no
+    body byte (PINGs on the connection, WINDOW_UPDATEs or empty DATA frames
+    on the stream) every 0.1 s: no body byte for --idle-timeout ends the
+    transfer (exit 9), however busy the connection looks."""
+    def frame(sid, i):
+        if keepalive == "ping":
+            return PingFrame(0, opaque_data=b"%08d" % i).serialize()
+        if keepalive == "window_update":
+            return window_update(sid, 1)
+        return data_frame(sid, b"")
+
+    def script(srv, conn, sid, h, send, n):
+        conn.send_headers(sid, ok_head(1000))
+        send()
+        for i in range(200):
+            if srv.stopping.is_set():
+                break
+            try:
+                send(frame(sid, i))
+            except OSError:
+                break
+            srv.sleep(0.1)
+        return "close"
+    t = time.monotonic()
+    run_hostile(certs, tmp_path, 9, "reading the body", script, extra=("--idle-timeout", "1"))
+    assert time.monotonic() - t < 10
+
+
+# ---- multiplexing ----
+
+def test_multiplexed_status_per_stream(certs, tmp_path):
+    """Streams of one connection answer 200, 404 and a redirect to another
+    path of the same origin: each verdict is its own; --fail keeps the 404
+    body off the disk and the connection for the redirect's target."""
+    def script(srv, conn, sid, h, send, n):
+        p = h[":path"]
+        if p == "/b":
+            conn.send_headers(sid, [(":status", "404"), ("content-length", "9")])
+            send_body(conn, sid, b"not found", send)
+        elif p == "/c":
+            conn.send_headers(sid, [(":status", "302"), ("location", "/c2"),
+                                    ("content-length", "0")])
+            send_body(conn, sid, b"", send)
+        else:
+            conn.send_headers(sid, ok_head(len(p)))
+            send_body(conn, sid, p.encode(), send)
+    srv = H2Server(certs, script=script)
+    try:
+        r = fetch(srv.url("/a"), srv.url("/b"), srv.url("/c"), "--cacert", certs["ca"],
+                  "--parallel", "3", "--fail", "--output-dir", str(tmp_path), timeout=30)
+    finally:
+        srv.stop()
+    assert_clean(r)
+    assert r.returncode == 6, r.stderr
+    assert (tmp_path / "a").read_bytes() == b"/a"
+    assert sorted(os.listdir(tmp_path)) == ["a", "c"], os.listdir(tmp_path)
+    assert (tmp_path / "c").read_bytes() == b"/c2"
+    assert b"404" in r.stderr
+
+
+@pytest.mark.parametrize("owner_done", [False, True])
+def test_multiplexed_slow_streams_each_keep_their_own_clock(certs, tmp_path, owner_done):
+    """Three streams dribble a piece every 0.25 s for 2.5 s, past
+    --idle-timeout 1: each stream's progress is its own, none times out;
+    with owner_done the owner's file is whole at once and it waits for its
+    guests (its connection carries them) without a clock of its own."""
+    streams = []
+
+    def script(srv, conn, sid, h, send, n):
+        conn.send_headers(sid, ok_head(10 if h[":path"] != "/a" or not owner_done else 1))
+        if h[":path"] == "/a" and owner_done:
+            send_body(conn, sid, b"a", send)
+            return None
+        send()
+        streams.append((sid, h[":path"][1:].encode()))
+        if len(streams) < (2 if owner_done else 3):
+            return None
+        for i in range(10):
+            for s, c in streams:
+                send_body(conn, s, c, send, end=i == 9)
+            srv.sleep(0.25)
+    srv = H2Server(certs, script=script)
+    try:
+        r = fetch(*[srv.url(f"/{c}") for c in "abc"], "--cacert", certs["ca"], "--parallel",
+                  "3", "--idle-timeout", "1", "--output-dir", str(tmp_path), timeout=30)
+    finally:
+        srv.stop()
+    assert_clean(r)
+    assert r.returncode == 0, r.stderr
+    assert srv.connections == 1
+    assert (tmp_path / "a").read_bytes() == (b"a" if owner_done else b"a" * 10)
+    assert (tmp_path / "b").read_bytes() == b"b" * 10
+    assert (tmp_path / "c").read_bytes() == b"c" * 10
+
+
+def test_multiplexed_stalled_owner_times_out_while_guests_flow(certs, tmp_path):
+    """The owner's stream stalls after its head while its guests' streams
+    flow on the same connection: the guests' frames are not the owner's
+    progress, so the owner times out (exit 9) and its guests are saved."""
+    streams = []
+
+    def script(srv, conn, sid, h, send, n):
+        conn.send_headers(sid, ok_head(10))
+        send()
+        if h[":path"] == "/a":
+            return None
+        streams.append((sid, h[":path"][1:].encode()))
+        if len(streams) < 2:
+            return None
+        for i in range(10):
+            for s, c in streams:
+                send_body(conn, s, c, send, end=i == 9)
+            srv.sleep(0.25)
+    srv = H2Server(certs, script=script)
+    try:
+        r = fetch(*[srv.url(f"/{c}") for c in "abc"], "--cacert", certs["ca"], "--parallel",
+                  "3", "--idle-timeout", "1", "--output-dir", str(tmp_path), timeout=30)
+    finally:
+        srv.stop()
+    assert_clean(r)
+    assert r.returncode == 9, r.stderr
+    assert b"/a: " in r.stderr and b"reading the body" in r.stderr, r.stderr
+    assert srv.connections == 1
+    assert sorted(os.listdir(tmp_path)) == ["b", "c"], os.listdir(tmp_path)
+    assert (tmp_path / "b").read_bytes() == b"b" * 10
+
+
+def test_multiplexed_interim_flood_on_one_stream(certs, tmp_path):
+    def script(srv, conn, sid, h, send, n):
+        if h[":path"] == "/b":
+            for _ in range(50):
+                conn.send_headers(sid, [(":status", "103"), ("link", "</x>")])
+                send()
+        conn.send_headers(sid, ok_head(3000))
+        send_body(conn, sid, h[":path"][1:].encode() * 3000, send)
+    r, srv = multiplexed(certs, tmp_path, script)
+    assert r.returncode == 7, r.stderr
+    assert (tmp_path / "a").read_bytes() == b"a" * 3000
+    assert (tmp_path / "c").read_bytes() == b"c" * 3000
+    assert not (tmp_path / "b").exists()
+
+
+def test_multiplexed_data_past_content_length_on_a_guest(certs, tmp_path):
+    def script(srv, conn, sid, h, send, n):
+        conn.send_headers(sid, ok_head(3000))
+        send()
+        if h[":path"] == "/b":
+            send(data_frame(sid, b"b" * 3000))
+            send(data_frame(sid, b"b" * 100, end=True))  # beyond the length
+            return None
+        send_body(conn, sid, h[":path"][1:].encode() * 3000, send)
+    r, srv = multiplexed(certs, tmp_path, script)
+    assert r.returncode != 0, r.stderr
+    assert not (tmp_path / "b").exists()
+    for name in "ac":
+        if (tmp_path / name).exists():
+            assert (tmp_path / name).read_bytes() == name.encode() * 3000
+
+
+def test_guest_reset_while_the_owner_body_flows(certs, tmp_path):
+    """The owner's stream is mid-body (the rest of its DATA held back) when
+    a guest's stream is reset before its head: the owner's rest comes after
+    the reset and is saved, the guest alone fails (exit 7)."""
+    held = []
+
+    def script(srv, conn, sid, h, send, n):
+        if h[":path"] == "/a":
+            conn.send_headers(sid, ok_head(6000))
+            send_body(conn, sid, b"a" * 3000, send, end=False)
+            held.append(sid)
+            return None
+        if h[":path"] == "/b":
+            conn.reset_stream(sid, error_code=8)  # CANCEL
+            send()
+            while held:
+                send_body(conn, held.pop(), b"a" * 3000, send)
+            return None
+        conn.send_headers(sid, ok_head(1))
+        send_body(conn, sid, b"c", send)
+    r, srv = multiplexed(certs, tmp_path, script)
+    assert srv.connections == 1
+    assert r.returncode == 7, r.stderr
+    assert b"/b: server reset the HTTP/2 stream (RST_STREAM CANCEL)" in r.stderr, r.stderr
+    assert (tmp_path / "a").read_bytes() == b"a" * 6000
+    assert (tmp_path / "c").read_bytes() == b"c"
+    assert not (tmp_path / "b").exists()
+
+
+def test_sigint_while_guests_are_mid_body(certs, tmp_path):
+    """SIGINT with three streams of one connection in their bodies: exit 1,
+    no file, no temporary file."""
+    seen = []
+    started = threading.Event()
+
+    def script(srv, conn, sid, h, send, n):
+        conn.send_headers(sid, ok_head(100000))
+        send_body(conn, sid, b"x" * 2000, send, end=False)
+        seen.append(sid)
+        if len(seen) == 3:
+            started.set()
+    srv = H2Server(certs, script=script)
+    try:
+        p = subprocess.Popen([SOCKIT, "fetch", *[srv.url(f"/{c}") for c in "abc"],
+                              "--cacert", certs["ca"], "--parallel", "3", "-s"],
+                             cwd=tmp_path, stderr=subprocess.PIPE)
+        assert started.wait(20)
+        wait_in_folder(str(tmp_path), lambda: len(os.listdir(tmp_path)) == 3, 10,
+                       "three temporary files")
+        fds = fd_count(p.pid)
+        assert fds <= 3 + 1 + 3 + 4, os.listdir(f"/proc/{p.pid}/fd")  # std, socket, files, loop
+        p.send_signal(signal.SIGINT)
+        err = p.communicate(timeout=20)[1]
+    finally:
+        srv.stop()
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 1, err
+    assert b"Sanitizer" not in err and b"interrupted" in err, err
+    assert os.listdir(tmp_path) == [], os.listdir(tmp_path)
+    assert srv.connections == 1
+
+
+def test_goaway_while_guests_wait_for_the_handshake(certs, tmp_path):
+    """The server's first word after the handshake is a GOAWAY (last stream
+    0, NO_ERROR): no stream was processed, so each is tried on a new
+    connection, where the second server answers."""
+    def script(srv, conn, sid, h, send, n):
+        if n == 1:
+            send(goaway(0, 0))
+            return "close"
+        conn.send_headers(sid, ok_head(1))
+        send_body(conn, sid, h[":path"][1:].encode(), send)
+    r, srv = multiplexed(certs, tmp_path, script)
+    assert r.returncode == 0, r.stderr
+    assert sorted(os.listdir(tmp_path)) == ["a", "b", "c"]
+    assert srv.connections >= 2
+
+
+# ---- redirects across protocols ----
+
+def test_redirect_h2_to_h1_and_back(certs, tmp_path_factory, tmp_path):
+    """h2 (hostile server) -> http:// nginx (HTTP/1.1) -> https:// nginx (h2)."""
+    d = str(tmp_path_factory.mktemp("nginx_h2_redir"))
+    ng = Nginx(d, certs, access_log=True, http2=True)
+    ng.put("small.bin", b"small body\n")
+
+    def script(srv, conn, sid, h, send, n):
+        conn.send_headers(sid, [(":status", "302"), ("content-length", "0"),
+                                ("location", ng.url("/redir/to-https"))])
+        send_body(conn, sid, b"", send)
+    srv = H2Server(certs, script=script)
+    try:
+        r = fetch(srv.url("/start"), "--cacert", certs["ca"], "-o", str(tmp_path / "o"), "-s",
+                  "--allow-downgrade")
+        log = ng.log()
+    finally:
+        srv.stop()
+        ng.stop()
+    assert_clean(r)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "o").read_bytes() == b"small body\n"
+    assert [(line[2], line[3]) for line in log] == [("/redir/to-https", "HTTP/1.1"),
+                                                    ("/small.bin", "HTTP/2.0")], log
+
+
+# ---- the resolver with guests waiting ----
+
+@pytest.fixture(scope="module")
+def slow_resolver(tmp_path_factory):
+    d = tmp_path_factory.mktemp("slowdns")
+    so = d / "slow_resolver.so"
+    src = os.path.join(os.path.dirname(__file__), "slow_resolver.c")
+    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", str(so), src, "-ldl"], check=True)
+    return str(so)
+
+
+def slow_env(so, fifo):
+    env = dict(os.environ, LD_PRELOAD=so, SLOW_RESOLVER_FIFO=str(fifo))
+    env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
+    return env
+
+
+@pytest.mark.parametrize("how", ["sigint", "timeout"])
+def test_one_pending_lookup_with_guests_waiting(tmp_path, slow_resolver, how):
+    """Three https URLs of one slow name: one lookup (the run's cache), the
+    two others wait for it; a SIGINT, or the connect timeout, ends them all
+    with one verdict each, nothing saved, no sanitizer report."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    opened = threading.Event()
+    keep = []
+
+    def opener():
+        keep.append(open(fifo, "w"))  # held open: the lookup never returns
+        opened.set()
+    threading.Thread(target=opener, daemon=True).start()
+    urls = [f"https://d.slow.test/{c}" for c in "abc"]
+    extra = ["--connect-timeout", "0.5"] if how == "timeout" else []
+    p = subprocess.Popen([SOCKIT, "fetch", "--parallel", "3", *urls, *extra], cwd=tmp_path,
+                         stderr=subprocess.PIPE, env=slow_env(slow_resolver, fifo))
+    try:
+        if how == "sigint":
+            assert opened.wait(20)  # the lookup's thread is in getaddrinfo
+            p.send_signal(signal.SIGINT)
+        err = p.communicate(timeout=20)[1].decode()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        for f in keep:
+            f.close()
+    assert "Sanitizer" not in err and "runtime error" not in err, err
+    assert p.returncode == (1 if how == "sigint" else 9), err
+    assert os.listdir(tmp_path) == ["fifo"], os.listdir(tmp_path)
+    if how == "timeout":
+        for u in urls:
+            assert f"{u}: resolving d.slow.test: timed out after 0.5 s" in err, err
