@@ -110,9 +110,11 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *fr, const uint8_t 
         return st->trailer_bytes > SK_HTTP_HEAD_MAX ? head_too_large(f) : 0;
     }
     if (namelen == 7 && memcmp(name, ":status", 7) == 0) {
-        if (valuelen != 3 || w->resp.status)
+        /* nghttp2 checked three digits; below 100 is no status (as the
+         * HTTP/1.1 parser says): not a final answer to save or report */
+        if (valuelen != 3 || w->resp.status || value[0] == '0')
             return fail_cb(f, sk_fetch_set_error(f, SK_EPROTO, "malformed HTTP/2 :status"));
-        memcpy(f->buf + 7, value, 3); /* nghttp2 checked: three digits */
+        memcpy(f->buf + 7, value, 3);
         w->resp.status = (value[0] - '0') * 100 + (value[1] - '0') * 10 + (value[2] - '0');
         return 0;
     }
@@ -227,7 +229,18 @@ static int on_error(nghttp2_session *s, int code, const char *msg, size_t len, v
     (void)s;
     (void)code;
     struct sk__fetch_h2 *h = arg;
-    snprintf(h->why, sizeof h->why, "%.*s", (int)(len < 150 ? len : 150), msg);
+    /* nghttp2 quotes the server's bytes (an invalid field's name and value):
+     * control bytes are written \xHH, as -v does, so that a server cannot
+     * put a line break or a terminal escape into the error line. */
+    size_t o = 0;
+    for (size_t i = 0; i < len && o + 5 < 150; i++) {
+        unsigned char c = (unsigned char)msg[i];
+        if (c < 0x20 || c == 0x7f)
+            o += (size_t)snprintf(h->why + o, sizeof h->why - o, "\\x%02x", c);
+        else
+            h->why[o++] = (char)c;
+    }
+    h->why[o] = '\0';
     return 0;
 }
 

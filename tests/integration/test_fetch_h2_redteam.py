@@ -18,8 +18,6 @@ from h2_hostile import H2Server, data_frame, goaway, send_body, window_update
 from nginx_util import Nginx
 from test_fetch_h2 import assert_clean, certs, fetch, multiplexed, ok_head, run_hostile  # noqa: F401
 
-pytest.importorskip("h2")
-
 
 def literal(name, value):
     """An HPACK literal header field without indexing (names, values < 127 bytes)."""
@@ -85,6 +83,76 @@ def test_continuation_flood_of_empty_frames(certs, tmp_path):
         srv.stop()
     assert_clean(r)
     assert r.returncode in (7, 9), r.stderr
+    assert os.listdir(tmp_path) == [], os.listdir(tmp_path)
+
+
+def raw_headers(sid, block, end_stream=False):
+    f = HeadersFrame(sid, data=block)
+    f.flags.add("END_HEADERS")
+    if end_stream:
+        f.flags.add("END_STREAM")
+    return f.serialize()
+
+
+BAD_HEADS = {
+    "no-status": literal(b"content-length", b"0"),
+    "status-word": literal(b":status", b"abc"),
+    "status-099": literal(b":status", b"099"),
+    "status-1000": literal(b":status", b"1000"),
+    "two-status": b"\x88" + literal(b":status", b"204"),
+    "pseudo-after-regular": literal(b"x-a", b"1") + b"\x88",
+    "unknown-pseudo": b"\x88" + literal(b":foo", b"1"),
+    "request-pseudo": b"\x88" + literal(b":path", b"/"),
+    "two-lengths": b"\x88" + literal(b"content-length", b"5") + literal(b"content-length", b"7"),
+    "length-word": b"\x88" + literal(b"content-length", b"five"),
+    "connection-field": b"\x88" + literal(b"connection", b"close"),
+    "te-field": b"\x88" + literal(b"te", b"gzip"),
+    "nul-in-value": b"\x88" + literal(b"x-a", b"a\x00b"),
+    "crlf-in-value": b"\x88" + literal(b"x-a", b"a\r\nsockit: fetch: saved x"),
+    "esc-in-value": b"\x88" + literal(b"x-a", b"\x1b]0;owned\x07\x1b[2J"),
+    "space-in-name": b"\x88" + literal(b"x a", b"1"),
+    "empty-name": b"\x88" + literal(b"", b"1"),
+    "bad-index": b"\xff\x7f",  # index 254: past the empty dynamic table
+    "interim-end-stream": None,   # a 103 with END_STREAM
+    "headers-on-stream-3": None,  # a head on a stream the client never opened
+    "trailer-pseudo": None,       # trailers carrying :status
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_HEADS))
+def test_malformed_response_heads(certs, tmp_path, case):
+    """Each malformed head (raw HPACK past h2's checks): exit 7 or 8, one
+    line, nothing saved, no sanitizer report."""
+    def script(srv, conn, sid, h, send, n):
+        if case == "interim-end-stream":
+            send(raw_headers(sid, literal(b":status", b"103"), end_stream=True))
+        elif case == "headers-on-stream-3":
+            send(raw_headers(3, b"\x88", end_stream=True))
+        elif case == "trailer-pseudo":
+            send(raw_headers(sid, b"\x88" + literal(b"content-length", b"2")))
+            send(data_frame(sid, b"ok"))
+            send(raw_headers(sid, b"\x88", end_stream=True))
+        else:
+            send(raw_headers(sid, BAD_HEADS[case]))
+            send(data_frame(sid, b"", end=True))
+        srv.sleep(5)
+        return "close"
+    srv = H2Server(certs, script=script)
+    out = tmp_path / "f.out"
+    try:
+        r = fetch(srv.url("/f"), "--cacert", certs["ca"], "-o", str(out), "-s",
+                  "--max-time", "10", timeout=30)
+    finally:
+        srv.stop()
+    assert_clean(r)
+    assert r.returncode in (7, 8), (r.returncode, r.stderr)
+    # nghttp2's reason quotes the server's bytes: escaped, one line, no terminal escape
+    assert len(r.stderr.decode().strip().splitlines()) == 1, r.stderr
+    assert not set(r.stderr[:-1]) & {0, 7, 0x0a, 0x0d, 0x1b}, r.stderr
+    if case == "crlf-in-value":
+        assert b"\\x0d\\x0a" in r.stderr, r.stderr
+    if case == "status-099":  # below 100 is no status, as over HTTP/1.1
+        assert b"malformed HTTP/2 :status" in r.stderr, r.stderr
     assert os.listdir(tmp_path) == [], os.listdir(tmp_path)
 
 
