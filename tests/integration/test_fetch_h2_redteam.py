@@ -156,6 +156,125 @@ def test_malformed_response_heads(certs, tmp_path, case):
     assert os.listdir(tmp_path) == [], os.listdir(tmp_path)
 
 
+def settings(*pairs):
+    body = b"".join(k.to_bytes(2, "big") + v.to_bytes(4, "big") for k, v in pairs)
+    return len(body).to_bytes(3, "big") + b"\x04\x00\x00\x00\x00\x00" + body
+
+
+def frame(ftype, flags, sid, payload):
+    return len(payload).to_bytes(3, "big") + bytes([ftype, flags]) + sid.to_bytes(4, "big") \
+        + payload
+
+
+FRAME_ATTACKS = {
+    # the client's settings or windows pushed past their bounds
+    "initial-window-too-big": lambda sid: settings((0x4, 0x80000000)),
+    "max-frame-size-too-small": lambda sid: settings((0x5, 100)),
+    "enable-push-2": lambda sid: settings((0x2, 2)),
+    "stream-window-overflow": lambda sid: window_update(sid, 0x7FFFFFFF) * 2,
+    "window-update-zero": lambda sid: window_update(sid, 0),
+    # frames on streams the client never opened, or that a server cannot open
+    "rst-on-idle-stream": lambda sid: frame(0x3, 0, 99, b"\x00\x00\x00\x02"),
+    "data-on-idle-stream": lambda sid: data_frame(101, b"x"),
+    "server-opens-stream-2": lambda sid: frame(0x1, 0x5, 2, b"\x88"),
+    "priority-on-itself": lambda sid: frame(0x2, 0, sid, sid.to_bytes(4, "big") + b"\x10"),
+    # framing
+    "data-larger-than-max-frame": lambda sid: raw_headers(sid, b"\x88") + frame(
+        0x0, 0, sid, b"x" * 20000),
+    "padding-past-payload": lambda sid: raw_headers(sid, b"\x88") + frame(
+        0x0, 0x8, sid, b"\xff" + b"x" * 10),
+    "unknown-frame-types-then-stall": lambda sid: frame(0xfa, 0, 0, b"x" * 100) * 1000,
+    "goaway-graceful-then-the-rest": lambda sid: raw_headers(sid, b"\x88" + literal(
+        b"content-length", b"2")) + goaway(sid, 0) + data_frame(sid, b"ok", end=True),
+    # the head came, then a GOAWAY that says the stream was not processed
+    "goaway-contradicting-the-head": lambda sid: raw_headers(sid, b"\x88" + literal(
+        b"content-length", b"2")) + goaway(0, 0) + data_frame(sid, b"ok", end=True),
+    "continuation-without-headers": lambda sid: frame(0x9, 0x4, sid, b"\x88"),
+    "settings-ack-unasked": lambda sid: frame(0x4, 0x1, 0, b""),
+    "ping-wrong-length": lambda sid: frame(0x6, 0, 0, b"x" * 7),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FRAME_ATTACKS))
+def test_frame_attacks(certs, tmp_path, case):
+    """Each attack on the connection's frames, after the request came: a
+    bounded end (exit 7, 8 or 9 within --max-time 3, or the file saved
+    whole where the frame is legal), one line, nothing else saved."""
+    def script(srv, conn, sid, h, send, n):
+        send(FRAME_ATTACKS[case](sid))
+        srv.sleep(6)
+        return "close"
+    srv = H2Server(certs, script=script)
+    out = tmp_path / "f.out"
+    t = time.monotonic()
+    try:
+        r = fetch(srv.url("/f"), "--cacert", certs["ca"], "-o", str(out), "-s",
+                  "--max-time", "3", timeout=30)
+    finally:
+        srv.stop()
+    assert_clean(r)
+    assert time.monotonic() - t < 8
+    if case == "goaway-graceful-then-the-rest":  # the stream was processed: it completes
+        assert r.returncode == 0, r.stderr
+        assert out.read_bytes() == b"ok"
+        return
+    assert r.returncode in (7, 8, 9), (r.returncode, r.stderr)
+    assert len(r.stderr.decode().strip().splitlines()) == 1, r.stderr
+    assert os.listdir(tmp_path) == [], os.listdir(tmp_path)
+
+
+@pytest.mark.parametrize("urls", [1, 3])
+def test_max_concurrent_streams_zero(certs, tmp_path, urls):
+    """SETTINGS_MAX_CONCURRENT_STREAMS 0: no stream can open; the request
+    waits in nghttp2's queue, so the transfer ends on its idle timeout (not
+    held by the server's frames), each URL with its line."""
+    import h2.connection
+    orig = h2.connection.H2Connection.initiate_connection
+
+    def initiate(self):
+        orig(self)
+        self.update_settings({0x3: 0})
+    h2.connection.H2Connection.initiate_connection = initiate
+    srv = H2Server(certs, script=lambda *a: None)
+    t = time.monotonic()
+    try:
+        r = fetch(*[srv.url(f"/{c}") for c in "abc"[:urls]], "--cacert", certs["ca"],
+                  "--parallel", "3", "--idle-timeout", "1", "--max-time", "10",
+                  "--output-dir", str(tmp_path), timeout=30)
+    finally:
+        h2.connection.H2Connection.initiate_connection = orig
+        srv.stop()
+    assert_clean(r)
+    assert r.returncode in (7, 9), r.stderr
+    assert time.monotonic() - t < 8
+    assert os.listdir(tmp_path) == [], os.listdir(tmp_path)
+
+
+def test_trailer_flood_is_bounded(certs, tmp_path):
+    """Trailers are counted, not kept: a trailer block of field after field
+    in CONTINUATION frames ends on the head's bound (exit 7 or 8), nothing
+    saved, memory bounded."""
+    def script(srv, conn, sid, h, send, n):
+        send(raw_headers(sid, b"\x88" + literal(b"content-length", b"2")))
+        send(data_frame(sid, b"ok"))
+        return continuation_flood(srv, sid, send, literal(b"x-trailer", b"t" * 100) * 8)
+    srv = H2Server(certs, script=script)
+    out = tmp_path / "f.out"
+    try:
+        r = subprocess.run(["/usr/bin/time", "-f", "%M", SOCKIT, "fetch", srv.url("/f"),
+                            "--cacert", certs["ca"], "-o", str(out), "-s", "--max-time", "20"],
+                           capture_output=True, timeout=60)
+    finally:
+        srv.stop()
+    assert_clean(r)
+    lines = r.stderr.decode().strip().splitlines()
+    assert r.returncode in (7, 8), r.stderr
+    # the error line, /usr/bin/time's status line and its peak RSS
+    assert len(lines) == 3 and lines[0].startswith("sockit: "), lines
+    assert int(lines[-1]) < 200 * 1024, f"peak RSS {lines[-1]} KiB"
+    assert os.listdir(tmp_path) == [], os.listdir(tmp_path)
+
+
 def test_dynamic_table_size_update_past_settings(certs, tmp_path):
     """A table size update above the client's SETTINGS_HEADER_TABLE_SIZE
     (4096 by default) is a COMPRESSION_ERROR."""
