@@ -637,3 +637,87 @@ def test_one_pending_lookup_with_guests_waiting(tmp_path, slow_resolver, how):
     if how == "timeout":
         for u in urls:
             assert f"{u}: resolving d.slow.test: timed out after 0.5 s" in err, err
+
+
+# ---- the owner leaves, fails or redirects while its guests are mid-body ----
+
+@pytest.fixture(scope="module")
+def ng1(tmp_path_factory, certs):
+    """nginx over HTTP/1.1 only, as a redirect's other origin."""
+    srv = Nginx(str(tmp_path_factory.mktemp("nginx_h1")), certs)
+    srv.put("small.bin", b"small body\n")
+    yield srv
+    srv.stop()
+
+
+@pytest.mark.parametrize("owner", ["redirect-away", "404-fail", "max-filesize", "reset"])
+def test_owner_ends_while_guests_are_mid_body(certs, tmp_path, ng1, owner):
+    """The owner's own stream ends early (a redirect to another origin, a
+    404 under --fail, a body past --max-filesize, a reset) while two guests'
+    bodies are under way on its connection: the connection outlives the
+    owner's stream, the guests' files are whole."""
+    streams = []
+
+    def script(srv, conn, sid, h, send, n):
+        if h[":path"] == "/a":
+            streams.append(sid)
+            return None
+        conn.send_headers(sid, ok_head(20))
+        send_body(conn, sid, h[":path"][1:].encode() * 10, send, end=False)
+        streams.append(sid)
+        if len(streams) < 3:
+            return None
+        a = streams[0]
+        if owner == "redirect-away":
+            conn.send_headers(a, [(":status", "302"), ("content-length", "0"),
+                                  ("location", ng1.url("/small.bin"))], end_stream=True)
+        elif owner == "404-fail":
+            conn.send_headers(a, [(":status", "404"), ("content-length", "4")])
+            send_body(conn, a, b"gone", send)
+        elif owner == "max-filesize":
+            conn.send_headers(a, ok_head(5000))
+            send_body(conn, a, b"a" * 5000, send)
+        else:
+            conn.reset_stream(a, error_code=2)
+        send()
+        srv.sleep(0.3)
+        for s, c in zip(streams[1:], b"bc"):
+            send_body(conn, s, bytes([c]) * 10, send)
+    srv = H2Server(certs, script=script)
+    extra = {"404-fail": ["--fail"], "max-filesize": ["--max-filesize", "1000"]}.get(owner, [])
+    try:
+        p = subprocess.Popen([SOCKIT, "fetch", *[srv.url(f"/{c}") for c in "abc"], "--cacert",
+                              certs["ca"], "--parallel", "3", "--allow-downgrade", "-s",
+                              "--output-dir", str(tmp_path), "--max-time", "20", *extra],
+                             stderr=subprocess.PIPE)
+        err = p.communicate(timeout=30)[1]
+    finally:
+        srv.stop()
+    assert b"Sanitizer" not in err and b"runtime error" not in err, err
+    assert p.returncode == {"redirect-away": 0, "404-fail": 6, "max-filesize": 13,
+                            "reset": 7}[owner], err
+    assert (tmp_path / "b").read_bytes() == b"b" * 20
+    assert (tmp_path / "c").read_bytes() == b"c" * 20
+    if owner == "redirect-away":
+        assert (tmp_path / "a").read_bytes() == b"small body\n"
+    else:
+        assert sorted(os.listdir(tmp_path)) == ["b", "c"], os.listdir(tmp_path)
+    assert srv.connections == 1
+
+
+def test_more_streams_than_the_connection_takes(certs, tmp_path):
+    """300 URLs, --parallel 300, against a server allowing 100 streams: the
+    rest open their own connections or wait; every file saved, no leak."""
+    def script(srv, conn, sid, h, send, n):
+        conn.send_headers(sid, ok_head(len(h[":path"])))
+        send_body(conn, sid, h[":path"].encode(), send)
+    srv = H2Server(certs, script=script)
+    try:
+        r = fetch(*[srv.url(f"/f{i}") for i in range(300)], "--cacert", certs["ca"],
+                  "--parallel", "300", "-s", "--output-dir", str(tmp_path), timeout=120)
+    finally:
+        srv.stop()
+    assert_clean(r)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert len(os.listdir(tmp_path)) == 300
+    assert (tmp_path / "f299").read_bytes() == b"/f299"
