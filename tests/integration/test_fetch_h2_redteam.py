@@ -17,6 +17,7 @@ from fswait import wait_in_folder
 from h2_hostile import H2Server, data_frame, goaway, send_body, window_update
 from nginx_util import Nginx
 from test_fetch_h2 import assert_clean, certs, fetch, multiplexed, ok_head, run_hostile  # noqa: F401
+from test_fetch_parallel import slow_env, slow_resolver  # noqa: F401
 
 
 def literal(name, value):
@@ -379,22 +380,27 @@ def test_multiplexed_status_per_stream(certs, tmp_path):
     assert b"404" in r.stderr
 
 
-@pytest.mark.parametrize("owner_done", [False, True])
-def test_multiplexed_slow_streams_each_keep_their_own_clock(certs, tmp_path, owner_done):
-    """Three streams dribble a piece every 0.25 s for 2.5 s, past
-    --idle-timeout 1: each stream's progress is its own, none times out;
-    with owner_done the owner's file is whole at once and it waits for its
-    guests (its connection carries them) without a clock of its own."""
+@pytest.mark.parametrize("owner", ["flows", "done", "stalled"])
+def test_multiplexed_slow_streams_each_keep_their_own_clock(certs, tmp_path, owner):
+    """Streams of one connection dribble a piece every 0.25 s for 2.5 s,
+    past --idle-timeout 1: each stream's progress is its own, none times
+    out. done: the owner's file is whole at once and it waits for its
+    guests without a clock of its own. stalled: the owner's stream stops
+    after its head; its guests' frames are not its progress, so it times
+    out (exit 9) and the guests are saved."""
     streams = []
 
     def script(srv, conn, sid, h, send, n):
-        conn.send_headers(sid, ok_head(10 if h[":path"] != "/a" or not owner_done else 1))
-        if h[":path"] == "/a" and owner_done:
+        is_owner = h[":path"] == "/a"
+        conn.send_headers(sid, ok_head(1 if is_owner and owner == "done" else 10))
+        if is_owner and owner == "done":
             send_body(conn, sid, b"a", send)
             return None
         send()
+        if is_owner and owner == "stalled":
+            return None
         streams.append((sid, h[":path"][1:].encode()))
-        if len(streams) < (2 if owner_done else 3):
+        if len(streams) < (3 if owner == "flows" else 2):
             return None
         for i in range(10):
             for s, c in streams:
@@ -407,43 +413,16 @@ def test_multiplexed_slow_streams_each_keep_their_own_clock(certs, tmp_path, own
     finally:
         srv.stop()
     assert_clean(r)
-    assert r.returncode == 0, r.stderr
     assert srv.connections == 1
-    assert (tmp_path / "a").read_bytes() == (b"a" if owner_done else b"a" * 10)
     assert (tmp_path / "b").read_bytes() == b"b" * 10
     assert (tmp_path / "c").read_bytes() == b"c" * 10
-
-
-def test_multiplexed_stalled_owner_times_out_while_guests_flow(certs, tmp_path):
-    """The owner's stream stalls after its head while its guests' streams
-    flow on the same connection: the guests' frames are not the owner's
-    progress, so the owner times out (exit 9) and its guests are saved."""
-    streams = []
-
-    def script(srv, conn, sid, h, send, n):
-        conn.send_headers(sid, ok_head(10))
-        send()
-        if h[":path"] == "/a":
-            return None
-        streams.append((sid, h[":path"][1:].encode()))
-        if len(streams) < 2:
-            return None
-        for i in range(10):
-            for s, c in streams:
-                send_body(conn, s, c, send, end=i == 9)
-            srv.sleep(0.25)
-    srv = H2Server(certs, script=script)
-    try:
-        r = fetch(*[srv.url(f"/{c}") for c in "abc"], "--cacert", certs["ca"], "--parallel",
-                  "3", "--idle-timeout", "1", "--output-dir", str(tmp_path), timeout=30)
-    finally:
-        srv.stop()
-    assert_clean(r)
-    assert r.returncode == 9, r.stderr
-    assert b"/a: " in r.stderr and b"reading the body" in r.stderr, r.stderr
-    assert srv.connections == 1
-    assert sorted(os.listdir(tmp_path)) == ["b", "c"], os.listdir(tmp_path)
-    assert (tmp_path / "b").read_bytes() == b"b" * 10
+    if owner == "stalled":
+        assert r.returncode == 9, r.stderr
+        assert b"/a: " in r.stderr and b"reading the body" in r.stderr, r.stderr
+        assert sorted(os.listdir(tmp_path)) == ["b", "c"], os.listdir(tmp_path)
+        return
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "a").read_bytes() == (b"a" if owner == "done" else b"a" * 10)
 
 
 def test_multiplexed_interim_flood_on_one_stream(certs, tmp_path):
@@ -586,21 +565,6 @@ def test_redirect_h2_to_h1_and_back(certs, tmp_path_factory, tmp_path):
 
 
 # ---- the resolver with guests waiting ----
-
-@pytest.fixture(scope="module")
-def slow_resolver(tmp_path_factory):
-    d = tmp_path_factory.mktemp("slowdns")
-    so = d / "slow_resolver.so"
-    src = os.path.join(os.path.dirname(__file__), "slow_resolver.c")
-    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", str(so), src, "-ldl"], check=True)
-    return str(so)
-
-
-def slow_env(so, fifo):
-    env = dict(os.environ, LD_PRELOAD=so, SLOW_RESOLVER_FIFO=str(fifo))
-    env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
-    return env
-
 
 @pytest.mark.parametrize("how", ["sigint", "timeout"])
 def test_one_pending_lookup_with_guests_waiting(tmp_path, slow_resolver, how):
