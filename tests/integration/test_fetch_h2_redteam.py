@@ -685,3 +685,63 @@ def test_more_streams_than_the_connection_takes(certs, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert len(os.listdir(tmp_path)) == 300
     assert (tmp_path / "f299").read_bytes() == b"/f299"
+
+
+def test_head_request_answered_with_a_body(certs, tmp_path):
+    """-I (HEAD) over h2, the server sending DATA anyway: a HEAD response
+    has no body, so the head is shown and the DATA dropped; no file."""
+    def script(srv, conn, sid, h, send, n):
+        assert h[":method"] == "HEAD"
+        send(raw_headers(sid, b"\x88" + literal(b"content-length", b"5")))
+        send(data_frame(sid, b"hello", end=True))
+        srv.sleep(5)
+        return "close"
+    srv = H2Server(certs, script=script)
+    try:
+        r = fetch("-I", srv.url("/f"), "--cacert", certs["ca"], "--max-time", "5", cwd=tmp_path,
+                  timeout=30)
+    finally:
+        srv.stop()
+    assert_clean(r)
+    assert r.returncode == 0, r.stderr  # the head is the answer; the DATA dropped
+    assert r.stdout == b"HTTP/2 200\r\ncontent-length: 5\r\n\r\n", r.stdout
+    assert os.listdir(tmp_path) == [], os.listdir(tmp_path)
+
+
+def test_handshake_cut_while_guests_wait(tmp_path, certs):
+    """The server takes each TCP connection and closes it at once: the
+    transfers waiting for the first one's handshake are not left waiting;
+    each URL fails with its line (TLS, exit 5), nothing saved."""
+    import socket
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(16)
+    port = lsock.getsockname()[1]
+    stop = threading.Event()
+
+    def serve():
+        lsock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                s, _ = lsock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            s.close()
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        r = fetch(*[f"https://localhost:{port}/{c}" for c in "abc"], "--cacert", certs["ca"],
+                  "--parallel", "3", "--output-dir", str(tmp_path), "--max-time", "10",
+                  timeout=30)
+    finally:
+        stop.set()
+        t.join(5)
+        lsock.close()
+    assert_clean(r)
+    assert r.returncode == 5, r.stderr  # a TLS failure
+    err = r.stderr.decode()
+    for c in "abc":
+        assert f"https://localhost:{port}/{c}: " in err, err
+    assert os.listdir(tmp_path) == [], os.listdir(tmp_path)
