@@ -745,3 +745,36 @@ def test_handshake_cut_while_guests_wait(tmp_path, certs):
     for c in "abc":
         assert f"https://localhost:{port}/{c}: " in err, err
     assert os.listdir(tmp_path) == [], os.listdir(tmp_path)
+
+
+# ---- scripts that test_torture.py also runs under the fault build, whose
+# exit report counts the descriptors left open ----
+
+def _reset_b(srv, conn, sid, h, send, n):
+    conn.send_headers(sid, ok_head(3000))
+    if h[":path"] == "/b":
+        send_body(conn, sid, b"b" * 1000, send, end=False)
+        conn.reset_stream(sid, error_code=2)
+        send()
+        return None
+    send_body(conn, sid, h[":path"][1:].encode() * 3000, send)
+
+
+def _cut_all(srv, conn, sid, h, send, n):
+    conn.send_headers(sid, ok_head(100000))
+    send_body(conn, sid, b"x" * 1000, send, end=False)
+    return "close" if h[":path"] == "/c" else None
+
+
+def _goaway_first(srv, conn, sid, h, send, n):
+    if n == 1:
+        send(goaway(0, 0))
+        return "close"
+    conn.send_headers(sid, ok_head(1))
+    send_body(conn, sid, b"1", send)
+
+
+def _stall_b(srv, conn, sid, h, send, n):
+    conn.send_headers(sid, ok_head(3000))
+    if h[":path"] != "/b":
+        send_body(conn, sid, b"z" * 3000, send)
