@@ -590,6 +590,48 @@ class FetchH2Parallel(FetchParallel):
         FetchH2.setup(self)
 
 
+class H2Refusing:
+    """A python3-h2 server (h2_hostile.py) serving /p0 ... /p5: on its first
+    connection it answers the first stream, then sends GOAWAY (last stream
+    1, NO_ERROR) and closes: the streams that joined are refused and sent
+    again on connections of their own."""
+
+    def __init__(self, d):
+        import h2_hostile
+        self.certs = nginx_util.make_certs(os.path.join(d, "tls"))
+        self.h2 = h2_hostile
+
+        def script(srv, conn, sid, h, send, n):
+            body = PAR_BODIES[int(h[":path"][2:])]
+            if n == 1 and sid != 1:
+                send(h2_hostile.goaway(1, 0))
+                return "close"
+            conn.send_headers(sid, [(":status", "200"), ("content-length", str(len(body)))])
+            h2_hostile.send_body(conn, sid, body, send)
+            return None
+        self.srv = h2_hostile.H2Server(self.certs, script=script)
+        self.cafile = self.certs["ca"]
+        self.url = f"https://127.0.0.1:{self.srv.port}/start"
+
+    def stop(self):
+        self.srv.stop()
+
+
+class FetchH2Goaway(FetchParallel):
+    """fetch -s --parallel 3 of 6 URLs over HTTP/2 from a server that refuses
+    the streams joining its first connection (GOAWAY): the retry on a new
+    connection under every fault."""
+    name = "fetch-https-h2-goaway"
+
+    def __init__(self):
+        super().__init__()
+        self.name = FetchH2Goaway.name
+
+    def setup(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="torture-fetch-")
+        self.http = H2Refusing(self.tmp.name)
+
+
 class ServeStart(Scenario):
     """serve start-up (2 workers, TCP+UDP, idle timer), one session, SIGTERM."""
     name = "serve-start"
@@ -749,6 +791,7 @@ def scenarios():
             Fetch(False, False, False), Fetch(False, True, True),
             Fetch(True, False, True), Fetch(True, True, False), FetchResume(),
             FetchCompressed(), FetchParallel(), FetchH2(), FetchH2Parallel(),
+            FetchH2Goaway(),
             ServeStart(), ServeLoad(), ServeFull(),
             Bench("bench", ["-n", "200", "--framing", "line", "-P", "2"],
                   b"replies       200 of 200 sent", ["--framing", "line"]),
