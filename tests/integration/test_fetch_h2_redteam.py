@@ -778,3 +778,55 @@ def _stall_b(srv, conn, sid, h, send, n):
     conn.send_headers(sid, ok_head(3000))
     if h[":path"] != "/b":
         send_body(conn, sid, b"z" * 3000, send)
+
+
+@pytest.mark.parametrize("how", ["sigint", "connect-timeout"])
+def test_silent_handshake_while_guests_wait(certs, tmp_path, how):
+    """The server takes the TCP connections and never answers the TLS
+    ClientHello: the transfers waiting for the first one's handshake end
+    with it, on a SIGINT (exit 1) or on --connect-timeout (exit 9, each
+    URL its line, in bounded time), nothing saved."""
+    import socket
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(16)
+    port = lsock.getsockname()[1]
+    held = []
+    accepted = threading.Event()
+
+    def serve():
+        while True:
+            try:
+                s, _ = lsock.accept()
+            except OSError:
+                return
+            held.append(s)
+            accepted.set()
+    threading.Thread(target=serve, daemon=True).start()
+    urls = [f"https://localhost:{port}/{c}" for c in "abc"]
+    extra = ["--connect-timeout", "0.5"] if how == "connect-timeout" else []
+    t = time.monotonic()
+    p = subprocess.Popen([SOCKIT, "fetch", *urls, "--cacert", certs["ca"], "--parallel", "3",
+                          "--output-dir", str(tmp_path), *extra], stderr=subprocess.PIPE)
+    try:
+        if how == "sigint":
+            assert accepted.wait(20)
+            p.send_signal(signal.SIGINT)
+        err = p.communicate(timeout=20)[1].decode()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        lsock.close()
+        for s in held:
+            s.close()
+    assert "Sanitizer" not in err and "runtime error" not in err, err
+    assert os.listdir(tmp_path) == [], os.listdir(tmp_path)
+    if how == "sigint":
+        assert p.returncode == 1, err
+        assert "interrupted" in err, err
+        return
+    assert p.returncode == 9, err
+    assert time.monotonic() - t < 5, err
+    for u in urls:
+        assert f"{u}: " in err, err
