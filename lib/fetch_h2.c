@@ -564,7 +564,9 @@ int sk__fetch_h2_input(struct sk_fetch *f, const char *p, size_t n)
     if (k < 0) {
         char was[sizeof h->why];
         memcpy(was, h->why, sizeof was);
-        snprintf(h->why, sizeof h->why, "%.50s%s%.100s", nghttp2_strerror((int)k),
+        /* 60: nghttp2's longest strerror ("Too many CONTINUATION frames
+         * following a HEADER frame") whole; the quote after it is cut */
+        snprintf(h->why, sizeof h->why, "%.60s%s%.90s", nghttp2_strerror((int)k),
                  was[0] ? ": " : "", was);
         sk__fetch_h2_dead(f, SK_EPROTO);
         return SK_EPROTO;
