@@ -104,6 +104,9 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *fr, const uint8_t 
         return 0;
     struct sk__fetch_wire *w = &f->w;
     struct sk__fetch_h2st *st = &w->h2st;
+    /* a field is the stream's progress: a long head in CONTINUATION frames
+     * (fetch_io.c counts no bytes over HTTP/2 as progress by themselves) */
+    w->last_ms = sk_now_ms();
     size_t line = namelen + valuelen + 4;
     if (st->head_done || !st->in_head) { /* trailers: bounded, not kept */
         st->trailer_bytes += line;

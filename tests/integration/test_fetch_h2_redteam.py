@@ -350,6 +350,32 @@ def test_traffic_without_data_does_not_hold_the_idle_timeout(certs, tmp_path, ke
     assert time.monotonic() - t < 10
 
 
+def test_slow_head_in_continuation_frames_is_progress(certs, tmp_path):
+    """A head that comes a field at a time in CONTINUATION frames every
+    0.3 s, 2.4 s in all, past --idle-timeout 1: each field is the stream's
+    progress, so it is not a stall; the file is saved."""
+    def script(srv, conn, sid, h, send, n):
+        send(HeadersFrame(sid, data=b"\x88" + literal(b"content-length", b"2")).serialize())
+        for i in range(8):
+            srv.sleep(0.3)
+            f = ContinuationFrame(sid, data=literal(b"x-slow-%d" % i, b"v"))
+            if i == 7:
+                f.flags.add("END_HEADERS")
+            send(f.serialize())
+        send(data_frame(sid, b"ok", end=True))
+        srv.sleep(5)
+        return "close"
+    srv = H2Server(certs, script=script)
+    try:
+        r = fetch(srv.url("/f"), "--cacert", certs["ca"], "-o", str(tmp_path / "o"), "-s",
+                  "--idle-timeout", "1", timeout=30)
+    finally:
+        srv.stop()
+    assert_clean(r)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "o").read_bytes() == b"ok"
+
+
 # ---- multiplexing ----
 
 def test_multiplexed_status_per_stream(certs, tmp_path):
