@@ -17,7 +17,7 @@ from fswait import wait_in_folder
 from h2_hostile import H2Server, data_frame, goaway, send_body, window_update
 from nginx_util import Nginx
 from test_fetch_h2 import assert_clean, certs, fetch, multiplexed, ok_head, run_hostile  # noqa: F401
-from test_fetch_parallel import slow_env, slow_resolver  # noqa: F401
+from test_fetch_parallel import held_fifo, slow_env, slow_resolver  # noqa: F401
 
 
 def literal(name, value):
@@ -27,6 +27,19 @@ def literal(name, value):
 
 def fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def served(certs, script, *args, paths=("/f",)):
+    """The paths fetched (with args) from a hostile server running script;
+    returns (the run, the server), the run checked for a signal or a
+    sanitizer report."""
+    srv = H2Server(certs, script=script)
+    try:
+        r = fetch(*[srv.url(p) for p in paths], "--cacert", certs["ca"], *args, timeout=30)
+    finally:
+        srv.stop()
+    assert_clean(r)
+    return r, srv
 
 
 # ---- frames the client must refuse ----
@@ -75,14 +88,9 @@ def test_continuation_flood_of_fields(certs, tmp_path):
 def test_continuation_flood_of_empty_frames(certs, tmp_path):
     """Empty CONTINUATION frames (CVE-2024-28182's shape) carry no field:
     only a bound on frames or the clock ends it: it must end."""
-    srv = H2Server(certs, script=lambda srv, conn, sid, h, send, n:
-                   continuation_flood(srv, sid, send, b""))
-    try:
-        r = fetch(srv.url("/f"), "--cacert", certs["ca"], "-o", str(tmp_path / "o"), "-s",
-                  "--max-time", "3", timeout=30)
-    finally:
-        srv.stop()
-    assert_clean(r)
+    r, srv = served(certs, lambda srv, conn, sid, h, send, n:
+                    continuation_flood(srv, sid, send, b""),
+                    "-o", str(tmp_path / "o"), "-s", "--max-time", "3")
     assert r.returncode in (7, 9), r.stderr
     assert os.listdir(tmp_path) == [], os.listdir(tmp_path)
 
@@ -138,14 +146,7 @@ def test_malformed_response_heads(certs, tmp_path, case):
             send(data_frame(sid, b"", end=True))
         srv.sleep(5)
         return "close"
-    srv = H2Server(certs, script=script)
-    out = tmp_path / "f.out"
-    try:
-        r = fetch(srv.url("/f"), "--cacert", certs["ca"], "-o", str(out), "-s",
-                  "--max-time", "10", timeout=30)
-    finally:
-        srv.stop()
-    assert_clean(r)
+    r, srv = served(certs, script, "-o", str(tmp_path / "f.out"), "-s", "--max-time", "10")
     assert r.returncode in (7, 8), (r.returncode, r.stderr)
     # nghttp2's reason quotes the server's bytes: escaped, one line, no terminal escape
     assert len(r.stderr.decode().strip().splitlines()) == 1, r.stderr
@@ -205,15 +206,9 @@ def test_frame_attacks(certs, tmp_path, case):
         send(FRAME_ATTACKS[case](sid))
         srv.sleep(6)
         return "close"
-    srv = H2Server(certs, script=script)
     out = tmp_path / "f.out"
     t = time.monotonic()
-    try:
-        r = fetch(srv.url("/f"), "--cacert", certs["ca"], "-o", str(out), "-s",
-                  "--max-time", "3", timeout=30)
-    finally:
-        srv.stop()
-    assert_clean(r)
+    r, srv = served(certs, script, "-o", str(out), "-s", "--max-time", "3")
     assert time.monotonic() - t < 8
     if case == "goaway-graceful-then-the-rest":  # the stream was processed: it completes
         assert r.returncode == 0, r.stderr
@@ -365,13 +360,7 @@ def test_slow_head_in_continuation_frames_is_progress(certs, tmp_path):
         send(data_frame(sid, b"ok", end=True))
         srv.sleep(5)
         return "close"
-    srv = H2Server(certs, script=script)
-    try:
-        r = fetch(srv.url("/f"), "--cacert", certs["ca"], "-o", str(tmp_path / "o"), "-s",
-                  "--idle-timeout", "1", timeout=30)
-    finally:
-        srv.stop()
-    assert_clean(r)
+    r, srv = served(certs, script, "-o", str(tmp_path / "o"), "-s", "--idle-timeout", "1")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "o").read_bytes() == b"ok"
 
@@ -394,13 +383,8 @@ def test_multiplexed_status_per_stream(certs, tmp_path):
         else:
             conn.send_headers(sid, ok_head(len(p)))
             send_body(conn, sid, p.encode(), send)
-    srv = H2Server(certs, script=script)
-    try:
-        r = fetch(srv.url("/a"), srv.url("/b"), srv.url("/c"), "--cacert", certs["ca"],
-                  "--parallel", "3", "--fail", "--output-dir", str(tmp_path), timeout=30)
-    finally:
-        srv.stop()
-    assert_clean(r)
+    r, srv = served(certs, script, "--parallel", "3", "--fail", "--output-dir", str(tmp_path),
+                    paths=("/a", "/b", "/c"))
     assert r.returncode == 6, r.stderr
     assert (tmp_path / "a").read_bytes() == b"/a"
     assert sorted(os.listdir(tmp_path)) == ["a", "c"], os.listdir(tmp_path)
@@ -434,13 +418,8 @@ def test_multiplexed_slow_streams_each_keep_their_own_clock(certs, tmp_path, own
             for s, c in streams:
                 send_body(conn, s, c, send, end=i == 9)
             srv.sleep(0.25)
-    srv = H2Server(certs, script=script)
-    try:
-        r = fetch(*[srv.url(f"/{c}") for c in "abc"], "--cacert", certs["ca"], "--parallel",
-                  "3", "--idle-timeout", "1", "--output-dir", str(tmp_path), timeout=30)
-    finally:
-        srv.stop()
-    assert_clean(r)
+    r, srv = served(certs, script, "--parallel", "3", "--idle-timeout", "1", "--output-dir",
+                    str(tmp_path), paths=("/a", "/b", "/c"))
     assert srv.connections == 1
     assert (tmp_path / "b").read_bytes() == b"b" * 10
     assert (tmp_path / "c").read_bytes() == b"c" * 10
@@ -592,6 +571,23 @@ def test_redirect_h2_to_h1_and_back(certs, tmp_path_factory, tmp_path):
                                                     ("/small.bin", "HTTP/2.0")], log
 
 
+def run_or_interrupt(argv, ready, **kw):
+    """Runs argv; with ready (an event), sends it SIGINT once ready is set.
+    Returns (exit status, standard error), checked for a sanitizer report."""
+    p = subprocess.Popen(argv, stderr=subprocess.PIPE, **kw)
+    try:
+        if ready is not None:
+            assert ready.wait(20)
+            p.send_signal(signal.SIGINT)
+        err = p.communicate(timeout=20)[1].decode()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert "Sanitizer" not in err and "runtime error" not in err, err
+    return p.returncode, err
+
+
 # ---- the resolver with guests waiting ----
 
 @pytest.mark.parametrize("how", ["sigint", "timeout"])
@@ -600,31 +596,17 @@ def test_one_pending_lookup_with_guests_waiting(tmp_path, slow_resolver, how):
     two others wait for it; a SIGINT, or the connect timeout, ends them all
     with one verdict each, nothing saved, no sanitizer report."""
     fifo = tmp_path / "fifo"
-    os.mkfifo(fifo)
-    opened = threading.Event()
-    keep = []
-
-    def opener():
-        keep.append(open(fifo, "w"))  # held open: the lookup never returns
-        opened.set()
-    threading.Thread(target=opener, daemon=True).start()
+    opened, keep = held_fifo(fifo)
     urls = [f"https://d.slow.test/{c}" for c in "abc"]
     extra = ["--connect-timeout", "0.5"] if how == "timeout" else []
-    p = subprocess.Popen([SOCKIT, "fetch", "--parallel", "3", *urls, *extra], cwd=tmp_path,
-                         stderr=subprocess.PIPE, env=slow_env(slow_resolver, fifo))
-    try:
-        if how == "sigint":
-            assert opened.wait(20)  # the lookup's thread is in getaddrinfo
-            p.send_signal(signal.SIGINT)
-        err = p.communicate(timeout=20)[1].decode()
+    try:  # with sigint: once the lookup's thread is in getaddrinfo
+        rc, err = run_or_interrupt([SOCKIT, "fetch", "--parallel", "3", *urls, *extra],
+                                   opened if how == "sigint" else None, cwd=tmp_path,
+                                   env=slow_env(slow_resolver, fifo))
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
         for f in keep:
             f.close()
-    assert "Sanitizer" not in err and "runtime error" not in err, err
-    assert p.returncode == (1 if how == "sigint" else 9), err
+    assert rc == (1 if how == "sigint" else 9), err
     assert os.listdir(tmp_path) == ["fifo"], os.listdir(tmp_path)
     if how == "timeout":
         for u in urls:
@@ -834,27 +816,20 @@ def test_silent_handshake_while_guests_wait(certs, tmp_path, how):
     urls = [f"https://localhost:{port}/{c}" for c in "abc"]
     extra = ["--connect-timeout", "0.5"] if how == "connect-timeout" else []
     t = time.monotonic()
-    p = subprocess.Popen([SOCKIT, "fetch", *urls, "--cacert", certs["ca"], "--parallel", "3",
-                          "--output-dir", str(tmp_path), *extra], stderr=subprocess.PIPE)
     try:
-        if how == "sigint":
-            assert accepted.wait(20)
-            p.send_signal(signal.SIGINT)
-        err = p.communicate(timeout=20)[1].decode()
+        rc, err = run_or_interrupt([SOCKIT, "fetch", *urls, "--cacert", certs["ca"],
+                                    "--parallel", "3", "--output-dir", str(tmp_path), *extra],
+                                   accepted if how == "sigint" else None)
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
         lsock.close()
         for s in held:
             s.close()
-    assert "Sanitizer" not in err and "runtime error" not in err, err
     assert os.listdir(tmp_path) == [], os.listdir(tmp_path)
     if how == "sigint":
-        assert p.returncode == 1, err
+        assert rc == 1, err
         assert "interrupted" in err, err
         return
-    assert p.returncode == 9, err
+    assert rc == 9, err
     assert time.monotonic() - t < 5, err
     for u in urls:
         assert f"{u}: " in err, err
