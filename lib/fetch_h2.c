@@ -104,15 +104,20 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *fr, const uint8_t 
         return 0;
     struct sk__fetch_wire *w = &f->w;
     struct sk__fetch_h2st *st = &w->h2st;
+    /* a field is the stream's progress: a long head in CONTINUATION frames
+     * (fetch_io.c counts no bytes over HTTP/2 as progress by themselves) */
+    w->last_ms = sk_now_ms();
     size_t line = namelen + valuelen + 4;
     if (st->head_done || !st->in_head) { /* trailers: bounded, not kept */
         st->trailer_bytes += line;
         return st->trailer_bytes > SK_HTTP_HEAD_MAX ? head_too_large(f) : 0;
     }
     if (namelen == 7 && memcmp(name, ":status", 7) == 0) {
-        if (valuelen != 3 || w->resp.status)
+        /* nghttp2 checked three digits; below 100 is no status (as the
+         * HTTP/1.1 parser says): not a final answer to save or report */
+        if (valuelen != 3 || w->resp.status || value[0] == '0')
             return fail_cb(f, sk_fetch_set_error(f, SK_EPROTO, "malformed HTTP/2 :status"));
-        memcpy(f->buf + 7, value, 3); /* nghttp2 checked: three digits */
+        memcpy(f->buf + 7, value, 3);
         w->resp.status = (value[0] - '0') * 100 + (value[1] - '0') * 10 + (value[2] - '0');
         return 0;
     }
@@ -196,7 +201,13 @@ static int on_frame(nghttp2_session *s, const nghttp2_frame *fr, void *arg)
     struct sk_fetch *f = of_sid(s, fr->hd.stream_id);
     if (!f)
         return 0;
-    f->w.last_ms = sk_now_ms();
+    /* A WINDOW_UPDATE or PRIORITY on the stream, as a DATA frame with no
+     * byte and no END_STREAM, says nothing of the response: no progress
+     * (else a server repeating them would hold the idle timeout off). */
+    bool empty_data = fr->hd.type == NGHTTP2_DATA && fr->hd.length == 0 &&
+                      !(fr->hd.flags & NGHTTP2_FLAG_END_STREAM);
+    if (fr->hd.type != NGHTTP2_WINDOW_UPDATE && fr->hd.type != NGHTTP2_PRIORITY && !empty_data)
+        f->w.last_ms = sk_now_ms();
     if (fr->hd.type == NGHTTP2_RST_STREAM)
         f->w.h2st.rst_in = true;
     else if (fr->hd.type == NGHTTP2_HEADERS && f->w.h2st.in_head &&
@@ -221,7 +232,18 @@ static int on_error(nghttp2_session *s, int code, const char *msg, size_t len, v
     (void)s;
     (void)code;
     struct sk__fetch_h2 *h = arg;
-    snprintf(h->why, sizeof h->why, "%.*s", (int)(len < 150 ? len : 150), msg);
+    /* nghttp2 quotes the server's bytes (an invalid field's name and value):
+     * control bytes are written \xHH, as -v does, so that a server cannot
+     * put a line break or a terminal escape into the error line. */
+    size_t o = 0;
+    for (size_t i = 0; i < len && o + 5 < 150; i++) {
+        unsigned char c = (unsigned char)msg[i];
+        if (c < 0x20 || c == 0x7f)
+            o += (size_t)snprintf(h->why + o, sizeof h->why - o, "\\x%02x", c);
+        else
+            h->why[o++] = (char)c;
+    }
+    h->why[o] = '\0';
     return 0;
 }
 
@@ -545,7 +567,9 @@ int sk__fetch_h2_input(struct sk_fetch *f, const char *p, size_t n)
     if (k < 0) {
         char was[sizeof h->why];
         memcpy(was, h->why, sizeof was);
-        snprintf(h->why, sizeof h->why, "%.50s%s%.100s", nghttp2_strerror((int)k),
+        /* 60: nghttp2's longest strerror ("Too many CONTINUATION frames
+         * following a HEADER frame") whole; the quote after it is cut */
+        snprintf(h->why, sizeof h->why, "%.60s%s%.90s", nghttp2_strerror((int)k),
                  was[0] ? ": " : "", was);
         sk__fetch_h2_dead(f, SK_EPROTO);
         return SK_EPROTO;

@@ -593,11 +593,17 @@ static bool on_read(struct sk_stream *s, const char *p, size_t n)
     if (cancelled(f))
         return false;
     bool more = true;
+    uint64_t was = f->w.last_ms;
     if (n > 0)
         more = feed(f, p, n);
     else /* TLS: an end without close_notify may be a truncation */
         feed_end(f, sk_stream_is_tls(s) && !sk_stream_tls_close_notify(s) ? SK_ECLOSED : 0);
-    f->w.last_ms = sk_now_ms(); /* after the sink: its own time is not the server's */
+    /* After the sink: its own time is not the server's. Over HTTP/2 bytes
+     * are not progress (PINGs, SETTINGS, another stream's frames would keep
+     * a stalled stream alive forever): only what fetch_h2.c's callbacks
+     * counted for this transfer's stream moves its idle clock. */
+    if (!f->w.h2 || f->w.last_ms != was)
+        f->w.last_ms = sk_now_ms();
     return more && (f->w.h2 ? h2_reading(f) : reading(&f->w));
 }
 

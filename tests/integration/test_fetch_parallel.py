@@ -490,19 +490,27 @@ def test_a_slow_lookup_does_not_hold_up_the_others(ng, tmp_path, slow_resolver):
         assert (out / n).read_bytes() == ng.files[n], n
 
 
-def test_sigint_during_a_lookup(ng, tmp_path, slow_resolver):
-    """A signal ends the run while a lookup waits: the lookup's thread is
-    left to finish alone, the run reports the interruption at once."""
-    fifo = tmp_path / "fifo"
+def held_fifo(fifo):
+    """Makes the FIFO slow_resolver waits on and opens it for writing on a
+    thread, held open: the lookup never returns. Returns (an event set once
+    the lookup opened it, the list holding the file to close)."""
     os.mkfifo(fifo)
     opened = threading.Event()
     keep = []
 
     def opener():
-        keep.append(open(fifo, "w"))  # held open: the lookup never returns
+        keep.append(open(fifo, "w"))
         opened.set()
 
     threading.Thread(target=opener, daemon=True).start()
+    return opened, keep
+
+
+def test_sigint_during_a_lookup(ng, tmp_path, slow_resolver):
+    """A signal ends the run while a lookup waits: the lookup's thread is
+    left to finish alone, the run reports the interruption at once."""
+    fifo = tmp_path / "fifo"
+    opened, keep = held_fifo(fifo)
     argv = [SOCKIT, "fetch", "--parallel", "2", "http://b.slow.test/x",
             ng.url("/" + sorted(ng.files)[0])]
     rc, err = signal_when(argv, opened, cwd=tmp_path, env=slow_env(slow_resolver, fifo))

@@ -65,3 +65,39 @@ def test_every_fallible_call_is_wrapped():
     called = {line.split()[-1] for line in out.splitlines() if line.strip().startswith("U ")}
     missing = sorted((called & set(FALLIBLE)) - wrapped)
     assert not missing, f"called but not wrapped by tests/fault/fault.c: {missing}"
+
+
+# HTTP/2 multiplexing against a hostile server (test_fetch_h2_redteam.py's
+# scripts), run with no fault: the exit report's descriptor count.
+import subprocess  # noqa: E402
+
+from test_fetch_h2_redteam import (  # noqa: E402
+    H2Server, _cut_all, _goaway_first, _reset_b, _stall_b, assert_clean, certs)  # noqa: F401
+
+
+@pytest.mark.parametrize("script,code", [(_reset_b, 8), (_cut_all, 8), (_goaway_first, 0),
+                                         (_stall_b, 9)],
+                         ids=["guest-reset", "connection-cut", "goaway-retry", "stream-stall"])
+def test_no_descriptor_left_after_hostile_multiplexing(certs, tmp_path, script, code):
+    """The hostile multiplexed runs again under build/fault-san/sockit with
+    no fault (SOCKIT_FAULT=0): its exit report counts the descriptors
+    still open past those inherited (sockets, temporary files, the output
+    folder's fd, eventfds, timers): none."""
+    assert os.access(torture.SOCKIT, os.X_OK), (
+        f"{torture.SOCKIT} is missing: build it with make FAULT=1 SANITIZE=1")
+    report = tmp_path / "report"
+    out = tmp_path / "out"
+    out.mkdir()
+    srv = H2Server(certs, script=script)
+    try:
+        r = subprocess.run([torture.SOCKIT, "fetch", *[srv.url(f"/{c}") for c in "abc"], "--cacert",
+                            certs["ca"], "--parallel", "3", "--idle-timeout", "1", "-s",
+                            "--output-dir", str(out)], capture_output=True, timeout=30,
+                           env=dict(os.environ, SOCKIT_FAULT="0", SOCKIT_FAULT_COUNT=str(report)))
+    finally:
+        srv.stop()
+    assert_clean(r)
+    assert r.returncode == code, r.stderr
+    rep = dict(line.partition(" ")[::2] for line in report.read_text().splitlines())
+    assert rep.get("fds", "").strip() == "0", report.read_text()
+    assert all(not n.startswith(".") for n in os.listdir(out)), os.listdir(out)

@@ -523,6 +523,7 @@ class FetchParallel(Fetch):
         names = [f"p{i}" for i in range(len(PAR_BODIES))]
         args = ["fetch", "-s", "--parallel", "3", "--max-time", "10",
                 *[f"{base}/{n}" for n in names]]
+        args += ["--cacert", self.http.cafile] if self.http.cafile else []
         run, rc, _ = run_command(k, args, self.statuses, cwd=d, several=True)
         if rc is None:
             return run
@@ -543,6 +544,92 @@ class FetchParallel(Fetch):
         if count and not count.group(3) and int(count.group(1)) + int(count.group(2)) != 6:
             run.bad(f"'{msgs[-1]}' counts other than the 6 URLs")
         return run
+
+
+class NginxH2:
+    """nginx offering HTTP/2 over TLS ("listen ... ssl http2"): /start is
+    BODY, /p0 ... /p5 are PAR_BODIES (one h2 connection serves them all)."""
+
+    def __init__(self, d):
+        self.ng = nginx_util.Nginx(os.path.join(d, "ng"), nginx_util.make_certs(
+            os.path.join(d, "tls")), http2=True)
+        self.ng.put("start", BODY)
+        for i, body in enumerate(PAR_BODIES):
+            self.ng.put(f"p{i}", body)
+        self.cafile = self.ng.certs["ca"]
+        self.url = self.ng.url("/start", tls=True)
+
+    def stop(self):
+        self.ng.stop()
+
+
+class FetchH2(Fetch):
+    """fetch of BODY from nginx over HTTP/2 (ALPN h2): the nghttp2 session's
+    allocations, its frames through SSL_read/SSL_write, the stream's end."""
+    name = "fetch-https-h2"
+
+    def __init__(self):
+        super().__init__(True, False, False)
+        self.name = FetchH2.name
+
+    def setup(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="torture-fetch-")
+        self.http = NginxH2(self.tmp.name)
+
+
+class FetchH2Parallel(FetchParallel):
+    """fetch -s --parallel 3 of 6 URLs from nginx over HTTP/2: the other
+    transfers join the first one's connection as streams (multiplexed)."""
+    name = "fetch-https-h2-parallel"
+
+    def __init__(self):
+        super().__init__()
+        self.name = FetchH2Parallel.name
+
+    def setup(self):
+        FetchH2.setup(self)
+
+
+class H2Refusing:
+    """A python3-h2 server (h2_hostile.py) serving /p0 ... /p5: on its first
+    connection it answers the first stream, then sends GOAWAY (last stream
+    1, NO_ERROR) and closes: the streams that joined are refused and sent
+    again on connections of their own."""
+
+    def __init__(self, d):
+        import h2_hostile
+        self.certs = nginx_util.make_certs(os.path.join(d, "tls"))
+        self.h2 = h2_hostile
+
+        def script(srv, conn, sid, h, send, n):
+            body = PAR_BODIES[int(h[":path"][2:])]
+            if n == 1 and sid != 1:
+                send(h2_hostile.goaway(1, 0))
+                return "close"
+            conn.send_headers(sid, [(":status", "200"), ("content-length", str(len(body)))])
+            h2_hostile.send_body(conn, sid, body, send)
+            return None
+        self.srv = h2_hostile.H2Server(self.certs, script=script)
+        self.cafile = self.certs["ca"]
+        self.url = f"https://127.0.0.1:{self.srv.port}/start"
+
+    def stop(self):
+        self.srv.stop()
+
+
+class FetchH2Goaway(FetchParallel):
+    """fetch -s --parallel 3 of 6 URLs over HTTP/2 from a server that refuses
+    the streams joining its first connection (GOAWAY): the retry on a new
+    connection under every fault."""
+    name = "fetch-https-h2-goaway"
+
+    def __init__(self):
+        super().__init__()
+        self.name = FetchH2Goaway.name
+
+    def setup(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="torture-fetch-")
+        self.http = H2Refusing(self.tmp.name)
 
 
 class ServeStart(Scenario):
@@ -703,7 +790,8 @@ def scenarios():
     return [ClientTcp(), ClientUdp(),
             Fetch(False, False, False), Fetch(False, True, True),
             Fetch(True, False, True), Fetch(True, True, False), FetchResume(),
-            FetchCompressed(), FetchParallel(),
+            FetchCompressed(), FetchParallel(), FetchH2(), FetchH2Parallel(),
+            FetchH2Goaway(),
             ServeStart(), ServeLoad(), ServeFull(),
             Bench("bench", ["-n", "200", "--framing", "line", "-P", "2"],
                   b"replies       200 of 200 sent", ["--framing", "line"]),
