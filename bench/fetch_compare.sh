@@ -225,7 +225,8 @@ for size in $SIZES; do
             k=$((r % ${#cmds[@]}))
             rot=("${cmds[@]:$k}" "${cmds[@]:0:$k}")
             "${FIFO[@]}" hyperfine -N --style none --warmup "$warm" --runs "$per" --prepare "$prepare" \
-                --export-json "$work/h.$r.json" "${rot[@]}" >/dev/null 2>&1
+                --export-json "$work/h.$r.json" "${rot[@]}" >"$work/hyperfine.out" 2>&1 ||
+                { echo "hyperfine failed ($size $scheme):" >&2; cat "$work/hyperfine.out" >&2; exit 1; }
         done
         # Peak RSS: median of the same number of runs.
         for tool in $stools; do
