@@ -130,6 +130,10 @@ done
 [[ $(curl -s --http2 --cacert "$CA" -o /dev/null -w '%{http_version}' "https://localhost:$H2/") == 2 &&
     $(curl -s --http2 --cacert "$CA" -o /dev/null -w '%{http_version}' "https://localhost:$HTTPS/") == 1.1 ]] ||
     { echo "nginx: wrong protocol on a TLS port" >&2; exit 1; }
+# ... and sockit takes h2 there by default, HTTP/1.1 with --http1.1.
+sockit_proto() { "$SOCKIT" fetch -v "$@" -o /dev/null --cacert "$CA" 2>&1 | grep -c 'using HTTP/2' || true; }
+[[ $(sockit_proto "https://localhost:$H2/") == 1 && $(sockit_proto --http1.1 "https://localhost:$H2/") == 0 ]] ||
+    { echo "sockit: not HTTP/2 by default, or HTTP/2 despite --http1.1" >&2; exit 1; }
 out=$work/out/file
 base_for() { # scheme -> the URL of the server's root
     case $1 in
