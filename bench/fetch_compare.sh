@@ -2,9 +2,15 @@
 # Compares `sockit fetch` with curl and wget (and, with OLD, another sockit
 # build): wall time (hyperfine, median)
 # and peak RSS (/usr/bin/time %M, median) for a 1 KiB and a 1 GiB file from a
-# local nginx, over HTTP and HTTPS, and for 1,000 files of 1 KiB fetched in one
-# run ("many": `fetch --parallel 8 -i LIST` against curl --parallel-max 8,
-# wget -i and aria2c -j 8). Every tool writes to a fresh file on the
+# local nginx, and for 1,000 files of 1 KiB fetched in one run ("many":
+# `fetch -i LIST`, 8 at once by default, no --parallel flag, against curl
+# --parallel --parallel-max 8, wget -i and aria2c -j 8). Three schemes, each row
+# comparing the same protocol: "http" (HTTP/1.1), "https" (HTTP/1.1 over TLS:
+# an nginx port without http2, sockit and curl with --http1.1) and "h2" (HTTP/2
+# over TLS: an `ssl http2` port, sockit's default against curl --http2; wget
+# and aria2c have no HTTP/2, so they are on the http and https rows only; in
+# "many" both sockit and curl multiplex the transfers as streams of one
+# connection). Every tool writes to a fresh file on the
 # same disk (removed before each run), verifies certificates against the same
 # test CA, and runs the same number of times.
 #
@@ -12,6 +18,7 @@
 #   RUNS_SMALL=100 RUNS_BIG=7 bench/fetch_compare.sh
 #   SIZES=1k bench/fetch_compare.sh     # only the small file (sizes: 1k, 256m, 1g...)
 #   SIZES=many RUNS_MANY=10 bench/fetch_compare.sh   # only the 1,000 files
+#   SCHEMES=h2 bench/fetch_compare.sh   # only HTTP/2 (schemes: http, https, h2)
 #   OLD=/tmp/main/build/sockit bench/fetch_compare.sh   # before/after: an "old" row too
 #   RT=1 bench/fetch_compare.sh         # root: nginx and the timed runs SCHED_FIFO, so
 #                                       # other jobs of a busy machine do not time the runs
@@ -28,6 +35,7 @@ RUNS_MANY=${RUNS_MANY:-10}
 MANY=${MANY:-1000} # files in the "many" case
 ROUNDS=${ROUNDS:-6} # wall-time runs are split into this many interleaved rounds
 SIZES=${SIZES:-"1k 1g many"}
+SCHEMES=${SCHEMES:-"http https h2"}
 OLD=${OLD:-}
 RT=${RT:-0}
 TOOLS="sockit${OLD:+ old} curl wget"
@@ -79,6 +87,7 @@ done
 
 HTTP=$(free_port)
 HTTPS=$(free_port)
+H2=$(free_port)
 cat >"$work/nginx.conf" <<CONF
 daemon off;
 master_process off;
@@ -97,6 +106,7 @@ http {
     server {
         listen 127.0.0.1:$HTTP;
         listen 127.0.0.1:$HTTPS ssl;
+        listen 127.0.0.1:$H2 ssl http2;
         ssl_certificate $work/srv.pem;
         ssl_certificate_key $work/srv.key;
         root $work/www;
@@ -106,7 +116,7 @@ CONF
 nginx -c "$work/nginx.conf" -p "$work" </dev/null >/dev/null 2>"$work/nginx.stderr" &
 nginx_pid=$!
 if [[ $RT == 1 ]]; then chrt -f -p 50 "$nginx_pid"; fi
-for port in $HTTP $HTTPS; do
+for port in $HTTP $HTTPS $H2; do
     for i in $(seq 100); do
         if $PY -c "import socket; socket.create_connection(('127.0.0.1',$port),1).close()" 2>/dev/null; then
             break
@@ -116,36 +126,58 @@ for port in $HTTP $HTTPS; do
     done
 done
 
+# Each TLS port speaks what its rows say (ALPN): h2 on $H2, HTTP/1.1 only on $HTTPS.
+[[ $(curl -s --http2 --cacert "$CA" -o /dev/null -w '%{http_version}' "https://localhost:$H2/") == 2 &&
+    $(curl -s --http2 --cacert "$CA" -o /dev/null -w '%{http_version}' "https://localhost:$HTTPS/") == 1.1 ]] ||
+    { echo "nginx: wrong protocol on a TLS port" >&2; exit 1; }
+# ... and sockit takes h2 there by default, HTTP/1.1 with --http1.1.
+sockit_proto() { "$SOCKIT" fetch -v "$@" -o /dev/null --cacert "$CA" 2>&1 | grep -c 'using HTTP/2' || true; }
+[[ $(sockit_proto "https://localhost:$H2/") == 1 && $(sockit_proto --http1.1 "https://localhost:$H2/") == 0 ]] ||
+    { echo "sockit: not HTTP/2 by default, or HTTP/2 despite --http1.1" >&2; exit 1; }
 out=$work/out/file
+base_for() { # scheme -> the URL of the server's root
+    case $1 in
+    http) echo "http://127.0.0.1:$HTTP" ;;
+    https) echo "https://localhost:$HTTPS" ;;
+    h2) echo "https://localhost:$H2" ;;
+    esac
+}
+proto_for() { # tool scheme -> the flags that pin the row's protocol
+    case $1:$2 in
+    sockit:https | old:https | curl:https) echo " --http1.1" ;;
+    curl:h2) echo " --http2" ;;
+    esac
+}
 outd=$work/out/many
 if [[ " $SIZES " == *" many "* ]]; then
     mkdir -p "$work/www/many"
     for i in $(seq -f %04g 0 $((MANY - 1))); do head -c 1024 /dev/urandom >"$work/www/many/f$i.bin"; done
-    for scheme in http https; do
-        base="http://127.0.0.1:$HTTP"
-        [[ $scheme == https ]] && base="https://localhost:$HTTPS"
+    for scheme in $SCHEMES; do
+        base=$(base_for "$scheme")
         for f in "$work"/www/many/*.bin; do echo "$base/many/${f##*/}"; done >"$work/list.$scheme"
         sed 's/.*/url = "&"/' "$work/list.$scheme" >"$work/curl.$scheme"
     done
 fi
 many_for() { # tool scheme -> the command line fetching every file of the list into $outd
-    local l=$work/list.$2
+    local l=$work/list.$2 p
+    p=$(proto_for "$1" "$2")
     case $1 in
-    sockit) echo "$SOCKIT fetch -s --parallel 8 -i $l --output-dir $outd --cacert $CA" ;;
-    old) echo "$OLD fetch -s --parallel 8 -i $l --output-dir $outd --cacert $CA" ;;
-    curl) echo "curl -s -f --parallel --parallel-max 8 --remote-name-all --output-dir $outd --cacert $CA -K $work/curl.$2" ;;
+    sockit) echo "$SOCKIT fetch -s$p -i $l --output-dir $outd --cacert $CA" ;;
+    old) echo "$OLD fetch -s$p -i $l --output-dir $outd --cacert $CA" ;;
+    curl) echo "curl -s -f$p --parallel --parallel-max 8 --remote-name-all --output-dir $outd --cacert $CA -K $work/curl.$2" ;;
     wget) echo "wget -q -i $l -P $outd --ca-certificate=$CA" ;;
     aria2c) echo "aria2c -q -j 8 -i $l -d $outd --ca-certificate=$CA" ;;
     esac
 }
 cmd_for() {
     [[ $3 == many ]] && { many_for "$1" "$2"; return; } # tool scheme size -> the command line
-    local url
-    if [[ $2 == https ]]; then url="https://localhost:$HTTPS/$3.bin"; else url="http://127.0.0.1:$HTTP/$3.bin"; fi
+    local url p
+    url="$(base_for "$2")/$3.bin"
+    p=$(proto_for "$1" "$2")
     case $1 in
-    sockit) echo "$SOCKIT fetch -s $url -o $out --cacert $CA" ;;
-    old) echo "$OLD fetch -s $url -o $out --cacert $CA" ;;
-    curl) echo "curl -s -f $url -o $out --cacert $CA" ;;
+    sockit) echo "$SOCKIT fetch -s$p $url -o $out --cacert $CA" ;;
+    old) echo "$OLD fetch -s$p $url -o $out --cacert $CA" ;;
+    curl) echo "curl -s -f$p $url -o $out --cacert $CA" ;;
     wget) echo "wget -q $url -O $out --ca-certificate=$CA" ;;
     esac
 }
@@ -173,9 +205,11 @@ for size in $SIZES; do
     elif [[ $size != 1k ]]; then
         runs=$RUNS_BIG; warm=1; cat "$work/www/$size.bin" >/dev/null
     fi
-    for scheme in http https; do
+    for scheme in $SCHEMES; do
+        stools=$tools
+        [[ $scheme == h2 ]] && stools="sockit${OLD:+ old} curl" # wget and aria2c: no HTTP/2
         cmds=()
-        for tool in $tools; do cmds+=("$(cmd_for $tool $scheme $size)"); done
+        for tool in $stools; do cmds+=("$(cmd_for $tool $scheme $size)"); done
         # Correctness first: every tool must produce the served bytes.
         for c in "${cmds[@]}"; do
             eval "$prepare"
@@ -195,10 +229,11 @@ for size in $SIZES; do
             k=$((r % ${#cmds[@]}))
             rot=("${cmds[@]:$k}" "${cmds[@]:0:$k}")
             "${FIFO[@]}" hyperfine -N --style none --warmup "$warm" --runs "$per" --prepare "$prepare" \
-                --export-json "$work/h.$r.json" "${rot[@]}" >/dev/null 2>&1
+                --export-json "$work/h.$r.json" "${rot[@]}" >"$work/hyperfine.out" 2>&1 ||
+                { echo "hyperfine failed ($size $scheme):" >&2; cat "$work/hyperfine.out" >&2; exit 1; }
         done
         # Peak RSS: median of the same number of runs.
-        for tool in $tools; do
+        for tool in $stools; do
             c=$(cmd_for $tool $scheme $size)
             rss=()
             for _ in $(seq "$runs"); do
@@ -216,6 +251,7 @@ print('%.2f' % (1000 * statistics.median(times)))" "${c%% *}")
     done
 done
 
+echo "load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 $PY - "$results" <<'PY'
 import sys
 rows = [l.split("\t") for l in open(sys.argv[1]).read().split("\n") if l]

@@ -32,7 +32,7 @@
 
 #include "fetch_int.h"
 
-#define SK__FETCH_H2_WINDOW (1 << 20)
+#define SK__FETCH_H2_WINDOW (32 << 20) /* curl's; 1 MiB made a WINDOW_UPDATE ping-pong */
 #define SK__FETCH_H2_WINDOW0 SK__FETCH_READ_SIZE /* a stream's before its body */
 #define STATUS_LINE_LEN 12 /* "HTTP/2 200\r\n" */
 #define SK__FETCH_H2_USERS 128 /* transfers on one connection, its owner included */
