@@ -949,6 +949,18 @@ static void wire_reset(struct sk__fetch_wire *w)
     w->reused = w->stale = w->keep_ok = w->body_done = false;
 }
 
+/* The exchange again from nothing on a new connection (the one it had
+ * ended before a byte of response: nothing to undo): the old one closed,
+ * no tunnel up, the request built anew (a tunnel's used f->buf). */
+static int afresh(struct sk_fetch *f, const struct sk_url *u, bool cross_origin, size_t *reqlen)
+{
+    sk__fetch_close(f, false);
+    wire_reset(&f->w);
+    f->msg[0] = '\0';
+    f->px.tunnel_up = false;
+    return build_request(f, u, cross_origin, reqlen);
+}
+
 int sk__fetch_open(struct sk_fetch *f, const struct sk_url *u, bool cross_origin)
 {
     struct sk__fetch_wire *w = &f->w;
@@ -976,11 +988,7 @@ int sk__fetch_open(struct sk_fetch *f, const struct sk_url *u, bool cross_origin
             return rc;
         /* The server had closed it: a new connection, as if none had been
          * kept (no byte of the response came: nothing to undo). */
-        sk__fetch_close(f, false);
-        wire_reset(w);
-        f->msg[0] = '\0';
-        f->px.tunnel_up = false;
-        if ((rc = build_request(f, u, cross_origin, &reqlen)) < 0)
+        if ((rc = afresh(f, u, cross_origin, &reqlen)) < 0)
             return rc;
     }
     snprintf(w->key, sizeof w->key, "%s", key);
@@ -997,10 +1005,8 @@ int sk__fetch_open(struct sk_fetch *f, const struct sk_url *u, bool cross_origin
         rc = reuse(f, reqlen, owner);
         if (rc == 0 || !w->stale || f->cx->flag)
             return rc;
-        sk__fetch_close(f, false); /* refused (GOAWAY): a connection of its own */
-        wire_reset(w);
-        f->msg[0] = '\0';
-        if ((rc = build_request(f, u, cross_origin, &reqlen)) < 0)
+        /* refused (GOAWAY): a connection of its own */
+        if ((rc = afresh(f, u, cross_origin, &reqlen)) < 0)
             return rc;
     }
     for (int tries = 0;; tries++) {
@@ -1011,11 +1017,7 @@ int sk__fetch_open(struct sk_fetch *f, const struct sk_url *u, bool cross_origin
             return rc;
         /* An HTTP/2 GOAWAY said the request was not processed: once more
          * on a new connection. */
-        sk__fetch_close(f, false);
-        wire_reset(w);
-        f->msg[0] = '\0';
-        f->px.tunnel_up = false;
-        if ((rc = build_request(f, u, cross_origin, &reqlen)) < 0)
+        if ((rc = afresh(f, u, cross_origin, &reqlen)) < 0)
             return rc;
     }
 }
