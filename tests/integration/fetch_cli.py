@@ -6,7 +6,7 @@ import subprocess
 from conftest import SOCKIT
 
 
-def fetch(*args, cwd=None, env=None, timeout=30):
+def fetch(*args, cwd=None, env=None, timeout=60):
     return subprocess.run([SOCKIT, "fetch", *args], capture_output=True, cwd=cwd, env=env,
                           timeout=timeout)
 

@@ -1,6 +1,7 @@
 """A real nginx for the fetch tests: own config in a temporary folder, a
 free loopback port for HTTP and one for HTTPS, certificates made with the
 openssl CLI, stopped by PID. Every wait is bounded."""
+import hashlib
 import os
 import signal
 import socket
@@ -142,6 +143,16 @@ class Nginx:
 
     def put(self, name, data):
         return put_file(self.www, name, data)
+
+    def put_big(self, name, size):
+        """A size-byte file (whole MiBs) of random bytes, each MiB distinct;
+        written block by block, never held whole. Returns its path."""
+        path = os.path.join(self.www, name)
+        with open(path, "wb") as f:
+            block = os.urandom(1 << 20)
+            for i in range(size >> 20):
+                f.write(hashlib.sha256(b"%d" % i).digest() + block[32:])
+        return path
 
     def stop(self, timeout=10.0):
         stop_process(self.proc, signal.SIGQUIT, timeout)

@@ -26,11 +26,7 @@ def ng(tmp_path_factory):
     srv.put("q.txt", b"query file\n")
     text = b"".join(b"line %06d of the chunked body\n" % i for i in range(60000))
     srv.chunked = srv.put("chunked/text.txt", text)
-    with open(os.path.join(srv.www, "big.bin"), "wb") as f:
-        block = os.urandom(1 << 20)
-        for i in range(BIG >> 20):
-            f.write(hashlib.sha256(b"%d" % i).digest() + block[32:])
-    srv.big = os.path.join(srv.www, "big.bin")
+    srv.big = srv.put_big("big.bin", BIG)
     yield srv
     srv.stop()
 

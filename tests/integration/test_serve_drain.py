@@ -238,6 +238,13 @@ class ByeServer:
         self.t = threading.Thread(target=self._run, daemon=True)
         self.t.start()
 
+    def _serve(self, c):
+        c.sendall(self.first)
+        c.shutdown(socket.SHUT_WR)
+        c.settimeout(2)
+        while c.recv(4096):
+            pass
+
     def _run(self):
         while not self.stopping:
             try:
@@ -246,11 +253,7 @@ class ByeServer:
                 continue
             self.accepted += 1
             try:
-                c.sendall(self.first)
-                c.shutdown(socket.SHUT_WR)
-                c.settimeout(2)
-                while c.recv(4096):
-                    pass
+                self._serve(c)
             except OSError:
                 pass
             c.close()
@@ -261,26 +264,20 @@ class ByeServer:
         self.lsock.close()
 
 
-class ByeThenResetServer:
+class ByeThenResetServer(ByeServer):
     """A fake line-framing server whose first connection answers one request,
     says the line and resets at once, the other requests of the pipeline
     unread (as a drain that closes with input pending would); every later
     connection answers everything."""
 
     def __init__(self):
-        self.lsock = socket.socket()
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(64)
-        self.lsock.settimeout(0.2)
-        self.port = self.lsock.getsockname()[1]
-        self.accepted = 0
         self.reset_done = threading.Event()
-        self.stopping = False
-        self.t = threading.Thread(target=self._run, daemon=True)
-        self.t.start()
+        super().__init__(b"Welcome!\n")
 
-    def _serve(self, c, first):
-        c.sendall(b"Welcome!\n")
+    def _serve(self, c):
+        first = self.accepted == 1
+        c.settimeout(5)
+        c.sendall(self.first)
         buf = b""
         while True:
             data = c.recv(65536)
@@ -297,25 +294,6 @@ class ByeThenResetServer:
             while not first and b"\n" in buf:
                 line, buf = buf.split(b"\n", 1)
                 c.sendall(b"Hello, " + line + b"!\n")
-
-    def _run(self):
-        while not self.stopping:
-            try:
-                c, _ = self.lsock.accept()
-            except socket.timeout:
-                continue
-            self.accepted += 1
-            c.settimeout(5)
-            try:
-                self._serve(c, self.accepted == 1)
-            except OSError:
-                pass
-            c.close()
-
-    def close(self):
-        self.stopping = True
-        self.t.join(10)
-        self.lsock.close()
 
 
 def test_bench_line_then_reset_is_a_reconnect_and_nothing_is_lost():
