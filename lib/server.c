@@ -285,7 +285,6 @@ static void refuse(struct sk__worker *w, int fd)
     for (int i = 0; i < 4 && recv(fd, w->g.rbuf, w->g.lim.read_size, MSG_DONTWAIT) > 0; i++)
         ;
     close(fd);
-    sk__count(&w->ctr->refused, 1);
 }
 
 static void accept_some(struct sk__worker *w, int lfd)
@@ -313,6 +312,9 @@ static void accept_some(struct sk__worker *w, int lfd)
         size_t open = atomic_fetch_add(&w->srv->open_sessions, 1) + 1;
         if (max && open > max) {
             atomic_fetch_sub(&w->srv->open_sessions, 1);
+            /* Counted before the event: whoever sees the log line or the
+             * busy reply finds the counter already moved. */
+            sk__count(&w->ctr->refused, 1);
             sk__server_event(w->srv, &(struct sk_server_event){
                 .kind = SK_SERVER_REFUSE, .peer = (struct sockaddr *)&peer, .limit = max,
                 .worker = (unsigned)(w - w->srv->workers)});
