@@ -827,7 +827,7 @@ static int par_next(void *arg, unsigned slot, struct sk_fetch **f, const char **
         size_t i = r->next++;
         s->index = i;
         s->fc.f = NULL;
-        fetch_report_begin(&s->fc);
+        fetch_report_begin(&s->fc, i);
         par_hold(s, &r->held[i]); /* what planning the output says, too */
         int rc = fetch_prepare(&s->fc, r->fc->urls[i], r->stdout_closed, s->name);
         if (rc == EXIT_OK) {
@@ -928,7 +928,7 @@ int cmd_fetch(int argc, char **argv)
             first = fetch_parallel(&fc, stdout_closed, &ok, &done);
         for (; !par && done < fc.nurls && !fetch_cancel.flag; done++) {
             fc.f = NULL; /* this URL's results only */
-            fetch_report_begin(&fc);
+            fetch_report_begin(&fc, done);
             rc = fetch_report_end(&fc, fetch_one(&fc, fc.urls[done], stdout_closed));
             ok += rc == EXIT_OK;
             if (rc != EXIT_OK && first == EXIT_OK)

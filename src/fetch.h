@@ -31,6 +31,14 @@ struct fetch_report {
     uint64_t start_ns;          /* the URL's start */
     uint64_t body_base;         /* bytes of the body there before (a resumed part) */
     uint64_t body_bytes;        /* body bytes downloaded */
+    size_t index;               /* the URL's place in the run, from 0 */
+    /* the last hop's events, in ns since start_ns (0: none came) */
+    uint64_t connected_ns, tls_ns, request_ns, head_ns;
+    uint64_t head_bytes, request_bytes; /* every hop's */
+    unsigned connects;          /* connections opened (not reused) */
+    char peer[64];              /* "ADDRESS:PORT" of the last hop's connection */
+    char version[4];            /* the last head's: "1", "1.1" or "2" */
+    char content_type[256];     /* the last head's, cut to fit */
 };
 
 /* A parallel run: what a URL's end says (its result line and messages on
@@ -86,7 +94,8 @@ struct fetch_cli {
     /* fetch_report.c: -D, -w, -v */
     const char *dump_path;      /* -D FILE ('-': standard output) */
     int dump_fd;                /* its descriptor; -1: none */
-    const char *write_out;      /* -w FORMAT */
+    const char *write_out;      /* -w FORMAT (or the text of -w @FILE) */
+    char *write_out_text;       /* -w @FILE's, malloc'd */
     bool verbose;               /* -v */
     struct fetch_report rep;
 };
@@ -179,7 +188,7 @@ int fetch_report_load(struct fetch_cli *fc);
 void fetch_report_free(struct fetch_cli *fc);
 /* Before each URL; after its output is planned (-D takes the heads); after
  * it is done (-w, which may turn a success into EXIT_WRITE). */
-void fetch_report_begin(struct fetch_cli *fc);
+void fetch_report_begin(struct fetch_cli *fc, size_t index);
 void fetch_report_heads(struct fetch_cli *fc);
 int fetch_report_end(struct fetch_cli *fc, int status);
 /* Every event of the library, before fetch_out.c handles it. */
