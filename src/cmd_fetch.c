@@ -694,7 +694,10 @@ static int fetch_prepare(struct fetch_cli *fc, const char *url_text, bool stdout
     /* One object for the whole run: its kept connection serves the next URL. */
     if ((rc = fc->run_f ? sk_fetch_set_opts(fc->run_f, &fc->o)
                         : sk_fetch_new(&fc->o, &fc->run_f)) < 0) {
-        cli_error("%s", cli_strerror(rc));
+        if (fc->multi) /* which of the URLs failed, as for any other failure */
+            cli_error("%s: %s", shown, cli_strerror(rc));
+        else
+            cli_error("%s", cli_strerror(rc));
         return EXIT_FAIL;
     }
     fc->f = fc->run_f;
