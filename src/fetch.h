@@ -47,8 +47,13 @@ struct fetch_report {
 struct fetch_held {
     char *err, *out;            /* malloc'd; NULL: nothing */
     size_t err_len, out_len;
+    size_t heads_len;           /* of out: response heads, counted in the run's room */
     bool ready;                 /* the URL is over: said as soon as its turn comes */
 };
+
+/* Response heads a parallel run holds at most, all URLs together, to give
+ * them in URL order; past it a head goes out as it comes. */
+#define FETCH_HELD_HEADS_MAX (8u << 20)
 
 /* One run of the command: its options and where the output goes. */
 struct fetch_cli {
@@ -66,6 +71,8 @@ struct fetch_cli {
     void (*board_hide)(void *arg, bool hide); /* the board off the screen, or back */
     void *tick_arg;             /* for both */
     struct fetch_held *held;    /* a parallel run, a URL ending: what it says goes there */
+    struct fetch_held *heads_held; /* a parallel run: its heads for standard output */
+    size_t *heads_room;         /* what the run may hold more of them */
     unsigned flags;             /* the options' SK_FETCH_* before each URL adds its own */
     const char *output;         /* -o; NULL: name from the URL; "-": stdout */
     const char *headers[FETCH_HEADERS_MAX]; /* -H "Name: value" */
