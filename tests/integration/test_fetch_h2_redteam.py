@@ -833,3 +833,153 @@ def test_silent_handshake_while_guests_wait(certs, tmp_path, how):
     assert time.monotonic() - t < 5, err
     for u in urls:
         assert f"{u}: " in err, err
+
+
+# ---- the run's pool: a connection outlives the transfer that opened it ----
+
+def pooled(certs, tmp_path, script, names, *args, init=None):
+    """names fetched with --parallel 3 (and args) from a hostile server
+    running script (init(conn): after its SETTINGS are queued); the run
+    checked for a signal or a sanitizer report; (run, server, seconds)."""
+    import h2.connection
+    orig = h2.connection.H2Connection.initiate_connection
+
+    def initiate(self):
+        orig(self)
+        if init:
+            init(self)
+    h2.connection.H2Connection.initiate_connection = initiate
+    srv = H2Server(certs, script=script)
+    t = time.monotonic()
+    try:
+        r = fetch(*[srv.url(f"/{c}") for c in names], "--cacert", certs["ca"], "--parallel",
+                  "3", "--output-dir", str(tmp_path), "--max-time", "20", *args, timeout=40)
+    finally:
+        h2.connection.H2Connection.initiate_connection = orig
+        srv.stop()
+    assert_clean(r)
+    return r, srv, time.monotonic() - t
+
+
+def test_pool_max_concurrent_streams_one(certs, tmp_path):
+    """SETTINGS_MAX_CONCURRENT_STREAMS 1: the first three streams went
+    before the SETTINGS came and are served; with the third still open, a
+    later transfer finds the connection full and opens another (the third
+    body ends only once a request came there); every file whole."""
+    second = threading.Event()
+
+    def script(srv, conn, sid, h, send, n):
+        c = h[":path"][1:].encode()
+        conn.send_headers(sid, ok_head(4000))
+        if n > 1:
+            second.set()
+        elif sid == 5:
+            send_body(conn, sid, c * 1000, send, end=False)
+            if not second.wait(10):
+                return "close"
+            send_body(conn, sid, c * 3000, send)
+            return None
+        send_body(conn, sid, c * 4000, send)
+    r, srv, _ = pooled(certs, tmp_path, script, "abcdef",
+                       init=lambda c: c.update_settings({0x3: 1}))
+    assert r.returncode == 0, r.stderr
+    for c in "abcdef":
+        assert (tmp_path / c).read_bytes() == c.encode() * 4000
+    assert second.is_set() and srv.connections >= 2
+
+
+def test_pool_first_transfer_done_while_others_mid_body(certs, tmp_path):
+    """The connection's first transfer ends at once while two others are
+    mid-body: its slot's next URL opens its stream on the same connection
+    (the server answers none of them before it saw it there), then the
+    last URL too: one connection, every file whole."""
+    held = []
+
+    def script(srv, conn, sid, h, send, n):
+        c = h[":path"][1:].encode()
+        conn.send_headers(sid, ok_head(3000))
+        if c in (b"a", b"e"):
+            send_body(conn, sid, c * 3000, send)
+            return None
+        send_body(conn, sid, c * 1000, send, end=False)
+        held.append((sid, c))
+        if len(held) == 3:  # b and c mid-body, d joined the connection
+            for s, b in held:
+                send_body(conn, s, b * 2000, send)
+    r, srv, _ = pooled(certs, tmp_path, script, "abcde")
+    assert r.returncode == 0, r.stderr
+    for c in "abcde":
+        assert (tmp_path / c).read_bytes() == c.encode() * 3000
+    assert srv.connections == 1
+    assert sorted(x[1] for x in held) == [b"b", b"c", b"d"]
+
+
+def test_pool_goaway_with_streams_active_and_others_waiting(certs, tmp_path):
+    """A graceful GOAWAY (last stream 5) when the fourth request comes on
+    the run's connection, two bodies under way: those finish, the refused
+    request is sent once more on a new connection, and the URLs after it
+    join that one: two connections, every file whole."""
+    state = {"pending": []}
+
+    def script(srv, conn, sid, h, send, n):
+        c = h[":path"][1:].encode()
+        if n > 1 or c == b"a":
+            conn.send_headers(sid, ok_head(2000))
+            send_body(conn, sid, c * 2000, send)
+            return None
+        if sid > 5:  # the fourth stream: refused, the others finished
+            send(goaway(5, 0))
+            for s, b in state["pending"]:
+                send_body(conn, s, b * 1000, send)
+            return "close"
+        conn.send_headers(sid, ok_head(2000))
+        send_body(conn, sid, c * 1000, send, end=False)
+        state["pending"].append((sid, c))
+    r, srv, _ = pooled(certs, tmp_path, script, "abcdef")
+    assert r.returncode == 0, r.stderr
+    for c in "abcdef":
+        assert (tmp_path / c).read_bytes() == c.encode() * 2000
+    assert srv.connections == 2
+
+
+def test_pool_reset_of_a_later_stream_only(certs, tmp_path):
+    """RST_STREAM on one stream of a transfer that joined after the first
+    ones ended: that URL fails (exit 8, nothing saved), the others on the
+    same connection are whole."""
+    def script(srv, conn, sid, h, send, n):
+        c = h[":path"][1:].encode()
+        conn.send_headers(sid, ok_head(3000))
+        if c == b"e":
+            send_body(conn, sid, b"e" * 1000, send, end=False)
+            conn.reset_stream(sid, error_code=2)
+            send()
+            return None
+        send_body(conn, sid, c * 3000, send)
+    r, srv, _ = pooled(certs, tmp_path, script, "abcdef")
+    assert r.returncode == 8, r.stderr
+    assert sorted(os.listdir(tmp_path)) == list("abcdf"), os.listdir(tmp_path)
+    for c in "abcdf":
+        assert (tmp_path / c).read_bytes() == c.encode() * 3000
+    assert b"/e: server reset the HTTP/2 stream (RST_STREAM INTERNAL_ERROR)" in r.stderr
+    assert srv.connections == 1
+
+
+def test_pool_server_stops_reading(certs, tmp_path):
+    """The server answers the first three streams, then neither reads nor
+    writes on the connection: the later transfers joined to it end on their
+    idle timeout (exit 9, each its line, nothing saved) in bounded time."""
+    def script(srv, conn, sid, h, send, n):
+        c = h[":path"][1:].encode()
+        conn.send_headers(sid, ok_head(3000))
+        send_body(conn, sid, c * 3000, send)
+        if len(srv.requests) == 3:
+            send()
+            srv.sleep(30)  # stop() wakes it
+            return "close"
+    r, srv, took = pooled(certs, tmp_path, script, "abcdef", "--idle-timeout", "1")
+    assert r.returncode == 9, r.stderr
+    assert took < 15, r.stderr
+    assert sorted(os.listdir(tmp_path)) == list("abc"), os.listdir(tmp_path)
+    for c in "def":
+        assert f"/{c}: ".encode() in r.stderr, r.stderr
+    assert srv.connections == 1
