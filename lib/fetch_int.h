@@ -425,7 +425,9 @@ struct sk_fetch *sk__fetch_pool_find(const struct sk__fetch_pool *p, const struc
 /* f leaves its slot: true when its connection carries other streams (it
  * is kept, closing, and swept once they left), false: close it now. */
 bool sk__fetch_pool_detach(struct sk__fetch_pool *p, struct sk_fetch *f);
-/* The detached holders whose streams all left are closed (all: every one). */
+/* The detached holders whose streams all left are closed (all: every
+ * one), and the idle connections without a stream that cannot serve
+ * another (GOAWAY, ended). */
 void sk__fetch_pool_sweep(struct sk__fetch_pool *p, bool all);
 void sk__fetch_pool_free(struct sk__fetch_pool *p);
 /* ... or connecting to it: f waits to see whether it speaks HTTP/2. */

@@ -12,7 +12,8 @@
  * on the run's loop, which feed every stream on it, whichever transfer
  * waits. It closes when its holder needs its stream for another route,
  * when the holder leaves its slot and the last stream ended (a detached
- * holder, swept here), or at the run's end. */
+ * holder, swept here), once a GOAWAY or its end left it of no use and
+ * no stream is on it (swept too), or at the run's end. */
 #include <stdlib.h>
 
 #include "fetch_int.h"
@@ -90,8 +91,12 @@ void sk__fetch_pool_sweep(struct sk__fetch_pool *p, bool all)
         struct sk_fetch *f = p->e[i].f, *u[2];
         if (f->co) /* given to a slot again: its own once more */
             p->e[i].detached = false;
-        if (p->e[i].detached && (all || sk__fetch_h2_users(f, u, 2) < 2))
+        bool alone = sk__fetch_h2_users(f, u, 2) < 2;
+        if (p->e[i].detached && (all || alone))
             sk__fetch_wire_end(f); /* drops it from the pool (sk__fetch_h2_free) */
+        else if (alone && f->w.idle && f->w.phase == SK__PH_IDLE &&
+                 !(sk__fetch_h2_alive(f) && sk__fetch_h2_keep(f)))
+            sk__fetch_close(f, sk__fetch_h2_alive(f)); /* GOAWAY or dead: of no more use */
     }
 }
 
