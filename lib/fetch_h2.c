@@ -14,12 +14,14 @@
  * SK__FETCH_H2_WINDOW, given back (WINDOW_UPDATE) only as the body is
  * written out, so a fast server waits for the disk. No server push.
  *
- * Multiplexing (a parallel run, fetch_par.c): the session belongs to the
- * transfer that made the connection (its owner); another transfer of the
- * run to the same route may open its stream on it while the owner is in
- * an exchange (sk__fetch_h2_join), each stream's frames going to its own
- * transfer (the stream's user data). The owner ends its exchange only
- * once the others left (fetch_io.c), so the connection outlives them.
+ * Multiplexing (a parallel run, fetch_par.c): the session is on the
+ * stream of the transfer object that made the connection (its owner, or
+ * holder), and in the run's pool (fetch_pool.c); another transfer of the
+ * run to the same route opens its stream on it (sk__fetch_h2_join) while
+ * the owner is in an exchange on it or done with it (idle), each stream's
+ * frames going to its own transfer (the stream's user data). The owner's
+ * exchange ends without waiting for the others (sk__fetch_h2_park): the
+ * connection outlives it; only closing it waits for them.
  * A stream starts with a window of one read (the DATA that comes before
  * its body starts stays in its own buffer), widened when its body starts. */
 #include <stdio.h>

@@ -397,11 +397,13 @@ int sk__fetch_h2_send(struct sk_fetch *f);
  * over (the final head in f->buf, w->resp / w->hdrs on it, DATA that came
  * with it after it; or the body ended at END_STREAM), 0 when more is due. */
 int sk__fetch_h2_feed(struct sk_fetch *f, const char *p, size_t n);
-/* fetch_io.c: the owner of an HTTP/2 connection waits (on the run's loop)
- * until the transfers that joined it left. */
+/* fetch_io.c: the owner of an HTTP/2 connection that is to close waits
+ * (on the run's loop) until the transfers that joined it left; no one
+ * joins it meanwhile. */
 void sk__fetch_h2_wait_guests(struct sk_fetch *f);
 /* fetch_reuse.c: f may open its stream on owner's connection for route key
- * (owner in an exchange, the same route and TLS settings, room for it). */
+ * (owner in an exchange on it or idle, the same route and TLS settings,
+ * room for it). */
 bool sk__fetch_h2_shareable(const struct sk_fetch *owner, const struct sk_fetch *f,
                             const char *key);
 /* other is connecting on route key (https) where f may then join it. */

@@ -220,8 +220,9 @@ static void h2_settle(struct sk_fetch *f)
     }
 }
 
-/* The owner of a connection ends its exchange only once the transfers
- * that joined it left: the connection outlives their streams. */
+/* The owner of a connection closes it only once the transfers that joined
+ * it left (their streams end as they would); its exchange ends without
+ * waiting (sk__fetch_h2_park). */
 void sk__fetch_h2_wait_guests(struct sk_fetch *f)
 {
     struct sk__fetch_wire *w = &f->w;
