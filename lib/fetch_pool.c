@@ -94,9 +94,11 @@ void sk__fetch_pool_sweep(struct sk__fetch_pool *p, bool all)
         bool alone = sk__fetch_h2_users(f, u, 2) < 2;
         if (p->e[i].detached && (all || alone))
             sk__fetch_wire_end(f); /* drops it from the pool (sk__fetch_h2_free) */
-        else if (alone && f->w.idle && f->w.phase == SK__PH_IDLE &&
+        else if (alone && !f->co && f->w.idle &&
                  !(sk__fetch_h2_alive(f) && sk__fetch_h2_keep(f)))
-            sk__fetch_close(f, sk__fetch_h2_alive(f)); /* GOAWAY or dead: of no more use */
+            /* GOAWAY or dead: of no more use; its object between transfers
+             * (one under way may be closing it itself) */
+            sk__fetch_close(f, sk__fetch_h2_alive(f));
     }
 }
 

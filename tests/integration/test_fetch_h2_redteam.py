@@ -983,3 +983,42 @@ def test_pool_server_stops_reading(certs, tmp_path):
     for c in "def":
         assert f"/{c}: ".encode() in r.stderr, r.stderr
     assert srv.connections == 1
+
+
+def test_pool_sigint_with_the_first_transfer_done(certs, tmp_path):
+    """SIGINT while three streams are mid-body on the connection whose first
+    transfer is over (its slot's next URL one of them): exit 1, the first
+    file saved, nothing partial of the others."""
+    held = []
+    started = threading.Event()
+
+    def script(srv, conn, sid, h, send, n):
+        c = h[":path"][1:].encode()
+        conn.send_headers(sid, ok_head(100000))
+        if c == b"a":
+            send_body(conn, sid, b"a" * 100000, send)
+            return None
+        send_body(conn, sid, c * 2000, send, end=False)
+        held.append(sid)
+        if len(held) == 3:
+            started.set()
+    srv = H2Server(certs, script=script)
+    try:
+        p = subprocess.Popen([SOCKIT, "fetch", *[srv.url(f"/{c}") for c in "abcde"],
+                              "--cacert", certs["ca"], "--parallel", "3", "-s"],
+                             cwd=tmp_path, stderr=subprocess.PIPE)
+        assert started.wait(20)
+        wait_in_folder(str(tmp_path), lambda: len(os.listdir(tmp_path)) == 4, 10,
+                       "a and three temporary files")
+        p.send_signal(signal.SIGINT)
+        err = p.communicate(timeout=20)[1]
+    finally:
+        srv.stop()
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 1, err
+    assert b"Sanitizer" not in err and b"interrupted" in err, err
+    assert os.listdir(tmp_path) == ["a"], os.listdir(tmp_path)
+    assert (tmp_path / "a").read_bytes() == b"a" * 100000
+    assert srv.connections == 1
