@@ -493,6 +493,33 @@ def test_guest_reset_while_the_owner_body_flows(certs, tmp_path):
     assert not (tmp_path / "b").exists()
 
 
+def interrupted(certs, tmp_path, script, names, started, files, fd_max=None):
+    """names fetched with --parallel 3 from a hostile server running script;
+    SIGINT once started is set and the folder holds files entries (at most
+    fd_max descriptors open then); the run checked (exit 1, interrupted,
+    no sanitizer report); returns the server."""
+    srv = H2Server(certs, script=script)
+    try:
+        p = subprocess.Popen([SOCKIT, "fetch", *[srv.url(f"/{c}") for c in names],
+                              "--cacert", certs["ca"], "--parallel", "3", "-s"],
+                             cwd=tmp_path, stderr=subprocess.PIPE)
+        assert started.wait(20)
+        wait_in_folder(str(tmp_path), lambda: len(os.listdir(tmp_path)) == files, 10,
+                       f"{files} files in the folder")
+        if fd_max:
+            assert fd_count(p.pid) <= fd_max, os.listdir(f"/proc/{p.pid}/fd")
+        p.send_signal(signal.SIGINT)
+        err = p.communicate(timeout=20)[1]
+    finally:
+        srv.stop()
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 1, err
+    assert b"Sanitizer" not in err and b"interrupted" in err, err
+    return srv
+
+
 def test_sigint_while_guests_are_mid_body(certs, tmp_path):
     """SIGINT with three streams of one connection in their bodies: exit 1,
     no file, no temporary file."""
@@ -505,25 +532,8 @@ def test_sigint_while_guests_are_mid_body(certs, tmp_path):
         seen.append(sid)
         if len(seen) == 3:
             started.set()
-    srv = H2Server(certs, script=script)
-    try:
-        p = subprocess.Popen([SOCKIT, "fetch", *[srv.url(f"/{c}") for c in "abc"],
-                              "--cacert", certs["ca"], "--parallel", "3", "-s"],
-                             cwd=tmp_path, stderr=subprocess.PIPE)
-        assert started.wait(20)
-        wait_in_folder(str(tmp_path), lambda: len(os.listdir(tmp_path)) == 3, 10,
-                       "three temporary files")
-        fds = fd_count(p.pid)
-        assert fds <= 3 + 1 + 3 + 4, os.listdir(f"/proc/{p.pid}/fd")  # std, socket, files, loop
-        p.send_signal(signal.SIGINT)
-        err = p.communicate(timeout=20)[1]
-    finally:
-        srv.stop()
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    assert p.returncode == 1, err
-    assert b"Sanitizer" not in err and b"interrupted" in err, err
+    # std, socket, files, loop
+    srv = interrupted(certs, tmp_path, script, "abc", started, 3, fd_max=3 + 1 + 3 + 4)
     assert os.listdir(tmp_path) == [], os.listdir(tmp_path)
     assert srv.connections == 1
 
@@ -1002,23 +1012,7 @@ def test_pool_sigint_with_the_first_transfer_done(certs, tmp_path):
         held.append(sid)
         if len(held) == 3:
             started.set()
-    srv = H2Server(certs, script=script)
-    try:
-        p = subprocess.Popen([SOCKIT, "fetch", *[srv.url(f"/{c}") for c in "abcde"],
-                              "--cacert", certs["ca"], "--parallel", "3", "-s"],
-                             cwd=tmp_path, stderr=subprocess.PIPE)
-        assert started.wait(20)
-        wait_in_folder(str(tmp_path), lambda: len(os.listdir(tmp_path)) == 4, 10,
-                       "a and three temporary files")
-        p.send_signal(signal.SIGINT)
-        err = p.communicate(timeout=20)[1]
-    finally:
-        srv.stop()
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    assert p.returncode == 1, err
-    assert b"Sanitizer" not in err and b"interrupted" in err, err
+    srv = interrupted(certs, tmp_path, script, "abcde", started, 4)
     assert os.listdir(tmp_path) == ["a"], os.listdir(tmp_path)
     assert (tmp_path / "a").read_bytes() == b"a" * 100000
     assert srv.connections == 1
