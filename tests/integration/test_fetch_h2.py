@@ -255,6 +255,20 @@ def test_parallel_redirect_stays_on_the_h2_connection(ng, tmp_path):
     assert {x[3] for x in log} == {"HTTP/2.0"} and len({x[0] for x in log}) == 1, log
 
 
+def test_parallel_no_reuse_gives_each_transfer_its_connection(ng, tmp_path):
+    """--no-reuse in a parallel run keeps its meaning over HTTP/2: each
+    transfer its own connection, none shared with another."""
+    sums = put_files(ng, "nr", 4, 100)
+    r = fetch(*[ng.url(f"/{n}?nr", tls=True, host="localhost") for n in sums],
+              "--cacert", ng.certs["ca"], "--output-dir", str(tmp_path), "--parallel", "2",
+              "--no-reuse")
+    assert_clean(r)
+    assert r.returncode == 0, r.stderr
+    assert_sums(tmp_path, sums)
+    log = logged(ng, "?nr", 4)
+    assert {line[3] for line in log} == {"HTTP/2.0"} and len({line[0] for line in log}) == 4
+
+
 def test_parallel_http11_flag_does_not_multiplex(ng, tmp_path):
     """--http1.1 in a parallel run: one connection per transfer under way,
     nothing waits for another's handshake."""
