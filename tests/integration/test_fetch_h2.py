@@ -284,46 +284,45 @@ def test_parallel_http11_flag_does_not_multiplex(ng, tmp_path):
     assert {line[3] for line in log} == {"HTTP/1.1"} and len({line[0] for line in log}) == 3
 
 
-def test_h2_through_a_connect_tunnel(ng, tmp_path):
-    """https through tinyproxy's CONNECT: ALPN with the origin inside the
-    tunnel, h2 there."""
+def tunnelled(ng, tmp_path, *args):
+    """sockit fetch -s ARGS through tinyproxy's CONNECT (a clean
+    environment: no proxy variables), the run checked for a signal or a
+    sanitizer report."""
     from test_fetch_proxy import Tinyproxy, clean_env
     tp = Tinyproxy(str(tmp_path / "tp"))
     try:
-        out = tmp_path / "o"
-        r = subprocess.run([SOCKIT, "fetch", "-s", "-x", tp.url,
-                            ng.url("/small.bin?tunnel", tls=True, host="localhost"),
-                            "--cacert", ng.certs["ca"], "-o", str(out)],
-                           capture_output=True, env=clean_env(), timeout=60)
+        r = subprocess.run([SOCKIT, "fetch", "-s", "-x", tp.url, "--cacert", ng.certs["ca"],
+                            *args], capture_output=True, env=clean_env(), timeout=60)
     finally:
         tp.stop()
     assert_clean(r)
+    return r
+
+
+def test_h2_through_a_connect_tunnel(ng, tmp_path):
+    """https through tinyproxy's CONNECT: ALPN with the origin inside the
+    tunnel, h2 there."""
+    out = tmp_path / "o"
+    r = tunnelled(ng, tmp_path, ng.url("/small.bin?tunnel", tls=True, host="localhost"),
+                  "-o", str(out))
     assert r.returncode == 0, r.stderr
     assert out.read_bytes() == ng.small
     assert protocols(ng, "/small.bin?tunnel") == ["HTTP/2.0"]
 
 
-
 def test_parallel_h2_through_a_connect_tunnel_shares_it(ng, tmp_path):
     """A parallel run through tinyproxy's CONNECT: the tunnel to the origin
     is one pooled HTTP/2 connection that every transfer to it shares."""
-    from test_fetch_proxy import Tinyproxy, clean_env
     sums = put_files(ng, "tun", 4, 1000)
-    tp = Tinyproxy(str(tmp_path / "tp"))
     out = tmp_path / "out"
     out.mkdir()
-    try:
-        r = subprocess.run([SOCKIT, "fetch", "-s", "-x", tp.url, "--parallel", "2",
-                            *[ng.url(f"/{n}?tun", tls=True, host="localhost") for n in sums],
-                            "--cacert", ng.certs["ca"], "--output-dir", str(out)],
-                           capture_output=True, env=clean_env(), timeout=60)
-    finally:
-        tp.stop()
-    assert_clean(r)
+    r = tunnelled(ng, tmp_path, "--parallel", "2", "--output-dir", str(out),
+                  *[ng.url(f"/{n}?tun", tls=True, host="localhost") for n in sums])
     assert r.returncode == 0, r.stderr
     assert_sums(out, sums)
     log = logged(ng, "?tun", 4)
     assert {line[3] for line in log} == {"HTTP/2.0"} and len({line[0] for line in log}) == 1
+
 
 def test_multiplexed_large_files_bounded_memory(ng, tmp_path):
     """Three 40 MiB bodies as concurrent streams of one connection: each
