@@ -570,6 +570,10 @@ def test_redirect_h2_to_h1_and_back(certs, tmp_path_factory, tmp_path):
     try:
         r = fetch(srv.url("/start"), "--cacert", certs["ca"], "-o", str(tmp_path / "o"), "-s",
                   "--allow-downgrade")
+        # nginx logs an HTTP/2 request when its stream closes, maybe after
+        # sockit exited (seen failing once under load): wait for the line
+        wait_in_folder(d, lambda: any(x[2] == "/small.bin" for x in ng.log()), 10,
+                       "nginx's log line of /small.bin")
         log = ng.log()
     finally:
         srv.stop()
