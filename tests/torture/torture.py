@@ -510,6 +510,7 @@ class FetchParallel(Fetch):
     status is documented and some file is missing; the count line, when it
     could be written, counts the files saved."""
     name = "fetch-http-parallel"
+    slots = "3"
     COUNT = re.compile(r"sockit: fetch: (\d+) succeeded, (\d+) failed(, the rest not tried)?$")
 
     def __init__(self):
@@ -522,7 +523,7 @@ class FetchParallel(Fetch):
         # hands its result to the loop), once for the run.
         base = self.http.url[:-len("/start")].replace("127.0.0.1", "localhost")
         names = [f"p{i}" for i in range(len(PAR_BODIES))]
-        args = ["fetch", "-s", "--parallel", "3", "--max-time", "10",
+        args = ["fetch", "-s", "--parallel", self.slots, "--max-time", "10",
                 *[f"{base}/{n}" for n in names]]
         args += ["--cacert", self.http.cafile] if self.http.cafile else []
         # -w from a file: its read, and each URL's report held for its turn.
@@ -605,6 +606,19 @@ class FetchH2Parallel(FetchParallel):
 
     def setup(self):
         FetchH2.setup(self)
+
+
+class FetchH2Pool(FetchH2Parallel):
+    """fetch -s --parallel 2 of 6 URLs from nginx over HTTP/2: the run's
+    pool (lib/fetch_pool.c), each slot's later URLs streams on the one
+    connection whose first transfer is over or under way (a holder parked
+    with the others' streams on it, a transfer joining an idle holder)."""
+    name = "fetch-https-h2-pool"
+    slots = "2"
+
+    def __init__(self):
+        super().__init__()
+        self.name = FetchH2Pool.name
 
 
 class H2Refusing:
@@ -808,7 +822,7 @@ def scenarios():
             Fetch(False, False, False), Fetch(False, True, True),
             Fetch(True, False, True), Fetch(True, True, False), FetchResume(),
             FetchCompressed(), FetchParallel(), FetchH2(), FetchH2Parallel(),
-            FetchH2Goaway(),
+            FetchH2Pool(), FetchH2Goaway(),
             ServeStart(), ServeLoad(), ServeFull(),
             Bench("bench", ["-n", "200", "--framing", "line", "-P", "2"],
                   b"replies       200 of 200 sent", ["--framing", "line"]),
