@@ -233,8 +233,15 @@ def start_endless_fetch(srv, tmp_path, *extra):
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def flowing():
-        return any(os.path.getsize(tmp_path / n) > (1 << 20) for n in os.listdir(tmp_path)
-                   if os.path.exists(tmp_path / n) and not n.endswith(".meta"))
+        # The part's metadata is replaced by rename as it goes: a name just
+        # listed may be gone (its temporary name) by the time it is sized.
+        for n in os.listdir(tmp_path):
+            try:
+                if ".meta" not in n and os.path.getsize(tmp_path / n) > (1 << 20):
+                    return True
+            except FileNotFoundError:
+                pass
+        return False
 
     try:
         wait_in_folder(tmp_path, flowing, 10, "1 MiB written")
