@@ -24,14 +24,15 @@
 #                                       # other jobs of a busy machine do not time the runs
 #   FLOOR=1 SIZES="1k many" SCHEMES="http https" bench/fetch_compare.sh
 #       # floors (docs/fetch.md "Floors"): a "floor" row on the http and https rows,
-#       # bench/fetch_floor.c (the least an HTTP/1.1 client does: -j 8 blocking
-#       # threads for "many", each file written atomically as sockit does); and,
+#       # bench/fetch_floor.c (the least an HTTP/1.1 client does, each file written
+#       # atomically as sockit does; for "many" 8 connections on one thread's epoll
+#       # loop as sockit, and "floor-t": one blocking thread each); and,
 #       # for "many", nginx alone under wrk -t1 -c8 (keep-alive, no files) and
 #       # the creation of the files alone in $TMPDIR (temporary name + rename,
 #       # and plain O_EXCL files)
 #
-# Every row also gives nginx's CPU time per run (/proc/PID/schedstat over the
-# RSS runs, which go one at a time).
+# Every row also gives the tool's CPU time per run (user + system, hyperfine's
+# mean) and nginx's (/proc/PID/schedstat over the RSS runs, one at a time).
 #
 # Needs nginx, openssl, curl, wget, aria2c, hyperfine, GNU time (scripts/deps.sh bench);
 # FLOOR=1 also cc, the OpenSSL headers and wrk.
@@ -184,7 +185,8 @@ many_for() { # tool scheme -> the command line fetching every file of the list i
     old) echo "$OLD fetch -s$p -i $l --output-dir $outd --cacert $CA" ;;
     curl) echo "curl -s -f$p --parallel --parallel-max 8 --remote-name-all --output-dir $outd --cacert $CA -K $work/curl.$2" ;;
     wget) echo "wget -q -i $l -P $outd --ca-certificate=$CA" ;;
-    floor) echo "$FLOORBIN -j 8 -a -k $CA -o $outd $l" ;;
+    floor) echo "$FLOORBIN -e -j 8 -a -k $CA -o $outd $l" ;;
+    floor-t) echo "$FLOORBIN -j 8 -a -k $CA -o $outd $l" ;;
     aria2c) echo "aria2c -q -j 8 -i $l -d $outd --ca-certificate=$CA" ;;
     esac
 }
@@ -221,6 +223,7 @@ for size in $SIZES; do
         # in a round paid for the others' removals (2x and more).
         mkdir -p "$work/aside"
         runs=$RUNS_MANY; warm=1; tools="$TOOLS aria2c"
+        [[ $FLOOR == 1 ]] && tools="$tools floor-t"
         prepare=$prepare_many
     elif [[ $size != 1k ]]; then
         runs=$RUNS_BIG; warm=1; cat "$work/www/$size.bin" >/dev/null
@@ -265,12 +268,14 @@ for size in $SIZES; do
                 ngx_ns=$((ngx_ns + $(cut -d' ' -f1 "/proc/$nginx_pid/schedstat") - ngx0))
             done
             med_rss=$(printf '%s\n' "${rss[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-            med_ms=$($PY -c "import glob, json, statistics, sys
-times = [t for f in glob.glob('$work/h.*.json') for r in json.load(open(f))['results']
-         if r['command'].split()[0] == sys.argv[1] for t in r['times']]
-print('%.2f' % (1000 * statistics.median(times)))" "${c%% *}")
-            printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$scheme" "$tool" "$med_ms" "$med_rss" \
-                "$(awk "BEGIN {printf \"%.2f\", $ngx_ns / $runs / 1e6}")" >>"$results"
+            read -r med_ms cpu_ms < <($PY -c "import glob, json, statistics, sys
+rs = [r for f in glob.glob('$work/h.*.json') for r in json.load(open(f))['results']
+      if r['command'] == sys.argv[1]]
+times = [t for r in rs for t in r['times']]
+print('%.2f %.2f' % (1000 * statistics.median(times),
+                     1000 * statistics.mean(r['user'] + r['system'] for r in rs)))" "$c")
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$scheme" "$tool" "$med_ms" "$med_rss" \
+                "$(awk "BEGIN {printf \"%.2f\", $ngx_ns / $runs / 1e6}")" "$cpu_ms" >>"$results"
         done
         rm -f "$out" "$work"/h.*.json
     done
@@ -323,9 +328,9 @@ import sys
 rows = [l.split("\t") for l in open(sys.argv[1]).read().split("\n") if l]
 curl = {(r[0], r[1]): (float(r[3]), int(r[4])) for r in rows if r[2] == "curl"}
 print(f"{'file':5} {'scheme':6} {'tool':7} {'median ms':>10} {'x curl':>7} {'peak RSS KiB':>13} {'x curl':>7}"
-      f" {'nginx ms':>9}")
-for size, scheme, tool, ms, rss, ngx in rows:
+      f" {'CPU ms':>7} {'nginx ms':>9}")
+for size, scheme, tool, ms, rss, ngx, cpu in rows:
     cms, crss = curl[(size, scheme)]
     print(f"{size:5} {scheme:6} {tool:7} {float(ms):10.2f} {float(ms)/cms:7.2f} {int(rss):13d} "
-          f"{int(rss)/crss:7.2f} {float(ngx):9.2f}")
+          f"{int(rss)/crss:7.2f} {float(cpu):7.2f} {float(ngx):9.2f}")
 PY
