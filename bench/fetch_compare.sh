@@ -77,9 +77,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-    $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 # A CA and a server certificate for localhost.
 (
@@ -103,9 +100,11 @@ for size in $SIZES; do
     [[ $size == many ]] || head -c "${size^^}" /dev/urandom >"$work/www/$size.bin"
 done
 
-HTTP=$(free_port)
-HTTPS=$(free_port)
-H2=$(free_port)
+# Three free ports, bound at once so that they differ.
+read -r HTTP HTTPS H2 < <($PY -c 'import socket
+ss = [socket.socket() for _ in range(3)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])')
 cat >"$work/nginx.conf" <<CONF
 daemon off;
 master_process off;
