@@ -121,23 +121,34 @@ static int out_finish(struct conn *c)
 
 /* The connection up (blocking connect: on loopback it is there at once), then non-blocking
  * with -e; the TLS handshake is the first step. */
+static void conn_close(struct conn *c)
+{
+    if (c->ssl) SSL_free(c->ssl);
+    if (c->fd >= 0) close(c->fd);
+    free(c);
+}
+
 static struct conn *conn_open(void)
 {
     struct conn *c = calloc(1, sizeof *c);
     if (!c) return NULL;
-    c->fd = socket(addr->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (c->fd < 0 || connect(c->fd, addr->ai_addr, addr->ai_addrlen) != 0) return NULL;
     int one = 1;
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (nonblocking && fcntl(c->fd, F_SETFL, O_NONBLOCK) != 0) return NULL;
     c->st = ST_NEXT;
+    c->fd = socket(addr->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c->fd < 0 || connect(c->fd, addr->ai_addr, addr->ai_addrlen) != 0 ||
+        setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0 ||
+        (nonblocking && fcntl(c->fd, F_SETFL, O_NONBLOCK) != 0))
+        goto fail;
     if (!ctx) return c;
     c->ssl = SSL_new(ctx);
     if (!c->ssl || !SSL_set_fd(c->ssl, c->fd) || !SSL_set_tlsext_host_name(c->ssl, host) ||
         !SSL_set1_host(c->ssl, host))
-        return NULL;
+        goto fail;
     c->st = ST_HANDSHAKE;
     return c;
+fail:
+    conn_close(c);
+    return NULL;
 }
 
 /* Runs c as far as it goes: 0 when it would block, 1 when no URL is left, -1 on an error. */
@@ -200,13 +211,6 @@ static int step(struct conn *c)
             c->done += (size_t)r;
             break;
         }
-}
-
-static void conn_close(struct conn *c)
-{
-    if (c->ssl) SSL_free(c->ssl);
-    close(c->fd);
-    free(c);
 }
 
 /* -f: the files alone. */
@@ -287,8 +291,11 @@ int main(int argc, char **argv)
     while ((ll = getline(&line, &lcap, f)) > 0) {
         while (ll && (line[ll - 1] == '\n' || line[ll - 1] == '\r')) line[--ll] = 0;
         if (!ll) continue;
-        if (nurls == cap && !(urls = realloc(urls, (cap = cap ? 2 * cap : 1024) * sizeof *urls)))
-            return die("out of memory");
+        if (nurls == cap) {
+            char **more = realloc(urls, (cap = cap ? 2 * cap : 1024) * sizeof *urls);
+            if (!more) return die("out of memory");
+            urls = more;
+        }
         if (!(urls[nurls++] = strdup(line))) return die("out of memory");
     }
     fclose(f);
