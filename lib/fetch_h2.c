@@ -14,12 +14,14 @@
  * SK__FETCH_H2_WINDOW, given back (WINDOW_UPDATE) only as the body is
  * written out, so a fast server waits for the disk. No server push.
  *
- * Multiplexing (a parallel run, fetch_par.c): the session belongs to the
- * transfer that made the connection (its owner); another transfer of the
- * run to the same route may open its stream on it while the owner is in
- * an exchange (sk__fetch_h2_join), each stream's frames going to its own
- * transfer (the stream's user data). The owner ends its exchange only
- * once the others left (fetch_io.c), so the connection outlives them.
+ * Multiplexing (a parallel run, fetch_par.c): the session is on the
+ * stream of the transfer object that made the connection (its owner, or
+ * holder), and in the run's pool (fetch_pool.c); another transfer of the
+ * run to the same route opens its stream on it (sk__fetch_h2_join) while
+ * the owner is in an exchange on it or done with it (idle), each stream's
+ * frames going to its own transfer (the stream's user data). The owner's
+ * exchange ends without waiting for the others (sk__fetch_h2_park): the
+ * connection outlives it; only closing it waits for them.
  * A stream starts with a window of one read (the DATA that comes before
  * its body starts stays in its own buffer), widened when its body starts. */
 #include <stdio.h>
@@ -43,6 +45,7 @@ struct sk__fetch_h2 {
     bool goaway;            /* the server sent GOAWAY */
     int32_t goaway_last;    /* its last-stream-id */
     uint32_t goaway_code;
+    bool closing;           /* its holder closes it once the others left: no one joins */
     bool dead;              /* the connection ended (or failed): dead_err */
     int dead_err;
     char why[160];          /* nghttp2's last word on a connection error */
@@ -324,17 +327,54 @@ void sk__fetch_h2_free(struct sk_fetch *f)
     }
     while (h->nusers > 0) /* none but the owner by now (fetch_io.c waits for them) */
         leave(h, h->users[h->nusers - 1]);
+    sk__fetch_pool_drop(f);
     nghttp2_session_del(h->s);
     free(h);
+}
+
+/* The streams open on h: its users' (the holder's own ended with its
+ * exchange: sk__fetch_h2_rest). */
+static unsigned open_streams(const struct sk__fetch_h2 *h)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < h->nusers; i++)
+        n += h->users[i]->w.h2st.sid > 0 && !h->users[i]->w.h2st.closed;
+    return n;
 }
 
 bool sk__fetch_h2_can_join(const struct sk_fetch *owner)
 {
     const struct sk__fetch_h2 *h = owner->w.h2;
-    return h && h->owner == owner && !h->dead && !h->goaway &&
+    return h && h->owner == owner && !h->dead && !h->goaway && !h->closing &&
            h->nusers < SK__FETCH_H2_USERS && nghttp2_session_check_request_allowed(h->s) &&
            nghttp2_session_get_remote_settings(h->s, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS) >
-               h->nusers;
+               open_streams(h);
+}
+
+void sk__fetch_h2_closing(struct sk_fetch *f)
+{
+    if (f->w.h2)
+        f->w.h2->closing = true;
+}
+
+bool sk__fetch_h2_alive(const struct sk_fetch *f)
+{
+    const struct sk__fetch_h2 *h = f->w.h2;
+    return h && !h->dead && !h->closing;
+}
+
+void sk__fetch_h2_rest(struct sk_fetch *f)
+{
+    struct sk__fetch_h2 *h = f->w.h2;
+    struct sk__fetch_h2st *st = &f->w.h2st;
+    if (!h || st->sid <= 0)
+        return;
+    if (!st->closed)
+        (void)nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, st->sid, NGHTTP2_CANCEL);
+    (void)nghttp2_session_set_stream_user_data(h->s, st->sid, NULL);
+    st->sid = 0;
+    if (!h->dead)
+        (void)sk__fetch_h2_send(f);
 }
 
 void sk__fetch_h2_join(struct sk_fetch *f, struct sk_fetch *owner)

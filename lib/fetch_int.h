@@ -125,6 +125,7 @@ struct sk__fetch_wire {
     bool keep_ok;                 /* the head allows reuse (HTTP/1.1, no close) */
     bool body_done;               /* the body ended at its framing, nothing after it */
     char key[2 * SK_HOST_MAX + 1100]; /* the route of s: scheme, origin or proxy */
+    struct sk__fetch_pool *pool;  /* the parallel run's pool s is in (HTTP/2), else NULL */
     struct sk__fetch_h2 *h2;      /* the TLS handshake picked h2: its session (fetch_h2.c),
                                      this transfer's, or another's it joined */
     struct sk__fetch_h2st {       /* this exchange's stream on it */
@@ -362,6 +363,19 @@ int sk__fetch_h2_begin(struct sk_fetch *f);
 void sk__fetch_h2_free(struct sk_fetch *f);
 /* Multiplexing: another transfer may open a stream on owner's session. */
 bool sk__fetch_h2_can_join(const struct sk_fetch *owner);
+/* The holder of the connection is to close it once the others left: no
+ * transfer joins it from now on. */
+void sk__fetch_h2_closing(struct sk_fetch *f);
+/* f's session is usable by the streams on it: not dead, not closing. */
+bool sk__fetch_h2_alive(const struct sk_fetch *f);
+/* The holder's own exchange is over, its connection stays: its stream (if
+ * still open) is reset and no longer its. */
+void sk__fetch_h2_rest(struct sk_fetch *f);
+/* fetch_io.c: in a parallel run, the exchange of f, which holds an HTTP/2
+ * connection that other transfers' streams use, ends without closing it:
+ * the connection stays with f, idle, for them and for the next transfers
+ * of the run (fetch_pool.c); false: f holds none such (close it). */
+bool sk__fetch_h2_park(struct sk_fetch *f);
 void sk__fetch_h2_join(struct sk_fetch *f, struct sk_fetch *owner);
 bool sk__fetch_h2_is_guest(const struct sk_fetch *f);
 /* The transfer whose stream carries f's session; NULL: no session. */
@@ -383,19 +397,41 @@ int sk__fetch_h2_send(struct sk_fetch *f);
  * over (the final head in f->buf, w->resp / w->hdrs on it, DATA that came
  * with it after it; or the body ended at END_STREAM), 0 when more is due. */
 int sk__fetch_h2_feed(struct sk_fetch *f, const char *p, size_t n);
-/* fetch_io.c: the owner of an HTTP/2 connection waits (on the run's loop)
- * until the transfers that joined it left. */
+/* fetch_io.c: the owner of an HTTP/2 connection that is to close waits
+ * (on the run's loop) until the transfers that joined it left; no one
+ * joins it meanwhile. */
 void sk__fetch_h2_wait_guests(struct sk_fetch *f);
 /* fetch_reuse.c: f may open its stream on owner's connection for route key
- * (owner in an exchange, the same route and TLS settings, room for it). */
+ * (owner in an exchange on it or idle, the same route and TLS settings,
+ * room for it). */
 bool sk__fetch_h2_shareable(const struct sk_fetch *owner, const struct sk_fetch *f,
                             const char *key);
 /* other is connecting on route key (https) where f may then join it. */
 bool sk__fetch_h2_pending(const struct sk_fetch *other, const struct sk_fetch *f,
                           const char *key);
-/* fetch_par.c: a transfer of the run f is in, in an exchange on an HTTP/2
- * connection of route key that f may join; NULL: none. */
+/* fetch_par.c: the holder of an HTTP/2 connection of the run f is in,
+ * of route key, that f may join (its pool's); NULL: none. */
 struct sk_fetch *sk__fetch_par_h2_owner(const struct sk_fetch *f, const char *key);
+/* ... f's connection got h2 in a parallel run: it goes into the run's pool
+ * (0, or -ENOMEM: then it is f's alone, as outside a run). */
+int sk__fetch_par_h2_add(struct sk_fetch *f);
+/* fetch_pool.c: a parallel run's HTTP/2 connections, by their holders. */
+struct sk__fetch_pool;
+struct sk__fetch_pool *sk__fetch_pool_new(void);
+int sk__fetch_pool_add(struct sk__fetch_pool *p, struct sk_fetch *f);
+/* f's connection closes: out of its pool (f->w.pool; none: a no-op). */
+void sk__fetch_pool_drop(struct sk_fetch *f);
+/* A usable connection for f's stream to route key; NULL: none. */
+struct sk_fetch *sk__fetch_pool_find(const struct sk__fetch_pool *p, const struct sk_fetch *f,
+                                     const char *key);
+/* f leaves its slot: true when its connection carries other streams (it
+ * is kept, closing, and swept once they left), false: close it now. */
+bool sk__fetch_pool_detach(struct sk__fetch_pool *p, struct sk_fetch *f);
+/* The detached holders whose streams all left are closed (all: every
+ * one), and the idle connections without a stream that cannot serve
+ * another (GOAWAY, ended). */
+void sk__fetch_pool_sweep(struct sk__fetch_pool *p, bool all);
+void sk__fetch_pool_free(struct sk__fetch_pool *p);
 /* ... or connecting to it: f waits to see whether it speaks HTTP/2. */
 bool sk__fetch_par_h2_pending(const struct sk_fetch *f, const char *key);
 /* The connection ended (err as feed_end's) in the HEAD or BODY phase: 0

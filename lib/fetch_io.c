@@ -220,14 +220,17 @@ static void h2_settle(struct sk_fetch *f)
     }
 }
 
-/* The owner of a connection ends its exchange only once the transfers
- * that joined it left: the connection outlives their streams. */
+/* The owner of a connection closes it only once the transfers that joined
+ * it left (their streams end as they would); its exchange ends without
+ * waiting (sk__fetch_h2_park). */
 void sk__fetch_h2_wait_guests(struct sk_fetch *f)
 {
     struct sk__fetch_wire *w = &f->w;
     struct sk_fetch *u[H2_USERS_MAX];
+    if (w->h2 && sk__fetch_h2_owner(f) == f)
+        sk__fetch_h2_closing(f); /* nothing joins a connection that is to close */
     while (w->h2 && sk__fetch_h2_owner(f) == f && sk__fetch_h2_users(f, u, H2_USERS_MAX) > 1) {
-        if (!f->co) { /* cannot happen: guests join an owner in an exchange, on its run */
+        if (!f->co) { /* cannot happen: a holder out of a slot is swept once they left */
             sk__fetch_h2_dead(f, SK_ERR(ECONNRESET));
             h2_settle(f);
             unsigned n = sk__fetch_h2_users(f, u, H2_USERS_MAX);
@@ -240,6 +243,23 @@ void sk__fetch_h2_wait_guests(struct sk_fetch *f)
         conn_update(f);
         (void)sk__fetch_wait(f);
     }
+}
+
+bool sk__fetch_h2_park(struct sk_fetch *f)
+{
+    struct sk__fetch_wire *w = &f->w;
+    struct sk_fetch *u[2];
+    if (!w->h2 || sk__fetch_h2_owner(f) != f || !w->pool || !w->live || w->s.closed ||
+        !sk__fetch_h2_alive(f) || sk__fetch_h2_users(f, u, 2) < 2)
+        return false;
+    sk__fetch_h2_rest(f); /* its own stream ends; the others go on */
+    w->phase = SK__PH_IDLE;
+    w->pend = 0;
+    w->gather = false;
+    sk_timer_stop(w->loop, &w->timer);
+    w->idle = true;
+    conn_update(f);
+    return true;
 }
 
 static void phase_end(struct sk_fetch *f, enum sk__fetch_phase next, int rc)
@@ -690,8 +710,8 @@ static void on_connected(struct sk_stream *s, int err)
     int rc = sk__fetch_tell_connected(f);
     if (rc == 0 && w->tls_wanted && !sk_stream_is_tls(s))
         return; /* TCP connected at once, in start(): TLS goes on it there */
-    if (rc == 0 && alpn_h2(s))
-        rc = sk__fetch_h2_begin(f);
+    if (rc == 0 && alpn_h2(s) && (rc = sk__fetch_h2_begin(f)) == 0)
+        rc = sk__fetch_par_h2_add(f); /* the run's to share */
     if (rc == 0)
         rc = sk__fetch_tell_ready(f);
     if (rc < 0) {

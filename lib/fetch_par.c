@@ -76,7 +76,8 @@ struct sk__fetch_par {
     int loop_rc; /* the shared loop's last failure, given to each waiter */
     struct sk__outdir outdir; /* the output folder, one fd for every transfer */
     struct sk__fetch_dns *dns; /* the names the transfers resolved */
-    struct sk__fetch_co *cos; /* the slots (HTTP/2: a connection to join) */
+    struct sk__fetch_co *cos; /* the slots */
+    struct sk__fetch_pool *pool; /* the HTTP/2 connections (fetch_pool.c) */
     unsigned n;
 #ifdef SK__ASAN
     const void *main_bottom; /* the run's own stack, for the sanitizer's fiber switches */
@@ -121,13 +122,12 @@ static void co_main(void)
 
 struct sk_fetch *sk__fetch_par_h2_owner(const struct sk_fetch *f, const char *key)
 {
-    const struct sk__fetch_par *p = f->co ? f->co->par : NULL;
-    for (unsigned i = 0; p && i < p->n; i++) {
-        const struct sk__fetch_co *co = &p->cos[i];
-        if (co->busy && !co->finished && co->f != f && sk__fetch_h2_shareable(co->f, f, key))
-            return co->f;
-    }
-    return NULL;
+    return f->co ? sk__fetch_pool_find(f->co->par->pool, f, key) : NULL;
+}
+
+int sk__fetch_par_h2_add(struct sk_fetch *f)
+{
+    return f->co ? sk__fetch_pool_add(f->co->par->pool, f) : 0;
 }
 
 bool sk__fetch_par_h2_pending(const struct sk_fetch *f, const char *key)
@@ -224,13 +224,15 @@ static int co_begin(struct sk__fetch_par *p, struct sk__fetch_co *co)
 }
 
 /* The transfer of co is over: it leaves the shared loop's group only
- * when another object takes the slot, or at the end of the run. */
-static void co_detach(struct sk_fetch *f)
+ * when another object takes the slot, or at the end of the run; an HTTP/2
+ * connection that other streams use stays until they left. */
+static void co_detach(struct sk__fetch_par *p, struct sk_fetch *f)
 {
     if (!f)
         return;
     f->co = NULL;
-    sk__fetch_wire_end(f);
+    if (!sk__fetch_pool_detach(p->pool, f))
+        sk__fetch_wire_end(f);
 }
 
 static int par_setup(struct sk__fetch_par *p, struct sk__fetch_co *cos, unsigned n)
@@ -238,6 +240,8 @@ static int par_setup(struct sk__fetch_par *p, struct sk__fetch_co *cos, unsigned
     int err = 0;
     if (!(p->loop = sk_loop_new(&err)))
         return err;
+    if (!(p->pool = sk__fetch_pool_new()))
+        return -ENOMEM;
     for (unsigned i = 0; i < n; i++) {
         cos[i].par = p;
         void *m = mmap(NULL, CO_STACK + 4096, PROT_READ | PROT_WRITE,
@@ -264,8 +268,10 @@ static void par_teardown(struct sk__fetch_par *p, struct sk__fetch_co *cos, unsi
 {
     if (p->cx)
         p->cx->fd = -1;
+    sk__fetch_pool_sweep(p->pool, true); /* every transfer ended: no stream is left */
     for (unsigned i = 0; i < n; i++) {
-        co_detach(cos[i].f);
+        co_detach(p, cos[i].f);
+        sk__fetch_pool_sweep(p->pool, true);
         if (cos[i].stack)
             (void)munmap(cos[i].stack - 4096, CO_STACK + 4096);
     }
@@ -274,6 +280,7 @@ static void par_teardown(struct sk__fetch_par *p, struct sk__fetch_co *cos, unsi
         sk_io_stop(p->loop, &p->wake);
     if (p->wake_fd >= 0)
         close(p->wake_fd);
+    sk__fetch_pool_free(p->pool);
     if (p->loop)
         (void)sk_loop_free(p->loop);
     sk__outdir_close(&p->outdir);
@@ -305,7 +312,7 @@ static int fill(struct sk__fetch_par *p, struct sk__fetch_co *cos, unsigned n, b
                 continue;
             }
             if (co->f != f)
-                co_detach(co->f);
+                co_detach(p, co->f);
             co->f = f;
             co->url = url;
             int rc = co_begin(p, co);
@@ -341,6 +348,7 @@ int sk_fetch_run_parallel(unsigned n, struct sk_fetch_cancel *cancel, sk_fetch_n
         for (unsigned i = 0; i < n; i++)
             if (cos[i].busy && !cos[i].finished)
                 co_enter(&p, &cos[i]);
+        sk__fetch_pool_sweep(p.pool, false);
     }
     /* A failure of the run itself: the transfers under way are cancelled. */
     for (unsigned i = 0; rc < 0 && i < n; i++) {

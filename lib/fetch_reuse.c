@@ -52,6 +52,9 @@ bool sk__fetch_still_open(struct sk_fetch *f)
     struct sk_stream *s = &f->w.s;
     if (!f->w.live || s->closed || s->setup)
         return false;
+    struct sk_fetch *u[2];
+    if (f->w.h2 && sk__fetch_h2_users(f, u, 2) > 1) /* its reads are on: what came is fed */
+        return sk__fetch_h2_alive(f) && sk__fetch_h2_keep(f);
     if (sk_stream_is_tls(s) && SSL_has_pending(s->x->ssl))
         return false;
     char c;
@@ -73,8 +76,10 @@ bool sk__fetch_h2_shareable(const struct sk_fetch *owner, const struct sk_fetch 
                             const char *key)
 {
     enum sk__fetch_phase ph = owner->w.phase;
-    bool in_exchange = ph == SK__PH_HEAD || ph == SK__PH_READY || ph == SK__PH_BODY;
-    return in_exchange && owner->w.live && same_route(owner, f, key) &&
+    /* in an exchange on it, or done with it (kept: a pool's, fetch_pool.c) */
+    bool in_use = ph == SK__PH_HEAD || ph == SK__PH_READY || ph == SK__PH_BODY ||
+                  (ph == SK__PH_IDLE && owner->w.idle);
+    return in_use && owner->w.live && !owner->w.s.closed && same_route(owner, f, key) &&
            sk__fetch_h2_can_join(owner);
 }
 
@@ -91,7 +96,8 @@ bool sk__fetch_h2_pending(const struct sk_fetch *other, const struct sk_fetch *f
 void sk__fetch_done(struct sk_fetch *f)
 {
     struct sk__fetch_wire *w = &f->w;
-    sk__fetch_h2_wait_guests(f);
+    if (sk__fetch_h2_park(f)) /* other streams on it: it stays, for them and the next */
+        return;
     if ((f->o.flags & SK_FETCH_NO_REUSE) || !w->keep_ok || !w->body_done ||
         (w->h2 && !sk__fetch_h2_keep(f)) || !sk__fetch_still_open(f)) {
         sk__fetch_close(f, w->body_done); /* close_notify after a whole response */

@@ -389,7 +389,7 @@ static int run(struct sk_fetch *f, struct sk_outfile *part)
             rc = hop(f, part, redirs, &redirect);
         if (rc == 0 || rc == SK_EHTTP) /* kept for the next request when the response allows it */
             sk__fetch_done(f);
-        else
+        else if (!sk__fetch_h2_park(f)) /* others' streams on it go on */
             sk__fetch_close(f, false);
         if (rc != 0 || !redirect)
             return rc;

@@ -109,8 +109,8 @@ static const char fetch_help[] = N_(
     "      --parallel N        up to N transfers at once (1 to 1024, default 8),\n"
     "                          all on one event loop in one thread, each with its\n"
     "                          own kept connection (those to one HTTP/2 server\n"
-    "                          share one); 1: one after another. Result lines in\n"
-    "                          the order given, heads as they come.\n"
+    "                          share one); 1: one after another. Result lines and\n"
+    "                          heads in the order given.\n"
     "                          Also -j N, --parallel-max N; -Z (curl's) accepted\n"
     "  -h, --help              this help\n"
     "\n"
@@ -694,7 +694,10 @@ static int fetch_prepare(struct fetch_cli *fc, const char *url_text, bool stdout
     /* One object for the whole run: its kept connection serves the next URL. */
     if ((rc = fc->run_f ? sk_fetch_set_opts(fc->run_f, &fc->o)
                         : sk_fetch_new(&fc->o, &fc->run_f)) < 0) {
-        cli_error("%s", cli_strerror(rc));
+        if (fc->multi) /* which of the URLs failed, as for any other failure */
+            cli_error("%s: %s", shown, cli_strerror(rc));
+        else
+            cli_error("%s", cli_strerror(rc));
         return EXIT_FAIL;
     }
     fc->f = fc->run_f;
@@ -747,6 +750,7 @@ struct par_run {
     size_t next, done, ok;
     size_t said;      /* the URLs before it have said what they held */
     bool stdout_closed;
+    size_t heads_room;             /* FETCH_HELD_HEADS_MAX less the heads held */
     bool board_on;                 /* stderr is a terminal, not -s */
     struct fetch_board board;
     struct fetch_board_row *rows;  /* one per slot */
@@ -799,6 +803,7 @@ static void par_say(struct par_run *r, struct fetch_cli *fc, bool all)
             r->status[i] == EXIT_OK)
             r->status[i] = EXIT_WRITE;
         r->ok += r->status[i] == EXIT_OK;
+        r->heads_room += h->heads_len;
         free(h->err);
         free(h->out);
         *h = (struct fetch_held){.ready = true};
@@ -827,11 +832,12 @@ static int par_next(void *arg, unsigned slot, struct sk_fetch **f, const char **
         size_t i = r->next++;
         s->index = i;
         s->fc.f = NULL;
-        fetch_report_begin(&s->fc);
+        fetch_report_begin(&s->fc, i);
         par_hold(s, &r->held[i]); /* what planning the output says, too */
         int rc = fetch_prepare(&s->fc, r->fc->urls[i], r->stdout_closed, s->name);
         if (rc == EXIT_OK) {
             par_hold(s, NULL);
+            s->fc.heads_held = &r->held[i]; /* in URL order too */
             r->rows[slot].name = s->fc.out_path ? s->fc.out_path : s->fc.shown;
             *f = s->fc.f;
             *url = r->fc->urls[i];
@@ -850,6 +856,7 @@ static void par_done(void *arg, unsigned slot, struct sk_fetch *f, int lib_rc)
     struct par_run *r = arg;
     struct par_slot *s = &r->slots[slot];
     r->rows[slot].name = NULL;
+    s->fc.heads_held = NULL;
     par_hold(s, &r->held[s->index]);
     int rc = fetch_report_end(&s->fc, fetch_finish(&s->fc, lib_rc));
     par_hold(s, NULL);
@@ -861,7 +868,8 @@ static void par_done(void *arg, unsigned slot, struct sk_fetch *f, int lib_rc)
 static int fetch_parallel(struct fetch_cli *fc, bool stdout_closed, size_t *ok, size_t *done)
 {
     unsigned n = fc->parallel < fc->nurls ? fc->parallel : (unsigned)fc->nurls;
-    struct par_run r = {.fc = fc, .stdout_closed = stdout_closed, .n = n};
+    struct par_run r = {.fc = fc, .stdout_closed = stdout_closed, .n = n,
+                        .heads_room = FETCH_HELD_HEADS_MAX};
     r.board_on = !fc->silent && isatty(STDERR_FILENO);
     r.slots = calloc(n, sizeof *r.slots);
     r.status = calloc(fc->nurls, sizeof *r.status);
@@ -881,6 +889,7 @@ static int fetch_parallel(struct fetch_cli *fc, bool stdout_closed, size_t *ok, 
         r.slots[i].fc.tick = r.board_on ? par_tick : NULL;
         r.slots[i].fc.board_hide = r.board_on ? par_board_hide : NULL;
         r.slots[i].fc.tick_arg = &r;
+        r.slots[i].fc.heads_room = &r.heads_room;
         r.rows[i].pg = &r.slots[i].fc.pg;
     }
     int rc = sk_fetch_run_parallel(n, &fetch_cancel, par_next, par_done, &r);
@@ -901,6 +910,10 @@ static int fetch_parallel(struct fetch_cli *fc, bool stdout_closed, size_t *ok, 
             fc->f = fc->run_f = sf; /* freed by the caller */
         else
             sk_fetch_free(sf);
+    }
+    for (size_t i = 0; i < r.next; i++) { /* said by now; if not, not leaked */
+        free(r.held[i].err);
+        free(r.held[i].out);
     }
     free(r.slots);
     free(r.status);
@@ -928,7 +941,7 @@ int cmd_fetch(int argc, char **argv)
             first = fetch_parallel(&fc, stdout_closed, &ok, &done);
         for (; !par && done < fc.nurls && !fetch_cancel.flag; done++) {
             fc.f = NULL; /* this URL's results only */
-            fetch_report_begin(&fc);
+            fetch_report_begin(&fc, done);
             rc = fetch_report_end(&fc, fetch_one(&fc, fc.urls[done], stdout_closed));
             ok += rc == EXIT_OK;
             if (rc != EXIT_OK && first == EXIT_OK)

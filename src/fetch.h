@@ -31,6 +31,14 @@ struct fetch_report {
     uint64_t start_ns;          /* the URL's start */
     uint64_t body_base;         /* bytes of the body there before (a resumed part) */
     uint64_t body_bytes;        /* body bytes downloaded */
+    size_t index;               /* the URL's place in the run, from 0 */
+    /* the last hop's events, in ns since start_ns (0: none came) */
+    uint64_t connected_ns, tls_ns, request_ns, head_ns;
+    uint64_t head_bytes, request_bytes; /* every hop's */
+    unsigned connects;          /* connections opened (not reused) */
+    char peer[64];              /* "ADDRESS:PORT" of the last hop's connection */
+    char version[4];            /* the last head's: "1", "1.1" or "2" */
+    char content_type[256];     /* the last head's, cut to fit */
 };
 
 /* A parallel run: what a URL's end says (its result line and messages on
@@ -39,8 +47,13 @@ struct fetch_report {
 struct fetch_held {
     char *err, *out;            /* malloc'd; NULL: nothing */
     size_t err_len, out_len;
+    size_t heads_len;           /* of out: response heads, counted in the run's room */
     bool ready;                 /* the URL is over: said as soon as its turn comes */
 };
+
+/* Response heads a parallel run holds at most, all URLs together, to give
+ * them in URL order; past it a head goes out as it comes. */
+#define FETCH_HELD_HEADS_MAX (8u << 20)
 
 /* One run of the command: its options and where the output goes. */
 struct fetch_cli {
@@ -58,6 +71,8 @@ struct fetch_cli {
     void (*board_hide)(void *arg, bool hide); /* the board off the screen, or back */
     void *tick_arg;             /* for both */
     struct fetch_held *held;    /* a parallel run, a URL ending: what it says goes there */
+    struct fetch_held *heads_held; /* a parallel run: its heads for standard output */
+    size_t *heads_room;         /* what the run may hold more of them */
     unsigned flags;             /* the options' SK_FETCH_* before each URL adds its own */
     const char *output;         /* -o; NULL: name from the URL; "-": stdout */
     const char *headers[FETCH_HEADERS_MAX]; /* -H "Name: value" */
@@ -86,7 +101,8 @@ struct fetch_cli {
     /* fetch_report.c: -D, -w, -v */
     const char *dump_path;      /* -D FILE ('-': standard output) */
     int dump_fd;                /* its descriptor; -1: none */
-    const char *write_out;      /* -w FORMAT */
+    const char *write_out;      /* -w FORMAT (or the text of -w @FILE) */
+    char *write_out_text;       /* -w @FILE's, malloc'd */
     bool verbose;               /* -v */
     struct fetch_report rep;
 };
@@ -179,7 +195,7 @@ int fetch_report_load(struct fetch_cli *fc);
 void fetch_report_free(struct fetch_cli *fc);
 /* Before each URL; after its output is planned (-D takes the heads); after
  * it is done (-w, which may turn a success into EXIT_WRITE). */
-void fetch_report_begin(struct fetch_cli *fc);
+void fetch_report_begin(struct fetch_cli *fc, size_t index);
 void fetch_report_heads(struct fetch_cli *fc);
 int fetch_report_end(struct fetch_cli *fc, int status);
 /* Every event of the library, before fetch_out.c handles it. */

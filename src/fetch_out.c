@@ -214,6 +214,12 @@ int fetch_on_event(void *arg, const struct sk_fetch_event *ev)
             return 0;
         /* bounded like the body: standard output may be a stalled pipe */
         bool out = fc->hdr_fd == STDOUT_FILENO;
+        if (out && fc->heads_held && ev->len <= *fc->heads_room &&
+            fetch_held_add(fc->heads_held, true, ev->data, ev->len)) {
+            fc->heads_held->heads_len += ev->len; /* said in the URL's turn */
+            *fc->heads_room -= ev->len;
+            return 0;
+        }
         if (out && fflush(stdout) != 0)
             return sk_fetch_set_error(fc->f, SK_EWRITE, "cannot write to standard output: %s",
                                       strerror(errno));

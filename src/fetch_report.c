@@ -16,17 +16,38 @@
 
 /* ---- -w FORMAT ---- */
 
-static const char *const wo_vars[] = {"http_code",     "size_download",      "time_total",
-                                      "url_effective", "filename_effective", "num_redirects",
-                                      "exitcode"};
-enum { WO_HTTP_CODE, WO_SIZE, WO_TIME, WO_URL, WO_FILENAME, WO_REDIRECTS, WO_EXIT, WO_UNKNOWN };
+/* curl's variables that sockit knows, in the order %{json} gives them. */
+enum wo_kind { WO_TEXT, WO_NUMBER, WO_TIME };
+static const struct wo_def {
+    const char *name;
+    enum wo_kind kind;
+} wo_defs[] = {
+    {"content_type", WO_TEXT},     {"errormsg", WO_TEXT},
+    {"exitcode", WO_NUMBER},       {"filename_effective", WO_TEXT},
+    {"http_code", WO_NUMBER},      {"http_version", WO_TEXT},
+    {"num_connects", WO_NUMBER},   {"num_redirects", WO_NUMBER},
+    {"remote_ip", WO_TEXT},        {"remote_port", WO_NUMBER},
+    {"response_code", WO_NUMBER},  {"scheme", WO_TEXT},
+    {"size_download", WO_NUMBER},  {"size_header", WO_NUMBER},
+    {"size_request", WO_NUMBER},   {"speed_download", WO_NUMBER},
+    {"time_appconnect", WO_TIME},  {"time_connect", WO_TIME},
+    {"time_pretransfer", WO_TIME}, {"time_starttransfer", WO_TIME},
+    {"time_total", WO_TIME},       {"url", WO_TEXT},
+    {"url_effective", WO_TEXT},    {"urlnum", WO_NUMBER},
+};
+#define WO_VARS (int)(sizeof wo_defs / sizeof wo_defs[0])
+/* What is no variable: the switches of curl's write-out. */
+enum { WO_JSON = WO_VARS, WO_STDOUT, WO_STDERR, WO_ONERROR, WO_UNKNOWN };
+static const char *const wo_switches[] = {"json", "stdout", "stderr", "onerror"};
 
-/* The variable named s[0..n), WO_UNKNOWN if none. */
+/* The variable or switch named s[0..n), WO_UNKNOWN if none. */
 static int wo_var(const char *s, size_t n)
 {
-    for (int i = 0; i < WO_UNKNOWN; i++)
-        if (strlen(wo_vars[i]) == n && strncmp(s, wo_vars[i], n) == 0)
+    for (int i = 0; i < WO_UNKNOWN; i++) {
+        const char *name = i < WO_VARS ? wo_defs[i].name : wo_switches[i - WO_VARS];
+        if (strlen(name) == n && strncmp(s, name, n) == 0)
             return i;
+    }
     return WO_UNKNOWN;
 }
 
@@ -44,54 +65,265 @@ static void wo_check(const char *fmt)
     }
 }
 
-/* Appends the value of variable v for the URL just done. */
-static void wo_value(const struct fetch_cli *fc, int v, int status, char *out, size_t cap)
+static void wo_seconds(char *out, size_t cap, uint64_t ns)
 {
+    snprintf(out, cap, "%.6f", (double)ns / 1e9);
+}
+
+/* The peer's address or port ("ADDRESS:PORT", IPv6 in brackets). */
+static void wo_peer(const char *peer, bool port, char *out, size_t cap)
+{
+    const char *colon = strrchr(peer, ':');
+    if (!colon) {
+        snprintf(out, cap, "%s", port ? "0" : "");
+        return;
+    }
+    if (port) {
+        snprintf(out, cap, "%s", colon + 1);
+        return;
+    }
+    bool v6 = peer[0] == '[' && colon > peer && colon[-1] == ']';
+    snprintf(out, cap, "%.*s", (int)(colon - peer - (v6 ? 2 : 0)), peer + v6);
+}
+
+/* The value of variable v for the URL just done, as text (a string's raw
+ * bytes, as the server may have sent them); for %{json}, numbers as
+ * JSON writes them. */
+static void wo_value(const struct fetch_cli *fc, int v, int status, bool json, char *out,
+                     size_t cap)
+{
+    const struct fetch_report *r = &fc->rep;
     const char *url = fc->f && *sk_fetch_url_effective(fc->f) ? sk_fetch_url_effective(fc->f)
                                                               : fc->shown;
     const char *file = fc->output && strcmp(fc->output, "-") != 0 ? fc->output
                        : fc->out_path                             ? fc->out_path
                                                                   : "";
-    switch (v) {
-    case WO_HTTP_CODE: snprintf(out, cap, "%03d", fc->f ? sk_fetch_status(fc->f) : 0); break;
-    case WO_SIZE: snprintf(out, cap, "%llu", (unsigned long long)fc->rep.body_bytes); break;
-    case WO_TIME:
-        snprintf(out, cap, "%.6f", (double)(sk_now_ns() - fc->rep.start_ns) / 1e9);
-        break;
-    case WO_URL: snprintf(out, cap, "%s", url); break;
-    case WO_FILENAME: snprintf(out, cap, "%s", file); break;
-    case WO_REDIRECTS: snprintf(out, cap, "%ld", fc->f ? sk_fetch_redirects(fc->f) : 0L); break;
-    case WO_EXIT: snprintf(out, cap, "%d", status); break;
-    default: out[0] = '\0';
+    uint64_t total_ns = sk_now_ns() - r->start_ns;
+    const char *name = v < WO_VARS ? wo_defs[v].name : "";
+    out[0] = '\0';
+    if (strcmp(name, "content_type") == 0)
+        snprintf(out, cap, "%s", r->content_type);
+    else if (strcmp(name, "errormsg") == 0)
+        snprintf(out, cap, "%s", status != EXIT_OK && fc->f ? sk_fetch_error(fc->f) : "");
+    else if (strcmp(name, "exitcode") == 0)
+        snprintf(out, cap, "%d", status);
+    else if (strcmp(name, "filename_effective") == 0)
+        snprintf(out, cap, "%s", file);
+    else if (strcmp(name, "http_code") == 0 || strcmp(name, "response_code") == 0)
+        snprintf(out, cap, json ? "%d" : "%03d", fc->f ? sk_fetch_status(fc->f) : 0);
+    else if (strcmp(name, "http_version") == 0)
+        snprintf(out, cap, "%s", *r->version ? r->version : "0");
+    else if (strcmp(name, "num_connects") == 0)
+        snprintf(out, cap, "%u", r->connects);
+    else if (strcmp(name, "num_redirects") == 0)
+        snprintf(out, cap, "%ld", fc->f ? sk_fetch_redirects(fc->f) : 0L);
+    else if (strcmp(name, "remote_ip") == 0 || strcmp(name, "remote_port") == 0)
+        wo_peer(r->peer, name[7] == 'p', out, cap);
+    else if (strcmp(name, "scheme") == 0) /* as curl 7.88 writes it */
+        snprintf(out, cap, "%s", strncmp(url, "https:", 6) == 0 ? "HTTPS" : "HTTP");
+    else if (strcmp(name, "size_download") == 0)
+        snprintf(out, cap, "%llu", (unsigned long long)r->body_bytes);
+    else if (strcmp(name, "size_header") == 0)
+        snprintf(out, cap, "%llu", (unsigned long long)r->head_bytes);
+    else if (strcmp(name, "size_request") == 0)
+        snprintf(out, cap, "%llu", (unsigned long long)r->request_bytes);
+    else if (strcmp(name, "speed_download") == 0)
+        snprintf(out, cap, "%llu",
+                 (unsigned long long)(total_ns ? (double)r->body_bytes * 1e9 / (double)total_ns
+                                               : 0));
+    else if (strcmp(name, "time_appconnect") == 0)
+        wo_seconds(out, cap, r->tls_ns);
+    else if (strcmp(name, "time_connect") == 0)
+        wo_seconds(out, cap, r->connected_ns);
+    else if (strcmp(name, "time_pretransfer") == 0)
+        wo_seconds(out, cap, r->request_ns);
+    else if (strcmp(name, "time_starttransfer") == 0)
+        wo_seconds(out, cap, r->head_ns);
+    else if (strcmp(name, "time_total") == 0)
+        wo_seconds(out, cap, total_ns);
+    else if (strcmp(name, "url") == 0)
+        snprintf(out, cap, "%s", fc->shown);
+    else if (strcmp(name, "url_effective") == 0)
+        snprintf(out, cap, "%s", url);
+    else if (strcmp(name, "urlnum") == 0)
+        snprintf(out, cap, "%zu", r->index);
+}
+
+/* Where the expansion goes: standard output's text and standard error's,
+ * each cut at its capacity. */
+struct wo_sink {
+    char *buf[2];
+    size_t len[2], cap;
+    int to; /* 0: standard output, 1: standard error */
+};
+
+static void wo_put(struct wo_sink *s, const char *p, size_t n)
+{
+    size_t room = s->cap - 1 - s->len[s->to];
+    if (n > room)
+        n = room;
+    memcpy(s->buf[s->to] + s->len[s->to], p, n);
+    s->len[s->to] += n;
+}
+
+/* A value from the network as text: control bytes as \xHH, as -v does. */
+static void wo_put_text(struct wo_sink *s, const char *v)
+{
+    for (; *v; v++) {
+        unsigned char c = (unsigned char)*v;
+        if (c < 0x20 || c == 0x7f) {
+            char hex[8];
+            int n = snprintf(hex, sizeof hex, "\\x%02x", c);
+            wo_put(s, hex, (size_t)n);
+        } else {
+            wo_put(s, v, 1);
+        }
     }
 }
 
-/* The format expanded into out (cap bytes; what does not fit is cut). */
-static size_t wo_expand(const struct fetch_cli *fc, int status, char *out, size_t cap)
+/* The length of the UTF-8 sequence at p (a lead byte of 0x80 or more),
+ * 0 if it is not one: overlong forms, surrogates and code points over
+ * U+10FFFF are not. */
+static size_t utf8_len(const unsigned char *p)
 {
-    size_t n = 0;
-    for (const char *p = fc->write_out; *p && n + 1 < cap; p++) {
-        static char val[FETCH_SHOWN_MAX + 64];
-        const char *end;
-        val[0] = *p;
-        val[1] = '\0';
-        if (p[0] == '%' && p[1] == '%') {
-            p++;
-        } else if (p[0] == '%' && p[1] == '{' && (end = strchr(p + 2, '}')) != NULL) {
-            wo_value(fc, wo_var(p + 2, (size_t)(end - p - 2)), status, val, sizeof val);
-            p = end;
-        } else if (p[0] == '\\' && p[1] && strchr("nrt\\", p[1])) {
-            val[0] = (char)(p[1] == 'n' ? '\n' : p[1] == 'r' ? '\r' : p[1] == 't' ? '\t' : '\\');
-            p++;
-        }
-        size_t k = strlen(val);
-        if (k > cap - 1 - n)
-            k = cap - 1 - n;
-        memcpy(out + n, val, k);
-        n += k;
-    }
-    out[n] = '\0';
+    size_t n = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 ? 2 : 0;
+    if (n == 0 || p[0] > 0xf4)
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0) ||
+        (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90))
+        return 0;
     return n;
+}
+
+/* v as a JSON string: bytes that are not UTF-8 become U+FFFD. */
+static void wo_put_json_string(struct wo_sink *s, const char *v)
+{
+    wo_put(s, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)v; *p;) {
+        char esc[8];
+        if (*p == '"' || *p == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)*p++;
+            wo_put(s, esc, 2);
+        } else if (*p < 0x20 || *p == 0x7f) {
+            int n = snprintf(esc, sizeof esc, "\\u%04x", *p++);
+            wo_put(s, esc, (size_t)n);
+        } else if (*p < 0x80) {
+            wo_put(s, (const char *)p++, 1);
+        } else {
+            size_t n = utf8_len(p);
+            if (n)
+                wo_put(s, (const char *)p, n);
+            else
+                wo_put(s, "\xef\xbf\xbd", 3);
+            p += n ? n : 1;
+        }
+    }
+    wo_put(s, "\"", 1);
+}
+
+/* %{json}: every variable, numbers as numbers, an empty content type or
+ * error message as null (curl's form). */
+static void wo_put_json(const struct fetch_cli *fc, int status, struct wo_sink *s)
+{
+    static char val[FETCH_SHOWN_MAX + 64];
+    wo_put(s, "{", 1);
+    for (int v = 0; v < WO_VARS; v++) {
+        const char *name = wo_defs[v].name;
+        wo_value(fc, v, status, true, val, sizeof val);
+        wo_put(s, v ? ",\"" : "\"", v ? 2 : 1);
+        wo_put(s, name, strlen(name));
+        wo_put(s, "\":", 2);
+        if (wo_defs[v].kind != WO_TEXT)
+            wo_put(s, val, strlen(val));
+        else if (!*val && (strcmp(name, "content_type") == 0 || strcmp(name, "errormsg") == 0))
+            wo_put(s, "null", 4);
+        else
+            wo_put_json_string(s, val);
+    }
+    wo_put(s, "}", 1);
+}
+
+/* The format expanded into s. */
+static void wo_expand(const struct fetch_cli *fc, int status, struct wo_sink *s)
+{
+    static char val[FETCH_SHOWN_MAX + 64];
+    for (const char *p = fc->write_out; *p; p++) {
+        const char *end;
+        if (p[0] == '%' && p[1] == '%') {
+            wo_put(s, p++, 1);
+        } else if (p[0] == '%' && p[1] == '{' && (end = strchr(p + 2, '}')) != NULL) {
+            int v = wo_var(p + 2, (size_t)(end - p - 2));
+            p = end;
+            if (v == WO_ONERROR && status == EXIT_OK)
+                return; /* the rest is for a failure only */
+            if (v == WO_STDOUT || v == WO_STDERR)
+                s->to = v == WO_STDERR;
+            else if (v == WO_JSON)
+                wo_put_json(fc, status, s);
+            else if (v < WO_VARS) {
+                wo_value(fc, v, status, false, val, sizeof val);
+                wo_put_text(s, val);
+            }
+        } else if (p[0] == '\\' && p[1] && strchr("nrt\\", p[1])) {
+            char c = (char)(p[1] == 'n' ? '\n' : p[1] == 'r' ? '\r' : p[1] == 't' ? '\t' : '\\');
+            wo_put(s, &c, 1);
+            p++;
+        } else {
+            wo_put(s, p, 1);
+        }
+    }
+}
+
+/* -w @FILE (@-: standard input): the format is the file's text, which
+ * may hold newlines; bounded, and no NUL byte. */
+#define WO_FILE_MAX (64 * 1024)
+static int wo_load(struct fetch_cli *fc)
+{
+    const char *path = fc->write_out + 1;
+    bool in = strcmp(path, "-") == 0;
+    if (in && fc->list && strcmp(fc->list, "-") == 0) {
+        cli_error("-w @- and -i - cannot both read standard input");
+        return EXIT_USAGE;
+    }
+    int fd = in ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        cli_error("-w @%s: %s", path, strerror(errno));
+        return EXIT_USAGE;
+    }
+    char *text = malloc(WO_FILE_MAX + 1);
+    if (!text) {
+        if (fd > STDERR_FILENO)
+            close(fd);
+        cli_error("%s", cli_strerror(-ENOMEM));
+        return EXIT_FAIL;
+    }
+    size_t n = 0;
+    int err = 0;
+    for (ssize_t k = 1; !err && k != 0 && n <= WO_FILE_MAX;) {
+        k = read(fd, text + n, WO_FILE_MAX + 1 - n);
+        if (k > 0)
+            n += (size_t)k;
+        else if (k < 0 && errno != EINTR)
+            err = errno;
+    }
+    if (fd > STDERR_FILENO)
+        close(fd);
+    const char *why = err               ? strerror(err)
+                      : n > WO_FILE_MAX ? _("larger than 64 KiB")
+                      : memchr(text, '\0', n) ? _("holds a NUL byte")
+                                              : NULL;
+    if (why) {
+        free(text);
+        cli_error("-w @%s: %s", path, why);
+        return err ? EXIT_FAIL : EXIT_USAGE; /* a read error is no bad command line */
+    }
+    text[n] = '\0';
+    fc->write_out = fc->write_out_text = text;
+    return EXIT_OK;
 }
 
 /* ---- the options ---- */
@@ -115,6 +347,11 @@ int fetch_report_opt(struct fetch_cli *fc, int c, const char *arg)
 int fetch_report_load(struct fetch_cli *fc)
 {
     fc->dump_fd = -1;
+    if (fc->write_out && fc->write_out[0] == '@') {
+        int rc = wo_load(fc);
+        if (rc != EXIT_OK)
+            return rc;
+    }
     if (fc->write_out)
         wo_check(fc->write_out);
     if (!fc->dump_path)
@@ -136,13 +373,15 @@ void fetch_report_free(struct fetch_cli *fc)
     if (fc->dump_fd > STDERR_FILENO)
         close(fc->dump_fd);
     fc->dump_fd = -1;
+    free(fc->write_out_text);
+    fc->write_out = fc->write_out_text = NULL;
 }
 
 /* ---- around each URL ---- */
 
-void fetch_report_begin(struct fetch_cli *fc)
+void fetch_report_begin(struct fetch_cli *fc, size_t index)
 {
-    fc->rep = (struct fetch_report){.start_ns = sk_now_ns()};
+    fc->rep = (struct fetch_report){.start_ns = sk_now_ns(), .index = index};
     fc->shown[0] = '\0';
 }
 
@@ -277,12 +516,58 @@ static void verbose(struct fetch_cli *fc, const struct sk_fetch_event *ev)
     }
 }
 
+/* What -w reports of a response head: its version and Content-Type. */
+static void note_head(struct fetch_report *r, const char *p, size_t n)
+{
+    /* "HTTP/1.1 200", "HTTP/2 200": curl says 1.0 as "1" */
+    const char *v = p + 5, *sp = n > 5 ? memchr(v, ' ', n - 5) : NULL;
+    size_t vn = n > 5 && memcmp(p, "HTTP/", 5) == 0 && sp ? (size_t)(sp - v) : 0;
+    if (vn == 3 && memcmp(v, "1.0", 3) == 0)
+        vn = 1;
+    snprintf(r->version, sizeof r->version, "%.*s", vn < sizeof r->version ? (int)vn : 0, v);
+    r->content_type[0] = '\0';
+    for (const char *end = p + n, *q = p; q < end;) {
+        const char *nl = memchr(q, '\n', (size_t)(end - q));
+        const char *eol = nl ? nl : end;
+        size_t name = sizeof "content-type:" - 1;
+        if ((size_t)(eol - q) >= name && strncasecmp(q, "content-type:", name) == 0) {
+            const char *a = q + name, *b = eol;
+            while (a < b && (*a == ' ' || *a == '\t'))
+                a++;
+            while (b > a && (b[-1] == '\r' || b[-1] == ' ' || b[-1] == '\t'))
+                b--;
+            size_t len = (size_t)(b - a) < sizeof r->content_type ? (size_t)(b - a)
+                                                                 : sizeof r->content_type - 1;
+            memcpy(r->content_type, a, len);
+            r->content_type[len] = '\0';
+        }
+        q = nl ? nl + 1 : end;
+    }
+}
+
 void fetch_report_event(struct fetch_cli *fc, const struct sk_fetch_event *ev)
 {
     struct fetch_report *r = &fc->rep;
     if (fc->verbose)
         verbose(fc, ev);
+    uint64_t t = sk_now_ns() - r->start_ns;
     switch (ev->kind) {
+    case SK_FETCH_EV_CONNECTED:
+    case SK_FETCH_EV_REUSED:
+        snprintf(r->peer, sizeof r->peer, "%.*s", (int)ev->len, ev->data);
+        r->connects += ev->kind == SK_FETCH_EV_CONNECTED;
+        r->connected_ns = ev->kind == SK_FETCH_EV_CONNECTED ? t : 0; /* reused: none */
+        r->tls_ns = ev->kind == SK_FETCH_EV_CONNECTED && ev->total ? t : 0;
+        break;
+    case SK_FETCH_EV_REQUEST:
+        r->request_ns = t;
+        r->request_bytes += ev->len;
+        break;
+    case SK_FETCH_EV_HEAD:
+        r->head_ns = t;
+        r->head_bytes += ev->len;
+        note_head(r, ev->data, ev->len);
+        break;
     case SK_FETCH_EV_BODY_BEGIN:
         r->body_base = ev->done; /* a resumed part's bytes were not downloaded now */
         r->body_bytes = 0;
@@ -300,12 +585,19 @@ int fetch_report_end(struct fetch_cli *fc, int status)
             (unsigned long long)fc->rep.body_bytes, status);
     if (!fc->write_out)
         return status;
-    static char line[2 * FETCH_SHOWN_MAX];
-    size_t n = wo_expand(fc, status, line, sizeof line);
-    if (fc->held && fetch_held_add(fc->held, true, line, n))
-        return status; /* written in its turn */
-    bool off = fetch_board_off(fc, STDOUT_FILENO);
-    int rc = fetch_write_stdout(fc, line, n);
-    fetch_board_back(fc, off);
+    static char text[2][4 * FETCH_SHOWN_MAX + 4096]; /* %{json} has two URLs */
+    struct wo_sink sk = {.buf = {text[0], text[1]}, .cap = sizeof text[0]};
+    wo_expand(fc, status, &sk);
+    int rc = 0;
+    for (int to = 0; to < 2; to++) {
+        if (!sk.len[to] || (fc->held && fetch_held_add(fc->held, to == 0, text[to], sk.len[to])))
+            continue; /* written in its turn */
+        bool off = fetch_board_off(fc, to ? STDERR_FILENO : STDOUT_FILENO);
+        if (to)
+            fetch_stderr(fc, text[to], sk.len[to]);
+        else
+            rc = fetch_write_stdout(fc, text[to], sk.len[to]);
+        fetch_board_back(fc, off);
+    }
     return rc < 0 && status == EXIT_OK ? EXIT_WRITE : status;
 }

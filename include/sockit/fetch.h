@@ -263,8 +263,11 @@ void sk_fetch_free(struct sk_fetch *f);
  * end; between next and done the object belongs to the run. An object
  * may be given again for the next URL of its slot: its kept connection
  * then serves it when the route is the same (at most n connections at
- * once). Every object must have the same cancel (o.cancel) as passed here
- * (or none when cancel is NULL): raising it stops them all. When the call
+ * once). An HTTP/2 connection is the run's, shared by every transfer to
+ * its origin: an object whose connection other transfers use must stay
+ * valid until the call returns, even once its slot has another. Every
+ * object must have the same cancel (o.cancel) as passed here (or none
+ * when cancel is NULL): raising it stops them all. When the call
  * returns, the objects' kept connections are closed and they can be
  * run again alone or freed. Returns 0 (each transfer's result went to
  * done), SK_EUSAGE, -ENOMEM, next's code, or the loop's failure. */

@@ -312,7 +312,7 @@ def answer(body):
 def test_result_lines_in_url_order_when_later_ones_finish_first(hs, tmp_path):
     """/u0 is answered only once u1 and u4 are saved and /u2's 404 sent; u3's
     name is taken (refused before any request): every URL's result line,
-    and its -w text, wait for those of the URLs before it."""
+    its response head and its -w text wait for those of the URLs before it."""
     (tmp_path / "u3").write_bytes(b"mine")
     u2_answered = threading.Event()
     late = []
@@ -346,8 +346,11 @@ def test_result_lines_in_url_order_when_later_ones_finish_first(hs, tmp_path):
                    f"sockit: fetch: {urls[4]}: saved u4",
                    "sockit: fetch: 3 succeeded, 2 failed"], out
     codes = [0, 0, 6, 10, 0]
-    wo = [line for line in r.stdout.decode().splitlines() if line.startswith("http://")]
-    assert wo == [f"{u} {c}" for u, c in zip(urls, codes)], r.stdout  # the heads as they came
+    heads = [answer(b"zero"), answer(b"one"), b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+             b"", answer(b"four")]
+    heads = [h[:h.index(b"\r\n\r\n") + 4] if h else h for h in heads]
+    # Each URL's head, then its -w text, in URL order too.
+    assert r.stdout == b"".join(h + f"{u} {c}\n".encode() for h, u, c in zip(heads, urls, codes))
     assert (tmp_path / "u0").read_bytes() == b"zero"
     assert (tmp_path / "u3").read_bytes() == b"mine"
 
@@ -533,3 +536,40 @@ def test_a_lookup_past_the_connect_timeout(ng, tmp_path, slow_resolver):
     assert r.returncode == 9, r.stderr  # timed out
     assert b"resolving c.slow.test: timed out after 0.5 s" in r.stderr, r.stderr
     assert (tmp_path / name).read_bytes() == ng.files[name]
+
+
+def test_heads_past_the_held_room_go_out_as_they_come(hs, tmp_path):
+    """A parallel run holds at most 8 MiB of response heads to give them in
+    URL order: with /h0 answered last and 140 heads of about 63 KiB after
+    it, the heads over that room are written at once, and none is lost."""
+    n = 140
+    pad = b"X-Pad: " + b"p" * (63 * 1024) + b"\r\n"
+    late = []
+
+    def head(i):
+        return b"HTTP/1.1 200 OK\r\nX-Name: h%d\r\n%sContent-Length: 1\r\n\r\n" % (i, pad)
+
+    def first(req):
+        def saved():
+            return all((tmp_path / f"h{i}").exists() for i in range(1, n + 1))
+        try:
+            wait_in_folder(str(tmp_path), saved, 30, "every other URL saved")
+        except AssertionError as e:
+            late.append(str(e))
+        yield head(0) + b"0"
+
+    hs.route("/h0", first)
+    for i in range(1, n + 1):
+        hs.route(f"/h{i}", lambda req, i=i: head(i) + b"x")
+    urls = [hs.url(f"/h{i}") for i in range(n + 1)]
+    r = fetch("--parallel", "8", *urls, cwd=tmp_path)
+    assert not late, late
+    assert r.returncode == 0, r.stderr[-500:]
+    names = [int(line[len("X-Name: h"):]) for line in r.stdout.decode().split("\r\n")
+             if line.startswith("X-Name: ")]
+    assert sorted(names) == list(range(n + 1)), "each head once"
+    # Those past the room as they came; /h0's at its end, then the held ones in URL order.
+    j = names.index(0)
+    assert j > 0 and names[j:] == list(range(n + 1 - j)), names
+    assert min(names[:j]) > n - j, names
+    assert len(r.stdout) == sum(len(head(i)) for i in range(n + 1))

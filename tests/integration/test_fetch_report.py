@@ -1,13 +1,18 @@
 """sockit fetch's reports besides the body (issue 11): -D FILE (each
 response head of a chain as received), -w FORMAT (curl's write-out
 variables after each URL). Scripted servers: hostile_http.HostileServer."""
+import json
 import os
 import re
+import ssl
+import subprocess
 
 import pytest
 
-from fetch_cli import assert_clean, fetch
+from conftest import SOCKIT
+from fetch_cli import assert_clean, fetch, usage_error
 from hostile_http import HostileServer
+from nginx_util import make_certs
 
 BODY = b"0123456789" * 10
 OK = b"HTTP/1.1 200 OK\r\nX-Hop: final\r\nContent-Length: %d\r\n\r\n%s" % (len(BODY), BODY)
@@ -173,6 +178,128 @@ def test_write_out_shows_no_credentials(srv, tmp_path):
     r = fetch("-s", "-w", "%{url_effective}", url, "-o", str(tmp_path / "o"))
     assert r.returncode == 0
     assert r.stdout == srv.url("/a").encode()
+
+
+def json_report(r):
+    assert_clean(r)
+    lines = r.stdout.decode().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+TYPED = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n"
+         b"Content-Length: %d\r\n\r\n%s" % (len(BODY), BODY))
+
+
+def test_write_out_json_has_every_variable_of_a_redirect_chain(srv, tmp_path):
+    srv.route("/t", lambda req: TYPED)
+    srv.route("/rt", lambda req: b"HTTP/1.1 302 Found\r\nLocation: /t\r\nContent-Length: 0\r\n\r\n")
+    r = fetch("-s", "-w", "%{json}\\n", srv.url("/rt"), "-o", str(tmp_path / "o"))
+    assert r.returncode == 0, r.stderr
+    [j] = json_report(r)
+    assert list(j) == sorted(j), "curl's order: by name"
+    heads = [TYPED[:TYPED.index(b"\r\n\r\n") + 4],
+             b"HTTP/1.1 302 Found\r\nLocation: /t\r\nContent-Length: 0\r\n\r\n"]
+    assert j["http_code"] == j["response_code"] == 200
+    assert j["exitcode"] == 0 and j["errormsg"] is None
+    assert j["content_type"] == "text/plain; charset=utf-8"
+    assert j["http_version"] == "1.1" and j["scheme"] == "HTTP"
+    assert j["remote_ip"] == "127.0.0.1" and j["remote_port"] == srv.port
+    assert j["num_redirects"] == 1 and j["num_connects"] >= 1
+    assert j["size_download"] == len(BODY)
+    assert j["size_header"] == sum(len(h) for h in heads), "every hop's head"
+    assert j["size_request"] > 2 * len("GET /t HTTP/1.1\r\n\r\n")
+    assert j["url"] == srv.url("/rt") and j["url_effective"] == srv.url("/t")
+    assert j["filename_effective"] == str(tmp_path / "o") and j["urlnum"] == 0
+    assert j["time_appconnect"] == 0, "no TLS"
+    assert 0 <= j["time_connect"] <= j["time_pretransfer"] <= j["time_starttransfer"]
+    assert j["time_starttransfer"] <= j["time_total"] < 30
+    assert j["speed_download"] >= 0
+
+
+def test_write_out_json_of_a_failure_and_of_each_url_in_order(srv, tmp_path):
+    r = fetch("-s", "-w", "%{json}\\n", srv.url("/a"), "http://127.0.0.1:1/x", srv.url("/missing"),
+              cwd=tmp_path)
+    assert r.returncode == 4
+    a, refused, missing = json_report(r)
+    assert [a["urlnum"], refused["urlnum"], missing["urlnum"]] == [0, 1, 2]
+    assert a["exitcode"] == 0 and a["content_type"] is None
+    assert refused["exitcode"] == 4 and refused["http_code"] == 0
+    assert "127.0.0.1:1" in refused["errormsg"] and refused["num_connects"] == 0
+    assert refused["remote_ip"] == "" and refused["http_version"] == "0"
+    assert missing["http_code"] == 404 and missing["exitcode"] == 6 and missing["errormsg"]
+
+
+def test_write_out_quotes_a_hostile_content_type(srv, tmp_path):
+    # Control bytes other than HTAB are refused in a field (exit 7); obs-text passes.
+    ct = b"text/x;\tq=\"a\\b\"; \xff\xc3\xa9"
+    srv.route("/h", lambda req: b"HTTP/1.1 200 OK\r\nContent-Type: " + ct +
+              b"\r\nContent-Length: 2\r\n\r\nok")
+    r = fetch("-s", "-w", "[%{content_type}]\\n%{json}", srv.url("/h"), "-o", str(tmp_path / "o"))
+    assert r.returncode == 0, r.stderr
+    text, js = r.stdout.split(b"\n", 1)
+    assert text == b"[text/x;\\x09q=\"a\\b\"; \xff\xc3\xa9]", "control bytes as \\xHH"
+    j = json.loads(js.decode("utf-8"))  # valid UTF-8 JSON: the bad byte replaced
+    assert j["content_type"] == "text/x;\tq=\"a\\b\"; \ufffd\u00e9"
+
+
+def test_write_out_json_over_tls(tmp_path):
+    certs = make_certs(str(tmp_path))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(certs["cert"], certs["key"])
+    tls = HostileServer(tls=ctx)
+    tls.route("/a", lambda req: OK)
+    try:
+        r = fetch("-s", "-w", "%{json}", tls.url("/a", host="localhost"), "--cacert", certs["ca"],
+                  "-o", str(tmp_path / "o"))
+    finally:
+        tls.stop()
+    assert r.returncode == 0, r.stderr
+    [j] = json_report(r)
+    assert j["scheme"] == "HTTPS" and j["http_version"] == "1.1" and j["num_connects"] == 1
+    # The connected event comes after the handshake: both times are its.
+    assert 0 < j["time_appconnect"] == j["time_connect"] <= j["time_pretransfer"]
+
+
+def test_write_out_onerror_and_the_two_streams(srv, tmp_path):
+    fmt = "%{stderr}E%{urlnum}%{stdout}O%{urlnum}%{onerror} failed %{exitcode}\\n"
+    r = fetch("-s", "-w", fmt, srv.url("/a"), "http://127.0.0.1:1/x", cwd=tmp_path)
+    assert r.returncode == 4
+    assert r.stdout == b"O0O1 failed 4\n", "the rest of the format only for a failure"
+    err = r.stderr.decode()
+    assert err.startswith("E0E1") or err.index("E0") < err.index("E1"), err
+
+
+@pytest.mark.parametrize("stdin", [False, True])
+def test_write_out_format_from_a_file(srv, tmp_path, stdin):
+    fmt = tmp_path / "fmt"
+    fmt.write_bytes(b"code %{http_code}\nurl %{url_effective}\n")
+    arg = "@-" if stdin else "@" + str(fmt)
+    r = subprocess.run([SOCKIT, "fetch", "-s", "-w", arg, srv.url("/a"), "-o", str(tmp_path / "o")],
+                       input=fmt.read_bytes(), capture_output=True, timeout=60)
+    assert_clean(r)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"code 200\nurl {srv.url('/a')}\n".encode()
+
+
+@pytest.mark.parametrize("content, words", [
+    (None, "-w @{path}: No such file or directory"),
+    (b"x" * (64 * 1024 + 1), "larger than 64 KiB"),
+    (b"%{http_code}\0rest", "holds a NUL byte"),
+])
+def test_write_out_bad_format_file_is_a_usage_error(srv, tmp_path, content, words):
+    path = tmp_path / "fmt"
+    if content is not None:
+        path.write_bytes(content)
+    r = fetch("-s", "-w", "@" + str(path), srv.url("/a"), cwd=tmp_path)
+    usage_error(r, words.format(path=path))
+    assert srv.requests == [] and not (tmp_path / "a").exists()
+
+
+def test_write_out_from_stdin_and_a_list_from_stdin_is_a_usage_error(srv, tmp_path):
+    r = subprocess.run([SOCKIT, "fetch", "-s", "-w", "@-", "-i", "-"], input=srv.url("/a").encode(),
+                       capture_output=True, cwd=tmp_path, timeout=60)
+    usage_error(r, "-w @- and -i - cannot both read standard input")
+    assert srv.requests == []
 
 
 # ---- -v ----

@@ -446,3 +446,33 @@ def test_passed_sockets_in_the_json_log(serve):
         assert srv.stop(signal.SIGTERM) == 0
     finally:
         tcp.close()
+
+
+def test_a_bad_translation_of_status_is_dropped_and_the_state_still_sent(tmp_path):
+    """A catalogue is outside text too: a translated STATUS= with a line
+    break would give the manager a field of its own choosing (here
+    MAINPID=1), one too long for the datagram would cut the state. Then the
+    state alone is sent."""
+    po = tmp_path / "x.po"
+    po.write_text('msgid ""\nmsgstr "Content-Type: text/plain; charset=UTF-8\\n"\n\n'
+                  'msgid "serving"\nmsgstr "up\\nMAINPID=1"\n\n'
+                  'msgid "stopping: draining sessions"\nmsgstr "%s"\n' % ("x" * 600),
+                  encoding="utf-8")
+    mo = tmp_path / "locale" / "xx" / "LC_MESSAGES" / "sockit.mo"
+    mo.parent.mkdir(parents=True)
+    subprocess.run(["msgfmt", "-o", str(mo), str(po)], check=True)
+    notify = Notify(tmp_path)
+    env = dict(os.environ, NOTIFY_SOCKET=notify.path, LANGUAGE="xx", LC_ALL="C.UTF-8",
+               SOCKIT_LOCALEDIR=str(tmp_path / "locale"))
+    p = subprocess.Popen([SOCKIT, "serve", "--listen", "127.0.0.1:0"], env=env, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert notify.expect("READY=1") == ["READY=1"]
+        p.send_signal(signal.SIGTERM)
+        assert notify.expect("STOPPING=1") == ["STOPPING=1"]
+        assert p.wait(timeout=10) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        notify.close()

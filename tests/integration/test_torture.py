@@ -72,15 +72,18 @@ def test_every_fallible_call_is_wrapped():
 import subprocess  # noqa: E402
 
 from test_fetch_h2_redteam import (  # noqa: E402
-    H2Server, _cut_all, _goaway_first, _reset_b, _stall_b, assert_clean, certs)  # noqa: F401
+    H2Server, _cut_all, _goaway_first, _pool_reset_e, _reset_b, _stall_b, assert_clean,
+    certs)  # noqa: F401
 
 
-@pytest.mark.parametrize("script,code", [(_reset_b, 8), (_cut_all, 8), (_goaway_first, 0),
-                                         (_stall_b, 9)],
-                         ids=["guest-reset", "connection-cut", "goaway-retry", "stream-stall"])
-def test_no_descriptor_left_after_hostile_multiplexing(certs, tmp_path, script, code):
-    """The hostile multiplexed runs again under build/fault-san/sockit with
-    no fault (SOCKIT_FAULT=0): its exit report counts the descriptors
+@pytest.mark.parametrize("script,code,names", [
+    (_reset_b, 8, "abc"), (_cut_all, 8, "abc"), (_goaway_first, 0, "abc"), (_stall_b, 9, "abc"),
+    (_pool_reset_e, 8, "abcdef")],
+    ids=["guest-reset", "connection-cut", "goaway-retry", "stream-stall", "pool-later-reset"])
+def test_no_descriptor_left_after_hostile_multiplexing(certs, tmp_path, script, code, names):
+    """The hostile multiplexed runs again (with the run's pool: more URLs
+    than slots on one connection) under build/fault-san/sockit with no
+    fault (SOCKIT_FAULT=0): its exit report counts the descriptors
     still open past those inherited (sockets, temporary files, the output
     folder's fd, eventfds, timers): none."""
     assert os.access(torture.SOCKIT, os.X_OK), (
@@ -90,7 +93,7 @@ def test_no_descriptor_left_after_hostile_multiplexing(certs, tmp_path, script, 
     out.mkdir()
     srv = H2Server(certs, script=script)
     try:
-        r = subprocess.run([torture.SOCKIT, "fetch", *[srv.url(f"/{c}") for c in "abc"], "--cacert",
+        r = subprocess.run([torture.SOCKIT, "fetch", *[srv.url(f"/{c}") for c in names], "--cacert",
                             certs["ca"], "--parallel", "3", "--idle-timeout", "1", "-s",
                             "--output-dir", str(out)], capture_output=True, timeout=30,
                            env=dict(os.environ, SOCKIT_FAULT="0", SOCKIT_FAULT_COUNT=str(report)))
