@@ -22,8 +22,20 @@
 #   OLD=/tmp/main/build/sockit bench/fetch_compare.sh   # before/after: an "old" row too
 #   RT=1 bench/fetch_compare.sh         # root: nginx and the timed runs SCHED_FIFO, so
 #                                       # other jobs of a busy machine do not time the runs
+#   FLOOR=1 SIZES="1k many" SCHEMES="http https" bench/fetch_compare.sh
+#       # floors (docs/fetch.md "Floors"): a "floor" row on the http and https rows,
+#       # bench/fetch_floor.c (the least an HTTP/1.1 client does, each file written
+#       # atomically as sockit does; for "many" 8 connections on one thread's epoll
+#       # loop as sockit, and "floor-t": one blocking thread each); and,
+#       # for "many", nginx alone under wrk -t1 -c8 (keep-alive, no files) and
+#       # the creation of the files alone in $TMPDIR (temporary name + rename,
+#       # and plain O_EXCL files)
 #
-# Needs nginx, openssl, curl, wget, aria2c, hyperfine, GNU time (scripts/deps.sh bench).
+# Every row also gives the tool's CPU time per run (user + system, hyperfine's
+# mean) and nginx's (/proc/PID/schedstat over the RSS runs, one at a time).
+#
+# Needs nginx, openssl, curl, wget, aria2c, hyperfine, GNU time (scripts/deps.sh bench);
+# FLOOR=1 also cc, the OpenSSL headers and wrk.
 # Uses about 2 GiB in $TMPDIR (the served file and one download; "many" keeps
 # each run's 1,000 files until the end: about 1 GiB more); cleans up.
 set -euo pipefail
@@ -38,12 +50,14 @@ SIZES=${SIZES:-"1k 1g many"}
 SCHEMES=${SCHEMES:-"http https h2"}
 OLD=${OLD:-}
 RT=${RT:-0}
+FLOOR=${FLOOR:-0}
 TOOLS="sockit${OLD:+ old} curl wget"
+[[ $FLOOR == 1 ]] && TOOLS="$TOOLS floor"
 FIFO=()
 if [[ $RT == 1 ]]; then FIFO=(chrt -f 50); fi
 PY=/usr/bin/python3
 
-for tool in nginx openssl curl wget aria2c hyperfine /usr/bin/time; do
+for tool in nginx openssl curl wget aria2c hyperfine /usr/bin/time $([[ $FLOOR == 1 ]] && echo cc wrk); do
     command -v "$tool" >/dev/null || { echo "missing $tool: scripts/deps.sh bench" >&2; exit 1; }
 done
 if [[ -z ${SOCKIT:-} ]]; then
@@ -63,9 +77,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-    $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 # A CA and a server certificate for localhost.
 (
@@ -79,15 +90,21 @@ free_port() {
         -days 2 -extfile srv.ext 2>/dev/null
 )
 CA=$work/ca.pem
+FLOORBIN=$work/fetch_floor
+if [[ $FLOOR == 1 ]]; then
+    cc -std=c11 -O2 -pthread -o "$FLOORBIN" bench/fetch_floor.c -lssl -lcrypto
+fi
 
 mkdir -p "$work/www" "$work/out"
 for size in $SIZES; do
     [[ $size == many ]] || head -c "${size^^}" /dev/urandom >"$work/www/$size.bin"
 done
 
-HTTP=$(free_port)
-HTTPS=$(free_port)
-H2=$(free_port)
+# Three free ports, bound at once so that they differ.
+read -r HTTP HTTPS H2 < <($PY -c 'import socket
+ss = [socket.socket() for _ in range(3)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])')
 cat >"$work/nginx.conf" <<CONF
 daemon off;
 master_process off;
@@ -149,6 +166,7 @@ proto_for() { # tool scheme -> the flags that pin the row's protocol
     esac
 }
 outd=$work/out/many
+prepare_many="bash -c '[[ ! -d $outd ]] || mv $outd \$(mktemp -d -p $work/aside); mkdir -p $outd'"
 if [[ " $SIZES " == *" many "* ]]; then
     mkdir -p "$work/www/many"
     for i in $(seq -f %04g 0 $((MANY - 1))); do head -c 1024 /dev/urandom >"$work/www/many/f$i.bin"; done
@@ -166,6 +184,8 @@ many_for() { # tool scheme -> the command line fetching every file of the list i
     old) echo "$OLD fetch -s$p -i $l --output-dir $outd --cacert $CA" ;;
     curl) echo "curl -s -f$p --parallel --parallel-max 8 --remote-name-all --output-dir $outd --cacert $CA -K $work/curl.$2" ;;
     wget) echo "wget -q -i $l -P $outd --ca-certificate=$CA" ;;
+    floor) echo "$FLOORBIN -e -j 8 -a -k $CA -o $outd $l" ;;
+    floor-t) echo "$FLOORBIN -j 8 -a -k $CA -o $outd $l" ;;
     aria2c) echo "aria2c -q -j 8 -i $l -d $outd --ca-certificate=$CA" ;;
     esac
 }
@@ -179,6 +199,7 @@ cmd_for() {
     old) echo "$OLD fetch -s$p $url -o $out --cacert $CA" ;;
     curl) echo "curl -s -f$p $url -o $out --cacert $CA" ;;
     wget) echo "wget -q $url -O $out --ca-certificate=$CA" ;;
+    floor) echo "$url" >"$work/one.$2.$3"; echo "$FLOORBIN -a -k $CA -O $out $work/one.$2.$3" ;;
     esac
 }
 
@@ -201,13 +222,15 @@ for size in $SIZES; do
         # in a round paid for the others' removals (2x and more).
         mkdir -p "$work/aside"
         runs=$RUNS_MANY; warm=1; tools="$TOOLS aria2c"
-        prepare="bash -c '[[ ! -d $outd ]] || mv $outd \$(mktemp -d -p $work/aside); mkdir -p $outd'"
+        [[ $FLOOR == 1 ]] && tools="$tools floor-t"
+        prepare=$prepare_many
     elif [[ $size != 1k ]]; then
         runs=$RUNS_BIG; warm=1; cat "$work/www/$size.bin" >/dev/null
     fi
     for scheme in $SCHEMES; do
         stools=$tools
-        [[ $scheme == h2 ]] && stools="sockit${OLD:+ old} curl" # wget and aria2c: no HTTP/2
+        # wget, aria2c and the floor: no HTTP/2
+        [[ $scheme == h2 ]] && stools="sockit${OLD:+ old} curl"
         cmds=()
         for tool in $stools; do cmds+=("$(cmd_for $tool $scheme $size)"); done
         # Correctness first: every tool must produce the served bytes.
@@ -232,33 +255,81 @@ for size in $SIZES; do
                 --export-json "$work/h.$r.json" "${rot[@]}" >"$work/hyperfine.out" 2>&1 ||
                 { echo "hyperfine failed ($size $scheme):" >&2; cat "$work/hyperfine.out" >&2; exit 1; }
         done
-        # Peak RSS: median of the same number of runs.
+        # Peak RSS: median of the same number of runs; nginx's CPU time over them.
         for tool in $stools; do
             c=$(cmd_for $tool $scheme $size)
             rss=()
+            ngx_ns=0
             for _ in $(seq "$runs"); do
                 eval "$prepare"
+                ngx0=$(cut -d' ' -f1 "/proc/$nginx_pid/schedstat")
                 rss+=("$(/usr/bin/time -f %M $c 2>&1 >/dev/null | tail -1)")
+                ngx_ns=$((ngx_ns + $(cut -d' ' -f1 "/proc/$nginx_pid/schedstat") - ngx0))
             done
             med_rss=$(printf '%s\n' "${rss[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-            med_ms=$($PY -c "import glob, json, statistics, sys
-times = [t for f in glob.glob('$work/h.*.json') for r in json.load(open(f))['results']
-         if r['command'].split()[0] == sys.argv[1] for t in r['times']]
-print('%.2f' % (1000 * statistics.median(times)))" "${c%% *}")
-            printf '%s\t%s\t%s\t%s\t%s\n' "$size" "$scheme" "$tool" "$med_ms" "$med_rss" >>"$results"
+            read -r med_ms cpu_ms < <($PY -c "import glob, json, statistics, sys
+rs = [r for f in glob.glob('$work/h.*.json') for r in json.load(open(f))['results']
+      if r['command'] == sys.argv[1]]
+times = [t for r in rs for t in r['times']]
+print('%.2f %.2f' % (1000 * statistics.median(times),
+                     1000 * statistics.mean(r['user'] + r['system'] for r in rs)))" "$c")
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$scheme" "$tool" "$med_ms" "$med_rss" \
+                "$(awk "BEGIN {printf \"%.2f\", $ngx_ns / $runs / 1e6}")" "$cpu_ms" >>"$results"
         done
         rm -f "$out" "$work"/h.*.json
     done
 done
+
+# The floors' parts measured alone (FLOOR=1, "many"): nginx under wrk (8
+# keep-alive connections, one thread, the bodies dropped), and the creation of
+# the files without any network.
+if [[ $FLOOR == 1 && " $SIZES " == *" many "* ]]; then
+    cat >"$work/rotate.lua" <<LUA
+local i = 0
+request = function()
+  i = i % $MANY + 1
+  return wrk.format("GET", string.format("/many/f%04d.bin", i - 1))
+end
+LUA
+    for scheme in $SCHEMES; do
+        [[ $scheme == h2 ]] && continue
+        ngx0=$(cut -d' ' -f1 "/proc/$nginx_pid/schedstat")
+        wrk -t1 -c8 -d3s -s "$work/rotate.lua" "$(base_for "$scheme")/" >"$work/wrk.out"
+        ngx_ns=$(( $(cut -d' ' -f1 "/proc/$nginx_pid/schedstat") - ngx0 ))
+        $PY - "$work/wrk.out" "$ngx_ns" "$MANY" "$scheme" <<'PY'
+import re, sys
+out = open(sys.argv[1]).read()
+n = int(re.search(r"(\d+) requests in", out).group(1))
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+many = int(sys.argv[3])
+print(f"wrk -t1 -c8 {sys.argv[4]}: {rps:.0f} requests/s = {1000 * many / rps:.2f} ms per {many}; "
+      f"nginx CPU {int(sys.argv[2]) / n * many / 1e6:.2f} ms per {many}")
+PY
+    done
+    for a in "-a" ""; do
+        c="$FLOORBIN $a -f -o $outd $work/list.${SCHEMES%% *}"
+        hyperfine -N --style none --warmup 1 --runs "$RUNS_MANY" --prepare "$prepare_many" \
+            --export-json "$work/files.json" "$c" >"$work/hyperfine.out" 2>&1 ||
+            { echo "hyperfine failed (files):" >&2; cat "$work/hyperfine.out" >&2; exit 1; }
+        $PY - "$work/files.json" "$MANY" "${a:+atomically (temporary name + rename)}" "${TMPDIR:-/tmp}" <<'PY'
+import json, statistics, sys
+r = json.load(open(sys.argv[1]))["results"][0]
+print(f"{sys.argv[2]} files of 1 KiB alone, {sys.argv[3] or 'O_EXCL'}, in {sys.argv[4]}: "
+      f"{1000 * statistics.median(r['times']):.2f} ms (user {1000 * r['user']:.2f}, "
+      f"system {1000 * r['system']:.2f})")
+PY
+    done
+fi
 
 echo "load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 $PY - "$results" <<'PY'
 import sys
 rows = [l.split("\t") for l in open(sys.argv[1]).read().split("\n") if l]
 curl = {(r[0], r[1]): (float(r[3]), int(r[4])) for r in rows if r[2] == "curl"}
-print(f"{'file':5} {'scheme':6} {'tool':7} {'median ms':>10} {'x curl':>7} {'peak RSS KiB':>13} {'x curl':>7}")
-for size, scheme, tool, ms, rss in rows:
+print(f"{'file':5} {'scheme':6} {'tool':7} {'median ms':>10} {'x curl':>7} {'peak RSS KiB':>13} {'x curl':>7}"
+      f" {'CPU ms':>7} {'nginx ms':>9}")
+for size, scheme, tool, ms, rss, ngx, cpu in rows:
     cms, crss = curl[(size, scheme)]
     print(f"{size:5} {scheme:6} {tool:7} {float(ms):10.2f} {float(ms)/cms:7.2f} {int(rss):13d} "
-          f"{int(rss)/crss:7.2f}")
+          f"{int(rss)/crss:7.2f} {float(cpu):7.2f} {float(ngx):9.2f}")
 PY
