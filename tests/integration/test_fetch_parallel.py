@@ -568,8 +568,11 @@ def test_heads_past_the_held_room_go_out_as_they_come(hs, tmp_path):
     names = [int(line[len("X-Name: h"):]) for line in r.stdout.decode().split("\r\n")
              if line.startswith("X-Name: ")]
     assert sorted(names) == list(range(n + 1)), "each head once"
-    # Those past the room as they came; /h0's at its end, then the held ones in URL order.
+    # Those past the room as they came (which ones depends on the order the
+    # slots finish in); /h0's head last of all to arrive, then the held ones
+    # in URL order, all within the room.
     j = names.index(0)
-    assert j > 0 and names[j:] == list(range(n + 1 - j)), names
-    assert min(names[:j]) > n - j, names
+    assert j > 0, "some were past the room"
+    assert names[j:] == sorted(names[j:]), names
+    assert (len(names) - j - 1) * len(head(1)) <= 8 << 20, names
     assert len(r.stdout) == sum(len(head(i)) for i in range(n + 1))
