@@ -9,6 +9,8 @@
 
 #include "chars_int.h"
 
+#define N_(s) s /* marked for xgettext (make pot); the caller translates */
+
 #define RAW_MAX 1024 /* a decoded value before it is cut to its last segment */
 
 struct cd_scan {
@@ -71,7 +73,7 @@ static int ext_value(char *raw, size_t n, const char **why)
     const char *q1 = memchr(raw, '\'', n);
     const char *q2 = q1 ? memchr(q1 + 1, '\'', n - (size_t)(q1 + 1 - raw)) : NULL;
     if (!q2) {
-        *why = "malformed filename*";
+        *why = N_("malformed filename*");
         return -1;
     }
     if ((size_t)(q1 - raw) != 5 || strncasecmp(raw, "UTF-8", 5) != 0)
@@ -85,7 +87,7 @@ static int ext_value(char *raw, size_t n, const char **why)
         int hi = p + 2 < raw + n ? sk__hex_digit((unsigned char)p[1]) : -1;
         int lo = hi >= 0 ? sk__hex_digit((unsigned char)p[2]) : -1;
         if (lo < 0) {
-            *why = "invalid percent-encoding";
+            *why = N_("invalid percent-encoding");
             return -1;
         }
         raw[out++] = (char)(hi << 4 | lo);
@@ -131,7 +133,7 @@ static int checked_name(const char *raw, size_t n, char out[FETCH_CD_NAME_MAX + 
     const char *base = raw;
     for (size_t i = 0; i < n; i++) {
         if ((unsigned char)raw[i] < 0x20 || raw[i] == 0x7f) {
-            *why = "control bytes in the name";
+            *why = N_("control bytes in the name");
             return -1;
         }
         if (raw[i] == '/' || raw[i] == '\\')
@@ -139,19 +141,19 @@ static int checked_name(const char *raw, size_t n, char out[FETCH_CD_NAME_MAX + 
     }
     size_t len = n - (size_t)(base - raw);
     if (len == 0 || (len <= 2 && strncmp(base, "..", len) == 0)) {
-        *why = "an empty, \".\" or \"..\" name";
+        *why = N_("an empty, \".\" or \"..\" name");
         return -1;
     }
     if (base[0] == '.') {
-        *why = "a hidden name (starting with '.')";
+        *why = N_("a hidden name (starting with '.')");
         return -1;
     }
     if (len > FETCH_CD_NAME_MAX) {
-        *why = "a name over 255 bytes";
+        *why = N_("a name over 255 bytes");
         return -1;
     }
     if (!utf8_ok((const unsigned char *)base, len)) {
-        *why = "a name that is not UTF-8";
+        *why = N_("a name that is not UTF-8");
         return -1;
     }
     memcpy(out, base, len);
@@ -165,7 +167,7 @@ int fetch_cd_filename(const char *v, size_t n, char out[FETCH_CD_NAME_MAX + 1],
     struct cd_scan s = {v, v + n};
     char plain[RAW_MAX], ext[RAW_MAX];
     int plain_len = -1, ext_len = -1; /* -1: absent */
-    *why = "malformed Content-Disposition";
+    *why = N_("malformed Content-Disposition");
     skip_ows(&s);
     size_t t = token_len(&s); /* the disposition type: attachment, inline... */
     if (t == 0)

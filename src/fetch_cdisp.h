@@ -14,7 +14,7 @@
  * without regard to case. Only the last path segment is kept (after the
  * last '/' or '\'). Returns 1 with the name in out (FETCH_CD_NAME_MAX + 1
  * bytes), 0 when the field names no file, or -1 when the name is refused
- * (*why says why, a static English phrase): malformed, bad percent-encoding,
+ * (*why says why: a static English phrase marked for gettext): malformed, bad percent-encoding,
  * not UTF-8, control bytes, empty, ".", "..", starting with '.', or longer
  * than FETCH_CD_NAME_MAX bytes. */
 int fetch_cd_filename(const char *v, size_t n, char out[FETCH_CD_NAME_MAX + 1],

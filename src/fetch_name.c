@@ -98,7 +98,7 @@ int fetch_name_head(struct fetch_cli *fc, const struct sk_fetch_event *ev)
             memcpy(base, cd, sizeof cd);
         else if (r < 0 && !fc->silent)
             fetch_notice(fc, _("%s: Content-Disposition's file name refused (%s); saving as %s"),
-                         fc->shown, why, base);
+                         fc->shown, _(why), base);
     }
     if (fetch_name_join(fc, base, fc->name_buf) < 0)
         return sk_fetch_set_error(fc->f, SK_EWRITE, "%s/%s: %s", fc->out_dir, base,
