@@ -40,8 +40,8 @@ static size_t token_len(const struct cd_scan *s)
  * (copied). Returns its length in raw, or -1 when malformed or too long. */
 static int param_value(struct cd_scan *s, char raw[RAW_MAX])
 {
-    size_t n = 0;
     if (s->p < s->end && *s->p == '"') {
+        size_t n = 0;
         for (s->p++;; s->p++) {
             if (s->p >= s->end)
                 return -1; /* unterminated */
@@ -102,21 +102,25 @@ static bool utf8_ok(const unsigned char *s, size_t n)
     for (size_t i = 0; i < n;) {
         unsigned c = s[i];
         size_t k;
-        if (c < 0x80)
+        /* the second byte's range rules out overlongs, surrogates, > U+10FFFF */
+        unsigned lo = 0x80, hi = 0xBF;
+        if (c < 0x80) {
             k = 0;
-        else if (c >= 0xC2 && c <= 0xDF)
+        } else if (c >= 0xC2 && c <= 0xDF) {
             k = 1;
-        else if (c >= 0xE0 && c <= 0xEF)
+        } else if (c >= 0xE0 && c <= 0xEF) {
             k = 2;
-        else if (c >= 0xF0 && c <= 0xF4)
+            lo = c == 0xE0 ? 0xA0 : lo;
+            hi = c == 0xED ? 0x9F : hi;
+        } else if (c >= 0xF0 && c <= 0xF4) {
             k = 3;
-        else
+            lo = c == 0xF0 ? 0x90 : lo;
+            hi = c == 0xF4 ? 0x8F : hi;
+        } else {
             return false;
+        }
         if (n - i <= k)
             return false; /* cut short */
-        /* the second byte's range rules out overlongs, surrogates, > U+10FFFF */
-        unsigned lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
-        unsigned hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
         for (size_t j = 1; j <= k; j++, lo = 0x80, hi = 0xBF) {
             if (s[i + j] < lo || s[i + j] > hi)
                 return false;
