@@ -61,15 +61,21 @@ static int find_cd(const char *p, size_t n, const char **v, size_t *vn)
     return 0;
 }
 
-/* The final URL's last segment into base (256 bytes), unless unusable. */
+/* The final URL's last segment into base (256 bytes), unless unusable. A
+ * hidden name (".profile": the server chose it) is refused as -J's is. */
 static void trusted_base(struct fetch_cli *fc, char *base)
 {
     const char *eff = sk_fetch_url_effective(fc->f);
     struct sk_url u;
     char b[256];
-    if (eff && sk_url_parse(eff, strlen(eff), &u) == 0 && sk_url_basename(&u, b, sizeof b) >= 0 &&
-        strcmp(b, ".") != 0 && strcmp(b, "..") != 0)
+    if (!eff || sk_url_parse(eff, strlen(eff), &u) != 0 || sk_url_basename(&u, b, sizeof b) < 0)
+        return;
+    if (b[0] != '.')
         memcpy(base, b, sizeof b);
+    else if (!fc->silent)
+        fetch_notice(fc, _("%s: the final URL's file name %s refused (a hidden name); saving as "
+                           "%s"),
+                     fc->shown, b, base);
 }
 
 int fetch_name_head(struct fetch_cli *fc, const struct sk_fetch_event *ev)
@@ -101,8 +107,8 @@ int fetch_name_head(struct fetch_cli *fc, const struct sk_fetch_event *ev)
                          fc->shown, _(why), base);
     }
     if (fetch_name_join(fc, base, fc->name_buf) < 0)
-        return sk_fetch_set_error(fc->f, SK_EWRITE, "%s/%s: %s", fc->out_dir, base,
-                                  strerror(ENAMETOOLONG));
+        return sk_fetch_set_error(fc->f, SK_EWRITE, "%s/%s: %s", fc->out_dir ? fc->out_dir : ".",
+                                  base, strerror(ENAMETOOLONG));
     struct stat st;
     if (lstat(fc->name_buf, &st) == 0) /* nothing read of the body yet */
         return sk_fetch_set_error(fc->f, SK_EWRITE, "%s exists; not replacing it (use -o %s to "

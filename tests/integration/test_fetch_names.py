@@ -293,6 +293,22 @@ def test_trust_server_names_existing_final_name_is_exit_10(srv, tmp_path):
     assert (tmp_path / "final.tar.gz").read_bytes() == b"mine"
 
 
+@pytest.mark.parametrize("target", ["/x/.profile", "/x/..", "/x/."])
+def test_trust_server_names_refuses_a_hidden_final_name(srv, tmp_path, target):
+    srv.route("/given.bin", lambda req: b"HTTP/1.1 302 Found\r\nLocation: %s\r\n"
+              b"Content-Length: 0\r\n\r\n" % target.encode())
+    srv.route(target, lambda req: ok())
+    srv.route("/", lambda req: ok())
+    srv.route("/x/", lambda req: ok())
+    r = fetch("--trust-server-names", srv.url("/given.bin"), cwd=tmp_path)
+    assert_clean(r)
+    assert r.returncode == 0, r.stderr
+    if target == "/x/.profile":
+        assert "refused" in r.stderr.decode() and "given.bin" in r.stderr.decode(), r.stderr
+    assert saved(tmp_path) in (["given.bin"], ["index.html"]), "dot segments resolve away"
+    assert not any(n.startswith(".") for n in saved(tmp_path))
+
+
 def test_error_status_is_exit_6_not_10(srv, tmp_path):
     (tmp_path / "gone.txt").write_bytes(b"mine")
     srv.route("/x", lambda req: b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n"
