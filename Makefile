@@ -104,6 +104,8 @@ PIC_OBJ := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
 SHLIB := $(BUILD)/$(SO_FILE) $(BUILD)/$(SONAME) $(BUILD)/libsockit.so
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
+# The program's parsers that stand alone (no other part of src/), unit-tested too.
+UNIT_CLI_OBJ := $(BUILD)/obj/src/fetch_cdisp.o
 EX_BIN := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
 FUZZ_REPLAY := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%_replay)
 # Fuzz targets may exercise the program's own parsers too: everything but main().
@@ -150,8 +152,8 @@ $(BUILD)/sockit: $(CLI_OBJ) $(BUILD)/libsockit.a
 	$(LINK) -o $@ $(CLI_OBJ) $(BUILD)/libsockit.a $(LIBS)
 
 # libbrotlienc: tests/unit/test_decode.c makes its br samples (zlib makes the others).
-$(BUILD)/unit_tests: $(UNIT_OBJ) $(BUILD)/libsockit.a
-	$(LINK) -o $@ $(UNIT_OBJ) $(BUILD)/libsockit.a -lcriterion -lbrotlienc $(LIBS)
+$(BUILD)/unit_tests: $(UNIT_OBJ) $(UNIT_CLI_OBJ) $(BUILD)/libsockit.a
+	$(LINK) -o $@ $(UNIT_OBJ) $(UNIT_CLI_OBJ) $(BUILD)/libsockit.a -lcriterion -lbrotlienc $(LIBS)
 
 $(BUILD)/examples/%: examples/%.c $(BUILD)/libsockit.a $(FLAGS_STAMP)
 	@mkdir -p $(@D)

@@ -505,6 +505,11 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
         cli_error("-C needs a file to save to (not -I or -o -)");
         return EXIT_USAGE;
     }
+    if (fc->resume && (fc->cd_name || fc->trust_names) && !fc->output) {
+        cli_error("-J and --trust-server-names cannot take -C: the partial file's name must "
+                  "be known before the request");
+        return EXIT_USAGE;
+    }
     if (fc->resume && (o->flags & SK_FETCH_COMPRESSED)) {
         cli_error("-C cannot resume a --compressed download (the saved file is the decoded "
                   "body, not the bytes the server sends)");
@@ -559,7 +564,7 @@ static int follow_links(const char *path, char *out, bool *magic)
 /* Names the output and decides where headers go. A symbolic link given to
  * -o is followed, dangling or not: the file it points to is replaced or
  * created (atomically, beside itself) and the link stays a link. */
-static int plan_output(struct fetch_cli *fc, const struct sk_url *u, char *name, size_t len)
+static int plan_output(struct fetch_cli *fc, const struct sk_url *u, char *name)
 {
     static char resolved[PATH_MAX];
     fc->hdr_fd = fc->silent ? -1 : STDOUT_FILENO;
@@ -594,14 +599,16 @@ static int plan_output(struct fetch_cli *fc, const struct sk_url *u, char *name,
             cli_error("cannot name the output after the URL; use -o FILE");
             return EXIT_USAGE;
         }
-        if ((size_t)snprintf(name, len, "%s%s%s", fc->out_dir ? fc->out_dir : "",
-                             fc->out_dir ? "/" : "", base) >= len) {
+        if (fetch_name_join(fc, base, name) < 0) {
             cli_error("--output-dir %s: %s", fc->out_dir, strerror(ENAMETOOLONG));
             return EXIT_USAGE;
         }
         fc->out_path = name;
         fc->o.flags |= SK_FETCH_NOREPLACE;
-        if (lstat(name, &st) == 0) {
+        if (fc->cd_name || fc->trust_names) { /* named, and checked, at the final head */
+            memcpy(fc->url_base, base, sizeof base);
+            fc->name_buf = name;
+        } else if (lstat(name, &st) == 0) {
             cli_error("%s exists; not replacing it (use -o %s to replace it)", name, name);
             return EXIT_WRITE;
         }
@@ -662,6 +669,7 @@ static int fetch_prepare(struct fetch_cli *fc, const char *url_text, bool stdout
     struct sk_url url;
     fc->url = url_text;
     fc->out_path = NULL;
+    fc->name_buf = NULL;
     fc->out_special = fc->out_magic = false;
     fc->out_fd = -1;
     fc->pg = (struct fetch_progress){0};
@@ -683,7 +691,7 @@ static int fetch_prepare(struct fetch_cli *fc, const char *url_text, bool stdout
         return EXIT_USAGE;
     }
     fetch_auth_host(fc, url.host);
-    if ((rc = plan_output(fc, &url, name, PATH_MAX)) != EXIT_OK)
+    if ((rc = plan_output(fc, &url, name)) != EXIT_OK)
         return rc;
     fetch_report_heads(fc);
     if (stdout_closed && (fc->hdr_fd == STDOUT_FILENO || (!fc->out_path && !fc->head))) {

@@ -89,6 +89,11 @@ struct fetch_cli {
     const char *noproxy;        /* --noproxy; NULL: $no_proxy */
     /* fetch_curl.c: curl's and wget's spellings */
     bool remote_name;           /* -O */
+    /* fetch_name.c: -J / --content-disposition, --trust-server-names */
+    bool cd_name;               /* -J */
+    bool trust_names;           /* --trust-server-names */
+    char *name_buf;             /* the output's name (PATH_MAX), when the final head names it */
+    char url_base[256];         /* the URL's own name: the fallback */
     /* fetch_auth.c: -u, the URL's credentials, --netrc */
     char user[SK_NETRC_TOKEN_MAX], password[SK_NETRC_TOKEN_MAX]; /* -u */
     bool has_user;
@@ -131,11 +136,14 @@ int fetch_write_out(void *arg, const void *p, size_t n);
 /* fetch_curl.c: the options of curl and wget that fetch takes (their own
  * block of the option table, values from FETCH_CURL_OPT_BASE). */
 enum { FETCH_CURL_OPT_BASE = 1000, OPT_CONTINUE_AT = FETCH_CURL_OPT_BASE, OPT_DATA_OTHER,
-       OPT_NETRC, OPT_NETRC_FILE };
-#define FETCH_CURL_SHORTOPTS "LOfSqcP:A:X:d:F:T:u:D:w:v"
+       OPT_NETRC, OPT_NETRC_FILE, OPT_CONTENT_DISPOSITION, OPT_TRUST_SERVER_NAMES };
+#define FETCH_CURL_SHORTOPTS "LOJfSqcP:A:X:d:F:T:u:D:w:v"
 #define FETCH_CURL_LONGOPTS                                      \
     {"location", no_argument, NULL, 'L'},                        \
     {"remote-name", no_argument, NULL, 'O'},                     \
+    {"remote-header-name", no_argument, NULL, 'J'},              \
+    {"content-disposition", no_argument, NULL, OPT_CONTENT_DISPOSITION}, \
+    {"trust-server-names", no_argument, NULL, OPT_TRUST_SERVER_NAMES}, \
     {"fail", no_argument, NULL, 'f'},                            \
     {"show-error", no_argument, NULL, 'S'},                      \
     {"quiet", no_argument, NULL, 'q'},                           \
@@ -168,6 +176,14 @@ int fetch_curl_positional(const struct fetch_cli *fc, const char *arg);
 char *fetch_url_with_scheme(const char *url);
 /* The second part of --help. */
 int fetch_curl_help(void);
+
+/* fetch_name.c */
+/* dir/base (--output-dir) into name (PATH_MAX bytes): 0 or SK_ERR(ENAMETOOLONG). */
+int fetch_name_join(const struct fetch_cli *fc, const char *base, char *name);
+/* A response head (SK_FETCH_EV_HEAD): when it is the final one and the
+ * server names the file (-J, --trust-server-names), the output's name is
+ * set (fc->name_buf) and checked: 0, or SK_EWRITE when that file exists. */
+int fetch_name_head(struct fetch_cli *fc, const struct sk_fetch_event *ev);
 
 /* fetch_auth.c */
 /* -u, --netrc, --netrc-file: EXIT_OK, an exit status, or FETCH_OPT_UNKNOWN. */

@@ -51,6 +51,13 @@ static const char fetch_help_curl[] = N_(
     "curl and wget spellings (fetch already behaves this way):\n"
     "  -L, --location          follow redirects (always on; see --max-redirs)\n"
     "  -O, --remote-name       save under the URL's name (the default without -o)\n"
+    "  -J, --remote-header-name, --content-disposition  save under the file name of\n"
+    "                          the final response's Content-Disposition (only its\n"
+    "                          last segment; a hidden, empty or malformed one is\n"
+    "                          refused: the URL's name, with a notice). Nothing\n"
+    "                          with -o; not with -C\n"
+    "      --trust-server-names  name the file after the final URL (after\n"
+    "                          redirects) instead of the given one. Nothing with -o\n"
     "  -f, --fail              fail on an HTTP error status (the default; exit 6)\n"
     "  -S, --show-error        show errors (always shown, even with -s)\n"
     "  -q, --quiet             the same as -s\n"
@@ -100,6 +107,9 @@ int fetch_curl_opt(struct fetch_cli *fc, int c, const char *arg)
     case 'L':
     case 'S': return EXIT_OK; /* what fetch always does */
     case 'O': fc->remote_name = true; return EXIT_OK;
+    case 'J':
+    case OPT_CONTENT_DISPOSITION: fc->cd_name = true; return EXIT_OK;
+    case OPT_TRUST_SERVER_NAMES: fc->trust_names = true; return EXIT_OK;
     case 'f': fc->o.flags &= ~(unsigned)SK_FETCH_NO_FAIL; return EXIT_OK; /* the last one wins */
     case 'q': fc->silent = true; return EXIT_OK;
     case 'c': fc->resume = true; return EXIT_OK;

@@ -210,8 +210,9 @@ int fetch_on_event(void *arg, const struct sk_fetch_event *ev)
     fetch_report_event(fc, ev);
     switch (ev->kind) {
     case SK_FETCH_EV_HEAD: {
-        if (fc->hdr_fd < 0)
-            return 0;
+        int named = fetch_name_head(fc, ev);
+        if (named < 0 || fc->hdr_fd < 0)
+            return named;
         /* bounded like the body: standard output may be a stalled pipe */
         bool out = fc->hdr_fd == STDOUT_FILENO;
         if (out && fc->heads_held && ev->len <= *fc->heads_room &&

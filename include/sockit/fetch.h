@@ -153,7 +153,10 @@ typedef int (*sk_fetch_write_fn)(void *arg, const void *data, size_t n);
 
 struct sk_fetch_opts {
     size_t size;                 /* sizeof(struct sk_fetch_opts), set by init */
-    const char *output;          /* the file to create or replace; NULL: write */
+    const char *output;          /* the file to create or replace; NULL: write. Not
+                                    copied: read when the final body begins (with
+                                    SK_FETCH_RESUME, before the request), so an
+                                    SK_FETCH_EV_HEAD handler may rewrite the name */
     sk_fetch_write_fn write;     /* with output NULL: the body (NULL: discarded) */
     void *write_arg;
     unsigned flags;              /* SK_FETCH_* */

@@ -86,6 +86,7 @@ http {{
         # fetch --compressed: nginx's own gzip, and files whose Content-Encoding lies
         location /gz/ {{ gzip on; gzip_types *; gzip_min_length 0; gzip_proxied any; }}
         location /says-gzip/ {{ add_header Content-Encoding gzip; }}
+{extra_locations}
     }}
     server {{
         listen 127.0.0.1:{wrong} ssl;
@@ -98,11 +99,13 @@ http {{
 
 
 class Nginx:
-    def __init__(self, d, certs, timeout=10.0, access_log=False, http2=False):
+    def __init__(self, d, certs, timeout=10.0, access_log=False, http2=False,
+                 extra_locations=""):
         """access_log: each request logged in d/access.log as "CONNECTION
         REQUESTS-ON-IT URI" ($connection $connection_requests), and with
         http2 (HTTP/2 offered on the https ports: "listen ... ssl http2")
-        its protocol after them ($server_protocol)."""
+        its protocol after them ($server_protocol). extra_locations: more
+        location blocks of the main server (nginx syntax, braces single)."""
         self.dir = d
         self.www = os.path.join(d, "www")
         os.makedirs(self.www, exist_ok=True)
@@ -113,7 +116,7 @@ class Nginx:
         conf = os.path.join(d, "nginx.conf")
         with open(conf, "w") as f:
             conf_text = CONF.format(d=d, http=self.http, https=self.https, wrong=self.wrong,
-                                    **certs)
+                                    extra_locations=extra_locations, **certs)
             if access_log:
                 proto = " $server_protocol" if http2 else ""
                 conf_text = conf_text.replace(
