@@ -137,8 +137,14 @@ bool sk__fetch_drain(struct sk_fetch *f, const struct sk_http_framing *fr)
     w->body_done = false;
     if ((f->o.flags & SK_FETCH_NO_REUSE) || !w->keep_ok)
         return false;
-    if (w->h2) /* its DATA is not read on: reusable if the stream already ended */
-        return w->body_done = sk__fetch_h2_ended(f);
+    if (w->h2) { /* its DATA is not read on: the stream ends here, the connection stays */
+        if (sk__fetch_h2_ended(f))
+            return w->body_done = true;
+        if (w->h2st.closed || w->h2st.fail)
+            return false; /* reset or failed: as it was, not reused */
+        sk__fetch_h2_rest(f); /* still open (a redirect's body unread): reset, its DATA ignored */
+        return w->body_done = true;
+    }
     if (fr->kind == SK_HTTP_BODY_NONE || fr->kind == SK_HTTP_BODY_LENGTH) {
         w->body_done = n == (fr->kind == SK_HTTP_BODY_NONE ? 0 : fr->length);
     } else if (fr->kind == SK_HTTP_BODY_CHUNKED) { /* what came with the head only */

@@ -25,6 +25,7 @@ class H2Server:
         self.raw = raw
         self.connections = 0
         self.requests = []
+        self.resets = []  # (nconn, stream id, error code) of each RST_STREAM received
         self.stopping = threading.Event()
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(certs["cert"], certs["key"])
@@ -88,6 +89,8 @@ class H2Server:
                 if not data:
                     return
                 for ev in conn.receive_data(data):
+                    if isinstance(ev, h2.events.StreamReset):
+                        self.resets.append((nconn, ev.stream_id, ev.error_code))
                     if isinstance(ev, h2.events.RequestReceived):
                         hdrs = {k.decode(): v.decode() for k, v in ev.headers}
                         self.requests.append(hdrs)

@@ -1023,3 +1023,28 @@ def test_pool_sigint_with_the_first_transfer_done(certs, tmp_path):
     assert os.listdir(tmp_path) == ["a"], os.listdir(tmp_path)
     assert (tmp_path / "a").read_bytes() == b"a" * 100000
     assert srv.connections == 1
+
+
+def test_redirect_with_its_body_unsent_keeps_the_connection(certs, tmp_path):
+    """A 302 whose body (Content-Length 1000) has not come when the redirect
+    is followed: its stream is reset (CANCEL) and the next hop is a stream of
+    the same connection, not a new one; the 302's DATA, had it come, would
+    not reach the next hop's body."""
+    body = os.urandom(3000)
+
+    def script(srv, conn, sid, h, send, n):
+        if h[":path"] == "/f":
+            conn.send_headers(sid, [(":status", "302"), ("location", "/g"),
+                                    ("content-length", "1000")])
+            return None  # its body never sent
+        conn.send_headers(sid, ok_head(len(body)))
+        send_body(conn, sid, body, send)
+        return None
+
+    out = tmp_path / "out"
+    r, srv = served(certs, script, "-o", str(out), "-s")
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == body
+    assert srv.connections == 1
+    assert [h[":path"] for h in srv.requests] == ["/f", "/g"]
+    assert (1, 1, 8) in srv.resets, srv.resets  # stream 1, CANCEL
