@@ -107,8 +107,8 @@ int fetch_name_head(struct fetch_cli *fc, const struct sk_fetch_event *ev)
                          fc->shown, _(why), base);
     }
     if (fetch_name_join(fc, base, fc->name_buf) < 0)
-        return sk_fetch_set_error(fc->f, SK_EWRITE, "%s/%s: %s", fc->out_dir ? fc->out_dir : ".",
-                                  base, strerror(ENAMETOOLONG));
+        return sk_fetch_set_error(fc->f, SK_EWRITE, "%s: %s (with the output folder)", base,
+                                  strerror(ENAMETOOLONG)); /* the folder would fill the line */
     struct stat st;
     if (lstat(fc->name_buf, &st) == 0) /* nothing read of the body yet */
         return sk_fetch_set_error(fc->f, SK_EWRITE, "%s exists; not replacing it (use -o %s to "

@@ -16,28 +16,47 @@
 
 /* ---- -w FORMAT ---- */
 
-/* curl's variables that sockit knows, in the order %{json} gives them. */
+/* curl's variables that sockit knows, in the order %{json} gives them,
+ * then the switches of curl's write-out, which are no variable. */
+enum wo_id {
+    WO_CONTENT_TYPE, WO_ERRORMSG, WO_EXITCODE, WO_FILENAME, WO_HTTP_CODE, WO_HTTP_VERSION,
+    WO_NUM_CONNECTS, WO_NUM_REDIRECTS, WO_REMOTE_IP, WO_REMOTE_PORT, WO_RESPONSE_CODE,
+    WO_SCHEME, WO_SIZE_DOWNLOAD, WO_SIZE_HEADER, WO_SIZE_REQUEST, WO_SPEED_DOWNLOAD,
+    WO_TIME_APPCONNECT, WO_TIME_CONNECT, WO_TIME_PRETRANSFER, WO_TIME_STARTTRANSFER,
+    WO_TIME_TOTAL, WO_URL, WO_URL_EFFECTIVE, WO_URLNUM,
+    WO_VARS,
+    WO_JSON = WO_VARS, WO_STDOUT, WO_STDERR, WO_ONERROR, WO_UNKNOWN
+};
 enum wo_kind { WO_TEXT, WO_NUMBER, WO_TIME };
 static const struct wo_def {
     const char *name;
     enum wo_kind kind;
-} wo_defs[] = {
-    {"content_type", WO_TEXT},     {"errormsg", WO_TEXT},
-    {"exitcode", WO_NUMBER},       {"filename_effective", WO_TEXT},
-    {"http_code", WO_NUMBER},      {"http_version", WO_TEXT},
-    {"num_connects", WO_NUMBER},   {"num_redirects", WO_NUMBER},
-    {"remote_ip", WO_TEXT},        {"remote_port", WO_NUMBER},
-    {"response_code", WO_NUMBER},  {"scheme", WO_TEXT},
-    {"size_download", WO_NUMBER},  {"size_header", WO_NUMBER},
-    {"size_request", WO_NUMBER},   {"speed_download", WO_NUMBER},
-    {"time_appconnect", WO_TIME},  {"time_connect", WO_TIME},
-    {"time_pretransfer", WO_TIME}, {"time_starttransfer", WO_TIME},
-    {"time_total", WO_TIME},       {"url", WO_TEXT},
-    {"url_effective", WO_TEXT},    {"urlnum", WO_NUMBER},
+} wo_defs[WO_VARS] = {
+    [WO_CONTENT_TYPE] = {"content_type", WO_TEXT},
+    [WO_ERRORMSG] = {"errormsg", WO_TEXT},
+    [WO_EXITCODE] = {"exitcode", WO_NUMBER},
+    [WO_FILENAME] = {"filename_effective", WO_TEXT},
+    [WO_HTTP_CODE] = {"http_code", WO_NUMBER},
+    [WO_HTTP_VERSION] = {"http_version", WO_TEXT},
+    [WO_NUM_CONNECTS] = {"num_connects", WO_NUMBER},
+    [WO_NUM_REDIRECTS] = {"num_redirects", WO_NUMBER},
+    [WO_REMOTE_IP] = {"remote_ip", WO_TEXT},
+    [WO_REMOTE_PORT] = {"remote_port", WO_NUMBER},
+    [WO_RESPONSE_CODE] = {"response_code", WO_NUMBER},
+    [WO_SCHEME] = {"scheme", WO_TEXT},
+    [WO_SIZE_DOWNLOAD] = {"size_download", WO_NUMBER},
+    [WO_SIZE_HEADER] = {"size_header", WO_NUMBER},
+    [WO_SIZE_REQUEST] = {"size_request", WO_NUMBER},
+    [WO_SPEED_DOWNLOAD] = {"speed_download", WO_NUMBER},
+    [WO_TIME_APPCONNECT] = {"time_appconnect", WO_TIME},
+    [WO_TIME_CONNECT] = {"time_connect", WO_TIME},
+    [WO_TIME_PRETRANSFER] = {"time_pretransfer", WO_TIME},
+    [WO_TIME_STARTTRANSFER] = {"time_starttransfer", WO_TIME},
+    [WO_TIME_TOTAL] = {"time_total", WO_TIME},
+    [WO_URL] = {"url", WO_TEXT},
+    [WO_URL_EFFECTIVE] = {"url_effective", WO_TEXT},
+    [WO_URLNUM] = {"urlnum", WO_NUMBER},
 };
-#define WO_VARS (int)(sizeof wo_defs / sizeof wo_defs[0])
-/* What is no variable: the switches of curl's write-out. */
-enum { WO_JSON = WO_VARS, WO_STDOUT, WO_STDERR, WO_ONERROR, WO_UNKNOWN };
 static const char *const wo_switches[] = {"json", "stdout", "stderr", "onerror"};
 
 /* The variable or switch named s[0..n), WO_UNKNOWN if none. */
@@ -99,54 +118,44 @@ static void wo_value(const struct fetch_cli *fc, int v, int status, bool json, c
                        : fc->out_path                             ? fc->out_path
                                                                   : "";
     uint64_t total_ns = sk_now_ns() - r->start_ns;
-    const char *name = v < WO_VARS ? wo_defs[v].name : "";
     out[0] = '\0';
-    if (strcmp(name, "content_type") == 0)
-        snprintf(out, cap, "%s", r->content_type);
-    else if (strcmp(name, "errormsg") == 0)
+    switch ((enum wo_id)v) {
+    case WO_CONTENT_TYPE: snprintf(out, cap, "%s", r->content_type); break;
+    case WO_ERRORMSG:
         snprintf(out, cap, "%s", status != EXIT_OK && fc->f ? sk_fetch_error(fc->f) : "");
-    else if (strcmp(name, "exitcode") == 0)
-        snprintf(out, cap, "%d", status);
-    else if (strcmp(name, "filename_effective") == 0)
-        snprintf(out, cap, "%s", file);
-    else if (strcmp(name, "http_code") == 0 || strcmp(name, "response_code") == 0)
+        break;
+    case WO_EXITCODE: snprintf(out, cap, "%d", status); break;
+    case WO_FILENAME: snprintf(out, cap, "%s", file); break;
+    case WO_HTTP_CODE:
+    case WO_RESPONSE_CODE:
         snprintf(out, cap, json ? "%d" : "%03d", fc->f ? sk_fetch_status(fc->f) : 0);
-    else if (strcmp(name, "http_version") == 0)
-        snprintf(out, cap, "%s", *r->version ? r->version : "0");
-    else if (strcmp(name, "num_connects") == 0)
-        snprintf(out, cap, "%u", r->connects);
-    else if (strcmp(name, "num_redirects") == 0)
-        snprintf(out, cap, "%ld", fc->f ? sk_fetch_redirects(fc->f) : 0L);
-    else if (strcmp(name, "remote_ip") == 0 || strcmp(name, "remote_port") == 0)
-        wo_peer(r->peer, name[7] == 'p', out, cap);
-    else if (strcmp(name, "scheme") == 0) /* as curl 7.88 writes it */
+        break;
+    case WO_HTTP_VERSION: snprintf(out, cap, "%s", *r->version ? r->version : "0"); break;
+    case WO_NUM_CONNECTS: snprintf(out, cap, "%u", r->connects); break;
+    case WO_NUM_REDIRECTS: snprintf(out, cap, "%ld", fc->f ? sk_fetch_redirects(fc->f) : 0L); break;
+    case WO_REMOTE_IP: wo_peer(r->peer, false, out, cap); break;
+    case WO_REMOTE_PORT: wo_peer(r->peer, true, out, cap); break;
+    case WO_SCHEME: /* as curl 7.88 writes it */
         snprintf(out, cap, "%s", strncmp(url, "https:", 6) == 0 ? "HTTPS" : "HTTP");
-    else if (strcmp(name, "size_download") == 0)
-        snprintf(out, cap, "%llu", (unsigned long long)r->body_bytes);
-    else if (strcmp(name, "size_header") == 0)
-        snprintf(out, cap, "%llu", (unsigned long long)r->head_bytes);
-    else if (strcmp(name, "size_request") == 0)
-        snprintf(out, cap, "%llu", (unsigned long long)r->request_bytes);
-    else if (strcmp(name, "speed_download") == 0)
+        break;
+    case WO_SIZE_DOWNLOAD: snprintf(out, cap, "%llu", (unsigned long long)r->body_bytes); break;
+    case WO_SIZE_HEADER: snprintf(out, cap, "%llu", (unsigned long long)r->head_bytes); break;
+    case WO_SIZE_REQUEST: snprintf(out, cap, "%llu", (unsigned long long)r->request_bytes); break;
+    case WO_SPEED_DOWNLOAD:
         snprintf(out, cap, "%llu",
                  (unsigned long long)(total_ns ? (double)r->body_bytes * 1e9 / (double)total_ns
                                                : 0));
-    else if (strcmp(name, "time_appconnect") == 0)
-        wo_seconds(out, cap, r->tls_ns);
-    else if (strcmp(name, "time_connect") == 0)
-        wo_seconds(out, cap, r->connected_ns);
-    else if (strcmp(name, "time_pretransfer") == 0)
-        wo_seconds(out, cap, r->request_ns);
-    else if (strcmp(name, "time_starttransfer") == 0)
-        wo_seconds(out, cap, r->head_ns);
-    else if (strcmp(name, "time_total") == 0)
-        wo_seconds(out, cap, total_ns);
-    else if (strcmp(name, "url") == 0)
-        snprintf(out, cap, "%s", fc->shown);
-    else if (strcmp(name, "url_effective") == 0)
-        snprintf(out, cap, "%s", url);
-    else if (strcmp(name, "urlnum") == 0)
-        snprintf(out, cap, "%zu", r->index);
+        break;
+    case WO_TIME_APPCONNECT: wo_seconds(out, cap, r->tls_ns); break;
+    case WO_TIME_CONNECT: wo_seconds(out, cap, r->connected_ns); break;
+    case WO_TIME_PRETRANSFER: wo_seconds(out, cap, r->request_ns); break;
+    case WO_TIME_STARTTRANSFER: wo_seconds(out, cap, r->head_ns); break;
+    case WO_TIME_TOTAL: wo_seconds(out, cap, total_ns); break;
+    case WO_URL: snprintf(out, cap, "%s", fc->shown); break;
+    case WO_URL_EFFECTIVE: snprintf(out, cap, "%s", url); break;
+    case WO_URLNUM: snprintf(out, cap, "%zu", r->index); break;
+    default: break; /* a switch: no value */
+    }
 }
 
 /* Where the expansion goes: standard output's text and standard error's,
@@ -239,7 +248,7 @@ static void wo_put_json(const struct fetch_cli *fc, int status, struct wo_sink *
         wo_put(s, "\":", 2);
         if (wo_defs[v].kind != WO_TEXT)
             wo_put(s, val, strlen(val));
-        else if (!*val && (strcmp(name, "content_type") == 0 || strcmp(name, "errormsg") == 0))
+        else if (!*val && (v == WO_CONTENT_TYPE || v == WO_ERRORMSG))
             wo_put(s, "null", 4);
         else
             wo_put_json_string(s, val);

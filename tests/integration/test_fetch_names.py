@@ -203,6 +203,22 @@ def test_output_dir_and_write_out_filename_effective(srv, tmp_path):
     assert r.stdout.decode().splitlines()[-1] == f"{out}/named.txt"
 
 
+def test_header_name_too_long_for_the_output_dir_is_exit_10(srv, tmp_path):
+    """The folder and the URL's short name fit PATH_MAX, the folder and the
+    server's 200-byte name do not: exit 10, nothing saved, before the body."""
+    out = str(tmp_path)
+    while len(out) < 4096 - 150:
+        out = os.path.join(out, "d" * 200)
+    os.makedirs(out)
+    name = "n" * 200
+    r = fetch("-J", "--output-dir", out, cd_route(srv, b'attachment; filename="%s"' % name.encode()),
+              cwd=tmp_path)
+    assert_clean(r)
+    assert r.returncode == 10, r.stderr
+    assert "File name too long" in r.stderr.decode(), r.stderr
+    assert os.listdir(out) == []
+
+
 def test_several_urls_say_the_saved_name(srv, tmp_path):
     a = cd_route(srv, b'attachment; filename="one.txt"', "/a")
     b = cd_route(srv, b'attachment; filename="two.txt"', "/b")

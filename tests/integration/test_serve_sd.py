@@ -379,25 +379,35 @@ def test_notify_without_socket_activation(serve, tmp_path):
         notify.close()
 
 
-def test_notify_status_is_in_the_operator_s_language(tmp_path):
-    """STATUS= is what `systemctl status` shows: translated, one line; the
-    state fields the manager parses stay as they are."""
+def notified_states(tmp_path, **env):
+    """The datagrams (as lines) of READY=1 and STOPPING=1 from a serve run
+    under env, stopped by SIGTERM after READY."""
     notify = Notify(tmp_path)
-    build = os.environ.get("SOCKIT_BUILD") or os.path.dirname(SOCKIT)
-    env = dict(os.environ, NOTIFY_SOCKET=notify.path, LANGUAGE="zh_CN", LC_ALL="C.UTF-8",
-               SOCKIT_LOCALEDIR=os.path.join(build, "locale"))
-    p = subprocess.Popen([SOCKIT, "serve", "--listen", "127.0.0.1:0"], env=env, stdin=subprocess.DEVNULL,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen([SOCKIT, "serve", "--listen", "127.0.0.1:0"],
+                         env=dict(os.environ, NOTIFY_SOCKET=notify.path, **env),
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
     try:
-        assert "STATUS=服务中" in notify.expect("READY=1")
+        ready = notify.expect("READY=1")
         p.send_signal(signal.SIGTERM)
-        assert "STATUS=正在停止：等待会话结束" in notify.expect("STOPPING=1")
+        stopping = notify.expect("STOPPING=1")
         assert p.wait(timeout=10) == 0
+        return ready, stopping
     finally:
         if p.poll() is None:
             p.kill()
             p.wait()
         notify.close()
+
+
+def test_notify_status_is_in_the_operator_s_language(tmp_path):
+    """STATUS= is what `systemctl status` shows: translated, one line; the
+    state fields the manager parses stay as they are."""
+    build = os.environ.get("SOCKIT_BUILD") or os.path.dirname(SOCKIT)
+    ready, stopping = notified_states(tmp_path, LANGUAGE="zh_CN", LC_ALL="C.UTF-8",
+                                      SOCKIT_LOCALEDIR=os.path.join(build, "locale"))
+    assert "STATUS=服务中" in ready
+    assert "STATUS=正在停止：等待会话结束" in stopping
 
 
 # ---- contrib/ ----
@@ -461,18 +471,7 @@ def test_a_bad_translation_of_status_is_dropped_and_the_state_still_sent(tmp_pat
     mo = tmp_path / "locale" / "xx" / "LC_MESSAGES" / "sockit.mo"
     mo.parent.mkdir(parents=True)
     subprocess.run(["msgfmt", "-o", str(mo), str(po)], check=True)
-    notify = Notify(tmp_path)
-    env = dict(os.environ, NOTIFY_SOCKET=notify.path, LANGUAGE="xx", LC_ALL="C.UTF-8",
-               SOCKIT_LOCALEDIR=str(tmp_path / "locale"))
-    p = subprocess.Popen([SOCKIT, "serve", "--listen", "127.0.0.1:0"], env=env, stdin=subprocess.DEVNULL,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        assert notify.expect("READY=1") == ["READY=1"]
-        p.send_signal(signal.SIGTERM)
-        assert notify.expect("STOPPING=1") == ["STOPPING=1"]
-        assert p.wait(timeout=10) == 0
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-        notify.close()
+    ready, stopping = notified_states(tmp_path, LANGUAGE="xx", LC_ALL="C.UTF-8",
+                                      SOCKIT_LOCALEDIR=str(tmp_path / "locale"))
+    assert ready == ["READY=1"]
+    assert stopping == ["STOPPING=1"]

@@ -526,18 +526,20 @@ class FetchParallel(Fetch):
         args = ["fetch", "-s", "--parallel", self.slots, "--max-time", "10",
                 *[f"{base}/{n}" for n in names]]
         args += ["--cacert", self.http.cafile] if self.http.cafile else []
-        # -w from a file: its read, and each URL's report held for its turn.
+        # -w from a file: its read, and each URL's report held for its turn;
+        # -D -: the heads on standard output, held with it.
         fmt = d + ".write-out"  # the run's own: runs go in parallel
         with open(fmt, "w") as f:
             f.write("%{json}\n")
-        run, rc, out = run_command(k, args + ["-w", "@" + fmt], self.statuses | {2}, cwd=d,
-                                   several=True)
+        run, rc, out = run_command(k, args + ["-D", "-", "-w", "@" + fmt], self.statuses | {2},
+                                   cwd=d, several=True)
         if rc is None:
             return run
         if rc == 2 and not (run.stderr and run.stderr[-1].startswith(f"sockit: fetch: -w @{fmt}: ")):
             run.bad(f"exit 2 but not for the format file: {run.stderr[-2:]}")
         try:
-            reports = [json.loads(line) for line in out.decode().splitlines()]
+            reports = [json.loads(line) for line in out.decode().splitlines()
+                       if line.startswith("{")]
         except ValueError as e:
             run.bad(f"-w %{{json}} not JSON ({e}): {out[-200:]!r}")
             return run
