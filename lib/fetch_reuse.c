@@ -52,8 +52,10 @@ bool sk__fetch_still_open(struct sk_fetch *f)
     struct sk_stream *s = &f->w.s;
     if (!f->w.live || s->closed || s->setup)
         return false;
-    struct sk_fetch *u[2];
-    if (f->w.h2 && sk__fetch_h2_users(f, u, 2) > 1) /* its reads are on: what came is fed */
+    /* HTTP/2: bytes waiting are frames for the session (a reset stream's
+     * DATA, a PING, a GOAWAY), fed by the next exchange; a close found
+     * then, before any head, is sent again once on a new connection. */
+    if (f->w.h2)
         return sk__fetch_h2_alive(f) && sk__fetch_h2_keep(f);
     if (sk_stream_is_tls(s) && SSL_has_pending(s->x->ssl))
         return false;
