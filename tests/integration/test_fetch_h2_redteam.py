@@ -1048,3 +1048,21 @@ def test_redirect_with_its_body_unsent_keeps_the_connection(certs, tmp_path):
     assert srv.connections == 1
     assert [h[":path"] for h in srv.requests] == ["/f", "/g"]
     assert (1, 1, 8) in srv.resets, srv.resets  # stream 1, CANCEL
+
+
+def test_kept_connection_closed_without_goaway_is_sent_again(certs, tmp_path):
+    """The server answers the first URL, then closes its connection with no
+    GOAWAY: the second URL, sent on the kept connection, meets the close
+    before any byte of its head and is sent once more on a new connection."""
+    def script(srv, conn, sid, h, send, n):
+        body = h[":path"].encode() * 10
+        conn.send_headers(sid, ok_head(len(body)))
+        send_body(conn, sid, body, send)
+        return "close" if n == 1 else None
+
+    r, srv = served(certs, script, "--parallel", "1", "--output-dir", str(tmp_path), "-s",
+                    paths=("/f", "/g"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "f").read_bytes() == b"/f" * 10
+    assert (tmp_path / "g").read_bytes() == b"/g" * 10
+    assert srv.connections == 2
