@@ -27,9 +27,11 @@ void sk_fetch_opts_init(struct sk_fetch_opts *o)
 static bool opts_ok(const struct sk_fetch_opts *o)
 {
     if (!o || (o->size != SK__FETCH_OPTS_SIZE_0 && o->size != SK__FETCH_OPTS_SIZE_1 &&
-               o->size != sizeof *o)) /* the layouts so far */
+               o->size != SK__FETCH_OPTS_SIZE_2 && o->size != sizeof *o)) /* the layouts so far */
         return false;
-    if (o->size == sizeof *o && (unsigned)o->http_version > SK_FETCH_HTTP_2)
+    if (o->size >= SK__FETCH_OPTS_SIZE_2 && (unsigned)o->http_version > SK_FETCH_HTTP_2)
+        return false;
+    if (o->size == sizeof *o && o->low_speed_time_ms < 0)
         return false;
     /* A decoded body has no byte ranges of its own to resume into. */
     return !((o->flags & SK_FETCH_COMPRESSED) && (o->flags & SK_FETCH_RESUME));

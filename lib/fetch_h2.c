@@ -179,6 +179,7 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t sid, const uint8_t
         return 0;
     }
     w->last_ms = sk_now_ms();
+    w->spd_bytes += len;
     if (w->phase != SK__PH_BODY) { /* before the body starts: at most its stream's window */
         if (len > SK__FETCH_BUF_SIZE - w->have)
             return fail_cb(f, sk_fetch_set_error(f, SK_EPROTO, "HTTP/2 DATA too large"));
@@ -649,11 +650,25 @@ int sk__fetch_h2_data(struct sk_fetch *f, const char *p, size_t n)
         w->left -= n;
     int rc = sk__fetch_sink_put(f, p, n);
     /* the window is given back once the bytes are taken (the sink writes
-     * what it gathers before f->buf would overflow) */
+     * what it gathers before f->buf would overflow); the stream's, over
+     * the rate limit's budget, once the pace timer says (the connection's
+     * at once: the other streams on it go on) */
     nghttp2_session_consume_connection(h->s, n);
-    if (!w->h2st.closed)
-        nghttp2_session_consume_stream(h->s, w->h2st.sid, n);
+    w->h2_owed += n;
+    if (!sk__fetch_rate_count(f, n) && !w->h2st.closed) {
+        nghttp2_session_consume_stream(h->s, w->h2st.sid, w->h2_owed);
+        w->h2_owed = 0;
+    }
     return rc;
+}
+
+int sk__fetch_h2_give(struct sk_fetch *f)
+{
+    struct sk__fetch_wire *w = &f->w;
+    if (!w->h2st.closed && w->h2_owed)
+        nghttp2_session_consume_stream(w->h2->s, w->h2st.sid, w->h2_owed);
+    w->h2_owed = 0;
+    return sk__fetch_h2_send(f);
 }
 
 int sk__fetch_h2_body(struct sk_fetch *f)
@@ -665,8 +680,10 @@ int sk__fetch_h2_body(struct sk_fetch *f)
         return rc;
     if ((rc = sk__fetch_h2_verdict(f)) != 0)
         return rc;
-    /* the body has a sink: the stream's window widens to the connection's */
-    if (nghttp2_session_set_local_window_size(h->s, NGHTTP2_FLAG_NONE, w->h2st.sid,
+    /* the body has a sink: the stream's window widens to the connection's
+     * (under a rate limit it stays one read: the burst before a pause) */
+    if (!f->o.max_recv_speed &&
+        nghttp2_session_set_local_window_size(h->s, NGHTTP2_FLAG_NONE, w->h2st.sid,
                                               SK__FETCH_H2_WINDOW) != 0)
         return sk_fetch_fail_as(f, SK_ERR(ENOMEM), "reading the body");
     if ((rc = sk__fetch_h2_send(f)) < 0) { /* the WINDOW_UPDATEs; the server gone: */

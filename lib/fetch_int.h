@@ -36,6 +36,10 @@ _Static_assert(SK_HTTP_HEAD_MAX + SK__FETCH_READ_SIZE <= SK__FETCH_BUF_SIZE,
 #define SK__FETCH_OPTS_SIZE_1 \
     (offsetof(struct sk_fetch_opts, password) + sizeof(((struct sk_fetch_opts *)0)->password))
 
+/* The layout before max_recv_speed was appended ended with http_version:
+ * its sizeof, padding included, is where max_recv_speed begins. */
+#define SK__FETCH_OPTS_SIZE_2 offsetof(struct sk_fetch_opts, max_recv_speed)
+
 /* Where the body goes. */
 struct sk__fetch_sink {
     enum { SK__SINK_DISCARD, SK__SINK_CALL, SK__SINK_FILE } kind;
@@ -92,6 +96,17 @@ struct sk__fetch_wire {
     struct sk_io wake;            /* the cancel's eventfd (written by a signal) */
     int wake_fd;
     struct sk_timer timer;        /* the phase's deadline */
+    /* max_recv_speed: the body's bytes since rate_t0 (its start); over the
+     * budget the transfer is paused (no reads; HTTP/2: h2_owed bytes of
+     * its stream's window kept back) until the pace timer */
+    struct sk_timer pace;
+    bool paused;
+    uint64_t rate_t0, rate_bytes;
+    size_t h2_owed;
+    /* low_speed_limit: a tick each second counts spd_bytes; slow_since:
+     * when the run of slow seconds began (0: none) */
+    struct sk_timer tick;
+    uint64_t tick_t0, spd_bytes, slow_since;
     enum sk__fetch_phase phase;
     bool live;                    /* s is open or not yet released */
     bool resolving;               /* start(): the route's name is being looked up */
@@ -220,6 +235,15 @@ struct sk_loop *sk__fetch_par_loop(const struct sk_fetch *f);
 /* The output folder kept open: the parallel run's (one fd for all its
  * transfers), else the object's own. */
 struct sk__outdir *sk__fetch_outdir(struct sk_fetch *f);
+
+/* fetch_io.c: n more bytes of the body came (the rate limit's count).
+ * True when the rate limit pauses the transfer now: over HTTP/1.1 the
+ * caller stops reading, over HTTP/2 its stream's window is kept back
+ * (sk__fetch_h2_give on the pace timer). */
+bool sk__fetch_rate_count(struct sk_fetch *f, size_t n);
+/* fetch_h2.c: the stream's window kept back by the rate limit goes back
+ * (the WINDOW_UPDATE sent). 0 or a negative code (the connection is gone). */
+int sk__fetch_h2_give(struct sk_fetch *f);
 
 /* fetch_run.c: one attempt, redirects included. */
 int sk__fetch_attempt(struct sk_fetch *f);

@@ -176,6 +176,23 @@ static bool active(const struct sk__fetch_wire *w)
 
 /* The phase is over: READY (the head is in) or DONE (w->rc says how). */
 static int sink_flush(struct sk_fetch *f);
+static bool h2_reading(struct sk_fetch *f);
+
+/* The connection is to be read now: over HTTP/2 while a stream on it
+ * waits for frames, else in a reading phase not paused by the rate limit. */
+static bool wants_read(struct sk_fetch *f)
+{
+    return f->w.h2 ? h2_reading(f) : reading(&f->w) && !f->w.paused;
+}
+
+/* The phase's timers stop (its deadline, the rate limit's, the speed's). */
+static void timers_stop(struct sk__fetch_wire *w)
+{
+    sk_timer_stop(w->loop, &w->timer);
+    sk_timer_stop(w->loop, &w->pace);
+    sk_timer_stop(w->loop, &w->tick);
+    w->paused = false;
+}
 
 /* ---- HTTP/2: the transfers whose streams share a connection ---- */
 
@@ -256,7 +273,7 @@ bool sk__fetch_h2_park(struct sk_fetch *f)
     w->phase = SK__PH_IDLE;
     w->pend = 0;
     w->gather = false;
-    sk_timer_stop(w->loop, &w->timer);
+    timers_stop(w);
     w->idle = true;
     conn_update(f);
     return true;
@@ -272,7 +289,7 @@ static void phase_end(struct sk_fetch *f, enum sk__fetch_phase next, int rc)
     w->gather = false;
     w->phase = next;
     w->rc = rc;
-    sk_timer_stop(w->loop, &w->timer);
+    timers_stop(w);
     if (w->h2)
         conn_update(f);
     else if (w->live && !w->s.setup)
@@ -614,17 +631,22 @@ static bool on_read(struct sk_stream *s, const char *p, size_t n)
         return false;
     bool more = true;
     uint64_t was = f->w.last_ms;
+    bool body = f->w.phase == SK__PH_BODY;
+    if (!f->w.h2 && (body || f->w.phase == SK__PH_HEAD))
+        f->w.spd_bytes += n; /* over HTTP/2: each stream's DATA (fetch_h2.c) */
     if (n > 0)
         more = feed(f, p, n);
     else /* TLS: an end without close_notify may be a truncation */
         feed_end(f, sk_stream_is_tls(s) && !sk_stream_tls_close_notify(s) ? SK_ECLOSED : 0);
+    if (n > 0 && body && !f->w.h2 && f->w.phase == SK__PH_BODY && sk__fetch_rate_count(f, n))
+        more = false; /* the rate limit: reading resumes on its timer */
     /* After the sink: its own time is not the server's. Over HTTP/2 bytes
      * are not progress (PINGs, SETTINGS, another stream's frames would keep
      * a stalled stream alive forever): only what fetch_h2.c's callbacks
      * counted for this transfer's stream moves its idle clock. */
     if (!f->w.h2 || f->w.last_ms != was)
         f->w.last_ms = sk_now_ms();
-    return more && (f->w.h2 ? h2_reading(f) : reading(&f->w));
+    return more && wants_read(f);
 }
 
 /* At the end of a read event: more input is ready at once, and there is
@@ -654,7 +676,7 @@ static void on_flushed(struct sk_stream *s)
         phase_end(f, SK__PH_DONE, rc);
         return;
     }
-    sk_stream_update(s, f->w.h2 ? h2_reading(f) : reading(&f->w));
+    sk_stream_update(s, wants_read(f));
 }
 
 /* Connected to the proxy: CONNECT goes out, its reply is read. */
@@ -775,6 +797,8 @@ static void on_timer(struct sk_loop *loop, struct sk_timer *t)
     struct sk_fetch *f = SK_CONTAINER_OF(t, struct sk_fetch, w.timer);
     if (!active(&f->w) || cancelled(f))
         return;
+    if (f->w.paused) /* the rate limit's pause is ours, not the server's stall */
+        f->w.last_ms = sk_now_ms();
     uint64_t due = phase_due(f);
     if (due && sk_now_ms() < due)
         sk_timer_start_at(loop, t, due, on_timer);
@@ -782,11 +806,97 @@ static void on_timer(struct sk_loop *loop, struct sk_timer *t)
         phase_end(f, SK__PH_DONE, sk_fetch_fail_as(f, SK_ETIMEDOUT, doing(f)));
 }
 
+/* ---- the rate limit (max_recv_speed) and the speed limit ---- */
+
+/* When the body's bytes so far are within max_recv_speed's budget. */
+static uint64_t pace_at(const struct sk__fetch_wire *w, uint64_t rate)
+{
+    return w->rate_t0 + w->rate_bytes / rate * 1000 + w->rate_bytes % rate * 1000 / rate;
+}
+
+/* The pause is over: the transfer reads again (HTTP/2: the stream's window
+ * kept back goes to the server), or pauses on if still over the budget. */
+static void on_pace(struct sk_loop *loop, struct sk_timer *t)
+{
+    struct sk_fetch *f = SK_CONTAINER_OF(t, struct sk_fetch, w.pace);
+    struct sk__fetch_wire *w = &f->w;
+    if (w->phase != SK__PH_BODY || cancelled(f))
+        return;
+    uint64_t at = pace_at(w, f->o.max_recv_speed);
+    if (at > sk_now_ms()) { /* cannot happen: the timer was set to it */
+        sk_timer_start_at(loop, t, at, on_pace);
+        return;
+    }
+    w->paused = false;
+    w->last_ms = sk_now_ms();
+    if (w->h2) {
+        int rc = sk__fetch_h2_give(f);
+        if (rc < 0) { /* the server is gone: every stream on it */
+            sk__fetch_h2_dead(f, rc);
+            h2_settle(f);
+        }
+    } else if (w->live && !w->s.setup) {
+        sk_stream_update(&w->s, wants_read(f));
+    }
+}
+
+bool sk__fetch_rate_count(struct sk_fetch *f, size_t n)
+{
+    struct sk__fetch_wire *w = &f->w;
+    uint64_t rate = f->o.max_recv_speed;
+    w->rate_bytes += n;
+    if (!rate || w->paused)
+        return w->paused;
+    uint64_t at = pace_at(w, rate);
+    if (at <= sk_now_ms())
+        return false;
+    w->paused = true;
+    sk_timer_start_at(w->loop, &w->pace, at, on_pace);
+    return true;
+}
+
+#define SPEED_TICK_MS 1000
+
+/* Each second of the head or the body: slower than low_speed_limit for
+ * low_speed_time_ms in a row fails the transfer. */
+static void on_tick(struct sk_loop *loop, struct sk_timer *t)
+{
+    struct sk_fetch *f = SK_CONTAINER_OF(t, struct sk_fetch, w.tick);
+    struct sk__fetch_wire *w = &f->w;
+    if (!active(w) || cancelled(f))
+        return;
+    uint64_t now = sk_now_ms(), span = now - w->tick_t0;
+    uint64_t limit = f->o.low_speed_limit;
+    int secs = f->o.low_speed_time_ms > 0 ? f->o.low_speed_time_ms : 30000;
+    bool counted = w->phase == SK__PH_HEAD || w->phase == SK__PH_BODY;
+    if (!counted || (span > 0 && w->spd_bytes * 1000 / span >= limit))
+        w->slow_since = 0;
+    else if (!w->slow_since)
+        w->slow_since = w->tick_t0 ? w->tick_t0 : now;
+    w->spd_bytes = 0;
+    w->tick_t0 = now;
+    if (w->slow_since && now - w->slow_since >= (uint64_t)secs) {
+        f->cause = SK_FETCH_CAUSE_SPEED_LIMIT;
+        phase_end(f, SK__PH_DONE,
+                  sk_fetch_set_error(f, SK_ETIMEDOUT,
+                                     "%s: transfer slower than %llu bytes/s for %g s", doing(f),
+                                     (unsigned long long)limit, secs / 1000.0));
+        return;
+    }
+    sk_timer_start_at(loop, t, now + SPEED_TICK_MS, on_tick);
+}
+
 static void arm(struct sk_fetch *f)
 {
+    struct sk__fetch_wire *w = &f->w;
     uint64_t due = phase_due(f);
     if (due)
-        sk_timer_start_at(f->w.loop, &f->w.timer, due, on_timer);
+        sk_timer_start_at(w->loop, &w->timer, due, on_timer);
+    if (f->o.low_speed_limit && !w->tick.armed && active(w)) {
+        w->tick_t0 = sk_now_ms();
+        w->spd_bytes = 0;
+        sk_timer_start_at(w->loop, &w->tick, w->tick_t0 + SPEED_TICK_MS, on_tick);
+    }
 }
 
 /* A signal raised the cancel flag and woke the eventfd. */
@@ -961,6 +1071,7 @@ static int reuse(struct sk_fetch *f, size_t reqlen, struct sk_fetch *owner)
 static void wire_reset(struct sk__fetch_wire *w)
 {
     w->phase = SK__PH_IDLE;
+    w->slow_since = w->spd_bytes = 0;
     w->have = w->head_len = 0;
     w->interim = 0;
     w->rc = 0;
@@ -1051,6 +1162,10 @@ int sk__fetch_body(struct sk_fetch *f, const struct sk_http_framing *fr,
     w->left = fr->kind == SK_HTTP_BODY_LENGTH ? fr->length : 0;
     memset(&w->chunked, 0, sizeof w->chunked);
     w->body_done = false;
+    w->rate_t0 = sk_now_ms();
+    w->rate_bytes = 0;
+    w->h2_owed = 0;
+    w->paused = false;
     if (w->phase == SK__PH_DONE && w->rc < 0) /* its connection went meanwhile */
         return w->rc;
     if (w->h2) { /* to END_STREAM, whatever the framing */
@@ -1085,7 +1200,8 @@ int sk__fetch_body(struct sk_fetch *f, const struct sk_http_framing *fr,
     if (!w->live) /* cannot happen: the head's phase ended with it open */
         return sk_fetch_set_error(f, SK_ETRUNCATED, "connection closed early");
     w->last_ms = sk_now_ms();
-    sk_stream_update(&w->s, true);
+    (void)sk__fetch_rate_count(f, w->have - w->head_len);
+    sk_stream_update(&w->s, wants_read(f));
     return run_phase(f);
 }
 
@@ -1098,7 +1214,7 @@ void sk__fetch_close(struct sk_fetch *f, bool clean)
     w->gather = false;
     w->idle = false;
     if (w->loop)
-        sk_timer_stop(w->loop, &w->timer);
+        timers_stop(w);
     if (w->live) {
         if (clean && sk_stream_is_tls(&w->s) && !w->s.setup &&
             sk_stream_shutdown(&w->s, SK_CLOSE_END, NULL, 0) == 0)

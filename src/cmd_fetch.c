@@ -30,6 +30,7 @@ static const char fetch_help[] = N_(
     "                    [--connect-timeout SEC] [--max-time SEC] [--retry N]\n"
     "                    [-x URL] [--noproxy LIST]\n"
     "                    [--compressed] [--max-filesize BYTES] [--no-reuse]\n"
+    "                    [--limit-rate RATE] [-Y BYTES] [-y SEC]\n"
     "                    [--parallel N] [--http1.1 | --http2]\n"
     "\n"
     "Download URL (http:// or https://) with HTTP/2 when an https server offers\n"
@@ -103,6 +104,12 @@ static const char fetch_help[] = N_(
     "                          (powers of 1024); 0: no limit\n"
     "      --no-reuse          one connection per request: send 'Connection: close'\n"
     "                          and keep no connection open for the next URL\n"
+    "      --limit-rate RATE   read each transfer's body at most RATE bytes per\n"
+    "                          second (k, m, g: powers of 1024; a burst of up to\n"
+    "                          256 KiB first); with -j each transfer alone\n"
+    "  -Y, --speed-limit BYTES  fail a transfer slower than BYTES per second for\n"
+    "                          --speed-time (exit 9; retried by --retry)\n"
+    "  -y, --speed-time SEC    the time of -Y (default 30 s; alone: -Y 1)\n"
     "      --http1.1           over TLS offer only HTTP/1.1 (ALPN http/1.1)\n"
     "      --http2             over TLS offer HTTP/2 first (the default); plain\n"
     "                          http:// stays HTTP/1.1 (no Upgrade)\n"
@@ -132,7 +139,8 @@ static const char fetch_help[] = N_(
     "   7  protocol error: malformed response, bad redirect, redirect limit,\n"
     "      a 206 that is not the range asked for\n"
     "   8  body truncated: connection closed or reset before its end\n"
-    "   9  timeout: connect, a stalled server, or --max-time\n"
+    "   9  timeout: connect, a stalled server, --max-time, or slower than\n"
+    "      --speed-limit for --speed-time\n"
     "  10  output error: FILE exists (no -o), cannot be created or written;\n"
     "      standard output closed (SIGPIPE)\n"
     "  11  the body did not match --sha256 (nothing saved)\n"
@@ -208,7 +216,8 @@ enum { OPT_CACERT = 256, OPT_MAXREDIRS, OPT_CONNTIMEOUT, OPT_IDLETIMEOUT, OPT_RE
        OPT_RETRYDELAY, OPT_DOWNGRADE, OPT_NOFAIL, OPT_SYNC, OPT_SHA256, OPT_OUTDIR,
        OPT_NOPROXY };
 /* --compressed and --max-filesize: a block of their own */
-enum { OPT_COMPRESSED = 512, OPT_MAXFILESIZE, OPT_NOREUSE, OPT_HTTP11, OPT_HTTP2 };
+enum { OPT_COMPRESSED = 512, OPT_MAXFILESIZE, OPT_NOREUSE, OPT_HTTP11, OPT_HTTP2,
+       OPT_LIMITRATE };
 
 /* --max-filesize BYTES: digits, then k, m or g (powers of 1024, as curl). */
 static bool parse_size(const char *what, const char *s, uint64_t *out)
@@ -227,6 +236,18 @@ static bool parse_size(const char *what, const char *s, uint64_t *out)
         return false;
     }
     *out = (uint64_t)v << shift;
+    return true;
+}
+
+/* --limit-rate RATE, -Y BYTES: a size as parse_size's, not 0. */
+static bool parse_speed(const char *what, const char *s, uint64_t *out)
+{
+    if (!parse_size(what, s, out))
+        return false;
+    if (*out == 0) {
+        cli_error("%s needs a speed of at least 1 byte per second: %s", what, s);
+        return false;
+    }
     return true;
 }
 
@@ -365,6 +386,9 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
         {"no-reuse", no_argument, NULL, OPT_NOREUSE},
         {"http1.1", no_argument, NULL, OPT_HTTP11},
         {"http2", no_argument, NULL, OPT_HTTP2},
+        {"limit-rate", required_argument, NULL, OPT_LIMITRATE},
+        {"speed-limit", required_argument, NULL, 'Y'},
+        {"speed-time", required_argument, NULL, 'y'},
         {"parallel", required_argument, NULL, 'j'},
         {"parallel-max", required_argument, NULL, 'j'},
         FETCH_CURL_LONGOPTS
@@ -374,7 +398,7 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
     int c, rc;
     optind = 1;
     opterr = 0; /* cli_bad_option says it, in one line */
-    static const char shortopts[] = ":o:sIC::H:km:hi:x:Zj:" FETCH_CURL_SHORTOPTS;
+    static const char shortopts[] = ":o:sIC::H:km:hi:x:Zj:Y:y:" FETCH_CURL_SHORTOPTS;
     while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
         switch (c) {
         case 'o': fc->output = optarg; break;
@@ -464,6 +488,22 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
             if (!parse_size("--max-filesize", optarg, &o->max_filesize))
                 return EXIT_USAGE;
             break;
+        case OPT_LIMITRATE:
+            if (!parse_speed("--limit-rate", optarg, &o->max_recv_speed))
+                return EXIT_USAGE;
+            break;
+        case 'Y':
+            if (!parse_speed("--speed-limit", optarg, &o->low_speed_limit))
+                return EXIT_USAGE;
+            break;
+        case 'y':
+            if (!parse_seconds("--speed-time", optarg, &o->low_speed_time_ms))
+                return EXIT_USAGE;
+            if (o->low_speed_time_ms < 1000) {
+                cli_error("--speed-time needs at least 1 s: %s", optarg);
+                return EXIT_USAGE;
+            }
+            break;
         case 'h':
             fputs(_(fetch_help), stdout);
             return fetch_curl_help();
@@ -482,6 +522,8 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
         if (!add_url(fc, argv[i]))
             return EXIT_FAIL;
     }
+    if (o->low_speed_time_ms && !o->low_speed_limit)
+        o->low_speed_limit = 1; /* -y alone: curl's default -Y */
     fc->multi = fc->nurls > 1 || fc->list;
     if (fc->multi && fc->output) {
         cli_error("-o names one file: it cannot take several URLs (use --output-dir)");
@@ -637,6 +679,7 @@ static const char *cause_option(enum sk_fetch_cause c)
     case SK_FETCH_CAUSE_MAX_TIME: return " (--max-time)";
     case SK_FETCH_CAUSE_DOWNGRADE: return " (--allow-downgrade)";
     case SK_FETCH_CAUSE_MAX_FILESIZE: return " (--max-filesize)";
+    case SK_FETCH_CAUSE_SPEED_LIMIT: return " (--speed-limit)";
     default: return "";
     }
 }

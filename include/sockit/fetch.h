@@ -196,6 +196,21 @@ struct sk_fetch_opts {
     const char *password;
     /* Appended after password: */
     enum sk_fetch_http_version http_version; /* over TLS; 0: HTTP/2 if offered */
+    /* Appended after http_version: */
+    /* Each transfer's body is read at most this fast (bytes per second,
+     * averaged from its start; 0: no limit), by the event loop: over its
+     * budget the connection is not read (HTTP/1.1: the kernel's receive
+     * window slows the server) or, over HTTP/2, the stream's window is not
+     * given back (WINDOW_UPDATE), the connection's is: the other streams
+     * on it go on. A burst of one read (256 KiB; HTTP/2: the stream's
+     * 256 KiB window) may come before the first pause. */
+    uint64_t max_recv_speed;
+    /* Slower than low_speed_limit bytes per second (each second measured
+     * alone, the response head and body) for low_speed_time_ms (0: 30 s):
+     * the transfer fails with SK_ETIMEDOUT, SK_FETCH_CAUSE_SPEED_LIMIT
+     * (retried as a timeout). low_speed_limit 0: no check. */
+    uint64_t low_speed_limit;
+    int low_speed_time_ms;
 };
 
 /* Fills o with the defaults: 10 redirects, 30 s connect and 60 s idle
@@ -234,6 +249,8 @@ enum sk_fetch_cause {
                                        (SK_FETCH_ALLOW_DOWNGRADE not set) */
     SK_FETCH_CAUSE_MAX_FILESIZE,    /* the body is larger than max_filesize
                                        (SK_ETOOBIG) */
+    SK_FETCH_CAUSE_SPEED_LIMIT,     /* slower than low_speed_limit for
+                                       low_speed_time_ms (SK_ETIMEDOUT) */
 };
 enum sk_fetch_cause sk_fetch_cause(const struct sk_fetch *f);
 /* The URL of the last request sent (after the redirects followed), without
