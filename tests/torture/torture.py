@@ -461,6 +461,17 @@ class FetchCompressed(Fetch):
         self.http.url = self.http.url.replace("/start", "/gz")
 
 
+class FetchRate(Fetch):
+    """fetch --limit-rate -Y -y: the rate limit's pause and timer, the speed
+    check's tick, under every fault (a body paced after its first read)."""
+    name = "fetch-http-rate"
+    extra = ["--limit-rate", "16k", "-Y", "1", "-y", "5"]
+
+    def __init__(self):
+        super().__init__(False, False, False)
+        self.name = FetchRate.name
+
+
 class FetchResume(Fetch):
     """fetch -C --sha256 resuming a part: a 206 completes it."""
     name = "fetch-http-resume"
@@ -595,6 +606,17 @@ class FetchH2(Fetch):
     def setup(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="torture-fetch-")
         self.http = NginxH2(self.tmp.name)
+
+
+class FetchH2Rate(FetchH2):
+    """The same over HTTP/2: the stream's window kept back, the connection's
+    given back."""
+    name = "fetch-https-h2-rate"
+    extra = FetchRate.extra
+
+    def __init__(self):
+        super().__init__()
+        self.name = FetchH2Rate.name
 
 
 class FetchH2Parallel(FetchParallel):
@@ -824,7 +846,7 @@ def scenarios():
             Fetch(False, False, False), Fetch(False, True, True),
             Fetch(True, False, True), Fetch(True, True, False), FetchResume(),
             FetchCompressed(), FetchParallel(), FetchH2(), FetchH2Parallel(),
-            FetchH2Pool(), FetchH2Goaway(),
+            FetchH2Pool(), FetchH2Goaway(), FetchRate(), FetchH2Rate(),
             ServeStart(), ServeLoad(), ServeFull(),
             Bench("bench", ["-n", "200", "--framing", "line", "-P", "2"],
                   b"replies       200 of 200 sent", ["--framing", "line"]),

@@ -112,6 +112,34 @@ Test(fetch, new_takes_the_layout_before_http_version)
     sk_fetch_free(f);
 }
 
+/* max_recv_speed, low_speed_limit and low_speed_time_ms were appended
+ * after http_version: the layout that ended there (its sizeof: where
+ * max_recv_speed begins) still works, the new fields then unread; a
+ * negative low_speed_time_ms is refused. */
+Test(fetch, new_takes_the_layout_before_the_rate_fields)
+{
+    struct sk_fetch_opts o;
+    sk_fetch_opts_init(&o);
+    cr_assert_eq(o.max_recv_speed, 0);
+    cr_assert_eq(o.low_speed_limit, 0);
+    cr_assert_eq(o.low_speed_time_ms, 0);
+    o.size = offsetof(struct sk_fetch_opts, max_recv_speed);
+    o.low_speed_time_ms = -1; /* beyond the old size: not read */
+    struct sk_fetch *f;
+    cr_assert_eq(sk_fetch_new(&o, &f), 0);
+    sk_fetch_free(f);
+    o.size = sizeof o;
+    cr_assert_eq(sk_fetch_new(&o, &f), SK_EUSAGE);
+    cr_assert_null(f);
+    o.low_speed_time_ms = 2000;
+    o.low_speed_limit = 10;
+    o.max_recv_speed = 1024;
+    cr_assert_eq(sk_fetch_new(&o, &f), 0);
+    o.low_speed_time_ms = -5;
+    cr_assert_eq(sk_fetch_set_opts(f, &o), SK_EUSAGE);
+    sk_fetch_free(f);
+}
+
 Test(fetch, url_credentials_never_in_messages)
 {
     struct sk_fetch_opts o;
