@@ -218,3 +218,17 @@ def test_limit_rate_below_speed_limit_aborts(ng, tmp_path):
     assert r.returncode == 9, r.stderr
     assert b"slower than 102400 bytes/s for 1 s (--speed-limit)" in r.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http1.1", "h2"])
+def test_a_pause_is_not_a_stall(ng, tmp_path, tls):
+    """A pause of the rate limit (about 1 s after each 256 KiB at 256k) is
+    longer than --idle-timeout 0.5 s: it is ours, not the server's stall."""
+    out = tmp_path / "a.bin"
+    r, took = timed_fetch(ng.url("/a.bin?idle", tls=tls, host="localhost"), "--cacert",
+                          ng.certs["ca"], "--limit-rate", "256k", "--idle-timeout", "0.5",
+                          "-o", str(out), "-s")
+    assert_clean(r)
+    assert r.returncode == 0, r.stderr
+    assert sha(out) == ng.files["a.bin"]
+    assert took >= LEAST, took
