@@ -680,11 +680,17 @@ int sk__fetch_h2_body(struct sk_fetch *f)
         return rc;
     if ((rc = sk__fetch_h2_verdict(f)) != 0)
         return rc;
-    /* the body has a sink: the stream's window widens to the connection's
-     * (under a rate limit it stays one read: the burst before a pause) */
-    if (!f->o.max_recv_speed &&
+    /* the body has a sink: the stream's window widens to the connection's;
+     * under a rate limit to half a second of it (the burst before a pause),
+     * at least one read */
+    uint64_t rate = f->o.max_recv_speed, win = SK__FETCH_H2_WINDOW;
+    if (rate)
+        win = rate / 2 < SK__FETCH_H2_WINDOW0 ? SK__FETCH_H2_WINDOW0
+              : rate / 2 > SK__FETCH_H2_WINDOW ? SK__FETCH_H2_WINDOW
+                                               : rate / 2;
+    if (win > SK__FETCH_H2_WINDOW0 &&
         nghttp2_session_set_local_window_size(h->s, NGHTTP2_FLAG_NONE, w->h2st.sid,
-                                              SK__FETCH_H2_WINDOW) != 0)
+                                              (int32_t)win) != 0)
         return sk_fetch_fail_as(f, SK_ERR(ENOMEM), "reading the body");
     if ((rc = sk__fetch_h2_send(f)) < 0) { /* the WINDOW_UPDATEs; the server gone: */
         sk__fetch_h2_dead(f, rc);           /* as for the connection's end */

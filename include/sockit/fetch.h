@@ -203,7 +203,8 @@ struct sk_fetch_opts {
      * window slows the server) or, over HTTP/2, the stream's window is not
      * given back (WINDOW_UPDATE), the connection's is: the other streams
      * on it go on. A burst of one read (256 KiB; HTTP/2: the stream's
-     * 256 KiB window) may come before the first pause. */
+     * window, half a second of the rate, at least 256 KiB) may come before
+     * the first pause. */
     uint64_t max_recv_speed;
     /* Slower than low_speed_limit bytes per second (each second measured
      * alone, the response head and body) for low_speed_time_ms (0: 30 s):
