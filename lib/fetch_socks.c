@@ -197,16 +197,20 @@ int sk__fetch_socks_resolve(struct sk_fetch *f, const struct sk_url *origin)
     px->on = true;
     if (rc < 0)
         return rc;
-    for (const struct addrinfo *a = ai; a && !px->alen; a = a->ai_next) {
-        if (a->ai_family == AF_INET) {
-            memcpy(px->addr, &((const struct sockaddr_in *)(const void *)a->ai_addr)->sin_addr, 4);
-            px->alen = 4;
-        } else if (a->ai_family == AF_INET6) {
-            memcpy(px->addr, &((const struct sockaddr_in6 *)(const void *)a->ai_addr)->sin6_addr,
-                   16);
-            px->alen = 16;
+    /* One address only can be asked for: the first IPv4 one (the proxy's
+     * own network may have no IPv6 route), else the first IPv6 one. */
+    for (int pass = 0; pass < 2 && !px->alen; pass++)
+        for (const struct addrinfo *a = ai; a && !px->alen; a = a->ai_next) {
+            if (pass == 0 && a->ai_family == AF_INET) {
+                memcpy(px->addr, &((const struct sockaddr_in *)(const void *)a->ai_addr)->sin_addr,
+                       4);
+                px->alen = 4;
+            } else if (pass == 1 && a->ai_family == AF_INET6) {
+                memcpy(px->addr,
+                       &((const struct sockaddr_in6 *)(const void *)a->ai_addr)->sin6_addr, 16);
+                px->alen = 16;
+            }
         }
-    }
     sk__fetch_resolve_put(f, ai);
     if (!px->alen)
         return sk_fetch_set_error(f, SK_ERESOLVE, "could not resolve host %s", origin->host);
