@@ -176,7 +176,7 @@ static int parse_proxy(struct sk_fetch *f, const char *spec)
     if (at) {
         /* decoded with room to spare: too long is told apart from bad */
         const char *colon = memchr(s, ':', (size_t)(at - s));
-        char *user = px->user, *pass = px->password, both[2 * SK__FETCH_CRED_MAX];
+        char *user = px->user, *pass = px->password;
         char wide[2][4 * SK__FETCH_CRED_MAX];
         size_t ulen = colon ? (size_t)(colon - s) : (size_t)(at - s);
         size_t plen = colon ? (size_t)(at - colon - 1) : 0;
@@ -197,6 +197,7 @@ static int parse_proxy(struct sk_fetch *f, const char *spec)
         OPENSSL_cleanse(wide, sizeof wide);
         px->has_cred = px->kind != SK__PROXY_HTTP;
         if (px->kind == SK__PROXY_HTTP) {
+            char both[2 * SK__FETCH_CRED_MAX];
             int k = snprintf(both, sizeof both, "%s:%s", user, pass);
             char b64[4 * (sizeof both + 2) / 3 + 1];
             int b = EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)both, k);
