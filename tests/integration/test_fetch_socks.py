@@ -421,6 +421,15 @@ def test_greeting_and_connect_bytes(socks, tmp_path):
     assert px.request.startswith(b"GET /a HTTP/1.1\r\nHost: origin.test:8080\r\n")
 
 
+def test_a_proxy_authorization_header_never_goes_through_the_tunnel(socks, tmp_path):
+    px = socks(answering())
+    r = fetch("-x", f"socks5h://{px.url}", "-H", "Proxy-Authorization: Basic aGVhZGVy", "-H",
+              "X-Test: 1", "http://origin.test/a", "-o", str(tmp_path / "o"))
+    ok(r, tmp_path / "o", b"socks")
+    assert b"X-Test: 1" in px.request
+    assert b"proxy-authorization" not in px.request.lower(), px.request
+
+
 @pytest.mark.parametrize("host,atyp,want", [("127.0.0.1", 1, "127.0.0.1"),
                                             ("[::1]", 4, "::1"),
                                             ("localhost", 1, "127.0.0.1")])
