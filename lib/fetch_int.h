@@ -157,10 +157,58 @@ struct sk__fetch_wire {
 
 /* The proxy of the exchange under way (fetch_proxy.c). */
 #define SK__FETCH_CONNECT_HEAD_MAX 8192 /* the proxy's reply to CONNECT */
+/* The SOCKS5 client's reading of the proxy's replies (RFC 1928, RFC 1929),
+ * a pure state machine fed the bytes in any split: sk__socks5_feed says
+ * what comes next. Every reply is bounded (at most 262 bytes) and checked
+ * byte by byte; a byte beyond the reply awaited is the proxy's fault. */
+enum sk__socks_step {
+    SK__SOCKS_MORE = 0,      /* the reply is not complete yet */
+    SK__SOCKS_SEND_AUTH,     /* method 2 chosen: the username/password request goes */
+    SK__SOCKS_SEND_CONNECT,  /* no authentication, or it succeeded: CONNECT goes */
+    SK__SOCKS_UP,            /* CONNECT succeeded: the tunnel is up */
+    SK__SOCKS_EVERSION = -1, /* a reply of another version (the byte: bad) */
+    SK__SOCKS_ENOMETHOD = -2, /* 0xFF: none of the offered methods */
+    SK__SOCKS_EMETHOD = -3,  /* a method not offered (bad) */
+    SK__SOCKS_EAUTHVER = -4, /* the authentication reply's version is not 1 (bad) */
+    SK__SOCKS_EAUTH = -5,    /* the credentials refused (status: bad) */
+    SK__SOCKS_EREP = -6,     /* CONNECT failed: REP (bad) other than 0 */
+    SK__SOCKS_EGARBAGE = -7, /* a reserved byte not 0, an unknown ATYP, an empty name */
+    SK__SOCKS_EEXTRA = -8,   /* extra bytes after the reply awaited */
+};
+enum sk__socks_wait { SK__SOCKS_W_METHOD, SK__SOCKS_W_AUTH, SK__SOCKS_W_CONNECT, SK__SOCKS_W_DONE };
+struct sk__socks5 {
+    unsigned char wait;       /* enum sk__socks_wait: the reply awaited */
+    bool offer_auth;          /* method 2 was offered (credentials given) */
+    unsigned char bad;        /* the byte that failed it */
+    unsigned short got, need; /* bytes of the reply so far; its length (0: not known) */
+    size_t extra;             /* EEXTRA: how many bytes */
+};
+void sk__socks5_init(struct sk__socks5 *s, bool offer_auth);
+/* The next bytes from the proxy; the step they lead to (a failure is final). */
+int sk__socks5_feed(struct sk__socks5 *s, const unsigned char *p, size_t n);
+/* The requests, into out (at least SK__SOCKS5_MSG_MAX bytes); their length,
+ * 0 when a name, user or password is over 255 bytes (or empty name). */
+#define SK__SOCKS5_MSG_MAX 515
+size_t sk__socks5_hello(unsigned char *out, bool offer_auth);
+size_t sk__socks5_auth(unsigned char *out, const char *user, const char *password);
+/* atyp 1 (addr: 4 bytes), 4 (16 bytes) or 3 (addr: a name, NUL-terminated). */
+size_t sk__socks5_connect(unsigned char *out, int atyp, const void *addr, unsigned port);
+/* REP's meaning, "connection refused by the destination". */
+const char *sk__socks5_rep_text(unsigned rep);
+
+enum sk__proxy_kind { SK__PROXY_HTTP, SK__PROXY_SOCKS5, SK__PROXY_SOCKS5H };
 struct sk__fetch_proxy {
     bool on;                      /* connected to the proxy, not the origin */
-    bool tunnel;                  /* https: CONNECT, then TLS to the origin */
-    bool tunnel_up;               /* the proxy said 2xx to CONNECT */
+    bool tunnel;                  /* https, or any SOCKS: a tunnel, then the origin's bytes */
+    bool tunnel_up;               /* the proxy said 2xx to CONNECT (SOCKS: succeeded) */
+    enum sk__proxy_kind kind;
+    /* SOCKS: the credentials (RFC 1929), the origin's address when the
+     * client resolves it (socks5://: alen 4 or 16), the replies' reader */
+    char user[SK__FETCH_CRED_MAX], password[SK__FETCH_CRED_MAX];
+    bool has_cred;
+    unsigned char addr[16];
+    size_t alen;
+    struct sk__socks5 socks;
     struct sk_url url;            /* the proxy's host and port */
     char where[SK_HOST_MAX + 16]; /* HOST:PORT, for messages */
     char auth[1024];              /* "Basic ..." for Proxy-Authorization; "": none */
@@ -334,6 +382,15 @@ int sk__fetch_connect_request(struct sk_fetch *f, const struct sk_url *u, size_t
 int sk__fetch_tunnel_reply(struct sk_fetch *f, const char *buf, size_t have);
 /* The proxy closed the connection after have bytes of its reply: recorded. */
 int sk__fetch_tunnel_cut(struct sk_fetch *f, size_t have);
+/* fetch_socks.c: the SOCKS5 tunnel (f->px.kind SOCKS5 or SOCKS5H). */
+/* socks5://: the origin's address, looked up by the client (recorded
+ * failures); else 0 at once. */
+int sk__fetch_socks_resolve(struct sk_fetch *f, const struct sk_url *origin);
+/* The greeting into f->buf; its length. */
+size_t sk__fetch_socks_hello(struct sk_fetch *f);
+/* The proxy's bytes: 0 more needed, 1 the tunnel is up, 2 f->buf[0..*len)
+ * goes to the proxy next, or a negative code (recorded). */
+int sk__fetch_socks_reply(struct sk_fetch *f, const char *p, size_t n, size_t *len);
 /* A final status from a proxy (plain http): 407 is the proxy's refusal
  * (recorded, SK_EPROXY); else 0. */
 int sk__fetch_proxy_check(struct sk_fetch *f, int status);

@@ -154,8 +154,8 @@ static const char *doing(struct sk_fetch *f)
         return w->doing;
     }
     if (w->phase == SK__PH_TUNNEL) {
-        snprintf(w->doing, sizeof w->doing, "CONNECT to %s through proxy %s", w->where,
-                 f->px.where);
+        snprintf(w->doing, sizeof w->doing, "%sCONNECT to %s through proxy %s",
+                 f->px.kind != SK__PROXY_HTTP ? "SOCKS5 " : "", w->where, f->px.where);
         return w->doing;
     }
     if (w->phase == SK__PH_HEAD)
@@ -505,9 +505,11 @@ static int body_end(struct sk_fetch *f, int err)
 }
 
 static int tls_start(struct sk_fetch *f, const char *host);
+static void on_connected(struct sk_stream *s, int err);
 
-/* The proxy said 2xx to CONNECT: TLS to the origin on the tunnel, the
- * request inside it (without the proxy's credentials) once it is up. */
+/* The proxy said 2xx to CONNECT (or SOCKS5 succeeded): TLS to the origin
+ * on the tunnel for https, the request inside it (without the proxy's
+ * credentials) once it is up; plain http (SOCKS) goes on as connected. */
 static int tunnel_up(struct sk_fetch *f)
 {
     struct sk__fetch_wire *w = &f->w;
@@ -516,14 +518,36 @@ static int tunnel_up(struct sk_fetch *f)
     if (rc < 0)
         return rc;
     w->phase = SK__PH_CONNECT;
+    if (f->px.origin->scheme != SK_URL_HTTPS) {
+        on_connected(&w->s, 0);
+        return 0;
+    }
     w->tls_wanted = true;
     return tls_start(f, f->px.origin->host);
+}
+
+/* Bytes of a SOCKS5 proxy's replies. Returns whether to read on. */
+static bool socks_feed(struct sk_fetch *f, const char *p, size_t n)
+{
+    struct sk__fetch_wire *w = &f->w;
+    size_t len = 0;
+    int rc = sk__fetch_socks_reply(f, p, n, &len);
+    if (rc == 2 && (rc = sk_stream_write(&w->s, f->buf, len)) < 0)
+        rc = sk_fetch_fail_as(f, rc, doing(f));
+    if (rc == 0 || rc == 2)
+        return true;
+    if (rc > 0 && (rc = tunnel_up(f)) == 0)
+        return f->px.origin->scheme != SK_URL_HTTPS && reading(w); /* else TLS reads */
+    phase_end(f, SK__PH_DONE, rc);
+    return false;
 }
 
 /* Bytes of the proxy's reply to CONNECT. Returns whether to read on. */
 static bool tunnel_feed(struct sk_fetch *f, const char *p, size_t n)
 {
     struct sk__fetch_wire *w = &f->w;
+    if (f->px.kind != SK__PROXY_HTTP)
+        return socks_feed(f, p, n);
     size_t take = n < SK__FETCH_BUF_SIZE - w->have ? n : SK__FETCH_BUF_SIZE - w->have;
     memcpy(f->buf + w->have, p, take);
     w->have += take;
@@ -684,7 +708,11 @@ static void tunnel_send(struct sk_fetch *f)
 {
     struct sk__fetch_wire *w = &f->w;
     size_t len = 0;
-    int rc = sk__fetch_connect_request(f, f->px.origin, &len);
+    int rc = 0;
+    if (f->px.kind != SK__PROXY_HTTP) /* SOCKS5: the greeting first */
+        len = sk__fetch_socks_hello(f);
+    else
+        rc = sk__fetch_connect_request(f, f->px.origin, &len);
     if (rc < 0) {
         phase_end(f, SK__PH_DONE, rc);
         return;
@@ -972,9 +1000,12 @@ static int start(struct sk_fetch *f, const struct sk_url *u, size_t reqlen)
 {
     struct sk__fetch_wire *w = &f->w;
     /* Through a proxy: TCP to it; for https TLS comes after its CONNECT
-     * (the context made first: no overlap with the SYN to gain there). */
+     * (the context made first: no overlap with the SYN to gain there).
+     * socks5://: the origin's name is looked up first, here. */
     bool tls = u->scheme == SK_URL_HTTPS && !f->px.tunnel;
-    int rc = f->px.tunnel ? tls_ctx(f) : 0;
+    int rc = f->px.tunnel && u->scheme == SK_URL_HTTPS ? tls_ctx(f) : 0;
+    if (rc == 0 && f->px.kind != SK__PROXY_HTTP && f->px.on)
+        rc = sk__fetch_socks_resolve(f, u);
     if (rc < 0)
         return rc;
     if (f->px.on)

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "chars_int.h"
@@ -143,16 +144,26 @@ static bool pct_decode(const char *s, size_t n, char *out, size_t cap)
     return true;
 }
 
-/* Parses the proxy spec into f->px: "[http://][user:password@]host[:port][/]". */
+/* Parses the proxy spec into f->px:
+ * "[http://|socks5://|socks5h://][user:password@]host[:port][/]". */
 static int parse_proxy(struct sk_fetch *f, const char *spec)
 {
     struct sk__fetch_proxy *px = &f->px;
     const char *s = spec;
-    if (strncasecmp(s, "http://", 7) == 0)
+    px->kind = SK__PROXY_HTTP;
+    if (strncasecmp(s, "http://", 7) == 0) {
         s += 7;
-    else if (strstr(s, "://"))
-        return sk_fetch_set_error(f, SK_EUSAGE,
-                                  "unsupported proxy scheme (only http://): %.200s", spec);
+    } else if (strncasecmp(s, "socks5://", 9) == 0) {
+        px->kind = SK__PROXY_SOCKS5;
+        s += 9;
+    } else if (strncasecmp(s, "socks5h://", 10) == 0) {
+        px->kind = SK__PROXY_SOCKS5H;
+        s += 10;
+    } else if (strstr(s, "://")) {
+        return sk_fetch_set_error(
+            f, SK_EUSAGE, "unsupported proxy scheme (only http://, socks5://, socks5h://): %.200s",
+            spec);
+    }
     size_t len = strcspn(s, "/?#");
     if (s[len] && strcmp(s + len, "/") != 0)
         return sk_fetch_set_error(f, SK_EUSAGE, "invalid proxy URL (a path): %.200s", spec);
@@ -161,19 +172,38 @@ static int parse_proxy(struct sk_fetch *f, const char *spec)
         if (s[i] == '@')
             at = s + i;
     px->auth[0] = '\0';
+    px->has_cred = false;
     if (at) {
+        /* decoded with room to spare: too long is told apart from bad */
         const char *colon = memchr(s, ':', (size_t)(at - s));
-        char user[256], pass[256], both[512];
+        char *user = px->user, *pass = px->password;
+        char wide[2][4 * SK__FETCH_CRED_MAX];
         size_t ulen = colon ? (size_t)(colon - s) : (size_t)(at - s);
-        if (!pct_decode(s, ulen, user, sizeof user) ||
-            !pct_decode(colon ? colon + 1 : at, colon ? (size_t)(at - colon - 1) : 0, pass,
-                        sizeof pass))
-            return sk_fetch_set_error(f, SK_EUSAGE,
-                                      "invalid proxy credentials (bad escape or too long)");
-        int k = snprintf(both, sizeof both, "%s:%s", user, pass);
-        char b64[4 * (sizeof both + 2) / 3 + 1];
-        int b = EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)both, k);
-        snprintf(px->auth, sizeof px->auth, "Basic %.*s", b, b64);
+        size_t plen = colon ? (size_t)(at - colon - 1) : 0;
+        /* an escape is 3 bytes: what does not fit wide is over the limit */
+        bool ulong = ulen >= sizeof wide[0], plong = plen >= sizeof wide[1];
+        if ((!ulong && !pct_decode(s, ulen, wide[0], sizeof wide[0])) ||
+            (!plong && !pct_decode(colon ? colon + 1 : at, plen, wide[1], sizeof wide[1])))
+            return sk_fetch_set_error(f, SK_EUSAGE, "invalid proxy credentials (a bad escape)");
+        ulong = ulong || strlen(wide[0]) >= SK__FETCH_CRED_MAX;
+        plong = plong || strlen(wide[1]) >= SK__FETCH_CRED_MAX;
+        if (ulong || plong)
+            return sk_fetch_set_error(f, SK_EUSAGE, "proxy %s too long (over %d bytes)",
+                                      ulong ? "user name" : "password", SK__FETCH_CRED_MAX - 1);
+        if (px->kind != SK__PROXY_HTTP && !wide[0][0])
+            return sk_fetch_set_error(f, SK_EUSAGE, "SOCKS5 proxy credentials without a user name");
+        memcpy(user, wide[0], strlen(wide[0]) + 1);
+        memcpy(pass, wide[1], strlen(wide[1]) + 1);
+        OPENSSL_cleanse(wide, sizeof wide);
+        px->has_cred = px->kind != SK__PROXY_HTTP;
+        if (px->kind == SK__PROXY_HTTP) {
+            char both[2 * SK__FETCH_CRED_MAX];
+            int k = snprintf(both, sizeof both, "%s:%s", user, pass);
+            char b64[4 * (sizeof both + 2) / 3 + 1];
+            int b = EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)both, k);
+            snprintf(px->auth, sizeof px->auth, "Basic %.*s", b, b64);
+            OPENSSL_cleanse(both, sizeof both);
+        }
         len -= (size_t)(at + 1 - s);
         s = at + 1;
     }
@@ -201,13 +231,17 @@ int sk__fetch_proxy_route(struct sk_fetch *f, const struct sk_url *u)
     struct sk__fetch_proxy *px = &f->px;
     const char *spec = u->scheme == SK_URL_HTTPS ? f->o.proxy_https : f->o.proxy_http;
     px->on = px->tunnel = px->tunnel_up = false;
+    px->kind = SK__PROXY_HTTP;
     if (!spec || !*spec || sk_fetch_noproxy_match(f->o.noproxy, u->host, u->port))
         return 0;
     int rc = parse_proxy(f, spec);
     if (rc < 0)
         return rc;
+    if (px->kind == SK__PROXY_SOCKS5H && strlen(u->host) > 255)
+        return sk_fetch_set_error(f, SK_EUSAGE,
+                                  "host name too long for a SOCKS5 proxy (over 255 bytes)");
     px->on = true;
-    px->tunnel = u->scheme == SK_URL_HTTPS;
+    px->tunnel = u->scheme == SK_URL_HTTPS || px->kind != SK__PROXY_HTTP;
     return 0;
 }
 
@@ -285,6 +319,10 @@ int sk__fetch_tunnel_reply(struct sk_fetch *f, const char *buf, size_t have)
 
 int sk__fetch_tunnel_cut(struct sk_fetch *f, size_t have)
 {
+    if (f->px.kind != SK__PROXY_HTTP)
+        return sk_fetch_set_error(f, SK_EPROXY, "proxy %s closed the connection %s", f->px.where,
+                                  f->px.socks.got ? "inside its SOCKS5 reply"
+                                                  : "before its SOCKS5 reply");
     return sk_fetch_set_error(f, SK_EPROXY, "proxy %s closed the connection %s", f->px.where,
                               have ? "inside its reply to CONNECT"
                                    : "without replying to CONNECT");

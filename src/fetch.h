@@ -84,8 +84,9 @@ struct fetch_cli {
     bool out_magic;             /* out_path is a /proc link to a pipe (/dev/stdout) */
     int out_fd;                 /* the body's descriptor without a file; -1: none */
     struct fetch_progress pg;
-    const char *proxy;          /* -x / --proxy ("": none) */
+    const char *proxy;          /* -x / --proxy ("": none), or socks_url */
     bool proxy_set;
+    char socks_url[2048];       /* --socks5[-hostname] HOST[:PORT] as socks5[h]://HOST[:PORT] */
     const char *noproxy;        /* --noproxy; NULL: $no_proxy */
     /* fetch_curl.c: curl's and wget's spellings */
     bool remote_name;           /* -O */

@@ -177,12 +177,15 @@ struct sk_fetch_opts {
     const char *user_agent;      /* NULL: "sockit/VERSION" */
     /* Fields below were appended later: a caller built with an older
      * header (a smaller size) gets 0 for them. */
-    /* HTTP proxies, "[http://][user:password@]host[:port]" (port 1080 by
+    /* Proxies, "[http://][user:password@]host[:port]" (port 1080 by
      * default, user and password percent-decoded); NULL or "": none. Chosen
      * per URL, redirects included: proxy_http for http:// URLs (the request
      * in absolute form), proxy_https for https:// ones (a CONNECT tunnel;
      * the origin's certificate verified as without a proxy). The
-     * credentials go to the proxy only (Proxy-Authorization: Basic). */
+     * credentials go to the proxy only (Proxy-Authorization: Basic).
+     * "socks5://" (the name resolved here, its address sent) or
+     * "socks5h://" (the name sent): a SOCKS5 proxy (RFC 1928, credentials
+     * by RFC 1929, 255 bytes at most each) tunnels either scheme. */
     const char *proxy_http;
     const char *proxy_https;
     const char *noproxy;         /* hosts reached directly: sk_fetch_noproxy_match */

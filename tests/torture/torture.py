@@ -687,6 +687,29 @@ class FetchH2Goaway(FetchParallel):
         self.http = H2Refusing(self.tmp.name)
 
 
+class FetchSocks(Fetch):
+    """fetch of BODY (a redirect, a chunked body) through a real microsocks
+    with username/password (socks5h://): the greeting, the authentication
+    and the CONNECT reply read under every fault, then the exchange inside
+    the tunnel. Exit 12 is the proxy's (a write to it failed mid-way)."""
+    name = "fetch-http-socks5h"
+    statuses = Fetch.statuses | {12}
+
+    def __init__(self):
+        super().__init__(False, False, False)
+        self.name = FetchSocks.name
+
+    def setup(self):
+        from test_fetch_socks import Microsocks
+        super().setup()
+        self.socks = Microsocks(auth=("torture", "pw"))
+        self.extra = ["-x", f"socks5h://torture:pw@127.0.0.1:{self.socks.port}"]
+
+    def teardown(self):
+        self.socks.stop()
+        super().teardown()
+
+
 class ServeStart(Scenario):
     """serve start-up (2 workers, TCP+UDP, idle timer), one session, SIGTERM."""
     name = "serve-start"
@@ -846,7 +869,7 @@ def scenarios():
             Fetch(False, False, False), Fetch(False, True, True),
             Fetch(True, False, True), Fetch(True, True, False), FetchResume(),
             FetchCompressed(), FetchParallel(), FetchH2(), FetchH2Parallel(),
-            FetchH2Pool(), FetchH2Goaway(), FetchRate(), FetchH2Rate(),
+            FetchH2Pool(), FetchH2Goaway(), FetchRate(), FetchH2Rate(), FetchSocks(),
             ServeStart(), ServeLoad(), ServeFull(),
             Bench("bench", ["-n", "200", "--framing", "line", "-P", "2"],
                   b"replies       200 of 200 sent", ["--framing", "line"]),
