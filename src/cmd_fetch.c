@@ -784,7 +784,7 @@ static void par_board_hide(void *arg, bool hide)
 /* cli_error's lines for a URL whose end is held. */
 static void par_hold_error(void *arg, const char *line, size_t n)
 {
-    if (!fetch_held_add(arg, false, line, n))
+    if (!fetch_held_add(arg, FETCH_HELD_ERR, line, n))
         (void)fwrite(line, 1, n, stderr); /* out of memory: now rather than never */
 }
 
@@ -807,6 +807,11 @@ static void par_say(struct par_run *r, struct fetch_cli *fc, bool all)
             continue;
         if (h->err_len)
             fetch_stderr(fc, h->err, h->err_len);
+        if (h->dump_len && fetch_write_dump(fc, h->dump, h->dump_len) < 0) {
+            cli_error("%s", fc->f ? sk_fetch_error(fc->f) : strerror(EIO));
+            if (r->status[i] == EXIT_OK)
+                r->status[i] = EXIT_WRITE;
+        }
         if (h->out_len && fetch_write_stdout(fc, h->out, h->out_len) < 0 &&
             r->status[i] == EXIT_OK)
             r->status[i] = EXIT_WRITE;
@@ -814,6 +819,7 @@ static void par_say(struct par_run *r, struct fetch_cli *fc, bool all)
         r->heads_room += h->heads_len;
         free(h->err);
         free(h->out);
+        free(h->dump);
         *h = (struct fetch_held){.ready = true};
         r->said = i + 1;
     }
@@ -922,6 +928,7 @@ static int fetch_parallel(struct fetch_cli *fc, bool stdout_closed, size_t *ok, 
     for (size_t i = 0; i < r.next; i++) { /* said by now; if not, not leaked */
         free(r.held[i].err);
         free(r.held[i].out);
+        free(r.held[i].dump);
     }
     free(r.slots);
     free(r.status);

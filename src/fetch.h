@@ -45,14 +45,15 @@ struct fetch_report {
  * standard error, -w's text on standard output), held until every URL
  * given before it has said its own. */
 struct fetch_held {
-    char *err, *out;            /* malloc'd; NULL: nothing */
-    size_t err_len, out_len;
-    size_t heads_len;           /* of out: response heads, counted in the run's room */
+    char *err, *out, *dump;     /* malloc'd; NULL: nothing (dump: the heads for -D FILE) */
+    size_t err_len, out_len, dump_len;
+    size_t heads_len;           /* of out and dump: response heads, counted in the run's room */
     bool ready;                 /* the URL is over: said as soon as its turn comes */
 };
 
 /* Response heads a parallel run holds at most, all URLs together, to give
- * them in URL order; past it a head goes out as it comes. */
+ * them in URL order (on standard output or in -D FILE); past it a head goes
+ * out as it comes. */
 #define FETCH_HELD_HEADS_MAX (8u << 20)
 
 /* One run of the command: its options and where the output goes. */
@@ -219,12 +220,15 @@ void fetch_report_event(struct fetch_cli *fc, const struct sk_fetch_event *ev);
 /* fetch_out.c: n bytes to standard output, bounded like the body's writes.
  * 0 or a negative code. */
 int fetch_write_stdout(struct fetch_cli *fc, const char *p, size_t n);
+/* The same to -D FILE. */
+int fetch_write_dump(struct fetch_cli *fc, const char *p, size_t n);
 
 /* fetch_out.c: n bytes to standard error, bounded; a lost line is no failure. */
 void fetch_stderr(struct fetch_cli *fc, const char *p, size_t n);
-/* Appends p[0..n) to what h holds for standard output (out) or error:
- * false when memory ran out (then write it now). */
-bool fetch_held_add(struct fetch_held *h, bool out, const char *p, size_t n);
+/* Appends p[0..n) to what h holds for standard error, standard output or
+ * -D FILE: false when memory ran out (then write it now). */
+enum fetch_held_to { FETCH_HELD_ERR, FETCH_HELD_OUT, FETCH_HELD_DUMP };
+bool fetch_held_add(struct fetch_held *h, enum fetch_held_to to, const char *p, size_t n);
 /* The board of a parallel run (on a terminal) taken off the screen before
  * a line goes to fd, when that shows on the terminal: true if it was;
  * then fetch_board_back(fc, true) after the line draws it again. */

@@ -599,7 +599,7 @@ int fetch_report_end(struct fetch_cli *fc, int status)
     wo_expand(fc, status, &sk);
     int rc = 0;
     for (int to = 0; to < 2; to++) {
-        if (!sk.len[to] || (fc->held && fetch_held_add(fc->held, to == 0, text[to], sk.len[to])))
+        if (!sk.len[to] || (fc->held && fetch_held_add(fc->held, to ? FETCH_HELD_ERR : FETCH_HELD_OUT, text[to], sk.len[to])))
             continue; /* written in its turn */
         bool off = fetch_board_off(fc, to ? STDERR_FILENO : STDOUT_FILENO);
         if (to)
