@@ -904,6 +904,8 @@ static int fetch_parallel(struct fetch_cli *fc, bool stdout_closed, size_t *ok, 
         r.slots[i].fc.board_hide = r.board_on ? par_board_hide : NULL;
         r.slots[i].fc.tick_arg = &r;
         r.slots[i].fc.heads_room = &r.heads_room;
+        r.slots[i].fc.last_head = NULL; /* each slot keeps its own */
+        r.slots[i].fc.last_head_cap = 0;
         r.rows[i].pg = &r.slots[i].fc.pg;
     }
     int rc = sk_fetch_run_parallel(n, &fetch_cancel, par_next, par_done, &r);
@@ -924,6 +926,7 @@ static int fetch_parallel(struct fetch_cli *fc, bool stdout_closed, size_t *ok, 
             fc->f = fc->run_f = sf; /* freed by the caller */
         else
             sk_fetch_free(sf);
+        fetch_report_drop_head(&r.slots[i].fc);
     }
     for (size_t i = 0; i < r.next; i++) { /* said by now; if not, not leaked */
         free(r.held[i].err);

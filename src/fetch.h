@@ -33,10 +33,15 @@ struct fetch_report {
     uint64_t body_bytes;        /* body bytes downloaded */
     size_t index;               /* the URL's place in the run, from 0 */
     /* the last hop's events, in ns since start_ns (0: none came) */
-    uint64_t connected_ns, tls_ns, request_ns, head_ns;
+    uint64_t resolved_ns, connected_ns, tls_ns, request_ns, head_ns;
+    uint64_t redirect_ns;       /* when the hop after the last head began */
+    bool after_head;            /* a head came: the next hop (a redirect's) not yet */
     uint64_t head_bytes, request_bytes; /* every hop's */
     unsigned connects;          /* connections opened (not reused) */
+    long verify_result;         /* the last TLS handshake's certificate check (X509_V_*) */
     char peer[64];              /* "ADDRESS:PORT" of the last hop's connection */
+    char local[64];             /* its local end */
+    char method[16];            /* of the last request */
     char version[4];            /* the last head's: "1", "1.1" or "2" */
     char content_type[256];     /* the last head's, cut to fit */
 };
@@ -111,6 +116,8 @@ struct fetch_cli {
     char *write_out_text;       /* -w @FILE's, malloc'd */
     bool verbose;               /* -v */
     struct fetch_report rep;
+    char *last_head;            /* with -w: the last response head (malloc'd), for */
+    size_t last_head_len, last_head_cap; /* %header{NAME}, %{header_json}... */
 };
 
 /* The signal that asked to stop (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE,
@@ -210,6 +217,8 @@ void fetch_curl_free(struct fetch_cli *fc);
 int fetch_report_opt(struct fetch_cli *fc, int c, const char *arg);
 int fetch_report_load(struct fetch_cli *fc);
 void fetch_report_free(struct fetch_cli *fc);
+/* The copy of the last response head -w keeps, freed. */
+void fetch_report_drop_head(struct fetch_cli *fc);
 /* Before each URL; after its output is planned (-D takes the heads); after
  * it is done (-w, which may turn a success into EXIT_WRITE). */
 void fetch_report_begin(struct fetch_cli *fc, size_t index);

@@ -258,7 +258,8 @@ int fetch_on_event(void *arg, const struct sk_fetch_event *ev)
     case SK_FETCH_EV_REUSED:
     case SK_FETCH_EV_TLS:
     case SK_FETCH_EV_PROTOCOL:
-    case SK_FETCH_EV_REQUEST: return 0; /* -v's: fetch_report_event */
+    case SK_FETCH_EV_RESOLVED:
+    case SK_FETCH_EV_REQUEST: return 0; /* -v's and -w's: fetch_report_event */
     }
     return 0;
 }
