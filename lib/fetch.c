@@ -125,6 +125,11 @@ long sk_fetch_redirects(const struct sk_fetch *f)
     return f ? f->redirects : 0;
 }
 
+int sk_fetch_connect_status(const struct sk_fetch *f)
+{
+    return f ? f->connect_status : 0;
+}
+
 bool sk_fetch_was_complete(const struct sk_fetch *f)
 {
     return f && f->complete;
@@ -213,14 +218,23 @@ int sk_fetch_fail_as(struct sk_fetch *f, int err, const char *doing)
     }
 }
 
+static int emit(struct sk_fetch *f, const struct sk_fetch_event *ev)
+{
+    return f->o.on_event ? f->o.on_event(f->o.event_arg, ev) : 0;
+}
+
 int sk__fetch_event(struct sk_fetch *f, enum sk_fetch_event_kind kind, const char *data, size_t len,
                     uint64_t done, uint64_t total)
 {
-    if (!f->o.on_event)
-        return 0;
-    struct sk_fetch_event ev = {
-        .kind = kind, .data = data, .len = len, .done = done, .total = total};
-    return f->o.on_event(f->o.event_arg, &ev);
+    return emit(f, &(struct sk_fetch_event){
+                       .kind = kind, .data = data, .len = len, .done = done, .total = total});
+}
+
+int sk__fetch_event_local(struct sk_fetch *f, enum sk_fetch_event_kind kind, const char *data,
+                          size_t len, uint64_t total, const char *local)
+{
+    return emit(f, &(struct sk_fetch_event){
+                       .kind = kind, .data = data, .len = len, .total = total, .local = local});
 }
 
 void sk__fetch_notice(struct sk_fetch *f, const char *fmt, ...)
@@ -315,6 +329,7 @@ int sk_fetch_run(struct sk_fetch *f, const char *url)
     f->msg[0] = '\0';
     f->url_effective[0] = '\0';
     f->redirects = 0;
+    f->connect_status = 0;
     f->expired = f->complete = false;
     f->last_status = 0;
     f->cause = SK_FETCH_CAUSE_NONE;

@@ -244,6 +244,7 @@ struct sk_fetch {
     /* The last request of the chain: its URL, the redirects before it */
     char url_effective[SK__FETCH_URL_MAX];
     long redirects;
+    int connect_status;          /* the last CONNECT reply's status; 0: none */
     /* Inside sk_fetch_run_parallel: the transfer's coroutine (fetch_par.c) */
     struct sk__fetch_co *co;
     /* The output folder, kept open across the object's files outside a
@@ -267,6 +268,9 @@ uint64_t sk__fetch_deadline(const struct sk_fetch *f, int ms);
 /* An event to the application; its verdict (0 or a negative code). */
 int sk__fetch_event(struct sk_fetch *f, enum sk_fetch_event_kind kind, const char *data,
                     size_t len, uint64_t done, uint64_t total);
+/* The same with the connection's local address (CONNECTED, REUSED). */
+int sk__fetch_event_local(struct sk_fetch *f, enum sk_fetch_event_kind kind, const char *data,
+                          size_t len, uint64_t total, const char *local);
 void sk__fetch_notice(struct sk_fetch *f, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

@@ -1016,6 +1016,10 @@ static int start(struct sk_fetch *f, const struct sk_url *u, size_t reqlen)
     w->resolving = false;
     if (rc < 0)
         return rc;
+    if ((rc = sk__fetch_event(f, SK_FETCH_EV_RESOLVED, u->host, strlen(u->host), 0, 0)) < 0) {
+        sk__fetch_resolve_put(f, ai);
+        return f->msg[0] ? rc : sk_fetch_fail_as(f, rc, "resolving");
+    }
     rc = sk_stream_connect_list(w->g, &w->s, ai);
     sk__fetch_resolve_put(f, ai);
     if (rc < 0)

@@ -300,6 +300,7 @@ int sk__fetch_tunnel_reply(struct sk_fetch *f, const char *buf, size_t have)
                                   where, SK__FETCH_CONNECT_HEAD_MAX / 1024);
     if (rc < 0)
         return sk_fetch_set_error(f, SK_EPROXY, "proxy %s: malformed reply to CONNECT", where);
+    f->connect_status = r.status;
     if (r.status == 407)
         return refused_auth(f);
     if (r.status < 200 || r.status > 299) {

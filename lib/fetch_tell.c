@@ -1,7 +1,8 @@
 /* The HTTP client tells what it does on the wire, for a program's verbose
  * mode (sockit fetch -v): the address connected to, the TLS session (its
- * version, cipher, the certificate's subject and issuer) and the request
- * as sent, as SK_FETCH_EV_CONNECTED / _TLS / _REQUEST events. Nothing is
+ * version, cipher, the certificate's subject and issuer, its verification's
+ * result) and the request as sent, as SK_FETCH_EV_CONNECTED / _TLS /
+ * _REQUEST events (CONNECTED and REUSED with the local address too). Nothing is
  * formatted for a person here: the program does that. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -15,14 +16,15 @@
 
 #include "fetch_int.h"
 
-/* "ADDRESS:PORT" (IPv6 in brackets) of the stream's peer. */
-static int peer_text(const struct sk_stream *s, char *out, size_t cap)
+/* "ADDRESS:PORT" (IPv6 in brackets) of the stream's peer, or with local
+ * its own end. */
+static int addr_text(const struct sk_stream *s, bool local, char *out, size_t cap)
 {
     struct sockaddr_storage ss = {0};
     socklen_t len = sizeof ss;
     char host[INET6_ADDRSTRLEN] = "?";
     unsigned port = 0;
-    if (getpeername(s->io.fd, (struct sockaddr *)&ss, &len) == 0) {
+    if ((local ? getsockname : getpeername)(s->io.fd, (struct sockaddr *)&ss, &len) == 0) {
         if (ss.ss_family == AF_INET6) {
             const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
             inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
@@ -78,12 +80,13 @@ int sk__fetch_tell_connected(struct sk_fetch *f)
     if (!f->o.on_event || w->told_connected)
         return 0;
     w->told_connected = true;
-    char text[INET6_ADDRSTRLEN + 16];
-    int n = peer_text(&w->s, text, sizeof text);
+    char text[INET6_ADDRSTRLEN + 16], local[INET6_ADDRSTRLEN + 16];
+    int n = addr_text(&w->s, false, text, sizeof text);
+    addr_text(&w->s, true, local, sizeof local);
     /* total 1: the stream said nothing before its TLS handshake ended, so
      * this comes after it */
-    return sk__fetch_event(f, SK_FETCH_EV_CONNECTED, text, (size_t)n, 0,
-                           sk_stream_is_tls(&w->s) ? 1 : 0);
+    return sk__fetch_event_local(f, SK_FETCH_EV_CONNECTED, text, (size_t)n,
+                                 sk_stream_is_tls(&w->s) ? 1 : 0, local);
 }
 
 /* The protocol, then the request as made (for HTTP/2: before its fields
@@ -110,7 +113,8 @@ int sk__fetch_tell_ready(struct sk_fetch *f)
     if (sk_stream_is_tls(&w->s)) {
         char text[4 * 512];
         size_t n = tls_text(&w->s, text, sizeof text);
-        rc = sk__fetch_event(f, SK_FETCH_EV_TLS, text, n, 0, 0);
+        rc = sk__fetch_event(f, SK_FETCH_EV_TLS, text, n,
+                             (uint64_t)SSL_get_verify_result(w->s.x->ssl), 0);
     }
     return rc < 0 ? rc : tell_request(f, w->reqlen);
 }
@@ -120,9 +124,10 @@ int sk__fetch_tell_reused(struct sk_fetch *f)
     struct sk__fetch_wire *w = &f->w;
     if (!f->o.on_event)
         return 0;
-    char text[INET6_ADDRSTRLEN + 16];
+    char text[INET6_ADDRSTRLEN + 16], local[INET6_ADDRSTRLEN + 16];
     const struct sk_fetch *o = sk__fetch_h2_owner(f); /* HTTP/2: maybe another's */
-    int n = peer_text(o ? &o->w.s : &w->s, text, sizeof text);
-    int rc = sk__fetch_event(f, SK_FETCH_EV_REUSED, text, (size_t)n, 0, 0);
+    int n = addr_text(o ? &o->w.s : &w->s, false, text, sizeof text);
+    addr_text(o ? &o->w.s : &w->s, true, local, sizeof local);
+    int rc = sk__fetch_event_local(f, SK_FETCH_EV_REUSED, text, (size_t)n, 0, local);
     return rc < 0 ? rc : tell_request(f, w->reqlen);
 }

@@ -868,7 +868,7 @@ static void par_board_hide(void *arg, bool hide)
 /* cli_error's lines for a URL whose end is held. */
 static void par_hold_error(void *arg, const char *line, size_t n)
 {
-    if (!fetch_held_add(arg, false, line, n))
+    if (!fetch_held_add(arg, FETCH_HELD_ERR, line, n))
         (void)fwrite(line, 1, n, stderr); /* out of memory: now rather than never */
 }
 
@@ -891,6 +891,11 @@ static void par_say(struct par_run *r, struct fetch_cli *fc, bool all)
             continue;
         if (h->err_len)
             fetch_stderr(fc, h->err, h->err_len);
+        if (h->dump_len && fetch_write_dump(fc, h->dump, h->dump_len) < 0) {
+            cli_error("%s", fc->f ? sk_fetch_error(fc->f) : strerror(EIO));
+            if (r->status[i] == EXIT_OK)
+                r->status[i] = EXIT_WRITE;
+        }
         if (h->out_len && fetch_write_stdout(fc, h->out, h->out_len) < 0 &&
             r->status[i] == EXIT_OK)
             r->status[i] = EXIT_WRITE;
@@ -898,6 +903,7 @@ static void par_say(struct par_run *r, struct fetch_cli *fc, bool all)
         r->heads_room += h->heads_len;
         free(h->err);
         free(h->out);
+        free(h->dump);
         *h = (struct fetch_held){.ready = true};
         r->said = i + 1;
     }
@@ -982,6 +988,8 @@ static int fetch_parallel(struct fetch_cli *fc, bool stdout_closed, size_t *ok, 
         r.slots[i].fc.board_hide = r.board_on ? par_board_hide : NULL;
         r.slots[i].fc.tick_arg = &r;
         r.slots[i].fc.heads_room = &r.heads_room;
+        r.slots[i].fc.last_head = NULL; /* each slot keeps its own */
+        r.slots[i].fc.last_head_cap = 0;
         r.rows[i].pg = &r.slots[i].fc.pg;
     }
     int rc = sk_fetch_run_parallel(n, &fetch_cancel, par_next, par_done, &r);
@@ -1002,10 +1010,12 @@ static int fetch_parallel(struct fetch_cli *fc, bool stdout_closed, size_t *ok, 
             fc->f = fc->run_f = sf; /* freed by the caller */
         else
             sk_fetch_free(sf);
+        fetch_report_drop_head(&r.slots[i].fc);
     }
     for (size_t i = 0; i < r.next; i++) { /* said by now; if not, not leaked */
         free(r.held[i].err);
         free(r.held[i].out);
+        free(r.held[i].dump);
     }
     free(r.slots);
     free(r.status);

@@ -33,10 +33,15 @@ struct fetch_report {
     uint64_t body_bytes;        /* body bytes downloaded */
     size_t index;               /* the URL's place in the run, from 0 */
     /* the last hop's events, in ns since start_ns (0: none came) */
-    uint64_t connected_ns, tls_ns, request_ns, head_ns;
+    uint64_t resolved_ns, connected_ns, tls_ns, request_ns, head_ns;
+    uint64_t redirect_ns;       /* when the hop after the last head began */
+    bool after_head;            /* a head came: the next hop (a redirect's) not yet */
     uint64_t head_bytes, request_bytes; /* every hop's */
     unsigned connects;          /* connections opened (not reused) */
+    long verify_result;         /* the last TLS handshake's certificate check (X509_V_*) */
     char peer[64];              /* "ADDRESS:PORT" of the last hop's connection */
+    char local[64];             /* its local end */
+    char method[16];            /* of the last request */
     char version[4];            /* the last head's: "1", "1.1" or "2" */
     char content_type[256];     /* the last head's, cut to fit */
 };
@@ -45,14 +50,15 @@ struct fetch_report {
  * standard error, -w's text on standard output), held until every URL
  * given before it has said its own. */
 struct fetch_held {
-    char *err, *out;            /* malloc'd; NULL: nothing */
-    size_t err_len, out_len;
-    size_t heads_len;           /* of out: response heads, counted in the run's room */
+    char *err, *out, *dump;     /* malloc'd; NULL: nothing (dump: the heads for -D FILE) */
+    size_t err_len, out_len, dump_len;
+    size_t heads_len;           /* of out and dump: response heads, counted in the run's room */
     bool ready;                 /* the URL is over: said as soon as its turn comes */
 };
 
 /* Response heads a parallel run holds at most, all URLs together, to give
- * them in URL order; past it a head goes out as it comes. */
+ * them in URL order (on standard output or in -D FILE); past it a head goes
+ * out as it comes. */
 #define FETCH_HELD_HEADS_MAX (8u << 20)
 
 /* One run of the command: its options and where the output goes. */
@@ -111,6 +117,8 @@ struct fetch_cli {
     char *write_out_text;       /* -w @FILE's, malloc'd */
     bool verbose;               /* -v */
     struct fetch_report rep;
+    char *last_head;            /* with -w: the last response head (malloc'd), for */
+    size_t last_head_len, last_head_cap; /* %header{NAME}, %{header_json}... */
 };
 
 /* The signal that asked to stop (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE,
@@ -210,6 +218,8 @@ void fetch_curl_free(struct fetch_cli *fc);
 int fetch_report_opt(struct fetch_cli *fc, int c, const char *arg);
 int fetch_report_load(struct fetch_cli *fc);
 void fetch_report_free(struct fetch_cli *fc);
+/* The copy of the last response head -w keeps, freed. */
+void fetch_report_drop_head(struct fetch_cli *fc);
 /* Before each URL; after its output is planned (-D takes the heads); after
  * it is done (-w, which may turn a success into EXIT_WRITE). */
 void fetch_report_begin(struct fetch_cli *fc, size_t index);
@@ -220,12 +230,15 @@ void fetch_report_event(struct fetch_cli *fc, const struct sk_fetch_event *ev);
 /* fetch_out.c: n bytes to standard output, bounded like the body's writes.
  * 0 or a negative code. */
 int fetch_write_stdout(struct fetch_cli *fc, const char *p, size_t n);
+/* The same to -D FILE. */
+int fetch_write_dump(struct fetch_cli *fc, const char *p, size_t n);
 
 /* fetch_out.c: n bytes to standard error, bounded; a lost line is no failure. */
 void fetch_stderr(struct fetch_cli *fc, const char *p, size_t n);
-/* Appends p[0..n) to what h holds for standard output (out) or error:
- * false when memory ran out (then write it now). */
-bool fetch_held_add(struct fetch_held *h, bool out, const char *p, size_t n);
+/* Appends p[0..n) to what h holds for standard error, standard output or
+ * -D FILE: false when memory ran out (then write it now). */
+enum fetch_held_to { FETCH_HELD_ERR, FETCH_HELD_OUT, FETCH_HELD_DUMP };
+bool fetch_held_add(struct fetch_held *h, enum fetch_held_to to, const char *p, size_t n);
 /* The board of a parallel run (on a terminal) taken off the screen before
  * a line goes to fd, when that shows on the terminal: true if it was;
  * then fetch_board_back(fc, true) after the line draws it again. */

@@ -91,7 +91,7 @@ void fetch_notice(struct fetch_cli *fc, const char *fmt, ...)
     va_end(ap);
     n = strlen(line);
     line[n++] = '\n';
-    if (fc->held && fetch_held_add(fc->held, false, line, n))
+    if (fc->held && fetch_held_add(fc->held, FETCH_HELD_ERR, line, n))
         return;
     (void)fflush(stderr); /* stdio's pending bytes first; the line goes by write() below */
     bool off = fetch_board_off(fc, STDERR_FILENO);
@@ -99,10 +99,12 @@ void fetch_notice(struct fetch_cli *fc, const char *fmt, ...)
     fetch_board_back(fc, off);
 }
 
-bool fetch_held_add(struct fetch_held *h, bool out, const char *p, size_t n)
+bool fetch_held_add(struct fetch_held *h, enum fetch_held_to to, const char *p, size_t n)
 {
-    char **text = out ? &h->out : &h->err;
-    size_t *len = out ? &h->out_len : &h->err_len;
+    char **text = to == FETCH_HELD_DUMP ? &h->dump : to == FETCH_HELD_OUT ? &h->out : &h->err;
+    size_t *len = to == FETCH_HELD_DUMP  ? &h->dump_len
+                  : to == FETCH_HELD_OUT ? &h->out_len
+                                         : &h->err_len;
     char *grown = realloc(*text, *len + n);
     if (!grown)
         return false;
@@ -215,8 +217,10 @@ int fetch_on_event(void *arg, const struct sk_fetch_event *ev)
             return named;
         /* bounded like the body: standard output may be a stalled pipe */
         bool out = fc->hdr_fd == STDOUT_FILENO;
-        if (out && fc->heads_held && ev->len <= *fc->heads_room &&
-            fetch_held_add(fc->heads_held, true, ev->data, ev->len)) {
+        bool dump = !out && fc->hdr_fd == fc->dump_fd; /* -D FILE */
+        if ((out || dump) && fc->heads_held && ev->len <= *fc->heads_room &&
+            fetch_held_add(fc->heads_held, out ? FETCH_HELD_OUT : FETCH_HELD_DUMP, ev->data,
+                           ev->len)) {
             fc->heads_held->heads_len += ev->len; /* said in the URL's turn */
             *fc->heads_room -= ev->len;
             return 0;
@@ -228,7 +232,7 @@ int fetch_on_event(void *arg, const struct sk_fetch_event *ev)
         int rc;
         if (out)
             rc = write_bounded(fc, fc->hdr_fd, ev->data, ev->len, "standard output", true);
-        else if (fc->hdr_fd != STDERR_FILENO) /* -D FILE */
+        else if (dump)
             rc = write_bounded(fc, fc->hdr_fd, ev->data, ev->len, fc->dump_path, true);
         else if ((rc = write_quiet(fc, fc->hdr_fd, ev->data, ev->len, "standard error", true)) ==
                  SK_EWRITE)
@@ -254,7 +258,8 @@ int fetch_on_event(void *arg, const struct sk_fetch_event *ev)
     case SK_FETCH_EV_REUSED:
     case SK_FETCH_EV_TLS:
     case SK_FETCH_EV_PROTOCOL:
-    case SK_FETCH_EV_REQUEST: return 0; /* -v's: fetch_report_event */
+    case SK_FETCH_EV_RESOLVED:
+    case SK_FETCH_EV_REQUEST: return 0; /* -v's and -w's: fetch_report_event */
     }
     return 0;
 }
@@ -266,19 +271,31 @@ int fetch_write_out(void *arg, const void *p, size_t n)
                          fc->out_fd == STDOUT_FILENO ? "standard output" : fc->out_path, true);
 }
 
-int fetch_write_stdout(struct fetch_cli *fc, const char *p, size_t n)
+/* n bytes to fd (what: its name in a message), bounded by the transfer's
+ * deadline when one began. */
+static int write_fd(struct fetch_cli *fc, int fd, const char *what, const char *p, size_t n)
 {
-    if (fflush(stdout) != 0)
-        return SK_EWRITE;
     if (fc->f)
-        return write_bounded(fc, STDOUT_FILENO, p, n, "standard output", true);
+        return write_bounded(fc, fd, p, n, what, true);
     for (size_t off = 0; off < n;) { /* no transfer began: nothing to bound it by */
-        ssize_t k = write(STDOUT_FILENO, p + off, n - off);
+        ssize_t k = write(fd, p + off, n - off);
         if (k < 0 && errno != EINTR)
             return SK_EWRITE;
         off += k > 0 ? (size_t)k : 0;
     }
     return 0;
+}
+
+int fetch_write_stdout(struct fetch_cli *fc, const char *p, size_t n)
+{
+    if (fflush(stdout) != 0)
+        return SK_EWRITE;
+    return write_fd(fc, STDOUT_FILENO, "standard output", p, n);
+}
+
+int fetch_write_dump(struct fetch_cli *fc, const char *p, size_t n)
+{
+    return write_fd(fc, fc->dump_fd, fc->dump_path, p, n);
 }
 
 void fetch_stderr(struct fetch_cli *fc, const char *p, size_t n)

@@ -2,6 +2,7 @@
  * -D FILE (every response head as received), -w FORMAT (curl's write-out
  * variables after each URL) and -v (the exchange on standard error, from
  * the library's events). */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -16,16 +17,19 @@
 
 /* ---- -w FORMAT ---- */
 
-/* curl's variables that sockit knows, in the order %{json} gives them,
- * then the switches of curl's write-out, which are no variable. */
+/* curl's variables that sockit knows, in the order %{json} gives them
+ * (by name), then those %{json} leaves out and the switches of curl's
+ * write-out, which are no variable. */
 enum wo_id {
-    WO_CONTENT_TYPE, WO_ERRORMSG, WO_EXITCODE, WO_FILENAME, WO_HTTP_CODE, WO_HTTP_VERSION,
-    WO_NUM_CONNECTS, WO_NUM_REDIRECTS, WO_REMOTE_IP, WO_REMOTE_PORT, WO_RESPONSE_CODE,
-    WO_SCHEME, WO_SIZE_DOWNLOAD, WO_SIZE_HEADER, WO_SIZE_REQUEST, WO_SPEED_DOWNLOAD,
-    WO_TIME_APPCONNECT, WO_TIME_CONNECT, WO_TIME_PRETRANSFER, WO_TIME_STARTTRANSFER,
-    WO_TIME_TOTAL, WO_URL, WO_URL_EFFECTIVE, WO_URLNUM,
+    WO_CONTENT_TYPE, WO_ERRORMSG, WO_EXITCODE, WO_FILENAME, WO_HTTP_CODE, WO_HTTP_CONNECT,
+    WO_HTTP_VERSION, WO_LOCAL_IP, WO_LOCAL_PORT, WO_METHOD, WO_NUM_CONNECTS, WO_NUM_HEADERS,
+    WO_NUM_REDIRECTS, WO_REDIRECT_URL, WO_REMOTE_IP, WO_REMOTE_PORT, WO_RESPONSE_CODE,
+    WO_SCHEME, WO_SIZE_DOWNLOAD, WO_SIZE_HEADER, WO_SIZE_REQUEST, WO_SIZE_UPLOAD,
+    WO_SPEED_DOWNLOAD, WO_SPEED_UPLOAD, WO_SSL_VERIFY_RESULT, WO_TIME_APPCONNECT,
+    WO_TIME_CONNECT, WO_TIME_NAMELOOKUP, WO_TIME_PRETRANSFER, WO_TIME_REDIRECT,
+    WO_TIME_STARTTRANSFER, WO_TIME_TOTAL, WO_URL, WO_URL_EFFECTIVE, WO_URLNUM,
     WO_VARS,
-    WO_JSON = WO_VARS, WO_STDOUT, WO_STDERR, WO_ONERROR, WO_UNKNOWN
+    WO_HEADER_JSON = WO_VARS, WO_JSON, WO_STDOUT, WO_STDERR, WO_ONERROR, WO_UNKNOWN
 };
 enum wo_kind { WO_TEXT, WO_NUMBER, WO_TIME };
 static const struct wo_def {
@@ -37,9 +41,15 @@ static const struct wo_def {
     [WO_EXITCODE] = {"exitcode", WO_NUMBER},
     [WO_FILENAME] = {"filename_effective", WO_TEXT},
     [WO_HTTP_CODE] = {"http_code", WO_NUMBER},
+    [WO_HTTP_CONNECT] = {"http_connect", WO_NUMBER},
     [WO_HTTP_VERSION] = {"http_version", WO_TEXT},
+    [WO_LOCAL_IP] = {"local_ip", WO_TEXT},
+    [WO_LOCAL_PORT] = {"local_port", WO_NUMBER},
+    [WO_METHOD] = {"method", WO_TEXT},
     [WO_NUM_CONNECTS] = {"num_connects", WO_NUMBER},
+    [WO_NUM_HEADERS] = {"num_headers", WO_NUMBER},
     [WO_NUM_REDIRECTS] = {"num_redirects", WO_NUMBER},
+    [WO_REDIRECT_URL] = {"redirect_url", WO_TEXT},
     [WO_REMOTE_IP] = {"remote_ip", WO_TEXT},
     [WO_REMOTE_PORT] = {"remote_port", WO_NUMBER},
     [WO_RESPONSE_CODE] = {"response_code", WO_NUMBER},
@@ -47,17 +57,22 @@ static const struct wo_def {
     [WO_SIZE_DOWNLOAD] = {"size_download", WO_NUMBER},
     [WO_SIZE_HEADER] = {"size_header", WO_NUMBER},
     [WO_SIZE_REQUEST] = {"size_request", WO_NUMBER},
+    [WO_SIZE_UPLOAD] = {"size_upload", WO_NUMBER},
     [WO_SPEED_DOWNLOAD] = {"speed_download", WO_NUMBER},
+    [WO_SPEED_UPLOAD] = {"speed_upload", WO_NUMBER},
+    [WO_SSL_VERIFY_RESULT] = {"ssl_verify_result", WO_NUMBER},
     [WO_TIME_APPCONNECT] = {"time_appconnect", WO_TIME},
     [WO_TIME_CONNECT] = {"time_connect", WO_TIME},
+    [WO_TIME_NAMELOOKUP] = {"time_namelookup", WO_TIME},
     [WO_TIME_PRETRANSFER] = {"time_pretransfer", WO_TIME},
+    [WO_TIME_REDIRECT] = {"time_redirect", WO_TIME},
     [WO_TIME_STARTTRANSFER] = {"time_starttransfer", WO_TIME},
     [WO_TIME_TOTAL] = {"time_total", WO_TIME},
     [WO_URL] = {"url", WO_TEXT},
     [WO_URL_EFFECTIVE] = {"url_effective", WO_TEXT},
     [WO_URLNUM] = {"urlnum", WO_NUMBER},
 };
-static const char *const wo_switches[] = {"json", "stdout", "stderr", "onerror"};
+static const char *const wo_switches[] = {"header_json", "json", "stdout", "stderr", "onerror"};
 
 /* The variable or switch named s[0..n), WO_UNKNOWN if none. */
 static int wo_var(const char *s, size_t n)
@@ -71,7 +86,7 @@ static int wo_var(const char *s, size_t n)
 }
 
 /* Each unknown variable of the format, said once (curl warns too); it
- * expands to nothing. */
+ * expands to nothing. (%header{NAME} is always known.) */
 static void wo_check(const char *fmt)
 {
     for (const char *p = fmt; (p = strstr(p, "%{")) != NULL;) {
@@ -82,6 +97,91 @@ static void wo_check(const char *fmt)
             cli_error("warning: unknown --write-out variable: '%.*s'", (int)(end - p - 2), p + 2);
         p = end + 1;
     }
+}
+
+/* ---- the last response head, for %header{NAME} and those that read it ---- */
+
+/* The head's field lines, one by one: *name and *value (its spaces
+ * trimmed) of the line at *at, which moves to the next; false at the end.
+ * The status line is skipped. */
+static bool head_field(const struct fetch_cli *fc, size_t *at, const char **name, size_t *name_len,
+                       const char **value, size_t *value_len)
+{
+    if (!fc->last_head_len)
+        return false;
+    const char *h = fc->last_head, *end = h + fc->last_head_len;
+    const char *q = h + *at;
+    if (*at == 0) { /* the status line */
+        const char *nl = memchr(h, '\n', fc->last_head_len);
+        q = nl ? nl + 1 : end;
+    }
+    while (q < end) {
+        const char *nl = memchr(q, '\n', (size_t)(end - q));
+        const char *eol = nl ? nl : end, *colon = memchr(q, ':', (size_t)(eol - q));
+        *at = (size_t)((nl ? nl + 1 : end) - h);
+        if (colon && colon > q) {
+            const char *a = colon + 1, *b = eol;
+            while (a < b && (*a == ' ' || *a == '\t'))
+                a++;
+            while (b > a && (b[-1] == '\r' || b[-1] == ' ' || b[-1] == '\t'))
+                b--;
+            *name = q;
+            *name_len = (size_t)(colon - q);
+            *value = a;
+            *value_len = (size_t)(b - a);
+            return true;
+        }
+        q = *at + h;
+    }
+    *at = fc->last_head_len;
+    return false;
+}
+
+/* Appends s[0..n) to out (cap bytes, *o used), cut at its capacity. */
+static void put_cut(char *out, size_t cap, size_t *o, const char *s, size_t n)
+{
+    if (n > cap - 1 - *o)
+        n = cap - 1 - *o;
+    memcpy(out + *o, s, n);
+    *o += n;
+    out[*o] = '\0';
+}
+
+/* The values of the last head's fields named name[0..n) (any case), joined
+ * with ", "; "" when there is none. Returns how many there are. */
+static unsigned head_value(const struct fetch_cli *fc, const char *name, size_t n, char *out,
+                           size_t cap)
+{
+    size_t at = 0, o = 0, fn, vn;
+    const char *f, *v;
+    unsigned count = 0;
+    out[0] = '\0';
+    while (head_field(fc, &at, &f, &fn, &v, &vn)) {
+        if (n && fn != n)
+            continue;
+        if (n && strncasecmp(f, name, n) != 0)
+            continue;
+        if (count++ && n)
+            put_cut(out, cap, &o, ", ", 2);
+        if (n)
+            put_cut(out, cap, &o, v, vn);
+    }
+    return count;
+}
+
+/* %{redirect_url}: where the final response, a redirect not followed,
+ * points (resolved against the URL that got it), "" when none. */
+static void redirect_url(const struct fetch_cli *fc, const char *url, char *out, size_t cap)
+{
+    int status = fc->f ? sk_fetch_status(fc->f) : 0;
+    struct sk_url base, next;
+    out[0] = '\0';
+    if (status < 300 || status > 399 || !head_value(fc, "location", 8, out, cap) || !*out)
+        return;
+    if (sk_url_parse(url, strlen(url), &base) < 0 || sk_url_resolve(&base, out, strlen(out),
+                                                                   &next) < 0 ||
+        sk_url_format(&next, out, cap) < 0)
+        out[0] = '\0';
 }
 
 static void wo_seconds(char *out, size_t cap, uint64_t ns)
@@ -130,9 +230,17 @@ static void wo_value(const struct fetch_cli *fc, int v, int status, bool json, c
     case WO_RESPONSE_CODE:
         snprintf(out, cap, json ? "%d" : "%03d", fc->f ? sk_fetch_status(fc->f) : 0);
         break;
+    case WO_HTTP_CONNECT: /* as curl writes it: 000 when none */
+        snprintf(out, cap, json ? "%d" : "%03d", fc->f ? sk_fetch_connect_status(fc->f) : 0);
+        break;
     case WO_HTTP_VERSION: snprintf(out, cap, "%s", *r->version ? r->version : "0"); break;
+    case WO_LOCAL_IP: wo_peer(r->local, false, out, cap); break;
+    case WO_LOCAL_PORT: wo_peer(r->local, true, out, cap); break;
+    case WO_METHOD: snprintf(out, cap, "%s", r->method); break;
     case WO_NUM_CONNECTS: snprintf(out, cap, "%u", r->connects); break;
+    case WO_NUM_HEADERS: snprintf(out, cap, "%u", head_value(fc, NULL, 0, out, cap)); break;
     case WO_NUM_REDIRECTS: snprintf(out, cap, "%ld", fc->f ? sk_fetch_redirects(fc->f) : 0L); break;
+    case WO_REDIRECT_URL: redirect_url(fc, url, out, cap); break;
     case WO_REMOTE_IP: wo_peer(r->peer, false, out, cap); break;
     case WO_REMOTE_PORT: wo_peer(r->peer, true, out, cap); break;
     case WO_SCHEME: /* as curl 7.88 writes it */
@@ -141,6 +249,9 @@ static void wo_value(const struct fetch_cli *fc, int v, int status, bool json, c
     case WO_SIZE_DOWNLOAD: snprintf(out, cap, "%llu", (unsigned long long)r->body_bytes); break;
     case WO_SIZE_HEADER: snprintf(out, cap, "%llu", (unsigned long long)r->head_bytes); break;
     case WO_SIZE_REQUEST: snprintf(out, cap, "%llu", (unsigned long long)r->request_bytes); break;
+    case WO_SIZE_UPLOAD: /* uploads are refused */
+    case WO_SPEED_UPLOAD: snprintf(out, cap, "0"); break;
+    case WO_SSL_VERIFY_RESULT: snprintf(out, cap, "%ld", r->verify_result); break;
     case WO_SPEED_DOWNLOAD:
         snprintf(out, cap, "%llu",
                  (unsigned long long)(total_ns ? (double)r->body_bytes * 1e9 / (double)total_ns
@@ -148,7 +259,11 @@ static void wo_value(const struct fetch_cli *fc, int v, int status, bool json, c
         break;
     case WO_TIME_APPCONNECT: wo_seconds(out, cap, r->tls_ns); break;
     case WO_TIME_CONNECT: wo_seconds(out, cap, r->connected_ns); break;
+    case WO_TIME_NAMELOOKUP: wo_seconds(out, cap, r->resolved_ns); break;
     case WO_TIME_PRETRANSFER: wo_seconds(out, cap, r->request_ns); break;
+    case WO_TIME_REDIRECT:
+        wo_seconds(out, cap, fc->f && sk_fetch_redirects(fc->f) > 0 ? r->redirect_ns : 0);
+        break;
     case WO_TIME_STARTTRANSFER: wo_seconds(out, cap, r->head_ns); break;
     case WO_TIME_TOTAL: wo_seconds(out, cap, total_ns); break;
     case WO_URL: snprintf(out, cap, "%s", fc->shown); break;
@@ -248,10 +363,50 @@ static void wo_put_json(const struct fetch_cli *fc, int status, struct wo_sink *
         wo_put(s, "\":", 2);
         if (wo_defs[v].kind != WO_TEXT)
             wo_put(s, val, strlen(val));
-        else if (!*val && (v == WO_CONTENT_TYPE || v == WO_ERRORMSG))
+        else if (!*val && (v == WO_CONTENT_TYPE || v == WO_ERRORMSG || v == WO_REDIRECT_URL))
             wo_put(s, "null", 4);
         else
             wo_put_json_string(s, val);
+    }
+    wo_put(s, "}", 1);
+}
+
+/* %{header_json}: the last head's fields, curl's form: an object of the
+ * names in lower case, each to the array of its values in order (the
+ * first WO_JSON_FIELDS_MAX fields: bounded). */
+#define WO_JSON_FIELDS_MAX 256
+static void wo_put_header_json(const struct fetch_cli *fc, struct wo_sink *s)
+{
+    static struct sk_http_header fl[WO_JSON_FIELDS_MAX];
+    static char text[SK_HTTP_HEAD_MAX + 1];
+    size_t n = 0, at = 0;
+    while (n < WO_JSON_FIELDS_MAX && head_field(fc, &at, &fl[n].name, &fl[n].name_len,
+                                                &fl[n].value, &fl[n].value_len))
+        n++;
+    wo_put(s, "{", 1);
+    for (size_t i = 0, said = 0; i < n; i++) {
+        size_t j = 0;
+        while (j < i && (fl[j].name_len != fl[i].name_len ||
+                         strncasecmp(fl[j].name, fl[i].name, fl[i].name_len) != 0))
+            j++;
+        if (j < i)
+            continue; /* said with the first of its name */
+        for (size_t k = 0; k < fl[i].name_len; k++)
+            text[k] = (char)tolower((unsigned char)fl[i].name[k]);
+        text[fl[i].name_len] = '\0';
+        wo_put(s, ",", said++ ? 1 : 0);
+        wo_put_json_string(s, text);
+        wo_put(s, ":[", 2);
+        for (size_t k = i, vals = 0; k < n; k++) {
+            if (fl[k].name_len != fl[i].name_len ||
+                strncasecmp(fl[k].name, fl[i].name, fl[i].name_len) != 0)
+                continue;
+            memcpy(text, fl[k].value, fl[k].value_len);
+            text[fl[k].value_len] = '\0';
+            wo_put(s, ",", vals++ ? 1 : 0);
+            wo_put_json_string(s, text);
+        }
+        wo_put(s, "]", 1);
     }
     wo_put(s, "}", 1);
 }
@@ -264,6 +419,10 @@ static void wo_expand(const struct fetch_cli *fc, int status, struct wo_sink *s)
         const char *end;
         if (p[0] == '%' && p[1] == '%') {
             wo_put(s, p++, 1);
+        } else if (strncmp(p, "%header{", 8) == 0 && (end = strchr(p + 8, '}')) != NULL) {
+            head_value(fc, p + 8, (size_t)(end - p - 8), val, sizeof val);
+            wo_put_text(s, val);
+            p = end;
         } else if (p[0] == '%' && p[1] == '{' && (end = strchr(p + 2, '}')) != NULL) {
             int v = wo_var(p + 2, (size_t)(end - p - 2));
             p = end;
@@ -273,6 +432,8 @@ static void wo_expand(const struct fetch_cli *fc, int status, struct wo_sink *s)
                 s->to = v == WO_STDERR;
             else if (v == WO_JSON)
                 wo_put_json(fc, status, s);
+            else if (v == WO_HEADER_JSON)
+                wo_put_header_json(fc, s);
             else if (v < WO_VARS) {
                 wo_value(fc, v, status, false, val, sizeof val);
                 wo_put_text(s, val);
@@ -384,6 +545,14 @@ void fetch_report_free(struct fetch_cli *fc)
     fc->dump_fd = -1;
     free(fc->write_out_text);
     fc->write_out = fc->write_out_text = NULL;
+    fetch_report_drop_head(fc);
+}
+
+void fetch_report_drop_head(struct fetch_cli *fc)
+{
+    free(fc->last_head);
+    fc->last_head = NULL;
+    fc->last_head_len = fc->last_head_cap = 0;
 }
 
 /* ---- around each URL ---- */
@@ -392,6 +561,7 @@ void fetch_report_begin(struct fetch_cli *fc, size_t index)
 {
     fc->rep = (struct fetch_report){.start_ns = sk_now_ns(), .index = index};
     fc->shown[0] = '\0';
+    fc->last_head_len = 0;
 }
 
 void fetch_report_heads(struct fetch_cli *fc)
@@ -554,28 +724,60 @@ static void note_head(struct fetch_report *r, const char *p, size_t n)
     }
 }
 
+/* With -w: a copy of the head just received (the last one is the final
+ * response's when the URL ends); kept as it was if memory runs out. */
+static void keep_head(struct fetch_cli *fc, const char *p, size_t n)
+{
+    if (n > fc->last_head_cap) {
+        char *grown = realloc(fc->last_head, n);
+        if (!grown)
+            return;
+        fc->last_head = grown;
+        fc->last_head_cap = n;
+    }
+    memcpy(fc->last_head, p, n);
+    fc->last_head_len = n;
+}
+
 void fetch_report_event(struct fetch_cli *fc, const struct sk_fetch_event *ev)
 {
     struct fetch_report *r = &fc->rep;
     if (fc->verbose)
         verbose(fc, ev);
     uint64_t t = sk_now_ns() - r->start_ns;
+    if (r->after_head && (ev->kind == SK_FETCH_EV_RESOLVED || ev->kind == SK_FETCH_EV_REUSED)) {
+        r->redirect_ns = t; /* the next hop begins */
+        r->after_head = false;
+    }
     switch (ev->kind) {
+    case SK_FETCH_EV_RESOLVED: r->resolved_ns = t; break;
     case SK_FETCH_EV_CONNECTED:
     case SK_FETCH_EV_REUSED:
         snprintf(r->peer, sizeof r->peer, "%.*s", (int)ev->len, ev->data);
+        snprintf(r->local, sizeof r->local, "%s", ev->local ? ev->local : "");
         r->connects += ev->kind == SK_FETCH_EV_CONNECTED;
         r->connected_ns = ev->kind == SK_FETCH_EV_CONNECTED ? t : 0; /* reused: none */
+        r->resolved_ns = ev->kind == SK_FETCH_EV_CONNECTED ? r->resolved_ns : 0;
         r->tls_ns = ev->kind == SK_FETCH_EV_CONNECTED && ev->total ? t : 0;
+        r->verify_result = 0;
         break;
-    case SK_FETCH_EV_REQUEST:
+    case SK_FETCH_EV_TLS: r->verify_result = (long)ev->done; break;
+    case SK_FETCH_EV_REQUEST: {
+        const char *sp = memchr(ev->data, ' ', ev->len);
+        size_t n = sp ? (size_t)(sp - ev->data) : 0;
+        snprintf(r->method, sizeof r->method, "%.*s", n < sizeof r->method ? (int)n : 0,
+                 ev->data);
         r->request_ns = t;
         r->request_bytes += ev->len;
         break;
+    }
     case SK_FETCH_EV_HEAD:
         r->head_ns = t;
         r->head_bytes += ev->len;
+        r->after_head = true;
         note_head(r, ev->data, ev->len);
+        if (fc->write_out)
+            keep_head(fc, ev->data, ev->len);
         break;
     case SK_FETCH_EV_BODY_BEGIN:
         r->body_base = ev->done; /* a resumed part's bytes were not downloaded now */
@@ -599,7 +801,7 @@ int fetch_report_end(struct fetch_cli *fc, int status)
     wo_expand(fc, status, &sk);
     int rc = 0;
     for (int to = 0; to < 2; to++) {
-        if (!sk.len[to] || (fc->held && fetch_held_add(fc->held, to == 0, text[to], sk.len[to])))
+        if (!sk.len[to] || (fc->held && fetch_held_add(fc->held, to ? FETCH_HELD_ERR : FETCH_HELD_OUT, text[to], sk.len[to])))
             continue; /* written in its turn */
         bool off = fetch_board_off(fc, to ? STDERR_FILENO : STDOUT_FILENO);
         if (to)

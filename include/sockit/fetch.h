@@ -122,12 +122,17 @@ enum sk_fetch_event_kind {
                                 total 1: reported only once its TLS handshake ended */
     SK_FETCH_EV_TLS,         /* its TLS session: data, len four NUL-terminated strings,
                                 version, cipher, certificate subject, issuer (RFC 2253,
-                                "" without a certificate) */
+                                "" without a certificate); done: the certificate
+                                verification's result (OpenSSL's X509_V_*, 0: verified;
+                                not 0 only with SK_FETCH_INSECURE) */
     SK_FETCH_EV_REQUEST,     /* the request head as sent: data, len (credentials included) */
     SK_FETCH_EV_REUSED,      /* the request goes on a kept connection (instead of
                                 CONNECTED and TLS): data, len "ADDRESS:PORT" */
     SK_FETCH_EV_PROTOCOL,    /* the protocol of the exchange, before its REQUEST:
                                 data, len "HTTP/1.1" or "HTTP/2" */
+    /* Appended later (a handler ignores kinds it does not know): */
+    SK_FETCH_EV_RESOLVED,    /* the name of a new connection's host (the proxy's through
+                                one) is looked up, before its connect: data, len the name */
 };
 
 /* sk_fetch_opts.http_version: what the TLS handshake offers (ALPN). Plain
@@ -143,6 +148,11 @@ struct sk_fetch_event {
     const char *data;
     size_t len;
     uint64_t done, total;
+    /* Appended later (the library makes the event: a handler built with
+     * the older header just does not see it): CONNECTED and REUSED, the
+     * connection's local "ADDRESS:PORT" ([v6]:port), NUL-terminated;
+     * NULL for the other kinds. */
+    const char *local;
 };
 
 /* Returns 0, or a negative code that stops the transfer (it fails with it). */
@@ -262,6 +272,10 @@ enum sk_fetch_cause sk_fetch_cause(const struct sk_fetch *f);
 const char *sk_fetch_url_effective(const struct sk_fetch *f);
 /* The redirects followed before that request. */
 long sk_fetch_redirects(const struct sk_fetch *f);
+/* The status of the last reply to a CONNECT through a proxy (an https URL
+ * through proxy_https) of the last run; 0: none was sent (no proxy, plain
+ * http, or the request went on a kept tunnel). */
+int sk_fetch_connect_status(const struct sk_fetch *f);
 /* With SK_FETCH_RESUME: the part already held the whole file (nothing was
  * transferred). */
 bool sk_fetch_was_complete(const struct sk_fetch *f);

@@ -111,6 +111,7 @@ class HostileServer:
                     return
                 raw += chunk
             req = Request(raw)
+            req.peer = conn.getpeername()  # the client's address and port
             with self.lock:
                 self.requests.append(req)
             fn = self.routes.get(req.path.split("?")[0])

@@ -538,10 +538,12 @@ def test_a_lookup_past_the_connect_timeout(ng, tmp_path, slow_resolver):
     assert (tmp_path / name).read_bytes() == ng.files[name]
 
 
-def test_heads_past_the_held_room_go_out_as_they_come(hs, tmp_path):
+@pytest.mark.parametrize("dump", [False, True], ids=["stdout", "dump-file"])
+def test_heads_past_the_held_room_go_out_as_they_come(hs, tmp_path, dump):
     """A parallel run holds at most 8 MiB of response heads to give them in
-    URL order: with /h0 answered last and 140 heads of about 63 KiB after
-    it, the heads over that room are written at once, and none is lost."""
+    URL order (on standard output, or in -D FILE): with /h0 answered last and
+    140 heads of about 63 KiB after it, the heads over that room are written
+    at once, and none is lost."""
     n = 140
     pad = b"X-Pad: " + b"p" * (63 * 1024) + b"\r\n"
     late = []
@@ -562,10 +564,12 @@ def test_heads_past_the_held_room_go_out_as_they_come(hs, tmp_path):
     for i in range(1, n + 1):
         hs.route(f"/h{i}", lambda req, i=i: head(i) + b"x")
     urls = [hs.url(f"/h{i}") for i in range(n + 1)]
-    r = fetch("--parallel", "8", *urls, cwd=tmp_path)
+    heads = tmp_path / "heads.txt"
+    r = fetch("--parallel", "8", *(["-D", str(heads)] if dump else []), *urls, cwd=tmp_path)
     assert not late, late
     assert r.returncode == 0, r.stderr[-500:]
-    names = [int(line[len("X-Name: h"):]) for line in r.stdout.decode().split("\r\n")
+    text = heads.read_bytes() if dump else r.stdout
+    names = [int(line[len("X-Name: h"):]) for line in text.decode().split("\r\n")
              if line.startswith("X-Name: ")]
     assert sorted(names) == list(range(n + 1)), "each head once"
     # Those past the room as they came (which ones depends on the order the
@@ -575,4 +579,46 @@ def test_heads_past_the_held_room_go_out_as_they_come(hs, tmp_path):
     assert j > 0, "some were past the room"
     assert names[j:] == sorted(names[j:]), names
     assert (len(names) - j - 1) * len(head(1)) <= 8 << 20, names
-    assert len(r.stdout) == sum(len(head(i)) for i in range(n + 1))
+    assert len(text) == sum(len(head(i)) for i in range(n + 1))
+
+
+def test_dump_file_heads_in_url_order(hs, tmp_path):
+    """-D FILE in a parallel run: /d0 is answered only once d1..d3 are saved,
+    so its head arrives last; the file still has every head in URL order
+    (as -D - has on standard output), and standard output has none."""
+    late = []
+
+    def head(i):
+        return b"HTTP/1.1 200 OK\r\nX-Name: d%d\r\nContent-Length: 1\r\n\r\n" % i
+
+    def first(req):
+        try:
+            wait_in_folder(str(tmp_path), lambda: all((tmp_path / f"d{i}").exists()
+                                                      for i in (1, 2, 3)), 10, "d1..d3 saved")
+        except AssertionError as e:
+            late.append(str(e))
+        yield head(0) + b"0"
+
+    hs.route("/d0", first)
+    for i in (1, 2, 3):
+        hs.route(f"/d{i}", lambda req, i=i: head(i) + b"x")
+    dump = tmp_path / "heads.txt"
+    urls = [hs.url(f"/d{i}") for i in range(4)]
+    r = fetch("--parallel", "4", "-D", str(dump), *urls, cwd=tmp_path)
+    assert not late, late
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b""
+    assert dump.read_bytes() == b"".join(head(i) for i in range(4))
+
+
+def test_dump_file_write_error_of_held_heads(hs, tmp_path):
+    """-D /dev/full in a parallel run: the held heads' write fails when the
+    URL's turn comes: each URL fails with the write status (10), and says why."""
+    for i in range(2):
+        hs.route(f"/w{i}", lambda req: answer(b"x"))
+    urls = [hs.url(f"/w{i}") for i in range(2)]
+    r = fetch("--parallel", "2", "-D", "/dev/full", *urls, cwd=tmp_path)
+    assert r.returncode == 10, r.stderr
+    err = r.stderr.decode()
+    assert err.count("write error on /dev/full: No space left on device") == 2, err
+    assert err.endswith("sockit: fetch: 0 succeeded, 2 failed\n"), err

@@ -6,6 +6,7 @@ and hostile proxies scripted with hostile_http.HostileServer (a CONNECT
 answered with garbage, a huge head, 407, bytes before TLS, a cut reply).
 Every failure is one line with its own exit status; nothing is saved."""
 import base64
+import json
 import os
 import signal
 import ssl
@@ -213,9 +214,15 @@ def test_http_through_http_proxy_env(ng, tp, tmp_path):
 def test_https_through_connect_verifies_the_origin(ng, tp, tmp_path):
     out = tmp_path / "o"
     url = ng.url("/small.bin", tls=True, host="localhost")
-    r = fetch("-x", tp.url, url, "-o", str(out), "--cacert", ng.certs["ca"])
+    r = fetch("-x", tp.url, url, "-o", str(out), "--cacert", ng.certs["ca"], "-w",
+              "%{http_connect} %{http_code} %{remote_port} %{ssl_verify_result}")
     ok(r, out, ng.body)
+    # -w: the proxy's reply to CONNECT, the origin's status; connected to the proxy
+    assert r.stdout == f"200 200 {tp.port} 0".encode()
     tp.wait_log(f"CONNECT localhost:{ng.https} HTTP/1.1")
+    r = fetch("-x", tp.url, ng.url("/small.bin"), "-o", str(out), "-w", "%{http_connect}")
+    ok(r, out, ng.body)
+    assert r.stdout == b"000", "plain http through a proxy: no CONNECT"
 
 
 @pytest.mark.parametrize("var", ["https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"])
@@ -371,7 +378,12 @@ def test_connect_request_names_host_and_port(hostile, tmp_path):
     r = fetch("-x", f"u:pw@127.0.0.1:{px.port}", "https://origin.test:8443/x", "-o",
               str(tmp_path / "o"))
     failed(r, EXIT_PROXY, f"proxy 127.0.0.1:{px.port} refused CONNECT: 403 Forbidden")
-    (req,) = px.requests
+    r = fetch("-x", f"127.0.0.1:{px.port}", "https://origin.test:8443/x", "-o",
+              str(tmp_path / "o"), "-w", "%{http_connect} %{json}")
+    assert r.returncode == EXIT_PROXY, r.stderr
+    text, js = r.stdout.decode().split(" ", 1)
+    assert text == "403" and json.loads(js)["http_connect"] == 403, "-w: the refused CONNECT's"
+    req = px.requests[0]
     assert (req.method, req.path, req.version) == ("CONNECT", "origin.test:8443", "HTTP/1.1")
     assert req.headers["host"] == "origin.test:8443"
     assert req.headers["proxy-authorization"] == basic("u", "pw")

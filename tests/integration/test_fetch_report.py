@@ -1,6 +1,7 @@
 """sockit fetch's reports besides the body (issue 11): -D FILE (each
 response head of a chain as received), -w FORMAT (curl's write-out
 variables after each URL). Scripted servers: hostile_http.HostileServer."""
+import contextlib
 import json
 import os
 import re
@@ -242,17 +243,25 @@ def test_write_out_quotes_a_hostile_content_type(srv, tmp_path):
     assert j["content_type"] == "text/x;\tq=\"a\\b\"; \ufffd\u00e9"
 
 
-def test_write_out_json_over_tls(tmp_path):
+@contextlib.contextmanager
+def tls_server(tmp_path, answer):
+    """A HostileServer over TLS (certificate for localhost, of a test CA)
+    answering /a with answer; yields it and the certificates' paths."""
     certs = make_certs(str(tmp_path))
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(certs["cert"], certs["key"])
     tls = HostileServer(tls=ctx)
-    tls.route("/a", lambda req: OK)
+    tls.route("/a", lambda req: answer)
     try:
-        r = fetch("-s", "-w", "%{json}", tls.url("/a", host="localhost"), "--cacert", certs["ca"],
-                  "-o", str(tmp_path / "o"))
+        yield tls, certs
     finally:
         tls.stop()
+
+
+def test_write_out_json_over_tls(tmp_path):
+    with tls_server(tmp_path, OK) as (tls, certs):
+        r = fetch("-s", "-w", "%{json}", tls.url("/a", host="localhost"), "--cacert", certs["ca"],
+                  "-o", str(tmp_path / "o"))
     assert r.returncode == 0, r.stderr
     [j] = json_report(r)
     assert j["scheme"] == "HTTPS" and j["http_version"] == "1.1" and j["num_connects"] == 1
