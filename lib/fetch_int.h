@@ -132,6 +132,10 @@ struct sk__fetch_wire {
     size_t pend;                  /* body bytes gathered in f->buf for the sink */
     bool gather;                  /* f->buf is free for it (the head is used) */
     bool told_connected;          /* SK_FETCH_EV_CONNECTED went for this connection */
+    /* The connection's two ends as "ADDRESS:PORT", looked up once for its
+     * events (CONNECTED, then every REUSED); addr_known: they are filled */
+    bool addr_known;
+    char addr_peer[64], addr_local[64];
     /* Reuse (HTTP/1.1 keep-alive): the connection of the last exchange may
      * stay open, idle, for the next request to the same route. */
     bool idle;                    /* s is open and kept, between exchanges */

@@ -1020,6 +1020,7 @@ static int start(struct sk_fetch *f, const struct sk_url *u, size_t reqlen)
         sk__fetch_resolve_put(f, ai);
         return f->msg[0] ? rc : sk_fetch_fail_as(f, rc, "resolving");
     }
+    w->addr_known = false; /* a new connection: its ends are learnt anew */
     rc = sk_stream_connect_list(w->g, &w->s, ai);
     sk__fetch_resolve_put(f, ai);
     if (rc < 0)
@@ -1248,6 +1249,7 @@ void sk__fetch_close(struct sk_fetch *f, bool clean)
     w->pend = 0;
     w->gather = false;
     w->idle = false;
+    w->addr_known = false;
     if (w->loop)
         timers_stop(w);
     if (w->live) {

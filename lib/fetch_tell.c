@@ -18,7 +18,7 @@
 
 /* "ADDRESS:PORT" (IPv6 in brackets) of the stream's peer, or with local
  * its own end. */
-static int addr_text(const struct sk_stream *s, bool local, char *out, size_t cap)
+static void addr_text(const struct sk_stream *s, bool local, char *out, size_t cap)
 {
     struct sockaddr_storage ss = {0};
     socklen_t len = sizeof ss;
@@ -36,8 +36,7 @@ static int addr_text(const struct sk_stream *s, bool local, char *out, size_t ca
         }
     }
     bool v6 = ss.ss_family == AF_INET6;
-    int n = snprintf(out, cap, "%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "", port);
-    return n < 0 ? 0 : (size_t)n < cap ? n : (int)cap - 1;
+    snprintf(out, cap, "%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "", port);
 }
 
 /* An X509 name, RFC 2253 form (control and non-ASCII bytes escaped), into
@@ -74,19 +73,29 @@ static size_t tls_text(const struct sk_stream *s, char *out, size_t cap)
     return n;
 }
 
+/* The ends of the connection w holds, looked up on its first event only:
+ * a kept connection's next requests cost no system call for them. */
+static void addr_learn(struct sk__fetch_wire *w)
+{
+    _Static_assert(sizeof w->addr_peer >= INET6_ADDRSTRLEN + 16, "room for [v6]:port");
+    if (w->addr_known)
+        return;
+    addr_text(&w->s, false, w->addr_peer, sizeof w->addr_peer);
+    addr_text(&w->s, true, w->addr_local, sizeof w->addr_local);
+    w->addr_known = true;
+}
+
 int sk__fetch_tell_connected(struct sk_fetch *f)
 {
     struct sk__fetch_wire *w = &f->w;
     if (!f->o.on_event || w->told_connected)
         return 0;
     w->told_connected = true;
-    char text[INET6_ADDRSTRLEN + 16], local[INET6_ADDRSTRLEN + 16];
-    int n = addr_text(&w->s, false, text, sizeof text);
-    addr_text(&w->s, true, local, sizeof local);
+    addr_learn(w);
     /* total 1: the stream said nothing before its TLS handshake ended, so
      * this comes after it */
-    return sk__fetch_event_local(f, SK_FETCH_EV_CONNECTED, text, (size_t)n,
-                                 sk_stream_is_tls(&w->s) ? 1 : 0, local);
+    return sk__fetch_event_local(f, SK_FETCH_EV_CONNECTED, w->addr_peer, strlen(w->addr_peer),
+                                 sk_stream_is_tls(&w->s) ? 1 : 0, w->addr_local);
 }
 
 /* The protocol, then the request as made (for HTTP/2: before its fields
@@ -124,10 +133,10 @@ int sk__fetch_tell_reused(struct sk_fetch *f)
     struct sk__fetch_wire *w = &f->w;
     if (!f->o.on_event)
         return 0;
-    char text[INET6_ADDRSTRLEN + 16], local[INET6_ADDRSTRLEN + 16];
-    const struct sk_fetch *o = sk__fetch_h2_owner(f); /* HTTP/2: maybe another's */
-    int n = addr_text(o ? &o->w.s : &w->s, false, text, sizeof text);
-    addr_text(o ? &o->w.s : &w->s, true, local, sizeof local);
-    int rc = sk__fetch_event_local(f, SK_FETCH_EV_REUSED, text, (size_t)n, 0, local);
+    struct sk_fetch *o = sk__fetch_h2_owner(f); /* HTTP/2: maybe another's */
+    struct sk__fetch_wire *cw = o ? &o->w : w;
+    addr_learn(cw);
+    int rc = sk__fetch_event_local(f, SK_FETCH_EV_REUSED, cw->addr_peer, strlen(cw->addr_peer), 0,
+                                   cw->addr_local);
     return rc < 0 ? rc : tell_request(f, w->reqlen);
 }

@@ -732,3 +732,21 @@ def test_gzip_body_over_hostile_h2(certs, tmp_path):
         conn.send_headers(sid, ok_head(len(body)) + [("content-encoding", "gzip")])
         send_body(conn, sid, body[:-8] + b"\x00" * 8, send)
     run_hostile(certs, tmp_path, 7, "gzip", script, extra=("--compressed",))
+
+
+def test_write_out_ends_of_streams_sharing_a_connection(ng, tmp_path):
+    # The joined streams report the connection they ride on: its two ends
+    # are looked up once, by the transfer that opened it.
+    names = ["a.txt", "b.txt", "small.bin"]
+    r = fetch("-s", "--cacert", ng.certs["ca"], "-j", "3", "--output-dir", str(tmp_path), "-w",
+              "%{num_connects} %{local_ip}:%{local_port} %{remote_ip}:%{remote_port}\\n",
+              *[ng.url(f"/{n}", tls=True, host="localhost") for n in names])
+    assert_clean(r)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.decode().splitlines()
+    assert sorted(line.split()[0] for line in lines) == ["0", "0", "1"], lines
+    ends = {tuple(line.split()[1:]) for line in lines}
+    assert len(ends) == 1, lines
+    (local, remote), = ends
+    assert remote == f"127.0.0.1:{ng.https}" and local.startswith("127.0.0.1:"), lines
+    assert local != "127.0.0.1:0"

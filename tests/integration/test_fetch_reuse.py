@@ -474,3 +474,18 @@ def test_an_error_body_that_never_ends_is_bounded_by_the_idle_timeout(keep, tmp_
     assert "/stall: HTTP 503 Busy (body not saved)" in r.stderr.decode(), r.stderr
     assert os.listdir(tmp_path) == ["a"]
     assert s.requests == [(1, "/stall"), (2, "/a")]
+
+
+def test_write_out_ends_of_a_kept_connection(ng, tmp_path):
+    # Every URL on the kept connection reports its two ends (looked up once,
+    # when it was opened): the same local port each time.
+    r = subprocess.run([SOCKIT, "fetch", "-s", "--parallel", "1", "-w",
+                        "%{num_connects} %{local_ip}:%{local_port} %{remote_ip}:%{remote_port}\\n",
+                        *[ng.url(f"/f{i}") for i in range(4)]],
+                       capture_output=True, cwd=tmp_path, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.decode().splitlines()
+    assert [line.split()[0] for line in lines] == ["1", "0", "0", "0"], lines
+    assert len({tuple(line.split()[1:]) for line in lines}) == 1, lines
+    local, remote = lines[0].split()[1:]
+    assert remote == f"127.0.0.1:{ng.http}" and local != "127.0.0.1:0", lines
