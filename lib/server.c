@@ -524,20 +524,24 @@ void sk_server_set_shutdown_reply(struct sk_server *srv, const char *line)
 
 void sk_server_stop(struct sk_server *srv)
 {
-    /* A failed post is resent by sk_server_wait (join_worker). */
-    atomic_store(&srv->stop_requested, true);
-    for (unsigned i = 0; i < srv->nworkers; i++)
-        sk__eventfd_post(srv->workers[i].stop_fd);
     /* Stop accepting at once, not when the last session has gone: a TCP
      * listener that is shut down leaves the LISTEN state, so new connects
      * are refused and those still queued in the backlog are reset instead
      * of hanging until exit. The fd stays valid (a worker may be in accept4
      * on it: that returns EINVAL) and is closed by sk_server_free. Not an
      * inherited socket: the service manager's copy must stay listening for
-     * the next process (shutdown acts on the socket, not on our fd). */
+     * the next process (shutdown acts on the socket, not on our fd).
+     * Before the workers hear of the stop: a worker drains at once, and a
+     * peer told by the drain's line to go elsewhere may connect again
+     * before this thread runs on; with --reuseport on a shared port the
+     * kernel could still queue it here, to be reset by this shutdown. */
     for (size_t i = 0; i < srv->nlisteners; i++)
         if (!srv->listeners[i].udp && !srv->listeners[i].inherited)
             shutdown(srv->listeners[i].fd, SHUT_RDWR);
+    /* A failed post is resent by sk_server_wait (join_worker). */
+    atomic_store(&srv->stop_requested, true);
+    for (unsigned i = 0; i < srv->nworkers; i++)
+        sk__eventfd_post(srv->workers[i].stop_fd);
 }
 
 int sk_server_wait(struct sk_server *srv, struct sk_server_stats *stats)

@@ -5,6 +5,7 @@ again on a new connection and counts `reconnects`, not errors: two `serve --reus
 port stand for a balancer's pool, and one of them stopped mid-run costs zero failed requests.
 A close without the line stays a failed session."""
 import json
+import re
 import signal
 import socket
 import struct
@@ -167,6 +168,49 @@ def run_bench_over_a_stop(port, victim, others, *bench_args, conns=20):
                                ["-c", str(conns), "-d", "4", "--json", *bench_args], stop_victim)
     assert rc == 0, (out + err).decode()
     return json.loads(out), victim.log_count(r"reason=shutdown")
+
+
+def test_a_peer_that_reconnects_at_the_line_is_never_reset(serve):
+    """The line tells a peer to go elsewhere, and it may connect again at once: that
+    connect must reach the rest of the pool (or be refused), never be queued by a
+    listener of the draining server still in LISTEN, to be reset when it is shut
+    down. (sk_server_stop told the workers first and shut the listeners down after:
+    a worker's line could outrun it. Under load it showed in
+    test_bench_reconnects_without_a_failure_when_one_of_a_pool_drains as resets.)
+    Four workers, four listeners of the victim's: the stop reaches them one by one."""
+    def again():
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+                return recv_exact(c, 8)
+        except ConnectionRefusedError:
+            return b"refused"
+        except OSError as e:
+            return repr(e).encode()
+
+    for _ in range(10):  # the race is narrow: each round is a chance to hit it
+        port = free_port()
+        victim = serve("--listen", f"127.0.0.1:{port}", "--reuseport", "--workers", "4")
+        other = serve("--listen", f"127.0.0.1:{port}", "--reuseport", "--workers", "1")
+        socks = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(40)]
+        try:
+            for s in socks:
+                assert recv_exact(s, 8) == b"Welcome!"
+            mine = {f"127.0.0.1:{s.getsockname()[1]}": s for s in socks}
+            victim.wait_for(lambda: sum(victim.log_count(rf" open {re.escape(p)}$") for p in mine)
+                            + sum(other.log_count(rf" open {re.escape(p)}$") for p in mine) == 40,
+                            what="the 40 open lines")
+            told = [s for p, s in mine.items() if victim.log_count(rf" open {re.escape(p)}$")]
+            victim.proc.send_signal(signal.SIGTERM)
+            got = []
+            for s in told:  # each reconnects as soon as it has the line
+                assert recv_until(s, b"\n") == BYE
+                got.append(again())
+            assert victim.stop() == 0
+            assert set(got) <= {b"Welcome!", b"refused"}, got
+        finally:
+            for s in socks:
+                s.close()
+        assert other.stop() == 0
 
 
 @pytest.mark.parametrize("args", [

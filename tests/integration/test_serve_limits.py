@@ -2,6 +2,7 @@
 memory per idle connection."""
 import os
 import resource
+import select
 import signal
 import socket
 import subprocess
@@ -30,6 +31,12 @@ def test_out_of_fds_does_not_spin_and_recovers(serve):
             s.settimeout(5)
             s.connect(srv.addr)  # completes in the backlog
             socks.append(s)
+        # The server greets each connection as it accepts it, and takes
+        # them until accept fails (logged): wait for that and for the
+        # greetings, not 50 ms each (a server starved of CPU is late).
+        srv.wait_log(r"accept: Too many open files")
+        wait_until(lambda: len(select.select(socks, [], [], 0)[0]) >= room - 2, 10,
+                   "the greetings of the connections taken in")
         greeted = []
         for s in socks:
             s.settimeout(0.05)
@@ -39,7 +46,6 @@ def test_out_of_fds_does_not_spin_and_recovers(serve):
             except socket.timeout:
                 pass
         assert room - 2 <= len(greeted) <= room, (len(greeted), room)
-        srv.wait_log(r"accept: Too many open files")
         # Waiting connections must not make the server spin.
         c0 = cpu_seconds(srv.proc.pid)
         time.sleep(1.0)  # a measurement window, not a synchronisation

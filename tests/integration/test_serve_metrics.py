@@ -74,6 +74,11 @@ def scrape(addr):
 
 
 def wait_metric(addr, key, value, timeout=10.0):
+    """Once key reads value, a scrape taken after that one. A scrape reads
+    the counters one by one while the workers count (no lock), so the one
+    that first saw key move may have read an earlier counter (the bytes
+    sent beside the datagrams, the connections total beside the open
+    gauge) just before its worker moved it; the next scrape starts after."""
     last = {}
 
     def ok():
@@ -83,7 +88,7 @@ def wait_metric(addr, key, value, timeout=10.0):
         wait_until(ok, timeout, f"{key} == {value}", interval=0.05)
     except AssertionError:
         raise AssertionError(f"{key} is {last.get(key)}, want {value}")
-    return last
+    return scrape(addr)
 
 
 def closed(reason):
