@@ -49,6 +49,8 @@ struct sk__fetch_h2 {
     bool dead;              /* the connection ended (or failed): dead_err */
     int dead_err;
     char why[160];          /* nghttp2's last word on a connection error */
+    bool plain;             /* h2c (prior knowledge): no ALPN said the server speaks it */
+    size_t seen;            /* bytes of input so far (up to the few that tell HTTP/1.x) */
     struct sk_fetch *users[SK__FETCH_H2_USERS];
     unsigned nusers;
 };
@@ -293,6 +295,7 @@ int sk__fetch_h2_begin(struct sk_fetch *f)
         free(h);
         return sk_fetch_fail_as(f, SK_ERR(ENOMEM), "setting up HTTP/2");
     }
+    h->plain = !sk_stream_is_tls(&f->w.s);
     f->w.h2 = h;
     return 0;
 }
@@ -601,9 +604,36 @@ int sk__fetch_h2_verdict(struct sk_fetch *f)
     return 0;
 }
 
+/* h2c: the server's first bytes are an HTTP/1.x status line ("HTTP/1.1 400"
+ * to the preface): it does not speak HTTP/2 there. Whether it can still
+ * be that ("HTTP/" may come in pieces): 1 it is, 0 not yet known, -1 not. */
+static int http1_reply(struct sk__fetch_h2 *h, const char *p, size_t n)
+{
+    static const char h1[] = "HTTP/1.";
+    const size_t len = sizeof h1 - 1;
+    if (!h->plain || h->seen >= len)
+        return -1;
+    size_t k = n < len - h->seen ? n : len - h->seen;
+    if (memcmp(p, h1 + h->seen, k) != 0)
+        return -1;
+    h->seen += k;
+    return h->seen == len ? 1 : 0;
+}
+
 int sk__fetch_h2_input(struct sk_fetch *f, const char *p, size_t n)
 {
     struct sk__fetch_h2 *h = f->w.h2;
+    int h1 = http1_reply(h, p, n);
+    if (h1 < 0)
+        h->seen = SIZE_MAX; /* decided: frames */
+    else if (h1 > 0) {
+        snprintf(h->why, sizeof h->why,
+                 "%.50s replied in HTTP/1.x to the HTTP/2 connection preface: no HTTP/2 "
+                 "without Upgrade (prior knowledge) there",
+                 f->w.where);
+        sk__fetch_h2_dead(f, SK_EPROTO);
+        return SK_EPROTO;
+    }
     ssize_t k = nghttp2_session_mem_recv(h->s, (const uint8_t *)p, n);
     if (k < 0) {
         char was[sizeof h->why];

@@ -340,6 +340,10 @@ bool sk__fetch_conn_close(const struct sk_http_resp *r);
  * kept connection must match to serve it: the scheme and origin; through
  * a plain-http proxy, the proxy and its credentials (any http origin);
  * through a tunnel, those and the origin. */
+/* The connection to u runs HTTP/2 from its first byte, without TLS (h2c,
+ * prior knowledge): http:// with SK_FETCH_HTTP_2_PRIOR_KNOWLEDGE, direct or
+ * through a SOCKS5 proxy (a plain HTTP proxy gets HTTP/1.1, as curl's). */
+bool sk__fetch_h2c(const struct sk_fetch *f, const struct sk_url *u);
 void sk__fetch_route_key(const struct sk_fetch *f, const struct sk_url *u, char *out, size_t cap);
 /* The kept connection is still open: nothing came on it while it was idle
  * (the server's FIN, a reset, a TLS alert or stray bytes: not reused). */

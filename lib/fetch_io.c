@@ -760,7 +760,9 @@ static void on_connected(struct sk_stream *s, int err)
     int rc = sk__fetch_tell_connected(f);
     if (rc == 0 && w->tls_wanted && !sk_stream_is_tls(s))
         return; /* TCP connected at once, in start(): TLS goes on it there */
-    if (rc == 0 && alpn_h2(s) && (rc = sk__fetch_h2_begin(f)) == 0)
+    /* HTTP/2: picked by ALPN, or over plain http:// by prior knowledge (h2c) */
+    bool h2 = sk_stream_is_tls(s) ? alpn_h2(s) : sk__fetch_h2c(f, f->px.origin);
+    if (rc == 0 && h2 && (rc = sk__fetch_h2_begin(f)) == 0)
         rc = sk__fetch_par_h2_add(f); /* the run's to share */
     if (rc == 0)
         rc = sk__fetch_tell_ready(f);
@@ -1161,7 +1163,8 @@ int sk__fetch_open(struct sk_fetch *f, const struct sk_url *u, bool cross_origin
     snprintf(w->key, sizeof w->key, "%s", key);
     /* In a parallel run another transfer may be connecting there: whether
      * it gets HTTP/2 (then this one joins it) is known after its handshake. */
-    while (u->scheme == SK_URL_HTTPS && !w->live && sk__fetch_par_h2_pending(f, key) &&
+    while ((u->scheme == SK_URL_HTTPS || sk__fetch_h2c(f, u)) && !w->live &&
+           sk__fetch_par_h2_pending(f, key) &&
            !f->cx->flag)
         if (sk__fetch_wait(f) < 0)
             break;

@@ -34,11 +34,19 @@ bool sk__fetch_conn_close(const struct sk_http_resp *r)
     return false;
 }
 
+bool sk__fetch_h2c(const struct sk_fetch *f, const struct sk_url *u)
+{
+    return f->o.http_version == SK_FETCH_HTTP_2_PRIOR_KNOWLEDGE && u->scheme == SK_URL_HTTP &&
+           (!f->px.on || f->px.tunnel); /* a tunnel to http://: SOCKS5's */
+}
+
 void sk__fetch_route_key(const struct sk_fetch *f, const struct sk_url *u, char *out, size_t cap)
 {
     const struct sk__fetch_wire *w = &f->w;
-    /* over TLS, what ALPN offered: --http1.1 does not take a kept h2 one */
-    int v = u->scheme == SK_URL_HTTPS && f->o.http_version == SK_FETCH_HTTP_1_1;
+    /* over TLS, what ALPN offered: --http1.1 does not take a kept h2 one;
+     * plain http://: h2c (2) and HTTP/1.1 (0) never share */
+    int v = u->scheme == SK_URL_HTTPS ? f->o.http_version == SK_FETCH_HTTP_1_1
+                                      : 2 * sk__fetch_h2c(f, u);
     if (!f->px.on)
         snprintf(out, cap, "%s %s %d", u->scheme == SK_URL_HTTPS ? "https" : "http", w->where, v);
     else if (!f->px.tunnel) /* a plain-http proxy: any http:// origin */

@@ -31,7 +31,8 @@ static const char fetch_help[] = N_(
     "                    [-x URL] [--socks5[-hostname] HOST[:PORT]] [--noproxy LIST]\n"
     "                    [--compressed] [--max-filesize BYTES] [--no-reuse]\n"
     "                    [--limit-rate RATE] [-Y BYTES] [-y SEC]\n"
-    "                    [--parallel N] [--http1.1 | --http2]\n"
+    "                    [--parallel N]\n"
+    "                    [--http1.1 | --http2 | --http2-prior-knowledge]\n"
     "\n"
     "Download URL (http:// or https://) with HTTP/2 when an https server offers\n"
     "it (ALPN), else HTTP/1.1. The status line and headers\n"
@@ -119,6 +120,11 @@ static const char fetch_help[] = N_(
     "      --http1.1           over TLS offer only HTTP/1.1 (ALPN http/1.1)\n"
     "      --http2             over TLS offer HTTP/2 first (the default); plain\n"
     "                          http:// stays HTTP/1.1 (no Upgrade)\n"
+    "      --http2-prior-knowledge  plain http:// in HTTP/2 from the start (h2c,\n"
+    "                          no Upgrade: the server must speak it), direct or\n"
+    "                          through SOCKS5; https:// as --http2; through an\n"
+    "                          HTTP proxy HTTP/1.1. The last of --http1.1,\n"
+    "                          --http2 and this one counts\n"
     "      --parallel N        up to N transfers at once (1 to 1024, default 8),\n"
     "                          all on one event loop in one thread, each with its\n"
     "                          own kept connection (those to one HTTP/2 server\n"
@@ -224,7 +230,7 @@ enum { OPT_CACERT = 256, OPT_MAXREDIRS, OPT_CONNTIMEOUT, OPT_IDLETIMEOUT, OPT_RE
        OPT_NOPROXY, OPT_SOCKS5, OPT_SOCKS5H };
 /* --compressed and --max-filesize: a block of their own */
 enum { OPT_COMPRESSED = 512, OPT_MAXFILESIZE, OPT_NOREUSE, OPT_HTTP11, OPT_HTTP2,
-       OPT_LIMITRATE };
+       OPT_LIMITRATE, OPT_HTTP2PK };
 
 /* --max-filesize BYTES: digits, then k, m or g (powers of 1024, as curl). */
 static bool parse_size(const char *what, const char *s, uint64_t *out)
@@ -422,6 +428,7 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
         {"no-reuse", no_argument, NULL, OPT_NOREUSE},
         {"http1.1", no_argument, NULL, OPT_HTTP11},
         {"http2", no_argument, NULL, OPT_HTTP2},
+        {"http2-prior-knowledge", no_argument, NULL, OPT_HTTP2PK},
         {"limit-rate", required_argument, NULL, OPT_LIMITRATE},
         {"speed-limit", required_argument, NULL, 'Y'},
         {"speed-time", required_argument, NULL, 'y'},
@@ -525,6 +532,7 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
         case OPT_NOREUSE: o->flags |= SK_FETCH_NO_REUSE; break;
         case OPT_HTTP11: o->http_version = SK_FETCH_HTTP_1_1; break;
         case OPT_HTTP2: o->http_version = SK_FETCH_HTTP_2; break;
+        case OPT_HTTP2PK: o->http_version = SK_FETCH_HTTP_2_PRIOR_KNOWLEDGE; break;
         case OPT_MAXFILESIZE:
             if (!parse_size("--max-filesize", optarg, &o->max_filesize))
                 return EXIT_USAGE;

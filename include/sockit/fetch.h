@@ -135,12 +135,17 @@ enum sk_fetch_event_kind {
                                 one) is looked up, before its connect: data, len the name */
 };
 
-/* sk_fetch_opts.http_version: what the TLS handshake offers (ALPN). Plain
- * http:// is always HTTP/1.1 (no Upgrade, no prior knowledge). */
+/* sk_fetch_opts.http_version: what the TLS handshake offers (ALPN), and
+ * for plain http:// whether HTTP/2 starts at once (prior knowledge, RFC 9113
+ * section 3.3: no Upgrade); otherwise plain http:// is HTTP/1.1. */
 enum sk_fetch_http_version {
     SK_FETCH_HTTP_DEFAULT = 0, /* offer h2 and http/1.1: HTTP/2 when the server picks it */
     SK_FETCH_HTTP_1_1,         /* offer http/1.1 only */
     SK_FETCH_HTTP_2,           /* offer h2 first (the default's behaviour, said outright) */
+    /* Appended later: */
+    SK_FETCH_HTTP_2_PRIOR_KNOWLEDGE, /* plain http:// (direct or through SOCKS): HTTP/2 from
+                                        the first byte; through a plain HTTP proxy HTTP/1.1
+                                        (to the proxy, as curl); https://: as the default */
 };
 
 struct sk_fetch_event {

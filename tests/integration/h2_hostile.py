@@ -2,7 +2,8 @@
 tests, on python3-h2: each connection's request goes to a script that
 answers it frame by frame (resets, GOAWAYs, lying content-lengths, huge
 header lists, stalls), or to raw bytes sent after the handshake (a bad
-preface, malformed frames) that bypass h2's checks. Runs on a free
+preface, malformed frames) that bypass h2's checks. Without certs:
+plain TCP, HTTP/2 from the first byte (h2c, prior knowledge). Runs on a free
 loopback port in a thread; every socket has a timeout; stop() wakes every
 stall and joins the threads."""
 import socket
@@ -20,16 +21,19 @@ class H2Server:
         """script(srv, conn, sid, headers, send, nconn): answers stream sid
         (headers: a dict) with h2 calls on conn; send() flushes conn's bytes
         (send(b) writes b as they are). nconn: 1 for the first connection.
-        raw: bytes sent right after the TLS handshake instead (no h2)."""
+        raw: bytes sent right after the TLS handshake instead (no h2).
+        certs None: no TLS (h2c), raw sent once the client's first bytes came."""
         self.script = script
         self.raw = raw
         self.connections = 0
         self.requests = []
         self.resets = []  # (nconn, stream id, error code) of each RST_STREAM received
         self.stopping = threading.Event()
-        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(certs["cert"], certs["key"])
-        self.ctx.set_alpn_protocols(["h2"])
+        self.ctx = None
+        if certs is not None:
+            self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.ctx.load_cert_chain(certs["cert"], certs["key"])
+            self.ctx.set_alpn_protocols(["h2"])
         self.lsock = socket.socket()
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.lsock.bind(("127.0.0.1", 0))
@@ -41,7 +45,7 @@ class H2Server:
         self.t.start()
 
     def url(self, path):
-        return f"https://localhost:{self.port}{path}"
+        return f"{'https' if self.ctx else 'http'}://localhost:{self.port}{path}"
 
     def _accept(self):
         while not self.stopping.is_set():
@@ -63,12 +67,14 @@ class H2Server:
     def _serve(self, s, nconn):
         s.settimeout(10)
         try:
-            tls = self.ctx.wrap_socket(s, server_side=True)
+            tls = self.ctx.wrap_socket(s, server_side=True) if self.ctx else s
         except (OSError, ssl.SSLError):
             s.close()
             return
         try:
             if self.raw is not None:
+                if self.ctx is None:  # a plain server answers the preface
+                    tls.recv(65536)
                 tls.sendall(self.raw)
                 tls.recv(65536)  # the client's preface; then its end
                 self.stopping.wait(5)

@@ -100,12 +100,16 @@ http {{
 
 class Nginx:
     def __init__(self, d, certs, timeout=10.0, access_log=False, http2=False,
-                 extra_locations=""):
+                 extra_locations="", h2c=False):
         """access_log: each request logged in d/access.log as "CONNECTION
         REQUESTS-ON-IT URI" ($connection $connection_requests), and with
         http2 (HTTP/2 offered on the https ports: "listen ... ssl http2")
         its protocol after them ($server_protocol). extra_locations: more
-        location blocks of the main server (nginx syntax, braces single)."""
+        location blocks of the main server (nginx syntax, braces single).
+        h2c: one more plain port for the main server, self.h2c, speaking
+        HTTP/2 from the first byte ("listen ... http2" without ssl: prior
+        knowledge, no Upgrade); its requests are logged with their protocol
+        too."""
         self.dir = d
         self.www = os.path.join(d, "www")
         os.makedirs(self.www, exist_ok=True)
@@ -113,28 +117,38 @@ class Nginx:
         self.http = free_port()
         self.https = free_port()
         self.wrong = free_port()
+        self.h2c = free_port() if h2c else None
         conf = os.path.join(d, "nginx.conf")
         with open(conf, "w") as f:
             conf_text = CONF.format(d=d, http=self.http, https=self.https, wrong=self.wrong,
                                     extra_locations=extra_locations, **certs)
             if access_log:
-                proto = " $server_protocol" if http2 else ""
+                proto = " $server_protocol" if http2 or h2c else ""
                 conf_text = conf_text.replace(
                     "access_log off;", "log_format conns '$connection $connection_requests "
                     f"$request_uri{proto}'; access_log {d}/access.log conns;")
             if http2:
                 conf_text = conf_text.replace(f":{self.https} ssl;", f":{self.https} ssl http2;")
+            if h2c:
+                conf_text = conf_text.replace(f"listen [::1]:{self.http};",
+                                              f"listen [::1]:{self.http};\n"
+                                              f"        listen 127.0.0.1:{self.h2c} http2;")
+                conf_text = conf_text.replace(
+                    "        location = /redir/loop", "        location = /redir/to-h2c { return "
+                    f"302 http://127.0.0.1:{self.h2c}/small.bin; }}\n        location = /redir/loop")
             f.write(conf_text)
         # nginx writes its pid file once every listening socket is open (and
         # its error log, in the same folder, when it fails).
         pid = os.path.join(d, "nginx.pid")
         self.proc = start_when([NGINX, "-c", conf, "-p", d], d, lambda: os.path.exists(pid),
-                               (self.http, self.https, self.wrong), "nginx", timeout)
+                               (self.http, self.https, self.wrong) + ((self.h2c,) if h2c else ()),
+                               "nginx", timeout)
 
-    def url(self, path, tls=False, host="127.0.0.1"):
+    def url(self, path, tls=False, host="127.0.0.1", h2c=False):
         if ":" in host:
             host = f"[{host}]"
-        return f"{'https' if tls else 'http'}://{host}:{self.https if tls else self.http}{path}"
+        port = self.https if tls else self.h2c if h2c else self.http
+        return f"{'https' if tls else 'http'}://{host}:{port}{path}"
 
     def log(self):
         """The access log's lines as (connection, requests on it, URI)."""
