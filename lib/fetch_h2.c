@@ -466,7 +466,8 @@ int sk__fetch_h2_request(struct sk_fetch *f, const struct sk_url *u, size_t len)
     if (!sp || !sp2 || !eol || sp2 > eol)
         return sk_fetch_set_error(f, SK_EUSAGE, "request too large");
     nv[n++] = NV(":method", 7, p, (size_t)(sp - p));
-    nv[n++] = NV(":scheme", 7, "https", 5);
+    bool tls = u->scheme == SK_URL_HTTPS; /* h2c: http */
+    nv[n++] = NV(":scheme", 7, tls ? "https" : "http", tls ? 5 : 4);
     size_t auth_at = n++; /* :authority: Host's value when one is given */
     nv[auth_at] = NV(":authority", 10, authority, strlen(authority));
     nv[n++] = NV(":path", 5, sp + 1, (size_t)(sp2 - sp - 1));

@@ -17,14 +17,16 @@ from hyperframe.frame import DataFrame, GoAwayFrame, WindowUpdateFrame
 
 
 class H2Server:
-    def __init__(self, certs, script=None, raw=None):
+    def __init__(self, certs, script=None, raw=None, close=False):
         """script(srv, conn, sid, headers, send, nconn): answers stream sid
         (headers: a dict) with h2 calls on conn; send() flushes conn's bytes
         (send(b) writes b as they are). nconn: 1 for the first connection.
         raw: bytes sent right after the TLS handshake instead (no h2).
-        certs None: no TLS (h2c), raw sent once the client's first bytes came."""
+        certs None: no TLS (h2c), raw sent once the client's first bytes came.
+        close: a FIN right after raw."""
         self.script = script
         self.raw = raw
+        self.close = close
         self.connections = 0
         self.requests = []
         self.resets = []  # (nconn, stream id, error code) of each RST_STREAM received
@@ -76,6 +78,9 @@ class H2Server:
                 if self.ctx is None:  # a plain server answers the preface
                     tls.recv(65536)
                 tls.sendall(self.raw)
+                if self.close:
+                    self._close(tls)
+                    return
                 tls.recv(65536)  # the client's preface; then its end
                 self.stopping.wait(5)
                 return
