@@ -1,5 +1,6 @@
 /* The HTTP client's HTTP/2 adapter (RFC 9113, with libnghttp2): when the
- * TLS handshake picked "h2", the exchange of fetch_io.c runs as one stream
+ * TLS handshake picked "h2", or over plain http:// with prior knowledge
+ * (h2c, from the connect on; :scheme http), the exchange of fetch_io.c runs as one stream
  * of an nghttp2 session on the same connection. The request made for
  * HTTP/1.1 goes as a HEADERS frame (its fields lower-cased, the
  * connection-specific ones dropped, Host as :authority); the response's

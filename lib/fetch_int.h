@@ -145,7 +145,7 @@ struct sk__fetch_wire {
     bool body_done;               /* the body ended at its framing, nothing after it */
     char key[2 * SK_HOST_MAX + 1100]; /* the route of s: scheme, origin or proxy */
     struct sk__fetch_pool *pool;  /* the parallel run's pool s is in (HTTP/2), else NULL */
-    struct sk__fetch_h2 *h2;      /* the TLS handshake picked h2: its session (fetch_h2.c),
+    struct sk__fetch_h2 *h2;      /* h2 (ALPN, or h2c): its session (fetch_h2.c),
                                      this transfer's, or another's it joined */
     struct sk__fetch_h2st {       /* this exchange's stream on it */
         int32_t sid;              /* 0: none */

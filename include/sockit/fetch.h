@@ -29,7 +29,9 @@
  * `sha256` and max_filesize then apply to the decoded body.
  *
  * HTTP/2 (RFC 9113, with libnghttp2): over TLS, ALPN offers h2 and
- * http/1.1 (http_version); when the server picks h2 the request goes as a
+ * http/1.1 (http_version); over plain http:// only with prior knowledge
+ * (SK_FETCH_HTTP_2_PRIOR_KNOWLEDGE: h2c, no Upgrade). When the server picks
+ * h2 (or prior knowledge says it speaks it) the request goes as a
  * HEADERS frame and the response is handled as an HTTP/1.1 one would be
  * (the head reported as "HTTP/2 STATUS" and its fields, lower case), the
  * body ending at END_STREAM (and matching its content-length). Its size is

@@ -23,7 +23,8 @@ class H2Server:
         (send(b) writes b as they are). nconn: 1 for the first connection.
         raw: bytes sent right after the TLS handshake instead (no h2).
         certs None: no TLS (h2c), raw sent once the client's first bytes came.
-        close: a FIN right after raw."""
+        close: a FIN right after raw. raw may be a list: each piece sent on
+        its own (TCP_NODELAY), which the client may read apart or together."""
         self.script = script
         self.raw = raw
         self.close = close
@@ -77,7 +78,10 @@ class H2Server:
             if self.raw is not None:
                 if self.ctx is None:  # a plain server answers the preface
                     tls.recv(65536)
-                tls.sendall(self.raw)
+                if isinstance(self.raw, list):
+                    tls.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                for piece in self.raw if isinstance(self.raw, list) else [self.raw]:
+                    tls.sendall(piece)
                 if self.close:
                     self._close(tls)
                     return

@@ -222,6 +222,13 @@ def test_hostile_http11_reply_to_the_preface(tmp_path):
                 raw=b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 
 
+def test_hostile_http11_reply_in_pieces(tmp_path):
+    """"HTTP/1." in pieces (read apart or together: the same verdict) is told
+    from frames as it comes: three bytes are no frame header yet."""
+    run_hostile(tmp_path, 7, "replied in HTTP/1.x to the HTTP/2 connection preface",
+                raw=[b"HTT", b"P/", b"1.1 505 HTTP Version Not Supported\r\n\r\n"])
+
+
 def test_hostile_close_at_once(tmp_path):
     """The preface read, a FIN at once, nothing sent: as the empty reply of
     HTTP/1.1 and HTTP/2 over TLS, a protocol error (7)."""

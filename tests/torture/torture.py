@@ -581,14 +581,15 @@ class NginxH2:
     """nginx offering HTTP/2 over TLS ("listen ... ssl http2"): /start is
     BODY, /p0 ... /p5 are PAR_BODIES (one h2 connection serves them all)."""
 
-    def __init__(self, d):
+    def __init__(self, d, h2c=False):
+        """h2c: its plain HTTP/2 port instead (prior knowledge, no TLS)."""
         self.ng = nginx_util.Nginx(os.path.join(d, "ng"), nginx_util.make_certs(
-            os.path.join(d, "tls")), http2=True)
+            os.path.join(d, "tls")), http2=True, h2c=h2c)
         self.ng.put("start", BODY)
         for i, body in enumerate(PAR_BODIES):
             self.ng.put(f"p{i}", body)
         self.cafile = self.ng.certs["ca"]
-        self.url = self.ng.url("/start", tls=True)
+        self.url = self.ng.url("/start", tls=not h2c, h2c=h2c)
 
     def stop(self):
         self.ng.stop()
@@ -606,6 +607,21 @@ class FetchH2(Fetch):
     def setup(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="torture-fetch-")
         self.http = NginxH2(self.tmp.name)
+
+
+class FetchH2c(FetchH2):
+    """The same over plain http:// with --http2-prior-knowledge (h2c): the
+    session from the connect on, its frames through send/recv."""
+    name = "fetch-http-h2c"
+    extra = ["--http2-prior-knowledge"]
+
+    def __init__(self):
+        Fetch.__init__(self, False, False, False)
+        self.name = FetchH2c.name
+
+    def setup(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="torture-fetch-")
+        self.http = NginxH2(self.tmp.name, h2c=True)
 
 
 class FetchH2Rate(FetchH2):
@@ -868,7 +884,7 @@ def scenarios():
     return [ClientTcp(), ClientUdp(),
             Fetch(False, False, False), Fetch(False, True, True),
             Fetch(True, False, True), Fetch(True, True, False), FetchResume(),
-            FetchCompressed(), FetchParallel(), FetchH2(), FetchH2Parallel(),
+            FetchCompressed(), FetchParallel(), FetchH2(), FetchH2c(), FetchH2Parallel(),
             FetchH2Pool(), FetchH2Goaway(), FetchRate(), FetchH2Rate(), FetchSocks(),
             ServeStart(), ServeLoad(), ServeFull(),
             Bench("bench", ["-n", "200", "--framing", "line", "-P", "2"],
