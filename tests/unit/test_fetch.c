@@ -105,9 +105,11 @@ Test(fetch, new_takes_the_layout_before_http_version)
     cr_assert_null(f);
     o.http_version = SK_FETCH_HTTP_1_1;
     cr_assert_eq(sk_fetch_new(&o, &f), 0);
-    o.http_version = (enum sk_fetch_http_version)3;
+    o.http_version = (enum sk_fetch_http_version)(SK_FETCH_HTTP_2_PRIOR_KNOWLEDGE + 1);
     cr_assert_eq(sk_fetch_set_opts(f, &o), SK_EUSAGE);
     o.http_version = SK_FETCH_HTTP_2;
+    cr_assert_eq(sk_fetch_set_opts(f, &o), 0);
+    o.http_version = SK_FETCH_HTTP_2_PRIOR_KNOWLEDGE; /* appended later */
     cr_assert_eq(sk_fetch_set_opts(f, &o), 0);
     sk_fetch_free(f);
 }
