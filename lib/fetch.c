@@ -29,7 +29,8 @@ static bool opts_ok(const struct sk_fetch_opts *o)
     if (!o || (o->size != SK__FETCH_OPTS_SIZE_0 && o->size != SK__FETCH_OPTS_SIZE_1 &&
                o->size != SK__FETCH_OPTS_SIZE_2 && o->size != sizeof *o)) /* the layouts so far */
         return false;
-    if (o->size >= SK__FETCH_OPTS_SIZE_2 && (unsigned)o->http_version > SK_FETCH_HTTP_2_PRIOR_KNOWLEDGE)
+    if (o->size >= SK__FETCH_OPTS_SIZE_2 &&
+        (unsigned)o->http_version > SK_FETCH_HTTP_2_PRIOR_KNOWLEDGE)
         return false;
     if (o->size == sizeof *o && o->low_speed_time_ms < 0)
         return false;

@@ -1,8 +1,9 @@
 /* A parallel run's HTTP/2 connections (docs/fetch.md, "HTTP/2",
  * "Multiplexing"): every connection of the run whose TLS handshake picked
- * h2, or that speaks h2c (prior knowledge), is in its pool, keyed by route, from its handshake to its close. A
- * connection is the stream of the transfer object that made it (its
- * holder: the stream cannot move), but it is the run's: a transfer of the
+ * h2, or that speaks h2c (prior knowledge), is in its pool, keyed by
+ * route, from its handshake (or connect) to its close. A connection is
+ * the stream of the transfer object that made it (its holder: the stream
+ * cannot move), but it is the run's: a transfer of the
  * run to the same route, at its start or on a redirect, opens its stream
  * on it whatever the holder does meanwhile (connecting, in its exchange,
  * finished, on its next URL to the same route), as long as it is usable

@@ -133,9 +133,10 @@ class Nginx:
                 conf_text = conf_text.replace(f"listen [::1]:{self.http};",
                                               f"listen [::1]:{self.http};\n"
                                               f"        listen 127.0.0.1:{self.h2c} http2;")
+                loop = "        location = /redir/loop"
                 conf_text = conf_text.replace(
-                    "        location = /redir/loop", "        location = /redir/to-h2c { return "
-                    f"302 http://127.0.0.1:{self.h2c}/small.bin; }}\n        location = /redir/loop")
+                    loop, "        location = /redir/to-h2c { return 302 "
+                    f"http://127.0.0.1:{self.h2c}/small.bin; }}\n{loop}")
             f.write(conf_text)
         # nginx writes its pid file once every listening socket is open (and
         # its error log, in the same folder, when it fails).
