@@ -161,9 +161,9 @@ struct sk__fetch_wire {
 
 /* The proxy of the exchange under way (fetch_proxy.c). */
 #define SK__FETCH_CONNECT_HEAD_MAX 8192 /* the proxy's reply to CONNECT */
-/* The SOCKS5 client's reading of the proxy's replies (RFC 1928, RFC 1929),
- * a pure state machine fed the bytes in any split: sk__socks5_feed says
- * what comes next. Every reply is bounded (at most 262 bytes) and checked
+/* The SOCKS client's reading of the proxy's replies (RFC 1928, RFC 1929;
+ * SOCKS4), a pure state machine fed the bytes in any split: sk__socks5_feed
+ * says what comes next. Every reply is bounded (at most 262 bytes) and checked
  * byte by byte; a byte beyond the reply awaited is the proxy's fault. */
 enum sk__socks_step {
     SK__SOCKS_MORE = 0,      /* the reply is not complete yet */
@@ -200,8 +200,9 @@ void sk__socks5_init(struct sk__socks5 *s, bool offer_auth);
 void sk__socks4_init(struct sk__socks5 *s);
 /* The next bytes from the proxy; the step they lead to (a failure is final). */
 int sk__socks5_feed(struct sk__socks5 *s, const unsigned char *p, size_t n);
-/* The requests, into out (at least SK__SOCKS5_MSG_MAX bytes); their length,
- * 0 when a name, user or password is over 255 bytes (or empty name). */
+/* The requests, into out (at least SK__SOCKS5_MSG_MAX bytes, SOCKS4's
+ * too: 8 + 256 + 256); their length, 0 when a name, user or password is
+ * over 255 bytes (or empty name). */
 #define SK__SOCKS5_MSG_MAX 520
 size_t sk__socks5_hello(unsigned char *out, bool offer_auth);
 size_t sk__socks5_auth(unsigned char *out, const char *user, const char *password);
