@@ -1,9 +1,12 @@
-"""sockit fetch through SOCKS4 and SOCKS4a proxies. Debian's microsocks
-speaks SOCKS5 only and dante-server is not installed here, so the proxy is
-scripted (Socks4Server, SocksServer of test_fetch_socks.py reading a
-SOCKS4 request instead of a SOCKS5 greeting): for the success paths it
-really relays to the origin (the nginx of nginx_util.py, http and https,
-the origin verified through the tunnel); hostile scripts send each CD
+"""sockit fetch through SOCKS4 and SOCKS4a proxies: a real dante
+(Debian's danted, started on a port the test picks with a configuration
+the test writes, stopped by PID; its log names what it connected to) for
+socks4:// to the nginx of nginx_util.py, http and https; dante has no
+SOCKS4a (it refuses 0.0.0.1: CD 91, a clear exit 12). Debian's microsocks
+speaks SOCKS5 only, so SOCKS4a and the failures are scripted (Socks4Server,
+SocksServer of test_fetch_socks.py reading a SOCKS4 request instead of a
+SOCKS5 greeting): for the success paths it really relays to the origin
+(the origin verified through the tunnel); hostile scripts send each CD
 code, another version, a cut reply, bytes past the reply, nothing in
 time. What was asked is recorded: socks4:// sends the address sockit
 resolved (IPv4 only), socks4a:// DSTIP 0.0.0.1 and the name; the user id
@@ -19,9 +22,43 @@ import pytest
 from test_fetch_parallel import slow_env, slow_resolver  # noqa: F401 (a fixture)
 from test_fetch_proxy import (EXIT_PROXY, EXIT_RESOLVE, EXIT_TIMEOUT, clean_env, failed, fetch,
                               ok)
-from test_fetch_socks import EXIT_USAGE, SocksServer, ng, recv_n  # noqa: F401 (ng: a fixture)
+from nginx_util import free_port
+from test_fetch_socks import EXIT_USAGE, LoggedProxy, SocksServer, ng, recv_n  # noqa: F401 (ng)
+
+DANTED = "/usr/sbin/danted"  # Debian's dante-server (scripts/deps.sh test)
 
 GRANTED = b"\x00\x5a\x00\x00\x00\x00\x00\x00"
+
+DANTE_CONF = """logoutput: stderr
+internal: 127.0.0.1 port = {port}
+external: 127.0.0.1
+socksmethod: none
+clientmethod: none
+{user}client pass {{
+    from: 127.0.0.0/8 to: 0.0.0.0/0
+}}
+socks pass {{
+    from: 127.0.0.0/8 to: 0.0.0.0/0
+    command: connect
+    protocol: tcp
+    log: connect error
+}}
+"""
+
+
+class Dante(LoggedProxy):
+    """danted on 127.0.0.1 at a free port, one process set (-N 1), in the
+    foreground, its configuration written in d; stopped by PID (SIGTERM to
+    the mother, which ends its children)."""
+
+    def __init__(self, d):
+        port = free_port()
+        conf = os.path.join(d, "danted.conf")
+        with open(conf, "w") as f:
+            f.write(DANTE_CONF.format(port=port, user="user.unprivileged: nobody\n"
+                                      if os.geteuid() == 0 else ""))
+        super().__init__([DANTED, "-f", conf, "-N", "1", "-p", os.path.join(d, "danted.pid")],
+                         port)
 
 
 def recv_z(c, limit=1024):
@@ -107,6 +144,45 @@ def s4():
     yield make
     for s in started:
         s.stop()
+
+
+@pytest.fixture(scope="module")
+def dante(tmp_path_factory):
+    p = Dante(str(tmp_path_factory.mktemp("dante")))
+    yield p
+    p.stop()
+
+
+# ---- dante, to nginx ----
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_socks4_through_dante(ng, dante, tmp_path, tls):
+    out = tmp_path / "o"
+    port = ng.https if tls else ng.http
+    r = fetch("-x", f"socks4://tester@127.0.0.1:{dante.port}",
+              ng.url("/small.bin", tls=tls, host="localhost"), "-o", str(out), "--cacert",
+              ng.certs["ca"])
+    ok(r, out, ng.body)
+    # "tcp/connect [: CLIENT PROXY -> EXTERNAL TARGET": the address sockit resolved
+    dante.wait_log(f" 127.0.0.1.{port}")
+    assert any(line.endswith(f" 127.0.0.1.{port}") for line in dante.lines
+               if "tcp/connect [" in line), dante.lines
+
+
+def test_curls_socks4_option_through_dante(ng, dante, tmp_path):
+    out = tmp_path / "o"
+    r = fetch("--socks4", f"127.0.0.1:{dante.port}", ng.url("/other.bin", host="localhost"),
+              "-o", str(out))
+    ok(r, out, b"other")
+
+
+def test_dante_refuses_socks4a_with_cd_91(ng, dante, tmp_path):
+    out = tmp_path / "o"
+    r = fetch("-x", f"socks4a://127.0.0.1:{dante.port}", ng.url("/small.bin", host="localhost"),
+              "-o", str(out))
+    failed(r, EXIT_PROXY, f"proxy 127.0.0.1:{dante.port}: SOCKS4 CONNECT to localhost:{ng.http}"
+           " failed: request rejected or failed (91)")
+    assert not out.exists()
 
 
 # ---- through a relaying proxy, to nginx ----
