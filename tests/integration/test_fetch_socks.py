@@ -201,8 +201,8 @@ def answering(body=b"socks"):
 def socks():
     started = []
 
-    def make(script):
-        s = SocksServer(script)
+    def make(script, cls=SocksServer):  # cls: a subclass (test_fetch_socks4.py)
+        s = cls(script)
         started.append(s)
         return s
 

@@ -19,11 +19,12 @@ import time
 
 import pytest
 
+from nginx_util import free_port
 from test_fetch_parallel import slow_env, slow_resolver  # noqa: F401 (a fixture)
 from test_fetch_proxy import (EXIT_PROXY, EXIT_RESOLVE, EXIT_TIMEOUT, clean_env, failed, fetch,
                               ok)
-from nginx_util import free_port
-from test_fetch_socks import EXIT_USAGE, LoggedProxy, SocksServer, ng, recv_n  # noqa: F401 (ng)
+from test_fetch_socks import (EXIT_USAGE, LoggedProxy, SocksServer, ng, recv_n,  # noqa: F401
+                              socks)  # ng, socks: fixtures
 
 DANTED = "/usr/sbin/danted"  # Debian's dante-server (scripts/deps.sh test)
 
@@ -133,17 +134,9 @@ def replies(*pieces):
 
 
 @pytest.fixture
-def s4():
-    started = []
-
-    def make(script=relaying):
-        s = Socks4Server(script)
-        started.append(s)
-        return s
-
-    yield make
-    for s in started:
-        s.stop()
+def s4(socks):
+    """Makes a Socks4Server (relaying by default), stopped after the test."""
+    return lambda script=relaying: socks(script, Socks4Server)
 
 
 @pytest.fixture(scope="module")
