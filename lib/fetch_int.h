@@ -161,9 +161,9 @@ struct sk__fetch_wire {
 
 /* The proxy of the exchange under way (fetch_proxy.c). */
 #define SK__FETCH_CONNECT_HEAD_MAX 8192 /* the proxy's reply to CONNECT */
-/* The SOCKS5 client's reading of the proxy's replies (RFC 1928, RFC 1929),
- * a pure state machine fed the bytes in any split: sk__socks5_feed says
- * what comes next. Every reply is bounded (at most 262 bytes) and checked
+/* The SOCKS client's reading of the proxy's replies (RFC 1928, RFC 1929;
+ * SOCKS4), a pure state machine fed the bytes in any split: sk__socks5_feed
+ * says what comes next. Every reply is bounded (at most 262 bytes) and checked
  * byte by byte; a byte beyond the reply awaited is the proxy's fault. */
 enum sk__socks_step {
     SK__SOCKS_MORE = 0,      /* the reply is not complete yet */
@@ -179,7 +179,16 @@ enum sk__socks_step {
     SK__SOCKS_EGARBAGE = -7, /* a reserved byte not 0, an unknown ATYP, an empty name */
     SK__SOCKS_EEXTRA = -8,   /* extra bytes after the reply awaited */
 };
-enum sk__socks_wait { SK__SOCKS_W_METHOD, SK__SOCKS_W_AUTH, SK__SOCKS_W_CONNECT, SK__SOCKS_W_DONE };
+/* SOCKS4 and SOCKS4a have one reply (8 bytes: VN 0, CD 90 granted): the
+ * same reader awaits it (W_CONNECT4, from sk__socks4_init), EVERSION for a
+ * VN not 0, EREP for a CD not 90, UP once its 8 bytes are in. */
+enum sk__socks_wait {
+    SK__SOCKS_W_METHOD,
+    SK__SOCKS_W_AUTH,
+    SK__SOCKS_W_CONNECT,
+    SK__SOCKS_W_CONNECT4,
+    SK__SOCKS_W_DONE
+};
 struct sk__socks5 {
     unsigned char wait;       /* enum sk__socks_wait: the reply awaited */
     bool offer_auth;          /* method 2 was offered (credentials given) */
@@ -188,19 +197,38 @@ struct sk__socks5 {
     size_t extra;             /* EEXTRA: how many bytes */
 };
 void sk__socks5_init(struct sk__socks5 *s, bool offer_auth);
+void sk__socks4_init(struct sk__socks5 *s);
 /* The next bytes from the proxy; the step they lead to (a failure is final). */
 int sk__socks5_feed(struct sk__socks5 *s, const unsigned char *p, size_t n);
-/* The requests, into out (at least SK__SOCKS5_MSG_MAX bytes); their length,
- * 0 when a name, user or password is over 255 bytes (or empty name). */
-#define SK__SOCKS5_MSG_MAX 515
+/* The requests, into out (at least SK__SOCKS5_MSG_MAX bytes, SOCKS4's
+ * too: 8 + 256 + 256); their length, 0 when a name, user or password is
+ * over 255 bytes (or empty name). */
+#define SK__SOCKS5_MSG_MAX 520
 size_t sk__socks5_hello(unsigned char *out, bool offer_auth);
 size_t sk__socks5_auth(unsigned char *out, const char *user, const char *password);
 /* atyp 1 (addr: 4 bytes), 4 (16 bytes) or 3 (addr: a name, NUL-terminated). */
 size_t sk__socks5_connect(unsigned char *out, int atyp, const void *addr, unsigned port);
 /* REP's meaning, "connection refused by the destination". */
 const char *sk__socks5_rep_text(unsigned rep);
+/* The SOCKS4 CONNECT: addr4 the origin's IPv4 address, or NULL for
+ * SOCKS4a (DSTIP 0.0.0.1, host after the user id); 0 when user or host is
+ * over 255 bytes (or host empty). */
+size_t sk__socks4_connect(unsigned char *out, const unsigned char *addr4, unsigned port,
+                          const char *user, const char *host);
+/* CD's meaning, "request rejected or failed". */
+const char *sk__socks4_cd_text(unsigned cd);
 
-enum sk__proxy_kind { SK__PROXY_HTTP, SK__PROXY_SOCKS5, SK__PROXY_SOCKS5H };
+enum sk__proxy_kind {
+    SK__PROXY_HTTP,
+    SK__PROXY_SOCKS5,
+    SK__PROXY_SOCKS5H,
+    SK__PROXY_SOCKS4,
+    SK__PROXY_SOCKS4A
+};
+/* SOCKS4 or SOCKS4a */
+#define SK__PROXY_IS_SOCKS4(k) ((k) == SK__PROXY_SOCKS4 || (k) == SK__PROXY_SOCKS4A)
+/* "SOCKS4" or "SOCKS5" (both flavours), for messages; "" for HTTP */
+const char *sk__proxy_socks_version(enum sk__proxy_kind k);
 struct sk__fetch_proxy {
     bool on;                      /* connected to the proxy, not the origin */
     bool tunnel;                  /* https, or any SOCKS: a tunnel, then the origin's bytes */
@@ -394,11 +422,14 @@ int sk__fetch_connect_request(struct sk_fetch *f, const struct sk_url *u, size_t
 int sk__fetch_tunnel_reply(struct sk_fetch *f, const char *buf, size_t have);
 /* The proxy closed the connection after have bytes of its reply: recorded. */
 int sk__fetch_tunnel_cut(struct sk_fetch *f, size_t have);
-/* fetch_socks.c: the SOCKS5 tunnel (f->px.kind SOCKS5 or SOCKS5H). */
-/* socks5://: the origin's address, looked up by the client (recorded
- * failures); else 0 at once. */
+/* fetch_socks.c: the SOCKS tunnel (f->px.kind SOCKS5, SOCKS5H, SOCKS4,
+ * SOCKS4A). */
+/* socks5://, socks4://: the origin's address, looked up by the client
+ * (SOCKS4: IPv4 only; recorded failures); else 0 at once (SOCKS4a: an IPv6
+ * literal refused). */
 int sk__fetch_socks_resolve(struct sk_fetch *f, const struct sk_url *origin);
-/* The greeting into f->buf; its length. */
+/* The first message into f->buf (SOCKS5: the greeting; SOCKS4: CONNECT,
+ * its user id and name checked before connecting); its length. */
 size_t sk__fetch_socks_hello(struct sk_fetch *f);
 /* The proxy's bytes: 0 more needed, 1 the tunnel is up, 2 f->buf[0..*len)
  * goes to the proxy next, or a negative code (recorded). */

@@ -154,8 +154,9 @@ static const char *doing(struct sk_fetch *f)
         return w->doing;
     }
     if (w->phase == SK__PH_TUNNEL) {
-        snprintf(w->doing, sizeof w->doing, "%sCONNECT to %s through proxy %s",
-                 f->px.kind != SK__PROXY_HTTP ? "SOCKS5 " : "", w->where, f->px.where);
+        snprintf(w->doing, sizeof w->doing, "%s%sCONNECT to %s through proxy %s",
+                 sk__proxy_socks_version(f->px.kind), f->px.kind != SK__PROXY_HTTP ? " " : "",
+                 w->where, f->px.where);
         return w->doing;
     }
     if (w->phase == SK__PH_HEAD)
@@ -507,7 +508,7 @@ static int body_end(struct sk_fetch *f, int err)
 static int tls_start(struct sk_fetch *f, const char *host);
 static void on_connected(struct sk_stream *s, int err);
 
-/* The proxy said 2xx to CONNECT (or SOCKS5 succeeded): TLS to the origin
+/* The proxy said 2xx to CONNECT (or SOCKS granted it): TLS to the origin
  * on the tunnel for https, the request inside it (without the proxy's
  * credentials) once it is up; plain http (SOCKS) goes on as connected. */
 static int tunnel_up(struct sk_fetch *f)
@@ -526,7 +527,7 @@ static int tunnel_up(struct sk_fetch *f)
     return tls_start(f, f->px.origin->host);
 }
 
-/* Bytes of a SOCKS5 proxy's replies. Returns whether to read on. */
+/* Bytes of a SOCKS proxy's replies. Returns whether to read on. */
 static bool socks_feed(struct sk_fetch *f, const char *p, size_t n)
 {
     struct sk__fetch_wire *w = &f->w;
@@ -709,7 +710,7 @@ static void tunnel_send(struct sk_fetch *f)
     struct sk__fetch_wire *w = &f->w;
     size_t len = 0;
     int rc = 0;
-    if (f->px.kind != SK__PROXY_HTTP) /* SOCKS5: the greeting first */
+    if (f->px.kind != SK__PROXY_HTTP) /* SOCKS5: the greeting first; SOCKS4: CONNECT */
         len = sk__fetch_socks_hello(f);
     else
         rc = sk__fetch_connect_request(f, f->px.origin, &len);
@@ -1003,7 +1004,7 @@ static int start(struct sk_fetch *f, const struct sk_url *u, size_t reqlen)
     struct sk__fetch_wire *w = &f->w;
     /* Through a proxy: TCP to it; for https TLS comes after its CONNECT
      * (the context made first: no overlap with the SYN to gain there).
-     * socks5://: the origin's name is looked up first, here. */
+     * socks5://, socks4://: the origin's name is looked up first, here. */
     bool tls = u->scheme == SK_URL_HTTPS && !f->px.tunnel;
     int rc = f->px.tunnel && u->scheme == SK_URL_HTTPS ? tls_ctx(f) : 0;
     if (rc == 0 && f->px.kind != SK__PROXY_HTTP && f->px.on)

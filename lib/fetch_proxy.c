@@ -145,24 +145,31 @@ static bool pct_decode(const char *s, size_t n, char *out, size_t cap)
 }
 
 /* Parses the proxy spec into f->px:
- * "[http://|socks5://|socks5h://][user:password@]host[:port][/]". */
+ * "[http://|socks5://|socks5h://|socks4://|socks4a://][user:password@]host[:port][/]"
+ * (SOCKS4: the user name is the user id, a password is ignored, as curl does). */
 static int parse_proxy(struct sk_fetch *f, const char *spec)
 {
     struct sk__fetch_proxy *px = &f->px;
     const char *s = spec;
+    static const struct {
+        const char *prefix;
+        enum sk__proxy_kind kind;
+    } schemes[] = {{"http://", SK__PROXY_HTTP},       {"socks5://", SK__PROXY_SOCKS5},
+                   {"socks5h://", SK__PROXY_SOCKS5H}, {"socks4://", SK__PROXY_SOCKS4},
+                   {"socks4a://", SK__PROXY_SOCKS4A}};
     px->kind = SK__PROXY_HTTP;
-    if (strncasecmp(s, "http://", 7) == 0) {
-        s += 7;
-    } else if (strncasecmp(s, "socks5://", 9) == 0) {
-        px->kind = SK__PROXY_SOCKS5;
-        s += 9;
-    } else if (strncasecmp(s, "socks5h://", 10) == 0) {
-        px->kind = SK__PROXY_SOCKS5H;
-        s += 10;
+    size_t sc = 0;
+    while (sc < sizeof schemes / sizeof schemes[0] &&
+           strncasecmp(s, schemes[sc].prefix, strlen(schemes[sc].prefix)) != 0)
+        sc++;
+    if (sc < sizeof schemes / sizeof schemes[0]) {
+        px->kind = schemes[sc].kind;
+        s += strlen(schemes[sc].prefix);
     } else if (strstr(s, "://")) {
-        return sk_fetch_set_error(
-            f, SK_EUSAGE, "unsupported proxy scheme (only http://, socks5://, socks5h://): %.200s",
-            spec);
+        return sk_fetch_set_error(f, SK_EUSAGE,
+                                  "unsupported proxy scheme (only http://, socks5://, socks5h://, "
+                                  "socks4://, socks4a://): %.200s",
+                                  spec);
     }
     size_t len = strcspn(s, "/?#");
     if (s[len] && strcmp(s + len, "/") != 0)
@@ -190,7 +197,7 @@ static int parse_proxy(struct sk_fetch *f, const char *spec)
         if (ulong || plong)
             return sk_fetch_set_error(f, SK_EUSAGE, "proxy %s too long (over %d bytes)",
                                       ulong ? "user name" : "password", SK__FETCH_CRED_MAX - 1);
-        if (px->kind != SK__PROXY_HTTP && !wide[0][0])
+        if ((px->kind == SK__PROXY_SOCKS5 || px->kind == SK__PROXY_SOCKS5H) && !wide[0][0])
             return sk_fetch_set_error(f, SK_EUSAGE, "SOCKS5 proxy credentials without a user name");
         memcpy(user, wide[0], strlen(wide[0]) + 1);
         memcpy(pass, wide[1], strlen(wide[1]) + 1);
@@ -237,9 +244,10 @@ int sk__fetch_proxy_route(struct sk_fetch *f, const struct sk_url *u)
     int rc = parse_proxy(f, spec);
     if (rc < 0)
         return rc;
-    if (px->kind == SK__PROXY_SOCKS5H && strlen(u->host) > 255)
+    if ((px->kind == SK__PROXY_SOCKS5H || px->kind == SK__PROXY_SOCKS4A) && strlen(u->host) > 255)
         return sk_fetch_set_error(f, SK_EUSAGE,
-                                  "host name too long for a SOCKS5 proxy (over 255 bytes)");
+                                  "host name too long for a %s proxy (over 255 bytes)",
+                                  sk__proxy_socks_version(px->kind));
     px->on = true;
     px->tunnel = u->scheme == SK_URL_HTTPS || px->kind != SK__PROXY_HTTP;
     return 0;
@@ -321,9 +329,9 @@ int sk__fetch_tunnel_reply(struct sk_fetch *f, const char *buf, size_t have)
 int sk__fetch_tunnel_cut(struct sk_fetch *f, size_t have)
 {
     if (f->px.kind != SK__PROXY_HTTP)
-        return sk_fetch_set_error(f, SK_EPROXY, "proxy %s closed the connection %s", f->px.where,
-                                  f->px.socks.got ? "inside its SOCKS5 reply"
-                                                  : "before its SOCKS5 reply");
+        return sk_fetch_set_error(f, SK_EPROXY, "proxy %s closed the connection %s its %s reply",
+                                  f->px.where, f->px.socks.got ? "inside" : "before",
+                                  sk__proxy_socks_version(f->px.kind));
     return sk_fetch_set_error(f, SK_EPROXY, "proxy %s closed the connection %s", f->px.where,
                               have ? "inside its reply to CONNECT"
                                    : "without replying to CONNECT");

@@ -52,7 +52,7 @@ void sk__fetch_route_key(const struct sk_fetch *f, const struct sk_url *u, char 
     else if (!f->px.tunnel) /* a plain-http proxy: any http:// origin */
         snprintf(out, cap, "proxy %s %s", f->px.where, f->px.auth);
     else if (f->px.kind != SK__PROXY_HTTP) /* the scheme: a tunnel to http carries no TLS */
-        snprintf(out, cap, "socks%s %s %s:%s %s %s %d", f->px.kind == SK__PROXY_SOCKS5H ? "5h" : "5",
+        snprintf(out, cap, "socks%d %s %s:%s %s %s %d", (int)f->px.kind,
                  f->px.where, f->px.has_cred ? f->px.user : "", f->px.has_cred ? f->px.password : "",
                  u->scheme == SK_URL_HTTPS ? "https" : "http", w->where, v);
     else

@@ -1,5 +1,9 @@
 /* The HTTP client through a SOCKS5 proxy (RFC 1928), with username and
- * password authentication (RFC 1929) when the proxy URL has credentials:
+ * password authentication (RFC 1929) when the proxy URL has credentials,
+ * or a SOCKS4 one (socks4://: the client resolves, IPv4 only) or SOCKS4a
+ * (socks4a://: the name goes, DSTIP 0.0.0.1):
+ *
+ *   -> 04 01 PORT DSTIP USERID 00 [HOST 00]            <- 00 CD PORT IP (8 bytes)
  *
  *   -> 05 01 00 (or 05 02 00 02 with credentials)   <- 05 METHOD
  *   -> 01 ULEN USER PLEN PASS (METHOD 2)              <- 01 STATUS
@@ -27,6 +31,13 @@ void sk__socks5_init(struct sk__socks5 *s, bool offer_auth)
     memset(s, 0, sizeof *s);
     s->wait = SK__SOCKS_W_METHOD;
     s->offer_auth = offer_auth;
+}
+
+void sk__socks4_init(struct sk__socks5 *s)
+{
+    memset(s, 0, sizeof *s);
+    s->wait = SK__SOCKS_W_CONNECT4;
+    s->need = 8;
 }
 
 /* Byte c at offset k of the CONNECT reply: its step (MORE while inside). */
@@ -70,7 +81,15 @@ static int reply_byte(struct sk__socks5 *s, unsigned k, unsigned c)
             return c == 1 ? SK__SOCKS_MORE : SK__SOCKS_EAUTHVER;
         return c == 0 ? SK__SOCKS_SEND_CONNECT : SK__SOCKS_EAUTH;
     }
-    int rc = connect_byte(s, k, c);
+    int rc = SK__SOCKS_MORE;
+    if (s->wait == SK__SOCKS_W_CONNECT4) { /* VN 0, CD 90, then port and address */
+        if (k == 0 && c != 0)
+            rc = SK__SOCKS_EVERSION;
+        else if (k == 1 && c != 90)
+            rc = SK__SOCKS_EREP;
+    } else {
+        rc = connect_byte(s, k, c);
+    }
     return rc == SK__SOCKS_MORE && s->need && k + 1 == s->need ? SK__SOCKS_UP : rc;
 }
 
@@ -157,6 +176,42 @@ size_t sk__socks5_connect(unsigned char *out, int atyp, const void *addr, unsign
     return n;
 }
 
+size_t sk__socks4_connect(unsigned char *out, const unsigned char *addr4, unsigned port,
+                          const char *user, const char *host)
+{
+    static const unsigned char v4a[4] = {0, 0, 0, 1};
+    size_t ulen = strlen(user), hlen = addr4 ? 0 : strlen(host);
+    if (ulen > 255 || (!addr4 && (hlen == 0 || hlen > 255)))
+        return 0;
+    out[0] = 4;
+    out[1] = 1; /* CONNECT */
+    out[2] = (unsigned char)(port >> 8);
+    out[3] = (unsigned char)(port & 0xFF);
+    memcpy(out + 4, addr4 ? addr4 : v4a, 4);
+    memcpy(out + 8, user, ulen + 1);
+    size_t n = 8 + ulen + 1;
+    if (!addr4) {
+        memcpy(out + n, host, hlen + 1);
+        n += hlen + 1;
+    }
+    return n;
+}
+
+const char *sk__socks4_cd_text(unsigned cd)
+{
+    switch (cd) {
+    case 91: return "request rejected or failed";
+    case 92: return "identd not reachable";
+    case 93: return "user id mismatch";
+    default: return "unknown reply code";
+    }
+}
+
+const char *sk__proxy_socks_version(enum sk__proxy_kind k)
+{
+    return SK__PROXY_IS_SOCKS4(k) ? "SOCKS4" : k == SK__PROXY_HTTP ? "" : "SOCKS5";
+}
+
 const char *sk__socks5_rep_text(unsigned rep)
 {
     static const char *const text[] = {
@@ -186,8 +241,12 @@ static size_t literal(const struct sk_url *u, unsigned char out[16])
 int sk__fetch_socks_resolve(struct sk_fetch *f, const struct sk_url *origin)
 {
     struct sk__fetch_proxy *px = &f->px;
+    bool v4 = SK__PROXY_IS_SOCKS4(px->kind);
     px->alen = literal(origin, px->addr);
-    if (px->alen || px->kind != SK__PROXY_SOCKS5)
+    if (v4 && px->alen == 16)
+        return sk_fetch_set_error(f, SK_EUSAGE, "a SOCKS4 proxy cannot reach an IPv6 address (%s)",
+                                  origin->host);
+    if (px->alen || (px->kind != SK__PROXY_SOCKS5 && px->kind != SK__PROXY_SOCKS4))
         return 0;
     /* The origin's own name, looked up here: its messages are the origin's
      * ("could not resolve host X"), not the proxy's. */
@@ -198,8 +257,9 @@ int sk__fetch_socks_resolve(struct sk_fetch *f, const struct sk_url *origin)
     if (rc < 0)
         return rc;
     /* One address only can be asked for: the first IPv4 one (the proxy's
-     * own network may have no IPv6 route), else the first IPv6 one. */
-    for (int pass = 0; pass < 2 && !px->alen; pass++)
+     * own network may have no IPv6 route), else the first IPv6 one (not
+     * for SOCKS4: IPv4 only). */
+    for (int pass = 0; pass < (v4 ? 1 : 2) && !px->alen; pass++)
         for (const struct addrinfo *a = ai; a && !px->alen; a = a->ai_next) {
             if (pass == 0 && a->ai_family == AF_INET) {
                 memcpy(px->addr, &((const struct sockaddr_in *)(const void *)a->ai_addr)->sin_addr,
@@ -211,7 +271,12 @@ int sk__fetch_socks_resolve(struct sk_fetch *f, const struct sk_url *origin)
                 px->alen = 16;
             }
         }
+    bool any = ai != NULL;
     sk__fetch_resolve_put(f, ai);
+    if (!px->alen && v4 && any)
+        return sk_fetch_set_error(f, SK_ERESOLVE,
+                                  "host %s has no IPv4 address (a SOCKS4 proxy takes IPv4 only)",
+                                  origin->host);
     if (!px->alen)
         return sk_fetch_set_error(f, SK_ERESOLVE, "could not resolve host %s", origin->host);
     return 0;
@@ -219,6 +284,13 @@ int sk__fetch_socks_resolve(struct sk_fetch *f, const struct sk_url *origin)
 
 size_t sk__fetch_socks_hello(struct sk_fetch *f)
 {
+    struct sk__fetch_proxy *px = &f->px;
+    if (SK__PROXY_IS_SOCKS4(px->kind)) { /* the user id: the URL's user name, else empty */
+        sk__socks4_init(&px->socks);
+        return sk__socks4_connect((unsigned char *)f->buf, px->alen ? px->addr : NULL,
+                                  px->origin->port, px->has_cred ? px->user : "",
+                                  px->origin->host);
+    }
     sk__socks5_init(&f->px.socks, f->px.has_cred);
     return sk__socks5_hello((unsigned char *)f->buf, f->px.has_cred);
 }
@@ -227,11 +299,11 @@ size_t sk__fetch_socks_hello(struct sk_fetch *f)
 static int socks_fail(struct sk_fetch *f, int step)
 {
     const struct sk__socks5 *s = &f->px.socks;
-    const char *where = f->px.where;
+    const char *where = f->px.where, *v = sk__proxy_socks_version(f->px.kind);
     switch (step) {
     case SK__SOCKS_EVERSION:
-        return sk_fetch_set_error(f, SK_EPROXY, "proxy %s: not a SOCKS5 reply (version %u)",
-                                  where, s->bad);
+        return sk_fetch_set_error(f, SK_EPROXY, "proxy %s: not a %s reply (version %u)", where, v,
+                                  s->bad);
     case SK__SOCKS_ENOMETHOD:
         return sk_fetch_set_error(f, SK_EPROXY,
                                   f->px.has_cred
@@ -252,14 +324,17 @@ static int socks_fail(struct sk_fetch *f, int step)
                                   "proxy %s rejected the credentials (SOCKS5 status %u)", where,
                                   s->bad);
     case SK__SOCKS_EREP:
-        return sk_fetch_set_error(f, SK_EPROXY, "proxy %s: SOCKS5 CONNECT to %s failed: %s (%u)",
-                                  where, f->w.where, sk__socks5_rep_text(s->bad), s->bad);
+        return sk_fetch_set_error(f, SK_EPROXY, "proxy %s: %s CONNECT to %s failed: %s (%u)",
+                                  where, v, f->w.where,
+                                  SK__PROXY_IS_SOCKS4(f->px.kind) ? sk__socks4_cd_text(s->bad)
+                                                                  : sk__socks5_rep_text(s->bad),
+                                  s->bad);
     case SK__SOCKS_EEXTRA:
         return sk_fetch_set_error(f, SK_EPROXY,
-                                  "proxy %s sent %zu bytes beyond its SOCKS5 reply (refused)",
-                                  where, s->extra);
+                                  "proxy %s sent %zu bytes beyond its %s reply (refused)", where,
+                                  s->extra, v);
     default:
-        return sk_fetch_set_error(f, SK_EPROXY, "proxy %s: malformed SOCKS5 reply", where);
+        return sk_fetch_set_error(f, SK_EPROXY, "proxy %s: malformed %s reply", where, v);
     }
 }
 

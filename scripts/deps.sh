@@ -2,7 +2,7 @@
 # Installs the Debian packages sockit needs, or says exactly what to install.
 #   scripts/deps.sh build   compiler, make, OpenSSL, zlib, brotli and nghttp2 headers, gettext (msgfmt)
 #   scripts/deps.sh lint    build plus clang-tidy, cppcheck, scan-build (`make lint`)
-#   scripts/deps.sh test    build and lint plus Criterion, pytest, nginx, haproxy, tinyproxy, microsocks, openssl CLI, clang, g++,
+#   scripts/deps.sh test    build and lint plus Criterion, pytest, nginx, haproxy, tinyproxy, microsocks, dante-server, openssl CLI, clang, g++,
 #                           systemd, prometheus (promtool checks serve --metrics)
 #   scripts/deps.sh package build plus debhelper, lintian, dpkg-dev (`make package-test`)
 #   scripts/deps.sh soak    test plus gnuplot (`make soak` draws docs/soak.png)
@@ -19,10 +19,11 @@ lint_pkgs=(clang clang-tidy clang-tools cppcheck python3)
 # prometheus: promtool (tests/integration/test_serve_metrics.py). ncat: a TLS peer (test_serve_tls.py).
 # tinyproxy: the real proxy of tests/integration/test_fetch_proxy.py (plain, CONNECT, BasicAuth).
 # microsocks: the real SOCKS5 proxy of tests/integration/test_fetch_socks.py (-u/-P auth).
+# dante-server: danted, the real SOCKS4 proxy of tests/integration/test_fetch_socks4.py.
 # python3-brotli: br bodies for tests/integration/test_fetch_compressed.py.
 # lighttpd (+ mod-deflate, mod-openssl): the second real web server of test_fetch_lighttpd.py.
 # python3-h2: the hostile HTTP/2 server of tests/integration/test_fetch_h2.py; nghttp2-server: nghttpd, a second real HTTP/2 peer.
-test_pkgs=(libcriterion-dev python3 python3-pytest python3-brotli locales nginx openssl clang libclang-rt-14-dev iproute2 procps curl time g++ groff-base mandoc haproxy libnginx-mod-stream systemd prometheus ncat tinyproxy microsocks lighttpd lighttpd-mod-deflate lighttpd-mod-openssl python3-h2 nghttp2-server)
+test_pkgs=(libcriterion-dev python3 python3-pytest python3-brotli locales nginx openssl clang libclang-rt-14-dev iproute2 procps curl time g++ groff-base mandoc haproxy libnginx-mod-stream systemd prometheus ncat tinyproxy microsocks dante-server lighttpd lighttpd-mod-deflate lighttpd-mod-openssl python3-h2 nghttp2-server)
 package_pkgs=(debhelper lintian dpkg-dev pkg-config)
 soak_pkgs=(gnuplot-nox)
 # nginx, libnginx-mod-stream, haproxy, openssl: the TLS peers of bench/tls_compare.sh

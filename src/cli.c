@@ -26,7 +26,7 @@ const char cli_exit_table[] =
     "   9  timeout (connect, greeting, reply, transfer)\n"
     "  10  an output file could not be written (fetch)\n"
     "  11  --sha256 did not match (fetch)\n"
-    "  12  the proxy refused the request (fetch: 407, CONNECT not 2xx, SOCKS5)\n"
+    "  12  the proxy refused the request (fetch: 407, CONNECT not 2xx, SOCKS)\n"
     "  13  the body is larger than --max-filesize (fetch)\n");
 
 int cli_exit_status(int rc)

@@ -28,7 +28,8 @@ static const char fetch_help[] = N_(
     "                    [-H 'Name: value']...\n"
     "                    [--cacert FILE] [--insecure] [--max-redirs N]\n"
     "                    [--connect-timeout SEC] [--max-time SEC] [--retry N]\n"
-    "                    [-x URL] [--socks5[-hostname] HOST[:PORT]] [--noproxy LIST]\n"
+    "                    [-x URL] [--socks5[-hostname] HOST[:PORT]]\n"
+    "                    [--socks4[a] HOST[:PORT]] [--noproxy LIST]\n"
     "                    [--compressed] [--max-filesize BYTES] [--no-reuse]\n"
     "                    [--limit-rate RATE] [-Y BYTES] [-y SEC]\n"
     "                    [--parallel N]\n"
@@ -88,14 +89,19 @@ static const char fetch_help[] = N_(
     "                          URLs are asked of it in absolute form, https:// ones\n"
     "                          through a CONNECT tunnel. socks5:// (sockit resolves\n"
     "                          the name) or socks5h:// (the proxy does): a SOCKS5\n"
-    "                          tunnel for both. The server's certificate is verified\n"
+    "                          tunnel for both; socks4:// (sockit resolves, IPv4\n"
+    "                          only) or socks4a:// (the proxy does): SOCKS4, the\n"
+    "                          user name sent as its user id, a password ignored\n"
+    "                          (as curl does). The server's certificate is verified\n"
     "                          as usual; user and password go to the proxy only\n"
-    "                          (SOCKS5: at most 255 bytes each). Default:\n"
+    "                          (SOCKS: at most 255 bytes each). Default:\n"
     "                          $http_proxy for http://, $https_proxy or\n"
     "                          $HTTPS_PROXY for https://, else $all_proxy or\n"
     "                          $ALL_PROXY ($HTTP_PROXY is ignored, as curl does)\n"
     "      --socks5 HOST[:PORT]  the same as -x socks5://HOST[:PORT]\n"
     "      --socks5-hostname HOST[:PORT]  the same as -x socks5h://HOST[:PORT]\n"
+    "      --socks4 HOST[:PORT]  the same as -x socks4://HOST[:PORT]\n"
+    "      --socks4a HOST[:PORT]  the same as -x socks4a://HOST[:PORT]\n"
     "      --noproxy LIST      hosts reached directly (overrides $no_proxy and\n"
     "                          $NO_PROXY): names with their subdomains, addresses,\n"
     "                          HOST:PORT, separated by commas; '*' for all\n"
@@ -157,7 +163,7 @@ static const char fetch_help[] = N_(
     "      standard output closed (SIGPIPE)\n"
     "  11  the body did not match --sha256 (nothing saved)\n"
     "  12  the proxy refused: 407 (authentication), CONNECT answered other than\n"
-    "      2xx, a malformed or cut reply to CONNECT; a SOCKS5 proxy's refusal\n"
+    "      2xx, a malformed or cut reply to CONNECT; a SOCKS proxy's refusal\n"
     "      (method, credentials, CONNECT) or a malformed or cut reply\n"
     "  13  the body is larger than --max-filesize (nothing saved)\n"
     "With several URLs: 0 when all succeeded, else the status of the first failure\n"
@@ -227,7 +233,7 @@ static bool check_header(const char *h)
 
 enum { OPT_CACERT = 256, OPT_MAXREDIRS, OPT_CONNTIMEOUT, OPT_IDLETIMEOUT, OPT_RETRY,
        OPT_RETRYDELAY, OPT_DOWNGRADE, OPT_NOFAIL, OPT_SYNC, OPT_SHA256, OPT_OUTDIR,
-       OPT_NOPROXY, OPT_SOCKS5, OPT_SOCKS5H };
+       OPT_NOPROXY, OPT_SOCKS5, OPT_SOCKS5H, OPT_SOCKS4, OPT_SOCKS4A };
 /* --compressed and --max-filesize: a block of their own */
 enum { OPT_COMPRESSED = 512, OPT_MAXFILESIZE, OPT_NOREUSE, OPT_HTTP11, OPT_HTTP2,
        OPT_LIMITRATE, OPT_HTTP2PK };
@@ -318,35 +324,42 @@ static int read_list(struct fetch_cli *fc, const char *path)
 
 /* ---- proxies: --proxy / -x, --noproxy and the environment ---- */
 
-/* A proxy's URL is http://, socks5:// or socks5h://, or has no scheme (http). */
+/* A proxy's URL is http://, socks5://, socks5h://, socks4:// or socks4a://,
+ * or has no scheme (http). */
 static bool check_proxy(const char *what, const char *v)
 {
-    static const char *const schemes[] = {"http://", "socks5://", "socks5h://"};
+    static const char *const schemes[] = {"http://", "socks5://", "socks5h://", "socks4://",
+                                          "socks4a://"};
     const char *sep = strstr(v, "://");
     for (size_t i = 0; sep && i < sizeof schemes / sizeof schemes[0]; i++)
         if ((size_t)(sep - v) + 3 == strlen(schemes[i]) &&
             strncasecmp(v, schemes[i], strlen(schemes[i])) == 0)
             return true;
     if (sep) {
-        cli_error("%s: unsupported proxy scheme (only http://, socks5://, socks5h://): %s", what,
-                  v);
+        cli_error("%s: unsupported proxy scheme (only http://, socks5://, socks5h://, socks4://, "
+                  "socks4a://): %s",
+                  what, v);
         return false;
     }
     return true;
 }
 
-/* curl's --socks5 HOST[:PORT] and --socks5-hostname (the proxy resolves the
- * names): the proxy for every URL, as -x socks5[h]://HOST[:PORT] (the last
- * of these and -x wins). */
-static bool socks_option(struct fetch_cli *fc, bool remote_names, const char *v)
+/* curl's --socks5 HOST[:PORT], --socks5-hostname (the proxy resolves the
+ * names), --socks4 and --socks4a (the proxy resolves): the proxy for every
+ * URL, as -x SCHEME://HOST[:PORT] (the last of these and -x wins). */
+static bool socks_option(struct fetch_cli *fc, int opt, const char *v)
 {
-    const char *what = remote_names ? "--socks5-hostname" : "--socks5";
+    static const char *const names[][2] = {{"--socks5", "socks5"},
+                                           {"--socks5-hostname", "socks5h"},
+                                           {"--socks4", "socks4"},
+                                           {"--socks4a", "socks4a"}};
+    const char *const *name = names[opt - OPT_SOCKS5];
+    const char *what = name[0];
     if (!*v || strstr(v, "://")) {
         cli_error("%s takes HOST[:PORT], without a scheme: %s", what, v);
         return false;
     }
-    int n = snprintf(fc->socks_url, sizeof fc->socks_url, "%s://%s",
-                     remote_names ? "socks5h" : "socks5", v);
+    int n = snprintf(fc->socks_url, sizeof fc->socks_url, "%s://%s", name[1], v);
     if (n < 0 || (size_t)n >= sizeof fc->socks_url) {
         cli_error("%s: proxy too long", what);
         return false;
@@ -423,6 +436,8 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
         {"noproxy", required_argument, NULL, OPT_NOPROXY},
         {"socks5", required_argument, NULL, OPT_SOCKS5},
         {"socks5-hostname", required_argument, NULL, OPT_SOCKS5H},
+        {"socks4", required_argument, NULL, OPT_SOCKS4},
+        {"socks4a", required_argument, NULL, OPT_SOCKS4A},
         {"compressed", no_argument, NULL, OPT_COMPRESSED},
         {"max-filesize", required_argument, NULL, OPT_MAXFILESIZE},
         {"no-reuse", no_argument, NULL, OPT_NOREUSE},
@@ -524,7 +539,9 @@ static int parse_opts(int argc, char **argv, struct fetch_cli *fc)
             break;
         case OPT_SOCKS5:
         case OPT_SOCKS5H:
-            if (!socks_option(fc, c == OPT_SOCKS5H, optarg))
+        case OPT_SOCKS4:
+        case OPT_SOCKS4A:
+            if (!socks_option(fc, c, optarg))
                 return EXIT_USAGE;
             break;
         case OPT_NOPROXY: fc->noproxy = optarg; break;

@@ -92,7 +92,7 @@ struct fetch_cli {
     struct fetch_progress pg;
     const char *proxy;          /* -x / --proxy ("": none), or socks_url */
     bool proxy_set;
-    char socks_url[2048];       /* --socks5[-hostname] HOST[:PORT] as socks5[h]://HOST[:PORT] */
+    char socks_url[2048];       /* --socks5[-hostname], --socks4[a] HOST[:PORT] as SCHEME://HOST[:PORT] */
     const char *noproxy;        /* --noproxy; NULL: $no_proxy */
     /* fetch_curl.c: curl's and wget's spellings */
     bool remote_name;           /* -O */

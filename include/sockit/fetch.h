@@ -202,7 +202,10 @@ struct sk_fetch_opts {
      * credentials go to the proxy only (Proxy-Authorization: Basic).
      * "socks5://" (the name resolved here, its address sent) or
      * "socks5h://" (the name sent): a SOCKS5 proxy (RFC 1928, credentials
-     * by RFC 1929, 255 bytes at most each) tunnels either scheme. */
+     * by RFC 1929, 255 bytes at most each) tunnels either scheme;
+     * "socks4://" (resolved here, IPv4 only) or "socks4a://" (the name
+     * sent) a SOCKS4 one (the user name as its user id, a password
+     * ignored). */
     const char *proxy_http;
     const char *proxy_https;
     const char *noproxy;         /* hosts reached directly: sk_fetch_noproxy_match */

@@ -12,7 +12,8 @@ DEPS = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "deps.sh")
 # What `make test` and CI use: the unit tests, the integration tests, the lint.
 MUST = ["gcc", "make", "libssl-dev", "zlib1g-dev", "libbrotli-dev", "python3-brotli", "libcriterion-dev", "python3-pytest", "nginx", "openssl",
         "clang", "libclang-rt-14-dev", "iproute2", "time", "clang-tidy", "clang-tools", "cppcheck", "g++",
-        "groff-base", "mandoc", "systemd", "prometheus", "ncat", "tinyproxy", "microsocks"]
+        "groff-base", "mandoc", "systemd", "prometheus", "ncat", "tinyproxy", "microsocks",
+        "dante-server"]
 
 
 @pytest.fixture

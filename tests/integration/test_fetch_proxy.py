@@ -480,10 +480,10 @@ def test_proxy_option_beats_the_environment(ng, tmp_path, hostile):
 
 
 @pytest.mark.parametrize("args,env,text", [
-    (["-x", "socks4://127.0.0.1:1080"], {}, "--proxy: unsupported proxy scheme"),
+    (["-x", "socks6://127.0.0.1:1080"], {}, "--proxy: unsupported proxy scheme"),
     (["-x", "https://127.0.0.1:3128"], {}, "--proxy: unsupported proxy scheme"),
     (["-x", "socks5x://127.0.0.1:3128"], {}, "--proxy: unsupported proxy scheme"),
-    ([], {"http_proxy": "socks4a://127.0.0.1:1"}, "http_proxy: unsupported proxy scheme"),
+    ([], {"http_proxy": "socks4ah://127.0.0.1:1"}, "http_proxy: unsupported proxy scheme"),
     ([], {"HTTPS_PROXY": "ftp://127.0.0.1:1"}, "HTTPS_PROXY: unsupported proxy scheme"),
 ])
 def test_unsupported_proxy_scheme_is_a_usage_error(args, env, text, tmp_path):

@@ -29,15 +29,13 @@ MICROSOCKS = "/usr/bin/microsocks"  # Debian's microsocks (scripts/deps.sh test)
 EXIT_USAGE = 2
 
 
-class Microsocks:
-    """microsocks on 127.0.0.1 at a free port, its log lines collected;
-    ready once the port accepts; stopped by PID."""
+class LoggedProxy:
+    """A proxy program (argv) listening on 127.0.0.1:port, its log lines
+    (stdout and stderr) collected; ready once the port accepts; stopped by
+    PID. Microsocks here, dante in test_fetch_socks4.py."""
 
-    def __init__(self, auth=None, timeout=10.0):
-        self.port = free_port()
-        argv = [MICROSOCKS, "-i", "127.0.0.1", "-p", str(self.port)]
-        if auth:
-            argv += ["-u", auth[0], "-P", auth[1]]
+    def __init__(self, argv, port, timeout=10.0):
+        self.port = port
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)
         self.lines = []
@@ -52,7 +50,7 @@ class Microsocks:
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     self.stop()
-                    raise RuntimeError(f"microsocks did not start: {self.lines}")
+                    raise RuntimeError(f"{argv[0]} did not start: {self.lines}")
                 time.sleep(0.02)
 
     def _read(self):
@@ -67,13 +65,8 @@ class Microsocks:
             while not any(text in line for line in self.lines):
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise AssertionError(f"microsocks: no {text!r} in {self.lines[-10:]}")
+                    raise AssertionError(f"proxy log: no {text!r} in {self.lines[-10:]}")
                 self.cond.wait(min(left, 0.1))
-
-    def connects(self):
-        with self.cond:
-            return [line.split("connected to ", 1)[1] for line in self.lines
-                    if "connected to " in line]
 
     def url(self, scheme="socks5h", cred=""):
         return f"{scheme}://{cred}127.0.0.1:{self.port}"
@@ -82,6 +75,22 @@ class Microsocks:
         stop_process(self.proc, signal.SIGTERM)
         self.reader.join(5)
         self.proc.stdout.close()
+
+
+class Microsocks(LoggedProxy):
+    """microsocks on 127.0.0.1 at a free port (with -u/-P when auth)."""
+
+    def __init__(self, auth=None, timeout=10.0):
+        port = free_port()
+        argv = [MICROSOCKS, "-i", "127.0.0.1", "-p", str(port)]
+        if auth:
+            argv += ["-u", auth[0], "-P", auth[1]]
+        super().__init__(argv, port, timeout)
+
+    def connects(self):
+        with self.cond:
+            return [line.split("connected to ", 1)[1] for line in self.lines
+                    if "connected to " in line]
 
 
 # ---- a scripted SOCKS5 server ----
@@ -192,8 +201,8 @@ def answering(body=b"socks"):
 def socks():
     started = []
 
-    def make(script):
-        s = SocksServer(script)
+    def make(script, cls=SocksServer):  # cls: a subclass (test_fetch_socks4.py)
+        s = cls(script)
         started.append(s)
         return s
 

@@ -726,6 +726,29 @@ class FetchSocks(Fetch):
         super().teardown()
 
 
+class FetchSocks4(Fetch):
+    """fetch of BODY through a scripted SOCKS4a proxy that relays to the
+    origin (Socks4Server of test_fetch_socks4.py), with a user id: the
+    CONNECT request and the 8-byte reply under every fault, then the
+    exchange inside the tunnel. Exit 12 is the proxy's."""
+    name = "fetch-http-socks4a"
+    statuses = Fetch.statuses | {12}
+
+    def __init__(self):
+        super().__init__(False, False, False)
+        self.name = FetchSocks4.name
+
+    def setup(self):
+        from test_fetch_socks4 import Socks4Server, relaying
+        super().setup()
+        self.socks = Socks4Server(relaying)
+        self.extra = ["-x", f"socks4a://torture@{self.socks.url}"]
+
+    def teardown(self):
+        self.socks.stop()
+        super().teardown()
+
+
 class ServeStart(Scenario):
     """serve start-up (2 workers, TCP+UDP, idle timer), one session, SIGTERM."""
     name = "serve-start"
@@ -886,6 +909,7 @@ def scenarios():
             Fetch(True, False, True), Fetch(True, True, False), FetchResume(),
             FetchCompressed(), FetchParallel(), FetchH2(), FetchH2c(), FetchH2Parallel(),
             FetchH2Pool(), FetchH2Goaway(), FetchRate(), FetchH2Rate(), FetchSocks(),
+            FetchSocks4(),
             ServeStart(), ServeLoad(), ServeFull(),
             Bench("bench", ["-n", "200", "--framing", "line", "-P", "2"],
                   b"replies       200 of 200 sent", ["--framing", "line"]),

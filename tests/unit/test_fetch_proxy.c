@@ -151,7 +151,7 @@ Test(fetch_opts, the_first_layout_is_still_accepted)
     struct sk_fetch_opts o;
     sk_fetch_opts_init(&o);
     o.connect_timeout_ms = 5000;
-    o.proxy_http = o.proxy_https = "socks4://127.0.0.1:1"; /* refused when read */
+    o.proxy_http = o.proxy_https = "socks6://127.0.0.1:1"; /* refused when read */
     cr_assert_eq(run_once(&o), SK_EUSAGE);
     o.size = offsetof(struct sk_fetch_opts, user_agent) + sizeof o.user_agent;
     cr_assert_eq(run_once(&o), SK_ECONNECT); /* direct */

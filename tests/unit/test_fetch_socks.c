@@ -1,4 +1,4 @@
-/* Unit tests: the SOCKS5 client's pure parts (lib/fetch_socks.c): the
+/* Unit tests: the SOCKS5 and SOCKS4 clients' pure parts (lib/fetch_socks.c): the
  * reader of the proxy's replies fed every exchange at every split point
  * (and byte by byte), each failure at the byte that makes it, and the
  * requests as bytes. Transfers through SOCKS5 proxies (microsocks, hostile
@@ -26,14 +26,24 @@ static int feed_split(struct sk__socks5 *s, const unsigned char *msg, size_t n, 
     return k;
 }
 
+/* A reader awaiting the reply wait (W_CONNECT4: SOCKS4's). */
+static void start(struct sk__socks5 *s, bool auth, int wait)
+{
+    if (wait == SK__SOCKS_W_CONNECT4) {
+        sk__socks4_init(s);
+        return;
+    }
+    sk__socks5_init(s, auth);
+    s->wait = (unsigned char)wait;
+}
+
 /* One reply, split at every point: the step it ends in, and only at its end. */
 static void reply_at_every_split(bool auth, int wait, const unsigned char *msg, size_t n,
                                  int want)
 {
     for (size_t cut = 0; cut <= n; cut++) {
         struct sk__socks5 s;
-        sk__socks5_init(&s, auth);
-        s.wait = (unsigned char)wait;
+        start(&s, auth, wait);
         int steps[2];
         int k = feed_split(&s, msg, n, cut, steps);
         cr_assert_eq(k, 1, "cut %zu: %d steps", cut, k);
@@ -41,8 +51,7 @@ static void reply_at_every_split(bool auth, int wait, const unsigned char *msg, 
     }
     /* byte by byte: MORE until the last */
     struct sk__socks5 s;
-    sk__socks5_init(&s, auth);
-    s.wait = (unsigned char)wait;
+    start(&s, auth, wait);
     for (size_t i = 0; i + 1 < n; i++)
         cr_assert_eq(sk__socks5_feed(&s, msg + i, 1), SK__SOCKS_MORE, "byte %zu", i);
     cr_assert_eq(sk__socks5_feed(&s, msg + n - 1, 1), want);
@@ -127,8 +136,7 @@ static void fails_at(bool auth, int wait, const unsigned char *msg, size_t n, in
 {
     for (size_t cut = 0; cut <= n; cut++) {
         struct sk__socks5 s;
-        sk__socks5_init(&s, auth);
-        s.wait = (unsigned char)wait;
+        start(&s, auth, wait);
         int steps[2];
         int k = feed_split(&s, msg, n, cut, steps);
         cr_assert_eq(k, 1, "cut %zu", cut);
@@ -232,4 +240,84 @@ Test(fetch_socks, rep_texts)
     cr_assert_str_eq(sk__socks5_rep_text(8), "address type not supported");
     cr_assert_str_eq(sk__socks5_rep_text(9), "unknown reply code");
     cr_assert_str_eq(sk__socks5_rep_text(255), "unknown reply code");
+}
+
+/* ---- SOCKS4 and SOCKS4a ---- */
+
+Test(fetch_socks4, the_reply_at_every_split)
+{
+    static const unsigned char granted[] = {0, 90, 0x1f, 0x90, 10, 0, 0, 1};
+    reply_at_every_split(false, SK__SOCKS_W_CONNECT4, granted, sizeof granted, SK__SOCKS_UP);
+    static const unsigned char zeros[] = {0, 90, 0, 0, 0, 0, 0, 0};
+    reply_at_every_split(false, SK__SOCKS_W_CONNECT4, zeros, sizeof zeros, SK__SOCKS_UP);
+}
+
+Test(fetch_socks4, failures_each_at_its_byte)
+{
+    const int C4 = SK__SOCKS_W_CONNECT4;
+    fails_at(false, C4, (const unsigned char *)"\x04\x5a", 2, SK__SOCKS_EVERSION, 4);
+    fails_at(false, C4, (const unsigned char *)"\x05\x00", 1, SK__SOCKS_EVERSION, 5);
+    fails_at(false, C4, (const unsigned char *)"HTTP/1.1", 1, SK__SOCKS_EVERSION, 'H');
+    for (unsigned cd = 0; cd <= 255; cd++) {
+        if (cd == 90)
+            continue;
+        unsigned char m[] = {0, (unsigned char)cd};
+        fails_at(false, C4, m, 2, SK__SOCKS_EREP, cd);
+    }
+}
+
+Test(fetch_socks4, bytes_after_the_reply_are_refused)
+{
+    static const unsigned char up[] = {0, 90, 0, 0, 0, 0, 0, 0, 'H', 'T', 'T'};
+    for (size_t cut = 0; cut <= 8; cut++) { /* any split: the last read holds extra bytes */
+        struct sk__socks5 s;
+        sk__socks4_init(&s);
+        cr_assert_eq(sk__socks5_feed(&s, up, cut), cut == 8 ? SK__SOCKS_UP : SK__SOCKS_MORE);
+        if (cut < 8) {
+            cr_assert_eq(sk__socks5_feed(&s, up + cut, sizeof up - cut), SK__SOCKS_EEXTRA);
+            cr_assert_eq(s.extra, 3, "cut %zu", cut);
+        } else {
+            cr_assert_eq(sk__socks5_feed(&s, up + 8, 1), SK__SOCKS_EEXTRA);
+            cr_assert_eq(s.extra, 1);
+        }
+    }
+}
+
+Test(fetch_socks4, requests)
+{
+    unsigned char b[SK__SOCKS5_MSG_MAX];
+    static const unsigned char ip[4] = {127, 0, 0, 1};
+    /* SOCKS4: the address, an empty user id */
+    cr_assert_eq(sk__socks4_connect(b, ip, 8080, "", "ignored.test"), 9);
+    cr_assert_eq(memcmp(b, "\x04\x01\x1f\x90\x7f\x00\x00\x01\x00", 9), 0);
+    cr_assert_eq(sk__socks4_connect(b, ip, 80, "alice", "x"), 14);
+    cr_assert_eq(memcmp(b, "\x04\x01\x00\x50\x7f\x00\x00\x01" "alice\x00", 14), 0);
+    /* SOCKS4a: 0.0.0.1, the user id, then the name */
+    cr_assert_eq(sk__socks4_connect(b, NULL, 443, "u", "origin.test"), 8 + 2 + 12);
+    cr_assert_eq(memcmp(b, "\x04\x01\x01\xbb\x00\x00\x00\x01" "u\x00" "origin.test\x00", 22), 0);
+    /* the longest: 255 each */
+    char u[300];
+    memset(u, 'u', 255);
+    u[255] = '\0';
+    cr_assert_eq(sk__socks4_connect(b, NULL, 80, u, u), 8 + 256 + 256);
+    cr_assert_leq(8 + 256 + 256, SK__SOCKS5_MSG_MAX);
+    u[255] = 'u';
+    u[256] = '\0';
+    cr_assert_eq(sk__socks4_connect(b, NULL, 80, u, "h"), 0);
+    cr_assert_eq(sk__socks4_connect(b, ip, 80, u, "h"), 0);
+    cr_assert_eq(sk__socks4_connect(b, NULL, 80, "", u), 0);
+    cr_assert_eq(sk__socks4_connect(b, NULL, 80, "", ""), 0);
+    cr_assert_eq(sk__socks4_connect(b, ip, 80, "", u), 9); /* SOCKS4: the name is not sent */
+}
+
+Test(fetch_socks4, cd_texts)
+{
+    cr_assert_str_eq(sk__socks4_cd_text(91), "request rejected or failed");
+    cr_assert_str_eq(sk__socks4_cd_text(92), "identd not reachable");
+    cr_assert_str_eq(sk__socks4_cd_text(93), "user id mismatch");
+    cr_assert_str_eq(sk__socks4_cd_text(0), "unknown reply code");
+    cr_assert_str_eq(sk__socks4_cd_text(94), "unknown reply code");
+    cr_assert_str_eq(sk__proxy_socks_version(SK__PROXY_SOCKS4A), "SOCKS4");
+    cr_assert_str_eq(sk__proxy_socks_version(SK__PROXY_SOCKS5H), "SOCKS5");
+    cr_assert_str_eq(sk__proxy_socks_version(SK__PROXY_HTTP), "");
 }
